@@ -1,0 +1,257 @@
+//! The SRS audit log: an RFC 9162 Merkle log of every re-encryption decision,
+//! with SRS-signed tree heads and inclusion receipts.
+
+use crate::codec::{Kind, Reader, Writer};
+use crate::error::{malformed, Error, Result};
+use crate::grant::GrantId;
+use crate::identity::{Identity, PartyId, PublicIdentity};
+use crate::merkle::{self, Hash};
+use crate::primitives::SIGNATURE_LEN;
+use crate::record::{RecordId, SectionId};
+
+/// Why the SRS answered or refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Decision {
+    /// Re-encryption performed.
+    Allowed = 0,
+    /// Request signature invalid.
+    BadSignature = 1,
+    /// Nonce already seen or timestamp outside the window.
+    Replay = 2,
+    /// Grant revoked (tombstoned).
+    Revoked = 3,
+    /// Grant expired.
+    Expired = 4,
+    /// Grant unknown.
+    UnknownGrant = 5,
+    /// No owner-signed manifest entry matches the grant.
+    NotInManifest = 6,
+    /// Version before the grant's `from_version`.
+    BeforeFromVersion = 7,
+}
+
+impl Decision {
+    const ALL: [Decision; 8] = [
+        Decision::Allowed,
+        Decision::BadSignature,
+        Decision::Replay,
+        Decision::Revoked,
+        Decision::Expired,
+        Decision::UnknownGrant,
+        Decision::NotInManifest,
+        Decision::BeforeFromVersion,
+    ];
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::BadSignature => "bad_signature",
+            Decision::Replay => "replay",
+            Decision::Revoked => "revoked",
+            Decision::Expired => "expired",
+            Decision::UnknownGrant => "unknown_grant",
+            Decision::NotInManifest => "not_in_manifest",
+            Decision::BeforeFromVersion => "before_from_version",
+        }
+    }
+    fn from_u8(v: u8) -> Option<Decision> {
+        Decision::ALL.into_iter().find(|d| *d as u8 == v)
+    }
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// SRS clock, ms.
+    pub timestamp: u64,
+    /// The grant asked under.
+    pub grant_id: GrantId,
+    /// Who asked.
+    pub grantee: PartyId,
+    /// The record.
+    pub record: RecordId,
+    /// The section.
+    pub section: SectionId,
+    /// The record version.
+    pub version: u64,
+    /// The decision.
+    pub decision: Decision,
+}
+
+impl AuditEntry {
+    /// Encodes the entry (the Merkle leaf data).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::object(Kind::AuditEntry);
+        w.u64(self.timestamp)
+            .raw(&self.grant_id)
+            .raw(&self.grantee.0)
+            .raw(&self.record.0)
+            .raw(&self.section.0)
+            .u64(self.version)
+            .u8(self.decision as u8);
+        w.finish()
+    }
+    /// Decodes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<AuditEntry> {
+        let mut r = Reader::object(bytes, Kind::AuditEntry)?;
+        let e = AuditEntry {
+            timestamp: r.u64()?,
+            grant_id: r.array()?,
+            grantee: PartyId(r.array()?),
+            record: RecordId(r.array()?),
+            section: SectionId(r.array()?),
+            version: r.u64()?,
+            decision: Decision::from_u8(r.u8()?)
+                .ok_or_else(|| malformed("audit entry", "unknown decision"))?,
+        };
+        r.finish()?;
+        Ok(e)
+    }
+    /// The Merkle leaf hash.
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.to_bytes())
+    }
+}
+
+/// An SRS-signed audit tree head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTreeHead {
+    /// Number of entries.
+    pub tree_size: u64,
+    /// Merkle root.
+    pub root: Hash,
+    /// SRS clock, ms.
+    pub timestamp: u64,
+    bytes: Vec<u8>,
+}
+
+impl SignedTreeHead {
+    /// Signs a tree head (SRS side).
+    pub fn sign(srs: &Identity, tree_size: u64, root: Hash, timestamp: u64) -> SignedTreeHead {
+        let mut w = Writer::object(Kind::TreeHead);
+        w.u64(tree_size).raw(&root).u64(timestamp);
+        let sig = srs.sign(w.as_slice());
+        w.raw(&sig);
+        SignedTreeHead {
+            tree_size,
+            root,
+            timestamp,
+            bytes: w.finish(),
+        }
+    }
+    /// Decodes and verifies against the pinned SRS key.
+    pub fn from_bytes(bytes: &[u8], srs: &PublicIdentity) -> Result<SignedTreeHead> {
+        let mut r = Reader::object(bytes, Kind::TreeHead)?;
+        let tree_size = r.u64()?;
+        let root = r.array()?;
+        let timestamp = r.u64()?;
+        let payload = r.consumed();
+        let sig = r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        srs.verify(payload, sig)?;
+        Ok(SignedTreeHead {
+            tree_size,
+            root,
+            timestamp,
+            bytes: bytes.to_vec(),
+        })
+    }
+    /// The signed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Proof that an entry is in the log under a signed tree head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InclusionReceipt {
+    /// Position of the entry.
+    pub index: u64,
+    /// The entry.
+    pub entry: AuditEntry,
+    /// Audit path.
+    pub path: Vec<Hash>,
+    /// The signed head the path leads to.
+    pub head: SignedTreeHead,
+}
+
+/// Longest audit path accepted (trees up to 2^64 entries).
+const MAX_PATH: usize = 64;
+
+impl InclusionReceipt {
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<()> {
+        w.u64(self.index);
+        w.bytes(&self.entry.to_bytes())?;
+        w.u8(self.path.len() as u8);
+        for h in &self.path {
+            w.raw(h);
+        }
+        w.bytes(self.head.as_bytes())?;
+        Ok(())
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>, srs: &PublicIdentity) -> Result<InclusionReceipt> {
+        let index = r.u64()?;
+        let entry = AuditEntry::from_bytes(r.bytes(1024)?)?;
+        let n = r.u8()? as usize;
+        if n > MAX_PATH {
+            return Err(malformed("receipt", "audit path too long"));
+        }
+        let path = (0..n).map(|_| r.array()).collect::<Result<Vec<_>>>()?;
+        let head = SignedTreeHead::from_bytes(r.bytes(1024)?, srs)?;
+        let receipt = InclusionReceipt {
+            index,
+            entry,
+            path,
+            head,
+        };
+        receipt.verify()?;
+        Ok(receipt)
+    }
+
+    /// Checks the audit path against the (already verified) signed head.
+    pub fn verify(&self) -> Result<()> {
+        merkle::verify_inclusion(
+            &self.entry.leaf_hash(),
+            self.index,
+            self.head.tree_size,
+            &self.path,
+            &self.head.root,
+        )
+    }
+}
+
+/// An in-memory audit log (the SRS keeps a durable one built on the same types).
+#[derive(Debug, Default)]
+pub struct MemoryLog {
+    leaves: Vec<Hash>,
+}
+
+impl MemoryLog {
+    /// Appends an entry and returns its receipt under a freshly signed head.
+    pub fn append(&mut self, srs: &Identity, entry: AuditEntry) -> Result<InclusionReceipt> {
+        let index = self.leaves.len();
+        self.leaves.push(entry.leaf_hash());
+        let head = SignedTreeHead::sign(
+            srs,
+            self.leaves.len() as u64,
+            merkle::root(&self.leaves),
+            entry.timestamp,
+        );
+        Ok(InclusionReceipt {
+            index: index as u64,
+            path: merkle::inclusion_proof(&self.leaves, index).map_err(|_| Error::BadProof)?,
+            entry,
+            head,
+        })
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+    /// Whether the log is empty.
+    pub fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+}

@@ -1,0 +1,262 @@
+//! Byte encoding shared by every serialized object.
+//!
+//! Every object starts with the brand `SPHR`, a one-byte object kind and a
+//! one-byte format version. Integers are big-endian; variable-length fields
+//! carry a `u32` length prefix. Decoders reject trailing bytes.
+
+use crate::error::{malformed, Error, ObjectName, Result};
+
+/// The four-byte brand that starts every serialized SeSPHR object.
+pub const BRAND: [u8; 4] = *b"SPHR";
+/// The only format version this crate writes and reads.
+pub const FORMAT_VERSION: u8 = 1;
+/// Length of the object header: brand, kind, version.
+pub const OBJECT_HEADER_LEN: usize = 6;
+
+/// The kind byte of every serialized object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Encrypted section blob header.
+    BlobHeader = 0x01,
+    /// Owner-signed record manifest.
+    Manifest = 0x02,
+    /// Owner-signed grant statement.
+    Grant = 0x03,
+    /// HPKE envelope carrying one key share.
+    Envelope = 0x04,
+    /// Grantee-signed re-encryption request.
+    ReencryptRequest = 0x05,
+    /// SRS re-encryption answer.
+    ReencryptAnswer = 0x06,
+    /// Owner-signed revocation.
+    Revocation = 0x07,
+    /// SRS-signed revocation receipt.
+    RevocationReceipt = 0x08,
+    /// SRS-signed manifest head.
+    Head = 0x09,
+    /// Self-signed directory entry.
+    DirectoryEntry = 0x0a,
+    /// List of chunk leaf hashes of a blob.
+    ChunkIndex = 0x0b,
+    /// Request sealed to the SRS (HPKE).
+    SealedRequest = 0x0c,
+    /// Answer sealed back to the requester.
+    SealedAnswer = 0x0d,
+    /// One audit log entry.
+    AuditEntry = 0x0e,
+    /// SRS-signed audit tree head.
+    TreeHead = 0x0f,
+}
+
+impl Kind {
+    /// Human name used in errors.
+    pub fn name(self) -> ObjectName {
+        match self {
+            Kind::BlobHeader => "blob header",
+            Kind::Manifest => "manifest",
+            Kind::Grant => "grant statement",
+            Kind::Envelope => "envelope",
+            Kind::ReencryptRequest => "re-encryption request",
+            Kind::ReencryptAnswer => "re-encryption answer",
+            Kind::Revocation => "revocation",
+            Kind::RevocationReceipt => "revocation receipt",
+            Kind::Head => "manifest head",
+            Kind::DirectoryEntry => "directory entry",
+            Kind::ChunkIndex => "chunk index",
+            Kind::SealedRequest => "sealed request",
+            Kind::SealedAnswer => "sealed answer",
+            Kind::AuditEntry => "audit entry",
+            Kind::TreeHead => "audit tree head",
+        }
+    }
+}
+
+/// Appends fields to a byte buffer.
+#[derive(Default)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Starts an object of the given kind (brand, kind, version).
+    pub fn object(kind: Kind) -> Self {
+        let mut w = Writer::default();
+        w.raw(&BRAND);
+        w.u8(kind as u8);
+        w.u8(FORMAT_VERSION);
+        w
+    }
+    /// Appends raw bytes (fixed-size fields).
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+    /// Appends a byte.
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+    /// Appends a big-endian `u32`.
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.raw(&v.to_be_bytes())
+    }
+    /// Appends a big-endian `u64`.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.raw(&v.to_be_bytes())
+    }
+    /// Appends a `u32` length prefix and the bytes.
+    pub fn bytes(&mut self, bytes: &[u8]) -> Result<&mut Self> {
+        let len = u32::try_from(bytes.len()).map_err(|_| Error::TooLarge("field"))?;
+        self.u32(len);
+        Ok(self.raw(bytes))
+    }
+    /// The bytes written so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+    /// Finishes, returning the bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Reads fields from a byte slice, failing with a `Malformed` error on short input.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    object: ObjectName,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads and checks the object header (brand, kind, version).
+    pub fn object(buf: &'a [u8], kind: Kind) -> Result<Self> {
+        let object = kind.name();
+        let mut r = Reader {
+            buf,
+            pos: 0,
+            object,
+        };
+        let brand = r.array::<4>()?;
+        if brand != BRAND {
+            return Err(malformed(object, "not a SeSPHR object (bad brand)"));
+        }
+        let found = r.u8()?;
+        if found != kind as u8 {
+            return Err(Error::WrongKind {
+                expected: object,
+                found,
+            });
+        }
+        let version = r.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(Error::UnknownVersion { object, version });
+        }
+        Ok(r)
+    }
+    /// Takes `n` raw bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.buf.len())
+            .ok_or_else(|| malformed(self.object, "truncated"))?;
+        let out = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    /// Takes a fixed-size array.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    /// Takes a byte.
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    /// Takes a big-endian `u32`.
+    pub fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    /// Takes a big-endian `u64`.
+    pub fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    /// Takes a length-prefixed byte field of at most `max` bytes.
+    pub fn bytes(&mut self, max: usize) -> Result<&'a [u8]> {
+        let len = self.u32()? as usize;
+        if len > max {
+            return Err(malformed(self.object, "field too long"));
+        }
+        self.take(len)
+    }
+    /// Everything read so far.
+    pub fn consumed(&self) -> &'a [u8] {
+        &self.buf[..self.pos]
+    }
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    /// The object name for errors.
+    pub fn object_name(&self) -> ObjectName {
+        self.object
+    }
+    /// Fails if any bytes are left.
+    pub fn finish(self) -> Result<()> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(malformed(self.object, "trailing bytes"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_checks() {
+        let bytes = Writer::object(Kind::Grant).finish();
+        assert!(Reader::object(&bytes, Kind::Grant).is_ok());
+        assert_eq!(
+            Reader::object(&bytes, Kind::Manifest)
+                .err()
+                .map(|e| e.code()),
+            Some("wrong_kind")
+        );
+        let mut v2 = bytes.clone();
+        v2[5] = 2;
+        assert_eq!(
+            Reader::object(&v2, Kind::Grant).err(),
+            Some(Error::UnknownVersion {
+                object: "grant statement",
+                version: 2
+            })
+        );
+        let mut bad = bytes;
+        bad[0] = b'X';
+        assert_eq!(
+            Reader::object(&bad, Kind::Grant).err().map(|e| e.code()),
+            Some("malformed")
+        );
+    }
+
+    #[test]
+    fn short_and_trailing() {
+        let mut w = Writer::object(Kind::Head);
+        w.u64(7);
+        let mut bytes = w.finish();
+        let mut r = Reader::object(&bytes, Kind::Head).expect("header");
+        assert_eq!(r.u64().expect("u64"), 7);
+        assert!(r.finish().is_ok());
+        bytes.push(0);
+        let mut r = Reader::object(&bytes, Kind::Head).expect("header");
+        r.u64().expect("u64");
+        assert!(r.finish().is_err());
+        let mut r = Reader::object(&bytes[..8], Kind::Head).expect("header");
+        assert!(r.u64().is_err());
+    }
+}

@@ -1,0 +1,433 @@
+//! Grants: the owner splits the section secret `a = b1 + b2`, seals `b1` to
+//! the grantee and `b2` to the SRS, and signs a grant statement.
+
+use core::fmt;
+use rand_core::CryptoRng;
+
+use crate::codec::{Kind, Reader, Writer};
+use crate::envelope::Envelope;
+use crate::error::{malformed, Error, Result};
+use crate::identity::{Identity, PublicIdentity};
+use crate::primitives::{labels, length_prefixed, random_bytes, Point, POINT_LEN, SIGNATURE_LEN};
+use crate::record::{EpochId, RecordId, SectionId, SectionKey};
+use crate::secret::SecretScalar;
+
+/// The standard sections of a health record.
+pub const STANDARD_SECTIONS: [&str; 8] = [
+    "demographics",
+    "history",
+    "medications",
+    "allergies",
+    "labs",
+    "imaging",
+    "insurance",
+    "notes",
+];
+
+/// A reader's role: a preset of sections, not a different mechanism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Role {
+    /// Sections chosen one by one.
+    Custom = 0,
+    /// Every section.
+    Family = 1,
+    /// history, medications, allergies, labs.
+    Physician = 2,
+    /// medications, allergies, labs.
+    Nurse = 3,
+    /// medications, allergies.
+    Pharmacist = 4,
+    /// insurance.
+    Insurer = 5,
+    /// The clinical sections without demographics.
+    Researcher = 6,
+    /// labs.
+    Lab = 7,
+}
+
+impl Role {
+    /// All roles.
+    pub const ALL: [Role; 8] = [
+        Role::Custom,
+        Role::Family,
+        Role::Physician,
+        Role::Nurse,
+        Role::Pharmacist,
+        Role::Insurer,
+        Role::Researcher,
+        Role::Lab,
+    ];
+    /// The preset's standard sections (empty for `Custom`).
+    pub fn sections(self) -> &'static [&'static str] {
+        match self {
+            Role::Custom => &[],
+            Role::Family => &STANDARD_SECTIONS,
+            Role::Physician => &["history", "medications", "allergies", "labs"],
+            Role::Nurse => &["medications", "allergies", "labs"],
+            Role::Pharmacist => &["medications", "allergies"],
+            Role::Insurer => &["insurance"],
+            Role::Researcher => &["history", "medications", "allergies", "labs", "imaging"],
+            Role::Lab => &["labs"],
+        }
+    }
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Custom => "custom",
+            Role::Family => "family",
+            Role::Physician => "physician",
+            Role::Nurse => "nurse",
+            Role::Pharmacist => "pharmacist",
+            Role::Insurer => "insurer",
+            Role::Researcher => "researcher",
+            Role::Lab => "lab",
+        }
+    }
+    /// Parses a lower-case name.
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+    fn from_u8(v: u8) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| *r as u8 == v)
+    }
+}
+
+/// A 16-byte random grant id.
+pub type GrantId = [u8; 16];
+
+/// Who a grant is for and on what terms.
+#[derive(Clone, Debug)]
+pub struct GrantTerms {
+    /// The grantee's public identity (checked out of band by fingerprint).
+    pub grantee: PublicIdentity,
+    /// Role preset the grant was made under.
+    pub role: Role,
+    /// First record version the grantee may read (0: all history).
+    pub from_version: u64,
+    /// Expiry on the SRS clock (ms since the Unix epoch), if any.
+    pub expires_at: Option<u64>,
+    /// Per-owner sequence number (monotone, for ordering and audit).
+    pub sequence: u64,
+}
+
+/// A verified, owner-signed grant statement.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifiedGrant {
+    /// Grant id.
+    pub grant_id: GrantId,
+    /// Per-owner sequence number.
+    pub sequence: u64,
+    /// The record owner (signer).
+    pub owner: PublicIdentity,
+    /// The record.
+    pub record: RecordId,
+    /// The section.
+    pub section: SectionId,
+    /// The epoch the shares belong to.
+    pub epoch: EpochId,
+    /// `A`, the section key of that epoch.
+    pub section_key: Point,
+    /// `B2 = b2·G`.
+    pub b2_commitment: Point,
+    /// The grantee.
+    pub grantee: PublicIdentity,
+    /// The role preset.
+    pub role: Role,
+    /// First readable version.
+    pub from_version: u64,
+    /// Expiry (SRS clock, ms), if any.
+    pub expires_at: Option<u64>,
+    /// Hash of the `b1` envelope.
+    pub b1_envelope_hash: [u8; 32],
+    /// Hash of the `b2` envelope.
+    pub b2_envelope_hash: [u8; 32],
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for VerifiedGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedGrant")
+            .field("grant_id", &hex::encode(self.grant_id))
+            .field("record", &self.record)
+            .field("section", &self.section)
+            .field("grantee", &self.grantee.id())
+            .field("role", &self.role)
+            .field("from_version", &self.from_version)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A grant as issued by the owner: statement and both envelopes.
+#[derive(Clone, Debug)]
+pub struct IssuedGrant {
+    /// The signed statement.
+    pub statement: VerifiedGrant,
+    /// `b1`, sealed to the grantee (delivered through the relay).
+    pub b1_envelope: Envelope,
+    /// `b2`, sealed to the SRS (sent to the SRS directly).
+    pub b2_envelope: Envelope,
+}
+
+fn envelope_info(label: &str, grant_id: &GrantId, key: &SectionKey) -> Vec<u8> {
+    length_prefixed(&[
+        label.as_bytes(),
+        grant_id,
+        &key.record.0,
+        &key.section.0,
+        &key.epoch.0,
+    ])
+}
+
+impl IssuedGrant {
+    /// Splits the section secret for `terms.grantee` and signs the statement.
+    pub fn issue<R: CryptoRng + ?Sized>(
+        owner: &Identity,
+        key: &SectionKey,
+        srs_encryption: &Point,
+        terms: &GrantTerms,
+        rng: &mut R,
+    ) -> Result<IssuedGrant> {
+        let grant_id: GrantId = random_bytes(rng);
+        // b1 = a − b2 must be non-zero; a zero would need b2 = a (negligible), retry.
+        let (b1, b2) = loop {
+            let b2 = SecretScalar::random(rng);
+            if let Ok(b1) = key.secret().sub(&b2) {
+                break (b1, b2);
+            }
+        };
+        let b1_envelope = Envelope::seal_share(
+            owner,
+            &terms.grantee.encryption,
+            &envelope_info(labels::ENVELOPE_B1, &grant_id, key),
+            &b1,
+            rng,
+        )?;
+        let b2_envelope = Envelope::seal_share(
+            owner,
+            srs_encryption,
+            &envelope_info(labels::ENVELOPE_B2, &grant_id, key),
+            &b2,
+            rng,
+        )?;
+        let mut w = Writer::object(Kind::Grant);
+        w.raw(&grant_id)
+            .u64(terms.sequence)
+            .raw(&owner.public().to_bytes())
+            .raw(&key.record.0)
+            .raw(&key.section.0)
+            .raw(&key.epoch.0)
+            .raw(&key.public().to_bytes())
+            .raw(&b2.public().to_bytes())
+            .raw(&terms.grantee.to_bytes())
+            .u8(terms.role as u8)
+            .u64(terms.from_version)
+            .u64(terms.expires_at.unwrap_or(0))
+            .raw(&b1_envelope.hash())
+            .raw(&b2_envelope.hash());
+        let sig = owner.sign(w.as_slice());
+        w.raw(&sig);
+        let statement = VerifiedGrant::from_bytes(&w.finish())?;
+        Ok(IssuedGrant {
+            statement,
+            b1_envelope,
+            b2_envelope,
+        })
+    }
+
+    /// Re-issues a grant for a new epoch of the same section (rotation): same
+    /// grantee, role, history policy and expiry; fresh shares and grant id.
+    pub fn reissue<R: CryptoRng + ?Sized>(
+        owner: &Identity,
+        new_key: &SectionKey,
+        srs_encryption: &Point,
+        previous: &VerifiedGrant,
+        sequence: u64,
+        rng: &mut R,
+    ) -> Result<IssuedGrant> {
+        if previous.record != new_key.record || previous.section != new_key.section {
+            return Err(Error::BindingMismatch("re-issue for another section"));
+        }
+        if previous.epoch == new_key.epoch {
+            return Err(Error::InvalidState("re-issue needs a new epoch"));
+        }
+        let terms = GrantTerms {
+            grantee: previous.grantee.clone(),
+            role: previous.role,
+            from_version: previous.from_version,
+            expires_at: previous.expires_at,
+            sequence,
+        };
+        IssuedGrant::issue(owner, new_key, srs_encryption, &terms, rng)
+    }
+}
+
+impl VerifiedGrant {
+    /// Decodes and verifies the owner's signature and the structure.
+    pub fn from_bytes(bytes: &[u8]) -> Result<VerifiedGrant> {
+        let mut r = Reader::object(bytes, Kind::Grant)?;
+        let grant_id = r.array()?;
+        let sequence = r.u64()?;
+        let owner = PublicIdentity::read(&mut r)?;
+        let record = RecordId(r.array()?);
+        let section = SectionId(r.array()?);
+        let epoch = EpochId(r.array()?);
+        let section_key = Point::from_bytes(r.take(POINT_LEN)?)?;
+        let b2_commitment = Point::from_bytes(r.take(POINT_LEN)?)?;
+        let grantee = PublicIdentity::read(&mut r)?;
+        let role =
+            Role::from_u8(r.u8()?).ok_or_else(|| malformed("grant statement", "unknown role"))?;
+        let from_version = r.u64()?;
+        let expires_at = match r.u64()? {
+            0 => None,
+            t => Some(t),
+        };
+        let b1_envelope_hash = r.array()?;
+        let b2_envelope_hash = r.array()?;
+        let payload = r.consumed();
+        let sig = r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        owner.verify(payload, sig)?;
+        if b2_commitment == section_key {
+            return Err(Error::GrantInconsistent);
+        }
+        Ok(VerifiedGrant {
+            grant_id,
+            sequence,
+            owner,
+            record,
+            section,
+            epoch,
+            section_key,
+            b2_commitment,
+            grantee,
+            role,
+            from_version,
+            expires_at,
+            b1_envelope_hash,
+            b2_envelope_hash,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The signed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether the grant has expired at `now` (SRS clock, ms).
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+
+    fn info(&self, label: &str) -> Vec<u8> {
+        length_prefixed(&[
+            label.as_bytes(),
+            &self.grant_id,
+            &self.record.0,
+            &self.section.0,
+            &self.epoch.0,
+        ])
+    }
+
+    /// Grantee side: opens `b1` and checks `b1·G + B2 == A`, where `A` must also
+    /// be the one in the owner-signed manifest entry (`manifest_key`).
+    pub fn accept(
+        &self,
+        grantee: &Identity,
+        b1_envelope: &Envelope,
+        manifest_key: &Point,
+    ) -> Result<GrantShare> {
+        if *grantee.public() != self.grantee {
+            return Err(Error::BindingMismatch("grant is for another party"));
+        }
+        if b1_envelope.hash() != self.b1_envelope_hash {
+            return Err(Error::BindingMismatch(
+                "envelope is not the one the grant commits to",
+            ));
+        }
+        if *manifest_key != self.section_key {
+            return Err(Error::GrantInconsistent);
+        }
+        let b1 = b1_envelope.open_share(
+            grantee,
+            &self.owner.encryption,
+            &self.info(labels::ENVELOPE_B1),
+        )?;
+        if b1.public() + self.b2_commitment != self.section_key.projective() {
+            return Err(Error::GrantInconsistent);
+        }
+        Ok(GrantShare {
+            grant: self.clone(),
+            b1,
+        })
+    }
+
+    /// SRS side: opens `b2` and checks `b2·G == B2`.
+    pub fn accept_srs_share(&self, srs: &Identity, b2_envelope: &Envelope) -> Result<SrsShare> {
+        if b2_envelope.hash() != self.b2_envelope_hash {
+            return Err(Error::BindingMismatch(
+                "envelope is not the one the grant commits to",
+            ));
+        }
+        let b2 =
+            b2_envelope.open_share(srs, &self.owner.encryption, &self.info(labels::ENVELOPE_B2))?;
+        if b2.public() != self.b2_commitment {
+            return Err(Error::GrantInconsistent);
+        }
+        Ok(SrsShare {
+            grant_id: self.grant_id,
+            b2,
+        })
+    }
+}
+
+/// The grantee's half of a grant: the statement and `b1`.
+#[derive(Clone, Debug)]
+pub struct GrantShare {
+    /// The statement.
+    pub grant: VerifiedGrant,
+    pub(crate) b1: SecretScalar,
+}
+
+impl GrantShare {
+    /// Restores a share saved by its holder (`b1` bytes), re-checking consistency.
+    pub fn from_parts(grant: VerifiedGrant, b1_bytes: &[u8]) -> Result<GrantShare> {
+        let b1 = SecretScalar::from_bytes(b1_bytes)?;
+        if b1.public() + grant.b2_commitment != grant.section_key.projective() {
+            return Err(Error::GrantInconsistent);
+        }
+        Ok(GrantShare { grant, b1 })
+    }
+    /// `b1` bytes, for the holder's own encrypted storage.
+    pub fn b1_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        self.b1.to_bytes()
+    }
+}
+
+/// The SRS's half of a grant: `b2`, verified against `B2`.
+#[derive(Clone, Debug)]
+pub struct SrsShare {
+    /// The grant this share belongs to.
+    pub grant_id: GrantId,
+    pub(crate) b2: SecretScalar,
+}
+
+impl SrsShare {
+    /// Restores a share from the SRS store, re-checking it against the grant.
+    pub fn from_parts(grant: &VerifiedGrant, b2_bytes: &[u8]) -> Result<SrsShare> {
+        let b2 = SecretScalar::from_bytes(b2_bytes)?;
+        if b2.public() != grant.b2_commitment {
+            return Err(Error::GrantInconsistent);
+        }
+        Ok(SrsShare {
+            grant_id: grant.grant_id,
+            b2,
+        })
+    }
+    /// `b2` bytes, for the SRS store.
+    pub fn b2_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        self.b2.to_bytes()
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod audit;
+pub mod capsule;
+pub mod codec;
+pub mod dleq;
+pub mod envelope;
+pub mod error;
+pub mod grant;
+pub mod identity;
+pub mod manifest;
+pub mod merkle;
+pub mod primitives;
+pub mod record;
+pub mod reencrypt;
+pub mod revocation;
+pub mod secret;
+pub mod stream;
+
+pub use error::{Error, Result};

@@ -1,0 +1,314 @@
+//! The owner-signed manifest of a record version, and SRS-signed heads.
+
+use crate::capsule::Capsule;
+use crate::codec::{Kind, Reader, Writer};
+use crate::error::{malformed, Error, Result};
+use crate::identity::{Identity, PublicIdentity};
+use crate::merkle::Hash;
+use crate::primitives::{statement_hash, Point, POINT_LEN, SIGNATURE_LEN};
+use crate::record::{EpochId, RecordId, RecordNonce, SectionId};
+
+/// Most sections a manifest may list.
+pub const MAX_SECTIONS: usize = 1024;
+
+/// One section as published in a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// Opaque section id.
+    pub section: SectionId,
+    /// Current epoch of the section.
+    pub epoch: EpochId,
+    /// `A = a·G` for this epoch.
+    pub section_key: Point,
+    /// Capsule `E` of the body version listed here.
+    pub capsule: Capsule,
+    /// Record version at which this body was written.
+    pub written_at_version: u64,
+    /// Merkle root over the blob header and its sealed chunks.
+    pub chunk_root: Hash,
+    /// Blob length in bytes (padded).
+    pub blob_len: u64,
+}
+
+const ENTRY_LEN: usize = 32 + 32 + POINT_LEN + POINT_LEN + 8 + 32 + 8;
+
+/// The content of a manifest before signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestContent {
+    /// The record.
+    pub record: RecordId,
+    /// The nonce that binds the record id to the owner.
+    pub record_nonce: RecordNonce,
+    /// Version, starting at 1.
+    pub version: u64,
+    /// Statement hash of the previous version's manifest; zeros for version 1.
+    pub previous: Hash,
+    /// Owner's clock, ms since the Unix epoch (informational).
+    pub created_at: u64,
+    /// Sections, strictly ascending by section id.
+    pub entries: Vec<ManifestEntry>,
+}
+
+/// A manifest whose signature, owner binding and structure were checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedManifest {
+    /// The record owner.
+    pub owner: PublicIdentity,
+    /// The signed content.
+    pub content: ManifestContent,
+    hash: Hash,
+    bytes: Vec<u8>,
+}
+
+impl ManifestContent {
+    fn check(&self, owner: &PublicIdentity) -> Result<()> {
+        if RecordId::derive(&owner.id(), &self.record_nonce) != self.record {
+            return Err(Error::BindingMismatch(
+                "record id is not bound to the signer",
+            ));
+        }
+        if self.version == 0 {
+            return Err(malformed("manifest", "version 0"));
+        }
+        if (self.version == 1) != (self.previous == [0u8; 32]) {
+            return Err(malformed(
+                "manifest",
+                "previous hash must be zero exactly at version 1",
+            ));
+        }
+        if self.entries.len() > MAX_SECTIONS {
+            return Err(Error::TooLarge("section list"));
+        }
+        for pair in self.entries.windows(2) {
+            if pair[0].section >= pair[1].section {
+                return Err(malformed("manifest", "sections not strictly ascending"));
+            }
+        }
+        if self
+            .entries
+            .iter()
+            .any(|e| e.written_at_version > self.version || e.written_at_version == 0)
+        {
+            return Err(malformed("manifest", "written_at_version out of range"));
+        }
+        Ok(())
+    }
+
+    /// Signs the manifest as `owner`.
+    pub fn sign(mut self, owner: &Identity) -> Result<VerifiedManifest> {
+        self.entries.sort_by(|a, b| a.section.cmp(&b.section));
+        self.check(owner.public())?;
+        let mut w = Writer::object(Kind::Manifest);
+        w.raw(&owner.public().to_bytes())
+            .raw(&self.record.0)
+            .raw(&self.record_nonce)
+            .u64(self.version)
+            .raw(&self.previous)
+            .u64(self.created_at)
+            .u32(self.entries.len() as u32);
+        for e in &self.entries {
+            w.raw(&e.section.0)
+                .raw(&e.epoch.0)
+                .raw(&e.section_key.to_bytes())
+                .raw(&e.capsule.0.to_bytes())
+                .u64(e.written_at_version)
+                .raw(&e.chunk_root)
+                .u64(e.blob_len);
+        }
+        let hash = statement_hash(w.as_slice());
+        let sig = owner.sign(w.as_slice());
+        w.raw(&sig);
+        Ok(VerifiedManifest {
+            owner: owner.public().clone(),
+            content: self,
+            hash,
+            bytes: w.finish(),
+        })
+    }
+}
+
+impl VerifiedManifest {
+    /// Decodes and verifies a manifest: signature by the embedded owner, record
+    /// id bound to that owner, structure. Callers then compare the owner with the
+    /// one they expect ([`VerifiedManifest::expect_owner`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<VerifiedManifest> {
+        let mut r = Reader::object(bytes, Kind::Manifest)?;
+        let owner = PublicIdentity::read(&mut r)?;
+        let record = RecordId(r.array()?);
+        let record_nonce = r.array()?;
+        let version = r.u64()?;
+        let previous = r.array()?;
+        let created_at = r.u64()?;
+        let n = r.u32()? as usize;
+        if n > MAX_SECTIONS {
+            return Err(Error::TooLarge("section list"));
+        }
+        if r.remaining() != n * ENTRY_LEN + SIGNATURE_LEN {
+            return Err(malformed("manifest", "wrong length for its section count"));
+        }
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            entries.push(ManifestEntry {
+                section: SectionId(r.array()?),
+                epoch: EpochId(r.array()?),
+                section_key: Point::from_bytes(r.take(POINT_LEN)?)?,
+                capsule: Capsule(Point::from_bytes(r.take(POINT_LEN)?)?),
+                written_at_version: r.u64()?,
+                chunk_root: r.array()?,
+                blob_len: r.u64()?,
+            });
+        }
+        let payload = r.consumed();
+        let sig = r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        owner.verify(payload, sig)?;
+        let content = ManifestContent {
+            record,
+            record_nonce,
+            version,
+            previous,
+            created_at,
+            entries,
+        };
+        content.check(&owner)?;
+        Ok(VerifiedManifest {
+            hash: statement_hash(payload),
+            owner,
+            content,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// Fails unless the manifest is signed by `owner`.
+    pub fn expect_owner(&self, owner: &PublicIdentity) -> Result<()> {
+        if self.owner == *owner {
+            Ok(())
+        } else {
+            Err(Error::BindingMismatch("manifest signed by another party"))
+        }
+    }
+
+    /// Checks that `self` is the direct successor of `prev`.
+    pub fn verify_successor(&self, prev: &VerifiedManifest) -> Result<()> {
+        if self.owner != prev.owner || self.content.record != prev.content.record {
+            return Err(Error::ChainBroken("different record or owner"));
+        }
+        if Some(self.content.version) != prev.content.version.checked_add(1) {
+            return Err(Error::ChainBroken("version is not previous + 1"));
+        }
+        if self.content.previous != prev.hash {
+            return Err(Error::ChainBroken("previous hash does not match"));
+        }
+        Ok(())
+    }
+
+    /// The manifest's statement hash (what heads and successors refer to).
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+    /// The signed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The entry for `section`.
+    pub fn entry(&self, section: &SectionId) -> Result<&ManifestEntry> {
+        self.content
+            .entries
+            .binary_search_by(|e| e.section.cmp(section))
+            .map(|i| &self.content.entries[i])
+            .map_err(|_| Error::NoSuchSection)
+    }
+    /// The record version.
+    pub fn version(&self) -> u64 {
+        self.content.version
+    }
+    /// The record.
+    pub fn record(&self) -> RecordId {
+        self.content.record
+    }
+}
+
+/// An SRS-signed statement that `(record, version, manifest_hash)` is the
+/// latest head it witnessed, at `timestamp` (SRS clock, ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedHead {
+    /// The record.
+    pub record: RecordId,
+    /// Latest version.
+    pub version: u64,
+    /// Its manifest hash.
+    pub manifest_hash: Hash,
+    /// SRS clock when signed.
+    pub timestamp: u64,
+    bytes: Vec<u8>,
+}
+
+impl SignedHead {
+    /// Signs a head (SRS side).
+    pub fn sign(
+        srs: &Identity,
+        record: RecordId,
+        version: u64,
+        manifest_hash: Hash,
+        timestamp: u64,
+    ) -> SignedHead {
+        let mut w = Writer::object(Kind::Head);
+        w.raw(&record.0)
+            .u64(version)
+            .raw(&manifest_hash)
+            .u64(timestamp);
+        let sig = srs.sign(w.as_slice());
+        w.raw(&sig);
+        SignedHead {
+            record,
+            version,
+            manifest_hash,
+            timestamp,
+            bytes: w.finish(),
+        }
+    }
+    /// Decodes and verifies against the pinned SRS key.
+    pub fn from_bytes(bytes: &[u8], srs: &PublicIdentity) -> Result<SignedHead> {
+        let mut r = Reader::object(bytes, Kind::Head)?;
+        let record = RecordId(r.array()?);
+        let version = r.u64()?;
+        let manifest_hash = r.array()?;
+        let timestamp = r.u64()?;
+        let payload = r.consumed();
+        let sig = r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        srs.verify(payload, sig)?;
+        Ok(SignedHead {
+            record,
+            version,
+            manifest_hash,
+            timestamp,
+            bytes: bytes.to_vec(),
+        })
+    }
+    /// The signed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Reader-side freshness check: the manifest must be the head's version
+    /// and hash, and not older than the reader's high-water mark.
+    pub fn check_manifest(&self, manifest: &VerifiedManifest, high_water: u64) -> Result<()> {
+        if self.record != manifest.record() {
+            return Err(Error::BindingMismatch("head is for another record"));
+        }
+        if self.version < high_water {
+            return Err(Error::Stale {
+                found: self.version,
+                known: high_water,
+            });
+        }
+        if manifest.version() != self.version || manifest.hash() != self.manifest_hash {
+            return Err(Error::Stale {
+                found: manifest.version(),
+                known: self.version,
+            });
+        }
+        Ok(())
+    }
+}

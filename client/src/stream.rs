@@ -1,0 +1,662 @@
+//! The chunked AEAD stream of a section body (age-style STREAM over AES-256-GCM).
+//!
+//! Layout of a blob: `header ‖ chunk_0 ‖ … ‖ chunk_{n-1}`, each chunk
+//! `ciphertext ‖ tag(16)`. The stream plaintext is `u64(body_len) ‖ body ‖ zeros`,
+//! padded to `padme(8 + body_len)` bytes and cut into chunks of exactly
+//! `chunk_size` bytes but the last (1..=chunk_size bytes). Chunk `i` uses the
+//! nonce `u88(i) ‖ last_flag` and the AAD `H("SeSPHR-v1/blob-header", header)`.
+//!
+//! The owner commits to `chunk_root`, the RFC 9162 Merkle root over
+//! `[header, chunk_0, …, chunk_{n-1}]`; a reader checks every sealed chunk
+//! against it *before* decrypting it.
+//!
+//! The framing is engine-independent: [`StreamEncryptor::prepare`] and
+//! [`StreamDecryptor::check`] yield a [`ChunkJob`] (nonce, AAD) that any
+//! AES-256-GCM engine can run, synchronous (the `aes-gcm` crate, [`RustAesGcm`])
+//! or asynchronous (the browser's WebCrypto); results come back through
+//! [`StreamEncryptor::commit`] and [`StreamDecryptor::accept`].
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+use zeroize::Zeroizing;
+
+use crate::capsule::{Capsule, DataKey, KeyContext};
+use crate::codec::{Kind, Reader, Writer, OBJECT_HEADER_LEN};
+use crate::error::{malformed, Error, Result};
+use crate::merkle::{self, Hash};
+use crate::primitives::{hash, labels, Point, POINT_LEN};
+use crate::record::{EpochId, RecordId, SectionId};
+use crate::secret::SymmetricKey;
+
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+/// AES-GCM nonce length.
+pub const NONCE_LEN: usize = 12;
+/// Allowed chunk sizes, as powers of two: 16 KiB, 64 KiB, 256 KiB, 1 MiB.
+pub const ALLOWED_CHUNK_LOG2: [u8; 4] = [14, 16, 18, 20];
+/// The default chunk size (64 KiB) as a power of two.
+pub const DEFAULT_CHUNK_LOG2: u8 = 16;
+/// Encoded length of a blob header.
+pub const HEADER_LEN: usize = OBJECT_HEADER_LEN + 1 + 3 * 32 + 8 + POINT_LEN + 32 + 8;
+/// Largest body accepted (1 PiB): keeps every size computation far from overflow.
+pub const MAX_BODY_LEN: u64 = 1 << 50;
+const LEN_PREFIX: u64 = 8;
+
+/// Padmé padding (Nikitin et al.): leaks O(log log L) bits of the length.
+pub fn padme(len: u64) -> u64 {
+    if len < 2 {
+        return len;
+    }
+    let e = 63 - u64::from(len.leading_zeros());
+    let s = 64 - u64::from(e.leading_zeros());
+    let mask = (1u64 << (e - s)) - 1;
+    (len + mask) & !mask
+}
+
+/// The clear header of a blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobHeader {
+    /// Chunk size as a power of two (one of [`ALLOWED_CHUNK_LOG2`]).
+    pub chunk_log2: u8,
+    /// Record the body belongs to.
+    pub record: RecordId,
+    /// Section the body belongs to.
+    pub section: SectionId,
+    /// Epoch of the section key.
+    pub epoch: EpochId,
+    /// Record version this body was written at.
+    pub version: u64,
+    /// The capsule `E`.
+    pub capsule: Capsule,
+    /// Key commitment `kc`.
+    pub key_commitment: [u8; 32],
+    /// Length of the padded stream plaintext (`padme(8 + body_len)`).
+    pub padded_len: u64,
+}
+
+impl BlobHeader {
+    /// Encodes the header (always [`HEADER_LEN`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::object(Kind::BlobHeader);
+        w.u8(self.chunk_log2)
+            .raw(&self.record.0)
+            .raw(&self.section.0)
+            .raw(&self.epoch.0)
+            .u64(self.version)
+            .raw(&self.capsule.0.to_bytes())
+            .raw(&self.key_commitment)
+            .u64(self.padded_len);
+        w.finish()
+    }
+
+    /// Decodes a header from the start of `bytes`; the rest is ignored.
+    pub fn from_prefix(bytes: &[u8]) -> Result<BlobHeader> {
+        let prefix = bytes.get(..HEADER_LEN).ok_or(Error::Truncated)?;
+        let mut r = Reader::object(prefix, Kind::BlobHeader)?;
+        let chunk_log2 = r.u8()?;
+        if !ALLOWED_CHUNK_LOG2.contains(&chunk_log2) {
+            return Err(Error::UnsupportedChunkSize);
+        }
+        let header = BlobHeader {
+            chunk_log2,
+            record: RecordId(r.array()?),
+            section: SectionId(r.array()?),
+            epoch: EpochId(r.array()?),
+            version: r.u64()?,
+            capsule: Capsule(Point::from_bytes(r.take(POINT_LEN)?)?),
+            key_commitment: r.array()?,
+            padded_len: r.u64()?,
+        };
+        r.finish()?;
+        if header.padded_len < LEN_PREFIX || header.padded_len > padme(MAX_BODY_LEN + LEN_PREFIX) {
+            return Err(malformed("blob header", "padded length out of range"));
+        }
+        Ok(header)
+    }
+
+    /// The key context the DEK of this blob is bound to.
+    pub fn key_context(&self) -> KeyContext {
+        KeyContext {
+            record: self.record,
+            section: self.section,
+            epoch: self.epoch,
+            version: self.version,
+        }
+    }
+    /// Chunk size in bytes.
+    pub fn chunk_size(&self) -> u64 {
+        1u64 << self.chunk_log2
+    }
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.padded_len.div_ceil(self.chunk_size())
+    }
+    /// Plaintext length of chunk `i`.
+    pub fn chunk_plaintext_len(&self, i: u64) -> u64 {
+        let start = i * self.chunk_size();
+        (self.padded_len - start).min(self.chunk_size())
+    }
+    /// Sealed length of chunk `i` (plaintext + tag).
+    pub fn sealed_chunk_len(&self, i: u64) -> u64 {
+        self.chunk_plaintext_len(i) + TAG_LEN as u64
+    }
+    /// Byte offset of chunk `i` in the blob (random access).
+    pub fn chunk_offset(&self, i: u64) -> u64 {
+        HEADER_LEN as u64 + i * (self.chunk_size() + TAG_LEN as u64)
+    }
+    /// Total blob length.
+    pub fn blob_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.padded_len + self.chunk_count() * TAG_LEN as u64
+    }
+    /// `H("SeSPHR-v1/blob-header", header)`: the AAD of every chunk.
+    pub fn hash(&self) -> Hash {
+        hash(labels::BLOB_HEADER, &[&self.to_bytes()])
+    }
+}
+
+/// Nonce of chunk `i`: 11-byte big-endian counter ‖ last flag.
+pub fn chunk_nonce(i: u64, last: bool) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
+    n[3..11].copy_from_slice(&i.to_be_bytes());
+    n[11] = u8::from(last);
+    n
+}
+
+/// One AES-256-GCM call the framing asks an engine to perform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkJob {
+    /// Chunk index.
+    pub index: u64,
+    /// Whether this is the final chunk.
+    pub last: bool,
+    /// The GCM nonce.
+    pub nonce: [u8; NONCE_LEN],
+    /// The GCM associated data (the header hash).
+    pub aad: Hash,
+}
+
+/// A synchronous AES-256-GCM engine for chunks.
+pub trait ChunkAead {
+    /// Seals `plaintext`, returning `ciphertext ‖ tag`.
+    fn seal(&self, job: &ChunkJob, plaintext: &[u8]) -> Result<Vec<u8>>;
+    /// Opens `ciphertext ‖ tag`.
+    fn open(&self, job: &ChunkJob, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// The `aes-gcm` crate engine (native, and the fallback in the browser).
+pub struct RustAesGcm(Aes256Gcm);
+
+impl RustAesGcm {
+    /// An engine for `key`.
+    pub fn new(key: &SymmetricKey) -> RustAesGcm {
+        RustAesGcm(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key.expose())))
+    }
+}
+
+impl core::fmt::Debug for RustAesGcm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RustAesGcm(<redacted>)")
+    }
+}
+
+impl ChunkAead for RustAesGcm {
+    fn seal(&self, job: &ChunkJob, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        buf.extend_from_slice(plaintext);
+        let tag = self
+            .0
+            .encrypt_inout_detached(&Nonce::from(job.nonce), &job.aad, buf.as_mut_slice().into())
+            .map_err(|_| Error::TooLarge("chunk"))?;
+        buf.extend_from_slice(&tag);
+        Ok(buf)
+    }
+
+    fn open(&self, job: &ChunkJob, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let split = sealed
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(Error::DecryptionFailed)?;
+        let (ct, tag) = sealed.split_at(split);
+        let tag = Tag::try_from(tag).map_err(|_| Error::DecryptionFailed)?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        self.0
+            .decrypt_inout_detached(
+                &Nonce::from(job.nonce),
+                &job.aad,
+                buf.as_mut_slice().into(),
+                &tag,
+            )
+            .map_err(|_| Error::DecryptionFailed)?;
+        Ok(buf)
+    }
+}
+
+/// The list of Merkle leaf hashes of a blob: `[leaf(header), leaf(chunk_0), …]`.
+///
+/// Stored beside the blob (32 bytes per chunk) so that a reader can check
+/// each chunk against the signed `chunk_root` as it streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkIndex {
+    leaves: Vec<Hash>,
+}
+
+impl ChunkIndex {
+    /// The Merkle root (`chunk_root`).
+    pub fn root(&self) -> Hash {
+        merkle::root(&self.leaves)
+    }
+    /// The leaf hashes.
+    pub fn leaves(&self) -> &[Hash] {
+        &self.leaves
+    }
+    /// Encodes: object header, `u32` leaf count, leaves.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::object(Kind::ChunkIndex);
+        w.u32(self.leaves.len() as u32);
+        for l in &self.leaves {
+            w.raw(l);
+        }
+        w.finish()
+    }
+    /// Decodes (no verification: see [`ChunkIndex::verify`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<ChunkIndex> {
+        let mut r = Reader::object(bytes, Kind::ChunkIndex)?;
+        let n = r.u32()? as usize;
+        if r.remaining() != n.saturating_mul(32) || n < 2 {
+            return Err(malformed("chunk index", "wrong leaf count"));
+        }
+        let leaves = (0..n).map(|_| r.array()).collect::<Result<Vec<_>>>()?;
+        r.finish()?;
+        Ok(ChunkIndex { leaves })
+    }
+    /// Recomputes the index of a complete blob held in memory.
+    pub fn from_blob(blob: &[u8]) -> Result<ChunkIndex> {
+        let header = BlobHeader::from_prefix(blob)?;
+        if (blob.len() as u64) < header.blob_len() {
+            return Err(Error::Truncated);
+        }
+        if (blob.len() as u64) > header.blob_len() {
+            return Err(Error::TrailingData);
+        }
+        let mut leaves = vec![merkle::leaf_hash(&blob[..HEADER_LEN])];
+        for i in 0..header.chunk_count() {
+            let start = header.chunk_offset(i) as usize;
+            let end = start + header.sealed_chunk_len(i) as usize;
+            leaves.push(merkle::leaf_hash(&blob[start..end]));
+        }
+        Ok(ChunkIndex { leaves })
+    }
+    /// Checks the index against the header and the owner-signed `chunk_root`.
+    pub fn verify(self, header: &BlobHeader, chunk_root: &Hash) -> Result<VerifiedChunkIndex> {
+        if self.leaves.len() as u64 != header.chunk_count() + 1
+            || self.leaves[0] != merkle::leaf_hash(&header.to_bytes())
+            || self.root() != *chunk_root
+        {
+            return Err(Error::ContentMismatch);
+        }
+        Ok(VerifiedChunkIndex(self))
+    }
+}
+
+/// A chunk index whose root equals the signed `chunk_root` of its header.
+#[derive(Clone, Debug)]
+pub struct VerifiedChunkIndex(ChunkIndex);
+
+/// Encrypts a body chunk by chunk. Memory is O(chunk) plus 32 bytes per chunk
+/// for the leaf list.
+#[derive(Debug)]
+pub struct StreamEncryptor {
+    header: BlobHeader,
+    header_bytes: Vec<u8>,
+    aad: Hash,
+    body_len: u64,
+    next: u64,
+    leaves: Vec<Hash>,
+}
+
+/// What the owner publishes for an encrypted body.
+#[derive(Clone, Debug)]
+pub struct SealedBody {
+    /// The blob header.
+    pub header: BlobHeader,
+    /// The chunk index (stored beside the blob).
+    pub index: ChunkIndex,
+    /// The Merkle root the manifest commits to.
+    pub chunk_root: Hash,
+}
+
+impl StreamEncryptor {
+    /// Starts a stream for a body of exactly `body_len` bytes.
+    pub fn new(
+        capsule: Capsule,
+        key: &DataKey,
+        ctx: &KeyContext,
+        body_len: u64,
+        chunk_log2: u8,
+    ) -> Result<StreamEncryptor> {
+        if !ALLOWED_CHUNK_LOG2.contains(&chunk_log2) {
+            return Err(Error::UnsupportedChunkSize);
+        }
+        if body_len > MAX_BODY_LEN {
+            return Err(Error::TooLarge("body"));
+        }
+        let header = BlobHeader {
+            chunk_log2,
+            record: ctx.record,
+            section: ctx.section,
+            epoch: ctx.epoch,
+            version: ctx.version,
+            capsule,
+            key_commitment: key.commitment,
+            padded_len: padme(body_len + LEN_PREFIX),
+        };
+        let header_bytes = header.to_bytes();
+        Ok(StreamEncryptor {
+            aad: header.hash(),
+            leaves: vec![merkle::leaf_hash(&header_bytes)],
+            header,
+            header_bytes,
+            body_len,
+            next: 0,
+        })
+    }
+    /// The header bytes (the start of the blob).
+    pub fn header_bytes(&self) -> &[u8] {
+        &self.header_bytes
+    }
+    /// The header.
+    pub fn header(&self) -> &BlobHeader {
+        &self.header
+    }
+    /// Number of chunks in total.
+    pub fn chunk_count(&self) -> u64 {
+        self.header.chunk_count()
+    }
+    /// Index of the next chunk to prepare.
+    pub fn next_index(&self) -> u64 {
+        self.next
+    }
+    /// The body byte range `[start, end)` that goes into chunk `i`
+    /// (empty for chunks that hold only padding).
+    pub fn body_range(&self, i: u64) -> (u64, u64) {
+        let cs = self.header.chunk_size();
+        let start = (i * cs).saturating_sub(LEN_PREFIX).min(self.body_len);
+        let end = ((i + 1) * cs).saturating_sub(LEN_PREFIX).min(self.body_len);
+        (start, end)
+    }
+    /// Builds the plaintext of the next chunk from exactly the body bytes of
+    /// [`body_range`](Self::body_range) and returns the job for an engine.
+    /// Chunks are prepared and committed strictly in order.
+    pub fn prepare(&mut self, body: &[u8]) -> Result<(ChunkJob, Zeroizing<Vec<u8>>)> {
+        let i = self.next;
+        if i >= self.chunk_count() || self.leaves.len() as u64 != i + 1 {
+            return Err(Error::InvalidState("no chunk left to prepare"));
+        }
+        let (start, end) = self.body_range(i);
+        if body.len() as u64 != end - start {
+            return Err(Error::InvalidState(
+                "wrong number of body bytes for this chunk",
+            ));
+        }
+        let plen = self.header.chunk_plaintext_len(i) as usize;
+        let mut pt = Zeroizing::new(Vec::with_capacity(plen));
+        if i == 0 {
+            pt.extend_from_slice(&self.body_len.to_be_bytes());
+        }
+        pt.extend_from_slice(body);
+        pt.resize(plen, 0);
+        let last = i + 1 == self.chunk_count();
+        self.next += 1;
+        Ok((
+            ChunkJob {
+                index: i,
+                last,
+                nonce: chunk_nonce(i, last),
+                aad: self.aad,
+            },
+            pt,
+        ))
+    }
+    /// Records the sealed chunk an engine produced for `job`.
+    pub fn commit(&mut self, job: &ChunkJob, sealed: &[u8]) -> Result<()> {
+        if job.index + 1 != self.leaves.len() as u64 || job.index >= self.next {
+            return Err(Error::InvalidState("chunk committed out of order"));
+        }
+        if sealed.len() as u64 != self.header.sealed_chunk_len(job.index) {
+            return Err(Error::InvalidState("sealed chunk has the wrong length"));
+        }
+        self.leaves.push(merkle::leaf_hash(sealed));
+        Ok(())
+    }
+    /// Prepares, seals with a synchronous engine and commits the next chunk.
+    pub fn seal_next(&mut self, engine: &impl ChunkAead, body: &[u8]) -> Result<Vec<u8>> {
+        let (job, pt) = self.prepare(body)?;
+        let sealed = engine.seal(&job, &pt)?;
+        self.commit(&job, &sealed)?;
+        Ok(sealed)
+    }
+    /// Ends the stream once every chunk has been committed.
+    pub fn finish(self) -> Result<SealedBody> {
+        if self.leaves.len() as u64 != self.chunk_count() + 1 {
+            return Err(Error::InvalidState("stream not complete"));
+        }
+        let index = ChunkIndex {
+            leaves: self.leaves,
+        };
+        Ok(SealedBody {
+            chunk_root: index.root(),
+            header: self.header,
+            index,
+        })
+    }
+}
+
+/// Decrypts a blob chunk by chunk; every chunk is checked against the verified
+/// chunk index before it is opened, and no byte of an unverified chunk is released.
+#[derive(Debug)]
+pub struct StreamDecryptor {
+    header: BlobHeader,
+    aad: Hash,
+    index: VerifiedChunkIndex,
+    body_len: Option<u64>,
+    // Sequential push state.
+    pending: Vec<u8>,
+    next: u64,
+    done: bool,
+}
+
+impl StreamDecryptor {
+    /// Starts decrypting a blob whose header is `header`, with the data key
+    /// (its commitment is checked here, in constant time) and the verified index.
+    pub fn new(header: BlobHeader, key: &DataKey, index: VerifiedChunkIndex) -> Result<Self> {
+        key.check_commitment(&header.key_commitment)?;
+        if index.0.leaves[0] != merkle::leaf_hash(&header.to_bytes()) {
+            return Err(Error::ContentMismatch);
+        }
+        Ok(StreamDecryptor {
+            aad: header.hash(),
+            header,
+            index,
+            body_len: None,
+            pending: Vec::new(),
+            next: 0,
+            done: false,
+        })
+    }
+    /// The header.
+    pub fn header(&self) -> &BlobHeader {
+        &self.header
+    }
+    /// The body length, known once chunk 0 has been opened.
+    pub fn body_len(&self) -> Option<u64> {
+        self.body_len
+    }
+
+    /// Checks sealed chunk `i` against the signed root and returns the job an
+    /// engine must run to open it.
+    pub fn check(&self, i: u64, sealed: &[u8]) -> Result<ChunkJob> {
+        if i >= self.header.chunk_count() {
+            return Err(Error::TrailingData);
+        }
+        if sealed.len() as u64 != self.header.sealed_chunk_len(i) {
+            return Err(Error::Truncated);
+        }
+        if merkle::leaf_hash(sealed) != self.index.0.leaves[i as usize + 1] {
+            return Err(Error::ContentMismatch);
+        }
+        let last = i + 1 == self.header.chunk_count();
+        Ok(ChunkJob {
+            index: i,
+            last,
+            nonce: chunk_nonce(i, last),
+            aad: self.aad,
+        })
+    }
+
+    /// Takes the opened plaintext of chunk `job.index` and returns the body bytes
+    /// in it (length prefix and padding removed; padding must be zeros).
+    /// Chunk 0 must be accepted before any other (it carries the body length).
+    pub fn accept(&mut self, job: &ChunkJob, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let i = job.index;
+        if plaintext.len() as u64 != self.header.chunk_plaintext_len(i) {
+            return Err(Error::DecryptionFailed);
+        }
+        let body_len = match (i, self.body_len) {
+            (0, _) => {
+                let mut len = [0u8; 8];
+                len.copy_from_slice(&plaintext[..8]);
+                let len = u64::from_be_bytes(len);
+                if len > MAX_BODY_LEN || padme(len + LEN_PREFIX) != self.header.padded_len {
+                    return Err(Error::DecryptionFailed);
+                }
+                self.body_len = Some(len);
+                len
+            }
+            (_, Some(len)) => len,
+            (_, None) => return Err(Error::InvalidState("open chunk 0 first")),
+        };
+        let cs = self.header.chunk_size();
+        let stream_start = i * cs;
+        let body_start_in_stream = LEN_PREFIX;
+        let body_end_in_stream = LEN_PREFIX + body_len;
+        let from = body_start_in_stream.max(stream_start) - stream_start;
+        let to = body_end_in_stream
+            .min(stream_start + plaintext.len() as u64)
+            .max(stream_start + from)
+            - stream_start;
+        let (from, to) = (from as usize, to as usize);
+        if plaintext[to..].iter().any(|&b| b != 0) {
+            return Err(Error::DecryptionFailed);
+        }
+        Ok(Zeroizing::new(plaintext[from.min(to)..to].to_vec()))
+    }
+
+    /// Random access: verifies, opens and strips chunk `i` with a synchronous engine.
+    pub fn open_chunk(
+        &mut self,
+        engine: &impl ChunkAead,
+        i: u64,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let job = self.check(i, sealed)?;
+        let pt = engine.open(&job, sealed)?;
+        self.accept(&job, &pt)
+    }
+
+    /// Sequential decryption of the bytes after the header, in pieces of any
+    /// size; returns the body bytes released so far.
+    pub fn push(&mut self, engine: &impl ChunkAead, mut data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(Vec::new());
+        while !data.is_empty() {
+            if self.next >= self.header.chunk_count() {
+                return Err(Error::TrailingData);
+            }
+            let need = self.header.sealed_chunk_len(self.next) as usize - self.pending.len();
+            let take = need.min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if take == need {
+                let sealed = core::mem::take(&mut self.pending);
+                let body = self.open_chunk(engine, self.next, &sealed)?;
+                out.extend_from_slice(&body);
+                self.next += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends sequential decryption: fails if the final chunk never arrived.
+    pub fn finish(&mut self) -> Result<()> {
+        if self.done {
+            return Err(Error::InvalidState("already finished"));
+        }
+        if self.next != self.header.chunk_count() || !self.pending.is_empty() {
+            return Err(Error::Truncated);
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// Encrypts a whole in-memory body with the `aes-gcm` engine: the blob and
+/// what the manifest needs. (Large bodies use [`StreamEncryptor`] directly.)
+pub fn encrypt_body(
+    capsule: Capsule,
+    key: &DataKey,
+    ctx: &KeyContext,
+    body: &[u8],
+    chunk_log2: u8,
+) -> Result<(Vec<u8>, SealedBody)> {
+    let mut enc = StreamEncryptor::new(capsule, key, ctx, body.len() as u64, chunk_log2)?;
+    let engine = RustAesGcm::new(&key.dek);
+    let mut blob = enc.header_bytes().to_vec();
+    for i in 0..enc.chunk_count() {
+        let (s, e) = enc.body_range(i);
+        blob.extend_from_slice(&enc.seal_next(&engine, &body[s as usize..e as usize])?);
+    }
+    Ok((blob, enc.finish()?))
+}
+
+/// Decrypts a whole in-memory blob against the signed `chunk_root`.
+pub fn decrypt_body(blob: &[u8], key: &DataKey, chunk_root: &Hash) -> Result<Zeroizing<Vec<u8>>> {
+    let header = BlobHeader::from_prefix(blob)?;
+    let index = ChunkIndex::from_blob(blob)?.verify(&header, chunk_root)?;
+    let mut dec = StreamDecryptor::new(header, key, index)?;
+    let engine = RustAesGcm::new(&key.dek);
+    let body = dec.push(&engine, &blob[HEADER_LEN..])?;
+    dec.finish()?;
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padme_is_monotone_and_bounded() {
+        let mut prev = 0;
+        for len in 0..5000u64 {
+            let p = padme(len);
+            assert!(p >= len && p >= prev);
+            assert!(
+                len < 16 || (p - len) * 100 <= len * 12 + 100,
+                "{len} -> {p}"
+            );
+            prev = p;
+        }
+        assert_eq!(padme(8), 8);
+        assert_eq!(padme(9), 10);
+    }
+
+    #[test]
+    fn nonce_layout() {
+        assert_eq!(
+            hex::encode(chunk_nonce(0, false)),
+            "000000000000000000000000"
+        );
+        assert_eq!(
+            hex::encode(chunk_nonce(0x0102, true)),
+            "000000000000000000010201"
+        );
+    }
+}

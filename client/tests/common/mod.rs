@@ -1,0 +1,355 @@
+//! Shared test fixtures: a deterministic RNG and a whole SeSPHR deployment in memory.
+#![allow(
+    dead_code,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use sesphr_client::audit::{Decision, MemoryLog};
+use sesphr_client::capsule::{Capsule, DataKey, KeyContext};
+use sesphr_client::grant::{GrantShare, GrantTerms, IssuedGrant, Role, SrsShare, VerifiedGrant};
+use sesphr_client::identity::Identity;
+use sesphr_client::manifest::{ManifestContent, ManifestEntry, SignedHead, VerifiedManifest};
+use sesphr_client::record::{EpochId, RecordId, RecordNonce, SectionId, SectionKey};
+use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
+use sesphr_client::secret::Seed;
+use sesphr_client::stream::{encrypt_body, DEFAULT_CHUNK_LOG2};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// A deterministic CSPRNG for known-answer tests: SHA-256 in counter mode.
+pub struct TestRng {
+    seed: [u8; 32],
+    counter: u64,
+    buf: Vec<u8>,
+}
+
+impl TestRng {
+    pub fn new(label: &str) -> TestRng {
+        TestRng {
+            seed: Sha256::digest(label.as_bytes()).into(),
+            counter: 0,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl rand_core::TryRng for TestRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_be_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_be_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for byte in dst {
+            if self.buf.is_empty() {
+                let mut h = Sha256::new();
+                h.update(self.seed);
+                h.update(self.counter.to_be_bytes());
+                self.counter += 1;
+                self.buf = h.finalize().to_vec();
+            }
+            *byte = self.buf.remove(0);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for TestRng {}
+
+pub fn identity(label: &str) -> Identity {
+    let mut rng = TestRng::new(label);
+    Identity::from_seed(Seed::generate(&mut rng)).unwrap()
+}
+
+/// A section's current state on the owner's side.
+pub struct OwnedSection {
+    pub name: String,
+    pub key: SectionKey,
+    pub entry: ManifestEntry,
+    pub blob: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// The patient's record plus an in-memory SRS and relay.
+pub struct World {
+    pub rng: TestRng,
+    pub owner: Identity,
+    pub srs: Identity,
+    pub record: RecordId,
+    pub nonce: RecordNonce,
+    pub sections: Vec<OwnedSection>,
+    pub manifests: Vec<VerifiedManifest>,
+    pub srs_shares: HashMap<[u8; 16], (VerifiedGrant, SrsShare)>,
+    pub tombstones: Vec<[u8; 16]>,
+    pub log: MemoryLog,
+    pub sequence: u64,
+    pub now: u64,
+}
+
+impl World {
+    pub fn new(label: &str) -> World {
+        let mut rng = TestRng::new(label);
+        let owner = identity(&format!("{label}/owner"));
+        let srs = identity(&format!("{label}/srs"));
+        let (record, nonce) = RecordId::generate(&owner.id(), &mut rng);
+        World {
+            rng,
+            owner,
+            srs,
+            record,
+            nonce,
+            sections: Vec::new(),
+            manifests: Vec::new(),
+            srs_shares: HashMap::new(),
+            tombstones: Vec::new(),
+            log: MemoryLog::default(),
+            sequence: 0,
+            now: 1_750_000_000_000,
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.manifests.last().map_or(0, |m| m.version())
+    }
+
+    pub fn section_id(&self, name: &str) -> SectionId {
+        SectionId::derive(self.owner.seed(), &self.record, name)
+    }
+
+    fn encrypt(&mut self, key: &SectionKey, version: u64, body: &[u8]) -> (ManifestEntry, Vec<u8>) {
+        let (capsule, dk) = Capsule::encapsulate(key, version, &mut self.rng).unwrap();
+        let ctx = KeyContext {
+            record: key.record,
+            section: key.section,
+            epoch: key.epoch,
+            version,
+        };
+        let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
+        let entry = ManifestEntry {
+            section: key.section,
+            epoch: key.epoch,
+            section_key: key.public(),
+            capsule,
+            written_at_version: version,
+            chunk_root: sealed.chunk_root,
+            blob_len: blob.len() as u64,
+        };
+        (entry, blob)
+    }
+
+    /// Writes (creates or replaces) sections at the next version and signs the manifest.
+    pub fn write(&mut self, updates: &[(&str, &[u8])]) -> VerifiedManifest {
+        let version = self.version() + 1;
+        for (name, body) in updates {
+            let section = self.section_id(name);
+            let key = match self.sections.iter().find(|s| s.name == *name) {
+                Some(s) => s.key.clone(),
+                None => {
+                    let epoch = EpochId::generate(&mut self.rng);
+                    SectionKey::for_owner(&self.owner, self.record, section, epoch).unwrap()
+                }
+            };
+            let (entry, blob) = self.encrypt(&key, version, body);
+            let s = OwnedSection {
+                name: name.to_string(),
+                key,
+                entry,
+                blob,
+                body: body.to_vec(),
+            };
+            match self.sections.iter_mut().find(|s| s.name == *name) {
+                Some(old) => *old = s,
+                None => self.sections.push(s),
+            }
+        }
+        self.sign_manifest(version)
+    }
+
+    fn sign_manifest(&mut self, version: u64) -> VerifiedManifest {
+        let content = ManifestContent {
+            record: self.record,
+            record_nonce: self.nonce,
+            version,
+            previous: self.manifests.last().map_or([0u8; 32], |m| m.hash()),
+            created_at: self.now,
+            entries: self.sections.iter().map(|s| s.entry.clone()).collect(),
+        };
+        let m = content.sign(&self.owner).unwrap();
+        self.manifests.push(m.clone());
+        m
+    }
+
+    /// Rotates a section to a fresh epoch, re-encrypting nothing old: its next
+    /// body is written under the new key (here: immediately, at the next version).
+    pub fn rotate(&mut self, name: &str) -> VerifiedManifest {
+        let version = self.version() + 1;
+        let idx = self.sections.iter().position(|s| s.name == name).unwrap();
+        let epoch = EpochId::generate(&mut self.rng);
+        let key = SectionKey::for_owner(
+            &self.owner,
+            self.record,
+            self.sections[idx].key.section,
+            epoch,
+        )
+        .unwrap();
+        let body = self.sections[idx].body.clone();
+        let (entry, blob) = self.encrypt(&key, version, &body);
+        let s = &mut self.sections[idx];
+        s.key = key;
+        s.entry = entry;
+        s.blob = blob;
+        self.sign_manifest(version)
+    }
+
+    pub fn key(&self, name: &str) -> SectionKey {
+        self.sections
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .key
+            .clone()
+    }
+
+    pub fn blob(&self, name: &str) -> Vec<u8> {
+        self.sections
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .blob
+            .clone()
+    }
+
+    /// Issues a grant and delivers b2 to the (in-memory) SRS.
+    pub fn grant(
+        &mut self,
+        name: &str,
+        grantee: &Identity,
+        role: Role,
+        from_version: u64,
+        expires_at: Option<u64>,
+    ) -> IssuedGrant {
+        self.sequence += 1;
+        let terms = GrantTerms {
+            grantee: grantee.public().clone(),
+            role,
+            from_version,
+            expires_at,
+            sequence: self.sequence,
+        };
+        let key = self.key(name);
+        let issued = IssuedGrant::issue(
+            &self.owner,
+            &key,
+            &self.srs.public().encryption,
+            &terms,
+            &mut self.rng,
+        )
+        .unwrap();
+        let share = issued
+            .statement
+            .accept_srs_share(&self.srs, &issued.b2_envelope)
+            .unwrap();
+        self.srs_shares
+            .insert(issued.statement.grant_id, (issued.statement.clone(), share));
+        issued
+    }
+
+    pub fn revoke(&mut self, grant_id: &[u8; 16]) {
+        self.srs_shares.remove(grant_id);
+        self.tombstones.push(*grant_id);
+    }
+
+    /// The SRS's whole answer path: state checks, crypto checks, audit, signing.
+    pub fn srs_answer(&mut self, request: &ReencryptRequest) -> Result<Vec<u8>, Decision> {
+        if self.tombstones.contains(&request.grant_id) {
+            return Err(Decision::Revoked);
+        }
+        let (grant, share) = self
+            .srs_shares
+            .get(&request.grant_id)
+            .cloned()
+            .ok_or(Decision::UnknownGrant)?;
+        let manifest = self
+            .manifests
+            .iter()
+            .find(|m| m.version() == request.version)
+            .cloned()
+            .ok_or(Decision::NotInManifest)?;
+        let result = srs_reencrypt(&share, &grant, request, &manifest, self.now, &mut self.rng);
+        let decision = result.as_ref().err().copied().unwrap_or(Decision::Allowed);
+        let receipt = self
+            .log
+            .append(&self.srs, request.audit_entry(&grant, self.now, decision))
+            .unwrap();
+        let re = result?;
+        let latest = self.manifests.last().unwrap();
+        let head = SignedHead::sign(
+            &self.srs,
+            self.record,
+            latest.version(),
+            latest.hash(),
+            self.now,
+        );
+        Ok(ReencryptAnswer {
+            grant_id: grant.grant_id,
+            nonce: request.nonce,
+            p2: re.p2,
+            proof: re.proof,
+            receipt,
+            head,
+        }
+        .sign(&self.srs)
+        .unwrap())
+    }
+
+    /// A grantee reads a section at the latest version end to end.
+    pub fn read(
+        &mut self,
+        reader: &Identity,
+        share: &GrantShare,
+        name: &str,
+    ) -> Result<Vec<u8>, String> {
+        let manifest = self.manifests.last().unwrap().clone();
+        self.read_at(reader, share, name, &manifest)
+    }
+
+    pub fn read_at(
+        &mut self,
+        reader: &Identity,
+        share: &GrantShare,
+        name: &str,
+        manifest: &VerifiedManifest,
+    ) -> Result<Vec<u8>, String> {
+        let req = ReencryptRequest::new(
+            reader,
+            &share.grant,
+            manifest.version(),
+            self.now,
+            &mut self.rng,
+        )
+        .map_err(|e| e.code().to_string())?;
+        let sealed = self.srs_answer(&req).map_err(|d| d.code().to_string())?;
+        let answer =
+            ReencryptAnswer::verify(&sealed, self.srs.public(), &req, &share.grant, manifest)
+                .map_err(|e| e.code().to_string())?;
+        let dk: DataKey = share
+            .data_key(manifest, &answer)
+            .map_err(|e| e.code().to_string())?;
+        let entry = manifest
+            .entry(&self.section_id(name))
+            .map_err(|e| e.code().to_string())?;
+        let blob = self.blob(name);
+        let body = sesphr_client::stream::decrypt_body(&blob, &dk, &entry.chunk_root)
+            .map_err(|e| e.code().to_string())?;
+        Ok(body.to_vec())
+    }
+}
