@@ -17,5 +17,7 @@ pub mod reencrypt;
 pub mod revocation;
 pub mod secret;
 pub mod stream;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod wasm;
 
 pub use error::{Error, Result};

@@ -225,7 +225,7 @@ pub fn scalar_to_bytes(s: &Scalar) -> [u8; SCALAR_LEN] {
 
 /// The message actually signed for a statement: the signature label, then the
 /// statement payload (which starts with its brand, kind and version: the type tag).
-fn signed_message(payload: &[u8]) -> Vec<u8> {
+pub fn signed_message(payload: &[u8]) -> Vec<u8> {
     length_prefixed(&[labels::SIGNATURE.as_bytes(), payload])
 }
 

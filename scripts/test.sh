@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test SeSPHR has. Installs what is missing first (scripts/setup.sh).
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "build (native, all targets)"
+cargo build --workspace --all-targets --locked
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p sesphr-client --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+step "native tests (unit, property, known answers, tamper kit, coalitions, standards)"
+cargo nextest run --workspace --locked --no-fail-fast
+cargo test --workspace --doc --locked
+
+step "wasm tests in headless Chromium"
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
+  cargo test -p sesphr-client --target wasm32-unknown-unknown --test wasm --locked
+
+echo
+echo "all tests passed"
