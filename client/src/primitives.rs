@@ -100,12 +100,16 @@ pub fn hash(label: &str, fields: &[&[u8]]) -> [u8; 32] {
 /// Fails only in the negligible case of a zero result.
 pub fn h2s(label: &str, fields: &[&[u8]]) -> Result<NonZeroScalar> {
     let msg = Zeroizing::new(length_prefixed(fields));
-    let s = hash_to_scalar::<NistP256, ExpandMsgXmd<Sha256>, p256::elliptic_curve::consts::U48>(
-        &[&msg],
-        &[label.as_bytes()],
-    )
-    .map_err(|_| Error::InvalidScalar)?;
+    let s = hash_to_scalar_raw(&[&msg], label.as_bytes())?;
     Option::from(NonZeroScalar::new(s)).ok_or(Error::InvalidScalar)
+}
+
+/// RFC 9380 `hash_to_field(msg, 1)` for the P-256 scalar field with
+/// `expand_message_xmd(SHA-256)`, `L = 48`: the plain standard primitive
+/// under [`h2s`] (checked against RFC 9497's test vectors).
+pub fn hash_to_scalar_raw(msg: &[&[u8]], dst: &[u8]) -> Result<Scalar> {
+    hash_to_scalar::<NistP256, ExpandMsgXmd<Sha256>, p256::elliptic_curve::consts::U48>(msg, &[dst])
+        .map_err(|_| Error::InvalidScalar)
 }
 
 /// `HKDF-Extract(salt, ikm)` with SHA-256.
@@ -240,14 +244,19 @@ pub fn sign_statement(key: &SigningKey, payload: &[u8]) -> [u8; SIGNATURE_LEN] {
 
 /// Verifies a statement signature; rejects malformed and high-S signatures.
 pub fn verify_statement(key: &VerifyingKey, payload: &[u8], sig: &[u8]) -> Result<()> {
+    verify_message(key, &signed_message(payload), sig)
+}
+
+/// ECDSA P-256/SHA-256 verification of `msg` under our policy: exactly 64
+/// bytes `r‖s`, both in `[1, n)`, and low S.
+pub fn verify_message(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> Result<()> {
     use p256::ecdsa::signature::Verifier;
     use p256::elliptic_curve::scalar::IsHigh;
     let sig = Signature::from_slice(sig).map_err(|_| Error::BadSignature)?;
     if bool::from(sig.s().is_high()) {
         return Err(Error::BadSignature);
     }
-    key.verify(&signed_message(payload), &sig)
-        .map_err(|_| Error::BadSignature)
+    key.verify(msg, &sig).map_err(|_| Error::BadSignature)
 }
 
 /// Decodes a 33-byte compressed ECDSA verifying key (validated point).

@@ -115,6 +115,10 @@ impl SymmetricKey {
     pub(crate) fn new(bytes: [u8; 32]) -> SymmetricKey {
         SymmetricKey(bytes)
     }
+    /// Wraps raw key bytes (e.g. a key from another AES-GCM engine's test).
+    pub fn from_bytes(bytes: [u8; 32]) -> SymmetricKey {
+        SymmetricKey(bytes)
+    }
     /// The key bytes, for handing to a crypto engine (e.g. WebCrypto `importKey`).
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
