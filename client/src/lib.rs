@@ -11,6 +11,7 @@ pub mod grant;
 pub mod identity;
 pub mod manifest;
 pub mod merkle;
+pub mod policy;
 pub mod primitives;
 pub mod record;
 pub mod reencrypt;

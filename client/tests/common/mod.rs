@@ -7,12 +7,14 @@
     clippy::panic
 )]
 
+use rand_core::Rng;
 use sesphr_client::audit::{Decision, MemoryLog};
 use sesphr_client::capsule::{Capsule, DataKey, KeyContext};
 use sesphr_client::grant::{GrantShare, GrantTerms, IssuedGrant, Role, SrsShare, VerifiedGrant};
 use sesphr_client::identity::Identity;
 use sesphr_client::manifest::{ManifestContent, ManifestEntry, SignedHead, VerifiedManifest};
-use sesphr_client::record::{EpochId, RecordId, RecordNonce, SectionId, SectionKey};
+use sesphr_client::policy::{Rotation, SectionState};
+use sesphr_client::record::{RecordId, RecordNonce, SectionId};
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::secret::Seed;
 use sesphr_client::stream::{encrypt_body, DEFAULT_CHUNK_LOG2};
@@ -73,10 +75,8 @@ pub fn identity(label: &str) -> Identity {
 /// A section's current state on the owner's side.
 pub struct OwnedSection {
     pub name: String,
-    pub key: SectionKey,
-    pub entry: ManifestEntry,
-    pub blob: Vec<u8>,
-    pub body: Vec<u8>,
+    pub state: SectionState,
+    pub entry: Option<ManifestEntry>,
 }
 
 /// The patient's record plus an in-memory SRS and relay.
@@ -88,8 +88,14 @@ pub struct World {
     pub nonce: RecordNonce,
     pub sections: Vec<OwnedSection>,
     pub manifests: Vec<VerifiedManifest>,
-    pub srs_shares: HashMap<[u8; 16], (VerifiedGrant, SrsShare)>,
+    /// The relay's blob store, by chunk root.
+    pub blobs: HashMap<[u8; 32], Vec<u8>>,
+    /// The SRS: grant statements, live shares, tombstones.
+    pub srs_grants: HashMap<[u8; 16], VerifiedGrant>,
+    pub srs_shares: HashMap<[u8; 16], SrsShare>,
     pub tombstones: Vec<[u8; 16]>,
+    /// Grants re-issued by rotations, in order (their b1 envelopes go to the grantees).
+    pub reissued: Vec<IssuedGrant>,
     pub log: MemoryLog,
     pub sequence: u64,
     pub now: u64,
@@ -109,8 +115,11 @@ impl World {
             nonce,
             sections: Vec::new(),
             manifests: Vec::new(),
+            blobs: HashMap::new(),
+            srs_grants: HashMap::new(),
             srs_shares: HashMap::new(),
             tombstones: Vec::new(),
+            reissued: Vec::new(),
             log: MemoryLog::default(),
             sequence: 0,
             now: 1_750_000_000_000,
@@ -125,110 +134,104 @@ impl World {
         SectionId::derive(self.owner.seed(), &self.record, name)
     }
 
-    fn encrypt(&mut self, key: &SectionKey, version: u64, body: &[u8]) -> (ManifestEntry, Vec<u8>) {
-        let (capsule, dk) = Capsule::encapsulate(key, version, &mut self.rng).unwrap();
-        let ctx = KeyContext {
-            record: key.record,
-            section: key.section,
-            epoch: key.epoch,
-            version,
-        };
-        let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
-        let entry = ManifestEntry {
-            section: key.section,
-            epoch: key.epoch,
-            section_key: key.public(),
-            capsule,
-            written_at_version: version,
-            chunk_root: sealed.chunk_root,
-            blob_len: blob.len() as u64,
-        };
-        (entry, blob)
+    fn section_mut(&mut self, name: &str) -> &mut OwnedSection {
+        if !self.sections.iter().any(|s| s.name == name) {
+            let state = SectionState::new(self.record, self.section_id(name), &mut self.rng);
+            self.sections.push(OwnedSection {
+                name: name.to_string(),
+                state,
+                entry: None,
+            });
+        }
+        self.sections.iter_mut().find(|s| s.name == name).unwrap()
     }
 
-    /// Writes (creates or replaces) sections at the next version and signs the manifest.
+    /// The SRS receives b2 envelopes (issued or re-issued) and checks them.
+    fn deliver(&mut self, issued: &IssuedGrant) {
+        let share = issued
+            .statement
+            .accept_srs_share(&self.srs, &issued.b2_envelope)
+            .unwrap();
+        self.srs_grants
+            .insert(issued.statement.grant_id, issued.statement.clone());
+        self.srs_shares.insert(issued.statement.grant_id, share);
+    }
+
+    fn deliver_rotation(&mut self, rotation: Option<Rotation>) {
+        for g in rotation.into_iter().flat_map(|r| r.reissued) {
+            self.deliver(&g);
+            self.reissued.push(g);
+        }
+    }
+
+    /// Writes (creates or replaces) sections at the next version and signs the
+    /// manifest; sections with a pending rotation move to a new epoch first.
     pub fn write(&mut self, updates: &[(&str, &[u8])]) -> VerifiedManifest {
         let version = self.version() + 1;
         for (name, body) in updates {
-            let section = self.section_id(name);
-            let key = match self.sections.iter().find(|s| s.name == *name) {
-                Some(s) => s.key.clone(),
-                None => {
-                    let epoch = EpochId::generate(&mut self.rng);
-                    SectionKey::for_owner(&self.owner, self.record, section, epoch).unwrap()
-                }
+            let srs_enc = self.srs.public().encryption;
+            let mut rng = TestRng::new(&format!("write/{name}/{version}/{}", self.rng.next_u64()));
+            let mut seq = self.sequence;
+            let owner = identity_clone(&self.owner);
+            let (key, rotation) = self
+                .section_mut(name)
+                .state
+                .key_for_write(&owner, &srs_enc, &mut seq, &mut rng)
+                .unwrap();
+            self.sequence = seq;
+            self.deliver_rotation(rotation);
+            let (capsule, dk) = Capsule::encapsulate(&key, version, &mut self.rng).unwrap();
+            let ctx = KeyContext {
+                record: key.record,
+                section: key.section,
+                epoch: key.epoch,
+                version,
             };
-            let (entry, blob) = self.encrypt(&key, version, body);
-            let s = OwnedSection {
-                name: name.to_string(),
-                key,
-                entry,
-                blob,
-                body: body.to_vec(),
+            let (blob, sealed) =
+                encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
+            let entry = ManifestEntry {
+                section: key.section,
+                epoch: key.epoch,
+                section_key: key.public(),
+                capsule,
+                written_at_version: version,
+                chunk_root: sealed.chunk_root,
+                blob_len: blob.len() as u64,
             };
-            match self.sections.iter_mut().find(|s| s.name == *name) {
-                Some(old) => *old = s,
-                None => self.sections.push(s),
-            }
+            self.blobs.insert(entry.chunk_root, blob);
+            self.section_mut(name).entry = Some(entry);
         }
-        self.sign_manifest(version)
-    }
-
-    fn sign_manifest(&mut self, version: u64) -> VerifiedManifest {
         let content = ManifestContent {
             record: self.record,
             record_nonce: self.nonce,
             version,
             previous: self.manifests.last().map_or([0u8; 32], |m| m.hash()),
             created_at: self.now,
-            entries: self.sections.iter().map(|s| s.entry.clone()).collect(),
+            entries: self
+                .sections
+                .iter()
+                .filter_map(|s| s.entry.clone())
+                .collect(),
         };
         let m = content.sign(&self.owner).unwrap();
         self.manifests.push(m.clone());
         m
     }
 
-    /// Rotates a section to a fresh epoch, re-encrypting nothing old: its next
-    /// body is written under the new key (here: immediately, at the next version).
-    pub fn rotate(&mut self, name: &str) -> VerifiedManifest {
-        let version = self.version() + 1;
-        let idx = self.sections.iter().position(|s| s.name == name).unwrap();
-        let epoch = EpochId::generate(&mut self.rng);
-        let key = SectionKey::for_owner(
-            &self.owner,
-            self.record,
-            self.sections[idx].key.section,
-            epoch,
-        )
-        .unwrap();
-        let body = self.sections[idx].body.clone();
-        let (entry, blob) = self.encrypt(&key, version, &body);
-        let s = &mut self.sections[idx];
-        s.key = key;
-        s.entry = entry;
-        s.blob = blob;
-        self.sign_manifest(version)
-    }
-
-    pub fn key(&self, name: &str) -> SectionKey {
-        self.sections
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap()
-            .key
-            .clone()
-    }
-
+    /// The blob of `name` as listed in the latest manifest.
     pub fn blob(&self, name: &str) -> Vec<u8> {
-        self.sections
+        let entry = self
+            .sections
             .iter()
             .find(|s| s.name == name)
             .unwrap()
-            .blob
-            .clone()
+            .entry
+            .as_ref()
+            .unwrap();
+        self.blobs[&entry.chunk_root].clone()
     }
 
-    /// Issues a grant and delivers b2 to the (in-memory) SRS.
+    /// Issues a grant (rotating first for a from-now grant) and delivers b2 to the SRS.
     pub fn grant(
         &mut self,
         name: &str,
@@ -237,54 +240,59 @@ impl World {
         from_version: u64,
         expires_at: Option<u64>,
     ) -> IssuedGrant {
-        self.sequence += 1;
         let terms = GrantTerms {
             grantee: grantee.public().clone(),
             role,
             from_version,
             expires_at,
-            sequence: self.sequence,
+            sequence: 0,
         };
-        let key = self.key(name);
-        let issued = IssuedGrant::issue(
-            &self.owner,
-            &key,
-            &self.srs.public().encryption,
-            &terms,
-            &mut self.rng,
-        )
-        .unwrap();
-        let share = issued
-            .statement
-            .accept_srs_share(&self.srs, &issued.b2_envelope)
+        let srs_enc = self.srs.public().encryption;
+        let owner = identity_clone(&self.owner);
+        let mut seq = self.sequence;
+        let mut rng = TestRng::new(&format!("grant/{name}/{}", self.rng.next_u64()));
+        let (issued, rotation) = self
+            .section_mut(name)
+            .state
+            .grant(&owner, &srs_enc, &terms, &mut seq, &mut rng)
             .unwrap();
-        self.srs_shares
-            .insert(issued.statement.grant_id, (issued.statement.clone(), share));
+        self.sequence = seq;
+        self.deliver_rotation(rotation);
+        self.deliver(&issued);
         issued
     }
 
+    /// The SRS deletes the share and tombstones the id; the owner's state
+    /// marks the section for rotation.
     pub fn revoke(&mut self, grant_id: &[u8; 16]) {
         self.srs_shares.remove(grant_id);
         self.tombstones.push(*grant_id);
+        for s in &mut self.sections {
+            let _ = s.state.revoked(grant_id);
+        }
     }
 
     /// The SRS's whole answer path: state checks, crypto checks, audit, signing.
     pub fn srs_answer(&mut self, request: &ReencryptRequest) -> Result<Vec<u8>, Decision> {
-        if self.tombstones.contains(&request.grant_id) {
-            return Err(Decision::Revoked);
-        }
-        let (grant, share) = self
-            .srs_shares
+        let grant = self
+            .srs_grants
             .get(&request.grant_id)
             .cloned()
             .ok_or(Decision::UnknownGrant)?;
+        let share = self.srs_shares.get(&request.grant_id).cloned();
         let manifest = self
             .manifests
             .iter()
             .find(|m| m.version() == request.version)
-            .cloned()
-            .ok_or(Decision::NotInManifest)?;
-        let result = srs_reencrypt(&share, &grant, request, &manifest, self.now, &mut self.rng);
+            .cloned();
+        let result = match (share, manifest) {
+            _ if self.tombstones.contains(&request.grant_id) => Err(Decision::Revoked),
+            (None, _) => Err(Decision::Revoked),
+            (_, None) => Err(Decision::NotInManifest),
+            (Some(share), Some(manifest)) => {
+                srs_reencrypt(&share, &grant, request, &manifest, self.now, &mut self.rng)
+            }
+        };
         let decision = result.as_ref().err().copied().unwrap_or(Decision::Allowed);
         let receipt = self
             .log
@@ -347,9 +355,27 @@ impl World {
         let entry = manifest
             .entry(&self.section_id(name))
             .map_err(|e| e.code().to_string())?;
-        let blob = self.blob(name);
+        let blob = self.blobs[&entry.chunk_root].clone();
         let body = sesphr_client::stream::decrypt_body(&blob, &dk, &entry.chunk_root)
             .map_err(|e| e.code().to_string())?;
         Ok(body.to_vec())
     }
+
+    /// A grantee accepts an issued grant against the latest manifest.
+    pub fn accept(&self, grantee: &Identity, issued: &IssuedGrant, name: &str) -> GrantShare {
+        let m = self.manifests.last().unwrap();
+        issued
+            .statement
+            .accept(
+                grantee,
+                &issued.b1_envelope,
+                &m.entry(&self.section_id(name)).unwrap().section_key,
+            )
+            .unwrap()
+    }
+}
+
+/// The same identity again (identities are deliberately not `Clone`).
+pub fn identity_clone(id: &Identity) -> Identity {
+    Identity::from_seed(Seed::from_bytes(id.seed().to_bytes().as_ref()).unwrap()).unwrap()
 }

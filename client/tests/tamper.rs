@@ -1,0 +1,489 @@
+//! The tamper kit: each malformed or forged input with its expected error.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use sesphr_client::audit::Decision;
+use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::envelope::Envelope;
+use sesphr_client::grant::{Role, VerifiedGrant};
+use sesphr_client::manifest::{ManifestContent, SignedHead, VerifiedManifest};
+use sesphr_client::primitives::Point;
+use sesphr_client::record::{EpochId, SectionKey};
+use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
+use sesphr_client::stream::{
+    decrypt_body, encrypt_body, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor, HEADER_LEN,
+    TAG_LEN,
+};
+use sesphr_client::Error;
+
+/// A blob of several 16 KiB chunks, its data key and signed root.
+fn fixture() -> (World, Vec<u8>, sesphr_client::capsule::DataKey, [u8; 32]) {
+    let mut w = World::new("tamper");
+    let body: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let key =
+        SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([9; 32])).unwrap();
+    let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut w.rng).unwrap();
+    let ctx = KeyContext {
+        record: key.record,
+        section: key.section,
+        epoch: key.epoch,
+        version: 1,
+    };
+    let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 14).unwrap();
+    assert_eq!(
+        decrypt_body(&blob, &dk, &sealed.chunk_root)
+            .unwrap()
+            .to_vec(),
+        body
+    );
+    (w, blob, dk, sealed.chunk_root)
+}
+
+fn code(r: Result<impl Sized, Error>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn every_header_bit_flip_is_refused() {
+    let (_, blob, dk, root) = fixture();
+    for i in 0..HEADER_LEN {
+        for bit in [0u8, 3, 7] {
+            let mut b = blob.clone();
+            b[i] ^= 1 << bit;
+            let c = code(decrypt_body(&b, &dk, &root));
+            assert!(
+                [
+                    "malformed",
+                    "unknown_version",
+                    "wrong_kind",
+                    "invalid_point",
+                    "unsupported_chunk_size",
+                    "content_mismatch",
+                    "decryption_failed",
+                    "truncated",
+                    "trailing_data"
+                ]
+                .contains(&c),
+                "byte {i} bit {bit}: {c}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chunk_bit_flips_are_content_mismatch() {
+    let (_, blob, dk, root) = fixture();
+    for i in (HEADER_LEN..blob.len())
+        .step_by(997)
+        .chain([blob.len() - 1])
+    {
+        let mut b = blob.clone();
+        b[i] ^= 0x80;
+        assert_eq!(
+            code(decrypt_body(&b, &dk, &root)),
+            "content_mismatch",
+            "byte {i}"
+        );
+    }
+}
+
+#[test]
+fn truncation_at_and_inside_chunk_boundaries() {
+    let (_, blob, dk, root) = fixture();
+    let header = BlobHeader::from_prefix(&blob).unwrap();
+    let mut cuts = vec![
+        HEADER_LEN - 1,
+        HEADER_LEN,
+        HEADER_LEN + 1,
+        blob.len() - 1,
+        blob.len() - TAG_LEN,
+    ];
+    for i in 1..header.chunk_count() {
+        let off = header.chunk_offset(i) as usize;
+        cuts.extend([off - 1, off, off + 1]);
+    }
+    for cut in cuts {
+        assert_eq!(
+            code(decrypt_body(&blob[..cut], &dk, &root)),
+            "truncated",
+            "cut at {cut}"
+        );
+    }
+    // Sequential: the final chunk never arrives.
+    let index = ChunkIndex::from_blob(&blob)
+        .unwrap()
+        .verify(&header, &root)
+        .unwrap();
+    let mut dec = StreamDecryptor::new(header.clone(), &dk, index).unwrap();
+    let last = header.chunk_offset(header.chunk_count() - 1) as usize;
+    dec.push(&RustAesGcm::new(&dk.dek), &blob[HEADER_LEN..last])
+        .unwrap();
+    assert_eq!(dec.finish(), Err(Error::Truncated));
+}
+
+#[test]
+fn trailing_data_is_refused() {
+    let (_, mut blob, dk, root) = fixture();
+    blob.push(0);
+    assert_eq!(code(decrypt_body(&blob, &dk, &root)), "trailing_data");
+    let header = BlobHeader::from_prefix(&blob).unwrap();
+    let index = ChunkIndex::from_blob(&blob[..blob.len() - 1])
+        .unwrap()
+        .verify(&header, &root)
+        .unwrap();
+    let mut dec = StreamDecryptor::new(header, &dk, index).unwrap();
+    assert_eq!(
+        code(dec.push(&RustAesGcm::new(&dk.dek), &blob[HEADER_LEN..])),
+        "trailing_data"
+    );
+}
+
+#[test]
+fn reordered_and_swapped_chunks_are_refused() {
+    let (mut w, blob, dk, root) = fixture();
+    let header = BlobHeader::from_prefix(&blob).unwrap();
+    let (a, b) = (
+        header.chunk_offset(0) as usize,
+        header.chunk_offset(1) as usize,
+    );
+    let len = header.sealed_chunk_len(0) as usize;
+    let mut swapped = blob.clone();
+    swapped[a..a + len].copy_from_slice(&blob[b..b + len]);
+    swapped[b..b + len].copy_from_slice(&blob[a..a + len]);
+    assert_eq!(code(decrypt_body(&swapped, &dk, &root)), "content_mismatch");
+
+    // Even with an index recomputed from the reordered blob (a lying relay),
+    // the signed root refuses it.
+    let index = ChunkIndex::from_blob(&swapped).unwrap();
+    assert_eq!(code(index.verify(&header, &root)), "content_mismatch");
+
+    // A chunk from another blob of the same section, same position.
+    let key =
+        SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([9; 32])).unwrap();
+    let (capsule2, dk2) = Capsule::encapsulate(&key, 2, &mut w.rng).unwrap();
+    let ctx2 = KeyContext {
+        record: key.record,
+        section: key.section,
+        epoch: key.epoch,
+        version: 2,
+    };
+    let (other, _) = encrypt_body(capsule2, &dk2, &ctx2, &vec![1u8; 50_000], 14).unwrap();
+    let mut mixed = blob.clone();
+    mixed[a..a + len].copy_from_slice(&other[a..a + len]);
+    assert_eq!(code(decrypt_body(&mixed, &dk, &root)), "content_mismatch");
+}
+
+#[test]
+fn grantee_who_knows_the_dek_cannot_forge_content() {
+    let (_, blob, dk, root) = fixture();
+    // Same header (so same AAD and key commitment), other content, sealed with the real DEK.
+    let header = BlobHeader::from_prefix(&blob).unwrap();
+    let ctx = header.key_context();
+    let (forged, forged_sealed) =
+        encrypt_body(header.capsule, &dk, &ctx, &vec![0x41u8; 50_000], 14).unwrap();
+    assert_eq!(forged[..HEADER_LEN], blob[..HEADER_LEN]);
+    assert_ne!(forged_sealed.chunk_root, root);
+    assert_eq!(code(decrypt_body(&forged, &dk, &root)), "content_mismatch");
+}
+
+#[test]
+fn wrong_key_or_epoch_is_opaque_decryption_failure() {
+    let (mut w, blob, _, root) = fixture();
+    let other_epoch =
+        SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([8; 32])).unwrap();
+    let (_, wrong) = Capsule::encapsulate(&other_epoch, 1, &mut w.rng).unwrap();
+    assert_eq!(
+        code(decrypt_body(&blob, &wrong, &root)),
+        "decryption_failed"
+    );
+}
+
+#[test]
+fn manifest_tamper_kit() {
+    let mut w = World::new("manifest-tamper");
+    let m1 = w.write(&[("history", b"one".as_slice()), ("notes", b"two".as_slice())]);
+    let bytes = m1.as_bytes().to_vec();
+    // Every single-byte change is refused.
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        assert!(VerifiedManifest::from_bytes(&b).is_err(), "byte {i}");
+    }
+    assert_eq!(
+        code(VerifiedManifest::from_bytes(&bytes[..bytes.len() - 1])),
+        "malformed"
+    );
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(code(VerifiedManifest::from_bytes(&longer)), "malformed");
+    let mut v2 = bytes.clone();
+    v2[5] = 2;
+    assert_eq!(code(VerifiedManifest::from_bytes(&v2)), "unknown_version");
+
+    // Signature over another message (the signature of a different manifest).
+    let m2 = w.write(&[("notes", b"three".as_slice())]);
+    let mut spliced = m2.as_bytes().to_vec();
+    let n = spliced.len();
+    spliced[n - 64..].copy_from_slice(&bytes[bytes.len() - 64..]);
+    assert_eq!(
+        code(VerifiedManifest::from_bytes(&spliced)),
+        "bad_signature"
+    );
+    // High-S twin of a valid signature.
+    let sig = p256::ecdsa::Signature::from_slice(&bytes[bytes.len() - 64..]).unwrap();
+    let high =
+        p256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), (-*sig.s()).to_bytes()).unwrap();
+    let mut hs = bytes.clone();
+    let n = hs.len();
+    hs[n - 64..].copy_from_slice(&high.to_bytes());
+    assert_eq!(code(VerifiedManifest::from_bytes(&hs)), "bad_signature");
+
+    // Chain rules.
+    m2.verify_successor(&m1).unwrap();
+    assert_eq!(code(m1.verify_successor(&m2)), "chain_broken");
+    let m3 = w.write(&[("notes", b"four".as_slice())]);
+    assert_eq!(code(m3.verify_successor(&m1)), "chain_broken");
+
+    // Another party cannot sign a manifest for this record.
+    let mallory = identity("mallory");
+    let content = ManifestContent {
+        ..m1.content.clone()
+    };
+    assert_eq!(code(content.sign(&mallory)), "binding_mismatch");
+    assert_eq!(code(m1.expect_owner(mallory.public())), "binding_mismatch");
+
+    // Freshness: a relay serving an old manifest is caught by the SRS head.
+    let head = SignedHead::sign(&w.srs, w.record, m3.version(), m3.hash(), w.now);
+    let head = SignedHead::from_bytes(head.as_bytes(), w.srs.public()).unwrap();
+    head.check_manifest(&m3, 2).unwrap();
+    assert_eq!(code(head.check_manifest(&m1, 0)), "stale");
+    assert_eq!(code(head.check_manifest(&m3, 4)), "stale");
+    assert_eq!(
+        code(SignedHead::from_bytes(head.as_bytes(), mallory.public())),
+        "bad_signature"
+    );
+}
+
+#[test]
+fn invalid_points_in_manifest_entries() {
+    let mut w = World::new("points");
+    let m = w.write(&[("history", b"x".as_slice())]);
+    let bytes = m.as_bytes().to_vec();
+    // Entry layout: the first entry's A starts after the fixed fields.
+    let a_at = 6 + 66 + 32 + 16 + 8 + 32 + 8 + 4 + 32 + 32;
+    assert_eq!(
+        &bytes[a_at..a_at + 33],
+        &m.content.entries[0].section_key.to_bytes()
+    );
+    let mut off_curve = [0u8; 33];
+    off_curve[0] = 0x02;
+    off_curve[32] = 0x05; // x = 5: not on the curve (invalid_point) or another point (bad_signature)
+    for bad in [[0u8; 33], [0xffu8; 33], off_curve] {
+        let mut b = bytes.clone();
+        b[a_at..a_at + 33].copy_from_slice(&bad);
+        let c = code(VerifiedManifest::from_bytes(&b));
+        assert!(c == "invalid_point" || c == "bad_signature", "{c}");
+    }
+    let mut ident = bytes.clone();
+    ident[a_at..a_at + 33].copy_from_slice(&[0u8; 33]);
+    assert_eq!(code(VerifiedManifest::from_bytes(&ident)), "invalid_point");
+    assert_eq!(Point::from_bytes(&[0x04; 33]), Err(Error::InvalidPoint));
+}
+
+#[test]
+fn grant_tamper_kit() {
+    let mut w = World::new("grant-tamper");
+    let doctor = identity("doctor");
+    let nurse = identity("nurse");
+    let m = w.write(&[("history", b"h".as_slice()), ("labs", b"l".as_slice())]);
+    let a_hist = m.entry(&w.section_id("history")).unwrap().section_key;
+    let a_labs = m.entry(&w.section_id("labs")).unwrap().section_key;
+    let g = w.grant("history", &doctor, Role::Physician, 0, None);
+    let g2 = w.grant("labs", &doctor, Role::Physician, 0, None);
+
+    for i in 0..g.statement.as_bytes().len() {
+        let mut b = g.statement.as_bytes().to_vec();
+        b[i] ^= 0x10;
+        assert!(VerifiedGrant::from_bytes(&b).is_err(), "byte {i}");
+    }
+    // The wrong grantee, a swapped envelope, the wrong section key.
+    assert_eq!(
+        code(g.statement.accept(&nurse, &g.b1_envelope, &a_hist)),
+        "binding_mismatch"
+    );
+    assert_eq!(
+        code(g.statement.accept(&doctor, &g2.b1_envelope, &a_hist)),
+        "binding_mismatch"
+    );
+    assert_eq!(
+        code(g.statement.accept(&doctor, &g.b1_envelope, &a_labs)),
+        "grant_inconsistent"
+    );
+    // The SRS checks its share the same way.
+    assert_eq!(
+        code(g.statement.accept_srs_share(&w.srs, &g2.b2_envelope)),
+        "binding_mismatch"
+    );
+    assert_eq!(
+        code(g.statement.accept_srs_share(&doctor, &g.b2_envelope)),
+        "decryption_failed"
+    );
+    // Envelope bytes tampered: refused before or at decryption.
+    let mut env = g.b1_envelope.to_bytes();
+    let last = env.len() - 1;
+    env[last] ^= 1;
+    let env = Envelope::from_bytes(&env).unwrap();
+    assert_eq!(
+        code(g.statement.accept(&doctor, &env, &a_hist)),
+        "binding_mismatch"
+    );
+
+    // A malicious owner giving a grantee shares for another key: b1·G + B2 ≠ A.
+    let rogue_key = SectionKey::for_owner(
+        &w.owner,
+        w.record,
+        w.section_id("history"),
+        EpochId([1; 32]),
+    )
+    .unwrap();
+    let rogue = sesphr_client::grant::IssuedGrant::issue(
+        &w.owner,
+        &rogue_key,
+        &w.srs.public().encryption,
+        &sesphr_client::grant::GrantTerms {
+            grantee: doctor.public().clone(),
+            role: Role::Physician,
+            from_version: 0,
+            expires_at: None,
+            sequence: 99,
+        },
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(
+        code(rogue.statement.accept(&doctor, &rogue.b1_envelope, &a_hist)),
+        "grant_inconsistent"
+    );
+}
+
+#[test]
+fn reencryption_tamper_kit() {
+    let mut w = World::new("re-tamper");
+    let doctor = identity("doctor");
+    let mallory = identity("mallory");
+    let m = w.write(&[("history", b"h".as_slice())]);
+    let g = w.grant("history", &doctor, Role::Physician, 0, None);
+    let share = g
+        .statement
+        .accept(
+            &doctor,
+            &g.b1_envelope,
+            &m.entry(&w.section_id("history")).unwrap().section_key,
+        )
+        .unwrap();
+    let (grant, srs_share) = (
+        w.srs_grants[&g.statement.grant_id].clone(),
+        w.srs_shares[&g.statement.grant_id].clone(),
+    );
+
+    // A request signed by someone else is refused by the SRS.
+    assert_eq!(
+        code(ReencryptRequest::new(
+            &mallory, &grant, 1, w.now, &mut w.rng
+        )),
+        "binding_mismatch"
+    );
+    let req = ReencryptRequest::new(&doctor, &grant, 1, w.now, &mut w.rng).unwrap();
+    let mut forged = req.as_bytes().to_vec();
+    let n = forged.len();
+    forged[n - 64..].copy_from_slice(&mallory.sign(&req.as_bytes()[..n - 64]));
+    let forged = ReencryptRequest::from_bytes(&forged).unwrap();
+    assert_eq!(
+        srs_reencrypt(&srs_share, &grant, &forged, &m, w.now, &mut w.rng).err(),
+        Some(Decision::BadSignature)
+    );
+
+    // A manifest signed by another owner is never multiplied.
+    let mut other = World::new("other-owner");
+    let om = other.write(&[("history", b"h".as_slice())]);
+    assert_eq!(
+        srs_reencrypt(&srs_share, &grant, &req, &om, w.now, &mut w.rng).err(),
+        Some(Decision::NotInManifest)
+    );
+
+    // Answers: valid one verifies; wrong P2 or a proof for another nonce fails.
+    let sealed = w.srs_answer(&req).unwrap();
+    let answer = ReencryptAnswer::verify(&sealed, w.srs.public(), &req, &grant, &m).unwrap();
+    let req2 = ReencryptRequest::new(&doctor, &grant, 1, w.now, &mut w.rng).unwrap();
+    assert_eq!(
+        code(ReencryptAnswer::verify(
+            &sealed,
+            w.srs.public(),
+            &req2,
+            &grant,
+            &m
+        )),
+        "binding_mismatch"
+    );
+    assert_eq!(
+        code(ReencryptAnswer::verify(
+            &sealed,
+            mallory.public(),
+            &req,
+            &grant,
+            &m
+        )),
+        "bad_signature"
+    );
+
+    let wrong_p2 = ReencryptAnswer {
+        p2: Point::generator(),
+        ..answer.clone()
+    }
+    .sign(&w.srs)
+    .unwrap();
+    assert_eq!(
+        code(ReencryptAnswer::verify(
+            &wrong_p2,
+            w.srs.public(),
+            &req,
+            &grant,
+            &m
+        )),
+        "bad_proof"
+    );
+    let other_nonce = ReencryptAnswer {
+        nonce: req2.nonce,
+        ..answer.clone()
+    }
+    .sign(&w.srs)
+    .unwrap();
+    assert_eq!(
+        code(ReencryptAnswer::verify(
+            &other_nonce,
+            w.srs.public(),
+            &req2,
+            &grant,
+            &m
+        )),
+        "bad_proof"
+    );
+    // A receipt recording a refusal cannot stand for an allowed access.
+    let mut refused = answer.receipt.clone();
+    refused.entry.decision = Decision::Revoked;
+    let bad_receipt = ReencryptAnswer {
+        receipt: refused,
+        ..answer.clone()
+    }
+    .sign(&w.srs)
+    .unwrap();
+    assert!(ReencryptAnswer::verify(&bad_receipt, w.srs.public(), &req, &grant, &m).is_err());
+
+    // The data key from a valid answer works; from a tampered P2 it cannot be derived.
+    share.data_key(&m, &answer).unwrap();
+}
