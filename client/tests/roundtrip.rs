@@ -1,0 +1,175 @@
+//! Property tests: every object round-trips, and every decoder refuses
+//! arbitrary bytes without panicking.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use proptest::prelude::*;
+use sesphr_client::audit::{AuditEntry, Decision, MemoryLog, SignedTreeHead};
+use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::envelope::{self, Envelope};
+use sesphr_client::grant::{GrantTerms, IssuedGrant, Role, VerifiedGrant};
+use sesphr_client::identity::{DirectoryEntry, PartyId, PublicIdentity};
+use sesphr_client::manifest::{ManifestContent, ManifestEntry, SignedHead, VerifiedManifest};
+use sesphr_client::merkle;
+use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
+use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::revocation::{Revocation, RevocationReceipt};
+use sesphr_client::stream::{
+    decrypt_body, encrypt_body, padme, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor, ALLOWED_CHUNK_LOG2, HEADER_LEN,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn stream_round_trip_and_random_access(len in 0usize..140_000, log2_idx in 0usize..2, seed in any::<u64>()) {
+        let chunk_log2 = ALLOWED_CHUNK_LOG2[log2_idx];
+        let mut w = World::new(&format!("stream-{seed}"));
+        let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
+        let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([3; 32])).unwrap();
+        let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
+        let ctx = KeyContext { record: key.record, section: key.section, epoch: key.epoch, version: 5 };
+        let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, chunk_log2).unwrap();
+        let header = BlobHeader::from_prefix(&blob).unwrap();
+        prop_assert_eq!(blob.len() as u64, header.blob_len());
+        prop_assert_eq!(header.padded_len, padme(len as u64 + 8));
+        prop_assert_eq!(decrypt_body(&blob, &dk, &sealed.chunk_root).unwrap().to_vec(), body.clone());
+        prop_assert_eq!(ChunkIndex::from_bytes(&sealed.index.to_bytes()).unwrap(), sealed.index.clone());
+        prop_assert_eq!(BlobHeader::from_prefix(&header.to_bytes()).unwrap(), header.clone());
+
+        // Random access, last chunk first after chunk 0.
+        let index = sealed.index.clone().verify(&header, &sealed.chunk_root).unwrap();
+        let mut dec = StreamDecryptor::new(header.clone(), &dk, index).unwrap();
+        let engine = RustAesGcm::new(&dk.dek);
+        let n = header.chunk_count();
+        let mut parts = vec![Vec::new(); n as usize];
+        for i in std::iter::once(0).chain((1..n).rev()) {
+            let off = header.chunk_offset(i) as usize;
+            let sealed_chunk = &blob[off..off + header.sealed_chunk_len(i) as usize];
+            parts[i as usize] = dec.open_chunk(&engine, i, sealed_chunk).unwrap().to_vec();
+        }
+        prop_assert_eq!(parts.concat(), body);
+    }
+
+    #[test]
+    fn padme_bounds(len in 0u64..(1u64 << 48)) {
+        let p = padme(len);
+        prop_assert!(p >= len);
+        prop_assert!(len < 256 || (p - len) as f64 <= len as f64 * 0.12);
+        prop_assert_eq!(padme(p), p);
+    }
+
+    #[test]
+    fn manifest_round_trip(n in 0usize..6, version in 1u64..1000, created in any::<u64>(), seed in any::<u64>()) {
+        let w = World::new(&format!("manifest-{seed}"));
+        let mut rng = TestRng::new(&format!("m{seed}"));
+        let entries: Vec<ManifestEntry> = (0..n).map(|i| {
+            let key = SectionKey::for_owner(&w.owner, w.record, w.section_id(&format!("s{i}")), EpochId::generate(&mut rng)).unwrap();
+            let (capsule, _) = Capsule::encapsulate(&key, version, &mut rng).unwrap();
+            ManifestEntry { section: key.section, epoch: key.epoch, section_key: key.public(), capsule,
+                written_at_version: 1 + (i as u64 % version), chunk_root: [i as u8; 32], blob_len: 1000 * i as u64 }
+        }).collect();
+        let content = ManifestContent { record: w.record, record_nonce: w.nonce, version,
+            previous: if version == 1 { [0; 32] } else { [7; 32] }, created_at: created, entries };
+        let m = content.clone().sign(&w.owner).unwrap();
+        let back = VerifiedManifest::from_bytes(m.as_bytes()).unwrap();
+        prop_assert_eq!(&back, &m);
+        let mut sorted = content.entries.clone();
+        sorted.sort_by(|a, b| a.section.cmp(&b.section));
+        prop_assert_eq!(back.content.entries, sorted);
+        let head = SignedHead::sign(&w.srs, w.record, version, m.hash(), created);
+        prop_assert_eq!(SignedHead::from_bytes(head.as_bytes(), w.srs.public()).unwrap(), head);
+    }
+
+    #[test]
+    fn grant_request_revocation_round_trip(role_idx in 0usize..8, from in 0u64..50, expiry in proptest::option::of(1u64..u64::MAX), seed in any::<u64>()) {
+        let mut w = World::new(&format!("grant-{seed}"));
+        let grantee = identity(&format!("grantee-{seed}"));
+        let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([1; 32])).unwrap();
+        let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::ALL[role_idx], from_version: from, expires_at: expiry, sequence: seed };
+        let g = IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut w.rng).unwrap();
+        let back = VerifiedGrant::from_bytes(g.statement.as_bytes()).unwrap();
+        prop_assert_eq!(&back, &g.statement);
+        prop_assert_eq!(back.expires_at, expiry);
+        prop_assert_eq!(back.role, Role::ALL[role_idx]);
+        prop_assert_eq!(Envelope::from_bytes(&g.b1_envelope.to_bytes()).unwrap(), g.b1_envelope.clone());
+        g.statement.accept(&grantee, &g.b1_envelope, &key.public()).unwrap();
+        g.statement.accept_srs_share(&w.srs, &g.b2_envelope).unwrap();
+
+        let req = ReencryptRequest::new(&grantee, &g.statement, from + 1, seed, &mut w.rng).unwrap();
+        let rb = ReencryptRequest::from_bytes(req.as_bytes()).unwrap();
+        prop_assert_eq!(&rb, &req);
+        rb.verify(&g.statement).unwrap();
+        let (sealed, key_a) = envelope::seal_request(&w.srs.public().encryption, req.as_bytes(), &mut w.rng).unwrap();
+        let (opened, key_b) = envelope::open_request(&w.srs, &sealed).unwrap();
+        prop_assert_eq!(opened.to_vec(), req.as_bytes().to_vec());
+        let ans = key_b.seal_answer(b"answer").unwrap();
+        prop_assert_eq!(key_a.open_answer(&ans).unwrap().to_vec(), b"answer".to_vec());
+
+        let rev = Revocation::sign(&w.owner, &g.statement, seed).unwrap();
+        prop_assert_eq!(Revocation::verify(rev.as_bytes(), &g.statement).unwrap(), rev.clone());
+        let receipt = RevocationReceipt::sign(&w.srs, &rev, seed);
+        prop_assert_eq!(RevocationReceipt::verify(receipt.as_bytes(), w.srs.public(), &rev).unwrap(), receipt);
+    }
+
+    #[test]
+    fn audit_and_directory_round_trip(ts in any::<u64>(), version in any::<u64>(), d in 0u8..8, entries in 1usize..20) {
+        let w = World::new("audit");
+        let decision = [Decision::Allowed, Decision::BadSignature, Decision::Replay, Decision::Revoked, Decision::Expired,
+            Decision::UnknownGrant, Decision::NotInManifest, Decision::BeforeFromVersion][d as usize];
+        let e = AuditEntry { timestamp: ts, grant_id: [d; 16], grantee: PartyId([1; 32]), record: RecordId([2; 32]),
+            section: SectionId([3; 32]), version, decision };
+        prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
+        let mut log = MemoryLog::default();
+        let mut last = None;
+        for _ in 0..entries {
+            last = Some(log.append(&w.srs, e.clone()).unwrap());
+        }
+        let r = last.unwrap();
+        r.verify().unwrap();
+        prop_assert_eq!(SignedTreeHead::from_bytes(r.head.as_bytes(), w.srs.public()).unwrap(), r.head.clone());
+        let entry = w.owner.directory_entry(ts);
+        prop_assert_eq!(DirectoryEntry::from_bytes(entry.as_bytes()).unwrap(), entry.clone());
+        prop_assert_eq!(PublicIdentity::from_bytes(&w.owner.public().to_bytes()).unwrap(), w.owner.public().clone());
+    }
+
+    #[test]
+    fn merkle_inclusion(n in 1usize..200, pick in any::<prop::sample::Index>()) {
+        let leaves: Vec<_> = (0..n).map(|i| merkle::leaf_hash(&i.to_be_bytes())).collect();
+        let i = pick.index(n);
+        let path = merkle::inclusion_proof(&leaves, i).unwrap();
+        merkle::verify_inclusion(&leaves[i], i as u64, n as u64, &path, &merkle::root(&leaves)).unwrap();
+    }
+
+    /// Decoders refuse arbitrary bytes (and arbitrary bytes after a valid
+    /// brand and kind) with an error, never a panic.
+    #[test]
+    fn decoders_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..600), kind in 1u8..16) {
+        let w = World::new("decoders");
+        if bytes.len() >= 6 && kind % 2 == 0 {
+            bytes[..4].copy_from_slice(b"SPHR");
+            bytes[4] = kind;
+            bytes[5] = 1;
+        }
+        let srs = w.srs.public();
+        let _ = BlobHeader::from_prefix(&bytes);
+        let _ = ChunkIndex::from_bytes(&bytes);
+        let _ = ChunkIndex::from_blob(&bytes);
+        let _ = VerifiedManifest::from_bytes(&bytes);
+        let _ = SignedHead::from_bytes(&bytes, srs);
+        let _ = VerifiedGrant::from_bytes(&bytes);
+        let _ = Envelope::from_bytes(&bytes);
+        let _ = ReencryptRequest::from_bytes(&bytes);
+        let _ = Revocation::peek_grant_id(&bytes);
+        let _ = AuditEntry::from_bytes(&bytes);
+        let _ = SignedTreeHead::from_bytes(&bytes, srs);
+        let _ = DirectoryEntry::from_bytes(&bytes);
+        let _ = PublicIdentity::from_bytes(&bytes);
+        let _ = envelope::open_request(&w.srs, &bytes);
+        let _ = sesphr_client::dleq::DleqProof::from_bytes(&bytes);
+        prop_assert!(bytes.len() < HEADER_LEN || BlobHeader::from_prefix(&bytes).is_err() || bytes[..4] == *b"SPHR");
+    }
+}

@@ -1,0 +1,142 @@
+//! Known-answer vectors for our formats. Every value is generated from fixed
+//! seeds (a SHA-256 counter-mode test RNG) and compared with
+//! `tests/vectors/kat.json`; any change to a byte format, label or key
+//! schedule breaks this test. Regenerate deliberately with
+//! `SESPHR_WRITE_VECTORS=1 cargo test -p sesphr-client --test vectors`.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::TestRng;
+
+use serde_json::{json, Map, Value};
+use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::dleq::{DleqProof, DleqStatement};
+use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
+use sesphr_client::identity::Identity;
+use sesphr_client::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
+use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
+use sesphr_client::secret::{SecretScalar, Seed};
+use sesphr_client::stream::{decrypt_body, encrypt_body};
+
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/kat.json");
+
+fn generate() -> Value {
+    let mut rng = TestRng::new("SeSPHR-v1 known-answer vectors");
+    let seed = Seed::generate(&mut rng);
+    let owner = Identity::from_seed(seed.clone()).unwrap();
+    let grantee = Identity::from_seed(Seed::generate(&mut rng)).unwrap();
+    let srs = Identity::from_seed(Seed::generate(&mut rng)).unwrap();
+
+    let (record, record_nonce) = RecordId::generate(&owner.id(), &mut rng);
+    let section = SectionId::derive(owner.seed(), &record, "history");
+    let epoch = EpochId::generate(&mut rng);
+    let key = SectionKey::for_owner(&owner, record, section, epoch).unwrap();
+    let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut rng).unwrap();
+    let ctx = KeyContext { record, section, epoch, version: 1 };
+    let body = b"Asthma (J45.909) since 2009; salbutamol as needed. This body spans two 16 KiB chunks once padded: ".repeat(180);
+    let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 14).unwrap();
+    assert_eq!(decrypt_body(&blob, &dk, &sealed.chunk_root).unwrap().to_vec(), body);
+
+    let manifest = ManifestContent {
+        record,
+        record_nonce,
+        version: 1,
+        previous: [0; 32],
+        created_at: 1_767_225_600_000,
+        entries: vec![ManifestEntry {
+            section,
+            epoch,
+            section_key: key.public(),
+            capsule,
+            written_at_version: 1,
+            chunk_root: sealed.chunk_root,
+            blob_len: blob.len() as u64,
+        }],
+    }
+    .sign(&owner)
+    .unwrap();
+
+    let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::Physician, from_version: 0, expires_at: Some(1_798_761_600_000), sequence: 1 };
+    let grant = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();
+    let share = grant.statement.accept(&grantee, &grant.b1_envelope, &key.public()).unwrap();
+    let srs_share = grant.statement.accept_srs_share(&srs, &grant.b2_envelope).unwrap();
+    let request = ReencryptRequest::new(&grantee, &grant.statement, 1, 1_767_225_601_000, &mut rng).unwrap();
+    let b2 = SecretScalar::from_bytes(srs_share.b2_bytes().as_ref()).unwrap();
+    let p2 = b2.mul(&capsule.0).unwrap();
+    let proof = DleqProof::prove(
+        &b2,
+        &DleqStatement { b2_commitment: &grant.statement.b2_commitment, capsule: &capsule.0, p2: &p2, grant_id: &grant.statement.grant_id, nonce: &request.nonce },
+        &mut rng,
+    )
+    .unwrap();
+    let _ = share;
+
+    fn h(b: impl AsRef<[u8]>) -> String {
+        hex::encode(b)
+    }
+    json!({
+        "description": "SeSPHR format v1 known answers; see docs/protocol.md. All randomness from SHA-256(\"SeSPHR-v1 known-answer vectors\") in counter mode.",
+        "owner_seed": h(seed.to_bytes().as_ref()),
+        "owner_signing_key": h(owner.public().signing_bytes()),
+        "owner_encryption_key": h(owner.public().encryption.to_bytes()),
+        "owner_party_id": owner.id().to_hex(),
+        "owner_fingerprint": owner.public().fingerprint(),
+        "grantee_public": h(grantee.public().to_bytes()),
+        "srs_public": h(srs.public().to_bytes()),
+        "record_nonce": h(record_nonce),
+        "record_id": record.to_hex(),
+        "section_name": "history",
+        "section_id": section.to_hex(),
+        "epoch_id": epoch.to_hex(),
+        "section_key_A": h(key.public().to_bytes()),
+        "capsule_E": h(capsule.0.to_bytes()),
+        "dek": h(dk.dek.expose()),
+        "key_commitment": h(dk.commitment),
+        "body": String::from_utf8(body).unwrap(),
+        "chunk_log2": 14,
+        "blob": h(&blob),
+        "chunk_index": h(sealed.index.to_bytes()),
+        "chunk_root": h(sealed.chunk_root),
+        "manifest": h(manifest.as_bytes()),
+        "manifest_hash": h(manifest.hash()),
+        "grant_statement": h(grant.statement.as_bytes()),
+        "b1_envelope": h(grant.b1_envelope.to_bytes()),
+        "b2_envelope": h(grant.b2_envelope.to_bytes()),
+        "reencrypt_request": h(request.as_bytes()),
+        "p2": h(p2.to_bytes()),
+        "dleq_proof": h(proof.to_bytes()),
+    })
+}
+
+#[test]
+fn known_answers_match() {
+    let fresh = generate();
+    if std::env::var_os("SESPHR_WRITE_VECTORS").is_some() {
+        std::fs::write(PATH, serde_json::to_string_pretty(&fresh).unwrap() + "\n").unwrap();
+    }
+    let frozen: Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/kat.json")).unwrap();
+    let fresh = fresh.as_object().unwrap();
+    assert_eq!(frozen.keys().collect::<Vec<_>>(), fresh.keys().collect::<Vec<_>>());
+    for (k, v) in fresh {
+        assert_eq!(&frozen[k], v, "known answer {k} changed");
+    }
+}
+
+/// The frozen bytes decode and verify on their own (not only as regenerated).
+#[test]
+fn frozen_objects_verify() {
+    let v: Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let b = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
+    let m = VerifiedManifest::from_bytes(&b("manifest")).unwrap();
+    assert_eq!(hex::encode(m.hash()), v["manifest_hash"].as_str().unwrap());
+    let owner = Identity::from_seed(Seed::from_bytes(&b("owner_seed")).unwrap()).unwrap();
+    m.expect_owner(owner.public()).unwrap();
+    let key = SectionKey::for_owner(&owner, m.record(), m.content.entries[0].section, m.content.entries[0].epoch).unwrap();
+    let dk = m.content.entries[0].capsule.open_as_owner(&key, 1).unwrap();
+    assert_eq!(hex::encode(dk.dek.expose()), v["dek"].as_str().unwrap());
+    let body = decrypt_body(&b("blob"), &dk, &m.content.entries[0].chunk_root).unwrap();
+    assert_eq!(body.as_slice(), v["body"].as_str().unwrap().as_bytes());
+    sesphr_client::grant::VerifiedGrant::from_bytes(&b("grant_statement")).unwrap();
+}
