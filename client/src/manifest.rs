@@ -96,7 +96,7 @@ impl ManifestContent {
 
     /// Signs the manifest as `owner`.
     pub fn sign(mut self, owner: &Identity) -> Result<VerifiedManifest> {
-        self.entries.sort_by(|a, b| a.section.cmp(&b.section));
+        self.entries.sort_by_key(|e| e.section);
         self.check(owner.public())?;
         let mut w = Writer::object(Kind::Manifest);
         w.raw(&owner.public().to_bytes())

@@ -18,7 +18,8 @@ use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::stream::{
-    decrypt_body, encrypt_body, padme, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor, ALLOWED_CHUNK_LOG2, HEADER_LEN,
+    decrypt_body, encrypt_body, padme, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor,
+    ALLOWED_CHUNK_LOG2, HEADER_LEN,
 };
 
 proptest! {
@@ -78,7 +79,7 @@ proptest! {
         let back = VerifiedManifest::from_bytes(m.as_bytes()).unwrap();
         prop_assert_eq!(&back, &m);
         let mut sorted = content.entries.clone();
-        sorted.sort_by(|a, b| a.section.cmp(&b.section));
+        sorted.sort_by_key(|e| e.section);
         prop_assert_eq!(back.content.entries, sorted);
         let head = SignedHead::sign(&w.srs, w.record, version, m.hash(), created);
         prop_assert_eq!(SignedHead::from_bytes(head.as_bytes(), w.srs.public()).unwrap(), head);

@@ -15,8 +15,8 @@ use sesphr_client::dleq::{DleqProof, DleqStatement};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::Identity;
 use sesphr_client::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
-use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
+use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::secret::{SecretScalar, Seed};
 use sesphr_client::stream::{decrypt_body, encrypt_body};
 
@@ -34,10 +34,20 @@ fn generate() -> Value {
     let epoch = EpochId::generate(&mut rng);
     let key = SectionKey::for_owner(&owner, record, section, epoch).unwrap();
     let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut rng).unwrap();
-    let ctx = KeyContext { record, section, epoch, version: 1 };
+    let ctx = KeyContext {
+        record,
+        section,
+        epoch,
+        version: 1,
+    };
     let body = b"Asthma (J45.909) since 2009; salbutamol as needed. This body spans two 16 KiB chunks once padded: ".repeat(180);
     let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 14).unwrap();
-    assert_eq!(decrypt_body(&blob, &dk, &sealed.chunk_root).unwrap().to_vec(), body);
+    assert_eq!(
+        decrypt_body(&blob, &dk, &sealed.chunk_root)
+            .unwrap()
+            .to_vec(),
+        body
+    );
 
     let manifest = ManifestContent {
         record,
@@ -58,16 +68,36 @@ fn generate() -> Value {
     .sign(&owner)
     .unwrap();
 
-    let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::Physician, from_version: 0, expires_at: Some(1_798_761_600_000), sequence: 1 };
-    let grant = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();
-    let share = grant.statement.accept(&grantee, &grant.b1_envelope, &key.public()).unwrap();
-    let srs_share = grant.statement.accept_srs_share(&srs, &grant.b2_envelope).unwrap();
-    let request = ReencryptRequest::new(&grantee, &grant.statement, 1, 1_767_225_601_000, &mut rng).unwrap();
+    let terms = GrantTerms {
+        grantee: grantee.public().clone(),
+        role: Role::Physician,
+        from_version: 0,
+        expires_at: Some(1_798_761_600_000),
+        sequence: 1,
+    };
+    let grant =
+        IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();
+    let share = grant
+        .statement
+        .accept(&grantee, &grant.b1_envelope, &key.public())
+        .unwrap();
+    let srs_share = grant
+        .statement
+        .accept_srs_share(&srs, &grant.b2_envelope)
+        .unwrap();
+    let request =
+        ReencryptRequest::new(&grantee, &grant.statement, 1, 1_767_225_601_000, &mut rng).unwrap();
     let b2 = SecretScalar::from_bytes(srs_share.b2_bytes().as_ref()).unwrap();
     let p2 = b2.mul(&capsule.0).unwrap();
     let proof = DleqProof::prove(
         &b2,
-        &DleqStatement { b2_commitment: &grant.statement.b2_commitment, capsule: &capsule.0, p2: &p2, grant_id: &grant.statement.grant_id, nonce: &request.nonce },
+        &DleqStatement {
+            b2_commitment: &grant.statement.b2_commitment,
+            capsule: &capsule.0,
+            p2: &p2,
+            grant_id: &grant.statement.grant_id,
+            nonce: &request.nonce,
+        },
         &mut rng,
     )
     .unwrap();
@@ -116,9 +146,14 @@ fn known_answers_match() {
     if std::env::var_os("SESPHR_WRITE_VECTORS").is_some() {
         std::fs::write(PATH, serde_json::to_string_pretty(&fresh).unwrap() + "\n").unwrap();
     }
-    let frozen: Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/kat.json")).unwrap();
+    let frozen: Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/kat.json"))
+            .unwrap();
     let fresh = fresh.as_object().unwrap();
-    assert_eq!(frozen.keys().collect::<Vec<_>>(), fresh.keys().collect::<Vec<_>>());
+    assert_eq!(
+        frozen.keys().collect::<Vec<_>>(),
+        fresh.keys().collect::<Vec<_>>()
+    );
     for (k, v) in fresh {
         assert_eq!(&frozen[k], v, "known answer {k} changed");
     }
@@ -127,13 +162,20 @@ fn known_answers_match() {
 /// The frozen bytes decode and verify on their own (not only as regenerated).
 #[test]
 fn frozen_objects_verify() {
-    let v: Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let v: Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
     let b = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
     let m = VerifiedManifest::from_bytes(&b("manifest")).unwrap();
     assert_eq!(hex::encode(m.hash()), v["manifest_hash"].as_str().unwrap());
     let owner = Identity::from_seed(Seed::from_bytes(&b("owner_seed")).unwrap()).unwrap();
     m.expect_owner(owner.public()).unwrap();
-    let key = SectionKey::for_owner(&owner, m.record(), m.content.entries[0].section, m.content.entries[0].epoch).unwrap();
+    let key = SectionKey::for_owner(
+        &owner,
+        m.record(),
+        m.content.entries[0].section,
+        m.content.entries[0].epoch,
+    )
+    .unwrap();
     let dk = m.content.entries[0].capsule.open_as_owner(&key, 1).unwrap();
     assert_eq!(hex::encode(dk.dek.expose()), v["dek"].as_str().unwrap());
     let body = decrypt_body(&b("blob"), &dk, &m.content.entries[0].chunk_root).unwrap();
