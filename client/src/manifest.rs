@@ -303,11 +303,16 @@ impl SignedHead {
                 known: high_water,
             });
         }
-        if manifest.version() != self.version || manifest.hash() != self.manifest_hash {
+        if manifest.version() < self.version {
             return Err(Error::Stale {
                 found: manifest.version(),
                 known: self.version,
             });
+        }
+        if manifest.version() != self.version || manifest.hash() != self.manifest_hash {
+            return Err(Error::BindingMismatch(
+                "manifest is not the one the SRS witnessed",
+            ));
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 //!
 //! Every hash, KDF and transcript input is a label `SeSPHR-v1/<purpose>`
 //! followed by length-prefixed fields (`u32` big-endian length, then bytes).
+//! (HPKE's own `info` and exporter contexts are the bare labels: RFC 9180
+//! length-frames them itself in its labeled KDF.)
 
 use hkdf::Hkdf;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
@@ -58,8 +60,6 @@ pub mod labels {
     pub const SEALED_REQUEST: &str = "SeSPHR-v1/sealed-request";
     /// HPKE exporter context for the answer key.
     pub const SEALED_ANSWER: &str = "SeSPHR-v1/sealed-answer";
-    /// Audit log entry hash.
-    pub const AUDIT_ENTRY: &str = "SeSPHR-v1/audit-entry";
 }
 
 /// Length of a compressed SEC1 point.

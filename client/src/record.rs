@@ -34,7 +34,7 @@ id32!(
     RecordId
 );
 id32!(
-    /// Opaque section id: `HMAC(k_seed, record_id ‖ name)`.
+    /// Opaque section id, keyed by the owner seed (see [`SectionId::derive`]).
     SectionId
 );
 id32!(

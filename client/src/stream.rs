@@ -38,8 +38,9 @@ pub const ALLOWED_CHUNK_LOG2: [u8; 4] = [14, 16, 18, 20];
 pub const DEFAULT_CHUNK_LOG2: u8 = 16;
 /// Encoded length of a blob header.
 pub const HEADER_LEN: usize = OBJECT_HEADER_LEN + 1 + 3 * 32 + 8 + POINT_LEN + 32 + 8;
-/// Largest body accepted (1 PiB): keeps every size computation far from overflow.
-pub const MAX_BODY_LEN: u64 = 1 << 50;
+/// Largest body accepted (32 TiB): keeps every size computation far from
+/// overflow and the chunk count of the smallest chunk size within a `u32`.
+pub const MAX_BODY_LEN: u64 = 1 << 45;
 const LEN_PREFIX: u64 = 8;
 
 /// Padmé padding (Nikitin et al.): leaks O(log log L) bits of the length.
@@ -108,8 +109,14 @@ impl BlobHeader {
             padded_len: r.u64()?,
         };
         r.finish()?;
-        if header.padded_len < LEN_PREFIX || header.padded_len > padme(MAX_BODY_LEN + LEN_PREFIX) {
-            return Err(malformed("blob header", "padded length out of range"));
+        if header.padded_len < LEN_PREFIX
+            || header.padded_len > padme(MAX_BODY_LEN + LEN_PREFIX)
+            || padme(header.padded_len) != header.padded_len
+        {
+            return Err(malformed(
+                "blob header",
+                "padded length out of range or not a Padmé length",
+            ));
         }
         Ok(header)
     }
@@ -380,8 +387,15 @@ impl StreamEncryptor {
     /// (empty for chunks that hold only padding).
     pub fn body_range(&self, i: u64) -> (u64, u64) {
         let cs = self.header.chunk_size();
-        let start = (i * cs).saturating_sub(LEN_PREFIX).min(self.body_len);
-        let end = ((i + 1) * cs).saturating_sub(LEN_PREFIX).min(self.body_len);
+        let start = i
+            .saturating_mul(cs)
+            .saturating_sub(LEN_PREFIX)
+            .min(self.body_len);
+        let end = i
+            .saturating_add(1)
+            .saturating_mul(cs)
+            .saturating_sub(LEN_PREFIX)
+            .min(self.body_len);
         (start, end)
     }
     /// Builds the plaintext of the next chunk from exactly the body bytes of
@@ -498,8 +512,12 @@ impl StreamDecryptor {
         if i >= self.header.chunk_count() {
             return Err(Error::TrailingData);
         }
-        if sealed.len() as u64 != self.header.sealed_chunk_len(i) {
+        let want = self.header.sealed_chunk_len(i);
+        if (sealed.len() as u64) < want {
             return Err(Error::Truncated);
+        }
+        if sealed.len() as u64 > want {
+            return Err(Error::TrailingData);
         }
         if merkle::leaf_hash(sealed) != self.index.0.leaves[i as usize + 1] {
             return Err(Error::ContentMismatch);
@@ -518,6 +536,9 @@ impl StreamDecryptor {
     /// Chunk 0 must be accepted before any other (it carries the body length).
     pub fn accept(&mut self, job: &ChunkJob, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let i = job.index;
+        if i >= self.header.chunk_count() {
+            return Err(Error::InvalidState("chunk index out of range"));
+        }
         if plaintext.len() as u64 != self.header.chunk_plaintext_len(i) {
             return Err(Error::DecryptionFailed);
         }

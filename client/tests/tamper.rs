@@ -127,6 +127,50 @@ fn truncation_at_and_inside_chunk_boundaries() {
 }
 
 #[test]
+fn out_of_range_chunk_indices_are_errors_not_panics() {
+    let (_, blob, dk, root) = fixture();
+    let header = BlobHeader::from_prefix(&blob).unwrap();
+    let index = ChunkIndex::from_blob(&blob)
+        .unwrap()
+        .verify(&header, &root)
+        .unwrap();
+    let mut dec = StreamDecryptor::new(header.clone(), &dk, index).unwrap();
+    let job = sesphr_client::stream::ChunkJob {
+        index: u64::MAX,
+        last: true,
+        nonce: [0; 12],
+        aad: [0; 32],
+    };
+    assert_eq!(
+        dec.accept(&job, &[0u8; 16]),
+        Err(Error::InvalidState("chunk index out of range"))
+    );
+    assert_eq!(
+        code(dec.check(header.chunk_count(), &[0u8; 16])),
+        "trailing_data"
+    );
+    let off = header.chunk_offset(0) as usize;
+    let too_long = &blob[off..off + header.sealed_chunk_len(0) as usize + 1];
+    assert_eq!(code(dec.check(0, too_long)), "trailing_data");
+    // Accepting chunk 1 before chunk 0 (which carries the body length) is refused.
+    let off1 = header.chunk_offset(1) as usize;
+    let c1 = &blob[off1..off1 + header.sealed_chunk_len(1) as usize];
+    assert_eq!(
+        code(dec.open_chunk(&RustAesGcm::new(&dk.dek), 1, c1)),
+        "invalid_state"
+    );
+}
+
+#[test]
+fn non_padme_lengths_are_refused_in_headers() {
+    let (_, blob, _, _) = fixture();
+    let mut h = blob[..HEADER_LEN].to_vec();
+    // padded_len is the header's last field; 18433 is not a Padmé length.
+    h[HEADER_LEN - 8..].copy_from_slice(&18_433u64.to_be_bytes());
+    assert_eq!(code(BlobHeader::from_prefix(&h)), "malformed");
+}
+
+#[test]
 fn trailing_data_is_refused() {
     let (_, mut blob, dk, root) = fixture();
     blob.push(0);

@@ -813,7 +813,8 @@ impl GrantShare {
         let req = ReencryptRequest::from_bytes(request)?;
         let m = VerifiedManifest::from_bytes(manifest)?;
         let a = ReencryptAnswer::verify(answer, &srs, &req, &self.0.grant, &m)?;
-        a.head.check_manifest(&m, 0)?;
+        a.head
+            .check_manifest(&m, to_u64(high_water, "highWater")?)?;
         Ok(DataKey(self.0.data_key(&m, &a)?))
     }
 }

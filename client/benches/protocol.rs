@@ -1,0 +1,237 @@
+//! Criterion benchmarks of every protocol operation, natively.
+//! `cargo bench -p sesphr-client --bench protocol`; numbers go to docs/benchmarks.md.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sesphr_client::audit::{Decision, MemoryLog};
+use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
+use sesphr_client::identity::Identity;
+use sesphr_client::manifest::{ManifestContent, ManifestEntry, SignedHead, VerifiedManifest};
+use sesphr_client::primitives::os_rng;
+use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
+use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
+use sesphr_client::secret::Seed;
+use sesphr_client::stream::{decrypt_body, encrypt_body, DEFAULT_CHUNK_LOG2};
+
+struct Setup {
+    owner: Identity,
+    doctor: Identity,
+    srs: Identity,
+    key: SectionKey,
+    manifest: VerifiedManifest,
+    blob: Vec<u8>,
+    root: [u8; 32],
+    grant: IssuedGrant,
+}
+
+fn setup(sections: usize, body_len: usize) -> Setup {
+    let rng = &mut os_rng();
+    let (owner, doctor, srs) = (
+        Identity::generate().unwrap(),
+        Identity::generate().unwrap(),
+        Identity::generate().unwrap(),
+    );
+    let (record, nonce) = RecordId::generate(&owner.id(), rng);
+    let mut entries = Vec::new();
+    let mut first = None;
+    for i in 0..sections {
+        let section = SectionId::derive(owner.seed(), &record, &format!("section-{i}"));
+        let key = SectionKey::for_owner(&owner, record, section, EpochId::generate(rng)).unwrap();
+        let (capsule, dk) = Capsule::encapsulate(&key, 1, rng).unwrap();
+        let ctx = KeyContext {
+            record,
+            section,
+            epoch: key.epoch,
+            version: 1,
+        };
+        let (blob, sealed) =
+            encrypt_body(capsule, &dk, &ctx, &vec![7u8; body_len], DEFAULT_CHUNK_LOG2).unwrap();
+        entries.push(ManifestEntry {
+            section,
+            epoch: key.epoch,
+            section_key: key.public(),
+            capsule,
+            written_at_version: 1,
+            chunk_root: sealed.chunk_root,
+            blob_len: blob.len() as u64,
+        });
+        if first.is_none() {
+            first = Some((key, blob, sealed.chunk_root));
+        }
+    }
+    let manifest = ManifestContent {
+        record,
+        record_nonce: nonce,
+        version: 1,
+        previous: [0; 32],
+        created_at: 0,
+        entries,
+    }
+    .sign(&owner)
+    .unwrap();
+    let (key, blob, root) = first.unwrap();
+    let terms = GrantTerms {
+        grantee: doctor.public().clone(),
+        role: Role::Physician,
+        from_version: 0,
+        expires_at: None,
+        sequence: 1,
+    };
+    let grant = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, rng).unwrap();
+    Setup {
+        owner,
+        doctor,
+        srs,
+        key,
+        manifest,
+        blob,
+        root,
+        grant,
+    }
+}
+
+fn protocol(c: &mut Criterion) {
+    let s = setup(8, 2048);
+    let rng = &mut os_rng();
+    let mut g = c.benchmark_group("protocol");
+    g.bench_function("keygen (seed -> identity)", |b| {
+        b.iter_batched(
+            || Seed::generate(&mut os_rng()),
+            |seed| Identity::from_seed(seed).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("section key derive", |b| {
+        b.iter(|| {
+            SectionKey::for_owner(&s.owner, s.key.record, s.key.section, s.key.epoch).unwrap()
+        })
+    });
+    g.bench_function("capsule encapsulate", |b| {
+        b.iter(|| Capsule::encapsulate(&s.key, 2, &mut os_rng()).unwrap())
+    });
+    let terms = GrantTerms {
+        grantee: s.doctor.public().clone(),
+        role: Role::Physician,
+        from_version: 0,
+        expires_at: None,
+        sequence: 2,
+    };
+    g.bench_function("grant issue", |b| {
+        b.iter(|| {
+            IssuedGrant::issue(
+                &s.owner,
+                &s.key,
+                &s.srs.public().encryption,
+                &terms,
+                &mut os_rng(),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("grant accept (grantee)", |b| {
+        b.iter(|| {
+            s.grant
+                .statement
+                .accept(&s.doctor, &s.grant.b1_envelope, &s.key.public())
+                .unwrap()
+        })
+    });
+    g.bench_function("grant accept (SRS share)", |b| {
+        b.iter(|| {
+            s.grant
+                .statement
+                .accept_srs_share(&s.srs, &s.grant.b2_envelope)
+                .unwrap()
+        })
+    });
+    let srs_share = s
+        .grant
+        .statement
+        .accept_srs_share(&s.srs, &s.grant.b2_envelope)
+        .unwrap();
+    let share = s
+        .grant
+        .statement
+        .accept(&s.doctor, &s.grant.b1_envelope, &s.key.public())
+        .unwrap();
+    let req = ReencryptRequest::new(&s.doctor, &s.grant.statement, 1, 0, rng).unwrap();
+    g.bench_function("re-encrypt (SRS: verify request, P2, DLEQ proof)", |b| {
+        b.iter(|| {
+            srs_reencrypt(
+                &srs_share,
+                &s.grant.statement,
+                &req,
+                &s.manifest,
+                0,
+                &mut os_rng(),
+            )
+            .unwrap()
+        })
+    });
+    let re = srs_reencrypt(&srs_share, &s.grant.statement, &req, &s.manifest, 0, rng).unwrap();
+    let receipt = MemoryLog::default()
+        .append(
+            &s.srs,
+            req.audit_entry(&s.grant.statement, 0, Decision::Allowed),
+        )
+        .unwrap();
+    let head = SignedHead::sign(&s.srs, s.key.record, 1, s.manifest.hash(), 0);
+    let answer = ReencryptAnswer {
+        grant_id: s.grant.statement.grant_id,
+        nonce: req.nonce,
+        p2: re.p2,
+        proof: re.proof,
+        receipt,
+        head,
+    }
+    .sign(&s.srs)
+    .unwrap();
+    g.bench_function("reader: verify answer + derive DEK + decrypt 2 KiB", |b| {
+        b.iter(|| {
+            let a = ReencryptAnswer::verify(
+                &answer,
+                s.srs.public(),
+                &req,
+                &s.grant.statement,
+                &s.manifest,
+            )
+            .unwrap();
+            let dk = share.data_key(&s.manifest, &a).unwrap();
+            decrypt_body(&s.blob, &dk, &s.root).unwrap()
+        })
+    });
+    g.bench_function("manifest verify (8 sections)", |b| {
+        b.iter(|| VerifiedManifest::from_bytes(s.manifest.as_bytes()).unwrap())
+    });
+    g.finish();
+}
+
+fn bulk(c: &mut Criterion) {
+    let s = setup(1, 16);
+    let mut g = c.benchmark_group("bulk");
+    g.sample_size(10);
+    for mib in [1usize, 16] {
+        let body = vec![0x5au8; mib << 20];
+        let (capsule, dk) = Capsule::encapsulate(&s.key, 1, &mut os_rng()).unwrap();
+        let ctx = KeyContext {
+            record: s.key.record,
+            section: s.key.section,
+            epoch: s.key.epoch,
+            version: 1,
+        };
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(format!("encrypt {mib} MiB (aes-gcm, 64 KiB chunks)"), |b| {
+            b.iter(|| encrypt_body(capsule, &dk, &ctx, &body, DEFAULT_CHUNK_LOG2).unwrap())
+        });
+        let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, DEFAULT_CHUNK_LOG2).unwrap();
+        g.bench_function(
+            format!("decrypt {mib} MiB (verify chunk root + aes-gcm)"),
+            |b| b.iter(|| decrypt_body(&blob, &dk, &sealed.chunk_root).unwrap()),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, protocol, bulk);
+criterion_main!(benches);
