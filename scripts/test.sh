@@ -19,12 +19,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p sesphr-client --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 step "native tests (unit, property, known answers, tamper kit, coalitions, standards)"
-cargo nextest run --workspace --locked --no-fail-fast
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast --lib --bins --tests
+fi
 cargo test --workspace --doc --locked
 
 step "wasm tests in headless Chromium"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test -p sesphr-client --target wasm32-unknown-unknown --test wasm --locked
+
+step "benchmark smoke run (every benchmark once, no timing)"
+scripts/bench.sh --smoke
 
 echo
 echo "all tests passed"

@@ -3,8 +3,8 @@
 //!
 //! Every hash, KDF and transcript input is a label `SeSPHR-v1/<purpose>`
 //! followed by length-prefixed fields (`u32` big-endian length, then bytes).
-//! (HPKE's own `info` and exporter contexts are the bare labels: RFC 9180
-//! length-frames them itself in its labeled KDF.)
+//! (The sealed request's HPKE `info` and exporter context are bare labels:
+//! RFC 9180's labeled KDF frames them itself.)
 
 use hkdf::Hkdf;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};

@@ -799,8 +799,10 @@ impl GrantShare {
         )?;
         Ok(r.as_bytes().to_vec())
     }
-    /// Verifies the SRS answer (signature, DLEQ proof, audit receipt, head)
-    /// and derives the data key of the section body in `manifest`.
+    /// Verifies the SRS answer (signature, DLEQ proof, audit receipt, and that
+    /// its signed head is this manifest and not older than `highWater`, the
+    /// reader's highest version seen) and derives the data key of the section
+    /// body in `manifest`.
     #[wasm_bindgen(js_name = dataKey)]
     pub fn data_key(
         &self,
@@ -808,6 +810,7 @@ impl GrantShare {
         srs_public_key: &[u8],
         request: &[u8],
         manifest: &[u8],
+        high_water: f64,
     ) -> Result<DataKey, JsValue> {
         let srs = PublicIdentity::from_bytes(srs_public_key)?;
         let req = ReencryptRequest::from_bytes(request)?;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the benchmarks: Criterion natively, and the browser harness in headless
+# Chromium (release wasm, full sizes). Prints results; docs/benchmarks.md
+# records a run. Usage: scripts/bench.sh [--smoke]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+
+if [ "${1:-}" = "--smoke" ]; then
+  # CI: every benchmark runs once so the harnesses cannot rot; no timing.
+  cargo bench -p sesphr-client --bench protocol --locked -- --test
+  CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-client --target wasm32-unknown-unknown \
+    --test wasm_bench --locked -- --nocapture | grep -E '^BENCH|test result'
+  exit 0
+fi
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(/usr/bin/chromium --version)"
+echo "== native (Criterion)"
+cargo bench -p sesphr-client --bench protocol --locked 2>&1 | grep -E '^(protocol|bulk)/|time:|thrpt:'
+echo "== wasm in headless Chromium (release)"
+SESPHR_BENCH_FULL=1 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-client --release \
+  --target wasm32-unknown-unknown --test wasm_bench --locked -- --nocapture | grep -E '^BENCH'
+echo "== wasm size"
+scripts/build-wasm.sh | tail -1
