@@ -16,7 +16,7 @@ cargo build --workspace --all-targets --locked
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p sesphr-client --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+cargo clippy -p sesphr-client --target wasm32-unknown-unknown --lib --tests --locked -- -D warnings
 
 step "native tests (unit, property, known answers, tamper kit, coalitions, standards)"
 if cargo nextest --version >/dev/null 2>&1; then
