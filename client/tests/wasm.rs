@@ -151,8 +151,14 @@ fn share_and_read_through_the_bindings() {
         &manifest,
     );
     let answer = sealed.open_answer(&sealed_answer).unwrap();
+    // A reader who has already seen version 2 refuses this (older) manifest.
+    let stale = share
+        .data_key(&answer, &srs.public().to_bytes(), &request, &manifest, 2.0)
+        .err()
+        .unwrap();
+    assert_eq!(code(stale), "stale");
     let dk = share
-        .data_key(&answer, &srs.public().to_bytes(), &request, &manifest)
+        .data_key(&answer, &srs.public().to_bytes(), &request, &manifest, 1.0)
         .unwrap();
 
     let root = get(&entry, "chunkRoot").as_string().unwrap();
