@@ -47,6 +47,8 @@ pub enum Kind {
     AuditEntry = 0x0e,
     /// SRS-signed audit tree head.
     TreeHead = 0x0f,
+    /// Signed request token.
+    RequestToken = 0x10,
 }
 
 impl Kind {
@@ -68,6 +70,7 @@ impl Kind {
             Kind::SealedAnswer => "sealed answer",
             Kind::AuditEntry => "audit entry",
             Kind::TreeHead => "audit tree head",
+            Kind::RequestToken => "request token",
         }
     }
 }

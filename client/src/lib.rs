@@ -18,6 +18,7 @@ pub mod reencrypt;
 pub mod revocation;
 pub mod secret;
 pub mod stream;
+pub mod token;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasm;
 
