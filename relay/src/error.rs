@@ -1,0 +1,133 @@
+//! Every failure is an [`ApiError`]: an HTTP status, a stable code and a
+//! message without secrets. One `recover` maps every rejection to JSON
+//! `{code, message}`.
+
+use std::convert::Infallible;
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+/// An API error: status, stable code, human message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Message (never contains secret material or request bodies).
+    pub message: String,
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// 403 with a code.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    /// 409 with a code.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+    /// 500; the cause is logged, not returned.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+}
+
+impl From<sesphr_client::Error> for ApiError {
+    /// Protocol errors on input are the client's fault: 400, except failed
+    /// signatures and bindings, which are refusals (403).
+    fn from(e: sesphr_client::Error) -> ApiError {
+        use sesphr_client::Error as E;
+        let status = match e {
+            E::BadSignature | E::BindingMismatch(_) | E::GrantInconsistent | E::BadProof => {
+                StatusCode::FORBIDDEN
+            }
+            E::Stale { .. } => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// Converts a result into a warp result with a custom rejection.
+pub fn reject<T>(r: Result<T, ApiError>) -> Result<T, Rejection> {
+    r.map_err(warp::reject::custom)
+}
+
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// The JSON reply for an error.
+pub fn reply(e: &ApiError) -> warp::reply::Response {
+    let json = warp::reply::json(&Body {
+        code: e.code,
+        message: &e.message,
+    });
+    warp::reply::with_status(json, e.status).into_response()
+}
+
+/// Maps every rejection to `{code, message}` JSON.
+pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let e = if let Some(e) = r.find::<ApiError>() {
+        e.clone()
+    } else if r.is_not_found() {
+        ApiError::not_found("no such endpoint")
+    } else if let Some(e) = r.find::<warp::reject::PayloadTooLarge>() {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+    } else if let Some(e) = r.find::<warp::reject::LengthRequired>() {
+        ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            e.to_string(),
+        )
+    } else if let Some(e) = r.find::<warp::reject::UnsupportedMediaType>() {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            e.to_string(),
+        )
+    } else if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
+        ApiError::bad_request("malformed_json", e.to_string())
+    } else if let Some(e) = r.find::<warp::reject::MethodNotAllowed>() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            e.to_string(),
+        )
+    } else if let Some(e) = r.find::<warp::reject::MissingHeader>() {
+        ApiError::bad_request("missing_header", e.to_string())
+    } else if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
+        ApiError::bad_request("invalid_header", e.to_string())
+    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        ApiError::bad_request("invalid_query", e.to_string())
+    } else {
+        tracing::warn!(rejection = ?r, "unhandled rejection");
+        ApiError::bad_request("bad_request", "bad request")
+    };
+    Ok(reply(&e))
+}

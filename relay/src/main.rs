@@ -1,0 +1,98 @@
+//! `sesphr-relay`: runs the relay, the SRS and the portal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use sesphr_relay::{run, Config, Services};
+
+#[derive(Parser)]
+#[command(name = "sesphr-relay", version, about = "SeSPHR relay and SRS servers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Address to listen on.
+    #[arg(long, env = "SESPHR_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data directory.
+    #[arg(long, env = "SESPHR_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Largest blob accepted, in bytes.
+    #[arg(long, env = "SESPHR_MAX_BLOB_BYTES", default_value_t = 4 << 30)]
+    max_blob_bytes: u64,
+    /// Base URL of the SRS (relay only; `serve` uses its own).
+    #[arg(long, env = "SESPHR_SRS_URL")]
+    srs_url: Option<String>,
+    /// Portal directory.
+    #[arg(long, env = "SESPHR_WWW_DIR", default_value = "www")]
+    www_dir: PathBuf,
+    /// Built wasm package directory.
+    #[arg(long, env = "SESPHR_PKG_DIR", default_value = "pkg")]
+    pkg_dir: PathBuf,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "SESPHR_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Relay + SRS + portal in one process.
+    Serve(Common),
+    /// Relay and portal only (needs --srs-url).
+    Relay(Common),
+    /// SRS only.
+    Srs(Common),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let (services, c) = match Cli::parse().command {
+        Command::Serve(c) => (Services::All, c),
+        Command::Relay(c) => (Services::Relay, c),
+        Command::Srs(c) => (Services::Srs, c),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&c.log).unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let mut config = Config::new(c.data_dir);
+    config.services = services;
+    config.max_blob_bytes = c.max_blob_bytes;
+    config.srs_url = c.srs_url;
+    config.www_dir = c.www_dir;
+    config.pkg_dir = c.pkg_dir;
+    let listener = match tokio::net::TcpListener::bind(c.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%e, addr = %c.listen, "cannot listen");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => return std::mem::drop(ctrl_c.await),
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+    };
+    match run(listener, shutdown, config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(%e, "server failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The SRS's durable state behind a small trait: the default is SQLite
+//! (bundled, WAL, `synchronous = FULL` so grants, revocations and audit
+//! entries survive a crash once acknowledged). Another database can be added
+//! by implementing [`SrsStore`] without touching the handlers.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A storage failure (I/O or database); never caused by request content.
+#[derive(Debug, thiserror::Error)]
+#[error("srs store: {0}")]
+pub struct StoreError(String);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(e.to_string())
+    }
+}
+
+/// A stored grant.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    /// The owner-signed statement.
+    pub statement: Vec<u8>,
+    /// `b2`, sealed under the SRS storage key; `None` once revoked.
+    pub sealed_b2: Option<Vec<u8>>,
+    /// The receipt returned for its revocation, if revoked.
+    pub receipt: Option<Vec<u8>>,
+}
+
+/// Outcome of a compare-and-swap manifest insert.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cas {
+    /// Stored as the new latest version.
+    Stored,
+    /// The latest version is not `version - 1` (its version, if any).
+    Conflict(Option<u64>),
+}
+
+/// The SRS's durable state.
+pub trait SrsStore: Send + Sync {
+    /// Stores a directory entry unless the id is already registered.
+    fn put_directory(&self, id: &[u8; 32], entry: &[u8]) -> Result<bool, StoreError>;
+    /// A directory entry.
+    fn directory(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Latest `(version, manifest bytes)` of a record.
+    fn latest_manifest(&self, record: &[u8; 32]) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// One manifest version.
+    fn manifest(&self, record: &[u8; 32], version: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `version` only if the latest stored version is `version - 1`
+    /// (or none, for version 1), atomically.
+    fn insert_manifest(
+        &self,
+        record: &[u8; 32],
+        version: u64,
+        owner: &[u8; 32],
+        bytes: &[u8],
+    ) -> Result<Cas, StoreError>;
+    /// The owner of a record (from its first manifest).
+    fn record_owner(&self, record: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError>;
+    /// Stores a grant unless its id was ever seen (then `false`).
+    fn insert_grant(
+        &self,
+        grant_id: &[u8; 16],
+        record: &[u8; 32],
+        statement: &[u8],
+        sealed_b2: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// A grant by id.
+    fn grant(&self, grant_id: &[u8; 16]) -> Result<Option<GrantRow>, StoreError>;
+    /// Every grant of a record, in insertion order.
+    fn grants_for_record(&self, record: &[u8; 32]) -> Result<Vec<GrantRow>, StoreError>;
+    /// Deletes `b2` and tombstones the grant, with the revocation and its receipt, durably.
+    fn revoke(
+        &self,
+        grant_id: &[u8; 16],
+        revocation: &[u8],
+        receipt: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Records a request nonce; `false` if already seen. Forgets nonces older than `forget_before`.
+    fn use_nonce(&self, nonce: &[u8; 16], now: u64, forget_before: u64)
+        -> Result<bool, StoreError>;
+    /// Appends an audit entry (durably) and returns its index.
+    fn append_audit(&self, record: &[u8; 32], entry: &[u8]) -> Result<u64, StoreError>;
+    /// Every audit entry in order (to rebuild the tree at start).
+    fn audit_entries(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// `(index, entry)` of a record's audit entries.
+    fn audit_for_record(&self, record: &[u8; 32]) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+}
+
+/// SQLite implementation.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS directory (id BLOB PRIMARY KEY, entry BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
+                 owner BLOB NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (record, version));
+             CREATE TABLE IF NOT EXISTS grants (grant_id BLOB PRIMARY KEY, seq INTEGER NOT NULL,
+                 record BLOB NOT NULL, statement BLOB NOT NULL, sealed_b2 BLOB,
+                 revocation BLOB, receipt BLOB);
+             CREATE INDEX IF NOT EXISTS grants_by_record ON grants (record, seq);
+             CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);
+             CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, record BLOB NOT NULL, entry BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS audit_by_record ON audit (record, idx);",
+        )?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError("poisoned lock".into()))?;
+        Ok(f(&mut conn)?)
+    }
+}
+
+fn arr32(v: Vec<u8>) -> Result<[u8; 32], rusqlite::Error> {
+    v.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
+    })
+}
+
+impl SrsStore for SqliteStore {
+    fn put_directory(&self, id: &[u8; 32], entry: &[u8]) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "INSERT OR IGNORE INTO directory (id, entry) VALUES (?1, ?2)",
+                params![&id[..], entry],
+            )? == 1)
+        })
+    }
+
+    fn directory(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT entry FROM directory WHERE id = ?1",
+                [&id[..]],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn latest_manifest(&self, record: &[u8; 32]) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT version, bytes FROM manifests WHERE record = ?1 ORDER BY version DESC LIMIT 1",
+                [&record[..]],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    fn manifest(&self, record: &[u8; 32], version: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
+                params![&record[..], version as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn insert_manifest(
+        &self,
+        record: &[u8; 32],
+        version: u64,
+        owner: &[u8; 32],
+        bytes: &[u8],
+    ) -> Result<Cas, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let latest: Option<i64> = tx.query_row(
+                "SELECT MAX(version) FROM manifests WHERE record = ?1",
+                [&record[..]],
+                |r| r.get(0),
+            )?;
+            let latest = latest.map(|v| v as u64);
+            if latest.unwrap_or(0) + 1 != version {
+                return Ok(Cas::Conflict(latest));
+            }
+            tx.execute(
+                "INSERT INTO manifests (record, version, owner, bytes) VALUES (?1, ?2, ?3, ?4)",
+                params![&record[..], version as i64, &owner[..], bytes],
+            )?;
+            tx.commit()?;
+            Ok(Cas::Stored)
+        })
+    }
+
+    fn record_owner(&self, record: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT owner FROM manifests WHERE record = ?1 AND version = 1",
+                [&record[..]],
+                |r| arr32(r.get(0)?),
+            )
+            .optional()
+        })
+    }
+
+    fn insert_grant(
+        &self,
+        grant_id: &[u8; 16],
+        record: &[u8; 32],
+        statement: &[u8],
+        sealed_b2: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM grants", [], |r| r.get(0))?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO grants (grant_id, seq, record, statement, sealed_b2) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&grant_id[..], seq, &record[..], statement, sealed_b2],
+            )?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    fn grant(&self, grant_id: &[u8; 16]) -> Result<Option<GrantRow>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT statement, sealed_b2, receipt FROM grants WHERE grant_id = ?1",
+                [&grant_id[..]],
+                |r| {
+                    Ok(GrantRow {
+                        statement: r.get(0)?,
+                        sealed_b2: r.get(1)?,
+                        receipt: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn grants_for_record(&self, record: &[u8; 32]) -> Result<Vec<GrantRow>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT statement, sealed_b2, receipt FROM grants WHERE record = ?1 ORDER BY seq",
+            )?;
+            let rows = st.query_map([&record[..]], |r| {
+                Ok(GrantRow {
+                    statement: r.get(0)?,
+                    sealed_b2: r.get(1)?,
+                    receipt: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn revoke(
+        &self,
+        grant_id: &[u8; 16],
+        revocation: &[u8],
+        receipt: &[u8],
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE grants SET sealed_b2 = NULL, revocation = ?2, receipt = ?3 WHERE grant_id = ?1",
+                params![&grant_id[..], revocation, receipt],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_nonce(
+        &self,
+        nonce: &[u8; 16],
+        now: u64,
+        forget_before: u64,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)",
+                params![&nonce[..], now as i64],
+            )?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    fn append_audit(&self, record: &[u8; 32], entry: &[u8]) -> Result<u64, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit (record, entry) VALUES (?1, ?2)",
+                params![&record[..], entry],
+            )?;
+            Ok(c.last_insert_rowid() as u64 - 1)
+        })
+    }
+
+    fn audit_entries(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT entry FROM audit ORDER BY idx")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn audit_for_record(&self, record: &[u8; 32]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT idx, entry FROM audit WHERE record = ?1 ORDER BY idx")?;
+            let rows = st.query_map([&record[..]], |r| {
+                Ok((r.get::<_, i64>(0)? as u64 - 1, r.get(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+}
