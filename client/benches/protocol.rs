@@ -47,15 +47,7 @@ fn setup(sections: usize, body_len: usize) -> Setup {
         };
         let (blob, sealed) =
             encrypt_body(capsule, &dk, &ctx, &vec![7u8; body_len], DEFAULT_CHUNK_LOG2).unwrap();
-        entries.push(ManifestEntry {
-            section,
-            epoch: key.epoch,
-            section_key: key.public(),
-            capsule,
-            written_at_version: 1,
-            chunk_root: sealed.chunk_root,
-            blob_len: blob.len() as u64,
-        });
+        entries.push(ManifestEntry::for_body(key.public(), &sealed));
         if first.is_none() {
             first = Some((key, blob, sealed.chunk_root));
         }

@@ -28,9 +28,31 @@ pub struct ManifestEntry {
     pub chunk_root: Hash,
     /// Blob length in bytes (padded).
     pub blob_len: u64,
+    /// SHA-256 of the blob: where the relay keeps it.
+    pub blob_id: Hash,
+    /// SHA-256 of the blob's chunk index: where the relay keeps it.
+    pub index_id: Hash,
 }
 
-const ENTRY_LEN: usize = 32 + 32 + POINT_LEN + POINT_LEN + 8 + 32 + 8;
+const ENTRY_LEN: usize = 32 + 32 + POINT_LEN + POINT_LEN + 8 + 32 + 8 + 32 + 32;
+
+impl ManifestEntry {
+    /// The entry for a freshly encrypted body under section key `section_key` (`A`).
+    pub fn for_body(section_key: Point, sealed: &crate::stream::SealedBody) -> ManifestEntry {
+        let h = &sealed.header;
+        ManifestEntry {
+            section: h.section,
+            epoch: h.epoch,
+            section_key,
+            capsule: h.capsule,
+            written_at_version: h.version,
+            chunk_root: sealed.chunk_root,
+            blob_len: h.blob_len(),
+            blob_id: sealed.blob_id,
+            index_id: sealed.index_id,
+        }
+    }
+}
 
 /// The content of a manifest before signing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,7 +135,9 @@ impl ManifestContent {
                 .raw(&e.capsule.0.to_bytes())
                 .u64(e.written_at_version)
                 .raw(&e.chunk_root)
-                .u64(e.blob_len);
+                .u64(e.blob_len)
+                .raw(&e.blob_id)
+                .raw(&e.index_id);
         }
         let hash = statement_hash(w.as_slice());
         let sig = owner.sign(w.as_slice());
@@ -156,6 +180,8 @@ impl VerifiedManifest {
                 written_at_version: r.u64()?,
                 chunk_root: r.array()?,
                 blob_len: r.u64()?,
+                blob_id: r.array()?,
+                index_id: r.array()?,
             });
         }
         let payload = r.consumed();

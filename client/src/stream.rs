@@ -18,6 +18,7 @@
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::capsule::{Capsule, DataKey, KeyContext};
@@ -311,7 +312,6 @@ pub struct VerifiedChunkIndex(ChunkIndex);
 
 /// Encrypts a body chunk by chunk. Memory is O(chunk) plus 32 bytes per chunk
 /// for the leaf list.
-#[derive(Debug)]
 pub struct StreamEncryptor {
     header: BlobHeader,
     header_bytes: Vec<u8>,
@@ -319,6 +319,16 @@ pub struct StreamEncryptor {
     body_len: u64,
     next: u64,
     leaves: Vec<Hash>,
+    blob_hash: Sha256,
+}
+
+impl core::fmt::Debug for StreamEncryptor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StreamEncryptor")
+            .field("header", &self.header)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the owner publishes for an encrypted body.
@@ -330,6 +340,10 @@ pub struct SealedBody {
     pub index: ChunkIndex,
     /// The Merkle root the manifest commits to.
     pub chunk_root: Hash,
+    /// SHA-256 of the whole blob (its content address at the relay).
+    pub blob_id: Hash,
+    /// SHA-256 of the encoded chunk index (its content address at the relay).
+    pub index_id: Hash,
 }
 
 impl StreamEncryptor {
@@ -358,8 +372,11 @@ impl StreamEncryptor {
             padded_len: padme(body_len + LEN_PREFIX),
         };
         let header_bytes = header.to_bytes();
+        let mut blob_hash = Sha256::new();
+        blob_hash.update(&header_bytes);
         Ok(StreamEncryptor {
             aad: header.hash(),
+            blob_hash,
             leaves: vec![merkle::leaf_hash(&header_bytes)],
             header,
             header_bytes,
@@ -440,6 +457,7 @@ impl StreamEncryptor {
             return Err(Error::InvalidState("sealed chunk has the wrong length"));
         }
         self.leaves.push(merkle::leaf_hash(sealed));
+        self.blob_hash.update(sealed);
         Ok(())
     }
     /// Prepares, seals with a synchronous engine and commits the next chunk.
@@ -459,6 +477,8 @@ impl StreamEncryptor {
         };
         Ok(SealedBody {
             chunk_root: index.root(),
+            blob_id: self.blob_hash.finalize().into(),
+            index_id: Sha256::digest(index.to_bytes()).into(),
             header: self.header,
             index,
         })

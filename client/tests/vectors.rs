@@ -55,15 +55,7 @@ fn generate() -> Value {
         version: 1,
         previous: [0; 32],
         created_at: 1_767_225_600_000,
-        entries: vec![ManifestEntry {
-            section,
-            epoch,
-            section_key: key.public(),
-            capsule,
-            written_at_version: 1,
-            chunk_root: sealed.chunk_root,
-            blob_len: blob.len() as u64,
-        }],
+        entries: vec![ManifestEntry::for_body(key.public(), &sealed)],
     }
     .sign(&owner)
     .unwrap();
@@ -129,6 +121,8 @@ fn generate() -> Value {
         "blob": h(&blob),
         "chunk_index": h(sealed.index.to_bytes()),
         "chunk_root": h(sealed.chunk_root),
+        "blob_id": h(sealed.blob_id),
+        "index_id": h(sealed.index_id),
         "manifest": h(manifest.as_bytes()),
         "manifest_hash": h(manifest.hash()),
         "grant_statement": h(grant.statement.as_bytes()),
@@ -144,7 +138,9 @@ fn generate() -> Value {
 fn known_answers_match() {
     let fresh = generate();
     if std::env::var_os("SESPHR_WRITE_VECTORS").is_some() {
-        std::fs::write(PATH, serde_json::to_string_pretty(&fresh).unwrap() + "\n").unwrap();
+        let tmp = format!("{PATH}.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&fresh).unwrap() + "\n").unwrap();
+        std::fs::rename(&tmp, PATH).unwrap();
     }
     let frozen: Map<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/kat.json"))

@@ -77,15 +77,7 @@ fn protocol_operations() {
     };
     let body = vec![1u8; 2048];
     let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 16).unwrap();
-    let entry = ManifestEntry {
-        section,
-        epoch: key.epoch,
-        section_key: key.public(),
-        capsule,
-        written_at_version: 1,
-        chunk_root: sealed.chunk_root,
-        blob_len: blob.len() as u64,
-    };
+    let entry = ManifestEntry::for_body(key.public(), &sealed);
     let manifest = ManifestContent {
         record,
         record_nonce: nonce,

@@ -317,6 +317,8 @@ struct JsEntry {
     written_at_version: f64,
     chunk_root: String,
     blob_length: f64,
+    blob_id: String,
+    index_id: String,
 }
 
 impl JsEntry {
@@ -329,6 +331,8 @@ impl JsEntry {
             written_at_version: e.written_at_version as f64,
             chunk_root: hex::encode(e.chunk_root),
             blob_length: e.blob_len as f64,
+            blob_id: hex::encode(e.blob_id),
+            index_id: hex::encode(e.index_id),
         }
     }
     fn to_core(&self) -> Result<ManifestEntry, JsValue> {
@@ -340,6 +344,8 @@ impl JsEntry {
             written_at_version: to_u64(self.written_at_version, "writtenAtVersion")?,
             chunk_root: hex32(&self.chunk_root, "chunkRoot")?,
             blob_len: to_u64(self.blob_length, "blobLength")?,
+            blob_id: hex32(&self.blob_id, "blobId")?,
+            index_id: hex32(&self.index_id, "indexId")?,
         })
     }
 }
@@ -441,17 +447,8 @@ impl SectionEncryptor {
             entry: JsEntry,
             chunk_index: ByteBuf,
         }
-        let header = self.inner.header().clone();
         let sealed = self.inner.finish()?;
-        let entry = ManifestEntry {
-            section: header.section,
-            epoch: header.epoch,
-            section_key: self.section_key,
-            capsule: header.capsule,
-            written_at_version: header.version,
-            chunk_root: sealed.chunk_root,
-            blob_len: header.blob_len(),
-        };
+        let entry = ManifestEntry::for_body(self.section_key, &sealed);
         to_js(&Finished {
             entry: JsEntry::from_core(&entry),
             chunk_index: ByteBuf::from(sealed.index.to_bytes()),

@@ -189,15 +189,7 @@ impl World {
             };
             let (blob, sealed) =
                 encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
-            let entry = ManifestEntry {
-                section: key.section,
-                epoch: key.epoch,
-                section_key: key.public(),
-                capsule,
-                written_at_version: version,
-                chunk_root: sealed.chunk_root,
-                blob_len: blob.len() as u64,
-            };
+            let entry = ManifestEntry::for_body(key.public(), &sealed);
             self.blobs.insert(entry.chunk_root, blob);
             self.section_mut(name).entry = Some(entry);
         }
