@@ -503,8 +503,8 @@ impl Srs {
     }
 
     /// `POST /srs/v1/revocations`: deletes `b2`, tombstones the grant durably,
-    /// then returns the signed receipt. Repeating a revocation returns the
-    /// same receipt.
+    /// then returns the signed receipt. A repeated revocation of a revoked
+    /// grant gets its own receipt (the deletion it attests already holds).
     pub fn revoke(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let grant_id = Revocation::peek_grant_id(body)?;
         let row = self
@@ -514,10 +514,11 @@ impl Srs {
             .ok_or_else(|| ApiError::not_found("no such grant"))?;
         let grant = VerifiedGrant::from_bytes(&row.statement).map_err(internal)?;
         let revocation = Revocation::verify(body, &grant)?;
-        if let Some(receipt) = row.receipt {
-            return Ok(receipt);
-        }
         let receipt = RevocationReceipt::sign(&self.identity, &revocation, now_ms());
+        if row.sealed_b2.is_none() {
+            // Already deleted and tombstoned: the state this receipt attests holds.
+            return Ok(receipt.as_bytes().to_vec());
+        }
         self.store
             .revoke(&grant_id, revocation.as_bytes(), receipt.as_bytes())
             .map_err(internal)?;
