@@ -256,7 +256,11 @@ fn relay_routes(relay: Arc<Relay>) -> warp::filters::BoxedFilter<(warp::reply::R
             reject(crate::srs::hex_id::<32>(p.as_str()).map(|_| ()))
         })
         .untuple_one()
-        .and(warp::fs::dir(blob_dir))
+        .and(warp::fs::dir(blob_dir).or_else(|_| async {
+            Err::<(warp::fs::File,), Rejection>(warp::reject::custom(ApiError::not_found(
+                "no such blob",
+            )))
+        }))
         .map(|f: warp::fs::File| {
             let mut resp = f.into_response();
             resp.headers_mut().insert(
@@ -345,10 +349,11 @@ fn relay_routes(relay: Arc<Relay>) -> warp::filters::BoxedFilter<(warp::reply::R
 }
 
 fn static_routes(config: &Config) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
-    let www = warp::get()
+    let read = || warp::get().or(warp::head()).unify();
+    let www = read()
         .and(warp::fs::dir(config.www_dir.clone()))
         .map(|f: warp::fs::File| f.into_response());
-    let pkg = warp::get()
+    let pkg = read()
         .and(warp::path("pkg"))
         .and(warp::fs::dir(config.pkg_dir.clone()))
         .map(|f: warp::fs::File| f.into_response());

@@ -1,0 +1,206 @@
+//! The real binary as a process: SIGKILL in the middle of an upload, then a
+//! restart on the same data directory; and the portal's static files.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use std::process::{Child, Command, Stdio};
+
+use sesphr_client::grant::Role;
+use sesphr_client::primitives::os_rng;
+use sesphr_client::token::{Purpose, RequestToken};
+use tokio::io::AsyncWriteExt;
+
+fn spawn(data: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sesphr-relay"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .arg("--www-dir")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))
+        .env("SESPHR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_up(base: &str) {
+    for _ in 0..250 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("server did not come up");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(dir.path(), port);
+    wait_up(&base).await;
+    let api = Api::new(&base);
+    let mut patient = Patient::new(&api).await;
+    let srs = patient.srs.clone();
+    let mut doctor = Reader::new(&api).await;
+    patient
+        .write(
+            &api,
+            &[("history", b"committed before the crash".as_slice())],
+        )
+        .await;
+    let g = patient
+        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
+        .await;
+    doctor.sync_inbox(&api).await;
+
+    // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
+    let blob = vec![0xabu8; 4 << 20];
+    let hash: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
+        <sha2::Sha256 as sha2::Digest>::new(),
+        &blob,
+    ))
+    .into();
+    let subject = [hash.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
+    let token = RequestToken::sign(
+        &patient.id,
+        Purpose::UploadBlob,
+        &subject,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nx-sesphr-token: {}\r\n\r\n",
+        hex::encode(hash),
+        blob.len(),
+        hex::encode(token.as_bytes())
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&blob[..blob.len() / 2]).await.unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(conn);
+
+    let port2 = free_port();
+    let base2 = format!("http://127.0.0.1:{port2}");
+    let mut child = spawn(dir.path(), port2);
+    wait_up(&base2).await;
+    let api = Api::new(&base2);
+    // Nothing half-written is visible, and the temporary file is gone.
+    assert_eq!(
+        api.get(&format!("/v1/blobs/{}", hex::encode(hash)), None)
+            .await
+            .unwrap_err()
+            .status,
+        404
+    );
+    assert!(std::fs::read_dir(dir.path().join("relay/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+    // Everything acknowledged is there.
+    let (rec, hist) = (patient.record, patient.section_id("history"));
+    assert_eq!(
+        doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
+        b"committed before the crash"
+    );
+    patient.revoke(&api, &g.statement).await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // ...including the revocation, acknowledged just before the second kill.
+    let port3 = free_port();
+    let base3 = format!("http://127.0.0.1:{port3}");
+    let mut child = spawn(dir.path(), port3);
+    wait_up(&base3).await;
+    let api = Api::new(&base3);
+    assert_eq!(
+        doctor.read(&api, &rec, &hist, &srs).await.unwrap_err(),
+        ReadErr::Api(ApiErr {
+            status: 403,
+            code: "revoked".into()
+        })
+    );
+    // The upload can be done again, completely.
+    assert_eq!(
+        api.upload(&patient.id, &blob).await.unwrap(),
+        hex::encode(hash)
+    );
+    assert_eq!(
+        api.get(&format!("/v1/blobs/{}", hex::encode(hash)), None)
+            .await
+            .unwrap()
+            .len(),
+        blob.len()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let api = Api::new(&server.base);
+    let who = sesphr_client::identity::Identity::generate().unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let id = api.upload(&who, &data).await.unwrap();
+    // Uploading the same content again is idempotent.
+    assert_eq!(api.upload(&who, &data).await.unwrap(), id);
+    let r = api
+        .http
+        .get(format!("{}/v1/blobs/{id}", api.base))
+        .header("range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 1000-1999/100000");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), data[1000..2000].to_vec());
+    let r = api.http.get(format!("{}/", api.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("'wasm-unsafe-eval'")
+            && !csp.contains("'unsafe-eval'")
+            && !csp.contains("unsafe-inline")
+    );
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let r = api
+        .http
+        .head(format!("{}/app.js", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.stop().await;
+}
