@@ -23,17 +23,14 @@ pub enum Purpose {
     ListGrants = 3,
     /// Read a record's audit log (owner): subject = record id.
     ReadAudit = 4,
-    /// Deliver a grant to a grantee's inbox (owner): subject = grant statement hash.
-    DeliverGrant = 5,
 }
 
 impl Purpose {
-    const ALL: [Purpose; 5] = [
+    const ALL: [Purpose; 4] = [
         Purpose::UploadBlob,
         Purpose::ReadInbox,
         Purpose::ListGrants,
         Purpose::ReadAudit,
-        Purpose::DeliverGrant,
     ];
     fn from_u8(v: u8) -> Option<Purpose> {
         Purpose::ALL.into_iter().find(|p| *p as u8 == v)

@@ -106,7 +106,10 @@ impl Relay {
             root,
             max_blob_bytes,
             srs_url: srs_url.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(ApiError::internal)?,
             manifest_lock: tokio::sync::Mutex::new(()),
             replay_window_ms,
             seen_tokens: Mutex::new(HashMap::new()),
@@ -284,8 +287,8 @@ impl Relay {
         let m = VerifiedManifest::from_bytes(body)?;
         if m.record().0 != record {
             return Err(ApiError::bad_request(
-                "binding_mismatch",
-                "manifest is for another record",
+                "record_mismatch",
+                "manifest is for another record than the path",
             ));
         }
         let _guard = self.manifest_lock.lock().await;
@@ -342,7 +345,16 @@ impl Relay {
     /// envelope to the grantee's inbox.
     pub async fn post_inbox(&self, item: &InboxItem) -> Result<StatusCode, ApiError> {
         let grant = VerifiedGrant::from_bytes(&unhex(&item.statement, "statement")?)?;
-        sesphr_client::envelope::Envelope::from_bytes(&unhex(&item.b1_envelope, "b1Envelope")?)?;
+        let envelope = sesphr_client::envelope::Envelope::from_bytes(&unhex(
+            &item.b1_envelope,
+            "b1Envelope",
+        )?)?;
+        if envelope.hash() != grant.b1_envelope_hash {
+            return Err(ApiError::forbidden(
+                "binding_mismatch",
+                "envelope is not the one the grant commits to",
+            ));
+        }
         let dir = self.root.join("inbox").join(grant.grantee.id().to_hex());
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         let json = serde_json::to_vec(item).map_err(ApiError::internal)?;

@@ -427,14 +427,23 @@ impl Srs {
     pub fn reencrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
         let (plain, answer_key) = envelope::open_request(&self.identity, sealed)?;
         let request = ReencryptRequest::from_bytes(&plain)?;
-        let row = self
-            .store
-            .grant(&request.grant_id)
-            .map_err(internal)?
-            .ok_or_else(|| ApiError::forbidden("unknown_grant", "no such grant"))?;
-        let grant = VerifiedGrant::from_bytes(&row.statement).map_err(internal)?;
         let now = now_ms();
-        let decision = self.decide(&grant, &request, row.sealed_b2.as_deref(), now);
+        let Some(row) = self.store.grant(&request.grant_id).map_err(internal)? else {
+            // Audited too: who asked is unproven (no grant to check against).
+            let entry = AuditEntry {
+                timestamp: now,
+                grant_id: request.grant_id,
+                grantee: sesphr_client::identity::PartyId([0; 32]),
+                record: request.record,
+                section: request.section,
+                version: request.version,
+                decision: Decision::UnknownGrant,
+            };
+            self.audit(entry)?;
+            return Err(ApiError::forbidden("unknown_grant", "no such grant"));
+        };
+        let grant = VerifiedGrant::from_bytes(&row.statement).map_err(internal)?;
+        let decision = self.decide(&grant, &request, row.sealed_b2.as_deref(), now)?;
         let outcome = match decision {
             Ok((share, manifest)) => {
                 srs_reencrypt(&share, &grant, &request, &manifest, now, &mut os_rng())
@@ -463,43 +472,45 @@ impl Srs {
         Ok(answer_key.seal_answer(&answer)?)
     }
 
+    /// The state checks, in order: signature, timestamp window, nonce,
+    /// revoked, expired, owner-signed manifest of the requested version. Store
+    /// failures are internal errors, never a decision.
     fn decide(
         &self,
         grant: &VerifiedGrant,
         request: &ReencryptRequest,
         sealed_b2: Option<&[u8]>,
         now: u64,
-    ) -> Result<(SrsShare, VerifiedManifest), Decision> {
-        request.verify(grant).map_err(|_| Decision::BadSignature)?;
+    ) -> Result<Result<(SrsShare, VerifiedManifest), Decision>, ApiError> {
+        if request.verify(grant).is_err() {
+            return Ok(Err(Decision::BadSignature));
+        }
         if request.timestamp.abs_diff(now) > self.replay_window_ms {
-            return Err(Decision::Replay);
+            return Ok(Err(Decision::Replay));
         }
-        let fresh = self
+        let forget = now.saturating_sub(2 * self.replay_window_ms);
+        if !self
             .store
-            .use_nonce(
-                &request.nonce,
-                now,
-                now.saturating_sub(2 * self.replay_window_ms),
-            )
-            .map_err(|_| Decision::Replay)?;
-        if !fresh {
-            return Err(Decision::Replay);
+            .use_nonce(&request.nonce, now, forget)
+            .map_err(internal)?
+        {
+            return Ok(Err(Decision::Replay));
         }
-        let sealed_b2 = sealed_b2.ok_or(Decision::Revoked)?;
+        let Some(sealed_b2) = sealed_b2 else {
+            return Ok(Err(Decision::Revoked));
+        };
         if grant.is_expired(now) {
-            return Err(Decision::Expired);
+            return Ok(Err(Decision::Expired));
         }
-        let manifest = self
+        let Some(bytes) = self
             .store
             .manifest(&grant.record.0, request.version)
-            .ok()
-            .flatten()
-            .and_then(|b| VerifiedManifest::from_bytes(&b).ok())
-            .ok_or(Decision::NotInManifest)?;
-        let share = self
-            .open_b2(grant, sealed_b2)
-            .map_err(|_| Decision::UnknownGrant)?;
-        Ok((share, manifest))
+            .map_err(internal)?
+        else {
+            return Ok(Err(Decision::NotInManifest));
+        };
+        let manifest = VerifiedManifest::from_bytes(&bytes).map_err(internal)?;
+        Ok(Ok((self.open_b2(grant, sealed_b2)?, manifest)))
     }
 
     /// `POST /srs/v1/revocations`: deletes `b2`, tombstones the grant durably,

@@ -500,12 +500,22 @@ async fn bad_requests_get_typed_errors_and_leave_data_intact() {
         409
     );
     // Oversized object body.
-    assert_eq!(
-        api.post(&rpath, "application/octet-stream", vec![0u8; 2 << 20])
-            .await
-            .unwrap_err()
-            .status,
-        413
+    // (Headers only: the server answers before reading a body it will refuse.)
+    let mut conn = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!("POST {rpath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n", 2 << 20);
+    tokio::io::AsyncWriteExt::write_all(&mut conn, head.as_bytes())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut conn, &mut buf)
+        .await
+        .unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        reply.starts_with("HTTP/1.1 413") && reply.contains("too_large"),
+        "{reply}"
     );
     // Replayed token.
     let t = RequestToken::sign(&doctor.id, Purpose::ReadInbox, &[], now(), &mut os_rng()).unwrap();
@@ -544,6 +554,40 @@ async fn bad_requests_get_typed_errors_and_leave_data_intact() {
             "{p}: {e:?}"
         );
     }
+    // A grant delivered with another grant's envelope; a request under an unknown grant.
+    let g2 = patient
+        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
+        .await;
+    let g3 = patient
+        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
+        .await;
+    let mixed = serde_json::json!({ "statement": hex::encode(g2.statement.as_bytes()), "b1Envelope": hex::encode(g3.b1_envelope.to_bytes()) });
+    assert_eq!(
+        api.post(
+            "/v1/inbox",
+            "application/json",
+            serde_json::to_vec(&mixed).unwrap()
+        )
+        .await
+        .unwrap_err(),
+        ApiErr {
+            status: 403,
+            code: "binding_mismatch".into()
+        }
+    );
+    let mut unknown = g2.statement.clone();
+    unknown.grant_id = [0xee; 16];
+    let req = ReencryptRequest::new(&doctor.id, &unknown, 1, now(), &mut os_rng()).unwrap();
+    let (sealed, _) = seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap();
+    assert_eq!(
+        api.post("/v1/reencrypt", "application/octet-stream", sealed)
+            .await
+            .unwrap_err(),
+        ApiErr {
+            status: 403,
+            code: "unknown_grant".into()
+        }
+    );
     // Garbage to the SRS re-encryption endpoint.
     assert_eq!(
         api.post(
