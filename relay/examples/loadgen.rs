@@ -1,0 +1,101 @@
+//! Load generator for the relay and SRS (numbers for docs/benchmarks.md).
+//!
+//! `cargo run --release -p sesphr-relay --example loadgen -- blob URL MIB`
+//!   uploads and downloads one blob of MIB MiB, printing MB/s;
+//! `cargo run --release -p sesphr-relay --example loadgen -- reencrypt URL N CONCURRENCY`
+//!   sets up a record and a grant, then sends N re-encryption requests
+//!   through the relay, printing requests/s and latency percentiles.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::*;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sesphr_client::envelope::seal_request;
+use sesphr_client::grant::Role;
+use sesphr_client::identity::Identity;
+use sesphr_client::primitives::os_rng;
+use sesphr_client::reencrypt::ReencryptRequest;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("blob") => blob(&args[2], args[3].parse().unwrap()).await,
+        Some("reencrypt") => reencrypt(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await,
+        _ => eprintln!("usage: loadgen blob URL MIB | loadgen reencrypt URL N CONCURRENCY"),
+    }
+}
+
+async fn blob(url: &str, mib: usize) {
+    let api = Api::new(url);
+    let who = Identity::generate().unwrap();
+    let data: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
+    let t = Instant::now();
+    let id = api.upload(&who, &data).await.unwrap();
+    let up = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut resp = api.http.get(format!("{url}/v1/blobs/{id}")).send().await.unwrap();
+    let mut n = 0usize;
+    while let Some(c) = resp.chunk().await.unwrap() {
+        n += c.len();
+    }
+    let down = t.elapsed().as_secs_f64();
+    assert_eq!(n, data.len());
+    let mb = data.len() as f64 / 1e6;
+    println!("{{\"blob_mib\":{mib},\"upload_mb_s\":{:.1},\"download_mb_s\":{:.1}}}", mb / up, mb / down);
+}
+
+async fn reencrypt(url: &str, n: usize, concurrency: usize) {
+    let api = Api::new(url);
+    let mut patient = Patient::new(&api).await;
+    let srs = patient.srs.clone();
+    let mut reader = Reader::new(&api).await;
+    let m = patient.write(&api, &[("labs", b"HbA1c 6.1%".as_slice())]).await;
+    patient.grant(&api, "labs", reader.id.public(), Role::Lab, 0).await;
+    reader.sync_inbox(&api).await;
+    let share = Arc::new(reader.shares[0].clone());
+    let reader = Arc::new(reader.id);
+    // Requests are built (signed, sealed) before timing: the servers are measured.
+    let requests: Vec<Vec<u8>> = (0..n)
+        .map(|_| {
+            let req = ReencryptRequest::new(&reader, &share.grant, m.version(), now(), &mut os_rng()).unwrap();
+            seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap().0
+        })
+        .collect();
+    let queue = Arc::new(tokio::sync::Mutex::new(requests));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (queue, url) = (queue.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut lat = Vec::new();
+            loop {
+                let Some(body) = queue.lock().await.pop() else { break };
+                let t = Instant::now();
+                let r = http.post(format!("{url}/v1/reencrypt")).header("content-type", "application/octet-stream").body(body).send().await.unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                r.bytes().await.unwrap();
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        }));
+    }
+    let mut lat: Vec<f64> = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "{{\"requests\":{n},\"concurrency\":{concurrency},\"req_per_s\":{:.0},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        n as f64 / secs,
+        pct(0.5),
+        pct(0.99)
+    );
+}
