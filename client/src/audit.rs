@@ -161,6 +161,18 @@ impl SignedTreeHead {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// Checks, with an RFC 9162 consistency proof, that `newer` extends this
+    /// head: the log only grew, nothing seen before was rewritten.
+    pub fn verify_extension(&self, newer: &SignedTreeHead, path: &[Hash]) -> Result<()> {
+        merkle::verify_consistency(
+            self.tree_size,
+            newer.tree_size,
+            &self.root,
+            &newer.root,
+            path,
+        )
+    }
 }
 
 /// Proof that an entry is in the log under a signed tree head.

@@ -110,6 +110,94 @@ pub fn verify_inclusion(
     }
 }
 
+/// The consistency proof between the tree of the first `first` leaves and the
+/// tree of all `leaves` (RFC 9162 §2.1.4.1), for `0 < first ≤ leaves.len()`.
+pub fn consistency_proof(leaves: &[Hash], first: usize) -> Result<Vec<Hash>> {
+    if first == 0 || first > leaves.len() {
+        return Err(Error::BadProof);
+    }
+    let mut out = Vec::new();
+    subproof(first, leaves, true, &mut out);
+    Ok(out)
+}
+
+fn subproof(m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
+    let n = leaves.len();
+    if m == n {
+        if !whole {
+            out.push(root(leaves));
+        }
+        return;
+    }
+    let k = split(n);
+    if m <= k {
+        subproof(m, &leaves[..k], whole, out);
+        out.push(root(&leaves[k..]));
+    } else {
+        subproof(m - k, &leaves[k..], false, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// Verifies a consistency proof (RFC 9162 §2.1.4.2): the tree of size
+/// `second` with root `second_root` extends the tree of size `first` with
+/// root `first_root`.
+pub fn verify_consistency(
+    first: u64,
+    second: u64,
+    first_root: &Hash,
+    second_root: &Hash,
+    path: &[Hash],
+) -> Result<()> {
+    if first == 0 || first > second {
+        return Err(Error::BadProof);
+    }
+    if first == second {
+        return if path.is_empty() && first_root == second_root {
+            Ok(())
+        } else {
+            Err(Error::BadProof)
+        };
+    }
+    let mut path: Vec<Hash> = path.to_vec();
+    if first.is_power_of_two() {
+        path.insert(0, *first_root);
+    }
+    let (mut fn_, mut sn) = (first - 1, second - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let (mut fr, mut sr) = match path.first() {
+        Some(h) => (*h, *h),
+        None => return Err(Error::BadProof),
+    };
+    for c in &path[1..] {
+        if sn == 0 {
+            return Err(Error::BadProof);
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fn_ & 1 == 0 {
+                while fn_ & 1 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    if fr == *first_root && sr == *second_root && sn == 0 {
+        Ok(())
+    } else {
+        Err(Error::BadProof)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +234,33 @@ mod tests {
             hex::encode(root(&[])),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn consistency_proofs_verify_for_every_pair_of_sizes() {
+        let all = leaves(40);
+        for n in 1..=40 {
+            let rn = root(&all[..n]);
+            for m in 1..=n {
+                let rm = root(&all[..m]);
+                let p = consistency_proof(&all[..n], m).expect("proof");
+                verify_consistency(m as u64, n as u64, &rm, &rn, &p).expect("verifies");
+                if m < n {
+                    // A different old root, a different new root, or a cut path fails.
+                    assert!(
+                        verify_consistency(m as u64, n as u64, &leaf_hash(b"x"), &rn, &p).is_err()
+                    );
+                    assert!(
+                        verify_consistency(m as u64, n as u64, &rm, &leaf_hash(b"x"), &p).is_err()
+                    );
+                    assert!(
+                        verify_consistency(m as u64, n as u64, &rm, &rn, &p[..p.len() - 1])
+                            .is_err()
+                    );
+                }
+            }
+        }
+        assert!(consistency_proof(&all[..3], 0).is_err());
+        assert!(consistency_proof(&all[..3], 4).is_err());
     }
 }

@@ -25,7 +25,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("blob") => blob(&args[2], args[3].parse().unwrap()).await,
-        Some("reencrypt") => reencrypt(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await,
+        Some("reencrypt") => {
+            reencrypt(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await
+        }
         _ => eprintln!("usage: loadgen blob URL MIB | loadgen reencrypt URL N CONCURRENCY"),
     }
 }
@@ -38,7 +40,12 @@ async fn blob(url: &str, mib: usize) {
     let id = api.upload(&who, &data).await.unwrap();
     let up = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let mut resp = api.http.get(format!("{url}/v1/blobs/{id}")).send().await.unwrap();
+    let mut resp = api
+        .http
+        .get(format!("{url}/v1/blobs/{id}"))
+        .send()
+        .await
+        .unwrap();
     let mut n = 0usize;
     while let Some(c) = resp.chunk().await.unwrap() {
         n += c.len();
@@ -46,7 +53,11 @@ async fn blob(url: &str, mib: usize) {
     let down = t.elapsed().as_secs_f64();
     assert_eq!(n, data.len());
     let mb = data.len() as f64 / 1e6;
-    println!("{{\"blob_mib\":{mib},\"upload_mb_s\":{:.1},\"download_mb_s\":{:.1}}}", mb / up, mb / down);
+    println!(
+        "{{\"blob_mib\":{mib},\"upload_mb_s\":{:.1},\"download_mb_s\":{:.1}}}",
+        mb / up,
+        mb / down
+    );
 }
 
 async fn reencrypt(url: &str, n: usize, concurrency: usize) {
@@ -54,16 +65,24 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
     let mut patient = Patient::new(&api).await;
     let srs = patient.srs.clone();
     let mut reader = Reader::new(&api).await;
-    let m = patient.write(&api, &[("labs", b"HbA1c 6.1%".as_slice())]).await;
-    patient.grant(&api, "labs", reader.id.public(), Role::Lab, 0).await;
+    let m = patient
+        .write(&api, &[("labs", b"HbA1c 6.1%".as_slice())])
+        .await;
+    patient
+        .grant(&api, "labs", reader.id.public(), Role::Lab, 0)
+        .await;
     reader.sync_inbox(&api).await;
     let share = Arc::new(reader.shares[0].clone());
     let reader = Arc::new(reader.id);
     // Requests are built (signed, sealed) before timing: the servers are measured.
     let requests: Vec<Vec<u8>> = (0..n)
         .map(|_| {
-            let req = ReencryptRequest::new(&reader, &share.grant, m.version(), now(), &mut os_rng()).unwrap();
-            seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap().0
+            let req =
+                ReencryptRequest::new(&reader, &share.grant, m.version(), now(), &mut os_rng())
+                    .unwrap();
+            seal_request(&srs.encryption, req.as_bytes(), &mut os_rng())
+                .unwrap()
+                .0
         })
         .collect();
     let queue = Arc::new(tokio::sync::Mutex::new(requests));
@@ -75,9 +94,17 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
             let http = reqwest::Client::new();
             let mut lat = Vec::new();
             loop {
-                let Some(body) = queue.lock().await.pop() else { break };
+                let Some(body) = queue.lock().await.pop() else {
+                    break;
+                };
                 let t = Instant::now();
-                let r = http.post(format!("{url}/v1/reencrypt")).header("content-type", "application/octet-stream").body(body).send().await.unwrap();
+                let r = http
+                    .post(format!("{url}/v1/reencrypt"))
+                    .header("content-type", "application/octet-stream")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert!(r.status().is_success(), "{}", r.status());
                 r.bytes().await.unwrap();
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -188,6 +188,16 @@ fn srs_routes(srs: Arc<Srs>) -> warp::filters::BoxedFilter<(warp::reply::Respons
                 &blocking(move || s.read_audit(&r, t.as_deref())).await?,
             ))
         });
+    let consistency = base
+        .and(warp::path!("audit" / "consistency" / u64 / u64))
+        .and(warp::get())
+        .and(s.clone())
+        .and_then(|first: u64, second: u64, s: Arc<Srs>| async move {
+            Ok::<_, Rejection>(json(
+                StatusCode::OK,
+                &blocking(move || s.consistency(first, second)).await?,
+            ))
+        });
     let reencrypt = base
         .and(warp::path("reencrypt"))
         .and(warp::path::end())
@@ -225,6 +235,8 @@ fn srs_routes(srs: Arc<Srs>) -> warp::filters::BoxedFilter<(warp::reply::Respons
         .or(list_grants)
         .unify()
         .or(audit)
+        .unify()
+        .or(consistency)
         .unify()
         .or(reencrypt)
         .unify()

@@ -83,6 +83,16 @@ pub struct GrantListing {
     pub revoked: bool,
 }
 
+/// A consistency proof between two sizes of the audit log.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyListing {
+    /// RFC 9162 consistency path, hex hashes.
+    pub path: Vec<String>,
+    /// Signed tree head of the larger size, hex.
+    pub tree_head: String,
+}
+
 /// The owner's view of a record's audit log.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -535,6 +545,29 @@ impl Srs {
             .map_err(internal)?;
         tracing::info!(grant = %hex::encode(grant_id), "grant revoked");
         Ok(receipt.as_bytes().to_vec())
+    }
+
+    /// `GET /srs/v1/audit/consistency/{first}/{second}`: proof that the log of
+    /// size `second` extends the log of size `first`, with the signed head of
+    /// size `second`. Public: it reveals only hashes.
+    pub fn consistency(&self, first: u64, second: u64) -> Result<ConsistencyListing, ApiError> {
+        let leaves = self
+            .leaves
+            .lock()
+            .map_err(|_| internal("poisoned audit lock"))?;
+        if first == 0 || first > second || second > leaves.len() as u64 {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                format!("need 0 < first <= second <= {}", leaves.len()),
+            ));
+        }
+        let prefix = &leaves[..second as usize];
+        let path = merkle::consistency_proof(prefix, first as usize).map_err(internal)?;
+        let head = SignedTreeHead::sign(&self.identity, second, merkle::root(prefix), now_ms());
+        Ok(ConsistencyListing {
+            path: path.iter().map(hex::encode).collect(),
+            tree_head: hex::encode(head.as_bytes()),
+        })
     }
 
     /// `GET /srs/v1/records/{record}/audit`: the owner's audit entries and the

@@ -538,3 +538,16 @@ pub fn status(e: &ReadErr) -> StatusCode {
         ReadErr::Client(_) => StatusCode::OK,
     }
 }
+
+/// Sends only a request head on a raw connection and returns the response
+/// text: for requests the server must refuse before reading their body.
+pub async fn raw_head(base: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = conn.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
