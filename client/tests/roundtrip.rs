@@ -22,6 +22,23 @@ use sesphr_client::stream::{
     ALLOWED_CHUNK_LOG2, HEADER_LEN,
 };
 
+/// A fixed valid grant, for decoders that verify against one.
+fn grant_for_decoders(w: &World) -> VerifiedGrant {
+    let mut rng = TestRng::new("decoders-grant");
+    let key =
+        SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([4; 32])).unwrap();
+    let terms = GrantTerms {
+        grantee: w.srs.public().clone(),
+        role: Role::Lab,
+        from_version: 0,
+        expires_at: None,
+        sequence: 1,
+    };
+    IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut rng)
+        .unwrap()
+        .statement
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -172,6 +189,8 @@ proptest! {
         let _ = PublicIdentity::from_bytes(&bytes);
         let _ = envelope::open_request(&w.srs, &bytes);
         let _ = sesphr_client::dleq::DleqProof::from_bytes(&bytes);
+        let _ = sesphr_client::token::RequestToken::from_bytes(&bytes);
+        let _ = sesphr_client::revocation::Revocation::verify(&bytes, &grant_for_decoders(&w));
         prop_assert!(bytes.len() < HEADER_LEN || BlobHeader::from_prefix(&bytes).is_err() || bytes[..4] == *b"SPHR");
     }
 }
