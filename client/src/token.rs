@@ -23,14 +23,17 @@ pub enum Purpose {
     ListGrants = 3,
     /// Read a record's audit log (owner): subject = record id.
     ReadAudit = 4,
+    /// Delete a blob one uploaded: subject = SHA-256 of the blob.
+    DeleteBlob = 5,
 }
 
 impl Purpose {
-    const ALL: [Purpose; 4] = [
+    const ALL: [Purpose; 5] = [
         Purpose::UploadBlob,
         Purpose::ReadInbox,
         Purpose::ListGrants,
         Purpose::ReadAudit,
+        Purpose::DeleteBlob,
     ];
     fn from_u8(v: u8) -> Option<Purpose> {
         Purpose::ALL.into_iter().find(|p| *p as u8 == v)

@@ -13,6 +13,7 @@
 pub mod error;
 pub mod identity;
 pub mod relay;
+pub mod relay_store;
 pub mod server;
 pub mod srs;
 pub mod srs_store;

@@ -1,33 +1,27 @@
 //! The relay ("the cloud"): untrusted storage of ciphertext blobs, signed
 //! manifests and grant inboxes, plus forwarding of sealed re-encryption
 //! requests to the SRS. It never holds an SRS share and learns no plaintext.
-//!
-//! Storage is the filesystem: every object is written to a temporary file,
-//! fsynced, and published with a create-only link, so a crash leaves either
-//! the whole object or nothing, and nothing is ever overwritten in place.
+//! Storage is behind [`RelayStore`](crate::relay_store::RelayStore).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use sesphr_client::grant::VerifiedGrant;
 use sesphr_client::manifest::VerifiedManifest;
-use sesphr_client::primitives::{os_rng, random_bytes};
 use sesphr_client::token::{Purpose, RequestToken};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use warp::http::StatusCode;
 
 use crate::error::ApiError;
 use crate::now_ms;
+use crate::relay_store::{BlobSink, ByteStream, RelayStore, StoreError};
 use crate::srs::{hex_id, unhex};
 
 /// The relay service state.
-#[derive(Debug)]
 pub struct Relay {
-    root: PathBuf,
+    store: Arc<dyn RelayStore>,
     /// Largest blob accepted, bytes.
     pub max_blob_bytes: u64,
     srs_url: String,
@@ -35,6 +29,14 @@ pub struct Relay {
     manifest_lock: tokio::sync::Mutex<()>,
     replay_window_ms: u64,
     seen_tokens: Mutex<HashMap<[u8; 16], u64>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("srs_url", &self.srs_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One item of a grantee's inbox (also the body of `POST /v1/inbox`).
@@ -47,63 +49,55 @@ pub struct InboxItem {
     pub b1_envelope: String,
 }
 
-fn io(e: std::io::Error) -> ApiError {
-    ApiError::internal(e)
+/// A blob (or a byte range of it) ready to stream back.
+pub struct BlobRead {
+    /// 200 or 206.
+    pub status: StatusCode,
+    /// `Content-Range`, for 206.
+    pub content_range: Option<String>,
+    /// Bytes that will be streamed.
+    pub length: u64,
+    /// The bytes.
+    pub body: ByteStream,
 }
 
-/// Writes `bytes` to a fresh temporary file, fsyncs it, and links it to
-/// `dest` only if `dest` does not exist. Returns `false` if it existed.
-async fn publish(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<bool, ApiError> {
-    let tmp = tmp_dir.join(hex::encode(random_bytes::<16, _>(&mut os_rng())));
-    let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
-    let written = async {
-        f.write_all(bytes).await?;
-        f.sync_all().await
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::internal(e)
     }
-    .await;
-    drop(f);
-    if let Err(e) = written {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(io(e));
-    }
-    link_create_only(&tmp, dest).await
 }
 
-/// Publishes a synced temporary file at `dest` unless `dest` exists.
-async fn link_create_only(tmp: &Path, dest: &Path) -> Result<bool, ApiError> {
-    let linked = tokio::fs::hard_link(tmp, dest).await;
-    let _ = tokio::fs::remove_file(tmp).await;
-    match linked {
-        Ok(()) => {
-            if let Some(parent) = dest.parent() {
-                if let Ok(d) = tokio::fs::File::open(parent).await {
-                    let _ = d.sync_all().await;
-                }
-            }
-            Ok(true)
+/// Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range against `len`.
+fn parse_range(header: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (len.checked_sub(n.min(len))?, len.checked_sub(1)?)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(io(e)),
-    }
+        (a, "") => (a.parse().ok()?, len.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(len.checked_sub(1)?),
+        ),
+    };
+    (start <= end && end < len).then_some((start, end))
 }
 
 impl Relay {
-    /// Opens (creating) the relay's directories under `root`; removes
-    /// temporary files a crash may have left (they were never published).
-    pub fn open(
-        root: PathBuf,
+    /// The relay over `store`, forwarding re-encryption requests to `srs_url`.
+    pub fn new(
+        store: Arc<dyn RelayStore>,
         max_blob_bytes: u64,
         srs_url: String,
         replay_window_ms: u64,
     ) -> Result<Relay, ApiError> {
-        for d in ["blobs", "manifests", "inbox", "tmp"] {
-            std::fs::create_dir_all(root.join(d)).map_err(io)?;
-        }
-        for e in std::fs::read_dir(root.join("tmp")).map_err(io)?.flatten() {
-            let _ = std::fs::remove_file(e.path());
-        }
         Ok(Relay {
-            root,
+            store,
             max_blob_bytes,
             srs_url: srs_url.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
@@ -114,11 +108,6 @@ impl Relay {
             replay_window_ms,
             seen_tokens: Mutex::new(HashMap::new()),
         })
-    }
-
-    /// Where blobs live (served with HTTP Range by the static file filter).
-    pub fn blob_dir(&self) -> PathBuf {
-        self.root.join("blobs")
     }
 
     fn token(
@@ -149,9 +138,10 @@ impl Relay {
         Ok(token)
     }
 
-    /// `PUT /v1/blobs/{sha256}`: streams the body to disk (never buffering it
-    /// whole), verifies its SHA-256 and length, and publishes it create-only.
-    /// Requires an `UploadBlob` token over `sha256 ‖ u64 length`.
+    /// `PUT /v1/blobs/{sha256}`: streams the body to the store (never
+    /// buffering it whole), verifies its SHA-256 and length, and publishes it
+    /// create-only. Requires an `UploadBlob` token over `sha256 ‖ u64 length`;
+    /// the first uploader owns the blob (may delete it).
     pub async fn put_blob<S, B>(
         &self,
         hash: &str,
@@ -179,104 +169,76 @@ impl Relay {
             ));
         }
         let subject = [hash.as_slice(), &length.to_be_bytes()].concat();
-        self.token(token, Purpose::UploadBlob, &subject)?;
-        let dest = self.blob_dir().join(hex::encode(hash));
-        if tokio::fs::try_exists(&dest).await.map_err(io)? {
+        let token = self.token(token, Purpose::UploadBlob, &subject)?;
+        if self.store.blob_len(&hash).await?.is_some() {
             return Ok(StatusCode::OK);
         }
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(hex::encode(random_bytes::<16, _>(&mut os_rng())));
-        let result = self.receive(&tmp, length, &hash, body).await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        let mut sink = self.store.create_blob(&hash).await?;
+        if let Err(e) = receive(sink.as_mut(), length, &hash, body).await {
+            sink.abort().await?;
             return Err(e);
         }
-        Ok(if link_create_only(&tmp, &dest).await? {
+        // The owner record first: a blob is never visible without its owner.
+        self.store
+            .set_blob_owner(&hash, &token.party.id().0)
+            .await?;
+        Ok(if sink.commit().await? {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         })
     }
 
-    async fn receive<S, B>(
-        &self,
-        tmp: &Path,
-        length: u64,
-        hash: &[u8; 32],
-        mut body: S,
-    ) -> Result<(), ApiError>
-    where
-        S: Stream<Item = Result<B, warp::Error>> + Unpin,
-        B: Buf,
-    {
-        let mut file = tokio::fs::File::create(tmp).await.map_err(io)?;
-        let mut hasher = Sha256::new();
-        let mut received = 0u64;
-        while let Some(chunk) = body.next().await {
-            let mut chunk =
-                chunk.map_err(|e| ApiError::bad_request("body_error", e.to_string()))?;
-            while chunk.has_remaining() {
-                let part = chunk.chunk();
-                received += part.len() as u64;
-                if received > length {
-                    return Err(ApiError::bad_request(
-                        "length_mismatch",
-                        "body longer than content-length",
-                    ));
+    /// `GET /v1/blobs/{sha256}`, with an optional single HTTP `Range`.
+    pub async fn get_blob(&self, hash: &str, range: Option<&str>) -> Result<BlobRead, ApiError> {
+        let hash = hex_id::<32>(hash)?;
+        let len = self
+            .store
+            .blob_len(&hash)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such blob"))?;
+        let (status, start, end) = match range {
+            None => (StatusCode::OK, 0, len),
+            Some(r) => match parse_range(r, len) {
+                Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b + 1),
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        "bad_range",
+                        format!("blob is {len} bytes; one range of it can be asked for"),
+                    ))
                 }
-                hasher.update(part);
-                file.write_all(part).await.map_err(io)?;
-                let n = part.len();
-                chunk.advance(n);
-            }
-        }
-        if received != length {
-            return Err(ApiError::bad_request(
-                "length_mismatch",
-                "body shorter than content-length",
-            ));
-        }
-        if <[u8; 32]>::from(hasher.finalize()) != *hash {
-            return Err(ApiError::bad_request(
-                "hash_mismatch",
-                "body does not hash to the blob id",
-            ));
-        }
-        file.sync_all().await.map_err(io)?;
-        Ok(())
-    }
-
-    fn manifest_dir(&self, record: &[u8; 32]) -> PathBuf {
-        self.root.join("manifests").join(hex::encode(record))
-    }
-
-    async fn latest_version(&self, record: &[u8; 32]) -> Result<Option<u64>, ApiError> {
-        let dir = self.manifest_dir(record);
-        let mut rd = match tokio::fs::read_dir(&dir).await {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
+            },
         };
-        let mut latest = None;
-        while let Some(e) = rd.next_entry().await.map_err(io)? {
-            if let Some(v) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
-                latest = latest.max(Some(v));
-            }
-        }
-        Ok(latest)
+        let body = self
+            .store
+            .read_blob(&hash, start, end - start)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such blob"))?;
+        Ok(BlobRead {
+            status,
+            content_range: (status == StatusCode::PARTIAL_CONTENT)
+                .then(|| format!("bytes {start}-{}/{len}", end - 1)),
+            length: end - start,
+            body,
+        })
     }
 
-    async fn read_manifest(
-        &self,
-        record: &[u8; 32],
-        version: u64,
-    ) -> Result<Option<Vec<u8>>, ApiError> {
-        match tokio::fs::read(self.manifest_dir(record).join(format!("{version:020}"))).await {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
+    /// `DELETE /v1/blobs/{sha256}`: only the blob's owner (its first uploader),
+    /// with a `DeleteBlob` token over the blob id.
+    pub async fn delete_blob(&self, hash: &str, token: Option<&str>) -> Result<(), ApiError> {
+        let hash = hex_id::<32>(hash)?;
+        let token = self.token(token, Purpose::DeleteBlob, &hash)?;
+        match self.store.blob_owner(&hash).await? {
+            None => Err(ApiError::not_found("no such blob")),
+            Some(owner) if owner != token.party.id().0 => Err(ApiError::forbidden(
+                "not_owner",
+                "only the blob's uploader may delete it",
+            )),
+            Some(_) => {
+                self.store.delete_blob(&hash).await?;
+                Ok(())
+            }
         }
     }
 
@@ -292,7 +254,7 @@ impl Relay {
             ));
         }
         let _guard = self.manifest_lock.lock().await;
-        let latest = self.latest_version(&record).await?;
+        let latest = self.store.latest_manifest(&record).await?;
         if latest.unwrap_or(0) + 1 != m.version() {
             return Err(ApiError::conflict(
                 "version_conflict",
@@ -301,20 +263,17 @@ impl Relay {
         }
         if let Some(v) = latest {
             let prev = self
-                .read_manifest(&record, v)
+                .store
+                .manifest(&record, v)
                 .await?
                 .ok_or_else(|| ApiError::internal("manifest vanished"))?;
             let prev = VerifiedManifest::from_bytes(&prev).map_err(ApiError::internal)?;
             m.verify_successor(&prev)?;
         }
-        let dir = self.manifest_dir(&record);
-        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
-        if !publish(
-            &self.root.join("tmp"),
-            &dir.join(format!("{:020}", m.version())),
-            m.as_bytes(),
-        )
-        .await?
+        if !self
+            .store
+            .create_manifest(&record, m.version(), m.as_bytes())
+            .await?
         {
             return Err(ApiError::conflict(
                 "version_conflict",
@@ -328,7 +287,8 @@ impl Relay {
     pub async fn get_manifest(&self, record: &str, which: &str) -> Result<Vec<u8>, ApiError> {
         let record = hex_id::<32>(record)?;
         let version = if which == "latest" {
-            self.latest_version(&record)
+            self.store
+                .latest_manifest(&record)
                 .await?
                 .ok_or_else(|| ApiError::not_found("no such record"))?
         } else {
@@ -336,13 +296,15 @@ impl Relay {
                 ApiError::bad_request("invalid_version", "version must be a number or 'latest'")
             })?
         };
-        self.read_manifest(&record, version)
+        self.store
+            .manifest(&record, version)
             .await?
             .ok_or_else(|| ApiError::not_found("no such manifest version"))
     }
 
     /// `POST /v1/inbox`: delivers an owner-signed grant statement and its `b1`
-    /// envelope to the grantee's inbox.
+    /// envelope (which must be the one the statement commits to) to the
+    /// grantee's inbox.
     pub async fn post_inbox(&self, item: &InboxItem) -> Result<StatusCode, ApiError> {
         let grant = VerifiedGrant::from_bytes(&unhex(&item.statement, "statement")?)?;
         let envelope = sesphr_client::envelope::Envelope::from_bytes(&unhex(
@@ -355,15 +317,11 @@ impl Relay {
                 "envelope is not the one the grant commits to",
             ));
         }
-        let dir = self.root.join("inbox").join(grant.grantee.id().to_hex());
-        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         let json = serde_json::to_vec(item).map_err(ApiError::internal)?;
-        let created = publish(
-            &self.root.join("tmp"),
-            &dir.join(hex::encode(grant.grant_id)),
-            &json,
-        )
-        .await?;
+        let created = self
+            .store
+            .put_inbox(&grant.grantee.id().0, &grant.grant_id, &json)
+            .await?;
         Ok(if created {
             StatusCode::CREATED
         } else {
@@ -374,18 +332,12 @@ impl Relay {
     /// `GET /v1/inbox`: the caller's inbox (token: `ReadInbox`).
     pub async fn get_inbox(&self, token: Option<&str>) -> Result<Vec<InboxItem>, ApiError> {
         let t = self.token(token, Purpose::ReadInbox, &[])?;
-        let dir = self.root.join("inbox").join(t.party.id().to_hex());
-        let mut out = Vec::new();
-        let mut rd = match tokio::fs::read_dir(&dir).await {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io(e)),
-        };
-        while let Some(e) = rd.next_entry().await.map_err(io)? {
-            let bytes = tokio::fs::read(e.path()).await.map_err(io)?;
-            out.push(serde_json::from_slice(&bytes).map_err(ApiError::internal)?);
-        }
-        Ok(out)
+        self.store
+            .inbox(&t.party.id().0)
+            .await?
+            .iter()
+            .map(|b| serde_json::from_slice(b).map_err(ApiError::internal))
+            .collect()
     }
 
     /// `POST /v1/reencrypt`: forwards a sealed request to the SRS and its
@@ -394,6 +346,9 @@ impl Relay {
         &self,
         body: bytes::Bytes,
     ) -> Result<(StatusCode, String, Vec<u8>), ApiError> {
+        let unreachable = |e: reqwest::Error| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "srs_unreachable", e.to_string())
+        };
         let resp = self
             .http
             .post(format!("{}/srs/v1/reencrypt", self.srs_url))
@@ -401,9 +356,7 @@ impl Relay {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::BAD_GATEWAY, "srs_unreachable", e.to_string())
-            })?;
+            .map_err(unreachable)?;
         let status =
             StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         let ctype = resp
@@ -412,9 +365,70 @@ impl Relay {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_string();
-        let bytes = resp.bytes().await.map_err(|e| {
-            ApiError::new(StatusCode::BAD_GATEWAY, "srs_unreachable", e.to_string())
-        })?;
+        let bytes = resp.bytes().await.map_err(unreachable)?;
         Ok((status, ctype, bytes.to_vec()))
+    }
+}
+
+async fn receive<S, B>(
+    sink: &mut dyn BlobSink,
+    length: u64,
+    hash: &[u8; 32],
+    mut body: S,
+) -> Result<(), ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let mut hasher = Sha256::new();
+    let mut received = 0u64;
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| ApiError::bad_request("body_error", e.to_string()))?;
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            received += part.len() as u64;
+            if received > length {
+                return Err(ApiError::bad_request(
+                    "length_mismatch",
+                    "body longer than content-length",
+                ));
+            }
+            hasher.update(part);
+            sink.write(part).await?;
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    if received != length {
+        return Err(ApiError::bad_request(
+            "length_mismatch",
+            "body shorter than content-length",
+        ));
+    }
+    if <[u8; 32]>::from(hasher.finalize()) != *hash {
+        return Err(ApiError::bad_request(
+            "hash_mismatch",
+            "body does not hash to the blob id",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=9-0", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=0-0", 0), None);
+        assert_eq!(parse_range("bytes=-0", 100), None);
     }
 }

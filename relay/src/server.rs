@@ -246,7 +246,6 @@ fn srs_routes(srs: Arc<Srs>) -> warp::filters::BoxedFilter<(warp::reply::Respons
 }
 
 fn relay_routes(relay: Arc<Relay>) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
-    let blob_dir = relay.blob_dir();
     let r = warp::any().map(move || relay.clone());
     let base = warp::path("v1");
     let put_blob = base
@@ -261,26 +260,51 @@ fn relay_routes(relay: Arc<Relay>) -> warp::filters::BoxedFilter<(warp::reply::R
             Ok::<_, Rejection>(json(status, &serde_json::json!({ "id": hash })))
         });
     let get_blob = base
-        .and(warp::path("blobs"))
+        .and(warp::path!("blobs" / String))
         .and(warp::get().or(warp::head()).unify())
-        .and(warp::path::peek())
-        .and_then(|p: warp::path::Peek| async move {
-            reject(crate::srs::hex_id::<32>(p.as_str()).map(|_| ()))
-        })
-        .untuple_one()
-        .and(warp::fs::dir(blob_dir).or_else(|_| async {
-            Err::<(warp::fs::File,), Rejection>(warp::reject::custom(ApiError::not_found(
-                "no such blob",
-            )))
-        }))
-        .map(|f: warp::fs::File| {
-            let mut resp = f.into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(OCTETS),
-            );
-            resp
-        });
+        .and(warp::header::optional::<String>("range"))
+        .and(r.clone())
+        .and_then(
+            |hash: String, range: Option<String>, r: Arc<Relay>| async move {
+                let read = reject(r.get_blob(&hash, range.as_deref()).await)?;
+                let mut resp = warp::reply::stream(read.body).into_response();
+                *resp.status_mut() = read.status;
+                let h = resp.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(OCTETS),
+                );
+                h.insert(
+                    header::CONTENT_LENGTH,
+                    header::HeaderValue::from(read.length),
+                );
+                h.insert(
+                    header::ACCEPT_RANGES,
+                    header::HeaderValue::from_static("bytes"),
+                );
+                if let Some(cr) = read
+                    .content_range
+                    .and_then(|v| header::HeaderValue::from_str(&v).ok())
+                {
+                    h.insert(header::CONTENT_RANGE, cr);
+                }
+                Ok::<_, Rejection>(resp)
+            },
+        );
+    let delete_blob = base
+        .and(warp::path!("blobs" / String))
+        .and(warp::delete())
+        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(r.clone())
+        .and_then(
+            |hash: String, token: Option<String>, r: Arc<Relay>| async move {
+                reject(r.delete_blob(&hash, token.as_deref()).await)?;
+                Ok::<_, Rejection>(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "deleted": hash }),
+                ))
+            },
+        );
     let post_manifest = base
         .and(warp::path!("records" / String / "manifests"))
         .and(warp::post())
@@ -346,6 +370,8 @@ fn relay_routes(relay: Arc<Relay>) -> warp::filters::BoxedFilter<(warp::reply::R
         });
     put_blob
         .or(get_blob)
+        .unify()
+        .or(delete_blob)
         .unify()
         .or(post_manifest)
         .unify()
@@ -421,8 +447,10 @@ pub fn routes(
             .srs_url
             .clone()
             .ok_or_else(|| StartError::Setup("the relay needs the SRS URL".into()))?;
-        let relay = Relay::open(
-            config.data_dir.join("relay"),
+        let store = crate::relay_store::FsStore::open(config.data_dir.join("relay"))
+            .map_err(|e| StartError::Setup(e.to_string()))?;
+        let relay = Relay::new(
+            Arc::new(store),
             config.max_blob_bytes,
             srs_url,
             config.replay_window_ms,

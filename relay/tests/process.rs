@@ -178,6 +178,66 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["content-range"], "bytes 1000-1999/100000");
     assert_eq!(r.bytes().await.unwrap().to_vec(), data[1000..2000].to_vec());
+    let r = api
+        .http
+        .get(format!("{}/v1/blobs/{id}", api.base))
+        .header("range", "bytes=-100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), data[99_900..].to_vec());
+    let r = api
+        .http
+        .get(format!("{}/v1/blobs/{id}", api.base))
+        .header("range", "bytes=200000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    let r = api
+        .http
+        .get(format!("{}/v1/blobs/{id}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-length"], "100000");
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), data);
+
+    // Only the uploader deletes, with a signed token; then the blob is gone.
+    let delete = |who: &sesphr_client::identity::Identity| {
+        let t = RequestToken::sign(
+            who,
+            Purpose::DeleteBlob,
+            &hex::decode(&id).unwrap(),
+            now(),
+            &mut os_rng(),
+        )
+        .unwrap();
+        api.http
+            .delete(format!("{}/v1/blobs/{id}", api.base))
+            .header("x-sesphr-token", hex::encode(t.as_bytes()))
+            .send()
+    };
+    let stranger = sesphr_client::identity::Identity::generate().unwrap();
+    assert_eq!(delete(&stranger).await.unwrap().status(), 403);
+    let r = api
+        .http
+        .delete(format!("{}/v1/blobs/{id}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(delete(&who).await.unwrap().status(), 200);
+    assert_eq!(
+        api.get(&format!("/v1/blobs/{id}"), None)
+            .await
+            .unwrap_err()
+            .status,
+        404
+    );
+    assert_eq!(delete(&who).await.unwrap().status(), 404);
     let r = api.http.get(format!("{}/", api.base)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
