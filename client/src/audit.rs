@@ -234,30 +234,72 @@ impl InclusionReceipt {
     }
 }
 
-/// An in-memory audit log (the SRS keeps a durable one built on the same types).
+/// The audit tree in memory: every leaf hash (for consistency proofs) and the
+/// frontier (for O(log n) appends, roots and receipts). The SRS keeps the
+/// entries durably and rebuilds this at start.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     leaves: Vec<Hash>,
+    frontier: merkle::Frontier,
 }
 
 impl MemoryLog {
+    /// Rebuilds the tree from stored entries (encoded [`AuditEntry`] bytes).
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> MemoryLog {
+        let mut log = MemoryLog::default();
+        for e in entries {
+            let leaf = merkle::leaf_hash(e);
+            log.leaves.push(leaf);
+            log.frontier.push(leaf);
+        }
+        log
+    }
+
     /// Appends an entry and returns its receipt under a freshly signed head.
     pub fn append(&mut self, srs: &Identity, entry: AuditEntry) -> Result<InclusionReceipt> {
-        let index = self.leaves.len();
-        self.leaves.push(entry.leaf_hash());
+        let index = self.leaves.len() as u64;
+        let leaf = entry.leaf_hash();
+        self.leaves.push(leaf);
+        let path = self.frontier.push(leaf);
         let head = SignedTreeHead::sign(
             srs,
-            self.leaves.len() as u64,
-            merkle::root(&self.leaves),
+            self.frontier.size(),
+            self.frontier.root(),
             entry.timestamp,
         );
         Ok(InclusionReceipt {
-            index: index as u64,
-            path: merkle::inclusion_proof(&self.leaves, index).map_err(|_| Error::BadProof)?,
+            index,
+            path,
             entry,
             head,
         })
     }
+
+    /// A signed head of the whole log.
+    pub fn head(&self, srs: &Identity, timestamp: u64) -> SignedTreeHead {
+        SignedTreeHead::sign(srs, self.frontier.size(), self.frontier.root(), timestamp)
+    }
+
+    /// The consistency proof from size `first` to size `second`, with a signed
+    /// head of size `second`.
+    pub fn consistency(
+        &self,
+        srs: &Identity,
+        first: u64,
+        second: u64,
+        timestamp: u64,
+    ) -> Result<(Vec<Hash>, SignedTreeHead)> {
+        if first == 0 || first > second || second > self.leaves.len() as u64 {
+            return Err(Error::BadProof);
+        }
+        let prefix = &self.leaves[..second as usize];
+        let path = merkle::consistency_proof(prefix, first as usize)?;
+        Ok((
+            path,
+            SignedTreeHead::sign(srs, second, merkle::root(prefix), timestamp),
+        ))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.leaves.len()

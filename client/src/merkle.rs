@@ -198,6 +198,59 @@ pub fn verify_consistency(
     }
 }
 
+/// An append-only RFC 9162 tree kept as its frontier: the roots of the
+/// perfect subtrees that make up the tree, largest first. Appending, the root
+/// and the audit path of the newest leaf each cost O(log n).
+#[derive(Clone, Debug, Default)]
+pub struct Frontier {
+    /// `(height, root)` of each perfect subtree, left to right.
+    nodes: Vec<(u32, Hash)>,
+    size: u64,
+}
+
+impl Frontier {
+    /// Builds the frontier of existing leaves.
+    pub fn from_leaves(leaves: &[Hash]) -> Frontier {
+        let mut f = Frontier::default();
+        for l in leaves {
+            f.push(*l);
+        }
+        f
+    }
+
+    /// Appends a leaf hash and returns its audit path (RFC 9162 §2.1.3.1).
+    /// The newest leaf's path is exactly the frontier before the append,
+    /// smallest subtree first.
+    pub fn push(&mut self, leaf: Hash) -> Vec<Hash> {
+        let path = self.nodes.iter().rev().map(|&(_, h)| h).collect();
+        let mut node = (0u32, leaf);
+        while let Some(&(h, left)) = self.nodes.last() {
+            if h != node.0 {
+                break;
+            }
+            self.nodes.pop();
+            node = (h + 1, node_hash(&left, &node.1));
+        }
+        self.nodes.push(node);
+        self.size += 1;
+        path
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The tree hash (equal to [`root`] over all leaves).
+    pub fn root(&self) -> Hash {
+        let mut it = self.nodes.iter().rev();
+        match it.next() {
+            None => Sha256::digest([]).into(),
+            Some(&(_, last)) => it.fold(last, |acc, &(_, left)| node_hash(&left, &acc)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +315,23 @@ mod tests {
         }
         assert!(consistency_proof(&all[..3], 0).is_err());
         assert!(consistency_proof(&all[..3], 4).is_err());
+    }
+
+    #[test]
+    fn frontier_matches_the_full_tree() {
+        let all = leaves(130);
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), root(&[]));
+        for n in 1..=all.len() {
+            let path = f.push(all[n - 1]);
+            assert_eq!(f.size(), n as u64);
+            assert_eq!(f.root(), root(&all[..n]), "root at {n}");
+            assert_eq!(
+                path,
+                inclusion_proof(&all[..n], n - 1).expect("proof"),
+                "path at {n}"
+            );
+        }
+        assert_eq!(Frontier::from_leaves(&all).root(), root(&all));
     }
 }

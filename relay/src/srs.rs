@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
-use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, SignedTreeHead};
+use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{SrsShare, VerifiedGrant};
 use sesphr_client::identity::{DirectoryEntry, Identity};
 use sesphr_client::manifest::{SignedHead, VerifiedManifest};
-use sesphr_client::merkle::{self, Hash};
 use sesphr_client::primitives::{hkdf_expand, hkdf_extract, os_rng, random_bytes};
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
@@ -34,7 +33,7 @@ pub struct Srs {
     identity: Identity,
     store_key: Zeroizing<[u8; 32]>,
     store: Arc<dyn SrsStore>,
-    leaves: Mutex<Vec<Hash>>,
+    log: Mutex<MemoryLog>,
     /// Replay window for request timestamps and nonces (ms).
     pub replay_window_ms: u64,
 }
@@ -136,17 +135,13 @@ impl Srs {
             identity.seed().to_bytes().as_ref(),
         );
         let store_key = hkdf_expand(&prk, STORE_KEY_LABEL, &[]);
-        let leaves = store
-            .audit_entries()
-            .map_err(internal)?
-            .iter()
-            .map(|e| merkle::leaf_hash(e))
-            .collect();
+        let entries = store.audit_entries().map_err(internal)?;
+        let log = MemoryLog::from_entries(entries.iter().map(Vec::as_slice));
         Ok(Srs {
             identity,
             store_key,
             store,
-            leaves: Mutex::new(leaves),
+            log: Mutex::new(log),
             replay_window_ms,
         })
     }
@@ -404,31 +399,18 @@ impl Srs {
     /// Appends to the audit log durably and returns the inclusion receipt.
     fn audit(&self, entry: AuditEntry) -> Result<InclusionReceipt, ApiError> {
         let bytes = entry.to_bytes();
-        let mut leaves = self
-            .leaves
+        let mut log = self
+            .log
             .lock()
             .map_err(|_| internal("poisoned audit lock"))?;
         let index = self
             .store
             .append_audit(&entry.record.0, &bytes)
             .map_err(internal)?;
-        leaves.push(merkle::leaf_hash(&bytes));
-        if index as usize + 1 != leaves.len() {
+        if index as usize != log.len() {
             return Err(internal("audit log index out of step"));
         }
-        let head = SignedTreeHead::sign(
-            &self.identity,
-            leaves.len() as u64,
-            merkle::root(&leaves),
-            entry.timestamp,
-        );
-        let path = merkle::inclusion_proof(&leaves, index as usize).map_err(internal)?;
-        Ok(InclusionReceipt {
-            index,
-            entry,
-            path,
-            head,
-        })
+        log.append(&self.identity, entry).map_err(internal)
     }
 
     /// `POST /srs/v1/reencrypt`: a sealed, grantee-signed request in; the
@@ -551,19 +533,18 @@ impl Srs {
     /// size `second` extends the log of size `first`, with the signed head of
     /// size `second`. Public: it reveals only hashes.
     pub fn consistency(&self, first: u64, second: u64) -> Result<ConsistencyListing, ApiError> {
-        let leaves = self
-            .leaves
+        let log = self
+            .log
             .lock()
             .map_err(|_| internal("poisoned audit lock"))?;
-        if first == 0 || first > second || second > leaves.len() as u64 {
-            return Err(ApiError::bad_request(
-                "invalid_range",
-                format!("need 0 < first <= second <= {}", leaves.len()),
-            ));
-        }
-        let prefix = &leaves[..second as usize];
-        let path = merkle::consistency_proof(prefix, first as usize).map_err(internal)?;
-        let head = SignedTreeHead::sign(&self.identity, second, merkle::root(prefix), now_ms());
+        let (path, head) = log
+            .consistency(&self.identity, first, second, now_ms())
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_range",
+                    format!("need 0 < first <= second <= {}", log.len()),
+                )
+            })?;
         Ok(ConsistencyListing {
             path: path.iter().map(hex::encode).collect(),
             tree_head: hex::encode(head.as_bytes()),
@@ -576,16 +557,11 @@ impl Srs {
         let record = hex_id::<32>(record)?;
         self.owner_token(&record, token, Purpose::ReadAudit)?;
         let entries = self.store.audit_for_record(&record).map_err(internal)?;
-        let leaves = self
-            .leaves
+        let head = self
+            .log
             .lock()
-            .map_err(|_| internal("poisoned audit lock"))?;
-        let head = SignedTreeHead::sign(
-            &self.identity,
-            leaves.len() as u64,
-            merkle::root(&leaves),
-            now_ms(),
-        );
+            .map_err(|_| internal("poisoned audit lock"))?
+            .head(&self.identity, now_ms());
         Ok(AuditListing {
             entries: entries
                 .into_iter()
