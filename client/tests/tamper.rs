@@ -528,6 +528,40 @@ fn reencryption_tamper_kit() {
     .unwrap();
     assert!(ReencryptAnswer::verify(&bad_receipt, w.srs.public(), &req, &grant, &m).is_err());
 
+    // A grant whose history starts later than the body: refused by policy
+    // even in the same epoch (the owner did not rotate).
+    let late = sesphr_client::grant::IssuedGrant::issue(
+        &w.owner,
+        &w.sections[0].state.key(&w.owner).unwrap(),
+        &w.srs.public().encryption,
+        &sesphr_client::grant::GrantTerms {
+            grantee: doctor.public().clone(),
+            role: Role::Physician,
+            from_version: 2,
+            expires_at: None,
+            sequence: 7,
+        },
+        &mut w.rng,
+    )
+    .unwrap();
+    let late_share = late
+        .statement
+        .accept_srs_share(&w.srs, &late.b2_envelope)
+        .unwrap();
+    let late_req = ReencryptRequest::new(&doctor, &late.statement, 1, w.now, &mut w.rng).unwrap();
+    assert_eq!(
+        srs_reencrypt(
+            &late_share,
+            &late.statement,
+            &late_req,
+            &m,
+            w.now,
+            &mut w.rng
+        )
+        .err(),
+        Some(Decision::BeforeFromVersion)
+    );
+
     // The data key from a valid answer works; from a tampered P2 it cannot be derived.
     share.data_key(&m, &answer).unwrap();
 }

@@ -421,13 +421,15 @@ impl Srs {
         let request = ReencryptRequest::from_bytes(&plain)?;
         let now = now_ms();
         let Some(row) = self.store.grant(&request.grant_id).map_err(internal)? else {
-            // Audited too: who asked is unproven (no grant to check against).
+            // Audited too, but under zero ids: who asked, and for which record,
+            // is unproven (no grant to check against), so it must not show in
+            // any owner's listing.
             let entry = AuditEntry {
                 timestamp: now,
                 grant_id: request.grant_id,
                 grantee: sesphr_client::identity::PartyId([0; 32]),
-                record: request.record,
-                section: request.section,
+                record: sesphr_client::record::RecordId([0; 32]),
+                section: sesphr_client::record::SectionId([0; 32]),
                 version: request.version,
                 decision: Decision::UnknownGrant,
             };
