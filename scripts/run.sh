@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-wasm.sh
 cargo build -p sesphr-relay --release --locked
-echo "portal: http://${SESPHR_LISTEN:-127.0.0.1:8080}/"
+echo "starting relay + SRS + portal (default http://127.0.0.1:8080/; see --listen)"
 exec target/release/sesphr-relay serve "$@"
