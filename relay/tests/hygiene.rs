@@ -1,0 +1,148 @@
+//! Secrets hygiene: a full flow against the real binary with logging at
+//! trace level; no seed, share, data key or plaintext may appear in its logs
+//! or in any HTTP response.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use std::process::{Command, Stdio};
+
+use sesphr_client::envelope::seal_request;
+use sesphr_client::grant::Role;
+use sesphr_client::primitives::os_rng;
+use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_or_responses() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sesphr-relay"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("SESPHR_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("server.err")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..250 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let api = Api::new(&base);
+    let mut patient = Patient::new(&api).await;
+    let srs = patient.srs.clone();
+    let mut doctor = Reader::new(&api).await;
+    let plaintext = "Penicillin allergy: anaphylaxis 2019 (SECRET-MARKER-7f3a)";
+    let m = patient
+        .write(&api, &[("allergies", plaintext.as_bytes())])
+        .await;
+    let g = patient
+        .grant(&api, "allergies", doctor.id.public(), Role::Physician, 0)
+        .await;
+    doctor.sync_inbox(&api).await;
+    let (rec, sec) = (patient.record, patient.section_id("allergies"));
+    assert_eq!(
+        doctor.read(&api, &rec, &sec, &srs).await.unwrap(),
+        plaintext.as_bytes()
+    );
+
+    // Collect every response body of one more full read, and the secrets.
+    let share = doctor.shares[0].clone();
+    let req =
+        ReencryptRequest::new(&doctor.id, &share.grant, m.version(), now(), &mut os_rng()).unwrap();
+    let (sealed, key) = seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap();
+    let sealed_answer = api
+        .post("/v1/reencrypt", "application/octet-stream", sealed)
+        .await
+        .unwrap();
+    let answer = ReencryptAnswer::verify(
+        &key.open_answer(&sealed_answer).unwrap(),
+        &srs,
+        &req,
+        &share.grant,
+        &m,
+    )
+    .unwrap();
+    let dek = share.data_key(&m, &answer).unwrap();
+    let entry = m.entry(&sec).unwrap();
+    let mut responses = vec![
+        sealed_answer,
+        api.blob(&entry.blob_id).await,
+        api.blob(&entry.index_id).await,
+    ];
+    responses.push(
+        api.get(
+            &format!("/v1/records/{}/manifests/latest", rec.to_hex()),
+            None,
+        )
+        .await
+        .unwrap(),
+    );
+    patient.revoke(&api, &g.statement).await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let secrets: Vec<(&str, Vec<u8>)> = vec![
+        ("patient seed", patient.id.seed().to_bytes().to_vec()),
+        ("doctor seed", doctor.id.seed().to_bytes().to_vec()),
+        ("b1", share.b1_bytes().to_vec()),
+        ("DEK", dek.dek.expose().to_vec()),
+        ("plaintext", plaintext.as_bytes().to_vec()),
+    ];
+    let mut logs = std::fs::read(&log_path).unwrap();
+    logs.extend(std::fs::read(dir.path().join("server.err")).unwrap());
+    assert!(logs.len() > 1000, "trace logging produced output");
+    let logs_lower = String::from_utf8_lossy(&logs).to_lowercase();
+    for (name, secret) in &secrets {
+        let hexed = hex::encode(secret);
+        assert!(!logs_lower.contains(&hexed), "{name} (hex) in the logs");
+        assert!(
+            !logs.windows(secret.len()).any(|w| w == secret.as_slice()),
+            "{name} (raw) in the logs"
+        );
+        assert!(
+            !logs_lower.contains("secret-marker-7f3a"),
+            "plaintext in the logs"
+        );
+        for body in &responses {
+            assert!(
+                !body.windows(secret.len()).any(|w| w == secret.as_slice()),
+                "{name} in a response"
+            );
+            assert!(
+                !String::from_utf8_lossy(body)
+                    .to_lowercase()
+                    .contains(&hexed),
+                "{name} (hex) in a response"
+            );
+        }
+    }
+    // The one secret the servers keep in clear at rest is the SRS seed (shares are
+    // sealed under a key derived from it): it must not be readable by others.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/srs/identity.seed"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "SRS seed readable by others");
+    }
+}
