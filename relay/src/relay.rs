@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use warp::http::StatusCode;
 
 use crate::error::ApiError;
-use crate::now_ms;
 use crate::relay_store::{BlobSink, ByteStream, RelayStore, StoreError};
 use crate::srs::{hex_id, unhex};
 
@@ -116,26 +115,20 @@ impl Relay {
         purpose: Purpose,
         subject: &[u8],
     ) -> Result<RequestToken, ApiError> {
-        let raw = header.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "token_required",
-                "x-sesphr-token header required",
-            )
-        })?;
-        let token = RequestToken::from_bytes(&unhex(raw, "token")?)?;
-        let now = now_ms();
-        token.check(purpose, subject, now, self.replay_window_ms)?;
-        let mut seen = self
-            .seen_tokens
-            .lock()
-            .map_err(|_| ApiError::internal("poisoned lock"))?;
-        let horizon = now.saturating_sub(2 * self.replay_window_ms);
-        seen.retain(|_, t| *t >= horizon);
-        if seen.insert(token.nonce, now).is_some() {
-            return Err(ApiError::forbidden("replay", "token already used"));
-        }
-        Ok(token)
+        crate::auth::verify_token(
+            header,
+            purpose,
+            subject,
+            self.replay_window_ms,
+            |nonce, now, forget| {
+                let mut seen = self
+                    .seen_tokens
+                    .lock()
+                    .map_err(|_| ApiError::internal("poisoned lock"))?;
+                seen.retain(|_, t| *t >= forget);
+                Ok(seen.insert(*nonce, now).is_none())
+            },
+        )
     }
 
     /// `PUT /v1/blobs/{sha256}`: streams the body to the store (never

@@ -211,31 +211,13 @@ impl Srs {
         purpose: Purpose,
         subject: &[u8],
     ) -> Result<RequestToken, ApiError> {
-        let bytes = unhex(
-            header.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "token_required",
-                    "x-sesphr-token header required",
-                )
-            })?,
-            "token",
-        )?;
-        let token = RequestToken::from_bytes(&bytes)?;
-        let now = now_ms();
-        token.check(purpose, subject, now, self.replay_window_ms)?;
-        if !self
-            .store
-            .use_nonce(
-                &token.nonce,
-                now,
-                now.saturating_sub(2 * self.replay_window_ms),
-            )
-            .map_err(internal)?
-        {
-            return Err(ApiError::forbidden("replay", "token already used"));
-        }
-        Ok(token)
+        crate::auth::verify_token(
+            header,
+            purpose,
+            subject,
+            self.replay_window_ms,
+            |nonce, now, forget| self.store.use_nonce(nonce, now, forget).map_err(internal),
+        )
     }
 
     /// `POST /srs/v1/directory`: registers a self-signed directory entry.
