@@ -39,12 +39,7 @@ fn setup(sections: usize, body_len: usize) -> Setup {
         let section = SectionId::derive(owner.seed(), &record, &format!("section-{i}"));
         let key = SectionKey::for_owner(&owner, record, section, EpochId::generate(rng)).unwrap();
         let (capsule, dk) = Capsule::encapsulate(&key, 1, rng).unwrap();
-        let ctx = KeyContext {
-            record,
-            section,
-            epoch: key.epoch,
-            version: 1,
-        };
+        let ctx = KeyContext::for_key(&key, 1);
         let (blob, sealed) =
             encrypt_body(capsule, &dk, &ctx, &vec![7u8; body_len], DEFAULT_CHUNK_LOG2).unwrap();
         entries.push(ManifestEntry::for_body(key.public(), &sealed));
@@ -206,12 +201,7 @@ fn bulk(c: &mut Criterion) {
     for mib in [1usize, 16] {
         let body = vec![0x5au8; mib << 20];
         let (capsule, dk) = Capsule::encapsulate(&s.key, 1, &mut os_rng()).unwrap();
-        let ctx = KeyContext {
-            record: s.key.record,
-            section: s.key.section,
-            epoch: s.key.epoch,
-            version: 1,
-        };
+        let ctx = KeyContext::for_key(&s.key, 1);
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_function(format!("encrypt {mib} MiB (aes-gcm, 64 KiB chunks)"), |b| {
             b.iter(|| encrypt_body(capsule, &dk, &ctx, &body, DEFAULT_CHUNK_LOG2).unwrap())

@@ -22,6 +22,18 @@ pub struct KeyContext {
     pub version: u64,
 }
 
+impl KeyContext {
+    /// The context of section key `key` at record version `version`.
+    pub fn for_key(key: &SectionKey, version: u64) -> KeyContext {
+        KeyContext {
+            record: key.record,
+            section: key.section,
+            epoch: key.epoch,
+            version,
+        }
+    }
+}
+
 /// The DEK of one section version and its key commitment.
 #[derive(Debug)]
 pub struct DataKey {
@@ -82,24 +94,14 @@ impl Capsule {
         let e = r.public();
         let a = key.public();
         let z = r.mul(&a)?;
-        let ctx = KeyContext {
-            record: key.record,
-            section: key.section,
-            epoch: key.epoch,
-            version,
-        };
+        let ctx = KeyContext::for_key(key, version);
         Ok((Capsule(e), derive_data_key(&e, &a, &z, &ctx)))
     }
 
     /// Owner side: `Z = a·E`.
     pub fn open_as_owner(&self, key: &SectionKey, version: u64) -> Result<DataKey> {
         let z = key.secret().mul(&self.0)?;
-        let ctx = KeyContext {
-            record: key.record,
-            section: key.section,
-            epoch: key.epoch,
-            version,
-        };
+        let ctx = KeyContext::for_key(key, version);
         Ok(derive_data_key(&self.0, &key.public(), &z, &ctx))
     }
 }

@@ -77,14 +77,7 @@ fn relay_and_srs_alone_or_together_decrypt_nothing() {
         .is_err());
 
     // The live grantee with the SRS answer succeeds (control).
-    let share = g
-        .statement
-        .accept(
-            &doctor,
-            &g.b1_envelope,
-            &m.entry(&w.section_id("history")).unwrap().section_key,
-        )
-        .unwrap();
+    let share = w.accept(&doctor, &g, "history");
     let b1 = SecretScalar::from_bytes(share.b1_bytes().as_ref()).unwrap();
     let z = Point::from_projective(b1.mul(&e).unwrap() + p2).unwrap();
     assert!(try_open(&w, "history", &m, &[z]));
@@ -96,14 +89,7 @@ fn a_revoked_grantees_b1_alone_is_useless() {
     let doctor = identity("doctor");
     let m = w.write(&[("history", b"secret history".as_slice())]);
     let g = w.grant("history", &doctor, Role::Physician, 0, None);
-    let share = g
-        .statement
-        .accept(
-            &doctor,
-            &g.b1_envelope,
-            &m.entry(&w.section_id("history")).unwrap().section_key,
-        )
-        .unwrap();
+    let share = w.accept(&doctor, &g, "history");
     w.revoke(&g.statement.grant_id);
     let b1 = SecretScalar::from_bytes(share.b1_bytes().as_ref()).unwrap();
     let e = m.entry(&w.section_id("history")).unwrap().capsule.0;
@@ -119,14 +105,7 @@ fn grantee_plus_srs_learn_nothing_after_rotation() {
     let doctor = identity("doctor");
     let m1 = w.write(&[("history", b"before".as_slice())]);
     let g = w.grant("history", &doctor, Role::Physician, 0, None);
-    let share = g
-        .statement
-        .accept(
-            &doctor,
-            &g.b1_envelope,
-            &m1.entry(&w.section_id("history")).unwrap().section_key,
-        )
-        .unwrap();
+    let share = w.accept(&doctor, &g, "history");
     // The colluding SRS keeps b2 despite the revocation.
     let b2 =
         SecretScalar::from_bytes(w.srs_shares[&g.statement.grant_id].b2_bytes().as_ref()).unwrap();

@@ -49,7 +49,7 @@ proptest! {
         let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
         let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([3; 32])).unwrap();
         let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
-        let ctx = KeyContext { record: key.record, section: key.section, epoch: key.epoch, version: 5 };
+        let ctx = KeyContext::for_key(&key, 5);
         let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, chunk_log2).unwrap();
         let header = BlobHeader::from_prefix(&blob).unwrap();
         prop_assert_eq!(blob.len() as u64, header.blob_len());

@@ -25,12 +25,7 @@ fn fixture() -> (World, Vec<u8>, sesphr_client::capsule::DataKey, [u8; 32]) {
     let key =
         SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([9; 32])).unwrap();
     let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut w.rng).unwrap();
-    let ctx = KeyContext {
-        record: key.record,
-        section: key.section,
-        epoch: key.epoch,
-        version: 1,
-    };
+    let ctx = KeyContext::for_key(&key, 1);
     let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 14).unwrap();
     assert_eq!(
         decrypt_body(&blob, &dk, &sealed.chunk_root)
@@ -210,12 +205,7 @@ fn reordered_and_swapped_chunks_are_refused() {
     let key =
         SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([9; 32])).unwrap();
     let (capsule2, dk2) = Capsule::encapsulate(&key, 2, &mut w.rng).unwrap();
-    let ctx2 = KeyContext {
-        record: key.record,
-        section: key.section,
-        epoch: key.epoch,
-        version: 2,
-    };
+    let ctx2 = KeyContext::for_key(&key, 2);
     let (other, _) = encrypt_body(capsule2, &dk2, &ctx2, &vec![1u8; 50_000], 14).unwrap();
     let mut mixed = blob.clone();
     mixed[a..a + len].copy_from_slice(&other[a..a + len]);
@@ -422,14 +412,7 @@ fn reencryption_tamper_kit() {
     let mallory = identity("mallory");
     let m = w.write(&[("history", b"h".as_slice())]);
     let g = w.grant("history", &doctor, Role::Physician, 0, None);
-    let share = g
-        .statement
-        .accept(
-            &doctor,
-            &g.b1_envelope,
-            &m.entry(&w.section_id("history")).unwrap().section_key,
-        )
-        .unwrap();
+    let share = w.accept(&doctor, &g, "history");
     let (grant, srs_share) = (
         w.srs_grants[&g.statement.grant_id].clone(),
         w.srs_shares[&g.statement.grant_id].clone(),

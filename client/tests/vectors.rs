@@ -34,12 +34,7 @@ fn generate() -> Value {
     let epoch = EpochId::generate(&mut rng);
     let key = SectionKey::for_owner(&owner, record, section, epoch).unwrap();
     let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut rng).unwrap();
-    let ctx = KeyContext {
-        record,
-        section,
-        epoch,
-        version: 1,
-    };
+    let ctx = KeyContext::for_key(&key, 1);
     let body = b"Asthma (J45.909) since 2009; salbutamol as needed. This body spans two 16 KiB chunks once padded: ".repeat(180);
     let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 14).unwrap();
     assert_eq!(

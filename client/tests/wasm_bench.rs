@@ -69,12 +69,7 @@ fn protocol_operations() {
     let section = SectionId::derive(owner.seed(), &record, "history");
     let key = SectionKey::for_owner(&owner, record, section, EpochId::generate(rng)).unwrap();
     let (capsule, dk) = Capsule::encapsulate(&key, 1, rng).unwrap();
-    let ctx = sesphr_client::capsule::KeyContext {
-        record,
-        section,
-        epoch: key.epoch,
-        version: 1,
-    };
+    let ctx = sesphr_client::capsule::KeyContext::for_key(&key, 1);
     let body = vec![1u8; 2048];
     let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 16).unwrap();
     let entry = ManifestEntry::for_body(key.public(), &sealed);
@@ -158,6 +153,25 @@ fn protocol_operations() {
     });
 }
 
+/// Finishes an encryptor and opens its blob as the owner would.
+fn owner_decryptor(
+    key: &wasm::SectionKey,
+    enc: wasm::SectionEncryptor,
+    blob: &[u8],
+    version: f64,
+) -> (wasm::SectionDecryptor, wasm::DataKey) {
+    let done = enc.finish().unwrap();
+    let field = |obj: &JsValue, k: &str| Reflect::get(obj, &k.into()).unwrap();
+    let entry = field(&done, "entry");
+    let root = field(&entry, "chunkRoot").as_string().unwrap();
+    let capsule = Uint8Array::new(&field(&entry, "capsule")).to_vec();
+    let index = Uint8Array::new(&field(&done, "chunkIndex")).to_vec();
+    let dk = key.open_as_owner(&capsule, version).unwrap();
+    let hl = wasm::blob_header_length() as usize;
+    let dec = wasm::SectionDecryptor::new(&blob[..hl], &dk, &index, &root).unwrap();
+    (dec, dk)
+}
+
 async fn bulk(mib: usize) {
     let owner = wasm::Identity::generate().unwrap();
     let rec = wasm::new_record(&owner).unwrap();
@@ -184,17 +198,8 @@ async fn bulk(mib: usize) {
         now() - t,
         bytes,
     );
-    let done = enc.finish().unwrap();
-    let entry = Reflect::get(&done, &"entry".into()).unwrap();
-    let root = Reflect::get(&entry, &"chunkRoot".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
-    let capsule = Uint8Array::new(&Reflect::get(&entry, &"capsule".into()).unwrap()).to_vec();
-    let index = Uint8Array::new(&Reflect::get(&done, &"chunkIndex".into()).unwrap()).to_vec();
-    let dk = key.open_as_owner(&capsule, 1.0).unwrap();
     let hl = wasm::blob_header_length() as usize;
-    let mut dec = wasm::SectionDecryptor::new(&blob[..hl], &dk, &index, &root).unwrap();
+    let (mut dec, _) = owner_decryptor(&key, enc, &blob, 1.0);
     let t = now();
     let out = dec.push(&blob[hl..]).unwrap();
     dec.finish().unwrap();
@@ -230,16 +235,7 @@ async fn bulk(mib: usize) {
         now() - t,
         bytes,
     );
-    let done = enc.finish().unwrap();
-    let entry = Reflect::get(&done, &"entry".into()).unwrap();
-    let root = Reflect::get(&entry, &"chunkRoot".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
-    let capsule = Uint8Array::new(&Reflect::get(&entry, &"capsule".into()).unwrap()).to_vec();
-    let index = Uint8Array::new(&Reflect::get(&done, &"chunkIndex".into()).unwrap()).to_vec();
-    let dk = key.open_as_owner(&capsule, 2.0).unwrap();
-    let mut dec = wasm::SectionDecryptor::new(&blob[..hl], &dk, &index, &root).unwrap();
+    let (mut dec, dk) = owner_decryptor(&key, enc, &blob, 2.0);
     let ck: CryptoKey = JsFuture::from(dk.import_web_crypto_key().unwrap())
         .await
         .unwrap()
@@ -288,7 +284,6 @@ async fn bulk(mib: usize) {
         now() - t,
         bytes,
     );
-    let _: JsValue = JsValue::NULL;
 }
 
 #[wasm_bindgen_test]

@@ -372,12 +372,7 @@ impl SectionEncryptor {
     ) -> Result<SectionEncryptor, JsValue> {
         let version = to_u64(version, "version")?;
         let (capsule, dk) = Capsule::encapsulate(&key.0, version, &mut os_rng())?;
-        let ctx = KeyContext {
-            record: key.0.record,
-            section: key.0.section,
-            epoch: key.0.epoch,
-            version,
-        };
+        let ctx = KeyContext::for_key(&key.0, version);
         let inner = StreamEncryptor::new(
             capsule,
             &dk,

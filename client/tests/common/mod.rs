@@ -181,12 +181,7 @@ impl World {
             self.sequence = seq;
             self.deliver_rotation(rotation);
             let (capsule, dk) = Capsule::encapsulate(&key, version, &mut self.rng).unwrap();
-            let ctx = KeyContext {
-                record: key.record,
-                section: key.section,
-                epoch: key.epoch,
-                version,
-            };
+            let ctx = KeyContext::for_key(&key, version);
             let (blob, sealed) =
                 encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
             let entry = ManifestEntry::for_body(key.public(), &sealed);

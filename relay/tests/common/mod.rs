@@ -292,12 +292,7 @@ impl Patient {
             self.sequence = seq;
             self.deliver_rotation(api, rotation).await;
             let (capsule, dk) = Capsule::encapsulate(&key, version, &mut os_rng()).unwrap();
-            let ctx = KeyContext {
-                record: key.record,
-                section: key.section,
-                epoch: key.epoch,
-                version,
-            };
+            let ctx = KeyContext::for_key(&key, version);
             let (blob, sealed) =
                 encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
             assert_eq!(
