@@ -20,11 +20,13 @@ fn api_err(status: u16, code: &str) -> ReadErr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_read_revoke_rotate_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    let api = Api::new(&server.base);
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
+    let Deployment {
+        dir: _dir,
+        server,
+        api,
+        mut patient,
+        srs,
+    } = deploy(|_| {}).await;
     let mut physician = Reader::new(&api).await;
     let mut insurer = Reader::new(&api).await;
 
@@ -322,11 +324,13 @@ async fn share_read_revoke_rotate_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malicious_relay_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    let api = Api::new(&server.base);
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
+    let Deployment {
+        dir,
+        server,
+        api,
+        mut patient,
+        srs,
+    } = deploy(|_| {}).await;
     let mut doctor = Reader::new(&api).await;
     let m1 = patient
         .write(
@@ -435,11 +439,13 @@ async fn a_malicious_relay_is_detected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_typed_errors_and_leave_data_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(dir.path(), |c| c.max_blob_bytes = 64 * 1024).await;
-    let api = Api::new(&server.base);
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
+    let Deployment {
+        dir,
+        server,
+        api,
+        mut patient,
+        srs,
+    } = deploy(|c| c.max_blob_bytes = 64 * 1024).await;
     let mut doctor = Reader::new(&api).await;
     let m = patient
         .write(&api, &[("history", b"keep me".as_slice())])
@@ -687,11 +693,13 @@ async fn bad_requests_get_typed_errors_and_leave_data_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_every_acknowledged_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    let api = Api::new(&server.base);
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
+    let Deployment {
+        dir,
+        server,
+        api,
+        mut patient,
+        srs,
+    } = deploy(|_| {}).await;
     let mut doctor = Reader::new(&api).await;
     patient
         .write(

@@ -546,3 +546,28 @@ pub async fn raw_head(base: &str, head: &str) -> String {
     let n = conn.read(&mut buf).await.unwrap();
     String::from_utf8_lossy(&buf[..n]).to_string()
 }
+
+/// A running deployment with a registered patient: the common start of the
+/// end-to-end tests.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub server: Server,
+    pub api: Api,
+    pub patient: Patient,
+    pub srs: PublicIdentity,
+}
+
+pub async fn deploy(tweak: impl FnOnce(&mut sesphr_relay::Config)) -> Deployment {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), tweak).await;
+    let api = Api::new(&server.base);
+    let patient = Patient::new(&api).await;
+    let srs = patient.srs.clone();
+    Deployment {
+        dir,
+        server,
+        api,
+        patient,
+        srs,
+    }
+}
