@@ -148,7 +148,7 @@ fn protocol(c: &mut Criterion) {
             srs_reencrypt(
                 &srs_share,
                 &s.grant.statement,
-                &req,
+                &req.verify(&s.grant.statement).unwrap(),
                 &s.manifest,
                 0,
                 &mut os_rng(),
@@ -156,7 +156,15 @@ fn protocol(c: &mut Criterion) {
             .unwrap()
         })
     });
-    let re = srs_reencrypt(&srs_share, &s.grant.statement, &req, &s.manifest, 0, rng).unwrap();
+    let re = srs_reencrypt(
+        &srs_share,
+        &s.grant.statement,
+        &req.verify(&s.grant.statement).unwrap(),
+        &s.manifest,
+        0,
+        rng,
+    )
+    .unwrap();
     let receipt = MemoryLog::default()
         .append(
             &s.srs,

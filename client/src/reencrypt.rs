@@ -88,17 +88,21 @@ impl ReencryptRequest {
         &self.bytes
     }
 
+    fn matches(&self, grant: &VerifiedGrant) -> bool {
+        self.grant_id == grant.grant_id
+            && self.record == grant.record
+            && self.section == grant.section
+    }
+
     /// SRS side: the request is signed by the grant's grantee and names the
     /// grant's record and section.
-    pub fn verify(&self, grant: &VerifiedGrant) -> Result<()> {
-        if self.grant_id != grant.grant_id
-            || self.record != grant.record
-            || self.section != grant.section
-        {
+    pub fn verify(&self, grant: &VerifiedGrant) -> Result<VerifiedRequest> {
+        if !self.matches(grant) {
             return Err(Error::BindingMismatch("request does not match the grant"));
         }
         let (payload, sig) = self.bytes.split_at(self.payload_len);
-        grant.grantee.verify(payload, sig)
+        grant.grantee.verify(payload, sig)?;
+        Ok(VerifiedRequest(self.clone()))
     }
 
     /// The audit entry for a decision on this request.
@@ -115,6 +119,18 @@ impl ReencryptRequest {
     }
 }
 
+/// A request whose grantee signature and binding to its grant were checked
+/// ([`ReencryptRequest::verify`]); only this type is re-encrypted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRequest(ReencryptRequest);
+
+impl core::ops::Deref for VerifiedRequest {
+    type Target = ReencryptRequest;
+    fn deref(&self) -> &ReencryptRequest {
+        &self.0
+    }
+}
+
 /// The cryptographic part of the SRS's answer.
 #[derive(Clone, Debug)]
 pub struct Reencryption {
@@ -126,8 +142,8 @@ pub struct Reencryption {
 
 /// SRS side: the checks that depend only on signed objects, then `P2 = b2·E`.
 ///
-/// Checks: the request is signed by the grantee and matches the grant; the
-/// grant has not expired at `now`; the manifest is signed by the grant's owner
+/// Checks: the (already verified) request is for this grant; the grant has
+/// not expired at `now`; the manifest is signed by the grant's owner
 /// and is for the grant's record; its entry for the section has the grant's
 /// epoch and `A` and `written_at_version ≥ from_version`. So the SRS never
 /// multiplies a point the owner did not sign for this grant. Replay, tombstone
@@ -135,15 +151,14 @@ pub struct Reencryption {
 pub fn srs_reencrypt<R: CryptoRng + ?Sized>(
     share: &SrsShare,
     grant: &VerifiedGrant,
-    request: &ReencryptRequest,
+    request: &VerifiedRequest,
     manifest: &VerifiedManifest,
     now: u64,
     rng: &mut R,
 ) -> core::result::Result<Reencryption, Decision> {
-    if share.grant_id != grant.grant_id {
+    if share.grant_id != grant.grant_id || !request.matches(grant) {
         return Err(Decision::UnknownGrant);
     }
-    request.verify(grant).map_err(|_| Decision::BadSignature)?;
     if grant.is_expired(now) {
         return Err(Decision::Expired);
     }

@@ -430,16 +430,21 @@ fn reencryption_tamper_kit() {
     let n = forged.len();
     forged[n - 64..].copy_from_slice(&mallory.sign(&req.as_bytes()[..n - 64]));
     let forged = ReencryptRequest::from_bytes(&forged).unwrap();
-    assert_eq!(
-        srs_reencrypt(&srs_share, &grant, &forged, &m, w.now, &mut w.rng).err(),
-        Some(Decision::BadSignature)
-    );
+    assert_eq!(code(forged.verify(&grant)), "bad_signature");
 
     // A manifest signed by another owner is never multiplied.
     let mut other = World::new("other-owner");
     let om = other.write(&[("history", b"h".as_slice())]);
     assert_eq!(
-        srs_reencrypt(&srs_share, &grant, &req, &om, w.now, &mut w.rng).err(),
+        srs_reencrypt(
+            &srs_share,
+            &grant,
+            &req.verify(&grant).unwrap(),
+            &om,
+            w.now,
+            &mut w.rng
+        )
+        .err(),
         Some(Decision::NotInManifest)
     );
 
@@ -536,7 +541,7 @@ fn reencryption_tamper_kit() {
         srs_reencrypt(
             &late_share,
             &late.statement,
-            &late_req,
+            &late_req.verify(&late.statement).unwrap(),
             &m,
             w.now,
             &mut w.rng

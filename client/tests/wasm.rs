@@ -54,7 +54,15 @@ fn srs_answer(
     let req = ReencryptRequest::from_bytes(&req_bytes).unwrap();
     let m = VerifiedManifest::from_bytes(manifest).unwrap();
     let now = js_sys::Date::now() as u64;
-    let re = srs_reencrypt(&share, &grant, &req, &m, now, &mut os_rng()).unwrap();
+    let re = srs_reencrypt(
+        &share,
+        &grant,
+        &req.verify(&grant).unwrap(),
+        &m,
+        now,
+        &mut os_rng(),
+    )
+    .unwrap();
     let mut log = MemoryLog::default();
     let receipt = log
         .append(

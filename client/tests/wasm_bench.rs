@@ -120,14 +120,22 @@ fn protocol_operations() {
         srs_reencrypt(
             &srs_share,
             &grant.statement,
-            &req,
+            &req.verify(&grant.statement).unwrap(),
             &manifest,
             0,
             &mut os_rng(),
         )
         .unwrap()
     });
-    let re = srs_reencrypt(&srs_share, &grant.statement, &req, &manifest, 0, rng).unwrap();
+    let re = srs_reencrypt(
+        &srs_share,
+        &grant.statement,
+        &req.verify(&grant.statement).unwrap(),
+        &manifest,
+        0,
+        rng,
+    )
+    .unwrap();
     let receipt = MemoryLog::default()
         .append(
             &srs,

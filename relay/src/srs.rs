@@ -16,7 +16,7 @@ use sesphr_client::grant::{SrsShare, VerifiedGrant};
 use sesphr_client::identity::{DirectoryEntry, Identity};
 use sesphr_client::manifest::{SignedHead, VerifiedManifest};
 use sesphr_client::primitives::{hkdf_expand, hkdf_extract, os_rng, random_bytes};
-use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
+use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest, VerifiedRequest};
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
@@ -421,8 +421,8 @@ impl Srs {
         let grant = VerifiedGrant::from_bytes(&row.statement).map_err(internal)?;
         let decision = self.decide(&grant, &request, row.sealed_b2.as_deref(), now)?;
         let outcome = match decision {
-            Ok((share, manifest)) => {
-                srs_reencrypt(&share, &grant, &request, &manifest, now, &mut os_rng())
+            Ok((verified, share, manifest)) => {
+                srs_reencrypt(&share, &grant, &verified, &manifest, now, &mut os_rng())
             }
             Err(d) => Err(d),
         };
@@ -457,10 +457,10 @@ impl Srs {
         request: &ReencryptRequest,
         sealed_b2: Option<&[u8]>,
         now: u64,
-    ) -> Result<Result<(SrsShare, VerifiedManifest), Decision>, ApiError> {
-        if request.verify(grant).is_err() {
+    ) -> Result<Result<(VerifiedRequest, SrsShare, VerifiedManifest), Decision>, ApiError> {
+        let Ok(verified) = request.verify(grant) else {
             return Ok(Err(Decision::BadSignature));
-        }
+        };
         if request.timestamp.abs_diff(now) > self.replay_window_ms {
             return Ok(Err(Decision::Replay));
         }
@@ -486,7 +486,7 @@ impl Srs {
             return Ok(Err(Decision::NotInManifest));
         };
         let manifest = VerifiedManifest::from_bytes(&bytes).map_err(internal)?;
-        Ok(Ok((self.open_b2(grant, sealed_b2)?, manifest)))
+        Ok(Ok((verified, self.open_b2(grant, sealed_b2)?, manifest)))
     }
 
     /// `POST /srs/v1/revocations`: deletes `b2`, tombstones the grant durably,

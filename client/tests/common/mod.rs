@@ -276,9 +276,17 @@ impl World {
             _ if self.tombstones.contains(&request.grant_id) => Err(Decision::Revoked),
             (None, _) => Err(Decision::Revoked),
             (_, None) => Err(Decision::NotInManifest),
-            (Some(share), Some(manifest)) => {
-                srs_reencrypt(&share, &grant, request, &manifest, self.now, &mut self.rng)
-            }
+            (Some(share), Some(manifest)) => match request.verify(&grant) {
+                Ok(verified) => srs_reencrypt(
+                    &share,
+                    &grant,
+                    &verified,
+                    &manifest,
+                    self.now,
+                    &mut self.rng,
+                ),
+                Err(_) => Err(Decision::BadSignature),
+            },
         };
         let decision = result.as_ref().err().copied().unwrap_or(Decision::Allowed);
         let receipt = self
