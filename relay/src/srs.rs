@@ -247,15 +247,14 @@ impl Srs {
     }
 
     fn head(&self, record: &[u8; 32]) -> Result<Option<SignedHead>, ApiError> {
-        let Some((_, bytes)) = self.store.latest_manifest(record).map_err(internal)? else {
+        let Some((version, hash)) = self.store.latest_head(record).map_err(internal)? else {
             return Ok(None);
         };
-        let m = VerifiedManifest::from_bytes(&bytes).map_err(internal)?;
         Ok(Some(SignedHead::sign(
             &self.identity,
-            m.record(),
-            m.version(),
-            m.hash(),
+            sesphr_client::record::RecordId(*record),
+            version,
+            hash,
             now_ms(),
         )))
     }
@@ -279,7 +278,7 @@ impl Srs {
         }
         match self
             .store
-            .insert_manifest(&record, m.version(), &owner.0, m.as_bytes())
+            .insert_manifest(&record, m.version(), &owner.0, &m.hash(), m.as_bytes())
             .map_err(internal)?
         {
             Cas::Stored => {}

@@ -47,15 +47,20 @@ pub trait SrsStore: Send + Sync {
     fn directory(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Latest `(version, manifest bytes)` of a record.
     fn latest_manifest(&self, record: &[u8; 32]) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// Latest `(version, manifest hash)` of a record: what a head attests,
+    /// without re-reading and re-verifying the manifest.
+    fn latest_head(&self, record: &[u8; 32]) -> Result<Option<(u64, [u8; 32])>, StoreError>;
     /// One manifest version.
     fn manifest(&self, record: &[u8; 32], version: u64) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Stores `version` only if the latest stored version is `version - 1`
-    /// (or none, for version 1), atomically.
+    /// Stores `version` (verified by the caller, with its statement hash)
+    /// only if the latest stored version is `version - 1` (or none, for
+    /// version 1), atomically.
     fn insert_manifest(
         &self,
         record: &[u8; 32],
         version: u64,
         owner: &[u8; 32],
+        hash: &[u8; 32],
         bytes: &[u8],
     ) -> Result<Cas, StoreError>;
     /// The owner of a record (from its first manifest).
@@ -107,7 +112,8 @@ impl SqliteStore {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS directory (id BLOB PRIMARY KEY, entry BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
-                 owner BLOB NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (record, version));
+                 owner BLOB NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL,
+                 PRIMARY KEY (record, version));
              CREATE TABLE IF NOT EXISTS grants (grant_id BLOB PRIMARY KEY, seq INTEGER NOT NULL,
                  record BLOB NOT NULL, statement BLOB NOT NULL, sealed_b2 BLOB,
                  revocation BLOB, receipt BLOB);
@@ -172,6 +178,17 @@ impl SrsStore for SqliteStore {
         })
     }
 
+    fn latest_head(&self, record: &[u8; 32]) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT version, hash FROM manifests WHERE record = ?1 ORDER BY version DESC LIMIT 1",
+                [&record[..]],
+                |r| Ok((r.get::<_, i64>(0)? as u64, arr32(r.get(1)?)?)),
+            )
+            .optional()
+        })
+    }
+
     fn manifest(&self, record: &[u8; 32], version: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|c| {
             c.query_row(
@@ -188,6 +205,7 @@ impl SrsStore for SqliteStore {
         record: &[u8; 32],
         version: u64,
         owner: &[u8; 32],
+        hash: &[u8; 32],
         bytes: &[u8],
     ) -> Result<Cas, StoreError> {
         self.with(|c| {
@@ -202,8 +220,8 @@ impl SrsStore for SqliteStore {
                 return Ok(Cas::Conflict(latest));
             }
             tx.execute(
-                "INSERT INTO manifests (record, version, owner, bytes) VALUES (?1, ?2, ?3, ?4)",
-                params![&record[..], version as i64, &owner[..], bytes],
+                "INSERT INTO manifests (record, version, owner, hash, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&record[..], version as i64, &owner[..], &hash[..], bytes],
             )?;
             tx.commit()?;
             Ok(Cas::Stored)
