@@ -6,9 +6,9 @@
 use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
 
+use crate::error::unhex;
 use crate::error::ApiError;
 use crate::now_ms;
-use crate::srs::unhex;
 
 /// Verifies a token header. `remember(nonce, now, forget_before)` records
 /// the nonce and answers whether it was new.

@@ -131,3 +131,26 @@ pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> 
     };
     Ok(reply(&e))
 }
+
+/// Parses a lower-case hex id of exactly `N` bytes from a path (`400 invalid_id`).
+pub(crate) fn hex_id<const N: usize>(s: &str) -> Result<[u8; N], ApiError> {
+    let mut out = [0u8; N];
+    if s.len() != 2 * N
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("id must be {} lower-case hex characters", 2 * N),
+        ));
+    }
+    hex::decode_to_slice(s, &mut out)
+        .map_err(|_| ApiError::bad_request("invalid_id", "id is not hex"))?;
+    Ok(out)
+}
+
+/// Decodes a hex field of a request body (`400 malformed`).
+pub(crate) fn unhex(s: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+    hex::decode(s).map_err(|_| ApiError::bad_request("malformed", format!("{what} is not hex")))
+}

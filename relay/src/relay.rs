@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use warp::http::StatusCode;
 
 use crate::error::ApiError;
+use crate::error::{hex_id, unhex};
 use crate::relay_store::{BlobSink, ByteStream, RelayStore, StoreError};
-use crate::srs::{hex_id, unhex};
 
 /// The relay service state.
 pub struct Relay {

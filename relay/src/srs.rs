@@ -22,7 +22,7 @@ use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{hex_id, unhex, ApiError};
 use crate::now_ms;
 use crate::srs_store::{Cas, SrsStore};
 
@@ -100,27 +100,6 @@ pub struct AuditListing {
     pub entries: Vec<(u64, String)>,
     /// Signed tree head over the whole log, hex.
     pub tree_head: String,
-}
-
-pub(crate) fn hex_id<const N: usize>(s: &str) -> Result<[u8; N], ApiError> {
-    let mut out = [0u8; N];
-    if s.len() != 2 * N
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_id",
-            format!("id must be {} lower-case hex characters", 2 * N),
-        ));
-    }
-    hex::decode_to_slice(s, &mut out)
-        .map_err(|_| ApiError::bad_request("invalid_id", "id is not hex"))?;
-    Ok(out)
-}
-
-pub(crate) fn unhex(s: &str, what: &str) -> Result<Vec<u8>, ApiError> {
-    hex::decode(s).map_err(|_| ApiError::bad_request("malformed", format!("{what} is not hex")))
 }
 
 impl Srs {
