@@ -49,6 +49,8 @@ pub enum Kind {
     TreeHead = 0x0f,
     /// Signed request token.
     RequestToken = 0x10,
+    /// A seed wrapped under a passphrase (`vault`).
+    WrappedSeed = 0x11,
 }
 
 impl Kind {
@@ -71,6 +73,7 @@ impl Kind {
             Kind::AuditEntry => "audit entry",
             Kind::TreeHead => "audit tree head",
             Kind::RequestToken => "request token",
+            Kind::WrappedSeed => "wrapped seed",
         }
     }
 }

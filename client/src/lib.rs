@@ -11,6 +11,7 @@ pub mod grant;
 pub mod identity;
 pub mod manifest;
 pub mod merkle;
+pub mod owner;
 pub mod policy;
 pub mod primitives;
 pub mod record;
@@ -19,6 +20,7 @@ pub mod revocation;
 pub mod secret;
 pub mod stream;
 pub mod token;
+pub mod vault;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasm;
 

@@ -22,6 +22,8 @@ pub enum RotationReason {
     Expired,
     /// A `from-now` grant was made.
     FromNowGrant,
+    /// The owner asked for a fresh epoch.
+    Requested,
 }
 
 /// The owner's view of one section: its epoch, live grants and pending rotation.
@@ -59,6 +61,24 @@ impl SectionState {
             epoch: EpochId::generate(rng),
             grants: Vec::new(),
             pending: None,
+        }
+    }
+    /// A section rebuilt from what the servers hold: its current epoch, the
+    /// live grants of that epoch, and whether a revocation still awaits the
+    /// rotation of the next write (see `owner::OwnerRecord::restore`).
+    pub fn restore(
+        record: RecordId,
+        section: SectionId,
+        epoch: EpochId,
+        grants: Vec<VerifiedGrant>,
+        pending: Option<RotationReason>,
+    ) -> SectionState {
+        SectionState {
+            record,
+            section,
+            epoch,
+            grants,
+            pending,
         }
     }
     /// The current epoch.
@@ -114,6 +134,12 @@ impl SectionState {
         }
         self.pending = Some(RotationReason::Revoked);
         Ok(())
+    }
+
+    /// Rotates at the next write although nothing forces it (the owner
+    /// suspects a grantee's device, say); a pending reason is kept.
+    pub fn request_rotation(&mut self) {
+        self.pending.get_or_insert(RotationReason::Requested);
     }
 
     /// Drops grants expired at `now` (SRS clock); if any, the next write rotates.

@@ -34,6 +34,8 @@ pub mod labels {
     pub const FINGERPRINT: &str = "SeSPHR-v1/fingerprint";
     /// Record id from owner id and random nonce.
     pub const RECORD: &str = "SeSPHR-v1/record";
+    /// The owner's deterministic record nonces (so a restored seed finds its records).
+    pub const RECORD_NONCE: &str = "SeSPHR-v1/record-nonce";
     /// Section secret `a`.
     pub const SECTION_SECRET: &str = "SeSPHR-v1/section-secret";
     /// Data encryption key.

@@ -60,6 +60,18 @@ impl RecordId {
     }
 }
 
+impl RecordId {
+    /// The owner's `index`-th record, with a nonce derived from the seed: a
+    /// restored seed finds its records by asking for indices 0, 1, 2, …
+    pub fn for_index(seed: &Seed, owner: &PartyId, index: u32) -> (RecordId, RecordNonce) {
+        let prk = hkdf_extract(labels::RECORD_NONCE.as_bytes(), seed.expose());
+        let okm = hkdf_expand(&prk, labels::RECORD_NONCE, &[&index.to_be_bytes()]);
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&okm[..16]);
+        (RecordId::derive(owner, &nonce), nonce)
+    }
+}
+
 impl EpochId {
     /// A fresh random epoch id.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> EpochId {

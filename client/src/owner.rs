@@ -1,0 +1,299 @@
+//! The record owner's state: sections, epochs, live grants, the latest
+//! manifest. Pure (no I/O): the caller publishes what it returns.
+//!
+//! The state is never the only copy of anything. [`OwnerRecord::restore`]
+//! rebuilds it from the seed and what the servers hold (the manifest chain at
+//! the relay, the owner's grant list at the SRS), so a new browser with the
+//! restored seed carries on exactly where the old one stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_core::CryptoRng;
+
+use crate::capsule::DataKey;
+use crate::error::{Error, Result};
+use crate::grant::{GrantId, GrantTerms, IssuedGrant, VerifiedGrant};
+use crate::identity::Identity;
+use crate::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
+use crate::policy::{Rotation, RotationReason, SectionState};
+use crate::primitives::Point;
+use crate::record::{EpochId, RecordId, RecordNonce, SectionId, SectionKey};
+
+/// One record as its owner sees it.
+#[derive(Debug)]
+pub struct OwnerRecord {
+    index: u32,
+    record: RecordId,
+    nonce: RecordNonce,
+    sections: BTreeMap<SectionId, Owned>,
+    latest: Option<VerifiedManifest>,
+    sequence: u64,
+}
+
+#[derive(Debug)]
+struct Owned {
+    state: SectionState,
+    entry: Option<ManifestEntry>,
+}
+
+impl OwnerRecord {
+    /// The owner's `index`-th record, empty.
+    pub fn new(owner: &Identity, index: u32) -> OwnerRecord {
+        let (record, nonce) = RecordId::for_index(owner.seed(), &owner.id(), index);
+        OwnerRecord {
+            index,
+            record,
+            nonce,
+            sections: BTreeMap::new(),
+            latest: None,
+            sequence: 0,
+        }
+    }
+
+    /// Rebuilds the `index`-th record from the servers' copies: `manifests`
+    /// is the whole chain (versions 1, 2, …, latest) from the relay, `grants`
+    /// the owner's grant list from the SRS (statement, revoked), and `now`
+    /// the SRS clock, for expiry.
+    ///
+    /// Each section's current epoch is the newest epoch of a grant that no
+    /// manifest has used yet (a `from-now` grant rotates at grant time),
+    /// else the epoch of its latest manifest entry. Its live grants are the
+    /// unrevoked grants of that epoch; a revoked one there means the next
+    /// write must rotate.
+    pub fn restore(
+        owner: &Identity,
+        index: u32,
+        manifests: &[VerifiedManifest],
+        grants: &[(VerifiedGrant, bool)],
+        now: u64,
+    ) -> Result<OwnerRecord> {
+        let mut rec = OwnerRecord::new(owner, index);
+        let mut used: BTreeSet<(SectionId, EpochId)> = BTreeSet::new();
+        for (i, m) in manifests.iter().enumerate() {
+            m.expect_owner(owner.public())?;
+            if m.record() != rec.record {
+                return Err(Error::BindingMismatch("manifest of another record"));
+            }
+            match i.checked_sub(1).map(|p| &manifests[p]) {
+                Some(prev) => m.verify_successor(prev)?,
+                None if m.version() != 1 => {
+                    return Err(Error::ChainBroken("the chain must start at version 1"))
+                }
+                None => {}
+            }
+            used.extend(m.content.entries.iter().map(|e| (e.section, e.epoch)));
+        }
+        for (g, _) in grants {
+            if g.record != rec.record || g.owner != *owner.public() {
+                return Err(Error::BindingMismatch("grant of another record or owner"));
+            }
+            rec.sequence = rec.sequence.max(g.sequence);
+        }
+        let latest = manifests.last();
+        let entries: BTreeMap<SectionId, &ManifestEntry> = latest
+            .map(|m| m.content.entries.iter().map(|e| (e.section, e)).collect())
+            .unwrap_or_default();
+        let sections: BTreeSet<SectionId> = entries
+            .keys()
+            .copied()
+            .chain(grants.iter().map(|(g, _)| g.section))
+            .collect();
+        for section in sections {
+            let of_section = || grants.iter().filter(move |(g, _)| g.section == section);
+            let unpublished = of_section()
+                .filter(|(g, _)| !used.contains(&(section, g.epoch)))
+                .max_by_key(|(g, _)| g.sequence)
+                .map(|(g, _)| g.epoch);
+            let Some(epoch) = unpublished.or_else(|| entries.get(&section).map(|e| e.epoch)) else {
+                continue;
+            };
+            let live: Vec<VerifiedGrant> = of_section()
+                .filter(|(g, revoked)| g.epoch == epoch && !revoked)
+                .map(|(g, _)| g.clone())
+                .collect();
+            let pending = of_section()
+                .any(|(g, revoked)| g.epoch == epoch && *revoked)
+                .then_some(RotationReason::Revoked);
+            let mut state = SectionState::restore(rec.record, section, epoch, live, pending);
+            state.expire(now);
+            rec.sections.insert(
+                section,
+                Owned {
+                    state,
+                    entry: entries.get(&section).map(|e| (*e).clone()),
+                },
+            );
+        }
+        rec.latest = latest.cloned();
+        Ok(rec)
+    }
+
+    /// The record's index among the owner's records.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+    /// The record id.
+    pub fn record(&self) -> RecordId {
+        self.record
+    }
+    /// The latest published manifest.
+    pub fn latest(&self) -> Option<&VerifiedManifest> {
+        self.latest.as_ref()
+    }
+    /// The version the next manifest will have.
+    pub fn next_version(&self) -> u64 {
+        self.latest.as_ref().map_or(1, |m| m.version() + 1)
+    }
+    /// Sections the owner knows of, with their current manifest entry.
+    pub fn sections(&self) -> impl Iterator<Item = (SectionId, Option<&ManifestEntry>)> {
+        self.sections.iter().map(|(id, o)| (*id, o.entry.as_ref()))
+    }
+    /// The live grants of every section.
+    pub fn grants(&self) -> impl Iterator<Item = &VerifiedGrant> {
+        self.sections.values().flat_map(|o| o.state.grants())
+    }
+    /// A section's current epoch.
+    pub fn epoch(&self, section: &SectionId) -> Option<EpochId> {
+        self.sections.get(section).map(|o| o.state.epoch())
+    }
+    /// The highest grant sequence number used so far.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+    /// Whether a section must rotate at its next write, and why.
+    pub fn pending_rotation(&self, section: &SectionId) -> Option<RotationReason> {
+        self.sections
+            .get(section)
+            .and_then(|o| o.state.pending_rotation())
+    }
+
+    fn owned(&mut self, section: SectionId, rng: &mut (impl CryptoRng + ?Sized)) -> &mut Owned {
+        let record = self.record;
+        self.sections.entry(section).or_insert_with(|| Owned {
+            state: SectionState::new(record, section, rng),
+            entry: None,
+        })
+    }
+
+    /// The key for writing `section` at the next version. Rotates first when
+    /// a revocation or expiry is pending: send every re-issued grant's `b2`
+    /// envelope to the SRS and `b1` envelope to its grantee.
+    pub fn key_for_write<R: CryptoRng + ?Sized>(
+        &mut self,
+        owner: &Identity,
+        srs_encryption: &Point,
+        section: SectionId,
+        rng: &mut R,
+    ) -> Result<(SectionKey, Option<Rotation>)> {
+        let mut sequence = self.sequence;
+        let out = self
+            .owned(section, rng)
+            .state
+            .key_for_write(owner, srs_encryption, &mut sequence, rng);
+        self.sequence = sequence;
+        out
+    }
+
+    /// Records the entry of a section body written for the next version.
+    pub fn set_entry(&mut self, entry: ManifestEntry) -> Result<()> {
+        let next = self.next_version();
+        let owned = self
+            .sections
+            .get_mut(&entry.section)
+            .ok_or(Error::InvalidState("entry for a section never keyed"))?;
+        if entry.epoch != owned.state.epoch() || entry.written_at_version != next {
+            return Err(Error::BindingMismatch(
+                "entry is not of the section's current epoch and next version",
+            ));
+        }
+        owned.entry = Some(entry);
+        Ok(())
+    }
+
+    /// Signs the next manifest over every section's current entry. Call
+    /// [`OwnerRecord::published`] once the relay has stored it.
+    pub fn sign_manifest(&self, owner: &Identity, now: u64) -> Result<VerifiedManifest> {
+        ManifestContent {
+            record: self.record,
+            record_nonce: self.nonce,
+            version: self.next_version(),
+            previous: self.latest.as_ref().map_or([0; 32], |m| m.hash()),
+            created_at: now,
+            entries: self
+                .sections
+                .values()
+                .filter_map(|o| o.entry.clone())
+                .collect(),
+        }
+        .sign(owner)
+    }
+
+    /// Makes `manifest` (signed by [`OwnerRecord::sign_manifest`] and stored
+    /// by the relay) the latest.
+    pub fn published(&mut self, manifest: VerifiedManifest) -> Result<()> {
+        match &self.latest {
+            Some(prev) => manifest.verify_successor(prev)?,
+            None if manifest.version() != 1 => {
+                return Err(Error::ChainBroken("the chain must start at version 1"))
+            }
+            None => {}
+        }
+        if manifest.record() != self.record {
+            return Err(Error::BindingMismatch("manifest of another record"));
+        }
+        self.latest = Some(manifest);
+        Ok(())
+    }
+
+    /// Grants `section`; a `from-now` grant (`from_version > 0`) rotates first.
+    /// Deliver the rotation's re-issued grants and then the new one.
+    pub fn grant<R: CryptoRng + ?Sized>(
+        &mut self,
+        owner: &Identity,
+        srs_encryption: &Point,
+        section: SectionId,
+        terms: &GrantTerms,
+        rng: &mut R,
+    ) -> Result<(IssuedGrant, Option<Rotation>)> {
+        let mut sequence = self.sequence;
+        let out = self
+            .owned(section, rng)
+            .state
+            .grant(owner, srs_encryption, terms, &mut sequence, rng);
+        self.sequence = sequence;
+        out
+    }
+
+    /// Records that the SRS acknowledged the revocation of `grant`.
+    pub fn revoked(&mut self, grant: &GrantId) -> Result<()> {
+        self.sections
+            .values_mut()
+            .find(|o| o.state.grants().iter().any(|g| g.grant_id == *grant))
+            .ok_or(Error::InvalidState("no such live grant"))?
+            .state
+            .revoked(grant)
+    }
+
+    /// Rotates `section` at its next write even without a revocation.
+    pub fn rotate(&mut self, section: &SectionId) -> Result<()> {
+        self.sections
+            .get_mut(section)
+            .ok_or(Error::NoSuchSection)?
+            .state
+            .request_rotation();
+        Ok(())
+    }
+
+    /// The owner's own data key for a section's current entry.
+    pub fn data_key(&self, owner: &Identity, section: &SectionId) -> Result<DataKey> {
+        let entry = self
+            .sections
+            .get(section)
+            .and_then(|o| o.entry.as_ref())
+            .ok_or(Error::NoSuchSection)?;
+        let key = SectionKey::for_owner(owner, self.record, entry.section, entry.epoch)?;
+        entry
+            .capsule
+            .open_as_owner(&key, entry.written_at_version)
+    }
+}
