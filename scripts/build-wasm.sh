@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the browser module: release wasm + wasm-bindgen JS glue into pkg/.
-# Prints the sizes (raw and gzipped).
+# Builds the browser/Node package into pkg/: the release wasm, the
+# wasm-bindgen glue (sesphr.js), the high-level API (client/js/) and the npm
+# metadata (client/package.json, client/README.md). Prints the sizes.
+# The relay serves pkg/ at /pkg/; `npm pack pkg/` makes the npm tarball.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 cargo build -p sesphr-client --target wasm32-unknown-unknown --release --locked
 wasm-bindgen --target web --out-dir pkg --out-name sesphr \
   target/wasm32-unknown-unknown/release/sesphr_client.wasm
+cp client/js/index.js client/js/index.d.ts client/package.json client/README.md pkg/
 raw=$(stat -c %s pkg/sesphr_bg.wasm)
 gz=$(gzip -9 -c pkg/sesphr_bg.wasm | wc -c)
 echo "pkg/sesphr_bg.wasm: ${raw} bytes, ${gz} bytes gzipped"

@@ -186,10 +186,10 @@ impl OwnerRecord {
         rng: &mut R,
     ) -> Result<(SectionKey, Option<Rotation>)> {
         let mut sequence = self.sequence;
-        let out = self
-            .owned(section, rng)
-            .state
-            .key_for_write(owner, srs_encryption, &mut sequence, rng);
+        let out =
+            self.owned(section, rng)
+                .state
+                .key_for_write(owner, srs_encryption, &mut sequence, rng);
         self.sequence = sequence;
         out
     }
@@ -256,10 +256,10 @@ impl OwnerRecord {
         rng: &mut R,
     ) -> Result<(IssuedGrant, Option<Rotation>)> {
         let mut sequence = self.sequence;
-        let out = self
-            .owned(section, rng)
-            .state
-            .grant(owner, srs_encryption, terms, &mut sequence, rng);
+        let out =
+            self.owned(section, rng)
+                .state
+                .grant(owner, srs_encryption, terms, &mut sequence, rng);
         self.sequence = sequence;
         out
     }
@@ -292,8 +292,6 @@ impl OwnerRecord {
             .and_then(|o| o.entry.as_ref())
             .ok_or(Error::NoSuchSection)?;
         let key = SectionKey::for_owner(owner, self.record, entry.section, entry.epoch)?;
-        entry
-            .capsule
-            .open_as_owner(&key, entry.written_at_version)
+        entry.capsule.open_as_owner(&key, entry.written_at_version)
     }
 }

@@ -417,10 +417,12 @@ impl StreamEncryptor {
     }
     /// Builds the plaintext of the next chunk from exactly the body bytes of
     /// [`body_range`](Self::body_range) and returns the job for an engine.
-    /// Chunks are prepared and committed strictly in order.
+    /// Chunks are prepared and committed in order; several may be prepared
+    /// before the first of them is committed, so an asynchronous engine can
+    /// seal them concurrently.
     pub fn prepare(&mut self, body: &[u8]) -> Result<(ChunkJob, Zeroizing<Vec<u8>>)> {
         let i = self.next;
-        if i >= self.chunk_count() || self.leaves.len() as u64 != i + 1 {
+        if i >= self.chunk_count() {
             return Err(Error::InvalidState("no chunk left to prepare"));
         }
         let (start, end) = self.body_range(i);

@@ -266,7 +266,9 @@ fn records_are_found_by_index_and_foreign_or_broken_chains_are_refused() {
     // Publishing out of order is refused and leaves the state as it was.
     let mut rec = OwnerRecord::new(&o.id, 0);
     assert_eq!(
-        rec.published(o.manifests[1].clone()).err().map(|e| e.code()),
+        rec.published(o.manifests[1].clone())
+            .err()
+            .map(|e| e.code()),
         Some("chain_broken")
     );
     assert!(rec.latest().is_none());

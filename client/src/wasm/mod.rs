@@ -5,6 +5,7 @@
 //! Every failure is thrown as an `Error` whose `code` is stable (see
 //! [`crate::Error::code`]; argument errors use `invalid_argument`).
 
+mod owner;
 mod webcrypto;
 
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,8 @@ fn hex32(s: &str, what: &str) -> Result<[u8; 32], JsValue> {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    serde_wasm_bindgen::to_value(v).map_err(|e| arg(&e.to_string()))
+    v.serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .map_err(|e| arg(&e.to_string()))
 }
 
 fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue, what: &str) -> Result<T, JsValue> {
@@ -669,7 +671,23 @@ struct JsTerms {
     from_version: f64,
     #[serde(default)]
     expires_at: Option<f64>,
+    #[serde(default)]
     sequence: f64,
+}
+
+impl JsTerms {
+    fn to_core(&self) -> Result<GrantTerms, JsValue> {
+        Ok(GrantTerms {
+            grantee: PublicIdentity::from_bytes(&self.grantee)?,
+            role: Role::from_name(&self.role).ok_or_else(|| arg("unknown role"))?,
+            from_version: to_u64(self.from_version, "fromVersion")?,
+            expires_at: self
+                .expires_at
+                .map(|e| to_u64(e, "expiresAt"))
+                .transpose()?,
+            sequence: to_u64(self.sequence, "sequence")?,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -713,14 +731,7 @@ pub fn issue_grant(
     srs_encryption_key: &[u8],
     terms: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let t: JsTerms = from_js(terms, "terms")?;
-    let terms = GrantTerms {
-        grantee: PublicIdentity::from_bytes(&t.grantee)?,
-        role: Role::from_name(&t.role).ok_or_else(|| arg("unknown role"))?,
-        from_version: to_u64(t.from_version, "fromVersion")?,
-        expires_at: t.expires_at.map(|e| to_u64(e, "expiresAt")).transpose()?,
-        sequence: to_u64(t.sequence, "sequence")?,
-    };
+    let terms = from_js::<JsTerms>(terms, "terms")?.to_core()?;
     let g = IssuedGrant::issue(
         &owner.0,
         &key.0,
@@ -728,20 +739,29 @@ pub fn issue_grant(
         &terms,
         &mut os_rng(),
     )?;
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Issued {
-        grant_id: String,
-        statement: ByteBuf,
-        b1_envelope: ByteBuf,
-        b2_envelope: ByteBuf,
+    to_js(&Issued::from_core(&g))
+}
+
+/// An issued grant: the statement and `b1Envelope` go to the grantee
+/// (through the relay), the statement and `b2Envelope` to the SRS.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Issued {
+    grant_id: String,
+    statement: ByteBuf,
+    b1_envelope: ByteBuf,
+    b2_envelope: ByteBuf,
+}
+
+impl Issued {
+    fn from_core(g: &IssuedGrant) -> Issued {
+        Issued {
+            grant_id: hex::encode(g.statement.grant_id),
+            statement: ByteBuf::from(g.statement.as_bytes().to_vec()),
+            b1_envelope: ByteBuf::from(g.b1_envelope.to_bytes()),
+            b2_envelope: ByteBuf::from(g.b2_envelope.to_bytes()),
+        }
     }
-    to_js(&Issued {
-        grant_id: hex::encode(g.statement.grant_id),
-        statement: ByteBuf::from(g.statement.as_bytes().to_vec()),
-        b1_envelope: ByteBuf::from(g.b1_envelope.to_bytes()),
-        b2_envelope: ByteBuf::from(g.b2_envelope.to_bytes()),
-    })
 }
 
 /// Verifies a grant statement's owner signature; returns it as an object.

@@ -1,0 +1,39 @@
+// Starts the real `sesphr-relay serve` on a free loopback port with a fresh
+// data directory, for the JS test suites (node --test and Playwright).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Starts the server; resolves to {url, stop()}. SESPHR_BIN overrides the binary. */
+export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www") } = {}) {
+  const data = mkdtempSync(join(tmpdir(), "sesphr-js-"));
+  const bin = process.env.SESPHR_BIN ?? join(root, "target", "debug", "sesphr-relay");
+  const child = spawn(
+    bin,
+    ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn"],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    child.once("exit", (code) => reject(new Error(`sesphr-relay exited with ${code}`)));
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+  });
+  return {
+    url,
+    data,
+    async stop() {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
