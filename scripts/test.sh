@@ -30,6 +30,10 @@ step "wasm tests in headless Chromium"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test -p sesphr-client --target wasm32-unknown-unknown --test wasm --locked
 
+step "JS: the npm package and the portal in headless Chromium, against the real servers"
+scripts/build-wasm.sh
+SESPHR_BIN="$PWD/target/debug/sesphr-relay" node --test --test-reporter=spec tests/js/*.test.mjs
+
 step "benchmark smoke run (every benchmark once, no timing)"
 scripts/bench.sh --smoke
 

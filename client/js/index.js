@@ -721,7 +721,11 @@ export class PatientRecord {
         prepared.push(() => old.close());
       }
       for (const f of u.files ?? []) {
-        const blob = f instanceof Uint8Array ? f : f.bytes ?? f;
+        const isBlob = typeof Blob !== "undefined" && f instanceof Blob;
+        const blob = f instanceof Uint8Array || isBlob ? f : f.bytes;
+        if (!(blob instanceof Uint8Array) && !isBlob) {
+          throw new SesphrError("invalid_argument", "a file is a Blob, a Uint8Array or {name, type, bytes}");
+        }
         attachments.push({ name: f.name ?? "attachment", type: f.type ?? "", size: partLength(blob) });
         parts.push(blob);
       }

@@ -1,0 +1,254 @@
+// The portal end to end in Debian's headless Chromium (Playwright), against
+// the real relay + SRS: a patient, a physician and an insurer in separate
+// browser contexts; a 20 MB attachment; FHIR import; revocation; backup and
+// restore in a fresh context. Screenshots go to target/portal-screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startServer, root } from "./server.mjs";
+
+const shots = join(root, "target", "portal-screenshots");
+const PASS = "correct horse battery staple";
+const timings = {};
+let server;
+let browser;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-quic",
+      "--no-first-run",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  writeFileSync(join(shots, "timings.json"), JSON.stringify(timings, null, 2));
+});
+
+/** A person with their own browser context (own IndexedDB). */
+async function person(name, { insecure = false } = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 900 } });
+  if (insecure) {
+    // What a plain-http page on a network address sees: no crypto.subtle.
+    await context.addInitScript(() => {
+      Object.defineProperty(Crypto.prototype, "subtle", { get: () => undefined });
+    });
+  }
+  const page = await context.newPage();
+  page.setDefaultTimeout(120_000);
+  page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
+  await page.goto(server.url);
+  return { name, context, page };
+}
+
+async function shot(p, file) {
+  await p.page.screenshot({ path: join(shots, file), fullPage: true });
+}
+
+async function createIdentity(p) {
+  const { page } = p;
+  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
+  await page.getByLabel("Repeat the new passphrase").fill(PASS);
+  await page.getByRole("button", { name: "Create identity" }).click();
+  await page.getByRole("button", { name: "My identity" }).click();
+  const id = await page.locator("#my-id").textContent();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  p.id = id;
+  return id;
+}
+
+async function status(page, pattern) {
+  await page.locator("#status").filter({ hasText: pattern }).waitFor();
+}
+
+async function noAlert(page) {
+  assert.equal(await page.locator("#alert").isVisible(), false, await page.locator("#alert").textContent());
+}
+
+async function writeSection(page, name, { fields = "", text = "", files } = {}) {
+  await page.getByLabel("Section", { exact: true }).selectOption(name);
+  await page.getByLabel('Fields (one "name: value" per line)').fill(fields);
+  await page.getByLabel("Free text").fill(text);
+  if (files) await page.getByLabel("Add attachments").setInputFiles(files);
+  await page.getByRole("button", { name: "Encrypt and save" }).click();
+  await status(page, `Saved ${name} as version`);
+  await noAlert(page);
+}
+
+async function share(page, id, role) {
+  await page.getByLabel("Their party id").fill(id);
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.locator("#share-form").waitFor();
+  await page.getByLabel("Role").selectOption(role);
+  await page.getByRole("button", { name: "Share", exact: true }).click();
+  await status(page, "Shared");
+  await noAlert(page);
+}
+
+async function openShared(p) {
+  const { page } = p;
+  await page.getByRole("button", { name: "Shared with me" }).click();
+  await page.getByRole("button", { name: "Open record 1" }).click();
+  await page.locator("#status").filter({ hasText: /Opened|^$/ }).waitFor();
+  return page.locator("#reading");
+}
+
+test("patient shares sections, readers read exactly what was granted, revocation and restore", { timeout: 900_000 }, async () => {
+  const patient = await person("patient");
+  const physician = await person("physician");
+  const insurer = await person("insurer", { insecure: true });
+
+  await shot(patient, "01-welcome.png");
+  assert.match(await insurer.page.locator("#engine").textContent(), /not a secure context.*slower/);
+  const t0 = Date.now();
+  await createIdentity(patient);
+  timings.createIdentityMs = Date.now() - t0;
+  await createIdentity(physician);
+  await createIdentity(insurer);
+  await shot(patient, "02-identity.png");
+
+  // A record with clinical sections, insurance and a 20 MB lab attachment.
+  const { page } = patient;
+  await page.getByRole("button", { name: "My records" }).click();
+  await page.getByRole("button", { name: "Create a record" }).click();
+  await status(page, "Record created");
+  await writeSection(page, "history", { fields: "condition: asthma\nsince: 2009", text: "Childhood asthma, well controlled." });
+  await writeSection(page, "medications", { fields: "salbutamol: 100 µg as needed" });
+  await writeSection(page, "insurance", { fields: "insurer: Acme Health\npolicy: 42-1337" });
+  const big = Buffer.alloc(20 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE((i * 2654435761) >>> 0, i);
+  const bigHash = createHash("sha256").update(big).digest("hex");
+  await writeSection(page, "labs", {
+    fields: "HbA1c: 6.1 %",
+    text: "Annual panel",
+    files: [{ name: "panel-2026.bin", mimeType: "application/octet-stream", buffer: big }],
+  });
+  timings.upload20MBMs = Number(await page.locator("#save-progress").getAttribute("data-ms"));
+  assert.ok(timings.upload20MBMs > 0);
+  await shot(patient, "03-record.png");
+
+  await share(page, physician.id, "physician");
+  await share(page, insurer.id, "insurer");
+  const grantRows = page.locator("#grant-table tbody tr");
+  // physician: history, medications, allergies, labs; insurer: insurance.
+  assert.equal(await grantRows.count(), 5);
+  await shot(patient, "04-sharing.png");
+
+  // The physician reads the clinical sections and the attachment, never insurance.
+  let reading = await openShared(physician);
+  await noAlert(physician.page);
+  await reading.getByText("Childhood asthma, well controlled.").waitFor();
+  await reading.getByText("salbutamol").waitFor();
+  await reading.getByText("HbA1c").waitFor();
+  assert.equal(await reading.getByText("Acme Health").count(), 0);
+  assert.equal(await reading.locator("[data-code=no_such_section]").count(), 1); // allergies: never written
+  const [download] = await Promise.all([
+    physician.page.waitForEvent("download"),
+    reading.getByRole("button", { name: "Download panel-2026.bin" }).click(),
+  ]);
+  const got = readFileSync(await download.path());
+  assert.equal(got.length, big.length);
+  assert.equal(createHash("sha256").update(got).digest("hex"), bigHash);
+  timings.download20MBMs = Number(await physician.page.locator("#download-progress").getAttribute("data-ms"));
+  await shot(physician, "05-reader.png");
+
+  // The insurer (no WebCrypto: the pure-wasm engine) reads insurance only.
+  reading = await openShared(insurer);
+  await noAlert(insurer.page);
+  await reading.getByText("Acme Health").waitFor();
+  assert.equal(await reading.getByText("asthma").count(), 0);
+  assert.equal(await reading.locator("section.card").count(), 1);
+
+  // The audit shows both readers' requests.
+  await page.getByRole("button", { name: "Refresh" }).first().click();
+  await page.locator("#audit-table tbody tr").nth(3).waitFor();
+  assert.ok((await page.locator("#audit-table .ok").count()) >= 4);
+
+  // Revoke the physician: the next open is refused with a clear message.
+  await page.getByRole("button", { name: /^Revoke all of / }).first().click();
+  await status(page, "Revoked 4 share(s)");
+  assert.equal(await page.locator("#grant-table td", { hasText: /^revoked$/ }).count(), 4);
+  reading = await openShared(physician);
+  await physician.page.locator("#alert").waitFor();
+  assert.equal(await physician.page.locator("#alert").getAttribute("data-code"), "revoked");
+  assert.match(await physician.page.locator("#alert").textContent(), /revoked your access/);
+  assert.equal(await reading.getByText("asthma").count(), 0);
+  await shot(physician, "06-revoked.png");
+  await page.getByRole("button", { name: "Refresh" }).first().click();
+  await page.locator("#audit-table .refused", { hasText: "revoked" }).first().waitFor();
+  await shot(patient, "07-audit.png");
+
+  // The insurer keeps access after the physician's revocation.
+  reading = await openShared(insurer);
+  await reading.getByText("Acme Health").waitFor();
+  await noAlert(insurer.page);
+
+  // FHIR import: a bad bundle is refused whole; a real one lands in its sections.
+  const version = Number(await page.locator("#record-version").textContent());
+  await page.getByLabel("Bundle (JSON)").setInputFiles({ name: "bad.json", mimeType: "application/json", buffer: Buffer.from('{"resourceType":"Patient"}') });
+  await page.getByRole("button", { name: "Import" }).click();
+  await page.locator("#alert[data-code=bad_bundle]").waitFor();
+  assert.equal(Number(await page.locator("#record-version").textContent()), version);
+  const bundle = readFileSync(join(root, "tests", "js", "fixtures", "fhir-bundle.json"));
+  await page.getByLabel("Bundle (JSON)").setInputFiles({ name: "bundle.json", mimeType: "application/json", buffer: bundle });
+  await page.getByRole("button", { name: "Import" }).click();
+  await status(page, "Imported: ");
+  await noAlert(page);
+  const imported = await page.locator("#status").textContent();
+  assert.match(imported, /demographics \(4\)/);
+  assert.match(imported, /labs \(7\)/);
+  assert.equal(Number(await page.locator("#record-version").textContent()), version + 1);
+  await shot(patient, "08-fhir.png");
+
+  // Back up, then restore in a fresh context: the record comes back whole.
+  const [backup] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Back up identity" }).click(),
+  ]);
+  const backupFile = readFileSync(await backup.path());
+  const parsed = JSON.parse(backupFile.toString());
+  assert.deepEqual(Object.keys(parsed).sort(), ["fingerprint", "format", "id", "version", "wrappedSeed"]);
+  assert.equal(parsed.id, patient.id);
+  const fresh = await person("patient-restored");
+  await fresh.page.getByLabel("Backup file").setInputFiles({ name: "me.sesphr-key", mimeType: "application/json", buffer: backupFile });
+  await fresh.page.getByLabel("Passphrase of that backup").fill("not the passphrase");
+  await fresh.page.getByRole("button", { name: "Restore" }).click();
+  await fresh.page.locator("#alert[data-code=decryption_failed]").waitFor();
+  await fresh.page.getByLabel("Passphrase of that backup").fill(PASS);
+  await fresh.page.getByRole("button", { name: "Restore" }).click();
+  await fresh.page.locator("#record-version").filter({ hasText: String(version + 1) }).waitFor();
+  const sections = await fresh.page.locator("#section-list li strong").allTextContents();
+  assert.deepEqual(sections.sort(), ["demographics", "history", "insurance", "labs", "medications"]);
+  // The revoked grants show as revoked; the insurer's is still active.
+  assert.equal(await fresh.page.locator("#grant-table td", { hasText: /^revoked$/ }).count(), 4);
+  assert.equal(await fresh.page.locator("#grant-table td", { hasText: /^active$/ }).count(), 1);
+  await shot(fresh, "09-restored.png");
+
+  // Phone width: nothing overflows horizontally.
+  await fresh.page.setViewportSize({ width: 375, height: 800 });
+  await shot(fresh, "10-phone.png");
+  const overflow = await fresh.page.evaluate(() => {
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".scroll"))
+      .map((e) => `${e.tagName}#${e.id}.${e.className}`);
+    return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
+  });
+  assert.ok(overflow.by <= 0, `page overflows by ${overflow.by}px at phone width: ${overflow.wide}`);
+
+  console.log("portal timings (ms):", JSON.stringify(timings));
+});
