@@ -1,0 +1,666 @@
+//! The parties, their state and the actions that change it.
+//!
+//! Every secret is abstracted to *who holds it*: a grant is the split
+//! `a_epoch = b1 + b2`, the SRS holds `b2` until a revocation deletes it, the
+//! grantee holds `b1`, and an answer `P2 = b2·E` lets exactly the holder of
+//! the matching `b1` derive the DEK of the entry whose capsule is `E`, and only
+//! if the grant's epoch is the entry's epoch (otherwise `b1·E + P2 ≠ a·E`).
+//! The owner's side follows `sesphr_client::policy::SectionState`, the SRS's
+//! side follows `relay/src/srs.rs` (`decide` and `srs_reencrypt`), in the same
+//! order of checks.
+
+use stateright::{Model, Property};
+
+use crate::properties;
+
+/// A set of small indices (grants, nonces), as a bit set.
+pub type Set = u64;
+
+/// The largest index a [`Set`] holds.
+pub const SET_CAPACITY: usize = 64;
+
+fn has(set: Set, i: usize) -> bool {
+    i < SET_CAPACITY && set & (1 << i) != 0
+}
+
+fn with(set: Set, i: usize) -> Set {
+    set | (1 << i)
+}
+
+/// Deliberate bugs, each off in the protocol as implemented. Turning one on
+/// must make the checker report a counterexample: that is how the tests show
+/// the properties can fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bugs {
+    /// The SRS answers for a tombstoned (revoked) grant.
+    pub srs_skips_revocation_check: bool,
+    /// The SRS multiplies the capsule of an entry in another epoch than the grant's.
+    pub srs_skips_epoch_check: bool,
+    /// The owner does not rotate the section after a revocation receipt.
+    pub no_rotation_on_revoke: bool,
+    /// A `from-now` grant is issued in the current epoch instead of a new one.
+    pub from_now_without_rotation: bool,
+    /// The SRS keeps used request nonces in memory only.
+    pub nonces_lost_on_restart: bool,
+    /// The SRS keeps tombstones in memory only (the share survives a restart).
+    pub revocations_lost_on_restart: bool,
+}
+
+/// The bound of the check and which bugs are seeded.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Number of readers (grantees).
+    pub readers: u8,
+    /// Number of sections of the one record.
+    pub sections: u8,
+    /// Record versions the patient may write (one section per version).
+    pub max_versions: u8,
+    /// Grants the patient may issue (re-issues on rotation are not counted).
+    pub max_grants: u8,
+    /// Re-encryption requests that may be created (each with a fresh nonce).
+    pub max_requests: u8,
+    /// Whether the attacker forges requests (its own signature for someone
+    /// else's grant; a grantee asking its grant for another section).
+    pub forgeries: bool,
+    /// Seeded bugs.
+    pub bugs: Bugs,
+}
+
+impl Config {
+    /// The bound used by the exhaustive check (see `docs/verification.md`).
+    pub fn check_bound() -> Config {
+        Config {
+            readers: 2,
+            sections: 1,
+            max_versions: 3,
+            max_grants: 3,
+            max_requests: 2,
+            forgeries: true,
+            bugs: Bugs::default(),
+        }
+    }
+
+    /// The same bound with a seeded bug.
+    pub fn with_bugs(self, bugs: Bugs) -> Config {
+        Config { bugs, ..self }
+    }
+}
+
+/// A party.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Party {
+    /// The record owner.
+    Patient,
+    /// A reader, by index.
+    Reader(u8),
+    /// The attacker, who controls the network and colludes with the relay.
+    Attacker,
+}
+
+/// One section version the patient wrote (its index + 1 is the record
+/// version it was written at, since every write writes one section).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Content {
+    /// The section.
+    pub section: u8,
+    /// `written_at_version`.
+    pub written_at: u8,
+    /// The epoch whose key encrypted it.
+    pub epoch: u8,
+    /// Grants whose revocation receipt the owner held when it was written.
+    pub revoked_before: Set,
+    /// How many grants existed when it was written (later grant ids are ≥ this).
+    pub grants_before: u8,
+}
+
+/// An owner-signed grant statement (with `b1` at the grantee and `b2` at the SRS).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    /// The grantee.
+    pub reader: u8,
+    /// The section.
+    pub section: u8,
+    /// The epoch of the split secret.
+    pub epoch: u8,
+    /// `from_version` (0: all history).
+    pub from: u8,
+}
+
+/// The owner's `SectionState` for one section.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SectionPolicy {
+    /// Current epoch.
+    pub epoch: u8,
+    /// Live grants of the current epoch, in issue order.
+    pub live: Vec<u8>,
+    /// A rotation is pending (revocation receipt seen).
+    pub pending: bool,
+}
+
+/// A re-encryption request as created (its index is its nonce).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    /// Who signed it.
+    pub signer: Party,
+    /// The grant id it names.
+    pub grant: u8,
+    /// The section it names.
+    pub section: u8,
+    /// The record version it asks for.
+    pub version: u8,
+}
+
+/// An answer the SRS produced (`P2` with its proof), as the requester got it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Answer {
+    /// Request nonce.
+    pub nonce: u8,
+    /// Who signed the request (who can open the sealed answer).
+    pub signer: Party,
+    /// The grant whose `b2` was used.
+    pub grant: u8,
+    /// The section the request named.
+    pub section: u8,
+    /// The content (`written_at_version`) whose capsule was multiplied.
+    pub written_at: u8,
+    /// Whether the owner already held a revocation receipt for the grant.
+    pub after_receipt: bool,
+    /// Whether `b1·E + P2 = a·E`, i.e. the grantee derives the DEK.
+    pub decrypts: bool,
+}
+
+/// The SRS's durable (and, with seeded bugs, volatile) state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Srs {
+    /// Tombstoned grants (`b2` deleted).
+    pub revoked: Set,
+    /// Request nonces seen.
+    pub nonces: Set,
+}
+
+/// The whole system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    /// Registered at the SRS directory: bit 0 the patient, bit `1 + r` reader `r`.
+    pub registered: Set,
+    /// Everything the patient wrote; `contents[w - 1]` was written at version `w`.
+    pub contents: Vec<Content>,
+    /// Signed manifests: `manifests[v - 1][s]` is the `written_at` of section
+    /// `s` in version `v`, if present.
+    pub manifests: Vec<Vec<Option<u8>>>,
+    /// The owner's per-section policy.
+    pub owner: Vec<SectionPolicy>,
+    /// Next fresh epoch.
+    pub next_epoch: u8,
+    /// Every grant ever issued (a grant's index is its id; `sequence = id + 1`).
+    pub grants: Vec<Grant>,
+    /// Grants issued by an explicit grant action (not re-issues).
+    pub issued: u8,
+    /// Revocation receipts the owner holds.
+    pub receipts: Set,
+    /// The SRS.
+    pub srs: Srs,
+    /// Every request created; the relay (attacker) saw all of them.
+    pub requests: Vec<Request>,
+    /// Requests in flight, not yet delivered.
+    pub in_flight: Set,
+    /// Answers the SRS produced, sorted.
+    pub answers: Vec<Answer>,
+}
+
+/// An action of one party.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A party publishes its directory entry.
+    Register(Party),
+    /// The patient writes a section at the next record version.
+    Write {
+        /// The section.
+        section: u8,
+    },
+    /// The patient grants a section to a reader.
+    Grant {
+        /// The grantee.
+        reader: u8,
+        /// The section.
+        section: u8,
+        /// `from-now` (from the next version) or all history.
+        from_now: bool,
+    },
+    /// The patient revokes a grant at the SRS and gets the receipt.
+    Revoke {
+        /// The grant.
+        grant: u8,
+    },
+    /// A party creates a re-encryption request; the relay holds it.
+    Send {
+        /// The signer (a reader, or the attacker forging).
+        signer: Party,
+        /// The grant named.
+        grant: u8,
+        /// The section named.
+        section: u8,
+        /// The record version asked for.
+        version: u8,
+    },
+    /// The relay forwards a held request to the SRS, in any order.
+    Deliver {
+        /// Its nonce.
+        nonce: u8,
+    },
+    /// The attacker sends an already delivered request again.
+    Replay {
+        /// Its nonce.
+        nonce: u8,
+    },
+    /// The SRS restarts.
+    RestartSrs,
+}
+
+/// Why the SRS refused a request (the HTTP error code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// `bad_signature`: not signed by the grantee, or not for the grant's section.
+    BadSignature,
+    /// `replay`: nonce already seen.
+    Replay,
+    /// `revoked`: grant tombstoned.
+    Revoked,
+    /// `not_in_manifest`: no entry of the grant's epoch in that version.
+    NotInManifest,
+    /// `before_from_version`: the entry predates the grant's `from_version`.
+    BeforeFromVersion,
+}
+
+impl Refusal {
+    /// The error code the servers answer with.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Replay => "replay",
+            Refusal::Revoked => "revoked",
+            Refusal::NotInManifest => "not_in_manifest",
+            Refusal::BeforeFromVersion => "before_from_version",
+        }
+    }
+}
+
+/// What an action observably did.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It succeeded with nothing more to observe.
+    Done,
+    /// The SRS refused.
+    Refused(Refusal),
+    /// The SRS answered.
+    Answered {
+        /// Section of the entry used.
+        section: u8,
+        /// `written_at_version` of the entry used.
+        written_at: u8,
+        /// The answer's head is newer than the manifest read (the client refuses it as `stale`).
+        stale: bool,
+        /// The grantee derives the DEK (decrypts to the bytes written).
+        decrypts: bool,
+    },
+}
+
+/// The model: a bound and the seeded bugs.
+#[derive(Clone, Debug)]
+pub struct SeSphr {
+    /// Bound and bugs.
+    pub cfg: Config,
+}
+
+impl SeSphr {
+    /// The model for a configuration.
+    pub fn new(cfg: Config) -> SeSphr {
+        SeSphr { cfg }
+    }
+
+    /// The initial state: nothing registered, written or granted.
+    pub fn initial(&self) -> State {
+        let sections = self.cfg.sections;
+        State {
+            registered: 0,
+            contents: Vec::new(),
+            manifests: Vec::new(),
+            owner: (0..sections)
+                .map(|s| SectionPolicy {
+                    epoch: s,
+                    live: Vec::new(),
+                    pending: false,
+                })
+                .collect(),
+            next_epoch: sections,
+            grants: Vec::new(),
+            issued: 0,
+            receipts: 0,
+            srs: Srs {
+                revoked: 0,
+                nonces: 0,
+            },
+            requests: Vec::new(),
+            in_flight: 0,
+            answers: Vec::new(),
+        }
+    }
+
+    /// The actions enabled in `st`.
+    pub fn enabled(&self, st: &State, out: &mut Vec<Action>) {
+        let cfg = &self.cfg;
+        // Registration commutes with everything but what it enables, so it
+        // is explored only before the first write (in every order).
+        let patient = has(st.registered, 0);
+        if st.manifests.is_empty() {
+            if !patient {
+                out.push(Action::Register(Party::Patient));
+            }
+            for r in 0..cfg.readers {
+                if !has(st.registered, 1 + r as usize) {
+                    out.push(Action::Register(Party::Reader(r)));
+                }
+            }
+        }
+        if !patient {
+            return;
+        }
+        let version = st.manifests.len() as u8;
+        if version < cfg.max_versions {
+            for section in 0..cfg.sections {
+                out.push(Action::Write { section });
+            }
+        }
+        // The SRS takes grants only once the record has a head.
+        if version > 0 && st.issued < cfg.max_grants {
+            for reader in 0..cfg.readers {
+                if !has(st.registered, 1 + reader as usize) {
+                    continue;
+                }
+                for section in 0..cfg.sections {
+                    for from_now in [false, true] {
+                        out.push(Action::Grant {
+                            reader,
+                            section,
+                            from_now,
+                        });
+                    }
+                }
+            }
+        }
+        for (g, _) in st.grants.iter().enumerate() {
+            if !has(st.receipts, g) {
+                out.push(Action::Revoke { grant: g as u8 });
+            }
+        }
+        if (st.requests.len() as u8) < cfg.max_requests {
+            for (g, grant) in st.grants.iter().enumerate() {
+                let grant_ix = g as u8;
+                for version in 1..=version {
+                    out.push(Action::Send {
+                        signer: Party::Reader(grant.reader),
+                        grant: grant_ix,
+                        section: grant.section,
+                        version,
+                    });
+                }
+                if cfg.forgeries {
+                    out.push(Action::Send {
+                        signer: Party::Attacker,
+                        grant: grant_ix,
+                        section: grant.section,
+                        version,
+                    });
+                    for section in (0..cfg.sections).filter(|s| *s != grant.section) {
+                        out.push(Action::Send {
+                            signer: Party::Reader(grant.reader),
+                            grant: grant_ix,
+                            section,
+                            version,
+                        });
+                    }
+                }
+            }
+        }
+        for nonce in 0..st.requests.len() {
+            if has(st.in_flight, nonce) {
+                out.push(Action::Deliver { nonce: nonce as u8 });
+            } else {
+                out.push(Action::Replay { nonce: nonce as u8 });
+            }
+        }
+        out.push(Action::RestartSrs);
+    }
+
+    /// Applies an action: the next state and what could be observed, or
+    /// `None` if the action is not enabled.
+    pub fn step(&self, st: &State, action: &Action) -> Option<(State, Outcome)> {
+        let mut next = st.clone();
+        let outcome = match *action {
+            Action::Register(party) => {
+                let bit = match party {
+                    Party::Patient => 0,
+                    Party::Reader(r) => 1 + r as usize,
+                    Party::Attacker => return None,
+                };
+                next.registered = with(next.registered, bit);
+                Outcome::Done
+            }
+            Action::Write { section } => {
+                self.write(&mut next, section)?;
+                Outcome::Done
+            }
+            Action::Grant {
+                reader,
+                section,
+                from_now,
+            } => {
+                self.grant(&mut next, reader, section, from_now)?;
+                Outcome::Done
+            }
+            Action::Revoke { grant } => {
+                let g = next.grants.get(grant as usize)?.clone();
+                next.srs.revoked = with(next.srs.revoked, grant as usize);
+                next.receipts = with(next.receipts, grant as usize);
+                let policy = &mut next.owner[g.section as usize];
+                let before = policy.live.len();
+                policy.live.retain(|x| *x != grant);
+                // `SectionState::revoked` marks a rotation only for a live grant
+                // of the current epoch; for an older one it errs and the caller
+                // ignores it.
+                if policy.live.len() != before && !self.cfg.bugs.no_rotation_on_revoke {
+                    policy.pending = true;
+                }
+                Outcome::Done
+            }
+            Action::Send {
+                signer,
+                grant,
+                section,
+                version,
+            } => {
+                if next.requests.len() >= SET_CAPACITY
+                    || grant as usize >= next.grants.len()
+                    || version == 0
+                    || version as usize > next.manifests.len()
+                {
+                    return None;
+                }
+                next.in_flight = with(next.in_flight, next.requests.len());
+                next.requests.push(Request {
+                    signer,
+                    grant,
+                    section,
+                    version,
+                });
+                Outcome::Done
+            }
+            Action::Deliver { nonce } => {
+                if !has(next.in_flight, nonce as usize) {
+                    return None;
+                }
+                next.in_flight &= !(1 << nonce);
+                self.srs_process(&mut next, nonce)?
+            }
+            Action::Replay { nonce } => {
+                if nonce as usize >= next.requests.len() || has(next.in_flight, nonce as usize) {
+                    return None;
+                }
+                self.srs_process(&mut next, nonce)?
+            }
+            Action::RestartSrs => {
+                if self.cfg.bugs.nonces_lost_on_restart {
+                    next.srs.nonces = 0;
+                }
+                if self.cfg.bugs.revocations_lost_on_restart {
+                    next.srs.revoked = 0;
+                }
+                Outcome::Done
+            }
+        };
+        Some((next, outcome))
+    }
+
+    fn write(&self, st: &mut State, section: u8) -> Option<()> {
+        let w = st.manifests.len() as u8 + 1;
+        if st.owner.get(section as usize)?.pending {
+            self.rotate(st, section)?;
+        }
+        st.contents.push(Content {
+            section,
+            written_at: w,
+            epoch: st.owner[section as usize].epoch,
+            revoked_before: st.receipts,
+            grants_before: st.grants.len() as u8,
+        });
+        let mut manifest = st
+            .manifests
+            .last()
+            .cloned()
+            .unwrap_or_else(|| vec![None; self.cfg.sections as usize]);
+        manifest[section as usize] = Some(w);
+        st.manifests.push(manifest);
+        Some(())
+    }
+
+    fn grant(&self, st: &mut State, reader: u8, section: u8, from_now: bool) -> Option<()> {
+        let from = if from_now {
+            st.manifests.len() as u8 + 1
+        } else {
+            0
+        };
+        if from_now && !self.cfg.bugs.from_now_without_rotation {
+            self.rotate(st, section)?;
+        }
+        let id = self.new_grant(st, reader, section, from)?;
+        st.owner[section as usize].live.push(id);
+        st.issued += 1;
+        Some(())
+    }
+
+    /// `SectionState::rotate`: a fresh epoch and a re-issued grant (same
+    /// terms, new id) for every live grant, in order.
+    fn rotate(&self, st: &mut State, section: u8) -> Option<()> {
+        let epoch = st.next_epoch;
+        st.next_epoch = st.next_epoch.checked_add(1)?;
+        st.owner.get_mut(section as usize)?.epoch = epoch;
+        let live = std::mem::take(&mut st.owner[section as usize].live);
+        let mut reissued = Vec::with_capacity(live.len());
+        for g in live {
+            let old = st.grants[g as usize].clone();
+            reissued.push(self.new_grant(st, old.reader, section, old.from)?);
+        }
+        let policy = &mut st.owner[section as usize];
+        policy.live = reissued;
+        policy.pending = false;
+        Some(())
+    }
+
+    fn new_grant(&self, st: &mut State, reader: u8, section: u8, from: u8) -> Option<u8> {
+        if st.grants.len() >= SET_CAPACITY {
+            return None;
+        }
+        let epoch = st.owner[section as usize].epoch;
+        st.grants.push(Grant {
+            reader,
+            section,
+            epoch,
+            from,
+        });
+        Some(st.grants.len() as u8 - 1)
+    }
+
+    /// The SRS's decision, in the order of `relay/src/srs.rs`: signature and
+    /// binding, nonce, tombstone, manifest entry of the grant's epoch,
+    /// `from_version`; then `P2 = b2·E`.
+    fn srs_process(&self, st: &mut State, nonce: u8) -> Option<Outcome> {
+        let q = st.requests.get(nonce as usize)?.clone();
+        let g = st.grants.get(q.grant as usize)?.clone();
+        let bugs = self.cfg.bugs;
+        if q.signer != Party::Reader(g.reader) || q.section != g.section {
+            return Some(Outcome::Refused(Refusal::BadSignature));
+        }
+        if has(st.srs.nonces, nonce as usize) {
+            return Some(Outcome::Refused(Refusal::Replay));
+        }
+        st.srs.nonces = with(st.srs.nonces, nonce as usize);
+        if has(st.srs.revoked, q.grant as usize) && !bugs.srs_skips_revocation_check {
+            return Some(Outcome::Refused(Refusal::Revoked));
+        }
+        let manifest = st.manifests.get(q.version as usize - 1)?;
+        let Some(w) = manifest[g.section as usize] else {
+            return Some(Outcome::Refused(Refusal::NotInManifest));
+        };
+        let content = st.contents.get(w as usize - 1)?;
+        if content.epoch != g.epoch && !bugs.srs_skips_epoch_check {
+            return Some(Outcome::Refused(Refusal::NotInManifest));
+        }
+        if w < g.from {
+            return Some(Outcome::Refused(Refusal::BeforeFromVersion));
+        }
+        let decrypts = content.epoch == g.epoch;
+        let answer = Answer {
+            nonce,
+            signer: q.signer,
+            grant: q.grant,
+            section: q.section,
+            written_at: w,
+            after_receipt: has(st.receipts, q.grant as usize),
+            decrypts,
+        };
+        let pos = st.answers.binary_search(&answer).unwrap_or_else(|p| p);
+        st.answers.insert(pos, answer);
+        Some(Outcome::Answered {
+            section: g.section,
+            written_at: w,
+            stale: (q.version as usize) < st.manifests.len(),
+            decrypts,
+        })
+    }
+}
+
+impl Model for SeSphr {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.initial()]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.enabled(state, actions);
+    }
+
+    fn next_state(&self, last_state: &State, action: Action) -> Option<State> {
+        self.step(last_state, &action).map(|(s, _)| s)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+}
+
+/// Whether bit `i` is in `set`.
+pub fn contains(set: Set, i: usize) -> bool {
+    has(set, i)
+}

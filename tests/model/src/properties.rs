@@ -1,0 +1,243 @@
+//! The properties checked over every reachable state (formulas in
+//! `docs/verification.md`).
+//!
+//! *Entitlement* is the policy, independent of how the SRS decides: reader `r`
+//! is entitled to content `c` (section `s`, written at `w`) iff some grant `g`
+//! to `r` on `s` has `from(g) ≤ w` and the owner did not hold a revocation
+//! receipt for `g` when `c` was written. A key holder is whoever holds both
+//! halves of a split: the SRS (or anyone with a copy of its store) holds every
+//! `b2` ever issued, so a grant's epoch key is in reach of its grantee
+//! together with the SRS.
+
+use stateright::Property;
+
+use crate::model::{contains, Content, Party, SeSphr, State};
+
+/// Names of the safety properties that hold for the protocol as implemented.
+pub const SAFETY: [&str; 8] = [
+    ANSWERS_ONLY_TO_GRANTEE,
+    ANSWERS_DECRYPT,
+    UNAUTHORIZED_GET_NOTHING,
+    NO_ANSWER_AFTER_RECEIPT,
+    ROTATION_LOCKS_OUT,
+    FROM_NOW_NEVER_OLDER,
+    ALL_GRANTEE_READS_ITS_EPOCHS,
+    ONE_ANSWER_PER_REQUEST,
+];
+
+/// Paper (1): an answer goes only to the grant's grantee, for the grant's section.
+pub const ANSWERS_ONLY_TO_GRANTEE: &str = "answers only to the grantee, for its section";
+/// Paper (2): every answer lets the grantee derive the DEK of the entry (decryption returns the data).
+pub const ANSWERS_DECRYPT: &str = "every answer decrypts to what was written";
+/// Paper (3) and coalitions: no reader, relay or SRS, alone or together, that
+/// is not entitled to a content reaches its DEK; no unentitled answer.
+pub const UNAUTHORIZED_GET_NOTHING: &str = "no coalition without an entitled grantee reaches a DEK";
+/// Forward (1): no answer for a grant after its revocation receipt.
+pub const NO_ANSWER_AFTER_RECEIPT: &str = "no answer after a revocation receipt";
+/// Forward (2): after revocation and rotation, the revoked reader plus a copy
+/// of the SRS store hold no key for new versions.
+pub const ROTATION_LOCKS_OUT: &str =
+    "after rotation, a revoked reader with the SRS's shares gets no new key";
+/// Backward (1): a `from-now` grant never opens an older version.
+pub const FROM_NOW_NEVER_OLDER: &str = "a from-now grant never opens an older version";
+/// Backward (2), as the issue states it: a live `all` grant reads every version.
+/// It does not hold (see `docs/verification.md`, "Finding").
+pub const ALL_GRANTEE_READS_EVERY_VERSION: &str = "a live all-history grantee reads every version";
+/// Backward (2), as implemented: a live `all` grantee who was never revoked
+/// reads every version written in its grant's epoch or later.
+pub const ALL_GRANTEE_READS_ITS_EPOCHS: &str =
+    "a never-revoked grantee reads every version since its grant's epoch";
+/// Replay: the SRS answers each request (nonce) at most once.
+pub const ONE_ANSWER_PER_REQUEST: &str = "at most one answer per request";
+
+/// Reachability checks that keep the safety properties from holding vacuously.
+pub const REACHABLE: [&str; 5] = [
+    SOME_GRANTEE_DECRYPTS,
+    SOME_FROM_NOW_GRANTEE_DECRYPTS,
+    SOME_REISSUED_GRANT_ANSWERED,
+    SOME_WRITE_LOCKS_OUT,
+    SOME_REVOKED_GRANT_KEPT_OLD_EPOCH,
+];
+
+/// A grantee decrypts a section.
+pub const SOME_GRANTEE_DECRYPTS: &str = "a grantee decrypts";
+/// A `from-now` grantee decrypts a version written after its grant.
+pub const SOME_FROM_NOW_GRANTEE_DECRYPTS: &str = "a from-now grantee decrypts";
+/// A grant re-issued on rotation is answered.
+pub const SOME_REISSUED_GRANT_ANSWERED: &str = "a re-issued grant is answered";
+/// A version is written after a reader lost all its grants on the section.
+pub const SOME_WRITE_LOCKS_OUT: &str = "a version is written after a revocation";
+/// A revoked reader's old grant (with the SRS's copy) still opens an old-epoch
+/// version: revocation cannot take back what was granted.
+pub const SOME_REVOKED_GRANT_KEPT_OLD_EPOCH: &str = "a revoked grant still opens its old epoch";
+
+/// Every property the checker evaluates.
+pub fn all() -> Vec<Property<SeSphr>> {
+    vec![
+        Property::always(ANSWERS_ONLY_TO_GRANTEE, |_, s: &State| {
+            answers_only_to_grantee(s)
+        }),
+        Property::always(ANSWERS_DECRYPT, |_, s: &State| {
+            s.answers.iter().all(|a| a.decrypts)
+        }),
+        Property::always(UNAUTHORIZED_GET_NOTHING, |_, s: &State| {
+            unauthorized_get_nothing(s)
+        }),
+        Property::always(NO_ANSWER_AFTER_RECEIPT, |_, s: &State| {
+            s.answers.iter().all(|a| !a.after_receipt)
+        }),
+        Property::always(ROTATION_LOCKS_OUT, |_, s: &State| rotation_locks_out(s)),
+        Property::always(FROM_NOW_NEVER_OLDER, |_, s: &State| from_now_never_older(s)),
+        Property::always(ALL_GRANTEE_READS_EVERY_VERSION, |_, s: &State| {
+            all_grantee_reads(s, false)
+        }),
+        Property::always(ALL_GRANTEE_READS_ITS_EPOCHS, |_, s: &State| {
+            all_grantee_reads(s, true)
+        }),
+        Property::always(ONE_ANSWER_PER_REQUEST, |_, s: &State| {
+            s.answers.windows(2).all(|w| w[0].nonce != w[1].nonce)
+        }),
+        Property::sometimes(SOME_GRANTEE_DECRYPTS, |_, s: &State| {
+            s.answers.iter().any(|a| a.decrypts)
+        }),
+        Property::sometimes(SOME_FROM_NOW_GRANTEE_DECRYPTS, |_, s: &State| {
+            s.answers
+                .iter()
+                .any(|a| a.decrypts && s.grants[a.grant as usize].from > 0)
+        }),
+        Property::sometimes(SOME_REISSUED_GRANT_ANSWERED, |_, s: &State| {
+            s.answers.iter().any(|a| {
+                let g = &s.grants[a.grant as usize];
+                a.decrypts
+                    && s.grants[..a.grant as usize].iter().any(|h| {
+                        h.reader == g.reader
+                            && h.section == g.section
+                            && h.from == g.from
+                            && h.epoch < g.epoch
+                    })
+            })
+        }),
+        Property::sometimes(SOME_WRITE_LOCKS_OUT, |_, s: &State| {
+            s.contents
+                .iter()
+                .any(|c| (0..readers(s)).any(|r| locked_out(s, r, c)))
+        }),
+        Property::sometimes(SOME_REVOKED_GRANT_KEPT_OLD_EPOCH, |_, s: &State| {
+            s.grants.iter().enumerate().any(|(g, grant)| {
+                contains(s.receipts, g)
+                    && s.contents
+                        .iter()
+                        .any(|c| opens(grant, c) && entitled(s, grant.reader, c))
+            })
+        }),
+    ]
+}
+
+fn readers(s: &State) -> u8 {
+    s.grants.iter().map(|g| g.reader + 1).max().unwrap_or(0)
+}
+
+/// Whether grant `g`'s split secret is the key of content `c` (`b1 + b2 = a_epoch`).
+fn opens(g: &crate::model::Grant, c: &Content) -> bool {
+    g.section == c.section && g.epoch == c.epoch
+}
+
+/// The policy: `r` may read `c`.
+pub fn entitled(s: &State, r: u8, c: &Content) -> bool {
+    s.grants.iter().enumerate().any(|(i, g)| {
+        g.reader == r
+            && g.section == c.section
+            && g.from <= c.written_at
+            && !contains(c.revoked_before, i)
+    })
+}
+
+/// `r` held grants on `c`'s section before `c` was written, all of them were
+/// revoked (receipt held) by then, and `r` got none after.
+fn locked_out(s: &State, r: u8, c: &Content) -> bool {
+    let mine: Vec<usize> = s
+        .grants
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.reader == r && g.section == c.section)
+        .map(|(i, _)| i)
+        .collect();
+    !mine.is_empty()
+        && mine
+            .iter()
+            .all(|i| *i < c.grants_before as usize && contains(c.revoked_before, *i))
+}
+
+fn answers_only_to_grantee(s: &State) -> bool {
+    s.answers.iter().all(|a| {
+        let g = &s.grants[a.grant as usize];
+        a.signer == Party::Reader(g.reader) && a.section == g.section
+    })
+}
+
+/// Coalition: relay (ciphertext, manifests, every request and sealed answer),
+/// SRS (every `b2` ever held, every `P2`) and every reader not entitled to a
+/// content. They reach its DEK iff one of those readers holds `b1` of a grant
+/// that opens it (the SRS supplies `b2`). Also no answer to an unentitled
+/// reader.
+fn unauthorized_get_nothing(s: &State) -> bool {
+    let keys = s.contents.iter().all(|c| {
+        s.grants
+            .iter()
+            .all(|g| !opens(g, c) || entitled(s, g.reader, c))
+    });
+    let answers = s.answers.iter().all(|a| match a.signer {
+        Party::Reader(r) => entitled(s, r, &s.contents[a.written_at as usize - 1]),
+        _ => false,
+    });
+    keys && answers
+}
+
+fn rotation_locks_out(s: &State) -> bool {
+    s.contents.iter().all(|c| {
+        (0..readers(s))
+            .all(|r| !locked_out(s, r, c) || !s.grants.iter().any(|g| g.reader == r && opens(g, c)))
+    })
+}
+
+fn from_now_never_older(s: &State) -> bool {
+    let answers = s
+        .answers
+        .iter()
+        .all(|a| a.written_at >= s.grants[a.grant as usize].from);
+    let keys = s.grants.iter().all(|g| {
+        g.from == 0
+            || s.contents
+                .iter()
+                .all(|c| !opens(g, c) || c.written_at >= g.from)
+    });
+    answers && keys
+}
+
+/// The SRS would answer `r` for `c` under some grant (in some manifest
+/// version that holds `c`, e.g. version `written_at`).
+fn readable(s: &State, r: u8, c: &Content) -> bool {
+    s.grants.iter().enumerate().any(|(i, g)| {
+        g.reader == r && opens(g, c) && g.from <= c.written_at && !contains(s.srs.revoked, i)
+    })
+}
+
+fn all_grantee_reads(s: &State, since_epoch: bool) -> bool {
+    s.grants.iter().enumerate().all(|(i, g)| {
+        if contains(s.receipts, i) || (!since_epoch && g.from != 0) {
+            return true;
+        }
+        if since_epoch
+            && s.grants.iter().enumerate().any(|(j, h)| {
+                h.reader == g.reader && h.section == g.section && contains(s.receipts, j)
+            })
+        {
+            return true;
+        }
+        s.contents
+            .iter()
+            .filter(|c| c.section == g.section)
+            .filter(|c| !since_epoch || (c.epoch >= g.epoch && c.written_at >= g.from))
+            .all(|c| readable(s, g.reader, c))
+    })
+}
