@@ -1,0 +1,61 @@
+// Type-checks the whole public API of the packed package (tsc --strict --noEmit).
+import {
+  init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost,
+  Client, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError,
+  type AuditRow, type Cost, type OwnerGrant, type Party, type SharedRecord, type SectionDocument,
+} from "sesphr-client";
+
+export async function everything(baseUrl: string): Promise<string[]> {
+  await init();
+  const engine: boolean = webCryptoAvailable();
+  const names: string[] = [...standardSections(), ...roleSections("physician")];
+  const client = new Client({ baseUrl, srsFingerprint: undefined, fetch: globalThis.fetch });
+  const srs = await client.connect();
+  const key: Uint8Array = srs.encryptionKey;
+  const me: Identity = Identity.generate();
+  const cost: Cost = { memoryKib: 19456, iterations: 2, lanes: 1 };
+  const wrapped: Uint8Array = me.wrap("passphrase!", cost);
+  const same: Identity = Identity.unwrap(wrapped, "passphrase!");
+  const c2: Cost = wrappedSeedCost(wrapped);
+  const seedHex: string = toHex(same.exportSeed());
+  Identity.fromSeed(fromHex(seedHex)).free();
+  await client.register(me);
+  const party: Party & { createdAt: number } = await client.lookup(me.id);
+  const patient = new Patient(client, me);
+  const record: PatientRecord = await patient.createRecord();
+  const v: number = await record.write(
+    [{ name: "notes", fields: { a: "b" }, text: "t", fhir: [{ resourceType: "Patient" }], files: [{ name: "f", bytes: new Uint8Array(3) }], keep: [] }],
+    { onProgress: (done: number, total: number) => void (done / total) },
+  );
+  const ids: string[] = await record.share({ grantee: party, sections: ["notes"], history: "fromNow", expiresAt: Date.now() + 1000, role: "custom" });
+  const grants: Array<OwnerGrant & { revoked: boolean }> = await record.grants();
+  record.liveGrants().forEach((g: OwnerGrant) => g.grantee.fingerprint);
+  record.rotate("notes");
+  await record.revoke(ids);
+  await record.revokeParty(party.id);
+  const audit: AuditRow[] = await record.audit();
+  const own: OpenSection = await record.open("notes");
+  const doc: SectionDocument = own.document;
+  for await (const piece of own.attachment(0, { onProgress: () => {} })) piece.byteLength;
+  const blob: Blob = await own.attachmentBlob(0);
+  own.close();
+  const all: PatientRecord[] = await patient.records();
+  const one: PatientRecord | undefined = await patient.openRecord(0);
+  one?.free();
+  const reader = new Reader(client, me, { highWater: new Map<string, number>() });
+  const shared: SharedRecord[] = await reader.sharedWithMe();
+  for (const r of shared) {
+    for (const s of r.sections) {
+      try {
+        (await reader.open(s)).close();
+      } catch (e) {
+        if (e instanceof SesphrError) console.log(e.code, e.status);
+      }
+    }
+  }
+  const range: Response = await client.getBlob(record.sections()[0].entry.blobId, [0, 10]);
+  await client.putBlob(me, "00".repeat(32), 0, new Uint8Array(0)).catch((e: unknown) => e);
+  me.free();
+  return [String(engine), ...names, toHex(key), String(c2.memoryKib), String(v), String(grants.length), String(audit.length),
+    doc.name, String(blob.size), String(all.length), String(range.status), record.recordId, String(record.index), String(record.version)];
+}
