@@ -1,0 +1,625 @@
+//! Model-based tests: random action sequences, chosen among the actions the
+//! model enables, run both on the model and on the real `sesphr-client`
+//! against the real relay + SRS on loopback. Every observable outcome must be
+//! the one the model predicts: success, the SRS's refusal code, the client's
+//! freshness verdict, and the decrypted bytes.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../../relay/tests/common/mod.rs"]
+mod common;
+
+use common::{latest_manifest, now, Api, Patient, Reader, Server};
+use proptest::prelude::*;
+use sesphr_client::envelope::{seal_request, AnswerKey};
+use sesphr_client::grant::{GrantShare, Role, VerifiedGrant};
+use sesphr_client::identity::Identity;
+use sesphr_client::manifest::VerifiedManifest;
+use sesphr_client::primitives::os_rng;
+use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
+use sesphr_client::stream::decrypt_body;
+use sesphr_model::{properties, Action, Config, Outcome, Party, SeSphr, State};
+
+/// Section names, by model index.
+const SECTIONS: [&str; 2] = ["history", "labs"];
+
+/// The bound of the random traces: more versions, grants and requests than
+/// the exhaustive check, since each trace explores one interleaving.
+fn config() -> Config {
+    Config {
+        readers: 2,
+        sections: 2,
+        max_versions: 4,
+        max_grants: 4,
+        max_requests: 8,
+        forgeries: true,
+        bugs: Default::default(),
+    }
+}
+
+/// What the patient writes at version `w` in section `s`.
+fn body(section: u8, written_at: u8) -> Vec<u8> {
+    format!(
+        "{} written at version {written_at}: {}",
+        SECTIONS[section as usize],
+        "x".repeat(section as usize * 7 + written_at as usize * 13)
+    )
+    .into_bytes()
+}
+
+/// What a test observes of an action on the real system.
+#[derive(Debug, PartialEq, Eq)]
+enum Observed {
+    Done,
+    /// The servers refused: status and code.
+    Refused(u16, String),
+    /// The SRS answered and the client verified the answer.
+    Answered {
+        section: u8,
+        written_at: u8,
+        /// The client's freshness check refused the manifest as `stale`.
+        stale: bool,
+        /// The decrypted body, if the derived key opened the blob.
+        body: Option<Vec<u8>>,
+    },
+}
+
+/// The model's prediction, in the same terms.
+fn expected(o: &Outcome) -> Observed {
+    match o {
+        Outcome::Done => Observed::Done,
+        Outcome::Refused(r) => Observed::Refused(403, r.code().to_string()),
+        Outcome::Answered {
+            section,
+            written_at,
+            stale,
+            decrypts,
+        } => Observed::Answered {
+            section: *section,
+            written_at: *written_at,
+            stale: *stale,
+            body: decrypts.then(|| body(*section, *written_at)),
+        },
+    }
+}
+
+/// A request created and held (by the relay) until delivered.
+struct Held {
+    grant: VerifiedGrant,
+    request: ReencryptRequest,
+    manifest: VerifiedManifest,
+    sealed: Vec<u8>,
+    key: AnswerKey,
+    /// The grantee's share, to derive the key when the SRS answers.
+    share: GrantShare,
+}
+
+/// The real deployment, driven action by action.
+struct Real {
+    dir: tempfile::TempDir,
+    server: Option<Server>,
+    api: Api,
+    patient: Patient,
+    readers: Vec<Reader>,
+    attacker: Identity,
+    held: Vec<Held>,
+}
+
+impl Real {
+    async fn start(readers: u8) -> Real {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path()).await;
+        let api = Api::new(&server.base);
+        let patient = Patient::new(&api).await;
+        let mut rs = Vec::new();
+        for _ in 0..readers {
+            rs.push(Reader::new(&api).await);
+        }
+        Real {
+            dir,
+            server: Some(server),
+            api,
+            patient,
+            readers: rs,
+            attacker: Identity::generate().unwrap(),
+            held: Vec::new(),
+        }
+    }
+
+    /// The grantee's accepted share of model grant `g`: grants are issued
+    /// (and re-issued) in the same order in both, so `sequence = g + 1`.
+    async fn share(&mut self, reader: u8, g: u8) -> GrantShare {
+        let r = &mut self.readers[reader as usize];
+        r.sync_inbox(&self.api).await;
+        r.shares
+            .iter()
+            .find(|s| s.grant.sequence == u64::from(g) + 1)
+            .cloned()
+            .unwrap_or_else(|| panic!("reader {reader} has no grant with sequence {}", g + 1))
+    }
+
+    async fn manifest(&self, version: u8) -> VerifiedManifest {
+        let bytes = self
+            .api
+            .get(
+                &format!(
+                    "/v1/records/{}/manifests/{version}",
+                    self.patient.record.to_hex()
+                ),
+                None,
+            )
+            .await
+            .unwrap();
+        VerifiedManifest::from_bytes(&bytes).unwrap()
+    }
+
+    async fn apply(&mut self, model: &State, action: &Action) -> Observed {
+        match *action {
+            Action::Register(_) => Observed::Done,
+            Action::Write { section } => {
+                let w = self.patient.version() as u8 + 1;
+                let name = SECTIONS[section as usize];
+                self.patient
+                    .write(&self.api, &[(name, &body(section, w))])
+                    .await;
+                Observed::Done
+            }
+            Action::Grant {
+                reader,
+                section,
+                from_now,
+            } => {
+                let from = if from_now {
+                    self.patient.version() + 1
+                } else {
+                    0
+                };
+                let to = self.readers[reader as usize].id.public().clone();
+                self.patient
+                    .grant(
+                        &self.api,
+                        SECTIONS[section as usize],
+                        &to,
+                        Role::Custom,
+                        from,
+                    )
+                    .await;
+                Observed::Done
+            }
+            Action::Revoke { grant } => {
+                let g = &model.grants[grant as usize];
+                let share = self.share(g.reader, grant).await;
+                match self.patient.revoke(&self.api, &share.grant).await {
+                    Ok(_) => Observed::Done,
+                    Err(e) => Observed::Refused(e.status, e.code),
+                }
+            }
+            Action::Send {
+                signer,
+                grant,
+                section,
+                version,
+            } => {
+                let g = &model.grants[grant as usize];
+                let share = self.share(g.reader, grant).await;
+                let manifest = self.manifest(version).await;
+                let grantee = &self.readers[g.reader as usize].id;
+                let honest = ReencryptRequest::new(
+                    grantee,
+                    &share.grant,
+                    u64::from(version),
+                    now(),
+                    &mut os_rng(),
+                )
+                .unwrap();
+                let request = if signer == Party::Reader(g.reader) && section == g.section {
+                    honest
+                } else {
+                    // A forgery: the same fields, another section if asked,
+                    // signed by whoever the model says signed it.
+                    let mut payload = honest.as_bytes()[..118].to_vec();
+                    payload[54..86]
+                        .copy_from_slice(&self.patient.section_id(SECTIONS[section as usize]).0);
+                    let signer = match signer {
+                        Party::Reader(r) => &self.readers[r as usize].id,
+                        _ => &self.attacker,
+                    };
+                    let sig = signer.sign(&payload);
+                    payload.extend_from_slice(&sig);
+                    ReencryptRequest::from_bytes(&payload).unwrap()
+                };
+                let srs = self.patient.srs.clone();
+                let (sealed, key) =
+                    seal_request(&srs.encryption, request.as_bytes(), &mut os_rng()).unwrap();
+                self.held.push(Held {
+                    grant: share.grant.clone(),
+                    request,
+                    manifest,
+                    sealed,
+                    key,
+                    share,
+                });
+                Observed::Done
+            }
+            Action::Deliver { nonce } | Action::Replay { nonce } => self.deliver(nonce).await,
+            Action::RestartSrs => {
+                self.server.take().unwrap().stop().await;
+                let server = Server::start(self.dir.path()).await;
+                self.api = Api::new(&server.base);
+                self.server = Some(server);
+                Observed::Done
+            }
+        }
+    }
+
+    /// Posts a held request through the relay and reads the answer as the
+    /// client does: verify, freshness check, derive the key, decrypt.
+    async fn deliver(&mut self, nonce: u8) -> Observed {
+        let held = &self.held[nonce as usize];
+        let answer = match self
+            .api
+            .post(
+                "/v1/reencrypt",
+                "application/octet-stream",
+                held.sealed.clone(),
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return Observed::Refused(e.status, e.code),
+        };
+        let srs = &self.patient.srs;
+        let opened = held.key.open_answer(&answer).unwrap();
+        let answer =
+            ReencryptAnswer::verify(&opened, srs, &held.request, &held.grant, &held.manifest)
+                .unwrap();
+        let stale = match answer.head.check_manifest(&held.manifest, 0) {
+            Ok(()) => false,
+            Err(e) if e.code() == "stale" => true,
+            Err(e) => panic!("head check: {}", e.code()),
+        };
+        let entry = held.manifest.entry(&held.grant.section).unwrap();
+        let section = SECTIONS
+            .iter()
+            .position(|n| self.patient.section_id(n) == held.grant.section)
+            .unwrap() as u8;
+        // The key is derived even for a stale manifest: what the grantee
+        // could decrypt is what the model reasons about.
+        let body = match held.share.data_key(&held.manifest, &answer) {
+            Ok(dk) => {
+                let blob = self.api.blob(&entry.blob_id).await;
+                decrypt_body(&blob, &dk, &entry.chunk_root)
+                    .ok()
+                    .map(|b| b.to_vec())
+            }
+            Err(_) => None,
+        };
+        Observed::Answered {
+            section,
+            written_at: entry.written_at_version as u8,
+            stale,
+            body,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+}
+
+/// Picks one enabled action per choice: first a kind of action, by weight
+/// (so that rare kinds are not drowned by the many ways to send, and honest
+/// requests outnumber forgeries), then one action of that kind.
+fn pick(model: &SeSphr, state: &State, choice: u32) -> Option<Action> {
+    let mut enabled = Vec::new();
+    model.enabled(state, &mut enabled);
+    // (kind, weight): restarts are slow on the real side, so rare.
+    let kind = |a: &Action| match a {
+        Action::Write { .. } => (0, 3),
+        Action::Grant { .. } => (1, 3),
+        Action::Revoke { .. } => (2, 1),
+        Action::Send {
+            signer,
+            grant,
+            section,
+            version,
+        } => {
+            let g = &state.grants[*grant as usize];
+            let latest = *version as usize == state.manifests.len();
+            let revoked = sesphr_model::model::contains(state.receipts, *grant as usize);
+            match (
+                *signer == Party::Reader(g.reader) && *section == g.section,
+                latest && !revoked,
+            ) {
+                (true, true) => (3, 8),
+                (true, false) => (4, 2),
+                (false, _) => (5, 1),
+            }
+        }
+        Action::Deliver { .. } => (6, 8),
+        Action::Replay { .. } => (7, 1),
+        Action::RestartSrs => (8, 1),
+        Action::Register(_) => (9, 0),
+    };
+    let mut kinds: Vec<(u8, u32)> = enabled.iter().map(kind).filter(|k| k.1 > 0).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let total: u32 = kinds.iter().map(|k| k.1).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut at = choice % total;
+    let mut chosen = kinds[0].0;
+    for (k, w) in &kinds {
+        if at < *w {
+            chosen = *k;
+            break;
+        }
+        at -= w;
+    }
+    let of_kind: Vec<&Action> = enabled.iter().filter(|a| kind(a).0 == chosen).collect();
+    Some(of_kind[(choice as usize / 61) % of_kind.len()].clone())
+}
+
+/// The start of every trace: everybody registered.
+fn registered(model: &SeSphr) -> (State, Vec<Action>) {
+    let mut actions = vec![Action::Register(Party::Patient)];
+    actions.extend((0..model.cfg.readers).map(|r| Action::Register(Party::Reader(r))));
+    let (state, _) = model.run(&actions).unwrap();
+    (state, actions)
+}
+
+/// Runs `actions` (after registration) on both and compares each outcome.
+/// Returns the number of answers and refusals compared, or the first
+/// departure from the model.
+async fn conform(model: &SeSphr, actions: &[Action]) -> Result<(usize, usize), String> {
+    let (mut state, mut trace) = registered(model);
+    let mut real = Real::start(model.cfg.readers).await;
+    let (mut answered, mut refused) = (0, 0);
+    let mut departure = None;
+    for action in actions {
+        trace.push(action.clone());
+        let (next, outcome) = model
+            .step(&state, action)
+            .unwrap_or_else(|| panic!("not enabled in the model: {action:?}"));
+        let observed = real.apply(&state, action).await;
+        if observed != expected(&outcome) {
+            departure = Some(format!(
+                "real system departs from the model at {action:?}: observed {observed:?}, \
+                 model {outcome:?}\ntrace: {trace:?}"
+            ));
+            break;
+        }
+        match outcome {
+            Outcome::Answered { .. } => answered += 1,
+            Outcome::Refused(_) => refused += 1,
+            Outcome::Done => {}
+        }
+        state = next;
+    }
+    // The real latest manifest is the model's latest version.
+    if departure.is_none() && !state.manifests.is_empty() {
+        let m = latest_manifest(&real.api, &real.patient.record)
+            .await
+            .unwrap();
+        assert_eq!(m.version(), state.manifests.len() as u64);
+    }
+    real.stop().await;
+    match departure {
+        Some(d) => Err(d),
+        None => Ok((answered, refused)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn cases() -> u32 {
+    std::env::var("SESPHR_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random traces over the model's enabled actions; the real system must
+    /// observe exactly what the model predicts at every step.
+    #[test]
+    fn real_system_follows_the_model(choices in proptest::collection::vec(any::<u32>(), 8..32)) {
+        let model = SeSphr::new(config());
+        let (mut state, _) = registered(&model);
+        let mut actions = Vec::new();
+        for c in choices {
+            let Some(a) = pick(&model, &state, c) else { break };
+            state = model.step(&state, &a).unwrap().0;
+            actions.push(a);
+        }
+        let n = actions.len();
+        let (answered, refused) = runtime().block_on(conform(&model, &actions)).unwrap();
+        eprintln!("model-based case: {n} actions, {answered} answers, {refused} refusals compared");
+    }
+}
+
+/// Every kind of outcome the model predicts shows up on the real system:
+/// fixed traces through the answers, each refusal code, a stale manifest and
+/// a replay across a restart.
+fn every_outcome_trace() -> Vec<Action> {
+    let send = |signer, grant, section, version| Action::Send {
+        signer,
+        grant,
+        section,
+        version,
+    };
+    let r0 = Party::Reader(0);
+    let r1 = Party::Reader(1);
+    vec![
+        Action::Write { section: 0 },
+        Action::Grant {
+            reader: 0,
+            section: 0,
+            from_now: false,
+        },
+        send(r0, 0, 0, 1),
+        Action::Deliver { nonce: 0 }, // answered, decrypts
+        Action::RestartSrs,
+        Action::Replay { nonce: 0 }, // replay, across a restart
+        send(Party::Attacker, 0, 0, 1),
+        Action::Deliver { nonce: 1 }, // bad_signature (forged signer)
+        send(r0, 0, 1, 1),
+        Action::Deliver { nonce: 2 }, // bad_signature (another section)
+        Action::Grant {
+            reader: 1,
+            section: 0,
+            from_now: true,
+        },
+        send(r1, 2, 0, 1),
+        Action::Deliver { nonce: 3 }, // not_in_manifest: from-now epoch
+        Action::Write { section: 0 },
+        send(r0, 1, 0, 2),
+        send(r0, 0, 0, 1),
+        Action::Deliver { nonce: 4 }, // answered via the re-issued grant
+        Action::Deliver { nonce: 5 }, // answered but stale (version 1 < head 2)
+        Action::Revoke { grant: 1 },
+        send(r0, 1, 0, 2),
+        Action::Deliver { nonce: 6 }, // revoked
+    ]
+}
+
+#[test]
+fn every_outcome_kind_is_observed() {
+    let model = SeSphr::new(config());
+    let trace = every_outcome_trace();
+    let outcomes = runtime().block_on(async {
+        conform(&model, &trace).await.unwrap();
+        let (mut state, _) = registered(&model);
+        let mut outcomes = Vec::new();
+        for a in &trace {
+            let (next, o) = model.step(&state, a).unwrap();
+            outcomes.push(o);
+            state = next;
+        }
+        outcomes
+    });
+    let codes: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Refused(r) => Some(r.code()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "replay",
+            "bad_signature",
+            "bad_signature",
+            "not_in_manifest",
+            "revoked"
+        ]
+    );
+    assert!(outcomes.contains(&Outcome::Answered {
+        section: 0,
+        written_at: 1,
+        stale: true,
+        decrypts: true
+    }));
+}
+
+/// The checker's counterexample to "a live all-history grantee reads every
+/// version", replayed on the real system: after a from-now grant rotated the
+/// section, a new all-history grantee asks for the section's content of the
+/// earlier epoch with each of its grants, and the SRS refuses every one.
+#[test]
+fn checker_finding_reproduces_on_the_real_system() {
+    let cfg = Config {
+        sections: 1,
+        max_versions: 2,
+        max_grants: 2,
+        max_requests: 2,
+        ..config()
+    };
+    let report = sesphr_model::check(
+        cfg.clone(),
+        2,
+        Some(properties::ALL_GRANTEE_READS_EVERY_VERSION),
+    );
+    let path = report.discoveries[properties::ALL_GRANTEE_READS_EVERY_VERSION].clone();
+    // Room for the requests appended below.
+    let model = SeSphr::new(Config {
+        max_requests: 8,
+        ..cfg
+    });
+    let (state, _) = model.run(&path).unwrap();
+    // The witness: a live all-history grant, and the content it cannot reach.
+    let (reader, content) = state
+        .grants
+        .iter()
+        .enumerate()
+        .filter(|(i, g)| g.from == 0 && !sesphr_model::model::contains(state.receipts, *i))
+        .find_map(|(_, g)| {
+            state
+                .contents
+                .iter()
+                .find(|c| {
+                    c.section == g.section
+                        && !state
+                            .grants
+                            .iter()
+                            .any(|h| h.reader == g.reader && h.epoch == c.epoch)
+                })
+                .map(|c| (g.reader, c.clone()))
+        })
+        .unwrap();
+    let mut trace: Vec<Action> = path
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Register(_)))
+        .collect();
+    let base = state.requests.len() as u8;
+    let mine: Vec<u8> = (0..state.grants.len() as u8)
+        .filter(|g| state.grants[*g as usize].reader == reader)
+        .collect();
+    for (i, g) in mine.iter().enumerate() {
+        trace.push(Action::Send {
+            signer: Party::Reader(reader),
+            grant: *g,
+            section: content.section,
+            version: content.written_at,
+        });
+        trace.push(Action::Deliver {
+            nonce: base + i as u8,
+        });
+    }
+    let (answered, refused) = runtime().block_on(conform(&model, &trace)).unwrap();
+    assert_eq!(
+        answered, 0,
+        "the all-history grantee got an answer: {trace:?}"
+    );
+    assert!(refused >= mine.len());
+}
+
+/// The comparison can fail: a model with a seeded bug (an SRS that forgets
+/// to check revocation) predicts an answer where the real SRS refuses.
+#[test]
+fn a_departing_model_is_caught() {
+    let model = SeSphr::new(config().with_bugs(sesphr_model::Bugs {
+        srs_skips_revocation_check: true,
+        ..Default::default()
+    }));
+    let err = runtime()
+        .block_on(conform(&model, &every_outcome_trace()))
+        .unwrap_err();
+    assert!(err.contains("Refused(403, \"revoked\")"), "{err}");
+}
