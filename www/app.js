@@ -33,7 +33,7 @@ const FRIENDLY = {
   unknown_grant: "The server does not know this share (it may have been withdrawn).",
   before_from_version:
     "This section was shared with you from now on; nothing has been written since.",
-  no_such_section: "Nothing has been written in this section yet.",
+  no_such_section: "A section shared with you has nothing in it yet (its name is only known once written).",
   decryption_failed: "Wrong passphrase, or the file is damaged.",
   srs_mismatch: "The re-encryption server is not the one this portal trusts. Nothing was sent.",
   network: "The server cannot be reached. Check your connection and try again.",
@@ -358,7 +358,12 @@ async function editSection(name) {
     const keep = $("keep-list");
     keep.replaceChildren(
       ...open.document.attachments.map((a, i) =>
-        el("label", {}, el("input", { type: "checkbox", name: "keep", value: String(i), checked: true }), ` ${a.name} (${a.size} bytes)`),
+        el(
+          "div",
+          {},
+          el("label", {}, el("input", { type: "checkbox", name: "keep", value: String(i), checked: true }), ` ${a.name} (${a.size} bytes)`),
+          el("button", { type: "button", onclick: action(() => downloadOwn(name, i)) }, `Download ${a.name}`),
+        ),
       ),
     );
     $("keep-box").hidden = !open.document.attachments.length;
@@ -368,6 +373,18 @@ async function editSection(name) {
   }
   say(`Editing ${name}.`);
   $("section-fields").focus();
+}
+
+async function downloadOwn(name, i) {
+  const open = await app.record.open(name);
+  try {
+    const a = open.document.attachments[i];
+    say(`Downloading and decrypting ${a.name}…`);
+    download(await open.attachmentBlob(i, { onProgress: progress($("save-progress")) }), a.name);
+    say(`Decrypted ${a.name}.`);
+  } finally {
+    open.close();
+  }
 }
 
 $("section-name").addEventListener("change", () => {

@@ -140,6 +140,14 @@ test("patient shares sections, readers read exactly what was granted, revocation
   });
   timings.upload20MBMs = Number(await page.locator("#save-progress").getAttribute("data-ms"));
   assert.ok(timings.upload20MBMs > 0);
+  // The owner reads back their own attachment.
+  await page.getByRole("button", { name: "Edit labs" }).click();
+  await status(page, "Editing labs");
+  const [own] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Download panel-2026.bin" }).click(),
+  ]);
+  assert.equal(createHash("sha256").update(readFileSync(await own.path())).digest("hex"), bigHash);
   await shot(patient, "03-record.png");
 
   await share(page, physician.id, "physician");
