@@ -13,12 +13,14 @@
 pub mod auth;
 pub mod error;
 pub mod identity;
+pub mod listener;
 pub mod relay;
 pub mod relay_store;
 pub mod server;
 pub mod srs;
 pub mod srs_store;
 
+pub use listener::Limits;
 pub use server::{run, Config, Services};
 
 /// Milliseconds since the Unix epoch (the servers' clock).

@@ -33,6 +33,15 @@ struct Common {
     /// Built wasm package directory.
     #[arg(long, env = "SESPHR_PKG_DIR", default_value = "pkg")]
     pkg_dir: PathBuf,
+    /// Connections served at once (more wait in the listen backlog).
+    #[arg(long, env = "SESPHR_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds allowed for a request's headers to arrive.
+    #[arg(long, env = "SESPHR_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a connection may stall (no byte read or written) before it is closed.
+    #[arg(long, env = "SESPHR_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    idle_timeout_secs: u64,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SESPHR_LOG", default_value = "info")]
     log: String,
@@ -66,6 +75,9 @@ async fn main() -> std::process::ExitCode {
     config.srs_url = c.srs_url;
     config.www_dir = c.www_dir;
     config.pkg_dir = c.pkg_dir;
+    config.limits.max_connections = c.max_connections;
+    config.limits.header_timeout = std::time::Duration::from_secs(c.header_timeout_secs);
+    config.limits.idle_timeout = std::time::Duration::from_secs(c.idle_timeout_secs);
     let listener = match tokio::net::TcpListener::bind(c.listen).await {
         Ok(l) => l,
         Err(e) => {

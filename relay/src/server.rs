@@ -46,6 +46,8 @@ pub struct Config {
     pub pkg_dir: PathBuf,
     /// Replay window for signed requests, ms.
     pub replay_window_ms: u64,
+    /// Connection count and timeouts.
+    pub limits: crate::listener::Limits,
 }
 
 impl Config {
@@ -59,6 +61,7 @@ impl Config {
             www_dir: PathBuf::from("www"),
             pkg_dir: PathBuf::from("pkg"),
             replay_window_ms: 5 * 60 * 1000,
+            limits: crate::listener::Limits::default(),
         }
     }
 }
@@ -486,12 +489,8 @@ pub async fn run(
             "request"
         );
     });
-    let routes = routes(&config)?.with(log);
+    let routes = routes(&config)?.with(log).boxed();
     tracing::info!(addr = %listener.local_addr()?, services = ?config.services, "serving");
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    crate::listener::serve(listener, routes, shutdown, config.limits).await;
     Ok(())
 }
