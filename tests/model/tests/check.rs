@@ -216,7 +216,7 @@ fn seeded_bugs_are_caught() {
     let base = bounds()[0].1.clone();
     for (what, bugs, property) in cases {
         let cfg = base.clone().with_bugs(bugs);
-        let r = check(cfg.clone(), THREADS, Some(property));
+        let r = check(cfg.clone(), 1, Some(property));
         let path = r
             .discoveries
             .get(property)
