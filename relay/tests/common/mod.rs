@@ -346,12 +346,25 @@ impl Patient {
         role: Role,
         from_version: u64,
     ) -> IssuedGrant {
+        self.grant_until(api, name, to, role, from_version, None)
+            .await
+    }
+
+    pub async fn grant_until(
+        &mut self,
+        api: &Api,
+        name: &str,
+        to: &PublicIdentity,
+        role: Role,
+        from_version: u64,
+        expires_at: Option<u64>,
+    ) -> IssuedGrant {
         let i = self.state(name);
         let terms = GrantTerms {
             grantee: to.clone(),
             role,
             from_version,
-            expires_at: None,
+            expires_at,
             sequence: 0,
         };
         let mut seq = self.sequence;

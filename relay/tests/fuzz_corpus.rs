@@ -1,0 +1,36 @@
+//! Replays the committed fuzz corpus of the JSON request bodies
+//! (`fuzz/corpus/relay_*/`) through the same checks the fuzz targets run
+//! (`fuzz/src/relay.rs`, included here with the client fixture it uses).
+//! Fails if a check fails or if a target's corpus is missing or empty.
+//! `SESPHR_FUZZ_SEEDS=<dir>` writes the seed corpus (see
+//! `client/tests/fuzz_corpus.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[path = "../../fuzz/src/client.rs"]
+mod client;
+
+#[path = "../../fuzz/src/relay.rs"]
+mod relay;
+
+#[path = "../../fuzz/src/replay.rs"]
+mod replay;
+
+#[test]
+fn corpus_replays_through_every_relay_check() {
+    replay::replay_all(relay::TARGETS);
+}
+
+#[test]
+fn every_relay_fuzz_target_has_a_check() {
+    replay::targets_match(relay::TARGETS, |name| name.starts_with("relay_"));
+}
+
+#[test]
+fn seeds_pass_their_checks() {
+    replay::seeds_pass(relay::TARGETS, relay::seeds());
+}
+
+#[test]
+fn write_seed_corpus() {
+    replay::write_seeds(relay::seeds());
+}

@@ -1,0 +1,410 @@
+//! The hostile-input kit: one table of malformed, forged, replayed, stale,
+//! misdirected and oversized requests, each with the status and error code it
+//! must get; then races (duplicate uploads, concurrent manifest writers). After
+//! all of it the server is healthy and every stored byte still verifies.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use std::time::Duration;
+
+use sesphr_client::envelope::seal_request;
+use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
+use sesphr_client::identity::Identity;
+use sesphr_client::primitives::os_rng;
+use sesphr_client::record::{EpochId, SectionKey};
+use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::token::{Purpose, RequestToken};
+use sha2::Digest;
+
+/// How a case is sent.
+enum Send {
+    /// Only a request head on a raw connection: for requests the server must
+    /// refuse before reading a body (the body is never sent).
+    Head(String),
+    /// A complete request.
+    Http {
+        method: &'static str,
+        path: String,
+        content_type: Option<&'static str>,
+        token: Option<Vec<u8>>,
+        body: Vec<u8>,
+    },
+}
+
+struct Case {
+    name: &'static str,
+    send: Send,
+    status: u16,
+    code: &'static str,
+}
+
+fn post(path: impl Into<String>, content_type: &'static str, body: Vec<u8>) -> Send {
+    Send::Http {
+        method: "POST",
+        path: path.into(),
+        content_type: Some(content_type),
+        token: None,
+        body,
+    }
+}
+
+fn get(path: impl Into<String>, token: Option<&RequestToken>) -> Send {
+    Send::Http {
+        method: "GET",
+        path: path.into(),
+        content_type: None,
+        token: token.map(|t| t.as_bytes().to_vec()),
+        body: Vec::new(),
+    }
+}
+
+fn bin(path: impl Into<String>, body: Vec<u8>) -> Send {
+    post(path, "application/octet-stream", body)
+}
+
+fn json(path: impl Into<String>, v: serde_json::Value) -> Send {
+    post(path, "application/json", serde_json::to_vec(&v).unwrap())
+}
+
+fn token(who: &Identity, purpose: Purpose, subject: &[u8], at: u64) -> RequestToken {
+    RequestToken::sign(who, purpose, subject, at, &mut os_rng()).unwrap()
+}
+
+/// Sends a case; returns (status, code) with code "" for a success.
+async fn run(api: &Api, send: &Send) -> (u16, String) {
+    match send {
+        Send::Head(head) => {
+            let reply = raw_head(&api.base, head).await;
+            let status: u16 = reply
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no status line in {reply:?}"));
+            let code = reply
+                .split("\"code\":\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string();
+            (status, code)
+        }
+        Send::Http {
+            method,
+            path,
+            content_type,
+            token,
+            body,
+        } => {
+            let mut req = api.http.request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", api.base),
+            );
+            if let Some(ct) = content_type {
+                req = req.header("content-type", *ct);
+            }
+            if let Some(t) = token {
+                req = req.header("x-sesphr-token", hex::encode(t));
+            }
+            let resp = req.body(body.clone()).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.unwrap();
+            if status < 400 {
+                return (status, String::new());
+            }
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("error body is not JSON: {status} {bytes:?}"));
+            (status, v["code"].as_str().unwrap_or("").to_string())
+        }
+    }
+}
+
+fn sealed_request(
+    srs: &sesphr_client::identity::PublicIdentity,
+    signer: &Identity,
+    grant: &IssuedGrant,
+    version: u64,
+    at: u64,
+) -> Vec<u8> {
+    let req = ReencryptRequest::new(signer, &grant.statement, version, at, &mut os_rng()).unwrap();
+    seal_request(&srs.encryption, req.as_bytes(), &mut os_rng())
+        .unwrap()
+        .0
+}
+
+/// A request whose signature does not verify (last signature byte flipped).
+fn forged_request(
+    srs: &sesphr_client::identity::PublicIdentity,
+    signer: &Identity,
+    grant: &IssuedGrant,
+) -> Vec<u8> {
+    let req = ReencryptRequest::new(signer, &grant.statement, 1, now(), &mut os_rng()).unwrap();
+    let mut bytes = req.as_bytes().to_vec();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    seal_request(&srs.encryption, &bytes, &mut os_rng())
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
+    let Deployment {
+        dir,
+        server,
+        api,
+        mut patient,
+        srs,
+    } = deploy(|c| c.max_blob_bytes = 64 * 1024).await;
+    let mut doctor = Reader::new(&api).await;
+    let stranger = Reader::new(&api).await;
+    let m = patient
+        .write(&api, &[("history", b"keep me".as_slice())])
+        .await;
+    let g = patient
+        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
+        .await;
+    let g_revoked = patient
+        .grant(&api, "history", stranger.id.public(), Role::Physician, 0)
+        .await;
+    patient.revoke(&api, &g_revoked.statement).await.unwrap();
+    let g_expiring = patient
+        .grant_until(
+            &api,
+            "history",
+            doctor.id.public(),
+            Role::Physician,
+            0,
+            Some(now() + 1_000),
+        )
+        .await;
+    let g_from_now = patient
+        .grant(&api, "history", doctor.id.public(), Role::Physician, 2)
+        .await;
+    doctor.sync_inbox(&api).await;
+    let (rec, hist) = (patient.record, patient.section_id("history"));
+    let rpath = format!("/v1/records/{}/manifests", rec.to_hex());
+    let seven = hex::encode([7u8; 32]);
+
+    // Objects to corrupt.
+    let entry = doctor.id.directory_entry(now());
+    let mut identity_point = entry.as_bytes().to_vec();
+    identity_point[6..39].fill(0);
+    let mut off_curve = entry.as_bytes().to_vec();
+    off_curve[7..39].fill(0xff);
+    let mut transplanted = stranger.id.directory_entry(now()).as_bytes().to_vec();
+    let n = transplanted.len();
+    transplanted[n - 64..].copy_from_slice(&entry.as_bytes()[n - 64..]);
+    let mut manifest_identity_point = m.as_bytes().to_vec();
+    let a_at = 6 + 66 + 32 + 16 + 8 + 32 + 8 + 4 + 32 + 32;
+    manifest_identity_point[a_at..a_at + 33].fill(0);
+    let mut forged_manifest = m.as_bytes().to_vec();
+    let n = forged_manifest.len();
+    forged_manifest[n - 1] ^= 1;
+    // A valid manifest of the doctor's own record, posted under the patient's.
+    let nonce = [9u8; 16];
+    let foreign = sesphr_client::manifest::ManifestContent {
+        record: sesphr_client::record::RecordId::derive(&doctor.id.id(), &nonce),
+        record_nonce: nonce,
+        version: 1,
+        previous: [0; 32],
+        created_at: now(),
+        entries: Vec::new(),
+    }
+    .sign(&doctor.id)
+    .unwrap();
+    // A grant the doctor signs over the patient's record.
+    let doctor_key = SectionKey::for_owner(&doctor.id, rec, hist, EpochId([3; 32])).unwrap();
+    let not_owner = IssuedGrant::issue(
+        &doctor.id,
+        &doctor_key,
+        &srs.encryption,
+        &GrantTerms {
+            grantee: stranger.id.public().clone(),
+            role: Role::Physician,
+            from_version: 0,
+            expires_at: None,
+            sequence: 1,
+        },
+        &mut os_rng(),
+    )
+    .unwrap();
+    // A genuine grant of the patient's, not yet delivered.
+    let own_key = SectionKey::for_owner(&patient.id, rec, hist, EpochId([4; 32])).unwrap();
+    let undelivered = IssuedGrant::issue(
+        &patient.id,
+        &own_key,
+        &srs.encryption,
+        &GrantTerms {
+            grantee: stranger.id.public().clone(),
+            role: Role::Physician,
+            from_version: 0,
+            expires_at: None,
+            sequence: 99,
+        },
+        &mut os_rng(),
+    )
+    .unwrap();
+    let mut unknown = g.clone();
+    unknown.statement.grant_id = [0xee; 16];
+    let used_token = token(&doctor.id, Purpose::ReadInbox, &[], now());
+    let replayed_request = sealed_request(&srs, &doctor.id, &g, 1, now());
+    let hash4: [u8; 32] = sha2::Sha256::digest([1u8, 2, 3, 4]).into();
+    let upload = |subject_len: u64, body: Vec<u8>, id: [u8; 32]| Send::Http {
+        method: "PUT",
+        path: format!("/v1/blobs/{}", hex::encode(id)),
+        content_type: Some("application/octet-stream"),
+        token: Some(
+            token(
+                &patient.id,
+                Purpose::UploadBlob,
+                &[id.as_slice(), &subject_len.to_be_bytes()].concat(),
+                now(),
+            )
+            .as_bytes()
+            .to_vec(),
+        ),
+        body,
+    };
+    let inbox_path = "/v1/inbox";
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // g_expiring has expired
+
+    let cases = vec![
+        // Bodies: malformed, mistyped, oversized, mislabelled.
+        Case { name: "JSON that does not parse", send: post("/srs/v1/grants", "application/json", b"{".to_vec()), status: 400, code: "malformed_json" },
+        Case { name: "JSON with an unknown field", send: json("/srs/v1/grants", serde_json::json!({"statement": "00", "b2Envelope": "00", "admin": true})), status: 400, code: "malformed_json" },
+        Case { name: "JSON with a mistyped field", send: json("/srs/v1/grants", serde_json::json!({"statement": 5, "b2Envelope": "00"})), status: 400, code: "malformed_json" },
+        Case { name: "JSON field that is not hex", send: json(inbox_path, serde_json::json!({"statement": "zz", "b1Envelope": "00"})), status: 400, code: "malformed" },
+        Case { name: "hex that is no object", send: json(inbox_path, serde_json::json!({"statement": "00ff", "b1Envelope": "00"})), status: 400, code: "malformed" },
+        Case { name: "wrong content type", send: Send::Head("POST /srs/v1/grants HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n".into()), status: 415, code: "unsupported_media_type" },
+        Case { name: "object body over 1 MiB", send: Send::Head(format!("POST {rpath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n", 2 << 20)), status: 413, code: "too_large" },
+        Case { name: "object body without a length", send: Send::Head(format!("POST {rpath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n")), status: 411, code: "length_required" },
+        Case { name: "blob over the configured limit", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n")), status: 413, code: "too_large" },
+        Case { name: "a 10 GB blob", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 10737418240\r\n\r\n")), status: 413, code: "too_large" },
+        Case { name: "blob without a token", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n")), status: 401, code: "token_required" },
+        Case { name: "blob that does not hash to its id", send: upload(4, vec![1, 2, 3, 4], [7; 32]), status: 400, code: "hash_mismatch" },
+        Case { name: "blob token for another length", send: upload(5, vec![1, 2, 3, 4], hash4), status: 403, code: "binding_mismatch" },
+        // Points and encodings.
+        Case { name: "directory entry with the identity point", send: bin("/srs/v1/directory", identity_point), status: 400, code: "invalid_point" },
+        Case { name: "directory entry with a point off the curve", send: bin("/srs/v1/directory", off_curve), status: 400, code: "invalid_point" },
+        Case { name: "manifest entry with the identity point", send: bin(rpath.clone(), manifest_identity_point), status: 400, code: "invalid_point" },
+        Case { name: "truncated object", send: bin("/srs/v1/directory", entry.as_bytes()[..100].to_vec()), status: 400, code: "malformed" },
+        Case { name: "object of another kind", send: bin("/srs/v1/directory", m.as_bytes().to_vec()), status: 400, code: "wrong_kind" },
+        // Signatures.
+        Case { name: "manifest with a flipped signature bit", send: bin(rpath.clone(), forged_manifest.clone()), status: 403, code: "bad_signature" },
+        Case { name: "head for a forged manifest", send: bin("/srs/v1/heads", forged_manifest), status: 403, code: "bad_signature" },
+        Case { name: "directory entry with another entry's signature", send: bin("/srs/v1/directory", transplanted), status: 403, code: "bad_signature" },
+        Case { name: "manifest another party signs for this record", send: bin(rpath.clone(), foreign.as_bytes().to_vec()), status: 400, code: "record_mismatch" },
+        Case { name: "manifest replayed at its own version", send: bin(rpath.clone(), m.as_bytes().to_vec()), status: 409, code: "version_conflict" },
+        Case { name: "head replayed at its own version", send: bin("/srs/v1/heads", m.as_bytes().to_vec()), status: 409, code: "version_conflict" },
+        // Tokens.
+        Case { name: "token used the first time", send: get(inbox_path, Some(&used_token)), status: 200, code: "" },
+        Case { name: "token replayed", send: get(inbox_path, Some(&used_token)), status: 403, code: "replay" },
+        Case { name: "token an hour old", send: get(inbox_path, Some(&token(&doctor.id, Purpose::ReadInbox, &[], now() - 3_600_000))), status: 403, code: "stale" },
+        Case { name: "token from the future", send: get(inbox_path, Some(&token(&doctor.id, Purpose::ReadInbox, &[], now() + 3_600_000))), status: 403, code: "stale" },
+        Case { name: "token for another purpose", send: get(inbox_path, Some(&token(&doctor.id, Purpose::ReadAudit, &[], now()))), status: 403, code: "binding_mismatch" },
+        Case { name: "token that is not hex", send: Send::Head("GET /v1/inbox HTTP/1.1\r\nhost: x\r\nx-sesphr-token: zz\r\n\r\n".into()), status: 400, code: "malformed" },
+        Case { name: "grant list read by a reader", send: get(format!("/srs/v1/records/{}/grants", rec.to_hex()), Some(&token(&doctor.id, Purpose::ListGrants, &rec.0, now()))), status: 403, code: "not_owner" },
+        Case { name: "audit read with a token for another record", send: get(format!("/srs/v1/records/{}/audit", rec.to_hex()), Some(&token(&patient.id, Purpose::ReadAudit, &[1; 32], now()))), status: 403, code: "binding_mismatch" },
+        // Grants.
+        Case { name: "grant over another party's record", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(not_owner.statement.as_bytes()), "b2Envelope": hex::encode(not_owner.b2_envelope.to_bytes())})), status: 403, code: "not_owner" },
+        Case { name: "grant delivered twice to the SRS", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b2Envelope": hex::encode(g.b2_envelope.to_bytes())})), status: 409, code: "grant_id_used" },
+        Case { name: "grant delivered with another grant's envelope", send: json(inbox_path, serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b1Envelope": hex::encode(g_revoked.b1_envelope.to_bytes())})), status: 403, code: "binding_mismatch" },
+        Case { name: "grant with another grant's b2 envelope", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(undelivered.statement.as_bytes()), "b2Envelope": hex::encode(g.b2_envelope.to_bytes())})), status: 403, code: "binding_mismatch" },
+        // Re-encryption.
+        Case { name: "request under an unknown grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &unknown, 1, now())), status: 403, code: "unknown_grant" },
+        Case { name: "request under a revoked grant", send: bin("/v1/reencrypt", sealed_request(&srs, &stranger.id, &g_revoked, 1, now())), status: 403, code: "revoked" },
+        Case { name: "request under an expired grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g_expiring, 1, now())), status: 403, code: "expired" },
+        Case { name: "request for a version older than a from-now grant (its epoch is not there)", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g_from_now, 1, now())), status: 403, code: "not_in_manifest" },
+        Case { name: "request for a version not published", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g, 9, now())), status: 403, code: "not_in_manifest" },
+        Case { name: "request with a forged signature", send: bin("/v1/reencrypt", forged_request(&srs, &doctor.id, &g)), status: 403, code: "bad_signature" },
+        Case { name: "request an hour old", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g, 1, now() - 3_600_000)), status: 403, code: "replay" },
+        Case { name: "request sent the first time", send: bin("/v1/reencrypt", replayed_request.clone()), status: 200, code: "" },
+        Case { name: "request replayed", send: bin("/v1/reencrypt", replayed_request), status: 403, code: "replay" },
+        Case { name: "sealed request that is garbage", send: bin("/v1/reencrypt", b"SPHR\x0c\x01garbage".to_vec()), status: 400, code: "malformed" },
+        // Ids and paths.
+        Case { name: "dot-dot in a record id", send: get("/v1/records/..%2F..%2Fetc/manifests/latest", None), status: 400, code: "invalid_id" },
+        Case { name: "encoded traversal as a blob id", send: get("/v1/blobs/%2e%2e%2f%2e%2e%2fetc%2fpasswd", None), status: 400, code: "invalid_id" },
+        Case { name: "unicode party id", send: get("/srs/v1/directory/%C3%A9t%C3%A9", None), status: 400, code: "invalid_id" },
+        Case { name: "upper-case hex id", send: get(format!("/v1/records/{}/manifests/latest", "A".repeat(64)), None), status: 400, code: "invalid_id" },
+        Case { name: "version that is not a number", send: get(format!("/v1/records/{}/manifests/-1", rec.to_hex()), None), status: 400, code: "invalid_version" },
+        Case { name: "unknown route", send: get("/v1/nothing", None), status: 404, code: "not_found" },
+        Case { name: "wrong method", send: Send::Http { method: "DELETE", path: "/srs/v1/info".into(), content_type: None, token: None, body: Vec::new() }, status: 405, code: "method_not_allowed" },
+    ];
+
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let (status, code) = run(&api, &case.send).await;
+        if (status, code.as_str()) != (case.status, case.code) {
+            wrong.push(format!(
+                "{}: got {status} {code:?}, want {} {:?}",
+                case.name, case.status, case.code
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases differ:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+
+    // Races: the same blob uploaded eight times at once; eight writers of the
+    // next manifest version at once.
+    let body = b"the same bytes, eight times".to_vec();
+    let uploads = (0..8).map(|_| api.upload(&patient.id, &body));
+    let ids = futures_util::future::join_all(uploads).await;
+    assert!(
+        ids.iter()
+            .all(|r| r.as_ref().ok() == Some(&hex::encode(sha2::Sha256::digest(&body)))),
+        "{ids:?}"
+    );
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let content = sesphr_client::manifest::ManifestContent {
+                version: 2,
+                previous: m.hash(),
+                created_at: now() + i,
+                ..m.content.clone()
+            };
+            content.sign(&patient.id).unwrap()
+        })
+        .collect();
+    let posts = writers
+        .iter()
+        .map(|w| api.post(&rpath, "application/octet-stream", w.as_bytes().to_vec()));
+    let results = futures_util::future::join_all(posts).await;
+    let won: Vec<usize> = (0..8).filter(|i| results[*i].is_ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| e.status == 409 && e.code == "version_conflict"));
+    let latest = latest_manifest(&api, &rec).await.unwrap();
+    assert_eq!(latest.as_bytes(), writers[won[0]].as_bytes());
+    // The winner publishes its head, as an owner does; readers read it.
+    api.post(
+        "/srs/v1/heads",
+        "application/octet-stream",
+        latest.as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+
+    // The server is healthy and nothing stored was harmed.
+    api.get("/healthz", None).await.unwrap();
+    assert_eq!(
+        doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
+        b"keep me"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("relay/tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no temporary files left"
+    );
+    server.stop().await;
+}
