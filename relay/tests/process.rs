@@ -3,50 +3,14 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod procs;
 use common::*;
-
-use std::process::{Child, Command, Stdio};
+use procs::*;
 
 use sesphr_client::grant::Role;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::token::{Purpose, RequestToken};
 use tokio::io::AsyncWriteExt;
-
-fn spawn(data: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sesphr-relay"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .arg("--www-dir")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))
-        .env("SESPHR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_up(base: &str) {
-    for _ in 0..250 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("server did not come up");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {

@@ -1,0 +1,576 @@
+//! Crash consistency: concurrent writers (blob uploads, manifest versions
+//! with their SRS heads, grants, revocations) against the real binary, which
+//! is killed with SIGKILL at a random moment, restarted on the same data
+//! directory, and checked, round after round:
+//!
+//! - every acknowledged write is present and verifies;
+//! - nothing unacknowledged is half-visible (a blob is absent or whole; a
+//!   manifest version is absent or exactly what was sent; the chain verifies);
+//! - every acknowledged revocation still refuses, and every acknowledged grant
+//!   not revoked still re-encrypts.
+//!
+//! `SESPHR_CRASH_ROUNDS` sets the number of rounds (CI: 6; the full run in
+//! docs/operations.md: 100). `SESPHR_CRASH_SEED` replays a run.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod procs;
+use common::now;
+use procs::*;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::envelope::seal_request;
+use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
+use sesphr_client::identity::Identity;
+use sesphr_client::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
+use sesphr_client::primitives::os_rng;
+use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
+use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::revocation::Revocation;
+use sesphr_client::stream::{encrypt_body, DEFAULT_CHUNK_LOG2};
+use sesphr_client::token::{Purpose, RequestToken};
+use sha2::Digest;
+
+/// What the servers acknowledged, and what they may or may not have kept.
+#[derive(Default)]
+struct Ledger {
+    blobs: Vec<(String, [u8; 32])>,
+    unsure_blobs: Vec<(String, [u8; 32], usize)>,
+    manifests: Vec<VerifiedManifest>,
+    unsure_manifest: Option<VerifiedManifest>,
+    heads: u64,
+    grants: Vec<IssuedGrant>,
+    revoked: Vec<IssuedGrant>,
+}
+
+/// A tiny deterministic RNG for timing and sizes (the crypto uses the OS RNG).
+struct Xorshift(u64);
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+/// A request's outcome: acknowledged, refused (the server answered no), or
+/// unknown (the connection failed: the write may or may not have happened).
+enum Outcome {
+    Ack(Vec<u8>),
+    Refused(u16, String),
+    Unknown,
+}
+
+impl Http {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Outcome {
+        let Ok(resp) = req.timeout(Duration::from_secs(5)).send().await else {
+            return Outcome::Unknown;
+        };
+        let status = resp.status().as_u16();
+        let Ok(body) = resp.bytes().await else {
+            return Outcome::Unknown;
+        };
+        if status < 300 {
+            Outcome::Ack(body.to_vec())
+        } else {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            Outcome::Refused(status, v["code"].as_str().unwrap_or("").to_string())
+        }
+    }
+    async fn post(&self, path: &str, ctype: &str, body: Vec<u8>) -> Outcome {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("content-type", ctype)
+                .body(body),
+        )
+        .await
+    }
+    async fn put_blob(&self, who: &Identity, bytes: &[u8]) -> Outcome {
+        let hash: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let subject = [hash.as_slice(), &(bytes.len() as u64).to_be_bytes()].concat();
+        let t =
+            RequestToken::sign(who, Purpose::UploadBlob, &subject, now(), &mut os_rng()).unwrap();
+        self.send(
+            self.client
+                .put(format!("{}/v1/blobs/{}", self.base, hex::encode(hash)))
+                .header("x-sesphr-token", hex::encode(t.as_bytes()))
+                .body(bytes.to_vec()),
+        )
+        .await
+    }
+    async fn get(&self, path: &str) -> Outcome {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+}
+
+fn json_grant(g: &IssuedGrant) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "statement": hex::encode(g.statement.as_bytes()),
+        "b2Envelope": hex::encode(g.b2_envelope.to_bytes()),
+    }))
+    .unwrap()
+}
+
+/// The owner's fixed section: one body whose entry every manifest carries,
+/// so every grant of its epoch can be exercised at any version.
+struct Setup {
+    owner: Identity,
+    reader: Identity,
+    srs_enc: sesphr_client::primitives::Point,
+    srs_pub: sesphr_client::identity::PublicIdentity,
+    record: RecordId,
+    nonce: [u8; 16],
+    key: SectionKey,
+    entry: ManifestEntry,
+}
+
+async fn writers(
+    http: Arc<Http>,
+    s: Arc<Setup>,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) {
+    let uploads = |k: u64| {
+        let (http, s, ledger, stop) = (http.clone(), s.clone(), ledger.clone(), stop.clone());
+        async move {
+            let mut rng = Xorshift(seed ^ (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            while !stop.load(Ordering::Relaxed) {
+                let len = 1 + rng.below(256 * 1024) as usize;
+                let mut bytes = vec![0u8; len];
+                for chunk in bytes.chunks_mut(8) {
+                    let v = rng.next().to_le_bytes();
+                    chunk.copy_from_slice(&v[..chunk.len()]);
+                }
+                let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                let id = hex::encode(hash);
+                match http.put_blob(&s.owner, &bytes).await {
+                    Outcome::Ack(_) => ledger.lock().unwrap().blobs.push((id, hash)),
+                    Outcome::Unknown => {
+                        ledger.lock().unwrap().unsure_blobs.push((id, hash, len));
+                        return;
+                    }
+                    Outcome::Refused(st, code) => panic!("upload refused: {st} {code}"),
+                }
+            }
+        }
+    };
+    let manifests = {
+        let (http, s, ledger, stop) = (http.clone(), s.clone(), ledger.clone(), stop.clone());
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                let prev = ledger.lock().unwrap().manifests.last().cloned();
+                let m = ManifestContent {
+                    record: s.record,
+                    record_nonce: s.nonce,
+                    version: prev.as_ref().map_or(1, |p| p.version() + 1),
+                    previous: prev.as_ref().map_or([0; 32], |p| p.hash()),
+                    created_at: now(),
+                    entries: vec![s.entry.clone()],
+                }
+                .sign(&s.owner)
+                .unwrap();
+                let path = format!("/v1/records/{}/manifests", s.record.to_hex());
+                match http
+                    .post(&path, "application/octet-stream", m.as_bytes().to_vec())
+                    .await
+                {
+                    Outcome::Ack(_) => ledger.lock().unwrap().manifests.push(m.clone()),
+                    Outcome::Unknown => {
+                        ledger.lock().unwrap().unsure_manifest = Some(m);
+                        return;
+                    }
+                    Outcome::Refused(st, code) => panic!("manifest refused: {st} {code}"),
+                }
+                match http
+                    .post(
+                        "/srs/v1/heads",
+                        "application/octet-stream",
+                        m.as_bytes().to_vec(),
+                    )
+                    .await
+                {
+                    Outcome::Ack(_) => ledger.lock().unwrap().heads = m.version(),
+                    Outcome::Unknown => return,
+                    Outcome::Refused(st, code) => panic!("head refused: {st} {code}"),
+                }
+            }
+        }
+    };
+    let grants = {
+        let (http, s, ledger, stop) = (http.clone(), s.clone(), ledger.clone(), stop.clone());
+        async move {
+            let mut rng = Xorshift(seed ^ 0xabcdef);
+            let mut sequence = 1_000_000 * (seed % 1000);
+            while !stop.load(Ordering::Relaxed) {
+                let live: Vec<IssuedGrant> = {
+                    let l = ledger.lock().unwrap();
+                    l.grants
+                        .iter()
+                        .filter(|g| {
+                            !l.revoked
+                                .iter()
+                                .any(|r| r.statement.grant_id == g.statement.grant_id)
+                        })
+                        .cloned()
+                        .collect()
+                };
+                if !live.is_empty() && rng.below(3) == 0 {
+                    let g = &live[rng.below(live.len() as u64) as usize];
+                    let rev = Revocation::sign(&s.owner, &g.statement, now()).unwrap();
+                    match http
+                        .post(
+                            "/srs/v1/revocations",
+                            "application/octet-stream",
+                            rev.as_bytes().to_vec(),
+                        )
+                        .await
+                    {
+                        Outcome::Ack(_) => ledger.lock().unwrap().revoked.push(g.clone()),
+                        Outcome::Unknown => return,
+                        Outcome::Refused(st, code) => panic!("revocation refused: {st} {code}"),
+                    }
+                } else {
+                    sequence += 1;
+                    let g = IssuedGrant::issue(
+                        &s.owner,
+                        &s.key,
+                        &s.srs_enc,
+                        &GrantTerms {
+                            grantee: s.reader.public().clone(),
+                            role: Role::Physician,
+                            from_version: 0,
+                            expires_at: None,
+                            sequence,
+                        },
+                        &mut os_rng(),
+                    )
+                    .unwrap();
+                    match http
+                        .post("/srs/v1/grants", "application/json", json_grant(&g))
+                        .await
+                    {
+                        Outcome::Ack(_) => ledger.lock().unwrap().grants.push(g),
+                        Outcome::Unknown => return,
+                        Outcome::Refused(st, code) => panic!("grant refused: {st} {code}"),
+                    }
+                }
+            }
+        }
+    };
+    futures_util::join!(uploads(0), uploads(1), manifests, grants);
+}
+
+/// Asks for re-encryption under `g` at `version`: the status and code.
+async fn reencrypt(http: &Http, s: &Setup, g: &IssuedGrant, version: u64) -> (u16, String) {
+    let req =
+        ReencryptRequest::new(&s.reader, &g.statement, version, now(), &mut os_rng()).unwrap();
+    let (sealed, _) = seal_request(&s.srs_pub.encryption, req.as_bytes(), &mut os_rng()).unwrap();
+    match http
+        .post("/v1/reencrypt", "application/octet-stream", sealed)
+        .await
+    {
+        Outcome::Ack(_) => (200, String::new()),
+        Outcome::Refused(st, code) => (st, code),
+        Outcome::Unknown => panic!("the restarted server dropped a request"),
+    }
+}
+
+async fn check(http: &Http, s: &Setup, ledger: &mut Ledger, data: &std::path::Path, round: usize) {
+    // Blobs: acknowledged ones whole; unsure ones absent or whole.
+    let unsure = std::mem::take(&mut ledger.unsure_blobs);
+    let recent = ledger.blobs.len().saturating_sub(40);
+    for (id, hash) in ledger.blobs[recent..].iter() {
+        match http.get(&format!("/v1/blobs/{id}")).await {
+            Outcome::Ack(b) => assert_eq!(
+                <[u8; 32]>::from(sha2::Sha256::digest(&b)),
+                *hash,
+                "round {round}: blob {id} changed"
+            ),
+            _ => panic!("round {round}: acknowledged blob {id} lost"),
+        }
+    }
+    for (id, hash, len) in unsure {
+        match http.get(&format!("/v1/blobs/{id}")).await {
+            Outcome::Ack(b) => {
+                assert_eq!(b.len(), len, "round {round}: partial blob {id}");
+                assert_eq!(<[u8; 32]>::from(sha2::Sha256::digest(&b)), hash);
+                ledger.blobs.push((id, hash));
+            }
+            Outcome::Refused(404, _) => {}
+            _ => panic!("round {round}: unexpected answer for unsure blob {id}"),
+        }
+    }
+    assert!(
+        std::fs::read_dir(data.join("relay/tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "round {round}: temporary files survived the restart"
+    );
+    // Manifests: the chain verifies, holds every acknowledged version exactly,
+    // and an unsure version is absent or exactly what was sent.
+    let rec = s.record.to_hex();
+    let latest = match http
+        .get(&format!("/v1/records/{rec}/manifests/latest"))
+        .await
+    {
+        Outcome::Ack(b) => Some(VerifiedManifest::from_bytes(&b).unwrap()),
+        Outcome::Refused(404, _) => None,
+        _ => panic!("round {round}: manifest read failed"),
+    };
+    let acked = ledger.manifests.len() as u64;
+    let latest_v = latest.as_ref().map_or(0, |m| m.version());
+    assert!(
+        latest_v >= acked,
+        "round {round}: version {acked} was acknowledged, latest is {latest_v}"
+    );
+    if latest_v > acked {
+        let extra = ledger
+            .unsure_manifest
+            .take()
+            .expect("a version nobody wrote");
+        assert_eq!(
+            latest_v,
+            acked + 1,
+            "round {round}: more than one unacknowledged version"
+        );
+        assert_eq!(
+            latest.as_ref().unwrap().as_bytes(),
+            extra.as_bytes(),
+            "round {round}: a different manifest at the unsure version"
+        );
+        ledger.manifests.push(extra);
+    }
+    ledger.unsure_manifest = None;
+    let from = ledger.manifests.len().saturating_sub(5);
+    for m in &ledger.manifests[from..] {
+        match http
+            .get(&format!("/v1/records/{rec}/manifests/{}", m.version()))
+            .await
+        {
+            Outcome::Ack(b) => assert_eq!(
+                b,
+                m.as_bytes(),
+                "round {round}: version {} changed",
+                m.version()
+            ),
+            _ => panic!("round {round}: version {} lost", m.version()),
+        }
+    }
+    for pair in ledger.manifests.windows(2) {
+        pair[1].verify_successor(&pair[0]).unwrap();
+    }
+    // The SRS head: at least the last acknowledged one; make it current.
+    let head = match http.get(&format!("/srs/v1/heads/{rec}")).await {
+        Outcome::Ack(b) => {
+            sesphr_client::manifest::SignedHead::from_bytes(&b, &s.srs_pub)
+                .unwrap()
+                .version
+        }
+        _ => 0,
+    };
+    assert!(
+        head >= ledger.heads,
+        "round {round}: head {} acknowledged, SRS has {head}",
+        ledger.heads
+    );
+    if let Some(m) = ledger.manifests.last() {
+        if head < m.version() {
+            match http
+                .post(
+                    "/srs/v1/heads",
+                    "application/octet-stream",
+                    m.as_bytes().to_vec(),
+                )
+                .await
+            {
+                Outcome::Ack(_) => {}
+                Outcome::Refused(st, code) => {
+                    panic!("round {round}: head refused after restart: {st} {code}")
+                }
+                Outcome::Unknown => panic!("round {round}: head post failed"),
+            }
+        }
+        ledger.heads = m.version();
+    }
+    // Grants and revocations, at the current version.
+    let v = ledger.heads;
+    if v == 0 {
+        return;
+    }
+    let recent = ledger.revoked.len().saturating_sub(10);
+    for g in &ledger.revoked[recent..] {
+        assert_eq!(
+            reencrypt(http, s, g, v).await,
+            (403, "revoked".into()),
+            "round {round}: a revocation was lost"
+        );
+    }
+    let live: Vec<&IssuedGrant> = ledger
+        .grants
+        .iter()
+        .filter(|g| {
+            !ledger
+                .revoked
+                .iter()
+                .any(|r| r.statement.grant_id == g.statement.grant_id)
+        })
+        .collect();
+    let recent = live.len().saturating_sub(10);
+    for g in &live[recent..] {
+        let got = reencrypt(http, s, g, v).await;
+        // A revocation whose receipt was lost in the crash may have landed.
+        assert!(
+            got.0 == 200 || got == (403, "revoked".into()),
+            "round {round}: an acknowledged grant failed: {got:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill_at_random_points() {
+    let rounds: usize = std::env::var("SESPHR_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let seed: u64 = std::env::var("SESPHR_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| now() | 1);
+    eprintln!("crash harness: {rounds} rounds, SESPHR_CRASH_SEED={seed}");
+    let mut rng = Xorshift(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+
+    // Start once to learn the SRS and register the parties.
+    let port = free_port();
+    let mut child = spawn(dir.path(), port);
+    let mut base = format!("http://127.0.0.1:{port}");
+    wait_up(&base).await;
+    let api = common::Api::new(&base);
+    let srs_pub = api.srs_public().await;
+    let owner = Identity::generate().unwrap();
+    let reader = Identity::generate().unwrap();
+    api.register(&owner).await;
+    api.register(&reader).await;
+    let (record, nonce) = RecordId::generate(&owner.id(), &mut os_rng());
+    let section = SectionId::derive(owner.seed(), &record, "history");
+    let key =
+        SectionKey::for_owner(&owner, record, section, EpochId::generate(&mut os_rng())).unwrap();
+    let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut os_rng()).unwrap();
+    let (blob, sealed) = encrypt_body(
+        capsule,
+        &dk,
+        &KeyContext::for_key(&key, 1),
+        b"history",
+        DEFAULT_CHUNK_LOG2,
+    )
+    .unwrap();
+    api.upload(&owner, &blob).await.unwrap();
+    api.upload(&owner, &sealed.index.to_bytes()).await.unwrap();
+    let entry = ManifestEntry::for_body(key.public(), &sealed);
+    let setup = Arc::new(Setup {
+        owner,
+        reader,
+        srs_enc: srs_pub.encryption,
+        srs_pub,
+        record,
+        nonce,
+        key,
+        entry,
+    });
+    // Version 1 and its head first: the SRS takes grants only for a record
+    // whose owner it has witnessed.
+    let v1 = ManifestContent {
+        record,
+        record_nonce: nonce,
+        version: 1,
+        previous: [0; 32],
+        created_at: now(),
+        entries: vec![setup.entry.clone()],
+    }
+    .sign(&setup.owner)
+    .unwrap();
+    let rpath = format!("/v1/records/{}/manifests", record.to_hex());
+    api.post(&rpath, "application/octet-stream", v1.as_bytes().to_vec())
+        .await
+        .unwrap();
+    api.post(
+        "/srs/v1/heads",
+        "application/octet-stream",
+        v1.as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    let mut ledger = Ledger {
+        manifests: vec![v1],
+        heads: 1,
+        ..Ledger::default()
+    };
+    let mut kills_mid_write = 0;
+
+    for round in 0..rounds {
+        let http = Arc::new(Http {
+            client: client.clone(),
+            base: base.clone(),
+        });
+        let shared = Arc::new(Mutex::new(std::mem::take(&mut ledger)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let work = tokio::spawn(writers(
+            http.clone(),
+            setup.clone(),
+            shared.clone(),
+            stop.clone(),
+            seed ^ round as u64,
+        ));
+        tokio::time::sleep(Duration::from_millis(50 + rng.below(400))).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        work.await.unwrap();
+        ledger = Arc::try_unwrap(shared).ok().unwrap().into_inner().unwrap();
+        if !ledger.unsure_blobs.is_empty() || ledger.unsure_manifest.is_some() {
+            kills_mid_write += 1;
+        }
+
+        let port = free_port();
+        child = spawn(dir.path(), port);
+        base = format!("http://127.0.0.1:{port}");
+        wait_up(&base).await;
+        let http = Http {
+            client: client.clone(),
+            base: base.clone(),
+        };
+        check(&http, &setup, &mut ledger, dir.path(), round).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!(
+        "crash harness: {rounds} kills ({kills_mid_write} mid-write); acknowledged: {} blobs, {} manifest versions, {} grants, {} revocations; all intact",
+        ledger.blobs.len(),
+        ledger.manifests.len(),
+        ledger.grants.len(),
+        ledger.revoked.len()
+    );
+    assert!(
+        ledger.blobs.len() >= rounds,
+        "the writers hardly wrote anything"
+    );
+    assert!(!ledger.manifests.is_empty() && !ledger.grants.is_empty());
+}
