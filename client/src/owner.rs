@@ -56,10 +56,10 @@ impl OwnerRecord {
     /// the SRS clock, for expiry.
     ///
     /// Each section's current epoch is the newest epoch of a grant that no
-    /// manifest has used yet (a `from-now` grant rotates at grant time),
-    /// else the epoch of its latest manifest entry. Its live grants are the
-    /// unrevoked grants of that epoch; a revoked one there means the next
-    /// write must rotate.
+    /// manifest has used yet (a `from-now` grant rotates at grant time), if
+    /// the section was not written since, else the epoch of its latest
+    /// manifest entry. Its live grants are the unrevoked grants of that
+    /// epoch; a revoked one there means the next write must rotate.
     pub fn restore(
         owner: &Identity,
         index: u32,
@@ -100,11 +100,29 @@ impl OwnerRecord {
             .collect();
         for section in sections {
             let of_section = || grants.iter().filter(move |(g, _)| g.section == section);
+            let entry = entries.get(&section);
+            let newest = |epoch: EpochId| {
+                of_section()
+                    .filter(|(g, _)| g.epoch == epoch)
+                    .map(|(g, _)| g.sequence)
+                    .max()
+            };
+            // An epoch no manifest used was opened by a from-now grant. It is
+            // current only if the section was not written since: a later
+            // write (at or after that grant's `from_version`) rotated past it,
+            // and its re-issued grants are newer.
             let unpublished = of_section()
                 .filter(|(g, _)| !used.contains(&(section, g.epoch)))
                 .max_by_key(|(g, _)| g.sequence)
-                .map(|(g, _)| g.epoch);
-            let Some(epoch) = unpublished.or_else(|| entries.get(&section).map(|e| e.epoch)) else {
+                .map(|(g, _)| g.epoch)
+                .filter(|&epoch| {
+                    entry.is_none_or(|e| {
+                        of_section()
+                            .any(|(g, _)| g.epoch == epoch && e.written_at_version < g.from_version)
+                            && newest(e.epoch) < newest(epoch)
+                    })
+                });
+            let Some(epoch) = unpublished.or_else(|| entry.map(|e| e.epoch)) else {
                 continue;
             };
             let live: Vec<VerifiedGrant> = of_section()

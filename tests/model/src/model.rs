@@ -44,6 +44,10 @@ pub struct Bugs {
     pub nonces_lost_on_restart: bool,
     /// The SRS keeps tombstones in memory only (the share survives a restart).
     pub revocations_lost_on_restart: bool,
+    /// The owner's restore takes the newest epoch no manifest used as the
+    /// current one even when a later write moved past it (the rule
+    /// `OwnerRecord::restore` had before the model check found it).
+    pub restore_takes_stale_unpublished_epoch: bool,
 }
 
 /// The bound of the check and which bugs are seeded.
@@ -62,6 +66,9 @@ pub struct Config {
     /// Whether the attacker forges requests (its own signature for someone
     /// else's grant; a grantee asking its grant for another section).
     pub forgeries: bool,
+    /// Whether the owner requests rotations and restores its state from the
+    /// servers' copies (a bound of its own: these multiply the states).
+    pub owner_restores: bool,
     /// Seeded bugs.
     pub bugs: Bugs,
 }
@@ -77,6 +84,7 @@ impl Config {
             max_grants: 2,
             max_requests: 2,
             forgeries: true,
+            owner_restores: false,
             bugs: Bugs::default(),
         }
     }
@@ -127,6 +135,16 @@ pub struct Grant {
     pub from: u8,
 }
 
+/// Why the next write of a section must rotate (`policy::RotationReason`;
+/// expiry is not modelled, and a from-now grant rotates at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pending {
+    /// A revocation receipt for a live grant of the current epoch.
+    Revoked,
+    /// The owner asked for a fresh epoch (`SectionState::request_rotation`).
+    Requested,
+}
+
 /// The owner's `SectionState` for one section.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SectionPolicy {
@@ -134,8 +152,8 @@ pub struct SectionPolicy {
     pub epoch: u8,
     /// Live grants of the current epoch, in issue order.
     pub live: Vec<u8>,
-    /// A rotation is pending (revocation receipt seen).
-    pub pending: bool,
+    /// The pending rotation, if any.
+    pub pending: Option<Pending>,
 }
 
 /// A re-encryption request as created (its index is its nonce).
@@ -207,6 +225,14 @@ pub struct State {
     pub in_flight: Set,
     /// Answers the SRS produced, sorted.
     pub answers: Vec<Answer>,
+    /// A restore from the servers' copies changed an epoch, the live grants
+    /// or a revocation's pending rotation.
+    pub restore_diverged: bool,
+    /// A restore from the servers' copies dropped a requested rotation.
+    pub restore_dropped_rotation: bool,
+    /// A restore found a revocation's pending rotation (so the restore check
+    /// is not vacuous).
+    pub restored_a_revocation: bool,
 }
 
 /// An action of one party.
@@ -228,6 +254,14 @@ pub enum Action {
         /// `from-now` (from the next version) or all history.
         from_now: bool,
     },
+    /// The patient asks for a fresh epoch at the section's next write.
+    Rotate {
+        /// The section.
+        section: u8,
+    },
+    /// The patient's state is rebuilt from the servers' copies (a new
+    /// browser with the restored seed: `OwnerRecord::restore`).
+    RestoreOwner,
     /// The patient revokes a grant at the SRS and gets the receipt.
     Revoke {
         /// The grant.
@@ -293,6 +327,12 @@ pub enum Outcome {
     Done,
     /// The SRS refused.
     Refused(Refusal),
+    /// The owner restored its state; whether each section must rotate at
+    /// its next write.
+    Restored {
+        /// Pending rotation, by section.
+        pending: Vec<bool>,
+    },
     /// The SRS answered.
     Answered {
         /// Section of the entry used.
@@ -330,7 +370,7 @@ impl SeSphr {
                 .map(|s| SectionPolicy {
                     epoch: s,
                     live: Vec::new(),
-                    pending: false,
+                    pending: None,
                 })
                 .collect(),
             next_epoch: sections,
@@ -344,6 +384,9 @@ impl SeSphr {
             requests: Vec::new(),
             in_flight: 0,
             answers: Vec::new(),
+            restore_diverged: false,
+            restore_dropped_rotation: false,
+            restored_a_revocation: false,
         }
     }
 
@@ -392,6 +435,16 @@ impl SeSphr {
         for (g, _) in st.grants.iter().enumerate() {
             if !has(st.receipts, g) {
                 out.push(Action::Revoke { grant: g as u8 });
+            }
+        }
+        if cfg.owner_restores {
+            for section in 0..cfg.sections {
+                if known(st, section) && st.owner[section as usize].pending.is_none() {
+                    out.push(Action::Rotate { section });
+                }
+            }
+            if version > 0 {
+                out.push(Action::RestoreOwner);
             }
         }
         if (st.requests.len() as u8) < cfg.max_requests {
@@ -470,9 +523,21 @@ impl SeSphr {
                 // of the current epoch; for an older one it errs and the caller
                 // ignores it.
                 if policy.live.len() != before && !self.cfg.bugs.no_rotation_on_revoke {
-                    policy.pending = true;
+                    policy.pending = Some(Pending::Revoked);
                 }
                 Outcome::Done
+            }
+            Action::Rotate { section } => {
+                if !known(&next, section) {
+                    return None;
+                }
+                let policy = next.owner.get_mut(section as usize)?;
+                policy.pending.get_or_insert(Pending::Requested);
+                Outcome::Done
+            }
+            Action::RestoreOwner => {
+                let pending = self.restore(&mut next);
+                Outcome::Restored { pending }
             }
             Action::Send {
                 signer,
@@ -524,7 +589,7 @@ impl SeSphr {
 
     fn write(&self, st: &mut State, section: u8) -> Option<()> {
         let w = st.manifests.len() as u8 + 1;
-        if st.owner.get(section as usize)?.pending {
+        if st.owner.get(section as usize)?.pending.is_some() {
             self.rotate(st, section)?;
         }
         st.contents.push(Content {
@@ -573,8 +638,91 @@ impl SeSphr {
         }
         let policy = &mut st.owner[section as usize];
         policy.live = reissued;
-        policy.pending = false;
+        policy.pending = None;
         Some(())
+    }
+
+    /// `OwnerRecord::restore`: per section, the current epoch is the epoch of
+    /// the newest grant no manifest has used yet, else the latest manifest
+    /// entry's; the live grants are that epoch's unrevoked ones (by the SRS's
+    /// list); a revoked one there means a pending rotation. Records whether
+    /// that differs from the state it replaces, and returns the pending flags.
+    fn restore(&self, st: &mut State) -> Vec<bool> {
+        let mut pending = Vec::with_capacity(st.owner.len());
+        for s in 0..st.owner.len() {
+            let section = s as u8;
+            let used = |e: u8| {
+                st.contents
+                    .iter()
+                    .any(|c| c.section == section && c.epoch == e)
+            };
+            let entry = st
+                .manifests
+                .last()
+                .and_then(|m| m[s])
+                .map(|w| &st.contents[w as usize - 1]);
+            let latest = entry.map(|c| c.epoch);
+            // An epoch no manifest used was opened by a from-now grant; it is
+            // still current only if the section was not written since, i.e.
+            // the latest entry predates that grant's `from_version`.
+            let unpublished = st
+                .grants
+                .iter()
+                .rfind(|g| g.section == section && !used(g.epoch))
+                .map(|g| g.epoch)
+                .filter(|e| {
+                    self.cfg.bugs.restore_takes_stale_unpublished_epoch
+                        || entry.is_none_or(|c| {
+                            st.grants
+                                .iter()
+                                .filter(|g| g.section == section && g.epoch == *e)
+                                .any(|g| c.written_at < g.from)
+                        })
+                });
+            let current = &st.owner[s];
+            let restored = match unpublished.or(latest) {
+                // A section nobody wrote or was granted: forgotten, and a
+                // fresh epoch at its next use, which no grant or entry used
+                // either, so the current one stands for it.
+                None => SectionPolicy {
+                    epoch: current.epoch,
+                    live: Vec::new(),
+                    pending: None,
+                },
+                Some(epoch) => {
+                    let of_epoch = || {
+                        st.grants
+                            .iter()
+                            .enumerate()
+                            .filter(move |(_, g)| g.section == section && g.epoch == epoch)
+                    };
+                    SectionPolicy {
+                        epoch,
+                        live: of_epoch()
+                            .filter(|(i, _)| !has(st.srs.revoked, *i))
+                            .map(|(i, _)| i as u8)
+                            .collect(),
+                        pending: of_epoch()
+                            .any(|(i, _)| has(st.srs.revoked, i))
+                            .then_some(Pending::Revoked),
+                    }
+                }
+            };
+            let kept_revoked =
+                (current.pending == Some(Pending::Revoked)) == restored.pending.is_some();
+            if restored.epoch != current.epoch || restored.live != current.live || !kept_revoked {
+                st.restore_diverged = true;
+            }
+            if current.pending == Some(Pending::Requested) && restored.pending.is_none() {
+                st.restore_dropped_rotation = true;
+            }
+            if restored.pending.is_some() {
+                st.restored_a_revocation = true;
+            }
+            pending.push(restored.pending.is_some());
+            st.owner[s] = restored;
+        }
+        pending
     }
 
     fn new_grant(&self, st: &mut State, reader: u8, section: u8, from: u8) -> Option<u8> {
@@ -659,6 +807,13 @@ impl Model for SeSphr {
     fn properties(&self) -> Vec<Property<Self>> {
         properties::all()
     }
+}
+
+/// Whether the owner knows of a section: written or granted (the real
+/// owner state creates a section's state on first use).
+fn known(st: &State, section: u8) -> bool {
+    st.contents.iter().any(|c| c.section == section)
+        || st.grants.iter().any(|g| g.section == section)
 }
 
 /// Whether bit `i` is in `set`.

@@ -14,7 +14,7 @@ use stateright::Property;
 use crate::model::{contains, Content, Party, SeSphr, State};
 
 /// Names of the safety properties that hold for the protocol as implemented.
-pub const SAFETY: [&str; 8] = [
+pub const SAFETY: [&str; 9] = [
     ANSWERS_ONLY_TO_GRANTEE,
     ANSWERS_DECRYPT,
     UNAUTHORIZED_GET_NOTHING,
@@ -23,6 +23,7 @@ pub const SAFETY: [&str; 8] = [
     FROM_NOW_NEVER_OLDER,
     ALL_GRANTEE_READS_ITS_EPOCHS,
     ONE_ANSWER_PER_REQUEST,
+    RESTORE_KEEPS_POLICY,
 ];
 
 /// Paper (1): an answer goes only to the grant's grantee, for the grant's section.
@@ -47,18 +48,28 @@ pub const ALL_GRANTEE_READS_EVERY_VERSION: &str = "a live all-history grantee re
 /// reads every version written in its grant's epoch or later.
 pub const ALL_GRANTEE_READS_ITS_EPOCHS: &str =
     "a never-revoked grantee reads every version since its grant's epoch";
+/// Restore: rebuilding the owner's state from the servers' copies keeps
+/// every epoch, live grant and revocation-pending rotation.
+pub const RESTORE_KEEPS_POLICY: &str =
+    "a restored owner keeps epochs, live grants and revocations' rotations";
+/// Restore: it also keeps a rotation the owner requested. It does not hold
+/// (see `docs/verification.md`, "Findings").
+pub const RESTORE_KEEPS_REQUESTED_ROTATION: &str = "a restored owner keeps a requested rotation";
 /// Replay: the SRS answers each request (nonce) at most once.
 pub const ONE_ANSWER_PER_REQUEST: &str = "at most one answer per request";
 
 /// Reachability checks that keep the safety properties from holding vacuously.
-pub const REACHABLE: [&str; 5] = [
+pub const REACHABLE: [&str; 6] = [
     SOME_GRANTEE_DECRYPTS,
     SOME_FROM_NOW_GRANTEE_DECRYPTS,
     SOME_REISSUED_GRANT_ANSWERED,
     SOME_WRITE_LOCKS_OUT,
     SOME_REVOKED_GRANT_KEPT_OLD_EPOCH,
+    SOME_RESTORE_FINDS_A_REVOCATION,
 ];
 
+/// A restore rebuilds a revocation's pending rotation.
+pub const SOME_RESTORE_FINDS_A_REVOCATION: &str = "a restore finds a pending revocation";
 /// A grantee decrypts a section.
 pub const SOME_GRANTEE_DECRYPTS: &str = "a grantee decrypts";
 /// A `from-now` grantee decrypts a version written after its grant.
@@ -94,8 +105,15 @@ pub fn all() -> Vec<Property<SeSphr>> {
         Property::always(ALL_GRANTEE_READS_ITS_EPOCHS, |_, s: &State| {
             all_grantee_reads(s, true)
         }),
+        Property::always(RESTORE_KEEPS_POLICY, |_, s: &State| !s.restore_diverged),
+        Property::always(RESTORE_KEEPS_REQUESTED_ROTATION, |_, s: &State| {
+            !s.restore_dropped_rotation
+        }),
         Property::always(ONE_ANSWER_PER_REQUEST, |_, s: &State| {
             s.answers.windows(2).all(|w| w[0].nonce != w[1].nonce)
+        }),
+        Property::sometimes(SOME_RESTORE_FINDS_A_REVOCATION, |_, s: &State| {
+            s.restored_a_revocation
         }),
         Property::sometimes(SOME_GRANTEE_DECRYPTS, |_, s: &State| {
             s.answers.iter().any(|a| a.decrypts)

@@ -55,6 +55,28 @@ fn bounds() -> Vec<(&'static str, Config)> {
                 max_grants: 3,
                 max_requests: 1,
                 forgeries: false,
+                ..base.clone()
+            },
+        ),
+        // The owner requests rotations and restores its state from the
+        // servers' copies (a new browser), between any two steps.
+        (
+            "F: 2 readers, 1 section, 2 versions, 2 grants, 1 request, owner restores",
+            Config {
+                max_requests: 1,
+                forgeries: false,
+                owner_restores: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "G: 2 readers, 2 sections, 2 versions, 2 grants, no request, owner restores",
+            Config {
+                sections: 2,
+                max_versions: 2,
+                max_requests: 0,
+                forgeries: false,
+                owner_restores: true,
                 ..base
             },
         ),
@@ -69,8 +91,9 @@ fn print(name: &str, r: &Report) {
 }
 
 fn check_bound(name: &str, cfg: Config) {
+    let cfg = &cfg;
     {
-        let r = check(cfg, THREADS, None);
+        let r = check(cfg.clone(), THREADS, None);
         print(name, &r);
         for p in SAFETY {
             assert!(
@@ -80,6 +103,12 @@ fn check_bound(name: &str, cfg: Config) {
             );
         }
         for p in REACHABLE {
+            if p == properties::SOME_RESTORE_FINDS_A_REVOCATION && !cfg.owner_restores {
+                continue;
+            }
+            if cfg.max_requests == 0 && p != properties::SOME_RESTORE_FINDS_A_REVOCATION {
+                continue;
+            }
             assert!(
                 r.discoveries.contains_key(p),
                 "bound {name}: '{p}' is never reached, so the safety checks may be vacuous"
@@ -89,6 +118,13 @@ fn check_bound(name: &str, cfg: Config) {
         assert!(
             r.discoveries
                 .contains_key(properties::ALL_GRANTEE_READS_EVERY_VERSION),
+            "bound {name}"
+        );
+        // A requested rotation does not survive a restore.
+        assert_eq!(
+            r.discoveries
+                .contains_key(properties::RESTORE_KEEPS_REQUESTED_ROTATION),
+            cfg.owner_restores,
             "bound {name}"
         );
         assert!(r.unique_states > 10_000, "bound {name} explored too little");
@@ -163,7 +199,7 @@ fn finding_all_history_grant_misses_earlier_epochs() {
 
 #[test]
 fn seeded_bugs_are_caught() {
-    let cases: [(&str, Bugs, &str); 6] = [
+    let cases: [(&str, Bugs, &str); 7] = [
         (
             "SRS forgets to check revocation",
             Bugs {
@@ -212,10 +248,22 @@ fn seeded_bugs_are_caught() {
             },
             properties::FROM_NOW_NEVER_OLDER,
         ),
+        (
+            "restore takes an epoch a later write moved past (the old rule)",
+            Bugs {
+                restore_takes_stale_unpublished_epoch: true,
+                ..Bugs::default()
+            },
+            properties::RESTORE_KEEPS_POLICY,
+        ),
     ];
-    let base = bounds()[0].1.clone();
     for (what, bugs, property) in cases {
-        let cfg = base.clone().with_bugs(bugs);
+        let base = if bugs.restore_takes_stale_unpublished_epoch {
+            bounds()[4].1.clone()
+        } else {
+            bounds()[0].1.clone()
+        };
+        let cfg = base.with_bugs(bugs);
         let r = check(cfg.clone(), 1, Some(property));
         let path = r
             .discoveries
@@ -292,4 +340,29 @@ fn a_concrete_trace_has_the_expected_outcomes() {
     .concat();
     let (_, outcomes) = model.run(&forged).unwrap();
     assert_eq!(outcomes[6], Outcome::Refused(Refusal::BadSignature));
+}
+
+/// A rotation the owner requested (`request_rotation`) is not on the
+/// servers, so a restored owner has no pending rotation: the next write stays
+/// in the old epoch. Nothing the owner was obliged to rotate for (revocation,
+/// from-now) is lost; the restore check for those holds.
+#[test]
+fn finding_restore_drops_a_requested_rotation() {
+    let cfg = bounds()[4].1.clone();
+    let r = check(
+        cfg.clone(),
+        1,
+        Some(properties::RESTORE_KEEPS_REQUESTED_ROTATION),
+    );
+    let path = &r.discoveries[properties::RESTORE_KEEPS_REQUESTED_ROTATION];
+    eprintln!("counterexample: {path:?}");
+    assert!(matches!(path.last(), Some(Action::RestoreOwner)));
+    let i = path
+        .iter()
+        .rposition(|a| matches!(a, Action::Rotate { .. }))
+        .expect("a requested rotation");
+    assert!(!path[i..].iter().any(|a| matches!(
+        a,
+        Action::Write { .. } | Action::Grant { from_now: true, .. }
+    )));
 }

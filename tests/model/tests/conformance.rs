@@ -14,9 +14,13 @@ use sesphr_client::envelope::{seal_request, AnswerKey};
 use sesphr_client::grant::{GrantShare, Role, VerifiedGrant};
 use sesphr_client::identity::Identity;
 use sesphr_client::manifest::VerifiedManifest;
+use sesphr_client::owner::OwnerRecord;
+use sesphr_client::policy::SectionState;
 use sesphr_client::primitives::os_rng;
+use sesphr_client::record::RecordId;
 use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
 use sesphr_client::stream::decrypt_body;
+use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_model::{properties, Action, Config, Outcome, Party, SeSphr, State};
 
 /// Section names, by model index.
@@ -32,6 +36,7 @@ fn config() -> Config {
         max_grants: 4,
         max_requests: 8,
         forgeries: true,
+        owner_restores: true,
         bugs: Default::default(),
     }
 }
@@ -50,6 +55,8 @@ fn body(section: u8, written_at: u8) -> Vec<u8> {
 #[derive(Debug, PartialEq, Eq)]
 enum Observed {
     Done,
+    /// The owner restored its state: pending rotation by section.
+    Restored(Vec<bool>),
     /// The servers refused: status and code.
     Refused(u16, String),
     /// The SRS answered and the client verified the answer.
@@ -67,6 +74,7 @@ enum Observed {
 fn expected(o: &Outcome) -> Observed {
     match o {
         Outcome::Done => Observed::Done,
+        Outcome::Restored { pending } => Observed::Restored(pending.clone()),
         Outcome::Refused(r) => Observed::Refused(403, r.code().to_string()),
         Outcome::Answered {
             section,
@@ -109,7 +117,10 @@ impl Real {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start(dir.path()).await;
         let api = Api::new(&server.base);
-        let patient = Patient::new(&api).await;
+        let mut patient = Patient::new(&api).await;
+        // The record the owner's state can be restored to (record 0 of its seed).
+        (patient.record, patient.nonce) =
+            RecordId::for_index(patient.id.seed(), &patient.id.id(), 0);
         let mut rs = Vec::new();
         for _ in 0..readers {
             rs.push(Reader::new(&api).await);
@@ -185,6 +196,18 @@ impl Real {
                     .await;
                 Observed::Done
             }
+            Action::Rotate { section } => {
+                let name = SECTIONS[section as usize];
+                let state = self
+                    .patient
+                    .sections
+                    .iter_mut()
+                    .find(|s| s.0 == name)
+                    .unwrap();
+                state.1.request_rotation();
+                Observed::Done
+            }
+            Action::RestoreOwner => self.restore(model.owner.len()).await,
             Action::Revoke { grant } => {
                 let g = &model.grants[grant as usize];
                 let share = self.share(g.reader, grant).await;
@@ -249,6 +272,71 @@ impl Real {
                 Observed::Done
             }
         }
+    }
+
+    /// A new browser with the patient's seed: `OwnerRecord::restore` from the
+    /// relay's manifest chain and the SRS's grant list, which then replaces
+    /// the patient's section states.
+    async fn restore(&mut self, sections: usize) -> Observed {
+        let mut manifests = Vec::new();
+        for v in 1..=self.patient.version() {
+            manifests.push(self.manifest(v as u8).await);
+        }
+        let p = &mut self.patient;
+        let token = RequestToken::sign(
+            &p.id,
+            Purpose::ListGrants,
+            &p.record.0,
+            now(),
+            &mut os_rng(),
+        )
+        .unwrap();
+        let list: Vec<serde_json::Value> = serde_json::from_slice(
+            &self
+                .api
+                .get(
+                    &format!("/srs/v1/records/{}/grants", p.record.to_hex()),
+                    Some(&token),
+                )
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let grants: Vec<(VerifiedGrant, bool)> = list
+            .iter()
+            .map(|g| {
+                let bytes = hex::decode(g["statement"].as_str().unwrap()).unwrap();
+                (
+                    VerifiedGrant::from_bytes(&bytes).unwrap(),
+                    g["revoked"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let rec = OwnerRecord::restore(&p.id, 0, &manifests, &grants, now()).unwrap();
+        let mut restored = Vec::new();
+        for (name, _, _) in &p.sections {
+            let sid = p.section_id(name);
+            // A section the servers know nothing of starts afresh at its next use.
+            let Some(epoch) = rec.epoch(&sid) else {
+                continue;
+            };
+            let live = rec.grants().filter(|g| g.section == sid).cloned().collect();
+            let state =
+                SectionState::restore(p.record, sid, epoch, live, rec.pending_rotation(&sid));
+            let entry = rec
+                .sections()
+                .find(|(s, _)| *s == sid)
+                .and_then(|(_, e)| e.cloned());
+            restored.push((name.clone(), state, entry));
+        }
+        p.sections = restored;
+        p.sequence = rec.sequence();
+        Observed::Restored(
+            SECTIONS[..sections]
+                .iter()
+                .map(|n| rec.pending_rotation(&p.section_id(n)).is_some())
+                .collect(),
+        )
     }
 
     /// Posts a held request through the relay and reads the answer as the
@@ -340,7 +428,9 @@ fn pick(model: &SeSphr, state: &State, choice: u32) -> Option<Action> {
         Action::Deliver { .. } => (6, 8),
         Action::Replay { .. } => (7, 1),
         Action::RestartSrs => (8, 1),
-        Action::Register(_) => (9, 0),
+        Action::Rotate { .. } => (9, 1),
+        Action::RestoreOwner => (10, 2),
+        Action::Register(_) => (11, 0),
     };
     let mut kinds: Vec<(u8, u32)> = enabled.iter().map(kind).filter(|k| k.1 > 0).collect();
     kinds.sort_unstable();
@@ -394,7 +484,7 @@ async fn conform(model: &SeSphr, actions: &[Action]) -> Result<(usize, usize), S
         match outcome {
             Outcome::Answered { .. } => answered += 1,
             Outcome::Refused(_) => refused += 1,
-            Outcome::Done => {}
+            Outcome::Done | Outcome::Restored { .. } => {}
         }
         state = next;
     }
@@ -549,6 +639,7 @@ fn checker_finding_reproduces_on_the_real_system() {
         max_versions: 2,
         max_grants: 2,
         max_requests: 2,
+        owner_restores: false,
         ..config()
     };
     let report = sesphr_model::check(
@@ -622,4 +713,75 @@ fn a_departing_model_is_caught() {
         .block_on(conform(&model, &every_outcome_trace()))
         .unwrap_err();
     assert!(err.contains("Refused(403, \"revoked\")"), "{err}");
+}
+
+/// The restore rule the checker found wrong, on the real code: two from-now
+/// grants open epochs e1 and e2 before the next write, which uses e2. The
+/// epoch e1 was never used by a manifest, and `OwnerRecord::restore` used to
+/// take it for the current epoch. A restored owner then wrote in e1, where
+/// the from-now grantee of e2 cannot read.
+#[test]
+fn restore_after_two_from_now_grants_keeps_the_written_epoch() {
+    let model = SeSphr::new(config());
+    let trace = vec![
+        Action::Write { section: 0 },
+        Action::Grant {
+            reader: 0,
+            section: 0,
+            from_now: true,
+        },
+        Action::Grant {
+            reader: 1,
+            section: 0,
+            from_now: true,
+        },
+        Action::Write { section: 0 },
+        Action::RestoreOwner,
+        Action::Write { section: 0 },
+        Action::Send {
+            signer: Party::Reader(1),
+            grant: 2,
+            section: 0,
+            version: 3,
+        },
+        Action::Deliver { nonce: 0 },
+    ];
+    let (state, outcomes) = model
+        .run(
+            &registered(&model)
+                .1
+                .into_iter()
+                .chain(trace.clone())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    assert!(!state.restore_diverged);
+    assert!(matches!(
+        outcomes.last(),
+        Some(Outcome::Answered {
+            written_at: 3,
+            decrypts: true,
+            ..
+        })
+    ));
+    runtime().block_on(conform(&model, &trace)).unwrap();
+    // With the old rule the model predicts what the old code did.
+    let old = SeSphr::new(config().with_bugs(sesphr_model::Bugs {
+        restore_takes_stale_unpublished_epoch: true,
+        ..Default::default()
+    }));
+    let (state, outcomes) = old
+        .run(
+            &registered(&old)
+                .1
+                .into_iter()
+                .chain(trace)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    assert!(state.restore_diverged);
+    assert_eq!(
+        outcomes.last(),
+        Some(&Outcome::Refused(sesphr_model::Refusal::NotInManifest))
+    );
 }
