@@ -10,6 +10,7 @@
 //! [`server::run`] serves either or both on a listener until a shutdown
 //! future resolves.
 
+pub mod audit_writer;
 pub mod auth;
 pub mod error;
 pub mod identity;

@@ -6,6 +6,7 @@
 //! keys), the store, and the audit tree's leaf hashes (rebuilt from the store
 //! at start). Every handler is synchronous and runs on the blocking pool.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -22,18 +23,61 @@ use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
 use zeroize::Zeroizing;
 
+use crate::audit_writer::AuditWriter;
 use crate::error::{hex_id, unhex, ApiError};
 use crate::now_ms;
 use crate::srs_store::{Cas, SrsStore};
 
 const STORE_KEY_LABEL: &str = "SeSPHR-v1/srs-store-key";
+/// Size at which the in-memory nonce set drops nonces outside the window.
+const NONCE_PRUNE_AT: usize = 1 << 16;
+/// Size at which a verification cache starts over.
+const CACHE_LIMIT: usize = 1 << 16;
+
+/// Objects whose signatures were checked, by key.
+type Cache<K, V> = Mutex<HashMap<K, Arc<V>>>;
+
+/// What a request that passed every check re-encrypts with.
+type Cleared = (VerifiedRequest, SrsShare, Arc<VerifiedManifest>);
+
+/// Looks `key` up in a verification cache, computing and keeping it if absent.
+fn cached<K: std::hash::Hash + Eq, V>(
+    cache: &Cache<K, V>,
+    key: K,
+    make: impl FnOnce() -> Result<V, ApiError>,
+) -> Result<Arc<V>, ApiError> {
+    if let Some(v) = cache
+        .lock()
+        .map_err(|_| internal("poisoned cache"))?
+        .get(&key)
+    {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(make()?);
+    let mut c = cache.lock().map_err(|_| internal("poisoned cache"))?;
+    if c.len() >= CACHE_LIMIT {
+        c.clear();
+    }
+    c.insert(key, v.clone());
+    Ok(v)
+}
 
 /// The SRS service state.
 pub struct Srs {
-    identity: Identity,
+    identity: Arc<Identity>,
     store_key: Zeroizing<[u8; 32]>,
     store: Arc<dyn SrsStore>,
-    log: Mutex<MemoryLog>,
+    log: Arc<Mutex<MemoryLog>>,
+    writer: AuditWriter,
+    /// Request nonces of the replay window (the durable copy is committed
+    /// with each request's audit entry).
+    nonces: Mutex<HashMap<[u8; 16], u64>>,
+    /// Grant statements already verified (statements never change; whether
+    /// a grant is revoked is read from the store on every request).
+    verified_grants: Cache<[u8; 16], VerifiedGrant>,
+    /// Manifests already verified, by record and version (stored manifests
+    /// never change).
+    verified_manifests: Cache<([u8; 32], u64), VerifiedManifest>,
     /// Replay window for request timestamps and nonces (ms).
     pub replay_window_ms: u64,
 }
@@ -115,12 +159,27 @@ impl Srs {
         );
         let store_key = hkdf_expand(&prk, STORE_KEY_LABEL, &[]);
         let entries = store.audit_entries().map_err(internal)?;
-        let log = MemoryLog::from_entries(entries.iter().map(Vec::as_slice));
+        let log = Arc::new(Mutex::new(MemoryLog::from_entries(
+            entries.iter().map(Vec::as_slice),
+        )));
+        let identity = Arc::new(identity);
+        let forget = 2 * replay_window_ms;
+        let nonces = store
+            .nonces_since(now_ms().saturating_sub(forget))
+            .map_err(internal)?
+            .into_iter()
+            .collect();
+        let writer = AuditWriter::start(identity.clone(), store.clone(), log.clone(), forget)
+            .map_err(internal)?;
         Ok(Srs {
             identity,
             store_key,
             store,
-            log: Mutex::new(log),
+            log,
+            writer,
+            nonces: Mutex::new(nonces),
+            verified_grants: Mutex::new(HashMap::new()),
+            verified_manifests: Mutex::new(HashMap::new()),
             replay_window_ms,
         })
     }
@@ -357,20 +416,54 @@ impl Srs {
     }
 
     /// Appends to the audit log durably and returns the inclusion receipt.
-    fn audit(&self, entry: AuditEntry) -> Result<InclusionReceipt, ApiError> {
-        let bytes = entry.to_bytes();
-        let mut log = self
-            .log
+    fn audit(
+        &self,
+        entry: AuditEntry,
+        nonce: Option<([u8; 16], u64)>,
+    ) -> Result<InclusionReceipt, ApiError> {
+        self.writer.append(entry, nonce)
+    }
+
+    /// Spends a request nonce: `false` if it was seen in the replay window.
+    fn spend_nonce(&self, nonce: &[u8; 16], now: u64) -> Result<bool, ApiError> {
+        let mut seen = self
+            .nonces
             .lock()
-            .map_err(|_| internal("poisoned audit lock"))?;
-        let index = self
-            .store
-            .append_audit(&entry.record.0, &bytes)
-            .map_err(internal)?;
-        if index as usize != log.len() {
-            return Err(internal("audit log index out of step"));
+            .map_err(|_| internal("poisoned nonce lock"))?;
+        if seen.contains_key(nonce) {
+            return Ok(false);
         }
-        log.append(&self.identity, entry).map_err(internal)
+        if seen.len() >= NONCE_PRUNE_AT {
+            let forget = now.saturating_sub(2 * self.replay_window_ms);
+            seen.retain(|_, at| *at >= forget);
+        }
+        seen.insert(*nonce, now);
+        Ok(true)
+    }
+
+    fn verified_grant(
+        &self,
+        statement: &[u8],
+        id: &[u8; 16],
+    ) -> Result<Arc<VerifiedGrant>, ApiError> {
+        cached(&self.verified_grants, *id, || {
+            VerifiedGrant::from_bytes(statement).map_err(internal)
+        })
+    }
+
+    fn verified_manifest(
+        &self,
+        record: &[u8; 32],
+        version: u64,
+    ) -> Result<Option<Arc<VerifiedManifest>>, ApiError> {
+        let key = (*record, version);
+        let Some(bytes) = self.store.manifest(record, version).map_err(internal)? else {
+            return Ok(None);
+        };
+        cached(&self.verified_manifests, key, || {
+            VerifiedManifest::from_bytes(&bytes).map_err(internal)
+        })
+        .map(Some)
     }
 
     /// `POST /srs/v1/reencrypt`: a sealed, grantee-signed request in; the
@@ -393,11 +486,12 @@ impl Srs {
                 version: request.version,
                 decision: Decision::UnknownGrant,
             };
-            self.audit(entry)?;
+            self.audit(entry, None)?;
             return Err(ApiError::forbidden("unknown_grant", "no such grant"));
         };
-        let grant = VerifiedGrant::from_bytes(&row.statement).map_err(internal)?;
-        let decision = self.decide(&grant, &request, row.sealed_b2.as_deref(), now)?;
+        let grant = self.verified_grant(&row.statement, &request.grant_id)?;
+        let mut spent = None;
+        let decision = self.decide(&grant, &request, row.sealed_b2.as_deref(), now, &mut spent)?;
         let outcome = match decision {
             Ok((verified, share, manifest)) => {
                 srs_reencrypt(&share, &grant, &verified, &manifest, now, &mut os_rng())
@@ -405,7 +499,7 @@ impl Srs {
             Err(d) => Err(d),
         };
         let decision = outcome.as_ref().err().copied().unwrap_or(Decision::Allowed);
-        let receipt = self.audit(request.audit_entry(&grant, now, decision))?;
+        let receipt = self.audit(request.audit_entry(&grant, now, decision), spent)?;
         tracing::info!(grant = %hex::encode(grant.grant_id), version = request.version, decision = decision.code(), "re-encryption");
         let re = outcome.map_err(|d| {
             ApiError::forbidden(d.code(), format!("re-encryption refused: {}", d.code()))
@@ -429,41 +523,35 @@ impl Srs {
     /// The state checks, in order: signature, timestamp window, nonce,
     /// revoked, expired, owner-signed manifest of the requested version. Store
     /// failures are internal errors, never a decision.
+    /// The nonce of a request that passed the signature and time checks is
+    /// spent (`spent`), and made durable with the request's audit entry.
     fn decide(
         &self,
         grant: &VerifiedGrant,
         request: &ReencryptRequest,
         sealed_b2: Option<&[u8]>,
         now: u64,
-    ) -> Result<Result<(VerifiedRequest, SrsShare, VerifiedManifest), Decision>, ApiError> {
+        spent: &mut Option<([u8; 16], u64)>,
+    ) -> Result<Result<Cleared, Decision>, ApiError> {
         let Ok(verified) = request.verify(grant) else {
             return Ok(Err(Decision::BadSignature));
         };
         if request.timestamp.abs_diff(now) > self.replay_window_ms {
             return Ok(Err(Decision::Replay));
         }
-        let forget = now.saturating_sub(2 * self.replay_window_ms);
-        if !self
-            .store
-            .use_nonce(&request.nonce, now, forget)
-            .map_err(internal)?
-        {
+        if !self.spend_nonce(&request.nonce, now)? {
             return Ok(Err(Decision::Replay));
         }
+        *spent = Some((request.nonce, now));
         let Some(sealed_b2) = sealed_b2 else {
             return Ok(Err(Decision::Revoked));
         };
         if grant.is_expired(now) {
             return Ok(Err(Decision::Expired));
         }
-        let Some(bytes) = self
-            .store
-            .manifest(&grant.record.0, request.version)
-            .map_err(internal)?
-        else {
+        let Some(manifest) = self.verified_manifest(&grant.record.0, request.version)? else {
             return Ok(Err(Decision::NotInManifest));
         };
-        let manifest = VerifiedManifest::from_bytes(&bytes).map_err(internal)?;
         Ok(Ok((verified, self.open_b2(grant, sealed_b2)?, manifest)))
     }
 

@@ -89,10 +89,31 @@ pub trait SrsStore: Send + Sync {
         -> Result<bool, StoreError>;
     /// Appends an audit entry (durably) and returns its index.
     fn append_audit(&self, record: &[u8; 32], entry: &[u8]) -> Result<u64, StoreError>;
+    /// Appends audit entries, with the request nonces they spent, in one
+    /// durable transaction (group commit); returns the first entry's index.
+    /// Forgets nonces older than `forget_before`.
+    fn append_audit_batch(
+        &self,
+        items: &[AuditWrite<'_>],
+        forget_before: u64,
+    ) -> Result<u64, StoreError>;
+    /// Request nonces seen at or after `since`, with when they were seen.
+    fn nonces_since(&self, since: u64) -> Result<Vec<([u8; 16], u64)>, StoreError>;
     /// Every audit entry in order (to rebuild the tree at start).
     fn audit_entries(&self) -> Result<Vec<Vec<u8>>, StoreError>;
     /// `(index, entry)` of a record's audit entries.
     fn audit_for_record(&self, record: &[u8; 32]) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+}
+
+/// One audit entry to append, and the request nonce it spent (if any).
+#[derive(Debug)]
+pub struct AuditWrite<'a> {
+    /// The record the entry is listed under (zeros: no owner's listing).
+    pub record: &'a [u8; 32],
+    /// The encoded entry.
+    pub entry: &'a [u8],
+    /// The request nonce and when it was seen.
+    pub nonce: Option<([u8; 16], u64)>,
 }
 
 /// SQLite implementation.
@@ -331,6 +352,52 @@ impl SrsStore for SqliteStore {
                 params![&record[..], entry],
             )?;
             Ok(c.last_insert_rowid() as u64 - 1)
+        })
+    }
+
+    fn append_audit_batch(
+        &self,
+        items: &[AuditWrite<'_>],
+        forget_before: u64,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
+            let mut first = None;
+            {
+                let mut nonce = tx
+                    .prepare_cached("INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)")?;
+                let mut audit =
+                    tx.prepare_cached("INSERT INTO audit (record, entry) VALUES (?1, ?2)")?;
+                for item in items {
+                    if let Some((n, seen)) = &item.nonce {
+                        nonce.execute(params![&n[..], *seen as i64])?;
+                    }
+                    audit.execute(params![&item.record[..], item.entry])?;
+                    first.get_or_insert(tx.last_insert_rowid() as u64 - 1);
+                }
+            }
+            tx.commit()?;
+            Ok(first.unwrap_or(0))
+        })
+    }
+
+    fn nonces_since(&self, since: u64) -> Result<Vec<([u8; 16], u64)>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT nonce, seen FROM nonces WHERE seen >= ?1")?;
+            let rows = st.query_map([since as i64], |r| {
+                let n: Vec<u8> = r.get(0)?;
+                let seen: i64 = r.get(1)?;
+                Ok((n, seen as u64))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (n, seen) = row?;
+                if let Ok(n) = <[u8; 16]>::try_from(n.as_slice()) {
+                    out.push((n, seen));
+                }
+            }
+            Ok(out)
         })
     }
 
