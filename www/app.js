@@ -272,14 +272,7 @@ async function loadRecords() {
   say("Loading your records…");
   app.records.forEach((r) => r.free());
   app.records = await app.patient.records();
-  const list = $("record-list");
-  list.replaceChildren();
-  if (!app.records.length) list.append(el("p", {}, "You have no record yet."));
-  for (const r of app.records) {
-    list.append(
-      el("button", { type: "button", onclick: action(() => openRecord(r)) }, `Record ${r.index + 1} (version ${r.version})`),
-    );
-  }
+  renderRecordList();
   say("");
   if (app.records.length) await openRecord(app.record ? app.records.find((r) => r.index === app.record.index) ?? app.records[0] : app.records[0]);
 }
@@ -295,8 +288,20 @@ $("new-record").addEventListener(
   }),
 );
 
+function renderRecordList() {
+  const list = $("record-list");
+  list.replaceChildren();
+  if (!app.records.length) list.append(el("p", {}, "You have no record yet."));
+  for (const r of app.records) {
+    const b = el("button", { type: "button", onclick: action(() => openRecord(r)) }, `Record ${r.index + 1} (version ${r.version})`);
+    if (r === app.record) b.setAttribute("aria-current", "true");
+    list.append(b);
+  }
+}
+
 async function openRecord(r) {
   app.record = r;
+  renderRecordList();
   $("record").hidden = false;
   $("record-id").textContent = short(r.recordId);
   $("record-version").textContent = String(r.version);

@@ -252,8 +252,8 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await shot(fresh, "10-phone.png");
   const overflow = await fresh.page.evaluate(() => {
     const wide = [...document.querySelectorAll("body *")]
-      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".scroll"))
-      .map((e) => `${e.tagName}#${e.id}.${e.className}`);
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.parentElement.closest(".scroll"))
+      .map((e) => `${e.tagName}#${e.id}.${e.className}:${Math.round(e.getBoundingClientRect().width)}`);
     return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
   });
   assert.ok(overflow.by <= 0, `page overflows by ${overflow.by}px at phone width: ${overflow.wide}`);
