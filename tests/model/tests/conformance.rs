@@ -538,8 +538,12 @@ proptest! {
             actions.push(a);
         }
         let n = actions.len();
+        let restores = actions.iter().filter(|a| matches!(a, Action::RestoreOwner)).count();
         let (answered, refused) = runtime().block_on(conform(&model, &actions)).unwrap();
-        eprintln!("model-based case: {n} actions, {answered} answers, {refused} refusals compared");
+        eprintln!(
+            "model-based case: {n} actions, {answered} answers, {refused} refusals, \
+             {restores} restores compared"
+        );
     }
 }
 
