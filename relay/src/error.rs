@@ -151,6 +151,9 @@ pub(crate) fn hex_id<const N: usize>(s: &str) -> Result<[u8; N], ApiError> {
 }
 
 /// Decodes a hex field of a request body (`400 malformed`).
-pub(crate) fn unhex(s: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+///
+/// Public (not `pub(crate)`) only so the fuzz targets and the corpus replay
+/// (`fuzz/src/relay.rs`) parse JSON bodies with the server's own function.
+pub fn unhex(s: &str, what: &str) -> Result<Vec<u8>, ApiError> {
     hex::decode(s).map_err(|_| ApiError::bad_request("malformed", format!("{what} is not hex")))
 }
