@@ -273,3 +273,30 @@ fn records_are_found_by_index_and_foreign_or_broken_chains_are_refused() {
     );
     assert!(rec.latest().is_none());
 }
+
+/// Two from-now grants before the next write: the first one's epoch is never
+/// written, and the write uses the second's. The rebuild must take the
+/// written epoch, not the older unwritten one (found by the model check,
+/// `docs/verification.md`); likewise after a revocation and a write.
+#[test]
+fn a_rebuild_skips_an_epoch_a_later_write_moved_past() {
+    let mut o = Owner::new();
+    let (a, b) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    o.write(&[("history", b"v1")]);
+    let next = o.rec.next_version();
+    o.grant("history", &a, next, None);
+    o.assert_restores();
+    o.grant("history", &b, next, None);
+    o.assert_restores();
+    o.write(&[("history", b"v2")]);
+    o.assert_restores();
+
+    // A from-now grant, a revocation, then a write rotating past its epoch.
+    let c = Identity::generate().unwrap();
+    let next = o.rec.next_version();
+    o.grant("history", &c, next, None);
+    o.revoke(&c);
+    o.assert_restores();
+    o.write(&[("history", b"v3")]);
+    o.assert_restores();
+}
