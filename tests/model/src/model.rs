@@ -69,6 +69,8 @@ pub struct Config {
     /// Whether the owner requests rotations and restores its state from the
     /// servers' copies (a bound of its own: these multiply the states).
     pub owner_restores: bool,
+    /// Whether grants expire (the SRS clock passes a grant's `expires_at`).
+    pub expiry: bool,
     /// Seeded bugs.
     pub bugs: Bugs,
 }
@@ -85,6 +87,7 @@ impl Config {
             max_requests: 2,
             forgeries: true,
             owner_restores: false,
+            expiry: false,
             bugs: Bugs::default(),
         }
     }
@@ -116,7 +119,8 @@ pub struct Content {
     pub written_at: u8,
     /// The epoch whose key encrypted it.
     pub epoch: u8,
-    /// Grants whose revocation receipt the owner held when it was written.
+    /// Grants whose revocation receipt the owner held, or that had expired,
+    /// when it was written.
     pub revoked_before: Set,
     /// How many grants existed when it was written (later grant ids are ≥ this).
     pub grants_before: u8,
@@ -143,6 +147,8 @@ pub enum Pending {
     Revoked,
     /// The owner asked for a fresh epoch (`SectionState::request_rotation`).
     Requested,
+    /// A live grant expired (`SectionState::expire`).
+    Expired,
 }
 
 /// The owner's `SectionState` for one section.
@@ -184,6 +190,8 @@ pub struct Answer {
     pub written_at: u8,
     /// Whether the owner already held a revocation receipt for the grant.
     pub after_receipt: bool,
+    /// Whether the grant had expired.
+    pub after_expiry: bool,
     /// Whether `b1·E + P2 = a·E`, i.e. the grantee derives the DEK.
     pub decrypts: bool,
 }
@@ -217,6 +225,8 @@ pub struct State {
     pub issued: u8,
     /// Revocation receipts the owner holds.
     pub receipts: Set,
+    /// Grants whose `expires_at` the SRS clock has passed.
+    pub expired: Set,
     /// The SRS.
     pub srs: Srs,
     /// Every request created; the relay (attacker) saw all of them.
@@ -290,6 +300,11 @@ pub enum Action {
     },
     /// The SRS restarts.
     RestartSrs,
+    /// The SRS clock passes a grant's `expires_at`.
+    Expire {
+        /// The grant.
+        grant: u8,
+    },
 }
 
 /// Why the SRS refused a request (the HTTP error code).
@@ -301,6 +316,8 @@ pub enum Refusal {
     Replay,
     /// `revoked`: grant tombstoned.
     Revoked,
+    /// `expired`: the grant's `expires_at` has passed (SRS clock).
+    Expired,
     /// `not_in_manifest`: no entry of the grant's epoch in that version.
     NotInManifest,
     /// `before_from_version`: the entry predates the grant's `from_version`.
@@ -314,6 +331,7 @@ impl Refusal {
             Refusal::BadSignature => "bad_signature",
             Refusal::Replay => "replay",
             Refusal::Revoked => "revoked",
+            Refusal::Expired => "expired",
             Refusal::NotInManifest => "not_in_manifest",
             Refusal::BeforeFromVersion => "before_from_version",
         }
@@ -377,6 +395,7 @@ impl SeSphr {
             grants: Vec::new(),
             issued: 0,
             receipts: 0,
+            expired: 0,
             srs: Srs {
                 revoked: 0,
                 nonces: 0,
@@ -435,6 +454,9 @@ impl SeSphr {
         for (g, _) in st.grants.iter().enumerate() {
             if !has(st.receipts, g) {
                 out.push(Action::Revoke { grant: g as u8 });
+                if cfg.expiry && !has(st.expired, g) {
+                    out.push(Action::Expire { grant: g as u8 });
+                }
             }
         }
         if cfg.owner_restores {
@@ -539,6 +561,16 @@ impl SeSphr {
                 let pending = self.restore(&mut next);
                 Outcome::Restored { pending }
             }
+            Action::Expire { grant } => {
+                if grant as usize >= next.grants.len() {
+                    return None;
+                }
+                // Only the SRS clock moves: the owner's live state learns of
+                // it when `SectionState::expire` runs, which the code does
+                // only in `OwnerRecord::restore`.
+                next.expired = with(next.expired, grant as usize);
+                Outcome::Done
+            }
             Action::Send {
                 signer,
                 grant,
@@ -596,7 +628,7 @@ impl SeSphr {
             section,
             written_at: w,
             epoch: st.owner[section as usize].epoch,
-            revoked_before: st.receipts,
+            revoked_before: st.receipts | st.expired,
             grants_before: st.grants.len() as u8,
         });
         let mut manifest = st
@@ -696,21 +728,46 @@ impl SeSphr {
                             .enumerate()
                             .filter(move |(_, g)| g.section == section && g.epoch == epoch)
                     };
+                    let live: Vec<u8> = of_epoch()
+                        .filter(|(i, _)| !has(st.srs.revoked, *i))
+                        .map(|(i, _)| i as u8)
+                        .collect();
+                    let revoked = of_epoch().any(|(i, _)| has(st.srs.revoked, i));
                     SectionPolicy {
                         epoch,
-                        live: of_epoch()
-                            .filter(|(i, _)| !has(st.srs.revoked, *i))
-                            .map(|(i, _)| i as u8)
-                            .collect(),
-                        pending: of_epoch()
-                            .any(|(i, _)| has(st.srs.revoked, i))
-                            .then_some(Pending::Revoked),
+                        live,
+                        pending: revoked.then_some(Pending::Revoked),
                     }
                 }
             };
-            let kept_revoked =
-                (current.pending == Some(Pending::Revoked)) == restored.pending.is_some();
-            if restored.epoch != current.epoch || restored.live != current.live || !kept_revoked {
+            // Then `expire(now)`, in both: what the restored state must equal
+            // is the live state as it would be after the same call.
+            let expire = |p: &SectionPolicy| {
+                let live: Vec<u8> = p
+                    .live
+                    .iter()
+                    .copied()
+                    .filter(|g| !has(st.expired, *g as usize))
+                    .collect();
+                let pending = if live.len() < p.live.len() {
+                    Some(Pending::Expired)
+                } else {
+                    p.pending
+                };
+                SectionPolicy {
+                    epoch: p.epoch,
+                    live,
+                    pending,
+                }
+            };
+            let (restored, expected) = (expire(&restored), expire(current));
+            let forced = |p: &SectionPolicy| {
+                matches!(p.pending, Some(Pending::Revoked) | Some(Pending::Expired))
+            };
+            if restored.epoch != expected.epoch
+                || restored.live != expected.live
+                || forced(&restored) != forced(&expected)
+            {
                 st.restore_diverged = true;
             }
             if current.pending == Some(Pending::Requested) && restored.pending.is_none() {
@@ -756,6 +813,9 @@ impl SeSphr {
         if has(st.srs.revoked, q.grant as usize) && !bugs.srs_skips_revocation_check {
             return Some(Outcome::Refused(Refusal::Revoked));
         }
+        if has(st.expired, q.grant as usize) {
+            return Some(Outcome::Refused(Refusal::Expired));
+        }
         let manifest = st.manifests.get(q.version as usize - 1)?;
         let Some(w) = manifest[g.section as usize] else {
             return Some(Outcome::Refused(Refusal::NotInManifest));
@@ -775,6 +835,7 @@ impl SeSphr {
             section: q.section,
             written_at: w,
             after_receipt: has(st.receipts, q.grant as usize),
+            after_expiry: has(st.expired, q.grant as usize),
             decrypts,
         };
         let pos = st.answers.binary_search(&answer).unwrap_or_else(|p| p);

@@ -14,7 +14,7 @@ use stateright::Property;
 use crate::model::{contains, Content, Party, SeSphr, State};
 
 /// Names of the safety properties that hold for the protocol as implemented.
-pub const SAFETY: [&str; 9] = [
+pub const SAFETY: [&str; 10] = [
     ANSWERS_ONLY_TO_GRANTEE,
     ANSWERS_DECRYPT,
     UNAUTHORIZED_GET_NOTHING,
@@ -24,6 +24,7 @@ pub const SAFETY: [&str; 9] = [
     ALL_GRANTEE_READS_ITS_EPOCHS,
     ONE_ANSWER_PER_REQUEST,
     RESTORE_KEEPS_POLICY,
+    NO_ANSWER_AFTER_EXPIRY,
 ];
 
 /// Paper (1): an answer goes only to the grant's grantee, for the grant's section.
@@ -35,6 +36,8 @@ pub const ANSWERS_DECRYPT: &str = "every answer decrypts to what was written";
 pub const UNAUTHORIZED_GET_NOTHING: &str = "no coalition without an entitled grantee reaches a DEK";
 /// Forward (1): no answer for a grant after its revocation receipt.
 pub const NO_ANSWER_AFTER_RECEIPT: &str = "no answer after a revocation receipt";
+/// Forward (1'): no answer for a grant after it expired (SRS clock).
+pub const NO_ANSWER_AFTER_EXPIRY: &str = "no answer after expiry";
 /// Forward (2): after revocation and rotation, the revoked reader plus a copy
 /// of the SRS store hold no key for new versions.
 pub const ROTATION_LOCKS_OUT: &str =
@@ -96,6 +99,9 @@ pub fn all() -> Vec<Property<SeSphr>> {
         }),
         Property::always(NO_ANSWER_AFTER_RECEIPT, |_, s: &State| {
             s.answers.iter().all(|a| !a.after_receipt)
+        }),
+        Property::always(NO_ANSWER_AFTER_EXPIRY, |_, s: &State| {
+            s.answers.iter().all(|a| !a.after_expiry)
         }),
         Property::always(ROTATION_LOCKS_OUT, |_, s: &State| rotation_locks_out(s)),
         Property::always(FROM_NOW_NEVER_OLDER, |_, s: &State| from_now_never_older(s)),
@@ -236,19 +242,24 @@ fn from_now_never_older(s: &State) -> bool {
 /// version that holds `c`, e.g. version `written_at`).
 fn readable(s: &State, r: u8, c: &Content) -> bool {
     s.grants.iter().enumerate().any(|(i, g)| {
-        g.reader == r && opens(g, c) && g.from <= c.written_at && !contains(s.srs.revoked, i)
+        g.reader == r
+            && opens(g, c)
+            && g.from <= c.written_at
+            && !contains(s.srs.revoked | s.expired, i)
     })
 }
 
 fn all_grantee_reads(s: &State, since_epoch: bool) -> bool {
     s.grants.iter().enumerate().all(|(i, g)| {
-        if contains(s.receipts, i) || (!since_epoch && g.from != 0) {
+        let ended = s.receipts | s.expired;
+        if contains(ended, i) || (!since_epoch && g.from != 0) {
             return true;
         }
         if since_epoch
-            && s.grants.iter().enumerate().any(|(j, h)| {
-                h.reader == g.reader && h.section == g.section && contains(s.receipts, j)
-            })
+            && s.grants
+                .iter()
+                .enumerate()
+                .any(|(j, h)| h.reader == g.reader && h.section == g.section && contains(ended, j))
         {
             return true;
         }

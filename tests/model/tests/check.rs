@@ -10,6 +10,14 @@ use sesphr_model::{check, Action, Bugs, Config, Party, Report, SeSphr};
 
 const THREADS: usize = 2;
 
+/// What fails once grants expire: the owner's live state learns of an expiry
+/// only on restore, so a write after an expiry stays in the expired
+/// grantee's epoch (see `finding_expiry_does_not_rotate_until_a_restore`).
+const EXPIRY_GAP: [&str; 2] = [
+    properties::UNAUTHORIZED_GET_NOTHING,
+    properties::ROTATION_LOCKS_OUT,
+];
+
 /// The bounds run in CI. Each one is exhaustive: every interleaving of
 /// every enabled action, until no new state appears.
 fn bounds() -> Vec<(&'static str, Config)> {
@@ -77,6 +85,26 @@ fn bounds() -> Vec<(&'static str, Config)> {
                 max_requests: 0,
                 forgeries: false,
                 owner_restores: true,
+                ..base.clone()
+            },
+        ),
+        // Grants expire (SRS clock); the owner learns of it only on restore.
+        (
+            "H: 2 readers, 1 section, 2 versions, 2 grants, 1 request, expiry",
+            Config {
+                max_requests: 1,
+                forgeries: false,
+                expiry: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "I: 2 readers, 1 section, 2 versions, 2 grants, no request, expiry, owner restores",
+            Config {
+                max_requests: 0,
+                forgeries: false,
+                owner_restores: true,
+                expiry: true,
                 ..base
             },
         ),
@@ -96,6 +124,10 @@ fn check_bound(name: &str, cfg: Config) {
         let r = check(cfg.clone(), THREADS, None);
         print(name, &r);
         for p in SAFETY {
+            if cfg.expiry && EXPIRY_GAP.contains(&p) {
+                assert!(r.discoveries.contains_key(p), "bound {name}: '{p}' holds");
+                continue;
+            }
             assert!(
                 !r.discoveries.contains_key(p),
                 "bound {name}: '{p}' fails: {:?}",
@@ -364,5 +396,26 @@ fn finding_restore_drops_a_requested_rotation() {
     assert!(!path[i..].iter().any(|a| matches!(
         a,
         Action::Write { .. } | Action::Grant { from_now: true, .. }
+    )));
+}
+
+/// Expiry ends access at the SRS at once, but the owner rotates for it only
+/// after `OwnerRecord::restore` (the only caller of `SectionState::expire`):
+/// an expired grantee together with the SRS's copy of its share holds the
+/// key of the next version written in the same session.
+#[test]
+fn finding_expiry_does_not_rotate_until_a_restore() {
+    let cfg = bounds()[6].1.clone();
+    let r = check(cfg.clone(), 1, Some(properties::ROTATION_LOCKS_OUT));
+    let path = &r.discoveries[properties::ROTATION_LOCKS_OUT];
+    eprintln!("counterexample: {path:?}");
+    let expired = path
+        .iter()
+        .position(|a| matches!(a, Action::Expire { .. }))
+        .expect("an expiry");
+    assert!(matches!(path.last(), Some(Action::Write { .. })));
+    assert!(!path[expired..].iter().any(|a| matches!(
+        a,
+        Action::RestoreOwner | Action::Revoke { .. } | Action::Grant { from_now: true, .. }
     )));
 }

@@ -37,6 +37,7 @@ fn config() -> Config {
         max_requests: 8,
         forgeries: true,
         owner_restores: true,
+        expiry: false,
         bugs: Default::default(),
     }
 }
@@ -110,6 +111,8 @@ struct Real {
     readers: Vec<Reader>,
     attacker: Identity,
     held: Vec<Held>,
+    /// Grants expire this long (ms) after they are made, if set.
+    expires_in: Option<u64>,
 }
 
 impl Real {
@@ -133,6 +136,7 @@ impl Real {
             readers: rs,
             attacker: Identity::generate().unwrap(),
             held: Vec::new(),
+            expires_in: None,
         }
     }
 
@@ -185,13 +189,15 @@ impl Real {
                     0
                 };
                 let to = self.readers[reader as usize].id.public().clone();
+                let expires_at = self.expires_in.map(|d| now() + d);
                 self.patient
-                    .grant(
+                    .grant_until(
                         &self.api,
                         SECTIONS[section as usize],
                         &to,
                         Role::Custom,
                         from,
+                        expires_at,
                     )
                     .await;
                 Observed::Done
@@ -208,6 +214,16 @@ impl Real {
                 Observed::Done
             }
             Action::RestoreOwner => self.restore(model.owner.len()).await,
+            Action::Expire { grant } => {
+                // Wait for the SRS clock to pass the grant's `expires_at`.
+                let g = &model.grants[grant as usize];
+                let share = self.share(g.reader, grant).await;
+                let at = share.grant.expires_at.expect("a grant made to expire");
+                while now() <= at {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Observed::Done
+            }
             Action::Revoke { grant } => {
                 let g = &model.grants[grant as usize];
                 let share = self.share(g.reader, grant).await;
@@ -430,6 +446,7 @@ fn pick(model: &SeSphr, state: &State, choice: u32) -> Option<Action> {
         Action::RestartSrs => (8, 1),
         Action::Rotate { .. } => (9, 1),
         Action::RestoreOwner => (10, 2),
+        Action::Expire { .. } => (12, 0),
         Action::Register(_) => (11, 0),
     };
     let mut kinds: Vec<(u8, u32)> = enabled.iter().map(kind).filter(|k| k.1 > 0).collect();
@@ -788,4 +805,87 @@ fn restore_after_two_from_now_grants_keeps_the_written_epoch() {
         outcomes.last(),
         Some(&Outcome::Refused(sesphr_model::Refusal::NotInManifest))
     );
+}
+
+/// Expiry on the real system: the SRS refuses an expired grant at once, but
+/// the owner's live state does not learn of it (`SectionState::expire` runs
+/// only in `OwnerRecord::restore`), so the next write stays in the expired
+/// grantee's epoch; after a restore the write rotates. The model predicts
+/// both, and the check reports the first as a forward-secrecy gap.
+#[test]
+fn expiry_refuses_at_once_but_rotates_only_after_a_restore() {
+    let model = SeSphr::new(Config {
+        expiry: true,
+        ..config()
+    });
+    let trace = vec![
+        Action::Write { section: 0 },
+        Action::Grant {
+            reader: 0,
+            section: 0,
+            from_now: false,
+        },
+        Action::Expire { grant: 0 },
+        Action::Send {
+            signer: Party::Reader(0),
+            grant: 0,
+            section: 0,
+            version: 1,
+        },
+        Action::Deliver { nonce: 0 },
+        Action::Write { section: 0 },
+        Action::RestoreOwner,
+        Action::Write { section: 0 },
+    ];
+    let (state, outcomes) = model
+        .run(
+            &registered(&model)
+                .1
+                .into_iter()
+                .chain(trace.clone())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let n = model.cfg.readers as usize + 1;
+    assert_eq!(
+        outcomes[n + 4],
+        Outcome::Refused(sesphr_model::Refusal::Expired)
+    );
+    assert_eq!(
+        outcomes[n + 6],
+        Outcome::Restored {
+            pending: vec![true, false]
+        }
+    );
+    // Version 2 is still in the expired grant's epoch; version 3 is not.
+    let epoch = state.grants[0].epoch;
+    assert_eq!(state.contents[1].epoch, epoch);
+    assert_ne!(state.contents[2].epoch, epoch);
+
+    runtime().block_on(async {
+        let (mut st, _) = registered(&model);
+        let mut real = Real::start(model.cfg.readers).await;
+        real.expires_in = Some(600);
+        for action in &trace {
+            let (next, outcome) = model.step(&st, action).unwrap();
+            assert_eq!(
+                real.apply(&st, action).await,
+                expected(&outcome),
+                "{action:?}"
+            );
+            st = next;
+        }
+        let share = real.share(0, 0).await;
+        let mut entry_epochs = Vec::new();
+        for v in 1..=3u8 {
+            let m = real.manifest(v).await;
+            entry_epochs.push(m.entry(&share.grant.section).unwrap().epoch);
+        }
+        assert_eq!(
+            entry_epochs[1], share.grant.epoch,
+            "version 2 did not rotate"
+        );
+        assert_ne!(entry_epochs[2], share.grant.epoch, "version 3 rotated");
+        real.stop().await;
+    });
 }
