@@ -6,6 +6,7 @@
 //! With `SESPHR_FUZZ_SEEDS=<dir>`, `write_seed_corpus` writes the seed corpus
 //! (valid objects made by the real client code) to `<dir>/<target>/`; this is
 //! how `scripts/fuzz.sh` seeds the fuzzer.
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "../../fuzz/src/client.rs"]
