@@ -737,7 +737,7 @@ export class PatientRecord {
     try {
       for (const u of updates) {
         const sid = this.sectionId(u.name);
-        const { key, reissued } = guard(() => this.#inner.keyForWrite(this.identity.core, srsKey, sid));
+        const { key, reissued } = guard(() => this.#inner.keyForWrite(this.identity.core, srsKey, sid, Date.now()));
         try {
           for (const g of reissued) await this.#deliver(g);
           const base = total.done;

@@ -193,21 +193,25 @@ impl OwnerRecord {
         })
     }
 
-    /// The key for writing `section` at the next version. Rotates first when
-    /// a revocation or expiry is pending: send every re-issued grant's `b2`
-    /// envelope to the SRS and `b1` envelope to its grantee.
+    /// The key for writing `section` at the next version, at time `now`.
+    /// Grants expired by then are dropped first, and a revocation, expiry or
+    /// requested rotation rotates the section to a fresh epoch: send every
+    /// re-issued grant's `b2` envelope to the SRS and `b1` envelope to its
+    /// grantee.
     pub fn key_for_write<R: CryptoRng + ?Sized>(
         &mut self,
         owner: &Identity,
         srs_encryption: &Point,
         section: SectionId,
+        now: u64,
         rng: &mut R,
     ) -> Result<(SectionKey, Option<Rotation>)> {
         let mut sequence = self.sequence;
-        let out =
-            self.owned(section, rng)
-                .state
-                .key_for_write(owner, srs_encryption, &mut sequence, rng);
+        let owned = self.owned(section, rng);
+        owned.state.expire(now);
+        let out = owned
+            .state
+            .key_for_write(owner, srs_encryption, &mut sequence, rng);
         self.sequence = sequence;
         out
     }

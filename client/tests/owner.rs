@@ -23,6 +23,8 @@ struct Owner {
     manifests: Vec<VerifiedManifest>,
     grants: Vec<(VerifiedGrant, bool)>,
     blobs: Vec<(ManifestEntry, Vec<u8>)>,
+    /// The clock writes run at.
+    now: u64,
 }
 
 impl Owner {
@@ -36,6 +38,7 @@ impl Owner {
             manifests: Vec::new(),
             grants: Vec::new(),
             blobs: Vec::new(),
+            now: NOW,
         }
     }
 
@@ -57,7 +60,7 @@ impl Owner {
             let srs = self.srs.public().encryption;
             let (key, rotation) = self
                 .rec
-                .key_for_write(&self.id, &srs, section, &mut os_rng())
+                .key_for_write(&self.id, &srs, section, self.now, &mut os_rng())
                 .unwrap();
             for g in rotation.into_iter().flat_map(|r| r.reissued) {
                 self.grants.push((g.statement, false));
@@ -108,6 +111,10 @@ impl Owner {
                 }
             }
         }
+    }
+
+    fn restored_now(&self) -> OwnerRecord {
+        self.restored(self.now)
     }
 
     fn restored(&self, now: u64) -> OwnerRecord {
@@ -299,4 +306,29 @@ fn a_rebuild_skips_an_epoch_a_later_write_moved_past() {
     o.assert_restores();
     o.write(&[("history", b"v3")]);
     o.assert_restores();
+}
+
+/// A grant that expires is dropped at the next write, which rotates the
+/// section, in a live session as after a rebuild (found by the model check).
+#[test]
+fn a_write_after_an_expiry_rotates_without_a_rebuild() {
+    let mut o = Owner::new();
+    let (a, b) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    o.write(&[("notes", b"v1")]);
+    o.grant("notes", &a, 0, Some(NOW + 1_000));
+    o.grant("notes", &b, 0, None);
+    let notes = o.section("notes");
+    let before = o.rec.epoch(&notes);
+    o.now = NOW + 1_000;
+    o.write(&[("notes", b"v2")]);
+    assert_ne!(
+        o.rec.epoch(&notes),
+        before,
+        "the expired grantee's epoch is still written"
+    );
+    let live: Vec<_> = o.rec.grants().map(|g| g.grantee.clone()).collect();
+    assert_eq!(live, vec![b.public().clone()]);
+    let restored = o.restored_now();
+    assert_eq!(restored.epoch(&notes), o.rec.epoch(&notes));
+    assert_eq!(restored.grants().count(), 1);
 }

@@ -261,20 +261,23 @@ impl OwnerRecord {
             .collect();
         to_js(&v)
     }
-    /// The key for writing a section at the next version:
-    /// `{key: SectionKey, reissued: [issued grant]}` (a pending rotation
-    /// re-issues the live grants: deliver each like a new grant).
+    /// The key for writing a section at the next version, at time `now`
+    /// (grants expired by then are dropped and force a rotation):
+    /// `{key: SectionKey, reissued: [issued grant]}` (a rotation re-issues
+    /// the live grants: deliver each like a new grant).
     #[wasm_bindgen(js_name = keyForWrite)]
     pub fn key_for_write(
         &mut self,
         owner: &Identity,
         srs_encryption_key: &[u8],
         section_id: &str,
+        now: f64,
     ) -> Result<JsValue, JsValue> {
         let (key, rotation) = self.0.key_for_write(
             &owner.0,
             &Point::from_bytes(srs_encryption_key)?,
             section(section_id)?,
+            to_u64(now, "now")?,
             &mut os_rng(),
         )?;
         let out = Object::new();
