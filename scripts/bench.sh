@@ -22,3 +22,7 @@ SESPHR_BENCH_FULL=1 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-clie
   --target wasm32-unknown-unknown --test wasm_bench --locked -- --nocapture | grep -E '^BENCH'
 echo "== wasm size"
 scripts/build-wasm.sh | tail -1
+
+echo "== servers (release build, loopback)"
+cargo build --release -p sesphr-relay --bin sesphr-relay --example loadgen --locked 2>&1 | tail -1
+scripts/bench-servers.sh

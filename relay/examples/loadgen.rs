@@ -4,7 +4,11 @@
 //!   uploads and downloads one blob of MIB MiB, printing MB/s;
 //! `cargo run --release -p sesphr-relay --example loadgen -- reencrypt URL N CONCURRENCY`
 //!   sets up a record and a grant, then sends N re-encryption requests
-//!   through the relay, printing requests/s and latency percentiles.
+//!   through the relay, printing requests/s and latency percentiles;
+//! `... -- reencrypt-rate URL RATE SECONDS` sends them open-loop at RATE per
+//!   second instead (latency at a given load, not at saturation);
+//! `... -- put-args FILE` prints `ID TOKEN` for uploading FILE with curl
+//!   (`curl -T FILE -H "x-sesphr-token: TOKEN" URL/v1/blobs/ID`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -28,7 +32,14 @@ async fn main() {
         Some("reencrypt") => {
             reencrypt(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await
         }
-        _ => eprintln!("usage: loadgen blob URL MIB | loadgen reencrypt URL N CONCURRENCY"),
+        Some("reencrypt-rate") => {
+            let (rate, secs): (f64, f64) = (args[3].parse().unwrap(), args[4].parse().unwrap());
+            reencrypt_rate(&args[2], rate, secs).await
+        }
+        Some("put-args") => put_args(&args[2]),
+        _ => eprintln!(
+            "usage: loadgen blob URL MIB | reencrypt URL N CONCURRENCY | reencrypt-rate URL RATE SECONDS | put-args FILE"
+        ),
     }
 }
 
@@ -60,7 +71,37 @@ async fn blob(url: &str, mib: usize) {
     );
 }
 
-async fn reencrypt(url: &str, n: usize, concurrency: usize) {
+fn put_args(file: &str) {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).unwrap();
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    let hash: [u8; 32] = hasher.finalize().into();
+    let who = Identity::generate().unwrap();
+    let subject = [hash.as_slice(), &len.to_be_bytes()].concat();
+    let token = sesphr_client::token::RequestToken::sign(
+        &who,
+        sesphr_client::token::Purpose::UploadBlob,
+        &subject,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    println!("{} {}", hex::encode(hash), hex::encode(token.as_bytes()));
+}
+
+/// A record, a grant and `n` sealed requests ready to send.
+async fn prepared(url: &str, n: usize) -> Vec<Vec<u8>> {
     let api = Api::new(url);
     let mut patient = Patient::new(&api).await;
     let srs = patient.srs.clone();
@@ -75,7 +116,7 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
     let share = Arc::new(reader.shares[0].clone());
     let reader = Arc::new(reader.id);
     // Requests are built (signed, sealed) before timing: the servers are measured.
-    let requests: Vec<Vec<u8>> = (0..n)
+    (0..n)
         .map(|_| {
             let req =
                 ReencryptRequest::new(&reader, &share.grant, m.version(), now(), &mut os_rng())
@@ -84,7 +125,50 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
                 .unwrap()
                 .0
         })
-        .collect();
+        .collect()
+}
+
+async fn reencrypt_rate(url: &str, rate: f64, secs: f64) {
+    let n = (rate * secs) as usize;
+    let requests = prepared(url, n).await;
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for (i, body) in requests.into_iter().enumerate() {
+        let due = start + std::time::Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let (http, url) = (http.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = http
+                .post(format!("{url}/v1/reencrypt"))
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.bytes().await.unwrap();
+            t.elapsed().as_secs_f64() * 1000.0
+        }));
+    }
+    let mut lat = Vec::with_capacity(n);
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    let took = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "{{\"offered_req_per_s\":{rate},\"achieved_req_per_s\":{:.0},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        n as f64 / took,
+        pct(0.5),
+        pct(0.99)
+    );
+}
+
+async fn reencrypt(url: &str, n: usize, concurrency: usize) {
+    let requests = prepared(url, n).await;
     let queue = Arc::new(tokio::sync::Mutex::new(requests));
     let start = Instant::now();
     let mut tasks = Vec::new();

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Server benchmarks on loopback, release build (scripts/bench.sh builds it):
+#  - the relay against Debian's nginx serving and accepting (WebDAV PUT) the
+#    same 1 GiB file, both driven by curl, with peak RSS;
+#  - SRS re-encryption throughput at saturation, and latency at 50% and 100%
+#    of the saturated rate (open loop).
+# Usage: scripts/bench-servers.sh [MIB]   (default 1024)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mib=${1:-1024}
+relay=target/release/sesphr-relay
+loadgen=target/release/examples/loadgen
+if ! command -v nginx >/dev/null; then
+  echo "installing nginx from Debian (benchmark only)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null
+fi
+tmp=$(mktemp -d)
+cleanup() {
+  [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+  [ -n "${relay_pid:-}" ] && kill "$relay_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+mkdir -p "$tmp/www" "$tmp/body" "$tmp/up"
+head -c "$((mib << 20))" /dev/urandom > "$tmp/www/blob"
+nport=$(free_port)
+cat > "$tmp/nginx.conf" <<CONF
+user root;
+worker_processes 2;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path $tmp/body;
+  proxy_temp_path $tmp/body; fastcgi_temp_path $tmp/body; uwsgi_temp_path $tmp/body; scgi_temp_path $tmp/body;
+  server {
+    listen 127.0.0.1:$nport;
+    root $tmp/www;
+    location /up/ { root $tmp; dav_methods PUT; client_max_body_size 0; }
+  }
+}
+CONF
+nginx -c "$tmp/nginx.conf" -p "$tmp"
+sleep 0.5
+ngx_put=$(curl -s -T "$tmp/www/blob" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$nport/up/blob")
+sync
+ngx_get=$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$nport/blob")
+ngx_rss=0
+for p in $(pgrep -f "nginx: worker process" || true); do ngx_rss=$((ngx_rss + $(peak_kib "$p" || echo 0))); done
+kill "$(cat "$tmp/nginx.pid")"; rm -f "$tmp/nginx.pid"
+
+rport=$(free_port)
+"$relay" serve --listen "127.0.0.1:$rport" --data-dir "$tmp/data" --max-blob-bytes $((4 << 30)) --log warn >/dev/null &
+relay_pid=$!
+until curl -s "http://127.0.0.1:$rport/healthz" >/dev/null; do sleep 0.1; done
+read -r id token < <("$loadgen" put-args "$tmp/www/blob")
+rel_put=$(curl -s -T "$tmp/www/blob" -H "x-sesphr-token: $token" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$rport/v1/blobs/$id")
+sync
+rel_get=$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$rport/v1/blobs/$id")
+rel_rss=$(peak_kib "$relay_pid")
+python3 - "$mib" "$ngx_put" "$ngx_get" "$ngx_rss" "$rel_put" "$rel_get" "$rel_rss" <<'PY'
+import sys
+mib, np, ng, nr, rp, rg, rr = sys.argv[1], *map(float, sys.argv[2:])
+print(f"relay vs nginx, {mib} MiB file, curl on loopback:")
+print(f"| | nginx | relay | relay / nginx |\n| --- | --- | --- | --- |")
+print(f"| upload (PUT) | {np/1e6:.0f} MB/s | {rp/1e6:.0f} MB/s | {rp/np:.2f} |")
+print(f"| download (GET) | {ng/1e6:.0f} MB/s | {rg/1e6:.0f} MB/s | {rg/ng:.2f} |")
+print(f"| peak RSS | {nr/1024:.1f} MiB (workers) | {rr/1024:.1f} MiB | |")
+PY
+
+echo "SRS re-encryption through the relay (durable audit, group commit):"
+for c in 1 32 128; do
+  printf 'concurrency %s: ' "$c"; "$loadgen" reencrypt "http://127.0.0.1:$rport" 4000 "$c"
+done
+sat=$("$loadgen" reencrypt "http://127.0.0.1:$rport" 4000 64 | python3 -c 'import json,sys; print(json.load(sys.stdin)["req_per_s"])')
+for share in 0.5 1.0; do
+  rate=$(python3 -c "print(int($sat * $share))")
+  printf 'open loop at %s%% of %s req/s: ' "$(python3 -c "print(int($share*100))")" "$sat"
+  "$loadgen" reencrypt-rate "http://127.0.0.1:$rport" "$rate" 5
+done
