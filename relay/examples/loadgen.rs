@@ -7,6 +7,10 @@
 //!   through the relay, printing requests/s and latency percentiles;
 //! `... -- reencrypt-rate URL RATE SECONDS` sends them open-loop at RATE per
 //!   second instead (latency at a given load, not at saturation);
+//! `... -- growth URL MIB MAX_GRANTS` prints markdown tables: grant and revoke
+//!   latency against the section's size (1 KiB and MIB MiB) and against the
+//!   number of grants the SRS already holds (1 … MAX_GRANTS), and a reader's
+//!   first-open latency against the number of sections in the manifest;
 //! `... -- put-args FILE` prints `ID TOKEN` for uploading FILE with curl
 //!   (`curl -T FILE -H "x-sesphr-token: TOKEN" URL/v1/blobs/ID`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -37,8 +41,9 @@ async fn main() {
             reencrypt_rate(&args[2], rate, secs).await
         }
         Some("put-args") => put_args(&args[2]),
+        Some("growth") => growth(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await,
         _ => eprintln!(
-            "usage: loadgen blob URL MIB | reencrypt URL N CONCURRENCY | reencrypt-rate URL RATE SECONDS | put-args FILE"
+            "usage: loadgen blob URL MIB | reencrypt URL N CONCURRENCY | reencrypt-rate URL RATE SECONDS | growth URL MIB MAX_GRANTS | put-args FILE"
         ),
     }
 }
@@ -209,4 +214,103 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
         pct(0.5),
         pct(0.99)
     );
+}
+
+fn median_ms(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Median latency of `n` grants of `section` to fresh readers, then of
+/// revoking them (each: issue, deliver to SRS and inbox / sign, receipt).
+async fn grant_and_revoke(api: &Api, patient: &mut Patient, section: &str, n: usize) -> (f64, f64) {
+    let mut readers = Vec::new();
+    for _ in 0..n {
+        readers.push(Reader::new(api).await);
+    }
+    let mut grants = Vec::new();
+    let mut g_ms = Vec::new();
+    for r in &readers {
+        let t = Instant::now();
+        let g = patient
+            .grant(api, section, r.id.public(), Role::Custom, 0)
+            .await;
+        g_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        grants.push(g);
+    }
+    let mut r_ms = Vec::new();
+    for g in &grants {
+        let t = Instant::now();
+        patient.revoke(api, &g.statement).await.unwrap();
+        r_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    (median_ms(g_ms), median_ms(r_ms))
+}
+
+async fn growth(url: &str, mib: usize, max_grants: usize) {
+    let api = Api::new(url);
+    let mut patient = Patient::new(&api).await;
+    let samples = 15;
+    let small = vec![1u8; 1024];
+    let large: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
+    patient
+        .write(
+            &api,
+            &[("small", small.as_slice()), ("large", large.as_slice())],
+        )
+        .await;
+    drop(large);
+    println!("| section size | grant (median ms) | revoke (median ms) |\n| --- | --- | --- |");
+    for (label, section) in [
+        ("1 KiB".to_string(), "small"),
+        (format!("{mib} MiB"), "large"),
+    ] {
+        let (g, r) = grant_and_revoke(&api, &mut patient, section, samples).await;
+        println!("| {label} | {g:.2} | {r:.2} |");
+    }
+
+    println!("\n| grants already held by the SRS | grant (median ms) | revoke (median ms) |\n| --- | --- | --- |");
+    let mut held = 0usize;
+    let mut target = 1usize;
+    let bulk = Reader::new(&api).await;
+    while target <= max_grants {
+        while held < target {
+            patient
+                .grant(&api, "small", bulk.id.public(), Role::Custom, 0)
+                .await;
+            held += 1;
+        }
+        let (g, r) = grant_and_revoke(&api, &mut patient, "small", samples).await;
+        println!("| {held} | {g:.2} | {r:.2} |");
+        held += samples;
+        target *= 10;
+    }
+
+    println!("\n| sections in the manifest | first open: manifest, re-encryption, decrypt one section (median ms) |\n| --- | --- |");
+    for sections in [1usize, 8, 32, 128] {
+        let mut owner = Patient::new(&api).await;
+        let names: Vec<String> = (0..sections).map(|i| format!("s{i}")).collect();
+        let body = vec![7u8; 1024];
+        let updates: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), body.as_slice()))
+            .collect();
+        owner.write(&api, &updates).await;
+        let mut reader = Reader::new(&api).await;
+        owner
+            .grant(&api, "s0", reader.id.public(), Role::Custom, 0)
+            .await;
+        reader.sync_inbox(&api).await;
+        let (record, section, srs) = (owner.record, owner.section_id("s0"), owner.srs.clone());
+        let mut ms = Vec::new();
+        for _ in 0..samples {
+            // A fresh reader state each time: nothing cached but the grant.
+            reader.high_water = 0;
+            let t = Instant::now();
+            let body = reader.read(&api, &record, &section, &srs).await.unwrap();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(body.len(), 1024);
+        }
+        println!("| {sections} | {:.2} |", median_ms(ms));
+    }
 }

@@ -60,7 +60,9 @@ struct Shared {
     srs: PublicIdentity,
     readers: Vec<(Identity, GrantShare)>,
     blob_id: [u8; 32],
-    patient: tokio::sync::Mutex<Patient>,
+    /// Owners who grant during the run (each owner's state is used by one
+    /// client at a time, as in a browser).
+    owners: Vec<tokio::sync::Mutex<Patient>>,
     grantees: Vec<PublicIdentity>,
 }
 
@@ -95,8 +97,8 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
     wait_up(&base).await;
     let api = Api::new(&base);
 
-    // One patient with a 64 KiB section read by 8 readers; 16 more parties
-    // receive new grants during the run.
+    // One patient with a 64 KiB section read by 8 readers; 16 other owners
+    // grant it to 16 more parties during the run.
     let mut patient = Patient::new(&api).await;
     let srs = patient.srs.clone();
     let body = vec![0x5au8; 64 * 1024];
@@ -115,12 +117,18 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
     for _ in 0..16 {
         grantees.push(Reader::new(&api).await.id.public().clone());
     }
+    let mut owners = Vec::new();
+    for _ in 0..16 {
+        let mut p = Patient::new(&api).await;
+        p.write(&api, &[("labs", b"HbA1c 6.1%".as_slice())]).await;
+        owners.push(tokio::sync::Mutex::new(p));
+    }
     let shared = Arc::new(Shared {
         api: Api::new(&base),
         srs,
         readers,
         blob_id: m.entry(&patient.section_id("labs")).unwrap().blob_id,
-        patient: tokio::sync::Mutex::new(patient),
+        owners,
         grantees,
     });
     let stats = Arc::new(Mutex::new(Stats::default()));
@@ -147,10 +155,10 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
                                 .map(|_| ())
                                 .map_err(|e| format!("upload: {e:?}"))
                         }
-                        // 5% new grants (the owner's state is one at a time).
+                        // 5% new grants, by 16 owners.
                         3 => {
                             let to = s.grantees[(c + n) % s.grantees.len()].clone();
-                            s.patient
+                            s.owners[c % s.owners.len()]
                                 .lock()
                                 .await
                                 .grant(&s.api, "labs", &to, Role::Lab, 0)
