@@ -4,9 +4,30 @@
 #    same 1 GiB file, both driven by curl, with peak RSS;
 #  - SRS re-encryption throughput at saturation, and latency at 50% and 100%
 #    of the saturated rate (open loop).
+#  - growth: grant and revoke cost against section size and grants held,
+#    and first-open latency against sections in the manifest.
 # Usage: scripts/bench-servers.sh [MIB]   (default 1024)
+#        scripts/bench-servers.sh growth-only BUILD_DIR   (CI smoke: tiny sizes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Starts a server on a fresh data directory; sets $url and $server_pid.
+start_server() {
+  local bin=$1 data=$2 port
+  port=$(free_port)
+  "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --max-blob-bytes $((4 << 30)) --log warn >/dev/null &
+  server_pid=$!
+  url="http://127.0.0.1:$port"
+  until curl -s "$url/healthz" >/dev/null; do sleep 0.1; done
+}
+if [ "${1:-}" = "growth-only" ]; then
+  dir=${2:-target/release}
+  data=$(mktemp -d)
+  start_server "$dir/sesphr-relay" "$data"
+  trap 'kill $server_pid 2>/dev/null; rm -rf "$data"' EXIT
+  "$dir/examples/loadgen" growth "$url" 1 10
+  exit 0
+fi
 mib=${1:-1024}
 relay=target/release/sesphr-relay
 loadgen=target/release/examples/loadgen
@@ -21,7 +42,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 mkdir -p "$tmp/www" "$tmp/body" "$tmp/up"
@@ -54,10 +74,9 @@ ngx_rss=0
 for p in $(pgrep -f "nginx: worker process" || true); do ngx_rss=$((ngx_rss + $(peak_kib "$p" || echo 0))); done
 kill "$(cat "$tmp/nginx.pid")"; rm -f "$tmp/nginx.pid"
 
-rport=$(free_port)
-"$relay" serve --listen "127.0.0.1:$rport" --data-dir "$tmp/data" --max-blob-bytes $((4 << 30)) --log warn >/dev/null &
-relay_pid=$!
-until curl -s "http://127.0.0.1:$rport/healthz" >/dev/null; do sleep 0.1; done
+start_server "$relay" "$tmp/data"
+relay_pid=$server_pid
+rport=${url##*:}
 read -r id token < <("$loadgen" put-args "$tmp/www/blob")
 rel_put=$(curl -s -T "$tmp/www/blob" -H "x-sesphr-token: $token" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$rport/v1/blobs/$id")
 sync
@@ -83,3 +102,9 @@ for share in 0.5 1.0; do
   printf 'open loop at %s%% of %s req/s: ' "$(python3 -c "print(int($share*100))")" "$sat"
   "$loadgen" reencrypt-rate "http://127.0.0.1:$rport" "$rate" 5
 done
+
+echo "growth (fresh server):"
+kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true
+start_server "$relay" "$tmp/growth"
+relay_pid=$server_pid
+"$loadgen" growth "$url" "$mib" 10000

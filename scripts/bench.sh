@@ -11,6 +11,8 @@ if [ "${1:-}" = "--smoke" ]; then
   cargo bench -p sesphr-client --bench protocol --locked -- --test
   CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-client --target wasm32-unknown-unknown \
     --test wasm_bench --locked -- --nocapture | grep -E '^BENCH|test result'
+  # The scaling tables' harness, tiny: 1 MiB section, up to 10 grants held.
+  SESPHR_BENCH_SMOKE=1 scripts/bench-servers.sh growth-only target/debug
   exit 0
 fi
 
