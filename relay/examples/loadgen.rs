@@ -133,6 +133,28 @@ async fn prepared(url: &str, n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Sends one sealed request; its latency in ms (a refusal stops the run).
+async fn timed_reencrypt(http: &reqwest::Client, url: &str, body: Vec<u8>) -> f64 {
+    let t = Instant::now();
+    let r = http
+        .post(format!("{url}/v1/reencrypt"))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.bytes().await.unwrap();
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// p50 and p99 of latencies in ms.
+fn p50_p99(mut lat: Vec<f64>) -> (f64, f64) {
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    (pct(0.5), pct(0.99))
+}
+
 async fn reencrypt_rate(url: &str, rate: f64, secs: f64) {
     let n = (rate * secs) as usize;
     let requests = prepared(url, n).await;
@@ -144,17 +166,7 @@ async fn reencrypt_rate(url: &str, rate: f64, secs: f64) {
         tokio::time::sleep_until(due.into()).await;
         let (http, url) = (http.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let r = http
-                .post(format!("{url}/v1/reencrypt"))
-                .header("content-type", "application/octet-stream")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.bytes().await.unwrap();
-            t.elapsed().as_secs_f64() * 1000.0
+            timed_reencrypt(&http, &url, body).await
         }));
     }
     let mut lat = Vec::with_capacity(n);
@@ -162,13 +174,10 @@ async fn reencrypt_rate(url: &str, rate: f64, secs: f64) {
         lat.push(t.await.unwrap());
     }
     let took = start.elapsed().as_secs_f64();
-    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    let (p50, p99) = p50_p99(lat);
     println!(
-        "{{\"offered_req_per_s\":{rate},\"achieved_req_per_s\":{:.0},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        "{{\"offered_req_per_s\":{rate},\"achieved_req_per_s\":{:.0},\"p50_ms\":{p50:.2},\"p99_ms\":{p99:.2}}}",
         n as f64 / took,
-        pct(0.5),
-        pct(0.99)
     );
 }
 
@@ -186,17 +195,7 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
                 let Some(body) = queue.lock().await.pop() else {
                     break;
                 };
-                let t = Instant::now();
-                let r = http
-                    .post(format!("{url}/v1/reencrypt"))
-                    .header("content-type", "application/octet-stream")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "{}", r.status());
-                r.bytes().await.unwrap();
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                lat.push(timed_reencrypt(&http, &url, body).await);
             }
             lat
         }));
@@ -206,13 +205,10 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
         lat.extend(t.await.unwrap());
     }
     let secs = start.elapsed().as_secs_f64();
-    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    let (p50, p99) = p50_p99(lat);
     println!(
-        "{{\"requests\":{n},\"concurrency\":{concurrency},\"req_per_s\":{:.0},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        "{{\"requests\":{n},\"concurrency\":{concurrency},\"req_per_s\":{:.0},\"p50_ms\":{p50:.2},\"p99_ms\":{p99:.2}}}",
         n as f64 / secs,
-        pct(0.5),
-        pct(0.99)
     );
 }
 

@@ -132,6 +132,27 @@ fn sealed_request(
         .0
 }
 
+/// A grant `signer` issues over `record`'s section in a fresh epoch, to
+/// `grantee`, delivered nowhere.
+fn issue(
+    signer: &Identity,
+    record: sesphr_client::record::RecordId,
+    section: sesphr_client::record::SectionId,
+    srs: &sesphr_client::identity::PublicIdentity,
+    grantee: &Identity,
+) -> IssuedGrant {
+    let key =
+        SectionKey::for_owner(signer, record, section, EpochId::generate(&mut os_rng())).unwrap();
+    let terms = GrantTerms {
+        grantee: grantee.public().clone(),
+        role: Role::Physician,
+        from_version: 0,
+        expires_at: None,
+        sequence: 1,
+    };
+    IssuedGrant::issue(signer, &key, &srs.encryption, &terms, &mut os_rng()).unwrap()
+}
+
 /// A request whose signature does not verify (last signature byte flipped).
 fn forged_request(
     srs: &sesphr_client::identity::PublicIdentity,
@@ -214,37 +235,9 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
     .sign(&doctor.id)
     .unwrap();
     // A grant the doctor signs over the patient's record.
-    let doctor_key = SectionKey::for_owner(&doctor.id, rec, hist, EpochId([3; 32])).unwrap();
-    let not_owner = IssuedGrant::issue(
-        &doctor.id,
-        &doctor_key,
-        &srs.encryption,
-        &GrantTerms {
-            grantee: stranger.id.public().clone(),
-            role: Role::Physician,
-            from_version: 0,
-            expires_at: None,
-            sequence: 1,
-        },
-        &mut os_rng(),
-    )
-    .unwrap();
+    let not_owner = issue(&doctor.id, rec, hist, &srs, &stranger.id);
     // A genuine grant of the patient's, not yet delivered.
-    let own_key = SectionKey::for_owner(&patient.id, rec, hist, EpochId([4; 32])).unwrap();
-    let undelivered = IssuedGrant::issue(
-        &patient.id,
-        &own_key,
-        &srs.encryption,
-        &GrantTerms {
-            grantee: stranger.id.public().clone(),
-            role: Role::Physician,
-            from_version: 0,
-            expires_at: None,
-            sequence: 99,
-        },
-        &mut os_rng(),
-    )
-    .unwrap();
+    let undelivered = issue(&patient.id, rec, hist, &srs, &stranger.id);
     let mut unknown = g.clone();
     unknown.statement.grant_id = [0xee; 16];
     let used_token = token(&doctor.id, Purpose::ReadInbox, &[], now());
