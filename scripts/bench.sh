@@ -22,6 +22,9 @@ cargo bench -p sesphr-client --bench protocol --locked 2>&1 | grep -E '^(protoco
 echo "== wasm in headless Chromium (release)"
 SESPHR_BENCH_FULL=1 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-client --release \
   --target wasm32-unknown-unknown --test wasm_bench --locked -- --nocapture | grep -E '^BENCH'
+echo "== proxy re-encryption in Chromium, side by side with umbral-pre 0.10"
+scripts/build-wasm.sh >/dev/null
+SESPHR_PRE_ITERS=50 node --test tests/js/pre.test.mjs 2>&1 | grep -E '^PRE'
 echo "== wasm size"
 scripts/build-wasm.sh | tail -1
 

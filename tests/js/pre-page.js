@@ -1,0 +1,107 @@
+// Runs in Chromium: SeSPHR's grant creation and reader-side verify + combine
+// + decrypt against umbral-pre's generateKFrags and CapsuleFrag.verify +
+// decryptReencrypted, in the same page. Sets window.result.
+import * as S from "/pkg/index.js";
+import * as core from "/pkg/sesphr.js";
+import * as bg from "/umbral/umbral_pre_wasm_bg.js";
+
+const iters = Number(new URLSearchParams(location.search).get("iters") ?? "5");
+const body = new Uint8Array(1024).map((_, i) => (i * 13) % 256);
+
+function median(f) {
+  const t = [];
+  let out;
+  for (let i = 0; i < iters; i++) {
+    const s = performance.now();
+    out = f();
+    t.push(performance.now() - s);
+  }
+  t.sort((a, b) => a - b);
+  return { ms: t[Math.floor(t.length / 2)], out };
+}
+
+const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+async function sesphr() {
+  await S.init();
+  const client = new S.Client();
+  const srs = await client.connect();
+  const owner = S.Identity.generate();
+  const reader = S.Identity.generate();
+  await client.register(owner);
+  await client.register(reader);
+  const record = await new S.Patient(client, owner).createRecord();
+  await record.write([{ name: "notes", files: [{ name: "b", bytes: body }] }]);
+
+  // Grant creation: split a, two HPKE envelopes, sign (what share() does per section).
+  const rec = core.newRecord(owner.core);
+  const key = new core.SectionKey(owner.core, rec.recordId, core.sectionId(owner.core, rec.recordId, "notes"), core.newEpochId());
+  const grant = median(() =>
+    core.issueGrant(owner.core, key, srs.encryptionKey, { grantee: reader.publicKey, role: "custom", sequence: 1 }),
+  );
+
+  // One real SRS answer, then the reader's side in a loop: verify the answer
+  // (signature, DLEQ proof, audit receipt, head), combine to the DEK, decrypt.
+  await record.share({ grantee: reader.id, sections: ["notes"] });
+  const [shared] = await new S.Reader(client, reader).sharedWithMe();
+  const g = shared.sections[0].grants[0];
+  const manifest = await client.manifest(g.recordId);
+  const view = core.verifyManifest(manifest);
+  const entry = view.entries.find((e) => e.sectionId === g.sectionId);
+  const share = new core.GrantShare(reader.core, g.statement, g.b1Envelope, manifest);
+  const request = share.request(reader.core, view.version);
+  const sealed = new core.SealedRequest(srs.encryptionKey, request);
+  const reply = new Uint8Array(await (await fetch("/v1/reencrypt", { method: "POST", headers: { "content-type": "application/octet-stream" }, body: sealed.bytes })).arrayBuffer());
+  const answer = sealed.openAnswer(reply);
+  const blob = new Uint8Array(await (await fetch(`/v1/blobs/${entry.blobId}`)).arrayBuffer());
+  const index = new Uint8Array(await (await fetch(`/v1/blobs/${entry.indexId}`)).arrayBuffer());
+  const headerLength = core.blobHeaderLength();
+  const read = median(() => {
+    const dk = share.dataKey(answer, srs.publicKey, request, manifest, 0);
+    const dec = new core.SectionDecryptor(blob.subarray(0, headerLength), dk, index, entry.chunkRoot);
+    const parts = [];
+    for (let i = 0; i < dec.chunkCount; i++) {
+      const [off, len] = dec.chunkRange(i);
+      parts.push(dec.openChunk(i, blob.subarray(off, off + len)));
+    }
+    dec.free();
+    dk.free();
+    return parts;
+  });
+  const plain = new Uint8Array(read.out.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of read.out) {
+    plain.set(p, at);
+    at += p.length;
+  }
+  // The section body is the document (u32 length ‖ JSON) then the attachment.
+  const docLen = new DataView(plain.buffer).getUint32(0);
+  return { grantMs: grant.ms, readMs: read.ms, ok: same(plain.subarray(4 + docLen), body) };
+}
+
+async function umbral() {
+  const bytes = await (await fetch("/umbral/umbral_pre_wasm_bg.wasm")).arrayBuffer();
+  const { instance } = await WebAssembly.instantiate(bytes, { "./umbral_pre_wasm_bg.js": bg });
+  bg.__wbg_set_wasm(instance.exports);
+  const alice = bg.SecretKey.random();
+  const bob = bg.SecretKey.random();
+  const signing = bg.SecretKey.random();
+  const signer = new bg.Signer(signing);
+  const [alicePk, bobPk, verifyingPk] = [alice.publicKey(), bob.publicKey(), signing.publicKey()];
+  const grant = median(() => bg.generateKFrags(alice, bobPk, signer, 1, 1, true, true));
+  const [capsule, ciphertext] = bg.encrypt(alicePk, body);
+  const cfrag = bg.reencrypt(capsule, grant.out[0]).toBytes();
+  const read = median(() => {
+    const verified = bg.CapsuleFrag.fromBytes(cfrag).verify(capsule, verifyingPk, alicePk, bobPk);
+    return bg.decryptReencrypted(bob, alicePk, capsule, [verified], ciphertext);
+  });
+  return { grantMs: grant.ms, readMs: read.ms, ok: same(read.out, body) };
+}
+
+(async () => {
+  const ours = await sesphr();
+  const theirs = await umbral();
+  window.result = { iters, sesphr: ours, umbral: theirs };
+})().catch((e) => {
+  window.result = { error: `${e.code ?? ""} ${e.message}` };
+});
