@@ -98,10 +98,48 @@ async function umbral() {
   return { grantMs: grant.ms, readMs: read.ms, ok: same(read.out, body) };
 }
 
+/** The SeSPHR paper's measurements, on this system: identities for n users,
+ * and upload / download turnaround of a section body of each size (encrypt
+ * + upload + publish; re-encryption + download + verify + decrypt). */
+async function paper() {
+  const out = { keygenMs: {}, uploadMs: {}, downloadMs: {} };
+  for (const n of iters >= 50 ? [10, 100, 1000] : [10]) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) S.Identity.generate().free();
+    out.keygenMs[n] = performance.now() - t;
+  }
+  const client = new S.Client();
+  await client.connect();
+  const owner = S.Identity.generate();
+  const reader = S.Identity.generate();
+  await client.register(owner);
+  await client.register(reader);
+  const record = await new S.Patient(client, owner).createRecord();
+  await record.write([{ name: "imaging", text: "first" }]);
+  await record.share({ grantee: reader.id, sections: ["imaging"] });
+  const [shared] = await new S.Reader(client, reader).sharedWithMe();
+  const r = new S.Reader(client, reader);
+  for (const size of [50_000, 200_000, 500_000, 1_000_000, 2_000_000]) {
+    const bytes = new Uint8Array(size).map((_, i) => i % 251);
+    let t = performance.now();
+    await record.write([{ name: "imaging", files: [{ name: "scan", bytes }] }]);
+    out.uploadMs[size] = performance.now() - t;
+    t = performance.now();
+    const open = await r.open(shared.sections[0]);
+    let n = 0;
+    for await (const piece of open.attachment(0)) n += piece.length;
+    open.close();
+    out.downloadMs[size] = performance.now() - t;
+    if (n !== size) throw new Error(`read ${n} of ${size} bytes`);
+  }
+  return out;
+}
+
 (async () => {
   const ours = await sesphr();
   const theirs = await umbral();
-  window.result = { iters, sesphr: ours, umbral: theirs };
+  const turnaround = await paper();
+  window.result = { iters, sesphr: ours, umbral: theirs, paper: turnaround };
 })().catch((e) => {
   window.result = { error: `${e.code ?? ""} ${e.message}` };
 });
