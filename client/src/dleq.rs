@@ -2,7 +2,8 @@
 //! `P2 = b2·E` uses the same `b2` as the grant's commitment `B2 = b2·G`.
 
 use p256::elliptic_curve::ff::Field;
-use p256::{NonZeroScalar, Scalar};
+use p256::elliptic_curve::ops::{LinearCombination, MulByGeneratorVartime};
+use p256::{NonZeroScalar, ProjectivePoint, Scalar};
 use rand_core::CryptoRng;
 
 use crate::error::{Error, Result};
@@ -87,12 +88,20 @@ impl DleqProof {
         if bool::from(self.c.is_zero()) || bool::from(self.s.is_zero()) {
             return Err(Error::BadProof);
         }
-        let g = Point::generator().projective();
-        let t1 = Point::from_projective(g * self.s + st.b2_commitment.projective() * self.c)
-            .map_err(|_| Error::BadProof)?;
-        let t2 =
-            Point::from_projective(st.capsule.projective() * self.s + st.p2.projective() * self.c)
-                .map_err(|_| Error::BadProof)?;
+        // Everything here is public, so variable-time arithmetic is fine:
+        // the generator's table for `s·G`, and one multi-scalar pass for the
+        // second pair.
+        let t1 = Point::from_projective(ProjectivePoint::mul_by_generator_and_mul_add_vartime(
+            &self.s,
+            &self.c,
+            &st.b2_commitment.projective(),
+        ))
+        .map_err(|_| Error::BadProof)?;
+        let t2 = Point::from_projective(ProjectivePoint::lincomb_vartime(&[
+            (st.capsule.projective(), self.s),
+            (st.p2.projective(), self.c),
+        ]))
+        .map_err(|_| Error::BadProof)?;
         let c = st.challenge(&t1, &t2)?;
         if *c.as_ref() == self.c {
             Ok(())
