@@ -3,6 +3,9 @@
 //! subject and time are checked, then its nonce is remembered for twice the
 //! replay window by the service's own nonce store.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
 
@@ -33,4 +36,78 @@ pub fn verify_token(
         return Err(ApiError::forbidden("replay", "token already used"));
     }
     Ok(token)
+}
+
+/// Nonces seen within a replay window, in memory: a nonce is spent once.
+/// Entries older than twice the window are dropped when the set has doubled
+/// since the last sweep, so a spend costs O(1) amortized however busy the
+/// window is.
+#[derive(Debug)]
+pub struct ReplaySet {
+    window_ms: u64,
+    inner: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    at: HashMap<[u8; 16], u64>,
+    sweep_at: usize,
+}
+
+/// The smallest set size at which old nonces are swept.
+const SWEEP_MIN: usize = 4096;
+
+impl ReplaySet {
+    /// An empty set for a replay window of `window_ms`, holding `known`
+    /// nonces (with when they were seen) from a previous run.
+    pub fn new(window_ms: u64, known: impl IntoIterator<Item = ([u8; 16], u64)>) -> ReplaySet {
+        let at: HashMap<_, _> = known.into_iter().collect();
+        let sweep_at = (2 * at.len()).max(SWEEP_MIN);
+        ReplaySet {
+            window_ms,
+            inner: Mutex::new(Seen { at, sweep_at }),
+        }
+    }
+
+    /// Spends `nonce` at `now`: `false` if it was already spent.
+    pub fn spend(&self, nonce: &[u8; 16], now: u64) -> Result<bool, ApiError> {
+        let mut seen = self
+            .inner
+            .lock()
+            .map_err(|_| ApiError::internal("poisoned nonce lock"))?;
+        if seen.at.contains_key(nonce) {
+            return Ok(false);
+        }
+        if seen.at.len() >= seen.sweep_at {
+            let forget = now.saturating_sub(2 * self.window_ms);
+            seen.at.retain(|_, t| *t >= forget);
+            seen.sweep_at = (2 * seen.at.len()).max(SWEEP_MIN);
+        }
+        seen.at.insert(*nonce, now);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_is_spent_once_and_old_ones_are_swept() {
+        let set = ReplaySet::new(1_000, [([1; 16], 5)]);
+        assert!(!set.spend(&[1; 16], 10).unwrap(), "known from the store");
+        assert!(set.spend(&[2; 16], 10).unwrap());
+        assert!(!set.spend(&[2; 16], 11).unwrap());
+        // Fill past the sweep size long after: the old nonces go, the set stays bounded.
+        for i in 0..(2 * SWEEP_MIN as u32) {
+            let mut n = [0u8; 16];
+            n[..4].copy_from_slice(&i.to_be_bytes());
+            n[4] = 9;
+            set.spend(&n, 1_000_000 + u64::from(i)).unwrap();
+        }
+        let seen = set.inner.lock().unwrap();
+        assert!(!seen.at.contains_key(&[2; 16]));
+        assert!(seen.at.len() <= 2 * SWEEP_MIN);
+    }
 }

@@ -3,8 +3,7 @@
 //! requests to the SRS. It never holds an SRS share and learns no plaintext.
 //! Storage is behind [`RelayStore`](crate::relay_store::RelayStore).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
@@ -27,7 +26,7 @@ pub struct Relay {
     http: reqwest::Client,
     manifest_lock: tokio::sync::Mutex<()>,
     replay_window_ms: u64,
-    seen_tokens: Mutex<HashMap<[u8; 16], u64>>,
+    seen_tokens: crate::auth::ReplaySet,
 }
 
 impl std::fmt::Debug for Relay {
@@ -105,7 +104,7 @@ impl Relay {
                 .map_err(ApiError::internal)?,
             manifest_lock: tokio::sync::Mutex::new(()),
             replay_window_ms,
-            seen_tokens: Mutex::new(HashMap::new()),
+            seen_tokens: crate::auth::ReplaySet::new(replay_window_ms, []),
         })
     }
 
@@ -120,14 +119,7 @@ impl Relay {
             purpose,
             subject,
             self.replay_window_ms,
-            |nonce, now, forget| {
-                let mut seen = self
-                    .seen_tokens
-                    .lock()
-                    .map_err(|_| ApiError::internal("poisoned lock"))?;
-                seen.retain(|_, t| *t >= forget);
-                Ok(seen.insert(*nonce, now).is_none())
-            },
+            |nonce, now, _| self.seen_tokens.spend(nonce, now),
         )
     }
 

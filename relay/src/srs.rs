@@ -29,8 +29,6 @@ use crate::now_ms;
 use crate::srs_store::{Cas, SrsStore};
 
 const STORE_KEY_LABEL: &str = "SeSPHR-v1/srs-store-key";
-/// Size at which the in-memory nonce set drops nonces outside the window.
-const NONCE_PRUNE_AT: usize = 1 << 16;
 /// Size at which a verification cache starts over.
 const CACHE_LIMIT: usize = 1 << 16;
 
@@ -71,7 +69,7 @@ pub struct Srs {
     writer: AuditWriter,
     /// Request nonces of the replay window (the durable copy is committed
     /// with each request's audit entry).
-    nonces: Mutex<HashMap<[u8; 16], u64>>,
+    nonces: crate::auth::ReplaySet,
     /// Grant statements already verified (statements never change; whether
     /// a grant is revoked is read from the store on every request).
     verified_grants: Cache<[u8; 16], VerifiedGrant>,
@@ -164,11 +162,12 @@ impl Srs {
         )));
         let identity = Arc::new(identity);
         let forget = 2 * replay_window_ms;
-        let nonces = store
-            .nonces_since(now_ms().saturating_sub(forget))
-            .map_err(internal)?
-            .into_iter()
-            .collect();
+        let nonces = crate::auth::ReplaySet::new(
+            replay_window_ms,
+            store
+                .nonces_since(now_ms().saturating_sub(forget))
+                .map_err(internal)?,
+        );
         let writer = AuditWriter::start(identity.clone(), store.clone(), log.clone(), forget)
             .map_err(internal)?;
         Ok(Srs {
@@ -177,7 +176,7 @@ impl Srs {
             store,
             log,
             writer,
-            nonces: Mutex::new(nonces),
+            nonces,
             verified_grants: Mutex::new(HashMap::new()),
             verified_manifests: Mutex::new(HashMap::new()),
             replay_window_ms,
@@ -424,23 +423,6 @@ impl Srs {
         self.writer.append(entry, nonce)
     }
 
-    /// Spends a request nonce: `false` if it was seen in the replay window.
-    fn spend_nonce(&self, nonce: &[u8; 16], now: u64) -> Result<bool, ApiError> {
-        let mut seen = self
-            .nonces
-            .lock()
-            .map_err(|_| internal("poisoned nonce lock"))?;
-        if seen.contains_key(nonce) {
-            return Ok(false);
-        }
-        if seen.len() >= NONCE_PRUNE_AT {
-            let forget = now.saturating_sub(2 * self.replay_window_ms);
-            seen.retain(|_, at| *at >= forget);
-        }
-        seen.insert(*nonce, now);
-        Ok(true)
-    }
-
     fn verified_grant(
         &self,
         statement: &[u8],
@@ -539,7 +521,7 @@ impl Srs {
         if request.timestamp.abs_diff(now) > self.replay_window_ms {
             return Ok(Err(Decision::Replay));
         }
-        if !self.spend_nonce(&request.nonce, now)? {
+        if !self.nonces.spend(&request.nonce, now)? {
             return Ok(Err(Decision::Replay));
         }
         *spent = Some((request.nonce, now));
