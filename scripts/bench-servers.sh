@@ -18,7 +18,7 @@ start_server() {
   "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --max-blob-bytes $((4 << 30)) --log warn >/dev/null &
   server_pid=$!
   url="http://127.0.0.1:$port"
-  until curl -s "$url/healthz" >/dev/null; do sleep 0.1; done
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.1; done
 }
 if [ "${1:-}" = "growth-only" ]; then
   dir=${2:-target/release}
@@ -31,9 +31,9 @@ fi
 mib=${1:-1024}
 relay=target/release/sesphr-relay
 loadgen=target/release/examples/loadgen
-if ! command -v nginx >/dev/null; then
-  echo "installing nginx from Debian (benchmark only)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null
+if ! command -v nginx >/dev/null || ! command -v curl >/dev/null; then
+  echo "installing nginx and curl from Debian (benchmark only)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx curl >/dev/null
 fi
 tmp=$(mktemp -d)
 cleanup() {

@@ -569,10 +569,15 @@ export class Patient {
   }
 
   /** The `index`-th record, rebuilt from the relay's manifests and the SRS's grants; undefined if none. */
-  async openRecord(index) {
+  #recordId(index) {
     const probe = new core.OwnerRecord(this.identity.core, index);
     const recordId = probe.recordId;
     probe.free();
+    return recordId;
+  }
+
+  async openRecord(index) {
+    const recordId = this.#recordId(index);
     const latest = await this.client.manifest(recordId);
     if (!latest) return undefined;
     const view = guard(() => core.verifyManifest(latest, this.identity.publicKey));
@@ -590,9 +595,10 @@ export class Patient {
 
   /** Creates the next record (an empty version 1, published at relay and SRS). */
   async createRecord() {
-    const existing = await this.records();
-    existing.forEach((r) => r.free());
-    const rec = new PatientRecord(this, new core.OwnerRecord(this.identity.core, existing.length));
+    // The first index without a manifest (no need to rebuild the others).
+    let index = 0;
+    while (await this.client.manifest(this.#recordId(index))) index++;
+    const rec = new PatientRecord(this, new core.OwnerRecord(this.identity.core, index));
     await rec.publish();
     return rec;
   }
