@@ -37,7 +37,6 @@ use sesphr_client::stream::{
 };
 use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_client::vault;
-use sha2::{Digest, Sha256};
 
 /// A check: arbitrary bytes in, a panic on a broken invariant.
 pub type Check = fn(&[u8]);
@@ -66,52 +65,10 @@ pub const TARGETS: &[(&str, Check)] = &[
 
 // ---------------------------------------------------------------- fixture
 
-/// A deterministic CSPRNG (SHA-256 in counter mode), so the fixture and the
-/// seed corpus are the same on every run and every machine.
-pub struct DetRng {
-    seed: [u8; 32],
-    counter: u64,
-    buf: Vec<u8>,
-}
-
-impl DetRng {
-    pub fn new(label: &str) -> DetRng {
-        DetRng {
-            seed: Sha256::digest(label.as_bytes()).into(),
-            counter: 0,
-            buf: Vec::new(),
-        }
-    }
-}
-
-impl rand_core::TryRng for DetRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for byte in dst {
-            if self.buf.is_empty() {
-                let mut h = Sha256::new();
-                h.update(self.seed);
-                h.update(self.counter.to_be_bytes());
-                self.counter += 1;
-                self.buf = h.finalize().to_vec();
-            }
-            *byte = self.buf.remove(0);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for DetRng {}
+#[path = "../../client/tests/common/test_rng.rs"]
+mod test_rng;
+/// The fixture's deterministic RNG: the one the known-answer vectors use.
+pub use test_rng::TestRng as DetRng;
 
 /// An "RNG" that replays known bytes: re-signing a token or request whose
 /// random nonce was decoded must reproduce its bytes.

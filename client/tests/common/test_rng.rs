@@ -1,0 +1,51 @@
+//! The deterministic RNG of the known-answer vectors and the fuzz fixture
+//! (also included by `fuzz/src/client.rs`): SHA-256 in counter mode, so the
+//! same label gives the same bytes on every run and every machine.
+
+use sha2::{Digest, Sha256};
+
+/// A deterministic CSPRNG for known-answer tests: SHA-256 in counter mode.
+pub struct TestRng {
+    seed: [u8; 32],
+    counter: u64,
+    buf: Vec<u8>,
+}
+
+impl TestRng {
+    pub fn new(label: &str) -> TestRng {
+        TestRng {
+            seed: Sha256::digest(label.as_bytes()).into(),
+            counter: 0,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl rand_core::TryRng for TestRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_be_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_be_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for byte in dst {
+            if self.buf.is_empty() {
+                let mut h = Sha256::new();
+                h.update(self.seed);
+                h.update(self.counter.to_be_bytes());
+                self.counter += 1;
+                self.buf = h.finalize().to_vec();
+            }
+            *byte = self.buf.remove(0);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for TestRng {}
