@@ -45,7 +45,7 @@ trap cleanup EXIT
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 mkdir -p "$tmp/www" "$tmp/body" "$tmp/up"
-head -c "$((mib << 20))" /dev/urandom > "$tmp/www/blob"
+"$loadgen" make-blob "$tmp/www/blob" "$mib"
 nport=$(free_port)
 cat > "$tmp/nginx.conf" <<CONF
 user root;

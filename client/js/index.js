@@ -5,34 +5,10 @@
 // the wasm core and the servers with `fetch`. See README.md for a tour.
 
 import initWasm, * as core from "./sesphr.js";
+import { SesphrError, guard, rethrow } from "./errors.js";
+import { concat, openStream, partLength, sealBody } from "./body.js";
 
-// ------------------------------------------------------------------ errors
-
-/** Every failure: a stable `code`, and the HTTP `status` when a server refused. */
-export class SesphrError extends Error {
-  constructor(code, message, options = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "SesphrError";
-    this.code = code;
-    this.status = options.status;
-  }
-}
-
-function rethrow(e) {
-  if (e instanceof SesphrError) throw e;
-  if (e && typeof e === "object" && typeof e.code === "string") {
-    throw new SesphrError(e.code, e.message, { cause: e });
-  }
-  throw new SesphrError("internal", String(e && e.message ? e.message : e), { cause: e });
-}
-
-function guard(fn) {
-  try {
-    return fn();
-  } catch (e) {
-    rethrow(e);
-  }
-}
+export { SesphrError };
 
 // ------------------------------------------------------------------ setup
 
@@ -262,172 +238,11 @@ export class Client {
 
 // ------------------------------------------------------------------ bodies
 
-/** How many chunks may be in flight on WebCrypto at once. */
-const IN_FLIGHT = 4;
-
-/**
- * Reads a list of parts (Uint8Array, Blob, or async iterables of
- * Uint8Array) as one sequential byte stream, `n` bytes at a time.
- */
-class PartReader {
-  constructor(parts) {
-    this.parts = parts;
-    this.i = 0;
-    this.iter = undefined;
-    this.buf = new Uint8Array(0);
-  }
-  async #more() {
-    while (this.i < this.parts.length) {
-      const p = this.parts[this.i];
-      if (!this.iter) {
-        if (p instanceof Uint8Array) this.iter = [p][Symbol.iterator]();
-        else if (typeof Blob !== "undefined" && p instanceof Blob) this.iter = blobPieces(p);
-        else this.iter = p[Symbol.asyncIterator]();
-      }
-      const { value, done } = await this.iter.next();
-      if (!done) return value;
-      this.iter = undefined;
-      this.i++;
-    }
-    return undefined;
-  }
-  async read(n) {
-    const out = new Uint8Array(n);
-    let filled = Math.min(n, this.buf.length);
-    out.set(this.buf.subarray(0, filled));
-    this.buf = this.buf.subarray(filled);
-    while (filled < n) {
-      const piece = await this.#more();
-      if (!piece) throw new SesphrError("length_mismatch", "the body is shorter than announced");
-      const take = Math.min(n - filled, piece.length);
-      out.set(piece.subarray(0, take), filled);
-      filled += take;
-      this.buf = piece.subarray(take);
-    }
-    return out;
-  }
-}
-
-async function* blobPieces(blob, step = 1 << 20) {
-  for (let at = 0; at < blob.size; at += step) {
-    yield new Uint8Array(await blob.slice(at, at + step).arrayBuffer());
-  }
-}
-
-function partLength(p) {
-  if (p instanceof Uint8Array) return p.length;
-  if (typeof Blob !== "undefined" && p instanceof Blob) return p.size;
-  if (typeof p.length === "number") return p.length;
-  throw new SesphrError("invalid_argument", "a streamed part needs a known length");
-}
-
-/**
- * Encrypts a body (parts of known total length) for one section version;
- * returns the ciphertext as a Blob (spilled to disk by the browser when
- * large) or bytes, with the manifest entry and chunk index.
- */
-async function sealBody(key, version, parts, onProgress) {
-  const length = parts.reduce((n, p) => n + partLength(p), 0);
-  const enc = guard(() => new core.SectionEncryptor(key, version, length));
-  try {
-    const reader = new PartReader(parts);
-    const webKey = core.webCryptoAvailable() ? await enc.importWebCryptoKey() : undefined;
-    const out = [enc.header()];
-    let batch = [];
-    let done = 0;
-    const count = enc.chunkCount;
-    for (let i = 0; i < count; ) {
-      // Up to IN_FLIGHT chunks: framed in order in Rust, sealed concurrently.
-      const jobs = [];
-      for (let k = 0; k < IN_FLIGHT && i < count; k++, i++) {
-        const [s, e] = enc.bodyRange(i);
-        const body = await reader.read(e - s);
-        jobs.push(webKey ? guard(() => enc.prepare(body)) : guard(() => enc.sealNext(body)));
-      }
-      const sealed = webKey ? await Promise.all(jobs.map((j) => core.webCryptoSeal(webKey, j))) : jobs;
-      sealed.forEach((c, k) => {
-        if (webKey) guard(() => enc.commit(jobs[k], c));
-        batch.push(c);
-        done += c.length;
-      });
-      if (batch.length >= 64) {
-        out.push(typeof Blob === "undefined" ? concat(batch) : new Blob(batch));
-        batch = [];
-      }
-      onProgress?.(done, enc.blobLength);
-    }
-    out.push(...batch);
-    const finished = guard(() => enc.finish());
-    const blob = typeof Blob === "undefined" ? concat(out) : new Blob(out);
-    return { blob, ...finished };
-  } catch (e) {
-    enc.free?.();
-    rethrow(e);
-  }
-}
-
-function concat(pieces) {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + (p.length ?? p.size), 0));
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
- * The plaintext of one section body, opened chunk by chunk as the
- * ciphertext streams in; every chunk is checked against the signed chunk
- * root first. Yields Uint8Array pieces.
- */
+/** Fetches a body's chunk index and blob and opens it as it streams in. */
 async function* openBody(client, entry, dataKey, { onProgress, signal } = {}) {
   const index = await client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`, { signal });
   const resp = await client.getBlob(entry.blobId, undefined, signal);
-  const stream = resp.body.getReader();
-  const headerLength = core.blobHeaderLength();
-  let buf = new Uint8Array(0);
-  let received = 0;
-  const fill = async (n) => {
-    while (buf.length < n) {
-      const { value, done } = await stream.read();
-      if (done) throw new SesphrError("truncated", "the blob ended early");
-      received += value.length;
-      buf = buf.length ? concat([buf, value]) : value;
-    }
-  };
-  let dec;
-  try {
-    await fill(headerLength);
-    dec = guard(() => new core.SectionDecryptor(buf.subarray(0, headerLength), dataKey, index, entry.chunkRoot));
-    buf = buf.subarray(headerLength);
-    const webKey = core.webCryptoAvailable() ? await dataKey.importWebCryptoKey() : undefined;
-    const count = dec.chunkCount;
-    for (let i = 0; i < count; ) {
-      const pieces = [];
-      for (let k = 0; k < IN_FLIGHT && i < count; k++, i++) {
-        const [, len] = dec.chunkRange(i);
-        await fill(len);
-        pieces.push([i, buf.slice(0, len)]);
-        buf = buf.subarray(len);
-      }
-      if (webKey) {
-        const jobs = pieces.map(([j, sealed]) => guard(() => dec.check(j, sealed)));
-        const plain = await Promise.all(
-          jobs.map((job, k) => core.webCryptoOpen(webKey, job, pieces[k][1]).catch(rethrow)),
-        );
-        for (let k = 0; k < jobs.length; k++) yield guard(() => dec.accept(jobs[k], plain[k]));
-      } else {
-        for (const [j, sealed] of pieces) yield guard(() => dec.openChunk(j, sealed));
-      }
-      onProgress?.(received, entry.blobLength);
-    }
-    const { done } = buf.length ? { done: false } : await stream.read();
-    if (!done) throw new SesphrError("trailing_data", "data after the final chunk");
-  } finally {
-    dec?.free();
-    stream.releaseLock();
-  }
+  yield* openStream(resp.body, entry, index, dataKey, { onProgress });
 }
 
 /** The first `n` plaintext bytes of a body, fetching only the chunks they need. */
@@ -747,7 +562,7 @@ export class PatientRecord {
         try {
           for (const g of reissued) await this.#deliver(g);
           const base = total.done;
-          const sealed = await sealBody(key, version, u.parts, (d) => onProgress?.(base + d, total.of));
+          const sealed = await sealBody(key, version, u.parts, { onProgress: (d) => onProgress?.(base + d, total.of) });
           total.done += sealed.entry.blobLength;
           await this.client.putBlob(this.identity, sealed.entry.blobId, sealed.entry.blobLength, sealed.blob);
           await this.client.putBlob(this.identity, sealed.entry.indexId, sealed.chunkIndex.length, sealed.chunkIndex);

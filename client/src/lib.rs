@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod capsule;
 pub mod codec;
+pub mod content;
 pub mod dleq;
 pub mod envelope;
 pub mod error;

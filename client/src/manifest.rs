@@ -24,17 +24,16 @@ pub struct ManifestEntry {
     pub capsule: Capsule,
     /// Record version at which this body was written.
     pub written_at_version: u64,
-    /// Merkle root over the blob header and its sealed chunks.
+    /// Merkle root over the blob header and its sealed chunks; also the
+    /// blob's address at the relay ([`ManifestEntry::blob_id`]).
     pub chunk_root: Hash,
     /// Blob length in bytes (padded).
     pub blob_len: u64,
-    /// SHA-256 of the blob: where the relay keeps it.
-    pub blob_id: Hash,
     /// SHA-256 of the blob's chunk index: where the relay keeps it.
     pub index_id: Hash,
 }
 
-const ENTRY_LEN: usize = 32 + 32 + POINT_LEN + POINT_LEN + 8 + 32 + 8 + 32 + 32;
+const ENTRY_LEN: usize = 32 + 32 + POINT_LEN + POINT_LEN + 8 + 32 + 8 + 32;
 
 impl ManifestEntry {
     /// The entry for a freshly encrypted body under section key `section_key` (`A`).
@@ -48,9 +47,13 @@ impl ManifestEntry {
             written_at_version: h.version,
             chunk_root: sealed.chunk_root,
             blob_len: h.blob_len(),
-            blob_id: sealed.blob_id,
             index_id: sealed.index_id,
         }
+    }
+
+    /// Where the relay keeps the blob: its chunk root (see [`crate::content`]).
+    pub fn blob_id(&self) -> Hash {
+        self.chunk_root
     }
 }
 
@@ -136,7 +139,6 @@ impl ManifestContent {
                 .u64(e.written_at_version)
                 .raw(&e.chunk_root)
                 .u64(e.blob_len)
-                .raw(&e.blob_id)
                 .raw(&e.index_id);
         }
         let hash = statement_hash(w.as_slice());
@@ -180,7 +182,6 @@ impl VerifiedManifest {
                 written_at_version: r.u64()?,
                 chunk_root: r.array()?,
                 blob_len: r.u64()?,
-                blob_id: r.array()?,
                 index_id: r.array()?,
             });
         }

@@ -223,6 +223,13 @@ impl Frontier {
     /// smallest subtree first.
     pub fn push(&mut self, leaf: Hash) -> Vec<Hash> {
         let path = self.nodes.iter().rev().map(|&(_, h)| h).collect();
+        self.append(leaf);
+        path
+    }
+
+    /// Appends a leaf hash (O(log n), no allocation once the frontier has
+    /// grown to its height).
+    pub fn append(&mut self, leaf: Hash) {
         let mut node = (0u32, leaf);
         while let Some(&(h, left)) = self.nodes.last() {
             if h != node.0 {
@@ -233,7 +240,6 @@ impl Frontier {
         }
         self.nodes.push(node);
         self.size += 1;
-        path
     }
 
     /// Number of leaves.

@@ -319,7 +319,6 @@ pub struct StreamEncryptor {
     body_len: u64,
     next: u64,
     leaves: Vec<Hash>,
-    blob_hash: Sha256,
 }
 
 impl core::fmt::Debug for StreamEncryptor {
@@ -338,12 +337,18 @@ pub struct SealedBody {
     pub header: BlobHeader,
     /// The chunk index (stored beside the blob).
     pub index: ChunkIndex,
-    /// The Merkle root the manifest commits to.
+    /// The Merkle root the manifest commits to, and the blob's content
+    /// address at the relay (see [`crate::content`]).
     pub chunk_root: Hash,
-    /// SHA-256 of the whole blob (its content address at the relay).
-    pub blob_id: Hash,
     /// SHA-256 of the encoded chunk index (its content address at the relay).
     pub index_id: Hash,
+}
+
+impl SealedBody {
+    /// Where the relay keeps the blob: its chunk root (see [`crate::content`]).
+    pub fn blob_id(&self) -> Hash {
+        self.chunk_root
+    }
 }
 
 impl StreamEncryptor {
@@ -372,11 +377,8 @@ impl StreamEncryptor {
             padded_len: padme(body_len + LEN_PREFIX),
         };
         let header_bytes = header.to_bytes();
-        let mut blob_hash = Sha256::new();
-        blob_hash.update(&header_bytes);
         Ok(StreamEncryptor {
             aad: header.hash(),
-            blob_hash,
             leaves: vec![merkle::leaf_hash(&header_bytes)],
             header,
             header_bytes,
@@ -452,14 +454,20 @@ impl StreamEncryptor {
     }
     /// Records the sealed chunk an engine produced for `job`.
     pub fn commit(&mut self, job: &ChunkJob, sealed: &[u8]) -> Result<()> {
+        self.commit_leaf(job, sealed.len() as u64, merkle::leaf_hash(sealed))
+    }
+    /// Records a sealed chunk by its length and its leaf hash
+    /// `SHA-256(0x00 ‖ sealed)`, taken by the caller (a browser hashes on
+    /// WebCrypto, several chunks at once). A wrong leaf yields a chunk root
+    /// that neither the relay nor any reader accepts.
+    pub fn commit_leaf(&mut self, job: &ChunkJob, sealed_len: u64, leaf: Hash) -> Result<()> {
         if job.index + 1 != self.leaves.len() as u64 || job.index >= self.next {
             return Err(Error::InvalidState("chunk committed out of order"));
         }
-        if sealed.len() as u64 != self.header.sealed_chunk_len(job.index) {
+        if sealed_len != self.header.sealed_chunk_len(job.index) {
             return Err(Error::InvalidState("sealed chunk has the wrong length"));
         }
-        self.leaves.push(merkle::leaf_hash(sealed));
-        self.blob_hash.update(sealed);
+        self.leaves.push(leaf);
         Ok(())
     }
     /// Prepares, seals with a synchronous engine and commits the next chunk.
@@ -479,7 +487,6 @@ impl StreamEncryptor {
         };
         Ok(SealedBody {
             chunk_root: index.root(),
-            blob_id: self.blob_hash.finalize().into(),
             index_id: Sha256::digest(index.to_bytes()).into(),
             header: self.header,
             index,
@@ -531,17 +538,24 @@ impl StreamDecryptor {
     /// Checks sealed chunk `i` against the signed root and returns the job an
     /// engine must run to open it.
     pub fn check(&self, i: u64, sealed: &[u8]) -> Result<ChunkJob> {
+        self.check_leaf(i, sealed.len() as u64, &merkle::leaf_hash(sealed))
+    }
+
+    /// [`check`](Self::check) for a sealed chunk given by its length and its
+    /// leaf hash `SHA-256(0x00 ‖ sealed)`, taken by the caller (a browser
+    /// hashes on WebCrypto). The caller must open exactly the bytes it hashed.
+    pub fn check_leaf(&self, i: u64, sealed_len: u64, leaf: &Hash) -> Result<ChunkJob> {
         if i >= self.header.chunk_count() {
             return Err(Error::TrailingData);
         }
         let want = self.header.sealed_chunk_len(i);
-        if (sealed.len() as u64) < want {
+        if sealed_len < want {
             return Err(Error::Truncated);
         }
-        if sealed.len() as u64 > want {
+        if sealed_len > want {
             return Err(Error::TrailingData);
         }
-        if merkle::leaf_hash(sealed) != self.index.0.leaves[i as usize + 1] {
+        if *leaf != self.index.0.leaves[i as usize + 1] {
             return Err(Error::ContentMismatch);
         }
         let last = i + 1 == self.header.chunk_count();

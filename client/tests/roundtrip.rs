@@ -89,7 +89,7 @@ proptest! {
             let (capsule, _) = Capsule::encapsulate(&key, version, &mut rng).unwrap();
             ManifestEntry { section: key.section, epoch: key.epoch, section_key: key.public(), capsule,
                 written_at_version: 1 + (i as u64 % version), chunk_root: [i as u8; 32], blob_len: 1000 * i as u64,
-                blob_id: [i as u8 ^ 1; 32], index_id: [i as u8 ^ 2; 32] }
+                index_id: [i as u8 ^ 2; 32] }
         }).collect();
         let content = ManifestContent { record: w.record, record_nonce: w.nonce, version,
             previous: if version == 1 { [0; 32] } else { [7; 32] }, created_at: created, entries };

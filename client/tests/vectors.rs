@@ -11,6 +11,7 @@ use common::TestRng;
 
 use serde_json::{json, Map, Value};
 use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::content::object_id;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::Identity;
@@ -116,7 +117,6 @@ fn generate() -> Value {
         "blob": h(&blob),
         "chunk_index": h(sealed.index.to_bytes()),
         "chunk_root": h(sealed.chunk_root),
-        "blob_id": h(sealed.blob_id),
         "index_id": h(sealed.index_id),
         "manifest": h(manifest.as_bytes()),
         "manifest_hash": h(manifest.hash()),
@@ -171,5 +171,9 @@ fn frozen_objects_verify() {
     assert_eq!(hex::encode(dk.dek.expose()), v["dek"].as_str().unwrap());
     let body = decrypt_body(&b("blob"), &dk, &m.content.entries[0].chunk_root).unwrap();
     assert_eq!(body.as_slice(), v["body"].as_str().unwrap().as_bytes());
+    // The relay addresses: the blob by its chunk root, the index by SHA-256.
+    let entry = &m.content.entries[0];
+    assert_eq!(object_id(&b("blob")).unwrap(), entry.blob_id());
+    assert_eq!(object_id(&b("chunk_index")).unwrap(), entry.index_id);
     sesphr_client::grant::VerifiedGrant::from_bytes(&b("grant_statement")).unwrap();
 }

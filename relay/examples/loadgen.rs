@@ -11,6 +11,8 @@
 //!   latency against the section's size (1 KiB and MIB MiB) and against the
 //!   number of grants the SRS already holds (1 … MAX_GRANTS), and a reader's
 //!   first-open latency against the number of sections in the manifest;
+//! `... -- make-blob FILE MIB` writes a well-formed section blob of about MIB
+//!   MiB (a real header, pseudo-random sealed chunks) for curl and nginx;
 //! `... -- put-args FILE` prints `ID TOKEN` for uploading FILE with curl
 //!   (`curl -T FILE -H "x-sesphr-token: TOKEN" URL/v1/blobs/ID`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -40,10 +42,11 @@ async fn main() {
             let (rate, secs): (f64, f64) = (args[3].parse().unwrap(), args[4].parse().unwrap());
             reencrypt_rate(&args[2], rate, secs).await
         }
+        Some("make-blob") => make_blob(&args[2], args[3].parse().unwrap()),
         Some("put-args") => put_args(&args[2]),
         Some("growth") => growth(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await,
         _ => eprintln!(
-            "usage: loadgen blob URL MIB | reencrypt URL N CONCURRENCY | reencrypt-rate URL RATE SECONDS | growth URL MIB MAX_GRANTS | put-args FILE"
+            "usage: loadgen blob URL MIB | reencrypt URL N CONCURRENCY | reencrypt-rate URL RATE SECONDS | growth URL MIB MAX_GRANTS | make-blob FILE MIB | put-args FILE"
         ),
     }
 }
@@ -51,7 +54,7 @@ async fn main() {
 async fn blob(url: &str, mib: usize) {
     let api = Api::new(url);
     let who = Identity::generate().unwrap();
-    let data: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
+    let data = opaque_blob(1, (mib as u64) << 20);
     let t = Instant::now();
     let id = api.upload(&who, &data).await.unwrap();
     let up = t.elapsed().as_secs_f64();
@@ -76,22 +79,36 @@ async fn blob(url: &str, mib: usize) {
     );
 }
 
+fn make_blob(file: &str, mib: u64) {
+    use std::io::Write;
+    let header = opaque_header(1, mib << 20);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
+    out.write_all(&header.to_bytes()).unwrap();
+    let (mut left, mut state) = (header.blob_len() - header.to_bytes().len() as u64, 1u64);
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        fill_pseudo_random(&mut state, &mut buf[..n]);
+        out.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    out.flush().unwrap();
+}
+
 fn put_args(file: &str) {
-    use sha2::Digest;
     use std::io::Read;
     let mut f = std::fs::File::open(file).unwrap();
-    let mut hasher = sha2::Sha256::new();
+    let len = f.metadata().unwrap().len();
+    let mut hasher = sesphr_client::content::ObjectHasher::new(len);
     let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
     loop {
         let n = f.read(&mut buf).unwrap();
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        len += n as u64;
+        hasher.update(&buf[..n]).unwrap();
     }
-    let hash: [u8; 32] = hasher.finalize().into();
+    let hash = hasher.finish().unwrap().1;
     let who = Identity::generate().unwrap();
     let subject = [hash.as_slice(), &len.to_be_bytes()].concat();
     let token = sesphr_client::token::RequestToken::sign(

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
+use sesphr_client::content::ObjectHasher;
 use sesphr_client::grant::VerifiedGrant;
 use sesphr_client::manifest::VerifiedManifest;
 use sesphr_client::token::{Purpose, RequestToken};
-use sha2::{Digest, Sha256};
 use warp::http::StatusCode;
 
 use crate::error::ApiError;
@@ -123,10 +123,12 @@ impl Relay {
         )
     }
 
-    /// `PUT /v1/blobs/{sha256}`: streams the body to the store (never
-    /// buffering it whole), verifies its SHA-256 and length, and publishes it
-    /// create-only. Requires an `UploadBlob` token over `sha256 ‖ u64 length`;
-    /// the first uploader owns the blob (may delete it).
+    /// `PUT /v1/blobs/{id}`: streams the body to the store (never
+    /// buffering it whole), verifies that it is a section blob or a chunk
+    /// index whose content address ([`sesphr_client::content`]) is `id` and
+    /// whose length is the declared one, and publishes it create-only.
+    /// Requires an `UploadBlob` token over `id ‖ u64 length`; the first
+    /// uploader owns the blob (may delete it).
     pub async fn put_blob<S, B>(
         &self,
         hash: &str,
@@ -174,7 +176,7 @@ impl Relay {
         })
     }
 
-    /// `GET /v1/blobs/{sha256}`, with an optional single HTTP `Range`.
+    /// `GET /v1/blobs/{id}`, with an optional single HTTP `Range`.
     pub async fn get_blob(&self, hash: &str, range: Option<&str>) -> Result<BlobRead, ApiError> {
         let hash = hex_id::<32>(hash)?;
         let len = self
@@ -209,7 +211,7 @@ impl Relay {
         })
     }
 
-    /// `DELETE /v1/blobs/{sha256}`: only the blob's owner (its first uploader),
+    /// `DELETE /v1/blobs/{id}`: only the blob's owner (its first uploader),
     /// with a `DeleteBlob` token over the blob id.
     pub async fn delete_blob(&self, hash: &str, token: Option<&str>) -> Result<(), ApiError> {
         let hash = hex_id::<32>(hash)?;
@@ -365,7 +367,7 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    let mut hasher = Sha256::new();
+    let mut hasher = ObjectHasher::new(length);
     let mut received = 0u64;
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|e| ApiError::bad_request("body_error", e.to_string()))?;
@@ -378,7 +380,7 @@ where
                     "body longer than content-length",
                 ));
             }
-            hasher.update(part);
+            hasher.update(part)?;
             sink.write(part).await?;
             let n = part.len();
             chunk.advance(n);
@@ -390,10 +392,10 @@ where
             "body shorter than content-length",
         ));
     }
-    if <[u8; 32]>::from(hasher.finalize()) != *hash {
+    if hasher.finish()?.1 != *hash {
         return Err(ApiError::bad_request(
             "hash_mismatch",
-            "body does not hash to the blob id",
+            "the body's content address is not the blob id",
         ));
     }
     Ok(())

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::content::object_id;
 use sesphr_client::envelope::seal_request;
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::Identity;
@@ -33,7 +34,6 @@ use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::revocation::Revocation;
 use sesphr_client::stream::{encrypt_body, DEFAULT_CHUNK_LOG2};
 use sesphr_client::token::{Purpose, RequestToken};
-use sha2::Digest;
 
 /// What the servers acknowledged, and what they may or may not have kept.
 #[derive(Default)]
@@ -100,7 +100,7 @@ impl Http {
         .await
     }
     async fn put_blob(&self, who: &Identity, bytes: &[u8]) -> Outcome {
-        let hash: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let hash = common::blob_id(bytes);
         let subject = [hash.as_slice(), &(bytes.len() as u64).to_be_bytes()].concat();
         let t =
             RequestToken::sign(who, Purpose::UploadBlob, &subject, now(), &mut os_rng()).unwrap();
@@ -151,13 +151,9 @@ async fn writers(
         async move {
             let mut rng = Xorshift(seed ^ (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             while !stop.load(Ordering::Relaxed) {
-                let len = 1 + rng.below(256 * 1024) as usize;
-                let mut bytes = vec![0u8; len];
-                for chunk in bytes.chunks_mut(8) {
-                    let v = rng.next().to_le_bytes();
-                    chunk.copy_from_slice(&v[..chunk.len()]);
-                }
-                let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                let bytes = common::opaque_blob(rng.next(), rng.below(256 * 1024));
+                let len = bytes.len();
+                let hash = common::blob_id(&bytes);
                 let id = hex::encode(hash);
                 match http.put_blob(&s.owner, &bytes).await {
                     Outcome::Ack(_) => ledger.lock().unwrap().blobs.push((id, hash)),
@@ -298,8 +294,8 @@ async fn check(http: &Http, s: &Setup, ledger: &mut Ledger, data: &std::path::Pa
     for (id, hash) in ledger.blobs[recent..].iter() {
         match http.get(&format!("/v1/blobs/{id}")).await {
             Outcome::Ack(b) => assert_eq!(
-                <[u8; 32]>::from(sha2::Sha256::digest(&b)),
-                *hash,
+                object_id(&b).ok(),
+                Some(*hash),
                 "round {round}: blob {id} changed"
             ),
             _ => panic!("round {round}: acknowledged blob {id} lost"),
@@ -309,7 +305,7 @@ async fn check(http: &Http, s: &Setup, ledger: &mut Ledger, data: &std::path::Pa
         match http.get(&format!("/v1/blobs/{id}")).await {
             Outcome::Ack(b) => {
                 assert_eq!(b.len(), len, "round {round}: partial blob {id}");
-                assert_eq!(<[u8; 32]>::from(sha2::Sha256::digest(&b)), hash);
+                assert_eq!(object_id(&b).ok(), Some(hash));
                 ledger.blobs.push((id, hash));
             }
             Outcome::Refused(404, _) => {}

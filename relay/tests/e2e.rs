@@ -357,13 +357,13 @@ async fn a_malicious_relay_is_detected() {
     let blob_path = |id: &[u8; 32]| relay.join("blobs").join(hex::encode(id));
     let hist_entry = m2.entry(&hist).unwrap().clone();
     let notes_entry = m1.entry(&patient.section_id("notes")).unwrap().clone();
-    let original = std::fs::read(blob_path(&hist_entry.blob_id)).unwrap();
+    let original = std::fs::read(blob_path(&hist_entry.blob_id())).unwrap();
 
     // Substituted blob: the relay serves another section's blob.
-    std::fs::remove_file(blob_path(&hist_entry.blob_id)).unwrap();
+    std::fs::remove_file(blob_path(&hist_entry.blob_id())).unwrap();
     std::fs::copy(
-        blob_path(&notes_entry.blob_id),
-        blob_path(&hist_entry.blob_id),
+        blob_path(&notes_entry.blob_id()),
+        blob_path(&hist_entry.blob_id()),
     )
     .unwrap();
     assert_eq!(
@@ -371,9 +371,9 @@ async fn a_malicious_relay_is_detected() {
         ReadErr::Client("content_mismatch")
     );
     // Truncated download.
-    std::fs::remove_file(blob_path(&hist_entry.blob_id)).unwrap();
+    std::fs::remove_file(blob_path(&hist_entry.blob_id())).unwrap();
     std::fs::write(
-        blob_path(&hist_entry.blob_id),
+        blob_path(&hist_entry.blob_id()),
         &original[..original.len() - 5],
     )
     .unwrap();
@@ -381,8 +381,8 @@ async fn a_malicious_relay_is_detected() {
         doctor.read(&api, &rec, &hist, &srs).await.unwrap_err(),
         ReadErr::Client("truncated")
     );
-    std::fs::remove_file(blob_path(&hist_entry.blob_id)).unwrap();
-    std::fs::write(blob_path(&hist_entry.blob_id), &original).unwrap();
+    std::fs::remove_file(blob_path(&hist_entry.blob_id())).unwrap();
+    std::fs::write(blob_path(&hist_entry.blob_id()), &original).unwrap();
     assert_eq!(
         doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
         b"v2 history"

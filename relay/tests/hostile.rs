@@ -15,8 +15,8 @@ use sesphr_client::identity::Identity;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{EpochId, SectionKey};
 use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::stream::ChunkIndex;
 use sesphr_client::token::{Purpose, RequestToken};
-use sha2::Digest;
 
 /// How a case is sent.
 enum Send {
@@ -242,7 +242,12 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
     unknown.statement.grant_id = [0xee; 16];
     let used_token = token(&doctor.id, Purpose::ReadInbox, &[], now());
     let replayed_request = sealed_request(&srs, &doctor.id, &g, 1, now());
-    let hash4: [u8; 32] = sha2::Sha256::digest([1u8, 2, 3, 4]).into();
+    let small = opaque_blob(9, 1000);
+    let small_id = blob_id(&small);
+    let small_len = small.len() as u64;
+    let mut longer = small.clone();
+    longer.push(0);
+    let small_index = ChunkIndex::from_blob(&small).unwrap().to_bytes();
     let upload = |subject_len: u64, body: Vec<u8>, id: [u8; 32]| Send::Http {
         method: "PUT",
         path: format!("/v1/blobs/{}", hex::encode(id)),
@@ -276,8 +281,12 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         Case { name: "blob over the configured limit", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n")), status: 413, code: "too_large" },
         Case { name: "a 10 GB blob", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 10737418240\r\n\r\n")), status: 413, code: "too_large" },
         Case { name: "blob without a token", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n")), status: 401, code: "token_required" },
-        Case { name: "blob that does not hash to its id", send: upload(4, vec![1, 2, 3, 4], [7; 32]), status: 400, code: "hash_mismatch" },
-        Case { name: "blob token for another length", send: upload(5, vec![1, 2, 3, 4], hash4), status: 403, code: "binding_mismatch" },
+        Case { name: "blob that does not hash to its id", send: upload(small_len, small.clone(), [7; 32]), status: 400, code: "hash_mismatch" },
+        Case { name: "blob token for another length", send: upload(small_len + 1, small.clone(), small_id), status: 403, code: "binding_mismatch" },
+        Case { name: "blob that is no SeSPHR object", send: upload(16, vec![0; 16], [7; 32]), status: 400, code: "malformed" },
+        Case { name: "blob longer than its header says", send: upload(small_len + 1, longer, small_id), status: 400, code: "malformed" },
+        Case { name: "a manifest stored as a blob", send: upload(m.as_bytes().len() as u64, m.as_bytes().to_vec(), [7; 32]), status: 400, code: "wrong_kind" },
+        Case { name: "chunk index short of its leaf count", send: upload(small_index.len() as u64 - 32, small_index[..small_index.len() - 32].to_vec(), [7; 32]), status: 400, code: "malformed" },
         // Points and encodings.
         Case { name: "directory entry with the identity point", send: bin("/srs/v1/directory", identity_point), status: 400, code: "invalid_point" },
         Case { name: "directory entry with a point off the curve", send: bin("/srs/v1/directory", off_curve), status: 400, code: "invalid_point" },
@@ -346,12 +355,12 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
 
     // Races: the same blob uploaded eight times at once; eight writers of the
     // next manifest version at once.
-    let body = b"the same bytes, eight times".to_vec();
+    let body = opaque_blob(8, 5000);
     let uploads = (0..8).map(|_| api.upload(&patient.id, &body));
     let ids = futures_util::future::join_all(uploads).await;
     assert!(
         ids.iter()
-            .all(|r| r.as_ref().ok() == Some(&hex::encode(sha2::Sha256::digest(&body)))),
+            .all(|r| r.as_ref().ok() == Some(&hex::encode(blob_id(&body)))),
         "{ids:?}"
     );
     let writers: Vec<_> = (0..8)

@@ -84,7 +84,7 @@ async fn no_secret_reaches_logs_or_responses() {
     let entry = m.entry(&sec).unwrap();
     let mut responses = vec![
         sealed_answer,
-        api.blob(&entry.blob_id).await,
+        api.blob(&entry.blob_id()).await,
         api.blob(&entry.index_id).await,
     ];
     responses.push(

@@ -54,13 +54,13 @@ async fn slow_headers_and_stalled_bodies_are_cut_off() {
     let (_, took) = until_closed(&mut slow).await;
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
 
-    // A stalled upload: the body stops after 100 of 1,000,000 bytes.
+    // A stalled upload: the body stops after 100 of about 1,000,000 bytes.
     let patient = Patient::new(&api).await;
-    let body = vec![7u8; 1_000_000];
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    let body = opaque_blob(7, 1_000_000);
+    let hash = hex::encode(blob_id(&body));
     let subject = [
-        <sha2::Sha256 as sha2::Digest>::digest(&body).as_slice(),
-        &1_000_000u64.to_be_bytes(),
+        blob_id(&body).as_slice(),
+        &(body.len() as u64).to_be_bytes(),
     ]
     .concat();
     let token = sesphr_client::token::RequestToken::sign(
@@ -73,8 +73,9 @@ async fn slow_headers_and_stalled_bodies_are_cut_off() {
     .unwrap();
     let mut stalled = TcpStream::connect(addr(&server.base)).await.unwrap();
     let head = format!(
-        "PUT /v1/blobs/{hash} HTTP/1.1\r\nhost: x\r\nx-sesphr-token: {}\r\ncontent-length: 1000000\r\n\r\n",
-        hex::encode(token.as_bytes())
+        "PUT /v1/blobs/{hash} HTTP/1.1\r\nhost: x\r\nx-sesphr-token: {}\r\ncontent-length: {}\r\n\r\n",
+        hex::encode(token.as_bytes()),
+        body.len()
     );
     stalled.write_all(head.as_bytes()).await.unwrap();
     stalled.write_all(&body[..100]).await.unwrap();

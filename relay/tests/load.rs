@@ -127,7 +127,7 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
         api: Api::new(&base),
         srs,
         readers,
-        blob_id: m.entry(&patient.section_id("labs")).unwrap().blob_id,
+        blob_id: m.entry(&patient.section_id("labs")).unwrap().blob_id(),
         owners,
         grantees,
     });
@@ -147,8 +147,7 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
                     let result = match op {
                         // 15% uploads of 16 KiB.
                         0..=2 => {
-                            let mut b = vec![0u8; 16 * 1024];
-                            b[..8].copy_from_slice(&((c * 1_000_000 + n) as u64).to_be_bytes());
+                            let b = opaque_blob((c * 1_000_000 + n) as u64, 16 * 1024);
                             s.api
                                 .upload(&uploader, &b)
                                 .await

@@ -35,12 +35,8 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     doctor.sync_inbox(&api).await;
 
     // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
-    let blob = vec![0xabu8; 4 << 20];
-    let hash: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
-        <sha2::Sha256 as sha2::Digest>::new(),
-        &blob,
-    ))
-    .into();
+    let blob = opaque_blob(0xab, 4 << 20);
+    let hash = blob_id(&blob);
     let subject = [hash.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
     let token = RequestToken::sign(
         &patient.id,
@@ -128,7 +124,7 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
     let server = Server::start(dir.path()).await;
     let api = Api::new(&server.base);
     let who = sesphr_client::identity::Identity::generate().unwrap();
-    let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let data = opaque_blob(1, 100_000);
     let id = api.upload(&who, &data).await.unwrap();
     // Uploading the same content again is idempotent.
     assert_eq!(api.upload(&who, &data).await.unwrap(), id);
@@ -140,7 +136,10 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
         .await
         .unwrap();
     assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["content-range"], "bytes 1000-1999/100000");
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 1000-1999/{}", data.len()).as_str()
+    );
     assert_eq!(r.bytes().await.unwrap().to_vec(), data[1000..2000].to_vec());
     let r = api
         .http
@@ -150,11 +149,14 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
         .await
         .unwrap();
     assert_eq!(r.status(), 206);
-    assert_eq!(r.bytes().await.unwrap().to_vec(), data[99_900..].to_vec());
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        data[data.len() - 100..].to_vec()
+    );
     let r = api
         .http
         .get(format!("{}/v1/blobs/{id}", api.base))
-        .header("range", "bytes=200000-")
+        .header("range", format!("bytes={}-", data.len()))
         .send()
         .await
         .unwrap();
@@ -165,7 +167,10 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["content-length"], "100000");
+    assert_eq!(
+        r.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     assert_eq!(r.bytes().await.unwrap().to_vec(), data);
 

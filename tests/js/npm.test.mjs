@@ -47,6 +47,8 @@ after(() => {
 test("the tarball holds exactly the package files, with its metadata", () => {
   assert.deepEqual(report.files, [
     "README.md",
+    "body.js",
+    "errors.js",
     "index.d.ts",
     "index.js",
     "package.json",

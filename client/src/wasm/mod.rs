@@ -319,6 +319,8 @@ struct JsEntry {
     written_at_version: f64,
     chunk_root: String,
     blob_length: f64,
+    /// Where the relay keeps the blob (its chunk root); ignored on input.
+    #[serde(default)]
     blob_id: String,
     index_id: String,
 }
@@ -333,7 +335,7 @@ impl JsEntry {
             written_at_version: e.written_at_version as f64,
             chunk_root: hex::encode(e.chunk_root),
             blob_length: e.blob_len as f64,
-            blob_id: hex::encode(e.blob_id),
+            blob_id: hex::encode(e.blob_id()),
             index_id: hex::encode(e.index_id),
         }
     }
@@ -346,7 +348,6 @@ impl JsEntry {
             written_at_version: to_u64(self.written_at_version, "writtenAtVersion")?,
             chunk_root: hex32(&self.chunk_root, "chunkRoot")?,
             blob_len: to_u64(self.blob_length, "blobLength")?,
-            blob_id: hex32(&self.blob_id, "blobId")?,
             index_id: hex32(&self.index_id, "indexId")?,
         })
     }
@@ -429,6 +430,24 @@ impl SectionEncryptor {
     pub fn commit(&mut self, job: JsValue, sealed: &[u8]) -> Result<(), JsValue> {
         let job: JsJob = from_js(job, "job")?;
         Ok(self.inner.commit(&job.to_core()?, sealed)?)
+    }
+    /// Records a sealed chunk by its length and its leaf hash
+    /// `SHA-256(0x00 ‖ sealed)` (32 bytes, e.g. from `crypto.subtle.digest`),
+    /// so the sealed bytes need not enter wasm.
+    #[wasm_bindgen(js_name = commitLeaf)]
+    pub fn commit_leaf(
+        &mut self,
+        job: JsValue,
+        sealed_length: f64,
+        leaf: &[u8],
+    ) -> Result<(), JsValue> {
+        let job: JsJob = from_js(job, "job")?;
+        let leaf = leaf.try_into().map_err(|_| arg("leaf must be 32 bytes"))?;
+        Ok(self.inner.commit_leaf(
+            &job.to_core()?,
+            to_u64(sealed_length, "sealedLength")?,
+            leaf,
+        )?)
     }
     /// Imports this body's key into WebCrypto (non-extractable).
     #[wasm_bindgen(js_name = importWebCryptoKey)]
@@ -525,6 +544,21 @@ impl SectionDecryptor {
     pub fn check(&self, i: f64, sealed: &[u8]) -> Result<JsValue, JsValue> {
         to_js(&JsJob::from_core(
             &self.inner.check(to_u64(i, "index")?, sealed)?,
+            None,
+        ))
+    }
+    /// `check` for sealed chunk `i` given by its length and its leaf hash
+    /// `SHA-256(0x00 ‖ sealed)` (e.g. from `crypto.subtle.digest`). Open
+    /// exactly the bytes that were hashed.
+    #[wasm_bindgen(js_name = checkLeaf)]
+    pub fn check_leaf(&self, i: f64, sealed_length: f64, leaf: &[u8]) -> Result<JsValue, JsValue> {
+        let leaf: [u8; 32] = leaf.try_into().map_err(|_| arg("leaf must be 32 bytes"))?;
+        to_js(&JsJob::from_core(
+            &self.inner.check_leaf(
+                to_u64(i, "index")?,
+                to_u64(sealed_length, "sealedLength")?,
+                &leaf,
+            )?,
             None,
         ))
     }

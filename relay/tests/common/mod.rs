@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
 use sesphr_client::capsule::{Capsule, DataKey, KeyContext};
+use sesphr_client::content::object_id;
 use sesphr_client::envelope::{seal_request, Envelope};
 use sesphr_client::grant::{GrantShare, GrantTerms, IssuedGrant, Role, VerifiedGrant};
 use sesphr_client::identity::{Identity, PublicIdentity};
@@ -21,12 +22,60 @@ use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{RecordId, RecordNonce, SectionId};
 use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
-use sesphr_client::stream::{decrypt_body, encrypt_body, ChunkIndex, DEFAULT_CHUNK_LOG2};
+use sesphr_client::stream::{
+    decrypt_body, encrypt_body, padme, BlobHeader, ChunkIndex, DEFAULT_CHUNK_LOG2, HEADER_LEN,
+};
 use sesphr_client::token::{Purpose, RequestToken};
-use sha2::Digest;
 
 pub fn now() -> u64 {
     sesphr_relay::now_ms()
+}
+
+/// The header of a well-formed blob for a `body_len`-byte body (64 KiB
+/// chunks), its ids drawn from `seed`.
+pub fn opaque_header(seed: u64, body_len: u64) -> BlobHeader {
+    let id = |k: u8| {
+        let mut b = [k; 32];
+        b[..8].copy_from_slice(&seed.to_be_bytes());
+        b
+    };
+    BlobHeader {
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        record: RecordId(id(1)),
+        section: SectionId(id(2)),
+        epoch: sesphr_client::record::EpochId(id(3)),
+        version: 1,
+        capsule: Capsule(sesphr_client::primitives::Point::generator()),
+        key_commitment: id(4),
+        padded_len: padme(body_len + 8),
+    }
+}
+
+/// Fills `out` with xorshift bytes from `state` (never zero).
+pub fn fill_pseudo_random(state: &mut u64, out: &mut [u8]) {
+    for piece in out.chunks_mut(8) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        piece.copy_from_slice(&state.to_le_bytes()[..piece.len()]);
+    }
+}
+
+/// A well-formed section blob for a `body_len`-byte body whose sealed chunks
+/// are pseudo-random bytes from `seed`: the relay checks a blob's framing
+/// and content address, never what the ciphertext says.
+pub fn opaque_blob(seed: u64, body_len: u64) -> Vec<u8> {
+    let header = opaque_header(seed, body_len);
+    let mut blob = header.to_bytes();
+    blob.resize(header.blob_len() as usize, 0);
+    let mut state = seed | 1;
+    fill_pseudo_random(&mut state, &mut blob[HEADER_LEN..]);
+    blob
+}
+
+/// The relay address of a section blob or chunk index.
+pub fn blob_id(bytes: &[u8]) -> [u8; 32] {
+    object_id(bytes).expect("a section blob or a chunk index")
 }
 
 /// A running server (relay + SRS in one process) on a loopback port.
@@ -160,7 +209,7 @@ impl Api {
     }
 
     pub async fn upload(&self, uploader: &Identity, bytes: &[u8]) -> Result<String, ApiErr> {
-        let hash: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let hash = blob_id(bytes);
         let subject = [hash.as_slice(), &(bytes.len() as u64).to_be_bytes()].concat();
         let token = RequestToken::sign(
             uploader,
@@ -297,7 +346,7 @@ impl Patient {
                 encrypt_body(capsule, &dk, &ctx, body, DEFAULT_CHUNK_LOG2).unwrap();
             assert_eq!(
                 api.upload(&self.id, &blob).await.unwrap(),
-                hex::encode(sealed.blob_id)
+                hex::encode(sealed.blob_id())
             );
             assert_eq!(
                 api.upload(&self.id, &sealed.index.to_bytes())
@@ -496,7 +545,7 @@ impl Reader {
         let entry = manifest
             .entry(&share.grant.section)
             .map_err(|e| ReadErr::Client(e.code()))?;
-        let blob = api.blob(&entry.blob_id).await;
+        let blob = api.blob(&entry.blob_id()).await;
         let index = ChunkIndex::from_bytes(&api.blob(&entry.index_id).await)
             .map_err(|e| ReadErr::Client(e.code()))?;
         let header = sesphr_client::stream::BlobHeader::from_prefix(&blob)

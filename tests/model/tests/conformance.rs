@@ -390,7 +390,7 @@ impl Real {
         // could decrypt is what the model reasons about.
         let body = match held.share.data_key(&held.manifest, &answer) {
             Ok(dk) => {
-                let blob = self.api.blob(&entry.blob_id).await;
+                let blob = self.api.blob(&entry.blob_id()).await;
                 decrypt_body(&blob, &dk, &entry.chunk_root)
                     .ok()
                     .map(|b| b.to_vec())

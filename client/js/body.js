@@ -1,0 +1,271 @@
+// Section bodies as chunked streams: encryption from parts (bytes, Blobs,
+// async iterables) to a Blob, and decryption from a ReadableStream, with
+// memory bounded by the chunks in flight whatever the size.
+//
+// The framing (length prefix, padding, nonces, AAD, chunk order, Merkle
+// checks) runs in the wasm core. Where `crypto.subtle` exists, each chunk's
+// AES-256-GCM and its Merkle leaf `SHA-256(0x00 ‖ sealed)` run on WebCrypto,
+// WINDOW chunks at a time; elsewhere the core's own AES-GCM and SHA-256 do.
+
+import * as core from "./sesphr.js";
+import { SesphrError, guard, rethrow } from "./errors.js";
+
+/** How many chunks may be in flight on WebCrypto at once. */
+const WINDOW = 8;
+
+/** Sealed pieces gathered before they are handed to a Blob (browser storage). */
+const BLOB_BATCH = 64;
+
+/**
+ * Reads a list of parts (Uint8Array, Blob, or async iterables of
+ * Uint8Array) as one sequential byte stream, `n` bytes at a time.
+ */
+class PartReader {
+  constructor(parts) {
+    this.parts = parts;
+    this.i = 0;
+    this.iter = undefined;
+    this.buf = new Uint8Array(0);
+  }
+  async #more() {
+    while (this.i < this.parts.length) {
+      const p = this.parts[this.i];
+      if (!this.iter) {
+        if (p instanceof Uint8Array) this.iter = [p][Symbol.iterator]();
+        else if (typeof Blob !== "undefined" && p instanceof Blob) this.iter = blobPieces(p);
+        else this.iter = p[Symbol.asyncIterator]();
+      }
+      const { value, done } = await this.iter.next();
+      if (!done) return value;
+      this.iter = undefined;
+      this.i++;
+    }
+    return undefined;
+  }
+  /** The next `n` bytes (a view when they lie in one piece). */
+  async read(n) {
+    if (this.buf.length >= n) {
+      const out = this.buf.subarray(0, n);
+      this.buf = this.buf.subarray(n);
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = this.buf.length;
+    out.set(this.buf);
+    this.buf = new Uint8Array(0);
+    while (filled < n) {
+      const piece = await this.#more();
+      if (!piece) throw new SesphrError("length_mismatch", "the body is shorter than announced");
+      const take = Math.min(n - filled, piece.length);
+      out.set(piece.subarray(0, take), filled);
+      filled += take;
+      this.buf = piece.subarray(take);
+    }
+    return out;
+  }
+}
+
+async function* blobPieces(blob, step = 4 << 20) {
+  for (let at = 0; at < blob.size; at += step) {
+    yield new Uint8Array(await blob.slice(at, at + step).arrayBuffer());
+  }
+}
+
+/** The byte length of a part. */
+export function partLength(p) {
+  if (p instanceof Uint8Array) return p.length;
+  if (typeof Blob !== "undefined" && p instanceof Blob) return p.size;
+  if (typeof p.length === "number") return p.length;
+  throw new SesphrError("invalid_argument", "a streamed part needs a known length");
+}
+
+/** One contiguous Uint8Array from pieces. */
+export function concat(pieces) {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Collects output pieces into a Blob (browsers) or one Uint8Array (Node). */
+class Sink {
+  constructor() {
+    this.blobs = typeof Blob !== "undefined";
+    this.out = [];
+    this.batch = [];
+  }
+  push(piece) {
+    this.batch.push(piece);
+    if (this.blobs && this.batch.length >= BLOB_BATCH) {
+      this.out.push(new Blob(this.batch));
+      this.batch = [];
+    }
+  }
+  finish(type) {
+    if (!this.blobs) return concat([...this.out, ...this.batch]);
+    return new Blob([...this.out, ...this.batch], type ? { type } : undefined);
+  }
+}
+
+function useWebCrypto(option) {
+  return option !== false && core.webCryptoAvailable();
+}
+
+function gcm(job) {
+  return { name: "AES-GCM", iv: job.nonce, additionalData: job.aad, tagLength: 128 };
+}
+
+/** `prefixed` = 0x00 ‖ sealed chunk; its SHA-256 is the chunk's Merkle leaf. */
+async function leafOf(prefixed) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", prefixed));
+}
+
+async function sealChunk(key, job) {
+  const sealed = new Uint8Array(await crypto.subtle.encrypt(gcm(job), key, job.plaintext));
+  const prefixed = new Uint8Array(sealed.length + 1);
+  prefixed.set(sealed, 1);
+  return { job, sealed: prefixed.subarray(1), leaf: await leafOf(prefixed) };
+}
+
+async function openChunk(key, dec, i, prefixed) {
+  const leaf = await leafOf(prefixed);
+  // The chunk is checked against the signed root before the key touches it.
+  const job = guard(() => dec.checkLeaf(i, prefixed.length - 1, leaf));
+  try {
+    return { job, plain: new Uint8Array(await crypto.subtle.decrypt(gcm(job), key, prefixed.subarray(1))) };
+  } catch {
+    throw new SesphrError("decryption_failed", "decryption failed");
+  }
+}
+
+/** Promises that run ahead, settled in order; no rejection goes unobserved. */
+class Window {
+  constructor() {
+    this.queue = [];
+  }
+  get size() {
+    return this.queue.length;
+  }
+  push(promise) {
+    promise.catch(() => {});
+    this.queue.push(promise);
+  }
+  next() {
+    return this.queue.shift();
+  }
+}
+
+/**
+ * Encrypts a body (parts of known total length) for one section version:
+ * `{blob, entry, chunkIndex}`, the ciphertext as a Blob (spilled to disk by
+ * the browser when large; one Uint8Array in Node) with the manifest entry
+ * and the chunk index to store beside it.
+ */
+export async function sealBody(key, version, parts, { onProgress, webCrypto, chunkLog2 } = {}) {
+  const length = parts.reduce((n, p) => n + partLength(p), 0);
+  const enc = guard(() => new core.SectionEncryptor(key, version, length, chunkLog2));
+  try {
+    const reader = new PartReader(parts);
+    const sink = new Sink();
+    sink.push(enc.header());
+    const total = enc.blobLength;
+    const count = enc.chunkCount;
+    let done = 0;
+    const next = async (i) => {
+      const [s, e] = enc.bodyRange(i);
+      return reader.read(e - s);
+    };
+    if (useWebCrypto(webCrypto)) {
+      const key = await enc.importWebCryptoKey();
+      const window = new Window();
+      for (let i = 0; i < count || window.size; ) {
+        while (i < count && window.size < WINDOW) {
+          const body = await next(i++);
+          const job = guard(() => enc.prepare(body));
+          window.push(sealChunk(key, job));
+        }
+        const { job, sealed, leaf } = await window.next();
+        guard(() => enc.commitLeaf(job, sealed.length, leaf));
+        sink.push(sealed);
+        done += sealed.length;
+        onProgress?.(done, total);
+      }
+    } else {
+      for (let i = 0; i < count; i++) {
+        const body = await next(i);
+        const sealed = guard(() => enc.sealNext(body));
+        sink.push(sealed);
+        done += sealed.length;
+        onProgress?.(done, total);
+      }
+    }
+    const finished = guard(() => enc.finish());
+    return { blob: sink.finish(), ...finished };
+  } catch (e) {
+    enc.free?.();
+    rethrow(e);
+  }
+}
+
+/**
+ * The plaintext of one section body, opened chunk by chunk as the
+ * ciphertext streams in from `stream` (a ReadableStream of the blob); every
+ * chunk is checked against the signed chunk root before it is opened and
+ * before any of its bytes is released. Yields Uint8Array pieces.
+ */
+export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgress, webCrypto } = {}) {
+  const source = stream.getReader();
+  const headerLength = core.blobHeaderLength();
+  let buf = new Uint8Array(0);
+  let received = 0;
+  const fill = async (n) => {
+    while (buf.length < n) {
+      const { value, done } = await source.read();
+      if (done) throw new SesphrError("truncated", "the blob ended early");
+      received += value.length;
+      buf = buf.length ? concat([buf, value]) : value;
+    }
+  };
+  // The next `len` bytes, preceded by one zero byte (the Merkle leaf prefix).
+  const take = async (len) => {
+    await fill(len);
+    const out = new Uint8Array(len + 1);
+    out.set(buf.subarray(0, len), 1);
+    buf = buf.subarray(len);
+    return out;
+  };
+  let dec;
+  try {
+    await fill(headerLength);
+    dec = guard(() => new core.SectionDecryptor(buf.subarray(0, headerLength), dataKey, chunkIndex, entry.chunkRoot));
+    buf = buf.subarray(headerLength);
+    const count = dec.chunkCount;
+    if (useWebCrypto(webCrypto)) {
+      const key = await dataKey.importWebCryptoKey();
+      const window = new Window();
+      for (let i = 0; i < count || window.size; ) {
+        while (i < count && window.size < WINDOW) {
+          const prefixed = await take(dec.chunkRange(i)[1]);
+          window.push(openChunk(key, dec, i++, prefixed));
+        }
+        const { job, plain } = await window.next();
+        yield guard(() => dec.accept(job, plain));
+        onProgress?.(received, entry.blobLength);
+      }
+    } else {
+      for (let i = 0; i < count; i++) {
+        const prefixed = await take(dec.chunkRange(i)[1]);
+        yield guard(() => dec.openChunk(i, prefixed.subarray(1)));
+        onProgress?.(received, entry.blobLength);
+      }
+    }
+    const { done } = buf.length ? { done: false } : await source.read();
+    if (!done) throw new SesphrError("trailing_data", "data after the final chunk");
+  } finally {
+    dec?.free();
+    source.releaseLock();
+  }
+}
