@@ -24,7 +24,10 @@ SESPHR_BENCH_FULL=1 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-clie
   --target wasm32-unknown-unknown --test wasm_bench --locked -- --nocapture | grep -E '^BENCH'
 echo "== proxy re-encryption in Chromium, side by side with umbral-pre 0.10"
 scripts/build-wasm.sh >/dev/null
-SESPHR_PRE_ITERS=50 node --test tests/js/pre.test.mjs 2>&1 | grep -E '^PRE'
+SESPHR_PRE_ITERS=50 node --test tests/js/pre.test.mjs 2>&1 | grep -E 'PRE \{'
+echo "== bulk encryption in Chromium, side by side with raw WebCrypto (File -> Blob and back)"
+cargo build -p sesphr-relay --bin sesphr-relay --locked 2>&1 | tail -1
+SESPHR_BULK_SIZES=1,16,256 SESPHR_BULK_ITERS=3 node --test tests/js/bulk.test.mjs 2>&1 | grep -E 'BULK \{'
 echo "== wasm size"
 scripts/build-wasm.sh | tail -1
 

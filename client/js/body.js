@@ -4,8 +4,9 @@
 //
 // The framing (length prefix, padding, nonces, AAD, chunk order, Merkle
 // checks) runs in the wasm core. Where `crypto.subtle` exists, each chunk's
-// AES-256-GCM and its Merkle leaf `SHA-256(0x00 ‖ sealed)` run on WebCrypto,
-// WINDOW chunks at a time; elsewhere the core's own AES-GCM and SHA-256 do.
+// AES-256-GCM and its SHA-256 (from which the core takes the Merkle leaf)
+// run on WebCrypto, WINDOW chunks at a time; elsewhere the core's own
+// AES-GCM and SHA-256 do.
 
 import * as core from "./sesphr.js";
 import { SesphrError, guard, rethrow } from "./errors.js";
@@ -65,9 +66,15 @@ class PartReader {
   }
 }
 
+/** A Blob's bytes in pieces, the next piece read while this one is used. */
 async function* blobPieces(blob, step = 4 << 20) {
-  for (let at = 0; at < blob.size; at += step) {
-    yield new Uint8Array(await blob.slice(at, at + step).arrayBuffer());
+  const read = (at) => (at < blob.size ? blob.slice(at, at + step).arrayBuffer() : undefined);
+  let next = read(0);
+  for (let at = 0; next; at += step) {
+    const piece = await next;
+    next = read(at + step);
+    next?.catch(() => {});
+    yield new Uint8Array(piece);
   }
 }
 
@@ -118,24 +125,32 @@ function gcm(job) {
   return { name: "AES-GCM", iv: job.nonce, additionalData: job.aad, tagLength: 128 };
 }
 
-/** `prefixed` = 0x00 ‖ sealed chunk; its SHA-256 is the chunk's Merkle leaf. */
-async function leafOf(prefixed) {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", prefixed));
+/** SHA-256 of a sealed chunk (the core turns it into the Merkle leaf). */
+async function digestOf(sealed) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", sealed));
 }
 
-async function sealChunk(key, job) {
-  const sealed = new Uint8Array(await crypto.subtle.encrypt(gcm(job), key, job.plaintext));
-  const prefixed = new Uint8Array(sealed.length + 1);
-  prefixed.set(sealed, 1);
-  return { job, sealed: prefixed.subarray(1), leaf: await leafOf(prefixed) };
+/** `prefix ‖ body ‖ zeros(padding)` as the frame lays it out. */
+function plaintextOf(frame, body) {
+  if (!frame.prefix && !frame.padding) return body;
+  const pre = frame.prefix?.length ?? 0;
+  const out = new Uint8Array(pre + body.length + frame.padding);
+  if (pre) out.set(frame.prefix);
+  out.set(body, pre);
+  return out;
 }
 
-async function openChunk(key, dec, i, prefixed) {
-  const leaf = await leafOf(prefixed);
+async function sealChunk(key, job, plaintext) {
+  const sealed = new Uint8Array(await crypto.subtle.encrypt(gcm(job), key, plaintext));
+  return { job, sealed, digest: await digestOf(sealed) };
+}
+
+async function openChunk(key, dec, i, sealed) {
+  const digest = await digestOf(sealed);
   // The chunk is checked against the signed root before the key touches it.
-  const job = guard(() => dec.checkLeaf(i, prefixed.length - 1, leaf));
+  const job = guard(() => dec.checkDigest(i, sealed.length, digest));
   try {
-    return { job, plain: new Uint8Array(await crypto.subtle.decrypt(gcm(job), key, prefixed.subarray(1))) };
+    return { job, plain: new Uint8Array(await crypto.subtle.decrypt(gcm(job), key, sealed)) };
   } catch {
     throw new SesphrError("decryption_failed", "decryption failed");
   }
@@ -174,28 +189,27 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
     const total = enc.blobLength;
     const count = enc.chunkCount;
     let done = 0;
-    const next = async (i) => {
-      const [s, e] = enc.bodyRange(i);
-      return reader.read(e - s);
-    };
     if (useWebCrypto(webCrypto)) {
       const key = await enc.importWebCryptoKey();
       const window = new Window();
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
-          const body = await next(i++);
-          const job = guard(() => enc.prepare(body));
-          window.push(sealChunk(key, job));
+          // Framed in Rust; a chunk of body bytes only goes to WebCrypto as is.
+          const frame = guard(() => enc.frame());
+          i++;
+          const body = await reader.read(frame.bodyEnd - frame.bodyStart);
+          window.push(sealChunk(key, frame, plaintextOf(frame, body)));
         }
-        const { job, sealed, leaf } = await window.next();
-        guard(() => enc.commitLeaf(job, sealed.length, leaf));
+        const { job, sealed, digest } = await window.next();
+        guard(() => enc.commitDigest(job, sealed.length, digest));
         sink.push(sealed);
         done += sealed.length;
         onProgress?.(done, total);
       }
     } else {
       for (let i = 0; i < count; i++) {
-        const body = await next(i);
+        const [s, e] = enc.bodyRange(i);
+        const body = await reader.read(e - s);
         const sealed = guard(() => enc.sealNext(body));
         sink.push(sealed);
         done += sealed.length;
@@ -229,11 +243,9 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
       buf = buf.length ? concat([buf, value]) : value;
     }
   };
-  // The next `len` bytes, preceded by one zero byte (the Merkle leaf prefix).
   const take = async (len) => {
     await fill(len);
-    const out = new Uint8Array(len + 1);
-    out.set(buf.subarray(0, len), 1);
+    const out = buf.subarray(0, len);
     buf = buf.subarray(len);
     return out;
   };
@@ -248,17 +260,17 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
       const window = new Window();
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
-          const prefixed = await take(dec.chunkRange(i)[1]);
-          window.push(openChunk(key, dec, i++, prefixed));
+          const sealed = await take(dec.chunkRange(i)[1]);
+          window.push(openChunk(key, dec, i++, sealed));
         }
         const { job, plain } = await window.next();
-        yield guard(() => dec.accept(job, plain));
+        yield guard(() => (dec.release(job, plain.length) ? plain : dec.accept(job, plain)));
         onProgress?.(received, entry.blobLength);
       }
     } else {
       for (let i = 0; i < count; i++) {
-        const prefixed = await take(dec.chunkRange(i)[1]);
-        yield guard(() => dec.openChunk(i, prefixed.subarray(1)));
+        const sealed = await take(dec.chunkRange(i)[1]);
+        yield guard(() => dec.openChunk(i, sealed));
         onProgress?.(received, entry.blobLength);
       }
     }

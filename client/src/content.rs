@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::codec::{Kind, Reader, OBJECT_HEADER_LEN};
 use crate::error::{malformed, Error, Result};
 use crate::merkle::{Frontier, Hash};
-use crate::stream::{BlobHeader, HEADER_LEN};
+use crate::stream::{leaf_of_digest, piece_leaf, BlobHeader, HEADER_LEN};
 
 /// Encoded length of a chunk index's fixed part (object header + leaf count).
 const INDEX_PREFIX_LEN: usize = OBJECT_HEADER_LEN + 4;
@@ -115,8 +115,8 @@ impl ObjectHasher {
                     data = &data[take..];
                     b.left -= take as u64;
                     if b.left == 0 {
-                        let done = core::mem::replace(&mut b.chunk, leaf_hasher());
-                        b.tree.append(done.finalize().into());
+                        let done = core::mem::replace(&mut b.chunk, Sha256::new());
+                        b.tree.append(leaf_of_digest(&done.finalize().into()));
                         b.index += 1;
                         if b.index < b.header.chunk_count() {
                             b.left = b.header.sealed_chunk_len(b.index);
@@ -146,12 +146,6 @@ pub fn object_id(bytes: &[u8]) -> Result<Hash> {
     let mut h = ObjectHasher::new(bytes.len() as u64);
     h.update(bytes)?;
     Ok(h.finish()?.1)
-}
-
-fn leaf_hasher() -> Sha256 {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h
 }
 
 /// How many bytes the fixed prefix of the object starting with `buf` has:
@@ -191,12 +185,12 @@ fn start(prefix: &[u8], length: u64) -> Result<State> {
         return Err(malformed("blob", "length does not match its header"));
     }
     let mut tree = Frontier::default();
-    tree.append(crate::merkle::leaf_hash(prefix));
+    tree.append(piece_leaf(prefix));
     Ok(State::Blob(Box::new(BlobState {
         left: header.sealed_chunk_len(0),
         header,
         tree,
-        chunk: leaf_hasher(),
+        chunk: Sha256::new(),
         index: 0,
     })))
 }

@@ -170,6 +170,19 @@ pub fn chunk_nonce(i: u64, last: bool) -> [u8; NONCE_LEN] {
     n
 }
 
+/// The Merkle leaf of one piece of a blob (its header or a sealed chunk):
+/// `leaf(SHA-256(piece))`. Hashing each piece on its own first lets a
+/// browser take the large hash with WebCrypto, chunk by chunk, and hand the
+/// core 32 bytes ([`leaf_of_digest`]).
+pub fn piece_leaf(piece: &[u8]) -> Hash {
+    leaf_of_digest(&Sha256::digest(piece).into())
+}
+
+/// The Merkle leaf of a piece from its SHA-256 digest: `leaf(digest)`.
+pub fn leaf_of_digest(digest: &Hash) -> Hash {
+    merkle::leaf_hash(digest)
+}
+
 /// One AES-256-GCM call the framing asks an engine to perform.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkJob {
@@ -181,6 +194,20 @@ pub struct ChunkJob {
     pub nonce: [u8; NONCE_LEN],
     /// The GCM associated data (the header hash).
     pub aad: Hash,
+}
+
+/// A chunk's job and the layout of its plaintext:
+/// `prefix ‖ body[body.0..body.1] ‖ padding zero bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkFrame {
+    /// The AES-GCM call.
+    pub job: ChunkJob,
+    /// The body length, big-endian (chunk 0 only).
+    pub prefix: Option<[u8; 8]>,
+    /// The body bytes `[start, end)` the chunk carries.
+    pub body: (u64, u64),
+    /// Zero bytes after the body bytes.
+    pub padding: u64,
 }
 
 /// A synchronous AES-256-GCM engine for chunks.
@@ -286,18 +313,18 @@ impl ChunkIndex {
         if (blob.len() as u64) > header.blob_len() {
             return Err(Error::TrailingData);
         }
-        let mut leaves = vec![merkle::leaf_hash(&blob[..HEADER_LEN])];
+        let mut leaves = vec![piece_leaf(&blob[..HEADER_LEN])];
         for i in 0..header.chunk_count() {
             let start = header.chunk_offset(i) as usize;
             let end = start + header.sealed_chunk_len(i) as usize;
-            leaves.push(merkle::leaf_hash(&blob[start..end]));
+            leaves.push(piece_leaf(&blob[start..end]));
         }
         Ok(ChunkIndex { leaves })
     }
     /// Checks the index against the header and the owner-signed `chunk_root`.
     pub fn verify(self, header: &BlobHeader, chunk_root: &Hash) -> Result<VerifiedChunkIndex> {
         if self.leaves.len() as u64 != header.chunk_count() + 1
-            || self.leaves[0] != merkle::leaf_hash(&header.to_bytes())
+            || self.leaves[0] != piece_leaf(&header.to_bytes())
             || self.root() != *chunk_root
         {
             return Err(Error::ContentMismatch);
@@ -379,7 +406,7 @@ impl StreamEncryptor {
         let header_bytes = header.to_bytes();
         Ok(StreamEncryptor {
             aad: header.hash(),
-            leaves: vec![merkle::leaf_hash(&header_bytes)],
+            leaves: vec![piece_leaf(&header_bytes)],
             header,
             header_bytes,
             body_len,
@@ -417,57 +444,72 @@ impl StreamEncryptor {
             .min(self.body_len);
         (start, end)
     }
-    /// Builds the plaintext of the next chunk from exactly the body bytes of
-    /// [`body_range`](Self::body_range) and returns the job for an engine.
-    /// Chunks are prepared and committed in order; several may be prepared
+    /// Frames the next chunk without touching body bytes: its job and the
+    /// layout of its plaintext (`prefix ‖ body[start..end] ‖ zeros(padding)`),
+    /// for a caller that holds the body itself and assembles the plaintext
+    /// (a browser hands middle chunks to WebCrypto without a copy).
+    /// Chunks are framed and committed in order; several may be framed
     /// before the first of them is committed, so an asynchronous engine can
     /// seal them concurrently.
-    pub fn prepare(&mut self, body: &[u8]) -> Result<(ChunkJob, Zeroizing<Vec<u8>>)> {
+    pub fn frame(&mut self) -> Result<ChunkFrame> {
         let i = self.next;
         if i >= self.chunk_count() {
             return Err(Error::InvalidState("no chunk left to prepare"));
         }
-        let (start, end) = self.body_range(i);
-        if body.len() as u64 != end - start {
-            return Err(Error::InvalidState(
-                "wrong number of body bytes for this chunk",
-            ));
-        }
-        let plen = self.header.chunk_plaintext_len(i) as usize;
-        let mut pt = Zeroizing::new(Vec::with_capacity(plen));
-        if i == 0 {
-            pt.extend_from_slice(&self.body_len.to_be_bytes());
-        }
-        pt.extend_from_slice(body);
-        pt.resize(plen, 0);
+        let body = self.body_range(i);
+        let prefix = (i == 0).then(|| self.body_len.to_be_bytes());
+        let plen = self.header.chunk_plaintext_len(i);
+        let padding = plen - (body.1 - body.0) - if i == 0 { LEN_PREFIX } else { 0 };
         let last = i + 1 == self.chunk_count();
         self.next += 1;
-        Ok((
-            ChunkJob {
+        Ok(ChunkFrame {
+            job: ChunkJob {
                 index: i,
                 last,
                 nonce: chunk_nonce(i, last),
                 aad: self.aad,
             },
-            pt,
-        ))
+            prefix,
+            body,
+            padding,
+        })
+    }
+    /// Builds the plaintext of the next chunk from exactly the body bytes of
+    /// [`body_range`](Self::body_range) and returns the job for an engine
+    /// ([`frame`](Self::frame), assembled here).
+    pub fn prepare(&mut self, body: &[u8]) -> Result<(ChunkJob, Zeroizing<Vec<u8>>)> {
+        if self.next < self.chunk_count() {
+            let (start, end) = self.body_range(self.next);
+            if body.len() as u64 != end - start {
+                return Err(Error::InvalidState(
+                    "wrong number of body bytes for this chunk",
+                ));
+            }
+        }
+        let frame = self.frame()?;
+        let plen = self.header.chunk_plaintext_len(frame.job.index) as usize;
+        let mut pt = Zeroizing::new(Vec::with_capacity(plen));
+        pt.extend_from_slice(frame.prefix.as_ref().map_or(&[][..], |p| &p[..]));
+        pt.extend_from_slice(body);
+        pt.resize(plen, 0);
+        Ok((frame.job, pt))
     }
     /// Records the sealed chunk an engine produced for `job`.
     pub fn commit(&mut self, job: &ChunkJob, sealed: &[u8]) -> Result<()> {
-        self.commit_leaf(job, sealed.len() as u64, merkle::leaf_hash(sealed))
+        self.commit_digest(job, sealed.len() as u64, &Sha256::digest(sealed).into())
     }
-    /// Records a sealed chunk by its length and its leaf hash
-    /// `SHA-256(0x00 ‖ sealed)`, taken by the caller (a browser hashes on
-    /// WebCrypto, several chunks at once). A wrong leaf yields a chunk root
-    /// that neither the relay nor any reader accepts.
-    pub fn commit_leaf(&mut self, job: &ChunkJob, sealed_len: u64, leaf: Hash) -> Result<()> {
+    /// Records a sealed chunk by its length and its SHA-256 digest, taken by
+    /// the caller (a browser hashes on WebCrypto, several chunks at once).
+    /// A wrong digest yields a chunk root that neither the relay nor any
+    /// reader accepts.
+    pub fn commit_digest(&mut self, job: &ChunkJob, sealed_len: u64, digest: &Hash) -> Result<()> {
         if job.index + 1 != self.leaves.len() as u64 || job.index >= self.next {
             return Err(Error::InvalidState("chunk committed out of order"));
         }
         if sealed_len != self.header.sealed_chunk_len(job.index) {
             return Err(Error::InvalidState("sealed chunk has the wrong length"));
         }
-        self.leaves.push(leaf);
+        self.leaves.push(leaf_of_digest(digest));
         Ok(())
     }
     /// Prepares, seals with a synchronous engine and commits the next chunk.
@@ -513,7 +555,7 @@ impl StreamDecryptor {
     /// (its commitment is checked here, in constant time) and the verified index.
     pub fn new(header: BlobHeader, key: &DataKey, index: VerifiedChunkIndex) -> Result<Self> {
         key.check_commitment(&header.key_commitment)?;
-        if index.0.leaves[0] != merkle::leaf_hash(&header.to_bytes()) {
+        if index.0.leaves[0] != piece_leaf(&header.to_bytes()) {
             return Err(Error::ContentMismatch);
         }
         Ok(StreamDecryptor {
@@ -538,13 +580,13 @@ impl StreamDecryptor {
     /// Checks sealed chunk `i` against the signed root and returns the job an
     /// engine must run to open it.
     pub fn check(&self, i: u64, sealed: &[u8]) -> Result<ChunkJob> {
-        self.check_leaf(i, sealed.len() as u64, &merkle::leaf_hash(sealed))
+        self.check_digest(i, sealed.len() as u64, &Sha256::digest(sealed).into())
     }
 
     /// [`check`](Self::check) for a sealed chunk given by its length and its
-    /// leaf hash `SHA-256(0x00 ‖ sealed)`, taken by the caller (a browser
-    /// hashes on WebCrypto). The caller must open exactly the bytes it hashed.
-    pub fn check_leaf(&self, i: u64, sealed_len: u64, leaf: &Hash) -> Result<ChunkJob> {
+    /// SHA-256 digest, taken by the caller (a browser hashes on WebCrypto).
+    /// The caller must open exactly the bytes it hashed.
+    pub fn check_digest(&self, i: u64, sealed_len: u64, digest: &Hash) -> Result<ChunkJob> {
         if i >= self.header.chunk_count() {
             return Err(Error::TrailingData);
         }
@@ -555,7 +597,7 @@ impl StreamDecryptor {
         if sealed_len > want {
             return Err(Error::TrailingData);
         }
-        if *leaf != self.index.0.leaves[i as usize + 1] {
+        if leaf_of_digest(digest) != self.index.0.leaves[i as usize + 1] {
             return Err(Error::ContentMismatch);
         }
         let last = i + 1 == self.header.chunk_count();
@@ -606,6 +648,31 @@ impl StreamDecryptor {
             return Err(Error::DecryptionFailed);
         }
         Ok(Zeroizing::new(plaintext[from.min(to)..to].to_vec()))
+    }
+
+    /// Accepts the opened plaintext of chunk `job.index` by its length alone
+    /// when every byte of it is body (not chunk 0, no padding): `true`, and
+    /// the caller releases the whole plaintext. `false` when the bytes must
+    /// be inspected with [`accept`](Self::accept). Sound because AES-GCM has
+    /// already authenticated the bytes; only the length prefix and the
+    /// padding need looking at.
+    pub fn release(&self, job: &ChunkJob, plaintext_len: u64) -> Result<bool> {
+        let i = job.index;
+        if i >= self.header.chunk_count() {
+            return Err(Error::InvalidState("chunk index out of range"));
+        }
+        if plaintext_len != self.header.chunk_plaintext_len(i) {
+            return Err(Error::DecryptionFailed);
+        }
+        let Some(body_len) = self.body_len else {
+            return if i == 0 {
+                Ok(false)
+            } else {
+                Err(Error::InvalidState("open chunk 0 first"))
+            };
+        };
+        let end = i * self.header.chunk_size() + plaintext_len;
+        Ok(i > 0 && end <= LEN_PREFIX + body_len)
     }
 
     /// Random access: verifies, opens and strips chunk `i` with a synchronous engine.

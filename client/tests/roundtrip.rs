@@ -18,8 +18,8 @@ use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::stream::{
-    decrypt_body, encrypt_body, padme, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor,
-    ALLOWED_CHUNK_LOG2, HEADER_LEN,
+    decrypt_body, encrypt_body, padme, BlobHeader, ChunkAead, ChunkIndex, RustAesGcm,
+    StreamDecryptor, StreamEncryptor, ALLOWED_CHUNK_LOG2, HEADER_LEN,
 };
 
 /// A fixed valid grant, for decoders that verify against one.
@@ -68,8 +68,38 @@ proptest! {
             let off = header.chunk_offset(i) as usize;
             let sealed_chunk = &blob[off..off + header.sealed_chunk_len(i) as usize];
             parts[i as usize] = dec.open_chunk(&engine, i, sealed_chunk).unwrap().to_vec();
+            // Releasing by length alone happens exactly for all-body chunks.
+            let job = dec.check(i, sealed_chunk).unwrap();
+            let plain = engine.open(&job, sealed_chunk).unwrap();
+            let whole = dec.release(&job, plain.len() as u64).unwrap();
+            prop_assert_eq!(whole, i > 0 && parts[i as usize] == plain.as_slice(), "chunk {}", i);
+            prop_assert!(dec.release(&job, plain.len() as u64 + 1).is_err());
         }
         prop_assert_eq!(parts.concat(), body);
+    }
+
+    #[test]
+    fn frames_lay_out_what_prepare_builds(len in 0usize..140_000, log2_idx in 0usize..2, seed in any::<u64>()) {
+        let mut w = World::new(&format!("frame-{seed}"));
+        let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
+        let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([3; 32])).unwrap();
+        let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
+        let ctx = KeyContext::for_key(&key, 5);
+        let log2 = ALLOWED_CHUNK_LOG2[log2_idx];
+        let mut a = StreamEncryptor::new(capsule, &dk, &ctx, len as u64, log2).unwrap();
+        let mut b = StreamEncryptor::new(capsule, &dk, &ctx, len as u64, log2).unwrap();
+        for i in 0..a.chunk_count() {
+            let (s, e) = a.body_range(i);
+            let (job, pt) = a.prepare(&body[s as usize..e as usize]).unwrap();
+            let f = b.frame().unwrap();
+            prop_assert_eq!(&f.job, &job);
+            prop_assert_eq!(f.body, (s, e));
+            let mut assembled = f.prefix.map(|p| p.to_vec()).unwrap_or_default();
+            assembled.extend_from_slice(&body[s as usize..e as usize]);
+            assembled.resize(assembled.len() + f.padding as usize, 0);
+            prop_assert_eq!(&assembled, &*pt);
+        }
+        prop_assert!(b.frame().is_err());
     }
 
     #[test]

@@ -322,7 +322,12 @@ pub fn blob_header(data: &[u8]) {
     if let Ok(index) = ChunkIndex::from_blob(data) {
         let h = BlobHeader::from_prefix(data).expect("from_blob parsed this header");
         assert_eq!(index.leaves().len() as u64, h.chunk_count() + 1);
-        assert_eq!(index.leaves()[0], merkle::leaf_hash(&data[..HEADER_LEN]));
+        assert_eq!(
+            index.leaves()[0],
+            sesphr_client::stream::piece_leaf(&data[..HEADER_LEN])
+        );
+        // The relay's streaming address of a blob is its chunk root.
+        assert_eq!(sesphr_client::content::object_id(data), Ok(index.root()));
     }
 }
 

@@ -66,6 +66,10 @@ fn hex32(s: &str, what: &str) -> Result<[u8; 32], JsValue> {
     Ok(out)
 }
 
+fn digest32(d: &[u8]) -> Result<[u8; 32], JsValue> {
+    d.try_into().map_err(|_| arg("a digest is 32 bytes"))
+}
+
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
         .map_err(|e| arg(&e.to_string()))
@@ -426,27 +430,51 @@ impl SectionEncryptor {
         let (job, pt) = self.inner.prepare(body)?;
         to_js(&JsJob::from_core(&job, Some(&pt)))
     }
+    /// Frames the next chunk for an external engine without taking its body
+    /// bytes: the job plus the plaintext layout `{prefix?, bodyStart,
+    /// bodyEnd, padding}`; the plaintext is `prefix ‖ body[bodyStart..bodyEnd]
+    /// ‖ padding zero bytes`. Hand the sealed result back with `commitLeaf`.
+    pub fn frame(&mut self) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Frame {
+            #[serde(flatten)]
+            job: JsJob,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prefix: Option<ByteBuf>,
+            body_start: f64,
+            body_end: f64,
+            padding: f64,
+        }
+        let f = self.inner.frame()?;
+        to_js(&Frame {
+            job: JsJob::from_core(&f.job, None),
+            prefix: f.prefix.map(|p| ByteBuf::from(p.to_vec())),
+            body_start: f.body.0 as f64,
+            body_end: f.body.1 as f64,
+            padding: f.padding as f64,
+        })
+    }
     /// Records the sealed chunk an external engine produced for `job`.
     pub fn commit(&mut self, job: JsValue, sealed: &[u8]) -> Result<(), JsValue> {
         let job: JsJob = from_js(job, "job")?;
         Ok(self.inner.commit(&job.to_core()?, sealed)?)
     }
-    /// Records a sealed chunk by its length and its leaf hash
-    /// `SHA-256(0x00 ‖ sealed)` (32 bytes, e.g. from `crypto.subtle.digest`),
-    /// so the sealed bytes need not enter wasm.
-    #[wasm_bindgen(js_name = commitLeaf)]
-    pub fn commit_leaf(
+    /// Records a sealed chunk by its length and its SHA-256 digest (32
+    /// bytes, e.g. from `crypto.subtle.digest`), so the sealed bytes need
+    /// not enter wasm.
+    #[wasm_bindgen(js_name = commitDigest)]
+    pub fn commit_digest(
         &mut self,
         job: JsValue,
         sealed_length: f64,
-        leaf: &[u8],
+        digest: &[u8],
     ) -> Result<(), JsValue> {
         let job: JsJob = from_js(job, "job")?;
-        let leaf = leaf.try_into().map_err(|_| arg("leaf must be 32 bytes"))?;
-        Ok(self.inner.commit_leaf(
+        Ok(self.inner.commit_digest(
             &job.to_core()?,
             to_u64(sealed_length, "sealedLength")?,
-            leaf,
+            &digest32(digest)?,
         )?)
     }
     /// Imports this body's key into WebCrypto (non-extractable).
@@ -547,20 +575,34 @@ impl SectionDecryptor {
             None,
         ))
     }
-    /// `check` for sealed chunk `i` given by its length and its leaf hash
-    /// `SHA-256(0x00 ‖ sealed)` (e.g. from `crypto.subtle.digest`). Open
-    /// exactly the bytes that were hashed.
-    #[wasm_bindgen(js_name = checkLeaf)]
-    pub fn check_leaf(&self, i: f64, sealed_length: f64, leaf: &[u8]) -> Result<JsValue, JsValue> {
-        let leaf: [u8; 32] = leaf.try_into().map_err(|_| arg("leaf must be 32 bytes"))?;
+    /// `check` for sealed chunk `i` given by its length and its SHA-256
+    /// digest (e.g. from `crypto.subtle.digest`). Open exactly the bytes
+    /// that were hashed.
+    #[wasm_bindgen(js_name = checkDigest)]
+    pub fn check_digest(
+        &self,
+        i: f64,
+        sealed_length: f64,
+        digest: &[u8],
+    ) -> Result<JsValue, JsValue> {
         to_js(&JsJob::from_core(
-            &self.inner.check_leaf(
+            &self.inner.check_digest(
                 to_u64(i, "index")?,
                 to_u64(sealed_length, "sealedLength")?,
-                &leaf,
+                &digest32(digest)?,
             )?,
             None,
         ))
+    }
+    /// Whether the plaintext an external engine opened for `job` is body
+    /// bytes only (not chunk 0, no padding): then release it whole without
+    /// passing it in; otherwise call `accept`.
+    pub fn release(&self, job: JsValue, plaintext_length: f64) -> Result<bool, JsValue> {
+        let job: JsJob = from_js(job, "job")?;
+        Ok(self.inner.release(
+            &job.to_core()?,
+            to_u64(plaintext_length, "plaintextLength")?,
+        )?)
     }
     /// Takes the plaintext an external engine opened for `job`; returns the body bytes.
     pub fn accept(&mut self, job: JsValue, plaintext: &[u8]) -> Result<Vec<u8>, JsValue> {
