@@ -7,8 +7,9 @@
 //! nonce `u88(i) ‖ last_flag` and the AAD `H("SeSPHR-v1/blob-header", header)`.
 //!
 //! The owner commits to `chunk_root`, the RFC 9162 Merkle root over
-//! `[header, chunk_0, …, chunk_{n-1}]`; a reader checks every sealed chunk
-//! against it *before* decrypting it.
+//! `[header, chunk_0, …, chunk_{n-1}]` (each leaf `leaf(SHA-256(piece))`, see
+//! [`piece_leaf`]), which is also the blob's address at the relay; a reader
+//! checks every sealed chunk against it *before* decrypting it.
 //!
 //! The framing is engine-independent: [`StreamEncryptor::prepare`] and
 //! [`StreamDecryptor::check`] yield a [`ChunkJob`] (nonce, AAD) that any
@@ -266,7 +267,7 @@ impl ChunkAead for RustAesGcm {
     }
 }
 
-/// The list of Merkle leaf hashes of a blob: `[leaf(header), leaf(chunk_0), …]`.
+/// The list of Merkle leaf hashes of a blob: `[piece_leaf(header), piece_leaf(chunk_0), …]`.
 ///
 /// Stored beside the blob (32 bytes per chunk) so that a reader can check
 /// each chunk against the signed `chunk_root` as it streams.
