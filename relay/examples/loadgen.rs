@@ -150,11 +150,21 @@ async fn prepared(url: &str, n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The relay's forwarding route, or with `SESPHR_LOADGEN_SRS_DIRECT=1` the
+/// SRS's own (to measure what the relay's hop costs).
+fn reencrypt_path() -> &'static str {
+    if std::env::var_os("SESPHR_LOADGEN_SRS_DIRECT").is_some() {
+        "/srs/v1/reencrypt"
+    } else {
+        "/v1/reencrypt"
+    }
+}
+
 /// Sends one sealed request; its latency in ms (a refusal stops the run).
 async fn timed_reencrypt(http: &reqwest::Client, url: &str, body: Vec<u8>) -> f64 {
     let t = Instant::now();
     let r = http
-        .post(format!("{url}/v1/reencrypt"))
+        .post(format!("{url}{}", reencrypt_path()))
         .header("content-type", "application/octet-stream")
         .body(body)
         .send()

@@ -163,15 +163,49 @@ impl FsStore {
 /// the blocking pool, so 64 KiB pieces cost a fifth of the download speed.
 const BLOB_IO_BUFFER: usize = 1 << 20;
 
+/// Writeback of an upload is started every this many bytes, so the page
+/// cache drains to disk while the body still arrives and the final fsync
+/// has little left to write.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
 struct FsSink {
     tmp: PathBuf,
     dest: PathBuf,
     file: tokio::io::BufWriter<tokio::fs::File>,
+    written: u64,
+    writeback_from: u64,
+    writeback: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FsSink {
+    /// Starts writing back what was written so far on a duplicate of the
+    /// file's descriptor, in the background (`fdatasync` on a blocking
+    /// thread), unless the previous one still runs. Failure is harmless: the
+    /// fsync at commit writes everything anyway.
+    async fn start_writeback(&mut self) {
+        self.writeback_from = self.written;
+        if self.writeback.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        if let Ok(dup) = self.file.get_ref().try_clone().await {
+            let dup = dup.into_std().await;
+            self.writeback = Some(tokio::task::spawn_blocking(move || {
+                let _ = dup.sync_data();
+            }));
+        }
+    }
 }
 
 impl BlobSink for FsSink {
     fn write<'a>(&'a mut self, data: &'a [u8]) -> StoreFuture<'a, ()> {
-        Box::pin(async move { Ok(self.file.write_all(data).await?) })
+        Box::pin(async move {
+            self.file.write_all(data).await?;
+            self.written += data.len() as u64;
+            if self.written - self.writeback_from >= WRITEBACK_STEP {
+                self.start_writeback().await;
+            }
+            Ok(())
+        })
     }
     fn commit(self: Box<Self>) -> StoreFuture<'static, bool> {
         Box::pin(async move {
@@ -179,6 +213,7 @@ impl BlobSink for FsSink {
                 tmp,
                 dest,
                 mut file,
+                ..
             } = *self;
             let flushed = match file.flush().await {
                 Ok(()) => file.into_inner().sync_all().await,
@@ -220,6 +255,9 @@ impl RelayStore for FsStore {
                 tmp,
                 dest: self.blob_path(id),
                 file: tokio::io::BufWriter::with_capacity(BLOB_IO_BUFFER, file),
+                written: 0,
+                writeback_from: 0,
+                writeback: None,
             }) as Box<dyn BlobSink>)
         })
     }
