@@ -61,6 +61,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("wrapped_seed", wrapped_seed),
     ("merkle", merkle_proofs),
     ("dleq", dleq),
+    ("object_hasher", object_hasher),
 ];
 
 // ---------------------------------------------------------------- fixture
@@ -328,6 +329,34 @@ pub fn blob_header(data: &[u8]) {
         );
         // The relay's streaming address of a blob is its chunk root.
         assert_eq!(sesphr_client::content::object_id(data), Ok(index.root()));
+    }
+}
+
+/// The relay's streaming content address (`content::ObjectHasher`) over
+/// arbitrary bytes fed in arbitrary pieces against a declared length that may
+/// be off: `data[0]` picks the piece size, `data[1]` the length error
+/// (0 none, 1 one more, 2 one fewer), the rest is the body. It never panics;
+/// with the right length it agrees with the whole-object address in any
+/// pieces, and a wrong length is always refused.
+pub fn object_hasher(data: &[u8]) {
+    use sesphr_client::content::{object_id, ObjectHasher};
+    let (Some(&step), Some(&off)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let body = &data[2..];
+    let step = 1 + usize::from(step) * 97;
+    let declared = match off % 3 {
+        0 => body.len() as u64,
+        1 => body.len() as u64 + 1,
+        _ => (body.len() as u64).saturating_sub(1),
+    };
+    let mut h = ObjectHasher::new(declared);
+    let fed = body.chunks(step).try_for_each(|piece| h.update(piece));
+    let streamed = fed.and_then(|()| h.finish().map(|(_, id)| id));
+    if declared == body.len() as u64 {
+        assert_eq!(streamed, object_id(body), "pieces change the address");
+    } else {
+        assert!(streamed.is_err(), "a wrong declared length was accepted");
     }
 }
 
@@ -808,5 +837,14 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             vec![merkle_seed(2), merkle_seed(5), merkle_seed(13)],
         ),
         ("dleq", vec![f.proof.to_bytes().to_vec()]),
+        (
+            "object_hasher",
+            vec![
+                [&[0u8, 0][..], &f.small.blob].concat(),
+                [&[200u8, 0][..], &f.multi.blob].concat(),
+                [&[3u8, 1][..], &f.multi.blob].concat(),
+                [&[9u8, 0][..], &f.multi.index.to_bytes()].concat(),
+            ],
+        ),
     ]
 }
