@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, root } from "./server.mjs";
+import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
 
 test("bulk encryption round-trips in Chromium, side by side with raw WebCrypto", { timeout: 900_000 }, async () => {
   const sizes = process.env.SESPHR_BULK_SIZES ?? "1";
@@ -36,17 +36,8 @@ test("bulk encryption round-trips in Chromium, side by side with raw WebCrypto",
   // user's browser (an off-the-record context keeps them all in memory).
   const profile = mkdtempSync(join(tmpdir(), "sesphr-bulk-profile-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--enable-precise-memory-info",
-      "--js-flags=--expose-gc",
-    ],
+    executablePath: chromiumPath,
+    args: [...chromiumArgs, "--enable-precise-memory-info", "--js-flags=--expose-gc"],
   });
   try {
     const page = context.pages()[0] ?? (await context.newPage());

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
-import { startServer, root } from "./server.mjs";
+import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
 import { check } from "./flow.mjs";
 
 const here = join(root, "tests", "js");
@@ -126,8 +126,8 @@ flow(S, location.origin).then((r) => { window.result = r; }, (e) => { window.res
   );
   const server = await startServer({ pkgDir: installed, wwwDir: www });
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
+    executablePath: chromiumPath,
+    args: chromiumArgs,
   });
   try {
     const page = await browser.newPage();

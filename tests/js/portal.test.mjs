@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, root } from "./server.mjs";
+import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -20,17 +20,9 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
   server = await startServer();
   browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath: chromiumPath,
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      "--no-first-run",
-    ],
+    args: chromiumArgs,
   });
 });
 

@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, root } from "./server.mjs";
+import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
 
 test("SeSPHR's grant and read against umbral-pre's in the same Chromium page", { timeout: 300_000 }, async () => {
   const iters = Number(process.env.SESPHR_PRE_ITERS ?? "5");
@@ -24,8 +24,8 @@ test("SeSPHR's grant and read against umbral-pre's in the same Chromium page", {
   writeFileSync(join(www, "index.html"), '<!doctype html><meta charset="utf-8"><title>pre</title><script type="module" src="/main.js"></script>');
   const server = await startServer({ wwwDir: www });
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
+    executablePath: chromiumPath,
+    args: chromiumArgs,
   });
   try {
     const page = await browser.newPage();

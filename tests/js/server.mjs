@@ -8,6 +8,18 @@ import { fileURLToPath } from "node:url";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
+/** Debian's Chromium (never a downloaded browser), and the flags every suite launches it with. */
+export const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+export const chromiumArgs = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-quic",
+  "--no-first-run",
+];
+
 /** Starts the server; resolves to {url, stop()}. SESPHR_BIN overrides the binary. */
 export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www") } = {}) {
   const data = mkdtempSync(join(tmpdir(), "sesphr-js-"));
