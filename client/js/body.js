@@ -14,6 +14,13 @@ import { SesphrError, guard, rethrow } from "./errors.js";
 /** How many chunks may be in flight on WebCrypto at once. */
 const WINDOW = 8;
 
+/**
+ * The chunk size the package writes: 256 KiB. In Chromium the per-call cost
+ * of WebCrypto dominates at 64 KiB (the core's default); 256 KiB chunks
+ * encrypted about 1.3x faster and 1 MiB ones no faster (docs/benchmarks.md).
+ */
+export const CHUNK_LOG2 = 18;
+
 /** Sealed pieces gathered before they are handed to a Blob (browser storage). */
 const BLOB_BATCH = 64;
 
@@ -179,7 +186,7 @@ class Window {
  * the browser when large; one Uint8Array in Node) with the manifest entry
  * and the chunk index to store beside it.
  */
-export async function sealBody(key, version, parts, { onProgress, webCrypto, chunkLog2 } = {}) {
+export async function sealBody(key, version, parts, { onProgress, webCrypto, chunkLog2 = CHUNK_LOG2 } = {}) {
   const length = parts.reduce((n, p) => n + partLength(p), 0);
   const enc = guard(() => new core.SectionEncryptor(key, version, length, chunkLog2));
   try {

@@ -3,7 +3,8 @@
 // to a Blob and back (tests/js/bulk-page.js). Every round trip must give the
 // input back, across both engines; throughputs are printed as `BULK {...}`
 // lines, never asserted. Smoke sizes by default; scripts/bench.sh sets
-// SESPHR_BULK_SIZES=1,16,256 and SESPHR_BULK_ITERS.
+// SESPHR_BULK_SIZES=1,16,256 and SESPHR_BULK_ITERS (SESPHR_BULK_CHUNK_LOG2
+// overrides the chunk size the package writes).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
@@ -16,7 +17,7 @@ import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
 test("bulk encryption round-trips in Chromium, side by side with raw WebCrypto", { timeout: 900_000 }, async () => {
   const sizes = process.env.SESPHR_BULK_SIZES ?? "1";
   const iters = process.env.SESPHR_BULK_ITERS ?? "1";
-  const chunkLog2 = process.env.SESPHR_BULK_CHUNK_LOG2 ?? "16";
+  const chunkLog2 = process.env.SESPHR_BULK_CHUNK_LOG2; // the package's own when unset
   const www = mkdtempSync(join(tmpdir(), "sesphr-bulk-"));
   copyFileSync(join(root, "tests", "js", "bulk-page.js"), join(www, "main.js"));
   writeFileSync(
@@ -43,7 +44,7 @@ test("bulk encryption round-trips in Chromium, side by side with raw WebCrypto",
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (e) => console.error("page error:", e));
     // localhost, so crypto.subtle exists (a secure context).
-    await page.goto(`${server.url.replace("127.0.0.1", "localhost")}/?iters=${iters}&chunkLog2=${chunkLog2}`);
+    await page.goto(`${server.url.replace("127.0.0.1", "localhost")}/?iters=${iters}${chunkLog2 ? `&chunkLog2=${chunkLog2}` : ""}`);
     await page.waitForFunction(() => window.runBulk !== undefined);
     await page.setInputFiles("input[type=file]", inputs);
     const r = await page.evaluate(() => window.runBulk());
