@@ -319,6 +319,128 @@ async fn webcrypto_and_rust_engines_are_byte_identical() {
     assert_eq!(code(err), "decryption_failed");
 }
 
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+/// The zero-copy path the npm package runs (`frame`, `commitDigest`,
+/// `checkDigest`, `release`) builds and opens exactly what the byte path
+/// does, and refuses what it must.
+#[wasm_bindgen_test]
+async fn frame_and_digest_bindings_agree_with_the_byte_path() {
+    let owner = Identity::generate().unwrap();
+    let rec = new_record(&owner).unwrap();
+    let record_id = get(&rec, "recordId").as_string().unwrap();
+    let sid = section_id(&owner, &record_id, "labs").unwrap();
+    let key = SectionKey::new(&owner, &record_id, &sid, &new_epoch_id()).unwrap();
+    let text = body(50_000);
+    let mut enc = SectionEncryptor::new(&key, 1.0, text.len() as f64, Some(14)).unwrap();
+    let crypto_key: CryptoKey = JsFuture::from(enc.import_web_crypto_key().unwrap())
+        .await
+        .unwrap()
+        .unchecked_into();
+    let header = enc.header();
+    let mut blob = header.clone();
+    let mut sealed_chunks = Vec::new();
+    let count = enc.chunk_count() as usize;
+    for i in 0..count {
+        let frame = enc.frame().unwrap();
+        let (start, end) = (
+            get(&frame, "bodyStart").as_f64().unwrap() as usize,
+            get(&frame, "bodyEnd").as_f64().unwrap() as usize,
+        );
+        let prefix = get(&frame, "prefix");
+        assert_eq!(prefix.is_undefined(), i > 0, "only chunk 0 has a prefix");
+        let mut plaintext = if i == 0 {
+            bytes(&frame, "prefix")
+        } else {
+            Vec::new()
+        };
+        plaintext.extend_from_slice(&text[start..end]);
+        let padding = get(&frame, "padding").as_f64().unwrap() as usize;
+        assert_eq!(padding > 0, i + 1 == count, "only the last chunk pads here");
+        plaintext.resize(plaintext.len() + padding, 0);
+        Reflect::set(
+            &frame,
+            &"plaintext".into(),
+            &Uint8Array::from(&plaintext[..]),
+        )
+        .unwrap();
+        let sealed = web_crypto_seal(crypto_key.clone(), frame.clone())
+            .await
+            .unwrap()
+            .to_vec();
+        let err = enc
+            .commit_digest(frame.clone(), sealed.len() as f64, &[0; 31])
+            .unwrap_err();
+        assert_eq!(code(err), "invalid_argument");
+        enc.commit_digest(frame, sealed.len() as f64, &sha256(&sealed))
+            .unwrap();
+        blob.extend(&sealed);
+        sealed_chunks.push(sealed);
+    }
+    assert_eq!(code(enc.frame().unwrap_err()), "invalid_state");
+    let done = enc.finish().unwrap();
+    let entry = get(&done, "entry");
+    let index = bytes(&done, "chunkIndex");
+    // The digests made the same index as hashing the bytes, and the blob's
+    // address is its chunk root.
+    assert_eq!(chunk_index_from_blob(&blob).unwrap(), index);
+    let root = get(&entry, "chunkRoot").as_string().unwrap();
+    assert_eq!(get(&entry, "blobId").as_string().unwrap(), root);
+
+    let dk = key.open_as_owner(&bytes(&entry, "capsule"), 1.0).unwrap();
+    let mut dec = SectionDecryptor::new(&header, &dk, &index, &root).unwrap();
+    let job1 = dec
+        .check_digest(
+            1.0,
+            sealed_chunks[1].len() as f64,
+            &sha256(&sealed_chunks[1]),
+        )
+        .unwrap();
+    assert_eq!(
+        code(dec.release(job1.clone(), 1.0).unwrap_err()),
+        "decryption_failed"
+    );
+    let first = (sealed_chunks[1].len() - 16) as f64;
+    assert_eq!(code(dec.release(job1, first).unwrap_err()), "invalid_state");
+    let wrong = dec
+        .check_digest(
+            0.0,
+            sealed_chunks[0].len() as f64,
+            &sha256(&sealed_chunks[1]),
+        )
+        .unwrap_err();
+    assert_eq!(code(wrong), "content_mismatch");
+    let short = dec
+        .check_digest(
+            0.0,
+            sealed_chunks[0].len() as f64 - 1.0,
+            &sha256(&sealed_chunks[0]),
+        )
+        .unwrap_err();
+    assert_eq!(code(short), "truncated");
+    let mut out = Vec::new();
+    for (i, sealed) in sealed_chunks.iter().enumerate() {
+        let job = dec
+            .check_digest(i as f64, sealed.len() as f64, &sha256(sealed))
+            .unwrap();
+        let pt = web_crypto_open(crypto_key.clone(), job.clone(), sealed.clone())
+            .await
+            .unwrap()
+            .to_vec();
+        let whole = dec.release(job.clone(), pt.len() as f64).unwrap();
+        assert_eq!(whole, i > 0 && i + 1 < sealed_chunks.len(), "chunk {i}");
+        if whole {
+            out.extend(&pt);
+        } else {
+            out.extend(dec.accept(job, &pt).unwrap());
+        }
+    }
+    assert_eq!(out, text);
+}
+
 fn hex_arr(s: &str) -> [u8; 32] {
     hex::decode(s).unwrap().try_into().unwrap()
 }
