@@ -197,7 +197,7 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
     const count = enc.chunkCount;
     let done = 0;
     if (useWebCrypto(webCrypto)) {
-      const key = await enc.importWebCryptoKey();
+      const webKey = await enc.importWebCryptoKey();
       const window = new Window();
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
@@ -205,7 +205,7 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
           const frame = guard(() => enc.frame());
           i++;
           const body = await reader.read(frame.bodyEnd - frame.bodyStart);
-          window.push(sealChunk(key, frame, plaintextOf(frame, body)));
+          window.push(sealChunk(webKey, frame, plaintextOf(frame, body)));
         }
         const { job, sealed, digest } = await window.next();
         guard(() => enc.commitDigest(job, sealed.length, digest));
@@ -263,12 +263,12 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
     buf = buf.subarray(headerLength);
     const count = dec.chunkCount;
     if (useWebCrypto(webCrypto)) {
-      const key = await dataKey.importWebCryptoKey();
+      const webKey = await dataKey.importWebCryptoKey();
       const window = new Window();
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
           const sealed = await take(dec.chunkRange(i)[1]);
-          window.push(openChunk(key, dec, i++, sealed));
+          window.push(openChunk(webKey, dec, i++, sealed));
         }
         const { job, plain } = await window.next();
         yield guard(() => (dec.release(job, plain.length) ? plain : dec.accept(job, plain)));

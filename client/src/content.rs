@@ -70,15 +70,6 @@ impl ObjectHasher {
         }
     }
 
-    /// The object's kind, once its first bytes have arrived.
-    pub fn kind(&self) -> Option<ObjectKind> {
-        match self.state {
-            State::Prefix(_) => None,
-            State::Blob(_) => Some(ObjectKind::Blob),
-            State::Index(_) => Some(ObjectKind::ChunkIndex),
-        }
-    }
-
     /// Feeds the next bytes.
     pub fn update(&mut self, mut data: &[u8]) -> Result<()> {
         self.received = self.received.saturating_add(data.len() as u64);
@@ -109,7 +100,11 @@ impl ObjectHasher {
             State::Blob(b) => {
                 while !data.is_empty() {
                     // The header's blob length equals the declared length, so
-                    // bytes past the final chunk were refused above.
+                    // bytes past the final chunk were refused above; this
+                    // only keeps a broken invariant from spinning.
+                    if b.left == 0 {
+                        return Err(Error::TrailingData);
+                    }
                     let take = b.left.min(data.len() as u64) as usize;
                     b.chunk.update(&data[..take]);
                     data = &data[take..];
