@@ -229,19 +229,49 @@ fn js_errors_carry_stable_codes() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn webcrypto_and_rust_engines_are_byte_identical() {
+/// An owner's fresh section, an encryptor for a body of `len` bytes at
+/// `version` (16 KiB chunks) and its WebCrypto key.
+struct Sealing {
+    owner: Identity,
+    record_id: String,
+    sid: String,
+    key: SectionKey,
+    enc: SectionEncryptor,
+    crypto_key: CryptoKey,
+}
+
+async fn sealing(section: &str, version: f64, len: usize) -> Sealing {
     let owner = Identity::generate().unwrap();
     let rec = new_record(&owner).unwrap();
     let record_id = get(&rec, "recordId").as_string().unwrap();
-    let sid = section_id(&owner, &record_id, "imaging").unwrap();
+    let sid = section_id(&owner, &record_id, section).unwrap();
     let key = SectionKey::new(&owner, &record_id, &sid, &new_epoch_id()).unwrap();
-    let text = body(70_000);
-    let mut enc = SectionEncryptor::new(&key, 3.0, text.len() as f64, Some(14)).unwrap();
-    let crypto_key: CryptoKey = JsFuture::from(enc.import_web_crypto_key().unwrap())
+    let enc = SectionEncryptor::new(&key, version, len as f64, Some(14)).unwrap();
+    let crypto_key = JsFuture::from(enc.import_web_crypto_key().unwrap())
         .await
         .unwrap()
         .unchecked_into();
+    Sealing {
+        owner,
+        record_id,
+        sid,
+        key,
+        enc,
+        crypto_key,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn webcrypto_and_rust_engines_are_byte_identical() {
+    let text = body(70_000);
+    let Sealing {
+        owner,
+        record_id,
+        sid,
+        key,
+        mut enc,
+        crypto_key,
+    } = sealing("imaging", 3.0, text.len()).await;
     let header = enc.header();
     let mut web_blob = header.clone();
     let mut jobs = Vec::new();
@@ -329,17 +359,13 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 /// does, and refuses what it must.
 #[wasm_bindgen_test]
 async fn frame_and_digest_bindings_agree_with_the_byte_path() {
-    let owner = Identity::generate().unwrap();
-    let rec = new_record(&owner).unwrap();
-    let record_id = get(&rec, "recordId").as_string().unwrap();
-    let sid = section_id(&owner, &record_id, "labs").unwrap();
-    let key = SectionKey::new(&owner, &record_id, &sid, &new_epoch_id()).unwrap();
     let text = body(50_000);
-    let mut enc = SectionEncryptor::new(&key, 1.0, text.len() as f64, Some(14)).unwrap();
-    let crypto_key: CryptoKey = JsFuture::from(enc.import_web_crypto_key().unwrap())
-        .await
-        .unwrap()
-        .unchecked_into();
+    let Sealing {
+        key,
+        mut enc,
+        crypto_key,
+        ..
+    } = sealing("labs", 1.0, text.len()).await;
     let header = enc.header();
     let mut blob = header.clone();
     let mut sealed_chunks = Vec::new();
