@@ -15,7 +15,7 @@ use crate::primitives::{random_bytes, SIGNATURE_LEN};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Purpose {
-    /// Upload a blob: subject = SHA-256 of the blob ‖ u64 length.
+    /// Upload a blob or chunk index: subject = its content address ‖ u64 length.
     UploadBlob = 1,
     /// Read one's grant inbox: subject = empty.
     ReadInbox = 2,
@@ -23,7 +23,7 @@ pub enum Purpose {
     ListGrants = 3,
     /// Read a record's audit log (owner): subject = record id.
     ReadAudit = 4,
-    /// Delete a blob one uploaded: subject = SHA-256 of the blob.
+    /// Delete a blob one uploaded: subject = its content address.
     DeleteBlob = 5,
 }
 
