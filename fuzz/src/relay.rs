@@ -21,10 +21,7 @@ use sesphr_relay::error::{unhex, ApiError};
 use sesphr_relay::relay::InboxItem;
 use sesphr_relay::srs::GrantUpload;
 
-use super::client::fixture;
-
-/// A check: arbitrary bytes in, a panic on a broken invariant.
-pub type Check = fn(&[u8]);
+use super::client::{fixture, Check};
 
 /// Every relay target, by name.
 pub const TARGETS: &[(&str, Check)] = &[

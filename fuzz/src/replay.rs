@@ -12,8 +12,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-/// A check: arbitrary bytes in, a panic on a broken invariant.
-pub type Check = fn(&[u8]);
+use super::client::Check;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")

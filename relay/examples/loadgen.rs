@@ -152,19 +152,19 @@ async fn prepared(url: &str, n: usize) -> Vec<Vec<u8>> {
 
 /// The relay's forwarding route, or with `SESPHR_LOADGEN_SRS_DIRECT=1` the
 /// SRS's own (to measure what the relay's hop costs).
-fn reencrypt_path() -> &'static str {
+fn reencrypt_endpoint(url: &str) -> String {
     if std::env::var_os("SESPHR_LOADGEN_SRS_DIRECT").is_some() {
-        "/srs/v1/reencrypt"
+        format!("{url}/srs/v1/reencrypt")
     } else {
-        "/v1/reencrypt"
+        format!("{url}/v1/reencrypt")
     }
 }
 
 /// Sends one sealed request; its latency in ms (a refusal stops the run).
-async fn timed_reencrypt(http: &reqwest::Client, url: &str, body: Vec<u8>) -> f64 {
+async fn timed_reencrypt(http: &reqwest::Client, endpoint: &str, body: Vec<u8>) -> f64 {
     let t = Instant::now();
     let r = http
-        .post(format!("{url}{}", reencrypt_path()))
+        .post(endpoint)
         .header("content-type", "application/octet-stream")
         .body(body)
         .send()
@@ -186,14 +186,15 @@ async fn reencrypt_rate(url: &str, rate: f64, secs: f64) {
     let n = (rate * secs) as usize;
     let requests = prepared(url, n).await;
     let http = reqwest::Client::new();
+    let endpoint = reencrypt_endpoint(url);
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for (i, body) in requests.into_iter().enumerate() {
         let due = start + std::time::Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
-        let (http, url) = (http.clone(), url.to_string());
+        let (http, endpoint) = (http.clone(), endpoint.clone());
         tasks.push(tokio::spawn(async move {
-            timed_reencrypt(&http, &url, body).await
+            timed_reencrypt(&http, &endpoint, body).await
         }));
     }
     let mut lat = Vec::with_capacity(n);
@@ -211,10 +212,11 @@ async fn reencrypt_rate(url: &str, rate: f64, secs: f64) {
 async fn reencrypt(url: &str, n: usize, concurrency: usize) {
     let requests = prepared(url, n).await;
     let queue = Arc::new(tokio::sync::Mutex::new(requests));
+    let endpoint = reencrypt_endpoint(url);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (queue, url) = (queue.clone(), url.to_string());
+        let (queue, endpoint) = (queue.clone(), endpoint.clone());
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut lat = Vec::new();
@@ -222,7 +224,7 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) {
                 let Some(body) = queue.lock().await.pop() else {
                     break;
                 };
-                lat.push(timed_reencrypt(&http, &url, body).await);
+                lat.push(timed_reencrypt(&http, &endpoint, body).await);
             }
             lat
         }));

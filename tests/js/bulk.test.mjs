@@ -11,8 +11,7 @@ import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, writeFileSync, 
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
+import { launchChromiumProfile, root, startServer } from "./server.mjs";
 
 test("bulk encryption round-trips in Chromium, side by side with raw WebCrypto", { timeout: 900_000 }, async () => {
   const sizes = process.env.SESPHR_BULK_SIZES ?? "1";
@@ -36,10 +35,7 @@ test("bulk encryption round-trips in Chromium, side by side with raw WebCrypto",
   // A persistent profile, so that large Blobs may spill to disk as in a
   // user's browser (an off-the-record context keeps them all in memory).
   const profile = mkdtempSync(join(tmpdir(), "sesphr-bulk-profile-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    args: [...chromiumArgs, "--enable-precise-memory-info", "--js-flags=--expose-gc"],
-  });
+  const context = await launchChromiumProfile(profile, ["--enable-precise-memory-info", "--js-flags=--expose-gc"]);
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (e) => console.error("page error:", e));

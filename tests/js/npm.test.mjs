@@ -10,8 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
-import { chromium } from "playwright-core";
-import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
+import { launchChromium, root, startServer } from "./server.mjs";
 import { check } from "./flow.mjs";
 
 const here = join(root, "tests", "js");
@@ -125,10 +124,7 @@ flow(S, location.origin).then((r) => { window.result = r; }, (e) => { window.res
 `,
   );
   const server = await startServer({ pkgDir: installed, wwwDir: www });
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: chromiumArgs,
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error("page error:", e));

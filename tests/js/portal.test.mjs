@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
+import { launchChromium, root, startServer } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -19,11 +18,7 @@ let browser;
 before(async () => {
   mkdirSync(shots, { recursive: true });
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: chromiumArgs,
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

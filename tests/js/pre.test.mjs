@@ -10,8 +10,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { chromiumArgs, chromiumPath, root, startServer } from "./server.mjs";
+import { launchChromium, root, startServer } from "./server.mjs";
 
 test("SeSPHR's grant and read against umbral-pre's in the same Chromium page", { timeout: 300_000 }, async () => {
   const iters = Number(process.env.SESPHR_PRE_ITERS ?? "5");
@@ -23,10 +22,7 @@ test("SeSPHR's grant and read against umbral-pre's in the same Chromium page", {
   copyFileSync(join(here, "pre-page.js"), join(www, "main.js"));
   writeFileSync(join(www, "index.html"), '<!doctype html><meta charset="utf-8"><title>pre</title><script type="module" src="/main.js"></script>');
   const server = await startServer({ wwwDir: www });
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: chromiumArgs,
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error("page error:", e));

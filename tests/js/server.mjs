@@ -1,6 +1,7 @@
 // Starts the real `sesphr-relay serve` on a free loopback port with a fresh
 // data directory, for the JS test suites (node --test and Playwright).
 import { spawn } from "node:child_process";
+import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -9,8 +10,8 @@ import { fileURLToPath } from "node:url";
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** Debian's Chromium (never a downloaded browser), and the flags every suite launches it with. */
-export const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-export const chromiumArgs = [
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const chromiumArgs = [
   "--no-sandbox",
   "--disable-gpu",
   "--disable-background-networking",
@@ -19,6 +20,16 @@ export const chromiumArgs = [
   "--disable-quic",
   "--no-first-run",
 ];
+
+/** Headless Chromium with an off-the-record profile. */
+export function launchChromium() {
+  return chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+}
+
+/** Headless Chromium with a persistent profile in `dir` (a context, not a browser). */
+export function launchChromiumProfile(dir, extraArgs = []) {
+  return chromium.launchPersistentContext(dir, { executablePath: chromiumPath, args: [...chromiumArgs, ...extraArgs] });
+}
 
 /** Starts the server; resolves to {url, stop()}. SESPHR_BIN overrides the binary. */
 export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www") } = {}) {

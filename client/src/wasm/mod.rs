@@ -323,8 +323,9 @@ struct JsEntry {
     written_at_version: f64,
     chunk_root: String,
     blob_length: f64,
-    /// Where the relay keeps the blob (its chunk root); ignored on input.
-    #[serde(default)]
+    /// Where the relay keeps the blob: derived from `chunk_root` on output,
+    /// never read back.
+    #[serde(skip_deserializing)]
     blob_id: String,
     index_id: String,
 }

@@ -477,6 +477,14 @@ fn registered(model: &SeSphr) -> (State, Vec<Action>) {
     (state, actions)
 }
 
+/// Runs `trace` on the model after every party registers: the final state
+/// and the outcome of each action, registrations first.
+fn run_after_registration(model: &SeSphr, trace: &[Action]) -> (State, Vec<Outcome>) {
+    let (_, mut actions) = registered(model);
+    actions.extend_from_slice(trace);
+    model.run(&actions).unwrap()
+}
+
 /// Runs `actions` (after registration) on both and compares each outcome.
 /// Returns the number of answers and refusals compared, or the first
 /// departure from the model.
@@ -767,15 +775,7 @@ fn restore_after_two_from_now_grants_keeps_the_written_epoch() {
         },
         Action::Deliver { nonce: 0 },
     ];
-    let (state, outcomes) = model
-        .run(
-            &registered(&model)
-                .1
-                .into_iter()
-                .chain(trace.clone())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+    let (state, outcomes) = run_after_registration(&model, &trace);
     assert!(!state.restore_diverged);
     assert!(matches!(
         outcomes.last(),
@@ -791,15 +791,7 @@ fn restore_after_two_from_now_grants_keeps_the_written_epoch() {
         restore_takes_stale_unpublished_epoch: true,
         ..Default::default()
     }));
-    let (state, outcomes) = old
-        .run(
-            &registered(&old)
-                .1
-                .into_iter()
-                .chain(trace)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+    let (state, outcomes) = run_after_registration(&old, &trace);
     assert!(state.restore_diverged);
     assert_eq!(
         outcomes.last(),
@@ -837,15 +829,7 @@ fn expiry_refuses_at_once_but_rotates_only_after_a_restore() {
         Action::RestoreOwner,
         Action::Write { section: 0 },
     ];
-    let (state, outcomes) = model
-        .run(
-            &registered(&model)
-                .1
-                .into_iter()
-                .chain(trace.clone())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+    let (state, outcomes) = run_after_registration(&model, &trace);
     let n = model.cfg.readers as usize + 1;
     assert_eq!(
         outcomes[n + 4],
