@@ -5,12 +5,12 @@ use rand_core::CryptoRng;
 
 use crate::audit::{AuditEntry, Decision, InclusionReceipt};
 use crate::capsule::{derive_data_key, DataKey, KeyContext};
-use crate::codec::{Kind, Reader, Writer};
 use crate::dleq::{DleqProof, DleqStatement, PROOF_LEN};
 use crate::error::{Error, Result};
 use crate::grant::{GrantId, GrantShare, SrsShare, VerifiedGrant};
 use crate::identity::{Identity, PublicIdentity};
 use crate::manifest::{SignedHead, VerifiedManifest};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{random_bytes, Point, POINT_LEN, SIGNATURE_LEN};
 use crate::record::{RecordId, SectionId};
 

@@ -9,9 +9,9 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{hash, labels, Point};
 use crate::secret::{SecretScalar, SymmetricKey};
 

@@ -6,9 +6,9 @@
 
 use rand_core::CryptoRng;
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{malformed, Error, Result};
 use crate::identity::{Identity, PublicIdentity};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{random_bytes, SIGNATURE_LEN};
 
 /// What a token authorizes.

@@ -1,11 +1,11 @@
 //! The SRS audit log: an RFC 9162 Merkle log of every re-encryption decision,
 //! with SRS-signed tree heads and inclusion receipts.
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{malformed, Error, Result};
 use crate::grant::GrantId;
 use crate::identity::{Identity, PartyId, PublicIdentity};
 use crate::merkle::{self, Hash};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::SIGNATURE_LEN;
 use crate::record::{RecordId, SectionId};
 

@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::capsule::{Capsule, DataKey, KeyContext};
-use crate::codec::{Kind, Reader, Writer, OBJECT_HEADER_LEN};
 use crate::error::{malformed, Error, Result};
 use crate::merkle::{self, Hash};
+use crate::primitives::codec::{Kind, Reader, Writer, OBJECT_HEADER_LEN};
 use crate::primitives::{hash, labels, Point, POINT_LEN};
 use crate::record::{EpochId, RecordId, SectionId};
 use crate::secret::SymmetricKey;

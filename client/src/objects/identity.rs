@@ -4,8 +4,8 @@
 use core::fmt;
 use p256::ecdsa::{SigningKey, VerifyingKey};
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{Error, Result};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{
     self, h2s, hash, labels, sign_statement, verify_statement, verifying_key_from_bytes,
     verifying_key_to_bytes, Point, POINT_LEN, SIGNATURE_LEN,

@@ -17,8 +17,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{malformed, Error, Result};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::random_bytes;
 use crate::secret::Seed;
 

@@ -1,10 +1,10 @@
 //! The owner-signed manifest of a record version, and SRS-signed heads.
 
 use crate::capsule::Capsule;
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{malformed, Error, Result};
 use crate::identity::{Identity, PublicIdentity};
 use crate::merkle::Hash;
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{statement_hash, Point, POINT_LEN, SIGNATURE_LEN};
 use crate::record::{EpochId, RecordId, RecordNonce, SectionId};
 

@@ -1,10 +1,10 @@
 //! Revocations (owner-signed, sent directly to the SRS) and the SRS's signed
 //! receipts, which are what make a revocation effective.
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::grant::{GrantId, VerifiedGrant};
 use crate::identity::{Identity, PublicIdentity};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{statement_hash, SIGNATURE_LEN};
 
 /// An owner-signed revocation of one grant.

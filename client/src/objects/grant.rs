@@ -4,10 +4,10 @@
 use core::fmt;
 use rand_core::CryptoRng;
 
-use crate::codec::{Kind, Reader, Writer};
 use crate::envelope::Envelope;
 use crate::error::{malformed, Error, Result};
 use crate::identity::{Identity, PublicIdentity};
+use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{labels, length_prefixed, random_bytes, Point, POINT_LEN, SIGNATURE_LEN};
 use crate::record::{EpochId, RecordId, SectionId, SectionKey};
 use crate::secret::SecretScalar;

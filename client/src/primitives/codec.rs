@@ -205,10 +205,6 @@ impl<'a> Reader<'a> {
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
-    /// The object name for errors.
-    pub fn object_name(&self) -> ObjectName {
-        self.object
-    }
     /// Fails if any bytes are left.
     pub fn finish(self) -> Result<()> {
         if self.pos == self.buf.len() {

@@ -14,9 +14,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::codec::{Kind, Reader, OBJECT_HEADER_LEN};
 use crate::error::{malformed, Error, Result};
 use crate::merkle::{Frontier, Hash};
+use crate::primitives::codec::{Kind, Reader, OBJECT_HEADER_LEN};
 use crate::stream::{leaf_of_digest, piece_leaf, BlobHeader, HEADER_LEN};
 
 /// Encoded length of a chunk index's fixed part (object header + leaf count).

@@ -1,0 +1,18 @@
+//! The protocol objects: each one branded, versioned, and accepted only as
+//! its verified type (`VerifiedManifest`, `VerifiedGrant`, …), built on the
+//! primitive layer. Nothing here does I/O or holds a party's policy; the
+//! flows above combine them.
+
+pub mod audit;
+pub mod capsule;
+pub mod content;
+pub mod envelope;
+pub mod grant;
+pub mod identity;
+pub mod manifest;
+pub mod record;
+pub mod reencrypt;
+pub mod revocation;
+pub mod stream;
+pub mod token;
+pub mod vault;
