@@ -99,32 +99,148 @@ pub enum Error {
     /// A length or count exceeds what the format allows.
     #[error("{0} too large")]
     TooLarge(&'static str),
+    /// The SRS refused a re-encryption (its decision is the code).
+    #[error("the re-encryption server refused: {}", .0.code())]
+    Refused(crate::audit::Decision),
+    /// None of the reader's grants covers this section version: the section
+    /// was re-keyed without this reader, or was never shared with it.
+    #[error("no grant of yours covers this version of the section")]
+    NotGranted,
+}
+
+/// The class of an [`Error`], without its details: one variant per stable
+/// code. Unlike [`Error`] it is exhaustive, so a caller that maps errors
+/// (the servers to HTTP statuses, the bindings to JS) names every case and
+/// fails to compile when a class is added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// `malformed`
+    Malformed,
+    /// `unknown_version`
+    UnknownVersion,
+    /// `wrong_kind`
+    WrongKind,
+    /// `invalid_point`
+    InvalidPoint,
+    /// `invalid_scalar`
+    InvalidScalar,
+    /// `bad_signature`
+    BadSignature,
+    /// `decryption_failed`
+    DecryptionFailed,
+    /// `content_mismatch`
+    ContentMismatch,
+    /// `truncated`
+    Truncated,
+    /// `trailing_data`
+    TrailingData,
+    /// `invalid_state`
+    InvalidState,
+    /// `unsupported_chunk_size`
+    UnsupportedChunkSize,
+    /// `binding_mismatch`
+    BindingMismatch,
+    /// `chain_broken`
+    ChainBroken,
+    /// `stale`
+    Stale,
+    /// `grant_inconsistent`
+    GrantInconsistent,
+    /// `bad_proof`
+    BadProof,
+    /// `no_such_section`
+    NoSuchSection,
+    /// `before_from_version`
+    BeforeFromVersion,
+    /// `too_large`
+    TooLarge,
+    /// The SRS's decision code (`revoked`, `expired`, …)
+    Refused,
+    /// `not_granted`
+    NotGranted,
 }
 
 impl Error {
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Malformed { .. } => ErrorKind::Malformed,
+            Error::UnknownVersion { .. } => ErrorKind::UnknownVersion,
+            Error::WrongKind { .. } => ErrorKind::WrongKind,
+            Error::InvalidPoint => ErrorKind::InvalidPoint,
+            Error::InvalidScalar => ErrorKind::InvalidScalar,
+            Error::BadSignature => ErrorKind::BadSignature,
+            Error::DecryptionFailed => ErrorKind::DecryptionFailed,
+            Error::ContentMismatch => ErrorKind::ContentMismatch,
+            Error::Truncated => ErrorKind::Truncated,
+            Error::TrailingData => ErrorKind::TrailingData,
+            Error::InvalidState(_) => ErrorKind::InvalidState,
+            Error::UnsupportedChunkSize => ErrorKind::UnsupportedChunkSize,
+            Error::BindingMismatch(_) => ErrorKind::BindingMismatch,
+            Error::ChainBroken(_) => ErrorKind::ChainBroken,
+            Error::Stale { .. } => ErrorKind::Stale,
+            Error::GrantInconsistent => ErrorKind::GrantInconsistent,
+            Error::BadProof => ErrorKind::BadProof,
+            Error::NoSuchSection => ErrorKind::NoSuchSection,
+            Error::BeforeFromVersion { .. } => ErrorKind::BeforeFromVersion,
+            Error::TooLarge(_) => ErrorKind::TooLarge,
+            Error::Refused(_) => ErrorKind::Refused,
+            Error::NotGranted => ErrorKind::NotGranted,
+        }
+    }
+
     /// A stable, machine-readable code for this error (used by JS and HTTP).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Malformed { .. } => "malformed",
-            Error::UnknownVersion { .. } => "unknown_version",
-            Error::WrongKind { .. } => "wrong_kind",
-            Error::InvalidPoint => "invalid_point",
-            Error::InvalidScalar => "invalid_scalar",
-            Error::BadSignature => "bad_signature",
-            Error::DecryptionFailed => "decryption_failed",
-            Error::ContentMismatch => "content_mismatch",
-            Error::Truncated => "truncated",
-            Error::TrailingData => "trailing_data",
-            Error::InvalidState(_) => "invalid_state",
-            Error::UnsupportedChunkSize => "unsupported_chunk_size",
-            Error::BindingMismatch(_) => "binding_mismatch",
-            Error::ChainBroken(_) => "chain_broken",
-            Error::Stale { .. } => "stale",
-            Error::GrantInconsistent => "grant_inconsistent",
-            Error::BadProof => "bad_proof",
-            Error::NoSuchSection => "no_such_section",
-            Error::BeforeFromVersion { .. } => "before_from_version",
-            Error::TooLarge(_) => "too_large",
+            Error::Refused(d) => d.code(),
+            e => e.kind().code(),
+        }
+    }
+
+    /// Whether this error says that something failed verification: bytes
+    /// that do not parse, a signature, proof, key or binding that does not
+    /// check out. A reader shows such an error rather than an ordinary
+    /// refusal, since it points at a lying server or a forged object.
+    pub fn is_verification_failure(&self) -> bool {
+        !matches!(
+            self.kind(),
+            ErrorKind::Refused
+                | ErrorKind::NotGranted
+                | ErrorKind::NoSuchSection
+                | ErrorKind::BeforeFromVersion
+                | ErrorKind::InvalidState
+                | ErrorKind::TooLarge
+        )
+    }
+}
+
+impl ErrorKind {
+    /// The stable code (for [`ErrorKind::Refused`], `refused`; the error
+    /// itself carries the decision's code).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::UnknownVersion => "unknown_version",
+            ErrorKind::WrongKind => "wrong_kind",
+            ErrorKind::InvalidPoint => "invalid_point",
+            ErrorKind::InvalidScalar => "invalid_scalar",
+            ErrorKind::BadSignature => "bad_signature",
+            ErrorKind::DecryptionFailed => "decryption_failed",
+            ErrorKind::ContentMismatch => "content_mismatch",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::TrailingData => "trailing_data",
+            ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::UnsupportedChunkSize => "unsupported_chunk_size",
+            ErrorKind::BindingMismatch => "binding_mismatch",
+            ErrorKind::ChainBroken => "chain_broken",
+            ErrorKind::Stale => "stale",
+            ErrorKind::GrantInconsistent => "grant_inconsistent",
+            ErrorKind::BadProof => "bad_proof",
+            ErrorKind::NoSuchSection => "no_such_section",
+            ErrorKind::BeforeFromVersion => "before_from_version",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Refused => "refused",
+            ErrorKind::NotGranted => "not_granted",
         }
     }
 }

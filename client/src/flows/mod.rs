@@ -5,3 +5,4 @@
 
 pub mod owner;
 pub mod policy;
+pub mod reader;

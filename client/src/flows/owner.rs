@@ -1,10 +1,23 @@
-//! The record owner's state: sections, epochs, live grants, the latest
-//! manifest. Pure (no I/O): the caller publishes what it returns.
+//! The record owner's flow: sections, epochs, live grants, the manifest
+//! chain and how much of it the SRS has witnessed. Pure (no I/O): the
+//! driver publishes what it returns and reports back.
 //!
-//! The state is never the only copy of anything. [`OwnerRecord::restore`]
-//! rebuilds it from the seed and what the servers hold (the manifest chain at
-//! the relay, the owner's grant list at the SRS), so a new browser with the
-//! restored seed carries on exactly where the old one stopped.
+//! **Writing a version.** [`OwnerRecord::key_for_write`] per section (a
+//! pending rotation re-issues the live grants: deliver them first), encrypt,
+//! upload, [`OwnerRecord::set_entry`]; then [`OwnerRecord::sign_manifest`],
+//! store it at the relay and report [`OwnerRecord::published`]; register it
+//! at the SRS and report the signed head with [`OwnerRecord::witnessed`].
+//! A version the relay stored but the SRS did not witness (a lost request,
+//! an SRS outage) stays in [`OwnerRecord::unwitnessed`]: push those to the
+//! SRS, in order, before the next version (registration is idempotent), so
+//! one lost request never blocks the record.
+//!
+//! **Restoring.** The state is never the only copy of anything.
+//! [`OwnerRecord::restore`] rebuilds it from the seed and what the servers
+//! hold (the manifest chain at the relay, the owner's grant list at the SRS)
+//! and checks the relay's chain against the SRS-signed head exactly as a
+//! reader does: a relay that hides the newest version is `stale`, never
+//! silently believed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +27,9 @@ use crate::capsule::DataKey;
 use crate::error::{Error, Result};
 use crate::grant::{GrantId, GrantTerms, IssuedGrant, VerifiedGrant};
 use crate::identity::Identity;
-use crate::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
+use crate::manifest::{
+    ManifestChain, ManifestContent, ManifestEntry, SignedHead, VerifiedManifest,
+};
 use crate::policy::{Rotation, RotationReason, SectionState};
 use crate::primitives::Point;
 use crate::record::{EpochId, RecordId, RecordNonce, SectionId, SectionKey};
@@ -26,9 +41,17 @@ pub struct OwnerRecord {
     record: RecordId,
     nonce: RecordNonce,
     sections: BTreeMap<SectionId, Owned>,
-    latest: Option<VerifiedManifest>,
+    /// Every published version, from 1.
+    chain: Option<ManifestChain>,
+    /// The highest version the SRS signed a head for.
+    witnessed: u64,
     sequence: u64,
 }
+
+/// How old a head the owner accepts when restoring (SRS clock against the
+/// owner's): a replayed old head is refused as `stale`. Twice the servers'
+/// token window, for clock skew.
+pub const HEAD_MAX_AGE_MS: u64 = 10 * 60 * 1000;
 
 #[derive(Debug)]
 struct Owned {
@@ -45,15 +68,26 @@ impl OwnerRecord {
             record,
             nonce,
             sections: BTreeMap::new(),
-            latest: None,
+            chain: None,
+            witnessed: 0,
             sequence: 0,
         }
     }
 
     /// Rebuilds the `index`-th record from the servers' copies: `manifests`
     /// is the whole chain (versions 1, 2, …, latest) from the relay, `grants`
-    /// the owner's grant list from the SRS (statement, revoked), and `now`
-    /// the SRS clock, for expiry.
+    /// the owner's grant list from the SRS (statement, revoked), `head` the
+    /// SRS's signed head of the record (`None` if it has none), `high_water`
+    /// the highest version this owner saw witnessed before, and `now` the
+    /// clock, for expiry and the head's age.
+    ///
+    /// Freshness, as a reader checks it: a head older than
+    /// [`HEAD_MAX_AGE_MS`] or than `high_water` is `stale`; a relay whose
+    /// chain ends before the head is `stale {found: relay's latest, known:
+    /// head}` (the relay is behind); another manifest at the head's version
+    /// is `binding_mismatch`. Versions after the head are owner-signed
+    /// successors the SRS has not witnessed: they are kept as
+    /// [`OwnerRecord::unwitnessed`], to be pushed to the SRS.
     ///
     /// Each section's current epoch is the newest epoch of a grant that no
     /// manifest has used yet (a `from-now` grant rotates at grant time), if
@@ -65,6 +99,8 @@ impl OwnerRecord {
         index: u32,
         manifests: &[VerifiedManifest],
         grants: &[(VerifiedGrant, bool)],
+        head: Option<&SignedHead>,
+        high_water: u64,
         now: u64,
     ) -> Result<OwnerRecord> {
         let mut rec = OwnerRecord::new(owner, index);
@@ -82,6 +118,34 @@ impl OwnerRecord {
                 None => {}
             }
             used.extend(m.content.entries.iter().map(|e| (e.section, e.epoch)));
+        }
+        let chain = match manifests {
+            [] => None,
+            _ => Some(ManifestChain::from_manifests(manifests.iter().cloned())?),
+        };
+        if let Some(head) = head {
+            if head.timestamp.abs_diff(now) > HEAD_MAX_AGE_MS {
+                return Err(Error::Stale {
+                    found: head.timestamp,
+                    known: now,
+                });
+            }
+            match &chain {
+                Some(c) => c.check_head(head, high_water)?,
+                None => {
+                    return Err(Error::Stale {
+                        found: 0,
+                        known: head.version,
+                    })
+                }
+            }
+            rec.witnessed = head.version;
+        } else if high_water > 0 {
+            // The SRS once witnessed this record and now claims no head.
+            return Err(Error::Stale {
+                found: 0,
+                known: high_water,
+            });
         }
         for (g, _) in grants {
             if g.record != rec.record || g.owner != *owner.public() {
@@ -142,7 +206,7 @@ impl OwnerRecord {
                 },
             );
         }
-        rec.latest = latest.cloned();
+        rec.chain = chain;
         Ok(rec)
     }
 
@@ -156,11 +220,40 @@ impl OwnerRecord {
     }
     /// The latest published manifest.
     pub fn latest(&self) -> Option<&VerifiedManifest> {
-        self.latest.as_ref()
+        self.chain.as_ref().map(ManifestChain::tip)
+    }
+    /// Every published version, from 1.
+    pub fn chain(&self) -> Option<&ManifestChain> {
+        self.chain.as_ref()
     }
     /// The version the next manifest will have.
     pub fn next_version(&self) -> u64 {
-        self.latest.as_ref().map_or(1, |m| m.version() + 1)
+        self.latest().map_or(1, |m| m.version() + 1)
+    }
+    /// The highest version the SRS has witnessed (0: none).
+    pub fn witnessed_version(&self) -> u64 {
+        self.witnessed
+    }
+    /// Published versions the SRS has not witnessed yet, oldest first: push
+    /// each to the SRS before publishing another.
+    pub fn unwitnessed(&self) -> impl Iterator<Item = &VerifiedManifest> {
+        self.chain
+            .iter()
+            .flat_map(ManifestChain::iter)
+            .filter(|m| m.version() > self.witnessed)
+    }
+    /// The versions at which a section's body changed, oldest first, with
+    /// the entry of each (what [`OwnerRecord::data_key_at`] opens).
+    pub fn history(&self, section: &SectionId) -> Vec<&ManifestEntry> {
+        self.chain
+            .iter()
+            .flat_map(ManifestChain::iter)
+            .filter_map(|m| {
+                m.entry(section)
+                    .ok()
+                    .filter(|e| e.written_at_version == m.version())
+            })
+            .collect()
     }
     /// Sections the owner knows of, with their current manifest entry.
     pub fn sections(&self) -> impl Iterator<Item = (SectionId, Option<&ManifestEntry>)> {
@@ -239,7 +332,7 @@ impl OwnerRecord {
             record: self.record,
             record_nonce: self.nonce,
             version: self.next_version(),
-            previous: self.latest.as_ref().map_or([0; 32], |m| m.hash()),
+            previous: self.latest().map_or([0; 32], |m| m.hash()),
             created_at: now,
             entries: self
                 .sections
@@ -251,32 +344,53 @@ impl OwnerRecord {
     }
 
     /// Makes `manifest` (signed by [`OwnerRecord::sign_manifest`] and stored
-    /// by the relay) the latest.
+    /// by the relay) the latest; it is unwitnessed until
+    /// [`OwnerRecord::witnessed`].
     pub fn published(&mut self, manifest: VerifiedManifest) -> Result<()> {
-        match &self.latest {
-            Some(prev) => manifest.verify_successor(prev)?,
-            None if manifest.version() != 1 => {
-                return Err(Error::ChainBroken("the chain must start at version 1"))
-            }
-            None => {}
-        }
         if manifest.record() != self.record {
             return Err(Error::BindingMismatch("manifest of another record"));
         }
-        self.latest = Some(manifest);
+        match &mut self.chain {
+            Some(chain) => chain.push(manifest),
+            None if manifest.version() != 1 => {
+                Err(Error::ChainBroken("the chain must start at version 1"))
+            }
+            None => {
+                self.chain = Some(ManifestChain::new(manifest));
+                Ok(())
+            }
+        }
+    }
+
+    /// Records the SRS's signed head for a published version (checked as a
+    /// reader checks one: see [`ManifestChain::check_head`]). A head past
+    /// the latest version this state knows is `stale`: another device wrote,
+    /// and the record must be restored before writing again.
+    pub fn witnessed(&mut self, head: &SignedHead) -> Result<()> {
+        let chain = self
+            .chain
+            .as_ref()
+            .ok_or(Error::InvalidState("nothing published yet"))?;
+        chain.check_head(head, self.witnessed)?;
+        self.witnessed = head.version;
         Ok(())
     }
 
-    /// Grants `section`; a `from-now` grant (`from_version > 0`) rotates first.
-    /// Deliver the rotation's re-issued grants and then the new one.
+    /// Grants `section` at time `now`; a `from-now` grant (`from_version >
+    /// 0`) rotates first. Deliver the rotation's re-issued grants and then
+    /// the new one. An expiry at or before `now` is `invalid_state`.
     pub fn grant<R: CryptoRng + ?Sized>(
         &mut self,
         owner: &Identity,
         srs_encryption: &Point,
         section: SectionId,
         terms: &GrantTerms,
+        now: u64,
         rng: &mut R,
     ) -> Result<(IssuedGrant, Option<Rotation>)> {
+        if terms.expires_at.is_some_and(|t| t <= now) {
+            return Err(Error::InvalidState("the expiry is not in the future"));
+        }
         let mut sequence = self.sequence;
         let out =
             self.owned(section, rng)
@@ -313,6 +427,25 @@ impl OwnerRecord {
             .get(section)
             .and_then(|o| o.entry.as_ref())
             .ok_or(Error::NoSuchSection)?;
+        self.open_entry(owner, entry)
+    }
+
+    /// The owner's data key for the body a section had at record `version`.
+    pub fn data_key_at(
+        &self,
+        owner: &Identity,
+        section: &SectionId,
+        version: u64,
+    ) -> Result<DataKey> {
+        let m = self
+            .chain
+            .as_ref()
+            .and_then(|c| c.get(version))
+            .ok_or(Error::InvalidState("no such published version"))?;
+        self.open_entry(owner, m.entry(section)?)
+    }
+
+    fn open_entry(&self, owner: &Identity, entry: &ManifestEntry) -> Result<DataKey> {
         let key = SectionKey::for_owner(owner, self.record, entry.section, entry.epoch)?;
         entry.capsule.open_as_owner(&key, entry.written_at_version)
     }

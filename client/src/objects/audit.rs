@@ -42,6 +42,10 @@ impl Decision {
         Decision::NotInManifest,
         Decision::BeforeFromVersion,
     ];
+    /// Parses a stable code (the SRS's refusal codes, as HTTP carries them).
+    pub fn from_code(code: &str) -> Option<Decision> {
+        Decision::ALL.into_iter().find(|d| d.code() == code)
+    }
     /// Stable code.
     pub fn code(self) -> &'static str {
         match self {
@@ -60,7 +64,8 @@ impl Decision {
     }
 }
 
-/// One audit log entry.
+/// One audit log entry: a decision on a request whose grantee signature
+/// the SRS verified, filed under the grant's own record and section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
     /// SRS clock, ms.
@@ -75,6 +80,9 @@ pub struct AuditEntry {
     pub section: SectionId,
     /// The record version.
     pub version: u64,
+    /// `StatementHash` of the request's signed payload: the receipt of an
+    /// answer names the very request it answers.
+    pub request: [u8; 32],
     /// The decision.
     pub decision: Decision,
 }
@@ -89,6 +97,7 @@ impl AuditEntry {
             .raw(&self.record.0)
             .raw(&self.section.0)
             .u64(self.version)
+            .raw(&self.request)
             .u8(self.decision as u8);
         w.finish()
     }
@@ -102,6 +111,7 @@ impl AuditEntry {
             record: RecordId(r.array()?),
             section: SectionId(r.array()?),
             version: r.u64()?,
+            request: r.array()?,
             decision: Decision::from_u8(r.u8()?)
                 .ok_or_else(|| malformed("audit entry", "unknown decision"))?,
         };

@@ -316,6 +316,13 @@ impl VerifiedGrant {
         &self.bytes
     }
 
+    /// `StatementHash` of the signed payload: the grant's content address
+    /// (the relay keys inbox items by it, so no other statement can take the
+    /// place of one the owner delivered).
+    pub fn statement_hash(&self) -> [u8; 32] {
+        crate::primitives::statement_hash(&self.bytes[..self.bytes.len() - SIGNATURE_LEN])
+    }
+
     /// Whether the grant has expired at `now` (SRS clock, ms).
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at.is_some_and(|t| now >= t)

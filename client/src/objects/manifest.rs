@@ -318,29 +318,122 @@ impl SignedHead {
         &self.bytes
     }
 
-    /// Reader-side freshness check: the manifest must be the head's version
-    /// and hash, and not older than the reader's high-water mark.
+    /// Reader-side freshness check of one manifest: it must be the head's
+    /// version and hash, and the head not older than the reader's
+    /// high-water mark ([`ManifestChain::check_head`] for a chain of one).
     pub fn check_manifest(&self, manifest: &VerifiedManifest, high_water: u64) -> Result<()> {
-        if self.record != manifest.record() {
-            return Err(Error::BindingMismatch("head is for another record"));
+        check_head(std::slice::from_ref(manifest), self, high_water)
+    }
+}
+
+/// [`ManifestChain::check_head`] over consecutive verified manifests.
+fn check_head(chain: &[VerifiedManifest], head: &SignedHead, high_water: u64) -> Result<()> {
+    let (Some(first), Some(tip)) = (chain.first(), chain.last()) else {
+        return Err(Error::InvalidState("a chain needs a manifest"));
+    };
+    if head.record != first.record() {
+        return Err(Error::BindingMismatch("head is for another record"));
+    }
+    if head.version < high_water {
+        return Err(Error::Stale {
+            found: head.version,
+            known: high_water,
+        });
+    }
+    if head.version > tip.version() {
+        return Err(Error::Stale {
+            found: tip.version(),
+            known: head.version,
+        });
+    }
+    let at = head
+        .version
+        .checked_sub(first.version())
+        .and_then(|i| chain.get(usize::try_from(i).ok()?));
+    match at {
+        Some(m) if m.hash() == head.manifest_hash => Ok(()),
+        _ => Err(Error::BindingMismatch(
+            "manifest is not the one the SRS witnessed",
+        )),
+    }
+}
+
+/// A verified run of consecutive manifests of one record, each the direct
+/// successor of the one before (same owner and record, version + 1,
+/// `previous` = the predecessor's hash). An older version is read, and a
+/// head checked, against such a chain: a version `v` below the witnessed
+/// head is fresh exactly when an owner-signed chain links it to the head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestChain {
+    manifests: Vec<VerifiedManifest>,
+}
+
+impl ManifestChain {
+    /// A chain of one manifest.
+    pub fn new(first: VerifiedManifest) -> ManifestChain {
+        ManifestChain {
+            manifests: vec![first],
         }
-        if self.version < high_water {
-            return Err(Error::Stale {
-                found: self.version,
-                known: high_water,
-            });
+    }
+    /// A chain from consecutive manifests (`chain_broken` unless each is
+    /// its predecessor's successor; `invalid_state` if empty).
+    pub fn from_manifests(
+        manifests: impl IntoIterator<Item = VerifiedManifest>,
+    ) -> Result<ManifestChain> {
+        let mut it = manifests.into_iter();
+        let first = it
+            .next()
+            .ok_or(Error::InvalidState("a chain needs a manifest"))?;
+        let mut chain = ManifestChain::new(first);
+        for m in it {
+            chain.push(m)?;
         }
-        if manifest.version() < self.version {
-            return Err(Error::Stale {
-                found: manifest.version(),
-                known: self.version,
-            });
-        }
-        if manifest.version() != self.version || manifest.hash() != self.manifest_hash {
-            return Err(Error::BindingMismatch(
-                "manifest is not the one the SRS witnessed",
-            ));
-        }
+        Ok(chain)
+    }
+    /// Appends the successor of the tip.
+    pub fn push(&mut self, next: VerifiedManifest) -> Result<()> {
+        next.verify_successor(self.tip())?;
+        self.manifests.push(next);
         Ok(())
+    }
+    /// The first (oldest) manifest.
+    pub fn first(&self) -> &VerifiedManifest {
+        &self.manifests[0]
+    }
+    /// The newest manifest.
+    pub fn tip(&self) -> &VerifiedManifest {
+        let last = self.manifests.len() - 1;
+        &self.manifests[last]
+    }
+    /// The manifest of `version`, if the chain holds it.
+    pub fn get(&self, version: u64) -> Option<&VerifiedManifest> {
+        let i = version.checked_sub(self.first().version())?;
+        self.manifests.get(usize::try_from(i).ok()?)
+    }
+    /// The manifests, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &VerifiedManifest> {
+        self.manifests.iter()
+    }
+    /// The record.
+    pub fn record(&self) -> RecordId {
+        self.first().record()
+    }
+    /// The owner.
+    pub fn owner(&self) -> &PublicIdentity {
+        &self.first().owner
+    }
+
+    /// Freshness against a signed head: the head is for this record, not
+    /// older than `high_water`, within the chain, and the chain's manifest
+    /// of its version is the one it witnessed. The chain may run past the
+    /// head: versions the SRS has not witnessed yet.
+    ///
+    /// - `head.version < high_water` → `stale {found: head, known: high_water}`
+    /// - `head.version > tip` → `stale {found: tip, known: head}` (the relay
+    ///   is behind the head, or the record moved on)
+    /// - another hash at the head's version, or a head older than the
+    ///   chain's first manifest → `binding_mismatch`
+    pub fn check_head(&self, head: &SignedHead, high_water: u64) -> Result<()> {
+        check_head(&self.manifests, head, high_water)
     }
 }

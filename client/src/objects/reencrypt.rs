@@ -11,7 +11,7 @@ use crate::grant::{GrantId, GrantShare, SrsShare, VerifiedGrant};
 use crate::identity::{Identity, PublicIdentity};
 use crate::manifest::{SignedHead, VerifiedManifest};
 use crate::primitives::codec::{Kind, Reader, Writer};
-use crate::primitives::{random_bytes, Point, POINT_LEN, SIGNATURE_LEN};
+use crate::primitives::{random_bytes, statement_hash, Point, POINT_LEN, SIGNATURE_LEN};
 use crate::record::{RecordId, SectionId};
 
 /// A grantee-signed re-encryption request.
@@ -88,6 +88,12 @@ impl ReencryptRequest {
         &self.bytes
     }
 
+    /// `StatementHash` of the signed payload: what the audit entry of a
+    /// decision on this request commits to.
+    pub fn hash(&self) -> [u8; 32] {
+        statement_hash(&self.bytes[..self.payload_len])
+    }
+
     fn matches(&self, grant: &VerifiedGrant) -> bool {
         self.grant_id == grant.grant_id
             && self.record == grant.record
@@ -104,25 +110,32 @@ impl ReencryptRequest {
         grant.grantee.verify(payload, sig)?;
         Ok(VerifiedRequest(self.clone()))
     }
-
-    /// The audit entry for a decision on this request.
-    pub fn audit_entry(&self, grant: &VerifiedGrant, now: u64, decision: Decision) -> AuditEntry {
-        AuditEntry {
-            timestamp: now,
-            grant_id: self.grant_id,
-            grantee: grant.grantee.id(),
-            record: self.record,
-            section: self.section,
-            version: self.version,
-            decision,
-        }
-    }
 }
 
 /// A request whose grantee signature and binding to its grant were checked
 /// ([`ReencryptRequest::verify`]); only this type is re-encrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedRequest(ReencryptRequest);
+
+impl VerifiedRequest {
+    /// The audit entry for a decision on this request. Only a verified
+    /// request has one: its grantee signed it, and it names its grant's
+    /// record and section, so the entry is filed under that grant's record
+    /// and attributed to that grantee, never to what an unproven request
+    /// claims.
+    pub fn audit_entry(&self, grant: &VerifiedGrant, now: u64, decision: Decision) -> AuditEntry {
+        AuditEntry {
+            timestamp: now,
+            grant_id: grant.grant_id,
+            grantee: grant.grantee.id(),
+            record: grant.record,
+            section: grant.section,
+            version: self.version,
+            request: self.hash(),
+            decision,
+        }
+    }
+}
 
 impl core::ops::Deref for VerifiedRequest {
     type Target = ReencryptRequest;
@@ -282,6 +295,7 @@ impl ReencryptAnswer {
             || e.record != request.record
             || e.section != request.section
             || e.version != request.version
+            || e.request != request.hash()
             || e.decision != Decision::Allowed
             || e.grantee != grant.grantee.id()
         {

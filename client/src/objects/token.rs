@@ -25,15 +25,19 @@ pub enum Purpose {
     ReadAudit = 4,
     /// Delete a blob one uploaded: subject = its content address.
     DeleteBlob = 5,
+    /// Remove an item from one's own inbox: subject = the item id (the
+    /// `StatementHash` of its grant statement).
+    ClearInbox = 6,
 }
 
 impl Purpose {
-    const ALL: [Purpose; 5] = [
+    const ALL: [Purpose; 6] = [
         Purpose::UploadBlob,
         Purpose::ReadInbox,
         Purpose::ListGrants,
         Purpose::ReadAudit,
         Purpose::DeleteBlob,
+        Purpose::ClearInbox,
     ];
     fn from_u8(v: u8) -> Option<Purpose> {
         Purpose::ALL.into_iter().find(|p| *p as u8 == v)
