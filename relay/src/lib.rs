@@ -1,28 +1,28 @@
-//! SeSPHR's servers, one crate, two services that share only wire types:
+//! SeSPHR's servers, one crate, two services that share only wire types and
+//! the HTTP layer:
 //!
-//! - the **relay** ([`relay`]): untrusted storage of ciphertext blobs (streamed,
-//!   content-addressed, with HTTP Range), owner-signed manifests
-//!   (compare-and-swap on the version), grant inboxes, and forwarding of sealed
-//!   re-encryption requests to the SRS; it also serves the portal;
-//! - the **SRS** ([`srs`]): directory, grants with their `b2` shares, manifest
-//!   heads, re-encryption with DLEQ proofs, revocation, and the audit log.
+//! - the **relay** ([`relay`]): untrusted storage of ciphertext blobs
+//!   (streamed, content-addressed, with HTTP Range), owner-signed manifests
+//!   (compare-and-swap on the version), grant inboxes, and forwarding of
+//!   sealed re-encryption requests to the SRS; it also serves the portal;
+//! - the **SRS** ([`srs`]): directory, grants with their `b2` shares,
+//!   manifest heads, re-encryption with DLEQ proofs, revocation, and the
+//!   audit log.
 //!
-//! [`server::run`] serves either or both on a listener until a shutdown
-//! future resolves.
+//! Layers: [`config`] (what a process runs, its limits and quotas) →
+//! [`http`] (errors, tokens, rate limits, the listener, body deadlines) →
+//! the two services, which never import each other → [`server`], which
+//! composes the configured services and serves them: [`server::run`] on a
+//! listener until a shutdown future resolves.
 
-pub mod audit_writer;
-pub mod auth;
-pub mod error;
-pub mod identity;
-pub mod listener;
+pub mod config;
+pub mod http;
 pub mod relay;
-pub mod relay_store;
 pub mod server;
 pub mod srs;
-pub mod srs_store;
 
-pub use listener::Limits;
-pub use server::{run, Config, Services};
+pub use config::{Config, Limits, Quotas, Services, StartError};
+pub use server::run;
 
 /// Milliseconds since the Unix epoch (the servers' clock).
 pub fn now_ms() -> u64 {

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sesphr_relay::{run, Config, Services};
+use sesphr_relay::server::{prepare, serve};
+use sesphr_relay::{Config, Quotas, Services};
 
 #[derive(Parser)]
 #[command(name = "sesphr-relay", version, about = "SeSPHR relay and SRS servers")]
@@ -36,6 +37,42 @@ struct Common {
     /// Connections served at once (more wait in the listen backlog).
     #[arg(long, env = "SESPHR_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Connections one client address may hold at once.
+    #[arg(long, env = "SESPHR_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
+    /// Seconds a request body may take, plus one per --body-min-rate bytes it delivers.
+    #[arg(long, env = "SESPHR_BODY_GRACE_SECS", default_value_t = 10)]
+    body_grace_secs: u64,
+    /// Slowest sustained request body accepted, bytes per second.
+    #[arg(long, env = "SESPHR_BODY_MIN_RATE", default_value_t = 1024)]
+    body_min_rate: u64,
+    /// Writes per party and second (sustained) at either service.
+    #[arg(long, env = "SESPHR_WRITES_PER_SEC", default_value_t = Quotas::default().writes_per_sec)]
+    writes_per_sec: f64,
+    /// Writes per party at once.
+    #[arg(long, env = "SESPHR_WRITE_BURST", default_value_t = Quotas::default().write_burst)]
+    write_burst: u32,
+    /// Re-encryption requests per grantee and second (sustained).
+    #[arg(long, env = "SESPHR_READS_PER_SEC", default_value_t = Quotas::default().reads_per_sec)]
+    reads_per_sec: f64,
+    /// Re-encryption requests per grantee at once.
+    #[arg(long, env = "SESPHR_READ_BURST", default_value_t = Quotas::default().read_burst)]
+    read_burst: u32,
+    /// Bytes of blobs one party may store at the relay.
+    #[arg(long, env = "SESPHR_QUOTA_BYTES", default_value_t = Quotas::default().stored_bytes)]
+    quota_bytes: u64,
+    /// Records one owner may have at the relay.
+    #[arg(long, env = "SESPHR_QUOTA_RECORDS", default_value_t = Quotas::default().records)]
+    quota_records: u64,
+    /// Items one sender may have in one grantee's inbox.
+    #[arg(long, env = "SESPHR_QUOTA_INBOX_PER_SENDER", default_value_t = Quotas::default().inbox_per_sender)]
+    quota_inbox_per_sender: u64,
+    /// Items one grantee's inbox may hold.
+    #[arg(long, env = "SESPHR_QUOTA_INBOX", default_value_t = Quotas::default().inbox_total)]
+    quota_inbox: u64,
+    /// No rate limits and no quotas (benchmarks at saturation only).
+    #[arg(long, env = "SESPHR_UNLIMITED")]
+    unlimited: bool,
     /// Seconds allowed for a request's headers to arrive.
     #[arg(long, env = "SESPHR_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     header_timeout_secs: u64,
@@ -51,7 +88,7 @@ struct Common {
 enum Command {
     /// Relay + SRS + portal in one process.
     Serve(Common),
-    /// Relay and portal only (needs --srs-url).
+    /// Relay and portal only; forwards the SRS routes to --srs-url.
     Relay(Common),
     /// SRS only.
     Srs(Common),
@@ -76,12 +113,40 @@ async fn main() -> std::process::ExitCode {
     config.www_dir = c.www_dir;
     config.pkg_dir = c.pkg_dir;
     config.limits.max_connections = c.max_connections;
+    config.limits.max_connections_per_ip = c.max_connections_per_ip;
+    config.limits.body_grace = std::time::Duration::from_secs(c.body_grace_secs);
+    config.limits.body_min_rate = c.body_min_rate;
+    config.quotas = if c.unlimited {
+        Quotas::unlimited()
+    } else {
+        Quotas {
+            writes_per_sec: c.writes_per_sec,
+            write_burst: c.write_burst,
+            reads_per_sec: c.reads_per_sec,
+            read_burst: c.read_burst,
+            stored_bytes: c.quota_bytes,
+            records: c.quota_records,
+            inbox_per_sender: c.quota_inbox_per_sender,
+            inbox_total: c.quota_inbox,
+        }
+    };
     config.limits.header_timeout = std::time::Duration::from_secs(c.header_timeout_secs);
     config.limits.idle_timeout = std::time::Duration::from_secs(c.idle_timeout_secs);
+    if services == Services::Relay && config.srs_url.is_none() {
+        tracing::error!("`relay` needs the SRS's base URL: --srs-url (or SESPHR_SRS_URL)");
+        return std::process::ExitCode::FAILURE;
+    }
     let listener = match tokio::net::TcpListener::bind(c.listen).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(%e, addr = %c.listen, "cannot listen");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let prepared = match prepare(&listener, config) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(%e, "cannot start");
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -105,11 +170,6 @@ async fn main() -> std::process::ExitCode {
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
     };
-    match run(listener, shutdown, config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(%e, "server failed");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    serve(listener, prepared, shutdown).await;
+    std::process::ExitCode::SUCCESS
 }

@@ -6,6 +6,7 @@ use crate::grant::{GrantId, VerifiedGrant};
 use crate::identity::{Identity, PublicIdentity};
 use crate::primitives::codec::{Kind, Reader, Writer};
 use crate::primitives::{statement_hash, SIGNATURE_LEN};
+use crate::record::RecordId;
 
 /// An owner-signed revocation of one grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,10 +60,11 @@ impl Revocation {
         })
     }
 
-    /// Grant id named by encoded revocation bytes (to look the grant up first).
-    pub fn peek_grant_id(bytes: &[u8]) -> Result<GrantId> {
+    /// Grant and record ids named by encoded revocation bytes (to look the
+    /// grant up first), unverified.
+    pub fn peek_grant_id(bytes: &[u8]) -> Result<(GrantId, RecordId)> {
         let mut r = Reader::object(bytes, Kind::Revocation)?;
-        r.array()
+        Ok((r.array()?, RecordId(r.array()?)))
     }
 
     /// The signed bytes.

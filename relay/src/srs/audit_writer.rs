@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use sesphr_client::audit::{AuditEntry, InclusionReceipt, MemoryLog};
 use sesphr_client::identity::Identity;
 
-use crate::error::ApiError;
+use super::store::{AuditWrite, SrsStore};
+use crate::http::error::ApiError;
 use crate::now_ms;
-use crate::srs_store::{AuditWrite, SrsStore};
 
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 512;

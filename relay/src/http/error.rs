@@ -15,6 +15,12 @@ pub struct ApiError {
     pub code: &'static str,
     /// Message (never contains secret material or request bodies).
     pub message: String,
+    /// Seconds after which a rate-limited request may be retried
+    /// (`Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Whether the connection must close after the reply (a body that was
+    /// cut off mid-way cannot be resynchronised).
+    pub close: bool,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -26,7 +32,24 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            close: false,
         }
+    }
+    /// 429 `rate_limited`, retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry in {} s", seconds.max(1)),
+            )
+        }
+    }
+    /// 413 `quota_exceeded`.
+    pub fn quota(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", message)
     }
     /// 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -55,19 +78,43 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of a protocol error in a request: input that does not
+/// parse or is out of range is the client's fault (400); a signature, proof,
+/// binding or freshness check that fails is a refusal (403). Every class is
+/// named, so a new one does not compile until it is mapped.
+pub fn protocol_status(kind: sesphr_client::error::ErrorKind) -> StatusCode {
+    use sesphr_client::error::ErrorKind as K;
+    match kind {
+        K::BadSignature
+        | K::BindingMismatch
+        | K::GrantInconsistent
+        | K::BadProof
+        | K::Stale
+        | K::Refused
+        | K::NotGranted => StatusCode::FORBIDDEN,
+        K::Malformed
+        | K::UnknownVersion
+        | K::WrongKind
+        | K::InvalidPoint
+        | K::InvalidScalar
+        | K::DecryptionFailed
+        | K::ContentMismatch
+        | K::Truncated
+        | K::TrailingData
+        | K::InvalidState
+        | K::UnsupportedChunkSize
+        | K::ChainBroken
+        | K::NoSuchSection
+        | K::BeforeFromVersion
+        | K::TooLarge => StatusCode::BAD_REQUEST,
+    }
+}
+
 impl From<sesphr_client::Error> for ApiError {
-    /// Protocol errors on input are the client's fault: 400, except failed
-    /// signatures and bindings, which are refusals (403).
+    /// A protocol error about a request keeps its stable code
+    /// ([`protocol_status`] gives the status).
     fn from(e: sesphr_client::Error) -> ApiError {
-        use sesphr_client::Error as E;
-        let status = match e {
-            E::BadSignature | E::BindingMismatch(_) | E::GrantInconsistent | E::BadProof => {
-                StatusCode::FORBIDDEN
-            }
-            E::Stale { .. } => StatusCode::FORBIDDEN,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(protocol_status(e.kind()), e.code(), e.to_string())
     }
 }
 
@@ -88,7 +135,18 @@ pub fn reply(e: &ApiError) -> warp::reply::Response {
         code: e.code,
         message: &e.message,
     });
-    warp::reply::with_status(json, e.status).into_response()
+    let mut resp = warp::reply::with_status(json, e.status).into_response();
+    let h = resp.headers_mut();
+    if let Some(s) = e.retry_after {
+        h.insert(warp::http::header::RETRY_AFTER, s.into());
+    }
+    if e.close {
+        h.insert(
+            warp::http::header::CONNECTION,
+            warp::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// Maps every rejection to `{code, message}` JSON.
@@ -126,7 +184,9 @@ pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> 
     } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
         ApiError::bad_request("invalid_query", e.to_string())
     } else {
-        tracing::warn!(rejection = ?r, "unhandled rejection");
+        // warp's rejections are an open set: one this server does not name
+        // (none of its routes produces one today) is logged so it can be.
+        tracing::warn!(rejection = ?r, "unnamed rejection");
         ApiError::bad_request("bad_request", "bad request")
     };
     Ok(reply(&e))

@@ -1,42 +1,58 @@
 //! The SRS (Setup and Re-encryption Server): public-key directory, grants
-//! and their `b2` shares, manifest heads, re-encryption with proofs, revocation
-//! and the audit log. It never holds a blob and never sees `b1`.
+//! and their `b2` shares, manifest heads, re-encryption with proofs,
+//! revocation and the audit log. It never holds a blob and never sees `b1`.
 //!
 //! Shared state lives in [`Srs`]: the SRS identity (its signing and HPKE
-//! keys), the store, and the audit tree's leaf hashes (rebuilt from the store
-//! at start). Every handler is synchronous and runs on the blocking pool.
+//! keys), the share vault, the store, the audit tree's leaf hashes (rebuilt
+//! from the store at start), verification caches and rate limits. Every
+//! handler is synchronous, runs on the blocking pool, and authorizes a
+//! request completely before it writes anything durable.
+//!
+//! Modules: [`routes`] (one warp filter per route), [`store`] (the durable
+//! state behind a trait; SQLite), [`audit_writer`] (group commit of the
+//! audit log), [`shares`] (`b2` at rest), [`identity`] (the SRS seed file).
 
-use std::collections::HashMap;
+pub mod audit_writer;
+pub mod identity;
+pub mod routes;
+pub mod shares;
+pub mod store;
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{SrsShare, VerifiedGrant};
 use sesphr_client::identity::{DirectoryEntry, Identity};
 use sesphr_client::manifest::{SignedHead, VerifiedManifest};
-use sesphr_client::primitives::{hkdf_expand, hkdf_extract, os_rng, random_bytes};
+use sesphr_client::primitives::os_rng;
+use sesphr_client::record::RecordId;
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest, VerifiedRequest};
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
-use zeroize::Zeroizing;
 
-use crate::audit_writer::AuditWriter;
-use crate::error::{hex_id, unhex, ApiError};
+use crate::config::Quotas;
+use crate::http::auth::{check_token, spend_token, ReplaySet};
+use crate::http::error::{hex_id, unhex, ApiError};
+use crate::http::limits::RateLimiter;
+use crate::http::Peer;
 use crate::now_ms;
-use crate::srs_store::{Cas, SrsStore};
+use audit_writer::AuditWriter;
+use shares::ShareVault;
+use store::{Cas, GrantInsert, SrsStore};
 
-const STORE_KEY_LABEL: &str = "SeSPHR-v1/srs-store-key";
 /// Size at which a verification cache starts over.
 const CACHE_LIMIT: usize = 1 << 16;
+/// Refused requests kept in memory for inspection (never in the audit log).
+const UNATTRIBUTED_KEPT: usize = 1024;
 
 /// Objects whose signatures were checked, by key.
 type Cache<K, V> = Mutex<HashMap<K, Arc<V>>>;
 
 /// What a request that passed every check re-encrypts with.
-type Cleared = (VerifiedRequest, SrsShare, Arc<VerifiedManifest>);
+type Cleared = (SrsShare, Arc<VerifiedManifest>);
 
 /// Looks `key` up in a verification cache, computing and keeping it if absent.
 fn cached<K: std::hash::Hash + Eq, V>(
@@ -60,22 +76,44 @@ fn cached<K: std::hash::Hash + Eq, V>(
     Ok(v)
 }
 
+/// Re-encryption requests refused before anything about them was proven
+/// (no such grant, a signature that does not verify, a replay): they are
+/// attributable to nobody, so they never enter the audit log, where they
+/// would appear to come from the grantee they name. The SRS counts them and
+/// keeps the latest few in memory, for operators.
+#[derive(Debug, Default)]
+pub struct Unattributed {
+    /// Refusals by decision, since start.
+    pub counts: HashMap<&'static str, u64>,
+    /// The latest refusals: (SRS time, decision, grant id claimed).
+    pub recent: VecDeque<(u64, &'static str, [u8; 16])>,
+}
+
 /// The SRS service state.
 pub struct Srs {
     identity: Arc<Identity>,
-    store_key: Zeroizing<[u8; 32]>,
+    vault: ShareVault,
     store: Arc<dyn SrsStore>,
     log: Arc<Mutex<MemoryLog>>,
     writer: AuditWriter,
     /// Request nonces of the replay window (the durable copy is committed
     /// with each request's audit entry).
-    nonces: crate::auth::ReplaySet,
-    /// Grant statements already verified (statements never change; whether
-    /// a grant is revoked is read from the store on every request).
-    verified_grants: Cache<[u8; 16], VerifiedGrant>,
+    nonces: ReplaySet,
+    /// Grant statements already verified, by record and id (statements
+    /// never change; whether a grant is revoked is read from the store on
+    /// every request).
+    verified_grants: Cache<([u8; 32], [u8; 16]), VerifiedGrant>,
     /// Manifests already verified, by record and version (stored manifests
     /// never change).
     verified_manifests: Cache<([u8; 32], u64), VerifiedManifest>,
+    /// Writes per party (registrations, heads, grants, revocations).
+    writes: RateLimiter,
+    /// Re-encryption requests per grantee.
+    reads: RateLimiter,
+    /// New registrations per client address (a registration is self-signed
+    /// by a key anyone can make, so the party cannot be the key).
+    registrations: RateLimiter,
+    unattributed: Mutex<Unattributed>,
     /// Replay window for request timestamps and nonces (ms).
     pub replay_window_ms: u64,
 }
@@ -90,6 +128,10 @@ impl std::fmt::Debug for Srs {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e)
+}
+
+fn not_owner() -> ApiError {
+    ApiError::forbidden("not_owner", "only the record's owner may do this")
 }
 
 /// JSON view of the SRS's public identity (pinned by clients out of band).
@@ -150,19 +192,16 @@ impl Srs {
         identity: Identity,
         store: Arc<dyn SrsStore>,
         replay_window_ms: u64,
+        quotas: Quotas,
     ) -> Result<Srs, ApiError> {
-        let prk = hkdf_extract(
-            STORE_KEY_LABEL.as_bytes(),
-            identity.seed().to_bytes().as_ref(),
-        );
-        let store_key = hkdf_expand(&prk, STORE_KEY_LABEL, &[]);
         let entries = store.audit_entries().map_err(internal)?;
         let log = Arc::new(Mutex::new(MemoryLog::from_entries(
             entries.iter().map(Vec::as_slice),
         )));
+        let vault = ShareVault::new(&identity);
         let identity = Arc::new(identity);
         let forget = 2 * replay_window_ms;
-        let nonces = crate::auth::ReplaySet::new(
+        let nonces = ReplaySet::new(
             replay_window_ms,
             store
                 .nonces_since(now_ms().saturating_sub(forget))
@@ -172,13 +211,17 @@ impl Srs {
             .map_err(internal)?;
         Ok(Srs {
             identity,
-            store_key,
+            vault,
             store,
             log,
             writer,
             nonces,
             verified_grants: Mutex::new(HashMap::new()),
             verified_manifests: Mutex::new(HashMap::new()),
+            writes: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
+            reads: RateLimiter::new(quotas.reads_per_sec, quotas.read_burst),
+            registrations: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
+            unattributed: Mutex::new(Unattributed::default()),
             replay_window_ms,
         })
     }
@@ -193,43 +236,14 @@ impl Srs {
         }
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.store_key))
-    }
-
-    fn seal_b2(&self, grant_id: &[u8; 16], share: &SrsShare) -> Result<Vec<u8>, ApiError> {
-        let nonce: [u8; 12] = random_bytes(&mut os_rng());
-        let ct = self
-            .cipher()
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: share.b2_bytes().as_ref(),
-                    aad: grant_id,
-                },
-            )
-            .map_err(|_| ApiError::internal("sealing a share failed"))?;
-        Ok([nonce.as_slice(), &ct].concat())
-    }
-
-    fn open_b2(&self, grant: &VerifiedGrant, sealed: &[u8]) -> Result<SrsShare, ApiError> {
-        if sealed.len() < 12 {
-            return Err(internal("stored share too short"));
-        }
-        let (nonce, ct) = sealed.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(internal)?;
-        let b2 = Zeroizing::new(
-            self.cipher()
-                .decrypt(
-                    &Nonce::from(nonce),
-                    Payload {
-                        msg: ct,
-                        aad: &grant.grant_id,
-                    },
-                )
-                .map_err(|_| internal("stored share does not open"))?,
-        );
-        SrsShare::from_parts(grant, &b2).map_err(internal)
+    /// Counts of re-encryption requests refused unattributed, and the latest
+    /// few (for operators and tests).
+    pub fn unattributed(&self) -> Result<(HashMap<&'static str, u64>, Vec<[u8; 16]>), ApiError> {
+        let u = self
+            .unattributed
+            .lock()
+            .map_err(|_| internal("poisoned lock"))?;
+        Ok((u.counts.clone(), u.recent.iter().map(|r| r.2).collect()))
     }
 
     fn require_party(&self, id: &[u8; 32]) -> Result<(), ApiError> {
@@ -242,25 +256,15 @@ impl Srs {
         }
     }
 
-    fn token(
-        &self,
-        header: Option<&str>,
-        purpose: Purpose,
-        subject: &[u8],
-    ) -> Result<RequestToken, ApiError> {
-        crate::auth::verify_token(
-            header,
-            purpose,
-            subject,
-            self.replay_window_ms,
-            |nonce, now, forget| self.store.use_nonce(nonce, now, forget).map_err(internal),
-        )
-    }
-
-    /// `POST /srs/v1/directory`: registers a self-signed directory entry.
-    pub fn register(&self, body: &[u8]) -> Result<(StatusCode, String), ApiError> {
+    /// `POST /srs/v1/directory`: registers a self-signed directory entry
+    /// (new registrations are rate-limited per client address).
+    pub fn register(&self, peer: Peer, body: &[u8]) -> Result<(StatusCode, String), ApiError> {
         let entry = DirectoryEntry::from_bytes(body)?;
         let id = entry.public.id();
+        if self.store.directory(&id.0).map_err(internal)?.is_some() {
+            return Ok((StatusCode::OK, id.to_hex()));
+        }
+        self.registrations.take(&peer.key(), now_ms())?;
         let created = self
             .store
             .put_directory(&id.0, entry.as_bytes())
@@ -289,7 +293,7 @@ impl Srs {
         };
         Ok(Some(SignedHead::sign(
             &self.identity,
-            sesphr_client::record::RecordId(*record),
+            RecordId(*record),
             version,
             hash,
             now_ms(),
@@ -297,21 +301,27 @@ impl Srs {
     }
 
     /// `POST /srs/v1/heads`: witnesses the owner's next manifest (version + 1,
-    /// chained onto the previous) and returns the signed head.
-    pub fn post_head(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    /// chained onto the previous) and returns `201` with its signed head.
+    /// A manifest already witnessed at its version (a retry after a lost
+    /// reply) returns `200` with the latest head, so the owner can push every
+    /// version the SRS missed without knowing which it has.
+    pub fn post_head(&self, body: &[u8]) -> Result<(StatusCode, Vec<u8>), ApiError> {
         let m = VerifiedManifest::from_bytes(body)?;
         let owner = m.owner.id();
         self.require_party(&owner.0)?;
         let record = m.record().0;
+        if let Some(done) = self.witnessed_again(&m)? {
+            return Ok(done);
+        }
+        self.writes.take(&owner.0, now_ms())?;
         if let Some((_, prev)) = self.store.latest_manifest(&record).map_err(internal)? {
             let prev = VerifiedManifest::from_bytes(&prev).map_err(internal)?;
             if m.version() != prev.version() + 1 {
-                return Err(ApiError::conflict(
-                    "version_conflict",
-                    format!("latest version is {}", prev.version()),
-                ));
+                return Err(version_conflict(prev.version()));
             }
             m.verify_successor(&prev)?;
+        } else if m.version() != 1 {
+            return Err(version_conflict(0));
         }
         match self
             .store
@@ -320,17 +330,35 @@ impl Srs {
         {
             Cas::Stored => {}
             Cas::Conflict(v) => {
-                return Err(ApiError::conflict(
-                    "version_conflict",
-                    format!("latest version is {}", v.unwrap_or(0)),
-                ))
+                // A racing identical registration won: this one is a retry.
+                if let Some(done) = self.witnessed_again(&m)? {
+                    return Ok(done);
+                }
+                return Err(version_conflict(v.unwrap_or(0)));
             }
         }
-        Ok(
-            SignedHead::sign(&self.identity, m.record(), m.version(), m.hash(), now_ms())
-                .as_bytes()
-                .to_vec(),
-        )
+        let head = SignedHead::sign(&self.identity, m.record(), m.version(), m.hash(), now_ms());
+        Ok((StatusCode::CREATED, head.as_bytes().to_vec()))
+    }
+
+    /// `200` and the latest head if exactly this manifest is already stored.
+    fn witnessed_again(
+        &self,
+        m: &VerifiedManifest,
+    ) -> Result<Option<(StatusCode, Vec<u8>)>, ApiError> {
+        let record = m.record().0;
+        if self
+            .store
+            .manifest_hash(&record, m.version())
+            .map_err(internal)?
+            != Some(m.hash())
+        {
+            return Ok(None);
+        }
+        let head = self
+            .head(&record)?
+            .ok_or_else(|| internal("stored manifest without head"))?;
+        Ok(Some((StatusCode::OK, head.as_bytes().to_vec())))
     }
 
     /// `GET /srs/v1/heads/{record}`: the signed latest head.
@@ -341,8 +369,10 @@ impl Srs {
     }
 
     /// `POST /srs/v1/grants`: stores an owner-signed grant and its `b2` share,
-    /// checked against `B2`. A grant id is accepted once, ever.
-    pub fn post_grant(&self, upload: &GrantUpload) -> Result<String, ApiError> {
+    /// checked against `B2`, under `(record, grant id)`; a record's grant id
+    /// is accepted once, ever (`201`), and the same statement again is a
+    /// retry (`200`).
+    pub fn post_grant(&self, upload: &GrantUpload) -> Result<(StatusCode, String), ApiError> {
         let grant = VerifiedGrant::from_bytes(&unhex(&upload.statement, "statement")?)?;
         let envelope = Envelope::from_bytes(&unhex(&upload.b2_envelope, "b2Envelope")?)?;
         let owner = grant.owner.id();
@@ -362,20 +392,32 @@ impl Srs {
                 ))
             }
         }
+        let now = now_ms();
+        if grant.is_expired(now) {
+            return Err(ApiError::bad_request(
+                "already_expired",
+                "the grant's expiry is not in the future (SRS clock)",
+            ));
+        }
         let share = grant.accept_srs_share(&self.identity, &envelope)?;
-        let sealed = self.seal_b2(&grant.grant_id, &share)?;
-        if !self
+        self.writes.take(&owner.0, now)?;
+        let sealed = self.vault.seal(&grant.grant_id, &share)?;
+        let id = hex::encode(grant.grant_id);
+        match self
             .store
             .insert_grant(&grant.grant_id, &grant.record.0, grant.as_bytes(), &sealed)
             .map_err(internal)?
         {
-            return Err(ApiError::conflict(
+            GrantInsert::Stored => {
+                tracing::info!(grant = %id, record = %grant.record.to_hex(), "grant stored");
+                Ok((StatusCode::CREATED, id))
+            }
+            GrantInsert::Same => Ok((StatusCode::OK, id)),
+            GrantInsert::Taken => Err(ApiError::conflict(
                 "grant_id_used",
-                "this grant id was already used",
-            ));
+                "this record already used this grant id",
+            )),
         }
-        tracing::info!(grant = %hex::encode(grant.grant_id), record = %grant.record.to_hex(), "grant stored");
-        Ok(hex::encode(grant.grant_id))
     }
 
     /// `GET /srs/v1/records/{record}/grants`: the owner's grant list (token: `ListGrants`).
@@ -398,20 +440,24 @@ impl Srs {
             .collect())
     }
 
+    /// Checks an owner's token for `record`: signature, purpose, subject and
+    /// time, then that the signer owns the record, and only then spends the
+    /// nonce (durably), so a stranger's token writes nothing.
     fn owner_token(
         &self,
         record: &[u8; 32],
         token: Option<&str>,
         purpose: Purpose,
-    ) -> Result<(), ApiError> {
-        let t = self.token(token, purpose, record)?;
+    ) -> Result<RequestToken, ApiError> {
+        let t = check_token(token, purpose, record, self.replay_window_ms)?;
         match self.store.record_owner(record).map_err(internal)? {
-            Some(o) if o == t.party.id().0 => Ok(()),
-            _ => Err(ApiError::forbidden(
-                "not_owner",
-                "only the record's owner may do this",
-            )),
+            Some(o) if o == t.party.id().0 => {}
+            _ => return Err(not_owner()),
         }
+        spend_token(&t, self.replay_window_ms, |nonce, now, forget| {
+            self.store.use_nonce(nonce, now, forget).map_err(internal)
+        })?;
+        Ok(t)
     }
 
     /// Appends to the audit log durably and returns the inclusion receipt.
@@ -425,10 +471,11 @@ impl Srs {
 
     fn verified_grant(
         &self,
+        record: &[u8; 32],
         statement: &[u8],
         id: &[u8; 16],
     ) -> Result<Arc<VerifiedGrant>, ApiError> {
-        cached(&self.verified_grants, *id, || {
+        cached(&self.verified_grants, (*record, *id), || {
             VerifiedGrant::from_bytes(statement).map_err(internal)
         })
     }
@@ -448,44 +495,67 @@ impl Srs {
         .map(Some)
     }
 
+    /// Counts a refusal that proves nothing about who asked, and refuses.
+    fn unattributed_refusal(&self, decision: Decision, grant_id: [u8; 16]) -> ApiError {
+        if let Ok(mut u) = self.unattributed.lock() {
+            *u.counts.entry(decision.code()).or_default() += 1;
+            if u.recent.len() >= UNATTRIBUTED_KEPT {
+                u.recent.pop_front();
+            }
+            u.recent.push_back((now_ms(), decision.code(), grant_id));
+        }
+        tracing::debug!(
+            decision = decision.code(),
+            "unattributed re-encryption request refused"
+        );
+        refusal(decision)
+    }
+
     /// `POST /srs/v1/reencrypt`: a sealed, grantee-signed request in; the
-    /// sealed answer out. Every decision is appended to the audit log before
-    /// the answer leaves.
+    /// sealed answer out.
+    ///
+    /// Only a proven request is audited: one whose grant exists and whose
+    /// grantee signed it, fresh (timestamp within the window, nonce unseen).
+    /// Its decision (`revoked`, `expired`, `not_in_manifest`,
+    /// `before_from_version`, or the answer) is appended under the grant's
+    /// own record before the reply leaves. Anything less proves nothing
+    /// about who asked (the relay may replay a sealed request, anyone may
+    /// name any grant id) and is refused without an audit entry
+    /// ([`Unattributed`]).
     pub fn reencrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
         let (plain, answer_key) = envelope::open_request(&self.identity, sealed)?;
         let request = ReencryptRequest::from_bytes(&plain)?;
         let now = now_ms();
-        let Some(row) = self.store.grant(&request.grant_id).map_err(internal)? else {
-            // Audited too, but under zero ids: who asked, and for which record,
-            // is unproven (no grant to check against), so it must not show in
-            // any owner's listing.
-            let entry = AuditEntry {
-                timestamp: now,
-                grant_id: request.grant_id,
-                grantee: sesphr_client::identity::PartyId([0; 32]),
-                record: sesphr_client::record::RecordId([0; 32]),
-                section: sesphr_client::record::SectionId([0; 32]),
-                version: request.version,
-                decision: Decision::UnknownGrant,
-            };
-            self.audit(entry, None)?;
-            return Err(ApiError::forbidden("unknown_grant", "no such grant"));
+        let Some(row) = self
+            .store
+            .grant(&request.record.0, &request.grant_id)
+            .map_err(internal)?
+        else {
+            return Err(self.unattributed_refusal(Decision::UnknownGrant, request.grant_id));
         };
-        let grant = self.verified_grant(&row.statement, &request.grant_id)?;
-        let mut spent = None;
-        let decision = self.decide(&grant, &request, row.sealed_b2.as_deref(), now, &mut spent)?;
-        let outcome = match decision {
-            Ok((verified, share, manifest)) => {
+        let grant = self.verified_grant(&request.record.0, &row.statement, &request.grant_id)?;
+        let Ok(verified) = request.verify(&grant) else {
+            return Err(self.unattributed_refusal(Decision::BadSignature, request.grant_id));
+        };
+        if request.timestamp.abs_diff(now) > self.replay_window_ms
+            || !self.nonces.spend(&request.nonce, now)?
+        {
+            return Err(self.unattributed_refusal(Decision::Replay, request.grant_id));
+        }
+        // Proven from here on: the grantee asked, now.
+        self.reads.take(&grant.grantee.id().0, now)?;
+        let outcome = self
+            .decide(&grant, &verified, row.sealed_b2.as_deref(), now)?
+            .and_then(|(share, manifest)| {
                 srs_reencrypt(&share, &grant, &verified, &manifest, now, &mut os_rng())
-            }
-            Err(d) => Err(d),
-        };
+            });
         let decision = outcome.as_ref().err().copied().unwrap_or(Decision::Allowed);
-        let receipt = self.audit(request.audit_entry(&grant, now, decision), spent)?;
+        let receipt = self.audit(
+            verified.audit_entry(&grant, now, decision),
+            Some((request.nonce, now)),
+        )?;
         tracing::info!(grant = %hex::encode(grant.grant_id), version = request.version, decision = decision.code(), "re-encryption");
-        let re = outcome.map_err(|d| {
-            ApiError::forbidden(d.code(), format!("re-encryption refused: {}", d.code()))
-        })?;
+        let re = outcome.map_err(refusal)?;
         let head = self
             .head(&grant.record.0)?
             .ok_or_else(|| internal("record without head"))?;
@@ -502,29 +572,16 @@ impl Srs {
         Ok(answer_key.seal_answer(&answer)?)
     }
 
-    /// The state checks, in order: signature, timestamp window, nonce,
-    /// revoked, expired, owner-signed manifest of the requested version. Store
-    /// failures are internal errors, never a decision.
-    /// The nonce of a request that passed the signature and time checks is
-    /// spent (`spent`), and made durable with the request's audit entry.
+    /// The state checks of a proven request, in order: revoked, expired,
+    /// an owner-signed manifest of the requested version. Store failures are
+    /// internal errors, never a decision.
     fn decide(
         &self,
         grant: &VerifiedGrant,
-        request: &ReencryptRequest,
+        request: &VerifiedRequest,
         sealed_b2: Option<&[u8]>,
         now: u64,
-        spent: &mut Option<([u8; 16], u64)>,
     ) -> Result<Result<Cleared, Decision>, ApiError> {
-        let Ok(verified) = request.verify(grant) else {
-            return Ok(Err(Decision::BadSignature));
-        };
-        if request.timestamp.abs_diff(now) > self.replay_window_ms {
-            return Ok(Err(Decision::Replay));
-        }
-        if !self.nonces.spend(&request.nonce, now)? {
-            return Ok(Err(Decision::Replay));
-        }
-        *spent = Some((request.nonce, now));
         let Some(sealed_b2) = sealed_b2 else {
             return Ok(Err(Decision::Revoked));
         };
@@ -534,17 +591,17 @@ impl Srs {
         let Some(manifest) = self.verified_manifest(&grant.record.0, request.version)? else {
             return Ok(Err(Decision::NotInManifest));
         };
-        Ok(Ok((verified, self.open_b2(grant, sealed_b2)?, manifest)))
+        Ok(Ok((self.vault.open(grant, sealed_b2)?, manifest)))
     }
 
     /// `POST /srs/v1/revocations`: deletes `b2`, tombstones the grant durably,
     /// then returns the signed receipt. A repeated revocation of a revoked
     /// grant gets its own receipt (the deletion it attests already holds).
     pub fn revoke(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let grant_id = Revocation::peek_grant_id(body)?;
+        let (grant_id, record) = Revocation::peek_grant_id(body)?;
         let row = self
             .store
-            .grant(&grant_id)
+            .grant(&record.0, &grant_id)
             .map_err(internal)?
             .ok_or_else(|| ApiError::not_found("no such grant"))?;
         let grant = VerifiedGrant::from_bytes(&row.statement).map_err(internal)?;
@@ -554,8 +611,14 @@ impl Srs {
             // Already deleted and tombstoned: the state this receipt attests holds.
             return Ok(receipt.as_bytes().to_vec());
         }
+        self.writes.take(&grant.owner.id().0, now_ms())?;
         self.store
-            .revoke(&grant_id, revocation.as_bytes(), receipt.as_bytes())
+            .revoke(
+                &record.0,
+                &grant_id,
+                revocation.as_bytes(),
+                receipt.as_bytes(),
+            )
             .map_err(internal)?;
         tracing::info!(grant = %hex::encode(grant_id), "grant revoked");
         Ok(receipt.as_bytes().to_vec())
@@ -602,4 +665,12 @@ impl Srs {
             tree_head: hex::encode(head.as_bytes()),
         })
     }
+}
+
+fn version_conflict(latest: u64) -> ApiError {
+    ApiError::conflict("version_conflict", format!("latest version is {latest}"))
+}
+
+fn refusal(d: Decision) -> ApiError {
+    ApiError::forbidden(d.code(), format!("re-encryption refused: {}", d.code()))
 }

@@ -8,7 +8,7 @@ use sesphr_client::identity::Identity;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::secret::Seed;
 
-use crate::server::StartError;
+use crate::config::StartError;
 
 /// Loads the seed at `path`, creating it if absent.
 pub fn load_or_create(path: &Path) -> Result<Identity, StartError> {

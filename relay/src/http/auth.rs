@@ -1,7 +1,10 @@
 //! Request-token checks shared by the relay and the SRS: the token travels
-//! hex-encoded in the `x-sesphr-token` header; its signature, purpose,
-//! subject and time are checked, then its nonce is remembered for twice the
-//! replay window by the service's own nonce store.
+//! hex-encoded in the `x-sesphr-token` header. [`check_token`] verifies its
+//! signature, purpose, subject and time without writing anything; the
+//! handler then authorizes the signer (owner of the record, registered
+//! party) and only then [`spend_token`]s its nonce in the service's durable
+//! nonce store, remembered for twice the replay window, so a stranger's
+//! token never costs a durable write and a restart never reopens the window.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,18 +12,17 @@ use std::sync::Mutex;
 use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
 
-use crate::error::unhex;
-use crate::error::ApiError;
+use crate::http::error::unhex;
+use crate::http::error::ApiError;
 use crate::now_ms;
 
-/// Verifies a token header. `remember(nonce, now, forget_before)` records
-/// the nonce and answers whether it was new.
-pub fn verify_token(
+/// Verifies a token header: signature, purpose, subject and time. Writes
+/// nothing: the caller authorizes the signer, then calls [`spend_token`].
+pub fn check_token(
     header: Option<&str>,
     purpose: Purpose,
     subject: &[u8],
     window_ms: u64,
-    remember: impl FnOnce(&[u8; 16], u64, u64) -> Result<bool, ApiError>,
 ) -> Result<RequestToken, ApiError> {
     let raw = header.ok_or_else(|| {
         ApiError::new(
@@ -30,12 +32,23 @@ pub fn verify_token(
         )
     })?;
     let token = RequestToken::from_bytes(&unhex(raw, "token")?)?;
-    let now = now_ms();
-    token.check(purpose, subject, now, window_ms)?;
-    if !remember(&token.nonce, now, now.saturating_sub(2 * window_ms))? {
-        return Err(ApiError::forbidden("replay", "token already used"));
-    }
+    token.check(purpose, subject, now_ms(), window_ms)?;
     Ok(token)
+}
+
+/// Spends an authorized token's nonce: `remember(nonce, now, forget_before)`
+/// records it durably and answers whether it was new (`403 replay` if not).
+pub fn spend_token(
+    token: &RequestToken,
+    window_ms: u64,
+    remember: impl FnOnce(&[u8; 16], u64, u64) -> Result<bool, ApiError>,
+) -> Result<(), ApiError> {
+    let now = now_ms();
+    if remember(&token.nonce, now, now.saturating_sub(2 * window_ms))? {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("replay", "token already used"))
+    }
 }
 
 /// Nonces seen within a replay window, in memory: a nonce is spent once.

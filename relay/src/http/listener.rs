@@ -1,45 +1,65 @@
 //! The accept loop, with the limits a public server needs: at most
 //! `max_connections` at once (further clients wait in the kernel's backlog),
-//! request headers within `header_timeout`, and no read or write on a
-//! connection stalled for longer than `idle_timeout` (a slowloris client, a
-//! stalled upload or a reader that stopped reading is disconnected). Graceful
-//! shutdown lets in-flight requests finish.
+//! at most `max_connections_per_ip` from one client address (more are
+//! closed at once, so one stranger cannot take every slot), request headers
+//! within `header_timeout`, and no read or write on a connection stalled for
+//! longer than `idle_timeout` (a slowloris client, a stalled upload or a
+//! reader that stopped reading is disconnected). Bodies that trickle in are
+//! cut off by the body deadline ([`crate::http::Paced`]). Graceful shutdown
+//! lets in-flight requests finish.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, Sleep};
 
-/// Connection limits.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// Time allowed for a request's headers to arrive.
-    pub header_timeout: Duration,
-    /// Longest stall of a read or a write before the connection is closed.
-    pub idle_timeout: Duration,
-    /// After shutdown starts, how long in-flight requests may take.
-    pub drain_timeout: Duration,
+use crate::config::Limits;
+
+/// Connections held per client address.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's claim on its address's count, released on drop.
+struct IpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_connections: 1024,
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(30),
+impl PerIp {
+    fn claim(table: &Arc<PerIp>, ip: IpAddr, cap: usize) -> Option<IpSlot> {
+        let mut m = table.0.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.table.0.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
         }
     }
 }
@@ -52,6 +72,7 @@ pub async fn serve<R: warp::Reply + 'static>(
     limits: Limits,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = Arc::new(PerIp::default());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -62,9 +83,9 @@ pub async fn serve<R: warp::Reply + 'static>(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!(%e, "accept failed");
@@ -74,9 +95,22 @@ pub async fn serve<R: warp::Reply + 'static>(
             },
             _ = &mut shutdown => break,
         };
+        let Some(ip_slot) = PerIp::claim(&per_ip, peer.ip(), limits.max_connections_per_ip.max(1))
+        else {
+            tracing::debug!(ip = %peer.ip(), "connection cap for this address reached");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(Stalling::new(stream, limits.idle_timeout));
-        let svc = TowerToHyperService::new(warp::service(filter.clone()));
+        let warp_svc = warp::service(filter.clone());
+        let peer_ip = crate::http::Peer(Some(peer.ip()));
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(peer_ip);
+                let mut svc = warp_svc.clone();
+                tower_service::Service::call(&mut svc, req)
+            });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
@@ -86,6 +120,7 @@ pub async fn serve<R: warp::Reply + 'static>(
             if let Err(e) = conn.await {
                 tracing::debug!(%e, "connection ended with an error");
             }
+            drop(ip_slot);
             drop(permit);
         });
     }

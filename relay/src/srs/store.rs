@@ -30,6 +30,18 @@ pub struct GrantRow {
     pub receipt: Option<Vec<u8>>,
 }
 
+/// Outcome of storing a grant.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GrantInsert {
+    /// Stored.
+    Stored,
+    /// This very statement is already stored and live (a retried request).
+    Same,
+    /// The record's grant id is taken: by another statement, or by this one
+    /// revoked (a tombstone is permanent).
+    Taken,
+}
+
 /// Outcome of a compare-and-swap manifest insert.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Cas {
@@ -63,23 +75,34 @@ pub trait SrsStore: Send + Sync {
         hash: &[u8; 32],
         bytes: &[u8],
     ) -> Result<Cas, StoreError>;
+    /// The manifest hash stored at one version.
+    fn manifest_hash(
+        &self,
+        record: &[u8; 32],
+        version: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError>;
     /// The owner of a record (from its first manifest).
     fn record_owner(&self, record: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError>;
-    /// Stores a grant unless its id was ever seen (then `false`).
+    /// Stores a grant under `(record, grant id)` unless that id was ever
+    /// used for the record. Grant ids are scoped to their record, whose
+    /// owner alone may post grants for it, so nobody can squat another
+    /// owner's grant id.
     fn insert_grant(
         &self,
         grant_id: &[u8; 16],
         record: &[u8; 32],
         statement: &[u8],
         sealed_b2: &[u8],
-    ) -> Result<bool, StoreError>;
-    /// A grant by id.
-    fn grant(&self, grant_id: &[u8; 16]) -> Result<Option<GrantRow>, StoreError>;
+    ) -> Result<GrantInsert, StoreError>;
+    /// A grant by record and id.
+    fn grant(&self, record: &[u8; 32], grant_id: &[u8; 16])
+        -> Result<Option<GrantRow>, StoreError>;
     /// Every grant of a record, in insertion order.
     fn grants_for_record(&self, record: &[u8; 32]) -> Result<Vec<GrantRow>, StoreError>;
     /// Deletes `b2` and tombstones the grant, with the revocation and its receipt, durably.
     fn revoke(
         &self,
+        record: &[u8; 32],
         grant_id: &[u8; 16],
         revocation: &[u8],
         receipt: &[u8],
@@ -87,8 +110,6 @@ pub trait SrsStore: Send + Sync {
     /// Records a request nonce; `false` if already seen. Forgets nonces older than `forget_before`.
     fn use_nonce(&self, nonce: &[u8; 16], now: u64, forget_before: u64)
         -> Result<bool, StoreError>;
-    /// Appends an audit entry (durably) and returns its index.
-    fn append_audit(&self, record: &[u8; 32], entry: &[u8]) -> Result<u64, StoreError>;
     /// Appends audit entries, with the request nonces they spent, in one
     /// durable transaction (group commit); returns the first entry's index.
     /// Forgets nonces older than `forget_before`.
@@ -121,6 +142,10 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
+/// The schema this code writes (`PRAGMA user_version`). Pre-release formats
+/// are not migrated: an older database is refused at start.
+const SCHEMA_VERSION: i64 = 2;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -130,20 +155,33 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted shares are overwritten, not left in free pages.
         conn.pragma_update(None, "secure_delete", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 && version != SCHEMA_VERSION {
+            return Err(StoreError(format!(
+                "{}: database schema {version}, this SRS writes {SCHEMA_VERSION}; pre-release formats are not migrated (start on a new data directory)",
+                path.display()
+            )));
+        }
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS directory (id BLOB PRIMARY KEY, entry BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
                  owner BLOB NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL,
                  PRIMARY KEY (record, version));
-             CREATE TABLE IF NOT EXISTS grants (grant_id BLOB PRIMARY KEY, seq INTEGER NOT NULL,
-                 record BLOB NOT NULL, statement BLOB NOT NULL, sealed_b2 BLOB,
-                 revocation BLOB, receipt BLOB);
+             CREATE TABLE IF NOT EXISTS grants (record BLOB NOT NULL, grant_id BLOB NOT NULL,
+                 seq INTEGER NOT NULL, statement BLOB NOT NULL, sealed_b2 BLOB,
+                 revocation BLOB, receipt BLOB, PRIMARY KEY (record, grant_id));
              CREATE INDEX IF NOT EXISTS grants_by_record ON grants (record, seq);
              CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);
              CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, record BLOB NOT NULL, entry BLOB NOT NULL);
              CREATE INDEX IF NOT EXISTS audit_by_record ON audit (record, idx);",
         )?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -249,6 +287,21 @@ impl SrsStore for SqliteStore {
         })
     }
 
+    fn manifest_hash(
+        &self,
+        record: &[u8; 32],
+        version: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT hash FROM manifests WHERE record = ?1 AND version = ?2",
+                params![&record[..], version as i64],
+                |r| arr32(r.get(0)?),
+            )
+            .optional()
+        })
+    }
+
     fn record_owner(&self, record: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError> {
         self.with(|c| {
             c.query_row(
@@ -266,24 +319,42 @@ impl SrsStore for SqliteStore {
         record: &[u8; 32],
         statement: &[u8],
         sealed_b2: &[u8],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<GrantInsert, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
+            let existing: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
+                .query_row(
+                    "SELECT statement, sealed_b2 FROM grants WHERE record = ?1 AND grant_id = ?2",
+                    params![&record[..], &grant_id[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((stored, b2)) = existing {
+                return Ok(if stored == statement && b2.is_some() {
+                    GrantInsert::Same
+                } else {
+                    GrantInsert::Taken
+                });
+            }
             let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM grants", [], |r| r.get(0))?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO grants (grant_id, seq, record, statement, sealed_b2) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![&grant_id[..], seq, &record[..], statement, sealed_b2],
+            tx.execute(
+                "INSERT INTO grants (record, grant_id, seq, statement, sealed_b2) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&record[..], &grant_id[..], seq, statement, sealed_b2],
             )?;
             tx.commit()?;
-            Ok(n == 1)
+            Ok(GrantInsert::Stored)
         })
     }
 
-    fn grant(&self, grant_id: &[u8; 16]) -> Result<Option<GrantRow>, StoreError> {
+    fn grant(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+    ) -> Result<Option<GrantRow>, StoreError> {
         self.with(|c| {
             c.query_row(
-                "SELECT statement, sealed_b2, receipt FROM grants WHERE grant_id = ?1",
-                [&grant_id[..]],
+                "SELECT statement, sealed_b2, receipt FROM grants WHERE record = ?1 AND grant_id = ?2",
+                params![&record[..], &grant_id[..]],
                 |r| {
                     Ok(GrantRow {
                         statement: r.get(0)?,
@@ -314,14 +385,15 @@ impl SrsStore for SqliteStore {
 
     fn revoke(
         &self,
+        record: &[u8; 32],
         grant_id: &[u8; 16],
         revocation: &[u8],
         receipt: &[u8],
     ) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE grants SET sealed_b2 = NULL, revocation = ?2, receipt = ?3 WHERE grant_id = ?1",
-                params![&grant_id[..], revocation, receipt],
+                "UPDATE grants SET sealed_b2 = NULL, revocation = ?3, receipt = ?4 WHERE record = ?1 AND grant_id = ?2",
+                params![&record[..], &grant_id[..], revocation, receipt],
             )?;
             Ok(())
         })
@@ -342,16 +414,6 @@ impl SrsStore for SqliteStore {
             )?;
             tx.commit()?;
             Ok(n == 1)
-        })
-    }
-
-    fn append_audit(&self, record: &[u8; 32], entry: &[u8]) -> Result<u64, StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO audit (record, entry) VALUES (?1, ?2)",
-                params![&record[..], entry],
-            )?;
-            Ok(c.last_insert_rowid() as u64 - 1)
         })
     }
 

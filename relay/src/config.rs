@@ -1,0 +1,165 @@
+//! Configuration of a server process: which services, where their data
+//! lives, connection limits and per-party quotas. Flags and environment
+//! variables map onto these one to one (`main.rs`, `docs/operations.md`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which services one process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Services {
+    /// Relay, SRS and portal.
+    All,
+    /// Relay and portal only (the SRS runs elsewhere: `srs_url`).
+    Relay,
+    /// SRS only.
+    Srs,
+}
+
+/// Connection limits: what a stranger's connections may cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections served at once (more wait in the listen backlog).
+    pub max_connections: usize,
+    /// Connections one client address may hold at once; more are closed
+    /// as soon as they are accepted.
+    pub max_connections_per_ip: usize,
+    /// Time allowed for a request's headers to arrive.
+    pub header_timeout: Duration,
+    /// Longest stall of a read or a write before the connection is closed.
+    pub idle_timeout: Duration,
+    /// A request body has this long, plus one second for every
+    /// `body_min_rate` bytes it delivered, to arrive (Apache's
+    /// `mod_reqtimeout` rule): a body that trickles in slower is cut off
+    /// with `408 body_timeout`, however large the upload.
+    pub body_grace: Duration,
+    /// The slowest sustained body rate accepted, bytes per second.
+    pub body_min_rate: u64,
+    /// After shutdown starts, how long in-flight requests may take.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            body_grace: Duration::from_secs(10),
+            body_min_rate: 1024,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one party may write. Rates are token buckets: `*_per_sec`
+/// sustained, `*_burst` at once; going over is `429 rate_limited` with a
+/// `Retry-After`. Amounts over a quota are `413 quota_exceeded`.
+#[derive(Clone, Copy, Debug)]
+pub struct Quotas {
+    /// Writes per party and second, sustained: uploads, manifests, inbox
+    /// deliveries and clearings at the relay; registrations, heads, grants
+    /// and revocations at the SRS.
+    pub writes_per_sec: f64,
+    /// Writes per party at once.
+    pub write_burst: u32,
+    /// Re-encryption requests per grantee and second, sustained (each one
+    /// is a durable audit entry).
+    pub reads_per_sec: f64,
+    /// Re-encryption requests per grantee at once.
+    pub read_burst: u32,
+    /// Bytes of blobs one party may hold at the relay (the blobs it first
+    /// uploaded).
+    pub stored_bytes: u64,
+    /// Records one owner may have at the relay.
+    pub records: u64,
+    /// Items one sender may have in one grantee's inbox.
+    pub inbox_per_sender: u64,
+    /// Items one grantee's inbox may hold in all.
+    pub inbox_total: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Quotas {
+        Quotas {
+            writes_per_sec: 50.0,
+            write_burst: 500,
+            reads_per_sec: 200.0,
+            read_burst: 2000,
+            stored_bytes: 64 << 30,
+            records: 1000,
+            inbox_per_sender: 4096,
+            inbox_total: 65_536,
+        }
+    }
+}
+
+impl Quotas {
+    /// No rate limit and no quota: for benchmarks that measure the servers
+    /// at saturation from a handful of parties.
+    pub fn unlimited() -> Quotas {
+        Quotas {
+            writes_per_sec: f64::INFINITY,
+            write_burst: u32::MAX,
+            reads_per_sec: f64::INFINITY,
+            read_burst: u32::MAX,
+            stored_bytes: u64::MAX,
+            records: u64::MAX,
+            inbox_per_sender: u64::MAX,
+            inbox_total: u64::MAX,
+        }
+    }
+}
+
+/// Server configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Data directory (`relay/` and `srs/` beneath it).
+    pub data_dir: PathBuf,
+    /// Which services to run.
+    pub services: Services,
+    /// Largest blob, bytes.
+    pub max_blob_bytes: u64,
+    /// Base URL of the SRS the relay forwards to and checks parties with
+    /// (`None`: this process).
+    pub srs_url: Option<String>,
+    /// Portal files.
+    pub www_dir: PathBuf,
+    /// Built wasm package (`scripts/build-wasm.sh`).
+    pub pkg_dir: PathBuf,
+    /// Replay window for signed requests, ms.
+    pub replay_window_ms: u64,
+    /// Connection count and timeouts.
+    pub limits: Limits,
+    /// Per-party rates and quotas.
+    pub quotas: Quotas,
+}
+
+impl Config {
+    /// Defaults for a data directory: everything in one process.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            services: Services::All,
+            max_blob_bytes: 4 << 30,
+            srs_url: None,
+            www_dir: PathBuf::from("www"),
+            pkg_dir: PathBuf::from("pkg"),
+            replay_window_ms: 5 * 60 * 1000,
+            limits: Limits::default(),
+            quotas: Quotas::default(),
+        }
+    }
+}
+
+/// A server error at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// I/O on the data directory or listener.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// Opening a store or identity.
+    #[error("{0}")]
+    Setup(String),
+}

@@ -1,0 +1,244 @@
+//! The relay's routes, one warp filter each, over the handlers of
+//! [`Relay`]; the portal's static files; and, in a two-process deployment,
+//! the forwarding of every SRS route.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warp::http::{header, Method, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+use super::{Forwarded, InboxItem, Relay};
+use crate::config::{Config, Limits};
+use crate::http::error::{reject, ApiError};
+use crate::http::{
+    json, json_body, octet_body, octets, Paced, MAX_OBJECT_BYTES, OCTETS, TOKEN_HEADER,
+};
+
+type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
+
+fn forwarded(f: Forwarded) -> warp::reply::Response {
+    let mut resp = warp::reply::with_status(f.body.to_vec(), f.status).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&f.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(v) = f
+        .retry_after
+        .and_then(|v| header::HeaderValue::from_str(&v).ok())
+    {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Every relay route under `/v1/`.
+pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
+    let r = warp::any().map(move || relay.clone());
+    let base = warp::path("v1");
+    let put_blob =
+        base.and(warp::path!("blobs" / String))
+            .and(warp::put())
+            .and(warp::header::optional::<String>(TOKEN_HEADER))
+            .and(warp::header::optional::<u64>("content-length"))
+            .and(warp::body::stream())
+            .and(r.clone())
+            .and_then(
+                move |hash: String,
+                      token: Option<String>,
+                      len: Option<u64>,
+                      body,
+                      r: Arc<Relay>| async move {
+                    let body = Paced::new(Box::pin(body), limits);
+                    let status = reject(r.put_blob(&hash, token.as_deref(), len, body).await)?;
+                    Ok::<_, Rejection>(json(status, &serde_json::json!({ "id": hash })))
+                },
+            );
+    let get_blob = base
+        .and(warp::path!("blobs" / String))
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::header::optional::<String>("range"))
+        .and(r.clone())
+        .and_then(
+            |hash: String, range: Option<String>, r: Arc<Relay>| async move {
+                let read = reject(r.get_blob(&hash, range.as_deref()).await)?;
+                let mut resp = warp::reply::stream(read.body).into_response();
+                *resp.status_mut() = read.status;
+                let h = resp.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(OCTETS),
+                );
+                h.insert(
+                    header::CONTENT_LENGTH,
+                    header::HeaderValue::from(read.length),
+                );
+                h.insert(
+                    header::ACCEPT_RANGES,
+                    header::HeaderValue::from_static("bytes"),
+                );
+                if let Some(cr) = read
+                    .content_range
+                    .and_then(|v| header::HeaderValue::from_str(&v).ok())
+                {
+                    h.insert(header::CONTENT_RANGE, cr);
+                }
+                Ok::<_, Rejection>(resp)
+            },
+        );
+    let delete_blob = base
+        .and(warp::path!("blobs" / String))
+        .and(warp::delete())
+        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(r.clone())
+        .and_then(
+            |hash: String, token: Option<String>, r: Arc<Relay>| async move {
+                reject(r.delete_blob(&hash, token.as_deref()).await)?;
+                Ok::<_, Rejection>(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "deleted": hash }),
+                ))
+            },
+        );
+    let post_manifest = base
+        .and(warp::path!("records" / String / "manifests"))
+        .and(warp::post())
+        .and(octet_body(limits))
+        .and(r.clone())
+        .and_then(|rec: String, body: Bytes, r: Arc<Relay>| async move {
+            let (status, v) = reject(r.post_manifest(&rec, &body).await)?;
+            Ok::<_, Rejection>(json(status, &serde_json::json!({ "version": v })))
+        });
+    let get_manifest = base
+        .and(warp::path!("records" / String / "manifests" / String))
+        .and(warp::get())
+        .and(r.clone())
+        .and_then(|rec: String, which: String, r: Arc<Relay>| async move {
+            let m = reject(r.get_manifest(&rec, &which).await)?;
+            Ok::<_, Rejection>(octets(StatusCode::OK, m))
+        });
+    let post_inbox = base
+        .and(warp::path("inbox"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(json_body::<InboxItem>(limits))
+        .and(r.clone())
+        .and_then(|item: InboxItem, r: Arc<Relay>| async move {
+            let status = reject(r.post_inbox(&item).await)?;
+            Ok::<_, Rejection>(json(status, &serde_json::json!({})))
+        });
+    let get_inbox = base
+        .and(warp::path("inbox"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(r.clone())
+        .and_then(|t: Option<String>, r: Arc<Relay>| async move {
+            let items = reject(r.get_inbox(t.as_deref()).await)?;
+            Ok::<_, Rejection>(json(StatusCode::OK, &items))
+        });
+    let delete_inbox = base
+        .and(warp::path!("inbox" / String))
+        .and(warp::delete())
+        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(r.clone())
+        .and_then(|id: String, t: Option<String>, r: Arc<Relay>| async move {
+            reject(r.delete_inbox(&id, t.as_deref()).await)?;
+            Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
+        });
+    let reencrypt = base
+        .and(warp::path("reencrypt"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(octet_body(limits))
+        .and(r)
+        .and_then(|body: Bytes, r: Arc<Relay>| async move {
+            let f = reject(
+                r.forward(
+                    Method::POST,
+                    "/srs/v1/reencrypt",
+                    Some(OCTETS.into()),
+                    None,
+                    body,
+                )
+                .await,
+            )?;
+            Ok::<_, Rejection>(forwarded(f))
+        });
+    put_blob
+        .or(get_blob)
+        .unify()
+        .or(delete_blob)
+        .unify()
+        .or(post_manifest)
+        .unify()
+        .or(get_manifest)
+        .unify()
+        .or(post_inbox)
+        .unify()
+        .or(get_inbox)
+        .unify()
+        .or(delete_inbox)
+        .unify()
+        .or(reencrypt)
+        .unify()
+        .boxed()
+}
+
+/// Every `/srs/…` request forwarded to the SRS, for a relay whose SRS runs
+/// in another process: the portal then needs one origin only. Bodies are
+/// bounded and paced like the relay's own.
+pub fn srs_proxy(relay: Arc<Relay>, limits: Limits) -> Route {
+    let r = warp::any().map(move || relay.clone());
+    warp::path("srs")
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .and(r)
+        .and_then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  ct: Option<String>,
+                  token: Option<String>,
+                  len: Option<u64>,
+                  body,
+                  r: Arc<Relay>| async move {
+                let len = len.unwrap_or(0);
+                if len > MAX_OBJECT_BYTES {
+                    return Err(warp::reject::custom(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        "request bodies are limited to 1 MiB",
+                    )));
+                }
+                let body =
+                    reject(crate::http::collect(Paced::new(Box::pin(body), limits), len).await)?;
+                let target = if query.is_empty() {
+                    path.as_str().to_string()
+                } else {
+                    format!("{}?{query}", path.as_str())
+                };
+                let f = reject(r.forward(method, &target, ct, token, body).await)?;
+                Ok::<_, Rejection>(forwarded(f))
+            },
+        )
+        .boxed()
+}
+
+/// The portal (`--www-dir`) and the built wasm package (`--pkg-dir`).
+pub fn static_routes(config: &Config) -> Route {
+    let read = || warp::get().or(warp::head()).unify();
+    let www = read()
+        .and(warp::fs::dir(config.www_dir.clone()))
+        .map(|f: warp::fs::File| f.into_response());
+    let pkg = read()
+        .and(warp::path("pkg"))
+        .and(warp::fs::dir(config.pkg_dir.clone()))
+        .map(|f: warp::fs::File| f.into_response());
+    pkg.or(www).unify().boxed()
+}

@@ -1,0 +1,719 @@
+//! The relay's storage behind a small trait, [`RelayStore`], so that an
+//! S3-compatible object store can be added without touching the handlers.
+//!
+//! The default, [`LocalStore`], keeps blobs as files: each is written to a
+//! temporary file, fsynced, and published with a create-only hard link (then
+//! the directory is fsynced), so a crash leaves the whole object or nothing,
+//! and nothing is ever overwritten in place. Everything small (manifests,
+//! which record belongs to whom, who uploaded which blob and how much each
+//! party stores, inbox items, spent token nonces) is in one SQLite database
+//! (`meta.sqlite3`, WAL, `synchronous = FULL`), so compare-and-swap on a
+//! manifest version, quotas and nonces are single transactions.
+
+use std::future::Future;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use rusqlite::{params, Connection, OptionalExtension};
+use sesphr_client::primitives::{os_rng, random_bytes};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// A storage failure (never caused by request content).
+#[derive(Debug, thiserror::Error)]
+#[error("relay store: {0}")]
+pub struct StoreError(String);
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> StoreError {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(e.to_string())
+    }
+}
+
+/// A boxed future of a store operation.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// A stream of blob bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
+
+/// A blob being written; invisible until `commit`.
+pub trait BlobSink: Send {
+    /// Appends bytes.
+    fn write<'a>(&'a mut self, data: &'a [u8]) -> StoreFuture<'a, ()>;
+    /// Makes the blob durable and visible; `false` if it already existed.
+    fn commit(self: Box<Self>) -> StoreFuture<'static, bool>;
+    /// Discards what was written.
+    fn abort(self: Box<Self>) -> StoreFuture<'static, ()>;
+}
+
+/// The outcome of claiming a blob for its uploader.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The uploader now owns it, and its length counts against their quota.
+    New,
+    /// Someone owns it already (ownership is permanent, even after a delete).
+    Existing,
+    /// It would take the uploader over their quota; nothing was written.
+    OverQuota,
+}
+
+/// One inbox item to store.
+#[derive(Debug)]
+pub struct InboxRow<'a> {
+    /// The grantee whose inbox it is.
+    pub grantee: &'a [u8; 32],
+    /// The item id: the grant statement's hash.
+    pub id: &'a [u8; 32],
+    /// The statement's signer.
+    pub sender: &'a [u8; 32],
+    /// The JSON item.
+    pub bytes: &'a [u8],
+}
+
+/// The outcome of storing an inbox item.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InboxPut {
+    /// Stored.
+    New,
+    /// This very item is already there.
+    Existing,
+    /// The sender already has `per_sender` items in this inbox.
+    SenderFull,
+    /// The inbox already holds `total` items.
+    InboxFull,
+}
+
+/// The outcome of storing a manifest version.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ManifestPut {
+    /// Stored as the new latest version.
+    New,
+    /// Exactly these bytes are already stored at this version (a retry).
+    Same,
+    /// The latest version is not `version − 1`, or another manifest holds
+    /// this version: the latest version.
+    Conflict(u64),
+    /// Version 1 of a new record, and the owner has `records` records.
+    OverQuota,
+}
+
+/// The relay's durable state: blobs (with their uploader), manifests,
+/// inboxes, token nonces.
+pub trait RelayStore: Send + Sync {
+    /// The length of a stored blob.
+    fn blob_len<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>>;
+    /// Starts writing a blob.
+    fn create_blob<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Box<dyn BlobSink>>;
+    /// Streams `len` bytes of a blob from `start`.
+    fn read_blob<'a>(
+        &'a self,
+        id: &'a [u8; 32],
+        start: u64,
+        len: u64,
+    ) -> StoreFuture<'a, Option<ByteStream>>;
+    /// Bytes of blobs a party owns.
+    fn usage<'a>(&'a self, party: &'a [u8; 32]) -> StoreFuture<'a, u64>;
+    /// Makes `owner` the owner of blob `id` of `len` bytes unless someone
+    /// already is, within `quota` bytes of stored blobs.
+    fn claim_blob<'a>(
+        &'a self,
+        id: &'a [u8; 32],
+        owner: &'a [u8; 32],
+        len: u64,
+        quota: u64,
+    ) -> StoreFuture<'a, Claim>;
+    /// The party that first uploaded a blob (kept after a delete).
+    fn blob_owner<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<[u8; 32]>>;
+    /// Deletes a blob's bytes (its owner record stays); `false` if absent.
+    fn delete_blob<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, bool>;
+    /// The latest manifest version of a record.
+    fn latest_manifest<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>>;
+    /// One manifest version.
+    fn manifest<'a>(
+        &'a self,
+        record: &'a [u8; 32],
+        version: u64,
+    ) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Stores `version` of `owner`'s record if the latest is `version − 1`
+    /// (version 1: a new record, within `records` per owner), atomically.
+    fn put_manifest<'a>(
+        &'a self,
+        record: &'a [u8; 32],
+        version: u64,
+        owner: &'a [u8; 32],
+        bytes: &'a [u8],
+        records: u64,
+    ) -> StoreFuture<'a, ManifestPut>;
+    /// The owner of a record (the signer of its manifests).
+    fn record_owner<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<[u8; 32]>>;
+    /// Stores an inbox item within the caps.
+    fn put_inbox<'a>(
+        &'a self,
+        row: InboxRow<'a>,
+        per_sender: u64,
+        total: u64,
+    ) -> StoreFuture<'a, InboxPut>;
+    /// Every item of a party's inbox, in arrival order: `(id, JSON)`.
+    fn inbox<'a>(&'a self, grantee: &'a [u8; 32]) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>>;
+    /// Removes an item from a party's inbox; `false` if absent.
+    fn delete_inbox<'a>(&'a self, grantee: &'a [u8; 32], id: &'a [u8; 32])
+        -> StoreFuture<'a, bool>;
+    /// Records a token nonce durably; `false` if already seen. Forgets
+    /// nonces seen before `forget_before`.
+    fn use_nonce<'a>(
+        &'a self,
+        nonce: &'a [u8; 16],
+        now: u64,
+        forget_before: u64,
+    ) -> StoreFuture<'a, bool>;
+}
+
+/// Blobs as files, everything else in SQLite.
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    meta: Arc<Meta>,
+}
+
+struct Meta(Mutex<Connection>);
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Meta")
+    }
+}
+
+/// The schema this code writes (`PRAGMA user_version`); an older one is
+/// refused at start (pre-release formats are not migrated).
+const SCHEMA_VERSION: i64 = 1;
+
+impl Meta {
+    fn open(path: &Path) -> Result<Meta, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 && version != SCHEMA_VERSION {
+            return Err(StoreError(format!(
+                "{}: schema {version}, this relay writes {SCHEMA_VERSION}; pre-release formats are not migrated (start on a new data directory)",
+                path.display()
+            )));
+        }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS records (record BLOB PRIMARY KEY, owner BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner);
+             CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
+                 bytes BLOB NOT NULL, PRIMARY KEY (record, version));
+             CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
+                 len INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE IF NOT EXISTS usage (owner BLOB PRIMARY KEY, bytes INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS inbox (grantee BLOB NOT NULL, id BLOB NOT NULL,
+                 sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
+                 PRIMARY KEY (grantee, id));
+             CREATE INDEX IF NOT EXISTS inbox_by_sender ON inbox (grantee, sender);
+             CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);
+             CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);",
+        )?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(Meta(Mutex::new(conn)))
+    }
+}
+
+/// Runs `f` on the metadata connection on the blocking pool.
+fn meta<T: Send + 'static>(
+    meta: &Arc<Meta>,
+    f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+) -> StoreFuture<'static, T> {
+    let meta = meta.clone();
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || {
+            let mut conn = meta
+                .0
+                .lock()
+                .map_err(|_| StoreError("poisoned lock".into()))?;
+            f(&mut conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError(e.to_string()))?
+    })
+}
+
+fn arr32(v: Vec<u8>) -> Result<[u8; 32], rusqlite::Error> {
+    v.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
+    })
+}
+
+fn tmp_name(root: &Path) -> PathBuf {
+    root.join("tmp")
+        .join(hex::encode(random_bytes::<16, _>(&mut os_rng())))
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    tokio::fs::File::open(dir).await?.sync_all().await?;
+    Ok(())
+}
+
+/// Publishes a synced temporary file at `dest` unless `dest` exists.
+async fn link_create_only(tmp: &Path, dest: &Path) -> Result<bool, StoreError> {
+    let linked = tokio::fs::hard_link(tmp, dest).await;
+    let _ = tokio::fs::remove_file(tmp).await;
+    match linked {
+        Ok(()) => {
+            if let Some(parent) = dest.parent() {
+                sync_dir(parent).await?;
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl LocalStore {
+    /// Opens (creating) the store under `root`; removes temporary files a
+    /// crash may have left (they were never published).
+    pub fn open(root: PathBuf) -> Result<LocalStore, StoreError> {
+        for d in ["blobs", "tmp"] {
+            std::fs::create_dir_all(root.join(d))?;
+        }
+        for e in std::fs::read_dir(root.join("tmp"))?.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+        let meta = Arc::new(Meta::open(&root.join("meta.sqlite3"))?);
+        Ok(LocalStore { root, meta })
+    }
+
+    fn blob_path(&self, id: &[u8; 32]) -> PathBuf {
+        self.root.join("blobs").join(hex::encode(id))
+    }
+}
+
+/// Blob I/O moves in pieces this large: every `tokio::fs` call is a hop to
+/// the blocking pool, so 64 KiB pieces cost a fifth of the download speed.
+const BLOB_IO_BUFFER: usize = 1 << 20;
+
+/// Writeback of an upload is started every this many bytes, so the page
+/// cache drains to disk while the body still arrives and the final fsync
+/// has little left to write.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+struct FsSink {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    written: u64,
+    writeback_from: u64,
+    writeback: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FsSink {
+    /// Starts writing back what was written so far on a duplicate of the
+    /// file's descriptor, in the background (`fdatasync` on a blocking
+    /// thread), unless the previous one still runs. Failure is harmless: the
+    /// fsync at commit writes everything anyway.
+    async fn start_writeback(&mut self) {
+        self.writeback_from = self.written;
+        if self.writeback.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        if let Ok(dup) = self.file.get_ref().try_clone().await {
+            let dup = dup.into_std().await;
+            self.writeback = Some(tokio::task::spawn_blocking(move || {
+                let _ = dup.sync_data();
+            }));
+        }
+    }
+}
+
+impl BlobSink for FsSink {
+    fn write<'a>(&'a mut self, data: &'a [u8]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.file.write_all(data).await?;
+            self.written += data.len() as u64;
+            if self.written - self.writeback_from >= WRITEBACK_STEP {
+                self.start_writeback().await;
+            }
+            Ok(())
+        })
+    }
+    fn commit(self: Box<Self>) -> StoreFuture<'static, bool> {
+        Box::pin(async move {
+            let FsSink {
+                tmp,
+                dest,
+                mut file,
+                ..
+            } = *self;
+            let flushed = match file.flush().await {
+                Ok(()) => file.into_inner().sync_all().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = flushed {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e.into());
+            }
+            link_create_only(&tmp, &dest).await
+        })
+    }
+    fn abort(self: Box<Self>) -> StoreFuture<'static, ()> {
+        Box::pin(async move {
+            let FsSink { tmp, file, .. } = *self;
+            drop(file);
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Ok(())
+        })
+    }
+}
+
+impl RelayStore for LocalStore {
+    fn blob_len<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            match tokio::fs::metadata(self.blob_path(id)).await {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn create_blob<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Box<dyn BlobSink>> {
+        Box::pin(async move {
+            let tmp = tmp_name(&self.root);
+            let file = tokio::fs::File::create(&tmp).await?;
+            Ok(Box::new(FsSink {
+                tmp,
+                dest: self.blob_path(id),
+                file: tokio::io::BufWriter::with_capacity(BLOB_IO_BUFFER, file),
+                written: 0,
+                writeback_from: 0,
+                writeback: None,
+            }) as Box<dyn BlobSink>)
+        })
+    }
+
+    fn read_blob<'a>(
+        &'a self,
+        id: &'a [u8; 32],
+        start: u64,
+        len: u64,
+    ) -> StoreFuture<'a, Option<ByteStream>> {
+        Box::pin(async move {
+            let mut file = match tokio::fs::File::open(self.blob_path(id)).await {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            file.seek(SeekFrom::Start(start)).await?;
+            let stream =
+                tokio_util::io::ReaderStream::with_capacity(file.take(len), BLOB_IO_BUFFER);
+            Ok(Some(Box::pin(stream) as ByteStream))
+        })
+    }
+
+    fn usage<'a>(&'a self, party: &'a [u8; 32]) -> StoreFuture<'a, u64> {
+        let party = *party;
+        meta(&self.meta, move |c| {
+            let bytes: Option<i64> = c
+                .query_row(
+                    "SELECT bytes FROM usage WHERE owner = ?1",
+                    [&party[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(bytes.unwrap_or(0) as u64)
+        })
+    }
+
+    fn claim_blob<'a>(
+        &'a self,
+        id: &'a [u8; 32],
+        owner: &'a [u8; 32],
+        len: u64,
+        quota: u64,
+    ) -> StoreFuture<'a, Claim> {
+        let (id, owner) = (*id, *owner);
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let existing: Option<(Vec<u8>, i64)> = tx
+                .query_row(
+                    "SELECT owner, deleted FROM blobs WHERE id = ?1",
+                    [&id[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((holder, deleted)) = existing {
+                if deleted != 0 {
+                    // Stored again after its owner deleted it: it counts
+                    // against its owner again, who alone may delete it.
+                    tx.execute("UPDATE blobs SET deleted = 0 WHERE id = ?1", [&id[..]])?;
+                    tx.execute(
+                        "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
+                         ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
+                        params![holder, len as i64],
+                    )?;
+                    tx.commit()?;
+                }
+                return Ok(Claim::Existing);
+            }
+            let used: i64 = tx
+                .query_row(
+                    "SELECT bytes FROM usage WHERE owner = ?1",
+                    [&owner[..]],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if (used as u64).saturating_add(len) > quota {
+                return Ok(Claim::OverQuota);
+            }
+            tx.execute(
+                "INSERT INTO blobs (id, owner, len) VALUES (?1, ?2, ?3)",
+                params![&id[..], &owner[..], len as i64],
+            )?;
+            tx.execute(
+                "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
+                 ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
+                params![&owner[..], len as i64],
+            )?;
+            tx.commit()?;
+            Ok(Claim::New)
+        })
+    }
+
+    fn blob_owner<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<[u8; 32]>> {
+        let id = *id;
+        meta(&self.meta, move |c| {
+            c.query_row("SELECT owner FROM blobs WHERE id = ?1", [&id[..]], |r| {
+                arr32(r.get(0)?)
+            })
+            .optional()
+        })
+    }
+
+    fn delete_blob<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let existed = match tokio::fs::remove_file(self.blob_path(id)).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(e.into()),
+            };
+            sync_dir(&self.root.join("blobs")).await?;
+            let id = *id;
+            meta(&self.meta, move |c| {
+                let tx = c.transaction()?;
+                let row: Option<(Vec<u8>, i64, i64)> = tx
+                    .query_row(
+                        "SELECT owner, len, deleted FROM blobs WHERE id = ?1",
+                        [&id[..]],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                if let Some((owner, len, 0)) = row {
+                    tx.execute("UPDATE blobs SET deleted = 1 WHERE id = ?1", [&id[..]])?;
+                    tx.execute(
+                        "UPDATE usage SET bytes = MAX(bytes - ?2, 0) WHERE owner = ?1",
+                        params![owner, len],
+                    )?;
+                    tx.commit()?;
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(existed)
+        })
+    }
+
+    fn latest_manifest<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
+        let record = *record;
+        meta(&self.meta, move |c| {
+            let v: Option<i64> = c.query_row(
+                "SELECT MAX(version) FROM manifests WHERE record = ?1",
+                [&record[..]],
+                |r| r.get(0),
+            )?;
+            Ok(v.map(|v| v as u64))
+        })
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        record: &'a [u8; 32],
+        version: u64,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let record = *record;
+        meta(&self.meta, move |c| {
+            c.query_row(
+                "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
+                params![&record[..], version as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        record: &'a [u8; 32],
+        version: u64,
+        owner: &'a [u8; 32],
+        bytes: &'a [u8],
+        records: u64,
+    ) -> StoreFuture<'a, ManifestPut> {
+        let (record, owner, bytes) = (*record, *owner, bytes.to_vec());
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let same: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
+                    params![&record[..], version as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let latest: Option<i64> = tx.query_row(
+                "SELECT MAX(version) FROM manifests WHERE record = ?1",
+                [&record[..]],
+                |r| r.get(0),
+            )?;
+            let latest = latest.map_or(0, |v| v as u64);
+            match same {
+                Some(stored) if stored == bytes => return Ok(ManifestPut::Same),
+                Some(_) => return Ok(ManifestPut::Conflict(latest)),
+                None if latest + 1 != version => return Ok(ManifestPut::Conflict(latest)),
+                None => {}
+            }
+            if version == 1 {
+                let held: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM records WHERE owner = ?1",
+                    [&owner[..]],
+                    |r| r.get(0),
+                )?;
+                if held as u64 >= records {
+                    return Ok(ManifestPut::OverQuota);
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO records (record, owner) VALUES (?1, ?2)",
+                    params![&record[..], &owner[..]],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO manifests (record, version, bytes) VALUES (?1, ?2, ?3)",
+                params![&record[..], version as i64, bytes],
+            )?;
+            tx.commit()?;
+            Ok(ManifestPut::New)
+        })
+    }
+
+    fn record_owner<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<[u8; 32]>> {
+        let record = *record;
+        meta(&self.meta, move |c| {
+            c.query_row(
+                "SELECT owner FROM records WHERE record = ?1",
+                [&record[..]],
+                |r| arr32(r.get(0)?),
+            )
+            .optional()
+        })
+    }
+
+    fn put_inbox<'a>(
+        &'a self,
+        row: InboxRow<'a>,
+        per_sender: u64,
+        total: u64,
+    ) -> StoreFuture<'a, InboxPut> {
+        let (grantee, id, sender, item) = (*row.grantee, *row.id, *row.sender, row.bytes.to_vec());
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM inbox WHERE grantee = ?1 AND id = ?2",
+                    params![&grantee[..], &id[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Ok(InboxPut::Existing);
+            }
+            let from_sender: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM inbox WHERE grantee = ?1 AND sender = ?2",
+                params![&grantee[..], &sender[..]],
+                |r| r.get(0),
+            )?;
+            if from_sender as u64 >= per_sender {
+                return Ok(InboxPut::SenderFull);
+            }
+            let (held, seq): (i64, i64) = tx.query_row(
+                "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM inbox WHERE grantee = ?1",
+                [&grantee[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if held as u64 >= total {
+                return Ok(InboxPut::InboxFull);
+            }
+            tx.execute(
+                "INSERT INTO inbox (grantee, id, sender, seq, item) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&grantee[..], &id[..], &sender[..], seq, item],
+            )?;
+            tx.commit()?;
+            Ok(InboxPut::New)
+        })
+    }
+
+    fn inbox<'a>(&'a self, grantee: &'a [u8; 32]) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>> {
+        let grantee = *grantee;
+        meta(&self.meta, move |c| {
+            let mut st = c.prepare("SELECT id, item FROM inbox WHERE grantee = ?1 ORDER BY seq")?;
+            let rows = st.query_map([&grantee[..]], |r| Ok((arr32(r.get(0)?)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn delete_inbox<'a>(
+        &'a self,
+        grantee: &'a [u8; 32],
+        id: &'a [u8; 32],
+    ) -> StoreFuture<'a, bool> {
+        let (grantee, id) = (*grantee, *id);
+        meta(&self.meta, move |c| {
+            Ok(c.execute(
+                "DELETE FROM inbox WHERE grantee = ?1 AND id = ?2",
+                params![&grantee[..], &id[..]],
+            )? == 1)
+        })
+    }
+
+    fn use_nonce<'a>(
+        &'a self,
+        nonce: &'a [u8; 16],
+        now: u64,
+        forget_before: u64,
+    ) -> StoreFuture<'a, bool> {
+        let nonce = *nonce;
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)",
+                params![&nonce[..], now as i64],
+            )?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+}
