@@ -1,9 +1,12 @@
-//! The whole protocol, natively: write, grant, read through the SRS, revoke, rotate.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The whole protocol natively, through the product's owner and reader
+//! flows: write, grant, read through the SRS, revoke, rotate, expire,
+//! history; and the reader's trust rules against a stranger's inbox items.
+#![cfg(test)]
 
-mod common;
-use common::*;
-use sesphr_client::grant::Role;
+use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
+use sesphr_client::policy::RotationReason;
+use sesphr_client::record::{EpochId, SectionKey};
+use sesphr_testkit::world::*;
 
 #[test]
 fn share_read_revoke_rotate() {
@@ -15,62 +18,50 @@ fn share_read_revoke_rotate() {
         ("history", b"asthma since 2009".as_slice()),
         ("insurance", b"policy 42".as_slice()),
     ]);
-
     let g_doc = w.grant("history", &doctor, Role::Physician, 0, None);
-    let g_nurse = w.grant("history", &nurse, Role::Nurse, 0, None);
-    let g_ins = w.grant("insurance", &insurer, Role::Insurer, 0, None);
-    let doc_share = w.accept(&doctor, &g_doc, "history");
-    let ins_share = w.accept(&insurer, &g_ins, "insurance");
-    let nurse_share = w.accept(&nurse, &g_nurse, "history");
+    w.grant("history", &nurse, Role::Nurse, 0, None);
+    w.grant("insurance", &insurer, Role::Insurer, 0, None);
 
-    assert_eq!(
-        w.read(&doctor, &doc_share, "history").unwrap(),
-        b"asthma since 2009"
-    );
-    assert_eq!(
-        w.read(&insurer, &ins_share, "insurance").unwrap(),
-        b"policy 42"
-    );
-    // The insurer's grant names another section: the SRS finds no entry for it.
-    assert!(w.read(&insurer, &ins_share, "history").is_err());
+    assert_eq!(w.read(&doctor, "history").unwrap(), b"asthma since 2009");
+    assert_eq!(w.read(&insurer, "insurance").unwrap(), b"policy 42");
+    // The insurer holds no grant of history: nothing is even asked.
+    assert_eq!(w.read(&insurer, "history").unwrap_err(), "not_granted");
+    let asked = w.log.len();
 
     // Revoke the doctor; the SRS refuses from the next request on.
     w.revoke(&g_doc.statement.grant_id);
+    assert_eq!(w.read(&doctor, "history").unwrap_err(), "revoked");
     assert_eq!(
-        w.read(&doctor, &doc_share, "history").unwrap_err(),
-        "revoked"
+        w.log.len(),
+        asked + 1,
+        "the refusal of a proven request is audited"
     );
 
     // The next write of history rotates the epoch and re-grants the nurse only.
-    let before = w
-        .manifests
-        .last()
-        .unwrap()
-        .entry(&w.section_id("history"))
-        .unwrap()
-        .epoch;
+    let before = w.record.epoch(&w.section_id("history")).unwrap();
+    let issued = w.issued.len();
     let m = w.write(&[("history", b"asthma, now controlled".as_slice())]);
     assert_ne!(m.entry(&w.section_id("history")).unwrap().epoch, before);
-    assert_eq!(w.reissued.len(), 1);
-    let regrant = w.reissued[0].clone();
-    assert_eq!(regrant.statement.grantee, *nurse.public());
-    // The nurse's old share names the old epoch: refused for the new version.
+    let reissued = &w.issued[issued..];
+    assert_eq!(reissued.len(), 1);
+    assert_eq!(reissued[0].statement.grantee, *nurse.public());
+    // The nurse reads the new version with the re-issued grant; the doctor
+    // has no grant of the new epoch.
     assert_eq!(
-        w.read(&nurse, &nurse_share, "history").unwrap_err(),
-        "not_in_manifest"
-    );
-    let nurse_new = w.accept(&nurse, &regrant, "history");
-    assert_eq!(
-        w.read(&nurse, &nurse_new, "history").unwrap(),
+        w.read(&nurse, "history").unwrap(),
         b"asthma, now controlled"
     );
-    // The insurer is unaffected.
+    assert_eq!(w.read(&doctor, "history").unwrap_err(), "not_granted");
+    // Both keep the version they were granted: history, through the chain.
     assert_eq!(
-        w.read(&insurer, &ins_share, "insurance").unwrap(),
-        b"policy 42"
+        w.read_version(&doctor, "history", 1).unwrap_err(),
+        "revoked"
     );
-    // Every decision was audited, refusals included.
-    assert_eq!(w.log.len(), 7);
+    assert_eq!(
+        w.read_version(&nurse, "history", 1).unwrap(),
+        b"asthma since 2009"
+    );
+    assert_eq!(w.read(&insurer, "insurance").unwrap(), b"policy 42");
 }
 
 #[test]
@@ -79,32 +70,31 @@ fn from_now_grant_cannot_read_older_versions() {
     let family = identity("family");
     let nurse = identity("nurse");
     w.write(&[("medications", b"v1 list".as_slice())]);
-    let g_fam = w.grant("medications", &family, Role::Family, 0, None);
-    let fam_share = w.accept(&family, &g_fam, "medications");
+    w.grant("medications", &family, Role::Family, 0, None);
     // A from-now grant opens a new epoch at grant time and starts at the next version.
-    let g = w.grant("medications", &nurse, Role::Nurse, w.version() + 1, None);
-    assert_eq!(w.reissued.len(), 1, "the family member is re-granted");
-    let m1 = w.manifests[0].clone();
-    let share = g
-        .statement
-        .accept(&nurse, &g.b1_envelope, &g.statement.section_key)
-        .unwrap();
-    // Version 1 is in the old epoch: refused, and unreadable even with the share.
+    let issued = w.issued.len();
+    w.grant("medications", &nurse, Role::Nurse, w.version() + 1, None);
     assert_eq!(
-        w.read_at(&nurse, &share, "medications", &m1).unwrap_err(),
-        "not_in_manifest"
+        w.issued.len() - issued,
+        2,
+        "the family member is re-granted first"
     );
-    // The next version is written under the new epoch, readable by both.
+    // Nothing is readable until the section is written again.
+    assert_eq!(
+        w.read(&nurse, "medications").unwrap_err(),
+        "before_from_version"
+    );
     w.write(&[("medications", b"v2 list".as_slice())]);
-    assert_eq!(w.read(&nurse, &share, "medications").unwrap(), b"v2 list");
-    let fam_new = w.accept(&family, &w.reissued[0].clone(), "medications");
+    assert_eq!(w.read(&nurse, "medications").unwrap(), b"v2 list");
+    assert_eq!(w.read(&family, "medications").unwrap(), b"v2 list");
+    // Version 1 stays closed to the nurse (another epoch, and before its
+    // from_version) and open to the family member (all history).
     assert_eq!(
-        w.read(&family, &fam_new, "medications").unwrap(),
-        b"v2 list"
+        w.read_version(&nurse, "medications", 1).unwrap_err(),
+        "before_from_version"
     );
-    // The family member's original grant still reads version 1 (history kept).
     assert_eq!(
-        w.read_at(&family, &fam_share, "medications", &m1).unwrap(),
+        w.read_version(&family, "medications", 1).unwrap(),
         b"v1 list"
     );
 }
@@ -114,17 +104,158 @@ fn expired_grant_is_refused_and_rotates() {
     let mut w = World::new("expiry");
     let lab = identity("lab");
     w.write(&[("labs", b"HbA1c 6.1%".as_slice())]);
-    let g = w.grant("labs", &lab, Role::Lab, 0, Some(w.now + 1000));
-    let share = w.accept(&lab, &g, "labs");
-    assert_eq!(w.read(&lab, &share, "labs").unwrap(), b"HbA1c 6.1%");
+    w.grant("labs", &lab, Role::Lab, 0, Some(w.now + 1000));
+    assert_eq!(w.read(&lab, "labs").unwrap(), b"HbA1c 6.1%");
     w.now += 1000;
-    assert_eq!(w.read(&lab, &share, "labs").unwrap_err(), "expired");
-    let now = w.now;
-    let s = w.sections.iter_mut().find(|s| s.name == "labs").unwrap();
-    assert_eq!(s.state.expire(now), 1);
-    assert!(s.state.pending_rotation().is_some());
-    let before = s.state.epoch();
+    assert_eq!(w.read(&lab, "labs").unwrap_err(), "expired");
+    let section = w.section_id("labs");
+    let before = w.record.epoch(&section).unwrap();
+    let issued = w.issued.len();
     w.write(&[("labs", b"HbA1c 5.9%".as_slice())]);
-    assert_ne!(w.sections[0].state.epoch(), before);
-    assert!(w.reissued.is_empty());
+    assert_ne!(w.record.epoch(&section).unwrap(), before);
+    assert_eq!(w.issued.len(), issued, "no one is left to re-grant");
+    // An expiry already past is refused before anything is issued.
+    let mut w2 = World::new("expiry-past");
+    w2.write(&[("labs", b"x".as_slice())]);
+    let terms = GrantTerms {
+        grantee: lab.public().clone(),
+        role: Role::Lab,
+        from_version: 0,
+        expires_at: Some(w2.now),
+        sequence: 0,
+    };
+    let srs = w2.srs.public().encryption;
+    let err = w2
+        .record
+        .grant(
+            &w2.owner,
+            &srs,
+            w2.section_id("labs"),
+            &terms,
+            w2.now,
+            &mut w2.rng,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(w2.record.pending_rotation(&w2.section_id("labs")), None);
+    let _ = RotationReason::Expired;
+}
+
+/// A grant a stranger signs over the victim's record and section, with a
+/// sequence number higher than any the owner used, to the reader.
+fn stranger_grant(
+    w: &mut World,
+    reader: &sesphr_client::identity::Identity,
+    name: &str,
+) -> IssuedGrant {
+    let stranger = identity("stranger");
+    let key = SectionKey::for_owner(
+        &stranger,
+        w.record_id(),
+        w.section_id(name),
+        EpochId([7; 32]),
+    )
+    .unwrap();
+    let terms = GrantTerms {
+        grantee: reader.public().clone(),
+        role: Role::Family,
+        from_version: 0,
+        expires_at: None,
+        sequence: u64::MAX,
+    };
+    IssuedGrant::issue(
+        &stranger,
+        &key,
+        &w.srs.public().encryption,
+        &terms,
+        &mut w.rng,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_strangers_inbox_items_never_shadow_the_owners_share() {
+    let mut w = World::new("junk");
+    let doctor = identity("doctor");
+    w.write(&[("allergies", b"penicillin".as_slice())]);
+    // The stranger's item arrives first, before the owner ever shares.
+    let junk = stranger_grant(&mut w, &doctor, "allergies");
+    w.post_inbox(&doctor.id(), &junk.statement, &junk.b1_envelope);
+    assert_eq!(w.read(&doctor, "allergies").unwrap_err(), "not_granted");
+    w.grant("allergies", &doctor, Role::Physician, 0, None);
+    // Another junk item after: still the owner's grant is the only candidate.
+    let junk2 = stranger_grant(&mut w, &doctor, "allergies");
+    w.post_inbox(&doctor.id(), &junk2.statement, &junk2.b1_envelope);
+    assert_eq!(w.read(&doctor, "allergies").unwrap(), b"penicillin");
+
+    // The inbox binds the record to its owner from the manifest, and sets the
+    // stranger's items aside as foreign.
+    let mut inbox = sesphr_client::reader::Inbox::new();
+    for item in &w.inboxes[&doctor.id()] {
+        inbox.add(doctor.public(), item.clone());
+    }
+    let shared = inbox.record(w.manifests.last().unwrap()).unwrap();
+    assert_eq!(shared.owner(), w.owner.public());
+    assert_eq!(shared.foreign().len(), 2);
+    assert_eq!(shared.sections().count(), 1);
+}
+
+#[test]
+fn every_grant_of_the_epoch_is_tried_before_failing() {
+    let mut w = World::new("fallback");
+    let doctor = identity("doctor");
+    w.write(&[("labs", b"LDL 2.9".as_slice())]);
+    // Two grants of the same epoch; the newer one is revoked at the SRS
+    // alone (the owner's state keeps the older one live).
+    w.grant("labs", &doctor, Role::Physician, 0, None);
+    let newer = w.grant("labs", &doctor, Role::Physician, 0, None);
+    w.srs_shares.remove(&newer.statement.grant_id);
+    for (g, revoked) in &mut w.srs_grants {
+        if g.grant_id == newer.statement.grant_id {
+            *revoked = true;
+        }
+    }
+    let before = w.log.len();
+    assert_eq!(w.read(&doctor, "labs").unwrap(), b"LDL 2.9");
+    assert_eq!(
+        w.log.len(),
+        before + 2,
+        "the newest was asked first, then the older"
+    );
+    // With both gone, the error is the newest candidate's refusal.
+    let older = w.issued[0].statement.grant_id;
+    w.srs_shares.remove(&older);
+    for (g, revoked) in &mut w.srs_grants {
+        *revoked |= g.grant_id == older;
+    }
+    assert_eq!(w.read(&doctor, "labs").unwrap_err(), "revoked");
+}
+
+#[test]
+fn a_reader_reads_every_version_its_grant_covers() {
+    let mut w = World::new("history");
+    let family = identity("family");
+    w.write(&[("notes", b"first".as_slice())]);
+    w.write(&[("history", b"unrelated".as_slice())]);
+    w.write(&[("notes", b"second".as_slice())]);
+    w.grant("notes", &family, Role::Family, 0, None);
+    w.write(&[("notes", b"third".as_slice())]);
+    for (v, body) in [(1, "first"), (3, "second"), (4, "third")] {
+        assert_eq!(
+            w.read_version(&family, "notes", v).unwrap(),
+            body.as_bytes()
+        );
+    }
+    // Version 2 lists the body written at 1: readable through version 2's manifest too.
+    assert_eq!(w.read_version(&family, "notes", 2).unwrap(), b"first");
+    // The owner's history lists the bodies where they changed.
+    let h: Vec<u64> = w
+        .record
+        .history(&w.section_id("notes"))
+        .iter()
+        .map(|e| e.written_at_version)
+        .collect();
+    assert_eq!(h, [1, 3, 4]);
+    // The high-water mark is the newest head seen: an older chain tip is stale.
+    assert_eq!(w.high_water[&family.id()], 4);
 }

@@ -1,10 +1,10 @@
 //! Property tests: every object round-trips, and every decoder refuses
 //! arbitrary bytes without panicking.
+#![cfg(test)]
 #![cfg(not(target_arch = "wasm32"))]
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-use common::*;
+use sesphr_testkit::world::*;
+use sesphr_testkit::TestRng;
 
 use proptest::prelude::*;
 use sesphr_client::audit::{AuditEntry, Decision, MemoryLog, SignedTreeHead};
@@ -25,8 +25,8 @@ use sesphr_client::stream::{
 /// A fixed valid grant, for decoders that verify against one.
 fn grant_for_decoders(w: &World) -> VerifiedGrant {
     let mut rng = TestRng::new("decoders-grant");
-    let key =
-        SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([4; 32])).unwrap();
+    let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([4; 32]))
+        .unwrap();
     let terms = GrantTerms {
         grantee: w.srs.public().clone(),
         role: Role::Lab,
@@ -47,7 +47,7 @@ proptest! {
         let chunk_log2 = ALLOWED_CHUNK_LOG2[log2_idx];
         let mut w = World::new(&format!("stream-{seed}"));
         let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
-        let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([3; 32])).unwrap();
+        let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([3; 32])).unwrap();
         let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
         let ctx = KeyContext::for_key(&key, 5);
         let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, chunk_log2).unwrap();
@@ -82,7 +82,7 @@ proptest! {
     fn frames_lay_out_what_prepare_builds(len in 0usize..140_000, log2_idx in 0usize..2, seed in any::<u64>()) {
         let mut w = World::new(&format!("frame-{seed}"));
         let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
-        let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("s"), EpochId([3; 32])).unwrap();
+        let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([3; 32])).unwrap();
         let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
         let ctx = KeyContext::for_key(&key, 5);
         let log2 = ALLOWED_CHUNK_LOG2[log2_idx];
@@ -115,13 +115,13 @@ proptest! {
         let w = World::new(&format!("manifest-{seed}"));
         let mut rng = TestRng::new(&format!("m{seed}"));
         let entries: Vec<ManifestEntry> = (0..n).map(|i| {
-            let key = SectionKey::for_owner(&w.owner, w.record, w.section_id(&format!("s{i}")), EpochId::generate(&mut rng)).unwrap();
+            let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id(&format!("s{i}")), EpochId::generate(&mut rng)).unwrap();
             let (capsule, _) = Capsule::encapsulate(&key, version, &mut rng).unwrap();
             ManifestEntry { section: key.section, epoch: key.epoch, section_key: key.public(), capsule,
                 written_at_version: 1 + (i as u64 % version), chunk_root: [i as u8; 32], blob_len: 1000 * i as u64,
                 index_id: [i as u8 ^ 2; 32] }
         }).collect();
-        let content = ManifestContent { record: w.record, record_nonce: w.nonce, version,
+        let content = ManifestContent { record: w.record_id(), record_nonce: RecordId::for_index(w.owner.seed(), &w.owner.id(), 0).1, version,
             previous: if version == 1 { [0; 32] } else { [7; 32] }, created_at: created, entries };
         let m = content.clone().sign(&w.owner).unwrap();
         let back = VerifiedManifest::from_bytes(m.as_bytes()).unwrap();
@@ -129,7 +129,7 @@ proptest! {
         let mut sorted = content.entries.clone();
         sorted.sort_by_key(|e| e.section);
         prop_assert_eq!(back.content.entries, sorted);
-        let head = SignedHead::sign(&w.srs, w.record, version, m.hash(), created);
+        let head = SignedHead::sign(&w.srs, w.record_id(), version, m.hash(), created);
         prop_assert_eq!(SignedHead::from_bytes(head.as_bytes(), w.srs.public()).unwrap(), head);
     }
 
@@ -137,7 +137,7 @@ proptest! {
     fn grant_request_revocation_round_trip(role_idx in 0usize..8, from in 0u64..50, expiry in proptest::option::of(1u64..u64::MAX), seed in any::<u64>()) {
         let mut w = World::new(&format!("grant-{seed}"));
         let grantee = identity(&format!("grantee-{seed}"));
-        let key = SectionKey::for_owner(&w.owner, w.record, w.section_id("labs"), EpochId([1; 32])).unwrap();
+        let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("labs"), EpochId([1; 32])).unwrap();
         let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::ALL[role_idx], from_version: from, expires_at: expiry, sequence: seed };
         let g = IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut w.rng).unwrap();
         let back = VerifiedGrant::from_bytes(g.statement.as_bytes()).unwrap();
@@ -170,7 +170,7 @@ proptest! {
         let decision = [Decision::Allowed, Decision::BadSignature, Decision::Replay, Decision::Revoked, Decision::Expired,
             Decision::UnknownGrant, Decision::NotInManifest, Decision::BeforeFromVersion][d as usize];
         let e = AuditEntry { timestamp: ts, grant_id: [d; 16], grantee: PartyId([1; 32]), record: RecordId([2; 32]),
-            section: SectionId([3; 32]), version, decision };
+            section: SectionId([3; 32]), version, request: [d; 32], decision };
         prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
         let mut log = MemoryLog::default();
         let mut last = None;

@@ -1,8 +1,8 @@
 //! Standard test vectors for every standard primitive we build on:
 //! Wycheproof (AES-GCM, ECDSA, ECDH), RFC 9180 (HPKE DHKEM P-256),
 //! RFC 9497 / RFC 9380 (hash to scalar).
+#![cfg(test)]
 #![cfg(not(target_arch = "wasm32"))]
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};

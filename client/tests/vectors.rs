@@ -3,11 +3,10 @@
 //! `tests/vectors/kat.json`; any change to a byte format, label or key
 //! schedule breaks this test. Regenerate deliberately with
 //! `SESPHR_WRITE_VECTORS=1 cargo test -p sesphr-client --test vectors`.
+#![cfg(test)]
 #![cfg(not(target_arch = "wasm32"))]
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-use common::TestRng;
+use sesphr_testkit::TestRng;
 
 use serde_json::{json, Map, Value};
 use sesphr_client::capsule::{Capsule, KeyContext};

@@ -1,7 +1,6 @@
 //! The protocol in wasm, in headless Chromium: the JS bindings end to end,
 //! and interop with the browser's WebCrypto (AES-GCM, ECDSA, ECDH).
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};

@@ -3,7 +3,6 @@
 //! Smoke sizes by default (CI); `SESPHR_BENCH_FULL=1` at build time for the
 //! full sizes (`scripts/bench-wasm.sh`). Never asserts on time.
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};

@@ -1,8 +1,5 @@
-//! The checks behind SeSPHR's fuzz targets: [`client`] for every decoder and
-//! verifier of `sesphr-client`, [`relay`] for the JSON bodies the servers
-//! parse. The fuzz targets call them; the stable corpus replays
-//! (`client/tests/fuzz_corpus.rs`, `relay/tests/fuzz_corpus.rs`) include the
-//! same files, so `cargo test` runs exactly these checks over `fuzz/corpus/`.
+//! The checks behind SeSPHR's fuzz targets, which live in the test-support
+//! crate (`sesphr_testkit::fuzz`) so the stable corpus replays run exactly
+//! the same ones.
 
-pub mod client;
-pub mod relay;
+pub use sesphr_testkit::fuzz::{client, relay};

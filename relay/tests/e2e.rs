@@ -1,22 +1,16 @@
 //! End to end on loopback: the real relay and SRS, driven over HTTP by the
-//! native protocol core playing a patient and several readers.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! native client (the core's owner and reader flows), with a relay that
+//! lies or lags in front where the test says so.
+#![cfg(test)]
 
-mod common;
-use common::*;
-
+use sesphr_client::audit::{AuditEntry, Decision, SignedTreeHead};
 use sesphr_client::envelope::seal_request;
 use sesphr_client::grant::Role;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::reencrypt::ReencryptRequest;
-use sesphr_client::token::{Purpose, RequestToken};
-
-fn api_err(status: u16, code: &str) -> ReadErr {
-    ReadErr::Api(ApiErr {
-        status,
-        code: code.to_string(),
-    })
-}
+use sesphr_native::{Client, Patient, Reader};
+use sesphr_testkit::deploy::*;
+use sesphr_testkit::mitm::Mitm;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_read_revoke_rotate_end_to_end() {
@@ -24,81 +18,93 @@ async fn share_read_revoke_rotate_end_to_end() {
         dir: _dir,
         server,
         api,
-        mut patient,
-        srs,
+        client,
+        mut record,
+        patient,
+        ..
     } = deploy(|_| {}).await;
-    let mut physician = Reader::new(&api).await;
-    let mut insurer = Reader::new(&api).await;
-
-    patient
-        .write(
-            &api,
-            &[
-                ("history", b"asthma since 2009".as_slice()),
-                ("medications", b"salbutamol".as_slice()),
-                ("labs", b"HbA1c 6.1%".as_slice()),
-                ("insurance", b"policy 42, Acme Health".as_slice()),
-            ],
+    let mut physician = reader(&client).await;
+    let mut insurer = reader(&client).await;
+    record
+        .write(&[
+            ("history", b"asthma since 2009".as_slice()),
+            ("medications", b"salbutamol".as_slice()),
+            ("labs", b"HbA1c 6.1%".as_slice()),
+            ("insurance", b"policy 42, Acme Health".as_slice()),
+        ])
+        .await
+        .unwrap();
+    let doc = physician.identity().public().clone();
+    let g_hist = record
+        .share(&doc, &["history", "labs"], Role::Physician, false, None)
+        .await
+        .unwrap()[0]
+        .statement
+        .grant_id;
+    record
+        .share(
+            insurer.identity().public(),
+            &["insurance"],
+            Role::Insurer,
+            false,
+            None,
         )
-        .await;
-    let g_hist = patient
-        .grant(&api, "history", physician.id.public(), Role::Physician, 0)
-        .await;
-    patient
-        .grant(&api, "labs", physician.id.public(), Role::Physician, 0)
-        .await;
-    let g_ins = patient
-        .grant(&api, "insurance", insurer.id.public(), Role::Insurer, 0)
-        .await;
-    physician.sync_inbox(&api).await;
-    insurer.sync_inbox(&api).await;
-    assert_eq!(physician.shares.len(), 2);
-    assert_eq!(insurer.shares.len(), 1);
-
-    let (rec, hist, labs, meds, ins) = (
-        patient.record,
-        patient.section_id("history"),
-        patient.section_id("labs"),
-        patient.section_id("medications"),
-        patient.section_id("insurance"),
+        .await
+        .unwrap();
+    let shared = physician.shared_with_me().await.unwrap();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].owner(), patient.identity().public());
+    let (hist, labs, meds, ins) = (
+        record.section_id("history"),
+        record.section_id("labs"),
+        record.section_id("medications"),
+        record.section_id("insurance"),
     );
+    let mine = &shared[0];
     assert_eq!(
-        physician.read(&api, &rec, &hist, &srs).await.unwrap(),
+        physician.read(mine, &hist).await.unwrap(),
         b"asthma since 2009"
     );
+    assert_eq!(physician.read(mine, &labs).await.unwrap(), b"HbA1c 6.1%");
+    let theirs = insurer.shared_with_me().await.unwrap().remove(0);
     assert_eq!(
-        physician.read(&api, &rec, &labs, &srs).await.unwrap(),
-        b"HbA1c 6.1%"
-    );
-    assert_eq!(
-        insurer.read(&api, &rec, &ins, &srs).await.unwrap(),
+        insurer.read(&theirs, &ins).await.unwrap(),
         b"policy 42, Acme Health"
     );
-    // Nothing else: no grant for medications; and using another reader's grant is refused by the SRS.
+    // Nothing else: no grant of medications.
     assert_eq!(
-        physician.read(&api, &rec, &meds, &srs).await.unwrap_err(),
-        ReadErr::Client("no_grant")
+        physician.read(mine, &meds).await.unwrap_err().code(),
+        "not_granted"
     );
-    let m = latest_manifest(&api, &rec).await.unwrap();
-    let insurer_share = insurer.shares[0].clone();
-    let req = ReencryptRequest::from_bytes(&{
-        let mut b = ReencryptRequest::new(
-            &insurer.id,
-            &insurer_share.grant,
-            m.version(),
-            now(),
-            &mut os_rng(),
-        )
+
+    // Another reader's grant with the physician's signature: refused, unaudited.
+    let audited = record.audit().await.unwrap().len();
+    let m = client
+        .manifest(&record.record(), None)
+        .await
         .unwrap()
-        .as_bytes()
-        .to_vec();
-        let n = b.len();
-        let forged = physician.id.sign(&b[..n - 64]);
-        b[n - 64..].copy_from_slice(&forged);
-        b
-    })
-    .unwrap();
-    let (sealed, _) = seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap();
+        .unwrap();
+    let (ins_grant, _) = record
+        .grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(g, _)| g.grantee == *insurer.identity().public())
+        .unwrap();
+    let mut forged = ReencryptRequest::new(
+        insurer.identity(),
+        &ins_grant,
+        m.version(),
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap()
+    .as_bytes()
+    .to_vec();
+    let n = forged.len();
+    let sig = physician.identity().sign(&forged[..n - 64]);
+    forged[n - 64..].copy_from_slice(&sig);
+    let (sealed, _) = seal_request(&client.srs().encryption, &forged, &mut os_rng()).unwrap();
     assert_eq!(
         api.post("/v1/reencrypt", "application/octet-stream", sealed)
             .await
@@ -108,187 +114,137 @@ async fn share_read_revoke_rotate_end_to_end() {
             code: "bad_signature".into()
         }
     );
+    assert_eq!(
+        record.audit().await.unwrap().len(),
+        audited,
+        "an unproven request is never attributed"
+    );
 
     // Revoke the physician's history grant: the next read is refused.
-    patient.revoke(&api, &g_hist.statement).await.unwrap();
+    record.revoke(&g_hist).await.unwrap();
     assert_eq!(
-        physician.read(&api, &rec, &hist, &srs).await.unwrap_err(),
-        api_err(403, "revoked")
+        physician.read(mine, &hist).await.unwrap_err().code(),
+        "revoked"
     );
-    // Revoking again returns the same receipt; the grant id can never be reused.
-    patient.revoke(&api, &g_hist.statement).await.unwrap();
-    let again = serde_json::json!({ "statement": hex::encode(g_hist.statement.as_bytes()), "b2Envelope": hex::encode(g_hist.b2_envelope.to_bytes()) });
+    // The grant id can never be used again.
+    let (g, _) = record
+        .grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(g, _)| g.grant_id == g_hist)
+        .unwrap();
+    let again = serde_json::json!({ "statement": hex::encode(g.as_bytes()), "b2Envelope": "00" });
     assert_eq!(
-        api.post(
-            "/srs/v1/grants",
-            "application/json",
-            serde_json::to_vec(&again).unwrap()
+        api.post_json("/srs/v1/grants", &again)
+            .await
+            .unwrap_err()
+            .code,
+        "malformed"
+    );
+
+    // The next write of history rotates its epoch; labs and insurance keep working.
+    record
+        .write(&[("history", b"asthma, well controlled".as_slice())])
+        .await
+        .unwrap();
+    let mine = physician.shared_with_me().await.unwrap().remove(0);
+    assert_eq!(
+        physician.read(&mine, &hist).await.unwrap_err().code(),
+        "not_granted"
+    );
+    // ... but the version it was granted stays readable (history).
+    assert_eq!(
+        physician
+            .read_version(&mine, &hist, Some(2))
+            .await
+            .unwrap_err()
+            .code(),
+        "revoked"
+    );
+    assert_eq!(physician.read(&mine, &labs).await.unwrap(), b"HbA1c 6.1%");
+    assert_eq!(
+        insurer.read(&theirs, &ins).await.unwrap(),
+        b"policy 42, Acme Health"
+    );
+
+    // A from-now grant (labs) rotates labs now: the newcomer reads only what
+    // is written after it; the physician is re-granted in the new epoch.
+    let mut nurse = reader(&client).await;
+    record
+        .share(
+            nurse.identity().public(),
+            &["labs"],
+            Role::Nurse,
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    let for_nurse = nurse.shared_with_me().await.unwrap().remove(0);
+    assert_eq!(
+        nurse.read(&for_nurse, &labs).await.unwrap_err().code(),
+        "before_from_version"
+    );
+    record
+        .write(&[("labs", b"HbA1c 5.8%".as_slice())])
+        .await
+        .unwrap();
+    let for_nurse = nurse.shared_with_me().await.unwrap().remove(0);
+    assert_eq!(nurse.read(&for_nurse, &labs).await.unwrap(), b"HbA1c 5.8%");
+    let mine = physician.shared_with_me().await.unwrap().remove(0);
+    assert_eq!(physician.read(&mine, &labs).await.unwrap(), b"HbA1c 5.8%");
+    assert_eq!(
+        physician.read_version(&mine, &labs, Some(2)).await.unwrap(),
+        b"HbA1c 6.1%"
+    );
+    assert_eq!(
+        nurse
+            .read_version(&for_nurse, &labs, Some(2))
+            .await
+            .unwrap_err()
+            .code(),
+        "before_from_version"
+    );
+
+    // The owner reads the audit log; others cannot.
+    let audit = record.audit().await.unwrap();
+    assert!(audit.iter().any(|(_, e)| e.decision == Decision::Revoked));
+    assert!(audit.iter().all(|(_, e)| e.record == record.record()));
+    let t = sesphr_client::token::RequestToken::sign(
+        physician.identity(),
+        sesphr_client::token::Purpose::ReadAudit,
+        &record.record().0,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    assert_eq!(
+        api.get(
+            &format!("/srs/v1/records/{}/audit", record.record().to_hex()),
+            Some(&t)
         )
         .await
         .unwrap_err()
         .code,
-        "grant_id_used"
-    );
-
-    // The next write of history rotates its epoch; labs and insurance keep working.
-    patient
-        .write(&api, &[("history", b"asthma, well controlled".as_slice())])
-        .await;
-    physician.sync_inbox(&api).await;
-    assert_eq!(
-        physician.read(&api, &rec, &hist, &srs).await.unwrap_err(),
-        api_err(403, "revoked")
-    );
-    assert_eq!(
-        physician.read(&api, &rec, &labs, &srs).await.unwrap(),
-        b"HbA1c 6.1%"
-    );
-    assert_eq!(
-        insurer.read(&api, &rec, &ins, &srs).await.unwrap(),
-        b"policy 42, Acme Health"
-    );
-
-    // A from-now grant (labs) rotates labs now: the newcomer cannot read the
-    // current version, only those written after the grant; the physician is
-    // re-granted in the new epoch.
-    let mut nurse = Reader::new(&api).await;
-    let next = patient.version() + 1;
-    patient
-        .grant(&api, "labs", nurse.id.public(), Role::Nurse, next)
-        .await;
-    nurse.sync_inbox(&api).await;
-    assert_eq!(
-        nurse.read(&api, &rec, &labs, &srs).await.unwrap_err(),
-        api_err(403, "not_in_manifest")
-    );
-    patient
-        .write(&api, &[("labs", b"HbA1c 5.8%".as_slice())])
-        .await;
-    assert_eq!(
-        nurse.read(&api, &rec, &labs, &srs).await.unwrap(),
-        b"HbA1c 5.8%"
-    );
-    physician.sync_inbox(&api).await;
-    assert_eq!(
-        physician.read(&api, &rec, &labs, &srs).await.unwrap(),
-        b"HbA1c 5.8%"
-    );
-    // An `all` grant reads every version, including the first.
-    let mut family = Reader::new(&api).await;
-    patient
-        .grant(&api, "insurance", family.id.public(), Role::Family, 0)
-        .await;
-    family.sync_inbox(&api).await;
-    let v1 = patient.manifests[0].clone();
-    let share = family.shares[0].clone();
-    assert_eq!(
-        family.read_with(&api, &share, &v1, &srs).await.unwrap_err(),
-        ReadErr::Client("stale")
-    );
-    assert_eq!(
-        family.read(&api, &rec, &ins, &srs).await.unwrap(),
-        b"policy 42, Acme Health"
-    );
-
-    // The owner lists grants and reads the audit log; others cannot.
-    let t = RequestToken::sign(
-        &patient.id,
-        Purpose::ListGrants,
-        &rec.0,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
-    let grants: Vec<serde_json::Value> = serde_json::from_slice(
-        &api.get(
-            &format!("/srs/v1/records/{}/grants", rec.to_hex()),
-            Some(&t),
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
-    assert!(grants.iter().any(|g| g["revoked"] == true));
-    let t = RequestToken::sign(
-        &patient.id,
-        Purpose::ReadAudit,
-        &rec.0,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
-    let audit: serde_json::Value = serde_json::from_slice(
-        &api.get(&format!("/srs/v1/records/{}/audit", rec.to_hex()), Some(&t))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let entries = audit["entries"].as_array().unwrap();
-    assert!(entries.len() >= 10, "{}", entries.len());
-    let decisions: Vec<u8> = entries
-        .iter()
-        .map(|e| {
-            sesphr_client::audit::AuditEntry::from_bytes(
-                &hex::decode(e[1].as_str().unwrap()).unwrap(),
-            )
-            .unwrap()
-            .decision as u8
-        })
-        .collect();
-    assert!(decisions.contains(&(sesphr_client::audit::Decision::Revoked as u8)));
-    let t = RequestToken::sign(
-        &physician.id,
-        Purpose::ReadAudit,
-        &rec.0,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
-    assert_eq!(
-        api.get(&format!("/srs/v1/records/{}/audit", rec.to_hex()), Some(&t))
-            .await
-            .unwrap_err()
-            .code,
         "not_owner"
     );
-    // The log only grows: a consistency proof links an earlier signed tree
-    // head to a later one.
-    let srs_id = srs.clone();
-    let head_a = sesphr_client::audit::SignedTreeHead::from_bytes(
-        &hex::decode(audit["treeHead"].as_str().unwrap()).unwrap(),
-        &srs_id,
-    )
-    .unwrap();
-    assert_eq!(
-        insurer.read(&api, &rec, &ins, &srs).await.unwrap(),
-        b"policy 42, Acme Health"
-    );
-    let t = RequestToken::sign(
-        &patient.id,
-        Purpose::ReadAudit,
-        &rec.0,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
-    let audit: serde_json::Value = serde_json::from_slice(
-        &api.get(&format!("/srs/v1/records/{}/audit", rec.to_hex()), Some(&t))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let head_b = sesphr_client::audit::SignedTreeHead::from_bytes(
-        &hex::decode(audit["treeHead"].as_str().unwrap()).unwrap(),
-        &srs_id,
-    )
-    .unwrap();
-    assert!(head_b.tree_size > head_a.tree_size);
+    // The log only grows: a consistency proof links two signed tree heads.
+    let head = |bytes: Vec<u8>| SignedTreeHead::from_bytes(&bytes, client.srs()).unwrap();
+    let (_, a) = client
+        .audit(patient.identity(), &record.record())
+        .await
+        .unwrap();
+    insurer.read(&theirs, &ins).await.unwrap();
+    let (_, b) = client
+        .audit(patient.identity(), &record.record())
+        .await
+        .unwrap();
+    let (a, b) = (head(a), head(b));
+    assert!(b.tree_size > a.tree_size);
     let proof: serde_json::Value = serde_json::from_slice(
         &api.get(
-            &format!(
-                "/srs/v1/audit/consistency/{}/{}",
-                head_a.tree_size, head_b.tree_size
-            ),
+            &format!("/srs/v1/audit/consistency/{}/{}", a.tree_size, b.tree_size),
             None,
         )
         .await
@@ -306,11 +262,11 @@ async fn share_read_revoke_rotate_end_to_end() {
                 .unwrap()
         })
         .collect();
-    head_a.verify_extension(&head_b, &path).unwrap();
-    assert!(head_b.verify_extension(&head_a, &path).is_err());
+    a.verify_extension(&b, &path).unwrap();
+    assert!(b.verify_extension(&a, &path).is_err());
     assert_eq!(
         api.get(
-            &format!("/srs/v1/audit/consistency/0/{}", head_b.tree_size),
+            &format!("/srs/v1/audit/consistency/0/{}", b.tree_size),
             None
         )
         .await
@@ -318,122 +274,209 @@ async fn share_read_revoke_rotate_end_to_end() {
         .code,
         "invalid_range"
     );
-    let _ = g_ins;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malicious_relay_is_detected() {
+async fn a_lying_relay_is_detected_by_readers_and_by_the_owner() {
     let Deployment {
-        dir,
+        dir: _dir,
         server,
-        api,
-        mut patient,
-        srs,
+        client,
+        patient,
+        mut record,
+        ..
     } = deploy(|_| {}).await;
-    let mut doctor = Reader::new(&api).await;
-    let m1 = patient
-        .write(
-            &api,
-            &[
-                ("history", b"v1 history".as_slice()),
-                ("notes", b"v1 notes, a longer body".as_slice()),
-            ],
-        )
-        .await;
-    patient
-        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
-        .await;
-    doctor.sync_inbox(&api).await;
-    let m2 = patient
-        .write(&api, &[("history", b"v2 history".as_slice())])
-        .await;
-    let (rec, hist) = (patient.record, patient.section_id("history"));
-    assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
-        b"v2 history"
-    );
-    let relay = dir.path().join("relay");
-    let blob_path = |id: &[u8; 32]| relay.join("blobs").join(hex::encode(id));
-    let hist_entry = m2.entry(&hist).unwrap().clone();
-    let notes_entry = m1.entry(&patient.section_id("notes")).unwrap().clone();
-    let original = std::fs::read(blob_path(&hist_entry.blob_id())).unwrap();
-
-    // Substituted blob: the relay serves another section's blob.
-    std::fs::remove_file(blob_path(&hist_entry.blob_id())).unwrap();
-    std::fs::copy(
-        blob_path(&notes_entry.blob_id()),
-        blob_path(&hist_entry.blob_id()),
-    )
-    .unwrap();
-    assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap_err(),
-        ReadErr::Client("content_mismatch")
-    );
-    // Truncated download.
-    std::fs::remove_file(blob_path(&hist_entry.blob_id())).unwrap();
-    std::fs::write(
-        blob_path(&hist_entry.blob_id()),
-        &original[..original.len() - 5],
-    )
-    .unwrap();
-    assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap_err(),
-        ReadErr::Client("truncated")
-    );
-    std::fs::remove_file(blob_path(&hist_entry.blob_id())).unwrap();
-    std::fs::write(blob_path(&hist_entry.blob_id()), &original).unwrap();
-    assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
-        b"v2 history"
-    );
-
-    // Rolled-back manifest: the relay hides version 2; the SRS head exposes it.
-    let mdir = relay.join("manifests").join(rec.to_hex());
-    let v2 = mdir.join(format!("{:020}", 2));
-    let saved = std::fs::read(&v2).unwrap();
-    std::fs::remove_file(&v2).unwrap();
-    let mut fresh_reader = Reader {
-        id: sesphr_client::identity::Identity::from_seed(
-            sesphr_client::secret::Seed::from_bytes(doctor.id.seed().to_bytes().as_ref()).unwrap(),
-        )
-        .unwrap(),
-        shares: doctor.shares.clone(),
-        high_water: 0,
-    };
-    assert_eq!(
-        fresh_reader
-            .read(&api, &rec, &hist, &srs)
-            .await
-            .unwrap_err(),
-        ReadErr::Client("stale")
-    );
-    std::fs::write(&v2, saved).unwrap();
-
-    // Replayed answer: an answer to an earlier request is useless for a new one.
-    let share = doctor.shares[0].clone();
-    let req1 = ReencryptRequest::new(&doctor.id, &share.grant, 2, now(), &mut os_rng()).unwrap();
-    let (sealed1, _) = seal_request(&srs.encryption, req1.as_bytes(), &mut os_rng()).unwrap();
-    let old_answer = api
-        .post("/v1/reencrypt", "application/octet-stream", sealed1.clone())
+    let doctor = party(&client).await;
+    record
+        .write(&[
+            ("history", b"v1 history".as_slice()),
+            ("notes", b"v1 notes, a longer body".as_slice()),
+        ])
         .await
         .unwrap();
-    let req2 = ReencryptRequest::new(&doctor.id, &share.grant, 2, now(), &mut os_rng()).unwrap();
-    let (_, key2) = seal_request(&srs.encryption, req2.as_bytes(), &mut os_rng()).unwrap();
+    record
+        .share(doctor.public(), &["history"], Role::Physician, false, None)
+        .await
+        .unwrap();
+    record
+        .write(&[("history", b"v2 history".as_slice())])
+        .await
+        .unwrap();
+    let (hist, notes) = (record.section_id("history"), record.section_id("notes"));
+    let m = client
+        .manifest(&record.record(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let hist_blob = m.entry(&hist).unwrap().blob_id();
+    let notes_blob = m.entry(&notes).unwrap().blob_id();
+
+    let mitm = Mitm::start(&server.base).await;
+    let lying = Client::connect(&mitm.base, Some(&client.srs().fingerprint()))
+        .await
+        .unwrap();
+    let mut doc = Reader::new(
+        lying.clone(),
+        sesphr_testkit::world::identity_clone(&doctor),
+    );
+    let shared = doc.shared_with_me().await.unwrap().remove(0);
+    assert_eq!(doc.read(&shared, &hist).await.unwrap(), b"v2 history");
+
+    // Another section's blob under this one's address.
+    mitm.set(|r| r.swap_blob = Some((hist_blob, notes_blob)));
+    assert_eq!(
+        doc.read(&shared, &hist).await.unwrap_err().code(),
+        "content_mismatch"
+    );
+    // A truncated download.
+    mitm.set(|r| {
+        r.swap_blob = None;
+        r.truncate_blob = Some((hist_blob, 5));
+    });
+    assert_eq!(
+        doc.read(&shared, &hist).await.unwrap_err().code(),
+        "truncated"
+    );
+    mitm.set(|r| r.truncate_blob = None);
+    assert_eq!(doc.read(&shared, &hist).await.unwrap(), b"v2 history");
+
+    // A rolled-back record: the relay hides version 3. The SRS head exposes
+    // it to a reader who never saw version 3, and to the owner restoring.
+    mitm.set(|r| r.hide_manifests_above = Some(2));
+    let mut fresh = Reader::new(
+        lying.clone(),
+        sesphr_testkit::world::identity_clone(&doctor),
+    );
+    let err = fresh.read(&shared, &hist).await.unwrap_err();
+    assert_eq!(err.code(), "stale", "{err}");
+    let owner = Patient::new(
+        lying.clone(),
+        sesphr_testkit::world::identity_clone(patient.identity()),
+    );
+    let err = owner.open_record(0, 0).await.unwrap_err();
+    assert_eq!(err.code(), "stale");
+    assert!(
+        err.to_string().contains("version 2 is older than 3"),
+        "{err}"
+    );
+    mitm.set(|r| r.hide_manifests_above = None);
+    assert_eq!(owner.open_record(0, 0).await.unwrap().unwrap().version(), 3);
+
+    // A replayed answer is useless for a new request, and a replayed request
+    // is refused.
+    let (g, _) = record.grants().await.unwrap().remove(0);
+    let req1 = ReencryptRequest::new(&doctor, &g, 3, now(), &mut os_rng()).unwrap();
+    let (sealed1, _) =
+        seal_request(&client.srs().encryption, req1.as_bytes(), &mut os_rng()).unwrap();
+    let old_answer = client.reencrypt(sealed1.clone()).await.unwrap().unwrap();
+    let req2 = ReencryptRequest::new(&doctor, &g, 3, now(), &mut os_rng()).unwrap();
+    let (_, key2) = seal_request(&client.srs().encryption, req2.as_bytes(), &mut os_rng()).unwrap();
     assert_eq!(
         key2.open_answer(&old_answer).unwrap_err().code(),
         "decryption_failed"
     );
-    // And a replayed request is refused (and audited) by the SRS.
     assert_eq!(
-        api.post("/v1/reencrypt", "application/octet-stream", sealed1)
-            .await
-            .unwrap_err(),
-        ApiErr {
-            status: 403,
-            code: "replay".into()
-        }
+        client.reencrypt(sealed1).await.unwrap(),
+        Err(Decision::Replay)
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_head_registration_never_blocks_the_record() {
+    let Deployment {
+        dir: _dir,
+        server,
+        client,
+        patient,
+        mut record,
+        ..
+    } = deploy(|_| {}).await;
+    let mut doctor = reader(&client).await;
+    record
+        .write(&[("allergies", b"penicillin".as_slice())])
+        .await
+        .unwrap();
+    record
+        .share(
+            doctor.identity().public(),
+            &["allergies"],
+            Role::Physician,
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    let mitm = Mitm::start(&server.base).await;
+    let lossy = Client::connect(&mitm.base, None).await.unwrap();
+    let owner = Patient::new(
+        lossy,
+        sesphr_testkit::world::identity_clone(patient.identity()),
+    );
+    let mut rec = owner.open_record(0, 0).await.unwrap().unwrap();
+
+    // The SRS stores the head, the reply is lost: the owner cannot tell,
+    // keeps the version as unwitnessed; readers already see it.
+    mitm.set(|r| r.lose_reply = Some("/srs/v1/heads".into()));
+    let w = rec
+        .write(&[("allergies", b"penicillin, latex".as_slice())])
+        .await
+        .unwrap();
+    assert_eq!((w.version, w.witnessed), (3, false));
+    assert_eq!(rec.state().unwitnessed().count(), 1);
+    let shared = doctor.shared_with_me().await.unwrap().remove(0);
+    let sid = rec.section_id("allergies");
+    assert_eq!(
+        doctor.read(&shared, &sid).await.unwrap(),
+        b"penicillin, latex"
+    );
+    // The SRS cannot be reached at all for the next write: still saved at
+    // the relay; readers see version 3 until the SRS witnesses version 4.
+    mitm.set(|r| {
+        r.lose_reply = None;
+        r.fail = Some("/srs/v1/heads".into());
+    });
+    let w = rec
+        .write(&[("allergies", b"penicillin, latex, nuts".as_slice())])
+        .await
+        .unwrap();
+    assert_eq!((w.version, w.witnessed), (4, false));
+    assert_eq!(
+        doctor.read(&shared, &sid).await.unwrap(),
+        b"penicillin, latex"
+    );
+    // It comes back: the next write pushes both missing versions first
+    // (the first is already there: idempotent), then its own.
+    mitm.set(|r| r.fail = None);
+    let w = rec
+        .write(&[("allergies", b"penicillin, latex, nuts, bees".as_slice())])
+        .await
+        .unwrap();
+    assert_eq!((w.version, w.witnessed), (5, true));
+    assert_eq!(
+        doctor.read(&shared, &sid).await.unwrap(),
+        b"penicillin, latex, nuts, bees"
+    );
+    assert_eq!(
+        doctor.read_version(&shared, &sid, Some(4)).await.unwrap(),
+        b"penicillin, latex, nuts"
+    );
+
+    // A stale device (another tab) gets version_conflict, refreshed, and
+    // writes on the next try.
+    let mut stale = record;
+    let err = stale
+        .write(&[("notes", b"from the old tab".as_slice())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "version_conflict");
+    assert_eq!(stale.version(), 5, "refreshed from the servers");
+    let w = stale
+        .write(&[("notes", b"from the old tab".as_slice())])
+        .await
+        .unwrap();
+    assert_eq!((w.version, w.witnessed), (6, true));
     server.stop().await;
 }
 
@@ -442,55 +485,213 @@ async fn a_restart_keeps_every_acknowledged_write() {
     let Deployment {
         dir,
         server,
-        api,
-        mut patient,
-        srs,
+        client,
+        patient,
+        mut record,
+        ..
     } = deploy(|_| {}).await;
-    let mut doctor = Reader::new(&api).await;
-    patient
-        .write(
-            &api,
-            &[
-                ("history", b"durable".as_slice()),
-                ("labs", b"also durable".as_slice()),
-            ],
+    let doctor = party(&client).await;
+    record
+        .write(&[
+            ("history", b"durable".as_slice()),
+            ("labs", b"also durable".as_slice()),
+        ])
+        .await
+        .unwrap();
+    let g = record
+        .share(
+            doctor.public(),
+            &["history", "labs"],
+            Role::Physician,
+            false,
+            None,
         )
-        .await;
-    let g = patient
-        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
-        .await;
-    patient
-        .grant(&api, "labs", doctor.id.public(), Role::Physician, 0)
-        .await;
-    doctor.sync_inbox(&api).await;
-    patient.revoke(&api, &g.statement).await.unwrap();
+        .await
+        .unwrap();
+    record.revoke(&g[0].statement.grant_id).await.unwrap();
     // A half-written upload left by a crash.
     std::fs::write(dir.path().join("relay/tmp/deadbeef"), b"partial").unwrap();
     server.stop().await;
 
     let server = Server::start(dir.path()).await;
-    let api = Api::new(&server.base);
-    assert_eq!(api.srs_public().await, srs, "the SRS keeps its identity");
-    let (rec, hist, labs) = (
-        patient.record,
-        patient.section_id("history"),
-        patient.section_id("labs"),
-    );
+    let client2 = sesphr_testkit::deploy::client(&server.base).await;
+    assert_eq!(client2.srs(), client.srs(), "the SRS keeps its identity");
+    let mut doc = Reader::new(client2.clone(), doctor);
+    let shared = doc.shared_with_me().await.unwrap().remove(0);
+    let (hist, labs) = (record.section_id("history"), record.section_id("labs"));
     assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap_err(),
-        api_err(403, "revoked")
+        doc.read(&shared, &hist).await.unwrap_err().code(),
+        "revoked"
     );
-    assert_eq!(
-        doctor.read(&api, &rec, &labs, &srs).await.unwrap(),
-        b"also durable"
-    );
+    assert_eq!(doc.read(&shared, &labs).await.unwrap(), b"also durable");
     assert!(std::fs::read_dir(dir.path().join("relay/tmp"))
         .unwrap()
         .next()
         .is_none());
-    patient
-        .write(&api, &[("history", b"after restart".as_slice())])
-        .await;
-    assert_eq!(latest_manifest(&api, &rec).await.unwrap().version(), 2);
+    let owner = Patient::new(
+        client2,
+        sesphr_testkit::world::identity_clone(patient.identity()),
+    );
+    let mut rec = owner
+        .open_record(0, record.high_water())
+        .await
+        .unwrap()
+        .unwrap();
+    rec.write(&[("history", b"after restart".as_slice())])
+        .await
+        .unwrap();
+    assert_eq!(rec.version(), 3);
+    assert_eq!(rec.read_at("history", 2).await.unwrap(), b"durable");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_proven_requests_reach_a_patients_audit_listing() {
+    let Deployment {
+        dir: _dir,
+        server,
+        client,
+        mut record,
+        ..
+    } = deploy(|_| {}).await;
+    let doctor = party(&client).await;
+    record.write(&[("history", b"h".as_slice())]).await.unwrap();
+    let g = record
+        .share(doctor.public(), &["history"], Role::Physician, false, None)
+        .await
+        .unwrap()
+        .remove(0)
+        .statement;
+    let send = |req: Vec<u8>| {
+        let client = client.clone();
+        async move {
+            let (sealed, _) = seal_request(&client.srs().encryption, &req, &mut os_rng()).unwrap();
+            client.reencrypt(sealed).await.unwrap()
+        }
+    };
+    // A stranger signs a request "by the doctor" under the doctor's grant.
+    let stranger = party(&client).await;
+    let mut forged = ReencryptRequest::new(&doctor, &g, 2, now(), &mut os_rng())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let n = forged.len();
+    let sig = stranger.sign(&forged[..n - 64]);
+    forged[n - 64..].copy_from_slice(&sig);
+    assert_eq!(send(forged).await, Err(Decision::BadSignature));
+    // A stranger with a self-grant on their own record names the victim's
+    // record, section and version: the grant is not found under that record.
+    let (_, mut own) = patient(&client).await;
+    own.write(&[("x", b"x".as_slice())]).await.unwrap();
+    let self_grant = own
+        .share(stranger.public(), &["x"], Role::Family, false, None)
+        .await
+        .unwrap()
+        .remove(0)
+        .statement;
+    let mut aimed = ReencryptRequest::new(&stranger, &self_grant, 2, now(), &mut os_rng())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    aimed[22..54].copy_from_slice(&record.record().0);
+    aimed[54..86].copy_from_slice(&record.section_id("history").0);
+    let n = aimed.len();
+    let sig = stranger.sign(&aimed[..n - 64]);
+    aimed[n - 64..].copy_from_slice(&sig);
+    assert_eq!(send(aimed).await, Err(Decision::UnknownGrant));
+    // Random grant ids, and a replay.
+    for i in 0..5u8 {
+        let mut junk = ReencryptRequest::new(&doctor, &g, 2, now(), &mut os_rng())
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        junk[6..22].copy_from_slice(&[i; 16]);
+        assert_eq!(send(junk).await, Err(Decision::UnknownGrant));
+    }
+    let honest = ReencryptRequest::new(&doctor, &g, 2, now(), &mut os_rng()).unwrap();
+    let (sealed, _) =
+        seal_request(&client.srs().encryption, honest.as_bytes(), &mut os_rng()).unwrap();
+    assert!(client.reencrypt(sealed.clone()).await.unwrap().is_ok());
+    assert_eq!(
+        client.reencrypt(sealed).await.unwrap(),
+        Err(Decision::Replay)
+    );
+    // The listing holds the one proven request, attributed to the doctor.
+    let audit: Vec<AuditEntry> = record
+        .audit()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].grantee, doctor.id());
+    assert_eq!(audit[0].request, honest.hash());
+    assert_eq!(audit[0].decision, Decision::Allowed);
+    assert!(
+        own.audit().await.unwrap().is_empty(),
+        "nor in the stranger's own listing"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_process_deployment_serves_and_survives_its_srs_going_away() {
+    let (relay_dir, srs_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"));
+    let (relay_port, srs_port) = (free_port(), free_port());
+    let srs_url = format!("http://127.0.0.1:{srs_port}");
+    let mut srs = spawn(bin, "srs", srs_dir.path(), srs_port, &[]);
+    let mut relay = spawn(
+        bin,
+        "relay",
+        relay_dir.path(),
+        relay_port,
+        &["--srs-url", &srs_url],
+    );
+    let base = format!("http://127.0.0.1:{relay_port}");
+    wait_up(&srs_url).await;
+    wait_up(&base).await;
+    // One origin: the relay forwards every SRS route.
+    let client = sesphr_testkit::deploy::client(&base).await;
+    let (_, mut rec) = patient(&client).await;
+    let mut doctor = reader(&client).await;
+    rec.write(&[("labs", b"before".as_slice())]).await.unwrap();
+    rec.share(
+        doctor.identity().public(),
+        &["labs"],
+        Role::Lab,
+        false,
+        None,
+    )
+    .await
+    .unwrap();
+    let shared = doctor.shared_with_me().await.unwrap().remove(0);
+    let labs = rec.section_id("labs");
+    assert_eq!(doctor.read(&shared, &labs).await.unwrap(), b"before");
+
+    // The SRS goes away: the write is saved at the relay, unwitnessed;
+    // reading fails plainly.
+    srs.kill().unwrap();
+    srs.wait().unwrap();
+    let w = rec.write(&[("labs", b"during".as_slice())]).await.unwrap();
+    assert!(!w.witnessed);
+    assert_eq!(
+        doctor.read(&shared, &labs).await.unwrap_err().code(),
+        "srs_unreachable"
+    );
+    // It returns: the next write pushes the missing version first.
+    let mut srs = spawn(bin, "srs", srs_dir.path(), srs_port, &[]);
+    wait_up(&srs_url).await;
+    let w = rec.write(&[("labs", b"after".as_slice())]).await.unwrap();
+    assert!(w.witnessed);
+    assert_eq!(doctor.read(&shared, &labs).await.unwrap(), b"after");
+    assert_eq!(
+        doctor.read_version(&shared, &labs, Some(3)).await.unwrap(),
+        b"during"
+    );
+    for child in [&mut srs, &mut relay] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

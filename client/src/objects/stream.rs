@@ -27,7 +27,7 @@ use crate::error::{malformed, Error, Result};
 use crate::merkle::{self, Hash};
 use crate::primitives::codec::{Kind, Reader, Writer, OBJECT_HEADER_LEN};
 use crate::primitives::{hash, labels, Point, POINT_LEN};
-use crate::record::{EpochId, RecordId, SectionId};
+use crate::record::{EpochId, RecordId, SectionId, SectionKey};
 use crate::secret::SymmetricKey;
 
 /// AES-GCM tag length.
@@ -380,6 +380,23 @@ impl SealedBody {
 }
 
 impl StreamEncryptor {
+    /// Starts encrypting a body of exactly `body_len` bytes of section `key`
+    /// at record `version`: a fresh capsule (`E = r·G`, `Z = r·A`), its data
+    /// key and the key context, then the stream. The data key is returned
+    /// for an engine that runs AES-GCM itself (WebCrypto).
+    pub fn for_section<R: rand_core::CryptoRng + ?Sized>(
+        key: &SectionKey,
+        version: u64,
+        body_len: u64,
+        chunk_log2: u8,
+        rng: &mut R,
+    ) -> Result<(StreamEncryptor, DataKey)> {
+        let (capsule, dk) = Capsule::encapsulate(key, version, rng)?;
+        let ctx = KeyContext::for_key(key, version);
+        let enc = StreamEncryptor::new(capsule, &dk, &ctx, body_len, chunk_log2)?;
+        Ok((enc, dk))
+    }
+
     /// Starts a stream for a body of exactly `body_len` bytes.
     pub fn new(
         capsule: Capsule,
@@ -732,7 +749,11 @@ pub fn encrypt_body(
     body: &[u8],
     chunk_log2: u8,
 ) -> Result<(Vec<u8>, SealedBody)> {
-    let mut enc = StreamEncryptor::new(capsule, key, ctx, body.len() as u64, chunk_log2)?;
+    let enc = StreamEncryptor::new(capsule, key, ctx, body.len() as u64, chunk_log2)?;
+    seal_all(enc, key, body)
+}
+
+fn seal_all(mut enc: StreamEncryptor, key: &DataKey, body: &[u8]) -> Result<(Vec<u8>, SealedBody)> {
     let engine = RustAesGcm::new(&key.dek);
     let mut blob = enc.header_bytes().to_vec();
     for i in 0..enc.chunk_count() {
@@ -740,6 +761,21 @@ pub fn encrypt_body(
         blob.extend_from_slice(&enc.seal_next(&engine, &body[s as usize..e as usize])?);
     }
     Ok((blob, enc.finish()?))
+}
+
+/// Encrypts a whole in-memory body of section `key` at record `version`
+/// ([`StreamEncryptor::for_section`], then [`encrypt_body`]): the blob, what
+/// the manifest needs, and the body's data key.
+pub fn seal_section<R: rand_core::CryptoRng + ?Sized>(
+    key: &SectionKey,
+    version: u64,
+    body: &[u8],
+    chunk_log2: u8,
+    rng: &mut R,
+) -> Result<(Vec<u8>, SealedBody, DataKey)> {
+    let (enc, dk) = StreamEncryptor::for_section(key, version, body.len() as u64, chunk_log2, rng)?;
+    let (blob, sealed) = seal_all(enc, &dk, body)?;
+    Ok((blob, sealed, dk))
 }
 
 /// Decrypts a whole in-memory blob against the signed `chunk_root`.

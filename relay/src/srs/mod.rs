@@ -81,7 +81,7 @@ fn cached<K: std::hash::Hash + Eq, V>(
 /// attributable to nobody, so they never enter the audit log, where they
 /// would appear to come from the grantee they name. The SRS counts them and
 /// keeps the latest few in memory, for operators.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Unattributed {
     /// Refusals by decision, since start.
     pub counts: HashMap<&'static str, u64>,
@@ -238,12 +238,12 @@ impl Srs {
 
     /// Counts of re-encryption requests refused unattributed, and the latest
     /// few (for operators and tests).
-    pub fn unattributed(&self) -> Result<(HashMap<&'static str, u64>, Vec<[u8; 16]>), ApiError> {
-        let u = self
+    pub fn unattributed(&self) -> Result<Unattributed, ApiError> {
+        Ok(self
             .unattributed
             .lock()
-            .map_err(|_| internal("poisoned lock"))?;
-        Ok((u.counts.clone(), u.recent.iter().map(|r| r.2).collect()))
+            .map_err(|_| internal("poisoned lock"))?
+            .clone())
     }
 
     fn require_party(&self, id: &[u8; 32]) -> Result<(), ApiError> {

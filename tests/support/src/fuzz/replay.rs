@@ -1,13 +1,6 @@
 //! Corpus replay for the stable test suites (`client/tests/fuzz_corpus.rs`,
 //! `relay/tests/fuzz_corpus.rs`): runs every file of `fuzz/corpus/<target>/`
 //! through its check. Not part of the fuzz targets themselves.
-#![allow(
-    dead_code,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -15,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::client::Check;
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

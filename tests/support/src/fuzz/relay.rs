@@ -1,23 +1,15 @@
 //! The checks of the fuzz targets for the JSON request bodies the servers
-//! parse, shared by the targets and by `relay/tests/fuzz_corpus.rs` (which
-//! includes this file and `client.rs` beside it, as the library does).
+//! parse, shared by the targets and by `relay/tests/fuzz_corpus.rs`.
 //!
 //! Each check parses the body exactly as the route does: warp's
 //! `body::json()` is `serde_json::from_slice` into the route's type
 //! ([`GrantUpload`], [`InboxItem`]), then the handler's first steps, the
 //! server's own `unhex` and the protocol decoders. The rest of each handler
 //! needs a store and is covered by the relay's tests.
-#![allow(
-    dead_code,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use sesphr_client::envelope::Envelope;
 use sesphr_client::grant::VerifiedGrant;
-use sesphr_relay::error::{unhex, ApiError};
+use sesphr_relay::http::error::{unhex, ApiError};
 use sesphr_relay::relay::InboxItem;
 use sesphr_relay::srs::GrantUpload;
 
@@ -91,8 +83,17 @@ pub fn inbox_body(data: &[u8]) {
     if let Some((grant, envelope)) =
         statement_and_envelope(&item.statement, &item.b1_envelope, "b1Envelope")
     {
-        if envelope.hash() == grant.b1_envelope_hash && grant == f.issued.statement {
-            assert_eq!(envelope, f.issued.b1_envelope);
+        // The relay's own check: the reader flow's verified inbox item.
+        let verified = sesphr_client::reader::InboxItem::from_bytes(
+            grant.as_bytes(),
+            &envelope.to_bytes(),
+        );
+        assert_eq!(verified.is_ok(), envelope.hash() == grant.b1_envelope_hash);
+        if let Ok(v) = verified {
+            assert_eq!(v.id(), grant.statement_hash());
+            if grant == f.issued.statement {
+                assert_eq!(envelope, f.issued.b1_envelope);
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The checks of every `sesphr-client` fuzz target, shared by the targets
 //! (`fuzz/fuzz_targets/*.rs`, through the `sesphr-fuzz` library) and by the
-//! corpus replay on stable (`client/tests/fuzz_corpus.rs` includes this file),
-//! so each check is written once.
+//! corpus replay on stable (`client/tests/fuzz_corpus.rs`), so each check is
+//! written once.
 //!
 //! Each check takes arbitrary bytes, must never panic on them, and, where the
 //! bytes decode or verify, asserts the type's invariant: re-encoding (or
@@ -9,18 +9,11 @@
 //! bytes, and anything that verifies against the fixed objects of
 //! [`fixture`] is the object those were built from. A failed assertion is
 //! the fuzzer's "crash".
-#![allow(
-    dead_code,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use std::sync::OnceLock;
 
 use sesphr_client::audit::{AuditEntry, Decision, MemoryLog, SignedTreeHead};
-use sesphr_client::capsule::{Capsule, DataKey, KeyContext};
+use sesphr_client::capsule::DataKey;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
 use sesphr_client::envelope::{open_request, seal_request, Envelope};
 use sesphr_client::grant::{GrantShare, GrantTerms, IssuedGrant, Role, VerifiedGrant};
@@ -33,7 +26,7 @@ use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest}
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::secret::Seed;
 use sesphr_client::stream::{
-    decrypt_body, encrypt_body, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor, HEADER_LEN,
+    decrypt_body, seal_section, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor, HEADER_LEN,
 };
 use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_client::vault;
@@ -66,10 +59,8 @@ pub const TARGETS: &[(&str, Check)] = &[
 
 // ---------------------------------------------------------------- fixture
 
-#[path = "../../client/tests/common/test_rng.rs"]
-mod test_rng;
 /// The fixture's deterministic RNG: the one the known-answer vectors use.
-pub use test_rng::TestRng as DetRng;
+pub use crate::rng::TestRng as DetRng;
 
 /// An "RNG" that replays known bytes: re-signing a token or request whose
 /// random nonce was decoded must reproduce its bytes.
@@ -108,12 +99,19 @@ pub fn identity(label: &str) -> Identity {
 
 /// One encrypted section body with everything needed to decrypt it.
 pub struct Body {
+    /// The plaintext body.
     pub plain: Vec<u8>,
+    /// The sealed blob.
     pub blob: Vec<u8>,
+    /// Its header.
     pub header: BlobHeader,
+    /// Its chunk index.
     pub index: ChunkIndex,
+    /// Its chunk root.
     pub root: Hash,
+    /// Its data key.
     pub key: DataKey,
+    /// Its manifest entry.
     pub entry: ManifestEntry,
 }
 
@@ -122,28 +120,49 @@ pub struct Body {
 /// ("imaging"), a grant of "medications" to a grantee, one request with its
 /// sealed form and the SRS's answer, a revocation and receipt, audit heads.
 pub struct Fixture {
+    /// The record owner.
     pub owner: Identity,
+    /// The grantee.
     pub grantee: Identity,
+    /// The SRS.
     pub srs: Identity,
+    /// The key of the granted section.
     pub key: SectionKey,
+    /// The one-chunk body ("medications").
     pub small: Body,
+    /// The two-chunk body ("imaging").
     pub multi: Body,
+    /// Version 1 (both sections).
     pub manifest: VerifiedManifest,
+    /// Version 2 (one section), chained onto version 1.
     pub manifest2: VerifiedManifest,
+    /// The SRS head of version 1.
     pub head: SignedHead,
+    /// The grant of "medications".
     pub issued: IssuedGrant,
+    /// The grantee's share.
     pub share: GrantShare,
+    /// A request under the grant.
     pub request: ReencryptRequest,
+    /// The request sealed to the SRS.
     pub sealed_request: Vec<u8>,
+    /// The SRS's signed answer to it.
     pub answer: Vec<u8>,
+    /// The answer's DLEQ proof.
     pub proof: DleqProof,
     /// `P2` of the answer (the point the proof is about).
     pub p2: Point,
+    /// A revocation of the grant.
     pub revocation: Revocation,
+    /// The SRS's receipt of it.
     pub receipt: RevocationReceipt,
+    /// Audit entries.
     pub entries: Vec<AuditEntry>,
+    /// Tree heads of sizes 1 and 3.
     pub tree_heads: Vec<SignedTreeHead>,
+    /// The consistency proof between them.
     pub consistency: Vec<Hash>,
+    /// Request tokens of several purposes.
     pub tokens: Vec<RequestToken>,
 }
 
@@ -151,9 +170,7 @@ pub struct Fixture {
 pub const NOW: u64 = 1_750_000_000_000;
 
 fn body(key: &SectionKey, plain: Vec<u8>, chunk_log2: u8, rng: &mut DetRng) -> Body {
-    let (capsule, dk) = Capsule::encapsulate(key, 1, rng).expect("capsule");
-    let ctx = KeyContext::for_key(key, 1);
-    let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &plain, chunk_log2).expect("encrypt");
+    let (blob, sealed, dk) = seal_section(key, 1, &plain, chunk_log2, rng).expect("encrypt");
     Body {
         entry: ManifestEntry::for_body(key.public(), &sealed),
         plain,
@@ -221,12 +238,13 @@ fn build() -> Fixture {
     let (sealed_request, _) =
         seal_request(&srs.public().encryption, request.as_bytes(), &mut rng).expect("seal");
     let verified = request.verify(grant).expect("verified request");
+    let audit = |at: u64, d: Decision| verified.audit_entry(grant, at, d);
     let re = srs_reencrypt(&srs_share, grant, &verified, &manifest, NOW, &mut rng)
         .map_err(|d| d.code())
         .expect("re-encryption");
     let mut log = MemoryLog::default();
     let receipt = log
-        .append(&srs, request.audit_entry(grant, NOW, Decision::Allowed))
+        .append(&srs, audit(NOW, Decision::Allowed))
         .expect("audit");
     let first = receipt.head.clone();
     let answer = ReencryptAnswer {
@@ -240,9 +258,9 @@ fn build() -> Fixture {
     .sign(&srs)
     .expect("answer");
     let entries = vec![
-        request.audit_entry(grant, NOW, Decision::Allowed),
-        request.audit_entry(grant, NOW + 5, Decision::Replay),
-        request.audit_entry(grant, NOW + 9, Decision::Revoked),
+        audit(NOW, Decision::Allowed),
+        audit(NOW + 5, Decision::Expired),
+        audit(NOW + 9, Decision::Revoked),
     ];
     for e in &entries[1..] {
         log.append(&srs, e.clone()).expect("audit");
@@ -557,9 +575,9 @@ pub fn reencrypt_request(data: &[u8]) {
     if let Ok(r) = ReencryptRequest::from_bytes(data) {
         assert_eq!(r.as_bytes(), data);
         assert_eq!(ReencryptRequest::from_bytes(r.as_bytes()).as_ref(), Ok(&r));
-        let entry = r.audit_entry(g, NOW, Decision::Allowed);
-        assert_eq!(AuditEntry::from_bytes(&entry.to_bytes()), Ok(entry));
-        if r.verify(g).is_ok() {
+        if let Ok(verified) = r.verify(g) {
+            let entry = verified.audit_entry(g, NOW, Decision::Allowed);
+            assert_eq!(AuditEntry::from_bytes(&entry.to_bytes()), Ok(entry));
             let again = ReencryptRequest::new(
                 &f.grantee,
                 g,
@@ -598,7 +616,7 @@ pub fn revocation(data: &[u8]) {
     let g = &f.issued.statement;
     let peeked = Revocation::peek_grant_id(data);
     if let Ok(r) = Revocation::verify(data, g) {
-        assert_eq!(peeked, Ok(g.grant_id));
+        assert_eq!(peeked, Ok((g.grant_id, g.record)));
         let again = Revocation::sign(&f.owner, g, r.timestamp).expect("re-sign");
         assert_eq!(again.as_bytes(), data, "revocation re-signs to its bytes");
         assert_eq!(again.hash(), r.hash());

@@ -1,6 +1,6 @@
-//! The deterministic RNG of the known-answer vectors and the fuzz fixture
-//! (also included by `fuzz/src/client.rs`): SHA-256 in counter mode, so the
-//! same label gives the same bytes on every run and every machine.
+//! The deterministic RNG of the known-answer vectors, the in-memory world and
+//! the fuzz fixture: SHA-256 in counter mode, so the same label gives the
+//! same bytes on every run and every machine.
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +12,7 @@ pub struct TestRng {
 }
 
 impl TestRng {
+    /// The stream of `label`: block `j` is `SHA-256(SHA-256(label) ‖ u64(j))`.
     pub fn new(label: &str) -> TestRng {
         TestRng {
             seed: Sha256::digest(label.as_bytes()).into(),

@@ -1,0 +1,17 @@
+//! SeSPHR's test support, one crate that every test suite depends on:
+//!
+//! - [`rng`]: the deterministic RNG of the known-answer vectors;
+//! - [`world`]: a whole deployment in memory, driven by the product's owner
+//!   and reader flows;
+//! - [`deploy`]: the real servers on loopback, the native client, raw HTTP;
+//! - [`mitm`]: a relay that lies or lags, in front of the real servers;
+//! - [`fuzz`]: the checks behind every fuzz target, their seeds and the
+//!   corpus replay, shared by `cargo fuzz` and the stable test suites.
+
+pub mod deploy;
+pub mod fuzz;
+pub mod mitm;
+pub mod rng;
+pub mod world;
+
+pub use rng::TestRng;
