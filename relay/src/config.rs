@@ -22,8 +22,12 @@ pub struct Limits {
     /// Connections served at once (more wait in the listen backlog).
     pub max_connections: usize,
     /// Connections one client address may hold at once; more are closed
-    /// as soon as they are accepted.
+    /// as soon as they are accepted. The host itself (`127.0.0.1`, `::1`:
+    /// a reverse proxy or health checker on the same machine) is exempt
+    /// unless `cap_localhost`.
     pub max_connections_per_ip: usize,
+    /// Whether the per-address cap applies to `127.0.0.1` and `::1` too.
+    pub cap_localhost: bool,
     /// Time allowed for a request's headers to arrive.
     pub header_timeout: Duration,
     /// Longest stall of a read or a write before the connection is closed.
@@ -42,8 +46,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_connections: 1024,
+            max_connections: 4096,
             max_connections_per_ip: 64,
+            cap_localhost: false,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             body_grace: Duration::from_secs(10),

@@ -35,11 +35,15 @@ struct Common {
     #[arg(long, env = "SESPHR_PKG_DIR", default_value = "pkg")]
     pkg_dir: PathBuf,
     /// Connections served at once (more wait in the listen backlog).
-    #[arg(long, env = "SESPHR_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "SESPHR_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
-    /// Connections one client address may hold at once.
+    /// Connections one client address may hold at once (127.0.0.1 and ::1
+    /// are exempt unless --cap-localhost).
     #[arg(long, env = "SESPHR_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     max_connections_per_ip: usize,
+    /// Apply the per-address cap to 127.0.0.1 and ::1 too.
+    #[arg(long, env = "SESPHR_CAP_LOCALHOST")]
+    cap_localhost: bool,
     /// Seconds a request body may take, plus one per --body-min-rate bytes it delivers.
     #[arg(long, env = "SESPHR_BODY_GRACE_SECS", default_value_t = 10)]
     body_grace_secs: u64,
@@ -114,6 +118,7 @@ async fn main() -> std::process::ExitCode {
     config.pkg_dir = c.pkg_dir;
     config.limits.max_connections = c.max_connections;
     config.limits.max_connections_per_ip = c.max_connections_per_ip;
+    config.limits.cap_localhost = c.cap_localhost;
     config.limits.body_grace = std::time::Duration::from_secs(c.body_grace_secs);
     config.limits.body_min_rate = c.body_min_rate;
     config.quotas = if c.unlimited {
@@ -143,7 +148,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let prepared = match prepare(&listener, config) {
+    let prepared = match prepare(config) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(%e, "cannot start");

@@ -11,6 +11,7 @@ use warp::Filter;
 use crate::config::{Config, Services, StartError};
 use crate::http::error::{recover, ApiError};
 use crate::http::json;
+use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
 use crate::relay::store::LocalStore;
 use crate::relay::{routes as relay_routes, Relay};
 use crate::srs::store::SqliteStore;
@@ -40,6 +41,53 @@ fn secure(mut resp: warp::reply::Response) -> warp::reply::Response {
     resp
 }
 
+/// The SRS of this process as the relay's peer: the relay and the SRS still
+/// share nothing but wire types; only this composition layer sees both.
+struct LocalSrs(Arc<Srs>);
+
+impl SrsPeer for LocalSrs {
+    fn registered<'a>(&'a self, party: &'a [u8; 32]) -> PeerFuture<'a, bool> {
+        let (srs, id) = (self.0.clone(), hex::encode(party));
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || srs.lookup(&id))
+                .await
+                .map_err(ApiError::internal)?
+            {
+                Ok(_) => Ok(true),
+                Err(e) if e.status == StatusCode::NOT_FOUND => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn reencrypt(&self, sealed: bytes::Bytes) -> PeerFuture<'_, Forwarded> {
+        let srs = self.0.clone();
+        Box::pin(async move {
+            let answer = tokio::task::spawn_blocking(move || srs.reencrypt(&sealed))
+                .await
+                .map_err(ApiError::internal)?;
+            Ok(match answer {
+                Ok(bytes) => Forwarded {
+                    status: StatusCode::OK,
+                    content_type: crate::http::OCTETS.into(),
+                    retry_after: None,
+                    body: bytes.into(),
+                },
+                Err(e) => Forwarded {
+                    status: e.status,
+                    content_type: "application/json".into(),
+                    retry_after: e.retry_after.map(|s| s.to_string()),
+                    body: serde_json::to_vec(
+                        &serde_json::json!({ "code": e.code, "message": e.message }),
+                    )
+                    .map_err(ApiError::internal)?
+                    .into(),
+                },
+            })
+        })
+    }
+}
+
 /// Builds every route of the configured services.
 pub fn routes(
     config: &Config,
@@ -50,6 +98,7 @@ pub fn routes(
         .and(warp::get())
         .map(|| json(StatusCode::OK, &serde_json::json!({ "status": "ok" })));
     let mut all = health.boxed();
+    let mut local: Option<Arc<Srs>> = None;
     if config.services != Services::Relay {
         let dir = config.data_dir.join("srs");
         std::fs::create_dir_all(&dir)?;
@@ -64,31 +113,41 @@ pub fn routes(
         )
         .map_err(setup)?;
         tracing::info!(fingerprint = %srs.info().fingerprint, id = %srs.info().id, "SRS identity");
+        let srs = Arc::new(srs);
         all = all
-            .or(srs_routes::routes(Arc::new(srs), config.limits))
+            .or(srs_routes::routes(srs.clone(), config.limits))
             .unify()
             .boxed();
+        local = Some(srs);
     }
     if config.services != Services::Srs {
-        let srs_url = config
-            .srs_url
-            .clone()
-            .ok_or_else(|| StartError::Setup("the relay needs the SRS URL (--srs-url)".into()))?;
+        let (peer, proxy): (Arc<dyn SrsPeer>, Option<HttpPeer>) = match (&config.srs_url, local) {
+            (Some(url), _) => {
+                let http = HttpPeer::new(url).map_err(setup)?;
+                (Arc::new(http.clone()), Some(http))
+            }
+            (None, Some(srs)) => (Arc::new(LocalSrs(srs)), None),
+            (None, None) => {
+                return Err(StartError::Setup(
+                    "the relay needs the SRS URL (--srs-url)".into(),
+                ))
+            }
+        };
         let store = LocalStore::open(config.data_dir.join("relay"))
             .map_err(|e| StartError::Setup(e.to_string()))?;
         let relay = Arc::new(
             Relay::new(
                 Arc::new(store),
                 config.max_blob_bytes,
-                srs_url,
+                peer,
                 config.replay_window_ms,
                 config.quotas,
             )
             .map_err(setup)?,
         );
-        if config.services == Services::Relay {
+        if let Some(http) = proxy.filter(|_| config.services == Services::Relay) {
             all = all
-                .or(relay_routes::srs_proxy(relay.clone(), config.limits))
+                .or(relay_routes::srs_proxy(http, config.limits))
                 .unify()
                 .boxed();
         }
@@ -108,17 +167,10 @@ pub struct Prepared {
     limits: crate::config::Limits,
 }
 
-/// Opens the stores and builds the routes for `listener` (a relay whose SRS
-/// URL is not set forwards to this same listener). Fails before anything is
-/// served, so a caller reports a bad data directory before it says it
-/// listens.
-pub fn prepare(
-    listener: &tokio::net::TcpListener,
-    mut config: Config,
-) -> Result<Prepared, StartError> {
-    if config.srs_url.is_none() && config.services == Services::All {
-        config.srs_url = Some(format!("http://{}", listener.local_addr()?));
-    }
+/// Opens the stores and builds the routes (`serve` without an SRS URL
+/// reaches its own SRS in process). Fails before anything is served, so a
+/// caller reports a bad data directory before it says it listens.
+pub fn prepare(config: Config) -> Result<Prepared, StartError> {
     let log = warp::log::custom(|info| {
         tracing::info!(
             method = %info.method(),
@@ -156,7 +208,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     config: Config,
 ) -> Result<(), StartError> {
-    let prepared = prepare(&listener, config)?;
+    let prepared = prepare(config)?;
     serve(listener, prepared, shutdown).await;
     Ok(())
 }

@@ -1,17 +1,15 @@
 //! Group commit of the audit log: concurrent re-encryptions share commits,
 //! yet each gets its own entry at its own index with a receipt that verifies,
 //! and the nonces they spent stay spent across a restart.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 
-mod common;
-use common::*;
+use sesphr_testkit::deploy::*;
 
 use sesphr_client::audit::{AuditEntry, Decision};
 use sesphr_client::envelope::seal_request;
 use sesphr_client::grant::Role;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
-use sesphr_client::token::{Purpose, RequestToken};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reencryptions_get_distinct_durable_receipts() {
@@ -19,23 +17,33 @@ async fn concurrent_reencryptions_get_distinct_durable_receipts() {
         dir,
         server,
         api,
-        mut patient,
-        srs,
+        client,
+        patient,
+        mut record,
     } = deploy(|_| {}).await;
-    let mut doctor = Reader::new(&api).await;
-    let m = patient
-        .write(&api, &[("labs", b"HbA1c 6.1%".as_slice())])
-        .await;
-    patient
-        .grant(&api, "labs", doctor.id.public(), Role::Lab, 0)
-        .await;
-    doctor.sync_inbox(&api).await;
-    let grant = doctor.shares[0].grant.clone();
+    let srs = client.srs().clone();
+    let doctor = party(&client).await;
+    record
+        .write(&[("labs", b"HbA1c 6.1%".as_slice())])
+        .await
+        .unwrap();
+    let grant = record
+        .share(doctor.public(), &["labs"], Role::Lab, false, None)
+        .await
+        .unwrap()
+        .remove(0)
+        .statement;
+    let m = client
+        .manifest(&record.record(), None)
+        .await
+        .unwrap()
+        .unwrap();
 
     const N: usize = 64;
     let requests: Vec<_> = (0..N)
         .map(|_| {
-            let req = ReencryptRequest::new(&doctor.id, &grant, 1, now(), &mut os_rng()).unwrap();
+            let req =
+                ReencryptRequest::new(&doctor, &grant, m.version(), now(), &mut os_rng()).unwrap();
             let (sealed, key) =
                 seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap();
             (req, sealed, key)
@@ -58,35 +66,18 @@ async fn concurrent_reencryptions_get_distinct_durable_receipts() {
     assert_eq!(indices.len(), N, "two requests got the same audit index");
 
     // The owner's listing holds every one, at consecutive indices.
-    let t = RequestToken::sign(
-        &patient.id,
-        Purpose::ReadAudit,
-        &patient.record.0,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
-    let listing: serde_json::Value = serde_json::from_slice(
-        &api.get(
-            &format!("/srs/v1/records/{}/audit", patient.record.to_hex()),
-            Some(&t),
-        )
+    let listed: Vec<u64> = record
+        .audit()
         .await
-        .unwrap(),
-    )
-    .unwrap();
-    let listed: Vec<u64> = listing["entries"]
-        .as_array()
         .unwrap()
-        .iter()
-        .map(|e| {
-            let entry =
-                AuditEntry::from_bytes(&hex::decode(e[1].as_str().unwrap()).unwrap()).unwrap();
+        .into_iter()
+        .map(|(i, entry): (u64, AuditEntry)| {
             assert_eq!(entry.decision, Decision::Allowed);
-            e[0].as_u64().unwrap()
+            i
         })
         .collect();
     assert_eq!(listed, indices);
+    let _ = patient;
 
     // After a restart every nonce is still spent: replays are refused.
     server.stop().await;

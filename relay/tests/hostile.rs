@@ -1,11 +1,12 @@
 //! The hostile-input kit: one table of malformed, forged, replayed, stale,
-//! misdirected and oversized requests, each with the status and error code it
-//! must get; then races (duplicate uploads, concurrent manifest writers). After
-//! all of it the server is healthy and every stored byte still verifies.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! misdirected, unauthorized and oversized requests, each with the status and
+//! error code it must get; then races (duplicate uploads, concurrent manifest
+//! writers), rates and quotas, and what a refused request may not write.
+//! After all of it the server is healthy and every stored byte still
+//! verifies.
+#![cfg(test)]
 
-mod common;
-use common::*;
+use sesphr_testkit::deploy::*;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use sesphr_client::stream::ChunkIndex;
 use sesphr_client::token::{Purpose, RequestToken};
 
 /// How a case is sent.
+#[allow(clippy::large_enum_variant)]
 enum Send {
     /// Only a request head on a raw connection: for requests the server must
     /// refuse before reading a body (the body is never sent).
@@ -159,7 +161,7 @@ fn forged_request(
     signer: &Identity,
     grant: &IssuedGrant,
 ) -> Vec<u8> {
-    let req = ReencryptRequest::new(signer, &grant.statement, 1, now(), &mut os_rng()).unwrap();
+    let req = ReencryptRequest::new(signer, &grant.statement, 2, now(), &mut os_rng()).unwrap();
     let mut bytes = req.as_bytes().to_vec();
     let n = bytes.len();
     bytes[n - 1] ^= 1;
@@ -174,46 +176,69 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         dir,
         server,
         api,
-        mut patient,
-        srs,
+        client,
+        patient,
+        mut record,
     } = deploy(|c| c.max_blob_bytes = 64 * 1024).await;
-    let mut doctor = Reader::new(&api).await;
-    let stranger = Reader::new(&api).await;
-    let m = patient
-        .write(&api, &[("history", b"keep me".as_slice())])
-        .await;
-    let g = patient
-        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
-        .await;
-    let g_revoked = patient
-        .grant(&api, "history", stranger.id.public(), Role::Physician, 0)
-        .await;
-    patient.revoke(&api, &g_revoked.statement).await.unwrap();
-    let g_expiring = patient
-        .grant_until(
-            &api,
-            "history",
-            doctor.id.public(),
+    let srs = client.srs().clone();
+    let doctor = party(&client).await;
+    let stranger = party(&client).await;
+    let unregistered = Identity::generate().unwrap();
+    let owner = patient.identity();
+    record
+        .write(&[("history", b"keep me".as_slice())])
+        .await
+        .unwrap();
+    let m = client
+        .manifest(&record.record(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let g = record
+        .share(doctor.public(), &["history"], Role::Physician, false, None)
+        .await
+        .unwrap()
+        .remove(0);
+    let g_revoked = record
+        .share(
+            stranger.public(),
+            &["history"],
             Role::Physician,
-            0,
+            false,
+            None,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    record.revoke(&g_revoked.statement.grant_id).await.unwrap();
+    let g_expiring = record
+        .share(
+            doctor.public(),
+            &["history"],
+            Role::Physician,
+            false,
             Some(now() + 1_000),
         )
-        .await;
-    let g_from_now = patient
-        .grant(&api, "history", doctor.id.public(), Role::Physician, 2)
-        .await;
-    doctor.sync_inbox(&api).await;
-    let (rec, hist) = (patient.record, patient.section_id("history"));
+        .await
+        .unwrap()
+        .remove(0);
+    let g_from_now = record
+        .share(doctor.public(), &["history"], Role::Physician, true, None)
+        .await
+        .unwrap()
+        .remove(0);
+    let (rec, hist) = (record.record(), record.section_id("history"));
+    let v = m.version();
     let rpath = format!("/v1/records/{}/manifests", rec.to_hex());
     let seven = hex::encode([7u8; 32]);
 
     // Objects to corrupt.
-    let entry = doctor.id.directory_entry(now());
+    let entry = doctor.directory_entry(now());
     let mut identity_point = entry.as_bytes().to_vec();
     identity_point[6..39].fill(0);
     let mut off_curve = entry.as_bytes().to_vec();
     off_curve[7..39].fill(0xff);
-    let mut transplanted = stranger.id.directory_entry(now()).as_bytes().to_vec();
+    let mut transplanted = stranger.directory_entry(now()).as_bytes().to_vec();
     let n = transplanted.len();
     transplanted[n - 64..].copy_from_slice(&entry.as_bytes()[n - 64..]);
     let mut manifest_identity_point = m.as_bytes().to_vec();
@@ -222,39 +247,70 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
     let mut forged_manifest = m.as_bytes().to_vec();
     let n = forged_manifest.len();
     forged_manifest[n - 1] ^= 1;
-    // A valid manifest of the doctor's own record, posted under the patient's.
-    let nonce = [9u8; 16];
-    let foreign = sesphr_client::manifest::ManifestContent {
-        record: sesphr_client::record::RecordId::derive(&doctor.id.id(), &nonce),
-        record_nonce: nonce,
-        version: 1,
-        previous: [0; 32],
-        created_at: now(),
-        entries: Vec::new(),
+    // Manifests of records that are not the patient's, or by nobody known.
+    let own_record = |who: &Identity| {
+        let nonce = [9u8; 16];
+        sesphr_client::manifest::ManifestContent {
+            record: sesphr_client::record::RecordId::derive(&who.id(), &nonce),
+            record_nonce: nonce,
+            version: 1,
+            previous: [0; 32],
+            created_at: now(),
+            entries: Vec::new(),
+        }
+        .sign(who)
+        .unwrap()
+    };
+    let foreign = own_record(&doctor);
+    let nobodys = own_record(&unregistered);
+    // Another manifest at the patient's existing latest version.
+    let rival = sesphr_client::manifest::ManifestContent {
+        created_at: m.content.created_at + 1,
+        ..m.content.clone()
     }
-    .sign(&doctor.id)
+    .sign(owner)
     .unwrap();
-    // A grant the doctor signs over the patient's record.
-    let not_owner = issue(&doctor.id, rec, hist, &srs, &stranger.id);
-    // A genuine grant of the patient's, not yet delivered.
-    let undelivered = issue(&patient.id, rec, hist, &srs, &stranger.id);
+    // A grant the doctor signs over the patient's record; one over a record
+    // the relay does not hold; one by an unregistered party.
+    let not_owner = issue(&doctor, rec, hist, &srs, &stranger);
+    let no_record = issue(&doctor, foreign.record(), hist, &srs, &stranger);
+    let by_nobody = issue(&unregistered, nobodys.record(), hist, &srs, &stranger);
+    // A genuine grant of the patient's, not yet delivered, and one whose
+    // expiry is already past.
+    let undelivered = issue(owner, rec, hist, &srs, &stranger);
+    let key =
+        SectionKey::for_owner(owner, rec, hist, record.state().epoch(&hist).unwrap()).unwrap();
+    let past = IssuedGrant::issue(
+        owner,
+        &key,
+        &srs.encryption,
+        &GrantTerms {
+            grantee: stranger.public().clone(),
+            role: Role::Physician,
+            from_version: 0,
+            expires_at: Some(now() - 1),
+            sequence: 99,
+        },
+        &mut os_rng(),
+    )
+    .unwrap();
     let mut unknown = g.clone();
     unknown.statement.grant_id = [0xee; 16];
-    let used_token = token(&doctor.id, Purpose::ReadInbox, &[], now());
-    let replayed_request = sealed_request(&srs, &doctor.id, &g, 1, now());
+    let used_token = token(&doctor, Purpose::ReadInbox, &[], now());
+    let replayed_request = sealed_request(&srs, &doctor, &g, v, now());
     let small = opaque_blob(9, 1000);
     let small_id = blob_id(&small);
     let small_len = small.len() as u64;
     let mut longer = small.clone();
     longer.push(0);
     let small_index = ChunkIndex::from_blob(&small).unwrap().to_bytes();
-    let upload = |subject_len: u64, body: Vec<u8>, id: [u8; 32]| Send::Http {
+    let upload_by = |who: &Identity, subject_len: u64, body: Vec<u8>, id: [u8; 32]| Send::Http {
         method: "PUT",
         path: format!("/v1/blobs/{}", hex::encode(id)),
         content_type: Some("application/octet-stream"),
         token: Some(
             token(
-                &patient.id,
+                who,
                 Purpose::UploadBlob,
                 &[id.as_slice(), &subject_len.to_be_bytes()].concat(),
                 now(),
@@ -264,7 +320,20 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         ),
         body,
     };
+    let upload =
+        |subject_len: u64, body: Vec<u8>, id: [u8; 32]| upload_by(owner, subject_len, body, id);
     let inbox_path = "/v1/inbox";
+    let item = |g: &IssuedGrant| serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b1Envelope": hex::encode(g.b1_envelope.to_bytes())});
+    let srs_grant = |g: &IssuedGrant| serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b2Envelope": hex::encode(g.b2_envelope.to_bytes())});
+    let doctors_items = client.inbox(&doctor).await.unwrap();
+    let an_item = hex::encode(doctors_items[0].0);
+    let delete = |path: String, t: RequestToken| Send::Http {
+        method: "DELETE",
+        path,
+        content_type: None,
+        token: Some(t.as_bytes().to_vec()),
+        body: Vec::new(),
+    };
 
     tokio::time::sleep(Duration::from_millis(1_100)).await; // g_expiring has expired
 
@@ -275,7 +344,10 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         Case { name: "JSON with a mistyped field", send: json("/srs/v1/grants", serde_json::json!({"statement": 5, "b2Envelope": "00"})), status: 400, code: "malformed_json" },
         Case { name: "JSON field that is not hex", send: json(inbox_path, serde_json::json!({"statement": "zz", "b1Envelope": "00"})), status: 400, code: "malformed" },
         Case { name: "hex that is no object", send: json(inbox_path, serde_json::json!({"statement": "00ff", "b1Envelope": "00"})), status: 400, code: "malformed" },
-        Case { name: "wrong content type", send: Send::Head("POST /srs/v1/grants HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n".into()), status: 415, code: "unsupported_media_type" },
+        Case { name: "wrong content type for JSON", send: Send::Head("POST /srs/v1/grants HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n".into()), status: 415, code: "unsupported_media_type" },
+        Case { name: "directory entry as text/plain", send: post("/srs/v1/directory", "text/plain", entry.as_bytes().to_vec()), status: 415, code: "unsupported_media_type" },
+        Case { name: "manifest without a content type", send: Send::Head(format!("POST {rpath} HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n")), status: 415, code: "unsupported_media_type" },
+        Case { name: "JSON sent as octets", send: post(inbox_path, "application/octet-stream", serde_json::to_vec(&item(&g)).unwrap()), status: 415, code: "unsupported_media_type" },
         Case { name: "object body over 1 MiB", send: Send::Head(format!("POST {rpath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n", 2 << 20)), status: 413, code: "too_large" },
         Case { name: "object body without a length", send: Send::Head(format!("POST {rpath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n")), status: 411, code: "length_required" },
         Case { name: "blob over the configured limit", send: Send::Head(format!("PUT /v1/blobs/{seven} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n")), status: 413, code: "too_large" },
@@ -287,6 +359,16 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         Case { name: "blob longer than its header says", send: upload(small_len + 1, longer, small_id), status: 400, code: "malformed" },
         Case { name: "a manifest stored as a blob", send: upload(m.as_bytes().len() as u64, m.as_bytes().to_vec(), [7; 32]), status: 400, code: "wrong_kind" },
         Case { name: "chunk index short of its leaf count", send: upload(small_index.len() as u64 - 32, small_index[..small_index.len() - 32].to_vec(), [7; 32]), status: 400, code: "malformed" },
+        // Who may write.
+        Case { name: "blob by an unregistered party", send: upload_by(&unregistered, small_len, small.clone(), small_id), status: 403, code: "unknown_party" },
+        Case { name: "manifest by an unregistered owner", send: bin(format!("/v1/records/{}/manifests", nobodys.record().to_hex()), nobodys.as_bytes().to_vec()), status: 403, code: "unknown_party" },
+        Case { name: "inbox item signed over another owner's record", send: json(inbox_path, item(&not_owner)), status: 403, code: "not_owner" },
+        Case { name: "inbox item for a record the relay does not hold", send: json(inbox_path, item(&no_record)), status: 409, code: "no_record" },
+        Case { name: "inbox item by an unregistered party", send: json(inbox_path, item(&by_nobody)), status: 403, code: "unknown_party" },
+        Case { name: "inbox item delivered again (a retry)", send: json(inbox_path, item(&g)), status: 200, code: "" },
+        Case { name: "inbox item removed with a token for another purpose", send: delete(format!("/v1/inbox/{an_item}"), token(&doctor, Purpose::DeleteBlob, &doctors_items[0].0, now())), status: 403, code: "binding_mismatch" },
+        Case { name: "inbox item removed by someone else", send: delete(format!("/v1/inbox/{an_item}"), token(&stranger, Purpose::ClearInbox, &doctors_items[0].0, now())), status: 404, code: "not_found" },
+        Case { name: "blob deleted by someone not its uploader", send: delete(format!("/v1/blobs/{}", hex::encode(m.entry(&hist).unwrap().blob_id())), token(&doctor, Purpose::DeleteBlob, &m.entry(&hist).unwrap().blob_id(), now())), status: 403, code: "not_owner" },
         // Points and encodings.
         Case { name: "directory entry with the identity point", send: bin("/srs/v1/directory", identity_point), status: 400, code: "invalid_point" },
         Case { name: "directory entry with a point off the curve", send: bin("/srs/v1/directory", off_curve), status: 400, code: "invalid_point" },
@@ -298,30 +380,34 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         Case { name: "head for a forged manifest", send: bin("/srs/v1/heads", forged_manifest), status: 403, code: "bad_signature" },
         Case { name: "directory entry with another entry's signature", send: bin("/srs/v1/directory", transplanted), status: 403, code: "bad_signature" },
         Case { name: "manifest another party signs for this record", send: bin(rpath.clone(), foreign.as_bytes().to_vec()), status: 400, code: "record_mismatch" },
-        Case { name: "manifest replayed at its own version", send: bin(rpath.clone(), m.as_bytes().to_vec()), status: 409, code: "version_conflict" },
-        Case { name: "head replayed at its own version", send: bin("/srs/v1/heads", m.as_bytes().to_vec()), status: 409, code: "version_conflict" },
+        Case { name: "manifest retried at its own version", send: bin(rpath.clone(), m.as_bytes().to_vec()), status: 200, code: "" },
+        Case { name: "another manifest at an existing version", send: bin(rpath.clone(), rival.as_bytes().to_vec()), status: 409, code: "version_conflict" },
+        Case { name: "head retried at its own version", send: bin("/srs/v1/heads", m.as_bytes().to_vec()), status: 200, code: "" },
+        Case { name: "head of another manifest at an existing version", send: bin("/srs/v1/heads", rival.as_bytes().to_vec()), status: 409, code: "version_conflict" },
         // Tokens.
         Case { name: "token used the first time", send: get(inbox_path, Some(&used_token)), status: 200, code: "" },
         Case { name: "token replayed", send: get(inbox_path, Some(&used_token)), status: 403, code: "replay" },
-        Case { name: "token an hour old", send: get(inbox_path, Some(&token(&doctor.id, Purpose::ReadInbox, &[], now() - 3_600_000))), status: 403, code: "stale" },
-        Case { name: "token from the future", send: get(inbox_path, Some(&token(&doctor.id, Purpose::ReadInbox, &[], now() + 3_600_000))), status: 403, code: "stale" },
-        Case { name: "token for another purpose", send: get(inbox_path, Some(&token(&doctor.id, Purpose::ReadAudit, &[], now()))), status: 403, code: "binding_mismatch" },
+        Case { name: "token an hour old", send: get(inbox_path, Some(&token(&doctor, Purpose::ReadInbox, &[], now() - 3_600_000))), status: 403, code: "stale" },
+        Case { name: "token from the future", send: get(inbox_path, Some(&token(&doctor, Purpose::ReadInbox, &[], now() + 3_600_000))), status: 403, code: "stale" },
+        Case { name: "token for another purpose", send: get(inbox_path, Some(&token(&doctor, Purpose::ReadAudit, &[], now()))), status: 403, code: "binding_mismatch" },
         Case { name: "token that is not hex", send: Send::Head("GET /v1/inbox HTTP/1.1\r\nhost: x\r\nx-sesphr-token: zz\r\n\r\n".into()), status: 400, code: "malformed" },
-        Case { name: "grant list read by a reader", send: get(format!("/srs/v1/records/{}/grants", rec.to_hex()), Some(&token(&doctor.id, Purpose::ListGrants, &rec.0, now()))), status: 403, code: "not_owner" },
-        Case { name: "audit read with a token for another record", send: get(format!("/srs/v1/records/{}/audit", rec.to_hex()), Some(&token(&patient.id, Purpose::ReadAudit, &[1; 32], now()))), status: 403, code: "binding_mismatch" },
+        Case { name: "grant list read by a reader", send: get(format!("/srs/v1/records/{}/grants", rec.to_hex()), Some(&token(&doctor, Purpose::ListGrants, &rec.0, now()))), status: 403, code: "not_owner" },
+        Case { name: "audit read with a token for another record", send: get(format!("/srs/v1/records/{}/audit", rec.to_hex()), Some(&token(owner, Purpose::ReadAudit, &[1; 32], now()))), status: 403, code: "binding_mismatch" },
         // Grants.
-        Case { name: "grant over another party's record", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(not_owner.statement.as_bytes()), "b2Envelope": hex::encode(not_owner.b2_envelope.to_bytes())})), status: 403, code: "not_owner" },
-        Case { name: "grant delivered twice to the SRS", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b2Envelope": hex::encode(g.b2_envelope.to_bytes())})), status: 409, code: "grant_id_used" },
+        Case { name: "grant over another party's record", send: json("/srs/v1/grants", srs_grant(&not_owner)), status: 403, code: "not_owner" },
+        Case { name: "grant delivered again to the SRS (a retry)", send: json("/srs/v1/grants", srs_grant(&g)), status: 200, code: "" },
+        Case { name: "a revoked grant resubmitted", send: json("/srs/v1/grants", srs_grant(&g_revoked)), status: 409, code: "grant_id_used" },
+        Case { name: "grant whose expiry is already past", send: json("/srs/v1/grants", srs_grant(&past)), status: 400, code: "already_expired" },
         Case { name: "grant delivered with another grant's envelope", send: json(inbox_path, serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b1Envelope": hex::encode(g_revoked.b1_envelope.to_bytes())})), status: 403, code: "binding_mismatch" },
         Case { name: "grant with another grant's b2 envelope", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(undelivered.statement.as_bytes()), "b2Envelope": hex::encode(g.b2_envelope.to_bytes())})), status: 403, code: "binding_mismatch" },
         // Re-encryption.
-        Case { name: "request under an unknown grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &unknown, 1, now())), status: 403, code: "unknown_grant" },
-        Case { name: "request under a revoked grant", send: bin("/v1/reencrypt", sealed_request(&srs, &stranger.id, &g_revoked, 1, now())), status: 403, code: "revoked" },
-        Case { name: "request under an expired grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g_expiring, 1, now())), status: 403, code: "expired" },
-        Case { name: "request for a version older than a from-now grant (its epoch is not there)", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g_from_now, 1, now())), status: 403, code: "not_in_manifest" },
-        Case { name: "request for a version not published", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g, 9, now())), status: 403, code: "not_in_manifest" },
-        Case { name: "request with a forged signature", send: bin("/v1/reencrypt", forged_request(&srs, &doctor.id, &g)), status: 403, code: "bad_signature" },
-        Case { name: "request an hour old", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor.id, &g, 1, now() - 3_600_000)), status: 403, code: "replay" },
+        Case { name: "request under an unknown grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor, &unknown, v, now())), status: 403, code: "unknown_grant" },
+        Case { name: "request under a revoked grant", send: bin("/v1/reencrypt", sealed_request(&srs, &stranger, &g_revoked, v, now())), status: 403, code: "revoked" },
+        Case { name: "request under an expired grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor, &g_expiring, v, now())), status: 403, code: "expired" },
+        Case { name: "request for a version older than a from-now grant (its epoch is not there)", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor, &g_from_now, v, now())), status: 403, code: "not_in_manifest" },
+        Case { name: "request for a version not published", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor, &g, 9, now())), status: 403, code: "not_in_manifest" },
+        Case { name: "request with a forged signature", send: bin("/v1/reencrypt", forged_request(&srs, &doctor, &g)), status: 403, code: "bad_signature" },
+        Case { name: "request an hour old", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor, &g, v, now() - 3_600_000)), status: 403, code: "replay" },
         Case { name: "request sent the first time", send: bin("/v1/reencrypt", replayed_request.clone()), status: 200, code: "" },
         Case { name: "request replayed", send: bin("/v1/reencrypt", replayed_request), status: 403, code: "replay" },
         Case { name: "sealed request that is garbage", send: bin("/v1/reencrypt", b"SPHR\x0c\x01garbage".to_vec()), status: 400, code: "malformed" },
@@ -356,22 +442,21 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
     // Races: the same blob uploaded eight times at once; eight writers of the
     // next manifest version at once.
     let body = opaque_blob(8, 5000);
-    let uploads = (0..8).map(|_| api.upload(&patient.id, &body));
+    let uploads = (0..8).map(|_| client.put_blob(owner, &body));
     let ids = futures_util::future::join_all(uploads).await;
     assert!(
-        ids.iter()
-            .all(|r| r.as_ref().ok() == Some(&hex::encode(blob_id(&body)))),
+        ids.iter().all(|r| r.as_ref().ok() == Some(&blob_id(&body))),
         "{ids:?}"
     );
     let writers: Vec<_> = (0..8)
         .map(|i| {
             let content = sesphr_client::manifest::ManifestContent {
-                version: 2,
+                version: v + 1,
                 previous: m.hash(),
                 created_at: now() + i,
                 ..m.content.clone()
             };
-            content.sign(&patient.id).unwrap()
+            content.sign(owner).unwrap()
         })
         .collect();
     let posts = writers
@@ -384,21 +469,21 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         .iter()
         .filter_map(|r| r.as_ref().err())
         .all(|e| e.status == 409 && e.code == "version_conflict"));
-    let latest = latest_manifest(&api, &rec).await.unwrap();
+    let latest = client.manifest(&rec, None).await.unwrap().unwrap();
     assert_eq!(latest.as_bytes(), writers[won[0]].as_bytes());
-    // The winner publishes its head, as an owner does; readers read it.
-    api.post(
-        "/srs/v1/heads",
-        "application/octet-stream",
-        latest.as_bytes().to_vec(),
-    )
-    .await
-    .unwrap();
+    // The owner's device reconciles: it refreshes and carries on.
+    record.refresh().await.unwrap();
+    record
+        .write(&[("notes", b"after the race".as_slice())])
+        .await
+        .unwrap();
 
     // The server is healthy and nothing stored was harmed.
     api.get("/healthz", None).await.unwrap();
+    let mut doc = sesphr_native::Reader::new(client.clone(), doctor);
+    let shared = doc.shared_with_me().await.unwrap().remove(0);
     assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
+        doc.read_version(&shared, &hist, Some(v)).await.unwrap(),
         b"keep me"
     );
     assert!(
@@ -408,5 +493,258 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
             .is_none(),
         "no temporary files left"
     );
+    server.stop().await;
+}
+
+/// A party with a fresh record of its own.
+async fn owner_of(
+    client: &sesphr_native::Client,
+) -> (sesphr_native::Patient, sesphr_native::PatientRecord) {
+    patient(client).await
+}
+
+fn rows(db: &std::path::Path, table: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_and_rates_bound_what_one_party_writes() {
+    let Deployment {
+        dir,
+        server,
+        api,
+        client,
+        patient,
+        mut record,
+    } = deploy(|c| {
+        c.quotas.stored_bytes = 40_000;
+        c.quotas.records = 2;
+        c.quotas.inbox_per_sender = 3;
+        c.quotas.inbox_total = 4;
+    })
+    .await;
+    let owner = patient.identity();
+    // Storage: blobs count against their first uploader; over the quota the
+    // upload is refused before its body is stored.
+    let mut stored = 0;
+    let refused = loop {
+        let blob = opaque_blob(100 + stored, 5_000);
+        match client.put_blob(owner, &blob).await {
+            Ok(_) => stored += 1,
+            Err(e) => break (e, blob_id(&blob)),
+        }
+    };
+    assert_eq!(
+        (refused.0.status(), refused.0.code()),
+        (Some(413), "quota_exceeded")
+    );
+    assert!(stored >= 5, "{stored} blobs fit");
+    assert!(!dir
+        .path()
+        .join("relay/blobs")
+        .join(hex::encode(refused.1))
+        .exists());
+    // Records: a third record of one owner is refused.
+    patient.create_record().await.unwrap();
+    let e = patient.create_record().await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(413), "quota_exceeded"));
+    // Inboxes: three items from one sender, four in all; the grantee clears
+    // what it does not want, and deliveries go through again.
+    let doctor = party(&client).await;
+    let e = record
+        .share(
+            doctor.public(),
+            &["a", "b", "c", "d"],
+            Role::Custom,
+            false,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(413), "quota_exceeded"));
+    let items = client.inbox(&doctor).await.unwrap();
+    assert_eq!(items.len(), 3);
+    client.clear_inbox(&doctor, &items[0].0).await.unwrap();
+    assert_eq!(
+        client
+            .clear_inbox(&doctor, &items[0].0)
+            .await
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    record
+        .share(doctor.public(), &["e"], Role::Custom, false, None)
+        .await
+        .unwrap();
+    let (_, mut other) = owner_of(&client).await;
+    other.write(&[("x", b"x".as_slice())]).await.unwrap();
+    other
+        .share(doctor.public(), &["x"], Role::Custom, false, None)
+        .await
+        .unwrap();
+    let e = other
+        .share(doctor.public(), &["y"], Role::Custom, false, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(413), "quota_exceeded"),
+        "the inbox holds four in all"
+    );
+    let _ = api;
+    server.stop().await;
+
+    // Rates: a burst beyond the party's budget gets 429 with Retry-After.
+    let server = Server::start_with(dir.path(), |c| {
+        c.quotas.writes_per_sec = 1.0;
+        c.quotas.write_burst = 5;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut limited = None;
+    for i in 0..8u64 {
+        let blob = opaque_blob(900 + i, 100);
+        let id = blob_id(&blob);
+        let subject = [id.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
+        let t = token(owner, Purpose::UploadBlob, &subject, now());
+        let resp = http
+            .put(format!("{}/v1/blobs/{}", server.base, hex::encode(id)))
+            .header("x-sesphr-token", hex::encode(t.as_bytes()))
+            .body(blob)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            limited = Some((i, resp.headers().get("retry-after").cloned()));
+            break;
+        }
+    }
+    let (at, retry) = limited.expect("the burst is limited");
+    assert_eq!(at, 5);
+    assert_eq!(retry.unwrap().to_str().unwrap(), "1");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_writes_nothing_durable() {
+    let Deployment {
+        dir,
+        server,
+        api,
+        client,
+        patient,
+        record,
+    } = deploy(|_| {}).await;
+    let stranger = party(&client).await;
+    let unregistered = Identity::generate().unwrap();
+    let (srs_db, relay_db) = (
+        dir.path().join("srs/srs.sqlite3"),
+        dir.path().join("relay/meta.sqlite3"),
+    );
+    let before = (
+        rows(&srs_db, "nonces"),
+        rows(&relay_db, "nonces"),
+        rows(&relay_db, "blobs"),
+    );
+    let rec = record.record();
+    let blob = opaque_blob(5, 1000);
+    let id = blob_id(&blob);
+    let subject = [id.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
+    let refused = [
+        get(
+            format!("/srs/v1/records/{}/grants", rec.to_hex()),
+            Some(&token(&stranger, Purpose::ListGrants, &rec.0, now())),
+        ),
+        get(
+            format!("/srs/v1/records/{}/audit", rec.to_hex()),
+            Some(&token(&stranger, Purpose::ReadAudit, &rec.0, now())),
+        ),
+        Send::Http {
+            method: "PUT",
+            path: format!("/v1/blobs/{}", hex::encode(id)),
+            content_type: Some("application/octet-stream"),
+            token: Some(
+                token(&unregistered, Purpose::UploadBlob, &subject, now())
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            body: blob.clone(),
+        },
+        Send::Http {
+            method: "DELETE",
+            path: format!("/v1/blobs/{}", hex::encode([3u8; 32])),
+            content_type: None,
+            token: Some(
+                token(&stranger, Purpose::DeleteBlob, &[3u8; 32], now())
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            body: Vec::new(),
+        },
+    ];
+    for send in &refused {
+        let (status, _) = run(&api, send).await;
+        assert!(status >= 400, "refused");
+    }
+    let after = (
+        rows(&srs_db, "nonces"),
+        rows(&relay_db, "nonces"),
+        rows(&relay_db, "blobs"),
+    );
+    assert_eq!(
+        before, after,
+        "no nonce, no blob owner for a refused request"
+    );
+    let _ = patient;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_replayed_after_a_restart_is_refused_and_ownership_is_for_good() {
+    let Deployment {
+        dir,
+        server,
+        api,
+        client,
+        patient,
+        ..
+    } = deploy(|_| {}).await;
+    let owner = patient.identity();
+    let stranger = party(&client).await;
+    let blob = opaque_blob(77, 2_000);
+    let id = client.put_blob(owner, &blob).await.unwrap();
+    let delete = token(owner, Purpose::DeleteBlob, &id, now());
+    let path = format!("/v1/blobs/{}", hex::encode(id));
+    api.send(reqwest::Method::DELETE, &path, Some(&delete), Vec::new())
+        .await
+        .unwrap();
+    server.stop().await;
+    // After a restart the owner stores the blob again; a captured token
+    // replayed now must not delete it.
+    let server = Server::start(dir.path()).await;
+    let api = Api::new(&server.base);
+    let client = sesphr_testkit::deploy::client(&server.base).await;
+    // A stranger who has the bytes may store them again: the owner stays.
+    client.put_blob(&stranger, &blob).await.unwrap();
+    let replay = api
+        .send(reqwest::Method::DELETE, &path, Some(&delete), Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        replay,
+        ApiErr {
+            status: 403,
+            code: "replay".into()
+        }
+    );
+    assert_eq!(client.blob(&id).await.unwrap(), blob);
+    assert_eq!(
+        client.delete_blob(&stranger, &id).await.unwrap_err().code(),
+        "not_owner"
+    );
+    client.delete_blob(owner, &id).await.unwrap();
     server.stop().await;
 }

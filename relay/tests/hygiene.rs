@@ -1,10 +1,9 @@
 //! Secrets hygiene: a full flow against the real binary with logging at
 //! trace level; no seed, share, data key or plaintext may appear in its logs
 //! or in any HTTP response.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 
-mod common;
-use common::*;
+use sesphr_testkit::deploy::*;
 
 use std::process::{Command, Stdio};
 
@@ -39,34 +38,58 @@ async fn no_secret_reaches_logs_or_responses() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..250 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_up(&base).await;
     let api = Api::new(&base);
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
-    let mut doctor = Reader::new(&api).await;
+    let client = client(&base).await;
+    let srs = client.srs().clone();
+    let (patient, mut record) = patient(&client).await;
+    let mut doctor = reader(&client).await;
     let plaintext = "Penicillin allergy: anaphylaxis 2019 (SECRET-MARKER-7f3a)";
-    let m = patient
-        .write(&api, &[("allergies", plaintext.as_bytes())])
-        .await;
-    let g = patient
-        .grant(&api, "allergies", doctor.id.public(), Role::Physician, 0)
-        .await;
-    doctor.sync_inbox(&api).await;
-    let (rec, sec) = (patient.record, patient.section_id("allergies"));
+    record
+        .write(&[("allergies", plaintext.as_bytes())])
+        .await
+        .unwrap();
+    let g = record
+        .share(
+            doctor.identity().public(),
+            &["allergies"],
+            Role::Physician,
+            false,
+            None,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let sec = record.section_id("allergies");
+    let shared = doctor.shared_with_me().await.unwrap().remove(0);
     assert_eq!(
-        doctor.read(&api, &rec, &sec, &srs).await.unwrap(),
+        doctor.read(&shared, &sec).await.unwrap(),
         plaintext.as_bytes()
     );
+    let m = client
+        .manifest(&record.record(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let rec = record.record();
 
     // Collect every response body of one more full read, and the secrets.
-    let share = doctor.shares[0].clone();
-    let req =
-        ReencryptRequest::new(&doctor.id, &share.grant, m.version(), now(), &mut os_rng()).unwrap();
+    let share = g
+        .statement
+        .accept(
+            doctor.identity(),
+            &g.b1_envelope,
+            &m.entry(&sec).unwrap().section_key,
+        )
+        .unwrap();
+    let req = ReencryptRequest::new(
+        doctor.identity(),
+        &share.grant,
+        m.version(),
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
     let (sealed, key) = seal_request(&srs.encryption, req.as_bytes(), &mut os_rng()).unwrap();
     let sealed_answer = api
         .post("/v1/reencrypt", "application/octet-stream", sealed)
@@ -84,8 +107,8 @@ async fn no_secret_reaches_logs_or_responses() {
     let entry = m.entry(&sec).unwrap();
     let mut responses = vec![
         sealed_answer,
-        api.blob(&entry.blob_id()).await,
-        api.blob(&entry.index_id).await,
+        client.blob(&entry.blob_id()).await.unwrap(),
+        client.blob(&entry.index_id).await.unwrap(),
     ];
     responses.push(
         api.get(
@@ -95,13 +118,16 @@ async fn no_secret_reaches_logs_or_responses() {
         .await
         .unwrap(),
     );
-    patient.revoke(&api, &g.statement).await.unwrap();
+    record.revoke(&g.statement.grant_id).await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
 
     let secrets: Vec<(&str, Vec<u8>)> = vec![
-        ("patient seed", patient.id.seed().to_bytes().to_vec()),
-        ("doctor seed", doctor.id.seed().to_bytes().to_vec()),
+        (
+            "patient seed",
+            patient.identity().seed().to_bytes().to_vec(),
+        ),
+        ("doctor seed", doctor.identity().seed().to_bytes().to_vec()),
         ("b1", share.b1_bytes().to_vec()),
         ("DEK", dek.dek.expose().to_vec()),
         ("plaintext", plaintext.as_bytes().to_vec()),

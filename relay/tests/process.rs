@@ -1,45 +1,49 @@
 //! The real binary as a process: SIGKILL in the middle of an upload, then a
 //! restart on the same data directory; and the portal's static files.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-mod procs;
-use common::*;
-use procs::*;
+#![cfg(test)]
 
 use sesphr_client::grant::Role;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::token::{Purpose, RequestToken};
+use sesphr_native::{Client, Reader};
+use sesphr_testkit::deploy::*;
 use tokio::io::AsyncWriteExt;
+
+fn bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"))
+}
+
+/// The server as a process on a new port over `data`, and a client of it.
+async fn serve(data: &std::path::Path) -> (std::process::Child, u16, Client) {
+    let port = free_port();
+    let child = spawn(bin(), "serve", data, port, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base).await;
+    (child, port, client(&base).await)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(dir.path(), port);
-    wait_up(&base).await;
-    let api = Api::new(&base);
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
-    let mut doctor = Reader::new(&api).await;
-    patient
-        .write(
-            &api,
-            &[("history", b"committed before the crash".as_slice())],
-        )
-        .await;
-    let g = patient
-        .grant(&api, "history", doctor.id.public(), Role::Physician, 0)
-        .await;
-    doctor.sync_inbox(&api).await;
+    let (mut child, port, client) = serve(dir.path()).await;
+    let (patient, mut record) = patient(&client).await;
+    let doctor = party(&client).await;
+    record
+        .write(&[("history", b"committed before the crash".as_slice())])
+        .await
+        .unwrap();
+    let g = record
+        .share(doctor.public(), &["history"], Role::Physician, false, None)
+        .await
+        .unwrap()
+        .remove(0);
 
     // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
     let blob = opaque_blob(0xab, 4 << 20);
     let hash = blob_id(&blob);
     let subject = [hash.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
     let token = RequestToken::sign(
-        &patient.id,
+        patient.identity(),
         Purpose::UploadBlob,
         &subject,
         now(),
@@ -63,57 +67,45 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     child.wait().unwrap();
     drop(conn);
 
-    let port2 = free_port();
-    let base2 = format!("http://127.0.0.1:{port2}");
-    let mut child = spawn(dir.path(), port2);
-    wait_up(&base2).await;
-    let api = Api::new(&base2);
+    let (mut child, _, client) = serve(dir.path()).await;
     // Nothing half-written is visible, and the temporary file is gone.
-    assert_eq!(
-        api.get(&format!("/v1/blobs/{}", hex::encode(hash)), None)
-            .await
-            .unwrap_err()
-            .status,
-        404
-    );
+    assert_eq!(client.blob(&hash).await.unwrap_err().status(), Some(404));
     assert!(std::fs::read_dir(dir.path().join("relay/tmp"))
         .unwrap()
         .next()
         .is_none());
     // Everything acknowledged is there.
-    let (rec, hist) = (patient.record, patient.section_id("history"));
+    let hist = record.section_id("history");
+    let mut doc = Reader::new(
+        client.clone(),
+        sesphr_testkit::world::identity_clone(&doctor),
+    );
+    let shared = doc.shared_with_me().await.unwrap().remove(0);
     assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap(),
+        doc.read(&shared, &hist).await.unwrap(),
         b"committed before the crash"
     );
-    patient.revoke(&api, &g.statement).await.unwrap();
+    let owner = sesphr_native::Patient::new(
+        client.clone(),
+        sesphr_testkit::world::identity_clone(patient.identity()),
+    );
+    let mut record = owner.open_record(0, 0).await.unwrap().unwrap();
+    record.revoke(&g.statement.grant_id).await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     // ...including the revocation, acknowledged just before the second kill.
-    let port3 = free_port();
-    let base3 = format!("http://127.0.0.1:{port3}");
-    let mut child = spawn(dir.path(), port3);
-    wait_up(&base3).await;
-    let api = Api::new(&base3);
+    let (mut child, _, client) = serve(dir.path()).await;
+    let mut doc = Reader::new(client.clone(), doctor);
     assert_eq!(
-        doctor.read(&api, &rec, &hist, &srs).await.unwrap_err(),
-        ReadErr::Api(ApiErr {
-            status: 403,
-            code: "revoked".into()
-        })
+        doc.read(&shared, &hist).await.unwrap_err().code(),
+        "revoked"
     );
     // The upload can be done again, completely.
     assert_eq!(
-        api.upload(&patient.id, &blob).await.unwrap(),
-        hex::encode(hash)
+        client.put_blob(patient.identity(), &blob).await.unwrap(),
+        hash
     );
-    assert_eq!(
-        api.get(&format!("/v1/blobs/{}", hex::encode(hash)), None)
-            .await
-            .unwrap()
-            .len(),
-        blob.len()
-    );
+    assert_eq!(client.blob(&hash).await.unwrap().len(), blob.len());
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -123,11 +115,12 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
     let api = Api::new(&server.base);
-    let who = sesphr_client::identity::Identity::generate().unwrap();
+    let client = client(&server.base).await;
+    let who = party(&client).await;
     let data = opaque_blob(1, 100_000);
-    let id = api.upload(&who, &data).await.unwrap();
+    let id = hex::encode(client.put_blob(&who, &data).await.unwrap());
     // Uploading the same content again is idempotent.
-    assert_eq!(api.upload(&who, &data).await.unwrap(), id);
+    assert_eq!(hex::encode(client.put_blob(&who, &data).await.unwrap()), id);
     let r = api
         .http
         .get(format!("{}/v1/blobs/{id}", api.base))

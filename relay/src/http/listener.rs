@@ -26,6 +26,12 @@ use tokio::time::{sleep, Sleep};
 
 use crate::config::Limits;
 
+/// `127.0.0.1` or `::1`: the machine itself (other loopback addresses are
+/// treated as distinct hosts, as tests use them).
+fn is_this_host(ip: IpAddr) -> bool {
+    ip == IpAddr::from([127, 0, 0, 1]) || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+}
+
 /// Connections held per client address.
 #[derive(Default)]
 struct PerIp(Mutex<HashMap<IpAddr, usize>>);
@@ -95,11 +101,17 @@ pub async fn serve<R: warp::Reply + 'static>(
             },
             _ = &mut shutdown => break,
         };
-        let Some(ip_slot) = PerIp::claim(&per_ip, peer.ip(), limits.max_connections_per_ip.max(1))
-        else {
-            tracing::debug!(ip = %peer.ip(), "connection cap for this address reached");
-            drop(stream);
-            continue;
+        let ip_slot = if !limits.cap_localhost && is_this_host(peer.ip()) {
+            None
+        } else {
+            match PerIp::claim(&per_ip, peer.ip(), limits.max_connections_per_ip.max(1)) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(ip = %peer.ip(), "connection cap for this address reached");
+                    drop(stream);
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(Stalling::new(stream, limits.idle_timeout));

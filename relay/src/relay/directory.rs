@@ -4,34 +4,35 @@
 //! a negative one is asked again next time.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use warp::http::StatusCode;
-
+use super::peer::SrsPeer;
 use crate::http::error::ApiError;
 
 /// Parties remembered before the cache starts over.
 const CACHE_LIMIT: usize = 1 << 17;
 
 /// The SRS directory as the relay sees it.
-#[derive(Debug)]
 pub struct Directory {
-    srs_url: String,
-    http: reqwest::Client,
+    peer: Arc<dyn SrsPeer>,
     known: Mutex<HashSet<[u8; 32]>>,
 }
 
-/// The SRS could not be asked.
-pub fn srs_unreachable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, "srs_unreachable", e.to_string())
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory").finish_non_exhaustive()
+    }
+}
+
+fn poisoned() -> ApiError {
+    ApiError::internal("poisoned directory cache")
 }
 
 impl Directory {
-    /// The directory of the SRS at `srs_url`, asked with `http`.
-    pub fn new(srs_url: String, http: reqwest::Client) -> Directory {
+    /// The directory of the SRS `peer`.
+    pub fn new(peer: Arc<dyn SrsPeer>) -> Directory {
         Directory {
-            srs_url,
-            http,
+            peer,
             known: Mutex::new(HashSet::new()),
         }
     }
@@ -39,41 +40,20 @@ impl Directory {
     /// `Ok` if `party` is registered, else `403 unknown_party` (`502
     /// srs_unreachable` if the SRS cannot be asked).
     pub async fn require(&self, party: &[u8; 32]) -> Result<(), ApiError> {
-        if self
-            .known
-            .lock()
-            .map_err(|_| ApiError::internal("poisoned directory cache"))?
-            .contains(party)
-        {
+        if self.known.lock().map_err(|_| poisoned())?.contains(party) {
             return Ok(());
         }
-        let resp = self
-            .http
-            .get(format!(
-                "{}/srs/v1/directory/{}",
-                self.srs_url,
-                hex::encode(party)
-            ))
-            .send()
-            .await
-            .map_err(srs_unreachable)?;
-        match resp.status().as_u16() {
-            200 => {
-                let mut known = self
-                    .known
-                    .lock()
-                    .map_err(|_| ApiError::internal("poisoned directory cache"))?;
-                if known.len() >= CACHE_LIMIT {
-                    known.clear();
-                }
-                known.insert(*party);
-                Ok(())
-            }
-            404 => Err(ApiError::forbidden(
+        if !self.peer.registered(party).await? {
+            return Err(ApiError::forbidden(
                 "unknown_party",
                 "party is not registered in the SRS directory",
-            )),
-            s => Err(srs_unreachable(format!("the SRS directory answered {s}"))),
+            ));
         }
+        let mut known = self.known.lock().map_err(|_| poisoned())?;
+        if known.len() >= CACHE_LIMIT {
+            known.clear();
+        }
+        known.insert(*party);
+        Ok(())
     }
 }

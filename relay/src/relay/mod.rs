@@ -9,9 +9,10 @@
 //!
 //! Modules: [`routes`] (warp filters, with the portal's static files),
 //! [`store`] (the durable state behind a trait), [`directory`] (registered
-//! parties, asked of the SRS).
+//! parties, asked of the SRS), [`peer`] (how the SRS is reached).
 
 pub mod directory;
+pub mod peer;
 pub mod routes;
 pub mod store;
 
@@ -30,7 +31,8 @@ use crate::http::auth::{check_token, spend_token};
 use crate::http::error::{hex_id, unhex, ApiError};
 use crate::http::limits::RateLimiter;
 use crate::now_ms;
-use directory::{srs_unreachable, Directory};
+use directory::Directory;
+use peer::{Forwarded, SrsPeer};
 use store::{BlobSink, ByteStream, Claim, InboxPut, InboxRow, ManifestPut, RelayStore, StoreError};
 
 /// The relay service state.
@@ -38,8 +40,7 @@ pub struct Relay {
     store: Arc<dyn RelayStore>,
     /// Largest blob accepted, bytes.
     pub max_blob_bytes: u64,
-    srs_url: String,
-    http: reqwest::Client,
+    peer: Arc<dyn SrsPeer>,
     directory: Directory,
     quotas: Quotas,
     writes: RateLimiter,
@@ -48,9 +49,7 @@ pub struct Relay {
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay")
-            .field("srs_url", &self.srs_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Relay").finish_non_exhaustive()
     }
 }
 
@@ -88,18 +87,6 @@ pub struct BlobRead {
     pub body: ByteStream,
 }
 
-/// What the SRS answered a forwarded request.
-pub struct Forwarded {
-    /// Its status.
-    pub status: StatusCode,
-    /// Its content type.
-    pub content_type: String,
-    /// Its `Retry-After`, if any.
-    pub retry_after: Option<String>,
-    /// Its body.
-    pub body: bytes::Bytes,
-}
-
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         ApiError::internal(e)
@@ -133,25 +120,19 @@ fn quota_left(what: &str) -> ApiError {
 
 impl Relay {
     /// The relay over `store`, forwarding to (and asking the directory of)
-    /// the SRS at `srs_url`.
+    /// the SRS `peer`.
     pub fn new(
         store: Arc<dyn RelayStore>,
         max_blob_bytes: u64,
-        srs_url: String,
+        peer: Arc<dyn SrsPeer>,
         replay_window_ms: u64,
         quotas: Quotas,
     ) -> Result<Relay, ApiError> {
-        let srs_url = srs_url.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(ApiError::internal)?;
         Ok(Relay {
             store,
             max_blob_bytes,
-            directory: Directory::new(srs_url.clone(), http.clone()),
-            srs_url,
-            http,
+            directory: Directory::new(peer.clone()),
+            peer,
             quotas,
             writes: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
             replay_window_ms,
@@ -451,47 +432,10 @@ impl Relay {
         }
     }
 
-    /// Forwards a request to the SRS and its answer back unchanged: the
-    /// sealed re-encryption requests (the relay can read neither them nor
-    /// the answers) and, in a two-process deployment, every SRS route, so
-    /// the portal has one origin.
-    pub async fn forward(
-        &self,
-        method: warp::http::Method,
-        path_and_query: &str,
-        content_type: Option<String>,
-        token: Option<String>,
-        body: bytes::Bytes,
-    ) -> Result<Forwarded, ApiError> {
-        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
-            .map_err(|_| ApiError::bad_request("bad_request", "unsupported method"))?;
-        let mut req = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.srs_url));
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
-        }
-        if let Some(t) = token {
-            req = req.header(crate::http::TOKEN_HEADER, t);
-        }
-        let resp = req.body(body).send().await.map_err(srs_unreachable)?;
-        let status =
-            StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header("content-type").unwrap_or_else(|| crate::http::OCTETS.into());
-        let retry_after = header("retry-after");
-        let body = resp.bytes().await.map_err(srs_unreachable)?;
-        Ok(Forwarded {
-            status,
-            content_type,
-            retry_after,
-            body,
-        })
+    /// `POST /v1/reencrypt`: forwards a sealed request to the SRS and its
+    /// answer back unchanged; the relay can read neither.
+    pub async fn reencrypt(&self, sealed: bytes::Bytes) -> Result<Forwarded, ApiError> {
+        self.peer.reencrypt(sealed).await
     }
 }
 

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use warp::http::{header, Method, StatusCode};
+
 use warp::{Filter, Rejection, Reply};
 
-use super::{Forwarded, InboxItem, Relay};
+use super::peer::{Forwarded, HttpPeer};
+use super::{InboxItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
 use crate::http::{
@@ -153,16 +155,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(octet_body(limits))
         .and(r)
         .and_then(|body: Bytes, r: Arc<Relay>| async move {
-            let f = reject(
-                r.forward(
-                    Method::POST,
-                    "/srs/v1/reencrypt",
-                    Some(OCTETS.into()),
-                    None,
-                    body,
-                )
-                .await,
-            )?;
+            let f = reject(r.reencrypt(body).await)?;
             Ok::<_, Rejection>(forwarded(f))
         });
     put_blob
@@ -188,8 +181,8 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
 /// Every `/srs/…` request forwarded to the SRS, for a relay whose SRS runs
 /// in another process: the portal then needs one origin only. Bodies are
 /// bounded and paced like the relay's own.
-pub fn srs_proxy(relay: Arc<Relay>, limits: Limits) -> Route {
-    let r = warp::any().map(move || relay.clone());
+pub fn srs_proxy(peer: HttpPeer, limits: Limits) -> Route {
+    let r = warp::any().map(move || peer.clone());
     warp::path("srs")
         .and(warp::method())
         .and(warp::path::full())
@@ -207,7 +200,7 @@ pub fn srs_proxy(relay: Arc<Relay>, limits: Limits) -> Route {
                   token: Option<String>,
                   len: Option<u64>,
                   body,
-                  r: Arc<Relay>| async move {
+                  r: HttpPeer| async move {
                 let len = len.unwrap_or(0);
                 if len > MAX_OBJECT_BYTES {
                     return Err(warp::reject::custom(ApiError::new(

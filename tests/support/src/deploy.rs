@@ -50,10 +50,14 @@ impl Server {
         config.www_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www");
         tweak(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let prepared = sesphr_relay::server::prepare(&listener, config).unwrap();
-        let task = tokio::spawn(sesphr_relay::server::serve(listener, prepared, async move {
-            let _ = rx.await;
-        }));
+        let prepared = sesphr_relay::server::prepare(config).unwrap();
+        let task = tokio::spawn(sesphr_relay::server::serve(
+            listener,
+            prepared,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         let s = Server {
             base,
             data: data.to_path_buf(),
@@ -105,7 +109,12 @@ pub fn spawn(
     args: &[&str],
 ) -> std::process::Child {
     std::process::Command::new(bin)
-        .args([command, "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            command,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data)
         .arg("--www-dir")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www"))

@@ -45,7 +45,11 @@ impl Drop for Mitm {
     }
 }
 
-fn reply(status: StatusCode, headers: &reqwest::header::HeaderMap, body: Vec<u8>) -> warp::reply::Response {
+fn reply(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> warp::reply::Response {
     let mut resp = warp::reply::with_status(body, status).into_response();
     for name in ["content-type", "retry-after"] {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
@@ -77,10 +81,29 @@ impl Mitm {
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::header::headers_cloned())
             .and(warp::body::bytes())
-            .then(move |method: Method, path: warp::path::FullPath, query: String, headers: HeaderMap, body: bytes::Bytes| {
-                let (rules, upstream, http) = (r.lock().unwrap().clone(), upstream.clone(), http.clone());
-                async move { forward(&rules, &upstream, &http, method, path.as_str(), &query, &headers, body).await }
-            });
+            .then(
+                move |method: Method,
+                      path: warp::path::FullPath,
+                      query: String,
+                      headers: HeaderMap,
+                      body: bytes::Bytes| {
+                    let (rules, upstream, http) =
+                        (r.lock().unwrap().clone(), upstream.clone(), http.clone());
+                    async move {
+                        forward(
+                            &rules,
+                            &upstream,
+                            &http,
+                            method,
+                            path.as_str(),
+                            &query,
+                            &headers,
+                            body,
+                        )
+                        .await
+                    }
+                },
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -121,7 +144,10 @@ async fn forward(
     }
     let mut path = path.to_string();
     // Manifests: /v1/records/{r}/manifests/{v|latest}
-    if let (Some(max), Some(rest)) = (rules.hide_manifests_above, path.strip_prefix("/v1/records/")) {
+    if let (Some(max), Some(rest)) = (
+        rules.hide_manifests_above,
+        path.strip_prefix("/v1/records/"),
+    ) {
         if let Some((record, which)) = rest.split_once("/manifests/") {
             match which {
                 "latest" => path = format!("/v1/records/{record}/manifests/{max}"),
@@ -141,7 +167,10 @@ async fn forward(
     } else {
         format!("{upstream}{path}?{query}")
     };
-    let mut req = http.request(reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(), target);
+    let mut req = http.request(
+        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+        target,
+    );
     for (name, value) in headers {
         if ["content-type", "x-sesphr-token", "range"].contains(&name.as_str()) {
             req = req.header(name.as_str(), value.as_bytes());
@@ -153,7 +182,11 @@ async fn forward(
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
     let resp_headers = resp.headers().clone();
     let mut bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-    if rules.lose_reply.as_deref().is_some_and(|p| path.starts_with(p)) {
+    if rules
+        .lose_reply
+        .as_deref()
+        .is_some_and(|p| path.starts_with(p))
+    {
         return gone(StatusCode::BAD_GATEWAY);
     }
     if let Some((id, n)) = rules.truncate_blob {

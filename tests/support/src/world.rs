@@ -111,11 +111,9 @@ impl World {
             .unwrap();
         self.srs_shares.insert(issued.statement.grant_id, share);
         self.srs_grants.push((issued.statement.clone(), false));
-        let item = InboxItem::from_bytes(
-            issued.statement.as_bytes(),
-            &issued.b1_envelope.to_bytes(),
-        )
-        .unwrap();
+        let item =
+            InboxItem::from_bytes(issued.statement.as_bytes(), &issued.b1_envelope.to_bytes())
+                .unwrap();
         self.inboxes
             .entry(issued.statement.grantee.id())
             .or_default()
@@ -188,7 +186,14 @@ impl World {
         let srs_enc = self.srs.public().encryption;
         let (issued, rotation) = self
             .record
-            .grant(&self.owner, &srs_enc, section, &terms, self.now, &mut self.rng)
+            .grant(
+                &self.owner,
+                &srs_enc,
+                section,
+                &terms,
+                self.now,
+                &mut self.rng,
+            )
             .unwrap();
         self.deliver_rotation(rotation);
         self.deliver(&issued);
@@ -241,9 +246,14 @@ impl World {
             _ if revoked => Err(Decision::Revoked),
             (None, _) => Err(Decision::Revoked),
             (_, None) => Err(Decision::NotInManifest),
-            (Some(share), Some(manifest)) => {
-                srs_reencrypt(&share, &grant, &verified, &manifest, self.now, &mut self.rng)
-            }
+            (Some(share), Some(manifest)) => srs_reencrypt(
+                &share,
+                &grant,
+                &verified,
+                &manifest,
+                self.now,
+                &mut self.rng,
+            ),
         };
         let decision = result.as_ref().err().copied().unwrap_or(Decision::Allowed);
         let receipt = self
@@ -286,8 +296,8 @@ impl World {
         let latest = self.manifests.last().ok_or("no manifest")?.clone();
         let shared = inbox.record(&latest).map_err(code)?;
         let from = version.max(1) as usize - 1;
-        let chain = ManifestChain::from_manifests(self.manifests[from..].iter().cloned())
-            .map_err(code)?;
+        let chain =
+            ManifestChain::from_manifests(self.manifests[from..].iter().cloned()).map_err(code)?;
         let hw = self.high_water.get(&reader.id()).copied().unwrap_or(0);
         let section = self.section_id(name);
         let mut read = shared
@@ -388,8 +398,9 @@ impl World {
         )
         .map_err(code)?;
         let answer = self.srs_answer(&req).map_err(|d| d.code().to_string())?;
-        let answer = ReencryptAnswer::verify(&answer, self.srs.public(), &req, &share.grant, manifest)
-            .map_err(code)?;
+        let answer =
+            ReencryptAnswer::verify(&answer, self.srs.public(), &req, &share.grant, manifest)
+                .map_err(code)?;
         let dk = share.data_key(manifest, &answer).map_err(code)?;
         let entry = manifest.entry(&self.section_id(name)).map_err(code)?;
         let blob = self.blobs[&entry.chunk_root].clone();

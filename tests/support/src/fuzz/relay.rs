@@ -84,10 +84,8 @@ pub fn inbox_body(data: &[u8]) {
         statement_and_envelope(&item.statement, &item.b1_envelope, "b1Envelope")
     {
         // The relay's own check: the reader flow's verified inbox item.
-        let verified = sesphr_client::reader::InboxItem::from_bytes(
-            grant.as_bytes(),
-            &envelope.to_bytes(),
-        );
+        let verified =
+            sesphr_client::reader::InboxItem::from_bytes(grant.as_bytes(), &envelope.to_bytes());
         assert_eq!(verified.is_ok(), envelope.hash() == grant.b1_envelope_hash);
         if let Ok(v) = verified {
             assert_eq!(v.id(), grant.statement_hash());
