@@ -15,7 +15,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_server() {
   local bin=$1 data=$2 port
   port=$(free_port)
-  "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --max-blob-bytes $((4 << 30)) --log warn >/dev/null &
+  # --unlimited: the load generator is a handful of parties at saturation.
+  "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --max-blob-bytes $((4 << 30)) --unlimited --log warn >/dev/null &
   server_pid=$!
   url="http://127.0.0.1:$port"
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.1; done
@@ -77,7 +78,7 @@ kill "$(cat "$tmp/nginx.pid")"; rm -f "$tmp/nginx.pid"
 start_server "$relay" "$tmp/data"
 relay_pid=$server_pid
 rport=${url##*:}
-read -r id token < <("$loadgen" put-args "$tmp/www/blob")
+read -r id token < <("$loadgen" put-args "$url" "$tmp/www/blob")
 rel_put=$(curl -s -T "$tmp/www/blob" -H "x-sesphr-token: $token" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$rport/v1/blobs/$id")
 sync
 rel_get=$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$rport/v1/blobs/$id")

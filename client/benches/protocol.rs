@@ -1,6 +1,8 @@
 //! Criterion benchmarks of every protocol operation, natively.
 //! `cargo bench -p sesphr-client --bench protocol`; numbers go to docs/benchmarks.md.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+// A benchmark harness, not test code (no `cfg(test)`): a failed setup is a
+// panic, as in the test suites.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sesphr_client::audit::{Decision, MemoryLog};
@@ -12,7 +14,7 @@ use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::secret::Seed;
-use sesphr_client::stream::{decrypt_body, encrypt_body, DEFAULT_CHUNK_LOG2};
+use sesphr_client::stream::{decrypt_body, encrypt_body, seal_section, DEFAULT_CHUNK_LOG2};
 
 struct Setup {
     owner: Identity,
@@ -38,10 +40,8 @@ fn setup(sections: usize, body_len: usize) -> Setup {
     for i in 0..sections {
         let section = SectionId::derive(owner.seed(), &record, &format!("section-{i}"));
         let key = SectionKey::for_owner(&owner, record, section, EpochId::generate(rng)).unwrap();
-        let (capsule, dk) = Capsule::encapsulate(&key, 1, rng).unwrap();
-        let ctx = KeyContext::for_key(&key, 1);
-        let (blob, sealed) =
-            encrypt_body(capsule, &dk, &ctx, &vec![7u8; body_len], DEFAULT_CHUNK_LOG2).unwrap();
+        let (blob, sealed, _) =
+            seal_section(&key, 1, &vec![7u8; body_len], DEFAULT_CHUNK_LOG2, rng).unwrap();
         entries.push(ManifestEntry::for_body(key.public(), &sealed));
         if first.is_none() {
             first = Some((key, blob, sealed.chunk_root));
@@ -168,7 +168,11 @@ fn protocol(c: &mut Criterion) {
     let receipt = MemoryLog::default()
         .append(
             &s.srs,
-            req.audit_entry(&s.grant.statement, 0, Decision::Allowed),
+            req.verify(&s.grant.statement).unwrap().audit_entry(
+                &s.grant.statement,
+                0,
+                Decision::Allowed,
+            ),
         )
         .unwrap();
     let head = SignedHead::sign(&s.srs, s.key.record, 1, s.manifest.hash(), 0);

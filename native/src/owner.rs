@@ -56,7 +56,8 @@ impl Patient {
         &self.client
     }
 
-    /// Creates the next record: an empty version 1, at the relay and the SRS.
+    /// Creates the next record: an empty version 1, at the relay and the SRS
+    /// (a record must exist before it is shared).
     pub async fn create_record(&self) -> Result<PatientRecord> {
         let mut index = 0;
         loop {
@@ -66,13 +67,19 @@ impl Patient {
             }
             index += 1;
         }
-        let mut rec = PatientRecord {
+        let mut rec = self.new_record(index);
+        rec.publish().await?;
+        Ok(rec)
+    }
+
+    /// The `index`-th record as a new one, unpublished: its first write is
+    /// version 1.
+    pub fn new_record(&self, index: u32) -> PatientRecord {
+        PatientRecord {
             patient: self.clone(),
             inner: OwnerRecord::new(&self.identity, index),
             high_water: 0,
-        };
-        rec.publish().await?;
-        Ok(rec)
+        }
     }
 
     /// The `index`-th record rebuilt from the servers, or `None` if the
@@ -110,6 +117,20 @@ impl Patient {
             }
         }
         Ok(Some(rec))
+    }
+
+    /// The state of `record` carried on through this patient's client (the
+    /// same identity, reconnected: a deployment at a new address).
+    pub fn adopt(&self, record: PatientRecord) -> PatientRecord {
+        assert_eq!(
+            record.patient.identity.id(),
+            self.identity.id(),
+            "another owner's record"
+        );
+        PatientRecord {
+            patient: self.clone(),
+            ..record
+        }
     }
 
     /// Every record of this owner, rebuilt from the servers.
@@ -205,7 +226,7 @@ impl PatientRecord {
         Ok(())
     }
 
-    async fn deliver_all(&self, grants: impl IntoIterator<Item = &IssuedGrant>) -> Result<()> {
+    async fn deliver_all(&self, grants: &[IssuedGrant]) -> Result<()> {
         for g in grants {
             retried(|| self.client().deliver(g)).await?;
         }
@@ -213,8 +234,10 @@ impl PatientRecord {
     }
 
     async fn deliver_rotation(&self, rotation: &Option<Rotation>) -> Result<()> {
-        self.deliver_all(rotation.iter().flat_map(|r| &r.reissued))
-            .await
+        match rotation {
+            Some(r) => self.deliver_all(&r.reissued).await,
+            None => Ok(()),
+        }
     }
 
     /// Signs the next manifest and publishes it: the relay (retried; an
@@ -308,25 +331,33 @@ impl PatientRecord {
                 self.inner
                     .grant(&owner, &srs, section, &terms, now_ms(), &mut os_rng())?;
             self.deliver_rotation(&rotation).await?;
-            self.deliver_all([&issued]).await?;
+            self.deliver_all(std::slice::from_ref(&issued)).await?;
             out.push(issued);
         }
         Ok(out)
     }
 
-    /// Revokes a grant at the SRS; effective once its signed receipt
-    /// verifies. The section rotates at its next write.
+    /// Revokes a grant of this record at the SRS, effective once its signed
+    /// receipt verifies: a live grant (the section then rotates at its next
+    /// write), or one of an earlier epoch that still reads old versions.
     pub async fn revoke(&mut self, grant: &GrantId) -> Result<RevocationReceipt> {
-        let statement = self
-            .inner
-            .grants()
-            .find(|g| g.grant_id == *grant)
-            .cloned()
-            .ok_or(sesphr_client::Error::InvalidState("no such live grant"))?;
+        let live = self.inner.grants().find(|g| g.grant_id == *grant).cloned();
+        let statement = match live.clone() {
+            Some(g) => g,
+            None => self
+                .grants()
+                .await?
+                .into_iter()
+                .map(|(g, _)| g)
+                .find(|g| g.grant_id == *grant)
+                .ok_or(sesphr_client::Error::InvalidState("no such grant"))?,
+        };
         let rev = Revocation::sign(self.identity(), &statement, now_ms())?;
         let receipt = retried(|| self.client().revoke(rev.as_bytes())).await?;
         let receipt = RevocationReceipt::verify(&receipt, self.client().srs(), &rev)?;
-        self.inner.revoked(grant)?;
+        if live.is_some() {
+            self.inner.revoked(grant)?;
+        }
         Ok(receipt)
     }
 

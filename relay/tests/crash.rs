@@ -11,12 +11,9 @@
 //!
 //! `SESPHR_CRASH_ROUNDS` sets the number of rounds (CI: 6; the full run in
 //! docs/operations.md: 100). `SESPHR_CRASH_SEED` replays a run.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 
-mod common;
-mod procs;
-use common::now;
-use procs::*;
+use sesphr_testkit::deploy::{blob_id, free_port, now, opaque_blob, wait_up};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +31,13 @@ use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::revocation::Revocation;
 use sesphr_client::stream::{encrypt_body, DEFAULT_CHUNK_LOG2};
 use sesphr_client::token::{Purpose, RequestToken};
+
+/// The real binary over `data`, on `port`, with no rate limit or quota (the
+/// writers here write as fast as they can; limits are tested elsewhere).
+fn spawn(data: &std::path::Path, port: u16) -> std::process::Child {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"));
+    sesphr_testkit::deploy::spawn(bin, "serve", data, port, &["--unlimited"])
+}
 
 /// What the servers acknowledged, and what they may or may not have kept.
 #[derive(Default)]
@@ -100,7 +104,7 @@ impl Http {
         .await
     }
     async fn put_blob(&self, who: &Identity, bytes: &[u8]) -> Outcome {
-        let hash = common::blob_id(bytes);
+        let hash = blob_id(bytes);
         let subject = [hash.as_slice(), &(bytes.len() as u64).to_be_bytes()].concat();
         let t =
             RequestToken::sign(who, Purpose::UploadBlob, &subject, now(), &mut os_rng()).unwrap();
@@ -151,9 +155,9 @@ async fn writers(
         async move {
             let mut rng = Xorshift(seed ^ (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             while !stop.load(Ordering::Relaxed) {
-                let bytes = common::opaque_blob(rng.next(), rng.below(256 * 1024));
+                let bytes = opaque_blob(rng.next(), rng.below(256 * 1024));
                 let len = bytes.len();
-                let hash = common::blob_id(&bytes);
+                let hash = blob_id(&bytes);
                 let id = hex::encode(hash);
                 match http.put_blob(&s.owner, &bytes).await {
                     Outcome::Ack(_) => ledger.lock().unwrap().blobs.push((id, hash)),
@@ -459,12 +463,11 @@ async fn acknowledged_writes_survive_sigkill_at_random_points() {
     let mut child = spawn(dir.path(), port);
     let mut base = format!("http://127.0.0.1:{port}");
     wait_up(&base).await;
-    let api = common::Api::new(&base);
-    let srs_pub = api.srs_public().await;
-    let owner = Identity::generate().unwrap();
-    let reader = Identity::generate().unwrap();
-    api.register(&owner).await;
-    api.register(&reader).await;
+    let api = sesphr_testkit::deploy::Api::new(&base);
+    let native = sesphr_testkit::deploy::client(&base).await;
+    let srs_pub = native.srs().clone();
+    let owner = sesphr_testkit::deploy::party(&native).await;
+    let reader = sesphr_testkit::deploy::party(&native).await;
     let (record, nonce) = RecordId::generate(&owner.id(), &mut os_rng());
     let section = SectionId::derive(owner.seed(), &record, "history");
     let key =
@@ -478,8 +481,11 @@ async fn acknowledged_writes_survive_sigkill_at_random_points() {
         DEFAULT_CHUNK_LOG2,
     )
     .unwrap();
-    api.upload(&owner, &blob).await.unwrap();
-    api.upload(&owner, &sealed.index.to_bytes()).await.unwrap();
+    native.put_blob(&owner, &blob).await.unwrap();
+    native
+        .put_blob(&owner, &sealed.index.to_bytes())
+        .await
+        .unwrap();
     let entry = ManifestEntry::for_body(key.public(), &sealed);
     let setup = Arc::new(Setup {
         owner,

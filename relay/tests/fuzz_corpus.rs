@@ -1,19 +1,11 @@
 //! Replays the committed fuzz corpus of the JSON request bodies
 //! (`fuzz/corpus/relay_*/`) through the same checks the fuzz targets run
-//! (`fuzz/src/relay.rs`, included here with the client fixture it uses).
-//! Fails if a check fails or if a target's corpus is missing or empty.
-//! `SESPHR_FUZZ_SEEDS=<dir>` writes the seed corpus (see
-//! `client/tests/fuzz_corpus.rs`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! (`sesphr_testkit::fuzz::relay`). Fails if a check fails or if a target's
+//! corpus is missing or empty. `SESPHR_FUZZ_SEEDS=<dir>` writes the seed
+//! corpus (see `client/tests/fuzz_corpus.rs`).
+#![cfg(test)]
 
-#[path = "../../fuzz/src/client.rs"]
-mod client;
-
-#[path = "../../fuzz/src/relay.rs"]
-mod relay;
-
-#[path = "../../fuzz/src/replay.rs"]
-mod replay;
+use sesphr_testkit::fuzz::{relay, replay};
 
 #[test]
 fn corpus_replays_through_every_relay_check() {

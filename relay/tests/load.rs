@@ -5,21 +5,17 @@
 //!
 //! CI runs 48 clients for 4 s. The full run (docs/benchmarks.md):
 //! `SESPHR_LOAD_CLIENTS=200 SESPHR_LOAD_SECS=60 cargo test --release -p sesphr-relay --test load -- --nocapture`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-mod procs;
-use common::*;
-use procs::*;
+#![cfg(test)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sesphr_client::envelope::seal_request;
-use sesphr_client::grant::{GrantShare, Role};
-use sesphr_client::identity::{Identity, PublicIdentity};
-use sesphr_client::primitives::os_rng;
-use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::grant::Role;
+use sesphr_client::identity::PublicIdentity;
+use sesphr_client::reader::SharedRecord;
+use sesphr_client::record::SectionId;
+use sesphr_native::{Client, PatientRecord, Reader};
+use sesphr_testkit::deploy::*;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -56,34 +52,27 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 struct Shared {
-    api: Api,
-    srs: PublicIdentity,
-    readers: Vec<(Identity, GrantShare)>,
-    blob_id: [u8; 32],
+    client: Client,
+    /// Readers of one section, each used by one client at a time.
+    readers: Vec<tokio::sync::Mutex<(Reader, SharedRecord)>>,
+    section: SectionId,
     /// Owners who grant during the run (each owner's state is used by one
     /// client at a time, as in a browser).
-    owners: Vec<tokio::sync::Mutex<Patient>>,
+    owners: Vec<tokio::sync::Mutex<PatientRecord>>,
     grantees: Vec<PublicIdentity>,
 }
 
+/// A full read through the reader flow: latest manifest, head, the
+/// re-encryption through the relay, the blob, decryption.
 async fn read(s: &Shared, k: usize) -> Result<(), String> {
-    let (who, share) = &s.readers[k % s.readers.len()];
-    let m = latest_manifest(&s.api, &share.grant.record)
+    let mut guard = s.readers[k % s.readers.len()].lock().await;
+    let (reader, shared) = &mut *guard;
+    let shared = shared.clone();
+    reader
+        .read(&shared, &s.section)
         .await
-        .map_err(|e| format!("manifest: {e:?}"))?;
-    let req = ReencryptRequest::new(who, &share.grant, m.version(), now(), &mut os_rng())
-        .map_err(|e| e.to_string())?;
-    let (sealed, _key) = seal_request(&s.srs.encryption, req.as_bytes(), &mut os_rng())
-        .map_err(|e| e.to_string())?;
-    s.api
-        .post("/v1/reencrypt", "application/octet-stream", sealed)
-        .await
-        .map_err(|e| format!("reencrypt: {e:?}"))?;
-    s.api
-        .get(&format!("/v1/blobs/{}", hex::encode(s.blob_id)), None)
-        .await
-        .map_err(|e| format!("blob: {e:?}"))?;
-    Ok(())
+        .map(drop)
+        .map_err(|e| format!("read: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,42 +81,43 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
     let secs = env("SESPHR_LOAD_SECS", 4);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = spawn(dir.path(), port);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"));
+    let mut child = spawn(bin, "serve", dir.path(), port, &[]);
     let base = format!("http://127.0.0.1:{port}");
     wait_up(&base).await;
-    let api = Api::new(&base);
+    let client = client(&base).await;
 
     // One patient with a 64 KiB section read by 8 readers; 16 other owners
     // grant it to 16 more parties during the run.
-    let mut patient = Patient::new(&api).await;
-    let srs = patient.srs.clone();
+    let (_, mut record) = patient(&client).await;
     let body = vec![0x5au8; 64 * 1024];
-    let m = patient.write(&api, &[("labs", body.as_slice())]).await;
+    record.write(&[("labs", body.as_slice())]).await.unwrap();
     let mut readers = Vec::new();
     for _ in 0..8 {
-        let mut r = Reader::new(&api).await;
-        patient
-            .grant(&api, "labs", r.id.public(), Role::Lab, 0)
-            .await;
-        r.sync_inbox(&api).await;
-        let share = r.shares[0].clone();
-        readers.push((r.id, share));
+        let r = reader(&client).await;
+        record
+            .share(r.identity().public(), &["labs"], Role::Lab, false, None)
+            .await
+            .unwrap();
+        let shared = r.shared_with_me().await.unwrap().remove(0);
+        readers.push(tokio::sync::Mutex::new((r, shared)));
     }
     let mut grantees = Vec::new();
     for _ in 0..16 {
-        grantees.push(Reader::new(&api).await.id.public().clone());
+        grantees.push(party(&client).await.public().clone());
     }
     let mut owners = Vec::new();
     for _ in 0..16 {
-        let mut p = Patient::new(&api).await;
-        p.write(&api, &[("labs", b"HbA1c 6.1%".as_slice())]).await;
+        let (_, mut p) = patient(&client).await;
+        p.write(&[("labs", b"HbA1c 6.1%".as_slice())])
+            .await
+            .unwrap();
         owners.push(tokio::sync::Mutex::new(p));
     }
     let shared = Arc::new(Shared {
-        api: Api::new(&base),
-        srs,
+        client: client.clone(),
         readers,
-        blob_id: m.entry(&patient.section_id("labs")).unwrap().blob_id(),
+        section: record.section_id("labs"),
         owners,
         grantees,
     });
@@ -138,7 +128,7 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
         .map(|c| {
             let (s, stats) = (shared.clone(), stats.clone());
             tokio::spawn(async move {
-                let uploader = Identity::generate().unwrap();
+                let uploader = party(&s.client).await;
                 let mut n = 0usize;
                 while Instant::now() < deadline {
                     n += 1;
@@ -148,11 +138,11 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
                         // 15% uploads of 16 KiB.
                         0..=2 => {
                             let b = opaque_blob((c * 1_000_000 + n) as u64, 16 * 1024);
-                            s.api
-                                .upload(&uploader, &b)
+                            s.client
+                                .put_blob(&uploader, &b)
                                 .await
                                 .map(|_| ())
-                                .map_err(|e| format!("upload: {e:?}"))
+                                .map_err(|e| format!("upload: {e}"))
                         }
                         // 5% new grants, by 16 owners.
                         3 => {
@@ -160,9 +150,10 @@ async fn a_realistic_mix_under_load_has_no_errors_and_bounded_memory() {
                             s.owners[c % s.owners.len()]
                                 .lock()
                                 .await
-                                .grant(&s.api, "labs", &to, Role::Lab, 0)
-                                .await;
-                            Ok(())
+                                .share(&to, &["labs"], Role::Lab, false, None)
+                                .await
+                                .map(drop)
+                                .map_err(|e| format!("grant: {e}"))
                         }
                         // 80% reads.
                         _ => read(&s, c + n).await,

@@ -48,6 +48,10 @@ pub struct Bugs {
     /// current one even when a later write moved past it (the rule
     /// `OwnerRecord::restore` had before the model check found it).
     pub restore_takes_stale_unpublished_epoch: bool,
+    /// The owner learns of an expiry only when it restores its state (the
+    /// rule before `OwnerRecord::key_for_write` called `expire(now)`): a
+    /// write after an expiry stays in the expired grantee's epoch.
+    pub expiry_waits_for_restore: bool,
 }
 
 /// The bound of the check and which bugs are seeded.
@@ -139,8 +143,8 @@ pub struct Grant {
     pub from: u8,
 }
 
-/// Why the next write of a section must rotate (`policy::RotationReason`;
-/// expiry is not modelled, and a from-now grant rotates at once).
+/// Why the next write of a section must rotate (`policy::RotationReason`; a
+/// from-now grant rotates at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Pending {
     /// A revocation receipt for a live grant of the current epoch.
@@ -566,8 +570,8 @@ impl SeSphr {
                     return None;
                 }
                 // Only the SRS clock moves: the owner's live state learns of
-                // it when `SectionState::expire` runs, which the code does
-                // only in `OwnerRecord::restore`.
+                // it when `SectionState::expire` runs, at its next write of
+                // the section (`OwnerRecord::key_for_write`) or restore.
                 next.expired = with(next.expired, grant as usize);
                 Outcome::Done
             }
@@ -621,6 +625,15 @@ impl SeSphr {
 
     fn write(&self, st: &mut State, section: u8) -> Option<()> {
         let w = st.manifests.len() as u8 + 1;
+        if !self.cfg.bugs.expiry_waits_for_restore {
+            // `OwnerRecord::key_for_write`: `expire(now)` before keying.
+            let policy = st.owner.get_mut(section as usize)?;
+            let before = policy.live.len();
+            policy.live.retain(|g| !has(st.expired, *g as usize));
+            if policy.live.len() < before {
+                policy.pending = Some(Pending::Expired);
+            }
+        }
         if st.owner.get(section as usize)?.pending.is_some() {
             self.rotate(st, section)?;
         }

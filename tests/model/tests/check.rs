@@ -2,7 +2,7 @@
 //! seeded bugs it must catch, and the counterexample it finds in the
 //! protocol as implemented. Counts and times go to stderr (`--nocapture`);
 //! `docs/verification.md` quotes them.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 
 use sesphr_model::model::Grant;
 use sesphr_model::properties::{self, entitled, REACHABLE, SAFETY};
@@ -10,9 +10,10 @@ use sesphr_model::{check, Action, Bugs, Config, Party, Report, SeSphr};
 
 const THREADS: usize = 2;
 
-/// What fails once grants expire: the owner's live state learns of an expiry
-/// only on restore, so a write after an expiry stays in the expired
-/// grantee's epoch (see `finding_expiry_does_not_rotate_until_a_restore`).
+/// What failed once grants expired, while the owner's live state learned of
+/// an expiry only on restore (a write after an expiry stayed in the expired
+/// grantee's epoch): the seeded bug `expiry_waits_for_restore` keeps that
+/// rule, and the check must still catch it.
 const EXPIRY_GAP: [&str; 2] = [
     properties::UNAUTHORIZED_GET_NOTHING,
     properties::ROTATION_LOCKS_OUT,
@@ -88,7 +89,8 @@ fn bounds() -> Vec<(&'static str, Config)> {
                 ..base.clone()
             },
         ),
-        // Grants expire (SRS clock); the owner learns of it only on restore.
+        // Grants expire (SRS clock); the owner learns of it at its next
+        // write of the section, or on restore.
         (
             "H: 2 readers, 1 section, 2 versions, 2 grants, 1 request, expiry",
             Config {
@@ -124,10 +126,6 @@ fn check_bound(name: &str, cfg: Config) {
         let r = check(cfg.clone(), THREADS, None);
         print(name, &r);
         for p in SAFETY {
-            if cfg.expiry && EXPIRY_GAP.contains(&p) {
-                assert!(r.discoveries.contains_key(p), "bound {name}: '{p}' holds");
-                continue;
-            }
             assert!(
                 !r.discoveries.contains_key(p),
                 "bound {name}: '{p}' fails: {:?}",
@@ -231,7 +229,7 @@ fn finding_all_history_grant_misses_earlier_epochs() {
 
 #[test]
 fn seeded_bugs_are_caught() {
-    let cases: [(&str, Bugs, &str); 7] = [
+    let cases: [(&str, Bugs, &str); 8] = [
         (
             "SRS forgets to check revocation",
             Bugs {
@@ -288,10 +286,20 @@ fn seeded_bugs_are_caught() {
             },
             properties::RESTORE_KEEPS_POLICY,
         ),
+        (
+            "owner rotates for an expiry only on restore (the old rule)",
+            Bugs {
+                expiry_waits_for_restore: true,
+                ..Bugs::default()
+            },
+            EXPIRY_GAP[1],
+        ),
     ];
     for (what, bugs, property) in cases {
         let base = if bugs.restore_takes_stale_unpublished_epoch {
             bounds()[4].1.clone()
+        } else if bugs.expiry_waits_for_restore {
+            bounds()[6].1.clone()
         } else {
             bounds()[0].1.clone()
         };
@@ -399,14 +407,25 @@ fn finding_restore_drops_a_requested_rotation() {
     )));
 }
 
-/// Expiry ends access at the SRS at once, but the owner rotates for it only
-/// after `OwnerRecord::restore` (the only caller of `SectionState::expire`):
-/// an expired grantee together with the SRS's copy of its share holds the
-/// key of the next version written in the same session.
+/// The old expiry rule, seeded: the owner rotated for an expiry only after
+/// `OwnerRecord::restore`, so an expired grantee together with the SRS's
+/// copy of its share held the key of the next version written in the same
+/// session. Both properties it broke fail again, and the counterexample is
+/// an expiry followed by a write with no restore between.
 #[test]
-fn finding_expiry_does_not_rotate_until_a_restore() {
-    let cfg = bounds()[6].1.clone();
-    let r = check(cfg.clone(), 1, Some(properties::ROTATION_LOCKS_OUT));
+fn the_old_expiry_rule_is_caught() {
+    let cfg = bounds()[6].1.clone().with_bugs(Bugs {
+        expiry_waits_for_restore: true,
+        ..Bugs::default()
+    });
+    let all = check(cfg.clone(), THREADS, None);
+    for p in EXPIRY_GAP {
+        assert!(
+            all.discoveries.contains_key(p),
+            "'{p}' holds under the old rule"
+        );
+    }
+    let r = check(cfg, 1, Some(properties::ROTATION_LOCKS_OUT));
     let path = &r.discoveries[properties::ROTATION_LOCKS_OUT];
     eprintln!("counterexample: {path:?}");
     let expired = path
