@@ -9,7 +9,7 @@ scripts/setup.sh >/dev/null
 cargo build -p sesphr-client --target wasm32-unknown-unknown --release --locked
 wasm-bindgen --target web --out-dir pkg --out-name sesphr \
   target/wasm32-unknown-unknown/release/sesphr_client.wasm
-cp client/js/index.js client/js/errors.js client/js/body.js client/js/index.d.ts client/js/README.md client/package.json pkg/
+cp client/js/*.js client/js/index.d.ts client/js/README.md client/package.json pkg/
 raw=$(stat -c %s pkg/sesphr_bg.wasm)
 gz=$(gzip -9 -c pkg/sesphr_bg.wasm | wc -c)
 echo "pkg/sesphr_bg.wasm: ${raw} bytes, ${gz} bytes gzipped"

@@ -1,0 +1,248 @@
+// The reader: what was shared (the inbox, trusted only as far as each
+// record's owner signed it), and reading a section at the version the SRS
+// witnessed or at an older one. The rules are the core's reader flow
+// (Inbox, SharedRecord, SectionRead); this module fetches what they need
+// and sends what they return.
+
+import { core, fromHex, free } from "./wasm.js";
+import { SesphrError } from "./errors.js";
+import { openSection } from "./documents.js";
+
+/** A reader: someone records were shared with. */
+export class Reader {
+  /**
+   * `highWater`: record id → highest version seen witnessed. Persist it: a
+   * relay and SRS that later roll a record back are refused as `stale`.
+   */
+  constructor(client, identity, { highWater } = {}) {
+    this.client = client;
+    this.identity = identity;
+    this.highWater = highWater ?? new Map();
+  }
+
+  /**
+   * What was shared with this reader: one `SharedRecord` per record whose
+   * owner (the party its manifest proves the record id is bound to) signed
+   * grants to this reader, in inbox order. Items by anyone else naming the
+   * record are never used (`foreign`); items naming no record at the relay,
+   * or only signed by others than its owner, are dropped.
+   */
+  async sharedWithMe() {
+    const items = await this.client.inbox(this.identity);
+    const inbox = new core.Inbox();
+    const me = this.identity.publicIdentity;
+    const order = [];
+    try {
+      for (const item of Array.isArray(items) ? items : []) {
+        let record;
+        try {
+          record = inbox.add(me, fromHex(item.statement), fromHex(item.b1Envelope));
+        } catch {
+          continue; // does not verify: anyone may post anything; dropped
+        }
+        if (record !== undefined && !order.includes(record)) order.push(record);
+      }
+      const out = [];
+      for (const recordId of order) {
+        const latest = await this.client.manifest(recordId);
+        if (!latest) continue; // names no record at the relay
+        try {
+          out.push(new SharedRecord(this, inbox.record(latest)));
+        } catch (e) {
+          if (e.code !== "not_granted") throw e; // none signed by the record's owner
+        } finally {
+          latest.free();
+        }
+      }
+      return out;
+    } finally {
+      inbox.free();
+    }
+  }
+
+  /** @internal Raises the high-water mark of a record. */
+  saw(recordId, version) {
+    if (version > (this.highWater.get(recordId) ?? 0)) this.highWater.set(recordId, version);
+  }
+
+  /** @internal The SRS's head and the relay's latest manifest, checked for freshness: `{head, latest, version}`. */
+  async freshest(record, requested) {
+    const recordId = record.recordId;
+    // The head first: an honest relay is never behind a head fetched before it.
+    const head = await this.client.head(recordId);
+    if (!head) throw new SesphrError("not_found", "The re-encryption server has not witnessed this record yet.");
+    let latest;
+    try {
+      latest = await this.client.manifest(recordId, "latest", record.ownerIdentity);
+      if (!latest) {
+        throw Object.assign(
+          new SesphrError(
+            "stale",
+            `The storage server has no copy of this record, but the re-encryption server witnessed version ${head.version} of it.`,
+          ),
+          { found: 0, known: head.version },
+        );
+      }
+      const version = core.readableVersion(head, latest, this.highWater.get(recordId) ?? 0, requested);
+      return { head, latest, version };
+    } catch (e) {
+      free(head, latest);
+      throw e;
+    }
+  }
+
+  /**
+   * Opens a shared section (from `sharedWithMe`) at the version the SRS
+   * witnessed last, or at `version` (an older one, read through the
+   * owner-signed chain from it to the latest). Every grant of the owner
+   * that covers the body is tried, newest first; refusals throw with the
+   * SRS's code (`revoked`, `expired`, `before_from_version`, …), a relay
+   * behind the SRS with `stale`.
+   */
+  async open(section, { version } = {}) {
+    const record = section?.record;
+    if (!(record instanceof SharedRecord)) throw new SesphrError("invalid_argument", "open a section from sharedWithMe()");
+    try {
+      return await this.#open(record, section.sectionId, version);
+    } catch (e) {
+      // The record moved on between the manifests and the answer: once more.
+      if (!e.retry) throw e;
+      return this.#open(record, section.sectionId, version);
+    }
+  }
+
+  async #open(record, sectionId, requested) {
+    const srs = this.client.pinnedSrs();
+    const me = this.identity.core;
+    const { head, latest, version } = await this.freshest(record, requested);
+    let chain;
+    let read;
+    try {
+      chain = await record.chain(version, latest);
+      read = record.core.read(me, sectionId, chain, version, this.highWater.get(record.recordId) ?? 0);
+      const statuses = new Map();
+      for (;;) {
+        const request = read.nextRequest(me, srs, Date.now());
+        if (!request) {
+          const e = read.failure();
+          if (statuses.has(e.code)) e.status = statuses.get(e.code);
+          throw e;
+        }
+        const reply = await this.client.reencrypt(request);
+        if (reply.refused) statuses.set(reply.refused, reply.status);
+        let opened;
+        try {
+          opened = read.answer(srs, reply.answer ?? reply.refused);
+        } catch (e) {
+          // The answer's head is newer than the relay's latest we read.
+          if (e.code === "stale" && e.known > latest.version) e.retry = true;
+          throw e;
+        }
+        if (!opened) continue;
+        this.saw(record.recordId, read.highWater);
+        opened.head.free();
+        return await openSection(this.client, opened.entry, opened.dataKey, opened.version);
+      }
+    } finally {
+      free(read, chain, latest, head);
+    }
+  }
+}
+
+/** A record shared with a reader: its owner's grants, by section. */
+export class SharedRecord {
+  #inner;
+  #owner;
+  #reader;
+  constructor(reader, inner) {
+    this.#reader = reader;
+    this.#inner = inner;
+    this.#owner = inner.owner;
+    this.recordId = inner.recordId;
+    this.owner = this.#owner.view();
+    /** Ids of inbox items naming this record signed by others than its owner (never used). */
+    this.foreign = inner.foreign();
+    this.sections = inner.sections().map(({ sectionId, grants }) => {
+      const newest = grants[0];
+      return {
+        recordId: this.recordId,
+        owner: this.owner,
+        sectionId,
+        role: newest.role,
+        fromVersion: newest.fromVersion,
+        expiresAt: newest.expiresAt,
+        grants,
+        record: this,
+      };
+    });
+  }
+  /** @internal */
+  get core() {
+    return this.#inner;
+  }
+  /** @internal The owner as the core's PublicIdentity. */
+  get ownerIdentity() {
+    return this.#owner;
+  }
+
+  /** @internal The owner-signed chain from `from` to `latest` (a VerifiedManifest). */
+  async chain(from, latest) {
+    const first = latest.version === from ? latest : await this.#manifest(from);
+    const chain = new core.ManifestChain(first);
+    if (first !== latest) first.free();
+    try {
+      for (let v = from + 1; v < latest.version; v++) {
+        const m = await this.#manifest(v);
+        try {
+          chain.push(m);
+        } finally {
+          m.free();
+        }
+      }
+      if (from < latest.version) chain.push(latest);
+      return chain;
+    } catch (e) {
+      chain.free();
+      throw e;
+    }
+  }
+
+  async #manifest(version) {
+    const m = await this.#reader.client.manifest(this.recordId, version, this.#owner);
+    if (!m) throw new SesphrError("chain_broken", `the storage server has no version ${version} of this record`);
+    return m;
+  }
+
+  /**
+   * The bodies a section had, oldest first, up to the version the SRS
+   * witnessed: `[{version, readable}]` (`readable`: one of this reader's
+   * grants covers it). Read one with `reader.open(section, {version})`.
+   */
+  async history(section) {
+    const sectionId = typeof section === "string" ? section : section.sectionId;
+    const { head, latest, version } = await this.#reader.freshest(this);
+    let chain;
+    try {
+      chain = await this.chain(1, latest);
+      return this.#inner.history(sectionId, chain).filter((h) => h.version <= version);
+    } finally {
+      free(chain, latest, head);
+    }
+  }
+
+  /** Deletes the `foreign` items from the reader's inbox at the relay; returns the ids deleted. */
+  async clearForeign() {
+    const cleared = [];
+    for (const id of this.foreign) {
+      if (await this.#reader.client.clearInboxItem(this.#reader.identity, id)) cleared.push(id);
+    }
+    this.foreign = this.foreign.filter((id) => !cleared.includes(id));
+    return cleared;
+  }
+
+  /** Frees the wasm state. */
+  free() {
+    this.#owner.free();
+    this.#inner.free();
+  }
+}
