@@ -20,6 +20,9 @@ export class SesphrError extends Error {
   readonly known?: number;
 }
 
+/** Whether the same request may succeed if sent again: `network`, a 5xx or a 429. */
+export function isTransient(e: unknown): boolean;
+
 /** What `init` accepts: nothing (load beside this file), or the wasm itself. */
 export type WasmSource = BufferSource | Response | URL | string | WebAssembly.Module | Promise<Response>;
 

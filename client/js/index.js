@@ -16,7 +16,7 @@
 //   reader.js    Reader, SharedRecord
 
 export { init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex } from "./wasm.js";
-export { SesphrError } from "./errors.js";
+export { SesphrError, isTransient } from "./errors.js";
 export { Client } from "./http.js";
 export { Identity, wrappedSeedCost } from "./identity.js";
 export { OpenSection } from "./documents.js";

@@ -1,6 +1,6 @@
 // Type-checks the whole public API of the packed package (tsc --strict --noEmit).
 import {
-  init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost,
+  init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost, isTransient,
   Client, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError, SharedRecord,
   type AuditRow, type Cost, type HighWater, type OwnerGrant, type Party, type SharedSection, type SectionDocument,
   type WriteResult,
@@ -64,7 +64,7 @@ export async function everything(baseUrl: string): Promise<string[]> {
       try {
         (await reader.open(s, { version: list[0]?.version })).close();
       } catch (e) {
-        if (e instanceof SesphrError) console.log(e.code, e.status, e.found, e.known);
+        if (e instanceof SesphrError) console.log(e.code, e.status, e.found, e.known, isTransient(e));
       }
       console.log(ownerId, foreign.length, s.grants[0]?.itemId);
     }
