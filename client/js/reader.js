@@ -4,7 +4,7 @@
 // (Inbox, SharedRecord, SectionRead); this module fetches what they need
 // and sends what they return.
 
-import { core, fromHex, free } from "./wasm.js";
+import { core, fromHex, free, sameBytes } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 import { openSection } from "./documents.js";
 
@@ -46,13 +46,15 @@ export class Reader {
       for (const recordId of order) {
         const latest = await this.client.manifest(recordId);
         if (!latest) continue; // names no record at the relay
+        let shared;
         try {
-          out.push(new SharedRecord(this, inbox.record(latest)));
+          shared = inbox.record(latest);
         } catch (e) {
-          if (e.code !== "not_granted") throw e; // none signed by the record's owner
-        } finally {
           latest.free();
+          if (e.code !== "not_granted") throw e;
+          continue; // none signed by the record's owner
         }
+        out.push(new SharedRecord(this, shared, latest));
       }
       return out;
     } finally {
@@ -73,7 +75,7 @@ export class Reader {
     if (!head) throw new SesphrError("not_found", "The re-encryption server has not witnessed this record yet.");
     let latest;
     try {
-      latest = await this.client.manifest(recordId, "latest", record.ownerIdentity);
+      latest = await record.manifest("latest");
       if (!latest) {
         throw Object.assign(
           new SesphrError(
@@ -86,7 +88,7 @@ export class Reader {
       const version = core.readableVersion(head, latest, this.highWater.get(recordId) ?? 0, requested);
       return { head, latest, version };
     } catch (e) {
-      free(head, latest);
+      head.free();
       throw e;
     }
   }
@@ -144,7 +146,7 @@ export class Reader {
         return await openSection(this.client, opened.entry, opened.dataKey, opened.version);
       }
     } finally {
-      free(read, chain, latest, head);
+      free(read, chain, head);
     }
   }
 }
@@ -154,9 +156,12 @@ export class SharedRecord {
   #inner;
   #owner;
   #reader;
-  constructor(reader, inner) {
+  /** The manifests verified so far, by version: `{bytes, manifest}` (each verified once). */
+  #verified = new Map();
+  constructor(reader, inner, latest) {
     this.#reader = reader;
     this.#inner = inner;
+    this.#verified.set(latest.version, { bytes: latest.bytes, manifest: latest });
     this.#owner = inner.owner;
     this.recordId = inner.recordId;
     this.owner = this.#owner.view();
@@ -185,32 +190,45 @@ export class SharedRecord {
     return this.#owner;
   }
 
+  /**
+   * @internal The relay's manifest of `version` (or the latest), signed by
+   * the owner; undefined if it has none. Bytes already verified are not
+   * verified again. Owned by this record: do not free it.
+   */
+  async manifest(version) {
+    const bytes = await this.#reader.client.manifestBytes(this.recordId, version);
+    if (!bytes) return undefined;
+    const known = this.#verified.get(version === "latest" ? undefined : version);
+    for (const c of known ? [known] : this.#verified.values()) {
+      if (sameBytes(c.bytes, bytes)) return c.manifest;
+    }
+    const m = core.VerifiedManifest.fromBytesOf(bytes, this.#owner);
+    if (m.recordId !== this.recordId || (version !== "latest" && m.version !== version)) {
+      m.free();
+      throw new SesphrError("binding_mismatch", "the storage server answered with another record's or version's manifest");
+    }
+    // Other bytes at a version seen before (a fork) replace them; whoever
+    // holds the old object keeps it (the finalizer frees it).
+    this.#verified.set(m.version, { bytes, manifest: m });
+    return m;
+  }
+
   /** @internal The owner-signed chain from `from` to `latest` (a VerifiedManifest). */
   async chain(from, latest) {
-    const first = latest.version === from ? latest : await this.#manifest(from);
-    const chain = new core.ManifestChain(first);
-    if (first !== latest) first.free();
+    const at = async (version) => {
+      const m = await this.manifest(version);
+      if (!m) throw new SesphrError("chain_broken", `the storage server has no version ${version} of this record`);
+      return m;
+    };
+    const chain = new core.ManifestChain(from === latest.version ? latest : await at(from));
     try {
-      for (let v = from + 1; v < latest.version; v++) {
-        const m = await this.#manifest(v);
-        try {
-          chain.push(m);
-        } finally {
-          m.free();
-        }
-      }
+      for (let v = from + 1; v < latest.version; v++) chain.push(await at(v));
       if (from < latest.version) chain.push(latest);
       return chain;
     } catch (e) {
       chain.free();
       throw e;
     }
-  }
-
-  async #manifest(version) {
-    const m = await this.#reader.client.manifest(this.recordId, version, this.#owner);
-    if (!m) throw new SesphrError("chain_broken", `the storage server has no version ${version} of this record`);
-    return m;
   }
 
   /**
@@ -226,7 +244,7 @@ export class SharedRecord {
       chain = await this.chain(1, latest);
       return this.#inner.history(sectionId, chain).filter((h) => h.version <= version);
     } finally {
-      free(chain, latest, head);
+      free(chain, head);
     }
   }
 
@@ -242,6 +260,8 @@ export class SharedRecord {
 
   /** Frees the wasm state. */
   free() {
+    for (const { manifest } of this.#verified.values()) manifest.free();
+    this.#verified.clear();
     this.#owner.free();
     this.#inner.free();
   }
