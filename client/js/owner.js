@@ -11,10 +11,25 @@ import { partLength, sealBody } from "./body.js";
 import { encodeDocument, openSection, readDocument } from "./documents.js";
 
 const OCTETS = "application/octet-stream";
-/** How often a relay POST is tried when the network fails (the relay takes an identical manifest again). */
+/** How often a request the relay takes twice (a manifest, a blob) is tried when the network fails. */
 const STORE_ATTEMPTS = 3;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `send` until it succeeds, a few times while the failure is transient
+ * (for requests the server may safely receive twice).
+ */
+async function retried(send) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (e) {
+      if (!isTransient(e) || attempt >= STORE_ATTEMPTS) throw e;
+      await sleep(Math.min(e.retryAfter ? e.retryAfter * 1000 : 250 * 2 ** attempt, 5000));
+    }
+  }
+}
 
 /** A patient: the owner of records. */
 export class Patient {
@@ -281,19 +296,13 @@ export class PatientRecord {
   async #store(manifest) {
     const bytes = manifest.bytes;
     const url = `${this.client.baseUrl}/v1/records/${this.recordId}/manifests`;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.client.postBytes(url, bytes);
-        return;
-      } catch (e) {
-        if (e.code === "version_conflict") {
-          const stored = await this.client.manifestBytes(this.recordId, manifest.version);
-          if (stored && sameBytes(stored, bytes)) return;
-          throw await this.#lostRace(manifest.version);
-        }
-        if (!isTransient(e) || attempt >= STORE_ATTEMPTS) throw e;
-        await sleep(Math.min(e.retryAfter ? e.retryAfter * 1000 : 250 * 2 ** attempt, 5000));
-      }
+    try {
+      await retried(() => this.client.postBytes(url, bytes));
+    } catch (e) {
+      if (e.code !== "version_conflict") throw e;
+      const stored = await this.client.manifestBytes(this.recordId, manifest.version);
+      if (stored && sameBytes(stored, bytes)) return;
+      throw await this.#lostRace(manifest.version);
     }
   }
 
@@ -429,8 +438,9 @@ export class PatientRecord {
           const sealed = await sealBody(key, version, u.parts, { onProgress: (d) => onProgress?.(base + d, total.of) });
           total.done += sealed.entry.blobLength;
           // Content-addressed: an upload repeated after a lost response is harmless.
-          await this.client.putBlob(this.identity, sealed.entry.blobId, sealed.entry.blobLength, sealed.blob);
-          await this.client.putBlob(this.identity, sealed.entry.indexId, sealed.chunkIndex.length, sealed.chunkIndex);
+          const { blobId, blobLength, indexId } = sealed.entry;
+          await retried(() => this.client.putBlob(this.identity, blobId, blobLength, sealed.blob));
+          await retried(() => this.client.putBlob(this.identity, indexId, sealed.chunkIndex.length, sealed.chunkIndex));
           this.#inner.setEntry(sealed.entry);
           this.names.set(sid, u.name);
         } finally {

@@ -248,11 +248,14 @@ test("a write whose SRS confirmation is lost still lands; the next write carries
   assert.equal(await restored.reconcile(), true);
 });
 
-test("a manifest POST whose response is lost is sent again and lands once", async () => {
-  let lose = 0;
+test("a manifest POST or blob upload whose response is lost is sent again and lands once", async () => {
+  let lose = false;
+  const lost = [];
   const c = await client(async (url, init, real) => {
-    if (url.endsWith("/manifests") && isPost(init) && lose > 0) {
-      lose--;
+    const upload = url.includes("/v1/blobs/") && init.method === "PUT";
+    // The first answer to each upload and manifest POST is lost.
+    if (lose && (upload || (url.endsWith("/manifests") && isPost(init))) && !lost.some((l) => l.url === url)) {
+      lost.push({ url, what: upload ? "blob" : "manifest" });
       await real();
       throw new TypeError("fetch failed: connection reset");
     }
@@ -260,8 +263,9 @@ test("a manifest POST whose response is lost is sent again and lands once", asyn
   });
   const patient = await party(c);
   const record = await new S.Patient(c, patient).createRecord();
-  lose = 1;
+  lose = true;
   assert.deepEqual(await record.write([{ name: "notes", text: "kept" }]), { version: 2, witnessed: true });
+  assert.deepEqual(lost.map((l) => l.what), ["blob", "blob", "manifest"]);
   const again = await new S.Patient(c, patient).openRecord(0);
   assert.equal(again.version, 2);
   assert.equal((await again.open("notes")).document.text, "kept");
