@@ -11,7 +11,7 @@ import { partLength, sealBody } from "./body.js";
 import { encodeDocument, openSection, readDocument } from "./documents.js";
 
 const OCTETS = "application/octet-stream";
-/** How often a request the relay takes twice (a manifest, a blob) is tried when the network fails. */
+/** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
 const STORE_ATTEMPTS = 3;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -245,15 +245,11 @@ export class PatientRecord {
     return openSection(this.client, entry, this.#inner.dataKeyAt(this.identity.core, sid, version), version);
   }
 
+  /** Sends a grant's `b2` to the SRS, then its `b1` to the grantee's inbox (each server takes the same statement twice). */
   async #deliver(issued) {
-    await this.client.postJson(`${this.client.srsUrl}/srs/v1/grants`, {
-      statement: toHex(issued.statement),
-      b2Envelope: toHex(issued.b2Envelope),
-    });
-    await this.client.postJson(`${this.client.baseUrl}/v1/inbox`, {
-      statement: toHex(issued.statement),
-      b1Envelope: toHex(issued.b1Envelope),
-    });
+    const statement = toHex(issued.statement);
+    await retried(() => this.client.postJson(`${this.client.srsUrl}/srs/v1/grants`, { statement, b2Envelope: toHex(issued.b2Envelope) }));
+    await retried(() => this.client.postJson(`${this.client.baseUrl}/v1/inbox`, { statement, b1Envelope: toHex(issued.b1Envelope) }));
   }
 
   /**
@@ -508,10 +504,11 @@ export class PatientRecord {
       let revocation;
       try {
         revocation = core.Revocation.sign(this.identity.core, grant);
-        const receipt = await this.client.bytes("POST", `${this.client.srsUrl}/srs/v1/revocations`, {
-          body: revocation.bytes,
-          type: OCTETS,
-        });
+        const body = revocation.bytes;
+        // A repeated revocation gets the stored receipt.
+        const receipt = await retried(() =>
+          this.client.bytes("POST", `${this.client.srsUrl}/srs/v1/revocations`, { body, type: OCTETS }),
+        );
         revocation.acceptReceipt(receipt, srs);
       } finally {
         free(grant, revocation);
