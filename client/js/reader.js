@@ -33,14 +33,19 @@ export class Reader {
     const me = this.identity.publicIdentity;
     const order = [];
     try {
-      for (const item of Array.isArray(items) ? items : []) {
-        let record;
+      for (const { statement, b1Envelope } of Array.isArray(items) ? items : []) {
+        let item;
         try {
-          record = inbox.add(me, fromHex(item.statement), fromHex(item.b1Envelope));
+          item = core.InboxItem.fromBytes(fromHex(statement), fromHex(b1Envelope));
         } catch {
           continue; // does not verify: anyone may post anything; dropped
         }
-        if (record !== undefined && !order.includes(record)) order.push(record);
+        try {
+          const record = item.recordId;
+          if (inbox.add(me, item) && !order.includes(record)) order.push(record);
+        } finally {
+          item.free();
+        }
       }
       const out = [];
       for (const recordId of order) {

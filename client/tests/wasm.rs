@@ -257,39 +257,25 @@ fn reader_flow_tries_the_next_grant_after_a_refusal() {
             .unwrap();
         issued.push(get(&out, "grant"));
     }
+    let item = |g: &JsValue| {
+        InboxItem::from_bytes(&bytes(g, "statement"), &bytes(g, "b1Envelope")).unwrap()
+    };
     let mut inbox = Inbox::new();
     for g in &issued {
-        let kept = inbox
-            .add(
-                &doctor.public(),
-                &bytes(g, "statement"),
-                &bytes(g, "b1Envelope"),
-            )
-            .unwrap();
-        assert_eq!(kept, Some(w.record.record_id()));
+        let it = item(g);
+        assert_eq!(it.record_id(), w.record.record_id());
+        assert!(inbox.add(&doctor.public(), &it));
     }
-    // The same item again, and an item for someone else, are not kept.
-    let g0 = &issued[0];
-    assert_eq!(
-        inbox
-            .add(
-                &doctor.public(),
-                &bytes(g0, "statement"),
-                &bytes(g0, "b1Envelope")
-            )
-            .unwrap(),
-        None
+    // The same item again, and an item for someone else, are not kept; an
+    // envelope the statement does not commit to does not verify.
+    assert!(!inbox.add(&doctor.public(), &item(&issued[0])));
+    let mut other = Inbox::new();
+    assert!(!other.add(&stranger.public(), &item(&issued[0])));
+    let swapped = InboxItem::from_bytes(
+        &bytes(&issued[0], "statement"),
+        &bytes(&issued[1], "b1Envelope"),
     );
-    assert_eq!(
-        inbox
-            .add(
-                &stranger.public(),
-                &bytes(g0, "statement"),
-                &bytes(g0, "b1Envelope")
-            )
-            .unwrap(),
-        None
-    );
+    assert_eq!(code(swapped.err().unwrap()), "binding_mismatch");
     let shared = inbox.record(&w.manifest).unwrap();
     assert!(shared.foreign().is_empty());
     assert!(shared.owner().view().is_ok());

@@ -273,9 +273,10 @@ test("patient shares sections, readers read exactly what was granted, revocation
     const response = await route.fetch({ url: route.request().url().replace(/latest$/, String(saved - 1)) });
     await route.fulfill({ response });
   });
-  await fresh.page.route(`**/manifests/${saved}`, (route) =>
-    route.fulfill({ status: 404, contentType: "application/json", body: JSON.stringify({ code: "not_found", message: "no such manifest version" }) }),
-  );
+  await fresh.page.route(`**/manifests/${saved}`, async (route) => {
+    const response = await route.fetch({ url: route.request().url().replace(/\d+$/, "999999999") });
+    await route.fulfill({ response });
+  });
   await fresh.page.getByRole("button", { name: "My records" }).click();
   await fresh.page.locator("#alert[data-code=stale]").waitFor();
   assert.match(await fresh.page.locator("#alert").textContent(), /storage server is behind/);

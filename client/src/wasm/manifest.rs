@@ -110,10 +110,33 @@ impl VerifiedManifest {
     pub fn owner(&self) -> PublicIdentity {
         PublicIdentity(self.0.owner.clone())
     }
+    /// The statement hash of the previous version (hex); undefined at version 1.
+    #[wasm_bindgen(getter)]
+    pub fn previous(&self) -> Option<String> {
+        let c = &self.0.content;
+        (c.version > 1).then(|| hex::encode(c.previous))
+    }
+    /// The owner's clock when signed (informational).
+    #[wasm_bindgen(getter, js_name = createdAt)]
+    pub fn created_at(&self) -> f64 {
+        self.0.content.created_at as f64
+    }
     /// The signed bytes.
     #[wasm_bindgen(getter)]
     pub fn bytes(&self) -> Vec<u8> {
         self.0.as_bytes().to_vec()
+    }
+    /// Every entry, as plain objects, by section id.
+    #[wasm_bindgen(getter)]
+    pub fn entries(&self) -> Result<JsValue, JsValue> {
+        let v: Vec<JsEntry> = self
+            .0
+            .content
+            .entries
+            .iter()
+            .map(JsEntry::from_core)
+            .collect();
+        to_js(&v)
     }
     /// The entry of a section (hex id), or `no_such_section`.
     pub fn entry(&self, section_id: &str) -> Result<JsValue, JsValue> {

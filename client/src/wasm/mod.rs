@@ -45,7 +45,7 @@ pub use grant::{issue_grant, role_sections, standard_sections, GrantShare, Verif
 pub use identity::{verify_directory_entry, Identity, PublicIdentity};
 pub use manifest::{ManifestChain, SignedHead, VerifiedManifest};
 pub use owner::{OwnerRecord, RecordRestore};
-pub use reader::{readable_version, Inbox, SectionRead, SharedRecord};
+pub use reader::{readable_version, Inbox, InboxItem, SectionRead, SharedRecord};
 pub use record::{new_epoch_id, new_record, section_id, DataKey, SectionKey};
 pub use reencrypt::SealedRequest;
 pub use revocation::Revocation;

@@ -17,12 +17,39 @@ use super::{
 use crate::audit::Decision;
 use crate::primitives::os_rng;
 use crate::reader::{
-    Inbox as CoreInbox, InboxItem, Reply, SectionRead as CoreRead, SharedRecord as CoreShared,
+    Inbox as CoreInbox, InboxItem as CoreItem, Reply, SectionRead as CoreRead,
+    SharedRecord as CoreShared,
 };
 use crate::record::SectionId;
 
 fn section(id: &str) -> Result<SectionId, JsValue> {
     Ok(SectionId(hex32(id, "sectionId")?))
+}
+
+/// One inbox item, verified: an owner-signed grant statement and the `b1`
+/// envelope it commits to. Whether its signer owns the record it names is
+/// only known against the record's manifest (`Inbox.record`).
+#[wasm_bindgen]
+pub struct InboxItem(CoreItem);
+
+#[wasm_bindgen]
+impl InboxItem {
+    /// Verifies the statement's signature and that the envelope is the one
+    /// it commits to (`binding_mismatch`).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(statement: &[u8], b1_envelope: &[u8]) -> Result<InboxItem, JsValue> {
+        Ok(InboxItem(CoreItem::from_bytes(statement, b1_envelope)?))
+    }
+    /// The item's id (hex): its statement's hash, under which the relay keeps it.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        hex::encode(self.0.id())
+    }
+    /// The record it names (hex).
+    #[wasm_bindgen(getter, js_name = recordId)]
+    pub fn record_id(&self) -> String {
+        self.0.grant().record.to_hex()
+    }
 }
 
 /// The verified items of a reader's inbox, by record. Who owns each record
@@ -43,19 +70,10 @@ impl Inbox {
     pub fn new() -> Inbox {
         Inbox(CoreInbox::new())
     }
-    /// Verifies an item (the statement's signature, the envelope it commits
-    /// to) and keeps it if it is addressed to `me` and new; returns the
-    /// record id it names (hex), or undefined if it was not kept. Bytes that
-    /// do not verify throw.
-    pub fn add(
-        &mut self,
-        me: &PublicIdentity,
-        statement: &[u8],
-        b1_envelope: &[u8],
-    ) -> Result<Option<String>, JsValue> {
-        let item = InboxItem::from_bytes(statement, b1_envelope)?;
-        let record = item.grant().record.to_hex();
-        Ok(self.0.add(&me.0, item).then_some(record))
+    /// Keeps an item if it is addressed to `me` and not already held;
+    /// returns whether it was kept.
+    pub fn add(&mut self, me: &PublicIdentity, item: &InboxItem) -> bool {
+        self.0.add(&me.0, item.0.clone())
     }
     /// The records the kept items name (hex), in id order.
     pub fn records(&self) -> Vec<String> {
