@@ -138,6 +138,25 @@ test("a stranger's grant naming the victim's record neither shows as theirs nor 
   assert.deepEqual(shared[0].foreign, cleared.length ? [] : [squatId]);
 });
 
+test("inbox items are named by their statement's hash, and clearing one by that id removes it", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "labs", text: "panel" }]);
+  await record.share({ grantee: doctor.id, sections: ["labs"] });
+  const [shared] = await new S.Reader(c, doctor).sharedWithMe();
+  const id = shared.sections[0].grants[0].itemId;
+  const [item] = await c.inbox(doctor);
+  // A relay that names its items (the new one) names them by this hash.
+  if (item.id !== undefined) assert.equal(item.id, id);
+  const deleted = await c.clearInboxItem(doctor, id);
+  // Whether or not the relay can delete items (the old one has no such
+  // route), what it says matches what the inbox then holds.
+  assert.equal((await new S.Reader(c, doctor).sharedWithMe()).length, deleted ? 0 : 1);
+  assert.equal(await c.clearInboxItem(doctor, id), false, "a second delete finds nothing");
+});
+
 test("the owner's restore against a relay that hides the newest manifest is stale, in plain words", async () => {
   const c = await client();
   const patient = await party(c);
