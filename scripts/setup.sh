@@ -33,7 +33,8 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 fi
 
 # 4. The JS test tools (playwright-core, which drives the Chromium above and
-#    never downloads a browser; typescript), exactly as package-lock.json says.
+#    never downloads a browser; typescript) and binaryen (its wasm-opt, in
+#    JS/wasm, shrinks the package's wasm), exactly as package-lock.json says.
 lock=$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)
 if [ "$(cat tests/js/node_modules/.installed-lock 2>/dev/null)" != "$lock" ]; then
   log "installing JS test tools (npm ci in tests/js)"

@@ -9,7 +9,7 @@
 // AES-GCM and SHA-256 do.
 
 import * as core from "./sesphr.js";
-import { SesphrError, guard, rethrow } from "./errors.js";
+import { SesphrError } from "./errors.js";
 
 /** How many chunks may be in flight on WebCrypto at once. */
 const WINDOW = 8;
@@ -155,7 +155,7 @@ async function sealChunk(key, job, plaintext) {
 async function openChunk(key, dec, i, sealed) {
   const digest = await digestOf(sealed);
   // The chunk is checked against the signed root before the key touches it.
-  const job = guard(() => dec.checkDigest(i, sealed.length, digest));
+  const job = dec.checkDigest(i, sealed.length, digest);
   try {
     return { job, plain: new Uint8Array(await crypto.subtle.decrypt(gcm(job), key, sealed)) };
   } catch {
@@ -188,7 +188,7 @@ class Window {
  */
 export async function sealBody(key, version, parts, { onProgress, webCrypto, chunkLog2 = CHUNK_LOG2 } = {}) {
   const length = parts.reduce((n, p) => n + partLength(p), 0);
-  const enc = guard(() => new core.SectionEncryptor(key, version, length, chunkLog2));
+  const enc = new core.SectionEncryptor(key, version, length, chunkLog2);
   try {
     const reader = new PartReader(parts);
     const sink = new Sink();
@@ -202,13 +202,13 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
           // Framed in Rust; a chunk of body bytes only goes to WebCrypto as is.
-          const frame = guard(() => enc.frame());
+          const frame = enc.frame();
           i++;
           const body = await reader.read(frame.bodyEnd - frame.bodyStart);
           window.push(sealChunk(webKey, frame, plaintextOf(frame, body)));
         }
         const { job, sealed, digest } = await window.next();
-        guard(() => enc.commitDigest(job, sealed.length, digest));
+        enc.commitDigest(job, sealed.length, digest);
         sink.push(sealed);
         done += sealed.length;
         onProgress?.(done, total);
@@ -217,17 +217,18 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
       for (let i = 0; i < count; i++) {
         const [s, e] = enc.bodyRange(i);
         const body = await reader.read(e - s);
-        const sealed = guard(() => enc.sealNext(body));
+        const sealed = enc.sealNext(body);
         sink.push(sealed);
         done += sealed.length;
         onProgress?.(done, total);
       }
     }
-    const finished = guard(() => enc.finish());
+    const finished = enc.finish();
     return { blob: sink.finish(), ...finished };
   } catch (e) {
+    // finish() consumed it on success; anything else still holds the key.
     enc.free?.();
-    rethrow(e);
+    throw e;
   }
 }
 
@@ -259,7 +260,7 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
   let dec;
   try {
     await fill(headerLength);
-    dec = guard(() => new core.SectionDecryptor(buf.subarray(0, headerLength), dataKey, chunkIndex, entry.chunkRoot));
+    dec = new core.SectionDecryptor(buf.subarray(0, headerLength), dataKey, chunkIndex, entry.chunkRoot);
     buf = buf.subarray(headerLength);
     const count = dec.chunkCount;
     if (useWebCrypto(webCrypto)) {
@@ -271,13 +272,13 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
           window.push(openChunk(webKey, dec, i++, sealed));
         }
         const { job, plain } = await window.next();
-        yield guard(() => (dec.release(job, plain.length) ? plain : dec.accept(job, plain)));
+        yield dec.release(job, plain.length) ? plain : dec.accept(job, plain);
         onProgress?.(received, entry.blobLength);
       }
     } else {
       for (let i = 0; i < count; i++) {
         const sealed = await take(dec.chunkRange(i)[1]);
-        yield guard(() => dec.openChunk(i, sealed));
+        yield dec.openChunk(i, sealed);
         onProgress?.(received, entry.blobLength);
       }
     }

@@ -1,7 +1,11 @@
-// The one error type of the package, and the wrappers that turn errors
-// thrown by the wasm core (plain objects with a `code`) into it.
+// The one error type of the package. The wasm core throws it directly
+// (init() registers the class with the core), so every failure, from the
+// core, a server or the network, is a SesphrError with a stable code.
 
-/** Every failure: a stable `code`, and the HTTP `status` when a server refused. */
+/**
+ * Every failure: a stable `code`, the HTTP `status` when a server refused,
+ * and for `stale` the versions compared (`found` against `known`).
+ */
 export class SesphrError extends Error {
   constructor(code, message, options = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -11,18 +15,10 @@ export class SesphrError extends Error {
   }
 }
 
-export function rethrow(e) {
-  if (e instanceof SesphrError) throw e;
-  if (e && typeof e === "object" && typeof e.code === "string") {
-    throw new SesphrError(e.code, e.message, { cause: e });
-  }
-  throw new SesphrError("internal", String(e && e.message ? e.message : e), { cause: e });
-}
-
-export function guard(fn) {
-  try {
-    return fn();
-  } catch (e) {
-    rethrow(e);
-  }
+/**
+ * Whether the same request may succeed if sent again: the network failed,
+ * a server failed (5xx) or asked to slow down (429).
+ */
+export function isTransient(e) {
+  return e instanceof SesphrError && (e.code === "network" || e.status >= 500 || e.status === 429);
 }

@@ -1,14 +1,27 @@
 // Types of the SeSPHR client's public API (index.js).
 
-/** Every failure: a stable machine-readable `code`, and the HTTP `status` when a server refused. */
+/**
+ * Every failure, whether from the wasm core, a server or the network: a
+ * stable machine-readable `code`, and the HTTP `status` when a server refused.
+ */
 export class SesphrError extends Error {
   constructor(code: string, message: string, options?: { status?: number; cause?: unknown });
   readonly name: "SesphrError";
-  /** e.g. `revoked`, `expired`, `bad_signature`, `decryption_failed`, `network`, `invalid_argument`. */
+  /**
+   * e.g. `revoked`, `expired`, `bad_signature`, `decryption_failed`, `stale`,
+   * `version_conflict`, `network`, `invalid_argument`.
+   */
   readonly code: string;
   /** The HTTP status of a server refusal. */
   readonly status: number | undefined;
+  /** For `stale`: the version (or time) found, older than `known`. */
+  readonly found?: number;
+  /** For `stale`: the version (or time) known to be newer. */
+  readonly known?: number;
 }
+
+/** Whether the same request may succeed if sent again: `network`, a 5xx or a 429. */
+export function isTransient(e: unknown): boolean;
 
 /** What `init` accepts: nothing (load beside this file), or the wasm itself. */
 export type WasmSource = BufferSource | Response | URL | string | WebAssembly.Module | Promise<Response>;
@@ -96,7 +109,7 @@ export class Client {
   register(identity: Identity): Promise<void>;
   /** Looks a party up in the directory (the entry's self-signature is checked). */
   lookup(partyId: string): Promise<Party & { createdAt: number }>;
-  /** Stores a blob under its SHA-256 id (a signed upload token is attached). */
+  /** Stores a blob under its content address (a signed upload token is attached); storing it again is harmless. */
   putBlob(identity: Identity, id: string, length: number, body: Uint8Array | Blob): Promise<void>;
   /** A blob, or a `[offset, length]` range of it. */
   getBlob(id: string, range?: [number, number], signal?: AbortSignal): Promise<Response>;
@@ -179,6 +192,8 @@ export interface Grant {
   /** First readable version (0: all history). */
   fromVersion: number;
   expiresAt: number | undefined;
+  /** The statement's hash: the relay's id of the inbox item carrying it. */
+  itemId: string;
 }
 
 /** A grant as the owner sees it. */
@@ -197,7 +212,9 @@ export interface AuditRow {
   sectionId: string;
   sectionName: string;
   version: number;
-  /** `allowed`, or the refusal (`revoked`, `expired`, `unknown_grant`, …). */
+  /** The hash of the request decided on (64 hex characters). */
+  request: string;
+  /** `allowed`, or the refusal (`revoked`, `expired`, `not_in_manifest`, …). */
   decision: string;
 }
 
@@ -213,14 +230,25 @@ export interface ShareOptions {
   expiresAt?: number;
 }
 
+/** What `write` did: the version the relay stored, and whether the SRS witnessed it yet. */
+export interface WriteResult {
+  version: number;
+  /** False while the SRS has not confirmed the version (`pendingWitness`); `reconcile()` retries. */
+  witnessed: boolean;
+}
+
+/** High-water marks: record id → highest version seen witnessed. Persist it to refuse rollbacks. */
+export type HighWater = Map<string, number>;
+
 /** A patient: the owner of records. */
 export class Patient {
-  constructor(client: Client, identity: Identity);
+  constructor(client: Client, identity: Identity, options?: { highWater?: HighWater });
   readonly client: Client;
   readonly identity: Identity;
-  /** Every record this identity owns, rebuilt from the servers. */
+  readonly highWater: HighWater;
+  /** Every record this identity owns, rebuilt from the servers and checked against the SRS's heads. */
   records(): Promise<PatientRecord[]>;
-  /** The `index`-th record, or undefined. */
+  /** The `index`-th record, or undefined; a relay behind the SRS's head throws `stale`. */
   openRecord(index: number): Promise<PatientRecord | undefined>;
   /** Creates the next record (empty version 1). */
   createRecord(): Promise<PatientRecord>;
@@ -233,6 +261,12 @@ export class PatientRecord {
   readonly index: number;
   /** The latest published version. */
   readonly version: number;
+  /** The highest version the SRS has witnessed. */
+  readonly witnessedVersion: number;
+  /** Whether a published version waits for the SRS to witness it. */
+  readonly pendingWitness: boolean;
+  /** The published versions the SRS has not witnessed yet. */
+  readonly unwitnessed: number[];
   /** The opaque id of a section name. */
   sectionId(name: string): string;
   /** Sections with a body. */
@@ -243,10 +277,20 @@ export class PatientRecord {
     entry: ManifestEntry;
     pendingRotation: "revoked" | "expired" | "fromNowGrant" | "requested" | undefined;
   }>;
-  /** Opens one of the owner's own sections. */
-  open(name: string): Promise<OpenSection>;
-  /** Encrypts and publishes sections as the next version; returns it. */
-  write(updates: SectionUpdate[], options?: { onProgress?: Progress }): Promise<number>;
+  /** The versions at which a section's body changed, oldest first. */
+  history(name: string): Array<{ version: number; entry: ManifestEntry }>;
+  /** Opens one of the owner's own sections, at the latest version or an older `version`. */
+  open(name: string, options?: { version?: number }): Promise<OpenSection>;
+  /**
+   * Encrypts and publishes sections as the next version. Throws
+   * `version_conflict` if another tab or device wrote first (the record is
+   * reloaded: write again).
+   */
+  write(updates: SectionUpdate[], options?: { onProgress?: Progress }): Promise<WriteResult>;
+  /** Pushes unwitnessed versions to the SRS; true once all are witnessed (throws the failure otherwise). */
+  reconcile(): Promise<boolean>;
+  /** Rebuilds the record from the servers (after another tab or device wrote). */
+  refresh(): Promise<void>;
   /** Shares sections; returns the new grant ids. */
   share(options: ShareOptions): Promise<string[]>;
   /** Every grant the SRS holds for this record, with `revoked`. */
@@ -273,24 +317,39 @@ export interface SharedSection {
   role: Role;
   fromVersion: number;
   expiresAt: number | undefined;
-  /** The section's grants, oldest first (rotations re-issue them). */
-  grants: Array<Grant & { statement: Uint8Array; b1Envelope: Uint8Array }>;
+  /** The owner's grants of this section to the reader, newest first (rotations re-issue them). */
+  grants: Grant[];
+  /** The record it belongs to. */
+  record: SharedRecord;
 }
 
-/** A record shared with a reader. */
-export interface SharedRecord {
-  recordId: string;
-  owner: Party;
-  sections: SharedSection[];
+/** A record shared with a reader: only what its owner signed. */
+export class SharedRecord {
+  private constructor();
+  readonly recordId: string;
+  /** The owner: the party the record id is bound to. */
+  readonly owner: Party;
+  readonly sections: SharedSection[];
+  /** Ids of inbox items naming this record signed by someone else: never used. */
+  foreign: string[];
+  /** A section's bodies, oldest first, up to the version the SRS witnessed. */
+  history(section: SharedSection | string): Promise<Array<{ version: number; readable: boolean }>>;
+  /** Deletes the `foreign` items from the inbox; returns the ids deleted. */
+  clearForeign(): Promise<string[]>;
+  /** Frees the wasm state. */
+  free(): void;
 }
 
 /** A reader: someone records were shared with. */
 export class Reader {
   /** `highWater`: record id → highest version seen (persist it to refuse rollbacks). */
-  constructor(client: Client, identity: Identity, options?: { highWater?: Map<string, number> });
-  readonly highWater: Map<string, number>;
-  /** What was shared with this reader. */
+  constructor(client: Client, identity: Identity, options?: { highWater?: HighWater });
+  readonly highWater: HighWater;
+  /** What was shared with this reader, by record owner. */
   sharedWithMe(): Promise<SharedRecord[]>;
-  /** Opens a shared section at the latest version (throws `revoked`, `expired`, …). */
-  open(section: SharedSection): Promise<OpenSection>;
+  /**
+   * Opens a shared section at the version the SRS witnessed last, or an
+   * older `version` (throws `revoked`, `expired`, `stale`, …).
+   */
+  open(section: SharedSection, options?: { version?: number }): Promise<OpenSection>;
 }

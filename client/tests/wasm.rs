@@ -1,22 +1,25 @@
-//! The protocol in wasm, in headless Chromium: the JS bindings end to end,
-//! and interop with the browser's WebCrypto (AES-GCM, ECDSA, ECDH).
+//! The protocol in wasm, in headless Chromium: the JS bindings end to end
+//! (the owner's record, the reader's flow over every candidate grant with a
+//! real SRS answer built here by the native core, the error class), and
+//! interop with the browser's WebCrypto (AES-GCM, ECDSA, ECDH).
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use sesphr_client::audit::MemoryLog;
+use sesphr_client::audit::{Decision, MemoryLog};
 use sesphr_client::envelope;
-use sesphr_client::grant::VerifiedGrant;
+use sesphr_client::grant::VerifiedGrant as CoreGrant;
 use sesphr_client::identity::Identity as CoreIdentity;
-use sesphr_client::manifest::{SignedHead, VerifiedManifest};
+use sesphr_client::manifest::{SignedHead as CoreHead, VerifiedManifest as CoreManifest};
 use sesphr_client::primitives::{self, os_rng, Point};
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::secret::{SecretScalar, Seed};
-use sesphr_client::stream::{ChunkAead, ChunkJob, RustAesGcm};
+use sesphr_client::stream::{ChunkAead, ChunkIndex, ChunkJob, RustAesGcm};
 use sesphr_client::wasm::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -36,62 +39,92 @@ fn subtle() -> SubtleCrypto {
 fn body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
-
-/// The SRS's side, run with the native core (the relay's SRS does the same).
-fn srs_answer(
-    srs: &CoreIdentity,
-    sealed: &[u8],
-    statement: &[u8],
-    b2: &[u8],
-    manifest: &[u8],
-) -> Vec<u8> {
-    let (req_bytes, key) = envelope::open_request(srs, sealed).unwrap();
-    let grant = VerifiedGrant::from_bytes(statement).unwrap();
-    let share = grant
-        .accept_srs_share(srs, &envelope::Envelope::from_bytes(b2).unwrap())
-        .unwrap();
-    let req = ReencryptRequest::from_bytes(&req_bytes).unwrap();
-    let m = VerifiedManifest::from_bytes(manifest).unwrap();
-    let now = js_sys::Date::now() as u64;
-    let re = srs_reencrypt(
-        &share,
-        &grant,
-        &req.verify(&grant).unwrap(),
-        &m,
-        now,
-        &mut os_rng(),
-    )
-    .unwrap();
-    let mut log = MemoryLog::default();
-    let receipt = log
-        .append(
-            srs,
-            req.audit_entry(&grant, now, sesphr_client::audit::Decision::Allowed),
-        )
-        .unwrap();
-    let head = SignedHead::sign(srs, m.record(), m.version(), m.hash(), now);
-    let answer = ReencryptAnswer {
-        grant_id: grant.grant_id,
-        nonce: req.nonce,
-        p2: re.p2,
-        proof: re.proof,
-        receipt,
-        head,
-    };
-    key.seal_answer(&answer.sign(srs).unwrap()).unwrap()
+fn now() -> f64 {
+    js_sys::Date::now()
 }
 
-#[wasm_bindgen_test]
-fn share_and_read_through_the_bindings() {
-    let owner = Identity::generate().unwrap();
-    let doctor = Identity::generate().unwrap();
-    let srs = CoreIdentity::generate().unwrap();
-    let rec = new_record(&owner).unwrap();
-    let record_id = get(&rec, "recordId").as_string().unwrap();
-    let sid = section_id(&owner, &record_id, "history").unwrap();
-    let key = SectionKey::new(&owner, &record_id, &sid, &new_epoch_id()).unwrap();
+/// The SRS: its identity, and the signed answer it gives a sealed request,
+/// computed with the native core exactly as the relay's SRS does.
+struct Srs {
+    id: CoreIdentity,
+    log: MemoryLog,
+}
 
-    let text = body(100_000);
+impl Srs {
+    fn new() -> Srs {
+        Srs {
+            id: CoreIdentity::generate().unwrap(),
+            log: MemoryLog::default(),
+        }
+    }
+    fn public(&self) -> PublicIdentity {
+        PublicIdentity::from_bytes(&self.id.public().to_bytes()).unwrap()
+    }
+    /// Which grant a sealed request asks under.
+    fn grant_of(&self, sealed: &[u8]) -> [u8; 16] {
+        let (req, _) = envelope::open_request(&self.id, sealed).unwrap();
+        ReencryptRequest::from_bytes(&req).unwrap().grant_id
+    }
+    /// The sealed answer to `sealed` for the grant `issued` (`{statement,
+    /// b2Envelope}`), with the head of `manifest` (the latest).
+    fn answer(&mut self, sealed: &[u8], issued: &JsValue, manifest: &[u8]) -> Vec<u8> {
+        let (req_bytes, key) = envelope::open_request(&self.id, sealed).unwrap();
+        let grant = CoreGrant::from_bytes(&bytes(issued, "statement")).unwrap();
+        let share = grant
+            .accept_srs_share(
+                &self.id,
+                &envelope::Envelope::from_bytes(&bytes(issued, "b2Envelope")).unwrap(),
+            )
+            .unwrap();
+        let req = ReencryptRequest::from_bytes(&req_bytes).unwrap();
+        let verified = req.verify(&grant).unwrap();
+        let m = CoreManifest::from_bytes(manifest).unwrap();
+        let t = now() as u64;
+        let re = srs_reencrypt(&share, &grant, &verified, &m, t, &mut os_rng()).unwrap();
+        let receipt = self
+            .log
+            .append(&self.id, verified.audit_entry(&grant, t, Decision::Allowed))
+            .unwrap();
+        let answer = ReencryptAnswer {
+            grant_id: grant.grant_id,
+            nonce: req.nonce,
+            p2: re.p2,
+            proof: re.proof,
+            receipt,
+            head: CoreHead::sign(&self.id, m.record(), m.version(), m.hash(), t),
+        };
+        key.seal_answer(&answer.sign(&self.id).unwrap()).unwrap()
+    }
+}
+
+fn terms(grantee: &Identity, role: &str) -> JsValue {
+    let t = Object::new();
+    Reflect::set(
+        &t,
+        &"grantee".into(),
+        &Uint8Array::from(grantee.public_key().as_slice()),
+    )
+    .unwrap();
+    Reflect::set(&t, &"role".into(), &role.into()).unwrap();
+    t.into()
+}
+
+/// A record with one section written at version 1 through `OwnerRecord`:
+/// the record, the section id, the blob and its chunk index and entry.
+struct Written {
+    record: OwnerRecord,
+    sid: String,
+    blob: Vec<u8>,
+    index: Vec<u8>,
+    entry: JsValue,
+    manifest: VerifiedManifest,
+}
+
+fn write_section(owner: &Identity, srs: &PublicIdentity, text: &[u8]) -> Written {
+    let mut record = OwnerRecord::new(owner, 0);
+    let sid = record.section_id(owner, "history");
+    let out = record.key_for_write(owner, srs, &sid, now()).unwrap();
+    let key: SectionKey = SectionKey::try_from_js_value(get(&out, "key")).unwrap();
     let mut enc = SectionEncryptor::new(&key, 1.0, text.len() as f64, Some(14)).unwrap();
     let mut blob = enc.header();
     for i in 0..enc.chunk_count() as u64 {
@@ -101,98 +134,339 @@ fn share_and_read_through_the_bindings() {
     assert_eq!(blob.len() as f64, enc.blob_length());
     let done = enc.finish().unwrap();
     let entry = get(&done, "entry");
-    let index = bytes(&done, "chunkIndex");
+    record.set_entry(entry.clone()).unwrap();
+    let manifest = record.sign_manifest(owner, now()).unwrap();
+    record.published(&manifest).unwrap();
+    Written {
+        record,
+        sid,
+        blob,
+        index: bytes(&done, "chunkIndex"),
+        entry,
+        manifest,
+    }
+}
 
-    let content = Object::new();
-    Reflect::set(&content, &"recordId".into(), &record_id.clone().into()).unwrap();
-    Reflect::set(&content, &"recordNonce".into(), &get(&rec, "recordNonce")).unwrap();
-    Reflect::set(&content, &"version".into(), &1.into()).unwrap();
-    Reflect::set(&content, &"createdAt".into(), &js_sys::Date::now().into()).unwrap();
-    Reflect::set(&content, &"entries".into(), &Array::of1(&entry)).unwrap();
-    let manifest = sign_manifest(&owner, content.into()).unwrap();
-    let view = verify_manifest(&manifest, Some(owner.public_key())).unwrap();
-    assert_eq!(get(&view, "version").as_f64(), Some(1.0));
-    assert_eq!(
-        code(verify_manifest(&manifest, Some(doctor.public_key())).unwrap_err()),
-        "binding_mismatch"
-    );
-
-    let terms = Object::new();
-    Reflect::set(
-        &terms,
-        &"grantee".into(),
-        &Uint8Array::from(doctor.public_key().as_slice()),
-    )
-    .unwrap();
-    Reflect::set(&terms, &"role".into(), &"physician".into()).unwrap();
-    Reflect::set(&terms, &"sequence".into(), &1.into()).unwrap();
-    let issued = issue_grant(
-        &owner,
-        &key,
-        &srs.public().encryption.to_bytes(),
-        terms.into(),
-    )
-    .unwrap();
-    let statement = bytes(&issued, "statement");
-
-    // The wrong party cannot accept the grant.
-    let err = GrantShare::new(&owner, &statement, &bytes(&issued, "b1Envelope"), &manifest)
-        .err()
-        .unwrap();
-    assert_eq!(code(err), "binding_mismatch");
-    let share = GrantShare::new(
-        &doctor,
-        &statement,
-        &bytes(&issued, "b1Envelope"),
-        &manifest,
-    )
-    .unwrap();
-
-    let request = share.request(&doctor, 1.0).unwrap();
-    let sealed = SealedRequest::new(&srs.public().encryption.to_bytes(), &request).unwrap();
-    let sealed_answer = srs_answer(
-        &srs,
-        &sealed.bytes(),
-        &statement,
-        &bytes(&issued, "b2Envelope"),
-        &manifest,
-    );
-    let answer = sealed.open_answer(&sealed_answer).unwrap();
-    // A reader who has already seen version 2 refuses this (older) manifest.
-    let stale = share
-        .data_key(&answer, &srs.public().to_bytes(), &request, &manifest, 2.0)
-        .err()
-        .unwrap();
-    assert_eq!(code(stale), "stale");
-    let dk = share
-        .data_key(&answer, &srs.public().to_bytes(), &request, &manifest, 1.0)
-        .unwrap();
-
-    let root = get(&entry, "chunkRoot").as_string().unwrap();
+fn decrypt(w: &Written, dk: &DataKey) -> Vec<u8> {
+    let root = get(&w.entry, "chunkRoot").as_string().unwrap();
     let header_len = blob_header_length() as usize;
-    let mut dec = SectionDecryptor::new(&blob[..header_len], &dk, &index, &root).unwrap();
+    let mut dec = SectionDecryptor::new(&w.blob[..header_len], dk, &w.index, &root).unwrap();
     let mut out = Vec::new();
-    for piece in blob[header_len..].chunks(10_000) {
+    for piece in w.blob[header_len..].chunks(10_000) {
         out.extend(dec.push(piece).unwrap());
     }
     dec.finish().unwrap();
-    assert_eq!(out, text);
+    out
+}
+
+#[wasm_bindgen_test]
+fn share_and_read_through_the_bindings() {
+    let owner = Identity::generate().unwrap();
+    let doctor = Identity::generate().unwrap();
+    let mut srs = Srs::new();
+    let srs_pub = srs.public();
+    let text = body(100_000);
+    let mut w = write_section(&owner, &srs_pub, &text);
+    let manifest = &w.manifest;
+    assert_eq!(manifest.version(), 1.0);
+    // The manifest from its bytes: signed by the owner, not by the doctor.
+    let again = VerifiedManifest::from_bytes_of(&manifest.bytes(), &owner.public()).unwrap();
+    assert_eq!(again.hash(), manifest.hash());
+    assert_eq!(
+        code(
+            VerifiedManifest::from_bytes_of(&manifest.bytes(), &doctor.public())
+                .err()
+                .unwrap()
+        ),
+        "binding_mismatch"
+    );
+
+    let out = w
+        .record
+        .grant(&owner, &srs_pub, &w.sid, terms(&doctor, "physician"), now())
+        .unwrap();
+    let issued = get(&out, "grant");
+    let grant = VerifiedGrant::from_bytes(&bytes(&issued, "statement")).unwrap();
+    let b1 = bytes(&issued, "b1Envelope");
+
+    // The wrong party cannot accept the grant.
+    let err = GrantShare::new(&owner, &grant, &b1, manifest)
+        .err()
+        .unwrap();
+    assert_eq!(code(err), "binding_mismatch");
+    let share = GrantShare::new(&doctor, &grant, &b1, manifest).unwrap();
+    let request = share.request(&doctor, 1.0).unwrap();
+    let sealed = SealedRequest::new(&srs_pub, &request).unwrap();
+    let sealed_answer = srs.answer(&sealed.bytes(), &issued, &manifest.bytes());
+    let answer = sealed.open_answer(&sealed_answer).unwrap();
+    // A reader who has already seen version 2 refuses this (older) manifest.
+    let stale = share
+        .data_key(&answer, &srs_pub, &request, manifest, 2.0)
+        .err()
+        .unwrap();
+    assert_eq!(code(stale.clone()), "stale");
+    assert_eq!(get(&stale, "found").as_f64(), Some(1.0));
+    assert_eq!(get(&stale, "known").as_f64(), Some(2.0));
+    let dk = share
+        .data_key(&answer, &srs_pub, &request, manifest, 1.0)
+        .unwrap();
+    assert_eq!(decrypt(&w, &dk), text);
 
     // A wrong root is refused before anything is decrypted; a cut stream is truncated.
+    let header_len = blob_header_length() as usize;
     let wrong_root = hex::encode([7u8; 32]);
-    let err = SectionDecryptor::new(&blob[..header_len], &dk, &index, &wrong_root)
+    let err = SectionDecryptor::new(&w.blob[..header_len], &dk, &w.index, &wrong_root)
         .err()
         .unwrap();
     assert_eq!(code(err), "content_mismatch");
-    let mut dec = SectionDecryptor::new(&blob[..header_len], &dk, &index, &root).unwrap();
-    dec.push(&blob[header_len..blob.len() - 1]).unwrap();
+    let root = get(&w.entry, "chunkRoot").as_string().unwrap();
+    let mut dec = SectionDecryptor::new(&w.blob[..header_len], &dk, &w.index, &root).unwrap();
+    dec.push(&w.blob[header_len..w.blob.len() - 1]).unwrap();
     assert_eq!(code(dec.finish().unwrap_err()), "truncated");
 
-    // The owner opens its own section directly.
-    let capsule = bytes(&entry, "capsule");
-    let own = key.open_as_owner(&capsule, 1.0).unwrap();
-    let mut dec = SectionDecryptor::new(&blob[..header_len], &own, &index, &root).unwrap();
-    assert_eq!(dec.push(&blob[header_len..]).unwrap(), text);
+    // The owner opens its own section directly, now and at version 1.
+    let own = w.record.data_key(&owner, &w.sid).unwrap();
+    assert_eq!(decrypt(&w, &own), text);
+    let at1 = w.record.data_key_at(&owner, &w.sid, 1.0).unwrap();
+    assert_eq!(decrypt(&w, &at1), text);
+    assert_eq!(
+        code(w.record.data_key_at(&owner, &w.sid, 2.0).err().unwrap()),
+        "invalid_state"
+    );
+}
+
+/// The reader flow over two grants of one epoch: the newest is refused
+/// (revoked), the next one's real answer opens the section; with every
+/// candidate refused the failure is the SRS's decision, and an answer that
+/// does not verify is reported before any refusal.
+#[wasm_bindgen_test]
+fn reader_flow_tries_the_next_grant_after_a_refusal() {
+    let owner = Identity::generate().unwrap();
+    let doctor = Identity::generate().unwrap();
+    let stranger = Identity::generate().unwrap();
+    let mut srs = Srs::new();
+    let srs_pub = srs.public();
+    let text = body(20_000);
+    let mut w = write_section(&owner, &srs_pub, &text);
+    let mut issued = Vec::new();
+    for _ in 0..2 {
+        let out = w
+            .record
+            .grant(&owner, &srs_pub, &w.sid, terms(&doctor, "physician"), now())
+            .unwrap();
+        issued.push(get(&out, "grant"));
+    }
+    let item = |g: &JsValue| {
+        InboxItem::from_bytes(&bytes(g, "statement"), &bytes(g, "b1Envelope")).unwrap()
+    };
+    let mut inbox = Inbox::new();
+    for g in &issued {
+        let it = item(g);
+        assert_eq!(it.record_id(), w.record.record_id());
+        assert!(inbox.add(&doctor.public(), &it));
+    }
+    // The same item again, and an item for someone else, are not kept; an
+    // envelope the statement does not commit to does not verify.
+    assert!(!inbox.add(&doctor.public(), &item(&issued[0])));
+    let mut other = Inbox::new();
+    assert!(!other.add(&stranger.public(), &item(&issued[0])));
+    let swapped = InboxItem::from_bytes(
+        &bytes(&issued[0], "statement"),
+        &bytes(&issued[1], "b1Envelope"),
+    );
+    assert_eq!(code(swapped.err().unwrap()), "binding_mismatch");
+    let shared = inbox.record(&w.manifest).unwrap();
+    assert!(shared.foreign().is_empty());
+    assert!(shared.owner().view().is_ok());
+    let chain = ManifestChain::new(&w.manifest);
+    // The manifest was only borrowed: still usable.
+    assert_eq!(w.manifest.version(), 1.0);
+    let find = |grant_id: [u8; 16]| {
+        issued
+            .iter()
+            .find(|g| {
+                CoreGrant::from_bytes(&bytes(g, "statement"))
+                    .unwrap()
+                    .grant_id
+                    == grant_id
+            })
+            .unwrap()
+            .clone()
+    };
+    let sequence = |g: &JsValue| {
+        CoreGrant::from_bytes(&bytes(g, "statement"))
+            .unwrap()
+            .sequence
+    };
+
+    let mut read = shared.read(&doctor, &w.sid, &chain, 1.0, 0.0).unwrap();
+    let first = read
+        .next_request(&doctor, &srs_pub, now())
+        .unwrap()
+        .unwrap();
+    let newest = find(srs.grant_of(&first));
+    assert_eq!(sequence(&newest), 2, "the newest grant is tried first");
+    assert!(read.answer(&srs_pub, "revoked".into()).unwrap().is_none());
+    let second = read
+        .next_request(&doctor, &srs_pub, now())
+        .unwrap()
+        .unwrap();
+    let older = find(srs.grant_of(&second));
+    assert_eq!(sequence(&older), 1);
+    let sealed = srs.answer(&second, &older, &w.manifest.bytes());
+    let opened = read
+        .answer(&srs_pub, Uint8Array::from(sealed.as_slice()).into())
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.high_water(), 1.0);
+    let dk = DataKey::try_from_js_value(get(&opened, "dataKey")).unwrap();
+    assert_eq!(decrypt(&w, &dk), text);
+    assert_eq!(get(&opened, "version").as_f64(), Some(1.0));
+
+    // Every candidate refused: the failure is the newest one's decision.
+    let mut read = shared.read(&doctor, &w.sid, &chain, 1.0, 0.0).unwrap();
+    for _ in 0..2 {
+        read.next_request(&doctor, &srs_pub, now())
+            .unwrap()
+            .unwrap();
+        assert!(read.answer(&srs_pub, "revoked".into()).unwrap().is_none());
+    }
+    assert!(read
+        .next_request(&doctor, &srs_pub, now())
+        .unwrap()
+        .is_none());
+    let e = read.failure();
+    assert_eq!(code(e.clone()), "revoked");
+    assert!(e.is_instance_of::<js_sys::Error>());
+    assert_eq!(
+        code(read.answer(&srs_pub, "revoked".into()).err().unwrap()),
+        "invalid_state",
+        "no request is waiting"
+    );
+
+    // An answer to another request does not verify; it is reported rather
+    // than the other candidate's refusal (it points at a lying server).
+    let mut read = shared.read(&doctor, &w.sid, &chain, 1.0, 0.0).unwrap();
+    let asked = read
+        .next_request(&doctor, &srs_pub, now())
+        .unwrap()
+        .unwrap();
+    let grant = find(srs.grant_of(&asked));
+    let other_share = GrantShare::new(
+        &doctor,
+        &VerifiedGrant::from_bytes(&bytes(&grant, "statement")).unwrap(),
+        &bytes(&grant, "b1Envelope"),
+        &w.manifest,
+    )
+    .unwrap();
+    let other = SealedRequest::new(&srs_pub, &other_share.request(&doctor, 1.0).unwrap()).unwrap();
+    let forged = srs.answer(&other.bytes(), &grant, &w.manifest.bytes());
+    assert!(read
+        .answer(&srs_pub, Uint8Array::from(forged.as_slice()).into())
+        .unwrap()
+        .is_none());
+    read.next_request(&doctor, &srs_pub, now())
+        .unwrap()
+        .unwrap();
+    assert!(read.answer(&srs_pub, "expired".into()).unwrap().is_none());
+    assert!(read
+        .next_request(&doctor, &srs_pub, now())
+        .unwrap()
+        .is_none());
+    assert_eq!(code(read.failure()), "decryption_failed");
+    assert_eq!(
+        code(read.answer(&srs_pub, "allowed".into()).err().unwrap()),
+        "invalid_argument"
+    );
+}
+
+/// The reader's freshness rules: the head's version when the relay is
+/// ahead, `stale` in plain words when it is behind or the head is older
+/// than the high-water mark; the owner's restore likewise.
+#[wasm_bindgen_test]
+fn freshness_in_plain_words() {
+    let owner = Identity::generate().unwrap();
+    let srs = Srs::new();
+    let srs_pub = srs.public();
+    let mut w = write_section(&owner, &srs_pub, &body(100));
+    let v1 = w.manifest.bytes();
+    let m1 = CoreManifest::from_bytes(&v1).unwrap();
+    let head1 = SignedHead::from_bytes(
+        CoreHead::sign(&srs.id, m1.record(), 1, m1.hash(), now() as u64).as_bytes(),
+        &srs_pub,
+    )
+    .unwrap();
+    w.record.witnessed(&head1).unwrap();
+    let m2 = w.record.sign_manifest(&owner, now()).unwrap();
+    w.record.published(&m2).unwrap();
+    assert_eq!(w.record.unwitnessed().len(), 1);
+    // The relay ahead of the head: read the head's version.
+    assert_eq!(readable_version(&head1, &m2, 0.0, None).unwrap(), 1.0);
+    assert_eq!(
+        code(readable_version(&head1, &m2, 0.0, Some(2.0)).unwrap_err()),
+        "invalid_argument"
+    );
+    // A head older than what this reader saw.
+    let e = readable_version(&head1, &m2, 2.0, None).unwrap_err();
+    assert_eq!(code(e.clone()), "stale");
+    assert!(get(&e, "message")
+        .as_string()
+        .unwrap()
+        .contains("rolled back"));
+    // The relay behind the head: stale, and the message says so.
+    let core2 = CoreManifest::from_bytes(&m2.bytes()).unwrap();
+    let head2 = SignedHead::from_bytes(
+        CoreHead::sign(&srs.id, core2.record(), 2, core2.hash(), now() as u64).as_bytes(),
+        &srs_pub,
+    )
+    .unwrap();
+    let e = readable_version(&head2, &w.manifest, 0.0, None).unwrap_err();
+    assert_eq!(code(e.clone()), "stale");
+    assert!(get(&e, "message")
+        .as_string()
+        .unwrap()
+        .contains("storage server is behind"));
+    assert_eq!(get(&e, "found").as_f64(), Some(1.0));
+    assert_eq!(get(&e, "known").as_f64(), Some(2.0));
+    // The owner's restore from a relay that hides version 2.
+    let mut restore = RecordRestore::new(0);
+    restore.add_manifest(&w.manifest);
+    restore.set_head(&head2);
+    let e = restore.build(&owner, now()).err().unwrap();
+    assert_eq!(code(e.clone()), "stale");
+    assert!(get(&e, "message")
+        .as_string()
+        .unwrap()
+        .contains("storage server is behind"));
+    // With the whole chain it restores, version 2 witnessed.
+    restore.add_manifest(&m2);
+    let back = restore.build(&owner, now()).unwrap();
+    assert_eq!(back.witnessed_version(), 2.0);
+    assert!(back.unwitnessed().is_empty());
+}
+
+/// Errors are thrown as the registered class (`new Class(code, message)`),
+/// or as a plain `Error` named `SesphrError` when none is registered or its
+/// constructor throws; every one carries its stable code.
+#[wasm_bindgen_test]
+fn errors_are_the_registered_class() {
+    let class = Function::new_with_args(
+        "code, message",
+        "this.code = code; this.message = message; this.registered = true;",
+    );
+    set_error_class(Some(class));
+    let e = VerifiedManifest::from_bytes(&[0u8; 10]).err().unwrap();
+    set_error_class(Some(Function::new_with_args("", "throw new Error('no');")));
+    let fallback = VerifiedGrant::from_bytes(b"SPHR\x02\x01").err().unwrap();
+    set_error_class(None);
+    assert_eq!(get(&e, "registered").as_bool(), Some(true));
+    assert_eq!(code(e), "malformed");
+    assert_eq!(code(fallback.clone()), "wrong_kind");
+    assert!(fallback.is_instance_of::<js_sys::Error>());
+    assert_eq!(
+        get(&fallback, "name").as_string().as_deref(),
+        Some("SesphrError")
+    );
 }
 
 #[wasm_bindgen_test]
@@ -211,17 +485,25 @@ fn js_errors_carry_stable_codes() {
         "invalid_argument"
     );
     assert_eq!(
-        code(verify_manifest(&[0u8; 10], None).unwrap_err()),
+        code(VerifiedManifest::from_bytes(&[0u8; 10]).err().unwrap()),
         "malformed"
     );
     assert_eq!(
-        code(verify_grant(b"SPHR\x03\x02").unwrap_err()),
+        code(VerifiedGrant::from_bytes(b"SPHR\x03\x02").err().unwrap()),
         "unknown_version"
     );
-    let e = verify_grant(b"SPHR\x02\x01").unwrap_err();
+    let e = VerifiedGrant::from_bytes(b"SPHR\x02\x01").err().unwrap();
     assert_eq!(code(e.clone()), "wrong_kind");
     assert!(e.is_instance_of::<js_sys::Error>());
     assert_eq!(get(&e, "name").as_string().as_deref(), Some("SesphrError"));
+    assert_eq!(
+        code(PublicIdentity::from_bytes(&[2u8; 65]).err().unwrap()),
+        "invalid_point"
+    );
+    assert_eq!(
+        code(sign_token(&owner, "launchRockets", &[], now()).unwrap_err()),
+        "invalid_argument"
+    );
     assert_eq!(
         role_sections("insurer").unwrap(),
         vec!["insurance".to_string()]
@@ -338,7 +620,7 @@ async fn webcrypto_and_rust_engines_are_byte_identical() {
         out.extend(dec.accept(job, &pt).unwrap());
     }
     assert_eq!(out, text);
-    assert_eq!(chunk_index_from_blob(&web_blob).unwrap(), index);
+    assert_eq!(ChunkIndex::from_blob(&web_blob).unwrap().to_bytes(), index);
 
     // A flipped bit fails in WebCrypto with the opaque code.
     let mut bad = jobs[0].1.clone();
@@ -411,7 +693,7 @@ async fn frame_and_digest_bindings_agree_with_the_byte_path() {
     let index = bytes(&done, "chunkIndex");
     // The digests made the same index as hashing the bytes, and the blob's
     // address is its chunk root.
-    assert_eq!(chunk_index_from_blob(&blob).unwrap(), index);
+    assert_eq!(ChunkIndex::from_blob(&blob).unwrap().to_bytes(), index);
     let root = get(&entry, "chunkRoot").as_string().unwrap();
     assert_eq!(get(&entry, "blobId").as_string().unwrap(), root);
 

@@ -138,7 +138,11 @@ fn protocol_operations() {
     let receipt = MemoryLog::default()
         .append(
             &srs,
-            req.audit_entry(&grant.statement, 0, Decision::Allowed),
+            req.verify(&grant.statement).unwrap().audit_entry(
+                &grant.statement,
+                0,
+                Decision::Allowed,
+            ),
         )
         .unwrap();
     let head = SignedHead::sign(&srs, record, 1, manifest.hash(), 0);

@@ -1,8 +1,9 @@
 // Type-checks the whole public API of the packed package (tsc --strict --noEmit).
 import {
-  init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost,
-  Client, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError,
-  type AuditRow, type Cost, type OwnerGrant, type Party, type SharedRecord, type SectionDocument,
+  init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost, isTransient,
+  Client, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError, SharedRecord,
+  type AuditRow, type Cost, type HighWater, type OwnerGrant, type Party, type SharedSection, type SectionDocument,
+  type WriteResult,
 } from "sesphr-client";
 
 export async function everything(baseUrl: string): Promise<string[]> {
@@ -21,12 +22,22 @@ export async function everything(baseUrl: string): Promise<string[]> {
   Identity.fromSeed(fromHex(seedHex)).free();
   await client.register(me);
   const party: Party & { createdAt: number } = await client.lookup(me.id);
-  const patient = new Patient(client, me);
+  const highWater: HighWater = new Map<string, number>();
+  const patient = new Patient(client, me, { highWater });
   const record: PatientRecord = await patient.createRecord();
-  const v: number = await record.write(
+  const written: WriteResult = await record.write(
     [{ name: "notes", fields: { a: "b" }, text: "t", fhir: [{ resourceType: "Patient" }], files: [{ name: "f", bytes: new Uint8Array(3) }], keep: [] }],
     { onProgress: (done: number, total: number) => void (done / total) },
   );
+  const v: number = written.version;
+  const confirmed: boolean = written.witnessed || (await record.reconcile());
+  const pending: boolean = record.pendingWitness;
+  const unwitnessed: number[] = record.unwitnessed;
+  const witnessedVersion: number = record.witnessedVersion;
+  await record.refresh();
+  const versions: number[] = record.history("notes").map((h) => h.version);
+  const older: OpenSection = await record.open("notes", { version: versions[0] });
+  older.close();
   const ids: string[] = await record.share({ grantee: party, sections: ["notes"], history: "fromNow", expiresAt: Date.now() + 1000, role: "custom" });
   const grants: Array<OwnerGrant & { revoked: boolean }> = await record.grants();
   record.liveGrants().forEach((g: OwnerGrant) => g.grantee.fingerprint);
@@ -42,20 +53,27 @@ export async function everything(baseUrl: string): Promise<string[]> {
   const all: PatientRecord[] = await patient.records();
   const one: PatientRecord | undefined = await patient.openRecord(0);
   one?.free();
-  const reader = new Reader(client, me, { highWater: new Map<string, number>() });
+  const reader = new Reader(client, me, { highWater });
   const shared: SharedRecord[] = await reader.sharedWithMe();
   for (const r of shared) {
-    for (const s of r.sections) {
+    const ownerId: string = r.owner.id;
+    const foreign: string[] = await r.clearForeign();
+    for (const s of r.sections as SharedSection[]) {
+      const back: SharedRecord = s.record;
+      const list: Array<{ version: number; readable: boolean }> = await back.history(s);
       try {
-        (await reader.open(s)).close();
+        (await reader.open(s, { version: list[0]?.version })).close();
       } catch (e) {
-        if (e instanceof SesphrError) console.log(e.code, e.status);
+        if (e instanceof SesphrError) console.log(e.code, e.status, e.found, e.known, isTransient(e));
       }
+      console.log(ownerId, foreign.length, s.grants[0]?.itemId);
     }
+    r.free();
   }
   const range: Response = await client.getBlob(record.sections()[0].entry.blobId, [0, 10]);
   await client.putBlob(me, "00".repeat(32), 0, new Uint8Array(0)).catch((e: unknown) => e);
   me.free();
-  return [String(engine), ...names, toHex(key), String(c2.memoryKib), String(v), String(grants.length), String(audit.length),
+  return [String(engine), ...names, toHex(key), String(c2.memoryKib), String(v), String(confirmed), String(pending),
+    String(unwitnessed.length), String(witnessedVersion), String(grants.length), String(audit.length), audit[0]?.request ?? "",
     doc.name, String(blob.size), String(all.length), String(range.status), record.recordId, String(record.index), String(record.version)];
 }

@@ -47,14 +47,20 @@ test("the tarball holds exactly the package files, with its metadata", () => {
   assert.deepEqual(report.files, [
     "README.md",
     "body.js",
+    "documents.js",
     "errors.js",
+    "http.js",
+    "identity.js",
     "index.d.ts",
     "index.js",
+    "owner.js",
     "package.json",
+    "reader.js",
     "sesphr.d.ts",
     "sesphr.js",
     "sesphr_bg.wasm",
     "sesphr_bg.wasm.d.ts",
+    "wasm.js",
   ]);
   const meta = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
   assert.equal(meta.name, "sesphr-client");

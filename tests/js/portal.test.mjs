@@ -1,7 +1,9 @@
 // The portal end to end in Debian's headless Chromium (Playwright), against
 // the real relay + SRS: a patient, a physician and an insurer in separate
 // browser contexts; a 20 MB attachment; FHIR import; revocation; backup and
-// restore in a fresh context. Screenshots go to target/portal-screenshots/.
+// restore in a fresh context; a save the re-encryption server confirms only
+// later, and a storage server that hides the newest version (its responses
+// rewritten in flight). Screenshots go to target/portal-screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -244,6 +246,42 @@ test("patient shares sections, readers read exactly what was granted, revocation
     return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
   });
   assert.ok(overflow.by <= 0, `page overflows by ${overflow.by}px at phone width: ${overflow.wide}`);
+  await fresh.page.setViewportSize({ width: 1000, height: 900 });
+
+  // A save the re-encryption server does not confirm (its request fails) is
+  // kept and shown as waiting, then confirmed by the automatic retry.
+  const heads = "**/srs/v1/heads";
+  await fresh.page.route(heads, (route) => (route.request().method() === "POST" ? route.abort("connectionreset") : route.continue()));
+  await fresh.page.getByLabel("Section", { exact: true }).selectOption("notes");
+  await fresh.page.getByLabel("Free text").fill("Written while the re-encryption server was away.");
+  await fresh.page.getByRole("button", { name: "Encrypt and save" }).click();
+  await status(fresh.page, "waiting for the re-encryption server to confirm");
+  await noAlert(fresh.page);
+  const pending = fresh.page.locator("#record-pending");
+  await pending.waitFor();
+  assert.match(await pending.textContent(), /saved, waiting for the re-encryption server to confirm/);
+  await shot(fresh, "11-pending.png");
+  const saved = Number(await fresh.page.locator("#record-version").textContent());
+  assert.equal(saved, version + 2);
+  await fresh.page.unroute(heads);
+  await pending.waitFor({ state: "hidden" });
+  await status(fresh.page, `The re-encryption server confirmed version ${saved}`);
+
+  // A storage server that hides the newest version: said in plain words,
+  // and no older version is shown as current.
+  await fresh.page.route("**/manifests/latest", async (route) => {
+    const response = await route.fetch({ url: route.request().url().replace(/latest$/, String(saved - 1)) });
+    await route.fulfill({ response });
+  });
+  await fresh.page.route(`**/manifests/${saved}`, async (route) => {
+    const response = await route.fetch({ url: route.request().url().replace(/\d+$/, "999999999") });
+    await route.fulfill({ response });
+  });
+  await fresh.page.getByRole("button", { name: "My records" }).click();
+  await fresh.page.locator("#alert[data-code=stale]").waitFor();
+  assert.match(await fresh.page.locator("#alert").textContent(), /storage server is behind/);
+  assert.match(await fresh.page.locator("#alert").textContent(), new RegExp(`witnessed version ${saved}`));
+  await shot(fresh, "12-stale.png");
 
   console.log("portal timings (ms):", JSON.stringify(timings));
 });

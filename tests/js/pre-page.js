@@ -25,7 +25,7 @@ const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 async function sesphr() {
   await S.init();
   const client = new S.Client();
-  const srs = await client.connect();
+  await client.connect();
   const owner = S.Identity.generate();
   const reader = S.Identity.generate();
   await client.register(owner);
@@ -36,28 +36,28 @@ async function sesphr() {
   // Grant creation: split a, two HPKE envelopes, sign (what share() does per section).
   const rec = core.newRecord(owner.core);
   const key = new core.SectionKey(owner.core, rec.recordId, core.sectionId(owner.core, rec.recordId, "notes"), core.newEpochId());
+  const srsIdentity = client.pinnedSrs();
   const grant = median(() =>
-    core.issueGrant(owner.core, key, srs.encryptionKey, { grantee: reader.publicKey, role: "custom", sequence: 1 }),
+    core.issueGrant(owner.core, key, srsIdentity, { grantee: reader.publicKey, role: "custom", sequence: 1 }),
   );
 
   // One real SRS answer, then the reader's side in a loop: verify the answer
   // (signature, DLEQ proof, audit receipt, head), combine to the DEK, decrypt.
   await record.share({ grantee: reader.id, sections: ["notes"] });
-  const [shared] = await new S.Reader(client, reader).sharedWithMe();
-  const g = shared.sections[0].grants[0];
-  const manifest = await client.manifest(g.recordId);
-  const view = core.verifyManifest(manifest);
-  const entry = view.entries.find((e) => e.sectionId === g.sectionId);
-  const share = new core.GrantShare(reader.core, g.statement, g.b1Envelope, manifest);
-  const request = share.request(reader.core, view.version);
-  const sealed = new core.SealedRequest(srs.encryptionKey, request);
+  const [item] = await client.inbox(reader);
+  const g = core.VerifiedGrant.fromBytes(S.fromHex(item.statement));
+  const manifest = await client.manifest(record.recordId);
+  const entry = manifest.entry(record.sectionId("notes"));
+  const share = new core.GrantShare(reader.core, g, S.fromHex(item.b1Envelope), manifest);
+  const request = share.request(reader.core, manifest.version);
+  const sealed = new core.SealedRequest(srsIdentity, request);
   const reply = new Uint8Array(await (await fetch("/v1/reencrypt", { method: "POST", headers: { "content-type": "application/octet-stream" }, body: sealed.bytes })).arrayBuffer());
   const answer = sealed.openAnswer(reply);
   const blob = new Uint8Array(await (await fetch(`/v1/blobs/${entry.blobId}`)).arrayBuffer());
   const index = new Uint8Array(await (await fetch(`/v1/blobs/${entry.indexId}`)).arrayBuffer());
   const headerLength = core.blobHeaderLength();
   const read = median(() => {
-    const dk = share.dataKey(answer, srs.publicKey, request, manifest, 0);
+    const dk = share.dataKey(answer, srsIdentity, request, manifest, 0);
     const dec = new core.SectionDecryptor(blob.subarray(0, headerLength), dk, index, entry.chunkRoot);
     const parts = [];
     for (let i = 0; i < dec.chunkCount; i++) {

@@ -1,141 +1,30 @@
-//! Bindings for the owner's record state, the passphrase vault, request
-//! tokens and audit entries.
+//! The owner's record state ([`OwnerRecord`]) and how it is rebuilt from
+//! the servers' copies, checked against the SRS's head ([`RecordRestore`]).
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
-use serde::{Deserialize, Serialize};
+use js_sys::{Object, Reflect};
+use serde::Serialize;
 use serde_bytes::ByteBuf;
 use wasm_bindgen::prelude::*;
 
+use super::grant::{grant_view, GrantView, Issued, JsTerms};
+use super::manifest::{entry_js, freshness, JsEntry};
 use super::{
-    arg, from_js, grant_view, hex32, to_js, to_u64, DataKey, GrantView, Identity, Issued, JsEntry,
-    JsTerms, SectionKey,
+    arg, from_js, hex16, hex32, to_js, to_u64, DataKey, Identity, PublicIdentity, SectionKey,
+    SignedHead, VerifiedGrant, VerifiedManifest,
 };
-use crate::audit::AuditEntry;
-use crate::grant::VerifiedGrant;
-use crate::identity::Identity as CoreIdentity;
-use crate::manifest::VerifiedManifest;
+use crate::grant::VerifiedGrant as CoreGrant;
+use crate::manifest::{SignedHead as CoreHead, VerifiedManifest as CoreManifest};
 use crate::owner::OwnerRecord as CoreRecord;
 use crate::policy::{Rotation, RotationReason};
-use crate::primitives::{os_rng, Point};
+use crate::primitives::os_rng;
 use crate::record::SectionId;
-use crate::token::{Purpose, RequestToken};
-use crate::vault::{self, Cost};
 
-/// Argon2id costs as a plain object.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsCost {
-    memory_kib: u32,
-    iterations: u32,
-    lanes: u32,
-}
-
-#[wasm_bindgen]
-impl Identity {
-    /// The seed wrapped under `passphrase` (Argon2id + AES-256-GCM), for
-    /// IndexedDB and backup files. `cost` (`{memoryKib, iterations, lanes}`)
-    /// defaults to 64 MiB, 3 passes, 1 lane.
-    pub fn wrap(&self, passphrase: &str, cost: JsValue) -> Result<Vec<u8>, JsValue> {
-        let cost = if cost.is_undefined() || cost.is_null() {
-            Cost::DEFAULT
-        } else {
-            let c: JsCost = from_js(cost, "cost")?;
-            Cost {
-                memory_kib: c.memory_kib,
-                iterations: c.iterations,
-                lanes: c.lanes,
-            }
-        };
-        Ok(vault::wrap(self.0.seed(), passphrase, cost, &mut os_rng())?)
-    }
-    /// Opens a wrapped seed; a wrong passphrase throws `decryption_failed`.
-    pub fn unwrap(wrapped: &[u8], passphrase: &str) -> Result<Identity, JsValue> {
-        Ok(Identity(CoreIdentity::from_seed(vault::unwrap(
-            wrapped, passphrase,
-        )?)?))
-    }
-}
-
-/// The Argon2id cost a wrapped seed asks for: `{memoryKib, iterations, lanes}`.
-#[wasm_bindgen(js_name = wrappedSeedCost)]
-pub fn wrapped_seed_cost(wrapped: &[u8]) -> Result<JsValue, JsValue> {
-    let c = vault::cost_of(wrapped)?;
-    to_js(&JsCost {
-        memory_kib: c.memory_kib,
-        iterations: c.iterations,
-        lanes: c.lanes,
-    })
-}
-
-/// A signed request token for the servers' `x-sesphr-token` header (send its
-/// hex). `purpose` is `uploadBlob` (subject: SHA-256 ‖ u64 length),
-/// `readInbox` (empty), `listGrants` / `readAudit` (record id bytes) or
-/// `deleteBlob` (SHA-256).
-#[wasm_bindgen(js_name = signToken)]
-pub fn sign_token(
-    party: &Identity,
-    purpose: &str,
-    subject: &[u8],
-    now: f64,
-) -> Result<Vec<u8>, JsValue> {
-    let purpose = match purpose {
-        "uploadBlob" => Purpose::UploadBlob,
-        "readInbox" => Purpose::ReadInbox,
-        "listGrants" => Purpose::ListGrants,
-        "readAudit" => Purpose::ReadAudit,
-        "deleteBlob" => Purpose::DeleteBlob,
-        _ => return Err(arg("unknown token purpose")),
-    };
-    Ok(RequestToken::sign(
-        &party.0,
-        purpose,
-        subject,
-        to_u64(now, "now")?,
-        &mut os_rng(),
-    )?
-    .as_bytes()
-    .to_vec())
-}
-
-/// Decodes one audit log entry: `{timestamp, grantId, granteeId, recordId,
-/// sectionId, version, decision}` (`decision` is `allowed` or the refusal code).
-#[wasm_bindgen(js_name = describeAuditEntry)]
-pub fn describe_audit_entry(entry: &[u8]) -> Result<JsValue, JsValue> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct View {
-        timestamp: f64,
-        grant_id: String,
-        grantee_id: String,
-        record_id: String,
-        section_id: String,
-        version: f64,
-        decision: &'static str,
-    }
-    let e = AuditEntry::from_bytes(entry)?;
-    to_js(&View {
-        timestamp: e.timestamp as f64,
-        grant_id: hex::encode(e.grant_id),
-        grantee_id: e.grantee.to_hex(),
-        record_id: e.record.to_hex(),
-        section_id: e.section.to_hex(),
-        version: e.version as f64,
-        decision: e.decision.code(),
-    })
-}
-
-/// One of the owner's records: its sections, epochs, live grants and latest
-/// manifest. Holds no I/O: publish what its methods return, then report back
-/// (`published`, `revoked`).
+/// One of the owner's records: its sections, epochs, live grants, the
+/// manifest chain and how much of it the SRS witnessed. Holds no I/O:
+/// publish what its methods return, then report back (`published`,
+/// `witnessed`, `revoked`).
 #[wasm_bindgen]
 pub struct OwnerRecord(CoreRecord);
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsGrantRow {
-    statement: ByteBuf,
-    revoked: bool,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -175,39 +64,87 @@ fn section(id: &str) -> Result<SectionId, JsValue> {
     Ok(SectionId(hex32(id, "sectionId")?))
 }
 
+/// Gathers what the servers hold of one record (the relay's manifests, the
+/// SRS's grant list and head) and rebuilds the owner's state from it with
+/// `build`, checking the relay's chain against the head exactly as a reader
+/// does. Add the manifests in version order, from 1.
+#[wasm_bindgen]
+pub struct RecordRestore {
+    index: u32,
+    manifests: Vec<CoreManifest>,
+    grants: Vec<(CoreGrant, bool)>,
+    head: Option<CoreHead>,
+    high_water: u64,
+}
+
+#[wasm_bindgen]
+impl RecordRestore {
+    /// An empty restore of the owner's `index`-th record.
+    #[wasm_bindgen(constructor)]
+    pub fn new(index: u32) -> RecordRestore {
+        RecordRestore {
+            index,
+            manifests: Vec::new(),
+            grants: Vec::new(),
+            head: None,
+            high_water: 0,
+        }
+    }
+    /// The relay's manifest of the next version.
+    #[wasm_bindgen(js_name = addManifest)]
+    pub fn add_manifest(&mut self, manifest: &VerifiedManifest) {
+        self.manifests.push(manifest.0.clone());
+    }
+    /// One row of the SRS's grant list.
+    #[wasm_bindgen(js_name = addGrant)]
+    pub fn add_grant(&mut self, grant: &VerifiedGrant, revoked: bool) {
+        self.grants.push((grant.0.clone(), revoked));
+    }
+    /// The SRS's signed head of the record (leave unset if it has none).
+    #[wasm_bindgen(js_name = setHead)]
+    pub fn set_head(&mut self, head: &SignedHead) {
+        self.head = Some(head.0.clone());
+    }
+    /// The highest version this owner saw the SRS witness (persisted).
+    #[wasm_bindgen(js_name = setHighWater)]
+    pub fn set_high_water(&mut self, high_water: f64) -> Result<(), JsValue> {
+        self.high_water = to_u64(high_water, "highWater")?;
+        Ok(())
+    }
+    /// Rebuilds the record at time `now`. A relay behind the SRS's head (or
+    /// a head older than the high-water mark) is `stale`, and the message
+    /// says which server is behind; another manifest at the head's version
+    /// is `binding_mismatch`; versions past the head are kept as
+    /// unwitnessed, to be pushed to the SRS.
+    pub fn build(&self, owner: &Identity, now: f64) -> Result<OwnerRecord, JsValue> {
+        let relay = self.manifests.last().map_or(0, CoreManifest::version);
+        CoreRecord::restore(
+            &owner.0,
+            self.index,
+            &self.manifests,
+            &self.grants,
+            self.head.as_ref(),
+            self.high_water,
+            to_u64(now, "now")?,
+        )
+        .map(OwnerRecord)
+        .map_err(|e| {
+            freshness(
+                e,
+                relay,
+                self.head.as_ref().map(|h| h.version),
+                self.high_water,
+            )
+        })
+    }
+}
+
 #[wasm_bindgen]
 impl OwnerRecord {
     /// The owner's `index`-th record, empty (indices start at 0).
     #[wasm_bindgen(constructor)]
     pub fn new(owner: &Identity, index: u32) -> OwnerRecord {
         OwnerRecord(CoreRecord::new(&owner.0, index))
-    }
-    /// Rebuilds the `index`-th record from the relay's manifest chain
-    /// (`manifests`: every version from 1, as bytes) and the SRS grant list
-    /// (`grants`: `[{statement, revoked}]`); `now` is the SRS clock.
-    pub fn restore(
-        owner: &Identity,
-        index: u32,
-        manifests: Array,
-        grants: JsValue,
-        now: f64,
-    ) -> Result<OwnerRecord, JsValue> {
-        let manifests = manifests
-            .iter()
-            .map(|m| VerifiedManifest::from_bytes(&Uint8Array::new(&m).to_vec()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let rows: Vec<JsGrantRow> = from_js(grants, "grants")?;
-        let grants = rows
-            .iter()
-            .map(|r| Ok((VerifiedGrant::from_bytes(&r.statement)?, r.revoked)))
-            .collect::<Result<Vec<_>, crate::Error>>()?;
-        Ok(OwnerRecord(CoreRecord::restore(
-            &owner.0,
-            index,
-            &manifests,
-            &grants,
-            to_u64(now, "now")?,
-        )?))
     }
     /// The record's index among the owner's records.
     #[wasm_bindgen(getter)]
@@ -224,10 +161,25 @@ impl OwnerRecord {
     pub fn next_version(&self) -> f64 {
         self.0.next_version() as f64
     }
-    /// The latest published manifest's bytes, if any.
-    #[wasm_bindgen(getter)]
-    pub fn latest(&self) -> Option<Vec<u8>> {
-        self.0.latest().map(|m| m.as_bytes().to_vec())
+    /// The highest version the SRS has witnessed (0: none).
+    #[wasm_bindgen(getter, js_name = witnessedVersion)]
+    pub fn witnessed_version(&self) -> f64 {
+        self.0.witnessed_version() as f64
+    }
+    /// Published versions the SRS has not witnessed yet, oldest first: push
+    /// each to the SRS (in order) before publishing another.
+    pub fn unwitnessed(&self) -> Vec<VerifiedManifest> {
+        self.0
+            .unwitnessed()
+            .cloned()
+            .map(VerifiedManifest)
+            .collect()
+    }
+    /// Records the SRS's signed head for a published version (checked as a
+    /// reader checks one); a head past this state's latest is `stale`
+    /// (another device wrote: restore before writing again).
+    pub fn witnessed(&mut self, head: &SignedHead) -> Result<(), JsValue> {
+        Ok(self.0.witnessed(&head.0)?)
     }
     /// The opaque id of section `name` in this record (hex).
     #[wasm_bindgen(js_name = sectionId)]
@@ -248,8 +200,30 @@ impl OwnerRecord {
             .collect();
         to_js(&v)
     }
-    /// The live grants of every section (as `verifyGrant` describes them,
-    /// plus `statement`).
+    /// The entries of the versions at which a section's body changed, oldest
+    /// first (open one with `dataKeyAt(owner, sectionId, writtenAtVersion)`).
+    pub fn history(&self, section_id: &str) -> Result<JsValue, JsValue> {
+        let v: Vec<JsEntry> = self
+            .0
+            .history(&section(section_id)?)
+            .into_iter()
+            .map(JsEntry::from_core)
+            .collect();
+        to_js(&v)
+    }
+    /// The entry a section had at record `version`.
+    #[wasm_bindgen(js_name = entryAt)]
+    pub fn entry_at(&self, section_id: &str, version: f64) -> Result<JsValue, JsValue> {
+        let v = to_u64(version, "version")?;
+        let m = self
+            .0
+            .chain()
+            .and_then(|c| c.get(v))
+            .ok_or_else(|| arg("no such published version"))?;
+        entry_js(m.entry(&section(section_id)?)?)
+    }
+    /// The live grants of every section (as `VerifiedGrant.view()`
+    /// describes them, plus `statement`).
     pub fn grants(&self) -> Result<JsValue, JsValue> {
         let v: Vec<LiveGrant> = self
             .0
@@ -261,6 +235,17 @@ impl OwnerRecord {
             .collect();
         to_js(&v)
     }
+    /// One live grant (hex id), or undefined.
+    #[wasm_bindgen(js_name = liveGrant)]
+    pub fn live_grant(&self, grant_id: &str) -> Result<Option<VerifiedGrant>, JsValue> {
+        let id = hex16(grant_id, "grantId")?;
+        Ok(self
+            .0
+            .grants()
+            .find(|g| g.grant_id == id)
+            .cloned()
+            .map(VerifiedGrant))
+    }
     /// The key for writing a section at the next version, at time `now`
     /// (grants expired by then are dropped and force a rotation):
     /// `{key: SectionKey, reissued: [issued grant]}` (a rotation re-issues
@@ -269,13 +254,13 @@ impl OwnerRecord {
     pub fn key_for_write(
         &mut self,
         owner: &Identity,
-        srs_encryption_key: &[u8],
+        srs: &PublicIdentity,
         section_id: &str,
         now: f64,
     ) -> Result<JsValue, JsValue> {
         let (key, rotation) = self.0.key_for_write(
             &owner.0,
-            &Point::from_bytes(srs_encryption_key)?,
+            &srs.0.encryption,
             section(section_id)?,
             to_u64(now, "now")?,
             &mut os_rng(),
@@ -294,32 +279,35 @@ impl OwnerRecord {
     }
     /// Signs the next manifest; call `published` once the relay stored it.
     #[wasm_bindgen(js_name = signManifest)]
-    pub fn sign_manifest(&self, owner: &Identity, now: f64) -> Result<Vec<u8>, JsValue> {
-        Ok(self
-            .0
-            .sign_manifest(&owner.0, to_u64(now, "now")?)?
-            .as_bytes()
-            .to_vec())
+    pub fn sign_manifest(&self, owner: &Identity, now: f64) -> Result<VerifiedManifest, JsValue> {
+        Ok(VerifiedManifest(
+            self.0.sign_manifest(&owner.0, to_u64(now, "now")?)?,
+        ))
     }
-    /// Makes a stored manifest the latest.
-    pub fn published(&mut self, manifest: &[u8]) -> Result<(), JsValue> {
-        Ok(self.0.published(VerifiedManifest::from_bytes(manifest)?)?)
+    /// Makes a manifest the relay stored the latest (unwitnessed until
+    /// `witnessed`).
+    pub fn published(&mut self, manifest: &VerifiedManifest) -> Result<(), JsValue> {
+        Ok(self.0.published(manifest.0.clone())?)
     }
-    /// Grants a section: `terms` is `{grantee, role, fromVersion, expiresAt?}`.
-    /// Returns `{grant, reissued}`: deliver the re-issued grants first.
+    /// Grants a section at time `now`: `terms` is `{grantee, role,
+    /// fromVersion, expiresAt?}` (an expiry not after `now` is
+    /// `invalid_state`). Returns `{grant, reissued}`: deliver the re-issued
+    /// grants first.
     pub fn grant(
         &mut self,
         owner: &Identity,
-        srs_encryption_key: &[u8],
+        srs: &PublicIdentity,
         section_id: &str,
         terms: JsValue,
+        now: f64,
     ) -> Result<JsValue, JsValue> {
         let terms = from_js::<JsTerms>(terms, "terms")?.to_core()?;
         let (issued, rotation) = self.0.grant(
             &owner.0,
-            &Point::from_bytes(srs_encryption_key)?,
+            &srs.0.encryption,
             section(section_id)?,
             &terms,
+            to_u64(now, "now")?,
             &mut os_rng(),
         )?;
         #[derive(Serialize)]
@@ -335,10 +323,7 @@ impl OwnerRecord {
     /// Records the SRS's verified revocation receipt for a grant (hex id):
     /// the section rotates at its next write.
     pub fn revoked(&mut self, grant_id: &str) -> Result<(), JsValue> {
-        let mut id = [0u8; 16];
-        hex::decode_to_slice(grant_id, &mut id)
-            .map_err(|_| arg("grantId must be 32 hex characters"))?;
-        Ok(self.0.revoked(&id)?)
+        Ok(self.0.revoked(&hex16(grant_id, "grantId")?)?)
     }
     /// Rotates a section to a fresh epoch at its next write.
     pub fn rotate(&mut self, section_id: &str) -> Result<(), JsValue> {
@@ -348,5 +333,19 @@ impl OwnerRecord {
     #[wasm_bindgen(js_name = dataKey)]
     pub fn data_key(&self, owner: &Identity, section_id: &str) -> Result<DataKey, JsValue> {
         Ok(DataKey(self.0.data_key(&owner.0, &section(section_id)?)?))
+    }
+    /// The owner's data key for the body a section had at record `version`.
+    #[wasm_bindgen(js_name = dataKeyAt)]
+    pub fn data_key_at(
+        &self,
+        owner: &Identity,
+        section_id: &str,
+        version: f64,
+    ) -> Result<DataKey, JsValue> {
+        Ok(DataKey(self.0.data_key_at(
+            &owner.0,
+            &section(section_id)?,
+            to_u64(version, "version")?,
+        )?))
     }
 }

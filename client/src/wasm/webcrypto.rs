@@ -9,7 +9,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use super::{arg, from_js, js_error, JsJob};
+use super::stream::JsJob;
+use super::{arg, from_js, js_error};
 
 fn subtle() -> Result<SubtleCrypto, JsValue> {
     let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;

@@ -1,0 +1,208 @@
+// The connection to a deployment (relay + SRS): every request the package
+// makes, with the servers' errors turned into SesphrError. The objects that
+// come back are verified here, once, into the core's classes
+// (VerifiedManifest, SignedHead) that the flows then take as they are.
+
+import { core, fromHex, init, toHex } from "./wasm.js";
+import { SesphrError } from "./errors.js";
+
+const OCTETS = "application/octet-stream";
+
+/** The SRS's refusal codes (HTTP 403 of /v1/reencrypt): a decision, not a failure. */
+const DECISIONS = new Set(["bad_signature", "replay", "revoked", "expired", "unknown_grant", "not_in_manifest", "before_from_version"]);
+
+async function failure(resp) {
+  let code = "http_" + resp.status;
+  let message = `${resp.status} ${resp.statusText}`;
+  try {
+    const body = await resp.json();
+    if (typeof body.code === "string") code = body.code;
+    if (typeof body.message === "string") message = body.message;
+  } catch {
+    // not JSON: keep the status
+  }
+  const e = new SesphrError(code, message, { status: resp.status });
+  const retryAfter = Number(resp.headers?.get?.("retry-after"));
+  if (retryAfter > 0) e.retryAfter = retryAfter;
+  return e;
+}
+
+/**
+ * A connection to a SeSPHR deployment (relay + SRS). `srsFingerprint`, when
+ * given, pins the SRS: `connect()` refuses any other.
+ */
+export class Client {
+  constructor({ baseUrl, srsUrl, srsFingerprint, fetch: f } = {}) {
+    const here = typeof location === "object" ? location.origin : undefined;
+    this.baseUrl = (baseUrl ?? here ?? "").replace(/\/$/, "");
+    this.srsUrl = (srsUrl ?? this.baseUrl).replace(/\/$/, "");
+    this.pinned = srsFingerprint;
+    this.fetch = f ?? globalThis.fetch.bind(globalThis);
+    this.srs = undefined;
+    this.srsIdentity = undefined;
+  }
+
+  /** Fetches (and checks the pin of) the SRS identity. */
+  async connect() {
+    await init();
+    const info = await this.json("GET", `${this.srsUrl}/srs/v1/info`);
+    const publicKey = fromHex(info.publicKey);
+    const srs = core.PublicIdentity.fromBytes(publicKey);
+    const party = srs.view();
+    if (this.pinned && party.fingerprint !== this.pinned) {
+      srs.free();
+      throw new SesphrError(
+        "srs_mismatch",
+        `the SRS fingerprint ${party.fingerprint} is not the pinned ${this.pinned}`,
+      );
+    }
+    this.srsIdentity?.free();
+    this.srsIdentity = srs;
+    this.srs = { ...party, encryptionKey: publicKey.slice(33) };
+    return this.srs;
+  }
+
+  /** @internal The pinned SRS identity (a core PublicIdentity). */
+  pinnedSrs() {
+    if (!this.srsIdentity) throw new SesphrError("invalid_state", "call connect() first");
+    return this.srsIdentity;
+  }
+
+  /** @internal One request; non-2xx becomes a SesphrError with the server's code and status. */
+  async send(method, url, { body, type, token, headers = {}, signal } = {}) {
+    const h = { ...headers };
+    if (type) h["content-type"] = type;
+    if (token) h["x-sesphr-token"] = toHex(token);
+    let resp;
+    try {
+      resp = await this.fetch(url, { method, body, headers: h, signal });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new SesphrError("network", `cannot reach ${new URL(url).host}: ${e.message}`, { cause: e });
+    }
+    if (!resp.ok) throw await failure(resp);
+    return resp;
+  }
+  /** @internal */
+  async json(method, url, options) {
+    return (await this.send(method, url, options)).json();
+  }
+  /** @internal */
+  async bytes(method, url, options) {
+    return new Uint8Array(await (await this.send(method, url, options)).arrayBuffer());
+  }
+  /** @internal */
+  postBytes(url, bytes) {
+    return this.send("POST", url, { body: bytes, type: OCTETS });
+  }
+  /** @internal */
+  postJson(url, value) {
+    return this.send("POST", url, { body: JSON.stringify(value), type: "application/json" });
+  }
+  /** @internal `bytes`, or undefined on a 404. */
+  async maybeBytes(url) {
+    try {
+      return await this.bytes("GET", url);
+    } catch (e) {
+      if (e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Publishes an identity in the SRS directory (idempotent). */
+  async register(identity) {
+    await this.postBytes(`${this.srsUrl}/srs/v1/directory`, identity.core.directoryEntry(Date.now()));
+  }
+
+  /** Looks a party up in the directory: `{id, fingerprint, publicKey, createdAt}`. */
+  async lookup(partyId) {
+    const entry = await this.bytes("GET", `${this.srsUrl}/srs/v1/directory/${partyId}`);
+    const party = core.verifyDirectoryEntry(entry);
+    if (party.id !== partyId) throw new SesphrError("binding_mismatch", "the directory answered for another party");
+    return party;
+  }
+
+  /** Stores a blob (bytes or Blob) under its content address; storing it again is harmless. */
+  async putBlob(identity, id, length, body) {
+    const subject = new Uint8Array(40);
+    subject.set(fromHex(id));
+    new DataView(subject.buffer).setBigUint64(32, BigInt(length));
+    const token = core.signToken(identity.core, "uploadBlob", subject, Date.now());
+    await this.send("PUT", `${this.baseUrl}/v1/blobs/${id}`, { body, token, type: OCTETS });
+  }
+
+  /** A blob or a byte range of it (`[offset, length]`) as a `Response`. */
+  getBlob(id, range, signal) {
+    const headers = range ? { range: `bytes=${range[0]}-${range[0] + range[1] - 1}` } : {};
+    return this.send("GET", `${this.baseUrl}/v1/blobs/${id}`, { headers, signal });
+  }
+
+  /** @internal The relay's bytes of a manifest (`version` or `latest`), or undefined if it has none. */
+  manifestBytes(recordId, version = "latest") {
+    return this.maybeBytes(`${this.baseUrl}/v1/records/${recordId}/manifests/${version}`);
+  }
+
+  /**
+   * @internal The relay's manifest of `version` (or the latest), verified
+   * (and signed by `owner`, a core PublicIdentity, when given); undefined if
+   * it has none.
+   */
+  async manifest(recordId, version = "latest", owner) {
+    const bytes = await this.manifestBytes(recordId, version);
+    if (!bytes) return undefined;
+    const m = owner ? core.VerifiedManifest.fromBytesOf(bytes, owner) : core.VerifiedManifest.fromBytes(bytes);
+    if (m.recordId !== recordId || (version !== "latest" && m.version !== version)) {
+      m.free();
+      throw new SesphrError("binding_mismatch", "the storage server answered with another record's or version's manifest");
+    }
+    return m;
+  }
+
+  /** @internal The SRS's signed head of a record, verified against the pinned key; undefined if it has none. */
+  async head(recordId) {
+    const bytes = await this.maybeBytes(`${this.srsUrl}/srs/v1/heads/${recordId}`);
+    return bytes && this.verifiedHead(bytes, recordId);
+  }
+
+  /** @internal */
+  verifiedHead(bytes, recordId) {
+    const head = core.SignedHead.fromBytes(bytes, this.pinnedSrs());
+    if (head.recordId !== recordId) {
+      head.free();
+      throw new SesphrError("binding_mismatch", "the re-encryption server answered with another record's head");
+    }
+    return head;
+  }
+
+  /** @internal The signer's inbox: `[{statement, b1Envelope, id?}]`. */
+  inbox(identity) {
+    const token = core.signToken(identity.core, "readInbox", new Uint8Array(0), Date.now());
+    return this.json("GET", `${this.baseUrl}/v1/inbox`, { token });
+  }
+
+  /** @internal Deletes an item of the signer's inbox; false if the relay has no such item (or no such route). */
+  async clearInboxItem(identity, id) {
+    const token = core.signToken(identity.core, "clearInbox", fromHex(id), Date.now());
+    try {
+      await this.send("DELETE", `${this.baseUrl}/v1/inbox/${id}`, { token });
+      return true;
+    } catch (e) {
+      if (e.status === 404 || e.status === 405) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * @internal Sends a sealed re-encryption request (through the relay):
+   * `{answer}` (the sealed answer), or `{refused, status}` when the SRS
+   * decided against it.
+   */
+  async reencrypt(sealed) {
+    try {
+      return { answer: await this.bytes("POST", `${this.baseUrl}/v1/reencrypt`, { body: sealed, type: OCTETS }) };
+    } catch (e) {
+      if (e.status === 403 && DECISIONS.has(e.code)) return { refused: e.code, status: e.status };
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,546 @@
+// The record owner: records rebuilt from the servers and checked against the
+// SRS's signed head (the owner trusts no relay), sections written as new
+// versions that survive a lost request, grants, revocations, the audit log.
+// The rules (epochs, rotations, freshness, which versions the SRS has not
+// witnessed) are the core's OwnerRecord; this module moves its objects
+// between it and the servers.
+
+import { core, fromHex, roleSections, sameBytes, standardSections, toHex, free } from "./wasm.js";
+import { SesphrError, isTransient } from "./errors.js";
+import { partLength, sealBody } from "./body.js";
+import { encodeDocument, openSection, readDocument } from "./documents.js";
+
+const OCTETS = "application/octet-stream";
+/** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
+const STORE_ATTEMPTS = 3;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `send` until it succeeds, a few times while the failure is transient
+ * (for requests the server may safely receive twice).
+ */
+async function retried(send) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (e) {
+      if (!isTransient(e) || attempt >= STORE_ATTEMPTS) throw e;
+      await sleep(Math.min(e.retryAfter ? e.retryAfter * 1000 : 250 * 2 ** attempt, 5000));
+    }
+  }
+}
+
+/** A patient: the owner of records. */
+export class Patient {
+  /**
+   * `highWater`: record id → highest version this owner saw the SRS
+   * witness. Persist it (the portal keeps it in localStorage): a relay and
+   * SRS that later roll the record back are then refused as `stale`.
+   */
+  constructor(client, identity, { highWater } = {}) {
+    this.client = client;
+    this.identity = identity;
+    this.highWater = highWater ?? new Map();
+  }
+
+  /** Every record this identity owns, rebuilt from the servers. */
+  async records() {
+    const out = [];
+    for (let index = 0; ; index++) {
+      const rec = await this.openRecord(index);
+      if (!rec) return out;
+      out.push(rec);
+    }
+  }
+
+  #recordId(index) {
+    const probe = new core.OwnerRecord(this.identity.core, index);
+    const recordId = probe.recordId;
+    probe.free();
+    return recordId;
+  }
+
+  /** @internal Raises the high-water mark of a record. */
+  saw(recordId, version) {
+    if (version > (this.highWater.get(recordId) ?? 0)) this.highWater.set(recordId, version);
+  }
+
+  /**
+   * The `index`-th record, rebuilt from the relay's manifests and the SRS's
+   * grants and checked against the SRS's signed head; undefined if neither
+   * server has it. A relay behind the head is `stale`.
+   */
+  async openRecord(index) {
+    const inner = await this.restore(index);
+    if (!inner) return undefined;
+    const rec = new PatientRecord(this, inner);
+    await rec.loadNames();
+    return rec;
+  }
+
+  /** @internal The core's OwnerRecord of the `index`-th record, or undefined. */
+  async restore(index) {
+    const recordId = this.#recordId(index);
+    const owner = this.identity.publicIdentity;
+    // The head first: an honest relay is never behind a head fetched before it.
+    const head = await this.client.head(recordId);
+    const restore = new core.RecordRestore(index);
+    const fetched = [];
+    try {
+      const latest = await this.client.manifest(recordId, "latest", owner);
+      const highWater = this.highWater.get(recordId) ?? 0;
+      if (!latest && !head && !highWater) return undefined;
+      if (latest) {
+        for (let v = 1; v < latest.version; v++) {
+          const m = await this.client.manifest(recordId, v, owner);
+          if (!m) throw new SesphrError("chain_broken", `the storage server has no version ${v} of this record`);
+          fetched.push(m);
+          restore.addManifest(m);
+        }
+        fetched.push(latest);
+        restore.addManifest(latest);
+      }
+      if (head) {
+        // The SRS takes grants only for a record it witnessed: without a
+        // head there are none (and it would not list them).
+        for (const { grant, revoked } of await this.grantRows(recordId)) {
+          fetched.push(grant);
+          restore.addGrant(grant, revoked);
+        }
+        restore.setHead(head);
+      }
+      restore.setHighWater(highWater);
+      // Throws `stale` in plain words if the relay is behind the head.
+      const inner = restore.build(this.identity.core, Date.now());
+      this.saw(recordId, inner.witnessedVersion);
+      return inner;
+    } finally {
+      free(restore, head, ...fetched);
+    }
+  }
+
+  /** Creates the next record (an empty version 1, published at the relay and the SRS). */
+  async createRecord() {
+    // The first index neither server has (no need to rebuild the others).
+    let index = 0;
+    for (; ; index++) {
+      const recordId = this.#recordId(index);
+      if (await this.client.manifestBytes(recordId)) continue;
+      const head = await this.client.head(recordId);
+      if (head || this.highWater.has(recordId)) {
+        head?.free();
+        // The SRS witnessed a record the relay does not have: stale, in plain words.
+        await this.restore(index);
+        throw new SesphrError("stale", "The storage server does not have a record the re-encryption server witnessed.");
+      }
+      break;
+    }
+    const rec = new PatientRecord(this, new core.OwnerRecord(this.identity.core, index));
+    await rec.publish();
+    return rec;
+  }
+
+  /** @internal The SRS's grant list of a record: `[{grant: VerifiedGrant, revoked}]`. */
+  async grantRows(recordId) {
+    const token = core.signToken(this.identity.core, "listGrants", fromHex(recordId), Date.now());
+    const rows = await this.client.json("GET", `${this.client.srsUrl}/srs/v1/records/${recordId}/grants`, { token });
+    const out = [];
+    try {
+      for (const r of rows) out.push({ grant: core.VerifiedGrant.fromBytes(fromHex(r.statement)), revoked: r.revoked });
+    } catch (e) {
+      free(...out.map((r) => r.grant));
+      throw e;
+    }
+    return out;
+  }
+}
+
+/** One of the patient's records. */
+export class PatientRecord {
+  #inner;
+  constructor(patient, inner) {
+    this.patient = patient;
+    this.client = patient.client;
+    this.identity = patient.identity;
+    this.#inner = inner;
+    this.names = new Map(); // sectionId -> name
+  }
+  /** The record id (hex). */
+  get recordId() {
+    return this.#inner.recordId;
+  }
+  /** The record's index among the patient's records. */
+  get index() {
+    return this.#inner.index;
+  }
+  /** The latest published version (0 before the first). */
+  get version() {
+    return this.#inner.nextVersion - 1;
+  }
+  /** The highest version the SRS has witnessed (readers read up to it). */
+  get witnessedVersion() {
+    return this.#inner.witnessedVersion;
+  }
+  /** Whether a published version still waits for the SRS to witness it (see `reconcile`). */
+  get pendingWitness() {
+    return this.witnessedVersion < this.version;
+  }
+  /** The published versions the SRS has not witnessed yet. */
+  get unwitnessed() {
+    const out = [];
+    for (let v = this.witnessedVersion + 1; v <= this.version; v++) out.push(v);
+    return out;
+  }
+
+  /** @internal Names the sections: standard names by id, others from their documents. */
+  async loadNames() {
+    const known = new Map(standardSections().map((n) => [this.sectionId(n), n]));
+    this.names.clear();
+    for (const s of this.#inner.sections()) {
+      if (known.has(s.sectionId)) this.names.set(s.sectionId, known.get(s.sectionId));
+      else if (s.entry) {
+        const doc = await this.#ownDocument(s);
+        this.names.set(s.sectionId, doc.name);
+      }
+    }
+  }
+
+  /** The opaque id of a section name. */
+  sectionId(name) {
+    return this.#inner.sectionId(this.identity.core, name);
+  }
+
+  /** Sections with a body: `[{name, sectionId, entry, pendingRotation}]`. */
+  sections() {
+    return this.#inner
+      .sections()
+      .filter((s) => s.entry)
+      .map((s) => ({ ...s, name: this.names.get(s.sectionId) ?? s.sectionId }));
+  }
+
+  /** The versions at which a section's body changed, oldest first: `[{version, entry}]` (open one with `open(name, {version})`). */
+  history(name) {
+    return this.#inner.history(this.sectionId(name)).map((entry) => ({ version: entry.writtenAtVersion, entry }));
+  }
+
+  async #ownDocument(s) {
+    const dk = this.#inner.dataKey(this.identity.core, s.sectionId);
+    try {
+      return await readDocument(this.client, s.entry, dk);
+    } finally {
+      dk.free();
+    }
+  }
+
+  /** Opens one of the owner's own sections, at the latest version or at `version` (an older one). */
+  async open(name, { version } = {}) {
+    const sid = this.sectionId(name);
+    if (version === undefined) {
+      const s = this.#inner.sections().find((x) => x.sectionId === sid && x.entry);
+      if (!s) throw new SesphrError("no_such_section", `no section named ${name}`);
+      return openSection(this.client, s.entry, this.#inner.dataKey(this.identity.core, sid), this.version);
+    }
+    const entry = this.#inner.entryAt(sid, version);
+    return openSection(this.client, entry, this.#inner.dataKeyAt(this.identity.core, sid, version), version);
+  }
+
+  /** Sends a grant's `b2` to the SRS, then its `b1` to the grantee's inbox (each server takes the same statement twice). */
+  async #deliver(issued) {
+    const statement = toHex(issued.statement);
+    await retried(() => this.client.postJson(`${this.client.srsUrl}/srs/v1/grants`, { statement, b2Envelope: toHex(issued.b2Envelope) }));
+    await retried(() => this.client.postJson(`${this.client.baseUrl}/v1/inbox`, { statement, b1Envelope: toHex(issued.b1Envelope) }));
+  }
+
+  /**
+   * Rebuilds this record from the servers (after another tab or device
+   * wrote), checked against the SRS's head like `Patient.openRecord`.
+   */
+  async refresh() {
+    const inner = await this.patient.restore(this.index);
+    if (!inner) throw new SesphrError("stale", "Neither server has this record any more.");
+    this.#inner.free();
+    this.#inner = inner;
+    await this.loadNames();
+  }
+
+  #conflict(version) {
+    return new SesphrError(
+      "version_conflict",
+      `This record was changed elsewhere (another tab or device saved version ${version}) ` +
+        "while you were editing. Nothing was saved; the record has been reloaded: try again.",
+      { status: 409 },
+    );
+  }
+
+  /** Another writer got there first: reload, and say so. */
+  async #lostRace(version) {
+    try {
+      await this.refresh();
+    } catch {
+      // The next write refreshes again; the conflict is what to report.
+    }
+    return this.#conflict(version);
+  }
+
+  /**
+   * Stores a signed manifest at the relay. Network failures are retried
+   * (the relay takes an identical manifest again); a 409 with our own
+   * bytes stored means an earlier attempt landed, with other bytes that
+   * another writer did.
+   */
+  async #store(manifest) {
+    const bytes = manifest.bytes;
+    const url = `${this.client.baseUrl}/v1/records/${this.recordId}/manifests`;
+    try {
+      await retried(() => this.client.postBytes(url, bytes));
+    } catch (e) {
+      if (e.code !== "version_conflict") throw e;
+      const stored = await this.client.manifestBytes(this.recordId, manifest.version);
+      if (stored && sameBytes(stored, bytes)) return;
+      throw await this.#lostRace(manifest.version);
+    }
+  }
+
+  /**
+   * Pushes every version the SRS has not witnessed to it, in order, and
+   * records the signed heads. Returns whether every version is witnessed.
+   * With `tolerant`, a transient failure (network, SRS down, 5xx) returns
+   * false instead of throwing.
+   */
+  async #witness({ tolerant }) {
+    const srs = this.client.pinnedSrs();
+    const pending = this.#inner.unwitnessed();
+    try {
+      for (const m of pending) {
+        if (m.version <= this.witnessedVersion) continue; // a head for a later version covered it
+        let head;
+        try {
+          try {
+            head = this.client.verifiedHead(
+              await this.client.bytes("POST", `${this.client.srsUrl}/srs/v1/heads`, { body: m.bytes, type: OCTETS }),
+              this.recordId,
+            );
+          } catch (e) {
+            if (e.code !== "version_conflict") throw e;
+            // Already witnessed (a lost response; an SRS that answers a repeat
+            // with 409 rather than 200), or another device wrote: its head says.
+            head = await this.client.head(this.recordId);
+            if (!head) throw e;
+          }
+          if (head.version > this.version) throw await this.#lostRace(head.version);
+          this.#inner.witnessed(head);
+          this.patient.saw(this.recordId, this.witnessedVersion);
+          if (this.witnessedVersion < m.version) {
+            throw new SesphrError(
+              "version_conflict",
+              `The re-encryption server refused version ${m.version}: it has version ${head.version}.`,
+              { status: 409 },
+            );
+          }
+        } catch (e) {
+          if (tolerant && isTransient(e)) return false;
+          throw e;
+        } finally {
+          head?.free();
+        }
+      }
+    } finally {
+      free(...pending);
+    }
+    return !this.pendingWitness;
+  }
+
+  /**
+   * Pushes the versions the SRS has not witnessed yet (a lost request, an
+   * SRS outage) and records its heads. Resolves true once every version is
+   * witnessed; throws the failure otherwise (`network`, …: try again later).
+   */
+  reconcile() {
+    return this.#witness({ tolerant: false });
+  }
+
+  /**
+   * @internal Signs and publishes the next manifest: the relay stores it
+   * (retried), then the SRS witnesses it. `{version, witnessed}`: the
+   * version is saved once the relay has it; `witnessed: false` when the SRS
+   * could not be reached (call `reconcile()` later).
+   */
+  async publish() {
+    const m = this.#inner.signManifest(this.identity.core, Date.now());
+    try {
+      await this.#store(m);
+      this.#inner.published(m);
+    } finally {
+      m.free();
+    }
+    const witnessed = await this.#witness({ tolerant: true });
+    return { version: this.version, witnessed };
+  }
+
+  /**
+   * Writes sections as the next version. Each update is `{name, fields?,
+   * text?, fhir?, files?: (Blob|{name,type,bytes})[], keep?: number[]}`:
+   * `keep` carries attachments of the current version over (re-encrypted as
+   * they stream through). Resolves `{version, witnessed}` once the relay
+   * stored the version; `witnessed` is false while the SRS has not
+   * confirmed it (`pendingWitness`; `reconcile()` retries). Another tab or
+   * device that wrote first gives `version_conflict` (the record is
+   * reloaded: write again).
+   */
+  async write(updates, { onProgress } = {}) {
+    // Versions an earlier write left unwitnessed go to the SRS first.
+    await this.#witness({ tolerant: true });
+    const srs = this.client.pinnedSrs();
+    const version = this.#inner.nextVersion;
+    const total = { done: 0, of: 0 };
+    const prepared = [];
+    const work = [];
+    try {
+      for (const u of updates) {
+        const parts = [];
+        const attachments = [];
+        if (u.keep?.length) {
+          const old = await this.open(u.name);
+          prepared.push(() => old.close());
+          for (const i of u.keep) {
+            const a = old.document.attachments[i];
+            if (!a) throw new SesphrError("invalid_argument", `no attachment ${i} in ${u.name}`);
+            attachments.push({ name: a.name, type: a.type, size: a.size });
+            const stream = old.attachment(i);
+            parts.push({ length: a.size, [Symbol.asyncIterator]: () => stream });
+          }
+        }
+        for (const f of u.files ?? []) {
+          const isBlob = typeof Blob !== "undefined" && f instanceof Blob;
+          const blob = f instanceof Uint8Array || isBlob ? f : f.bytes;
+          if (!(blob instanceof Uint8Array) && !isBlob) {
+            throw new SesphrError("invalid_argument", "a file is a Blob, a Uint8Array or {name, type, bytes}");
+          }
+          attachments.push({ name: f.name ?? "attachment", type: f.type ?? "", size: partLength(blob) });
+          parts.push(blob);
+        }
+        const doc = { name: u.name, fields: u.fields ?? {}, text: u.text ?? "", fhir: u.fhir ?? [], attachments };
+        parts.unshift(encodeDocument(doc));
+        total.of += parts.reduce((n, p) => n + partLength(p), 0);
+        work.push({ name: u.name, parts });
+      }
+      for (const u of work) {
+        const sid = this.sectionId(u.name);
+        const { key, reissued } = this.#inner.keyForWrite(this.identity.core, srs, sid, Date.now());
+        try {
+          for (const g of reissued) await this.#deliver(g);
+          const base = total.done;
+          const sealed = await sealBody(key, version, u.parts, { onProgress: (d) => onProgress?.(base + d, total.of) });
+          total.done += sealed.entry.blobLength;
+          // Content-addressed: an upload repeated after a lost response is harmless.
+          const { blobId, blobLength, indexId } = sealed.entry;
+          await retried(() => this.client.putBlob(this.identity, blobId, blobLength, sealed.blob));
+          await retried(() => this.client.putBlob(this.identity, indexId, sealed.chunkIndex.length, sealed.chunkIndex));
+          this.#inner.setEntry(sealed.entry);
+          this.names.set(sid, u.name);
+        } finally {
+          key.free();
+        }
+      }
+    } finally {
+      prepared.forEach((close) => close());
+    }
+    return this.publish();
+  }
+
+  /**
+   * Shares sections with a party: `{grantee: {publicKey} | partyId, sections
+   * (names) or role, role?, history: "all" | "fromNow", expiresAt?}`.
+   * Returns the new grant ids.
+   */
+  async share({ grantee, sections, role = "custom", history = "all", expiresAt }) {
+    const party = typeof grantee === "string" ? await this.client.lookup(grantee) : grantee;
+    const names = sections ?? roleSections(role);
+    if (!names.length) throw new SesphrError("invalid_argument", "no sections to share");
+    // The SRS takes grants only for a record whose versions it witnessed.
+    await this.#witness({ tolerant: false });
+    const fromVersion = history === "fromNow" ? this.#inner.nextVersion : 0;
+    const srs = this.client.pinnedSrs();
+    const ids = [];
+    for (const name of names) {
+      const out = this.#inner.grant(
+        this.identity.core,
+        srs,
+        this.sectionId(name),
+        { grantee: party.publicKey, role, fromVersion, expiresAt },
+        Date.now(),
+      );
+      for (const g of out.reissued) await this.#deliver(g);
+      await this.#deliver(out.grant);
+      ids.push(out.grant.grantId);
+      this.names.set(this.sectionId(name), name);
+    }
+    return ids;
+  }
+
+  /** Every grant the SRS holds for this record, newest last, with `revoked`. */
+  async grants() {
+    const rows = await this.patient.grantRows(this.recordId);
+    return rows.map(({ grant, revoked }) => {
+      const g = grant.view();
+      const statement = grant.statement;
+      grant.free();
+      return { ...g, revoked, statement, sectionName: this.names.get(g.sectionId) ?? g.sectionId };
+    });
+  }
+
+  /** The live grants this device knows (what `revoke` can act on). */
+  liveGrants() {
+    return this.#inner.grants().map((g) => ({ ...g, sectionName: this.names.get(g.sectionId) ?? g.sectionId }));
+  }
+
+  /** Revokes grants (by id) at the SRS; effective once its signed receipt verifies. */
+  async revoke(grantIds) {
+    const srs = this.client.pinnedSrs();
+    for (const id of [].concat(grantIds)) {
+      const grant = this.#inner.liveGrant(id);
+      if (!grant) throw new SesphrError("not_found", `no live grant ${id}`);
+      let revocation;
+      try {
+        revocation = core.Revocation.sign(this.identity.core, grant);
+        const body = revocation.bytes;
+        // A repeated revocation gets the stored receipt.
+        const receipt = await retried(() =>
+          this.client.bytes("POST", `${this.client.srsUrl}/srs/v1/revocations`, { body, type: OCTETS }),
+        );
+        revocation.acceptReceipt(receipt, srs);
+      } finally {
+        free(grant, revocation);
+      }
+      this.#inner.revoked(id);
+    }
+  }
+
+  /** Revokes every live grant of a party. */
+  async revokeParty(partyId) {
+    const ids = this.#inner.grants().filter((g) => g.grantee.id === partyId).map((g) => g.grantId);
+    await this.revoke(ids);
+    return ids;
+  }
+
+  /** Moves a section to a fresh epoch at its next write. */
+  rotate(name) {
+    this.#inner.rotate(this.sectionId(name));
+  }
+
+  /** The audit log of this record: `[{index, timestamp, granteeId, sectionName, version, request, decision}]`. */
+  async audit() {
+    const token = core.signToken(this.identity.core, "readAudit", fromHex(this.recordId), Date.now());
+    const out = await this.client.json("GET", `${this.client.srsUrl}/srs/v1/records/${this.recordId}/audit`, { token });
+    return out.entries.map(([index, entry]) => {
+      const e = core.describeAuditEntry(fromHex(entry));
+      return { index, ...e, sectionName: this.names.get(e.sectionId) ?? e.sectionId };
+    });
+  }
+
+  /** Frees the wasm state. */
+  free() {
+    this.#inner.free();
+  }
+}

@@ -1,0 +1,40 @@
+//! Request tokens: how a party authorizes one server action (the
+//! `x-sesphr-token` header) without a bearer secret.
+
+use wasm_bindgen::prelude::*;
+
+use super::{arg, to_u64, Identity};
+use crate::primitives::os_rng;
+use crate::token::{Purpose, RequestToken};
+
+/// A signed request token for the servers' `x-sesphr-token` header (send its
+/// hex). `purpose` is `uploadBlob` (subject: content address ‖ u64 length),
+/// `readInbox` (empty), `listGrants` / `readAudit` (record id bytes),
+/// `deleteBlob` (content address) or `clearInbox` (the item id: its grant
+/// statement's hash).
+#[wasm_bindgen(js_name = signToken)]
+pub fn sign_token(
+    party: &Identity,
+    purpose: &str,
+    subject: &[u8],
+    now: f64,
+) -> Result<Vec<u8>, JsValue> {
+    let purpose = match purpose {
+        "uploadBlob" => Purpose::UploadBlob,
+        "readInbox" => Purpose::ReadInbox,
+        "listGrants" => Purpose::ListGrants,
+        "readAudit" => Purpose::ReadAudit,
+        "deleteBlob" => Purpose::DeleteBlob,
+        "clearInbox" => Purpose::ClearInbox,
+        _ => return Err(arg("unknown token purpose")),
+    };
+    Ok(RequestToken::sign(
+        &party.0,
+        purpose,
+        subject,
+        to_u64(now, "now")?,
+        &mut os_rng(),
+    )?
+    .as_bytes()
+    .to_vec())
+}

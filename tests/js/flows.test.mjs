@@ -1,0 +1,367 @@
+// The reader's and the owner's rules through the package, against the real
+// relay + SRS. A lying or failing network is the Client's `fetch` option
+// wrapping the real responses (never a mock server): a relay that serves a
+// stranger's inbox item, hides the newest manifest, or a response lost on
+// the way back.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { root, startServer } from "./server.mjs";
+
+const S = await import(join(root, "pkg", "index.js"));
+const core = await import(join(root, "pkg", "sesphr.js"));
+
+let server;
+
+before(async () => {
+  server = await startServer();
+  await S.init();
+});
+
+after(() => server?.stop());
+
+/**
+ * A connected Client; `lie(url, init, real)` sees every request and answers
+ * it (`real()` sends it to the real server).
+ */
+async function client(lie) {
+  const f = lie ? (url, init = {}) => lie(String(url), init, () => fetch(url, init)) : undefined;
+  const c = new S.Client({ baseUrl: server.url, fetch: f });
+  await c.connect();
+  return c;
+}
+
+async function party(c) {
+  const id = S.Identity.generate();
+  await c.register(id);
+  return id;
+}
+
+const rejection = (promise) => promise.then(() => assert.fail("expected a rejection"), (e) => e);
+const isPost = (init) => init.method === "POST";
+/** The relay's real 404 for a manifest, in place of the one at `url`: how a relay hides a version. */
+const notFound = (url, init) => fetch(url.replace(/\/manifests\/[^/]+$/, "/manifests/999999999"), init);
+
+test("core errors are SesphrError, and verified objects are taken by reference, never consumed", async () => {
+  const e = (() => {
+    try {
+      core.VerifiedManifest.fromBytes(new Uint8Array(10));
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(e instanceof S.SesphrError, "the core throws the package's class");
+  assert.equal(e.code, "malformed");
+  const c = await client();
+  const owner = await party(c);
+  const record = await new S.Patient(c, owner).createRecord();
+  const bytes = await c.manifestBytes(record.recordId);
+  const m = core.VerifiedManifest.fromBytesOf(bytes, owner.publicIdentity);
+  // One manifest into two chains and a restore: each takes a reference.
+  const chains = [new core.ManifestChain(m), new core.ManifestChain(m)];
+  const restore = new core.RecordRestore(0);
+  restore.addManifest(m);
+  assert.equal(m.version, 1, "still usable after being passed on");
+  assert.equal(m.recordId, record.recordId);
+  const rebuilt = restore.build(owner.core, Date.now());
+  assert.equal(rebuilt.nextVersion, 2);
+  assert.equal(rebuilt.witnessedVersion, 0, "no head was given");
+  const stranger = S.Identity.generate();
+  assert.equal(rejectionSync(() => core.VerifiedManifest.fromBytesOf(bytes, stranger.publicIdentity)).code, "binding_mismatch");
+  for (const o of [...chains, restore, rebuilt, m]) o.free();
+});
+
+function rejectionSync(f) {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  assert.fail("expected a throw");
+}
+
+test("a stranger's grant naming the victim's record neither shows as theirs nor blocks the owner's share", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const stranger = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "history", fields: { condition: "asthma" } }]);
+  await record.share({ grantee: doctor.id, sections: ["history"] });
+  // The stranger signs grants to the doctor naming the victim's record,
+  // section and current epoch, with a sequence far above the owner's, and
+  // one naming a record that does not exist.
+  const sid = record.sectionId("history");
+  const epochId = record.sections()[0].epochId;
+  const junk = (recordId) => {
+    const key = new core.SectionKey(stranger.core, recordId, sid, epochId);
+    const g = core.issueGrant(stranger.core, key, c.pinnedSrs(), { grantee: doctor.publicKey, role: "physician", sequence: 1e9 });
+    key.free();
+    return { statement: S.toHex(g.statement), b1Envelope: S.toHex(g.b1Envelope) };
+  };
+  const squat = junk(record.recordId);
+  const ghost = junk(core.newRecord(stranger.core).recordId);
+  const squatId = (() => {
+    const g = core.VerifiedGrant.fromBytes(S.fromHex(squat.statement));
+    const id = g.view().itemId;
+    g.free();
+    return id;
+  })();
+  // Posted to the doctor's inbox: a relay that checks the statement's owner
+  // against the record refuses it; one that does not stores it.
+  for (const item of [squat, ghost]) {
+    await c.postJson(`${server.url}/v1/inbox`, item).catch((e) => assert.ok([403, 409].includes(e.status), e.message));
+  }
+  // And a lying relay serves both, first.
+  const lying = await client(async (url, init, real) => {
+    const resp = await real();
+    if (!url.endsWith("/v1/inbox") || isPost(init)) return resp;
+    const mine = [squat.statement, ghost.statement];
+    const items = (await resp.json()).filter((i) => !mine.includes(i.statement));
+    return Response.json([squat, ghost, ...items]);
+  });
+  const reader = new S.Reader(lying, doctor);
+  const shared = await reader.sharedWithMe();
+  assert.equal(shared.length, 1, "the record nobody has is dropped");
+  assert.equal(shared[0].recordId, record.recordId);
+  assert.equal(shared[0].owner.id, patient.id, "the record shows as its owner's");
+  assert.equal(shared[0].owner.fingerprint, patient.fingerprint);
+  assert.deepEqual(shared[0].foreign, [squatId]);
+  assert.equal(shared[0].sections.length, 1);
+  assert.ok(shared[0].sections[0].grants.every((g) => g.owner.id === patient.id));
+  const open = await reader.open(shared[0].sections[0]);
+  assert.equal(open.document.fields.condition, "asthma");
+  open.close();
+  // Clearing removes only what the relay confirms it deleted.
+  const cleared = await shared[0].clearForeign();
+  assert.ok(cleared.every((id) => id === squatId));
+  assert.deepEqual(shared[0].foreign, cleared.length ? [] : [squatId]);
+});
+
+test("inbox items are named by their statement's hash, and clearing one by that id removes it", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "labs", text: "panel" }]);
+  await record.share({ grantee: doctor.id, sections: ["labs"] });
+  const [shared] = await new S.Reader(c, doctor).sharedWithMe();
+  const id = shared.sections[0].grants[0].itemId;
+  const [item] = await c.inbox(doctor);
+  // A relay that names its items (the new one) names them by this hash.
+  if (item.id !== undefined) assert.equal(item.id, id);
+  const deleted = await c.clearInboxItem(doctor, id);
+  // Whether or not the relay can delete items (the old one has no such
+  // route), what it says matches what the inbox then holds.
+  assert.equal((await new S.Reader(c, doctor).sharedWithMe()).length, deleted ? 0 : 1);
+  assert.equal(await c.clearInboxItem(doctor, id), false, "a second delete finds nothing");
+});
+
+test("the owner's restore against a relay that hides the newest manifest is stale, in plain words", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "allergies", fields: { peanuts: "severe" } }]);
+  const newest = record.version;
+  const hiding = await client((url, init, real) => {
+    if (url.endsWith(`/manifests/latest`)) return fetch(url.replace(/latest$/, String(newest - 1)), init);
+    if (url.endsWith(`/manifests/${newest}`)) return notFound(url, init);
+    return real();
+  });
+  const e = await rejection(new S.Patient(hiding, patient).openRecord(0));
+  assert.equal(e.code, "stale");
+  assert.ok(e instanceof S.SesphrError);
+  assert.match(e.message, /storage server is behind/);
+  assert.match(e.message, new RegExp(`witnessed version ${newest}`));
+  assert.equal(e.found, newest - 1);
+  assert.equal(e.known, newest);
+  assert.equal((await rejection(new S.Patient(hiding, patient).records())).code, "stale");
+  // A relay that hides the whole record is stale too, not "no records".
+  const gone = await client((url, init, real) => (url.includes("/manifests/") ? notFound(url, init) : real()));
+  assert.equal((await rejection(new S.Patient(gone, patient).records())).code, "stale");
+  // The honest relay gives the record back whole.
+  const back = await new S.Patient(c, patient).openRecord(0);
+  assert.equal(back.version, newest);
+  assert.equal(back.witnessedVersion, newest);
+});
+
+test("a reader refuses a relay behind the SRS's head, and reads the head's version when the relay is ahead", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "labs", text: "old panel" }]);
+  await record.share({ grantee: doctor.id, sections: ["labs"] });
+  await record.write([{ name: "labs", text: "new panel" }]);
+  const newest = record.version;
+  const hiding = await client((url, init, real) => {
+    if (url.endsWith(`/manifests/latest`)) return fetch(url.replace(/latest$/, String(newest - 1)), init);
+    return real();
+  });
+  const reader = new S.Reader(hiding, doctor);
+  const [shared] = await reader.sharedWithMe();
+  const e = await rejection(reader.open(shared.sections[0]));
+  assert.equal(e.code, "stale");
+  assert.match(e.message, /storage server is behind/);
+  const honest = new S.Reader(c, doctor);
+  const [mine] = await honest.sharedWithMe();
+  const open = await honest.open(mine.sections[0]);
+  assert.equal(open.document.text, "new panel");
+  assert.equal(honest.highWater.get(record.recordId), newest);
+  open.close();
+});
+
+test("a write whose SRS confirmation is lost still lands; the next write carries it; readers read the newest", async () => {
+  let lose = 0;
+  let drop = false;
+  const c = await client(async (url, init, real) => {
+    if (url.endsWith("/srs/v1/heads") && isPost(init)) {
+      if (drop) throw new TypeError("fetch failed: the re-encryption server is down");
+      if (lose > 0) {
+        lose--;
+        await real(); // the SRS witnesses it; the answer never comes back
+        throw new TypeError("fetch failed: connection reset");
+      }
+    }
+    return real();
+  });
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.share({ grantee: doctor.id, sections: ["history"] });
+  lose = 1;
+  const first = await record.write([{ name: "history", text: "first" }]);
+  assert.deepEqual(first, { version: 2, witnessed: false });
+  assert.equal(record.pendingWitness, true);
+  assert.deepEqual(record.unwitnessed, [2]);
+  const second = await record.write([{ name: "history", text: "second" }]);
+  assert.deepEqual(second, { version: 3, witnessed: true });
+  assert.equal(record.pendingWitness, false);
+  const reader = new S.Reader(await client(), doctor);
+  const [shared] = await reader.sharedWithMe();
+  let open = await reader.open(shared.sections[0]);
+  assert.equal(open.document.text, "second");
+  assert.equal(open.version, 3);
+  open.close();
+  // The SRS down: the edit is kept, readers read the version it witnessed,
+  // and once it is back the record is reconciled.
+  drop = true;
+  const third = await record.write([{ name: "history", text: "third" }]);
+  assert.deepEqual(third, { version: 4, witnessed: false });
+  open = await reader.open(shared.sections[0]);
+  assert.equal(open.document.text, "second", "the relay is ahead of the SRS: the witnessed version is read");
+  assert.equal(open.version, 3);
+  open.close();
+  await assert.rejects(record.reconcile(), { code: "network" });
+  drop = false;
+  assert.equal(await record.reconcile(), true);
+  assert.equal(record.witnessedVersion, 4);
+  open = await reader.open(shared.sections[0]);
+  assert.equal(open.document.text, "third");
+  open.close();
+  // A restore finds a version the SRS has not witnessed and carries on.
+  drop = true;
+  await record.write([{ name: "history", text: "fourth" }]);
+  drop = false;
+  const restored = await new S.Patient(c, patient).openRecord(0);
+  assert.deepEqual(restored.unwitnessed, [5]);
+  assert.equal(await restored.reconcile(), true);
+});
+
+test("a manifest POST or blob upload whose response is lost is sent again and lands once", async () => {
+  let lose = false;
+  const lost = [];
+  const c = await client(async (url, init, real) => {
+    const upload = url.includes("/v1/blobs/") && init.method === "PUT";
+    // The first answer to each upload and manifest POST is lost.
+    if (lose && (upload || (url.endsWith("/manifests") && isPost(init))) && !lost.some((l) => l.url === url)) {
+      lost.push({ url, what: upload ? "blob" : "manifest" });
+      await real();
+      throw new TypeError("fetch failed: connection reset");
+    }
+    return real();
+  });
+  const patient = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  lose = true;
+  assert.deepEqual(await record.write([{ name: "notes", text: "kept" }]), { version: 2, witnessed: true });
+  assert.deepEqual(lost.map((l) => l.what), ["blob", "blob", "manifest"]);
+  const again = await new S.Patient(c, patient).openRecord(0);
+  assert.equal(again.version, 2);
+  assert.equal((await again.open("notes")).document.text, "kept");
+});
+
+test("two tabs of one record: the stale one gets version_conflict, is refreshed, and succeeds on retry", async () => {
+  const c = await client();
+  const patient = await party(c);
+  await new S.Patient(c, patient).createRecord();
+  const tabA = await new S.Patient(c, patient).openRecord(0);
+  const tabB = await new S.Patient(c, patient).openRecord(0);
+  await tabA.write([{ name: "history", text: "from A" }]);
+  const update = [{ name: "labs", text: "from B" }];
+  const e = await rejection(tabB.write(update));
+  assert.equal(e.code, "version_conflict");
+  assert.match(e.message, /try again/);
+  assert.equal(tabB.version, tabA.version, "the stale tab was refreshed");
+  assert.deepEqual(await tabB.write(update), { version: tabA.version + 1, witnessed: true });
+  const fresh = await new S.Patient(c, patient).openRecord(0);
+  assert.deepEqual(fresh.sections().map((s) => s.name).sort(), ["history", "labs"]);
+  assert.equal((await fresh.open("history")).document.text, "from A");
+  assert.equal((await fresh.open("labs")).document.text, "from B");
+});
+
+test("an older version of a section is listed and read through the owner-signed chain", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "history", text: "asthma since 2009" }]);
+  await record.write([{ name: "history", text: "asthma, resolved in 2024" }]);
+  await record.write([{ name: "labs", text: "panel" }]);
+  await record.share({ grantee: doctor.id, role: "physician" });
+  const reader = new S.Reader(c, doctor);
+  const [shared] = await reader.sharedWithMe();
+  const section = shared.sections.find((s) => s.sectionId === record.sectionId("history"));
+  assert.deepEqual(await shared.history(section), [
+    { version: 2, readable: true },
+    { version: 3, readable: true },
+  ]);
+  let open = await reader.open(section, { version: 2 });
+  assert.equal(open.document.text, "asthma since 2009");
+  assert.equal(open.version, 2);
+  open.close();
+  open = await reader.open(section);
+  assert.equal(open.document.text, "asthma, resolved in 2024");
+  assert.equal(open.version, 4);
+  open.close();
+  assert.equal((await rejection(reader.open(section, { version: 9 }))).code, "invalid_argument");
+  // The owner's own history.
+  assert.deepEqual(record.history("history").map((h) => h.version), [2, 3]);
+  open = await record.open("history", { version: 2 });
+  assert.equal(open.document.text, "asthma since 2009");
+  open.close();
+});
+
+test("every grant of the epoch is tried: a revoked newest grant falls back to the older live one", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "medications", text: "salbutamol" }]);
+  const [older] = await record.share({ grantee: doctor.id, sections: ["medications"] });
+  const [newer] = await record.share({ grantee: doctor.id, sections: ["medications"] });
+  await record.revoke(newer);
+  const reader = new S.Reader(c, doctor);
+  const [shared] = await reader.sharedWithMe();
+  assert.deepEqual(shared.sections[0].grants.map((g) => g.grantId), [newer, older], "newest first");
+  const open = await reader.open(shared.sections[0]);
+  assert.equal(open.document.text, "salbutamol");
+  open.close();
+  const audit = (await record.audit()).map((a) => `${a.grantId === newer ? "newer" : "older"}:${a.decision}`);
+  assert.deepEqual(audit, ["newer:revoked", "older:allowed"]);
+  // With both revoked, the refusal is the SRS's decision.
+  await record.revoke(older);
+  const e = await rejection(reader.open(shared.sections[0]));
+  assert.equal(e.code, "revoked");
+  assert.equal(e.status, 403);
+});
