@@ -2,6 +2,7 @@
 //! yield no DEK and no plaintext; a revoked grantee's b1 alone is useless; a
 //! grantee plus an SRS that kept b2 learn nothing after a rotation.
 #![cfg(test)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use sesphr_testkit::world::*;
 

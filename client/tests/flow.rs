@@ -2,6 +2,7 @@
 //! flows: write, grant, read through the SRS, revoke, rotate, expire,
 //! history; and the reader's trust rules against a stranger's inbox items.
 #![cfg(test)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::policy::RotationReason;

@@ -3,6 +3,7 @@
 //! after each step that must equal the live state exactly; the rebuild's
 //! freshness checks against the head; and unwitnessed versions.
 #![cfg(test)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use sesphr_client::identity::Identity;
 use sesphr_client::manifest::SignedHead;

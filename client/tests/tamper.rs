@@ -1,5 +1,6 @@
 //! The tamper kit: each malformed or forged input with its expected error.
 #![cfg(test)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use sesphr_testkit::world::*;
 

@@ -10,21 +10,21 @@
 use sesphr_testkit::TestRng;
 
 use serde_json::{json, Map, Value};
+use sesphr_client::audit::{Decision, MemoryLog};
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
+use sesphr_client::envelope::{open_request, seal_request, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
+use sesphr_client::identity::DirectoryEntry;
 use sesphr_client::identity::Identity;
+use sesphr_client::manifest::SignedHead;
 use sesphr_client::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
 use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::ReencryptRequest;
-use sesphr_client::secret::{SecretScalar, Seed};
-use sesphr_client::audit::{Decision, MemoryLog};
-use sesphr_client::envelope::{open_request, seal_request, Envelope};
-use sesphr_client::identity::DirectoryEntry;
-use sesphr_client::manifest::SignedHead;
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer};
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
+use sesphr_client::secret::{SecretScalar, Seed};
 use sesphr_client::stream::{decrypt_body, encrypt_body};
 use sesphr_client::token::{Purpose, RequestToken};
 
@@ -98,10 +98,18 @@ fn generate() -> Value {
     .unwrap();
     // Everything below draws from the RNG after every value above, so those
     // stay as they were when these were added.
-    let sealed_request = seal_request(&srs.public().encryption, request.as_bytes(), &mut rng).unwrap();
+    let sealed_request =
+        seal_request(&srs.public().encryption, request.as_bytes(), &mut rng).unwrap();
     let verified = request.verify(&grant.statement).unwrap();
-    let re = srs_reencrypt(&srs_share, &grant.statement, &verified, &manifest, 1_767_225_601_500, &mut rng)
-        .unwrap();
+    let re = srs_reencrypt(
+        &srs_share,
+        &grant.statement,
+        &verified,
+        &manifest,
+        1_767_225_601_500,
+        &mut rng,
+    )
+    .unwrap();
     let mut log = MemoryLog::default();
     let entry = verified.audit_entry(&grant.statement, 1_767_225_601_500, Decision::Allowed);
     let receipt = log.append(&srs, entry.clone()).unwrap();
@@ -116,19 +124,34 @@ fn generate() -> Value {
     }
     .sign(&srs)
     .unwrap();
-    let opened = ReencryptAnswer::verify(&answer, srs.public(), &request, &grant.statement, &manifest).unwrap();
+    let opened =
+        ReencryptAnswer::verify(&answer, srs.public(), &request, &grant.statement, &manifest)
+            .unwrap();
     let grantee_dek = share.data_key(&manifest, &opened).unwrap();
-    assert_eq!(grantee_dek.dek.expose(), dk.dek.expose(), "the grantee derives the owner's DEK");
+    assert_eq!(
+        grantee_dek.dek.expose(),
+        dk.dek.expose(),
+        "the grantee derives the owner's DEK"
+    );
     let sealed_answer = sealed_request.1.seal_answer(&answer).unwrap();
     let revocation = Revocation::sign(&owner, &grant.statement, 1_767_225_700_000).unwrap();
     let revocation_receipt = RevocationReceipt::sign(&srs, &revocation, 1_767_225_700_500);
     let token = |who: &Identity, purpose: Purpose, subject: &[u8], rng: &mut TestRng| {
         RequestToken::sign(who, purpose, subject, 1_767_225_602_000, rng).unwrap()
     };
-    let upload_subject = [sealed.chunk_root.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
+    let upload_subject = [
+        sealed.chunk_root.as_slice(),
+        &(blob.len() as u64).to_be_bytes(),
+    ]
+    .concat();
     let token_upload = token(&owner, Purpose::UploadBlob, &upload_subject, &mut rng);
     let token_inbox = token(&grantee, Purpose::ReadInbox, &[], &mut rng);
-    let token_clear = token(&grantee, Purpose::ClearInbox, &grant.statement.statement_hash(), &mut rng);
+    let token_clear = token(
+        &grantee,
+        Purpose::ClearInbox,
+        &grant.statement.statement_hash(),
+        &mut rng,
+    );
 
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
@@ -232,31 +255,55 @@ fn frozen_objects_verify() {
     assert_eq!(object_id(&b("blob")).unwrap(), entry.blob_id());
     assert_eq!(object_id(&b("chunk_index")).unwrap(), entry.index_id);
     let grant = sesphr_client::grant::VerifiedGrant::from_bytes(&b("grant_statement")).unwrap();
-    assert_eq!(hex::encode(grant.statement_hash()), v["inbox_item_id"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(grant.statement_hash()),
+        v["inbox_item_id"].as_str().unwrap()
+    );
     // The other parties, the SRS's answer and every other object, on their own.
     let grantee = Identity::from_seed(Seed::from_bytes(&b("grantee_seed")).unwrap()).unwrap();
     let srs = Identity::from_seed(Seed::from_bytes(&b("srs_seed")).unwrap()).unwrap();
-    assert_eq!(hex::encode(grantee.public().to_bytes()), v["grantee_public"].as_str().unwrap());
-    assert_eq!(hex::encode(srs.public().to_bytes()), v["srs_public"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(grantee.public().to_bytes()),
+        v["grantee_public"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex::encode(srs.public().to_bytes()),
+        v["srs_public"].as_str().unwrap()
+    );
     for who in ["owner", "grantee"] {
         DirectoryEntry::from_bytes(&b(&format!("{who}_directory_entry"))).unwrap();
     }
     let request = ReencryptRequest::from_bytes(&b("reencrypt_request")).unwrap();
     request.verify(&grant).unwrap();
-    assert_eq!(hex::encode(request.hash()), v["request_hash"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(request.hash()),
+        v["request_hash"].as_str().unwrap()
+    );
     let (plain, key) = open_request(&srs, &b("sealed_request")).unwrap();
     assert_eq!(plain.as_slice(), b("reencrypt_request"));
-    assert_eq!(key.open_answer(&b("sealed_answer")).unwrap().as_slice(), b("reencrypt_answer"));
-    let answer = ReencryptAnswer::verify(&b("reencrypt_answer"), srs.public(), &request, &grant, &m).unwrap();
+    assert_eq!(
+        key.open_answer(&b("sealed_answer")).unwrap().as_slice(),
+        b("reencrypt_answer")
+    );
+    let answer =
+        ReencryptAnswer::verify(&b("reencrypt_answer"), srs.public(), &request, &grant, &m)
+            .unwrap();
     assert_eq!(answer.receipt.entry.to_bytes(), b("audit_entry"));
     assert_eq!(answer.receipt.head.as_bytes(), b("audit_tree_head"));
     assert_eq!(answer.head.as_bytes(), b("head"));
     answer.head.check_manifest(&m, 0).unwrap();
     let share = grant
-        .accept(&grantee, &Envelope::from_bytes(&b("b1_envelope")).unwrap(), &entry.section_key)
+        .accept(
+            &grantee,
+            &Envelope::from_bytes(&b("b1_envelope")).unwrap(),
+            &entry.section_key,
+        )
         .unwrap();
     let grantee_dk = share.data_key(&m, &answer).unwrap();
-    assert_eq!(hex::encode(grantee_dk.dek.expose()), v["dek"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(grantee_dk.dek.expose()),
+        v["dek"].as_str().unwrap()
+    );
     let revocation = Revocation::verify(&b("revocation"), &grant).unwrap();
     RevocationReceipt::verify(&b("revocation_receipt"), srs.public(), &revocation).unwrap();
     for (k, purpose) in [

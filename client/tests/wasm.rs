@@ -2,6 +2,7 @@
 //! (the owner's record, the reader's flow over every candidate grant with a
 //! real SRS answer built here by the native core, the error class), and
 //! interop with the browser's WebCrypto (AES-GCM, ECDSA, ECDH).
+#![cfg(test)]
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};

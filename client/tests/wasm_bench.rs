@@ -2,6 +2,7 @@
 //! AES-GCM engines in headless Chromium, printed as JSON lines (`BENCH {...}`).
 //! Smoke sizes by default (CI); `SESPHR_BENCH_FULL=1` at build time for the
 //! full sizes (`scripts/bench-wasm.sh`). Never asserts on time.
+#![cfg(test)]
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
 use js_sys::{Object, Reflect, Uint8Array};
