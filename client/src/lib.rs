@@ -16,4 +16,13 @@ pub use objects::{
 };
 pub use primitives::{dleq, merkle, secret};
 
+// The surface most callers need, at the root.
+pub use flows::owner::OwnerRecord;
+pub use flows::reader::{Inbox, InboxItem, OpenedSection, Reply, SectionRead, SharedRecord};
+pub use objects::grant::{GrantTerms, IssuedGrant, Role, VerifiedGrant};
+pub use objects::identity::{Identity, PartyId, PublicIdentity};
+pub use objects::manifest::{ManifestChain, ManifestEntry, SignedHead, VerifiedManifest};
+pub use objects::record::{RecordId, SectionId};
+pub use primitives::os_rng;
+
 pub use error::{Error, Result};
