@@ -530,6 +530,24 @@ fn reencryption_tamper_kit() {
     .sign(&w.srs)
     .unwrap();
     assert!(ReencryptAnswer::verify(&bad_receipt, w.srs.public(), &req, &grant, &m).is_err());
+    // An answer to another request carrying this one's receipt (the SRS
+    // answered `req2` without logging it): the receipt names `req`'s hash.
+    let verified2 = req2.verify(&grant).unwrap();
+    let srs_share = w.srs_shares[&grant.grant_id].clone();
+    let re2 = srs_reencrypt(&srs_share, &grant, &verified2, &m, w.now, &mut w.rng).unwrap();
+    let unlogged = ReencryptAnswer {
+        grant_id: grant.grant_id,
+        nonce: req2.nonce,
+        p2: re2.p2,
+        proof: re2.proof,
+        ..answer.clone()
+    }
+    .sign(&w.srs)
+    .unwrap();
+    assert_eq!(
+        code(ReencryptAnswer::verify(&unlogged, w.srs.public(), &req2, &grant, &m)),
+        "bad_proof"
+    );
 
     // A grant whose history starts later than the body: refused by policy
     // even in the same epoch (the owner did not rotate).
