@@ -15,6 +15,7 @@ use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::Identity;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{EpochId, SectionKey};
+use sesphr_client::revocation::Revocation;
 use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::stream::ChunkIndex;
 use sesphr_client::token::{Purpose, RequestToken};
@@ -335,6 +336,23 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         body: Vec::new(),
     };
 
+    // Revocations of the doctor's live grant that are not the owner's: a
+    // flipped signature bit, the same statement signed by the grantee, one
+    // naming another section, one naming a grant that does not exist. None
+    // may revoke it: the request under `g` below is still served.
+    let genuine = Revocation::sign(owner, &g.statement, now()).unwrap();
+    let payload_len = genuine.as_bytes().len() - 64;
+    let mut flipped_revocation = genuine.as_bytes().to_vec();
+    flipped_revocation[payload_len] ^= 1;
+    let resign = |who: &Identity, payload: &[u8]| [payload, &who.sign(payload)].concat();
+    let by_grantee = resign(&doctor, &genuine.as_bytes()[..payload_len]);
+    let mut other_section = genuine.as_bytes()[..payload_len].to_vec();
+    other_section[6 + 16 + 32] ^= 1;
+    let other_section = resign(owner, &other_section);
+    let mut no_such_grant = genuine.as_bytes()[..payload_len].to_vec();
+    no_such_grant[6..6 + 16].fill(0xdd);
+    let no_such_grant = resign(owner, &no_such_grant);
+
     tokio::time::sleep(Duration::from_millis(1_100)).await; // g_expiring has expired
 
     let cases = vec![
@@ -400,6 +418,11 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         Case { name: "grant whose expiry is already past", send: json("/srs/v1/grants", srs_grant(&past)), status: 400, code: "already_expired" },
         Case { name: "grant delivered with another grant's envelope", send: json(inbox_path, serde_json::json!({"statement": hex::encode(g.statement.as_bytes()), "b1Envelope": hex::encode(g_revoked.b1_envelope.to_bytes())})), status: 403, code: "binding_mismatch" },
         Case { name: "grant with another grant's b2 envelope", send: json("/srs/v1/grants", serde_json::json!({"statement": hex::encode(undelivered.statement.as_bytes()), "b2Envelope": hex::encode(g.b2_envelope.to_bytes())})), status: 403, code: "binding_mismatch" },
+        // Revocations that are not the owner's.
+        Case { name: "revocation with a flipped signature bit", send: bin("/srs/v1/revocations", flipped_revocation), status: 403, code: "bad_signature" },
+        Case { name: "revocation signed by the grantee", send: bin("/srs/v1/revocations", by_grantee), status: 403, code: "bad_signature" },
+        Case { name: "revocation naming another section of the grant", send: bin("/srs/v1/revocations", other_section), status: 403, code: "binding_mismatch" },
+        Case { name: "revocation of a grant that does not exist", send: bin("/srs/v1/revocations", no_such_grant), status: 404, code: "not_found" },
         // Re-encryption.
         Case { name: "request under an unknown grant", send: bin("/v1/reencrypt", sealed_request(&srs, &doctor, &unknown, v, now())), status: 403, code: "unknown_grant" },
         Case { name: "request under a revoked grant", send: bin("/v1/reencrypt", sealed_request(&srs, &stranger, &g_revoked, v, now())), status: 403, code: "revoked" },
