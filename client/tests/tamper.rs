@@ -312,6 +312,17 @@ fn manifest_tamper_kit() {
     head.check_manifest(&m3, 2).unwrap();
     assert_eq!(code(head.check_manifest(&m1, 0)), "stale");
     assert_eq!(code(head.check_manifest(&m3, 4)), "stale");
+    // A fork: another owner-signed manifest at the head's version (a second
+    // device's write that lost the race) chains correctly but is not the
+    // witnessed one.
+    let fork = ManifestContent {
+        created_at: m3.content.created_at + 1,
+        ..m3.content.clone()
+    }
+    .sign(&w.owner)
+    .unwrap();
+    fork.verify_successor(&m2).unwrap();
+    assert_eq!(code(head.check_manifest(&fork, 2)), "binding_mismatch");
     assert_eq!(
         code(SignedHead::from_bytes(head.as_bytes(), mallory.public())),
         "bad_signature"
