@@ -556,7 +556,13 @@ fn reencryption_tamper_kit() {
     .sign(&w.srs)
     .unwrap();
     assert_eq!(
-        code(ReencryptAnswer::verify(&unlogged, w.srs.public(), &req2, &grant, &m)),
+        code(ReencryptAnswer::verify(
+            &unlogged,
+            w.srs.public(),
+            &req2,
+            &grant,
+            &m
+        )),
         "bad_proof"
     );
 

@@ -15,8 +15,8 @@ use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::Identity;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{EpochId, SectionKey};
-use sesphr_client::revocation::Revocation;
 use sesphr_client::reencrypt::ReencryptRequest;
+use sesphr_client::revocation::Revocation;
 use sesphr_client::stream::ChunkIndex;
 use sesphr_client::token::{Purpose, RequestToken};
 
