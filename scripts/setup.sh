@@ -54,4 +54,15 @@ if [ ! -s tests/js/fixtures/fhir-bundle.json ]; then
   rm -rf "$tmp"
 fi
 
+# 6. A Python environment for the independent vector checker
+#    (tests/python/check_vectors.py), with the versions it was written against.
+req=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)
+if [ "$(cat target/python/.installed-req 2>/dev/null)" != "$req" ]; then
+  log "creating the Python environment for the vector checker (target/python)"
+  rm -rf target/python
+  python3 -m venv target/python
+  target/python/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  echo "$req" > target/python/.installed-req
+fi
+
 log "ready: $(rustc --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(/usr/bin/chromium --version 2>/dev/null)"

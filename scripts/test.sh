@@ -26,6 +26,9 @@ else
 fi
 cargo test --workspace --doc --locked
 
+step "known-answer vectors against an independent Python implementation of docs/protocol.md"
+target/python/bin/python tests/python/check_vectors.py client/tests/vectors/kat.json --spec docs/protocol.md | grep -v "^ok "
+
 step "wasm tests in headless Chromium"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test -p sesphr-client --target wasm32-unknown-unknown --test wasm --locked

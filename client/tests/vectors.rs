@@ -27,6 +27,7 @@ use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::secret::{SecretScalar, Seed};
 use sesphr_client::stream::{decrypt_body, encrypt_body};
 use sesphr_client::token::{Purpose, RequestToken};
+use sesphr_client::vault;
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/kat.json");
 
@@ -152,6 +153,13 @@ fn generate() -> Value {
         &grant.statement.statement_hash(),
         &mut rng,
     );
+    // Drawn last, so nothing above depends on them: the seed-derived nonce
+    // of the owner's record 0 (no draw) and the owner's seed wrapped at the
+    // cheapest cost a file may ask for.
+    let (record_0, record_0_nonce) = RecordId::for_index(&seed, &owner.id(), 0);
+    let passphrase = "correct horse battery staple";
+    let wrapped = vault::wrap(&seed, passphrase, vault::Cost::MIN, &mut rng).unwrap();
+    assert_eq!(vault::unwrap(&wrapped, passphrase).unwrap().to_bytes(), seed.to_bytes());
 
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
@@ -205,6 +213,10 @@ fn generate() -> Value {
         "token_upload_blob": h(token_upload.as_bytes()),
         "token_read_inbox": h(token_inbox.as_bytes()),
         "token_clear_inbox": h(token_clear.as_bytes()),
+        "record_0_nonce": h(record_0_nonce),
+        "record_0_id": record_0.to_hex(),
+        "wrapped_seed_passphrase": passphrase,
+        "wrapped_seed": h(&wrapped),
     })
 }
 

@@ -31,12 +31,14 @@ import cryptography
 from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as c_hmac
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 # --------------------------------------------------------------------------
@@ -619,9 +621,7 @@ def self_tests() -> None:
         k = 0x1234567890ABCDEF1234567890ABCDEF1234567890ABCDEF1234567890ABCDEF
         ours = uncompressed(pt_mul(k, G))
         theirs = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_bytes(
-            encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.X962,
-            format=__import__("cryptography.hazmat.primitives.serialization", fromlist=["PublicFormat"]).PublicFormat.UncompressedPoint,
-        )
+            Encoding.X962, PublicFormat.UncompressedPoint)
         eq("selftest p256: k·G agrees with cryptography", ours, theirs)
         c = compress(pt_mul(k, G))
         eq("selftest p256: decompression round trip", compress(decode_point(c)), c)
@@ -820,6 +820,8 @@ def main(argv: list[str]) -> int:
         check_tokens(V, ctx)
     with Group("inbox"):
         check_inbox(V, ctx)
+    with Group("wrapped seed"):
+        check_wrapped_seed(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -881,11 +883,11 @@ def check_record(V: Vectors, c: dict) -> None:
     a = H2S(L_SECTION_SECRET, owner.seed, record_id, section_id, epoch_id)
     A = pt_mul(a, G)
     eq("section key A = a·G, a = H2S(SECTION_SECRET, seed, record_id, section_id, epoch_id)", compress(A), V.hex("section_key_A"))
-    # § Records: seed-derived record nonces (portal / npm package only)
+    # § Records: the seed-derived nonce of the owner's record 0.
     prk_rn = hkdf_extract(L_RECORD_NONCE, owner.seed)
     derived = Expand(prk_rn, L_RECORD_NONCE, u32(0))[:16]
-    note(f"seed-derived record nonce #0 would be {derived.hex()}; the vector's record_nonce "
-         f"{'equals it' if derived == nonce else 'is drawn from TestRng instead (the Rust core draws it at random)'}")
+    eq("record_0_nonce = Expand(Extract(RECORD_NONCE, seed), RECORD_NONCE, u32(0))[:16]", derived, V.hex("record_0_nonce"))
+    eq("record_0_id = H(RECORD, owner_party_id, record_0_nonce)", H(L_RECORD, owner.party_id, derived), V.hex("record_0_id"))
     c.update(record_id=record_id, section_id=section_id, epoch_id=epoch_id, a=a, A=A, record_nonce=nonce)
 
 
@@ -1344,6 +1346,36 @@ def check_inbox(V: Vectors, c: dict) -> None:
     eq("inbox_item_id = StatementHash(grant statement payload)", statement_hash(c["grant"][:405]), V.hex("inbox_item_id"))
 
 
+def check_wrapped_seed(V: Vectors, c: dict) -> None:
+    """§ Wrapped seed (kind 0x11): the owner's seed under the vector's passphrase."""
+    w = V.hex("wrapped_seed")
+    passphrase = V.text("wrapped_seed_passphrase")
+    eq("wrapped seed is 94 bytes", len(w), 94)
+    eq("wrapped seed header", w[:6], b"SPHR\x11\x01")
+    memory_kib, iterations, lanes = rd_u32(w, 6), rd_u32(w, 10), rd_u32(w, 14)
+    check("wrapped seed cost is within 19 MiB..1 GiB, 2..16 passes, 1..4 lanes",
+          19 * 1024 <= memory_kib <= 1024 * 1024 and 2 <= iterations <= 16 and 1 <= lanes <= 4,
+          f"{memory_kib} KiB, {iterations} passes, {lanes} lanes")
+    salt, nonce, ct = w[18:34], w[34:46], w[46:]
+
+    def key(pw: str) -> bytes:
+        return Argon2id(salt=salt, length=32, iterations=iterations, lanes=lanes,
+                        memory_cost=memory_kib).derive(pw.encode("utf-8"))
+
+    try:
+        seed = AESGCM(key(passphrase)).decrypt(nonce, ct, w[:46])
+        eq("wrapped seed opens (Argon2id v0x13, AES-256-GCM, aad = every byte before ct) to owner_seed",
+           seed, c["owner"].seed)
+    except InvalidTag:
+        fail("wrapped seed opens under its passphrase", "AES-GCM tag mismatch")
+    try:
+        AESGCM(key(passphrase + " ")).decrypt(nonce, ct, w[:46])
+        fail("wrapped seed refuses another passphrase", "it opened")
+    except InvalidTag:
+        ok("wrapped seed refuses another passphrase")
+    c.update(wrap_salt=salt, wrap_nonce=nonce)
+
+
 def test_rng_stream(nblocks: int = 64) -> bytes:
     """§ Test vectors: block j = SHA-256(SHA-256("SeSPHR-v1 known-answer vectors") ‖ u64(j))."""
     s = sha256(b"SeSPHR-v1 known-answer vectors")
@@ -1353,11 +1385,10 @@ def test_rng_stream(nblocks: int = 64) -> bytes:
 def check_test_rng(V: Vectors, c: dict) -> None:
     """§ Test vectors: "All randomness comes from TestRng".
 
-    The spec defines the stream but not the order of the draws, so only
-    "drawn from the stream somewhere" is a pass/fail check. Where a derived
-    value (r, b2, HPKE ephemeral keys, the proofs' fresh32) can be reproduced
-    from some window of the stream, that is reported as `ok` too; a value that
-    cannot be reproduced is only a `note` (the spec says to treat them as given).
+    Each drawn value must come from the stream (its offset is printed, to
+    compare with the spec's table of draws). Where a derived value (r, b2,
+    HPKE ephemeral keys, the proofs' fresh32) is reproduced from a window of
+    the stream, that is reported as `ok`; one that is not is only a `note`.
     """
     rng = test_rng_stream()
     drawn = [
@@ -1368,7 +1399,10 @@ def check_test_rng(V: Vectors, c: dict) -> None:
         ("epoch_id", c["epoch_id"]),
         ("grant_id", c["grant_id"]),
         ("request nonce", c["request_nonce"]),
-    ] + [(f"token nonce {i}", n) for i, n in enumerate(c.get("token_nonces", []))]
+    ] + [(f"token nonce {i}", n) for i, n in enumerate(c.get("token_nonces", []))] + [
+        ("wrapped seed salt", c["wrap_salt"]),
+        ("wrapped seed nonce", c["wrap_nonce"]),
+    ]
     for name, v in drawn:
         off = rng.find(v)
         check(f"TestRng: {name} is drawn from the stream", off >= 0, f"not in the first {len(rng)} bytes")
@@ -1423,7 +1457,7 @@ def check_spec_quotes(V: Vectors, c: dict, path: str) -> None:
     derived = {
         "owner_seed": c["owner"].seed.hex(),
         "owner_signing_key": c["owner"].pk_sign.hex(),
-        "owner_enc_key": c["owner"].pk_enc.hex(),
+        "owner_encryption_key": c["owner"].pk_enc.hex(),
         "owner_party_id": c["owner"].party_id.hex(),
         "owner_fingerprint": c["owner"].fingerprint,
         "record_nonce": c["record_nonce"].hex(),
