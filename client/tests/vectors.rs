@@ -159,7 +159,10 @@ fn generate() -> Value {
     let (record_0, record_0_nonce) = RecordId::for_index(&seed, &owner.id(), 0);
     let passphrase = "correct horse battery staple";
     let wrapped = vault::wrap(&seed, passphrase, vault::Cost::MIN, &mut rng).unwrap();
-    assert_eq!(vault::unwrap(&wrapped, passphrase).unwrap().to_bytes(), seed.to_bytes());
+    assert_eq!(
+        vault::unwrap(&wrapped, passphrase).unwrap().to_bytes(),
+        seed.to_bytes()
+    );
 
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)

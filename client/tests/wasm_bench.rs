@@ -12,7 +12,6 @@ use wasm_bindgen_test::*;
 use web_sys::CryptoKey;
 
 use sesphr_client::audit::{Decision, MemoryLog};
-use sesphr_client::capsule::Capsule;
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::Identity;
 use sesphr_client::manifest::{ManifestContent, ManifestEntry, SignedHead};
@@ -20,7 +19,7 @@ use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::secret::Seed;
-use sesphr_client::stream::{decrypt_body, encrypt_body};
+use sesphr_client::stream::{decrypt_body, seal_section};
 use sesphr_client::wasm;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -68,10 +67,8 @@ fn protocol_operations() {
     let (record, nonce) = RecordId::generate(&owner.id(), rng);
     let section = SectionId::derive(owner.seed(), &record, "history");
     let key = SectionKey::for_owner(&owner, record, section, EpochId::generate(rng)).unwrap();
-    let (capsule, dk) = Capsule::encapsulate(&key, 1, rng).unwrap();
-    let ctx = sesphr_client::capsule::KeyContext::for_key(&key, 1);
     let body = vec![1u8; 2048];
-    let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 16).unwrap();
+    let (blob, sealed, _) = seal_section(&key, 1, &body, 16, rng).unwrap();
     let entry = ManifestEntry::for_body(key.public(), &sealed);
     let manifest = ManifestContent {
         record,

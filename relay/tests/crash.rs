@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
 use sesphr_client::envelope::seal_request;
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
@@ -29,7 +28,7 @@ use sesphr_client::primitives::os_rng;
 use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::revocation::Revocation;
-use sesphr_client::stream::{encrypt_body, DEFAULT_CHUNK_LOG2};
+use sesphr_client::stream::{seal_section, DEFAULT_CHUNK_LOG2};
 use sesphr_client::token::{Purpose, RequestToken};
 
 /// The real binary over `data`, on `port`, with no rate limit or quota (the
@@ -472,15 +471,8 @@ async fn acknowledged_writes_survive_sigkill_at_random_points() {
     let section = SectionId::derive(owner.seed(), &record, "history");
     let key =
         SectionKey::for_owner(&owner, record, section, EpochId::generate(&mut os_rng())).unwrap();
-    let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut os_rng()).unwrap();
-    let (blob, sealed) = encrypt_body(
-        capsule,
-        &dk,
-        &KeyContext::for_key(&key, 1),
-        b"history",
-        DEFAULT_CHUNK_LOG2,
-    )
-    .unwrap();
+    let (blob, sealed, _) =
+        seal_section(&key, 1, b"history", DEFAULT_CHUNK_LOG2, &mut os_rng()).unwrap();
     native.put_blob(&owner, &blob).await.unwrap();
     native
         .put_blob(&owner, &sealed.index.to_bytes())

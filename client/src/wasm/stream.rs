@@ -9,7 +9,7 @@ use super::manifest::JsEntry;
 use super::{
     arg, digest32, from_js, hex32, to_js, to_u64, web_crypto_import_key, DataKey, SectionKey,
 };
-use crate::capsule::{Capsule, DataKey as CoreDataKey, KeyContext};
+use crate::capsule::DataKey as CoreDataKey;
 use crate::manifest::ManifestEntry;
 use crate::primitives::{os_rng, Point};
 use crate::stream::{
@@ -77,14 +77,12 @@ impl SectionEncryptor {
         chunk_log2: Option<u8>,
     ) -> Result<SectionEncryptor, JsValue> {
         let version = to_u64(version, "version")?;
-        let (capsule, dk) = Capsule::encapsulate(&key.0, version, &mut os_rng())?;
-        let ctx = KeyContext::for_key(&key.0, version);
-        let inner = StreamEncryptor::new(
-            capsule,
-            &dk,
-            &ctx,
+        let (inner, dk) = StreamEncryptor::for_section(
+            &key.0,
+            version,
             to_u64(body_length, "bodyLength")?,
             chunk_log2.unwrap_or(stream::DEFAULT_CHUNK_LOG2),
+            &mut os_rng(),
         )?;
         Ok(SectionEncryptor {
             inner,
