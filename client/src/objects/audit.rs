@@ -5,62 +5,28 @@ use crate::error::{malformed, Error, Result};
 use crate::grant::GrantId;
 use crate::identity::{Identity, PartyId, PublicIdentity};
 use crate::merkle::{self, Hash};
-use crate::primitives::codec::{Kind, Reader, Writer};
-use crate::primitives::SIGNATURE_LEN;
+use crate::primitives::codec::{wire_enum, Kind, Reader, Writer};
 use crate::record::{RecordId, SectionId};
 
-/// Why the SRS answered or refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Decision {
-    /// Re-encryption performed.
-    Allowed = 0,
-    /// Request signature invalid.
-    BadSignature = 1,
-    /// Nonce already seen or timestamp outside the window.
-    Replay = 2,
-    /// Grant revoked (tombstoned).
-    Revoked = 3,
-    /// Grant expired.
-    Expired = 4,
-    /// Grant unknown.
-    UnknownGrant = 5,
-    /// No owner-signed manifest entry matches the grant.
-    NotInManifest = 6,
-    /// Version before the grant's `from_version`.
-    BeforeFromVersion = 7,
-}
-
-impl Decision {
-    const ALL: [Decision; 8] = [
-        Decision::Allowed,
-        Decision::BadSignature,
-        Decision::Replay,
-        Decision::Revoked,
-        Decision::Expired,
-        Decision::UnknownGrant,
-        Decision::NotInManifest,
-        Decision::BeforeFromVersion,
-    ];
-    /// Parses a stable code (the SRS's refusal codes, as HTTP carries them).
-    pub fn from_code(code: &str) -> Option<Decision> {
-        Decision::ALL.into_iter().find(|d| d.code() == code)
-    }
-    /// Stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Decision::Allowed => "allowed",
-            Decision::BadSignature => "bad_signature",
-            Decision::Replay => "replay",
-            Decision::Revoked => "revoked",
-            Decision::Expired => "expired",
-            Decision::UnknownGrant => "unknown_grant",
-            Decision::NotInManifest => "not_in_manifest",
-            Decision::BeforeFromVersion => "before_from_version",
-        }
-    }
-    fn from_u8(v: u8) -> Option<Decision> {
-        Decision::ALL.into_iter().find(|d| *d as u8 == v)
+wire_enum! {
+    /// Why the SRS answered or refused.
+    pub enum Decision (names: code, from_code) {
+        /// Re-encryption performed.
+        Allowed = 0 => "allowed",
+        /// Request signature invalid.
+        BadSignature = 1 => "bad_signature",
+        /// Nonce already seen or timestamp outside the window.
+        Replay = 2 => "replay",
+        /// Grant revoked (tombstoned).
+        Revoked = 3 => "revoked",
+        /// Grant expired.
+        Expired = 4 => "expired",
+        /// Grant unknown.
+        UnknownGrant = 5 => "unknown_grant",
+        /// No owner-signed manifest entry matches the grant.
+        NotInManifest = 6 => "not_in_manifest",
+        /// Version before the grant's `from_version`.
+        BeforeFromVersion = 7 => "before_from_version",
     }
 }
 
@@ -156,10 +122,7 @@ impl SignedTreeHead {
         let tree_size = r.u64()?;
         let root = r.array()?;
         let timestamp = r.u64()?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        srs.verify(payload, sig)?;
+        srs.verify_rest(r)?;
         Ok(SignedTreeHead {
             tree_size,
             root,

@@ -7,7 +7,7 @@ use rand_core::CryptoRng;
 use crate::envelope::Envelope;
 use crate::error::{malformed, Error, Result};
 use crate::identity::{Identity, PublicIdentity};
-use crate::primitives::codec::{Kind, Reader, Writer};
+use crate::primitives::codec::{wire_enum, Kind, Reader, Writer};
 use crate::primitives::{labels, length_prefixed, random_bytes, Point, POINT_LEN, SIGNATURE_LEN};
 use crate::record::{EpochId, RecordId, SectionId, SectionKey};
 use crate::secret::SecretScalar;
@@ -24,40 +24,29 @@ pub const STANDARD_SECTIONS: [&str; 8] = [
     "notes",
 ];
 
-/// A reader's role: a preset of sections, not a different mechanism.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Role {
-    /// Sections chosen one by one.
-    Custom = 0,
-    /// Every section.
-    Family = 1,
-    /// history, medications, allergies, labs.
-    Physician = 2,
-    /// medications, allergies, labs.
-    Nurse = 3,
-    /// medications, allergies.
-    Pharmacist = 4,
-    /// insurance.
-    Insurer = 5,
-    /// The clinical sections without demographics.
-    Researcher = 6,
-    /// labs.
-    Lab = 7,
+wire_enum! {
+    /// A reader's role: a preset of sections, not a different mechanism.
+    pub enum Role (names: name, from_name) {
+        /// Sections chosen one by one.
+        Custom = 0 => "custom",
+        /// Every section.
+        Family = 1 => "family",
+        /// history, medications, allergies, labs.
+        Physician = 2 => "physician",
+        /// medications, allergies, labs.
+        Nurse = 3 => "nurse",
+        /// medications, allergies.
+        Pharmacist = 4 => "pharmacist",
+        /// insurance.
+        Insurer = 5 => "insurer",
+        /// The clinical sections without demographics.
+        Researcher = 6 => "researcher",
+        /// labs.
+        Lab = 7 => "lab",
+    }
 }
 
 impl Role {
-    /// All roles.
-    pub const ALL: [Role; 8] = [
-        Role::Custom,
-        Role::Family,
-        Role::Physician,
-        Role::Nurse,
-        Role::Pharmacist,
-        Role::Insurer,
-        Role::Researcher,
-        Role::Lab,
-    ];
     /// The preset's standard sections (empty for `Custom`).
     pub fn sections(self) -> &'static [&'static str] {
         match self {
@@ -70,26 +59,6 @@ impl Role {
             Role::Researcher => &["history", "medications", "allergies", "labs", "imaging"],
             Role::Lab => &["labs"],
         }
-    }
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Custom => "custom",
-            Role::Family => "family",
-            Role::Physician => "physician",
-            Role::Nurse => "nurse",
-            Role::Pharmacist => "pharmacist",
-            Role::Insurer => "insurer",
-            Role::Researcher => "researcher",
-            Role::Lab => "lab",
-        }
-    }
-    /// Parses a lower-case name.
-    pub fn from_name(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name() == name)
-    }
-    fn from_u8(v: u8) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| *r as u8 == v)
     }
 }
 
@@ -285,10 +254,7 @@ impl VerifiedGrant {
         };
         let b1_envelope_hash = r.array()?;
         let b2_envelope_hash = r.array()?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        owner.verify(payload, sig)?;
+        owner.verify_rest(r)?;
         if b2_commitment == section_key {
             return Err(Error::GrantInconsistent);
         }

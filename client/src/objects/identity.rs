@@ -106,6 +106,16 @@ impl PublicIdentity {
     pub fn verify(&self, payload: &[u8], signature: &[u8]) -> Result<()> {
         verify_statement(&self.signing, payload, signature)
     }
+    /// Ends the decoding of an object this key signs: what `r` has read is
+    /// the payload, the signature over it follows, and nothing after that
+    /// (`malformed`, `bad_signature`). Returns the payload.
+    pub(crate) fn verify_rest<'a>(&self, mut r: Reader<'a>) -> Result<&'a [u8]> {
+        let payload = r.consumed();
+        let sig = r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        self.verify(payload, sig)?;
+        Ok(payload)
+    }
 }
 
 /// RFC 4648 base32 (no padding), for fingerprints.
@@ -221,10 +231,7 @@ impl DirectoryEntry {
         let mut r = Reader::object(bytes, Kind::DirectoryEntry)?;
         let public = PublicIdentity::read(&mut r)?;
         let created_at = r.u64()?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        public.verify(payload, sig)?;
+        public.verify_rest(r)?;
         Ok(DirectoryEntry {
             public,
             created_at,

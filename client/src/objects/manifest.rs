@@ -185,10 +185,7 @@ impl VerifiedManifest {
                 index_id: r.array()?,
             });
         }
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        owner.verify(payload, sig)?;
+        let payload = owner.verify_rest(r)?;
         let content = ManifestContent {
             record,
             record_nonce,
@@ -301,10 +298,7 @@ impl SignedHead {
         let version = r.u64()?;
         let manifest_hash = r.array()?;
         let timestamp = r.u64()?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        srs.verify(payload, sig)?;
+        srs.verify_rest(r)?;
         Ok(SignedHead {
             record,
             version,

@@ -275,10 +275,7 @@ impl ReencryptAnswer {
         let proof = DleqProof::from_bytes(r.take(PROOF_LEN)?)?;
         let receipt = InclusionReceipt::read(&mut r, srs)?;
         let head = SignedHead::from_bytes(r.bytes(1024)?, srs)?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        srs.verify(payload, sig)?;
+        srs.verify_rest(r)?;
         if grant_id != request.grant_id || nonce != request.nonce || grant_id != grant.grant_id {
             return Err(Error::BindingMismatch("answer is for another request"));
         }

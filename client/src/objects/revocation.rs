@@ -117,10 +117,7 @@ impl RevocationReceipt {
         let grant_id = r.array()?;
         let revocation_hash = r.array()?;
         let timestamp = r.u64()?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        srs.verify(payload, sig)?;
+        srs.verify_rest(r)?;
         if grant_id != revocation.grant_id || revocation_hash != revocation.hash() {
             return Err(Error::BindingMismatch("receipt is for another revocation"));
         }

@@ -8,39 +8,25 @@ use rand_core::CryptoRng;
 
 use crate::error::{malformed, Error, Result};
 use crate::identity::{Identity, PublicIdentity};
-use crate::primitives::codec::{Kind, Reader, Writer};
-use crate::primitives::{random_bytes, SIGNATURE_LEN};
+use crate::primitives::codec::{wire_enum, Kind, Reader, Writer};
+use crate::primitives::random_bytes;
 
-/// What a token authorizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Purpose {
-    /// Upload a blob or chunk index: subject = its content address ‖ u64 length.
-    UploadBlob = 1,
-    /// Read one's grant inbox: subject = empty.
-    ReadInbox = 2,
-    /// List a record's grants (owner): subject = record id.
-    ListGrants = 3,
-    /// Read a record's audit log (owner): subject = record id.
-    ReadAudit = 4,
-    /// Delete a blob one uploaded: subject = its content address.
-    DeleteBlob = 5,
-    /// Remove an item from one's own inbox: subject = the item id (the
-    /// `StatementHash` of its grant statement).
-    ClearInbox = 6,
-}
-
-impl Purpose {
-    const ALL: [Purpose; 6] = [
-        Purpose::UploadBlob,
-        Purpose::ReadInbox,
-        Purpose::ListGrants,
-        Purpose::ReadAudit,
-        Purpose::DeleteBlob,
-        Purpose::ClearInbox,
-    ];
-    fn from_u8(v: u8) -> Option<Purpose> {
-        Purpose::ALL.into_iter().find(|p| *p as u8 == v)
+wire_enum! {
+    /// What a token authorizes.
+    pub enum Purpose (names: name, from_name) {
+        /// Upload a blob or chunk index: subject = its content address ‖ u64 length.
+        UploadBlob = 1 => "upload_blob",
+        /// Read one's grant inbox: subject = empty.
+        ReadInbox = 2 => "read_inbox",
+        /// List a record's grants (owner): subject = record id.
+        ListGrants = 3 => "list_grants",
+        /// Read a record's audit log (owner): subject = record id.
+        ReadAudit = 4 => "read_audit",
+        /// Delete a blob one uploaded: subject = its content address.
+        DeleteBlob = 5 => "delete_blob",
+        /// Remove an item from one's own inbox: subject = the item id (the
+        /// `StatementHash` of its grant statement).
+        ClearInbox = 6 => "clear_inbox",
     }
 }
 
@@ -96,10 +82,7 @@ impl RequestToken {
         let subject = r.bytes(MAX_SUBJECT)?.to_vec();
         let timestamp = r.u64()?;
         let nonce = r.array()?;
-        let payload = r.consumed();
-        let sig = r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        party.verify(payload, sig)?;
+        party.verify_rest(r)?;
         Ok(RequestToken {
             party,
             purpose,

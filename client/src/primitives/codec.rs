@@ -13,6 +13,50 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Length of the object header: brand, kind, version.
 pub const OBJECT_HEADER_LEN: usize = 6;
 
+/// A one-byte wire enum whose values have stable lower-case names: the
+/// enum, `ALL` in wire order, `from_u8`, the name's getter and its parser.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident (names: $get:ident, $parse:ident) {
+            $( $(#[$vmeta:meta])* $variant:ident = $byte:literal => $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant = $byte, )+
+        }
+
+        impl $name {
+            /// Every value, in wire order.
+            pub const ALL: [$name; [$($byte),+].len()] = [$($name::$variant),+];
+            /// The value a wire byte stands for.
+            pub fn from_u8(byte: u8) -> Option<$name> {
+                match byte {
+                    $( $byte => Some($name::$variant), )+
+                    _ => None,
+                }
+            }
+            /// The stable lower-case name.
+            pub fn $get(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text, )+
+                }
+            }
+            /// The value a stable name stands for.
+            pub fn $parse(text: &str) -> Option<$name> {
+                match text {
+                    $( $text => Some($name::$variant), )+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
 /// The kind byte of every serialized object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
