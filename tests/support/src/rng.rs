@@ -9,6 +9,8 @@ pub struct TestRng {
     seed: [u8; 32],
     counter: u64,
     buf: Vec<u8>,
+    /// Bytes handed out before the stream's.
+    queued: std::collections::VecDeque<u8>,
 }
 
 impl TestRng {
@@ -18,7 +20,17 @@ impl TestRng {
             seed: Sha256::digest(label.as_bytes()).into(),
             counter: 0,
             buf: Vec::new(),
+            queued: Default::default(),
         }
+    }
+
+    /// The stream of `label` after `bytes`: the first draws take exactly
+    /// these (to re-make an object whose random fields are known, or to make
+    /// one with a chosen grant id or nonce).
+    pub fn starting_with(bytes: &[u8], label: &str) -> TestRng {
+        let mut rng = TestRng::new(label);
+        rng.queued.extend(bytes);
+        rng
     }
 }
 
@@ -36,6 +48,10 @@ impl rand_core::TryRng for TestRng {
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
         for byte in dst {
+            if let Some(b) = self.queued.pop_front() {
+                *byte = b;
+                continue;
+            }
             if self.buf.is_empty() {
                 let mut h = Sha256::new();
                 h.update(self.seed);

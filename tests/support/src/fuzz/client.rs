@@ -62,35 +62,11 @@ pub const TARGETS: &[(&str, Check)] = &[
 /// The fixture's deterministic RNG: the one the known-answer vectors use.
 pub use crate::rng::TestRng as DetRng;
 
-/// An "RNG" that replays known bytes: re-signing a token or request whose
-/// random nonce was decoded must reproduce its bytes.
-struct Replay(Vec<u8>);
-
-impl rand_core::TryRng for Replay {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for byte in dst {
-            *byte = if self.0.is_empty() {
-                0
-            } else {
-                self.0.remove(0)
-            };
-        }
-        Ok(())
-    }
+/// An RNG that first replays known bytes: re-signing a token or request
+/// whose random nonce was decoded must reproduce its bytes.
+fn replay(bytes: &[u8]) -> DetRng {
+    DetRng::starting_with(bytes, "replay")
 }
-
-impl rand_core::TryCryptoRng for Replay {}
 
 /// A party from a label.
 pub fn identity(label: &str) -> Identity {
@@ -578,14 +554,9 @@ pub fn reencrypt_request(data: &[u8]) {
         if let Ok(verified) = r.verify(g) {
             let entry = verified.audit_entry(g, NOW, Decision::Allowed);
             assert_eq!(AuditEntry::from_bytes(&entry.to_bytes()), Ok(entry));
-            let again = ReencryptRequest::new(
-                &f.grantee,
-                g,
-                r.version,
-                r.timestamp,
-                &mut Replay(r.nonce.to_vec()),
-            )
-            .expect("rebuild request");
+            let again =
+                ReencryptRequest::new(&f.grantee, g, r.version, r.timestamp, &mut replay(&r.nonce))
+                    .expect("rebuild request");
             assert_eq!(again.as_bytes(), data, "request re-signs to its bytes");
         }
     }
@@ -666,14 +637,9 @@ pub fn request_token(data: &[u8]) {
         assert!(t.check(t.purpose, &t.subject, t.timestamp, 0).is_ok());
         let _ = t.check(Purpose::ReadInbox, b"", NOW, 60_000);
         if let Some(p) = party(f, &t.party) {
-            let again = RequestToken::sign(
-                p,
-                t.purpose,
-                &t.subject,
-                t.timestamp,
-                &mut Replay(t.nonce.to_vec()),
-            )
-            .expect("re-sign");
+            let again =
+                RequestToken::sign(p, t.purpose, &t.subject, t.timestamp, &mut replay(&t.nonce))
+                    .expect("re-sign");
             assert_eq!(again.as_bytes(), data, "token re-signs to its bytes");
         }
     }
