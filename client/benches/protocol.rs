@@ -58,13 +58,7 @@ fn setup(sections: usize, body_len: usize) -> Setup {
     .sign(&owner)
     .unwrap();
     let (key, blob, root) = first.unwrap();
-    let terms = GrantTerms {
-        grantee: doctor.public().clone(),
-        role: Role::Physician,
-        from_version: 0,
-        expires_at: None,
-        sequence: 1,
-    };
+    let terms = GrantTerms::new(doctor.public(), Role::Physician, 1);
     let grant = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, rng).unwrap();
     Setup {
         owner,
@@ -97,13 +91,7 @@ fn protocol(c: &mut Criterion) {
     g.bench_function("capsule encapsulate", |b| {
         b.iter(|| Capsule::encapsulate(&s.key, 2, &mut os_rng()).unwrap())
     });
-    let terms = GrantTerms {
-        grantee: s.doctor.public().clone(),
-        role: Role::Physician,
-        from_version: 0,
-        expires_at: None,
-        sequence: 2,
-    };
+    let terms = GrantTerms::new(s.doctor.public(), Role::Physician, 2);
     g.bench_function("grant issue", |b| {
         b.iter(|| {
             IssuedGrant::issue(

@@ -119,11 +119,8 @@ fn expired_grant_is_refused_and_rotates() {
     let mut w2 = World::new("expiry-past");
     w2.write(&[("labs", b"x".as_slice())]);
     let terms = GrantTerms {
-        grantee: lab.public().clone(),
-        role: Role::Lab,
-        from_version: 0,
         expires_at: Some(w2.now),
-        sequence: 0,
+        ..GrantTerms::new(lab.public(), Role::Lab, 0)
     };
     let srs = w2.srs.public().encryption;
     let err = w2
@@ -157,13 +154,7 @@ fn stranger_grant(
         EpochId([7; 32]),
     )
     .unwrap();
-    let terms = GrantTerms {
-        grantee: reader.public().clone(),
-        role: Role::Family,
-        from_version: 0,
-        expires_at: None,
-        sequence: u64::MAX,
-    };
+    let terms = GrantTerms::new(reader.public(), Role::Family, u64::MAX);
     IssuedGrant::issue(
         &stranger,
         &key,

@@ -27,13 +27,7 @@ fn grant_for_decoders(w: &World) -> VerifiedGrant {
     let mut rng = TestRng::new("decoders-grant");
     let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([4; 32]))
         .unwrap();
-    let terms = GrantTerms {
-        grantee: w.srs.public().clone(),
-        role: Role::Lab,
-        from_version: 0,
-        expires_at: None,
-        sequence: 1,
-    };
+    let terms = GrantTerms::new(w.srs.public(), Role::Lab, 1);
     IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut rng)
         .unwrap()
         .statement

@@ -415,13 +415,7 @@ fn grant_tamper_kit() {
         &w.owner,
         &rogue_key,
         &w.srs.public().encryption,
-        &sesphr_client::grant::GrantTerms {
-            grantee: doctor.public().clone(),
-            role: Role::Physician,
-            from_version: 0,
-            expires_at: None,
-            sequence: 99,
-        },
+        &sesphr_client::grant::GrantTerms::new(doctor.public(), Role::Physician, 99),
         &mut w.rng,
     )
     .unwrap();

@@ -65,11 +65,8 @@ fn generate() -> Value {
     .unwrap();
 
     let terms = GrantTerms {
-        grantee: grantee.public().clone(),
-        role: Role::Physician,
-        from_version: 0,
         expires_at: Some(1_798_761_600_000),
-        sequence: 1,
+        ..GrantTerms::new(grantee.public(), Role::Physician, 1)
     };
     let grant =
         IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();

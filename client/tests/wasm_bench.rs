@@ -80,13 +80,7 @@ fn protocol_operations() {
     }
     .sign(&owner)
     .unwrap();
-    let terms = GrantTerms {
-        grantee: doctor.public().clone(),
-        role: Role::Physician,
-        from_version: 0,
-        expires_at: None,
-        sequence: 1,
-    };
+    let terms = GrantTerms::new(doctor.public(), Role::Physician, 1);
     time("grant issue", n, || {
         IssuedGrant::issue(
             &owner,

@@ -37,13 +37,7 @@ mod tests {
         let section = SectionId::derive(owner.seed(), &record, "history");
         let key = SectionKey::for_owner(&owner, record, section, EpochId([3; 32])).unwrap();
         let (_, data_key) = Capsule::encapsulate(&key, 1, &mut rng).unwrap();
-        let terms = GrantTerms {
-            grantee: grantee.public().clone(),
-            role: Role::Physician,
-            from_version: 0,
-            expires_at: None,
-            sequence: 1,
-        };
+        let terms = GrantTerms::new(grantee.public(), Role::Physician, 1);
         let issued =
             IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();
         let share = issued

@@ -80,6 +80,19 @@ pub struct GrantTerms {
     pub sequence: u64,
 }
 
+impl GrantTerms {
+    /// All history, no expiry; set the other fields with `..` to narrow it.
+    pub fn new(grantee: &PublicIdentity, role: Role, sequence: u64) -> GrantTerms {
+        GrantTerms {
+            grantee: grantee.clone(),
+            role,
+            from_version: 0,
+            expires_at: None,
+            sequence,
+        }
+    }
+}
+
 /// A verified, owner-signed grant statement.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedGrant {

@@ -195,11 +195,8 @@ fn build() -> Fixture {
     .expect("manifest v2");
     let head = SignedHead::sign(&srs, record, 1, manifest.hash(), NOW);
     let terms = GrantTerms {
-        grantee: grantee.public().clone(),
-        role: Role::Pharmacist,
-        from_version: 0,
         expires_at: Some(NOW + 86_400_000),
-        sequence: 1,
+        ..GrantTerms::new(grantee.public(), Role::Pharmacist, 1)
     };
     let issued = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng)
         .expect("grant");
