@@ -14,7 +14,7 @@ use sesphr_client::grant::{GrantTerms, IssuedGrant, Role, VerifiedGrant};
 use sesphr_client::identity::{DirectoryEntry, PartyId, PublicIdentity};
 use sesphr_client::manifest::{ManifestContent, ManifestEntry, SignedHead, VerifiedManifest};
 use sesphr_client::merkle;
-use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
+use sesphr_client::record::{EpochId, RecordId, SectionId};
 use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::stream::{
@@ -25,8 +25,7 @@ use sesphr_client::stream::{
 /// A fixed valid grant, for decoders that verify against one.
 fn grant_for_decoders(w: &World) -> VerifiedGrant {
     let mut rng = TestRng::new("decoders-grant");
-    let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([4; 32]))
-        .unwrap();
+    let key = w.key_at("s", EpochId([4; 32]));
     let terms = GrantTerms::new(w.srs.public(), Role::Lab, 1);
     IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut rng)
         .unwrap()
@@ -41,7 +40,7 @@ proptest! {
         let chunk_log2 = ALLOWED_CHUNK_LOG2[log2_idx];
         let mut w = World::new(&format!("stream-{seed}"));
         let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
-        let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([3; 32])).unwrap();
+        let key = w.key_at("s", EpochId([3; 32]));
         let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
         let ctx = KeyContext::for_key(&key, 5);
         let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, chunk_log2).unwrap();
@@ -76,7 +75,7 @@ proptest! {
     fn frames_lay_out_what_prepare_builds(len in 0usize..140_000, log2_idx in 0usize..2, seed in any::<u64>()) {
         let mut w = World::new(&format!("frame-{seed}"));
         let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
-        let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("s"), EpochId([3; 32])).unwrap();
+        let key = w.key_at("s", EpochId([3; 32]));
         let (capsule, dk) = Capsule::encapsulate(&key, 5, &mut w.rng).unwrap();
         let ctx = KeyContext::for_key(&key, 5);
         let log2 = ALLOWED_CHUNK_LOG2[log2_idx];
@@ -109,7 +108,7 @@ proptest! {
         let w = World::new(&format!("manifest-{seed}"));
         let mut rng = TestRng::new(&format!("m{seed}"));
         let entries: Vec<ManifestEntry> = (0..n).map(|i| {
-            let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id(&format!("s{i}")), EpochId::generate(&mut rng)).unwrap();
+            let key = w.key_at(&format!("s{i}"), EpochId::generate(&mut rng));
             let (capsule, _) = Capsule::encapsulate(&key, version, &mut rng).unwrap();
             ManifestEntry { section: key.section, epoch: key.epoch, section_key: key.public(), capsule,
                 written_at_version: 1 + (i as u64 % version), chunk_root: [i as u8; 32], blob_len: 1000 * i as u64,
@@ -131,7 +130,7 @@ proptest! {
     fn grant_request_revocation_round_trip(role_idx in 0usize..8, from in 0u64..50, expiry in proptest::option::of(1u64..u64::MAX), seed in any::<u64>()) {
         let mut w = World::new(&format!("grant-{seed}"));
         let grantee = identity(&format!("grantee-{seed}"));
-        let key = SectionKey::for_owner(&w.owner, w.record_id(), w.section_id("labs"), EpochId([1; 32])).unwrap();
+        let key = w.key_at("labs", EpochId([1; 32]));
         let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::ALL[role_idx], from_version: from, expires_at: expiry, sequence: seed };
         let g = IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut w.rng).unwrap();
         let back = VerifiedGrant::from_bytes(g.statement.as_bytes()).unwrap();

@@ -5,16 +5,16 @@
 use sesphr_testkit::world::*;
 
 use sesphr_client::audit::Decision;
-use sesphr_client::capsule::{Capsule, KeyContext};
+use sesphr_client::capsule::Capsule;
 use sesphr_client::envelope::Envelope;
 use sesphr_client::grant::{Role, VerifiedGrant};
 use sesphr_client::manifest::{ManifestContent, SignedHead, VerifiedManifest};
 use sesphr_client::primitives::Point;
-use sesphr_client::record::{EpochId, SectionKey};
+use sesphr_client::record::EpochId;
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::stream::{
-    decrypt_body, encrypt_body, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor, HEADER_LEN,
-    TAG_LEN,
+    decrypt_body, encrypt_body, seal_section, BlobHeader, ChunkIndex, RustAesGcm, StreamDecryptor,
+    HEADER_LEN, TAG_LEN,
 };
 use sesphr_client::Error;
 
@@ -22,16 +22,8 @@ use sesphr_client::Error;
 fn fixture() -> (World, Vec<u8>, sesphr_client::capsule::DataKey, [u8; 32]) {
     let mut w = World::new("tamper");
     let body: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
-    let key = SectionKey::for_owner(
-        &w.owner,
-        w.record_id(),
-        w.section_id("labs"),
-        EpochId([9; 32]),
-    )
-    .unwrap();
-    let (capsule, dk) = Capsule::encapsulate(&key, 1, &mut w.rng).unwrap();
-    let ctx = KeyContext::for_key(&key, 1);
-    let (blob, sealed) = encrypt_body(capsule, &dk, &ctx, &body, 14).unwrap();
+    let key = w.key_at("labs", EpochId([9; 32]));
+    let (blob, sealed, dk) = seal_section(&key, 1, &body, 14, &mut w.rng).unwrap();
     assert_eq!(
         decrypt_body(&blob, &dk, &sealed.chunk_root)
             .unwrap()
@@ -207,16 +199,8 @@ fn reordered_and_swapped_chunks_are_refused() {
     assert_eq!(code(index.verify(&header, &root)), "content_mismatch");
 
     // A chunk from another blob of the same section, same position.
-    let key = SectionKey::for_owner(
-        &w.owner,
-        w.record_id(),
-        w.section_id("labs"),
-        EpochId([9; 32]),
-    )
-    .unwrap();
-    let (capsule2, dk2) = Capsule::encapsulate(&key, 2, &mut w.rng).unwrap();
-    let ctx2 = KeyContext::for_key(&key, 2);
-    let (other, _) = encrypt_body(capsule2, &dk2, &ctx2, &vec![1u8; 50_000], 14).unwrap();
+    let key = w.key_at("labs", EpochId([9; 32]));
+    let (other, _, _) = seal_section(&key, 2, &vec![1u8; 50_000], 14, &mut w.rng).unwrap();
     let mut mixed = blob.clone();
     mixed[a..a + len].copy_from_slice(&other[a..a + len]);
     assert_eq!(code(decrypt_body(&mixed, &dk, &root)), "content_mismatch");
@@ -238,13 +222,7 @@ fn grantee_who_knows_the_dek_cannot_forge_content() {
 #[test]
 fn wrong_key_or_epoch_is_opaque_decryption_failure() {
     let (mut w, blob, _, root) = fixture();
-    let other_epoch = SectionKey::for_owner(
-        &w.owner,
-        w.record_id(),
-        w.section_id("labs"),
-        EpochId([8; 32]),
-    )
-    .unwrap();
+    let other_epoch = w.key_at("labs", EpochId([8; 32]));
     let (_, wrong) = Capsule::encapsulate(&other_epoch, 1, &mut w.rng).unwrap();
     assert_eq!(
         code(decrypt_body(&blob, &wrong, &root)),
@@ -404,13 +382,7 @@ fn grant_tamper_kit() {
     );
 
     // A malicious owner giving a grantee shares for another key: b1·G + B2 ≠ A.
-    let rogue_key = SectionKey::for_owner(
-        &w.owner,
-        w.record_id(),
-        w.section_id("history"),
-        EpochId([1; 32]),
-    )
-    .unwrap();
+    let rogue_key = w.key_at("history", EpochId([1; 32]));
     let rogue = sesphr_client::grant::IssuedGrant::issue(
         &w.owner,
         &rogue_key,

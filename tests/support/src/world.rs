@@ -14,7 +14,7 @@ use sesphr_client::manifest::{ManifestChain, ManifestEntry, SignedHead, Verified
 use sesphr_client::owner::OwnerRecord;
 use sesphr_client::policy::Rotation;
 use sesphr_client::reader::{Inbox, InboxItem, Reply};
-use sesphr_client::record::{RecordId, SectionId, SectionKey};
+use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
 use sesphr_client::secret::Seed;
 use sesphr_client::stream::{decrypt_body, seal_section, DEFAULT_CHUNK_LOG2};
@@ -369,13 +369,12 @@ impl World {
     /// The owner's key of a section's current epoch.
     pub fn section_key(&self, name: &str) -> SectionKey {
         let section = self.section_id(name);
-        SectionKey::for_owner(
-            &self.owner,
-            self.record_id(),
-            section,
-            self.record.epoch(&section).unwrap(),
-        )
-        .unwrap()
+        self.key_at(name, self.record.epoch(&section).unwrap())
+    }
+
+    /// The owner's key of section `name` in any `epoch`, current or not.
+    pub fn key_at(&self, name: &str, epoch: EpochId) -> SectionKey {
+        SectionKey::for_owner(&self.owner, self.record_id(), self.section_id(name), epoch).unwrap()
     }
 
     /// Reads a section of `manifest` with one given share, below the reader
