@@ -105,20 +105,10 @@ fn protocol(c: &mut Criterion) {
         })
     });
     g.bench_function("grant accept (grantee)", |b| {
-        b.iter(|| {
-            s.grant
-                .statement
-                .accept(&s.doctor, &s.grant.b1_envelope, &s.key.public())
-                .unwrap()
-        })
+        b.iter(|| s.grant.accept(&s.doctor, &s.key.public()).unwrap())
     });
     g.bench_function("grant accept (SRS share)", |b| {
-        b.iter(|| {
-            s.grant
-                .statement
-                .accept_srs_share(&s.srs, &s.grant.b2_envelope)
-                .unwrap()
-        })
+        b.iter(|| s.grant.accept_srs_share(&s.srs).unwrap())
     });
     let srs_share = s
         .grant

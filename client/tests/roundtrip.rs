@@ -138,8 +138,8 @@ proptest! {
         prop_assert_eq!(back.expires_at, expiry);
         prop_assert_eq!(back.role, Role::ALL[role_idx]);
         prop_assert_eq!(Envelope::from_bytes(&g.b1_envelope.to_bytes()).unwrap(), g.b1_envelope.clone());
-        g.statement.accept(&grantee, &g.b1_envelope, &key.public()).unwrap();
-        g.statement.accept_srs_share(&w.srs, &g.b2_envelope).unwrap();
+        g.accept(&grantee, &key.public()).unwrap();
+        g.accept_srs_share(&w.srs).unwrap();
 
         let req = ReencryptRequest::new(&grantee, &g.statement, from + 1, seed, &mut w.rng).unwrap();
         let rb = ReencryptRequest::from_bytes(req.as_bytes()).unwrap();

@@ -350,27 +350,18 @@ fn grant_tamper_kit() {
         assert!(VerifiedGrant::from_bytes(&b).is_err(), "byte {i}");
     }
     // The wrong grantee, a swapped envelope, the wrong section key.
-    assert_eq!(
-        code(g.statement.accept(&nurse, &g.b1_envelope, &a_hist)),
-        "binding_mismatch"
-    );
+    assert_eq!(code(g.accept(&nurse, &a_hist)), "binding_mismatch");
     assert_eq!(
         code(g.statement.accept(&doctor, &g2.b1_envelope, &a_hist)),
         "binding_mismatch"
     );
-    assert_eq!(
-        code(g.statement.accept(&doctor, &g.b1_envelope, &a_labs)),
-        "grant_inconsistent"
-    );
+    assert_eq!(code(g.accept(&doctor, &a_labs)), "grant_inconsistent");
     // The SRS checks its share the same way.
     assert_eq!(
         code(g.statement.accept_srs_share(&w.srs, &g2.b2_envelope)),
         "binding_mismatch"
     );
-    assert_eq!(
-        code(g.statement.accept_srs_share(&doctor, &g.b2_envelope)),
-        "decryption_failed"
-    );
+    assert_eq!(code(g.accept_srs_share(&doctor)), "decryption_failed");
     // Envelope bytes tampered: refused before or at decryption.
     let mut env = g.b1_envelope.to_bytes();
     let last = env.len() - 1;
@@ -391,10 +382,7 @@ fn grant_tamper_kit() {
         &mut w.rng,
     )
     .unwrap();
-    assert_eq!(
-        code(rogue.statement.accept(&doctor, &rogue.b1_envelope, &a_hist)),
-        "grant_inconsistent"
-    );
+    assert_eq!(code(rogue.accept(&doctor, &a_hist)), "grant_inconsistent");
 }
 
 #[test]
@@ -548,10 +536,7 @@ fn reencryption_tamper_kit() {
         &mut w.rng,
     )
     .unwrap();
-    let late_share = late
-        .statement
-        .accept_srs_share(&w.srs, &late.b2_envelope)
-        .unwrap();
+    let late_share = late.accept_srs_share(&w.srs).unwrap();
     let late_req = ReencryptRequest::new(&doctor, &late.statement, 1, w.now, &mut w.rng).unwrap();
     assert_eq!(
         srs_reencrypt(

@@ -70,14 +70,8 @@ fn generate() -> Value {
     };
     let grant =
         IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();
-    let share = grant
-        .statement
-        .accept(&grantee, &grant.b1_envelope, &key.public())
-        .unwrap();
-    let srs_share = grant
-        .statement
-        .accept_srs_share(&srs, &grant.b2_envelope)
-        .unwrap();
+    let share = grant.accept(&grantee, &key.public()).unwrap();
+    let srs_share = grant.accept_srs_share(&srs).unwrap();
     let request =
         ReencryptRequest::new(&grantee, &grant.statement, 1, 1_767_225_601_000, &mut rng).unwrap();
     let b2 = SecretScalar::from_bytes(srs_share.b2_bytes().as_ref()).unwrap();

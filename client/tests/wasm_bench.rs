@@ -93,19 +93,10 @@ fn protocol_operations() {
     });
     let grant = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, rng).unwrap();
     time("grant accept (grantee)", n, || {
-        grant
-            .statement
-            .accept(&doctor, &grant.b1_envelope, &key.public())
-            .unwrap()
+        grant.accept(&doctor, &key.public()).unwrap()
     });
-    let share = grant
-        .statement
-        .accept(&doctor, &grant.b1_envelope, &key.public())
-        .unwrap();
-    let srs_share = grant
-        .statement
-        .accept_srs_share(&srs, &grant.b2_envelope)
-        .unwrap();
+    let share = grant.accept(&doctor, &key.public()).unwrap();
+    let srs_share = grant.accept_srs_share(&srs).unwrap();
     let req = ReencryptRequest::new(&doctor, &grant.statement, 1, 0, rng).unwrap();
     time("re-encrypt (SRS side, in wasm)", n, || {
         srs_reencrypt(

@@ -40,14 +40,8 @@ mod tests {
         let terms = GrantTerms::new(grantee.public(), Role::Physician, 1);
         let issued =
             IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, &mut rng).unwrap();
-        let share = issued
-            .statement
-            .accept(&grantee, &issued.b1_envelope, &key.public())
-            .unwrap();
-        let srs_share = issued
-            .statement
-            .accept_srs_share(&srs, &issued.b2_envelope)
-            .unwrap();
+        let share = issued.accept(&grantee, &key.public()).unwrap();
+        let srs_share = issued.accept_srs_share(&srs).unwrap();
         let (_, answer_key) = seal_request(&srs.public().encryption, b"request", &mut rng).unwrap();
         let owned = OwnerRecord::new(&owner, 0);
 

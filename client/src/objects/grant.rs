@@ -163,6 +163,16 @@ fn envelope_info(label: &str, grant_id: &GrantId, key: &SectionKey) -> Vec<u8> {
 }
 
 impl IssuedGrant {
+    /// Grantee side of a grant handed over whole: [`VerifiedGrant::accept`]
+    /// with its own `b1` envelope.
+    pub fn accept(&self, grantee: &Identity, manifest_key: &Point) -> Result<GrantShare> {
+        self.statement
+            .accept(grantee, &self.b1_envelope, manifest_key)
+    }
+    /// SRS side: [`VerifiedGrant::accept_srs_share`] with its own `b2` envelope.
+    pub fn accept_srs_share(&self, srs: &Identity) -> Result<SrsShare> {
+        self.statement.accept_srs_share(srs, &self.b2_envelope)
+    }
     /// Splits the section secret for `terms.grantee` and signs the statement.
     pub fn issue<R: CryptoRng + ?Sized>(
         owner: &Identity,

@@ -105,10 +105,7 @@ impl World {
 
     /// The SRS takes a grant's `b2` (checking it), the relay the `b1` item.
     fn deliver(&mut self, issued: &IssuedGrant) {
-        let share = issued
-            .statement
-            .accept_srs_share(&self.srs, &issued.b2_envelope)
-            .unwrap();
+        let share = issued.accept_srs_share(&self.srs).unwrap();
         self.srs_shares.insert(issued.statement.grant_id, share);
         self.srs_grants.push((issued.statement.clone(), false));
         let item =
