@@ -6,6 +6,13 @@ import { forgetKey, loadKey, saveKey } from "./keys.js";
 
 /** Wires the identity forms; `enter(identity)` opens the portal for it. */
 export function setupIdentity(enter) {
+  /** Keeps the wrapped seed of `id` in this browser, then opens the portal. */
+  const keep = async (wrapped, id, message) => {
+    await saveKey({ wrapped, id: id.id, fingerprint: id.fingerprint });
+    say(message);
+    await enter(id);
+  };
+
   $("create-form").addEventListener(
     "submit",
     action(async () => {
@@ -13,10 +20,7 @@ export function setupIdentity(enter) {
       if (pass !== $("create-pass2").value) throw new S.SesphrError("mismatch", "The passphrases differ.");
       say("Creating your keys (this takes a moment: the passphrase is stretched with Argon2id)…");
       const id = S.Identity.generate();
-      const wrapped = id.wrap(pass);
-      await saveKey({ wrapped, id: id.id, fingerprint: id.fingerprint });
-      say("Identity created. Back it up: without the backup file and passphrase it cannot be recovered.");
-      await enter(id);
+      await keep(id.wrap(pass), id, "Identity created. Back it up: without the backup file and passphrase it cannot be recovered.");
     }),
   );
 
@@ -55,10 +59,7 @@ export function setupIdentity(enter) {
       }
       say("Opening the backup…");
       const wrapped = S.fromHex(backup.wrappedSeed);
-      const id = S.Identity.unwrap(wrapped, $("restore-pass").value);
-      await saveKey({ wrapped, id: id.id, fingerprint: id.fingerprint });
-      say("Identity restored.");
-      await enter(id);
+      await keep(wrapped, S.Identity.unwrap(wrapped, $("restore-pass").value), "Identity restored.");
     }),
   );
 

@@ -37,6 +37,14 @@ async function party(c) {
   return id;
 }
 
+/** A patient with a new record and a doctor, both registered on `c`. */
+async function patientAndDoctor(c) {
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  return { patient, doctor, record };
+}
+
 const rejection = (promise) => promise.then(() => assert.fail("expected a rejection"), (e) => e);
 const isPost = (init) => init.method === "POST";
 /** The relay's real 404 for a manifest, in place of the one at `url`: how a relay hides a version. */
@@ -140,9 +148,7 @@ test("a stranger's grant naming the victim's record neither shows as theirs nor 
 
 test("inbox items are named by their statement's hash, and clearing one by that id removes it", async () => {
   const c = await client();
-  const patient = await party(c);
-  const doctor = await party(c);
-  const record = await new S.Patient(c, patient).createRecord();
+  const { doctor, record } = await patientAndDoctor(c);
   await record.write([{ name: "labs", text: "panel" }]);
   await record.share({ grantee: doctor.id, sections: ["labs"] });
   const [shared] = await new S.Reader(c, doctor).sharedWithMe();
@@ -187,9 +193,7 @@ test("the owner's restore against a relay that hides the newest manifest is stal
 
 test("a reader refuses a relay behind the SRS's head, and reads the head's version when the relay is ahead", async () => {
   const c = await client();
-  const patient = await party(c);
-  const doctor = await party(c);
-  const record = await new S.Patient(c, patient).createRecord();
+  const { doctor, record } = await patientAndDoctor(c);
   await record.write([{ name: "labs", text: "old panel" }]);
   await record.share({ grantee: doctor.id, sections: ["labs"] });
   await record.write([{ name: "labs", text: "new panel" }]);
@@ -225,9 +229,7 @@ test("a write whose SRS confirmation is lost still lands; the next write carries
     }
     return real();
   });
-  const patient = await party(c);
-  const doctor = await party(c);
-  const record = await new S.Patient(c, patient).createRecord();
+  const { patient, doctor, record } = await patientAndDoctor(c);
   await record.share({ grantee: doctor.id, sections: ["history"] });
   lose = 1;
   const first = await record.write([{ name: "history", text: "first" }]);
@@ -312,9 +314,7 @@ test("two tabs of one record: the stale one gets version_conflict, is refreshed,
 
 test("an older version of a section is listed and read through the owner-signed chain", async () => {
   const c = await client();
-  const patient = await party(c);
-  const doctor = await party(c);
-  const record = await new S.Patient(c, patient).createRecord();
+  const { doctor, record } = await patientAndDoctor(c);
   await record.write([{ name: "history", text: "asthma since 2009" }]);
   await record.write([{ name: "history", text: "asthma, resolved in 2024" }]);
   await record.write([{ name: "labs", text: "panel" }]);
@@ -344,9 +344,7 @@ test("an older version of a section is listed and read through the owner-signed 
 
 test("every grant of the epoch is tried: a revoked newest grant falls back to the older live one", async () => {
   const c = await client();
-  const patient = await party(c);
-  const doctor = await party(c);
-  const record = await new S.Patient(c, patient).createRecord();
+  const { doctor, record } = await patientAndDoctor(c);
   await record.write([{ name: "medications", text: "salbutamol" }]);
   const [older] = await record.share({ grantee: doctor.id, sections: ["medications"] });
   const [newer] = await record.share({ grantee: doctor.id, sections: ["medications"] });

@@ -22,8 +22,8 @@ function median(f) {
 
 const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-async function sesphr() {
-  await S.init();
+/** A connected client, an owner and a reader (both registered), and the owner's new record. */
+async function patientAndReader() {
   const client = new S.Client();
   await client.connect();
   const owner = S.Identity.generate();
@@ -31,6 +31,12 @@ async function sesphr() {
   await client.register(owner);
   await client.register(reader);
   const record = await new S.Patient(client, owner).createRecord();
+  return { client, owner, reader, record };
+}
+
+async function sesphr() {
+  await S.init();
+  const { client, owner, reader, record } = await patientAndReader();
   await record.write([{ name: "notes", files: [{ name: "b", bytes: body }] }]);
 
   // Grant creation: split a, two HPKE envelopes, sign (what share() does per section).
@@ -108,13 +114,7 @@ async function paper() {
     for (let i = 0; i < n; i++) S.Identity.generate().free();
     out.keygenMs[n] = performance.now() - t;
   }
-  const client = new S.Client();
-  await client.connect();
-  const owner = S.Identity.generate();
-  const reader = S.Identity.generate();
-  await client.register(owner);
-  await client.register(reader);
-  const record = await new S.Patient(client, owner).createRecord();
+  const { client, reader, record } = await patientAndReader();
   await record.write([{ name: "imaging", text: "first" }]);
   await record.share({ grantee: reader.id, sections: ["imaging"] });
   const [shared] = await new S.Reader(client, reader).sharedWithMe();
