@@ -245,16 +245,23 @@ impl Client {
 
     /// Deletes a blob one uploaded.
     pub async fn delete_blob(&self, who: &Identity, id: &[u8; 32]) -> Result<()> {
-        let t = token(who, Purpose::DeleteBlob, id)?;
-        self.send(
-            reqwest::Method::DELETE,
-            &format!("/v1/blobs/{}", hex::encode(id)),
-            None,
-            Some(t),
-        )
-        .await?
-        .ok()
-        .map(drop)
+        self.delete(who, Purpose::DeleteBlob, "/v1/blobs", id).await
+    }
+
+    /// `DELETE {collection}/{id}` under a token for `purpose` and `id`.
+    async fn delete(
+        &self,
+        who: &Identity,
+        purpose: Purpose,
+        collection: &str,
+        id: &[u8; 32],
+    ) -> Result<()> {
+        let t = token(who, purpose, id)?;
+        let path = format!("{collection}/{}", hex::encode(id));
+        self.send(reqwest::Method::DELETE, &path, None, Some(t))
+            .await?
+            .ok()
+            .map(drop)
     }
 
     /// A record's manifest of `version` (`None`: the latest), or `None` if
@@ -369,16 +376,7 @@ impl Client {
 
     /// Removes an item from one's own inbox.
     pub async fn clear_inbox(&self, who: &Identity, id: &[u8; 32]) -> Result<()> {
-        let t = token(who, Purpose::ClearInbox, id)?;
-        self.send(
-            reqwest::Method::DELETE,
-            &format!("/v1/inbox/{}", hex::encode(id)),
-            None,
-            Some(t),
-        )
-        .await?
-        .ok()
-        .map(drop)
+        self.delete(who, Purpose::ClearInbox, "/v1/inbox", id).await
     }
 
     /// Sends a sealed re-encryption request through the relay: the sealed

@@ -91,12 +91,7 @@ pub fn verify_inclusion(
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
+            skip_right_edges(&mut fn_, &mut sn);
         } else {
             r = node_hash(&r, p);
         }
@@ -179,12 +174,7 @@ pub fn verify_consistency(
         if fn_ & 1 == 1 || fn_ == sn {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
+            skip_right_edges(&mut fn_, &mut sn);
         } else {
             sr = node_hash(&sr, c);
         }
@@ -254,6 +244,15 @@ impl Frontier {
             None => Sha256::digest([]).into(),
             Some(&(_, last)) => it.fold(last, |acc, &(_, left)| node_hash(&left, &acc)),
         }
+    }
+}
+
+/// RFC 9162 §2.1.3.2/§2.1.4.2: after hashing at a right edge, shift `fn`
+/// and `sn` right until `fn`'s low bit is set (or `fn` is 0).
+fn skip_right_edges(fn_: &mut u64, sn: &mut u64) {
+    while *fn_ & 1 == 0 && *fn_ != 0 {
+        *fn_ >>= 1;
+        *sn >>= 1;
     }
 }
 

@@ -9,6 +9,19 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::error::{Error, Result};
 use crate::primitives::{random_bytes, scalar_from_bytes, scalar_to_bytes, Point};
 
+/// `Debug` that names the type and prints nothing of its value.
+macro_rules! redacted_debug {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name))
+                    .field(&crate::error::Redacted)
+                    .finish()
+            }
+        }
+    };
+}
+
 /// A party's 32-byte master seed. Everything the party owns derives from it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Seed([u8; 32]);
@@ -37,13 +50,7 @@ impl Seed {
     }
 }
 
-impl fmt::Debug for Seed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Seed")
-            .field(&crate::error::Redacted)
-            .finish()
-    }
-}
+redacted_debug!(Seed);
 
 impl PartialEq for Seed {
     fn eq(&self, other: &Seed) -> bool {
@@ -99,13 +106,7 @@ impl Drop for SecretScalar {
 
 impl ZeroizeOnDrop for SecretScalar {}
 
-impl fmt::Debug for SecretScalar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SecretScalar")
-            .field(&crate::error::Redacted)
-            .finish()
-    }
-}
+redacted_debug!(SecretScalar);
 
 /// A 256-bit symmetric key (a section version's DEK).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -125,13 +126,7 @@ impl SymmetricKey {
     }
 }
 
-impl fmt::Debug for SymmetricKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SymmetricKey")
-            .field(&crate::error::Redacted)
-            .finish()
-    }
-}
+redacted_debug!(SymmetricKey);
 
 #[cfg(test)]
 mod tests {
