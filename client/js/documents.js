@@ -12,6 +12,34 @@ import { concat, openStream } from "./body.js";
 
 const DOC_PREFIX = 64 * 1024;
 
+const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * @internal Checks a section document's keys and types (protocol.md,
+ * "Section documents"), filling the optional ones it lacks; `bad(why)` makes
+ * the error to throw.
+ */
+export function checkDocument(doc, bad) {
+  if (!isObject(doc)) throw bad("is not a JSON object");
+  if (typeof doc.name !== "string") throw bad("has no name");
+  doc.fields ??= {};
+  if (!isObject(doc.fields) || !Object.values(doc.fields).every((v) => typeof v === "string")) {
+    throw bad("has fields that are not strings");
+  }
+  doc.text ??= "";
+  if (typeof doc.text !== "string") throw bad("has a text that is not a string");
+  doc.fhir ??= [];
+  if (!Array.isArray(doc.fhir) || !doc.fhir.every(isObject)) throw bad("has FHIR resources that are not objects");
+  doc.attachments ??= [];
+  if (!Array.isArray(doc.attachments)) throw bad("has attachments that are not a list");
+  for (const a of doc.attachments) {
+    if (!isObject(a) || typeof a.name !== "string" || typeof a.type !== "string" || !Number.isSafeInteger(a.size) || a.size < 0) {
+      throw bad("has an attachment without a name, type and size");
+    }
+  }
+  return doc;
+}
+
 /** @internal The document's bytes: `u32 length ‖ JSON`. */
 export function encodeDocument(doc) {
   const json = new TextEncoder().encode(JSON.stringify(doc));
@@ -21,23 +49,28 @@ export function encodeDocument(doc) {
   return out;
 }
 
-function decodeDocument(bytes) {
+/** @internal Decodes the document at the start of a body of `bodyLength` bytes ({need} if `bytes` is too short). */
+export function decodeDocument(bytes, bodyLength) {
   if (bytes.length < 4) throw new SesphrError("malformed", "section body too short");
   const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0);
+  if (4 + n > bodyLength) throw new SesphrError("malformed", "the section document is longer than the body");
   if (bytes.length < 4 + n) return { need: 4 + n };
+  let doc;
   try {
-    const doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(4, 4 + n)));
-    if (typeof doc !== "object" || doc === null || typeof doc.name !== "string") throw new Error("no name");
-    doc.attachments = Array.isArray(doc.attachments) ? doc.attachments : [];
-    let at = 4 + n;
-    for (const a of doc.attachments) {
-      a.offset = at;
-      at += a.size;
-    }
-    return { doc };
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(4, 4 + n)));
   } catch (e) {
     throw new SesphrError("malformed", `the section document does not parse: ${e.message}`);
   }
+  checkDocument(doc, (why) => new SesphrError("malformed", `the section document ${why}`));
+  let at = 4 + n;
+  for (const a of doc.attachments) {
+    a.offset = at;
+    at += a.size;
+  }
+  if (at !== bodyLength) {
+    throw new SesphrError("malformed", `the section document lists ${at - 4 - n} bytes of attachments in a body that holds ${bodyLength - 4 - n}`);
+  }
+  return { doc };
 }
 
 /** Fetches a body's chunk index and blob and opens it as it streams in. */
@@ -70,11 +103,11 @@ async function bodyPrefix(client, entry, dataKey, n) {
 
 /** @internal Reads the document of a section body. */
 export async function readDocument(client, entry, dataKey) {
-  let { bytes } = await bodyPrefix(client, entry, dataKey, DOC_PREFIX);
-  let out = decodeDocument(bytes);
+  let { bytes, bodyLength } = await bodyPrefix(client, entry, dataKey, DOC_PREFIX);
+  let out = decodeDocument(bytes, bodyLength);
   if (out.need) {
     bytes = (await bodyPrefix(client, entry, dataKey, out.need)).bytes;
-    out = decodeDocument(bytes);
+    out = decodeDocument(bytes, bodyLength);
   }
   return out.doc;
 }

@@ -8,7 +8,7 @@
 import { core, fromHex, roleSections, sameBytes, standardSections, toHex, free } from "./wasm.js";
 import { SesphrError, isTransient } from "./errors.js";
 import { partLength, sealBody } from "./body.js";
-import { encodeDocument, openSection, readDocument } from "./documents.js";
+import { checkDocument, encodeDocument, openSection, readDocument } from "./documents.js";
 
 const OCTETS = "application/octet-stream";
 /** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
@@ -421,6 +421,7 @@ export class PatientRecord {
           parts.push(blob);
         }
         const doc = { name: u.name, fields: u.fields ?? {}, text: u.text ?? "", fhir: u.fhir ?? [], attachments };
+        checkDocument(doc, (why) => new SesphrError("invalid_argument", `the section ${why}`));
         parts.unshift(encodeDocument(doc));
         total.of += parts.reduce((n, p) => n + partLength(p), 0);
         work.push({ name: u.name, parts });

@@ -363,3 +363,45 @@ test("every grant of the epoch is tried: a revoked newest grant falls back to th
   assert.equal(e.code, "revoked");
   assert.equal(e.status, 403);
 });
+
+test("a section document of the wrong shape is malformed on reading and refused on writing", async () => {
+  const docs = await import(join(root, "pkg", "documents.js"));
+  const body = (json, rest = 0) => {
+    const text = new TextEncoder().encode(typeof json === "string" ? json : JSON.stringify(json));
+    const out = new Uint8Array(4 + text.length + rest);
+    new DataView(out.buffer).setUint32(0, text.length);
+    out.set(text, 4);
+    return out;
+  };
+  const read = (bytes) => docs.decodeDocument(bytes, bytes.length);
+  const good = read(body({ name: "labs", attachments: [{ name: "a.pdf", type: "application/pdf", size: 3 }] }, 3)).doc;
+  assert.deepEqual([good.fields, good.text, good.fhir, good.attachments[0].offset], [{}, "", [], body({ name: "labs", attachments: [{ name: "a.pdf", type: "application/pdf", size: 3 }] }).length]);
+  const hostile = {
+    "not an object": body([1, 2]),
+    "not JSON": body("{"),
+    "no name": body({ text: "x" }),
+    "a field that is a number": body({ name: "x", fields: { weight: 70 } }),
+    "a text that is an object": body({ name: "x", text: {} }),
+    "a FHIR entry that is a string": body({ name: "x", fhir: ["Observation"] }),
+    "attachments that are an object": body({ name: "x", attachments: {} }),
+    "a negative size": body({ name: "x", attachments: [{ name: "a", type: "", size: -1 }] }),
+    "a fractional size": body({ name: "x", attachments: [{ name: "a", type: "", size: 1.5 }] }),
+    "a size given as text": body({ name: "x", attachments: [{ name: "a", type: "", size: "3" }] }, 3),
+    "an attachment without a type": body({ name: "x", attachments: [{ name: "a", size: 3 }] }, 3),
+    "sizes short of the body": body({ name: "x", attachments: [{ name: "a", type: "", size: 2 }] }, 3),
+    "sizes beyond the body": body({ name: "x", attachments: [{ name: "a", type: "", size: 4 }] }, 3),
+    "bytes after a document without attachments": body({ name: "x" }, 1),
+  };
+  for (const [what, bytes] of Object.entries(hostile)) {
+    assert.throws(() => read(bytes), (e) => e instanceof S.SesphrError && e.code === "malformed", what);
+  }
+  // A length prefix past the body's end is malformed, not a request for more.
+  const long = body({ name: "x" });
+  assert.throws(() => docs.decodeDocument(long, long.length - 1), (e) => e.code === "malformed");
+  // The writer refuses what a reader would refuse, before anything is sent.
+  const c = await client();
+  const record = await new S.Patient(c, await party(c)).createRecord();
+  const e = await rejection(record.write([{ name: "labs", fhir: ["Observation"] }]));
+  assert.equal(e.code, "invalid_argument");
+  assert.equal(record.version, 1);
+});
