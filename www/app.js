@@ -30,6 +30,8 @@ function highWater(identity) {
   return map;
 }
 
+const SRS_PIN = "sesphr-srs-fingerprint";
+
 async function boot() {
   try {
     await S.init();
@@ -42,12 +44,22 @@ async function boot() {
     : "This page is not a secure context (plain http on a network address), so the browser's " +
       "WebCrypto is unavailable: encryption runs in WebAssembly only and is several times slower. " +
       "Use https or localhost for large files.";
-  app.client = new S.Client();
+  // The SRS key this browser saw first is pinned: a server answering with
+  // another key is refused before anything is sent to it.
+  const pinned = localStorage.getItem(SRS_PIN) ?? undefined;
+  app.client = new S.Client({ srsFingerprint: pinned });
   try {
     const srs = await app.client.connect();
+    if (!pinned) localStorage.setItem(SRS_PIN, srs.fingerprint);
     $("srs-fp").textContent = srs.fingerprint;
   } catch (e) {
     fail(e);
+    if (e.code === "srs_mismatch") {
+      $("pinned-fp").textContent = pinned;
+      $("served-fp").textContent = e.served;
+      $("repin-box").hidden = false;
+      return;
+    }
   }
   await showStored();
   $("view-start").hidden = false;
@@ -83,6 +95,16 @@ setupIdentity(enter);
 
 $("lock").addEventListener("click", () => {
   app.identity?.free();
+  location.reload();
+});
+
+$("repin").addEventListener("click", () => {
+  const ok = confirm(
+    "Trust the server's new key? Do this only if your provider told you the key changed, " +
+      "and the fingerprint they gave you is the one now shown.",
+  );
+  if (!ok) return;
+  localStorage.removeItem(SRS_PIN);
   location.reload();
 });
 

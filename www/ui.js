@@ -35,7 +35,9 @@ const FRIENDLY = {
   not_granted: "None of your shares covers this version of the section (it was re-keyed without you).",
   no_such_section: "A section shared with you has nothing in it yet (its name is only known once written).",
   decryption_failed: "Wrong passphrase, or the file is damaged.",
-  srs_mismatch: "The re-encryption server is not the one this portal trusts. Nothing was sent.",
+  srs_mismatch:
+    "The re-encryption server answered with another key than the one this browser saw before. " +
+    "Nothing was sent. If your provider did not announce a new key, stop here: someone may be posing as the server.",
   network: "The server cannot be reached. Check your connection and try again.",
   not_found: "Not found. Check the id and try again.",
   invalid_id: "That is not a valid party id (64 hexadecimal characters).",

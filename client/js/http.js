@@ -51,10 +51,13 @@ export class Client {
     const party = srs.view();
     if (this.pinned && party.fingerprint !== this.pinned) {
       srs.free();
-      throw new SesphrError(
+      const e = new SesphrError(
         "srs_mismatch",
         `the SRS fingerprint ${party.fingerprint} is not the pinned ${this.pinned}`,
       );
+      e.served = party.fingerprint;
+      e.pinned = this.pinned;
+      throw e;
     }
     this.srsIdentity?.free();
     this.srsIdentity = srs;

@@ -18,6 +18,10 @@ export class SesphrError extends Error {
   readonly found?: number;
   /** For `stale`: the version (or time) known to be newer. */
   readonly known?: number;
+  /** For `srs_mismatch`: the fingerprint the server showed. */
+  readonly served?: string;
+  /** For `srs_mismatch`: the pinned fingerprint it was compared with. */
+  readonly pinned?: string;
 }
 
 /** Whether the same request may succeed if sent again: `network`, a 5xx or a 429. */

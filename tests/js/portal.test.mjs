@@ -285,3 +285,36 @@ test("patient shares sections, readers read exactly what was granted, revocation
 
   console.log("portal timings (ms):", JSON.stringify(timings));
 });
+
+test("the portal pins the re-encryption server's key it saw first and refuses another", { timeout: 120_000 }, async () => {
+  const p = await person("pin");
+  const { page } = p;
+  page.setDefaultTimeout(15_000);
+  try {
+    await page.locator("#view-start").waitFor();
+    const real = (await page.locator("#srs-fp").textContent()).trim();
+    assert.match(real, /^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/);
+    assert.equal(await page.evaluate(() => localStorage.getItem("sesphr-srs-fingerprint")), real);
+    // Another server key than the pinned one (as if the server were replaced).
+    await page.evaluate(() => localStorage.setItem("sesphr-srs-fingerprint", "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA"));
+    await page.reload();
+    const alert = page.locator("#alert");
+    await alert.waitFor();
+    assert.equal(await alert.getAttribute("data-code"), "srs_mismatch");
+    assert.match(await alert.textContent(), /another key than the one this browser saw before/);
+    assert.equal(await page.locator("#create-form").isVisible(), false, "nothing can be done against that server");
+    assert.equal(await page.locator("#served-fp").textContent(), real);
+    await shot(p, "pin-mismatch.png");
+    // Declining keeps the pin; accepting re-pins the key now served.
+    page.once("dialog", (d) => d.dismiss());
+    await page.getByRole("button", { name: "Trust the server's new key" }).click();
+    assert.equal(await page.evaluate(() => localStorage.getItem("sesphr-srs-fingerprint")), "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA");
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Trust the server's new key" }).click();
+    await page.locator("#srs-fp").filter({ hasText: real }).waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem("sesphr-srs-fingerprint")), real);
+    await noAlert(page);
+  } finally {
+    await p.context.close();
+  }
+});
