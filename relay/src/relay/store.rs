@@ -22,6 +22,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sesphr_client::primitives::{os_rng, random_bytes};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use crate::sqlite::{self, arr32};
+
 /// A storage failure (never caused by request content).
 #[derive(Debug, thiserror::Error)]
 #[error("relay store: {0}")]
@@ -195,40 +197,31 @@ impl std::fmt::Debug for Meta {
 /// refused at start (pre-release formats are not migrated).
 const SCHEMA_VERSION: i64 = 1;
 
+/// The relay's tables (with [`sqlite::NONCES`]).
+const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS records (record BLOB PRIMARY KEY, owner BLOB NOT NULL);
+     CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner);
+     CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
+         bytes BLOB NOT NULL, PRIMARY KEY (record, version));
+     CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
+         len INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+     CREATE TABLE IF NOT EXISTS usage (owner BLOB PRIMARY KEY, bytes INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS inbox (grantee BLOB NOT NULL, id BLOB NOT NULL,
+         sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
+         PRIMARY KEY (grantee, id));
+     CREATE INDEX IF NOT EXISTS inbox_by_sender ON inbox (grantee, sender);
+     CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);";
+
 impl Meta {
     fn open(path: &Path) -> Result<Meta, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
-        if tables > 0 && version != SCHEMA_VERSION {
-            return Err(StoreError(format!(
-                "{}: schema {version}, this relay writes {SCHEMA_VERSION}; pre-release formats are not migrated (start on a new data directory)",
-                path.display()
-            )));
-        }
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS records (record BLOB PRIMARY KEY, owner BLOB NOT NULL);
-             CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner);
-             CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
-                 bytes BLOB NOT NULL, PRIMARY KEY (record, version));
-             CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
-                 len INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
-             CREATE TABLE IF NOT EXISTS usage (owner BLOB PRIMARY KEY, bytes INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS inbox (grantee BLOB NOT NULL, id BLOB NOT NULL,
-                 sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
-                 PRIMARY KEY (grantee, id));
-             CREATE INDEX IF NOT EXISTS inbox_by_sender ON inbox (grantee, sender);
-             CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);
-             CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);",
-        )?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let conn = sqlite::open(
+            path,
+            "relay",
+            SCHEMA_VERSION,
+            &[],
+            &[SCHEMA, sqlite::NONCES],
+        )
+        .map_err(StoreError)?;
         Ok(Meta(Mutex::new(conn)))
     }
 }
@@ -249,12 +242,6 @@ fn meta<T: Send + 'static>(
         })
         .await
         .map_err(|e| StoreError(e.to_string()))?
-    })
-}
-
-fn arr32(v: Vec<u8>) -> Result<[u8; 32], rusqlite::Error> {
-    v.try_into().map_err(|_| {
-        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
     })
 }
 
@@ -706,14 +693,7 @@ impl RelayStore for LocalStore {
     ) -> StoreFuture<'a, bool> {
         let nonce = *nonce;
         meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)",
-                params![&nonce[..], now as i64],
-            )?;
-            tx.commit()?;
-            Ok(n == 1)
+            sqlite::use_nonce(c, &nonce, now, forget_before)
         })
     }
 }
