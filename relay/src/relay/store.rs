@@ -245,6 +245,52 @@ fn meta<T: Send + 'static>(
     })
 }
 
+/// Bytes of blobs `owner` owns.
+fn used(c: &Connection, owner: &[u8; 32]) -> Result<u64, rusqlite::Error> {
+    let bytes: Option<i64> = c
+        .query_row(
+            "SELECT bytes FROM usage WHERE owner = ?1",
+            [&owner[..]],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(bytes.unwrap_or(0) as u64)
+}
+
+/// Counts a blob of `len` bytes against its owner.
+fn add_usage(c: &Connection, owner: &[u8], len: u64) -> Result<(), rusqlite::Error> {
+    c.execute(
+        "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
+         ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
+        params![owner, len as i64],
+    )?;
+    Ok(())
+}
+
+/// The latest stored version of a record's manifest.
+fn latest_version(c: &Connection, record: &[u8; 32]) -> Result<Option<u64>, rusqlite::Error> {
+    let v: Option<i64> = c.query_row(
+        "SELECT MAX(version) FROM manifests WHERE record = ?1",
+        [&record[..]],
+        |r| r.get(0),
+    )?;
+    Ok(v.map(|v| v as u64))
+}
+
+/// One stored manifest version.
+fn manifest_bytes(
+    c: &Connection,
+    record: &[u8; 32],
+    version: u64,
+) -> Result<Option<Vec<u8>>, rusqlite::Error> {
+    c.query_row(
+        "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
+        params![&record[..], version as i64],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 fn tmp_name(root: &Path) -> PathBuf {
     root.join("tmp")
         .join(hex::encode(random_bytes::<16, _>(&mut os_rng())))
@@ -414,16 +460,7 @@ impl RelayStore for LocalStore {
 
     fn usage<'a>(&'a self, party: &'a [u8; 32]) -> StoreFuture<'a, u64> {
         let party = *party;
-        meta(&self.meta, move |c| {
-            let bytes: Option<i64> = c
-                .query_row(
-                    "SELECT bytes FROM usage WHERE owner = ?1",
-                    [&party[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(bytes.unwrap_or(0) as u64)
-        })
+        meta(&self.meta, move |c| used(c, &party))
     }
 
     fn claim_blob<'a>(
@@ -448,35 +485,19 @@ impl RelayStore for LocalStore {
                     // Stored again after its owner deleted it: it counts
                     // against its owner again, who alone may delete it.
                     tx.execute("UPDATE blobs SET deleted = 0 WHERE id = ?1", [&id[..]])?;
-                    tx.execute(
-                        "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
-                         ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
-                        params![holder, len as i64],
-                    )?;
+                    add_usage(&tx, &holder, len)?;
                     tx.commit()?;
                 }
                 return Ok(Claim::Existing);
             }
-            let used: i64 = tx
-                .query_row(
-                    "SELECT bytes FROM usage WHERE owner = ?1",
-                    [&owner[..]],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
-            if (used as u64).saturating_add(len) > quota {
+            if used(&tx, &owner)?.saturating_add(len) > quota {
                 return Ok(Claim::OverQuota);
             }
             tx.execute(
                 "INSERT INTO blobs (id, owner, len) VALUES (?1, ?2, ?3)",
                 params![&id[..], &owner[..], len as i64],
             )?;
-            tx.execute(
-                "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
-                 ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
-                params![&owner[..], len as i64],
-            )?;
+            add_usage(&tx, &owner, len)?;
             tx.commit()?;
             Ok(Claim::New)
         })
@@ -527,14 +548,7 @@ impl RelayStore for LocalStore {
 
     fn latest_manifest<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
         let record = *record;
-        meta(&self.meta, move |c| {
-            let v: Option<i64> = c.query_row(
-                "SELECT MAX(version) FROM manifests WHERE record = ?1",
-                [&record[..]],
-                |r| r.get(0),
-            )?;
-            Ok(v.map(|v| v as u64))
-        })
+        meta(&self.meta, move |c| latest_version(c, &record))
     }
 
     fn manifest<'a>(
@@ -543,14 +557,7 @@ impl RelayStore for LocalStore {
         version: u64,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
         let record = *record;
-        meta(&self.meta, move |c| {
-            c.query_row(
-                "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
-                params![&record[..], version as i64],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        meta(&self.meta, move |c| manifest_bytes(c, &record, version))
     }
 
     fn put_manifest<'a>(
@@ -564,19 +571,8 @@ impl RelayStore for LocalStore {
         let (record, owner, bytes) = (*record, *owner, bytes.to_vec());
         meta(&self.meta, move |c| {
             let tx = c.transaction()?;
-            let same: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
-                    params![&record[..], version as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let latest: Option<i64> = tx.query_row(
-                "SELECT MAX(version) FROM manifests WHERE record = ?1",
-                [&record[..]],
-                |r| r.get(0),
-            )?;
-            let latest = latest.map_or(0, |v| v as u64);
+            let same = manifest_bytes(&tx, &record, version)?;
+            let latest = latest_version(&tx, &record)?.unwrap_or(0);
             match same {
                 Some(stored) if stored == bytes => return Ok(ManifestPut::Same),
                 Some(_) => return Ok(ManifestPut::Conflict(latest)),

@@ -32,6 +32,17 @@ pub struct GrantRow {
     pub receipt: Option<Vec<u8>>,
 }
 
+impl GrantRow {
+    /// A row of `SELECT statement, sealed_b2, receipt FROM grants`.
+    fn from_row(r: &rusqlite::Row<'_>) -> Result<GrantRow, rusqlite::Error> {
+        Ok(GrantRow {
+            statement: r.get(0)?,
+            sealed_b2: r.get(1)?,
+            receipt: r.get(2)?,
+        })
+    }
+}
+
 /// Outcome of storing a grant.
 #[derive(Debug, PartialEq, Eq)]
 pub enum GrantInsert {
@@ -342,13 +353,7 @@ impl SrsStore for SqliteStore {
             c.query_row(
                 "SELECT statement, sealed_b2, receipt FROM grants WHERE record = ?1 AND grant_id = ?2",
                 params![&record[..], &grant_id[..]],
-                |r| {
-                    Ok(GrantRow {
-                        statement: r.get(0)?,
-                        sealed_b2: r.get(1)?,
-                        receipt: r.get(2)?,
-                    })
-                },
+                GrantRow::from_row,
             )
             .optional()
         })
@@ -359,13 +364,7 @@ impl SrsStore for SqliteStore {
             let mut st = c.prepare(
                 "SELECT statement, sealed_b2, receipt FROM grants WHERE record = ?1 ORDER BY seq",
             )?;
-            let rows = st.query_map([&record[..]], |r| {
-                Ok(GrantRow {
-                    statement: r.get(0)?,
-                    sealed_b2: r.get(1)?,
-                    receipt: r.get(2)?,
-                })
-            })?;
+            let rows = st.query_map([&record[..]], GrantRow::from_row)?;
             rows.collect()
         })
     }
