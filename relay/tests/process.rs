@@ -27,16 +27,9 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port, client) = serve(dir.path()).await;
     let (patient, mut record) = patient(&client).await;
-    let doctor = party(&client).await;
-    record
-        .write(&[("history", b"committed before the crash".as_slice())])
-        .await
-        .unwrap();
-    let g = record
-        .share(doctor.public(), &["history"], Role::Physician, false, None)
-        .await
-        .unwrap()
-        .remove(0);
+    let history = [("history", b"committed before the crash".as_slice())];
+    let (doctor, mut g) = share_written(&client, &mut record, &history, Role::Physician).await;
+    let g = g.remove(0);
 
     // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
     let blob = opaque_blob(0xab, 4 << 20);
