@@ -195,6 +195,22 @@ fn p50_p99(mut lat: Vec<f64>) -> (f64, f64) {
     (pct(0.5), pct(0.99))
 }
 
+/// Waits for the tasks sending `n` requests since `start`: the requests per
+/// second, and the p50 and p99 of the latencies they measured.
+async fn measured(
+    start: Instant,
+    n: usize,
+    tasks: Vec<tokio::task::JoinHandle<Res<Vec<f64>>>>,
+) -> Res<(f64, f64, f64)> {
+    let mut lat = Vec::with_capacity(n);
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let (p50, p99) = p50_p99(lat);
+    Ok((rate, p50, p99))
+}
+
 async fn reencrypt_rate(url: &str, rate: f64, secs: f64) -> Res<()> {
     let n = (rate * secs) as usize;
     let requests = prepared(url, n).await?;
@@ -207,18 +223,12 @@ async fn reencrypt_rate(url: &str, rate: f64, secs: f64) -> Res<()> {
         tokio::time::sleep_until(due.into()).await;
         let (http, endpoint) = (http.clone(), endpoint.clone());
         tasks.push(tokio::spawn(async move {
-            timed_reencrypt(&http, &endpoint, body).await
+            Ok(vec![timed_reencrypt(&http, &endpoint, body).await?])
         }));
     }
-    let mut lat = Vec::with_capacity(n);
-    for t in tasks {
-        lat.push(t.await??);
-    }
-    let took = start.elapsed().as_secs_f64();
-    let (p50, p99) = p50_p99(lat);
+    let (achieved, p50, p99) = measured(start, n, tasks).await?;
     println!(
-        "{{\"offered_req_per_s\":{rate},\"achieved_req_per_s\":{:.0},\"p50_ms\":{p50:.2},\"p99_ms\":{p99:.2}}}",
-        n as f64 / took,
+        "{{\"offered_req_per_s\":{rate},\"achieved_req_per_s\":{achieved:.0},\"p50_ms\":{p50:.2},\"p99_ms\":{p99:.2}}}"
     );
     Ok(())
 }
@@ -243,15 +253,9 @@ async fn reencrypt(url: &str, n: usize, concurrency: usize) -> Res<()> {
             Res::Ok(lat)
         }));
     }
-    let mut lat: Vec<f64> = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let (p50, p99) = p50_p99(lat);
+    let (rate, p50, p99) = measured(start, n, tasks).await?;
     println!(
-        "{{\"requests\":{n},\"concurrency\":{concurrency},\"req_per_s\":{:.0},\"p50_ms\":{p50:.2},\"p99_ms\":{p99:.2}}}",
-        n as f64 / secs,
+        "{{\"requests\":{n},\"concurrency\":{concurrency},\"req_per_s\":{rate:.0},\"p50_ms\":{p50:.2},\"p99_ms\":{p99:.2}}}"
     );
     Ok(())
 }

@@ -10,15 +10,17 @@
 //!   audit log.
 //!
 //! Layers: [`config`] (what a process runs, its limits and quotas) →
-//! [`http`] (errors, tokens, rate limits, the listener, body deadlines) →
-//! the two services, which never import each other → [`server`], which
-//! composes the configured services and serves them: [`server::run`] on a
-//! listener until a shutdown future resolves.
+//! [`http`] (errors, tokens, rate limits, the listener, body deadlines) and
+//! [`sqlite`] (what both stores share: a database opened at its schema
+//! version, the spent nonces) → the two services, which never import each
+//! other → [`server`], which composes the configured services and serves
+//! them: [`server::run`] on a listener until a shutdown future resolves.
 
 pub mod config;
 pub mod http;
 pub mod relay;
 pub mod server;
+pub mod sqlite;
 pub mod srs;
 
 pub use config::{Config, Limits, Quotas, Services, StartError};

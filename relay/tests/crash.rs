@@ -102,6 +102,9 @@ impl Http {
         )
         .await
     }
+    async fn post_octets(&self, path: &str, body: Vec<u8>) -> Outcome {
+        self.post(path, "application/octet-stream", body).await
+    }
     async fn put_blob(&self, who: &Identity, bytes: &[u8]) -> Outcome {
         let hash = blob_id(bytes);
         let subject = [hash.as_slice(), &(bytes.len() as u64).to_be_bytes()].concat();
@@ -185,10 +188,7 @@ async fn writers(
                 .sign(&s.owner)
                 .unwrap();
                 let path = format!("/v1/records/{}/manifests", s.record.to_hex());
-                match http
-                    .post(&path, "application/octet-stream", m.as_bytes().to_vec())
-                    .await
-                {
+                match http.post_octets(&path, m.as_bytes().to_vec()).await {
                     Outcome::Ack(_) => ledger.lock().unwrap().manifests.push(m.clone()),
                     Outcome::Unknown => {
                         ledger.lock().unwrap().unsure_manifest = Some(m);
@@ -197,11 +197,7 @@ async fn writers(
                     Outcome::Refused(st, code) => panic!("manifest refused: {st} {code}"),
                 }
                 match http
-                    .post(
-                        "/srs/v1/heads",
-                        "application/octet-stream",
-                        m.as_bytes().to_vec(),
-                    )
+                    .post_octets("/srs/v1/heads", m.as_bytes().to_vec())
                     .await
                 {
                     Outcome::Ack(_) => ledger.lock().unwrap().heads = m.version(),
@@ -233,11 +229,7 @@ async fn writers(
                     let g = &live[rng.below(live.len() as u64) as usize];
                     let rev = Revocation::sign(&s.owner, &g.statement, now()).unwrap();
                     match http
-                        .post(
-                            "/srs/v1/revocations",
-                            "application/octet-stream",
-                            rev.as_bytes().to_vec(),
-                        )
+                        .post_octets("/srs/v1/revocations", rev.as_bytes().to_vec())
                         .await
                     {
                         Outcome::Ack(_) => ledger.lock().unwrap().revoked.push(g.clone()),
@@ -280,10 +272,7 @@ async fn reencrypt(http: &Http, s: &Setup, g: &IssuedGrant, version: u64) -> (u1
     let req =
         ReencryptRequest::new(&s.reader, &g.statement, version, now(), &mut os_rng()).unwrap();
     let (sealed, _) = seal_request(&s.srs_pub.encryption, req.as_bytes(), &mut os_rng()).unwrap();
-    match http
-        .post("/v1/reencrypt", "application/octet-stream", sealed)
-        .await
-    {
+    match http.post_octets("/v1/reencrypt", sealed).await {
         Outcome::Ack(_) => (200, String::new()),
         Outcome::Refused(st, code) => (st, code),
         Outcome::Unknown => panic!("the restarted server dropped a request"),
@@ -392,11 +381,7 @@ async fn check(http: &Http, s: &Setup, ledger: &mut Ledger, data: &std::path::Pa
     if let Some(m) = ledger.manifests.last() {
         if head < m.version() {
             match http
-                .post(
-                    "/srs/v1/heads",
-                    "application/octet-stream",
-                    m.as_bytes().to_vec(),
-                )
+                .post_octets("/srs/v1/heads", m.as_bytes().to_vec())
                 .await
             {
                 Outcome::Ack(_) => {}

@@ -14,15 +14,8 @@ use sesphr_testkit::mitm::Mitm;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_read_revoke_rotate_end_to_end() {
-    let Deployment {
-        dir: _dir,
-        server,
-        api,
-        client,
-        mut record,
-        patient,
-        ..
-    } = deploy(|_| {}).await;
+    let d = deploy(|_| {}).await;
+    let (api, client, patient, mut record) = (d.api, d.client, d.patient, d.record);
     let mut physician = reader(&client).await;
     let mut insurer = reader(&client).await;
     record
@@ -274,19 +267,13 @@ async fn share_read_revoke_rotate_end_to_end() {
         .code,
         "invalid_range"
     );
-    server.stop().await;
+    d.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_relay_is_detected_by_readers_and_by_the_owner() {
-    let Deployment {
-        dir: _dir,
-        server,
-        client,
-        patient,
-        mut record,
-        ..
-    } = deploy(|_| {}).await;
+    let d = deploy(|_| {}).await;
+    let (client, patient, mut record) = (d.client, d.patient, d.record);
     let doctor = party(&client).await;
     record
         .write(&[
@@ -312,7 +299,7 @@ async fn a_lying_relay_is_detected_by_readers_and_by_the_owner() {
     let hist_blob = m.entry(&hist).unwrap().blob_id();
     let notes_blob = m.entry(&notes).unwrap().blob_id();
 
-    let mitm = Mitm::start(&server.base).await;
+    let mitm = Mitm::start(&d.server.base).await;
     let lying = Client::connect(&mitm.base, Some(&client.srs().fingerprint()))
         .await
         .unwrap();
@@ -380,35 +367,17 @@ async fn a_lying_relay_is_detected_by_readers_and_by_the_owner() {
         client.reencrypt(sealed1).await.unwrap(),
         Err(Decision::Replay)
     );
-    server.stop().await;
+    d.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_head_registration_never_blocks_the_record() {
-    let Deployment {
-        dir: _dir,
-        server,
-        client,
-        patient,
-        mut record,
-        ..
-    } = deploy(|_| {}).await;
-    let mut doctor = reader(&client).await;
-    record
-        .write(&[("allergies", b"penicillin".as_slice())])
-        .await
-        .unwrap();
-    record
-        .share(
-            doctor.identity().public(),
-            &["allergies"],
-            Role::Physician,
-            false,
-            None,
-        )
-        .await
-        .unwrap();
-    let mitm = Mitm::start(&server.base).await;
+    let d = deploy(|_| {}).await;
+    let (client, patient, mut record) = (d.client, d.patient, d.record);
+    let allergies = [("allergies", b"penicillin".as_slice())];
+    let (doctor, _) = share_written(&client, &mut record, &allergies, Role::Physician).await;
+    let mut doctor = Reader::new(client.clone(), doctor);
+    let mitm = Mitm::start(&d.server.base).await;
     let lossy = Client::connect(&mitm.base, None).await.unwrap();
     let owner = Patient::new(
         lossy,
@@ -477,43 +446,24 @@ async fn a_lost_head_registration_never_blocks_the_record() {
         .await
         .unwrap();
     assert_eq!((w.version, w.witnessed), (6, true));
-    server.stop().await;
+    d.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_every_acknowledged_write() {
-    let Deployment {
-        dir,
-        server,
-        client,
-        patient,
-        mut record,
-        ..
-    } = deploy(|_| {}).await;
-    let doctor = party(&client).await;
-    record
-        .write(&[
-            ("history", b"durable".as_slice()),
-            ("labs", b"also durable".as_slice()),
-        ])
-        .await
-        .unwrap();
-    let g = record
-        .share(
-            doctor.public(),
-            &["history", "labs"],
-            Role::Physician,
-            false,
-            None,
-        )
-        .await
-        .unwrap();
+    let d = deploy(|_| {}).await;
+    let (client, patient, mut record) = (d.client, d.patient, d.record);
+    let sections = [
+        ("history", b"durable".as_slice()),
+        ("labs", b"also durable".as_slice()),
+    ];
+    let (doctor, g) = share_written(&client, &mut record, &sections, Role::Physician).await;
     record.revoke(&g[0].statement.grant_id).await.unwrap();
     // A half-written upload left by a crash.
-    std::fs::write(dir.path().join("relay/tmp/deadbeef"), b"partial").unwrap();
-    server.stop().await;
+    std::fs::write(d.dir.path().join("relay/tmp/deadbeef"), b"partial").unwrap();
+    d.server.stop().await;
 
-    let server = Server::start(dir.path()).await;
+    let server = Server::start(d.dir.path()).await;
     let client2 = sesphr_testkit::deploy::client(&server.base).await;
     assert_eq!(client2.srs(), client.srs(), "the SRS keeps its identity");
     let mut doc = Reader::new(client2.clone(), doctor);
@@ -524,7 +474,7 @@ async fn a_restart_keeps_every_acknowledged_write() {
         "revoked"
     );
     assert_eq!(doc.read(&shared, &labs).await.unwrap(), b"also durable");
-    assert!(std::fs::read_dir(dir.path().join("relay/tmp"))
+    assert!(std::fs::read_dir(d.dir.path().join("relay/tmp"))
         .unwrap()
         .next()
         .is_none());
@@ -547,21 +497,11 @@ async fn a_restart_keeps_every_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_proven_requests_reach_a_patients_audit_listing() {
-    let Deployment {
-        dir: _dir,
-        server,
-        client,
-        mut record,
-        ..
-    } = deploy(|_| {}).await;
-    let doctor = party(&client).await;
-    record.write(&[("history", b"h".as_slice())]).await.unwrap();
-    let g = record
-        .share(doctor.public(), &["history"], Role::Physician, false, None)
-        .await
-        .unwrap()
-        .remove(0)
-        .statement;
+    let d = deploy(|_| {}).await;
+    let (client, mut record) = (d.client, d.record);
+    let history = [("history", b"h".as_slice())];
+    let (doctor, mut g) = share_written(&client, &mut record, &history, Role::Physician).await;
+    let g = g.remove(0).statement;
     let send = |req: Vec<u8>| {
         let client = client.clone();
         async move {
@@ -632,7 +572,7 @@ async fn only_proven_requests_reach_a_patients_audit_listing() {
         own.audit().await.unwrap().is_empty(),
         "nor in the stranger's own listing"
     );
-    server.stop().await;
+    d.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -655,17 +595,9 @@ async fn a_two_process_deployment_serves_and_survives_its_srs_going_away() {
     // One origin: the relay forwards every SRS route.
     let client = sesphr_testkit::deploy::client(&base).await;
     let (_, mut rec) = patient(&client).await;
-    let mut doctor = reader(&client).await;
-    rec.write(&[("labs", b"before".as_slice())]).await.unwrap();
-    rec.share(
-        doctor.identity().public(),
-        &["labs"],
-        Role::Lab,
-        false,
-        None,
-    )
-    .await
-    .unwrap();
+    let labs = [("labs", b"before".as_slice())];
+    let (doctor, _) = share_written(&client, &mut rec, &labs, Role::Lab).await;
+    let mut doctor = Reader::new(client.clone(), doctor);
     let shared = doctor.shared_with_me().await.unwrap().remove(0);
     let labs = rec.section_id("labs");
     assert_eq!(doctor.read(&shared, &labs).await.unwrap(), b"before");

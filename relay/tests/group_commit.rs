@@ -13,26 +13,12 @@ use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reencryptions_get_distinct_durable_receipts() {
-    let Deployment {
-        dir,
-        server,
-        api,
-        client,
-        patient,
-        mut record,
-    } = deploy(|_| {}).await;
+    let d = deploy(|_| {}).await;
+    let (client, mut record) = (d.client, d.record);
     let srs = client.srs().clone();
-    let doctor = party(&client).await;
-    record
-        .write(&[("labs", b"HbA1c 6.1%".as_slice())])
-        .await
-        .unwrap();
-    let grant = record
-        .share(doctor.public(), &["labs"], Role::Lab, false, None)
-        .await
-        .unwrap()
-        .remove(0)
-        .statement;
+    let labs = [("labs", b"HbA1c 6.1%".as_slice())];
+    let (doctor, mut grants) = share_written(&client, &mut record, &labs, Role::Lab).await;
+    let grant = grants.remove(0).statement;
     let m = client
         .manifest(&record.record(), None)
         .await
@@ -50,7 +36,8 @@ async fn concurrent_reencryptions_get_distinct_durable_receipts() {
         })
         .collect();
     let answers = futures_util::future::join_all(requests.iter().map(|(_, sealed, _)| {
-        api.post("/v1/reencrypt", "application/octet-stream", sealed.clone())
+        d.api
+            .post("/v1/reencrypt", "application/octet-stream", sealed.clone())
     }))
     .await;
     let mut indices = Vec::new();
@@ -77,11 +64,10 @@ async fn concurrent_reencryptions_get_distinct_durable_receipts() {
         })
         .collect();
     assert_eq!(listed, indices);
-    let _ = patient;
 
     // After a restart every nonce is still spent: replays are refused.
-    server.stop().await;
-    let server = Server::start(dir.path()).await;
+    d.server.stop().await;
+    let server = Server::start(d.dir.path()).await;
     let api = Api::new(&server.base);
     for (_, sealed, _) in requests.iter().step_by(16) {
         assert_eq!(

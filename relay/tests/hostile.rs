@@ -173,33 +173,20 @@ fn forged_request(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
-    let Deployment {
-        dir,
-        server,
-        api,
-        client,
-        patient,
-        mut record,
-    } = deploy(|c| c.max_blob_bytes = 64 * 1024).await;
+    let d = deploy(|c| c.max_blob_bytes = 64 * 1024).await;
+    let (api, client, patient, mut record) = (d.api, d.client, d.patient, d.record);
     let srs = client.srs().clone();
-    let doctor = party(&client).await;
+    let history = [("history", b"keep me".as_slice())];
+    let (doctor, mut g) = share_written(&client, &mut record, &history, Role::Physician).await;
+    let g = g.remove(0);
     let stranger = party(&client).await;
     let unregistered = Identity::generate().unwrap();
     let owner = patient.identity();
-    record
-        .write(&[("history", b"keep me".as_slice())])
-        .await
-        .unwrap();
     let m = client
         .manifest(&record.record(), None)
         .await
         .unwrap()
         .unwrap();
-    let g = record
-        .share(doctor.public(), &["history"], Role::Physician, false, None)
-        .await
-        .unwrap()
-        .remove(0);
     let g_revoked = record
         .share(
             stranger.public(),
@@ -510,13 +497,13 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
         b"keep me"
     );
     assert!(
-        std::fs::read_dir(dir.path().join("relay/tmp"))
+        std::fs::read_dir(d.dir.path().join("relay/tmp"))
             .unwrap()
             .next()
             .is_none(),
         "no temporary files left"
     );
-    server.stop().await;
+    d.server.stop().await;
 }
 
 /// A party with a fresh record of its own.
@@ -534,20 +521,14 @@ fn rows(db: &std::path::Path, table: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_and_rates_bound_what_one_party_writes() {
-    let Deployment {
-        dir,
-        server,
-        api,
-        client,
-        patient,
-        mut record,
-    } = deploy(|c| {
+    let d = deploy(|c| {
         c.quotas.stored_bytes = 40_000;
         c.quotas.records = 2;
         c.quotas.inbox_per_sender = 3;
         c.quotas.inbox_total = 4;
     })
     .await;
+    let (client, patient, mut record) = (d.client, d.patient, d.record);
     let owner = patient.identity();
     // Storage: blobs count against their first uploader; over the quota the
     // upload is refused before its body is stored.
@@ -564,7 +545,8 @@ async fn quotas_and_rates_bound_what_one_party_writes() {
         (Some(413), "quota_exceeded")
     );
     assert!(stored >= 5, "{stored} blobs fit");
-    assert!(!dir
+    assert!(!d
+        .dir
         .path()
         .join("relay/blobs")
         .join(hex::encode(refused.1))
@@ -617,11 +599,10 @@ async fn quotas_and_rates_bound_what_one_party_writes() {
         (Some(413), "quota_exceeded"),
         "the inbox holds four in all"
     );
-    let _ = api;
-    server.stop().await;
+    d.server.stop().await;
 
     // Rates: a burst beyond the party's budget gets 429 with Retry-After.
-    let server = Server::start_with(dir.path(), |c| {
+    let server = Server::start_with(d.dir.path(), |c| {
         c.quotas.writes_per_sec = 1.0;
         c.quotas.write_burst = 5;
     })
@@ -653,26 +634,19 @@ async fn quotas_and_rates_bound_what_one_party_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_request_writes_nothing_durable() {
-    let Deployment {
-        dir,
-        server,
-        api,
-        client,
-        patient,
-        record,
-    } = deploy(|_| {}).await;
-    let stranger = party(&client).await;
+    let d = deploy(|_| {}).await;
+    let stranger = party(&d.client).await;
     let unregistered = Identity::generate().unwrap();
     let (srs_db, relay_db) = (
-        dir.path().join("srs/srs.sqlite3"),
-        dir.path().join("relay/meta.sqlite3"),
+        d.dir.path().join("srs/srs.sqlite3"),
+        d.dir.path().join("relay/meta.sqlite3"),
     );
     let before = (
         rows(&srs_db, "nonces"),
         rows(&relay_db, "nonces"),
         rows(&relay_db, "blobs"),
     );
-    let rec = record.record();
+    let rec = d.record.record();
     let blob = opaque_blob(5, 1000);
     let id = blob_id(&blob);
     let subject = [id.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
@@ -709,7 +683,7 @@ async fn a_refused_request_writes_nothing_durable() {
         },
     ];
     for send in &refused {
-        let (status, _) = run(&api, send).await;
+        let (status, _) = run(&d.api, send).await;
         assert!(status >= 400, "refused");
     }
     let after = (
@@ -721,33 +695,26 @@ async fn a_refused_request_writes_nothing_durable() {
         before, after,
         "no nonce, no blob owner for a refused request"
     );
-    let _ = patient;
-    server.stop().await;
+    d.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_replayed_after_a_restart_is_refused_and_ownership_is_for_good() {
-    let Deployment {
-        dir,
-        server,
-        api,
-        client,
-        patient,
-        ..
-    } = deploy(|_| {}).await;
-    let owner = patient.identity();
-    let stranger = party(&client).await;
+    let d = deploy(|_| {}).await;
+    let owner = d.patient.identity();
+    let stranger = party(&d.client).await;
     let blob = opaque_blob(77, 2_000);
-    let id = client.put_blob(owner, &blob).await.unwrap();
+    let id = d.client.put_blob(owner, &blob).await.unwrap();
     let delete = token(owner, Purpose::DeleteBlob, &id, now());
     let path = format!("/v1/blobs/{}", hex::encode(id));
-    api.send(reqwest::Method::DELETE, &path, Some(&delete), Vec::new())
+    d.api
+        .send(reqwest::Method::DELETE, &path, Some(&delete), Vec::new())
         .await
         .unwrap();
-    server.stop().await;
+    d.server.stop().await;
     // After a restart the owner stores the blob again; a captured token
     // replayed now must not delete it.
-    let server = Server::start(dir.path()).await;
+    let server = Server::start(d.dir.path()).await;
     let api = Api::new(&server.base);
     let client = sesphr_testkit::deploy::client(&server.base).await;
     // A stranger who has the bytes may store them again: the owner stays.

@@ -43,23 +43,11 @@ async fn no_secret_reaches_logs_or_responses() {
     let client = client(&base).await;
     let srs = client.srs().clone();
     let (patient, mut record) = patient(&client).await;
-    let mut doctor = reader(&client).await;
     let plaintext = "Penicillin allergy: anaphylaxis 2019 (SECRET-MARKER-7f3a)";
-    record
-        .write(&[("allergies", plaintext.as_bytes())])
-        .await
-        .unwrap();
-    let g = record
-        .share(
-            doctor.identity().public(),
-            &["allergies"],
-            Role::Physician,
-            false,
-            None,
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let allergies = [("allergies", plaintext.as_bytes())];
+    let (doctor, mut g) = share_written(&client, &mut record, &allergies, Role::Physician).await;
+    let g = g.remove(0);
+    let mut doctor = sesphr_native::Reader::new(client.clone(), doctor);
     let sec = record.section_id("allergies");
     let shared = doctor.shared_with_me().await.unwrap().remove(0);
     assert_eq!(

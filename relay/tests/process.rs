@@ -27,16 +27,9 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port, client) = serve(dir.path()).await;
     let (patient, mut record) = patient(&client).await;
-    let doctor = party(&client).await;
-    record
-        .write(&[("history", b"committed before the crash".as_slice())])
-        .await
-        .unwrap();
-    let g = record
-        .share(doctor.public(), &["history"], Role::Physician, false, None)
-        .await
-        .unwrap()
-        .remove(0);
+    let history = [("history", b"committed before the crash".as_slice())];
+    let (doctor, mut g) = share_written(&client, &mut record, &history, Role::Physician).await;
+    let g = g.remove(0);
 
     // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
     let blob = opaque_blob(0xab, 4 << 20);
@@ -121,45 +114,24 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
     let id = hex::encode(client.put_blob(&who, &data).await.unwrap());
     // Uploading the same content again is idempotent.
     assert_eq!(hex::encode(client.put_blob(&who, &data).await.unwrap()), id);
-    let r = api
-        .http
-        .get(format!("{}/v1/blobs/{id}", api.base))
-        .header("range", "bytes=1000-1999")
-        .send()
-        .await
-        .unwrap();
+    let blob = format!("{}/v1/blobs/{id}", api.base);
+    let range = |bytes: &str| api.http.get(&blob).header("range", bytes).send();
+    let r = range("bytes=1000-1999").await.unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(
         r.headers()["content-range"],
         format!("bytes 1000-1999/{}", data.len()).as_str()
     );
     assert_eq!(r.bytes().await.unwrap().to_vec(), data[1000..2000].to_vec());
-    let r = api
-        .http
-        .get(format!("{}/v1/blobs/{id}", api.base))
-        .header("range", "bytes=-100")
-        .send()
-        .await
-        .unwrap();
+    let r = range("bytes=-100").await.unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(
         r.bytes().await.unwrap().to_vec(),
         data[data.len() - 100..].to_vec()
     );
-    let r = api
-        .http
-        .get(format!("{}/v1/blobs/{id}", api.base))
-        .header("range", format!("bytes={}-", data.len()))
-        .send()
-        .await
-        .unwrap();
+    let r = range(&format!("bytes={}-", data.len())).await.unwrap();
     assert_eq!(r.status(), 416);
-    let r = api
-        .http
-        .get(format!("{}/v1/blobs/{id}", api.base))
-        .send()
-        .await
-        .unwrap();
+    let r = api.http.get(&blob).send().await.unwrap();
     assert_eq!(
         r.headers()["content-length"],
         data.len().to_string().as_str()
@@ -178,18 +150,13 @@ async fn portal_and_blobs_are_served_with_types_ranges_and_security_headers() {
         )
         .unwrap();
         api.http
-            .delete(format!("{}/v1/blobs/{id}", api.base))
+            .delete(&blob)
             .header("x-sesphr-token", hex::encode(t.as_bytes()))
             .send()
     };
     let stranger = sesphr_client::identity::Identity::generate().unwrap();
     assert_eq!(delete(&stranger).await.unwrap().status(), 403);
-    let r = api
-        .http
-        .delete(format!("{}/v1/blobs/{id}", api.base))
-        .send()
-        .await
-        .unwrap();
+    let r = api.http.delete(&blob).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(delete(&who).await.unwrap().status(), 200);
     assert_eq!(

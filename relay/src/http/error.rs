@@ -3,7 +3,12 @@
 //! `{code, message}`.
 
 use std::convert::Infallible;
+use warp::filters::body::BodyDeserializeError;
 use warp::http::StatusCode;
+use warp::reject::{
+    InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed, MissingHeader, PayloadTooLarge,
+    UnsupportedMediaType,
+};
 use warp::{Rejection, Reply};
 
 /// An API error: status, stable code, human message.
@@ -155,34 +160,8 @@ pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> 
         e.clone()
     } else if r.is_not_found() {
         ApiError::not_found("no such endpoint")
-    } else if let Some(e) = r.find::<warp::reject::PayloadTooLarge>() {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
-    } else if let Some(e) = r.find::<warp::reject::LengthRequired>() {
-        ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            e.to_string(),
-        )
-    } else if let Some(e) = r.find::<warp::reject::UnsupportedMediaType>() {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            e.to_string(),
-        )
-    } else if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
-        ApiError::bad_request("malformed_json", e.to_string())
-    } else if let Some(e) = r.find::<warp::reject::MethodNotAllowed>() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            e.to_string(),
-        )
-    } else if let Some(e) = r.find::<warp::reject::MissingHeader>() {
-        ApiError::bad_request("missing_header", e.to_string())
-    } else if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
-        ApiError::bad_request("invalid_header", e.to_string())
-    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
-        ApiError::bad_request("invalid_query", e.to_string())
+    } else if let Some(e) = warp_rejection(&r) {
+        e
     } else {
         // warp's rejections are an open set: one this server does not name
         // (none of its routes produces one today) is logged so it can be.
@@ -190,6 +169,35 @@ pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> 
         ApiError::bad_request("bad_request", "bad request")
     };
     Ok(reply(&e))
+}
+
+/// warp's own rejections that a request can cause, looked for in this
+/// order: warp's message of one, and the status and code it is answered with.
+#[rustfmt::skip]
+const WARP_REJECTIONS: [(Message, StatusCode, &str); 8] = [
+    (message::<PayloadTooLarge>, StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+    (message::<LengthRequired>, StatusCode::LENGTH_REQUIRED, "length_required"),
+    (message::<UnsupportedMediaType>, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    (message::<BodyDeserializeError>, StatusCode::BAD_REQUEST, "malformed_json"),
+    (message::<MethodNotAllowed>, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    (message::<MissingHeader>, StatusCode::BAD_REQUEST, "missing_header"),
+    (message::<InvalidHeader>, StatusCode::BAD_REQUEST, "invalid_header"),
+    (message::<InvalidQuery>, StatusCode::BAD_REQUEST, "invalid_query"),
+];
+
+/// Finds warp's message of one kind of rejection.
+type Message = fn(&Rejection) -> Option<String>;
+
+/// warp's message of a rejection of type `T`, if `r` holds one.
+fn message<T: std::fmt::Display + 'static>(r: &Rejection) -> Option<String> {
+    r.find::<T>().map(T::to_string)
+}
+
+/// The error for one of [`WARP_REJECTIONS`].
+fn warp_rejection(r: &Rejection) -> Option<ApiError> {
+    WARP_REJECTIONS
+        .iter()
+        .find_map(|(message, status, code)| Some(ApiError::new(*status, code, message(r)?)))
 }
 
 /// Parses a lower-case hex id of exactly `N` bytes from a path (`400 invalid_id`).

@@ -52,6 +52,11 @@ impl Peer {
     }
 }
 
+/// The request token of a request ([`TOKEN_HEADER`]), if it has one.
+pub fn token() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>(TOKEN_HEADER)
+}
+
 /// A binary reply.
 pub fn octets(status: StatusCode, body: Vec<u8>) -> warp::reply::Response {
     warp::reply::with_status(

@@ -13,9 +13,7 @@ use super::peer::{Forwarded, HttpPeer};
 use super::{InboxItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
-use crate::http::{
-    json, json_body, octet_body, octets, Paced, MAX_OBJECT_BYTES, OCTETS, TOKEN_HEADER,
-};
+use crate::http::{json, json_body, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS};
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 
@@ -41,7 +39,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
     let put_blob =
         base.and(warp::path!("blobs" / String))
             .and(warp::put())
-            .and(warp::header::optional::<String>(TOKEN_HEADER))
+            .and(token())
             .and(warp::header::optional::<u64>("content-length"))
             .and(warp::body::stream())
             .and(r.clone())
@@ -91,7 +89,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
     let delete_blob = base
         .and(warp::path!("blobs" / String))
         .and(warp::delete())
-        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(token())
         .and(r.clone())
         .and_then(
             |hash: String, token: Option<String>, r: Arc<Relay>| async move {
@@ -120,8 +118,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
             Ok::<_, Rejection>(octets(StatusCode::OK, m))
         });
     let post_inbox = base
-        .and(warp::path("inbox"))
-        .and(warp::path::end())
+        .and(warp::path!("inbox"))
         .and(warp::post())
         .and(json_body::<InboxItem>(limits))
         .and(r.clone())
@@ -130,10 +127,9 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
             Ok::<_, Rejection>(json(status, &serde_json::json!({})))
         });
     let get_inbox = base
-        .and(warp::path("inbox"))
-        .and(warp::path::end())
+        .and(warp::path!("inbox"))
         .and(warp::get())
-        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(token())
         .and(r.clone())
         .and_then(|t: Option<String>, r: Arc<Relay>| async move {
             let items = reject(r.get_inbox(t.as_deref()).await)?;
@@ -142,15 +138,14 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
     let delete_inbox = base
         .and(warp::path!("inbox" / String))
         .and(warp::delete())
-        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(token())
         .and(r.clone())
         .and_then(|id: String, t: Option<String>, r: Arc<Relay>| async move {
             reject(r.delete_inbox(&id, t.as_deref()).await)?;
             Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
         });
     let reencrypt = base
-        .and(warp::path("reencrypt"))
-        .and(warp::path::end())
+        .and(warp::path!("reencrypt"))
         .and(warp::post())
         .and(octet_body(limits))
         .and(r)
@@ -188,7 +183,7 @@ pub fn srs_proxy(peer: HttpPeer, limits: Limits) -> Route {
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(token())
         .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
         .and(r)

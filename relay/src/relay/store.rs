@@ -22,6 +22,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sesphr_client::primitives::{os_rng, random_bytes};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use crate::sqlite::{self, arr32};
+
 /// A storage failure (never caused by request content).
 #[derive(Debug, thiserror::Error)]
 #[error("relay store: {0}")]
@@ -195,40 +197,31 @@ impl std::fmt::Debug for Meta {
 /// refused at start (pre-release formats are not migrated).
 const SCHEMA_VERSION: i64 = 1;
 
+/// The relay's tables (with [`sqlite::NONCES`]).
+const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS records (record BLOB PRIMARY KEY, owner BLOB NOT NULL);
+     CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner);
+     CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
+         bytes BLOB NOT NULL, PRIMARY KEY (record, version));
+     CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
+         len INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+     CREATE TABLE IF NOT EXISTS usage (owner BLOB PRIMARY KEY, bytes INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS inbox (grantee BLOB NOT NULL, id BLOB NOT NULL,
+         sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
+         PRIMARY KEY (grantee, id));
+     CREATE INDEX IF NOT EXISTS inbox_by_sender ON inbox (grantee, sender);
+     CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);";
+
 impl Meta {
     fn open(path: &Path) -> Result<Meta, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
-        if tables > 0 && version != SCHEMA_VERSION {
-            return Err(StoreError(format!(
-                "{}: schema {version}, this relay writes {SCHEMA_VERSION}; pre-release formats are not migrated (start on a new data directory)",
-                path.display()
-            )));
-        }
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS records (record BLOB PRIMARY KEY, owner BLOB NOT NULL);
-             CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner);
-             CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
-                 bytes BLOB NOT NULL, PRIMARY KEY (record, version));
-             CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
-                 len INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
-             CREATE TABLE IF NOT EXISTS usage (owner BLOB PRIMARY KEY, bytes INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS inbox (grantee BLOB NOT NULL, id BLOB NOT NULL,
-                 sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
-                 PRIMARY KEY (grantee, id));
-             CREATE INDEX IF NOT EXISTS inbox_by_sender ON inbox (grantee, sender);
-             CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);
-             CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);",
-        )?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let conn = sqlite::open(
+            path,
+            "relay",
+            SCHEMA_VERSION,
+            &[],
+            &[SCHEMA, sqlite::NONCES],
+        )
+        .map_err(StoreError)?;
         Ok(Meta(Mutex::new(conn)))
     }
 }
@@ -252,10 +245,50 @@ fn meta<T: Send + 'static>(
     })
 }
 
-fn arr32(v: Vec<u8>) -> Result<[u8; 32], rusqlite::Error> {
-    v.try_into().map_err(|_| {
-        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
-    })
+/// Bytes of blobs `owner` owns.
+fn used(c: &Connection, owner: &[u8; 32]) -> Result<u64, rusqlite::Error> {
+    let bytes: Option<i64> = c
+        .query_row(
+            "SELECT bytes FROM usage WHERE owner = ?1",
+            [&owner[..]],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(bytes.unwrap_or(0) as u64)
+}
+
+/// Counts a blob of `len` bytes against its owner.
+fn add_usage(c: &Connection, owner: &[u8], len: u64) -> Result<(), rusqlite::Error> {
+    c.execute(
+        "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
+         ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
+        params![owner, len as i64],
+    )?;
+    Ok(())
+}
+
+/// The latest stored version of a record's manifest.
+fn latest_version(c: &Connection, record: &[u8; 32]) -> Result<Option<u64>, rusqlite::Error> {
+    let v: Option<i64> = c.query_row(
+        "SELECT MAX(version) FROM manifests WHERE record = ?1",
+        [&record[..]],
+        |r| r.get(0),
+    )?;
+    Ok(v.map(|v| v as u64))
+}
+
+/// One stored manifest version.
+fn manifest_bytes(
+    c: &Connection,
+    record: &[u8; 32],
+    version: u64,
+) -> Result<Option<Vec<u8>>, rusqlite::Error> {
+    c.query_row(
+        "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
+        params![&record[..], version as i64],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 fn tmp_name(root: &Path) -> PathBuf {
@@ -427,16 +460,7 @@ impl RelayStore for LocalStore {
 
     fn usage<'a>(&'a self, party: &'a [u8; 32]) -> StoreFuture<'a, u64> {
         let party = *party;
-        meta(&self.meta, move |c| {
-            let bytes: Option<i64> = c
-                .query_row(
-                    "SELECT bytes FROM usage WHERE owner = ?1",
-                    [&party[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(bytes.unwrap_or(0) as u64)
-        })
+        meta(&self.meta, move |c| used(c, &party))
     }
 
     fn claim_blob<'a>(
@@ -461,35 +485,19 @@ impl RelayStore for LocalStore {
                     // Stored again after its owner deleted it: it counts
                     // against its owner again, who alone may delete it.
                     tx.execute("UPDATE blobs SET deleted = 0 WHERE id = ?1", [&id[..]])?;
-                    tx.execute(
-                        "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
-                         ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
-                        params![holder, len as i64],
-                    )?;
+                    add_usage(&tx, &holder, len)?;
                     tx.commit()?;
                 }
                 return Ok(Claim::Existing);
             }
-            let used: i64 = tx
-                .query_row(
-                    "SELECT bytes FROM usage WHERE owner = ?1",
-                    [&owner[..]],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
-            if (used as u64).saturating_add(len) > quota {
+            if used(&tx, &owner)?.saturating_add(len) > quota {
                 return Ok(Claim::OverQuota);
             }
             tx.execute(
                 "INSERT INTO blobs (id, owner, len) VALUES (?1, ?2, ?3)",
                 params![&id[..], &owner[..], len as i64],
             )?;
-            tx.execute(
-                "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
-                 ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
-                params![&owner[..], len as i64],
-            )?;
+            add_usage(&tx, &owner, len)?;
             tx.commit()?;
             Ok(Claim::New)
         })
@@ -540,14 +548,7 @@ impl RelayStore for LocalStore {
 
     fn latest_manifest<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
         let record = *record;
-        meta(&self.meta, move |c| {
-            let v: Option<i64> = c.query_row(
-                "SELECT MAX(version) FROM manifests WHERE record = ?1",
-                [&record[..]],
-                |r| r.get(0),
-            )?;
-            Ok(v.map(|v| v as u64))
-        })
+        meta(&self.meta, move |c| latest_version(c, &record))
     }
 
     fn manifest<'a>(
@@ -556,14 +557,7 @@ impl RelayStore for LocalStore {
         version: u64,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
         let record = *record;
-        meta(&self.meta, move |c| {
-            c.query_row(
-                "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
-                params![&record[..], version as i64],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        meta(&self.meta, move |c| manifest_bytes(c, &record, version))
     }
 
     fn put_manifest<'a>(
@@ -577,19 +571,8 @@ impl RelayStore for LocalStore {
         let (record, owner, bytes) = (*record, *owner, bytes.to_vec());
         meta(&self.meta, move |c| {
             let tx = c.transaction()?;
-            let same: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
-                    params![&record[..], version as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let latest: Option<i64> = tx.query_row(
-                "SELECT MAX(version) FROM manifests WHERE record = ?1",
-                [&record[..]],
-                |r| r.get(0),
-            )?;
-            let latest = latest.map_or(0, |v| v as u64);
+            let same = manifest_bytes(&tx, &record, version)?;
+            let latest = latest_version(&tx, &record)?.unwrap_or(0);
             match same {
                 Some(stored) if stored == bytes => return Ok(ManifestPut::Same),
                 Some(_) => return Ok(ManifestPut::Conflict(latest)),
@@ -706,14 +689,7 @@ impl RelayStore for LocalStore {
     ) -> StoreFuture<'a, bool> {
         let nonce = *nonce;
         meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)",
-                params![&nonce[..], now as i64],
-            )?;
-            tx.commit()?;
-            Ok(n == 1)
+            sqlite::use_nonce(c, &nonce, now, forget_before)
         })
     }
 }

@@ -1,14 +1,15 @@
-//! The SRS's routes, one warp filter each, over the handlers of [`Srs`].
+//! The SRS's routes, one warp filter each, over the handlers of [`Srs`]:
+//! each handler runs on the blocking pool and makes its route's reply there.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use warp::http::StatusCode;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use super::{GrantUpload, Srs};
 use crate::config::Limits;
-use crate::http::{blocking, json, json_body, octet_body, octets, Peer, TOKEN_HEADER};
+use crate::http::{blocking, json, json_body, octet_body, octets, token, Peer};
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 
@@ -17,111 +18,96 @@ pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
     let s = warp::any().map(move || srs.clone());
     let base = warp::path("srs").and(warp::path("v1"));
     let info = base
-        .and(warp::path("info"))
-        .and(warp::path::end())
+        .and(warp::path!("info"))
         .and(warp::get())
         .and(s.clone())
         .map(|s: Arc<Srs>| json(StatusCode::OK, &s.info()));
     let register = base
-        .and(warp::path("directory"))
-        .and(warp::path::end())
+        .and(warp::path!("directory"))
         .and(warp::post())
         .and(Peer::filter())
         .and(octet_body(limits))
         .and(s.clone())
-        .and_then(|peer: Peer, body: Bytes, s: Arc<Srs>| async move {
-            let (status, id) = blocking(move || s.register(peer, &body)).await?;
-            Ok::<_, Rejection>(json(status, &serde_json::json!({ "id": id })))
+        .and_then(|peer: Peer, body: Bytes, s: Arc<Srs>| {
+            blocking(move || {
+                let (status, id) = s.register(peer, &body)?;
+                Ok(json(status, &serde_json::json!({ "id": id })))
+            })
         });
     let lookup = base
         .and(warp::path!("directory" / String))
         .and(warp::get())
         .and(s.clone())
-        .and_then(|id: String, s: Arc<Srs>| async move {
-            Ok::<_, Rejection>(octets(
-                StatusCode::OK,
-                blocking(move || s.lookup(&id)).await?,
-            ))
+        .and_then(|id: String, s: Arc<Srs>| {
+            blocking(move || Ok(octets(StatusCode::OK, s.lookup(&id)?)))
         });
     let post_head = base
-        .and(warp::path("heads"))
-        .and(warp::path::end())
+        .and(warp::path!("heads"))
         .and(warp::post())
         .and(octet_body(limits))
         .and(s.clone())
-        .and_then(|body: Bytes, s: Arc<Srs>| async move {
-            let (status, head) = blocking(move || s.post_head(&body)).await?;
-            Ok::<_, Rejection>(octets(status, head))
+        .and_then(|body: Bytes, s: Arc<Srs>| {
+            blocking(move || {
+                let (status, head) = s.post_head(&body)?;
+                Ok(octets(status, head))
+            })
         });
     let get_head = base
         .and(warp::path!("heads" / String))
         .and(warp::get())
         .and(s.clone())
-        .and_then(|r: String, s: Arc<Srs>| async move {
-            Ok::<_, Rejection>(octets(
-                StatusCode::OK,
-                blocking(move || s.get_head(&r)).await?,
-            ))
+        .and_then(|r: String, s: Arc<Srs>| {
+            blocking(move || Ok(octets(StatusCode::OK, s.get_head(&r)?)))
         });
     let post_grant = base
-        .and(warp::path("grants"))
-        .and(warp::path::end())
+        .and(warp::path!("grants"))
         .and(warp::post())
         .and(json_body::<GrantUpload>(limits))
         .and(s.clone())
-        .and_then(|g: GrantUpload, s: Arc<Srs>| async move {
-            let (status, id) = blocking(move || s.post_grant(&g)).await?;
-            Ok::<_, Rejection>(json(status, &serde_json::json!({ "grantId": id })))
+        .and_then(|g: GrantUpload, s: Arc<Srs>| {
+            blocking(move || {
+                let (status, id) = s.post_grant(&g)?;
+                Ok(json(status, &serde_json::json!({ "grantId": id })))
+            })
         });
     let list_grants = base
         .and(warp::path!("records" / String / "grants"))
         .and(warp::get())
-        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(token())
         .and(s.clone())
-        .and_then(|r: String, t: Option<String>, s: Arc<Srs>| async move {
-            let listing = blocking(move || s.list_grants(&r, t.as_deref())).await?;
-            Ok::<_, Rejection>(json(StatusCode::OK, &listing))
+        .and_then(|r: String, t: Option<String>, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.list_grants(&r, t.as_deref())?)))
         });
     let audit = base
         .and(warp::path!("records" / String / "audit"))
         .and(warp::get())
-        .and(warp::header::optional::<String>(TOKEN_HEADER))
+        .and(token())
         .and(s.clone())
-        .and_then(|r: String, t: Option<String>, s: Arc<Srs>| async move {
-            let listing = blocking(move || s.read_audit(&r, t.as_deref())).await?;
-            Ok::<_, Rejection>(json(StatusCode::OK, &listing))
+        .and_then(|r: String, t: Option<String>, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.read_audit(&r, t.as_deref())?)))
         });
     let consistency = base
         .and(warp::path!("audit" / "consistency" / u64 / u64))
         .and(warp::get())
         .and(s.clone())
-        .and_then(|first: u64, second: u64, s: Arc<Srs>| async move {
-            let proof = blocking(move || s.consistency(first, second)).await?;
-            Ok::<_, Rejection>(json(StatusCode::OK, &proof))
+        .and_then(|first: u64, second: u64, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.consistency(first, second)?)))
         });
     let reencrypt = base
-        .and(warp::path("reencrypt"))
-        .and(warp::path::end())
+        .and(warp::path!("reencrypt"))
         .and(warp::post())
         .and(octet_body(limits))
         .and(s.clone())
-        .and_then(|body: Bytes, s: Arc<Srs>| async move {
-            Ok::<_, Rejection>(octets(
-                StatusCode::OK,
-                blocking(move || s.reencrypt(&body)).await?,
-            ))
+        .and_then(|body: Bytes, s: Arc<Srs>| {
+            blocking(move || Ok(octets(StatusCode::OK, s.reencrypt(&body)?)))
         });
     let revoke = base
-        .and(warp::path("revocations"))
-        .and(warp::path::end())
+        .and(warp::path!("revocations"))
         .and(warp::post())
         .and(octet_body(limits))
         .and(s)
-        .and_then(|body: Bytes, s: Arc<Srs>| async move {
-            Ok::<_, Rejection>(octets(
-                StatusCode::OK,
-                blocking(move || s.revoke(&body)).await?,
-            ))
+        .and_then(|body: Bytes, s: Arc<Srs>| {
+            blocking(move || Ok(octets(StatusCode::OK, s.revoke(&body)?)))
         });
     info.or(register)
         .unify()

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::sqlite::{self, arr32};
+
 /// A storage failure (I/O or database); never caused by request content.
 #[derive(Debug, thiserror::Error)]
 #[error("srs store: {0}")]
@@ -28,6 +30,17 @@ pub struct GrantRow {
     pub sealed_b2: Option<Vec<u8>>,
     /// The receipt returned for its revocation, if revoked.
     pub receipt: Option<Vec<u8>>,
+}
+
+impl GrantRow {
+    /// A row of `SELECT statement, sealed_b2, receipt FROM grants`.
+    fn from_row(r: &rusqlite::Row<'_>) -> Result<GrantRow, rusqlite::Error> {
+        Ok(GrantRow {
+            statement: r.get(0)?,
+            sealed_b2: r.get(1)?,
+            receipt: r.get(2)?,
+        })
+    }
 }
 
 /// Outcome of storing a grant.
@@ -146,42 +159,33 @@ pub struct SqliteStore {
 /// are not migrated: an older database is refused at start.
 const SCHEMA_VERSION: i64 = 2;
 
+/// The SRS's tables (with [`sqlite::NONCES`]).
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS directory (id BLOB PRIMARY KEY, entry BLOB NOT NULL);
+     CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
+         owner BLOB NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL,
+         PRIMARY KEY (record, version));
+     CREATE TABLE IF NOT EXISTS grants (record BLOB NOT NULL, grant_id BLOB NOT NULL,
+         seq INTEGER NOT NULL, statement BLOB NOT NULL, sealed_b2 BLOB,
+         revocation BLOB, receipt BLOB, PRIMARY KEY (record, grant_id));
+     CREATE INDEX IF NOT EXISTS grants_by_record ON grants (record, seq);
+     CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, record BLOB NOT NULL, entry BLOB NOT NULL);
+     CREATE INDEX IF NOT EXISTS audit_by_record ON audit (record, idx);";
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Deleted shares are overwritten, not left in free pages.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
-        if tables > 0 && version != SCHEMA_VERSION {
-            return Err(StoreError(format!(
-                "{}: database schema {version}, this SRS writes {SCHEMA_VERSION}; pre-release formats are not migrated (start on a new data directory)",
-                path.display()
-            )));
-        }
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS directory (id BLOB PRIMARY KEY, entry BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS manifests (record BLOB NOT NULL, version INTEGER NOT NULL,
-                 owner BLOB NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL,
-                 PRIMARY KEY (record, version));
-             CREATE TABLE IF NOT EXISTS grants (record BLOB NOT NULL, grant_id BLOB NOT NULL,
-                 seq INTEGER NOT NULL, statement BLOB NOT NULL, sealed_b2 BLOB,
-                 revocation BLOB, receipt BLOB, PRIMARY KEY (record, grant_id));
-             CREATE INDEX IF NOT EXISTS grants_by_record ON grants (record, seq);
-             CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);
-             CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, record BLOB NOT NULL, entry BLOB NOT NULL);
-             CREATE INDEX IF NOT EXISTS audit_by_record ON audit (record, idx);",
-        )?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let conn = sqlite::open(
+            path,
+            "SRS",
+            SCHEMA_VERSION,
+            &[
+                ("foreign_keys", "ON"),
+                // Deleted shares are overwritten, not left in free pages.
+                ("secure_delete", "ON"),
+            ],
+            &[SCHEMA, sqlite::NONCES],
+        )
+        .map_err(StoreError)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -197,12 +201,6 @@ impl SqliteStore {
             .map_err(|_| StoreError("poisoned lock".into()))?;
         Ok(f(&mut conn)?)
     }
-}
-
-fn arr32(v: Vec<u8>) -> Result<[u8; 32], rusqlite::Error> {
-    v.try_into().map_err(|_| {
-        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
-    })
 }
 
 impl SrsStore for SqliteStore {
@@ -355,13 +353,7 @@ impl SrsStore for SqliteStore {
             c.query_row(
                 "SELECT statement, sealed_b2, receipt FROM grants WHERE record = ?1 AND grant_id = ?2",
                 params![&record[..], &grant_id[..]],
-                |r| {
-                    Ok(GrantRow {
-                        statement: r.get(0)?,
-                        sealed_b2: r.get(1)?,
-                        receipt: r.get(2)?,
-                    })
-                },
+                GrantRow::from_row,
             )
             .optional()
         })
@@ -372,13 +364,7 @@ impl SrsStore for SqliteStore {
             let mut st = c.prepare(
                 "SELECT statement, sealed_b2, receipt FROM grants WHERE record = ?1 ORDER BY seq",
             )?;
-            let rows = st.query_map([&record[..]], |r| {
-                Ok(GrantRow {
-                    statement: r.get(0)?,
-                    sealed_b2: r.get(1)?,
-                    receipt: r.get(2)?,
-                })
-            })?;
+            let rows = st.query_map([&record[..]], GrantRow::from_row)?;
             rows.collect()
         })
     }
@@ -405,16 +391,7 @@ impl SrsStore for SqliteStore {
         now: u64,
         forget_before: u64,
     ) -> Result<bool, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)",
-                params![&nonce[..], now as i64],
-            )?;
-            tx.commit()?;
-            Ok(n == 1)
-        })
+        self.with(|c| sqlite::use_nonce(c, nonce, now, forget_before))
     }
 
     fn append_audit_batch(
@@ -424,11 +401,10 @@ impl SrsStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute("DELETE FROM nonces WHERE seen < ?1", [forget_before as i64])?;
+            sqlite::forget_nonces(&tx, forget_before)?;
             let mut first = None;
             {
-                let mut nonce = tx
-                    .prepare_cached("INSERT OR IGNORE INTO nonces (nonce, seen) VALUES (?1, ?2)")?;
+                let mut nonce = tx.prepare_cached(sqlite::INSERT_NONCE)?;
                 let mut audit =
                     tx.prepare_cached("INSERT INTO audit (record, entry) VALUES (?1, ?2)")?;
                 for item in items {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sesphr_client::capsule::Capsule;
 use sesphr_client::content::object_id;
+use sesphr_client::grant::{IssuedGrant, Role};
 use sesphr_client::identity::Identity;
 use sesphr_client::record::{EpochId, RecordId, SectionId};
 use sesphr_client::stream::{padme, BlobHeader, DEFAULT_CHUNK_LOG2, HEADER_LEN};
@@ -232,6 +233,26 @@ pub async fn patient(client: &Client) -> (Patient, PatientRecord) {
     let p = Patient::new(client.clone(), party(client).await);
     let rec = p.create_record().await.unwrap();
     (p, rec)
+}
+
+/// Writes `sections` to `record` and shares them all, for all history and
+/// without expiry, under `role`, with a new party registered at `client`:
+/// the common start of the tests of a grant. That party, and its grants in
+/// the order of `sections`.
+pub async fn share_written(
+    client: &Client,
+    record: &mut PatientRecord,
+    sections: &[(&str, &[u8])],
+    role: Role,
+) -> (Identity, Vec<IssuedGrant>) {
+    let grantee = party(client).await;
+    record.write(sections).await.unwrap();
+    let names: Vec<&str> = sections.iter().map(|(name, _)| *name).collect();
+    let grants = record
+        .share(grantee.public(), &names, role, false, None)
+        .await
+        .unwrap();
+    (grantee, grants)
 }
 
 /// A running deployment with a registered patient and a record: the
