@@ -154,16 +154,7 @@ fn protocol(c: &mut Criterion) {
         )
         .unwrap();
     let head = SignedHead::sign(&s.srs, s.key.record, 1, s.manifest.hash(), 0);
-    let answer = ReencryptAnswer {
-        grant_id: s.grant.statement.grant_id,
-        nonce: req.nonce,
-        p2: re.p2,
-        proof: re.proof,
-        receipt,
-        head,
-    }
-    .sign(&s.srs)
-    .unwrap();
+    let answer = re.answer(receipt, head).sign(&s.srs).unwrap();
     g.bench_function("reader: verify answer + derive DEK + decrypt 2 KiB", |b| {
         b.iter(|| {
             let a = ReencryptAnswer::verify(

@@ -432,16 +432,16 @@ fn reencryption_tamper_kit() {
     let sealed = w.srs_answer(&req).unwrap();
     let answer = ReencryptAnswer::verify(&sealed, w.srs.public(), &req, &grant, &m).unwrap();
     let req2 = ReencryptRequest::new(&doctor, &grant, 1, w.now, &mut w.rng).unwrap();
-    assert_eq!(
+    let verdict = |answer: &[u8], request: &ReencryptRequest| {
         code(ReencryptAnswer::verify(
-            &sealed,
+            answer,
             w.srs.public(),
-            &req2,
+            request,
             &grant,
-            &m
-        )),
-        "binding_mismatch"
-    );
+            &m,
+        ))
+    };
+    assert_eq!(verdict(&sealed, &req2), "binding_mismatch");
     assert_eq!(
         code(ReencryptAnswer::verify(
             &sealed,
@@ -459,32 +459,14 @@ fn reencryption_tamper_kit() {
     }
     .sign(&w.srs)
     .unwrap();
-    assert_eq!(
-        code(ReencryptAnswer::verify(
-            &wrong_p2,
-            w.srs.public(),
-            &req,
-            &grant,
-            &m
-        )),
-        "bad_proof"
-    );
+    assert_eq!(verdict(&wrong_p2, &req), "bad_proof");
     let other_nonce = ReencryptAnswer {
         nonce: req2.nonce,
         ..answer.clone()
     }
     .sign(&w.srs)
     .unwrap();
-    assert_eq!(
-        code(ReencryptAnswer::verify(
-            &other_nonce,
-            w.srs.public(),
-            &req2,
-            &grant,
-            &m
-        )),
-        "bad_proof"
-    );
+    assert_eq!(verdict(&other_nonce, &req2), "bad_proof");
     // A receipt recording a refusal cannot stand for an allowed access.
     let mut refused = answer.receipt.clone();
     refused.entry.decision = Decision::Revoked;
@@ -500,25 +482,11 @@ fn reencryption_tamper_kit() {
     let verified2 = req2.verify(&grant).unwrap();
     let srs_share = w.srs_shares[&grant.grant_id].clone();
     let re2 = srs_reencrypt(&srs_share, &grant, &verified2, &m, w.now, &mut w.rng).unwrap();
-    let unlogged = ReencryptAnswer {
-        grant_id: grant.grant_id,
-        nonce: req2.nonce,
-        p2: re2.p2,
-        proof: re2.proof,
-        ..answer.clone()
-    }
-    .sign(&w.srs)
-    .unwrap();
-    assert_eq!(
-        code(ReencryptAnswer::verify(
-            &unlogged,
-            w.srs.public(),
-            &req2,
-            &grant,
-            &m
-        )),
-        "bad_proof"
-    );
+    let unlogged = re2
+        .answer(answer.receipt.clone(), answer.head.clone())
+        .sign(&w.srs)
+        .unwrap();
+    assert_eq!(verdict(&unlogged, &req2), "bad_proof");
 
     // A grant whose history starts later than the body: refused by policy
     // even in the same epoch (the owner did not rotate).

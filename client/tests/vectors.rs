@@ -106,16 +106,7 @@ fn generate() -> Value {
     let entry = verified.audit_entry(&grant.statement, 1_767_225_601_500, Decision::Allowed);
     let receipt = log.append(&srs, entry.clone()).unwrap();
     let head = SignedHead::sign(&srs, record, 1, manifest.hash(), 1_767_225_601_500);
-    let answer = ReencryptAnswer {
-        grant_id: grant.statement.grant_id,
-        nonce: request.nonce,
-        p2: re.p2,
-        proof: re.proof,
-        receipt: receipt.clone(),
-        head: head.clone(),
-    }
-    .sign(&srs)
-    .unwrap();
+    let answer = re.answer(receipt.clone(), head.clone()).sign(&srs).unwrap();
     let opened =
         ReencryptAnswer::verify(&answer, srs.public(), &request, &grant.statement, &manifest)
             .unwrap();

@@ -18,7 +18,7 @@ use sesphr_client::grant::VerifiedGrant as CoreGrant;
 use sesphr_client::identity::Identity as CoreIdentity;
 use sesphr_client::manifest::{SignedHead as CoreHead, VerifiedManifest as CoreManifest};
 use sesphr_client::primitives::{self, os_rng, Point};
-use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest};
+use sesphr_client::reencrypt::{srs_reencrypt, ReencryptRequest};
 use sesphr_client::secret::{SecretScalar, Seed};
 use sesphr_client::stream::{ChunkAead, ChunkIndex, ChunkJob, RustAesGcm};
 use sesphr_client::wasm::*;
@@ -86,14 +86,10 @@ impl Srs {
             .log
             .append(&self.id, verified.audit_entry(&grant, t, Decision::Allowed))
             .unwrap();
-        let answer = ReencryptAnswer {
-            grant_id: grant.grant_id,
-            nonce: req.nonce,
-            p2: re.p2,
-            proof: re.proof,
+        let answer = re.answer(
             receipt,
-            head: CoreHead::sign(&self.id, m.record(), m.version(), m.hash(), t),
-        };
+            CoreHead::sign(&self.id, m.record(), m.version(), m.hash(), t),
+        );
         key.seal_answer(&answer.sign(&self.id).unwrap()).unwrap()
     }
 }

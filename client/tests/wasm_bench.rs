@@ -129,16 +129,7 @@ fn protocol_operations() {
         )
         .unwrap();
     let head = SignedHead::sign(&srs, record, 1, manifest.hash(), 0);
-    let answer = ReencryptAnswer {
-        grant_id: grant.statement.grant_id,
-        nonce: req.nonce,
-        p2: re.p2,
-        proof: re.proof,
-        receipt,
-        head,
-    }
-    .sign(&srs)
-    .unwrap();
+    let answer = re.answer(receipt, head).sign(&srs).unwrap();
     time("reader verify answer + DEK + decrypt 2 KiB", n, || {
         let a = ReencryptAnswer::verify(&answer, srs.public(), &req, &grant.statement, &manifest)
             .unwrap();

@@ -147,10 +147,29 @@ impl core::ops::Deref for VerifiedRequest {
 /// The cryptographic part of the SRS's answer.
 #[derive(Clone, Debug)]
 pub struct Reencryption {
+    /// The grant asked under.
+    pub grant_id: GrantId,
+    /// The request's nonce.
+    pub nonce: [u8; 16],
     /// `P2 = b2·E`.
     pub p2: Point,
     /// DLEQ proof that `P2` and `B2` share `b2`.
     pub proof: DleqProof,
+}
+
+impl Reencryption {
+    /// The answer to sign: this re-encryption, the audit receipt of its
+    /// request and the record's latest head.
+    pub fn answer(self, receipt: InclusionReceipt, head: SignedHead) -> ReencryptAnswer {
+        ReencryptAnswer {
+            grant_id: self.grant_id,
+            nonce: self.nonce,
+            p2: self.p2,
+            proof: self.proof,
+            receipt,
+            head,
+        }
+    }
 }
 
 /// SRS side: the checks that depend only on signed objects, then `P2 = b2·E`.
@@ -195,7 +214,12 @@ pub fn srs_reencrypt<R: CryptoRng + ?Sized>(
         rng,
     )
     .map_err(|_| Decision::NotInManifest)?;
-    Ok(Reencryption { p2, proof })
+    Ok(Reencryption {
+        grant_id: grant.grant_id,
+        nonce: request.nonce,
+        p2,
+        proof,
+    })
 }
 
 fn check_entry<'m>(

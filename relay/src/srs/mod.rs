@@ -28,7 +28,7 @@ use sesphr_client::identity::{DirectoryEntry, Identity};
 use sesphr_client::manifest::{SignedHead, VerifiedManifest};
 use sesphr_client::primitives::os_rng;
 use sesphr_client::record::RecordId;
-use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer, ReencryptRequest, VerifiedRequest};
+use sesphr_client::reencrypt::{srs_reencrypt, ReencryptRequest, VerifiedRequest};
 use sesphr_client::revocation::{Revocation, RevocationReceipt};
 use sesphr_client::token::{Purpose, RequestToken};
 use warp::http::StatusCode;
@@ -559,16 +559,10 @@ impl Srs {
         let head = self
             .head(&grant.record.0)?
             .ok_or_else(|| internal("record without head"))?;
-        let answer = ReencryptAnswer {
-            grant_id: grant.grant_id,
-            nonce: request.nonce,
-            p2: re.p2,
-            proof: re.proof,
-            receipt,
-            head,
-        }
-        .sign(&self.identity)
-        .map_err(internal)?;
+        let answer = re
+            .answer(receipt, head)
+            .sign(&self.identity)
+            .map_err(internal)?;
         Ok(answer_key.seal_answer(&answer)?)
     }
 

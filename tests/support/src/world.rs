@@ -258,16 +258,7 @@ impl World {
             .append(&self.srs, verified.audit_entry(&grant, self.now, decision))
             .unwrap();
         let re = result?;
-        Ok(ReencryptAnswer {
-            grant_id: grant.grant_id,
-            nonce: request.nonce,
-            p2: re.p2,
-            proof: re.proof,
-            receipt,
-            head: self.head(),
-        }
-        .sign(&self.srs)
-        .unwrap())
+        Ok(re.answer(receipt, self.head()).sign(&self.srs).unwrap())
     }
 
     /// A reader reads a section at the latest version with the reader flow

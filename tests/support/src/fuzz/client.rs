@@ -220,16 +220,11 @@ fn build() -> Fixture {
         .append(&srs, audit(NOW, Decision::Allowed))
         .expect("audit");
     let first = receipt.head.clone();
-    let answer = ReencryptAnswer {
-        grant_id: grant.grant_id,
-        nonce: request.nonce,
-        p2: re.p2,
-        proof: re.proof,
-        receipt,
-        head: head.clone(),
-    }
-    .sign(&srs)
-    .expect("answer");
+    let answer = re
+        .clone()
+        .answer(receipt, head.clone())
+        .sign(&srs)
+        .expect("answer");
     let entries = vec![
         audit(NOW, Decision::Allowed),
         audit(NOW + 5, Decision::Expired),
