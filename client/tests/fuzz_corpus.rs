@@ -9,24 +9,7 @@
 #![cfg(test)]
 #![cfg(not(target_arch = "wasm32"))]
 
-use sesphr_testkit::fuzz::{client, replay};
+use sesphr_testkit::fuzz::client;
 
-#[test]
-fn corpus_replays_through_every_client_check() {
-    replay::replay_all(client::TARGETS);
-}
-
-#[test]
-fn every_client_fuzz_target_has_a_check() {
-    replay::targets_match(client::TARGETS, |name| !name.starts_with("relay_"));
-}
-
-#[test]
-fn seeds_pass_their_checks() {
-    replay::seeds_pass(client::TARGETS, client::seeds());
-}
-
-#[test]
-fn write_seed_corpus() {
-    replay::write_seeds(client::seeds());
-}
+sesphr_testkit::corpus_tests!(client::TARGETS, client::seeds(), |name| !name
+    .starts_with("relay_"));

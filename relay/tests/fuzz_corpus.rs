@@ -5,24 +5,7 @@
 //! corpus (see `client/tests/fuzz_corpus.rs`).
 #![cfg(test)]
 
-use sesphr_testkit::fuzz::{relay, replay};
+use sesphr_testkit::fuzz::relay;
 
-#[test]
-fn corpus_replays_through_every_relay_check() {
-    replay::replay_all(relay::TARGETS);
-}
-
-#[test]
-fn every_relay_fuzz_target_has_a_check() {
-    replay::targets_match(relay::TARGETS, |name| name.starts_with("relay_"));
-}
-
-#[test]
-fn seeds_pass_their_checks() {
-    replay::seeds_pass(relay::TARGETS, relay::seeds());
-}
-
-#[test]
-fn write_seed_corpus() {
-    replay::write_seeds(relay::seeds());
-}
+sesphr_testkit::corpus_tests!(relay::TARGETS, relay::seeds(), |name| name
+    .starts_with("relay_"));

@@ -99,3 +99,30 @@ pub fn write_seeds(seeds: Vec<(&'static str, Vec<Vec<u8>>)>) {
         }
     }
 }
+
+/// The four corpus tests of one set of targets, for a test crate:
+/// `corpus_tests!(targets, seeds(), |name| owns(name))`.
+#[macro_export]
+macro_rules! corpus_tests {
+    ($targets:expr, $seeds:expr, $owned:expr) => {
+        #[test]
+        fn corpus_replays_through_every_check() {
+            $crate::fuzz::replay::replay_all($targets);
+        }
+
+        #[test]
+        fn every_fuzz_target_has_a_check() {
+            $crate::fuzz::replay::targets_match($targets, $owned);
+        }
+
+        #[test]
+        fn seeds_pass_their_checks() {
+            $crate::fuzz::replay::seeds_pass($targets, $seeds);
+        }
+
+        #[test]
+        fn write_seed_corpus() {
+            $crate::fuzz::replay::write_seeds($seeds);
+        }
+    };
+}
