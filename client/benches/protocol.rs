@@ -47,16 +47,9 @@ fn setup(sections: usize, body_len: usize) -> Setup {
             first = Some((key, blob, sealed.chunk_root));
         }
     }
-    let manifest = ManifestContent {
-        record,
-        record_nonce: nonce,
-        version: 1,
-        previous: [0; 32],
-        created_at: 0,
-        entries,
-    }
-    .sign(&owner)
-    .unwrap();
+    let manifest = ManifestContent::first(record, nonce, 0, entries)
+        .sign(&owner)
+        .unwrap();
     let (key, blob, root) = first.unwrap();
     let terms = GrantTerms::new(doctor.public(), Role::Physician, 1);
     let grant = IssuedGrant::issue(&owner, &key, &srs.public().encryption, &terms, rng).unwrap();

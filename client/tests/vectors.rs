@@ -53,14 +53,12 @@ fn generate() -> Value {
         body
     );
 
-    let manifest = ManifestContent {
+    let manifest = ManifestContent::first(
         record,
         record_nonce,
-        version: 1,
-        previous: [0; 32],
-        created_at: 1_767_225_600_000,
-        entries: vec![ManifestEntry::for_body(key.public(), &sealed)],
-    }
+        1_767_225_600_000,
+        vec![ManifestEntry::for_body(key.public(), &sealed)],
+    )
     .sign(&owner)
     .unwrap();
 

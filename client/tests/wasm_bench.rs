@@ -70,16 +70,9 @@ fn protocol_operations() {
     let body = vec![1u8; 2048];
     let (blob, sealed, _) = seal_section(&key, 1, &body, 16, rng).unwrap();
     let entry = ManifestEntry::for_body(key.public(), &sealed);
-    let manifest = ManifestContent {
-        record,
-        record_nonce: nonce,
-        version: 1,
-        previous: [0; 32],
-        created_at: 0,
-        entries: vec![entry],
-    }
-    .sign(&owner)
-    .unwrap();
+    let manifest = ManifestContent::first(record, nonce, 0, vec![entry])
+        .sign(&owner)
+        .unwrap();
     let terms = GrantTerms::new(doctor.public(), Role::Physician, 1);
     time("grant issue", n, || {
         IssuedGrant::issue(

@@ -476,16 +476,9 @@ async fn acknowledged_writes_survive_sigkill_at_random_points() {
     });
     // Version 1 and its head first: the SRS takes grants only for a record
     // whose owner it has witnessed.
-    let v1 = ManifestContent {
-        record,
-        record_nonce: nonce,
-        version: 1,
-        previous: [0; 32],
-        created_at: now(),
-        entries: vec![setup.entry.clone()],
-    }
-    .sign(&setup.owner)
-    .unwrap();
+    let v1 = ManifestContent::first(record, nonce, now(), vec![setup.entry.clone()])
+        .sign(&setup.owner)
+        .unwrap();
     let rpath = format!("/v1/records/{}/manifests", record.to_hex());
     api.post(&rpath, "application/octet-stream", v1.as_bytes().to_vec())
         .await

@@ -238,14 +238,12 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
     // Manifests of records that are not the patient's, or by nobody known.
     let own_record = |who: &Identity| {
         let nonce = [9u8; 16];
-        sesphr_client::manifest::ManifestContent {
-            record: sesphr_client::record::RecordId::derive(&who.id(), &nonce),
-            record_nonce: nonce,
-            version: 1,
-            previous: [0; 32],
-            created_at: now(),
-            entries: Vec::new(),
-        }
+        sesphr_client::manifest::ManifestContent::first(
+            sesphr_client::record::RecordId::derive(&who.id(), &nonce),
+            nonce,
+            now(),
+            Vec::new(),
+        )
         .sign(who)
         .unwrap()
     };

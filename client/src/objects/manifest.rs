@@ -86,6 +86,22 @@ pub struct VerifiedManifest {
 }
 
 impl ManifestContent {
+    /// Version 1 of a record: no previous manifest.
+    pub fn first(
+        record: RecordId,
+        record_nonce: RecordNonce,
+        created_at: u64,
+        entries: Vec<ManifestEntry>,
+    ) -> ManifestContent {
+        ManifestContent {
+            record,
+            record_nonce,
+            version: 1,
+            previous: [0; 32],
+            created_at,
+            entries,
+        }
+    }
     fn check(&self, owner: &PublicIdentity) -> Result<()> {
         if RecordId::derive(&owner.id(), &self.record_nonce) != self.record {
             return Err(Error::BindingMismatch(

@@ -173,14 +173,12 @@ fn build() -> Fixture {
     let small = body(&key, b"amoxicillin 500 mg, 3x daily".to_vec(), 14, &mut rng);
     // Just over one 16 KiB chunk: the body spans two chunks.
     let multi = body(&imaging, vec![0x5a; 16_400], 14, &mut rng);
-    let manifest = ManifestContent {
+    let manifest = ManifestContent::first(
         record,
-        record_nonce: nonce,
-        version: 1,
-        previous: [0; 32],
-        created_at: NOW,
-        entries: vec![small.entry.clone(), multi.entry.clone()],
-    }
+        nonce,
+        NOW,
+        vec![small.entry.clone(), multi.entry.clone()],
+    )
     .sign(&owner)
     .expect("manifest");
     let manifest2 = ManifestContent {
