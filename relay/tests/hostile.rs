@@ -736,3 +736,73 @@ async fn a_token_replayed_after_a_restart_is_refused_and_ownership_is_for_good()
     client.delete_blob(owner, &id).await.unwrap();
     server.stop().await;
 }
+
+/// Grant ids are scoped to their record: a stranger who registers a grant of
+/// their own record under the id the owner then uses takes nothing from the
+/// owner's grant, and revoking either leaves the other serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_id_is_scoped_to_its_record() {
+    let d = deploy(|_| {}).await;
+    let client = &d.client;
+    let mut record = d.record;
+    let (stranger, mut own) = patient(client).await;
+    own.write(&[("history", b"the stranger's".as_slice())])
+        .await
+        .unwrap();
+    record
+        .write(&[("history", b"the patient's".as_slice())])
+        .await
+        .unwrap();
+    let mut doctor = reader(client).await;
+    let id = [0x42u8; 16];
+    let issue = |owner: &Identity, rec: &sesphr_native::PatientRecord| {
+        let section = rec.section_id("history");
+        let key = SectionKey::for_owner(
+            owner,
+            rec.record(),
+            section,
+            rec.state().epoch(&section).unwrap(),
+        )
+        .unwrap();
+        let terms = GrantTerms::new(doctor.identity().public(), Role::Physician, 1_000);
+        // The grant id is the first draw.
+        let mut rng = sesphr_testkit::TestRng::starting_with(&id, "squat");
+        IssuedGrant::issue(owner, &key, &client.srs().encryption, &terms, &mut rng).unwrap()
+    };
+    let squat = issue(stranger.identity(), &own);
+    client.deliver(&squat).await.unwrap();
+    let real = issue(d.patient.identity(), &record);
+    assert_eq!(real.statement.grant_id, squat.statement.grant_id);
+    client.deliver(&real).await.unwrap();
+
+    let shared = doctor.shared_with_me().await.unwrap();
+    assert_eq!(shared.len(), 2, "one shared record per owner");
+    let of =
+        |rec: sesphr_client::RecordId| shared.iter().find(|s| s.record() == rec).unwrap().clone();
+    let (theirs, mine) = (of(own.record()), of(record.record()));
+    let hist = record.section_id("history");
+    assert_eq!(doctor.read(&mine, &hist).await.unwrap(), b"the patient's");
+    assert_eq!(
+        doctor
+            .read(&theirs, &own.section_id("history"))
+            .await
+            .unwrap(),
+        b"the stranger's"
+    );
+    // The stranger revokes its grant under that id: the patient's still serves.
+    own.revoke(&id).await.unwrap();
+    assert_eq!(
+        doctor
+            .read(&theirs, &own.section_id("history"))
+            .await
+            .unwrap_err()
+            .code(),
+        "revoked"
+    );
+    assert_eq!(doctor.read(&mine, &hist).await.unwrap(), b"the patient's");
+    // And the patient's grant list names only the patient's grant.
+    let grants = record.grants().await.unwrap();
+    assert!(grants
+        .iter()
+        .all(|(g, _)| g.owner == *d.patient.identity().public()));
+}
