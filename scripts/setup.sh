@@ -60,7 +60,12 @@ req=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)
 if [ "$(cat target/python/.installed-req 2>/dev/null)" != "$req" ]; then
   log "creating the Python environment for the vector checker (target/python)"
   rm -rf target/python
-  python3 -m venv target/python
+  if ! python3 -m venv target/python; then
+    # Debian's own python3 ships venv separately.
+    rm -rf target/python
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+    python3 -m venv target/python
+  fi
   target/python/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
   echo "$req" > target/python/.installed-req
 fi
