@@ -10,13 +10,20 @@ import { $, action, app, download, el, fail, progress, say, short, when } from "
 /** Loads (and checks against the re-encryption server) every record of the patient. */
 export async function loadRecords() {
   say("Loading your records…");
-  const records = await app.patient.records();
-  app.records.forEach((r) => r.free());
-  app.records = records;
+  // The page owns one object per record, by index, for its whole life: a
+  // reload refreshes each in place (after any save, share or revoke already
+  // running on it), so the open record, a pending confirmation or a save in
+  // flight never holds a freed one.
+  for (const r of app.records) await r.refresh();
+  for (let index = app.records.length; ; index++) {
+    const r = await app.patient.openRecord(index);
+    if (!r) break;
+    app.records.push(r);
+  }
   renderRecordList();
   say("");
-  for (const r of records) if (r.pendingWitness) confirmLater(r);
-  if (records.length) await openRecord(app.record ? records.find((r) => r.index === app.record.index) ?? records[0] : records[0]);
+  for (const r of app.records) if (r.pendingWitness) confirmLater(r);
+  if (app.records.length) await openRecord(app.record ?? app.records[0]);
 }
 
 // ------------------------------------------------------------------ pending confirmation
@@ -66,8 +73,10 @@ $("new-record").addEventListener(
   action(async () => {
     say("Creating a record…");
     const r = await app.patient.createRecord();
-    app.record = r;
-    await loadRecords();
+    app.records.push(r);
+    renderRecordList();
+    if (r.pendingWitness) confirmLater(r);
+    await openRecord(r);
     say("Record created.");
   }),
 );
@@ -92,6 +101,10 @@ async function openRecord(r) {
   renderPending();
   renderSectionChoices();
   renderSections();
+  // Typed text survives a reload of its own record (a tab switch, a stale
+  // tab refreshed); otherwise the form shows the chosen section as saved.
+  const kept = app.editing?.record === r && app.editing.dirty;
+  if (!kept) await bindForm(app.editing?.record === r ? app.editing.name : $("section-name").value);
   await Promise.all([renderGrants(), renderAudit()]);
 }
 
@@ -136,18 +149,36 @@ function renderSections() {
   }
 }
 
-async function editSection(name) {
-  say(`Decrypting ${name}…`);
-  const open = await app.record.open(name);
-  try {
-    $("section-name").value = name;
-    $("section-fields").value = Object.entries(open.document.fields ?? {})
+/**
+ * Binds the edit form to section `name` of the open record: its current
+ * fields, text and attachments if it has a body, an empty form otherwise.
+ * What is saved from the form is that section, merged: the attachments kept
+ * and the FHIR resources carry over.
+ */
+async function bindForm(name) {
+  const record = app.record;
+  const current = app.editing;
+  // Already bound to that version of that section (loaded or loading):
+  // nothing to do, and nothing typed is touched.
+  if (current?.record === record && current.name === name && current.base === writtenAt(name)) return;
+  // Bound at once: a reload or another choice made while this one decrypts
+  // wins, and this one's result is dropped.
+  const binding = { record, name, fhir: [], base: writtenAt(name), dirty: false };
+  app.editing = binding;
+  $("section-name").value = name;
+  const custom = !sectionNames().includes(name);
+  $("section-custom").hidden = !custom;
+  $("section-custom-label").hidden = !custom;
+  const fillText = (fields, text) => {
+    $("section-fields").value = Object.entries(fields)
       .map(([k, v]) => `${k}: ${v}`)
       .join("\n");
-    $("section-text").value = open.document.text ?? "";
-    const keep = $("keep-list");
-    keep.replaceChildren(
-      ...open.document.attachments.map((a, i) =>
+    $("section-text").value = text;
+  };
+  const fillAttachments = (attachments) => {
+    $("section-files").value = "";
+    $("keep-list").replaceChildren(
+      ...attachments.map((a, i) =>
         el(
           "div",
           {},
@@ -156,11 +187,52 @@ async function editSection(name) {
         ),
       ),
     );
-    $("keep-box").hidden = !open.document.attachments.length;
-    app.editing = { name, fhir: open.document.fhir ?? [] };
+    $("keep-box").hidden = !attachments.length;
+  };
+  if (!name || !record.sections().some((s) => s.name === name)) {
+    fillText({}, "");
+    fillAttachments([]);
+    return;
+  }
+  say(`Decrypting ${name}…`);
+  const open = await record.open(name);
+  try {
+    if (app.editing !== binding) return;
+    const d = open.document;
+    binding.fhir = d.fhir;
+    fillAttachments(d.attachments);
+    // What the user typed while it decrypted is never overwritten.
+    if (!binding.dirty) fillText(d.fields, d.text);
   } finally {
     open.close();
   }
+  say(`Editing ${name}.`);
+}
+
+/** Whether section `name` was saved elsewhere since the form was bound to it. */
+function sectionChanged(name) {
+  return app.editing?.name === name && writtenAt(name) !== app.editing.base;
+}
+
+/** The error for that, once: the form now counts the other save as seen. */
+function changedElsewhere(name) {
+  const now = writtenAt(name);
+  app.editing.base = now;
+  return new S.SesphrError(
+    "section_changed",
+    `${name} was saved elsewhere (version ${now}) while you were editing it. Your text is still in the form: ` +
+      "save again to replace that version with it, or choose the section again to see the other one.",
+  );
+}
+
+/** The version at which section `name` of the open record was last written (0: never). */
+function writtenAt(name) {
+  return app.record.sections().find((s) => s.name === name)?.entry.writtenAtVersion ?? 0;
+}
+
+async function editSection(name) {
+  await bindForm(name);
+  if (app.editing?.name !== name) return;
   say(`Editing ${name}.`);
   $("section-fields").focus();
 }
@@ -177,11 +249,24 @@ async function downloadOwn(name, i) {
   }
 }
 
-$("section-name").addEventListener("change", () => {
-  const custom = $("section-name").value === "";
-  $("section-custom").hidden = !custom;
-  $("section-custom-label").hidden = !custom;
-});
+$("section-name").addEventListener(
+  "change",
+  action(async () => {
+    const name = $("section-name").value;
+    if (app.editing?.dirty && !confirm(`Discard your changes to ${app.editing.name}?`)) {
+      $("section-name").value = app.editing.name;
+      return;
+    }
+    await bindForm(name);
+    if (name === "") $("section-custom").focus();
+  }),
+);
+
+for (const id of ["section-fields", "section-text", "section-files"]) {
+  $(id).addEventListener("input", () => {
+    if (app.editing) app.editing.dirty = true;
+  });
+}
 
 function parseFields(text) {
   const fields = {};
@@ -194,28 +279,54 @@ function parseFields(text) {
   return fields;
 }
 
+/**
+ * Writes `updates` to `record` with the progress bar (hidden again when the
+ * write ends, whichever way). Another tab's newer version reloads the record,
+ * which is shown again with the form kept as typed.
+ */
+async function save(record, updates) {
+  const bar = $("save-progress");
+  try {
+    return await record.write(updates, { onProgress: progress(bar) });
+  } catch (e) {
+    if (e.code === "version_conflict" && app.record === record) await openRecord(record);
+    throw e;
+  } finally {
+    bar.hidden = true;
+  }
+}
+
 $("section-form").addEventListener(
   "submit",
   action(async () => {
     const name = $("section-name").value || $("section-custom").value.trim();
     if (!name) throw new S.SesphrError("invalid_argument", "Name the custom section.");
-    const keep = app.editing?.name === name
-      ? [...document.querySelectorAll("input[name=keep]:checked")].map((c) => Number(c.value))
-      : [];
+    const bound = app.editing?.record === app.record && (app.editing.name === name || app.editing.name === "");
+    if (!bound) throw new S.SesphrError("invalid_state", "Choose the section to edit again: the form shows another one.");
+    // Written elsewhere (another tab or device) since the form was filled:
+    // say so once, keep what was typed; a second save replaces it.
+    if (sectionChanged(name)) throw changedElsewhere(name);
+    const keep = [...document.querySelectorAll("input[name=keep]:checked")].map((c) => Number(c.value));
     const files = [...$("section-files").files];
     say(`Encrypting ${name}${files.length ? ` and ${files.length} attachment(s)` : ""}…`);
     const t0 = performance.now();
     const record = app.record;
-    const saved = await record.write(
-      [{ name, fields: parseFields($("section-fields").value), text: $("section-text").value, files, keep, fhir: app.editing?.name === name ? app.editing.fhir : [] }],
-      { onProgress: progress($("save-progress")) },
-    );
+    let saved;
+    try {
+      saved = await save(record, [
+        { name, fields: parseFields($("section-fields").value), text: $("section-text").value, files, keep, fhir: app.editing.fhir },
+      ]);
+    } catch (e) {
+      // Another tab saved first: if it saved this section, say that instead.
+      if (e.code === "version_conflict" && app.record === record && sectionChanged(name)) throw changedElsewhere(name);
+      throw e;
+    }
     const ms = Math.round(performance.now() - t0);
-    $("section-files").value = "";
-    app.editing = undefined;
-    $("keep-box").hidden = true;
     confirmLater(record);
+    app.editing.dirty = false;
     await openRecord(record);
+    // The form shows the section as now saved (its attachments included).
+    if (app.record === record) await bindForm(name);
     say(
       saved.witnessed
         ? `Saved ${name} as version ${saved.version} (${ms} ms).`
@@ -252,7 +363,7 @@ $("fhir-form").addEventListener(
       }
     }
     const record = app.record;
-    const saved = await record.write(updates, { onProgress: progress($("save-progress")) });
+    const saved = await save(record, updates);
     confirmLater(record);
     await openRecord(record);
     say(

@@ -5,9 +5,9 @@ import { $, action, app, download, el, explain, fail, progress, say } from "./ui
 /** Reads the inbox: the records shared with this identity, by owner. */
 export async function loadShared() {
   say("Checking your inbox…");
-  const shared = await app.reader.sharedWithMe();
-  app.shared.forEach((r) => r.free());
-  app.shared = shared;
+  // The records listed before are dropped, not freed: a read still running
+  // on one keeps it, and the garbage collector frees its wasm state.
+  app.shared = await app.reader.sharedWithMe();
   const list = $("shared-list");
   list.replaceChildren();
   if (!app.shared.length) list.append(el("p", {}, "Nothing has been shared with you yet."));

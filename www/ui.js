@@ -44,7 +44,7 @@ const FRIENDLY = {
   invalid_state: "That cannot be done now.",
 };
 /** The library's own words, which say what happened and what to do. */
-const PLAIN = new Set(["stale", "version_conflict"]);
+const PLAIN = new Set(["stale", "version_conflict", "section_changed"]);
 const TAMPER = new Set([
   "bad_signature",
   "bad_proof",

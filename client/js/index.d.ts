@@ -309,8 +309,12 @@ export class PatientRecord {
   rotate(name: string): void;
   /** The record's audit log. */
   audit(): Promise<AuditRow[]>;
-  /** Frees the wasm state. */
-  free(): void;
+  /**
+   * Frees the wasm state once the operations already started have ended
+   * (writes, shares, revokes, refreshes and reconciles run one at a time);
+   * later ones are `invalid_state`.
+   */
+  free(): Promise<void>;
 }
 
 /** A section shared with a reader. */

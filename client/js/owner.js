@@ -159,6 +159,9 @@ export class Patient {
 /** One of the patient's records. */
 export class PatientRecord {
   #inner;
+  /** The last state-changing operation: the next one starts after it. */
+  #queue = Promise.resolve();
+  #closed = false;
   constructor(patient, inner) {
     this.patient = patient;
     this.client = patient.client;
@@ -166,6 +169,21 @@ export class PatientRecord {
     this.#inner = inner;
     this.names = new Map(); // sectionId -> name
   }
+  /**
+   * Runs `fn` once every state-changing operation started before it has
+   * ended: one write, share, revoke, refresh or reconcile at a time, so a
+   * refresh never swaps the state under a write and two saves of one tab
+   * never race each other.
+   */
+  #serial(fn) {
+    const run = this.#queue.then(() => {
+      if (this.#closed) throw new SesphrError("invalid_state", "this record was closed");
+      return fn();
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
   /** The record id (hex). */
   get recordId() {
     return this.#inner.recordId;
@@ -256,7 +274,11 @@ export class PatientRecord {
    * Rebuilds this record from the servers (after another tab or device
    * wrote), checked against the SRS's head like `Patient.openRecord`.
    */
-  async refresh() {
+  refresh() {
+    return this.#serial(() => this.#refresh());
+  }
+
+  async #refresh() {
     const inner = await this.patient.restore(this.index);
     if (!inner) throw new SesphrError("stale", "Neither server has this record any more.");
     this.#inner.free();
@@ -276,7 +298,7 @@ export class PatientRecord {
   /** Another writer got there first: reload, and say so. */
   async #lostRace(version) {
     try {
-      await this.refresh();
+      await this.#refresh();
     } catch {
       // The next write refreshes again; the conflict is what to report.
     }
@@ -357,7 +379,7 @@ export class PatientRecord {
    * witnessed; throws the failure otherwise (`network`, …: try again later).
    */
   reconcile() {
-    return this.#witness({ tolerant: false });
+    return this.#serial(() => this.#witness({ tolerant: false }));
   }
 
   /**
@@ -366,7 +388,11 @@ export class PatientRecord {
    * version is saved once the relay has it; `witnessed: false` when the SRS
    * could not be reached (call `reconcile()` later).
    */
-  async publish() {
+  publish() {
+    return this.#serial(() => this.#publish());
+  }
+
+  async #publish() {
     const m = this.#inner.signManifest(this.identity.core, Date.now());
     try {
       await this.#store(m);
@@ -388,7 +414,11 @@ export class PatientRecord {
    * device that wrote first gives `version_conflict` (the record is
    * reloaded: write again).
    */
-  async write(updates, { onProgress } = {}) {
+  write(updates, options) {
+    return this.#serial(() => this.#write(updates, options));
+  }
+
+  async #write(updates, { onProgress } = {}) {
     // Versions an earlier write left unwitnessed go to the SRS first.
     await this.#witness({ tolerant: true });
     const srs = this.client.pinnedSrs();
@@ -447,7 +477,7 @@ export class PatientRecord {
     } finally {
       prepared.forEach((close) => close());
     }
-    return this.publish();
+    return this.#publish();
   }
 
   /**
@@ -455,7 +485,11 @@ export class PatientRecord {
    * (names) or role, role?, history: "all" | "fromNow", expiresAt?}`.
    * Returns the new grant ids.
    */
-  async share({ grantee, sections, role = "custom", history = "all", expiresAt }) {
+  share(options) {
+    return this.#serial(() => this.#share(options));
+  }
+
+  async #share({ grantee, sections, role = "custom", history = "all", expiresAt }) {
     const party = typeof grantee === "string" ? await this.client.lookup(grantee) : grantee;
     const names = sections ?? roleSections(role);
     if (!names.length) throw new SesphrError("invalid_argument", "no sections to share");
@@ -497,7 +531,11 @@ export class PatientRecord {
   }
 
   /** Revokes grants (by id) at the SRS; effective once its signed receipt verifies. */
-  async revoke(grantIds) {
+  revoke(grantIds) {
+    return this.#serial(() => this.#revoke(grantIds));
+  }
+
+  async #revoke(grantIds) {
     const srs = this.client.pinnedSrs();
     for (const id of [].concat(grantIds)) {
       const grant = this.#inner.liveGrant(id);
@@ -519,10 +557,12 @@ export class PatientRecord {
   }
 
   /** Revokes every live grant of a party. */
-  async revokeParty(partyId) {
-    const ids = this.#inner.grants().filter((g) => g.grantee.id === partyId).map((g) => g.grantId);
-    await this.revoke(ids);
-    return ids;
+  revokeParty(partyId) {
+    return this.#serial(async () => {
+      const ids = this.#inner.grants().filter((g) => g.grantee.id === partyId).map((g) => g.grantId);
+      await this.#revoke(ids);
+      return ids;
+    });
   }
 
   /** Moves a section to a fresh epoch at its next write. */
@@ -540,8 +580,11 @@ export class PatientRecord {
     });
   }
 
-  /** Frees the wasm state. */
+  /** Frees the wasm state once the operations already started have ended; later ones are `invalid_state`. */
   free() {
-    this.#inner.free();
+    return this.#serial(() => {
+      this.#closed = true;
+      this.#inner.free();
+    });
   }
 }

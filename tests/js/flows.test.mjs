@@ -405,3 +405,28 @@ test("a section document of the wrong shape is malformed on reading and refused 
   assert.equal(e.code, "invalid_argument");
   assert.equal(record.version, 1);
 });
+
+test("one record's writes, refreshes and shares run one at a time, and a freed record refuses later calls", async () => {
+  const c = await client();
+  const { doctor, record } = await patientAndDoctor(c);
+  const start = record.version;
+  // Started together on one object (two clicks, a tab switch that reloads):
+  // without one-at-a-time the second write would race the first for the
+  // same version, and the refresh would swap the state under them.
+  const [a, , b, ids] = await Promise.all([
+    record.write([{ name: "history", text: "first" }]),
+    record.refresh(),
+    record.write([{ name: "labs", text: "second" }]),
+    record.share({ grantee: doctor.id, sections: ["history", "labs"] }),
+  ]);
+  assert.deepEqual([a.version, b.version], [start + 1, start + 2]);
+  assert.equal(ids.length, 2);
+  assert.equal(record.version, start + 2);
+  const [shared] = await new S.Reader(c, doctor).sharedWithMe();
+  assert.equal(shared.sections.length, 2);
+  // free() waits for what is running, then later calls are refused in words.
+  const pending = record.write([{ name: "notes", text: "last" }]);
+  await record.free();
+  assert.equal((await pending).version, start + 3);
+  assert.equal((await rejection(record.write([{ name: "notes", text: "too late" }]))).code, "invalid_state");
+});

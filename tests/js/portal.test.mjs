@@ -318,3 +318,91 @@ test("the portal pins the re-encryption server's key it saw first and refuses an
     await p.context.close();
   }
 });
+
+test("tabs in every order, an edit form bound to its section, and two tabs of one record", { timeout: 300_000 }, async () => {
+  const p = await person("editor");
+  const { page } = p;
+  try {
+    await createIdentity(p);
+    await page.getByRole("button", { name: "My records" }).click();
+    await page.getByRole("button", { name: "Create a record" }).click();
+    await status(page, "Record created");
+    await writeSection(page, "history", {
+      fields: "condition: asthma",
+      text: "since 2009",
+      files: [{ name: "spirometry.txt", mimeType: "text/plain", buffer: Buffer.from("FEV1 92 %") }],
+    });
+    await writeSection(page, "labs", { text: "panel 2026" });
+
+    // Every tab after every other, and each twice in a row: nothing breaks.
+    const tabs = ["My records", "Shared with me", "My identity"];
+    const order = tabs.flatMap((a) => tabs.flatMap((b) => [a, b, b]));
+    for (const tab of order) {
+      await page.getByRole("button", { name: tab, exact: true }).click();
+      await page.locator("#status").filter({ hasText: /^$|Opened|Editing/ }).waitFor();
+    }
+    await page.getByRole("button", { name: "My records", exact: true }).click();
+    await page.getByRole("button", { name: "Refresh" }).first().click();
+    await noAlert(page);
+
+    // The form follows the section chosen: history's fields, text and attachment.
+    const fields = page.getByLabel('Fields (one "name: value" per line)');
+    const text = page.getByLabel("Free text");
+    await page.getByLabel("Section", { exact: true }).selectOption("history");
+    await status(page, "Editing history");
+    assert.equal(await fields.inputValue(), "condition: asthma");
+    assert.equal(await text.inputValue(), "since 2009");
+    assert.equal(await page.locator("input[name=keep]:checked").count(), 1);
+    // One changed line saves that line; the fields and the attachment stay.
+    await text.fill("since 2009, controlled");
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(page, "Saved history as version");
+    await noAlert(page);
+    assert.equal(await fields.inputValue(), "condition: asthma", "the form shows the section as saved");
+    assert.equal(await page.locator("input[name=keep]:checked").count(), 1, "the attachment is kept");
+    // Another section shows its own content, never the previous one's.
+    await page.getByLabel("Section", { exact: true }).selectOption("labs");
+    await status(page, "Editing labs");
+    assert.equal(await text.inputValue(), "panel 2026");
+    assert.equal(await fields.inputValue(), "");
+    assert.equal(await page.locator("input[name=keep]").count(), 0);
+    await page.getByLabel("Section", { exact: true }).selectOption("allergies");
+    assert.equal(await text.inputValue(), "");
+
+    // Two tabs: B types into labs while A saves labs; B keeps its text,
+    // is told, and its second save lands.
+    const b = await p.context.newPage();
+    b.setDefaultTimeout(60_000);
+    await b.goto(server.url);
+    await b.getByLabel("Passphrase to unlock").fill(PASS);
+    await b.getByRole("button", { name: "Unlock" }).click();
+    await b.getByRole("button", { name: "My records", exact: true }).click();
+    await b.getByLabel("Section", { exact: true }).selectOption("labs");
+    await b.locator("#status").filter({ hasText: "Editing labs" }).waitFor();
+    await b.getByLabel("Free text").fill("panel 2026, from tab B");
+    await page.getByLabel("Section", { exact: true }).selectOption("labs");
+    await status(page, "Editing labs");
+    await text.fill("panel 2026, from tab A");
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(page, "Saved labs as version");
+    await b.getByRole("button", { name: "Encrypt and save" }).click();
+    await b.locator("#alert").waitFor();
+    assert.equal(await b.locator("#alert").getAttribute("data-code"), "section_changed");
+    assert.match(await b.locator("#alert").textContent(), /labs was saved elsewhere .* Your text is still in the form/);
+    assert.equal(await b.getByLabel("Free text").inputValue(), "panel 2026, from tab B", "nothing typed is lost");
+    await shot({ page: b }, "tab-b-conflict.png");
+    // The record was reloaded (the page shows A's version); the second save lands.
+    assert.match(await b.locator("#section-list").textContent(), /labs — written at version 5/);
+    await b.getByRole("button", { name: "Encrypt and save" }).click();
+    await b.locator("#status").filter({ hasText: "Saved labs as version 6" }).waitFor();
+    assert.equal(await b.locator("#alert").isVisible(), false);
+    await page.getByRole("button", { name: "My records", exact: true }).click();
+    await page.getByLabel("Section", { exact: true }).selectOption("history");
+    await page.getByLabel("Section", { exact: true }).selectOption("labs");
+    await status(page, "Editing labs");
+    assert.equal(await text.inputValue(), "panel 2026, from tab B");
+    await b.close();
+  } finally {
+    await p.context.close();
+  }
+});
