@@ -93,6 +93,7 @@ function renderRecordList() {
 }
 
 async function openRecord(r) {
+  if (app.record !== r) $("history-panel").hidden = true;
   app.record = r;
   renderRecordList();
   $("record").hidden = false;
@@ -142,6 +143,8 @@ function renderSections() {
         s.pendingRotation ? el("span", { className: "tag" }, ` key rotates at next save (${s.pendingRotation})`) : undefined,
         " ",
         el("button", { type: "button", onclick: action(() => editSection(s.name)) }, `Edit ${s.name}`),
+        " ",
+        el("button", { type: "button", onclick: action(() => showHistory(s.name)) }, `History of ${s.name}`),
         " ",
         el("button", { type: "button", onclick: action(() => rotateSection(s.name)) }, `Rotate key of ${s.name}`),
       ),
@@ -235,6 +238,78 @@ async function editSection(name) {
   if (app.editing?.name !== name) return;
   say(`Editing ${name}.`);
   $("section-fields").focus();
+}
+
+// ------------------------------------------------------------------ history
+
+/** Lists the versions at which section `name` changed, each viewable and restorable. */
+async function showHistory(name) {
+  const record = app.record;
+  const versions = record.history(name).reverse();
+  $("history-h").textContent = `History of ${name}`;
+  $("history-view").replaceChildren();
+  $("history-table").tBodies[0].replaceChildren(
+    ...versions.map(({ version }, n) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, `version ${version}${n === 0 ? " (current)" : ""}`),
+        el(
+          "td",
+          {},
+          el("button", { type: "button", onclick: action(() => viewVersion(record, name, version)) }, `View version ${version}`),
+          n === 0
+            ? undefined
+            : el("button", { type: "button", onclick: action(() => restoreVersion(record, name, version)) }, `Restore version ${version}`),
+        ),
+      ),
+    ),
+  );
+  $("history-panel").hidden = false;
+  say(`${name} has ${versions.length} version(s).`);
+}
+
+async function viewVersion(record, name, version) {
+  say(`Decrypting ${name} at version ${version}…`);
+  const open = await record.open(name, { version });
+  try {
+    const d = open.document;
+    const dl = el("dl");
+    for (const [k, v] of Object.entries(d.fields)) dl.append(el("dt", {}, k), el("dd", {}, v));
+    $("history-view").replaceChildren(
+      el("h5", {}, `${name} at version ${version}`),
+      dl,
+      d.text ? el("p", { className: "pre" }, d.text) : undefined,
+      ...d.attachments.map((a) => el("p", {}, `Attachment: ${a.name} (${a.size} bytes)`)),
+    );
+  } finally {
+    open.close();
+  }
+  say(`Showing ${name} as it was at version ${version}.`);
+}
+
+/** Writes section `name` as it was at `version` as the next version: fields, text, FHIR and attachments. */
+async function restoreVersion(record, name, version) {
+  if (!confirm(`Restore ${name} as it was at version ${version}? The current content stays in the history.`)) return;
+  say(`Restoring ${name} from version ${version}…`);
+  const open = await record.open(name, { version });
+  let update;
+  try {
+    const d = open.document;
+    const files = [];
+    for (let i = 0; i < d.attachments.length; i++) {
+      const a = d.attachments[i];
+      files.push({ name: a.name, type: a.type, bytes: new Uint8Array(await (await open.attachmentBlob(i)).arrayBuffer()) });
+    }
+    update = { name, fields: d.fields, text: d.text, fhir: d.fhir, files };
+  } finally {
+    open.close();
+  }
+  const saved = await save(record, [update]);
+  confirmLater(record);
+  await openRecord(record);
+  await showHistory(name);
+  say(`Restored ${name} from version ${version} as version ${saved.version}.`);
 }
 
 async function downloadOwn(name, i) {
