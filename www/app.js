@@ -94,7 +94,6 @@ async function show(view) {
 setupIdentity(enter);
 
 $("lock").addEventListener("click", () => {
-  app.identity?.free();
   location.reload();
 });
 

@@ -71,6 +71,7 @@ function renderPending() {
 $("new-record").addEventListener(
   "click",
   action(async () => {
+    if (app.editing?.dirty && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
     say("Creating a record…");
     const r = await app.patient.createRecord();
     app.records.push(r);
@@ -86,11 +87,24 @@ function renderRecordList() {
   list.replaceChildren();
   if (!app.records.length) list.append(el("p", {}, "You have no record yet."));
   for (const r of app.records) {
-    const b = el("button", { type: "button", onclick: action(() => openRecord(r)) }, `Record ${r.index + 1} (version ${r.version})`);
+    const b = el("button", { type: "button", onclick: action(() => switchTo(r)) }, `Record ${r.index + 1} (version ${r.version})`);
     if (r === app.record) b.setAttribute("aria-current", "true");
     list.append(b);
   }
 }
+
+/** Opens another record, asking first if the form holds unsaved text. */
+async function switchTo(r) {
+  if (app.editing?.dirty && app.editing.record !== r && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
+  await openRecord(r);
+}
+
+// Leaving the page (reload, close, lock) with unsaved text asks first, the
+// browser's own "leave this page?" prompt; text counts as unsaved until its
+// save has landed.
+window.addEventListener("beforeunload", (e) => {
+  if (app.editing?.dirty) e.preventDefault();
+});
 
 async function openRecord(r) {
   if (app.record !== r) $("history-panel").hidden = true;

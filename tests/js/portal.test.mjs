@@ -421,7 +421,29 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
     await page.getByLabel("Section", { exact: true }).selectOption("history");
     await page.getByLabel("Section", { exact: true }).selectOption("labs");
     await shows(page, "panel 2026, from tab B");
-    await b.close();
+    // Leaving with unsaved text asks first.
+    await b.getByLabel("Free text").fill("typed, not saved");
+    const asked = new Promise((resolve) =>
+      b.once("dialog", (d) => {
+        resolve(d.type());
+        d.accept();
+      }),
+    );
+    await b.close({ runBeforeUnload: true });
+    assert.equal(await asked, "beforeunload");
+
+    // Another record is opened only after asking, when the form holds unsaved text.
+    await page.getByRole("button", { name: "Create a record" }).click();
+    await status(page, "Record created");
+    const second = await page.locator("#record-id").textContent();
+    await text.fill("unsaved note");
+    page.once("dialog", (d) => d.dismiss());
+    await page.getByRole("button", { name: /^Record 1 / }).click();
+    assert.equal(await page.locator("#record-id").textContent(), second);
+    assert.equal(await text.inputValue(), "unsaved note");
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: /^Record 1 / }).click();
+    await page.locator("#record-id").filter({ hasNotText: second }).waitFor();
   } finally {
     await p.context.close();
   }
