@@ -6,12 +6,15 @@
 //   keys.js      the wrapped seed in IndexedDB
 //   identity.js  create, unlock, restore, back up
 //   records.js   my records: sections, sharing, audit
+//   document.js  a decrypted section as people read it
+//   people.js    contacts, and how every view names a party
 //   shared.js    shared with me
 import * as S from "/pkg/index.js";
 import { $, action, app, fail } from "./ui.js";
 import { setupIdentity, showStored } from "./identity.js";
 import { loadRecords } from "./records.js";
 import { loadShared } from "./shared.js";
+import { loadPeople } from "./people.js";
 
 /**
  * The highest version of each record this identity saw the re-encryption
@@ -71,6 +74,7 @@ async function enter(identity) {
   const hw = highWater(identity);
   app.patient = new S.Patient(app.client, identity, { highWater: hw });
   app.reader = new S.Reader(app.client, identity, { highWater: hw });
+  app.contacts = new S.Contacts(app.client, identity);
   $("view-start").hidden = true;
   $("who").hidden = false;
   $("who-fp").textContent = identity.fingerprint;
@@ -81,13 +85,14 @@ async function enter(identity) {
 }
 
 async function show(view) {
-  for (const v of ["records", "shared", "identity"]) $(`view-${v}`).hidden = v !== view;
+  for (const v of ["records", "shared", "people", "identity"]) $(`view-${v}`).hidden = v !== view;
   for (const b of $("tabs").querySelectorAll("button")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   }
   if (view === "records") await loadRecords();
   if (view === "shared") await loadShared();
+  if (view === "people") loadPeople();
   $("main").focus();
 }
 

@@ -3,7 +3,9 @@
 // as such, and confirmed automatically once the server answers.
 import * as S from "/pkg/index.js";
 import { importBundle } from "./fhir.js";
-import { $, action, app, download, el, fail, progress, say, short, when } from "./ui.js";
+import { documentView, size } from "./document.js";
+import { person, personLookedUp } from "./people.js";
+import { $, action, app, download, el, fail, progress, say, when } from "./ui.js";
 
 // ------------------------------------------------------------------ my records
 
@@ -107,11 +109,15 @@ window.addEventListener("beforeunload", (e) => {
 });
 
 async function openRecord(r) {
-  if (app.record !== r) $("history-panel").hidden = true;
+  if (app.record !== r) {
+    $("history-panel").hidden = true;
+    closeRead();
+  }
   app.record = r;
   renderRecordList();
   $("record").hidden = false;
-  $("record-id").textContent = short(r.recordId);
+  $("record-id").textContent = String(r.index + 1);
+  $("record-id").title = `record id ${r.recordId}`;
   $("record-version").textContent = String(r.version);
   renderPending();
   renderSectionChoices();
@@ -120,6 +126,7 @@ async function openRecord(r) {
   // tab refreshed); otherwise the form shows the chosen section as saved.
   const kept = app.editing?.record === r && app.editing.dirty;
   if (!kept) await bindForm(app.editing?.record === r ? app.editing.name : $("section-name").value);
+  renderShareChoices();
   await Promise.all([renderGrants(), renderAudit()]);
 }
 
@@ -153,18 +160,68 @@ function renderSections() {
         "li",
         {},
         el("strong", {}, s.name),
-        ` — written at version ${s.entry.writtenAtVersion}, ${(s.entry.blobLength / 1024).toFixed(1)} KiB encrypted`,
-        s.pendingRotation ? el("span", { className: "tag" }, ` key rotates at next save (${s.pendingRotation})`) : undefined,
         " ",
+        el("span", { className: "note" }, `last changed in version ${s.entry.writtenAtVersion}`),
+        s.pendingRotation ? el("span", { className: "tag" }, " · gets a new key at its next save") : undefined,
+        el("br"),
+        el("button", { type: "button", onclick: action(() => readSections([s.name])) }, `Read ${s.name}`),
         el("button", { type: "button", onclick: action(() => editSection(s.name)) }, `Edit ${s.name}`),
-        " ",
         el("button", { type: "button", onclick: action(() => showHistory(s.name)) }, `History of ${s.name}`),
-        " ",
-        el("button", { type: "button", onclick: action(() => rotateSection(s.name)) }, `Rotate key of ${s.name}`),
       ),
     );
   }
+  $("read-all").hidden = !sections.length;
 }
+
+// ------------------------------------------------------------------ reading
+
+/** Shows sections `names` of the open record as a reader would see them. */
+async function readSections(names) {
+  const record = app.record;
+  const view = $("read-view");
+  view.replaceChildren();
+  $("read-h").textContent = names.length === 1 ? names[0] : "Your record";
+  $("read-panel").hidden = false;
+  for (const name of names) {
+    say(`Decrypting ${name}…`);
+    const open = await record.open(name);
+    if (app.record !== record) {
+      open.close();
+      return;
+    }
+    readOpen.push(open);
+    view.append(
+      el(
+        "section",
+        { className: "doc" },
+        names.length > 1 ? el("h5", {}, name) : undefined,
+        el("p", { className: "note" }, `version ${open.version}`),
+        ...documentView(open.document, { open, bar: $("save-progress") }),
+      ),
+    );
+  }
+  say(names.length === 1 ? `Showing ${names[0]}.` : `Showing ${names.length} sections.`);
+  $("read-panel").scrollIntoView?.({ block: "nearest" });
+}
+
+/** Sections open in the read panel (their attachments download on demand). */
+let readOpen = [];
+
+function closeRead() {
+  for (const o of readOpen) o.close();
+  readOpen = [];
+  $("read-panel").hidden = true;
+  $("read-view").replaceChildren();
+}
+
+$("read-all").addEventListener(
+  "click",
+  action(() => {
+    closeRead();
+    return readSections(app.record.sections().map((s) => s.name));
+  }),
+);
+$("close-read").addEventListener("click", closeRead);
 
 /**
  * Binds the edit form to section `name` of the open record: its current
@@ -199,7 +256,7 @@ async function bindForm(name) {
         el(
           "div",
           {},
-          el("label", {}, el("input", { type: "checkbox", name: "keep", value: String(i), checked: true }), ` ${a.name} (${a.size} bytes)`),
+          el("label", {}, el("input", { type: "checkbox", name: "keep", value: String(i), checked: true }), ` ${a.name} (${size(a.size)})`),
           el("button", { type: "button", onclick: action(() => downloadOwn(name, i)) }, `Download ${a.name}`),
         ),
       ),
@@ -280,22 +337,15 @@ async function showHistory(name) {
     ),
   );
   $("history-panel").hidden = false;
-  say(`${name} has ${versions.length} version(s).`);
+  $("history-panel").dataset.section = name;
+  say(versions.length === 1 ? `${name} has one version.` : `${name} has ${versions.length} versions.`);
 }
 
 async function viewVersion(record, name, version) {
   say(`Decrypting ${name} at version ${version}…`);
   const open = await record.open(name, { version });
   try {
-    const d = open.document;
-    const dl = el("dl");
-    for (const [k, v] of Object.entries(d.fields)) dl.append(el("dt", {}, k), el("dd", {}, v));
-    $("history-view").replaceChildren(
-      el("h5", {}, `${name} at version ${version}`),
-      dl,
-      d.text ? el("p", { className: "pre" }, d.text) : undefined,
-      ...d.attachments.map((a) => el("p", {}, `Attachment: ${a.name} (${a.size} bytes)`)),
-    );
+    $("history-view").replaceChildren(el("h5", {}, `${name} at version ${version}`), ...documentView(open.document));
   } finally {
     open.close();
   }
@@ -331,7 +381,12 @@ async function downloadOwn(name, i) {
   try {
     const a = open.document.attachments[i];
     say(`Downloading and decrypting ${a.name}…`);
-    download(await open.attachmentBlob(i, { onProgress: progress($("save-progress")) }), a.name);
+    const bar = $("save-progress");
+    try {
+      download(await open.attachmentBlob(i, { onProgress: progress(bar) }), a.name);
+    } finally {
+      bar.hidden = true;
+    }
     say(`Decrypted ${a.name}.`);
   } finally {
     open.close();
@@ -375,12 +430,20 @@ function parseFields(text) {
  */
 async function save(record, updates) {
   const bar = $("save-progress");
+  const cancel = $("cancel-save");
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  cancel.addEventListener("click", stop);
+  cancel.hidden = false;
+  cancel.disabled = false;
   try {
-    return await record.write(updates, { onProgress: progress(bar) });
+    return await record.write(updates, { onProgress: progress(bar), signal: controller.signal });
   } catch (e) {
     if (e.code === "version_conflict" && app.record === record) await openRecord(record);
     throw e;
   } finally {
+    cancel.removeEventListener("click", stop);
+    cancel.hidden = true;
     bar.hidden = true;
   }
 }
@@ -425,11 +488,15 @@ $("section-form").addEventListener(
   }),
 );
 
-async function rotateSection(name) {
-  app.record.rotate(name);
-  renderSections();
-  say(`The key of ${name} rotates when you next save it; current readers get new shares automatically.`);
-}
+$("rotate-section").addEventListener(
+  "click",
+  action(async () => {
+    const name = $("history-panel").dataset.section;
+    app.record.rotate(name);
+    renderSections();
+    say(`${name} gets a new key when you next save it; current readers get new shares automatically.`);
+  }),
+);
 
 $("fhir-form").addEventListener(
   "submit",
@@ -464,14 +531,45 @@ $("fhir-form").addEventListener(
 
 // ------------------------------------------------------------------ sharing
 
+/** The "share with" choices: every contact, then someone new. */
+function renderShareChoices() {
+  const select = $("share-who");
+  const current = select.value;
+  select.replaceChildren(
+    ...app.contacts.list().map((c) => el("option", { value: c.id }, `${c.name} (${c.fingerprint.slice(0, 9)})`)),
+    el("option", { value: "" }, "Someone new: enter their party id…"),
+  );
+  if ([...select.options].some((o) => o.value === current)) select.value = current;
+  $("new-person").hidden = select.value !== "";
+  $("grantee-id").required = select.value === "";
+}
+
+$("share-who").addEventListener("change", () => {
+  renderShareChoices();
+  $("share-form").hidden = true;
+  if ($("share-who").value === "") $("grantee-id").focus();
+});
+
 $("lookup-form").addEventListener(
   "submit",
   action(async () => {
-    const id = $("grantee-id").value.trim().toLowerCase();
-    app.party = await app.client.lookup(id);
-    $("grantee-fp").textContent = app.party.fingerprint;
+    const chosen = $("share-who").value;
+    const id = chosen || $("grantee-id").value.trim().toLowerCase();
+    if (!id) throw new S.SesphrError("invalid_id", "Enter their party id.");
+    app.party = await app.contacts.lookup(id);
+    const known = app.contacts.get(app.party.id);
+    $("share-to").replaceChildren(
+      known
+        ? `Sharing with ${known.name}, fingerprint `
+        : "Found someone new with the fingerprint ",
+      el("strong", { className: "fp" }, app.party.fingerprint),
+      known ? "." : ". Check it with them before you share, and name them.",
+    );
+    $("share-name-box").hidden = !!known;
+    $("grantee-name").required = !known;
+    $("grantee-name").value = "";
     $("share-form").hidden = false;
-    say("Found them. Compare the fingerprint before you share.");
+    (known ? $("share-role") : $("grantee-name")).focus();
   }),
 );
 
@@ -486,84 +584,142 @@ $("share-form").addEventListener(
     const sections = role === "custom"
       ? [...document.querySelectorAll("input[name=share-section]:checked")].map((c) => c.value)
       : undefined;
+    if (sections && !sections.length) throw new S.SesphrError("invalid_argument", "Choose at least one section to share.");
     const history = document.querySelector("input[name=history]:checked").value;
     const expiry = $("share-expiry").value;
     const expiresAt = expiry ? new Date(`${expiry}T23:59:59`).getTime() : undefined;
-    say("Issuing the shares…");
+    // Someone new is named first: a share always goes to a person the
+    // patient can recognise in every table afterwards.
+    if (!app.contacts.get(app.party.id)) await app.contacts.add(app.party, $("grantee-name").value);
+    const who = app.contacts.label(app.party).text;
+    say(`Sharing with ${who}…`);
     const ids = await app.record.share({ grantee: app.party, role, sections, history, expiresAt });
     $("share-form").hidden = true;
     $("grantee-id").value = "";
+    $("share-who").value = app.party.id;
+    renderShareChoices();
     renderSections();
     await renderGrants();
-    say(`Shared ${ids.length} section(s) with ${app.party.fingerprint}.`);
+    say(ids.length === 1 ? `Shared 1 section with ${who}.` : `Shared ${ids.length} sections with ${who}.`);
   }),
 );
 
+const STATUS = { active: "active", revoked: "revoked", expired: "expired" };
+
+/**
+ * Who can read what: one row per person, with each section's status (the
+ * newest grant per person and section: rotations re-issue them).
+ */
 async function renderGrants() {
   const body = $("grant-table").querySelector("tbody");
   const all = await app.record.grants();
   const live = new Set(app.record.liveGrants().map((g) => g.grantId));
-  // One row per reader and section: the newest grant (rotations re-issue them).
-  const newest = new Map();
-  for (const g of all) newest.set(`${g.grantee.id}/${g.sectionId}`, g);
+  const people = new Map();
+  for (const g of all) {
+    app.contacts.remember(g.grantee);
+    if (!people.has(g.grantee.id)) people.set(g.grantee.id, { party: g.grantee, sections: new Map() });
+    people.get(g.grantee.id).sections.set(g.sectionId, g);
+  }
   body.replaceChildren();
-  for (const g of newest.values()) {
-    const status = g.revoked ? "revoked" : live.has(g.grantId) ? "active" : "expired";
+  for (const { party, sections } of people.values()) {
+    const grants = [...sections.values()];
+    const status = (g) => (g.revoked ? STATUS.revoked : live.has(g.grantId) ? STATUS.active : STATUS.expired);
+    const who = app.contacts.label(party);
+    const distinct = (f) => [...new Set(grants.map(f))].join(", ");
+    const anyActive = grants.some((g) => status(g) === STATUS.active);
     body.append(
       el(
         "tr",
         {},
-        el("td", { className: "fp", title: g.grantee.id }, g.grantee.fingerprint),
-        el("td", {}, g.sectionName),
-        el("td", {}, g.role),
-        el("td", {}, g.fromVersion ? `from version ${g.fromVersion}` : "all versions"),
-        el("td", {}, g.expiresAt ? when(g.expiresAt) : "—"),
-        el("td", {}, status),
+        el("td", { dataset: { label: "Reader" } }, person(party)),
         el(
           "td",
-          {},
-          status === "active"
-            ? el("button", { type: "button", onclick: action(() => revoke(g)) }, `Revoke ${g.sectionName} for ${g.grantee.fingerprint.slice(0, 9)}`)
-            : undefined,
-          status === "active"
-            ? el("button", { type: "button", className: "danger", onclick: action(() => revokeParty(g.grantee)) }, `Revoke all of ${g.grantee.fingerprint.slice(0, 9)}`)
-            : undefined,
+          { dataset: { label: "Sections" } },
+          el(
+            "ul",
+            { className: "shares" },
+            ...grants.map((g) =>
+              el(
+                "li",
+                { dataset: { status: status(g) } },
+                `${g.sectionName}: `,
+                el("span", { className: `status-${status(g)}` }, status(g)),
+                status(g) === STATUS.active
+                  ? el("button", { type: "button", className: "small", ariaLabel: `Revoke ${g.sectionName} for ${who.name ?? who.text}`, onclick: action(() => revoke(g)) }, "Revoke")
+                  : undefined,
+              ),
+            ),
+          ),
+        ),
+        el("td", { dataset: { label: "Role" } }, distinct((g) => g.role)),
+        el("td", { dataset: { label: "History" } }, distinct((g) => (g.fromVersion ? `from version ${g.fromVersion}` : "all versions"))),
+        el("td", { dataset: { label: "Expires" } }, distinct((g) => (g.expiresAt ? when(g.expiresAt) : "never"))),
+        el(
+          "td",
+          { dataset: { label: "" } },
+          anyActive
+            ? el("button", { type: "button", className: "danger", onclick: action(() => revokeParty(party)) }, `Revoke all of ${who.name ?? who.text}`)
+            : el("span", { className: "note" }, "no access"),
         ),
       ),
     );
   }
-  if (!newest.size) body.append(el("tr", {}, el("td", { colSpan: 7 }, "Not shared with anyone.")));
+  if (!people.size) body.append(el("tr", {}, el("td", { colSpan: 6 }, "Not shared with anyone.")));
 }
 
 async function revoke(g) {
-  say("Revoking…");
+  const who = app.contacts.label(g.grantee).text;
+  say(`Revoking ${g.sectionName} for ${who}…`);
   await app.record.revoke(g.grantId);
   renderSections();
   await renderGrants();
-  say(`Revoked ${g.sectionName} for ${g.grantee.fingerprint}. The section's key rotates at its next save.`);
+  say(`Revoked ${g.sectionName} for ${who}. The section gets a new key at its next save.`);
 }
 
 async function revokeParty(party) {
-  say("Revoking…");
+  const who = app.contacts.label(party).text;
+  if (!confirm(`Revoke everything you shared with ${who}?`)) return;
+  say(`Revoking every share of ${who}…`);
   const ids = await app.record.revokeParty(party.id);
   renderSections();
   await renderGrants();
-  say(`Revoked ${ids.length} share(s) of ${party.fingerprint}. Their next request is refused.`);
+  say(`Revoked ${ids.length === 1 ? "1 share" : `${ids.length} shares`} of ${who}. Their next request is refused.`);
 }
 
+/** Decisions in plain words (the SRS's codes). */
+const DECISION = {
+  allowed: "read",
+  revoked: "refused: access revoked",
+  expired: "refused: share expired",
+  unknown_grant: "refused: no such share",
+  bad_signature: "refused: request not signed by them",
+  replay: "refused: a repeated request",
+  not_in_manifest: "refused: that version is not in the record",
+  before_from_version: "refused: older than what was shared",
+};
+
 async function renderAudit() {
+  const record = app.record;
   const body = $("audit-table").querySelector("tbody");
-  const entries = await app.record.audit();
+  const entries = (await record.audit()).reverse();
+  // Everyone in the log named as in the sharing table (looked up once).
+  const names = new Map();
+  for (const id of new Set(entries.map((e) => e.granteeId))) names.set(id, await personLookedUp(id));
+  if (app.record !== record) return;
   body.replaceChildren(
-    ...entries.reverse().map((e) =>
+    ...entries.map((e) =>
       el(
         "tr",
         {},
-        el("td", {}, when(e.timestamp)),
-        el("td", { className: "fp", title: e.granteeId }, short(e.granteeId)),
-        el("td", {}, e.sectionName),
-        el("td", {}, String(e.version)),
-        el("td", { className: e.decision === "allowed" ? "ok" : "refused" }, e.decision),
+        el("td", { dataset: { label: "When" } }, when(e.timestamp)),
+        el("td", { dataset: { label: "Who" } }, names.get(e.granteeId).cloneNode(true)),
+        el("td", { dataset: { label: "Section" } }, e.sectionName),
+        el("td", { dataset: { label: "Version" } }, String(e.version)),
+        el(
+          "td",
+          { dataset: { label: "Decision", decision: e.decision }, className: e.decision === "allowed" ? "ok" : "refused" },
+          DECISION[e.decision] ?? `refused: ${e.decision.replaceAll("_", " ")}`,
+        ),
       ),
     ),
   );

@@ -1,6 +1,14 @@
 // "Shared with me": what others shared, read through the re-encryption
 // server; only what each record's owner signed is shown.
-import { $, action, app, download, el, explain, fail, progress, say } from "./ui.js";
+import { documentView, patientName } from "./document.js";
+import { nameParty, person } from "./people.js";
+import { $, action, app, el, explain, fail, say } from "./ui.js";
+
+/** Whose record it is, as the inbox and the reading view say it. */
+function owner(r, name) {
+  const who = app.contacts.label(r.owner);
+  return name ? `${name}'s record` : who.name ? `${who.name}'s record` : "A record";
+}
 
 /** Reads the inbox: the records shared with this identity, by owner. */
 export async function loadShared() {
@@ -8,21 +16,59 @@ export async function loadShared() {
   // The records listed before are dropped, not freed: a read still running
   // on one keeps it, and the garbage collector frees its wasm state.
   app.shared = await app.reader.sharedWithMe();
-  const list = $("shared-list");
-  list.replaceChildren();
-  if (!app.shared.length) list.append(el("p", {}, "Nothing has been shared with you yet."));
-  app.shared.forEach((r, n) => {
-    list.append(
-      el(
-        "section",
-        { className: "card" },
-        el("h3", {}, `Record ${n + 1} from ${r.owner.fingerprint}`),
-        el("p", {}, `${r.sections.length} section(s) shared with you as ${r.sections[0]?.role}.`),
-        el("button", { type: "button", onclick: action(() => readRecord(r)) }, `Open record ${n + 1}`),
-      ),
-    );
-  });
+  renderInbox();
   say("");
+}
+
+/**
+ * The inbox's cards, by record id, kept across refreshes: a record opened
+ * while the inbox reloads keeps its card, and its messages stay in view.
+ */
+const cards = new Map();
+/** The patient's name per record, once its demographics were read. */
+const patientNames = new Map();
+
+function renderInbox() {
+  const list = $("shared-list");
+  const shown = [];
+  app.shared.forEach((r, n) => {
+    app.contacts.remember(r.owner);
+    let card = cards.get(r.recordId);
+    if (!card) {
+      card = { element: el("section", { className: "card" }), record: r };
+      cards.set(r.recordId, card);
+    }
+    card.record = r;
+    const known = app.contacts.get(r.owner.id);
+    const roles = [...new Set(r.sections.map((s) => s.role))].join(", ");
+    const message = [...card.element.children].find((c) => c.classList.contains("msg"));
+    card.element.replaceChildren(
+      el("h3", {}, owner(r, patientNames.get(r.recordId))),
+      el("p", {}, "Shared by ", person(r.owner), ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
+      el("button", { type: "button", onclick: action(() => readRecord(card.record)) }, `Open record ${n + 1}`),
+      known
+        ? undefined
+        : el(
+            "button",
+            {
+              type: "button",
+              onclick: action(async () => {
+                const c = await nameParty(card.record.owner);
+                if (c) {
+                  renderInbox();
+                  say(`Saved ${c.name} in your contacts.`);
+                }
+              }),
+            },
+            `Name the owner of record ${n + 1}`,
+          ),
+      message,
+    );
+    shown.push(card.element);
+  });
+  for (const [id, card] of cards) if (!shown.includes(card.element)) cards.delete(id);
+  list.replaceChildren(...shown);
+  if (!app.shared.length) list.append(el("p", {}, "Nothing has been shared with you yet."));
 }
 
 $("refresh-shared").addEventListener("click", action(loadShared));
@@ -32,68 +78,38 @@ async function readRecord(r) {
   app.opened = [];
   const article = $("reading");
   article.hidden = false;
-  $("reading-h").textContent = `Record from ${r.owner.fingerprint}`;
-  const fields = $("reading-fields");
-  fields.replaceChildren();
-  $("reading-text").textContent = "";
-  $("reading-fhir").replaceChildren();
-  const files = $("reading-files");
-  files.replaceChildren();
+  $("reading-h").replaceChildren(owner(r, patientNames.get(r.recordId)));
+  const body = $("reading-body");
+  body.replaceChildren(el("p", {}, "Shared by ", person(r.owner), "."));
   let failures = 0;
   for (const s of r.sections) {
     say("Asking the re-encryption server and decrypting…");
     const block = el("section", { className: "card" });
-    fields.append(block);
+    body.append(block);
     try {
       const open = await app.reader.open(s);
       app.opened.push(open);
-      renderDocument(block, open);
+      const d = open.document;
+      block.append(el("h4", {}, d.name), el("p", { className: "note" }, `version ${open.version}`), ...documentView(d, { open, bar: $("download-progress") }));
+      if (d.name === "demographics") {
+        // The patient's own name, from what the owner signed.
+        const name = patientName(d);
+        if (name) {
+          patientNames.set(r.recordId, name);
+          $("reading-h").replaceChildren(owner(r, name));
+          cards.get(r.recordId)?.element.querySelector("h3")?.replaceChildren(owner(r, name));
+        }
+      }
     } catch (e) {
-      if (!["no_such_section", "before_from_version"].includes(e.code)) failures++;
-      block.append(el("p", { className: e.code === "no_such_section" ? "note" : "refused", dataset: { code: e.code } }, explain(e)));
-      if (failures === 1 && !["no_such_section", "before_from_version"].includes(e.code)) fail(e);
+      const expected = ["no_such_section", "before_from_version"].includes(e.code);
+      if (!expected) failures++;
+      block.append(
+        el("h4", {}, "A section"),
+        el("p", { className: expected ? "note" : "refused", dataset: { code: e.code } }, explain(e)),
+      );
+      if (failures === 1 && !expected) fail(e);
     }
   }
-  say(failures ? "" : `Opened ${app.opened.length} section(s).`);
+  if (!failures) say(app.opened.length === 1 ? "Opened 1 section." : `Opened ${app.opened.length} sections.`);
   article.focus?.();
 }
-
-function renderDocument(block, open) {
-  const d = open.document;
-  block.append(el("h4", {}, d.name), el("p", { className: "note" }, `version ${open.version}`));
-  const dl = el("dl");
-  for (const [k, v] of Object.entries(d.fields ?? {})) dl.append(el("dt", {}, k), el("dd", {}, String(v)));
-  block.append(dl);
-  if (d.text) block.append(el("p", { className: "pre" }, d.text));
-  if (d.fhir?.length) {
-    block.append(
-      el("p", {}, `${d.fhir.length} FHIR resource(s): `, d.fhir.map((r) => r.resourceType).join(", ")),
-    );
-  }
-  d.attachments.forEach((a, i) => {
-    block.append(
-      el(
-        "p",
-        {},
-        el(
-          "button",
-          {
-            type: "button",
-            onclick: action(async () => {
-              say(`Downloading and decrypting ${a.name}…`);
-              const t0 = performance.now();
-              const blob = await open.attachmentBlob(i, { onProgress: progress($("download-progress")) });
-              const ms = Math.round(performance.now() - t0);
-              $("download-progress").dataset.ms = String(ms);
-              download(blob, a.name);
-              say(`Decrypted ${a.name} (${a.size} bytes, ${ms} ms).`);
-            }),
-          },
-          `Download ${a.name}`,
-        ),
-        ` ${(a.size / 1048576).toFixed(1)} MB`,
-      ),
-    );
-  });
-}
-

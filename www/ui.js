@@ -22,10 +22,13 @@ export const app = {
   opened: [],
   party: undefined,
   editing: undefined,
+  contacts: undefined,
 };
 
 // ------------------------------------------------------------------ messages
 
+// Plain words for every stable code a patient or reader can meet. The code
+// itself is kept for support, under "Details", never in the sentence.
 const FRIENDLY = {
   revoked: "The owner has revoked your access to this section.",
   expired: "Your access to this section has expired.",
@@ -33,18 +36,31 @@ const FRIENDLY = {
   before_from_version:
     "This section was shared with you from now on; nothing has been written since.",
   not_granted: "None of your shares covers this version of the section (it was re-keyed without you).",
-  no_such_section: "A section shared with you has nothing in it yet (its name is only known once written).",
+  no_such_section: "This section has nothing in it yet.",
   decryption_failed: "Wrong passphrase, or the file is damaged.",
+  malformed_backup: "This file is not a SeSPHR backup.",
   srs_mismatch:
     "The re-encryption server answered with another key than the one this browser saw before. " +
     "Nothing was sent. If your provider did not announce a new key, stop here: someone may be posing as the server.",
   network: "The server cannot be reached. Check your connection and try again.",
+  rate_limited: "Too many requests in a short time. Wait a moment and try again.",
+  quota_exceeded: "Your storage allowance is full: this would store more than it allows.",
+  too_large: "That is too large to store.",
   not_found: "Not found. Check the id and try again.",
-  invalid_id: "That is not a valid party id (64 hexadecimal characters).",
+  unknown_party: "Nobody with that party id is registered with this server. Check the id with them.",
+  invalid_id: "That is not a valid party id: it has 64 characters, digits and the letters a to f.",
+  invalid_field: "A field line is not written as \u201cname: value\u201d.",
+  invalid_argument: "That cannot be saved as it is.",
   invalid_state: "That cannot be done now.",
+  already_expired: "The expiry date is already past.",
+  aborted: "Cancelled. Nothing was saved.",
+  version_conflict:
+    "This record was changed in another tab or on another device. It has been reloaded; what you typed is still in the form: save again.",
+  bad_bundle: "This file cannot be imported.",
+  internal: "The server failed. Try again in a moment.",
 };
-/** The library's own words, which say what happened and what to do. */
-const PLAIN = new Set(["stale", "version_conflict", "section_changed"]);
+/** The library's own words, written for people (they say what happened and what to do). */
+const PLAIN = new Set(["stale", "section_changed", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
 const TAMPER = new Set([
   "bad_signature",
   "bad_proof",
@@ -55,47 +71,115 @@ const TAMPER = new Set([
   "truncated",
   "trailing_data",
   "malformed",
+  "length_mismatch",
+  "mismatch",
+  "unknown_version",
+  "wrong_kind",
+  "invalid_point",
+  "invalid_scalar",
 ]);
 
+/** A sentence for a failure, in plain words (no internal code). */
 export function explain(e) {
-  if (PLAIN.has(e.code)) return e.message;
+  if (PLAIN.has(e.code) && e.message) return e.message;
   if (TAMPER.has(e.code)) {
-    return `The record failed verification (${e.code}): it may have been tampered with, so nothing from it is shown.`;
+    return "What the servers sent failed its check: it may have been tampered with, so nothing from it is shown or saved.";
   }
-  return FRIENDLY[e.code] ?? `${e.message}${e.code ? ` (${e.code})` : ""}`;
+  if (FRIENDLY[e.code]) return FRIENDLY[e.code];
+  if (e.status >= 500) return FRIENDLY.internal;
+  if (e.status >= 400) return "The server refused this request.";
+  return "Something went wrong; nothing was changed.";
 }
+
+/** The running action's message line: status and errors go next to what caused them. */
+let current;
+
+/** Whether the running action's message line can be seen (its view may have closed). */
+const visible = (box) => box?.isConnected && (box.parentElement.checkVisibility?.() ?? true);
 
 export function say(text) {
-  $("status").textContent = text;
+  // A failure the running action already reported stays in view.
+  if (visible(current) && current.classList.contains("error")) return;
+  const box = visible(current) ? current : $("status");
+  box.replaceChildren(text);
 }
 
-export function fail(e) {
+/** A failure, in plain words with its support code under "Details", next to `box` (default: the top of the page). */
+export function fail(e, box) {
   console.error(e);
-  const box = $("alert");
-  box.textContent = explain(e);
-  box.dataset.code = e.code ?? "error";
-  box.hidden = false;
-  say("");
+  const target = box ?? current;
+  if (!visible(target)) {
+    const top = $("alert");
+    top.replaceChildren(...failure(e));
+    top.dataset.code = e.code ?? "error";
+    top.hidden = false;
+    say("");
+    return;
+  }
+  target.replaceChildren(...failure(e));
+  target.classList.add("error");
+  target.dataset.code = e.code ?? "error";
+  target.setAttribute("role", "alert");
+  target.scrollIntoView?.({ block: "nearest" });
+}
+
+function failure(e) {
+  return [
+    el("span", { className: "what" }, explain(e)),
+    " ",
+    el("details", { className: "support" }, el("summary", {}, "Details"), `Code for support: ${e.code ?? "error"}`),
+  ];
 }
 
 export function clearAlert() {
   $("alert").hidden = true;
-  $("alert").textContent = "";
+  $("alert").replaceChildren();
 }
 
-/** Runs a UI action: clears the alert, disables the trigger, reports failures. */
+/**
+ * The message line of the control that started an action: right after its
+ * form, list item, card or table, created on first use (undefined for the
+ * tabs and the header: those report at the top).
+ */
+export function messageLine(trigger) {
+  // The tabs and the page header report at the top, right under them.
+  if (trigger.closest("nav, header")) return undefined;
+  const anchor = trigger.closest("form, li, .scroll, .card, article") ?? trigger;
+  if (anchor.matches("li, .card, article")) {
+    let box = [...anchor.children].find((c) => c.classList.contains("msg"));
+    if (!box) anchor.append((box = el("p", { className: "msg", role: "status" })));
+    return box;
+  }
+  let box = anchor.nextElementSibling;
+  if (!box?.classList.contains("msg")) {
+    box = el("p", { className: "msg", role: "status" });
+    anchor.after(box);
+  }
+  return box;
+}
+
+/** Runs a UI action: clears its message line, disables the trigger, reports failures next to it. */
 export function action(fn) {
   return async (ev) => {
     ev?.preventDefault?.();
     const trigger = ev?.submitter ?? ev?.currentTarget;
     clearAlert();
+    const box = trigger?.closest ? messageLine(trigger) : undefined;
+    if (box) {
+      box.replaceChildren();
+      box.classList.remove("error");
+      box.setAttribute("role", "status");
+      delete box.dataset.code;
+    }
+    current = box;
     if (trigger) trigger.disabled = true;
     try {
       await fn(ev);
     } catch (e) {
-      fail(e);
+      fail(e, box);
     } finally {
       if (trigger) trigger.disabled = false;
+      if (current === box) current = undefined;
     }
   };
 }

@@ -361,3 +361,40 @@ export class Reader {
    */
   open(section: SharedSection, options?: { version?: number }): Promise<OpenSection>;
 }
+
+/** A person in a party's address book: the name this party gave them (kept on this device only). */
+export interface Contact {
+  id: string;
+  name: string;
+  fingerprint: string;
+  addedAt: number;
+}
+
+/** How every view names a party: `text` is "Name (ABCD-EFGH)" or "ABCD-… (not in your contacts)". */
+export interface PartyLabel {
+  id: string;
+  name?: string;
+  fingerprint?: string;
+  text: string;
+}
+
+/** The people a party shares with or reads from, by name, in a Web Storage (localStorage). */
+export class Contacts {
+  constructor(client: Client, owner: Identity | string, storage?: Storage);
+  /** Every contact, sorted by name. */
+  list(): Contact[];
+  get(id: string): Contact | undefined;
+  /** Looks `party` up in the directory (verified) and names it; throws `invalid_argument` for an empty, long or taken name. */
+  add(party: string | Party, name: string): Promise<Contact>;
+  rename(id: string, name: string): Promise<Contact>;
+  remove(id: string): void;
+  /** A verified directory lookup, cached for the session. */
+  lookup(id: string): Promise<Party>;
+  /** Remembers a party verified elsewhere, for `label`. */
+  remember(party: Party): void;
+  label(party: string | Party): PartyLabel;
+  /** `label`, looking the party up first if its fingerprint is unknown. */
+  describe(party: string | Party): Promise<PartyLabel>;
+  /** Called on every change, in this tab or another of the same browser. */
+  onChange(f: () => void): void;
+}

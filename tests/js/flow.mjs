@@ -72,7 +72,7 @@ export function check(assert, out) {
   assert.equal(out.pinCode, "srs_mismatch");
   assert.equal(out.version, 2);
   assert.ok(out.fingerprintMatches);
-  assert.equal(out.sharedSections, 4); // physician: history, medications, allergies, labs
+  assert.equal(out.sharedSections, 6); // physician: demographics, history, medications, allergies, labs, imaging
   assert.equal(out.insuranceShared, false);
   assert.equal(out.condition, "asthma");
   assert.equal(out.attachmentBytes, 200_000);

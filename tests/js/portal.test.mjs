@@ -61,12 +61,31 @@ async function createIdentity(p) {
   return id;
 }
 
+/** Waits for a message, at the top of the page or next to the action that caused it. */
 async function status(page, pattern) {
-  await page.locator("#status").filter({ hasText: pattern }).waitFor();
+  await page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first().waitFor();
+}
+
+/** The text of the latest message next to an action (or at the top). */
+async function lastMessage(page, pattern) {
+  const m = page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first();
+  await m.waitFor();
+  return m.textContent();
+}
+
+/** The failure shown next to the action inside `scope` (a selector), with its code. */
+async function failureNear(page, scope, code) {
+  const m = page.locator(`${scope} .msg.error[data-code=${code}], ${scope} + .msg.error[data-code=${code}]`).first();
+  await m.waitFor();
+  return m.locator(".what").textContent();
 }
 
 async function noAlert(page) {
   assert.equal(await page.locator("#alert").isVisible(), false, await page.locator("#alert").textContent());
+  const errors = page.locator(".msg.error");
+  for (let i = 0; i < (await errors.count()); i++) {
+    assert.equal(await errors.nth(i).isVisible(), false, await errors.nth(i).textContent());
+  }
 }
 
 async function writeSection(page, name, { fields = "", text = "", files } = {}) {
@@ -79,10 +98,18 @@ async function writeSection(page, name, { fields = "", text = "", files } = {}) 
   await noAlert(page);
 }
 
-async function share(page, id, role) {
-  await page.getByLabel("Their party id").fill(id);
-  await page.getByRole("button", { name: "Find" }).click();
+/** Shares with someone new (named `name` as they are added to the contacts) or a contact. */
+async function share(page, id, role, name) {
+  const who = page.getByLabel("Share with");
+  if (name) {
+    await who.selectOption("");
+    await page.getByLabel("Their party id", { exact: true }).fill(id);
+  } else {
+    await who.selectOption(id);
+  }
+  await page.getByRole("button", { name: "Continue" }).click();
   await page.locator("#share-form").waitFor();
+  if (name) await page.getByLabel("Their name").fill(name);
   await page.getByLabel("Role").selectOption(role);
   await page.getByRole("button", { name: "Share", exact: true }).click();
   await status(page, "Shared");
@@ -93,7 +120,7 @@ async function openShared(p) {
   const { page } = p;
   await page.getByRole("button", { name: "Shared with me" }).click();
   await page.getByRole("button", { name: "Open record 1" }).click();
-  await page.locator("#status").filter({ hasText: /Opened|^$/ }).waitFor();
+  await page.locator("#shared-list .msg").filter({ hasText: /Opened|Code for support/ }).first().waitFor();
   return page.locator("#reading");
 }
 
@@ -103,7 +130,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   const insurer = await person("insurer", { insecure: true });
 
   await shot(patient, "01-welcome.png");
-  assert.match(await insurer.page.locator("#engine").textContent(), /not a secure context.*slower/);
+  await insurer.page.locator("#engine").filter({ hasText: /not a secure context.*slower/ }).waitFor();
   const t0 = Date.now();
   await createIdentity(patient);
   timings.createIdentityMs = Date.now() - t0;
@@ -116,6 +143,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await page.getByRole("button", { name: "My records" }).click();
   await page.getByRole("button", { name: "Create a record" }).click();
   await status(page, "Record created");
+  await writeSection(page, "demographics", { fields: "name: Alice Example\nborn: 1990-04-02" });
   await writeSection(page, "history", { fields: "condition: asthma\nsince: 2009", text: "Childhood asthma, well controlled." });
   await writeSection(page, "medications", { fields: "salbutamol: 100 µg as needed" });
   await writeSection(page, "insurance", { fields: "insurer: Acme Health\npolicy: 42-1337" });
@@ -139,11 +167,29 @@ test("patient shares sections, readers read exactly what was granted, revocation
   assert.equal(createHash("sha256").update(readFileSync(await own.path())).digest("hex"), bigHash);
   await shot(patient, "03-record.png");
 
-  await share(page, physician.id, "physician");
-  await share(page, insurer.id, "insurer");
+  // The patient reads her own record as a reader would.
+  await page.getByRole("button", { name: "Read the whole record" }).click();
+  await status(page, "Showing 5 sections");
+  const ownView = page.locator("#read-view");
+  await ownView.getByText("Childhood asthma, well controlled.").waitFor();
+  await ownView.getByText("Acme Health").waitFor();
+  await ownView.getByRole("button", { name: "Download panel-2026.bin" }).waitFor();
+  await shot(patient, "03b-read-own.png");
+  await page.getByRole("button", { name: "Close" }).click();
+
+  await share(page, physician.id, "physician", "Dr Bob Okafor");
+  await share(page, insurer.id, "insurer", "Acme claims desk");
+  // One row per person; the physician's six sections and the insurer's one.
   const grantRows = page.locator("#grant-table tbody tr");
-  // physician: history, medications, allergies, labs; insurer: insurance.
-  assert.equal(await grantRows.count(), 5);
+  assert.equal(await grantRows.count(), 2);
+  assert.equal(await page.locator("#grant-table [data-status=active]").count(), 7);
+  const bobInTable = await grantRows.filter({ hasText: "Dr Bob Okafor" }).locator("td").first().textContent();
+  assert.match(bobInTable, /^Dr Bob Okafor \([A-Z2-7]{4}-[A-Z2-7]{4}\)$/);
+  // A contact is offered by name the next time.
+  assert.deepEqual(
+    (await page.getByLabel("Share with").locator("option").allTextContents()).map((t) => t.replace(/ \(.*/, "")),
+    ["Acme claims desk", "Dr Bob Okafor", "Someone new: enter their party id…"],
+  );
   await shot(patient, "04-sharing.png");
 
   // The physician reads the clinical sections and the attachment, never insurance.
@@ -153,7 +199,9 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await reading.getByText("salbutamol").waitFor();
   await reading.getByText("HbA1c").waitFor();
   assert.equal(await reading.getByText("Acme Health").count(), 0);
-  assert.equal(await reading.locator("[data-code=no_such_section]").count(), 1); // allergies: never written
+  assert.equal(await reading.locator("[data-code=no_such_section]").count(), 2); // allergies, imaging: never written
+  // The physician sees whose record it is, from the demographics shared.
+  assert.equal(await physician.page.locator("#reading-h").textContent(), "Alice Example's record", await reading.textContent());
   const [download] = await Promise.all([
     physician.page.waitForEvent("download"),
     reading.getByRole("button", { name: "Download panel-2026.bin" }).click(),
@@ -171,19 +219,21 @@ test("patient shares sections, readers read exactly what was granted, revocation
   assert.equal(await reading.getByText("asthma").count(), 0);
   assert.equal(await reading.locator("section.card").count(), 1);
 
-  // The audit shows both readers' requests.
+  // The audit shows both readers' requests, naming each as the sharing table does.
   await page.getByRole("button", { name: "Refresh" }).first().click();
   await page.locator("#audit-table tbody tr").nth(3).waitFor();
   assert.ok((await page.locator("#audit-table .ok").count()) >= 4);
+  const auditNames = new Set(await page.locator("#audit-table td[data-label=Who]").allTextContents());
+  assert.ok(auditNames.has(bobInTable), `${[...auditNames]} has ${bobInTable}`);
+  assert.ok([...auditNames].some((n) => n.startsWith("Acme claims desk (")));
 
   // Revoke the physician: the next open is refused with a clear message.
-  await page.getByRole("button", { name: /^Revoke all of / }).first().click();
-  await status(page, "Revoked 4 share(s)");
-  assert.equal(await page.locator("#grant-table td", { hasText: /^revoked$/ }).count(), 4);
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Revoke all of Dr Bob Okafor" }).click();
+  await status(page, "Revoked 6 shares of Dr Bob Okafor");
+  assert.equal(await page.locator("#grant-table [data-status=revoked]").count(), 6);
   reading = await openShared(physician);
-  await physician.page.locator("#alert").waitFor();
-  assert.equal(await physician.page.locator("#alert").getAttribute("data-code"), "revoked");
-  assert.match(await physician.page.locator("#alert").textContent(), /revoked your access/);
+  assert.match(await failureNear(physician.page, "#shared-list", "revoked"), /revoked your access/);
   assert.equal(await reading.getByText("asthma").count(), 0);
   await shot(physician, "06-revoked.png");
   await page.getByRole("button", { name: "Refresh" }).first().click();
@@ -199,14 +249,14 @@ test("patient shares sections, readers read exactly what was granted, revocation
   const version = Number(await page.locator("#record-version").textContent());
   await page.getByLabel("Bundle (JSON)").setInputFiles({ name: "bad.json", mimeType: "application/json", buffer: Buffer.from('{"resourceType":"Patient"}') });
   await page.getByRole("button", { name: "Import" }).click();
-  await page.locator("#alert[data-code=bad_bundle]").waitFor();
+  const badBundle = await failureNear(page, "#fhir-form", "bad_bundle");
+  assert.doesNotMatch(badBundle, /bad_bundle/, "no internal code in the sentence");
   assert.equal(Number(await page.locator("#record-version").textContent()), version);
   const bundle = readFileSync(join(root, "tests", "js", "fixtures", "fhir-bundle.json"));
   await page.getByLabel("Bundle (JSON)").setInputFiles({ name: "bundle.json", mimeType: "application/json", buffer: bundle });
   await page.getByRole("button", { name: "Import" }).click();
-  await status(page, "Imported: ");
+  const imported = await lastMessage(page, "Imported: ");
   await noAlert(page);
-  const imported = await page.locator("#status").textContent();
   assert.match(imported, /demographics \(4\)/);
   assert.match(imported, /labs \(7\)/);
   assert.equal(Number(await page.locator("#record-version").textContent()), version + 1);
@@ -225,20 +275,22 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await fresh.page.getByLabel("Backup file").setInputFiles({ name: "me.sesphr-key", mimeType: "application/json", buffer: backupFile });
   await fresh.page.getByLabel("Passphrase of that backup").fill("not the passphrase");
   await fresh.page.getByRole("button", { name: "Restore" }).click();
-  await fresh.page.locator("#alert[data-code=decryption_failed]").waitFor();
+  assert.match(await failureNear(fresh.page, "#restore-form", "decryption_failed"), /Wrong passphrase/);
   await fresh.page.getByLabel("Passphrase of that backup").fill(PASS);
   await fresh.page.getByRole("button", { name: "Restore" }).click();
   await fresh.page.locator("#record-version").filter({ hasText: String(version + 1) }).waitFor();
   const sections = await fresh.page.locator("#section-list li strong").allTextContents();
   assert.deepEqual(sections.sort(), ["demographics", "history", "insurance", "labs", "medications"]);
   // The revoked grants show as revoked; the insurer's is still active.
-  assert.equal(await fresh.page.locator("#grant-table td", { hasText: /^revoked$/ }).count(), 4);
-  assert.equal(await fresh.page.locator("#grant-table td", { hasText: /^active$/ }).count(), 1);
+  assert.equal(await fresh.page.locator("#grant-table [data-status=revoked]").count(), 6);
+  assert.equal(await fresh.page.locator("#grant-table [data-status=active]").count(), 1);
   await shot(fresh, "09-restored.png");
 
   // Phone width: nothing overflows horizontally.
   await fresh.page.setViewportSize({ width: 375, height: 800 });
   await shot(fresh, "10-phone.png");
+  await fresh.page.locator("#grant-table").screenshot({ path: join(shots, "10b-phone-sharing.png") });
+  await fresh.page.locator("#audit-table").screenshot({ path: join(shots, "10c-phone-audit.png") });
   const overflow = await fresh.page.evaluate(() => {
     const wide = [...document.querySelectorAll("body *")]
       .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.parentElement.closest(".scroll"))
@@ -246,6 +298,13 @@ test("patient shares sections, readers read exactly what was granted, revocation
     return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
   });
   assert.ok(overflow.by <= 0, `page overflows by ${overflow.by}px at phone width: ${overflow.wide}`);
+  // The sharing table's status and revoke buttons are on screen, not scrolled off.
+  const offscreen = await fresh.page.evaluate(() =>
+    [...document.querySelectorAll("#grant-table button, #grant-table [data-status]")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .map((e) => e.textContent),
+  );
+  assert.deepEqual(offscreen, []);
   await fresh.page.setViewportSize({ width: 1000, height: 900 });
 
   // A save the re-encryption server does not confirm (its request fails) is
@@ -339,11 +398,12 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
     const shows = (pg, value) =>
       pg.waitForFunction((v) => document.getElementById("section-text").value === v, value);
     // Every tab after every other, and each twice in a row: nothing breaks.
-    const tabs = ["My records", "Shared with me", "My identity"];
+    const tabs = ["My records", "Shared with me", "People", "My identity"];
     const order = tabs.flatMap((a) => tabs.flatMap((b) => [a, b, b]));
     for (const tab of order) {
       await page.getByRole("button", { name: tab, exact: true }).click();
       await page.locator("#status").filter({ hasText: /^$|Opened|Editing/ }).waitFor();
+      await noAlert(page);
     }
     await page.getByRole("button", { name: "My records", exact: true }).click();
     await page.getByRole("button", { name: "Refresh" }).first().click();
@@ -405,18 +465,16 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
     await text.fill("panel 2026, from tab A");
     await page.getByRole("button", { name: "Encrypt and save" }).click();
     await status(page, "Saved labs as version");
-    const byA = Number((await page.locator("#status").textContent()).match(/version (\d+)/)[1]);
+    const byA = Number((await lastMessage(page, "Saved labs as version")).match(/version (\d+)/)[1]);
     await b.getByRole("button", { name: "Encrypt and save" }).click();
-    await b.locator("#alert").waitFor();
-    assert.equal(await b.locator("#alert").getAttribute("data-code"), "section_changed");
-    assert.match(await b.locator("#alert").textContent(), /labs was saved elsewhere .* Your text is still in the form/);
+    assert.match(await failureNear(b, "#section-form", "section_changed"), /labs was saved elsewhere .* Your text is still in the form/);
     assert.equal(await b.getByLabel("Free text").inputValue(), "panel 2026, from tab B", "nothing typed is lost");
     await shot({ page: b }, "tab-b-conflict.png");
     // The record was reloaded (the page shows A's version); the second save lands.
-    assert.match(await b.locator("#section-list").textContent(), new RegExp(`labs — written at version ${byA}`));
+    assert.match(await b.locator("#section-list").textContent(), new RegExp(`labs last changed in version ${byA}`));
     await b.getByRole("button", { name: "Encrypt and save" }).click();
-    await b.locator("#status").filter({ hasText: `Saved labs as version ${byA + 1}` }).waitFor();
-    assert.equal(await b.locator("#alert").isVisible(), false);
+    await status(b, `Saved labs as version ${byA + 1}`);
+    await noAlert(b);
     await page.getByRole("button", { name: "My records", exact: true }).click();
     await page.getByLabel("Section", { exact: true }).selectOption("history");
     await page.getByLabel("Section", { exact: true }).selectOption("labs");

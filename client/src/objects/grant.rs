@@ -31,7 +31,8 @@ wire_enum! {
         Custom = 0 => "custom",
         /// Every section.
         Family = 1 => "family",
-        /// history, medications, allergies, labs.
+        /// demographics (the reader sees whose record it is), history, medications,
+        /// allergies, labs, imaging.
         Physician = 2 => "physician",
         /// medications, allergies, labs.
         Nurse = 3 => "nurse",
@@ -52,7 +53,14 @@ impl Role {
         match self {
             Role::Custom => &[],
             Role::Family => &STANDARD_SECTIONS,
-            Role::Physician => &["history", "medications", "allergies", "labs"],
+            Role::Physician => &[
+                "demographics",
+                "history",
+                "medications",
+                "allergies",
+                "labs",
+                "imaging",
+            ],
             Role::Nurse => &["medications", "allergies", "labs"],
             Role::Pharmacist => &["medications", "allergies"],
             Role::Insurer => &["insurance"],

@@ -1,0 +1,103 @@
+// "People": the contacts this identity named, and how every view names a
+// party (the sharing table, the audit log, the inbox), always the same way.
+import { $, action, app, el, say } from "./ui.js";
+
+/**
+ * A party as every table shows it: "Name (ABCD-EFGH)" for a contact, the
+ * fingerprint otherwise, with the full fingerprint on hover.
+ */
+export function person(p) {
+  const l = app.contacts.label(p);
+  return el(
+    "span",
+    { className: l.name ? "person" : "person unnamed", title: l.fingerprint ? `fingerprint ${l.fingerprint}` : `party id ${l.id}` },
+    l.text,
+  );
+}
+
+/** `person`, after looking up a party whose fingerprint this page does not know yet. */
+export async function personLookedUp(p) {
+  await app.contacts.describe(p);
+  return person(p);
+}
+
+/** Adds a party as a contact, asking for a name (the prompt shows its fingerprint). */
+export async function nameParty(party) {
+  const name = prompt(
+    `Name this person in your contacts. Their fingerprint is ${party.fingerprint}: check it with them.`,
+    app.contacts.get(party.id)?.name ?? "",
+  );
+  if (name === null) return undefined;
+  return app.contacts.add(party, name);
+}
+
+export function loadPeople() {
+  const list = $("contact-list");
+  const contacts = app.contacts.list();
+  list.replaceChildren(
+    ...contacts.map((c) =>
+      el(
+        "li",
+        {},
+        el("strong", {}, c.name),
+        el("br"),
+        el("span", { className: "fp" }, c.fingerprint),
+        el("br"),
+        el(
+          "button",
+          {
+            type: "button",
+            onclick: action(async () => {
+              const name = prompt(`New name for ${c.name}`, c.name);
+              if (name === null) return;
+              await app.contacts.rename(c.id, name);
+              loadPeople();
+              say(`Renamed to ${name.trim()}.`);
+            }),
+          },
+          `Rename ${c.name}`,
+        ),
+        el(
+          "button",
+          {
+            type: "button",
+            className: "danger",
+            onclick: action(async () => {
+              if (!confirm(`Remove ${c.name} from your contacts? What you shared with them stays shared: revoke it under "My records".`)) return;
+              app.contacts.remove(c.id);
+              loadPeople();
+            }),
+          },
+          `Remove ${c.name}`,
+        ),
+      ),
+    ),
+  );
+  if (!contacts.length) list.append(el("li", {}, "No contacts yet. Add the people you share with: ask them for their party id."));
+}
+
+let found;
+
+$("contact-form").addEventListener(
+  "submit",
+  action(async () => {
+    const id = $("contact-id").value.trim().toLowerCase();
+    found = await app.contacts.lookup(id);
+    $("contact-fp").textContent = found.fingerprint;
+    $("contact-name").value = app.contacts.get(found.id)?.name ?? "";
+    $("contact-name-form").hidden = false;
+    $("contact-name").focus();
+    say("Found them. Compare the fingerprint with them, then name them.");
+  }),
+);
+
+$("contact-name-form").addEventListener(
+  "submit",
+  action(async () => {
+    const c = await app.contacts.add(found, $("contact-name").value);
+    $("contact-name-form").hidden = true;
+    $("contact-id").value = "";
+    loadPeople();
+    say(`Added ${c.name}.`);
+  }),
+);
