@@ -14,6 +14,7 @@
 //   body.js      chunked encryption and decryption of bodies (WebCrypto)
 //   owner.js     Patient, PatientRecord
 //   reader.js    Reader, SharedRecord
+//   fhir.js      FHIR R4: import plans, Bundle and Patient Summary export
 
 export { init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex } from "./wasm.js";
 export { SesphrError, isTransient } from "./errors.js";
@@ -22,3 +23,4 @@ export { Identity, wrappedSeedCost } from "./identity.js";
 export { OpenSection } from "./documents.js";
 export { Patient, PatientRecord } from "./owner.js";
 export { Reader, SharedRecord } from "./reader.js";
+export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

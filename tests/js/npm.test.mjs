@@ -49,6 +49,7 @@ test("the tarball holds exactly the package files, with its metadata", () => {
     "body.js",
     "documents.js",
     "errors.js",
+    "fhir.js",
     "http.js",
     "identity.js",
     "index.d.ts",
