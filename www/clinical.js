@@ -57,7 +57,10 @@ export function formatDate(s) {
 
 function period(p) {
   if (!isObject(p)) return "";
-  if (p.start && p.end) return `${formatDate(p.start)} – ${formatDate(p.end)}`;
+  if (p.start && p.end) {
+    const [a, b] = [formatDate(p.start), formatDate(p.end)];
+    return a === b ? a : `${a} – ${b}`;
+  }
   if (p.start) return `since ${formatDate(p.start)}`;
   return p.end ? `until ${formatDate(p.end)}` : "";
 }
@@ -87,14 +90,14 @@ function quantity(q) {
 }
 
 /** A table that stays readable on a phone: it scrolls sideways, and each cell carries its column for stacked rows. */
-function table(caption, columns, rows, className = "") {
+function table(caption, columns, rows, className = "", { hideCaption = true } = {}) {
   return h(
     "div",
     { className: "clinical-scroll" },
     h(
       "table",
       { className: `clinical-table ${className}`.trim() },
-      h("caption", {}, caption),
+      h("caption", hideCaption ? { className: "visually-hidden" } : {}, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
       h(
         "tbody",
@@ -174,7 +177,7 @@ function observationValue(o) {
       const v = observationValue(c);
       return `${concept(c.code) ?? ""} ${v.value}${v.unit ? ` ${v.unit}` : ""}`.trim();
     });
-    return { value: parts.join(", "), unit: "" };
+    return { value: parts.join("; "), unit: "", parts };
   }
   if (o.dataAbsentReason) return { value: `not available (${concept(o.dataAbsentReason)})`, unit: "" };
   return { value: "", unit: "" };
@@ -251,10 +254,10 @@ function labRows(observations, trend) {
       const flag = flagOf(o);
       const flagCell = flag?.mark
         ? h("abbr", { className: `flag flag-${flag.kind}`, title: flag.computed ? `${flag.words} (outside the reference range)` : flag.words }, flag.mark)
-        : flag
-          ? h("span", { className: "flag flag-normal" }, flag.words === "Normal" ? "" : flag.words)
+        : flag && flag.words !== "Normal"
+          ? h("span", { className: "flag flag-normal" }, flag.words)
           : "";
-      const valueCell = flag?.mark ? h("strong", {}, v.value) : v.value;
+      const valueCell = v.parts ? h("span", {}, ...v.parts.flatMap((p, i) => (i ? [h("br"), p] : [p]))) : flag?.mark ? h("strong", {}, v.value) : v.value;
       return {
         dataset: { id: o.id ?? "", flag: flag?.kind ?? "" },
         cells: [formatDate(obsDate(o)), concept(o.code) ?? "Observation", valueCell, v.unit, rangeText(o), flagCell, trend.get(o) ?? (o.status && o.status !== "final" ? o.status : "")],
@@ -276,7 +279,7 @@ function labs(observations, reports, byRef) {
       h(
         "section",
         { className: "clinical-report", dataset: { id: report.id ?? "" } },
-        results.length ? table(head, LAB_COLUMNS, labRows(results, trend), "labs") : h("p", {}, head),
+        results.length ? table(head, LAB_COLUMNS, labRows(results, trend), "labs", { hideCaption: false }) : h("p", {}, h("b", {}, head)),
         report.conclusion ? h("p", { className: "conclusion" }, report.conclusion) : undefined,
         report.presentedForm?.length ? h("p", { className: "note" }, `${report.presentedForm.length} attached document(s) in the original report`) : undefined,
       ),

@@ -51,7 +51,7 @@ test("labs: newest first, value, unit, range and flag, reports grouping their re
   assert.equal(view.querySelector('tr[data-id="glu-2023-09"] .trend'), null);
   assert.match(rows(view, "Results").find((r) => r[1] === "HbA1c" && r[2] === "6.6")[6], /^↓ from 7.4/);
   // Components and coded values.
-  assert.equal(loose.find((r) => r[1] === "Blood pressure")[2], "Systolic blood pressure 142 mmHg, Diastolic blood pressure 88 mmHg");
+  assert.equal(loose.find((r) => r[1] === "Blood pressure")[2], "Systolic blood pressure 142 mmHgDiastolic blood pressure 88 mmHg");
   // The CBC report lists its two results, not in the loose table.
   const cbc = view.querySelector('.clinical-report[data-id="cbc-2024-03"]');
   assert.match(cbc.querySelector("caption").textContent, /^Complete blood count · .* · final$/);
