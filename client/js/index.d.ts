@@ -398,3 +398,129 @@ export class Contacts {
   /** Called on every change, in this tab or another of the same browser. */
   onChange(f: () => void): void;
 }
+
+// ------------------------------------------------------------------ FHIR (fhir.js)
+
+/** A FHIR R4 resource as JSON. */
+export type FhirResource = { resourceType: string; id?: string; [key: string]: unknown };
+
+/** A FHIR R4 Bundle as JSON. */
+export interface FhirBundle {
+  resourceType: "Bundle";
+  id?: string;
+  identifier?: { system: string; value: string };
+  type: string;
+  timestamp?: string;
+  entry: Array<{ fullUrl: string; resource: FhirResource }>;
+}
+
+/** What `planImport` is told about the record. */
+export interface ImportOptions {
+  /** Section name → the FHIR resources it holds now (a `Map` or an object). */
+  sections?: Map<string, FhirResource[]> | Record<string, FhirResource[]>;
+  /** The record's Patient (the first Patient of its demographics), to tell whose resources these are. */
+  patient?: FhirResource;
+  /** Also import resources about other patients: all (`true`) or those of the `otherPatients[].key`s listed. */
+  importOthers?: boolean | string[];
+}
+
+/** One section an import writes. */
+export interface PlannedSection {
+  name: string;
+  /** The section's whole FHIR array after the import: write this as its `fhir`. */
+  fhir: FhirResource[];
+  /** Resources new to the record. */
+  added: FhirResource[];
+  /** Same resource (type and id, or identifier), new content: `after` replaces `before` where it was. */
+  replaced: Array<{ before: FhirResource; after: FhirResource }>;
+  /** Whether the record has this section already (was given in `sections`). */
+  existing: boolean;
+}
+
+/** A resource an import skips. */
+export interface SkippedResource {
+  resource: FhirResource;
+  section: string;
+  /** `already_in_record`, `older_than_record`, `repeated_in_bundle` or `older_in_bundle`. */
+  reason: "already_in_record" | "older_than_record" | "repeated_in_bundle" | "older_in_bundle";
+  /** The resource in words. */
+  label: string;
+}
+
+/** Resources of the file about someone other than the record's patient. */
+export interface OtherPatient {
+  /** Pass in `importOthers` to import them. */
+  key: string;
+  /** Their name as the file gives it, or words saying it does not. */
+  name: string;
+  count: number;
+  /** Resource type → count. */
+  types: Record<string, number>;
+  /** Whether they are in the plan's sections (only when asked through `importOthers`). */
+  imported: boolean;
+  resources: FhirResource[];
+}
+
+/** What an import would do; nothing is written until the caller writes `sections`. */
+export interface ImportPlan {
+  bundle: { id?: string; type?: string; resources: number; nested: number };
+  /** Whose record the file was read for: the record's patient, or (none yet) the person the file is about. */
+  patient?: {
+    key?: string;
+    name?: string;
+    resource?: FhirResource;
+    from: "record" | "bundle";
+    /** How the file's patient was matched with the record's: `identifier`, `id`, `name and birth date` or `reference`. */
+    matchedBy?: string;
+    /** The file names several people and the record has no patient yet: the first one was chosen. */
+    guessed: boolean;
+  };
+  sections: PlannedSection[];
+  duplicates: SkippedResource[];
+  otherPatients: OtherPatient[];
+  /** Nothing to write. */
+  empty: boolean;
+  /** The plan in plain sentences. */
+  summary: string[];
+}
+
+/**
+ * Plans importing a FHIR R4 Bundle (JSON text, bytes or parsed) into a
+ * record: throws `SesphrError` `bad_bundle` (nothing imported) for anything
+ * that is not a bundle.
+ */
+export function planImport(bundle: string | Uint8Array | object, options?: ImportOptions): ImportPlan;
+
+/** The standard section a resource goes to (`notes` for any type without one). */
+export function sectionOf(resource: FhirResource): string;
+/** A resource in one line of words. */
+export function describe(resource: FhirResource): string;
+/** A section document without the bookkeeping fields and summary lines earlier imports wrote. */
+export function withoutImportBookkeeping<D extends Partial<SectionDocument>>(doc: D): D;
+
+/** Options of the exports. */
+export interface ExportOptions {
+  /** The patient (default: the first Patient of the documents' demographics). */
+  patient?: FhirResource;
+  /** The time of the export (default: now). */
+  now?: Date | number | string;
+  /** Makes the UUIDs of fullUrls and identifiers (default: random v4). */
+  uuid?: () => string;
+}
+
+/**
+ * A FHIR R4 `collection` Bundle of section documents: imported resources as
+ * they are, fields and text as a DocumentReference per section, attachments
+ * as DocumentReferences without their content; every entry a `urn:uuid:` fullUrl.
+ */
+export function toBundle(documents: Partial<SectionDocument> | Array<Partial<SectionDocument>>, options?: ExportOptions): FhirBundle;
+
+/**
+ * An International Patient Summary (HL7 IPS) `document` Bundle of the
+ * record. `author` defaults to the patient. Throws `no_patient` if the
+ * documents hold no Patient and none is given.
+ */
+export function toPatientSummary(
+  documents: Array<Partial<SectionDocument>>,
+  options?: ExportOptions & { author?: FhirResource },
+): FhirBundle;

@@ -15,6 +15,7 @@
 //   owner.js     Patient, PatientRecord
 //   reader.js    Reader, SharedRecord
 //   contacts.js  Contacts: people by the names this party gave them
+//   fhir.js      FHIR R4: import plans, Bundle and Patient Summary export
 
 export { init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex } from "./wasm.js";
 export { SesphrError, isTransient } from "./errors.js";
@@ -24,3 +25,4 @@ export { OpenSection } from "./documents.js";
 export { Patient, PatientRecord } from "./owner.js";
 export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
+export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

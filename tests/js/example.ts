@@ -4,6 +4,8 @@ import {
   Client, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError, SharedRecord,
   type AuditRow, type Cost, type HighWater, type OwnerGrant, type Party, type SharedSection, type SectionDocument,
   type WriteResult,
+  planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe,
+  type FhirBundle, type FhirResource, type ImportPlan, type OtherPatient, type PlannedSection,
 } from "sesphr-client";
 
 export async function everything(baseUrl: string): Promise<string[]> {
@@ -76,4 +78,15 @@ export async function everything(baseUrl: string): Promise<string[]> {
   return [String(engine), ...names, toHex(key), String(c2.memoryKib), String(v), String(confirmed), String(pending),
     String(unwitnessed.length), String(witnessedVersion), String(grants.length), String(audit.length), audit[0]?.request ?? "",
     doc.name, String(blob.size), String(all.length), String(range.status), record.recordId, String(record.index), String(record.version)];
+}
+
+export function fhir(json: string, docs: SectionDocument[]): string[] {
+  const patient: FhirResource | undefined = docs.find((d) => d.name === "demographics")?.fhir.find((r) => r.resourceType === "Patient") as FhirResource | undefined;
+  const plan: ImportPlan = planImport(json, { sections: new Map(docs.map((d) => [d.name, d.fhir as FhirResource[]])), patient, importOthers: false });
+  const others: OtherPatient[] = plan.otherPatients;
+  const again: ImportPlan = planImport(JSON.parse(json), { sections: {}, importOthers: others.map((o) => o.key) });
+  const writes = plan.sections.map((s: PlannedSection) => ({ name: s.name, fhir: s.fhir, fields: {}, text: "" }));
+  const bundle: FhirBundle = toBundle(docs.map((d) => withoutImportBookkeeping(d)), { now: Date.now() });
+  const ips: FhirBundle = toPatientSummary(docs, { now: new Date(), author: { resourceType: "Organization", name: "Clinic" }, uuid: () => "00000000-0000-4000-8000-000000000000" });
+  return [...plan.summary, String(again.empty), String(writes.length), bundle.type, ips.entry[0].fullUrl, sectionOf(ips.entry[0].resource), describe(ips.entry[0].resource)];
 }

@@ -47,8 +47,10 @@ test("the tarball holds exactly the package files, with its metadata", () => {
   assert.deepEqual(report.files, [
     "README.md",
     "body.js",
+    "contacts.js",
     "documents.js",
     "errors.js",
+    "fhir.js",
     "http.js",
     "identity.js",
     "index.d.ts",
