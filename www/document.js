@@ -1,6 +1,8 @@
 // A decrypted section as a person reads it, for the owner ("Read", history)
 // and for a reader ("Shared with me"): its fields, free text, clinical data
 // and attachments (each downloaded and decrypted on demand).
+import * as S from "/pkg/index.js";
+import { renderClinical } from "./clinical.js";
 import { action, download, el, progress, say } from "./ui.js";
 
 /** Bytes as people read them: 950 bytes, 12.4 KB, 20.0 MB. */
@@ -16,7 +18,9 @@ export function size(n) {
  * section (for its attachments; omitted: attachments are only listed) and
  * `bar` the progress bar downloads report to.
  */
-export function documentView(d, { open, bar } = {}) {
+export function documentView(doc, { open, bar } = {}) {
+  // Earlier imports' bookkeeping ("source", "resources", summary lines) is not clinical data.
+  const d = S.withoutImportBookkeeping(doc);
   const out = [];
   const fields = Object.entries(d.fields ?? {});
   if (fields.length) {
@@ -25,7 +29,7 @@ export function documentView(d, { open, bar } = {}) {
     out.push(dl);
   }
   if (d.text) out.push(el("p", { className: "pre" }, d.text));
-  if (d.fhir?.length) out.push(...clinicalView(d.fhir));
+  if (d.fhir?.length) out.push(renderClinical(d.fhir));
   if (d.attachments?.length) {
     out.push(
       el(
@@ -68,16 +72,9 @@ export function documentView(d, { open, bar } = {}) {
   return out;
 }
 
-/** FHIR resources, until the clinical views render them: one line each. */
-function clinicalView(resources) {
-  const text = (c) => c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code;
-  return [
-    el(
-      "ul",
-      { className: "fhir" },
-      ...resources.map((r) => el("li", {}, `${r.resourceType}: ${text(r.code) ?? text(r.type) ?? r.id ?? ""}`)),
-    ),
-  ];
+/** Offers `value` (a FHIR resource) as a JSON file download. */
+export function downloadFhir(value, name) {
+  download(new Blob([JSON.stringify(value, null, 2)], { type: "application/fhir+json" }), name);
 }
 
 /** The patient's name in a demographics document: its Patient resource, else a "name" field. */

@@ -2,10 +2,9 @@
 // A write the re-encryption server has not confirmed yet is kept and shown
 // as such, and confirmed automatically once the server answers.
 import * as S from "/pkg/index.js";
-import { importBundle } from "./fhir.js";
-import { documentView, size } from "./document.js";
+import { documentView, downloadFhir, size } from "./document.js";
 import { person, personLookedUp } from "./people.js";
-import { $, action, app, download, el, fail, progress, say, when } from "./ui.js";
+import { $, action, app, download, el, fail, progress, say, sayNear, when } from "./ui.js";
 
 // ------------------------------------------------------------------ my records
 
@@ -266,14 +265,16 @@ async function bindForm(name) {
   if (!name || !record.sections().some((s) => s.name === name)) {
     fillText({}, "");
     fillAttachments([]);
+    fillFhirNote([]);
     return;
   }
   say(`Decrypting ${name}…`);
   const open = await record.open(name);
   try {
     if (app.editing !== binding) return;
-    const d = open.document;
+    const d = S.withoutImportBookkeeping(open.document);
     binding.fhir = d.fhir;
+    fillFhirNote(d.fhir);
     fillAttachments(d.attachments);
     // What the user typed while it decrypted is never overwritten.
     if (!binding.dirty) fillText(d.fields, d.text);
@@ -281,6 +282,15 @@ async function bindForm(name) {
     open.close();
   }
   say(`Editing ${name}.`);
+}
+
+/** Says that the section's imported clinical entries are kept by a save from the form. */
+function fillFhirNote(fhir) {
+  const note = $("fhir-kept");
+  note.hidden = !fhir.length;
+  note.textContent = fhir.length
+    ? `This section also holds ${fhir.length === 1 ? "1 clinical entry" : `${fhir.length} clinical entries`} from imported files; saving keeps them.`
+    : "";
 }
 
 /** Whether section `name` was saved elsewhere since the form was bound to it. */
@@ -498,34 +508,129 @@ $("rotate-section").addEventListener(
   }),
 );
 
+// ------------------------------------------------------------------ FHIR import and export
+
+/** The open record's section documents (fields, text, FHIR, attachments), decrypted. */
+async function documents(record, names = record.sections().map((s) => s.name)) {
+  const docs = [];
+  for (const name of names) {
+    const open = await record.open(name);
+    try {
+      docs.push(open.document);
+    } finally {
+      open.close();
+    }
+  }
+  return docs;
+}
+
+/** The import waiting for the patient's confirmation: the file, the record as planned against, the plan. */
+let pending;
+
+function planAgainst(state) {
+  const others = [...document.querySelectorAll("input[name=import-other]:checked")].map((c) => c.value);
+  const sections = Object.fromEntries(state.docs.map((d) => [d.name, d.fhir]));
+  const patient = state.docs.find((d) => d.name === "demographics")?.fhir.find((r) => r.resourceType === "Patient");
+  return S.planImport(state.bundle, { sections, patient, importOthers: others });
+}
+
+function showPlan() {
+  const { plan } = pending;
+  $("import-summary").replaceChildren(...plan.summary.map((line) => el("li", {}, line)));
+  $("import-others").hidden = !plan.otherPatients.length;
+  const checked = new Set([...document.querySelectorAll("input[name=import-other]:checked")].map((c) => c.value));
+  $("import-others-list").replaceChildren(
+    ...plan.otherPatients.map((o) =>
+      el(
+        "label",
+        {},
+        el("input", { type: "checkbox", name: "import-other", value: o.key, checked: checked.has(o.key), onchange: replan }),
+        ` ${o.name}: ${Object.entries(o.types)
+          .map(([type, n]) => `${n} ${type}`)
+          .join(", ")}`,
+      ),
+    ),
+  );
+  $("import-confirm").disabled = plan.empty;
+  $("import-plan").hidden = false;
+}
+
+function replan() {
+  pending.plan = planAgainst(pending);
+  showPlan();
+}
+
 $("fhir-form").addEventListener(
   "submit",
   action(async () => {
     const file = $("fhir-file").files[0];
-    const updates = importBundle(await file.text());
-    say(`Importing ${updates.length} section(s) from the bundle…`);
-    // Add to existing sections: keep their notes, fields and attachments.
-    for (const u of updates) {
-      if (!app.record.sections().some((s) => s.name === u.name)) continue;
-      const old = await app.record.open(u.name);
-      try {
-        const d = old.document;
-        u.fhir = [...(d.fhir ?? []), ...u.fhir];
-        u.text = [d.text, u.text].filter(Boolean).join("\n");
-        u.fields = { ...(d.fields ?? {}), ...u.fields, resources: String(u.fhir.length) };
-        u.keep = d.attachments.map((_, i) => i);
-      } finally {
-        old.close();
-      }
-    }
     const record = app.record;
+    say(`Reading ${file.name}…`);
+    const bundle = await file.text();
+    const docs = await documents(record);
+    $("import-others-list").replaceChildren();
+    pending = { record, version: record.version, bundle, docs, name: file.name };
+    pending.plan = planAgainst(pending);
+    showPlan();
+    say(pending.plan.empty ? "Nothing in this file is new to the record." : "Check what the file adds, then import it.");
+    $("import-plan").scrollIntoView?.({ block: "nearest" });
+  }),
+);
+
+$("import-cancel").addEventListener("click", () => {
+  pending = undefined;
+  $("import-plan").hidden = true;
+});
+
+$("import-confirm").addEventListener(
+  "click",
+  action(async () => {
+    const { record, plan, docs } = pending;
+    // Planned against an older version (another tab saved since): plan again and ask again.
+    if (record !== app.record || record.version !== pending.version) {
+      pending.docs = await documents(record);
+      pending.version = record.version;
+      replan();
+      throw new S.SesphrError("section_changed", "The record changed since this file was read. Check what it adds now, then import again.");
+    }
+    const updates = plan.sections.map((s) => {
+      const d = docs.find((x) => x.name === s.name);
+      if (!d) return { name: s.name, fhir: s.fhir };
+      const clean = S.withoutImportBookkeeping(d);
+      return { name: s.name, fhir: s.fhir, fields: clean.fields, text: clean.text, keep: d.attachments.map((_, i) => i) };
+    });
+    say(`Importing into ${updates.map((u) => u.name).join(", ")}…`);
     const saved = await save(record, updates);
+    pending = undefined;
+    $("import-plan").hidden = true;
+    $("fhir-file").value = "";
     confirmLater(record);
     await openRecord(record);
-    say(
-      `Imported: ${updates.map((u) => `${u.name} (${u.fhir.length})`).join(", ")} as version ${saved.version}` +
+    sayNear(
+      $("fhir-form"),
+      `Imported: ${plan.sections.map((s) => `${s.name} (${s.added.length + s.replaced.length})`).join(", ")} as version ${saved.version}` +
         (saved.witnessed ? "." : ", waiting for the re-encryption server to confirm it."),
     );
+  }),
+);
+
+$("export-bundle").addEventListener(
+  "click",
+  action(async () => {
+    say("Decrypting the record to export it…");
+    const bundle = S.toBundle(await documents(app.record));
+    downloadFhir(bundle, `record-${app.record.index + 1}-fhir.json`);
+    say(`Exported ${bundle.entry.length} FHIR resources. The file is not encrypted: keep it safe.`);
+  }),
+);
+
+$("export-ips").addEventListener(
+  "click",
+  action(async () => {
+    say("Decrypting the record to write its summary…");
+    const ips = S.toPatientSummary(await documents(app.record));
+    downloadFhir(ips, `record-${app.record.index + 1}-patient-summary.json`);
+    say("Exported the patient summary (IPS). The file is not encrypted: keep it safe.");
   }),
 );
 

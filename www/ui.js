@@ -158,6 +158,13 @@ export function messageLine(trigger) {
   return box;
 }
 
+/** Shows `text` on the message line of `control` (a form or button still on screen). */
+export function sayNear(control, text) {
+  const box = messageLine(control);
+  box.classList.remove("error");
+  box.replaceChildren(text);
+}
+
 /** Runs a UI action: clears its message line, disables the trigger, reports failures next to it. */
 export function action(fn) {
   return async (ev) => {

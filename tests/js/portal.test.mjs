@@ -143,7 +143,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await page.getByRole("button", { name: "My records" }).click();
   await page.getByRole("button", { name: "Create a record" }).click();
   await status(page, "Record created");
-  await writeSection(page, "demographics", { fields: "name: Alice Example\nborn: 1990-04-02" });
+  await writeSection(page, "demographics", { fields: "name: Maria Rossi\nborn: 1961-03-09" });
   await writeSection(page, "history", { fields: "condition: asthma\nsince: 2009", text: "Childhood asthma, well controlled." });
   await writeSection(page, "medications", { fields: "salbutamol: 100 µg as needed" });
   await writeSection(page, "insurance", { fields: "insurer: Acme Health\npolicy: 42-1337" });
@@ -201,7 +201,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   assert.equal(await reading.getByText("Acme Health").count(), 0);
   assert.equal(await reading.locator("[data-code=no_such_section]").count(), 2); // allergies, imaging: never written
   // The physician sees whose record it is, from the demographics shared.
-  assert.equal(await physician.page.locator("#reading-h").textContent(), "Alice Example's record", await reading.textContent());
+  assert.equal(await physician.page.locator("#reading-h").textContent(), "Maria Rossi's record", await reading.textContent());
   const [download] = await Promise.all([
     physician.page.waitForEvent("download"),
     reading.getByRole("button", { name: "Download panel-2026.bin" }).click(),
@@ -252,14 +252,62 @@ test("patient shares sections, readers read exactly what was granted, revocation
   const badBundle = await failureNear(page, "#fhir-form", "bad_bundle");
   assert.doesNotMatch(badBundle, /bad_bundle/, "no internal code in the sentence");
   assert.equal(Number(await page.locator("#record-version").textContent()), version);
-  const bundle = readFileSync(join(root, "tests", "js", "fixtures", "fhir-bundle.json"));
-  await page.getByLabel("Bundle (JSON)").setInputFiles({ name: "bundle.json", mimeType: "application/json", buffer: bundle });
+  const fixture = (name) => ({ name, mimeType: "application/json", buffer: readFileSync(join(root, "tests", "js", "fixtures", name)) });
+  const plan = page.locator("#import-plan");
+  await page.getByLabel("Bundle (JSON)").setInputFiles(fixture("patient-record.json"));
   await page.getByRole("button", { name: "Import" }).click();
+  // The plan is shown before anything is written: sections, the nested bundle.
+  await plan.waitFor();
+  assert.match(await plan.textContent(), /labs: \d+ new resources/);
+  assert.match(await plan.textContent(), /\d+ bundles? inside the file: read as well/);
+  assert.equal(Number(await page.locator("#record-version").textContent()), version);
+  await shot(patient, "08a-import-plan.png");
+  await page.getByRole("button", { name: "Encrypt and import" }).click();
   const imported = await lastMessage(page, "Imported: ");
   await noAlert(page);
-  assert.match(imported, /demographics \(4\)/);
-  assert.match(imported, /labs \(7\)/);
+  assert.match(imported, /labs \(\d+\)/);
+  assert.match(imported, /allergies \(2\)/);
   assert.equal(Number(await page.locator("#record-version").textContent()), version + 1);
+  // The same file again adds nothing.
+  await page.getByLabel("Bundle (JSON)").setInputFiles(fixture("patient-record.json"));
+  await page.getByRole("button", { name: "Import" }).click();
+  await plan.getByText("Nothing new to import.").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Encrypt and import" }).isDisabled(), true);
+  await page.getByRole("button", { name: "Cancel", exact: true }).click();
+  // A file about other patients: held back, each named, nothing written unless asked.
+  await page.getByLabel("Bundle (JSON)").setInputFiles(fixture("other-patients.json"));
+  await page.getByRole("button", { name: "Import" }).click();
+  await plan.locator("#import-others").waitFor();
+  assert.ok((await plan.locator("input[name=import-other]").count()) >= 2);
+  assert.equal(await plan.locator("input[name=import-other]:checked").count(), 0);
+  assert.match(await plan.textContent(), /not the patient of this record: not imported/);
+  await shot(patient, "08b-other-patients.png");
+  await page.getByRole("button", { name: "Cancel", exact: true }).click();
+  assert.equal(Number(await page.locator("#record-version").textContent()), version + 1);
+  // Clinical data as clinicians read it: the labs with value, unit and range.
+  await page.getByRole("button", { name: "Read labs" }).click();
+  const labs = page.locator("#read-view");
+  await labs.getByText("mg/dL").first().waitFor();
+  assert.match(await labs.textContent(), /Glucose/);
+  assert.doesNotMatch(await labs.textContent(), /FHIR R4 bundle|resources: \d/);
+  await page.locator("#read-panel").screenshot({ path: join(shots, "08c-labs.png") });
+  // Export: the whole record as a FHIR Bundle, and an IPS document.
+  const [ipsDownload] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Export a patient summary (IPS)" }).click(),
+  ]);
+  const ips = JSON.parse(readFileSync(await ipsDownload.path(), "utf8"));
+  assert.equal(ips.resourceType, "Bundle");
+  assert.equal(ips.type, "document");
+  assert.equal(ips.entry[0].resource.resourceType, "Composition");
+  assert.ok(ips.entry.some((e) => e.resource.resourceType === "AllergyIntolerance"));
+  const [bundleDownload] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Export the record as FHIR" }).click(),
+  ]);
+  const exported = JSON.parse(readFileSync(await bundleDownload.path(), "utf8"));
+  assert.equal(exported.type, "collection");
+  assert.ok(exported.entry.some((e) => e.resource.resourceType === "Coverage"));
   await shot(patient, "08-fhir.png");
 
   // Back up, then restore in a fresh context: the record comes back whole.
@@ -280,7 +328,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await fresh.page.getByRole("button", { name: "Restore" }).click();
   await fresh.page.locator("#record-version").filter({ hasText: String(version + 1) }).waitFor();
   const sections = await fresh.page.locator("#section-list li strong").allTextContents();
-  assert.deepEqual(sections.sort(), ["demographics", "history", "insurance", "labs", "medications"]);
+  assert.deepEqual(sections.sort(), ["allergies", "demographics", "history", "insurance", "labs", "medications", "notes"]);
   // The revoked grants show as revoked; the insurer's is still active.
   assert.equal(await fresh.page.locator("#grant-table [data-status=revoked]").count(), 6);
   assert.equal(await fresh.page.locator("#grant-table [data-status=active]").count(), 1);
