@@ -569,6 +569,7 @@ $("fhir-form").addEventListener(
     const bundle = await file.text();
     const docs = await documents(record);
     $("import-others-list").replaceChildren();
+    $("import-plan").querySelector(".msg")?.remove();
     pending = { record, version: record.version, bundle, docs, name: file.name };
     pending.plan = planAgainst(pending);
     showPlan();

@@ -62,8 +62,8 @@ function renderInbox() {
             },
             `Name the owner of record ${n + 1}`,
           ),
-      message,
     );
+    if (message) card.element.append(message);
     shown.push(card.element);
   });
   for (const [id, card] of cards) if (!shown.includes(card.element)) cards.delete(id);
@@ -82,14 +82,15 @@ async function readRecord(r) {
   const body = $("reading-body");
   body.replaceChildren(el("p", {}, "Shared by ", person(r.owner), "."));
   let failures = 0;
+  let unwritten = 0;
   for (const s of r.sections) {
     say("Asking the re-encryption server and decrypting…");
     const block = el("section", { className: "card" });
-    body.append(block);
     try {
       const open = await app.reader.open(s);
       app.opened.push(open);
       const d = open.document;
+      body.append(block);
       block.append(el("h4", {}, d.name), el("p", { className: "note" }, `version ${open.version}`), ...documentView(d, { open, bar: $("download-progress") }));
       if (d.name === "demographics") {
         // The patient's own name, from what the owner signed.
@@ -101,14 +102,31 @@ async function readRecord(r) {
         }
       }
     } catch (e) {
-      const expected = ["no_such_section", "before_from_version"].includes(e.code);
+      // Sections shared but never written are counted, not shown one by one.
+      if (e.code === "no_such_section") {
+        unwritten++;
+        continue;
+      }
+      const expected = e.code === "before_from_version";
       if (!expected) failures++;
+      body.append(block);
       block.append(
         el("h4", {}, "A section"),
         el("p", { className: expected ? "note" : "refused", dataset: { code: e.code } }, explain(e)),
       );
       if (failures === 1 && !expected) fail(e);
     }
+  }
+  if (unwritten) {
+    body.append(
+      el(
+        "p",
+        { className: "note", dataset: { code: "no_such_section", count: String(unwritten) } },
+        unwritten === 1
+          ? "1 more section is shared with you but has nothing in it yet."
+          : `${unwritten} more sections are shared with you but have nothing in them yet.`,
+      ),
+    );
   }
   if (!failures) say(app.opened.length === 1 ? "Opened 1 section." : `Opened ${app.opened.length} sections.`);
   article.focus?.();
