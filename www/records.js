@@ -236,7 +236,13 @@ async function bindForm(name) {
   if (current?.record === record && current.name === name && current.base === writtenAt(name)) return;
   // Bound at once: a reload or another choice made while this one decrypts
   // wins, and this one's result is dropped.
-  const binding = { record, name, fhir: [], base: writtenAt(name), dirty: false };
+  const binding = { record, name, fhir: [], base: writtenAt(name), dirty: false, loaded: false };
+  // Another section (or record): nothing of the one shown before may stay in
+  // the form, and nothing can be typed until this one is decrypted. The same
+  // section at a newer version keeps what was typed.
+  const other = current?.record !== record || current?.name !== name;
+  if (other) binding.dirty = false;
+  else binding.dirty = current.dirty;
   app.editing = binding;
   $("section-name").value = name;
   const custom = !sectionNames().includes(name);
@@ -262,22 +268,37 @@ async function bindForm(name) {
     );
     $("keep-box").hidden = !attachments.length;
   };
-  if (!name || !record.sections().some((s) => s.name === name)) {
+  const lock = (locked) => {
+    for (const id of ["section-fields", "section-text"]) $(id).readOnly = locked;
+    $("section-files").disabled = locked;
+  };
+  if (other || !binding.dirty) {
     fillText({}, "");
     fillAttachments([]);
     fillFhirNote([]);
+  }
+  if (!name || !record.sections().some((s) => s.name === name)) {
+    binding.loaded = true;
+    lock(false);
     return;
   }
   say(`Decrypting ${name}…`);
-  const open = await record.open(name);
+  if (other) lock(true);
+  let open;
+  try {
+    open = await record.open(name);
+  } finally {
+    if (app.editing === binding) lock(false);
+  }
   try {
     if (app.editing !== binding) return;
     const d = S.withoutImportBookkeeping(open.document);
     binding.fhir = d.fhir;
     fillFhirNote(d.fhir);
     fillAttachments(d.attachments);
-    // What the user typed while it decrypted is never overwritten.
+    // What the user typed into this section before a reload is never overwritten.
     if (!binding.dirty) fillText(d.fields, d.text);
+    binding.loaded = true;
   } finally {
     open.close();
   }
@@ -465,6 +486,8 @@ $("section-form").addEventListener(
     if (!name) throw new S.SesphrError("invalid_argument", "Name the custom section.");
     const bound = app.editing?.record === app.record && (app.editing.name === name || app.editing.name === "");
     if (!bound) throw new S.SesphrError("invalid_state", "Choose the section to edit again: the form shows another one.");
+    // Saved before its content arrived, the form would drop what it holds.
+    if (!app.editing.loaded) throw new S.SesphrError("invalid_state", `${name} is still being decrypted: save again in a moment.`);
     // Written elsewhere (another tab or device) since the form was filled:
     // say so once, keep what was typed; a second save replaces it.
     if (sectionChanged(name)) throw changedElsewhere(name);

@@ -60,7 +60,7 @@ const FRIENDLY = {
   internal: "The server failed. Try again in a moment.",
 };
 /** The library's own words, written for people (they say what happened and what to do). */
-const PLAIN = new Set(["stale", "section_changed", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
+const PLAIN = new Set(["stale", "section_changed", "invalid_state", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
 const TAMPER = new Set([
   "bad_signature",
   "bad_proof",

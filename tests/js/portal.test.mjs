@@ -490,7 +490,20 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
     await page.getByLabel("Section", { exact: true }).selectOption("history");
     await shows(page, "since 2009");
     assert.equal(await page.locator("input[name=keep]").count(), 1, "the restored version has its attachment");
-    // Another section shows its own content, never the previous one's.
+    // Another section shows its own content, never the previous one's, not
+    // even while it decrypts (typing waits until it has arrived).
+    await page.getByLabel("Section", { exact: true }).selectOption("labs");
+    assert.notEqual(await fields.inputValue(), "condition: asthma");
+    await text.fill("typed at once");
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(page, "Saved labs as version");
+    await page.getByRole("button", { name: "History of labs" }).click();
+    await page.getByRole("button", { name: /^View version \d+$/ }).first().click();
+    await page.locator("#history-view").getByText("typed at once").waitFor();
+    assert.doesNotMatch(await page.locator("#history-view").textContent(), /asthma/);
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: /^Restore version \d+$/ }).first().click();
+    await status(page, "Restored labs from version");
     await page.getByLabel("Section", { exact: true }).selectOption("labs");
     await shows(page, "panel 2026");
     assert.equal(await fields.inputValue(), "");
