@@ -676,3 +676,41 @@ test("write progress covers encryption and the bytes handed to the network, to t
   assert.ok(reports.every((r, i) => i === 0 || r.done >= reports[i - 1].done), "never backwards");
   assert.ok(during.between > 0, "progress moved while the attachment was on its way to the relay");
 });
+
+test("a body of the older inline format (1) still reads, and keeping its attachment moves it into its own blob once", async () => {
+  const body = await import(join(root, "pkg", "body.js"));
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  // Version 1 written as a client before format 2 did: one body holding the document and the file.
+  const inner = new core.OwnerRecord(patient.core, 0);
+  const sid = inner.sectionId(patient.core, "notes");
+  const { key } = inner.keyForWrite(patient.core, c.pinnedSrs(), sid, Date.now());
+  const file = fileBytes(150_000, 11);
+  const doc = new TextEncoder().encode(JSON.stringify({ name: "notes", fields: {}, text: "old", fhir: [], attachments: [{ name: "old.pdf", type: "application/pdf", size: file.length }] }));
+  const prefix = new Uint8Array(4);
+  new DataView(prefix.buffer).setUint32(0, doc.length);
+  const sealed = await body.sealBody(key, 1, [prefix, doc, file]);
+  await c.putBlob(patient, sealed.entry.blobId, sealed.entry.blobLength, sealed.blob);
+  await c.putBlob(patient, sealed.entry.indexId, sealed.chunkIndex.length, sealed.chunkIndex);
+  inner.setEntry(sealed.entry);
+  const m = inner.signManifest(patient.core, Date.now());
+  await c.postBytes(`${c.baseUrl}/v1/records/${inner.recordId}/manifests`, m.bytes);
+  await c.send("POST", `${c.srsUrl}/srs/v1/heads`, { body: m.bytes, type: "application/octet-stream" });
+  const record = await new S.Patient(c, patient).openRecord(0);
+  const old = await record.open("notes");
+  assert.deepEqual([old.document.format, old.document.attachments[0].offset], [1, 4 + doc.length]);
+  assert.ok(Buffer.from(file).equals(await readAll(old.attachment(0))));
+  old.close();
+  await record.write([{ name: "notes", text: "new", keep: [0] }]);
+  const moved = await record.open("notes");
+  assert.equal(moved.document.format, 2);
+  assert.ok(stored().has(moved.document.attachments[0].root));
+  assert.ok(Buffer.from(file).equals(await readAll(moved.attachment(0))));
+  moved.close();
+  await record.share({ grantee: doctor.id, sections: ["notes"] });
+  const [shared] = await new S.Reader(c, doctor).sharedWithMe();
+  const first = await new S.Reader(c, doctor).open(shared.sections[0], { version: 1 });
+  assert.ok(Buffer.from(file).equals(await readAll(first.attachment(0))), "a reader reads the old format too");
+  first.close();
+});
