@@ -714,3 +714,28 @@ test("a body of the older inline format (1) still reads, and keeping its attachm
   assert.ok(Buffer.from(file).equals(await readAll(first.attachment(0))), "a reader reads the old format too");
   first.close();
 });
+
+test("an attachment sealed on WebCrypto and on the wasm AES-GCM is the same bytes, and each engine opens it", async () => {
+  const body = await import(join(root, "pkg", "body.js"));
+  assert.ok(S.webCryptoAvailable(), "Node has crypto.subtle");
+  const key = core.AttachmentKey.generate();
+  const [rid, sid] = ["11".repeat(32), "22".repeat(32)];
+  const data = fileBytes(700_000, 12);
+  const bytesOf = async (b) => new Uint8Array(b instanceof Uint8Array ? b : await b.arrayBuffer());
+  const wasm = await body.sealAttachment(key, rid, sid, [data], { webCrypto: false });
+  const web = await body.sealAttachment(key, rid, sid, [data], { webCrypto: true });
+  assert.deepEqual(wasm.entry, web.entry);
+  const blob = await bytesOf(wasm.blob);
+  assert.ok(Buffer.from(blob).equals(Buffer.from(await bytesOf(web.blob))));
+  assert.equal(blob.length, body.attachmentLengths(data.length).blobLength);
+  assert.equal(wasm.chunkIndex.length, body.attachmentLengths(data.length).indexLength);
+  const listed = { root: wasm.entry.chunkRoot, length: wasm.entry.blobLength };
+  for (const webCrypto of [false, true]) {
+    const out = await readAll(body.openAttachmentStream(new Blob([blob]).stream(), listed, wasm.chunkIndex, key, rid, sid, { webCrypto }));
+    assert.ok(Buffer.from(data).equals(out), `webCrypto: ${webCrypto}`);
+  }
+  // Bound to its record and section.
+  const e = await rejection(readAll(body.openAttachmentStream(new Blob([blob]).stream(), listed, wasm.chunkIndex, key, rid, "33".repeat(32))));
+  assert.equal(e.code, "binding_mismatch");
+  key.free();
+});
