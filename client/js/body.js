@@ -180,15 +180,21 @@ class Window {
   }
 }
 
+/** The AbortSignal's reason as the package's error, if it fired. */
+export function throwIfAborted(signal) {
+  if (signal?.aborted) throw new SesphrError("aborted", "The operation was cancelled.");
+}
+
 /**
- * Encrypts a body (parts of known total length) for one section version:
- * `{blob, entry, chunkIndex}`, the ciphertext as a Blob (spilled to disk by
- * the browser when large; one Uint8Array in Node) with the manifest entry
- * and the chunk index to store beside it.
+ * Runs an encryptor (a core SectionEncryptor or AttachmentEncryptor) over
+ * parts of its exact length: `{blob, entry, chunkIndex}`, the ciphertext as
+ * a Blob (spilled to disk by the browser when large; one Uint8Array in
+ * Node) with what the manifest or section document lists and the chunk
+ * index to store beside it. `onProgress(sealed, blobLength)` after each
+ * chunk; `signal` stops it between chunks (`aborted`). Plaintext the
+ * package assembled itself (chunk 0's prefix, padding) is wiped once sealed.
  */
-export async function sealBody(key, version, parts, { onProgress, webCrypto, chunkLog2 = CHUNK_LOG2 } = {}) {
-  const length = parts.reduce((n, p) => n + partLength(p), 0);
-  const enc = new core.SectionEncryptor(key, version, length, chunkLog2);
+async function sealWith(enc, parts, { onProgress, webCrypto, signal } = {}) {
   try {
     const reader = new PartReader(parts);
     const sink = new Sink();
@@ -201,11 +207,13 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
       const window = new Window();
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
+          throwIfAborted(signal);
           // Framed in Rust; a chunk of body bytes only goes to WebCrypto as is.
           const frame = enc.frame();
           i++;
           const body = await reader.read(frame.bodyEnd - frame.bodyStart);
-          window.push(sealChunk(webKey, frame, plaintextOf(frame, body)));
+          const plaintext = plaintextOf(frame, body);
+          window.push(sealChunk(webKey, frame, plaintext).finally(() => plaintext !== body && plaintext.fill(0)));
         }
         const { job, sealed, digest } = await window.next();
         enc.commitDigest(job, sealed.length, digest);
@@ -215,6 +223,7 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
       }
     } else {
       for (let i = 0; i < count; i++) {
+        throwIfAborted(signal);
         const [s, e] = enc.bodyRange(i);
         const body = await reader.read(e - s);
         const sealed = enc.sealNext(body);
@@ -232,15 +241,64 @@ export async function sealBody(key, version, parts, { onProgress, webCrypto, chu
   }
 }
 
+const totalLength = (parts) => parts.reduce((n, p) => n + partLength(p), 0);
+
+/** Encrypts a section body (parts of known total length) for one section version (see `sealWith`). */
+export function sealBody(key, version, parts, { chunkLog2 = CHUNK_LOG2, ...options } = {}) {
+  return sealWith(new core.SectionEncryptor(key, version, totalLength(parts), chunkLog2), parts, options);
+}
+
+/**
+ * Encrypts one attachment (parts of known total length) under its file key
+ * (a core AttachmentKey), bound to the record and section (see `sealWith`);
+ * `entry` is `{chunkRoot, blobId, indexId, blobLength}`.
+ */
+export function sealAttachment(fileKey, recordId, sectionId, parts, { chunkLog2 = CHUNK_LOG2, ...options } = {}) {
+  return sealWith(new core.AttachmentEncryptor(fileKey, recordId, sectionId, totalLength(parts), chunkLog2), parts, options);
+}
+
+/** The blob length and chunk index length an attachment of `size` bytes will have (for progress totals). */
+export function attachmentLengths(size, chunkLog2 = CHUNK_LOG2) {
+  const chunk = 2 ** chunkLog2;
+  const padded = padme(size + 8);
+  const chunks = Math.ceil(padded / chunk);
+  return { blobLength: core.attachmentHeaderLength() + padded + 16 * chunks, indexLength: 10 + 32 * (chunks + 1) };
+}
+
+/** Padmé (protocol.md, "Padded stream"), for lengths below 2^53. */
+function padme(len) {
+  if (len < 2) return len;
+  let e = 0;
+  while (2 ** (e + 1) <= len) e++;
+  let s = 0;
+  while (2 ** s <= e) s++;
+  const mask = 2 ** (e - s);
+  return Math.ceil(len / mask) * mask;
+}
+
 /**
  * The plaintext of one section body, opened chunk by chunk as the
  * ciphertext streams in from `stream` (a ReadableStream of the blob); every
  * chunk is checked against the signed chunk root before it is opened and
  * before any of its bytes is released. Yields Uint8Array pieces.
  */
-export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgress, webCrypto } = {}) {
+export function openStream(stream, entry, chunkIndex, dataKey, options) {
+  const open = (header) => new core.SectionDecryptor(header, dataKey, chunkIndex, entry.chunkRoot);
+  return openWith(stream, core.blobHeaderLength(), entry.blobLength, open, () => dataKey.importWebCryptoKey(), options);
+}
+
+/**
+ * An attachment's plaintext as `openStream` gives a body's: the header must
+ * belong to `recordId`'s section `sectionId`, and the chunk index and every
+ * chunk must match the chunk root the (verified) section document lists.
+ */
+export function openAttachmentStream(stream, attachment, chunkIndex, fileKey, recordId, sectionId, options) {
+  const open = (header) => new core.AttachmentDecryptor(header, fileKey, chunkIndex, attachment.root, recordId, sectionId);
+  return openWith(stream, core.attachmentHeaderLength(), attachment.length, open, (dec) => dec.importWebCryptoKey(), options);
+}
+
+async function* openWith(stream, headerLength, blobLength, open, importKey, { onProgress, webCrypto } = {}) {
   const source = stream.getReader();
-  const headerLength = core.blobHeaderLength();
   let buf = new Uint8Array(0);
   let received = 0;
   const fill = async (n) => {
@@ -260,11 +318,11 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
   let dec;
   try {
     await fill(headerLength);
-    dec = new core.SectionDecryptor(buf.subarray(0, headerLength), dataKey, chunkIndex, entry.chunkRoot);
+    dec = open(buf.subarray(0, headerLength));
     buf = buf.subarray(headerLength);
     const count = dec.chunkCount;
     if (useWebCrypto(webCrypto)) {
-      const webKey = await dataKey.importWebCryptoKey();
+      const webKey = await importKey(dec);
       const window = new Window();
       for (let i = 0; i < count || window.size; ) {
         while (i < count && window.size < WINDOW) {
@@ -273,13 +331,13 @@ export async function* openStream(stream, entry, chunkIndex, dataKey, { onProgre
         }
         const { job, plain } = await window.next();
         yield dec.release(job, plain.length) ? plain : dec.accept(job, plain);
-        onProgress?.(received, entry.blobLength);
+        onProgress?.(received, blobLength);
       }
     } else {
       for (let i = 0; i < count; i++) {
         const sealed = await take(dec.chunkRange(i)[1]);
         yield dec.openChunk(i, sealed);
-        onProgress?.(received, entry.blobLength);
+        onProgress?.(received, blobLength);
       }
     }
     const { done } = buf.length ? { done: false } : await source.read();

@@ -1,26 +1,39 @@
 // Section documents as the portal and this package write them, and the
 // reading of a body: its document from the first chunks only, attachments
-// streamed chunk by chunk.
+// streamed chunk by chunk (protocol.md, "Section documents").
 //
-// A section body is u32 length ‖ JSON ‖ attachments. The JSON is {name,
-// fields, text, fhir, attachments: [{name, type, size}]}; attachment i
-// starts where attachment i−1 ends.
+// Format 2 (written since attachments became their own blobs): a body is
+// u32 length ‖ JSON ‖ one 32-byte file key per attachment, and the JSON
+// {format: 2, name, fields, text, fhir, attachments: [{name, type, size,
+// root, index, length}]} says where each attachment's blob is (its chunk
+// root is its address) and which root it must have.
+// Format 1 (older bodies, still read): u32 length ‖ JSON ‖ attachments,
+// attachment i starting where attachment i−1 ends.
 
 import { core } from "./wasm.js";
 import { SesphrError } from "./errors.js";
-import { concat, openStream } from "./body.js";
+import { concat, openAttachmentStream, openStream } from "./body.js";
 
 const DOC_PREFIX = 64 * 1024;
+/** The document format this package writes. */
+export const DOCUMENT_FORMAT = 2;
+const KEY_LENGTH = 32;
 
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+const isId = (v) => typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
+const isSize = (v) => Number.isSafeInteger(v) && v >= 0;
 
 /**
  * @internal Checks a section document's keys and types (protocol.md,
  * "Section documents"), filling the optional ones it lacks; `bad(why)` makes
- * the error to throw.
+ * the error to throw. An unknown `format` is `unknown_version`.
  */
 export function checkDocument(doc, bad) {
   if (!isObject(doc)) throw bad("is not a JSON object");
+  doc.format ??= 1;
+  if (doc.format !== 1 && doc.format !== 2) {
+    throw new SesphrError("unknown_version", "the section document has a format this package does not know (a newer client wrote it)");
+  }
   if (typeof doc.name !== "string") throw bad("has no name");
   doc.fields ??= {};
   if (!isObject(doc.fields) || !Object.values(doc.fields).every((v) => typeof v === "string")) {
@@ -33,23 +46,39 @@ export function checkDocument(doc, bad) {
   doc.attachments ??= [];
   if (!Array.isArray(doc.attachments)) throw bad("has attachments that are not a list");
   for (const a of doc.attachments) {
-    if (!isObject(a) || typeof a.name !== "string" || typeof a.type !== "string" || !Number.isSafeInteger(a.size) || a.size < 0) {
+    if (!isObject(a) || typeof a.name !== "string" || typeof a.type !== "string" || !isSize(a.size)) {
       throw bad("has an attachment without a name, type and size");
+    }
+    if (doc.format === 2 && (!isId(a.root) || !isId(a.index) || !isSize(a.length))) {
+      throw bad("has a stored attachment without its root, index and length");
     }
   }
   return doc;
 }
 
-/** @internal The document's bytes: `u32 length ‖ JSON`. */
-export function encodeDocument(doc) {
+/**
+ * @internal The document's bytes: `u32 length ‖ JSON`, then (format 2) the
+ * attachments' file keys in order (32 bytes each). Wipe it once sealed.
+ */
+export function encodeDocument(doc, keys = []) {
   const json = new TextEncoder().encode(JSON.stringify(doc));
-  const out = new Uint8Array(4 + json.length);
+  const out = new Uint8Array(4 + json.length + KEY_LENGTH * keys.length);
   new DataView(out.buffer).setUint32(0, json.length);
   out.set(json, 4);
+  keys.forEach((k, i) => {
+    const bytes = k.documentBytes();
+    out.set(bytes, 4 + json.length + KEY_LENGTH * i);
+    bytes.fill(0);
+  });
   return out;
 }
 
-/** @internal Decodes the document at the start of a body of `bodyLength` bytes ({need} if `bytes` is too short). */
+/**
+ * @internal Decodes the document at the start of a body of `bodyLength`
+ * bytes: `{doc, keys}` (keys: one core AttachmentKey per attachment of a
+ * format-2 document, owned by the caller), or `{need}` if `bytes` is too
+ * short.
+ */
 export function decodeDocument(bytes, bodyLength) {
   if (bytes.length < 4) throw new SesphrError("malformed", "section body too short");
   const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0);
@@ -63,6 +92,21 @@ export function decodeDocument(bytes, bodyLength) {
   }
   checkDocument(doc, (why) => new SesphrError("malformed", `the section document ${why}`));
   let at = 4 + n;
+  if (doc.format === 2) {
+    const end = at + KEY_LENGTH * doc.attachments.length;
+    if (end !== bodyLength) {
+      throw new SesphrError("malformed", `the section document lists ${doc.attachments.length} attachment keys in a body that holds ${bodyLength - at} bytes after it`);
+    }
+    if (bytes.length < end) return { need: end };
+    const keys = [];
+    try {
+      for (let i = 0; i < doc.attachments.length; i++) keys.push(core.AttachmentKey.fromBytes(bytes.subarray(at + KEY_LENGTH * i, at + KEY_LENGTH * (i + 1))));
+    } catch (e) {
+      keys.forEach((k) => k.free());
+      throw e;
+    }
+    return { doc, keys };
+  }
   for (const a of doc.attachments) {
     a.offset = at;
     at += a.size;
@@ -70,46 +114,74 @@ export function decodeDocument(bytes, bodyLength) {
   if (at !== bodyLength) {
     throw new SesphrError("malformed", `the section document lists ${at - 4 - n} bytes of attachments in a body that holds ${bodyLength - 4 - n}`);
   }
-  return { doc };
+  return { doc, keys: [] };
+}
+
+/** A blob a verified manifest or document names that the relay no longer has. */
+function missing(e, what) {
+  if (e?.status !== 404) return e;
+  return new SesphrError(
+    "pruned",
+    `The storage server no longer has ${what}: the owner pruned this version (or the server lost it).`,
+    { status: 404 },
+  );
+}
+
+/** @internal Fetches a blob (a Response) or its chunk index (bytes); a 404 is `pruned`. */
+async function fetched(promise, what) {
+  try {
+    return await promise;
+  } catch (e) {
+    throw missing(e, what);
+  }
 }
 
 /** Fetches a body's chunk index and blob and opens it as it streams in. */
 async function* openBody(client, entry, dataKey, { onProgress, signal } = {}) {
-  const index = await client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`, { signal });
-  const resp = await client.getBlob(entry.blobId, undefined, signal);
+  const index = await fetched(client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`, { signal }), "this section body");
+  const resp = await fetched(client.getBlob(entry.blobId, undefined, signal), "this section body");
   yield* openStream(resp.body, entry, index, dataKey, { onProgress });
 }
 
 /** The first `n` plaintext bytes of a body, fetching only the chunks they need. */
 async function bodyPrefix(client, entry, dataKey, n) {
-  const index = await client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`);
+  const what = "this version of the section";
+  const index = await fetched(client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`), what);
   const headerLength = core.blobHeaderLength();
-  const header = await (await client.getBlob(entry.blobId, [0, headerLength])).arrayBuffer();
+  const header = await (await fetched(client.getBlob(entry.blobId, [0, headerLength]), what)).arrayBuffer();
   const dec = new core.SectionDecryptor(new Uint8Array(header), dataKey, index, entry.chunkRoot);
   try {
     const pieces = [];
     let have = 0;
     for (let i = 0; i < dec.chunkCount && have < n; i++) {
-      const sealed = new Uint8Array(await (await client.getBlob(entry.blobId, dec.chunkRange(i))).arrayBuffer());
+      const sealed = new Uint8Array(await (await fetched(client.getBlob(entry.blobId, dec.chunkRange(i)), what)).arrayBuffer());
       const plain = dec.openChunk(i, sealed);
       pieces.push(plain);
       have += plain.length;
     }
-    return { bytes: concat(pieces).subarray(0, n), bodyLength: dec.bodyLength };
+    const bytes = concat(pieces);
+    pieces.forEach((p) => p.fill(0));
+    return { bytes, bodyLength: dec.bodyLength };
   } finally {
     dec.free();
   }
 }
 
-/** @internal Reads the document of a section body. */
+/** @internal Reads the document of a section body: `{doc, keys}` (free the keys). */
 export async function readDocument(client, entry, dataKey) {
   let { bytes, bodyLength } = await bodyPrefix(client, entry, dataKey, DOC_PREFIX);
-  let out = decodeDocument(bytes, bodyLength);
-  if (out.need) {
-    bytes = (await bodyPrefix(client, entry, dataKey, out.need)).bytes;
-    out = decodeDocument(bytes, bodyLength);
+  try {
+    let out = decodeDocument(bytes, bodyLength);
+    if (out.need) {
+      bytes.fill(0);
+      bytes = (await bodyPrefix(client, entry, dataKey, out.need)).bytes;
+      out = decodeDocument(bytes, bodyLength);
+    }
+    return out;
+  } finally {
+    // The keys are in wasm now; the plaintext copy goes.
+    bytes.fill(0);
   }
-  return out.doc;
 }
 
 /** The plaintext bytes [start, start+length) of a body, streamed. */
@@ -125,23 +197,46 @@ async function* bodySlice(client, entry, dataKey, start, length, options) {
   }
 }
 
+/** A stored attachment's plaintext, streamed and checked against the root its document lists. */
+async function* storedAttachment(client, recordId, sectionId, a, key, { onProgress, signal } = {}) {
+  const what = `the attachment ${a.name}`;
+  const index = await fetched(client.bytes("GET", `${client.baseUrl}/v1/blobs/${a.index}`, { signal }), what);
+  const resp = await fetched(client.getBlob(a.root, undefined, signal), what);
+  let size = 0;
+  for await (const piece of openAttachmentStream(resp.body, a, index, key, recordId, sectionId, { onProgress })) {
+    size += piece.length;
+    yield piece;
+  }
+  if (size !== a.size) throw new SesphrError("malformed", `the attachment ${a.name} holds ${size} bytes, its document says ${a.size}`);
+}
+
 /** An opened section: its document and streamed attachments. */
 export class OpenSection {
-  constructor(client, entry, dataKey, doc, version) {
+  #keys;
+  constructor(client, entry, dataKey, doc, version, { recordId, keys = [] } = {}) {
     this.client = client;
     this.entry = entry;
     this.dataKey = dataKey;
     this.document = doc;
     this.version = version;
+    this.recordId = recordId;
+    this.#keys = keys;
   }
   /** The section's name (as its owner wrote it). */
   get name() {
     return this.document.name;
   }
+  /** @internal The file key of stored attachment `i` (a core AttachmentKey owned by this section). */
+  attachmentKey(i) {
+    return this.#keys[i];
+  }
   /** Streams attachment `i`'s plaintext as Uint8Array pieces. */
   attachment(i, options) {
     const a = this.document.attachments[i];
     if (!a) throw new SesphrError("invalid_argument", "no such attachment");
+    if (this.document.format === 2) {
+      return storedAttachment(this.client, this.recordId, this.entry.sectionId, a, this.#keys[i], options);
+    }
     return bodySlice(this.client, this.entry, this.dataKey, a.offset, a.size, options);
   }
   /** Attachment `i` as a Blob (decrypted chunk by chunk). */
@@ -158,16 +253,19 @@ export class OpenSection {
     }
     return new Blob([...parts, ...batch], { type: a.type || "application/octet-stream" });
   }
-  /** Wipes the data key. */
+  /** Wipes the data key and the attachments' keys. */
   close() {
     this.dataKey.free();
+    for (const k of this.#keys) k.free();
+    this.#keys = [];
   }
 }
 
 /** @internal Reads the document at `entry` and returns it opened; frees the key if that fails. */
-export async function openSection(client, entry, dataKey, version) {
+export async function openSection(client, entry, dataKey, version, recordId) {
   try {
-    return new OpenSection(client, entry, dataKey, await readDocument(client, entry, dataKey), version);
+    const { doc, keys } = await readDocument(client, entry, dataKey);
+    return new OpenSection(client, entry, dataKey, doc, version, { recordId, keys });
   } catch (e) {
     dataKey.free();
     throw e;

@@ -7,6 +7,64 @@ import { core, fromHex, init, toHex } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 
 const OCTETS = "application/octet-stream";
+const TOKEN = "x-sesphr-token";
+const NODE = typeof process === "object" && !!process.versions?.node;
+
+/** The bytes of a Uint8Array or Blob as a ReadableStream that reports how much was pulled. */
+function counted(body, onSent) {
+  const step = 1 << 20;
+  let at = 0;
+  const size = body instanceof Uint8Array ? body.length : body.size;
+  return new ReadableStream({
+    async pull(c) {
+      if (at >= size) {
+        c.close();
+        return;
+      }
+      const end = Math.min(at + step, size);
+      const piece = body instanceof Uint8Array ? body.subarray(at, end) : new Uint8Array(await body.slice(at, end).arrayBuffer());
+      at = end;
+      c.enqueue(piece);
+      onSent(at);
+    },
+  });
+}
+
+/** A PUT through XMLHttpRequest, for its upload progress (browsers). */
+function xhrPut(url, body, headers, onSent, signal) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => onSent(e.loaded);
+    const abort = () => xhr.abort();
+    signal?.addEventListener("abort", abort, { once: true });
+    const done = (f) => (v) => {
+      signal?.removeEventListener("abort", abort);
+      f(v);
+    };
+    xhr.onload = done(() => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onSent(body.size ?? body.length);
+        return resolve();
+      }
+      let code = "http_" + xhr.status;
+      let message = `${xhr.status} ${xhr.statusText}`;
+      try {
+        const j = JSON.parse(xhr.responseText);
+        if (typeof j.code === "string") code = j.code;
+        if (typeof j.message === "string") message = j.message;
+      } catch {
+        // not JSON: keep the status
+      }
+      reject(new SesphrError(code, message, { status: xhr.status }));
+    });
+    xhr.onerror = done(() => reject(new SesphrError("network", `cannot reach ${new URL(url, location.href).host}`)));
+    xhr.onabort = done(() => reject(new SesphrError("aborted", "The operation was cancelled.")));
+    if (signal?.aborted) return xhr.onabort();
+    xhr.send(body);
+  });
+}
 
 /** The SRS's refusal codes (HTTP 403 of /v1/reencrypt): a decision, not a failure. */
 const DECISIONS = new Set(["bad_signature", "replay", "revoked", "expired", "unknown_grant", "not_in_manifest", "before_from_version"]);
@@ -38,6 +96,8 @@ export class Client {
     this.srsUrl = (srsUrl ?? this.baseUrl).replace(/\/$/, "");
     this.pinned = srsFingerprint;
     this.fetch = f ?? globalThis.fetch.bind(globalThis);
+    /** Whether requests go through the page's own fetch (so XMLHttpRequest may stand in for it). */
+    this.ownFetch = !f;
     this.srs = undefined;
     this.srsIdentity = undefined;
   }
@@ -72,15 +132,15 @@ export class Client {
   }
 
   /** @internal One request; non-2xx becomes a SesphrError with the server's code and status. */
-  async send(method, url, { body, type, token, headers = {}, signal } = {}) {
+  async send(method, url, { body, type, token, headers = {}, signal, duplex } = {}) {
     const h = { ...headers };
     if (type) h["content-type"] = type;
-    if (token) h["x-sesphr-token"] = toHex(token);
+    if (token) h[TOKEN] = toHex(token);
     let resp;
     try {
-      resp = await this.fetch(url, { method, body, headers: h, signal });
+      resp = await this.fetch(url, { method, body, headers: h, signal, ...(duplex ? { duplex } : {}) });
     } catch (e) {
-      if (signal?.aborted) throw e;
+      if (signal?.aborted) throw new SesphrError("aborted", "The operation was cancelled.", { cause: e });
       throw new SesphrError("network", `cannot reach ${new URL(url).host}: ${e.message}`, { cause: e });
     }
     if (!resp.ok) throw await failure(resp);
@@ -125,13 +185,45 @@ export class Client {
     return party;
   }
 
-  /** Stores a blob (bytes or Blob) under its content address; storing it again is harmless. */
-  async putBlob(identity, id, length, body) {
+  /**
+   * Stores a blob (bytes or Blob) under its content address; storing it
+   * again is harmless. `onSent(bytes)` reports the bytes of this attempt
+   * handed to the network so far (Node: as fetch pulls the body; browsers:
+   * XMLHttpRequest's upload progress when this Client uses the page's own
+   * fetch; otherwise once the upload is done). `signal` aborts it.
+   */
+  async putBlob(identity, id, length, body, { onSent, signal } = {}) {
     const subject = new Uint8Array(40);
     subject.set(fromHex(id));
     new DataView(subject.buffer).setBigUint64(32, BigInt(length));
     const token = core.signToken(identity.core, "uploadBlob", subject, Date.now());
-    await this.send("PUT", `${this.baseUrl}/v1/blobs/${id}`, { body, token, type: OCTETS });
+    const url = `${this.baseUrl}/v1/blobs/${id}`;
+    if (onSent && this.ownFetch && typeof XMLHttpRequest === "function") {
+      return xhrPut(url, body, { [TOKEN]: toHex(token), "content-type": OCTETS }, onSent, signal);
+    }
+    if (onSent && NODE) {
+      // Counted as fetch pulls the body: the bytes handed to the socket.
+      const headers = { "content-length": String(length) };
+      await this.send("PUT", url, { body: counted(body, onSent), token, type: OCTETS, headers, signal, duplex: "half" });
+      return;
+    }
+    await this.send("PUT", url, { body, token, type: OCTETS, signal });
+    onSent?.(length);
+  }
+
+  /**
+   * Deletes a blob this identity uploaded first; true if deleted, false if
+   * the relay did not have it.
+   */
+  async deleteBlob(identity, id) {
+    const token = core.signToken(identity.core, "deleteBlob", fromHex(id), Date.now());
+    try {
+      await this.send("DELETE", `${this.baseUrl}/v1/blobs/${id}`, { token });
+      return true;
+    } catch (e) {
+      if (e.status === 404) return false;
+      throw e;
+    }
   }
 
   /** A blob or a byte range of it (`[offset, length]`) as a `Response`. */

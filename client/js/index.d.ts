@@ -9,7 +9,11 @@ export class SesphrError extends Error {
   readonly name: "SesphrError";
   /**
    * e.g. `revoked`, `expired`, `bad_signature`, `decryption_failed`, `stale`,
-   * `version_conflict`, `network`, `invalid_argument`.
+   * `version_conflict`, `network`, `invalid_argument`, `aborted` (a write or
+   * download cancelled through its AbortSignal), `pruned` (the body or
+   * attachment of a version the owner pruned: the relay no longer has it),
+   * `content_mismatch` / `wrong_kind` (a blob that is not the one the
+   * signed manifest or section document names).
    */
   readonly code: string;
   /** The HTTP status of a server refusal. */
@@ -113,8 +117,20 @@ export class Client {
   register(identity: Identity): Promise<void>;
   /** Looks a party up in the directory (the entry's self-signature is checked). */
   lookup(partyId: string): Promise<Party & { createdAt: number }>;
-  /** Stores a blob under its content address (a signed upload token is attached); storing it again is harmless. */
-  putBlob(identity: Identity, id: string, length: number, body: Uint8Array | Blob): Promise<void>;
+  /**
+   * Stores a blob under its content address (a signed upload token is
+   * attached); storing it again is harmless. `onSent(bytes)`: bytes of this
+   * attempt handed to the network so far.
+   */
+  putBlob(
+    identity: Identity,
+    id: string,
+    length: number,
+    body: Uint8Array | Blob,
+    options?: { onSent?: (bytes: number) => void; signal?: AbortSignal },
+  ): Promise<void>;
+  /** Deletes a blob this identity uploaded first; false if the relay did not have it. */
+  deleteBlob(identity: Identity, id: string): Promise<boolean>;
   /** A blob, or a `[offset, length]` range of it. */
   getBlob(id: string, range?: [number, number], signal?: AbortSignal): Promise<Response>;
 }
@@ -122,17 +138,26 @@ export class Client {
 /** Progress callback: bytes done of bytes in all. */
 export type Progress = (done: number, total: number) => void;
 
-/** An attachment as stored in a section's document. */
+/** An attachment as a section's document lists it (its file key stays inside the package). */
 export interface Attachment {
   name: string;
   type: string;
+  /** Plaintext size in bytes. */
   size: number;
-  /** Offset of its first byte in the section body. */
-  offset: number;
+  /** Format 2: its chunk root, which is also its blob's address at the relay. */
+  root?: string;
+  /** Format 2: its chunk index's address at the relay. */
+  index?: string;
+  /** Format 2: its blob's length in bytes. */
+  length?: number;
+  /** Format 1 (older bodies): offset of its first byte in the section body. */
+  offset?: number;
 }
 
 /** A section's document: what the owner wrote. */
 export interface SectionDocument {
+  /** 2: attachments are their own blobs (what this package writes); 1: inline in the body (older). */
+  format: 1 | 2;
   name: string;
   fields: Record<string, string>;
   text: string;
@@ -151,8 +176,27 @@ export interface SectionUpdate {
   text?: string;
   fhir?: Array<Record<string, unknown>>;
   files?: FileInput[];
-  /** Indices of the current version's attachments to carry over. */
+  /** Indices of the current version's attachments to carry over (referenced as they are: nothing re-encrypted or uploaded). */
   keep?: number[];
+}
+
+/** Options of `write` and `restore`. */
+export interface WriteOptions {
+  /**
+   * Bytes encrypted plus bytes handed to the network, of all in `total`
+   * (each stored byte counts twice; `total` may grow by a few hundred bytes
+   * as each section document is sealed).
+   */
+  onProgress?: Progress;
+  /** Cancels until the manifest is sent: nothing published, uploads deleted, `aborted` thrown. */
+  signal?: AbortSignal;
+}
+
+/** What `prune` deleted: blob and chunk index ids. */
+export interface PruneResult {
+  deleted: string[];
+  /** How many objects the kept versions still reference. */
+  kept: number;
 }
 
 /** An opened section: its document and its attachments, streamed. */
@@ -290,7 +334,20 @@ export class PatientRecord {
    * `version_conflict` if another tab or device wrote first (the record is
    * reloaded: write again).
    */
-  write(updates: SectionUpdate[], options?: { onProgress?: Progress }): Promise<WriteResult>;
+  write(updates: SectionUpdate[], options?: WriteOptions): Promise<WriteResult>;
+  /**
+   * Writes section `name` as it was at record `version` (fields, text, FHIR,
+   * attachments) as the next version, referencing its attachment blobs
+   * without downloading them. A pruned version throws `pruned`.
+   */
+  restore(name: string, version: number, options?: WriteOptions): Promise<WriteResult>;
+  /**
+   * Deletes the section bodies and attachment blobs that only versions
+   * before `before` reference (manifests stay). Those versions then open as
+   * `pruned`, for the owner and for every reader (also grants of all
+   * history). `before` must be 1..version (`invalid_argument`).
+   */
+  prune(options: { before: number }): Promise<PruneResult>;
   /** Pushes unwitnessed versions to the SRS; true once all are witnessed (throws the failure otherwise). */
   reconcile(): Promise<boolean>;
   /** Rebuilds the record from the servers (after another tab or device wrote). */

@@ -7,8 +7,8 @@
 
 import { core, fromHex, roleSections, sameBytes, standardSections, toHex, free } from "./wasm.js";
 import { SesphrError, isTransient } from "./errors.js";
-import { partLength, sealBody } from "./body.js";
-import { checkDocument, encodeDocument, openSection, readDocument } from "./documents.js";
+import { attachmentLengths, partLength, sealAttachment, sealBody, throwIfAborted } from "./body.js";
+import { DOCUMENT_FORMAT, checkDocument, encodeDocument, openSection, readDocument } from "./documents.js";
 
 const OCTETS = "application/octet-stream";
 /** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
@@ -245,7 +245,9 @@ export class PatientRecord {
   async #ownDocument(s) {
     const dk = this.#inner.dataKey(this.identity.core, s.sectionId);
     try {
-      return await readDocument(this.client, s.entry, dk);
+      const { doc, keys } = await readDocument(this.client, s.entry, dk);
+      keys.forEach((k) => k.free());
+      return doc;
     } finally {
       dk.free();
     }
@@ -257,10 +259,10 @@ export class PatientRecord {
     if (version === undefined) {
       const s = this.#inner.sections().find((x) => x.sectionId === sid && x.entry);
       if (!s) throw new SesphrError("no_such_section", `no section named ${name}`);
-      return openSection(this.client, s.entry, this.#inner.dataKey(this.identity.core, sid), this.version);
+      return openSection(this.client, s.entry, this.#inner.dataKey(this.identity.core, sid), this.version, this.recordId);
     }
     const entry = this.#inner.entryAt(sid, version);
-    return openSection(this.client, entry, this.#inner.dataKeyAt(this.identity.core, sid, version), version);
+    return openSection(this.client, entry, this.#inner.dataKeyAt(this.identity.core, sid, version), version, this.recordId);
   }
 
   /** Sends a grant's `b2` to the SRS, then its `b1` to the grantee's inbox (each server takes the same statement twice). */
@@ -392,10 +394,16 @@ export class PatientRecord {
     return this.#serial(() => this.#publish());
   }
 
-  async #publish() {
+  /** `onLost(error)`: the relay surely did not store the manifest (another writer won); returns the error to throw. */
+  async #publish({ onLost } = {}) {
     const m = this.#inner.signManifest(this.identity.core, Date.now());
     try {
-      await this.#store(m);
+      try {
+        await this.#store(m);
+      } catch (e) {
+        if (e.code === "version_conflict" && onLost) throw await onLost(e);
+        throw e;
+      }
       this.#inner.published(m);
     } finally {
       m.free();
@@ -407,38 +415,100 @@ export class PatientRecord {
   /**
    * Writes sections as the next version. Each update is `{name, fields?,
    * text?, fhir?, files?: (Blob|{name,type,bytes})[], keep?: number[]}`:
-   * `keep` carries attachments of the current version over (re-encrypted as
-   * they stream through). Resolves `{version, witnessed}` once the relay
-   * stored the version; `witnessed` is false while the SRS has not
-   * confirmed it (`pendingWitness`; `reconcile()` retries). Another tab or
-   * device that wrote first gives `version_conflict` (the record is
-   * reloaded: write again).
+   * `keep` lists attachments of the current version to carry over, which
+   * the new document references as they are (no download, no encryption,
+   * no upload; an attachment of an older inline body is moved into its own
+   * blob once). Each new file is encrypted under a fresh key and stored as
+   * its own blob. Resolves `{version, witnessed}` once the relay stored the
+   * version; `witnessed` is false while the SRS has not confirmed it
+   * (`pendingWitness`; `reconcile()` retries). Another tab or device that
+   * wrote first gives `version_conflict` (the record is reloaded: write
+   * again).
+   *
+   * `onProgress(done, total)` counts bytes encrypted plus bytes handed to
+   * the network (each stored byte twice). `signal` (an AbortSignal) cancels
+   * until the manifest is sent: nothing is published, what was uploaded is
+   * deleted, and the write throws `aborted`. A write that fails before its
+   * manifest is stored, or loses to another writer, deletes what it uploaded.
    */
   write(updates, options) {
     return this.#serial(() => this.#write(updates, options));
   }
 
-  async #write(updates, { onProgress } = {}) {
+  /**
+   * Writes section `name` as it was at record version `version` (fields,
+   * text, FHIR resources and attachments) as the next version. Stored
+   * attachments are referenced as they are: only the old document is read
+   * (O(document) memory, no attachment downloaded). A version removed by
+   * `prune` is `pruned`. Options as `write`.
+   */
+  restore(name, version, options) {
+    return this.#serial(async () => {
+      const source = await this.open(name, { version });
+      const d = source.document;
+      const update = { name, fields: d.fields, text: d.text, fhir: d.fhir, source, keep: d.attachments.map((_, i) => i) };
+      return this.#write([update], options);
+    });
+  }
+
+  async #write(updates, { onProgress, signal } = {}) {
+    throwIfAborted(signal);
     // Versions an earlier write left unwitnessed go to the SRS first.
     await this.#witness({ tolerant: true });
     const srs = this.client.pinnedSrs();
     const version = this.#inner.nextVersion;
-    const total = { done: 0, of: 0 };
-    const prepared = [];
-    const work = [];
+    const progress = { done: 0, total: 0, report: () => onProgress?.(progress.done, progress.total) };
+    const uploaded = [];
+    const cleanup = [];
+    const upload = async (id, length, body) => {
+      uploaded.push(id);
+      let counted = 0;
+      const onSent = (n) => {
+        if (n > counted) {
+          progress.done += n - counted;
+          counted = n;
+          progress.report();
+        }
+      };
+      await retried(() => this.client.putBlob(this.identity, id, length, body, { onSent, signal }));
+      onSent(length);
+    };
+    const seal = async (f) => {
+      const base = progress.done;
+      const out = await f({
+        signal,
+        onProgress: (d) => {
+          progress.done = base + d;
+          progress.report();
+        },
+      });
+      progress.done = base + out.entry.blobLength;
+      return out;
+    };
+    let entries;
     try {
+      const work = [];
+      // 1. What each section's document lists: kept attachments as they
+      //    are, new files (and inline attachments of an old body) to seal.
       for (const u of updates) {
-        const parts = [];
         const attachments = [];
-        if (u.keep?.length) {
-          const old = await this.open(u.name);
-          prepared.push(() => old.close());
-          for (const i of u.keep) {
-            const a = old.document.attachments[i];
-            if (!a) throw new SesphrError("invalid_argument", `no attachment ${i} in ${u.name}`);
+        const keys = [];
+        const toSeal = [];
+        const source = u.source ?? (u.keep?.length ? await this.open(u.name) : undefined);
+        if (source) cleanup.push(() => source.close());
+        for (const i of u.keep ?? []) {
+          const a = source.document.attachments[i];
+          if (!a) throw new SesphrError("invalid_argument", `no attachment ${i} in ${u.name}`);
+          if (source.document.format === 2) {
+            const key = source.attachmentKey(i).clone();
+            cleanup.push(() => key.free());
+            attachments.push({ name: a.name, type: a.type, size: a.size, root: a.root, index: a.index, length: a.length });
+            keys.push(key);
+          } else {
+            const stream = source.attachment(i, { signal });
+            toSeal.push({ at: attachments.length, size: a.size, part: { length: a.size, [Symbol.asyncIterator]: () => stream } });
             attachments.push({ name: a.name, type: a.type, size: a.size });
-            const stream = old.attachment(i);
-            parts.push({ length: a.size, [Symbol.asyncIterator]: () => stream });
+            keys.push(undefined);
           }
         }
         for (const f of u.files ?? []) {
@@ -447,37 +517,137 @@ export class PatientRecord {
           if (!(blob instanceof Uint8Array) && !isBlob) {
             throw new SesphrError("invalid_argument", "a file is a Blob, a Uint8Array or {name, type, bytes}");
           }
-          attachments.push({ name: f.name ?? "attachment", type: f.type ?? "", size: partLength(blob) });
-          parts.push(blob);
+          const size = partLength(blob);
+          toSeal.push({ at: attachments.length, size, part: blob });
+          attachments.push({ name: f.name ?? "attachment", type: f.type ?? "", size });
+          keys.push(undefined);
         }
-        const doc = { name: u.name, fields: u.fields ?? {}, text: u.text ?? "", fhir: u.fhir ?? [], attachments };
-        checkDocument(doc, (why) => new SesphrError("invalid_argument", `the section ${why}`));
-        parts.unshift(encodeDocument(doc));
-        total.of += parts.reduce((n, p) => n + partLength(p), 0);
-        work.push({ name: u.name, parts });
+        const doc = { format: DOCUMENT_FORMAT, name: u.name, fields: u.fields ?? {}, text: u.text ?? "", fhir: u.fhir ?? [], attachments };
+        // Checked before anything is sent (the roots are filled in below).
+        checkDocument({ ...doc, format: 1, attachments: attachments.map(({ name, type, size }) => ({ name, type, size })) }, (why) => new SesphrError("invalid_argument", `the section ${why}`));
+        for (const t of toSeal) {
+          const { blobLength, indexLength } = attachmentLengths(t.size);
+          progress.total += 2 * blobLength + indexLength;
+        }
+        work.push({ name: u.name, doc, keys, toSeal });
       }
-      for (const u of work) {
-        const sid = this.sectionId(u.name);
+      progress.report();
+      // 2. Seal and upload each new attachment, then each section body.
+      entries = [];
+      for (const w of work) {
+        const sid = this.sectionId(w.name);
+        for (const t of w.toSeal) {
+          const key = core.AttachmentKey.generate();
+          cleanup.push(() => key.free());
+          const { blobLength, indexLength } = attachmentLengths(t.size);
+          const sealed = await seal((o) => sealAttachment(key, this.recordId, sid, [t.part], o));
+          const { chunkRoot, indexId } = sealed.entry;
+          await upload(sealed.entry.blobId, blobLength, sealed.blob);
+          await upload(indexId, indexLength, sealed.chunkIndex);
+          Object.assign(w.doc.attachments[t.at], { root: chunkRoot, index: indexId, length: blobLength });
+          w.keys[t.at] = key;
+        }
+        checkDocument(w.doc, (why) => new SesphrError("invalid_argument", `the section ${why}`));
+        throwIfAborted(signal);
         const { key, reissued } = this.#inner.keyForWrite(this.identity.core, srs, sid, Date.now());
+        const body = encodeDocument(w.doc, w.keys);
         try {
           for (const g of reissued) await this.#deliver(g);
-          const base = total.done;
-          const sealed = await sealBody(key, version, u.parts, { onProgress: (d) => onProgress?.(base + d, total.of) });
-          total.done += sealed.entry.blobLength;
-          // Content-addressed: an upload repeated after a lost response is harmless.
+          // The body's blob length is known once sealed: until then, estimated.
+          progress.total += body.length;
+          const sealed = await seal((o) => sealBody(key, version, [body], o));
           const { blobId, blobLength, indexId } = sealed.entry;
-          await retried(() => this.client.putBlob(this.identity, blobId, blobLength, sealed.blob));
-          await retried(() => this.client.putBlob(this.identity, indexId, sealed.chunkIndex.length, sealed.chunkIndex));
-          this.#inner.setEntry(sealed.entry);
-          this.names.set(sid, u.name);
+          progress.total += 2 * blobLength + sealed.chunkIndex.length - body.length;
+          await upload(blobId, blobLength, sealed.blob);
+          await upload(indexId, sealed.chunkIndex.length, sealed.chunkIndex);
+          entries.push({ sid, name: w.name, entry: sealed.entry });
         } finally {
+          body.fill(0);
           key.free();
         }
       }
-    } finally {
-      prepared.forEach((close) => close());
+      throwIfAborted(signal);
+    } catch (e) {
+      cleanup.forEach((f) => f());
+      throw await this.#discard(uploaded, signal?.aborted ? new SesphrError("aborted", "The write was cancelled; nothing was saved.", { cause: e }) : e);
     }
-    return this.#publish();
+    cleanup.forEach((f) => f());
+    // 3. Publish: from here the write is not cancelled.
+    for (const { sid, name, entry } of entries) {
+      this.#inner.setEntry(entry);
+      this.names.set(sid, name);
+    }
+    return this.#publish({ onLost: (e) => this.#discard(uploaded, e) });
+  }
+
+  /**
+   * Deletes the blobs a failed write uploaded (best effort: nothing
+   * references them); returns `error`, with `orphans` listing any the relay
+   * would not delete.
+   */
+  async #discard(ids, error) {
+    const left = [];
+    for (const id of ids) {
+      try {
+        await retried(() => this.client.deleteBlob(this.identity, id));
+      } catch {
+        left.push(id);
+      }
+    }
+    if (error && left.length) error.orphans = left;
+    return error;
+  }
+
+  /**
+   * Deletes what only versions before `before` need: the section bodies and
+   * attachment blobs (with their chunk indexes) that no version from
+   * `before` on references. Manifests stay (the owner-signed chain is what
+   * readers and restores check freshness against). Opening or restoring a
+   * pruned body afterwards is `pruned`; a reader whose grant covers all
+   * versions loses them too. Resolves `{deleted: [ids], kept: number}`.
+   */
+  prune({ before } = {}) {
+    return this.#serial(() => this.#prune(before));
+  }
+
+  async #prune(before) {
+    if (!Number.isSafeInteger(before) || before < 1 || before > this.version) {
+      throw new SesphrError("invalid_argument", `prune needs a version from 1 to ${this.version}`);
+    }
+    const keep = new Set();
+    const drop = [];
+    for (const s of this.#inner.sections()) {
+      const history = this.#inner.history(s.sectionId);
+      for (let j = 0; j < history.length; j++) {
+        const entry = history[j];
+        const next = history[j + 1];
+        // Entry j is what versions [written, next.written) read.
+        const needed = !next || next.writtenAtVersion > before;
+        const objects = [entry.blobId, entry.indexId];
+        let attachments = [];
+        const dk = this.#inner.dataKeyAt(this.identity.core, s.sectionId, entry.writtenAtVersion);
+        try {
+          const { doc, keys } = await readDocument(this.client, entry, dk);
+          keys.forEach((k) => k.free());
+          if (doc.format === 2) attachments = doc.attachments.flatMap((a) => [a.root, a.index]);
+        } catch (e) {
+          if (e.code !== "pruned") throw e;
+          // Its body is gone (an earlier prune); its attachments went first.
+        } finally {
+          dk.free();
+        }
+        if (needed) [...objects, ...attachments].forEach((id) => keep.add(id));
+        else drop.push(...attachments, entry.indexId, entry.blobId);
+      }
+    }
+    // Attachments first, each body last: a prune cut short is resumed by
+    // the next one, which still finds the attachments through the body.
+    const deleted = [];
+    for (const id of drop) {
+      if (keep.has(id) || deleted.includes(id)) continue;
+      if (await retried(() => this.client.deleteBlob(this.identity, id))) deleted.push(id);
+    }
+    return { deleted, kept: keep.size };
   }
 
   /**

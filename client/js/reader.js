@@ -148,7 +148,7 @@ export class Reader {
         if (!opened) continue;
         this.saw(record.recordId, read.highWater);
         opened.head.free();
-        return await openSection(this.client, opened.entry, opened.dataKey, opened.version);
+        return await openSection(this.client, opened.entry, opened.dataKey, opened.version, record.recordId);
       }
     } finally {
       free(read, chain, head);

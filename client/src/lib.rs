@@ -11,8 +11,8 @@ pub mod wasm;
 
 pub use flows::{owner, policy, reader};
 pub use objects::{
-    audit, capsule, content, envelope, grant, identity, manifest, record, reencrypt, revocation,
-    stream, token, vault,
+    attachment, audit, capsule, content, envelope, grant, identity, manifest, record, reencrypt,
+    revocation, stream, token, vault,
 };
 pub use primitives::{dleq, merkle, secret};
 

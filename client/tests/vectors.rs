@@ -10,6 +10,7 @@
 use sesphr_testkit::TestRng;
 
 use serde_json::{json, Map, Value};
+use sesphr_client::attachment::{open_attachment, seal_attachment, AttachmentKey};
 use sesphr_client::audit::{Decision, MemoryLog};
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
@@ -144,10 +145,40 @@ fn generate() -> Value {
         seed.to_bytes()
     );
 
+    // Drawn after everything above: an attachment of the section, stored as
+    // its own blob (kind 0x12) under a fresh file key, and the format-2
+    // section document that lists it (u32 length ‖ JSON ‖ its key).
+    let attachment_key = AttachmentKey::generate(&mut rng);
+    let attachment =
+        b"%PDF-1.4 Spirometry report: FEV1 2.9 L (82% predicted), FEV1/FVC 0.71. ".repeat(260);
+    let (attachment_blob, attachment_sealed) =
+        seal_attachment(&attachment_key, record, section, &attachment, 14).unwrap();
+    let attachment_dk = attachment_key.data_key(&record, &section);
+    let attachment_json = format!(
+        r#"{{"format":2,"name":"history","fields":{{}},"text":"Spirometry attached.","fhir":[],"attachments":[{{"name":"spirometry.pdf","type":"application/pdf","size":{},"root":"{}","index":"{}","length":{}}}]}}"#,
+        attachment.len(),
+        hex::encode(attachment_sealed.chunk_root),
+        hex::encode(attachment_sealed.index_id),
+        attachment_blob.len(),
+    );
+    let mut attachment_document = (attachment_json.len() as u32).to_be_bytes().to_vec();
+    attachment_document.extend_from_slice(attachment_json.as_bytes());
+    attachment_document.extend_from_slice(attachment_key.to_bytes().as_ref());
+
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
     }
     json!({
+        "attachment_key": h(attachment_key.to_bytes().as_ref()),
+        "attachment_body": String::from_utf8(attachment).unwrap(),
+        "attachment_chunk_log2": 14,
+        "attachment_dek": h(attachment_dk.dek.expose()),
+        "attachment_key_commitment": h(attachment_dk.commitment),
+        "attachment_blob": h(&attachment_blob),
+        "attachment_chunk_index": h(attachment_sealed.index.to_bytes()),
+        "attachment_root": h(attachment_sealed.chunk_root),
+        "attachment_index_id": h(attachment_sealed.index_id),
+        "attachment_document": h(&attachment_document),
         "description": "SeSPHR format v1 known answers; see docs/protocol.md. All randomness from SHA-256(\"SeSPHR-v1 known-answer vectors\") in counter mode.",
         "owner_seed": h(seed.to_bytes().as_ref()),
         "owner_signing_key": h(owner.public().signing_bytes()),
@@ -301,6 +332,25 @@ fn frozen_objects_verify() {
     );
     let revocation = Revocation::verify(&b("revocation"), &grant).unwrap();
     RevocationReceipt::verify(&b("revocation_receipt"), srs.public(), &revocation).unwrap();
+    // The attachment: its address is its root, and it opens under the key
+    // the format-2 document carries after its JSON.
+    let document = b("attachment_document");
+    let json_len = u32::from_be_bytes(document[..4].try_into().unwrap()) as usize;
+    let file_key = AttachmentKey::from_bytes(&document[4 + json_len..]).unwrap();
+    let root: [u8; 32] = b("attachment_root").try_into().unwrap();
+    assert_eq!(object_id(&b("attachment_blob")).unwrap(), root);
+    let opened = open_attachment(
+        &b("attachment_blob"),
+        &file_key,
+        &root,
+        &m.record(),
+        &entry.section,
+    )
+    .unwrap();
+    assert_eq!(
+        opened.as_slice(),
+        v["attachment_body"].as_str().unwrap().as_bytes()
+    );
     for (k, purpose) in [
         ("token_upload_blob", Purpose::UploadBlob),
         ("token_read_inbox", Purpose::ReadInbox),

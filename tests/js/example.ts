@@ -6,6 +6,7 @@ import {
   type WriteResult,
   planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe,
   type FhirBundle, type FhirResource, type ImportPlan, type OtherPatient, type PlannedSection,
+  type PruneResult,
 } from "sesphr-client";
 
 export async function everything(baseUrl: string): Promise<string[]> {
@@ -32,6 +33,10 @@ export async function everything(baseUrl: string): Promise<string[]> {
     { onProgress: (done: number, total: number) => void (done / total) },
   );
   const v: number = written.version;
+  const cancel = new AbortController();
+  const restored: WriteResult = await record.restore("notes", v, { signal: cancel.signal, onProgress: () => {} });
+  const pruned: PruneResult = await record.prune({ before: restored.version });
+  pruned.deleted.forEach((id: string) => id.length);
   const confirmed: boolean = written.witnessed || (await record.reconcile());
   const pending: boolean = record.pendingWitness;
   const unwitnessed: number[] = record.unwitnessed;
@@ -49,6 +54,8 @@ export async function everything(baseUrl: string): Promise<string[]> {
   const audit: AuditRow[] = await record.audit();
   const own: OpenSection = await record.open("notes");
   const doc: SectionDocument = own.document;
+  const format: 1 | 2 = doc.format;
+  const root: string | undefined = doc.attachments[0].root;
   for await (const piece of own.attachment(0, { onProgress: () => {} })) piece.byteLength;
   const blob: Blob = await own.attachmentBlob(0);
   own.close();

@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { readdirSync, statSync } from "node:fs";
 import { root, startServer } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
@@ -429,4 +430,312 @@ test("one record's writes, refreshes and shares run one at a time, and a freed r
   await record.free();
   assert.equal((await pending).version, start + 3);
   assert.equal((await rejection(record.write([{ name: "notes", text: "too late" }]))).code, "invalid_state");
+});
+
+// ---------------------------------------------------------------- attachments as their own blobs
+
+/** What the relay stores: blob id → size, read from its data directory. */
+function stored() {
+  const dir = join(server.data, "relay", "blobs");
+  return new Map(readdirSync(dir).map((id) => [id, statSync(join(dir, id)).size]));
+}
+const storedBytes = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+/** Ids in `after` and not in `before`. */
+const added = (before, after) => [...after.keys()].filter((id) => !before.has(id));
+
+/** Bytes that look like a file (not all zeros), `n` long. */
+function fileBytes(n, salt = 1) {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 4096) out[i] = (i / 4096 + salt) & 0xff;
+  return out;
+}
+
+/** A client that records every blob PUT (`puts`: {id, length}). */
+async function recordingClient(extra) {
+  const puts = [];
+  const c = await client(async (url, init, real) => {
+    if (init.method === "PUT" && url.includes("/v1/blobs/")) puts.push({ id: url.split("/").pop(), length: Number(init.headers["content-length"] ?? init.body?.length ?? init.body?.size) });
+    return extra ? extra(url, init, real) : real();
+  });
+  return { c, puts };
+}
+
+async function readAll(gen) {
+  const pieces = [];
+  for await (const p of gen) pieces.push(p.slice());
+  return Buffer.concat(pieces);
+}
+
+test("editing the text of a section with a large attachment stores only the new document body; a reader opens the attachment at both versions", async () => {
+  const { c, puts } = await recordingClient();
+  const { doctor, record } = await patientAndDoctor(c);
+  const scan = fileBytes(8 << 20);
+  await record.write([{ name: "imaging", text: "MRI, knee", files: [{ name: "knee.dcm", type: "application/dicom", bytes: scan }] }]);
+  const first = await record.open("imaging");
+  const [a] = first.document.attachments;
+  first.close();
+  assert.equal(first.document.format, 2);
+  assert.ok(stored().has(a.root) && stored().has(a.index), "the attachment is its own blob and index");
+  assert.equal(stored().get(a.root), a.length);
+
+  const before = stored();
+  puts.length = 0;
+  await record.write([{ name: "imaging", text: "MRI, left knee", keep: [0] }]);
+  const after = stored();
+  // Only the section body and its chunk index were uploaded and stored.
+  assert.equal(puts.length, 2, JSON.stringify(puts));
+  assert.equal(added(before, after).length, 2);
+  const grown = storedBytes(after) - storedBytes(before);
+  assert.ok(grown < 4096, `the edit stored ${grown} bytes`);
+  const second = await record.open("imaging");
+  assert.equal(second.document.text, "MRI, left knee");
+  assert.deepEqual(second.document.attachments, first.document.attachments, "the same object, referenced again");
+  assert.ok(Buffer.from(scan).equals(await readAll(second.attachment(0))));
+  second.close();
+
+  await record.share({ grantee: doctor.id, sections: ["imaging"] });
+  const reader = new S.Reader(c, doctor);
+  const [shared] = await reader.sharedWithMe();
+  for (const version of [undefined, record.version - 1]) {
+    const open = await reader.open(shared.sections[0], { version });
+    assert.equal(open.document.attachments[0].root, a.root);
+    assert.ok(Buffer.from(scan).equals(Buffer.from(await (await open.attachmentBlob(0)).arrayBuffer())), `version ${version}`);
+    assert.ok(!("key" in open.document.attachments[0]), "no key in the document a caller sees");
+    open.close();
+  }
+});
+
+test("a relay that swaps an attachment's blob (another attachment's, or a section body) is caught before any plaintext", async () => {
+  const c = await client();
+  const { doctor, record } = await patientAndDoctor(c);
+  await record.write([
+    { name: "labs", text: "two reports", files: [{ name: "a.pdf", type: "application/pdf", bytes: fileBytes(300_000, 2) }, { name: "b.pdf", type: "application/pdf", bytes: fileBytes(300_000, 3) }] },
+  ]);
+  await record.share({ grantee: doctor.id, sections: ["labs"] });
+  const own = await record.open("labs");
+  const [a, b] = own.document.attachments;
+  const body = own.entry;
+  own.close();
+  const swaps = {
+    "another attachment's blob": { [a.root]: b.root },
+    "another attachment's blob and index": { [a.root]: b.root, [a.index]: b.index },
+    "the section body in its place": { [a.root]: body.blobId, [a.index]: body.indexId },
+  };
+  const codes = {};
+  for (const [what, map] of Object.entries(swaps)) {
+    const lying = await client(async (url, init, real) => {
+      const id = url.split("/").pop();
+      if (url.includes("/v1/blobs/") && map[id]) return fetch(url.replace(id, map[id]), init);
+      return real();
+    });
+    const [shared] = await new S.Reader(lying, doctor).sharedWithMe();
+    const open = await new S.Reader(lying, doctor).open(shared.sections[0]);
+    const released = [];
+    const e = await rejection((async () => {
+      for await (const p of open.attachment(0)) released.push(p);
+    })());
+    assert.ok(e instanceof S.SesphrError, what);
+    assert.equal(released.length, 0, `${what}: no plaintext`);
+    codes[what] = e.code;
+    // The other attachment, untouched, still opens.
+    assert.equal((await readAll(open.attachment(1))).length, 300_000);
+    open.close();
+  }
+  assert.deepEqual(codes, {
+    "another attachment's blob": "content_mismatch",
+    "another attachment's blob and index": "content_mismatch",
+    "the section body in its place": "wrong_kind",
+  });
+});
+
+test("restoring an old version references its attachment objects without downloading or uploading them", async () => {
+  const { c, puts } = await recordingClient();
+  const fetchedBlobs = [];
+  const patient = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  const file = fileBytes(2 << 20, 5);
+  await record.write([{ name: "notes", text: "with the letter", fields: { GP: "Dr Who" }, files: [{ name: "letter.pdf", type: "application/pdf", bytes: file }] }]);
+  const old = record.version;
+  const [letter] = (await record.open("notes")).document.attachments;
+  await record.write([{ name: "notes", text: "letter removed" }]);
+  puts.length = 0;
+  const watching = new S.Patient(
+    await client(async (url, init, real) => {
+      if (init.method === "GET" && url.includes("/v1/blobs/")) fetchedBlobs.push(url.split("/").pop());
+      if (init.method === "PUT" && url.includes("/v1/blobs/")) puts.push({ id: url.split("/").pop() });
+      return real();
+    }),
+    patient,
+  );
+  const again = await watching.openRecord(0);
+  fetchedBlobs.length = 0;
+  const { version } = await again.restore("notes", old);
+  assert.equal(version, old + 2);
+  assert.equal(puts.length, 2, "only the restored document's body and index");
+  assert.ok(!fetchedBlobs.includes(letter.root), "the attachment was not downloaded");
+  const open = await again.open("notes");
+  assert.deepEqual([open.document.text, open.document.fields, open.document.attachments], ["with the letter", { GP: "Dr Who" }, [letter]]);
+  assert.ok(Buffer.from(file).equals(await readAll(open.attachment(0))));
+  open.close();
+});
+
+test("prune deletes exactly what only older versions reference, and a pruned version is `pruned`", async () => {
+  const c = await client();
+  const { doctor, record } = await patientAndDoctor(c);
+  const A = fileBytes(100_000, 7);
+  const B = fileBytes(120_000, 8);
+  const at = async (name) => {
+    const o = await record.open(name);
+    o.close();
+    return { body: [o.entry.blobId, o.entry.indexId], attachments: o.document.attachments.flatMap((x) => [x.root, x.index]) };
+  };
+  await record.write([{ name: "notes", text: "v2", files: [{ name: "a", type: "", bytes: A }] }]); // 2
+  const v2 = await at("notes");
+  await record.write([{ name: "notes", text: "v3", keep: [0] }]); // 3
+  const v3 = await at("notes");
+  await record.write([{ name: "notes", text: "v4", files: [{ name: "b", type: "", bytes: B }] }]); // 4: A dropped
+  const v4 = await at("notes");
+  await record.write([{ name: "labs", text: "v5" }]); // 5
+  const labs = await at("labs");
+  await record.share({ grantee: doctor.id, sections: ["notes"] });
+  const before = stored();
+  const { deleted } = await record.prune({ before: 4 });
+  const after = stored();
+  const gone = [...v2.body, ...v3.body, ...v2.attachments].sort();
+  assert.deepEqual([...deleted].sort(), gone);
+  assert.deepEqual([...before.keys()].filter((id) => !after.has(id)).sort(), gone, "exactly these left the store");
+  for (const id of [...v4.body, ...v4.attachments, ...labs.body]) assert.ok(after.has(id), "what kept versions need stays");
+  // Pruned versions are a typed error for the owner and for readers.
+  for (const v of [2, 3]) assert.equal((await rejection(record.open("notes", { version: v }))).code, "pruned");
+  assert.equal((await rejection(record.restore("notes", 3))).code, "pruned");
+  const [shared] = await new S.Reader(c, doctor).sharedWithMe();
+  assert.equal((await rejection(new S.Reader(c, doctor).open(shared.sections[0], { version: 3 }))).code, "pruned");
+  const open = await new S.Reader(c, doctor).open(shared.sections[0]);
+  assert.ok(Buffer.from(B).equals(await readAll(open.attachment(0))));
+  open.close();
+  // Pruning again deletes nothing more; a prune from the latest keeps what the latest reads.
+  assert.deepEqual((await record.prune({ before: 4 })).deleted, []);
+  assert.deepEqual((await record.prune({ before: record.version })).deleted.length, 0);
+  assert.equal((await rejection(record.prune({ before: 0 }))).code, "invalid_argument");
+});
+
+test("a write cancelled mid-upload publishes nothing, leaves no blob behind, and the record writes again", async () => {
+  const controller = new AbortController();
+  let putsDone = 0;
+  const c = await client(async (url, init, real) => {
+    const r = await real();
+    // The first blob lands, then the user cancels.
+    if (init.method === "PUT" && url.includes("/v1/blobs/") && ++putsDone === 1) controller.abort();
+    return r;
+  });
+  const record = await new S.Patient(c, await party(c)).createRecord();
+  const before = stored();
+  const e = await rejection(record.write([{ name: "imaging", text: "x", files: [{ name: "ct", type: "", bytes: fileBytes(1 << 20, 9) }] }], { signal: controller.signal }));
+  assert.ok(e instanceof S.SesphrError);
+  assert.equal(e.code, "aborted");
+  assert.ok(putsDone >= 1, "something was uploaded before the cancel");
+  assert.deepEqual([...stored().keys()].sort(), [...before.keys()].sort(), "no orphans");
+  assert.equal(record.version, 1);
+  assert.equal((await new S.Patient(c, record.identity).openRecord(0)).version, 1, "nothing published");
+  // An already-cancelled signal stops before anything is sent.
+  assert.equal((await rejection(record.write([{ name: "notes", text: "y" }], { signal: controller.signal }))).code, "aborted");
+  assert.deepEqual((await record.write([{ name: "imaging", text: "again" }])).version, 2);
+});
+
+test("a write that loses the manifest race to another tab deletes the blobs it uploaded", async () => {
+  const c = await client();
+  const patient = await party(c);
+  await new S.Patient(c, patient).createRecord();
+  const tabA = await new S.Patient(c, patient).openRecord(0);
+  const tabB = await new S.Patient(c, patient).openRecord(0);
+  await tabA.write([{ name: "history", text: "from A" }]);
+  const before = stored();
+  const e = await rejection(tabB.write([{ name: "labs", text: "from B", files: [{ name: "r.pdf", type: "", bytes: fileBytes(200_000, 4) }] }]));
+  assert.equal(e.code, "version_conflict");
+  assert.deepEqual([...stored().keys()].sort(), [...before.keys()].sort(), "no orphans");
+});
+
+test("write progress covers encryption and the bytes handed to the network, to the end", async () => {
+  const reports = [];
+  let during;
+  const c = await client(async (url, init, real) => {
+    const big = init.method === "PUT" && url.includes("/v1/blobs/") && Number(init.headers["content-length"]) > 1 << 20;
+    if (!big) return real();
+    const start = reports.at(-1).done;
+    const r = await real();
+    during = { start, end: reports.at(-1).done, between: reports.filter((x) => x.done > start && x.done < reports.at(-1).done).length };
+    return r;
+  });
+  const record = await new S.Patient(c, await party(c)).createRecord();
+  const before = stored();
+  await record.write([{ name: "imaging", files: [{ name: "x", type: "", bytes: fileBytes(4 << 20, 6) }] }], { onProgress: (done, total) => reports.push({ done, total }) });
+  const grown = storedBytes(stored()) - storedBytes(before);
+  const last = reports.at(-1);
+  assert.equal(last.done, last.total);
+  assert.ok(last.total > grown && last.total < 2 * grown, `${last.total} for ${grown} stored`);
+  assert.ok(reports.every((r, i) => i === 0 || r.done >= reports[i - 1].done), "never backwards");
+  assert.ok(during.between > 0, "progress moved while the attachment was on its way to the relay");
+});
+
+test("a body of the older inline format (1) still reads, and keeping its attachment moves it into its own blob once", async () => {
+  const body = await import(join(root, "pkg", "body.js"));
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  // Version 1 written as a client before format 2 did: one body holding the document and the file.
+  const inner = new core.OwnerRecord(patient.core, 0);
+  const sid = inner.sectionId(patient.core, "notes");
+  const { key } = inner.keyForWrite(patient.core, c.pinnedSrs(), sid, Date.now());
+  const file = fileBytes(150_000, 11);
+  const doc = new TextEncoder().encode(JSON.stringify({ name: "notes", fields: {}, text: "old", fhir: [], attachments: [{ name: "old.pdf", type: "application/pdf", size: file.length }] }));
+  const prefix = new Uint8Array(4);
+  new DataView(prefix.buffer).setUint32(0, doc.length);
+  const sealed = await body.sealBody(key, 1, [prefix, doc, file]);
+  await c.putBlob(patient, sealed.entry.blobId, sealed.entry.blobLength, sealed.blob);
+  await c.putBlob(patient, sealed.entry.indexId, sealed.chunkIndex.length, sealed.chunkIndex);
+  inner.setEntry(sealed.entry);
+  const m = inner.signManifest(patient.core, Date.now());
+  await c.postBytes(`${c.baseUrl}/v1/records/${inner.recordId}/manifests`, m.bytes);
+  await c.send("POST", `${c.srsUrl}/srs/v1/heads`, { body: m.bytes, type: "application/octet-stream" });
+  const record = await new S.Patient(c, patient).openRecord(0);
+  const old = await record.open("notes");
+  assert.deepEqual([old.document.format, old.document.attachments[0].offset], [1, 4 + doc.length]);
+  assert.ok(Buffer.from(file).equals(await readAll(old.attachment(0))));
+  old.close();
+  await record.write([{ name: "notes", text: "new", keep: [0] }]);
+  const moved = await record.open("notes");
+  assert.equal(moved.document.format, 2);
+  assert.ok(stored().has(moved.document.attachments[0].root));
+  assert.ok(Buffer.from(file).equals(await readAll(moved.attachment(0))));
+  moved.close();
+  await record.share({ grantee: doctor.id, sections: ["notes"] });
+  const [shared] = await new S.Reader(c, doctor).sharedWithMe();
+  const first = await new S.Reader(c, doctor).open(shared.sections[0], { version: 1 });
+  assert.ok(Buffer.from(file).equals(await readAll(first.attachment(0))), "a reader reads the old format too");
+  first.close();
+});
+
+test("an attachment sealed on WebCrypto and on the wasm AES-GCM is the same bytes, and each engine opens it", async () => {
+  const body = await import(join(root, "pkg", "body.js"));
+  assert.ok(S.webCryptoAvailable(), "Node has crypto.subtle");
+  const key = core.AttachmentKey.generate();
+  const [rid, sid] = ["11".repeat(32), "22".repeat(32)];
+  const data = fileBytes(700_000, 12);
+  const bytesOf = async (b) => new Uint8Array(b instanceof Uint8Array ? b : await b.arrayBuffer());
+  const wasm = await body.sealAttachment(key, rid, sid, [data], { webCrypto: false });
+  const web = await body.sealAttachment(key, rid, sid, [data], { webCrypto: true });
+  assert.deepEqual(wasm.entry, web.entry);
+  const blob = await bytesOf(wasm.blob);
+  assert.ok(Buffer.from(blob).equals(Buffer.from(await bytesOf(web.blob))));
+  assert.equal(blob.length, body.attachmentLengths(data.length).blobLength);
+  assert.equal(wasm.chunkIndex.length, body.attachmentLengths(data.length).indexLength);
+  const listed = { root: wasm.entry.chunkRoot, length: wasm.entry.blobLength };
+  for (const webCrypto of [false, true]) {
+    const out = await readAll(body.openAttachmentStream(new Blob([blob]).stream(), listed, wasm.chunkIndex, key, rid, sid, { webCrypto }));
+    assert.ok(Buffer.from(data).equals(out), `webCrypto: ${webCrypto}`);
+  }
+  // Bound to its record and section.
+  const e = await rejection(readAll(body.openAttachmentStream(new Blob([blob]).stream(), listed, wasm.chunkIndex, key, rid, "33".repeat(32))));
+  assert.equal(e.code, "binding_mismatch");
+  key.free();
 });

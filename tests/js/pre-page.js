@@ -59,30 +59,44 @@ async function sesphr() {
   const sealed = new core.SealedRequest(srsIdentity, request);
   const reply = new Uint8Array(await (await fetch("/v1/reencrypt", { method: "POST", headers: { "content-type": "application/octet-stream" }, body: sealed.bytes })).arrayBuffer());
   const answer = sealed.openAnswer(reply);
-  const blob = new Uint8Array(await (await fetch(`/v1/blobs/${entry.blobId}`)).arrayBuffer());
-  const index = new Uint8Array(await (await fetch(`/v1/blobs/${entry.indexId}`)).arrayBuffer());
-  const headerLength = core.blobHeaderLength();
-  const read = median(() => {
-    const dk = share.dataKey(answer, srsIdentity, request, manifest, 0);
-    const dec = new core.SectionDecryptor(blob.subarray(0, headerLength), dk, index, entry.chunkRoot);
+  const get = async (id) => new Uint8Array(await (await fetch(`/v1/blobs/${id}`)).arrayBuffer());
+  const blob = await get(entry.blobId);
+  const index = await get(entry.indexId);
+  // The attachment is its own blob (section document format 2): where it
+  // is, from the document, fetched once; the read below decrypts both.
+  const own = await record.open("notes");
+  const attachment = own.document.attachments[0];
+  own.close();
+  const aBlob = await get(attachment.root);
+  const aIndex = await get(attachment.index);
+  const open = (dec, bytes) => {
     const parts = [];
     for (let i = 0; i < dec.chunkCount; i++) {
       const [off, len] = dec.chunkRange(i);
-      parts.push(dec.openChunk(i, blob.subarray(off, off + len)));
+      parts.push(dec.openChunk(i, bytes.subarray(off, off + len)));
     }
     dec.free();
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  const read = median(() => {
+    const dk = share.dataKey(answer, srsIdentity, request, manifest, 0);
+    const doc = open(new core.SectionDecryptor(blob.subarray(0, core.blobHeaderLength()), dk, index, entry.chunkRoot), blob);
     dk.free();
-    return parts;
+    // The section body is u32 length ‖ JSON ‖ the attachment's file key.
+    const docLen = new DataView(doc.buffer).getUint32(0);
+    const key = core.AttachmentKey.fromBytes(doc.subarray(4 + docLen, 4 + docLen + 32));
+    const header = aBlob.subarray(0, core.attachmentHeaderLength());
+    const dec = new core.AttachmentDecryptor(header, key, aIndex, attachment.root, record.recordId, record.sectionId("notes"));
+    key.free();
+    return open(dec, aBlob);
   });
-  const plain = new Uint8Array(read.out.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of read.out) {
-    plain.set(p, at);
-    at += p.length;
-  }
-  // The section body is the document (u32 length ‖ JSON) then the attachment.
-  const docLen = new DataView(plain.buffer).getUint32(0);
-  return { grantMs: grant.ms, readMs: read.ms, ok: same(plain.subarray(4 + docLen), body) };
+  return { grantMs: grant.ms, readMs: read.ms, ok: same(read.out, body) };
 }
 
 async function umbral() {

@@ -414,6 +414,10 @@ L_DLEQ_CHALLENGE = b"SeSPHR-v1/dleq/challenge"
 L_SEALED_REQUEST = b"SeSPHR-v1/sealed-request"
 L_SEALED_ANSWER = b"SeSPHR-v1/sealed-answer"
 L_RECORD_NONCE = b"SeSPHR-v1/record-nonce"
+L_ATTACHMENT_KEY = b"SeSPHR-v1/attachment-key"
+L_ATTACHMENT_DEK = b"SeSPHR-v1/attachment/dek"
+L_ATTACHMENT_KEY_COMMIT = b"SeSPHR-v1/attachment/key-commit"
+L_ATTACHMENT_HEADER = b"SeSPHR-v1/attachment-header"
 
 
 def statement_hash(payload: bytes) -> bytes:
@@ -822,6 +826,8 @@ def main(argv: list[str]) -> int:
         check_inbox(V, ctx)
     with Group("wrapped seed"):
         check_wrapped_seed(V, ctx)
+    with Group("attachment"):
+        check_attachment(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -978,6 +984,82 @@ def check_blob(V: Vectors, c: dict) -> None:
     except InvalidTag:
         ok("blob: last chunk does not open with last = 0")
     c["sealed_chunks"] = sealed_chunks
+
+
+def check_attachment(V: Vectors, c: dict) -> None:
+    """§ Attachment blobs and § Section documents (format 2)."""
+    key = V.hex("attachment_key")
+    c["attachment_key"] = key
+    eq("attachment key: 32 bytes", len(key), 32)
+    prk = hkdf_extract(L_ATTACHMENT_KEY, key)
+    dek = Expand(prk, L_ATTACHMENT_DEK, c["record_id"], c["section_id"])
+    kc = Expand(prk, L_ATTACHMENT_KEY_COMMIT, c["record_id"], c["section_id"])
+    eq("attachment DEK = Expand(Extract(attachment-key, key), attachment/dek, record_id, section_id)", dek, V.hex("attachment_dek"))
+    eq("attachment kc = Expand(…, attachment/key-commit, record_id, section_id)", kc, V.hex("attachment_key_commitment"))
+    blob = V.hex("attachment_blob")
+    body = V.text("attachment_body").encode("utf-8")
+    chunk_log2 = V.num("attachment_chunk_log2")
+    HL = 111
+    header = blob[:HL]
+    r = Reader(header, 0x12)
+    eq("attachment header: brand, kind 0x12, version 1", header[:6], b"SPHR\x12\x01")
+    eq("attachment header: chunk_log2 (offset 6)", r.u8(), chunk_log2)
+    eq("attachment header: record_id (offset 7)", r.take(32), c["record_id"])
+    eq("attachment header: section_id (offset 39)", r.take(32), c["section_id"])
+    eq("attachment header: key commitment (offset 71)", r.take(32), kc)
+    padded_len = r.u64()
+    r.end()
+    eq("attachment header: padded_len = padme(8 + size) (offset 103)", padded_len, padme(8 + len(body)))
+    cs = 1 << chunk_log2
+    n = -(-padded_len // cs)
+    eq("attachment blob length = 111 + padded_len + 16·N", len(blob), HL + padded_len + 16 * n)
+    aad = H(L_ATTACHMENT_HEADER, header)
+    aes = AESGCM(dek)
+    stream, sealed_chunks, off = b"", [], HL
+    for i in range(n):
+        pt_len = min(cs, padded_len - i * cs)
+        sealed = blob[off : off + pt_len + 16]
+        off += pt_len + 16
+        sealed_chunks.append(sealed)
+        nonce = b"\x00\x00\x00" + u64(i) + u8(1 if i == n - 1 else 0)
+        try:
+            stream += aes.decrypt(nonce, sealed, aad)
+        except InvalidTag:
+            fail(f"attachment chunk {i}: AES-256-GCM open (AAD H(attachment-header, header))", "tag mismatch")
+            return
+        ok(f"attachment chunk {i}: AES-256-GCM open (AAD H(attachment-header, header))")
+    eq("attachment: all bytes consumed", off, len(blob))
+    eq("attachment stream: u64 size prefix", rd_u64(stream, 0), len(body))
+    eq("attachment stream: plaintext", stream[8 : 8 + len(body)], body)
+    check("attachment stream: zero padding", stream[8 + len(body) :] == bytes(padded_len - 8 - len(body)))
+    try:
+        AESGCM(c["dek"]).decrypt(b"\x00" * 11 + u8(0), sealed_chunks[0], aad)
+        fail("attachment: the section body's DEK does not open it", "it opened")
+    except InvalidTag:
+        ok("attachment: the section body's DEK does not open it")
+    idx = V.hex("attachment_chunk_index")
+    ri = Reader(idx, 0x0B)
+    m = ri.u32()
+    leaves = [ri.take(32) for _ in range(m)]
+    ri.end()
+    eq("attachment chunk index: leaves = leaf(SHA-256(header)), leaf(SHA-256(chunk_i))…",
+       leaves, [piece_leaf(header)] + [piece_leaf(s) for s in sealed_chunks])
+    root = mth(leaves)
+    eq("attachment root = MTH(leaves) (its blob's address)", root, V.hex("attachment_root"))
+    eq("attachment index id = SHA-256(chunk index)", sha256(idx), V.hex("attachment_index_id"))
+    doc = V.hex("attachment_document")
+    jl = rd_u32(doc, 0)
+    j = json.loads(doc[4 : 4 + jl].decode("utf-8"))
+    eq("document: format 2", j.get("format"), 2)
+    eq("document: name", j.get("name"), V.text("section_name"))
+    (a,) = j["attachments"]
+    eq("document: attachment root", a["root"], root.hex())
+    eq("document: attachment index", a["index"], sha256(idx).hex())
+    eq("document: attachment length = blob length", a["length"], len(blob))
+    eq("document: attachment size = plaintext length", a["size"], len(body))
+    check("document: name, type of the attachment are strings", isinstance(a["name"], str) and isinstance(a["type"], str))
+    eq("document: u32 length ‖ JSON ‖ one 32-byte key per attachment", len(doc), 4 + jl + 32 * len(j["attachments"]))
+    eq("document: the key after the JSON is the attachment's", doc[4 + jl :], key)
 
 
 def check_chunk_index(V: Vectors, c: dict) -> None:
@@ -1402,6 +1484,7 @@ def check_test_rng(V: Vectors, c: dict) -> None:
     ] + [(f"token nonce {i}", n) for i, n in enumerate(c.get("token_nonces", []))] + [
         ("wrapped seed salt", c["wrap_salt"]),
         ("wrapped seed nonce", c["wrap_nonce"]),
+        ("attachment key", c["attachment_key"]),
     ]
     for name, v in drawn:
         off = rng.find(v)

@@ -5,6 +5,8 @@
 //!   chunks. The owner computes it from per-chunk leaf hashes (which a browser
 //!   can take on WebCrypto, chunk by chunk, in parallel), and the relay
 //!   recomputes it as the body streams in.
+//! - An **attachment blob** (kind `0x12` header, [`crate::attachment`]) is
+//!   addressed the same way, by its own chunk root.
 //! - A **chunk index** (kind `0x0b`) is addressed by the SHA-256 of its bytes.
 //!
 //! The relay accepts nothing else. Because every accepted object starts with
@@ -14,10 +16,11 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::attachment::{AttachmentHeader, ATTACHMENT_HEADER_LEN};
 use crate::error::{malformed, Error, Result};
 use crate::merkle::{Frontier, Hash};
 use crate::primitives::codec::{Kind, Reader, OBJECT_HEADER_LEN};
-use crate::stream::{leaf_of_digest, piece_leaf, BlobHeader, HEADER_LEN};
+use crate::stream::{leaf_of_digest, piece_leaf, BlobHeader, Layout, StreamHeader, HEADER_LEN};
 
 /// Encoded length of a chunk index's fixed part (object header + leaf count).
 const INDEX_PREFIX_LEN: usize = OBJECT_HEADER_LEN + 4;
@@ -27,6 +30,8 @@ const INDEX_PREFIX_LEN: usize = OBJECT_HEADER_LEN + 4;
 pub enum ObjectKind {
     /// An encrypted section blob, addressed by its chunk root.
     Blob,
+    /// An encrypted attachment blob, addressed by its chunk root.
+    Attachment,
     /// A chunk index, addressed by SHA-256.
     ChunkIndex,
 }
@@ -52,7 +57,8 @@ enum State {
 
 #[derive(Debug)]
 struct BlobState {
-    header: BlobHeader,
+    kind: ObjectKind,
+    layout: Layout,
     tree: Frontier,
     chunk: Sha256,
     /// Chunk being hashed and the bytes it still lacks.
@@ -113,8 +119,8 @@ impl ObjectHasher {
                         let done = core::mem::replace(&mut b.chunk, Sha256::new());
                         b.tree.append(leaf_of_digest(&done.finalize().into()));
                         b.index += 1;
-                        if b.index < b.header.chunk_count() {
-                            b.left = b.header.sealed_chunk_len(b.index);
+                        if b.index < b.layout.chunk_count() {
+                            b.left = b.layout.sealed_chunk_len(b.index);
                         }
                     }
                 }
@@ -131,7 +137,7 @@ impl ObjectHasher {
         match self.state {
             State::Prefix(_) => Err(Error::Truncated),
             State::Index(h) => Ok((ObjectKind::ChunkIndex, h.finalize().into())),
-            State::Blob(b) => Ok((ObjectKind::Blob, b.tree.root())),
+            State::Blob(b) => Ok((b.kind, b.tree.root())),
         }
     }
 }
@@ -152,6 +158,10 @@ fn prefix_len(buf: &[u8]) -> Result<usize> {
         Some(head) if head[4] == Kind::ChunkIndex as u8 => {
             Reader::object(head, Kind::ChunkIndex)?;
             Ok(INDEX_PREFIX_LEN)
+        }
+        Some(head) if head[4] == Kind::AttachmentHeader as u8 => {
+            Reader::object(head, Kind::AttachmentHeader)?;
+            Ok(ATTACHMENT_HEADER_LEN)
         }
         Some(head) => {
             Reader::object(head, Kind::BlobHeader)?;
@@ -175,15 +185,22 @@ fn start(prefix: &[u8], length: u64) -> Result<State> {
         h.update(prefix);
         return Ok(State::Index(h));
     }
-    let header = BlobHeader::from_prefix(prefix)?;
-    if header.blob_len() != length {
+    let (kind, layout) = if prefix[4] == Kind::AttachmentHeader as u8 {
+        let header = AttachmentHeader::from_prefix(prefix)?;
+        (ObjectKind::Attachment, header.layout())
+    } else {
+        let header = BlobHeader::from_prefix(prefix)?;
+        (ObjectKind::Blob, header.layout())
+    };
+    if layout.blob_len() != length {
         return Err(malformed("blob", "length does not match its header"));
     }
     let mut tree = Frontier::default();
     tree.append(piece_leaf(prefix));
     Ok(State::Blob(Box::new(BlobState {
-        left: header.sealed_chunk_len(0),
-        header,
+        left: layout.sealed_chunk_len(0),
+        kind,
+        layout,
         tree,
         chunk: Sha256::new(),
         index: 0,

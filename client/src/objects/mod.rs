@@ -3,6 +3,7 @@
 //! primitive layer. Nothing here does I/O or holds a party's policy; the
 //! flows above combine them.
 
+pub mod attachment;
 pub mod audit;
 pub mod capsule;
 pub mod content;

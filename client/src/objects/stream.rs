@@ -56,6 +56,109 @@ pub fn padme(len: u64) -> u64 {
     (len + mask) & !mask
 }
 
+/// Checks a header's `padded_len`: at least the length prefix, at most
+/// `padme(MAX_BODY_LEN + 8)`, and a Padmé value (`malformed` otherwise).
+pub(crate) fn check_padded_len(padded_len: u64, what: &'static str) -> Result<()> {
+    if padded_len < LEN_PREFIX
+        || padded_len > padme(MAX_BODY_LEN + LEN_PREFIX)
+        || padme(padded_len) != padded_len
+    {
+        return Err(malformed(
+            what,
+            "padded length out of range or not a Padmé length",
+        ));
+    }
+    Ok(())
+}
+
+/// Where the chunks of a stream lie: derived from its header's length, its
+/// chunk size and its padded length, the same for every kind of header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Encoded length of the header (the first chunk starts here).
+    pub header_len: u64,
+    /// Chunk size as a power of two.
+    pub chunk_log2: u8,
+    /// Length of the padded stream plaintext.
+    pub padded_len: u64,
+}
+
+impl Layout {
+    /// Chunk size in bytes.
+    pub fn chunk_size(&self) -> u64 {
+        1u64 << self.chunk_log2
+    }
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.padded_len.div_ceil(self.chunk_size())
+    }
+    /// Plaintext length of chunk `i`.
+    pub fn chunk_plaintext_len(&self, i: u64) -> u64 {
+        let start = i * self.chunk_size();
+        (self.padded_len - start).min(self.chunk_size())
+    }
+    /// Sealed length of chunk `i` (plaintext + tag).
+    pub fn sealed_chunk_len(&self, i: u64) -> u64 {
+        self.chunk_plaintext_len(i) + TAG_LEN as u64
+    }
+    /// Byte offset of chunk `i` in the blob (random access).
+    pub fn chunk_offset(&self, i: u64) -> u64 {
+        self.header_len + i * (self.chunk_size() + TAG_LEN as u64)
+    }
+    /// Total blob length: header, padded plaintext and one tag per chunk.
+    pub fn blob_len(&self) -> u64 {
+        self.header_len + self.padded_len + self.chunk_count() * TAG_LEN as u64
+    }
+}
+
+/// The clear header at the start of a stream: a section blob's
+/// ([`BlobHeader`], kind `0x01`) or an attachment's
+/// ([`crate::attachment::AttachmentHeader`], kind `0x12`). The STREAM
+/// construction, the padding and the chunk Merkle tree are the same for
+/// both; the header's kind, its AAD label and its key schedule keep them
+/// apart.
+pub trait StreamHeader: Clone + core::fmt::Debug {
+    /// Encoded length.
+    const LEN: usize;
+    /// The header's encoding (the first [`Self::LEN`] bytes of the blob).
+    fn to_bytes(&self) -> Vec<u8>;
+    /// The AAD of every chunk: a labelled hash of the header bytes.
+    fn aad(&self) -> Hash;
+    /// The key commitment `kc` the header carries.
+    fn key_commitment(&self) -> &[u8; 32];
+    /// Chunk size as a power of two.
+    fn chunk_log2(&self) -> u8;
+    /// Length of the padded stream plaintext.
+    fn padded_len(&self) -> u64;
+    /// Where the chunks lie.
+    fn layout(&self) -> Layout {
+        Layout {
+            header_len: Self::LEN as u64,
+            chunk_log2: self.chunk_log2(),
+            padded_len: self.padded_len(),
+        }
+    }
+}
+
+impl StreamHeader for BlobHeader {
+    const LEN: usize = HEADER_LEN;
+    fn to_bytes(&self) -> Vec<u8> {
+        BlobHeader::to_bytes(self)
+    }
+    fn aad(&self) -> Hash {
+        self.hash()
+    }
+    fn key_commitment(&self) -> &[u8; 32] {
+        &self.key_commitment
+    }
+    fn chunk_log2(&self) -> u8 {
+        self.chunk_log2
+    }
+    fn padded_len(&self) -> u64 {
+        self.padded_len
+    }
+}
+
 /// The clear header of a blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlobHeader {
@@ -111,15 +214,7 @@ impl BlobHeader {
             padded_len: r.u64()?,
         };
         r.finish()?;
-        if header.padded_len < LEN_PREFIX
-            || header.padded_len > padme(MAX_BODY_LEN + LEN_PREFIX)
-            || padme(header.padded_len) != header.padded_len
-        {
-            return Err(malformed(
-                "blob header",
-                "padded length out of range or not a Padmé length",
-            ));
-        }
+        check_padded_len(header.padded_len, "blob header")?;
         Ok(header)
     }
 
@@ -134,28 +229,27 @@ impl BlobHeader {
     }
     /// Chunk size in bytes.
     pub fn chunk_size(&self) -> u64 {
-        1u64 << self.chunk_log2
+        self.layout().chunk_size()
     }
     /// Number of chunks.
     pub fn chunk_count(&self) -> u64 {
-        self.padded_len.div_ceil(self.chunk_size())
+        self.layout().chunk_count()
     }
     /// Plaintext length of chunk `i`.
     pub fn chunk_plaintext_len(&self, i: u64) -> u64 {
-        let start = i * self.chunk_size();
-        (self.padded_len - start).min(self.chunk_size())
+        self.layout().chunk_plaintext_len(i)
     }
     /// Sealed length of chunk `i` (plaintext + tag).
     pub fn sealed_chunk_len(&self, i: u64) -> u64 {
-        self.chunk_plaintext_len(i) + TAG_LEN as u64
+        self.layout().sealed_chunk_len(i)
     }
     /// Byte offset of chunk `i` in the blob (random access).
     pub fn chunk_offset(&self, i: u64) -> u64 {
-        HEADER_LEN as u64 + i * (self.chunk_size() + TAG_LEN as u64)
+        self.layout().chunk_offset(i)
     }
     /// Total blob length.
     pub fn blob_len(&self) -> u64 {
-        HEADER_LEN as u64 + self.padded_len + self.chunk_count() * TAG_LEN as u64
+        self.layout().blob_len()
     }
     /// `H("SeSPHR-v1/blob-header", header)`: the AAD of every chunk.
     pub fn hash(&self) -> Hash {
@@ -307,24 +401,33 @@ impl ChunkIndex {
     }
     /// Recomputes the index of a complete blob held in memory.
     pub fn from_blob(blob: &[u8]) -> Result<ChunkIndex> {
-        let header = BlobHeader::from_prefix(blob)?;
-        if (blob.len() as u64) < header.blob_len() {
+        ChunkIndex::from_stream(&BlobHeader::from_prefix(blob)?, blob)
+    }
+    /// Recomputes the index of a complete stream of any kind held in
+    /// memory, whose header (already parsed) is `header`.
+    pub fn from_stream<H: StreamHeader>(header: &H, blob: &[u8]) -> Result<ChunkIndex> {
+        let layout = header.layout();
+        if (blob.len() as u64) < layout.blob_len() {
             return Err(Error::Truncated);
         }
-        if (blob.len() as u64) > header.blob_len() {
+        if (blob.len() as u64) > layout.blob_len() {
             return Err(Error::TrailingData);
         }
-        let mut leaves = vec![piece_leaf(&blob[..HEADER_LEN])];
-        for i in 0..header.chunk_count() {
-            let start = header.chunk_offset(i) as usize;
-            let end = start + header.sealed_chunk_len(i) as usize;
+        let mut leaves = vec![piece_leaf(&blob[..H::LEN])];
+        for i in 0..layout.chunk_count() {
+            let start = layout.chunk_offset(i) as usize;
+            let end = start + layout.sealed_chunk_len(i) as usize;
             leaves.push(piece_leaf(&blob[start..end]));
         }
         Ok(ChunkIndex { leaves })
     }
     /// Checks the index against the header and the owner-signed `chunk_root`.
-    pub fn verify(self, header: &BlobHeader, chunk_root: &Hash) -> Result<VerifiedChunkIndex> {
-        if self.leaves.len() as u64 != header.chunk_count() + 1
+    pub fn verify<H: StreamHeader>(
+        self,
+        header: &H,
+        chunk_root: &Hash,
+    ) -> Result<VerifiedChunkIndex> {
+        if self.leaves.len() as u64 != header.layout().chunk_count() + 1
             || self.leaves[0] != piece_leaf(&header.to_bytes())
             || self.root() != *chunk_root
         {
@@ -340,8 +443,9 @@ pub struct VerifiedChunkIndex(ChunkIndex);
 
 /// Encrypts a body chunk by chunk. Memory is O(chunk) plus 32 bytes per chunk
 /// for the leaf list.
-pub struct StreamEncryptor {
-    header: BlobHeader,
+pub struct StreamEncryptor<H: StreamHeader = BlobHeader> {
+    header: H,
+    layout: Layout,
     header_bytes: Vec<u8>,
     aad: Hash,
     body_len: u64,
@@ -349,7 +453,7 @@ pub struct StreamEncryptor {
     leaves: Vec<Hash>,
 }
 
-impl core::fmt::Debug for StreamEncryptor {
+impl<H: StreamHeader> core::fmt::Debug for StreamEncryptor<H> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("StreamEncryptor")
             .field("header", &self.header)
@@ -360,9 +464,9 @@ impl core::fmt::Debug for StreamEncryptor {
 
 /// What the owner publishes for an encrypted body.
 #[derive(Clone, Debug)]
-pub struct SealedBody {
+pub struct SealedBody<H: StreamHeader = BlobHeader> {
     /// The blob header.
-    pub header: BlobHeader,
+    pub header: H,
     /// The chunk index (stored beside the blob).
     pub index: ChunkIndex,
     /// The Merkle root the manifest commits to, and the blob's content
@@ -372,14 +476,14 @@ pub struct SealedBody {
     pub index_id: Hash,
 }
 
-impl SealedBody {
+impl<H: StreamHeader> SealedBody<H> {
     /// Where the relay keeps the blob: its chunk root (see [`crate::content`]).
     pub fn blob_id(&self) -> Hash {
         self.chunk_root
     }
 }
 
-impl StreamEncryptor {
+impl StreamEncryptor<BlobHeader> {
     /// Starts encrypting a body of exactly `body_len` bytes of section `key`
     /// at record `version`: a fresh capsule (`E = r·G`, `Z = r·A`), its data
     /// key and the key context, then the stream. The data key is returned
@@ -405,12 +509,6 @@ impl StreamEncryptor {
         body_len: u64,
         chunk_log2: u8,
     ) -> Result<StreamEncryptor> {
-        if !ALLOWED_CHUNK_LOG2.contains(&chunk_log2) {
-            return Err(Error::UnsupportedChunkSize);
-        }
-        if body_len > MAX_BODY_LEN {
-            return Err(Error::TooLarge("body"));
-        }
         let header = BlobHeader {
             chunk_log2,
             record: ctx.record,
@@ -419,29 +517,53 @@ impl StreamEncryptor {
             version: ctx.version,
             capsule,
             key_commitment: key.commitment,
-            padded_len: padme(body_len + LEN_PREFIX),
+            padded_len: padded_len_of(body_len, chunk_log2)?,
         };
+        Ok(StreamEncryptor::start(header, body_len))
+    }
+}
+
+/// `padme(8 + body_len)` once the chunk size and the body length are
+/// checked (`unsupported_chunk_size`, `too_large`).
+pub(crate) fn padded_len_of(body_len: u64, chunk_log2: u8) -> Result<u64> {
+    if !ALLOWED_CHUNK_LOG2.contains(&chunk_log2) {
+        return Err(Error::UnsupportedChunkSize);
+    }
+    if body_len > MAX_BODY_LEN {
+        return Err(Error::TooLarge("body"));
+    }
+    Ok(padme(body_len + LEN_PREFIX))
+}
+
+impl<H: StreamHeader> StreamEncryptor<H> {
+    /// Starts the stream of `header` (built for exactly `body_len` bytes).
+    pub(crate) fn start(header: H, body_len: u64) -> StreamEncryptor<H> {
         let header_bytes = header.to_bytes();
-        Ok(StreamEncryptor {
-            aad: header.hash(),
+        StreamEncryptor {
+            aad: header.aad(),
             leaves: vec![piece_leaf(&header_bytes)],
+            layout: header.layout(),
             header,
             header_bytes,
             body_len,
             next: 0,
-        })
+        }
     }
     /// The header bytes (the start of the blob).
     pub fn header_bytes(&self) -> &[u8] {
         &self.header_bytes
     }
     /// The header.
-    pub fn header(&self) -> &BlobHeader {
+    pub fn header(&self) -> &H {
         &self.header
+    }
+    /// Where the chunks lie.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
     /// Number of chunks in total.
     pub fn chunk_count(&self) -> u64 {
-        self.header.chunk_count()
+        self.layout.chunk_count()
     }
     /// Index of the next chunk to prepare.
     pub fn next_index(&self) -> u64 {
@@ -450,7 +572,7 @@ impl StreamEncryptor {
     /// The body byte range `[start, end)` that goes into chunk `i`
     /// (empty for chunks that hold only padding).
     pub fn body_range(&self, i: u64) -> (u64, u64) {
-        let cs = self.header.chunk_size();
+        let cs = self.layout.chunk_size();
         let start = i
             .saturating_mul(cs)
             .saturating_sub(LEN_PREFIX)
@@ -476,7 +598,7 @@ impl StreamEncryptor {
         }
         let body = self.body_range(i);
         let prefix = (i == 0).then(|| self.body_len.to_be_bytes());
-        let plen = self.header.chunk_plaintext_len(i);
+        let plen = self.layout.chunk_plaintext_len(i);
         let padding = plen - (body.1 - body.0) - if i == 0 { LEN_PREFIX } else { 0 };
         let last = i + 1 == self.chunk_count();
         self.next += 1;
@@ -505,7 +627,7 @@ impl StreamEncryptor {
             }
         }
         let frame = self.frame()?;
-        let plen = self.header.chunk_plaintext_len(frame.job.index) as usize;
+        let plen = self.layout.chunk_plaintext_len(frame.job.index) as usize;
         let mut pt = Zeroizing::new(Vec::with_capacity(plen));
         pt.extend_from_slice(frame.prefix.as_ref().map_or(&[][..], |p| &p[..]));
         pt.extend_from_slice(body);
@@ -524,7 +646,7 @@ impl StreamEncryptor {
         if job.index + 1 != self.leaves.len() as u64 || job.index >= self.next {
             return Err(Error::InvalidState("chunk committed out of order"));
         }
-        if sealed_len != self.header.sealed_chunk_len(job.index) {
+        if sealed_len != self.layout.sealed_chunk_len(job.index) {
             return Err(Error::InvalidState("sealed chunk has the wrong length"));
         }
         self.leaves.push(leaf_of_digest(digest));
@@ -538,7 +660,7 @@ impl StreamEncryptor {
         Ok(sealed)
     }
     /// Ends the stream once every chunk has been committed.
-    pub fn finish(self) -> Result<SealedBody> {
+    pub fn finish(self) -> Result<SealedBody<H>> {
         if self.leaves.len() as u64 != self.chunk_count() + 1 {
             return Err(Error::InvalidState("stream not complete"));
         }
@@ -557,8 +679,9 @@ impl StreamEncryptor {
 /// Decrypts a blob chunk by chunk; every chunk is checked against the verified
 /// chunk index before it is opened, and no byte of an unverified chunk is released.
 #[derive(Debug)]
-pub struct StreamDecryptor {
-    header: BlobHeader,
+pub struct StreamDecryptor<H: StreamHeader = BlobHeader> {
+    header: H,
+    layout: Layout,
     aad: Hash,
     index: VerifiedChunkIndex,
     body_len: Option<u64>,
@@ -568,16 +691,17 @@ pub struct StreamDecryptor {
     done: bool,
 }
 
-impl StreamDecryptor {
+impl<H: StreamHeader> StreamDecryptor<H> {
     /// Starts decrypting a blob whose header is `header`, with the data key
     /// (its commitment is checked here, in constant time) and the verified index.
-    pub fn new(header: BlobHeader, key: &DataKey, index: VerifiedChunkIndex) -> Result<Self> {
-        key.check_commitment(&header.key_commitment)?;
+    pub fn new(header: H, key: &DataKey, index: VerifiedChunkIndex) -> Result<Self> {
+        key.check_commitment(header.key_commitment())?;
         if index.0.leaves[0] != piece_leaf(&header.to_bytes()) {
             return Err(Error::ContentMismatch);
         }
         Ok(StreamDecryptor {
-            aad: header.hash(),
+            aad: header.aad(),
+            layout: header.layout(),
             header,
             index,
             body_len: None,
@@ -587,8 +711,12 @@ impl StreamDecryptor {
         })
     }
     /// The header.
-    pub fn header(&self) -> &BlobHeader {
+    pub fn header(&self) -> &H {
         &self.header
+    }
+    /// Where the chunks lie.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
     /// The body length, known once chunk 0 has been opened.
     pub fn body_len(&self) -> Option<u64> {
@@ -605,10 +733,10 @@ impl StreamDecryptor {
     /// SHA-256 digest, taken by the caller (a browser hashes on WebCrypto).
     /// The caller must open exactly the bytes it hashed.
     pub fn check_digest(&self, i: u64, sealed_len: u64, digest: &Hash) -> Result<ChunkJob> {
-        if i >= self.header.chunk_count() {
+        if i >= self.layout.chunk_count() {
             return Err(Error::TrailingData);
         }
-        let want = self.header.sealed_chunk_len(i);
+        let want = self.layout.sealed_chunk_len(i);
         if sealed_len < want {
             return Err(Error::Truncated);
         }
@@ -618,7 +746,7 @@ impl StreamDecryptor {
         if leaf_of_digest(digest) != self.index.0.leaves[i as usize + 1] {
             return Err(Error::ContentMismatch);
         }
-        let last = i + 1 == self.header.chunk_count();
+        let last = i + 1 == self.layout.chunk_count();
         Ok(ChunkJob {
             index: i,
             last,
@@ -632,10 +760,10 @@ impl StreamDecryptor {
     /// Chunk 0 must be accepted before any other (it carries the body length).
     pub fn accept(&mut self, job: &ChunkJob, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let i = job.index;
-        if i >= self.header.chunk_count() {
+        if i >= self.layout.chunk_count() {
             return Err(Error::InvalidState("chunk index out of range"));
         }
-        if plaintext.len() as u64 != self.header.chunk_plaintext_len(i) {
+        if plaintext.len() as u64 != self.layout.chunk_plaintext_len(i) {
             return Err(Error::DecryptionFailed);
         }
         let body_len = match (i, self.body_len) {
@@ -643,7 +771,7 @@ impl StreamDecryptor {
                 let mut len = [0u8; 8];
                 len.copy_from_slice(&plaintext[..8]);
                 let len = u64::from_be_bytes(len);
-                if len > MAX_BODY_LEN || padme(len + LEN_PREFIX) != self.header.padded_len {
+                if len > MAX_BODY_LEN || padme(len + LEN_PREFIX) != self.layout.padded_len {
                     return Err(Error::DecryptionFailed);
                 }
                 self.body_len = Some(len);
@@ -652,7 +780,7 @@ impl StreamDecryptor {
             (_, Some(len)) => len,
             (_, None) => return Err(Error::InvalidState("open chunk 0 first")),
         };
-        let cs = self.header.chunk_size();
+        let cs = self.layout.chunk_size();
         let stream_start = i * cs;
         let body_start_in_stream = LEN_PREFIX;
         let body_end_in_stream = LEN_PREFIX + body_len;
@@ -676,10 +804,10 @@ impl StreamDecryptor {
     /// padding need looking at.
     pub fn release(&self, job: &ChunkJob, plaintext_len: u64) -> Result<bool> {
         let i = job.index;
-        if i >= self.header.chunk_count() {
+        if i >= self.layout.chunk_count() {
             return Err(Error::InvalidState("chunk index out of range"));
         }
-        if plaintext_len != self.header.chunk_plaintext_len(i) {
+        if plaintext_len != self.layout.chunk_plaintext_len(i) {
             return Err(Error::DecryptionFailed);
         }
         let Some(body_len) = self.body_len else {
@@ -689,7 +817,7 @@ impl StreamDecryptor {
                 Err(Error::InvalidState("open chunk 0 first"))
             };
         };
-        let end = i * self.header.chunk_size() + plaintext_len;
+        let end = i * self.layout.chunk_size() + plaintext_len;
         Ok(i > 0 && end <= LEN_PREFIX + body_len)
     }
 
@@ -710,10 +838,10 @@ impl StreamDecryptor {
     pub fn push(&mut self, engine: &impl ChunkAead, mut data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let mut out = Zeroizing::new(Vec::new());
         while !data.is_empty() {
-            if self.next >= self.header.chunk_count() {
+            if self.next >= self.layout.chunk_count() {
                 return Err(Error::TrailingData);
             }
-            let need = self.header.sealed_chunk_len(self.next) as usize - self.pending.len();
+            let need = self.layout.sealed_chunk_len(self.next) as usize - self.pending.len();
             let take = need.min(data.len());
             self.pending.extend_from_slice(&data[..take]);
             data = &data[take..];
@@ -732,7 +860,7 @@ impl StreamDecryptor {
         if self.done {
             return Err(Error::InvalidState("already finished"));
         }
-        if self.next != self.header.chunk_count() || !self.pending.is_empty() {
+        if self.next != self.layout.chunk_count() || !self.pending.is_empty() {
             return Err(Error::Truncated);
         }
         self.done = true;
@@ -753,7 +881,11 @@ pub fn encrypt_body(
     seal_all(enc, key, body)
 }
 
-fn seal_all(mut enc: StreamEncryptor, key: &DataKey, body: &[u8]) -> Result<(Vec<u8>, SealedBody)> {
+pub(crate) fn seal_all<H: StreamHeader>(
+    mut enc: StreamEncryptor<H>,
+    key: &DataKey,
+    body: &[u8],
+) -> Result<(Vec<u8>, SealedBody<H>)> {
     let engine = RustAesGcm::new(&key.dek);
     let mut blob = enc.header_bytes().to_vec();
     for i in 0..enc.chunk_count() {

@@ -95,6 +95,8 @@ pub enum Kind {
     RequestToken = 0x10,
     /// A seed wrapped under a passphrase (`vault`).
     WrappedSeed = 0x11,
+    /// Header of an attachment stored as its own blob.
+    AttachmentHeader = 0x12,
 }
 
 impl Kind {
@@ -118,6 +120,7 @@ impl Kind {
             Kind::TreeHead => "audit tree head",
             Kind::RequestToken => "request token",
             Kind::WrappedSeed => "wrapped seed",
+            Kind::AttachmentHeader => "attachment header",
         }
     }
 }

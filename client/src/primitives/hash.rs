@@ -57,6 +57,14 @@ pub mod labels {
     pub const SEALED_REQUEST: &str = "SeSPHR-v1/sealed-request";
     /// HPKE exporter context for the answer key.
     pub const SEALED_ANSWER: &str = "SeSPHR-v1/sealed-answer";
+    /// HKDF-Extract salt of an attachment's file key.
+    pub const ATTACHMENT_KEY: &str = "SeSPHR-v1/attachment-key";
+    /// Expand label: an attachment's AES-256-GCM key.
+    pub const ATTACHMENT_DEK: &str = "SeSPHR-v1/attachment/dek";
+    /// Expand label: an attachment's key commitment.
+    pub const ATTACHMENT_KEY_COMMIT: &str = "SeSPHR-v1/attachment/key-commit";
+    /// `H`: attachment header hash (the AAD of its chunks).
+    pub const ATTACHMENT_HEADER: &str = "SeSPHR-v1/attachment-header";
 }
 
 /// Writes `label` and `fields`, each with a `u32` big-endian length prefix.

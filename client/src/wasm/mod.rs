@@ -17,6 +17,7 @@
 //! class is registered, or if its constructor throws, the error is a plain
 //! `Error` named `SesphrError` with the same `code`.
 
+mod attachment;
 mod audit;
 mod grant;
 mod identity;
@@ -40,6 +41,9 @@ use wasm_bindgen::prelude::*;
 use crate::error::Error;
 use crate::identity::PublicIdentity as CorePublic;
 
+pub use attachment::{
+    attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
+};
 pub use audit::describe_audit_entry;
 pub use grant::{issue_grant, role_sections, standard_sections, GrantShare, VerifiedGrant};
 pub use identity::{verify_directory_entry, Identity, PublicIdentity};

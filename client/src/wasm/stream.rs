@@ -29,7 +29,7 @@ pub(crate) struct JsJob {
 }
 
 impl JsJob {
-    fn from_core(job: &CoreJob, plaintext: Option<&[u8]>) -> JsJob {
+    pub(crate) fn from_core(job: &CoreJob, plaintext: Option<&[u8]>) -> JsJob {
         JsJob {
             index: job.index as f64,
             last: job.last,
@@ -38,7 +38,7 @@ impl JsJob {
             plaintext: plaintext.map(|p| ByteBuf::from(p.to_vec())),
         }
     }
-    fn to_core(&self) -> Result<CoreJob, JsValue> {
+    pub(crate) fn to_core(&self) -> Result<CoreJob, JsValue> {
         Ok(CoreJob {
             index: to_u64(self.index, "job.index")?,
             last: self.last,
@@ -54,6 +54,28 @@ impl JsJob {
                 .map_err(|_| arg("job.aad must be 32 bytes"))?,
         })
     }
+}
+
+/// A chunk frame as JS sees it: the job plus `{prefix?, bodyStart, bodyEnd, padding}`.
+pub(crate) fn frame_to_js(f: stream::ChunkFrame) -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Frame {
+        #[serde(flatten)]
+        job: JsJob,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prefix: Option<ByteBuf>,
+        body_start: f64,
+        body_end: f64,
+        padding: f64,
+    }
+    to_js(&Frame {
+        job: JsJob::from_core(&f.job, None),
+        prefix: f.prefix.map(|p| ByteBuf::from(p.to_vec())),
+        body_start: f.body.0 as f64,
+        body_end: f.body.1 as f64,
+        padding: f.padding as f64,
+    })
 }
 
 /// Encrypts one section body chunk by chunk (owner side).
@@ -132,25 +154,7 @@ impl SectionEncryptor {
     /// bodyEnd, padding}`; the plaintext is `prefix ‖ body[bodyStart..bodyEnd]
     /// ‖ padding zero bytes`. Hand the sealed result back with `commitLeaf`.
     pub fn frame(&mut self) -> Result<JsValue, JsValue> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Frame {
-            #[serde(flatten)]
-            job: JsJob,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            prefix: Option<ByteBuf>,
-            body_start: f64,
-            body_end: f64,
-            padding: f64,
-        }
-        let f = self.inner.frame()?;
-        to_js(&Frame {
-            job: JsJob::from_core(&f.job, None),
-            prefix: f.prefix.map(|p| ByteBuf::from(p.to_vec())),
-            body_start: f.body.0 as f64,
-            body_end: f.body.1 as f64,
-            padding: f.padding as f64,
-        })
+        frame_to_js(self.inner.frame()?)
     }
     /// Records the sealed chunk an external engine produced for `job`.
     pub fn commit(&mut self, job: JsValue, sealed: &[u8]) -> Result<(), JsValue> {
