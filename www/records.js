@@ -121,6 +121,7 @@ async function openRecord(r) {
   renderPending();
   renderSectionChoices();
   renderSections();
+  $("prune-before").max = String(r.version);
   // Typed text survives a reload of its own record (a tab switch, a stale
   // tab refreshed); otherwise the form shows the chosen section as saved.
   const kept = app.editing?.record === r && app.editing.dirty;
@@ -387,20 +388,8 @@ async function viewVersion(record, name, version) {
 async function restoreVersion(record, name, version) {
   if (!confirm(`Restore ${name} as it was at version ${version}? The current content stays in the history.`)) return;
   say(`Restoring ${name} from version ${version}…`);
-  const open = await record.open(name, { version });
-  let update;
-  try {
-    const d = open.document;
-    const files = [];
-    for (let i = 0; i < d.attachments.length; i++) {
-      const a = d.attachments[i];
-      files.push({ name: a.name, type: a.type, bytes: new Uint8Array(await (await open.attachmentBlob(i)).arrayBuffer()) });
-    }
-    update = { name, fields: d.fields, text: d.text, fhir: d.fhir, files };
-  } finally {
-    open.close();
-  }
-  const saved = await save(record, [update]);
+  // Its attachments are referenced where they are stored, not copied.
+  const saved = await save(record, null, (options) => record.restore(name, version, options));
   confirmLater(record);
   await openRecord(record);
   await showHistory(name);
@@ -455,11 +444,12 @@ function parseFields(text) {
 }
 
 /**
- * Writes `updates` to `record` with the progress bar (hidden again when the
- * write ends, whichever way). Another tab's newer version reloads the record,
+ * Writes `updates` to `record` (or runs `run(options)`, another write) with
+ * the progress bar and its Cancel button (hidden again when the write ends,
+ * whichever way). Another tab's newer version reloads the record,
  * which is shown again with the form kept as typed.
  */
-async function save(record, updates) {
+async function save(record, updates, run = (options) => record.write(updates, options)) {
   const bar = $("save-progress");
   const cancel = $("cancel-save");
   const controller = new AbortController();
@@ -468,7 +458,7 @@ async function save(record, updates) {
   cancel.hidden = false;
   cancel.disabled = false;
   try {
-    return await record.write(updates, { onProgress: progress(bar), signal: controller.signal });
+    return await run({ onProgress: progress(bar), signal: controller.signal });
   } catch (e) {
     if (e.code === "version_conflict" && app.record === record) await openRecord(record);
     throw e;
@@ -528,6 +518,28 @@ $("rotate-section").addEventListener(
     app.record.rotate(name);
     renderSections();
     say(`${name} gets a new key when you next save it; current readers get new shares automatically.`);
+  }),
+);
+
+// ------------------------------------------------------------------ old versions
+
+$("prune-form").addEventListener(
+  "submit",
+  action(async () => {
+    const record = app.record;
+    const before = Number($("prune-before").value);
+    if (!Number.isSafeInteger(before) || before < 1 || before > record.version) {
+      throw new S.SesphrError("invalid_argument", `Choose a version from 1 to ${record.version}.`);
+    }
+    if (!confirm(`Delete the content of every version older than version ${before}? This cannot be undone.`)) return;
+    say("Deleting old versions…");
+    const { deleted } = await record.prune({ before });
+    $("history-panel").hidden = true;
+    say(
+      deleted.length
+        ? `Deleted ${deleted.length === 1 ? "1 stored object" : `${deleted.length} stored objects`} that only versions before ${before} used.`
+        : `Nothing to delete: versions before ${before} hold nothing that is not still in use.`,
+    );
   }),
 );
 

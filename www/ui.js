@@ -54,6 +54,7 @@ const FRIENDLY = {
   invalid_state: "That cannot be done now.",
   already_expired: "The expiry date is already past.",
   aborted: "Cancelled. Nothing was saved.",
+  pruned: "That version was deleted to free storage: it can no longer be opened.",
   version_conflict:
     "This record was changed in another tab or on another device. It has been reloaded; what you typed is still in the form: save again.",
   bad_bundle: "This file cannot be imported.",
@@ -183,7 +184,11 @@ export function action(fn) {
     try {
       await fn(ev);
     } catch (e) {
-      fail(e, box);
+      // A cancel the person asked for is news, not a failure.
+      if (e.code === "aborted" && visible(box)) {
+        box.replaceChildren(explain(e));
+        box.dataset.code = e.code;
+      } else fail(e, box);
     } finally {
       if (trigger) trigger.disabled = false;
       if (current === box) current = undefined;

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { launchChromium, root, startServer } from "./server.mjs";
 
@@ -564,6 +564,83 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
     page.once("dialog", (d) => d.accept());
     await page.getByRole("button", { name: /^Record 1 / }).click();
     await page.locator("#record-id").filter({ hasNotText: second }).waitFor();
+  } finally {
+    await p.context.close();
+  }
+});
+
+test("a large attachment: an edit of the text reuses it, a save can be cancelled, old versions can be deleted", { timeout: 300_000 }, async () => {
+  const p = await person("files");
+  const { page } = p;
+  const dir = join(server.data, "relay", "blobs");
+  const storedBytes = () => readdirSync(dir).reduce((n, id) => n + statSync(join(dir, id)).size, 0);
+  const file = (mb, salt) => {
+    const b = Buffer.alloc(mb * 1024 * 1024);
+    for (let i = 0; i < b.length; i += 4096) b.writeUInt32BE(((i + salt) * 2654435761) >>> 0, i);
+    return b;
+  };
+  try {
+    await createIdentity(p);
+    await page.getByRole("button", { name: "My records" }).click();
+    await page.getByRole("button", { name: "Create a record" }).click();
+    await status(page, "Record created");
+    await writeSection(page, "imaging", {
+      text: "MRI knee, 2026",
+      files: [{ name: "mri.bin", mimeType: "application/octet-stream", buffer: file(40, 1) }],
+    });
+    const first = Number(await page.locator("#record-version").textContent());
+
+    // One line of text: the 40 MB file is kept where it is, not sent again.
+    const before = storedBytes();
+    await page.getByLabel("Free text").fill("MRI knee, 2026: no tear");
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(page, "Saved imaging as version");
+    await noAlert(page);
+    const grew = storedBytes() - before;
+    assert.ok(grew < 64 * 1024, `an edit of the text stored ${grew} bytes`);
+    assert.ok(Number(await page.locator("#save-progress").getAttribute("max")) < 1024 * 1024, "progress counts only the new document");
+    assert.equal(await page.locator("input[name=keep]:checked").count(), 1);
+
+    // Cancel in the middle of a 60 MB upload: nothing is published, nothing stays stored.
+    const version = Number(await page.locator("#record-version").textContent());
+    const stored = storedBytes();
+    // Above 50 MB Playwright passes files by path.
+    const ct = join(server.data, "..", `ct-${process.pid}.bin`);
+    writeFileSync(ct, file(60, 2));
+    await page.getByLabel("Add attachments").setInputFiles(ct);
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await page.waitForFunction(() => {
+      const bar = document.getElementById("save-progress");
+      return !bar.hidden && bar.value > 0;
+    });
+    await page.getByRole("button", { name: "Cancel", exact: true }).click();
+    await status(page, "Cancelled. Nothing was saved.");
+    assert.equal(await page.locator("#save-progress").isVisible(), false, "the progress bar goes away");
+    assert.equal(Number(await page.locator("#record-version").textContent()), version);
+    assert.equal(storedBytes(), stored, "the cancelled upload left nothing behind");
+    await shot(p, "cancelled.png");
+    // The record writes again afterwards; the file chosen is still there.
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(page, "Saved imaging as version");
+    await noAlert(page);
+
+    // Old versions: their content can be deleted; what a newer version keeps stays.
+    const now = Number(await page.locator("#record-version").textContent());
+    await page.getByText("Old versions and storage").click();
+    await page.getByLabel("Delete the content of versions older than version").fill(String(now));
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Delete old versions" }).click();
+    await status(page, /Deleted \d+ stored objects? that only versions before/);
+    await page.getByRole("button", { name: "History of imaging" }).click();
+    await page.getByRole("button", { name: `View version ${first}` }).click();
+    assert.match(await failureNear(page, "#history-panel", "pruned"), /deleted to free storage/);
+    // The current version still opens with both files.
+    await page.getByRole("button", { name: "Read imaging" }).click();
+    await page.locator("#read-view").getByRole("button", { name: "Download mri.bin" }).waitFor();
+    await page.locator("#read-view").getByRole("button", { name: /^Download ct-\d+\.bin$/ }).waitFor();
+    rmSync(ct);
+    assert.equal(await page.locator("#read-panel .msg.error").count(), 0);
+    await shot(p, "pruned.png");
   } finally {
     await p.context.close();
   }
