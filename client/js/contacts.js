@@ -92,7 +92,7 @@ export class Contacts {
   }
 
   /** Renames contact `id`. */
-  rename(id, name) {
+  async rename(id, name) {
     const c = this.get(id);
     if (!c) throw new SesphrError("not_found", "That person is not in your contacts.");
     return this.add({ id, fingerprint: c.fingerprint }, name);

@@ -1,7 +1,8 @@
 // Type-checks the whole public API of the packed package (tsc --strict --noEmit).
 import {
   init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost, isTransient,
-  Client, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError, SharedRecord,
+  Client, Contacts, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError, SharedRecord,
+  type Contact, type PartyLabel,
   type AuditRow, type Cost, type HighWater, type OwnerGrant, type Party, type SharedSection, type SectionDocument,
   type WriteResult,
   planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe,
@@ -25,6 +26,14 @@ export async function everything(baseUrl: string): Promise<string[]> {
   Identity.fromSeed(fromHex(seedHex)).free();
   await client.register(me);
   const party: Party & { createdAt: number } = await client.lookup(me.id);
+  const book = new Contacts(client, me, { getItem: () => null, setItem: () => {}, removeItem: () => {}, clear: () => {}, key: () => null, length: 0 });
+  const contact: Contact = await book.add(party, "Me");
+  const label: PartyLabel = book.label(contact.id);
+  book.remember(party);
+  (await book.describe(party.id)).text.length;
+  book.onChange(() => book.list().length);
+  await book.rename(contact.id, label.name ?? "Me again");
+  book.remove(contact.id);
   const highWater: HighWater = new Map<string, number>();
   const patient = new Patient(client, me, { highWater });
   const record: PatientRecord = await patient.createRecord();
