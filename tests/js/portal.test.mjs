@@ -354,6 +354,13 @@ test("patient shares sections, readers read exactly what was granted, revocation
       .map((e) => e.textContent),
   );
   assert.deepEqual(offscreen, []);
+  // Clinical tables read on a phone too.
+  await fresh.page.getByRole("button", { name: "Read labs" }).click();
+  await fresh.page.locator("#read-view").getByText("mg/dL").first().waitFor();
+  const wideRead = await fresh.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(wideRead <= 0, `the labs view overflows by ${wideRead}px at phone width`);
+  await fresh.page.locator("#read-panel").screenshot({ path: join(shots, "10d-phone-labs.png") });
+  await fresh.page.getByRole("button", { name: "Close" }).click();
   await fresh.page.setViewportSize({ width: 1000, height: 900 });
 
   // A save the re-encryption server does not confirm (its request fails) is
