@@ -28,6 +28,8 @@ SESPHR_PRE_ITERS=50 node --test tests/js/pre.test.mjs 2>&1 | grep -E 'PRE \{'
 echo "== bulk encryption in Chromium, side by side with raw WebCrypto (File -> Blob and back)"
 cargo build -p sesphr-relay --bin sesphr-relay --locked 2>&1 | tail -1
 SESPHR_BULK_SIZES=1,16,256 SESPHR_BULK_ITERS=3 node --test tests/js/bulk.test.mjs 2>&1 | grep -E 'BULK \{'
+echo "== a one-line edit of a section next to a 300 MiB attachment (time, bytes stored)"
+node tests/js/edit-bench.mjs "$PWD/pkg" 300
 echo "== wasm size"
 scripts/build-wasm.sh | tail -1
 
