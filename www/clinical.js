@@ -393,6 +393,35 @@ const newestFirst = (list, ...fields) => [...list].sort((a, b) => sortKey(b, ...
  * group per kind of resource (or an empty one if there are none).
  */
 export function renderClinical(resources) {
+  try {
+    return layout(resources);
+  } catch (e) {
+    // A resource shaped unlike FHIR R4 (written by another client, or before
+    // the import checked shapes) is listed, never allowed to hide the rest.
+    console.error(e);
+    const list = (Array.isArray(resources) ? resources : []).filter(isObject);
+    return h(
+      "div",
+      { className: "clinical" },
+      h("p", { className: "note" }, "Some entries of this section could not be laid out as tables; they are listed as they are."),
+      h(
+        "ul",
+        {},
+        list.map((r) => {
+          let line;
+          try {
+            line = oneLine(r);
+          } catch {
+            line = typeof r.id === "string" ? r.id : "";
+          }
+          return h("li", {}, h("b", {}, String(r.resourceType ?? "Entry")), line ? `: ${line}` : "");
+        }),
+      ),
+    );
+  }
+}
+
+function layout(resources) {
   const list = (Array.isArray(resources) ? resources : []).filter((r) => isObject(r) && typeof r.resourceType === "string");
   const byType = (...types) => list.filter((r) => types.includes(r.resourceType));
   const ids = new Map(list.filter((r) => r.id).map((r) => [`${r.resourceType}/${r.id}`, r]));

@@ -29,7 +29,13 @@ export function setupIdentity(enter) {
     action(async () => {
       say("Unlocking…");
       const stored = await loadKey();
-      const id = S.Identity.unwrap(stored.wrapped, $("unlock-pass").value);
+      let id;
+      try {
+        id = S.Identity.unwrap(stored.wrapped, $("unlock-pass").value);
+      } catch (e) {
+        if (e.code === "decryption_failed") throw new S.SesphrError("wrong_passphrase", "Wrong passphrase. Try again.");
+        throw e;
+      }
       say("");
       await enter(id);
     }),
@@ -58,8 +64,18 @@ export function setupIdentity(enter) {
         throw new S.SesphrError("malformed_backup", "This is not a SeSPHR backup file.");
       }
       say("Opening the backup…");
-      const wrapped = S.fromHex(backup.wrappedSeed);
-      await keep(wrapped, S.Identity.unwrap(wrapped, $("restore-pass").value), "Identity restored.");
+      let wrapped;
+      let id;
+      try {
+        wrapped = S.fromHex(backup.wrappedSeed);
+        id = S.Identity.unwrap(wrapped, $("restore-pass").value);
+      } catch (e) {
+        // A wrong passphrase and a damaged file look alike (decryption_failed);
+        // anything else means the file is not a backup this page can read.
+        if (e.code === "decryption_failed") throw e;
+        throw new S.SesphrError("malformed_backup", "This is not a SeSPHR backup file, or it is damaged.");
+      }
+      await keep(wrapped, id, "Identity restored.");
     }),
   );
 

@@ -4,7 +4,7 @@
 import * as S from "/pkg/index.js";
 import { documentView, downloadFhir, size } from "./document.js";
 import { person, personLookedUp } from "./people.js";
-import { $, action, app, download, el, fail, progress, say, sayNear, when } from "./ui.js";
+import { $, action, app, currentLine, download, el, fail, progress, say, sayAt, sayNear, when } from "./ui.js";
 
 // ------------------------------------------------------------------ my records
 
@@ -72,7 +72,7 @@ function renderPending() {
 $("new-record").addEventListener(
   "click",
   action(async () => {
-    if (app.editing?.dirty && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
+    if (app.editing?.dirty && !app.editing.saving && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
     say("Creating a record…");
     const r = await app.patient.createRecord();
     app.records.push(r);
@@ -96,7 +96,7 @@ function renderRecordList() {
 
 /** Opens another record, asking first if the form holds unsaved text. */
 async function switchTo(r) {
-  if (app.editing?.dirty && app.editing.record !== r && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
+  if (app.editing?.dirty && !app.editing.saving && app.editing.record !== r && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
   await openRecord(r);
 }
 
@@ -195,8 +195,8 @@ async function readSections(names) {
         "section",
         { className: "doc" },
         names.length > 1 ? el("h5", {}, name) : undefined,
-        el("p", { className: "note" }, `version ${open.version}`),
-        ...documentView(open.document, { open, bar: $("save-progress") }),
+        el("p", { className: "note" }, `last changed in version ${record.sections().find((s) => s.name === name)?.entry.writtenAtVersion ?? open.version}`),
+        ...documentView(open.document, { open, bar: $("read-progress") }),
       ),
     );
   }
@@ -257,17 +257,7 @@ async function bindForm(name) {
   };
   const fillAttachments = (attachments) => {
     $("section-files").value = "";
-    $("keep-list").replaceChildren(
-      ...attachments.map((a, i) =>
-        el(
-          "div",
-          {},
-          el("label", {}, el("input", { type: "checkbox", name: "keep", value: String(i), checked: true }), ` ${a.name} (${size(a.size)})`),
-          el("button", { type: "button", onclick: action(() => downloadOwn(name, i)) }, `Download ${a.name}`),
-        ),
-      ),
-    );
-    $("keep-box").hidden = !attachments.length;
+    showAttachments(name, attachments);
   };
   const lock = (locked) => {
     for (const id of ["section-fields", "section-text"]) $(id).readOnly = locked;
@@ -288,8 +278,9 @@ async function bindForm(name) {
   let open;
   try {
     open = await record.open(name);
-  } finally {
+  } catch (e) {
     if (app.editing === binding) lock(false);
+    throw e;
   }
   try {
     if (app.editing !== binding) return;
@@ -300,10 +291,32 @@ async function bindForm(name) {
     // What the user typed into this section before a reload is never overwritten.
     if (!binding.dirty) fillText(d.fields, d.text);
     binding.loaded = true;
+    lock(false);
   } finally {
     open.close();
   }
   say(`Editing ${name}.`);
+}
+
+/** What identifies a stored attachment across versions: its blob, or its place in an inline body. */
+const attachmentKey = (a) => a.root ?? `inline:${a.offset}:${a.size}:${a.name}`;
+
+/**
+ * Lists `attachments` (of the version the form is bound to) with a "keep"
+ * box each: ticked, or as `ticked(key)` says for one the form listed before.
+ */
+function showAttachments(name, attachments, ticked = () => true) {
+  $("keep-list").replaceChildren(
+    ...attachments.map((a, i) =>
+      el(
+        "div",
+        {},
+        el("label", {}, el("input", { type: "checkbox", name: "keep", value: String(i), checked: ticked(attachmentKey(a)) !== false, dataset: { key: attachmentKey(a) } }), ` ${a.name} (${size(a.size)})`),
+        el("button", { type: "button", onclick: action(() => downloadOwn(name, i)) }, `Download ${a.name}`),
+      ),
+    ),
+  );
+  $("keep-box").hidden = !attachments.length;
 }
 
 /** Says that the section's imported clinical entries are kept by a save from the form. */
@@ -320,14 +333,33 @@ function sectionChanged(name) {
   return app.editing?.name === name && writtenAt(name) !== app.editing.base;
 }
 
-/** The error for that, once: the form now counts the other save as seen. */
-function changedElsewhere(name) {
+/**
+ * The error for that, once: the form now counts the other save as seen and
+ * takes its attachments and FHIR entries (the form edits neither): a box
+ * the person unticked stays unticked, the other save's new files are kept.
+ * What was typed stays.
+ */
+async function changedElsewhere(name) {
+  const binding = app.editing;
   const now = writtenAt(name);
-  app.editing.base = now;
+  const open = await binding.record.open(name);
+  try {
+    const d = open.document;
+    if (app.editing === binding) {
+      const before = new Map([...document.querySelectorAll("input[name=keep]")].map((c) => [c.dataset.key, c.checked]));
+      showAttachments(name, d.attachments, (key) => before.get(key));
+      binding.fhir = d.fhir;
+      fillFhirNote(d.fhir);
+      binding.base = now;
+    }
+  } finally {
+    open.close();
+  }
   return new S.SesphrError(
     "section_changed",
-    `${name} was saved elsewhere (version ${now}) while you were editing it. Your text is still in the form: ` +
-      "save again to replace that version with it, or choose the section again to see the other one.",
+    `${name} was saved elsewhere (version ${now}) while you were editing it. Your text is still in the form, ` +
+      "and the attachments listed are now that version's (those you unticked stay unticked): " +
+      "save again to replace its fields and text with yours, or choose the section again to see the other one.",
   );
 }
 
@@ -401,7 +433,7 @@ async function downloadOwn(name, i) {
   try {
     const a = open.document.attachments[i];
     say(`Downloading and decrypting ${a.name}…`);
-    const bar = $("save-progress");
+    const bar = $("keep-progress");
     try {
       download(await open.attachmentBlob(i, { onProgress: progress(bar) }), a.name);
     } finally {
@@ -417,7 +449,7 @@ $("section-name").addEventListener(
   "change",
   action(async () => {
     const name = $("section-name").value;
-    if (app.editing?.dirty && !confirm(`Discard your changes to ${app.editing.name}?`)) {
+    if (app.editing?.dirty && !app.editing.saving && !confirm(`Discard your changes to ${app.editing.name}?`)) {
       $("section-name").value = app.editing.name;
       return;
     }
@@ -450,12 +482,15 @@ function parseFields(text) {
  * which is shown again with the form kept as typed.
  */
 async function save(record, updates, run = (options) => record.write(updates, options)) {
+  const busy = $("save-busy");
   const bar = $("save-progress");
   const cancel = $("cancel-save");
   const controller = new AbortController();
   const stop = () => controller.abort();
+  // Progress and Cancel sit next to what is being saved (the form, the import plan).
+  currentLine()?.before(busy);
   cancel.addEventListener("click", stop);
-  cancel.hidden = false;
+  busy.hidden = false;
   cancel.disabled = false;
   try {
     return await run({ onProgress: progress(bar), signal: controller.signal });
@@ -464,8 +499,7 @@ async function save(record, updates, run = (options) => record.write(updates, op
     throw e;
   } finally {
     cancel.removeEventListener("click", stop);
-    cancel.hidden = true;
-    bar.hidden = true;
+    busy.hidden = true;
   }
 }
 
@@ -475,34 +509,47 @@ $("section-form").addEventListener(
     const name = $("section-name").value || $("section-custom").value.trim();
     if (!name) throw new S.SesphrError("invalid_argument", "Name the custom section.");
     const bound = app.editing?.record === app.record && (app.editing.name === name || app.editing.name === "");
-    if (!bound) throw new S.SesphrError("invalid_state", "Choose the section to edit again: the form shows another one.");
+    if (!bound) throw new S.SesphrError("not_ready", "Choose the section to edit again: the form shows another one.");
     // Saved before its content arrived, the form would drop what it holds.
-    if (!app.editing.loaded) throw new S.SesphrError("invalid_state", `${name} is still being decrypted: save again in a moment.`);
+    if (!app.editing.loaded) throw new S.SesphrError("not_ready", `${name} is still being decrypted: save again in a moment.`);
     // Written elsewhere (another tab or device) since the form was filled:
     // say so once, keep what was typed; a second save replaces it.
-    if (sectionChanged(name)) throw changedElsewhere(name);
+    if (sectionChanged(name)) throw await changedElsewhere(name);
     const keep = [...document.querySelectorAll("input[name=keep]:checked")].map((c) => Number(c.value));
     const files = [...$("section-files").files];
     say(`Encrypting ${name}${files.length ? ` and ${files.length} attachment(s)` : ""}…`);
     const t0 = performance.now();
     const record = app.record;
+    const binding = app.editing;
+    const line = currentLine();
     let saved;
+    binding.saving = true;
     try {
       saved = await save(record, [
         { name, fields: parseFields($("section-fields").value), text: $("section-text").value, files, keep, fhir: app.editing.fhir },
       ]);
     } catch (e) {
       // Another tab saved first: if it saved this section, say that instead.
-      if (e.code === "version_conflict" && app.record === record && sectionChanged(name)) throw changedElsewhere(name);
+      if (e.code === "version_conflict" && app.editing === binding && sectionChanged(name)) throw await changedElsewhere(name);
       throw e;
+    } finally {
+      binding.saving = false;
     }
     const ms = Math.round(performance.now() - t0);
     confirmLater(record);
-    app.editing.dirty = false;
-    await openRecord(record);
-    // The form shows the section as now saved (its attachments included).
-    if (app.record === record) await bindForm(name);
-    say(
+    // What the person did meanwhile wins: another section or record chosen
+    // while this one saved stays in front, with whatever is typed there.
+    if (app.editing === binding) {
+      binding.dirty = false;
+      await openRecord(record);
+      // The form shows the section as now saved (its attachments included).
+      await bindForm(name);
+    } else if (app.record === record) {
+      renderSections();
+      renderRecordList();
+    } else renderRecordList();
+    sayAt(
+      line,
       saved.witnessed
         ? `Saved ${name} as version ${saved.version} (${ms} ms).`
         : `Saved ${name} as version ${saved.version}, waiting for the re-encryption server to confirm it.`,
@@ -565,7 +612,7 @@ let pending;
 function planAgainst(state) {
   const others = [...document.querySelectorAll("input[name=import-other]:checked")].map((c) => c.value);
   const sections = Object.fromEntries(state.docs.map((d) => [d.name, d.fhir]));
-  const patient = state.docs.find((d) => d.name === "demographics")?.fhir.find((r) => r.resourceType === "Patient");
+  const patient = state.chosen ?? state.docs.find((d) => d.name === "demographics")?.fhir.find((r) => r.resourceType === "Patient");
   return S.planImport(state.bundle, { sections, patient, importOthers: others });
 }
 
@@ -586,7 +633,37 @@ function showPlan() {
       ),
     ),
   );
-  $("import-confirm").disabled = plan.empty;
+  // A file about several people into a record without a patient: the
+  // patient chooses whose record it is; nothing is guessed.
+  if (plan.patient?.guessed && !pending.people) {
+    pending.people = [plan.patient, ...plan.otherPatients].map((p) => ({
+      name: p.name,
+      resource: p.resource ?? p.resources?.find((r) => r.resourceType === "Patient"),
+    }));
+  }
+  const people = (pending.people ?? []).filter((p) => p.resource);
+  $("import-whose").hidden = !people.length;
+  $("import-whose-list").replaceChildren(
+    ...people.map((p, i) =>
+      el(
+        "label",
+        {},
+        el("input", {
+          type: "radio",
+          name: "import-whose",
+          value: String(i),
+          checked: pending.chosen === p.resource,
+          onchange: () => {
+            pending.chosen = p.resource;
+            for (const c of document.querySelectorAll("input[name=import-other]")) c.checked = false;
+            replan();
+          },
+        }),
+        ` ${p.name}`,
+      ),
+    ),
+  );
+  $("import-confirm").disabled = plan.empty || (people.length > 0 && !pending.chosen);
   $("import-plan").hidden = false;
 }
 
@@ -636,7 +713,14 @@ $("import-confirm").addEventListener(
       return { name: s.name, fhir: s.fhir, fields: clean.fields, text: clean.text, keep: d.attachments.map((_, i) => i) };
     });
     say(`Importing into ${updates.map((u) => u.name).join(", ")}…`);
-    const saved = await save(record, updates);
+    // While it saves, the one Cancel is the save's (it stops the upload).
+    $("import-cancel").hidden = true;
+    let saved;
+    try {
+      saved = await save(record, updates);
+    } finally {
+      $("import-cancel").hidden = false;
+    }
     pending = undefined;
     $("import-plan").hidden = true;
     $("fhir-file").value = "";
@@ -697,6 +781,7 @@ $("lookup-form").addEventListener(
     const chosen = $("share-who").value;
     const id = chosen || $("grantee-id").value.trim().toLowerCase();
     if (!id) throw new S.SesphrError("invalid_id", "Enter their party id.");
+    if (id === app.identity.id) throw new S.SesphrError("invalid_argument", "That is your own party id: you can already read your record. Enter the other person's.");
     app.party = await app.contacts.lookup(id);
     const known = app.contacts.get(app.party.id);
     $("share-to").replaceChildren(
@@ -729,6 +814,7 @@ $("share-form").addEventListener(
     const history = document.querySelector("input[name=history]:checked").value;
     const expiry = $("share-expiry").value;
     const expiresAt = expiry ? new Date(`${expiry}T23:59:59`).getTime() : undefined;
+    if (expiresAt !== undefined && expiresAt <= Date.now()) throw new S.SesphrError("invalid_argument", "The expiry date is already past: choose a later one, or none.");
     // Someone new is named first: a share always goes to a person the
     // patient can recognise in every table afterwards.
     if (!app.contacts.get(app.party.id)) await app.contacts.add(app.party, $("grantee-name").value);

@@ -43,6 +43,7 @@ function renderInbox() {
     const roles = [...new Set(r.sections.map((s) => s.role))].join(", ");
     const message = [...card.element.children].find((c) => c.classList.contains("msg"));
     card.element.replaceChildren(
+      ...[
       el("h3", {}, owner(r, patientNames.get(r.recordId))),
       el("p", {}, "Shared by ", person(r.owner), ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
       el("button", { type: "button", onclick: action(() => readRecord(card.record)) }, `Open record ${n + 1}`),
@@ -62,6 +63,7 @@ function renderInbox() {
             },
             `Name the owner of record ${n + 1}`,
           ),
+      ].filter(Boolean),
     );
     if (message) card.element.append(message);
     shown.push(card.element);
@@ -128,6 +130,14 @@ async function readRecord(r) {
       ),
     );
   }
-  if (!failures) say(app.opened.length === 1 ? "Opened 1 section." : `Opened ${app.opened.length} sections.`);
+  if (!failures) {
+    say(
+      app.opened.length === 0
+        ? "Opened: nothing in it can be shown yet (see below)."
+        : app.opened.length === 1
+          ? "Opened 1 section."
+          : `Opened ${app.opened.length} sections.`,
+    );
+  }
   article.focus?.();
 }

@@ -38,6 +38,7 @@ const FRIENDLY = {
   not_granted: "None of your shares covers this version of the section (it was re-keyed without you).",
   no_such_section: "This section has nothing in it yet.",
   decryption_failed: "Wrong passphrase, or the file is damaged.",
+  mismatch: "The two passphrases differ.",
   malformed_backup: "This file is not a SeSPHR backup.",
   srs_mismatch:
     "The re-encryption server answered with another key than the one this browser saw before. " +
@@ -61,7 +62,7 @@ const FRIENDLY = {
   internal: "The server failed. Try again in a moment.",
 };
 /** The library's own words, written for people (they say what happened and what to do). */
-const PLAIN = new Set(["stale", "section_changed", "invalid_state", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
+const PLAIN = new Set(["stale", "section_changed", "not_ready", "wrong_passphrase", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
 const TAMPER = new Set([
   "bad_signature",
   "bad_proof",
@@ -73,7 +74,6 @@ const TAMPER = new Set([
   "trailing_data",
   "malformed",
   "length_mismatch",
-  "mismatch",
   "unknown_version",
   "wrong_kind",
   "invalid_point",
@@ -89,7 +89,7 @@ export function explain(e) {
   if (FRIENDLY[e.code]) return FRIENDLY[e.code];
   if (e.status >= 500) return FRIENDLY.internal;
   if (e.status >= 400) return "The server refused this request.";
-  return "Something went wrong; nothing was changed.";
+  return "Something went wrong in this page. Reload it and try again; what was saved before stays saved.";
 }
 
 /** The running action's message line: status and errors go next to what caused them. */
@@ -145,18 +145,34 @@ export function clearAlert() {
 export function messageLine(trigger) {
   // The tabs and the page header report at the top, right under them.
   if (trigger.closest("nav, header")) return undefined;
-  const anchor = trigger.closest("form, li, .scroll, .card, article") ?? trigger;
+  // A list or table re-rendered by the action marks itself `data-messages`:
+  // its message line sits after it, not inside an item that is replaced.
+  const anchor = trigger.closest("[data-messages]") ?? trigger.closest("form, li, .scroll, .card, article") ?? trigger;
   if (anchor.matches("li, .card, article")) {
     let box = [...anchor.children].find((c) => c.classList.contains("msg"));
     if (!box) anchor.append((box = el("p", { className: "msg", role: "status" })));
     return box;
   }
+  // Progress shown beside the action (`.beside`) sits between the two.
   let box = anchor.nextElementSibling;
+  while (box?.classList.contains("beside")) box = box.nextElementSibling;
   if (!box?.classList.contains("msg")) {
     box = el("p", { className: "msg", role: "status" });
     anchor.after(box);
   }
   return box;
+}
+
+/** The running action's message line (to report there after other actions ran meanwhile). */
+export function currentLine() {
+  return current;
+}
+
+/** Shows `text` on message line `box` if it is still on screen, else at the top. */
+export function sayAt(box, text) {
+  const target = visible(box) ? box : $("status");
+  target.classList.remove("error");
+  target.replaceChildren(text);
 }
 
 /** Shows `text` on the message line of `control` (a form or button still on screen). */
@@ -180,6 +196,8 @@ export function action(fn) {
       delete box.dataset.code;
     }
     current = box;
+    // A message at the top from an earlier action is no longer news.
+    if (box) $("status").replaceChildren();
     if (trigger) trigger.disabled = true;
     try {
       await fn(ev);
@@ -198,6 +216,7 @@ export function action(fn) {
 
 export function progress(bar) {
   bar.hidden = false;
+  bar.max = 1;
   bar.value = 0;
   return (done, of) => {
     bar.max = of || 1;

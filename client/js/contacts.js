@@ -23,6 +23,7 @@ function cleanName(name) {
  */
 export class Contacts {
   #client;
+  #owner;
   #key;
   #storage;
   /** Parties looked up during this session, contacts or not, by id. */
@@ -35,7 +36,8 @@ export class Contacts {
   constructor(client, owner, storage = globalThis.localStorage) {
     if (!storage) throw new SesphrError("invalid_argument", "Contacts need a storage (localStorage).");
     this.#client = client;
-    this.#key = `sesphr-contacts-${typeof owner === "string" ? owner : owner.id}`;
+    this.#owner = typeof owner === "string" ? owner : owner.id;
+    this.#key = `sesphr-contacts-${this.#owner}`;
     this.#storage = storage;
   }
 
@@ -81,6 +83,7 @@ export class Contacts {
   async add(party, name) {
     const n = cleanName(name);
     const p = typeof party === "string" ? await this.lookup(party) : party;
+    if (p.id === this.#owner) throw new SesphrError("invalid_argument", "That is your own party id: add the other person's.");
     const list = this.#read().filter((c) => c.id !== p.id);
     const taken = list.find((c) => c.name.toLowerCase() === n.toLowerCase());
     if (taken) {

@@ -61,6 +61,55 @@ export function sectionOf(resource) {
   return SECTION_OF[type] ?? "notes";
 }
 
+/**
+ * Elements that FHIR R4 defines as lists (0..* or 1..*) wherever they occur
+ * (in every resource and datatype that has them), and those whose items are
+ * strings. Names that are a list in one place and single in another (`type`,
+ * `category`, `performer`, `dosage`, `bodySite`, `address`, …) are not
+ * checked: a valid file must never be refused; the views cope with the rest.
+ */
+const LISTS = new Set([
+  "telecom", "contact", "given", "prefix", "suffix", "line", "coding", "referenceRange", "interpretation",
+  "result", "note", "reaction", "manifestation", "dosageInstruction", "payor", "component", "reasonCode",
+  "reasonReference", "participant", "extension", "modifierExtension", "contained", "communication",
+  "generalPractitioner", "hasMember", "derivedFrom", "basedOn", "protocolApplied", "series", "instance",
+  "relatesTo", "attester",
+]);
+/** Lists only at a resource's top level (a Reference's `identifier` is single). */
+const TOP_LISTS = new Set(["identifier"]);
+/** Resources whose `name` is a list of HumanName (elsewhere `name` is often a string). */
+const NAMED = new Set(["Patient", "Practitioner", "RelatedPerson", "Person"]);
+const STRING_LISTS = new Set(["given", "prefix", "suffix", "line"]);
+const MAX_SHAPE_DEPTH = 64;
+
+/** Why resource `r` is misshapen (an element that must be a list is not, …), or undefined. */
+function misshapen(r) {
+  const walk = (node, path, depth) => {
+    if (depth > MAX_SHAPE_DEPTH) return `is nested more than ${MAX_SHAPE_DEPTH} levels deep`;
+    if (Array.isArray(node)) {
+      for (const v of node) {
+        const why = walk(v, path, depth + 1);
+        if (why) return why;
+      }
+      return undefined;
+    }
+    if (!isObject(node)) return undefined;
+    for (const [k, v] of Object.entries(node)) {
+      if (k === "resourceType" || k === "div") continue;
+      const list = LISTS.has(k) || (depth === 0 && (TOP_LISTS.has(k) || (k === "name" && NAMED.has(node.resourceType))));
+      if (list && !Array.isArray(v)) return `has "${path}${k}" that is not a list`;
+      if (STRING_LISTS.has(k) && !v.every((x) => typeof x === "string")) return `has "${path}${k}" with items that are not text`;
+      if (k === "coding" && !v.every(isObject)) return `has "${path}${k}" with items that are not codings`;
+      if (typeof v === "object" && v !== null) {
+        const why = walk(v, `${path}${k}.`, depth + 1);
+        if (why) return why;
+      }
+    }
+    return undefined;
+  };
+  return walk(r, "", 0);
+}
+
 function bad(message) {
   return new SesphrError("bad_bundle", `This file cannot be imported: ${message}. Nothing was imported.`);
 }
@@ -256,6 +305,8 @@ function flatten(bundle) {
         return;
       }
       if (out.length >= MAX_BUNDLE_RESOURCES) throw bad(`it holds more than ${MAX_BUNDLE_RESOURCES} resources`);
+      const wrong = misshapen(r);
+      if (wrong) throw bad(`${where} (${r.resourceType}${typeof r.id === "string" ? ` "${r.id}"` : ""}) ${wrong}, which FHIR R4 does not allow`);
       out.push({ resource: structuredClone(r), fullUrl: typeof entry.fullUrl === "string" ? entry.fullUrl : undefined, depth });
     });
   };
@@ -371,7 +422,17 @@ function sectionMap(sections) {
  * Nothing is written: the caller shows the plan, then writes `plan.sections`.
  * Throws `bad_bundle` (nothing imported) for anything that is not a bundle.
  */
-export function planImport(input, { sections, patient, importOthers = false } = {}) {
+export function planImport(input, options = {}) {
+  try {
+    return plan(input, options);
+  } catch (e) {
+    if (e instanceof SesphrError) throw e;
+    // Anything else is a file this code did not expect: refused whole.
+    throw bad(e instanceof RangeError ? "it is nested too deeply to read" : "it is not FHIR this portal can read");
+  }
+}
+
+function plan(input, { sections, patient, importOthers = false } = {}) {
   const bundle = parse(input);
   const { items, nested } = flatten(bundle);
   const people = new People(localize(items));
@@ -528,6 +589,14 @@ function summarize(plan) {
 
 /** The summary lines the portal's importer used to write into a section's text. */
 function legacySummary(r) {
+  try {
+    return legacyLine(r);
+  } catch {
+    return undefined; // a misshapen resource had no such line
+  }
+}
+
+function legacyLine(r) {
   const text = (c) => c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code;
   switch (r.resourceType) {
     case "Patient": {

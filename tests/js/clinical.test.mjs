@@ -135,3 +135,13 @@ test("missing pieces are shown as missing, not as errors; partial dates stay par
   // A date is the day recorded, whatever this machine's time zone.
   assert.equal(formatDate("2024-03-01T00:30:00+14:00"), formatDate("2024-03-01"));
 });
+
+test("a resource shaped unlike FHIR R4 (stored before the import checked shapes) is listed, and the rest still shows", () => {
+  const view = renderClinical([
+    { resourceType: "Patient", id: "p", name: [{ given: "Maria", family: "Rossi" }], telecom: "555" },
+    { resourceType: "Observation", id: "o", code: { coding: "x" }, referenceRange: {}, valueQuantity: { value: 5, unit: "mg/dL" } },
+  ]);
+  assert.match(view.textContent, /could not be laid out as tables/);
+  assert.match(view.textContent, /Patient/);
+  assert.match(view.textContent, /Observation/);
+});

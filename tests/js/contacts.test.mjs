@@ -66,6 +66,7 @@ test("a contact is a verified directory entry with a name; every label names it 
   // Unknown to the directory: refused, nothing stored.
   assert.equal(await code(book.add("ab".repeat(32), "Nobody")), "not_found");
   assert.equal(book.list().length, 0);
+  assert.equal(await code(book.add(me.id, "Me")), "invalid_argument");
   // Before naming: the fingerprint, said to be no contact.
   assert.match((await book.describe(bob.id)).text, /^[A-Z2-7]{4}(-[A-Z2-7]{4}){3} \(not in your contacts\)$/);
   const c = await book.add(bob.id, "  Dr   Bob  ");

@@ -298,3 +298,35 @@ test("an IPS leaves out what is about another patient of the record", () => {
   assert.equal(observations.find((o) => o.id === "14").subject.reference, ips.entry[1].fullUrl);
   assert.ok(!observations.some((o) => ["12", "47"].includes(o.id)));
 });
+
+test("resources shaped unlike FHIR R4, and files nested too deeply for the reader, are refused whole in plain words", () => {
+  const wrap = (...resources) => JSON.stringify({ resourceType: "Bundle", type: "collection", entry: resources.map((resource) => ({ resource })) });
+  const cases = [
+    [{ resourceType: "Patient", id: "p", name: [{ family: "Rossi", given: "Maria" }] }, /"name\.given" that is not a list/],
+    [{ resourceType: "Patient", id: "p", telecom: "555-1234" }, /"telecom" that is not a list/],
+    [{ resourceType: "Observation", id: "o", code: { coding: "x" } }, /"code\.coding" that is not a list/],
+    [{ resourceType: "Observation", id: "o", code: { text: "Glucose" }, referenceRange: {} }, /"referenceRange" that is not a list/],
+    [{ resourceType: "DiagnosticReport", id: "d", result: "x" }, /"result" that is not a list/],
+    [{ resourceType: "Coverage", id: "c", payor: "Acme" }, /"payor" that is not a list/],
+    [{ resourceType: "Patient", id: "p", name: [{ given: [1, 2] }] }, /items that are not text/],
+    [{ resourceType: "Condition", id: "c", code: { coding: ["x"] } }, /items that are not codings/],
+  ];
+  for (const [resource, why] of cases) {
+    let error;
+    try {
+      planImport(wrap(resource));
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof SesphrError, `${JSON.stringify(resource)} is refused`);
+    assert.equal(error.code, "bad_bundle");
+    assert.match(error.message, why);
+    assert.match(error.message, /Nothing was imported\.$/);
+    assert.doesNotMatch(error.message, /bad_bundle|TypeError|undefined/);
+  }
+  // JSON nested far deeper than any record: refused, not a crash.
+  let deep = '"x"';
+  for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
+  const text = `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Basic","id":"b","extension":${deep}}}]}`;
+  assert.throws(() => planImport(text), (e) => e.code === "bad_bundle" && /nested/.test(e.message));
+});

@@ -75,7 +75,7 @@ async function lastMessage(page, pattern) {
 
 /** The failure shown next to the action inside `scope` (a selector), with its code. */
 async function failureNear(page, scope, code) {
-  const m = page.locator(`${scope} .msg.error[data-code=${code}], ${scope} + .msg.error[data-code=${code}]`).first();
+  const m = page.locator(`${scope} .msg.error[data-code=${code}], ${scope} ~ .msg.error[data-code=${code}]`).first();
   await m.waitFor();
   return m.locator(".what").textContent();
 }
@@ -615,17 +615,28 @@ test("a large attachment: an edit of the text reuses it, a save can be cancelled
     const ct = join(server.data, "..", `ct-${process.pid}.bin`);
     writeFileSync(ct, file(60, 2));
     await page.getByLabel("Add attachments").setInputFiles(ct);
+    // The upload is held on the way (a slow connection), so Cancel lands mid-upload.
+    let held = 0;
+    const slow = async (route) => {
+      if (route.request().method() !== "PUT") return route.continue();
+      held++;
+      await new Promise((r) => setTimeout(r, 3000));
+      await route.continue().catch(() => {}); // cancelled meanwhile
+    };
+    await page.route("**/v1/blobs/**", slow);
     await page.getByRole("button", { name: "Encrypt and save" }).click();
     await page.waitForFunction(() => {
       const bar = document.getElementById("save-progress");
-      return !bar.hidden && bar.value > 0;
+      return !document.getElementById("save-busy").hidden && bar.value > 0;
     });
+    while (held === 0) await new Promise((r) => setTimeout(r, 50));
     await page.getByRole("button", { name: "Cancel", exact: true }).click();
     await status(page, "Cancelled. Nothing was saved.");
     assert.equal(await page.locator("#save-progress").isVisible(), false, "the progress bar goes away");
     assert.equal(Number(await page.locator("#record-version").textContent()), version);
     assert.equal(storedBytes(), stored, "the cancelled upload left nothing behind");
     await shot(p, "cancelled.png");
+    await page.unroute("**/v1/blobs/**", slow);
     // The record writes again afterwards; the file chosen is still there.
     await page.getByRole("button", { name: "Encrypt and save" }).click();
     await status(page, "Saved imaging as version");
@@ -648,6 +659,82 @@ test("a large attachment: an edit of the text reuses it, a save can be cancelled
     rmSync(ct);
     assert.equal(await page.locator("#read-panel .msg.error").count(), 0);
     await shot(p, "pruned.png");
+  } finally {
+    await p.context.close();
+  }
+});
+
+test("what outside testers tried: two tabs dropping different files, a ward list into an empty record, oneself as reader, typos", { timeout: 300_000 }, async () => {
+  const p = await person("outsider");
+  const { page } = p;
+  try {
+    // A passphrase typo is a typo, not an attack.
+    await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
+    await page.getByLabel("Repeat the new passphrase").fill(`${PASS}!`);
+    await page.getByRole("button", { name: "Create identity" }).click();
+    assert.equal(await failureNear(page, "#create-form", "mismatch"), "The two passphrases differ.");
+    await createIdentity(p);
+    await page.getByRole("button", { name: "My records" }).click();
+    await page.getByRole("button", { name: "Create a record" }).click();
+    await status(page, "Record created");
+    await writeSection(page, "imaging", {
+      text: "two views",
+      files: [
+        { name: "x1.png", mimeType: "image/png", buffer: Buffer.from("first view") },
+        { name: "x2.png", mimeType: "image/png", buffer: Buffer.from("second view") },
+      ],
+    });
+
+    // Tab B has imaging open; tab A drops x1; B, unaware, drops x2: after
+    // the warning B's list is the newer version's, B's untick kept, and the
+    // second save drops x2 too (never the file B meant to keep).
+    const b = await p.context.newPage();
+    b.setDefaultTimeout(60_000);
+    await b.goto(server.url);
+    await b.getByLabel("Passphrase to unlock").fill(PASS);
+    await b.getByRole("button", { name: "Unlock" }).click();
+    await b.getByRole("button", { name: "My records", exact: true }).click();
+    await b.getByLabel("Section", { exact: true }).selectOption("imaging");
+    await b.getByLabel("x2.png (11 bytes)").waitFor();
+    await page.getByLabel("x1.png (10 bytes)").uncheck();
+    await page.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(page, "Saved imaging as version");
+    await b.getByLabel("x2.png (11 bytes)").uncheck();
+    await b.getByLabel("Free text").fill("two views, from tab B");
+    await b.getByRole("button", { name: "Encrypt and save" }).click();
+    await failureNear(b, "#section-form", "section_changed");
+    assert.deepEqual(await b.locator("#keep-list label").allTextContents(), [" x2.png (11 bytes)"]);
+    assert.equal(await b.getByLabel("x2.png (11 bytes)").isChecked(), false);
+    await b.getByRole("button", { name: "Encrypt and save" }).click();
+    await status(b, "Saved imaging as version");
+    await noAlert(b);
+    assert.equal(await b.locator("#keep-list label").count(), 0);
+    assert.equal(await b.getByLabel("Free text").inputValue(), "two views, from tab B");
+    await b.close();
+
+    // Oneself as reader: refused in plain words.
+    await page.getByLabel("Share with").selectOption("");
+    await page.getByLabel("Their party id", { exact: true }).fill(p.id);
+    await page.getByRole("button", { name: "Continue" }).click();
+    assert.match(await failureNear(page, "#lookup-form", "invalid_argument"), /your own party id/);
+
+    // A ward list into a record with no patient yet: the patient chooses
+    // whose record it is; nothing is guessed, the others are held back.
+    await page.getByRole("button", { name: "Create a record" }).click();
+    await status(page, "Record created");
+    await page.getByLabel("Bundle (JSON)").setInputFiles(join(root, "tests", "js", "fixtures", "other-patients.json"));
+    await page.getByRole("button", { name: "Import" }).click();
+    const whose = page.locator("#import-whose");
+    await whose.waitFor();
+    assert.equal(await page.getByRole("button", { name: "Encrypt and import" }).isDisabled(), true);
+    await whose.getByLabel("Anna Neri").check();
+    await page.locator("#import-plan").getByText(/about Giovanni Verdi, not the patient of this record: not imported/).waitFor();
+    await page.getByRole("button", { name: "Encrypt and import" }).click();
+    await status(page, "Imported: ");
+    await page.getByRole("button", { name: "Read demographics" }).click();
+    await page.locator("#read-view").getByText("Anna Neri").first().waitFor();
+    assert.equal(await page.locator("#read-view").getByText("Giovanni Verdi").count(), 0);
+    assert.equal(await page.locator("#fhir-form ~ .msg.error, #import-plan .msg.error, #read-panel .msg.error").count(), 0);
   } finally {
     await p.context.close();
   }
