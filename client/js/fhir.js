@@ -70,13 +70,11 @@ export function sectionOf(resource) {
  */
 const LISTS = new Set([
   "telecom", "contact", "given", "prefix", "suffix", "line", "coding", "referenceRange", "interpretation",
-  "result", "note", "reaction", "manifestation", "dosageInstruction", "payor", "component", "reasonCode",
+  "note", "reaction", "manifestation", "dosageInstruction", "payor", "component", "reasonCode",
   "reasonReference", "participant", "extension", "modifierExtension", "contained", "communication",
   "generalPractitioner", "hasMember", "derivedFrom", "basedOn", "protocolApplied", "series", "instance",
   "relatesTo", "attester",
 ]);
-/** Lists only at a resource's top level (a Reference's `identifier` is single). */
-const TOP_LISTS = new Set(["identifier"]);
 /** Resources whose `name` is a list of HumanName (elsewhere `name` is often a string). */
 const NAMED = new Set(["Patient", "Practitioner", "RelatedPerson", "Person"]);
 const STRING_LISTS = new Set(["given", "prefix", "suffix", "line"]);
@@ -96,7 +94,9 @@ function misshapen(r) {
     if (!isObject(node)) return undefined;
     for (const [k, v] of Object.entries(node)) {
       if (k === "resourceType" || k === "div") continue;
-      const list = LISTS.has(k) || (depth === 0 && (TOP_LISTS.has(k) || (k === "name" && NAMED.has(node.resourceType))));
+      // (`identifier` is a list in most resources but single in a Reference,
+      // a Composition or a Bundle: read either way, never checked.)
+      const list = LISTS.has(k) || (depth === 0 && k === "name" && NAMED.has(node.resourceType));
       if (list && !Array.isArray(v)) return `has "${path}${k}" that is not a list`;
       if (STRING_LISTS.has(k) && !v.every((x) => typeof x === "string")) return `has "${path}${k}" with items that are not text`;
       if (k === "coding" && !v.every(isObject)) return `has "${path}${k}" with items that are not codings`;
@@ -434,7 +434,12 @@ export function planImport(input, options = {}) {
 
 function plan(input, { sections, patient, importOthers = false } = {}) {
   const bundle = parse(input);
-  const { items, nested } = flatten(bundle);
+  const flat = flatten(bundle);
+  const nested = flat.nested;
+  // A document's Composition is its table of contents, rebuilt on every
+  // export (an IPS of this record imported back adds nothing).
+  const items = flat.items.filter((it) => !(bundle.type === "document" && it.depth === 0 && it.resource.resourceType === "Composition"));
+  const contents = flat.items.length - items.length;
   const people = new People(localize(items));
   for (const it of items) it.content = content(it.resource);
 
@@ -544,7 +549,7 @@ function plan(input, { sections, patient, importOthers = false } = {}) {
   const changed = [...out.values()].filter((s) => s.touched).map(({ touched, ...s }) => s);
   const main = primary[0];
   const plan = {
-    bundle: { id: bundle.id, type: bundle.type, resources: items.length, nested },
+    bundle: { id: bundle.id, type: bundle.type, resources: items.length, nested, contents },
     patient: main
       ? { key: main.key, name: personName(main), resource: main.patients.at(-1), from: isObject(patient) ? "record" : "bundle", matchedBy, guessed }
       : isObject(patient)
@@ -572,6 +577,7 @@ function summarize(plan) {
   }
   const dup = plan.duplicates.length;
   if (dup) lines.push(`${plural(dup, "resource")} already in the record or repeated in the file: skipped.`);
+  if (plan.bundle.contents) lines.push("The document's own summary page (its Composition) is not imported: an export writes a new one.");
   if (plan.bundle.nested) lines.push(`${plural(plan.bundle.nested, "bundle")} inside the file: read as well.`);
   for (const o of plan.otherPatients) {
     lines.push(

@@ -306,7 +306,7 @@ test("resources shaped unlike FHIR R4, and files nested too deeply for the reade
     [{ resourceType: "Patient", id: "p", telecom: "555-1234" }, /"telecom" that is not a list/],
     [{ resourceType: "Observation", id: "o", code: { coding: "x" } }, /"code\.coding" that is not a list/],
     [{ resourceType: "Observation", id: "o", code: { text: "Glucose" }, referenceRange: {} }, /"referenceRange" that is not a list/],
-    [{ resourceType: "DiagnosticReport", id: "d", result: "x" }, /"result" that is not a list/],
+    [{ resourceType: "Observation", id: "o", interpretation: { text: "high" } }, /"interpretation" that is not a list/],
     [{ resourceType: "Coverage", id: "c", payor: "Acme" }, /"payor" that is not a list/],
     [{ resourceType: "Patient", id: "p", name: [{ given: [1, 2] }] }, /items that are not text/],
     [{ resourceType: "Condition", id: "c", code: { coding: ["x"] } }, /items that are not codings/],
@@ -329,4 +329,13 @@ test("resources shaped unlike FHIR R4, and files nested too deeply for the reade
   for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
   const text = `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Basic","id":"b","extension":${deep}}}]}`;
   assert.throws(() => planImport(text), (e) => e.code === "bad_bundle" && /nested/.test(e.message));
+});
+
+test("an IPS of the record imported back adds nothing (its Composition is the document's own contents page)", () => {
+  const plan = planImport(record);
+  const sections = asSections(plan);
+  const docs = Object.entries(sections).map(([name, fhir]) => ({ name, fields: {}, text: "", fhir, attachments: [] }));
+  const again = planImport(toPatientSummary(docs, { now: new Date("2026-12-01T10:00:00Z") }), { sections, patient: section(plan, "demographics").fhir[0] });
+  assert.equal(again.empty, true, again.summary.join(" "));
+  assert.match(again.summary.join(" "), /summary page \(its Composition\) is not imported/);
 });
