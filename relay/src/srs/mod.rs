@@ -10,9 +10,11 @@
 //!
 //! Modules: [`routes`] (one warp filter per route), [`store`] (the durable
 //! state behind a trait; SQLite), [`audit_writer`] (group commit of the
-//! audit log), [`shares`] (`b2` at rest), [`identity`] (the SRS seed file).
+//! audit log), [`shares`] (`b2` at rest), [`identity`] (the SRS seed file),
+//! [`export`] (the whole audit log for an auditor).
 
 pub mod audit_writer;
+pub mod export;
 pub mod identity;
 pub mod routes;
 pub mod shares;
