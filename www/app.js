@@ -22,15 +22,35 @@ import { loadPeople } from "./people.js";
  * SRS that later roll a record back are refused, across sessions.
  */
 function highWater(identity) {
-  const key = `sesphr-high-water-${identity.id}`;
+  return persisted(`sesphr-high-water-${identity.id}`);
+}
+
+/**
+ * A Map kept in localStorage under `key` (bytes are kept as hex; the
+ * package takes either back).
+ */
+function persisted(key) {
   const map = new Map(Object.entries(JSON.parse(localStorage.getItem(key) ?? "{}")));
   const set = map.set.bind(map);
   map.set = (k, v) => {
-    set(k, v);
+    set(k, v instanceof Uint8Array ? S.toHex(v) : v);
     localStorage.setItem(key, JSON.stringify(Object.fromEntries(map)));
     return map;
   };
   return map;
+}
+
+/**
+ * The last audit tree head this identity verified and what each record's
+ * last verified listing showed, kept in localStorage per pinned SRS key (a
+ * re-pinned server starts over): the next listing must extend them.
+ */
+function auditState(identity) {
+  const srs = localStorage.getItem(SRS_PIN) ?? "unpinned";
+  return {
+    auditHeads: persisted(`sesphr-audit-heads-${srs}-${identity.id}`),
+    auditMarks: persisted(`sesphr-audit-marks-${srs}-${identity.id}`),
+  };
 }
 
 const SRS_PIN = "sesphr-srs-fingerprint";
@@ -72,7 +92,7 @@ async function enter(identity) {
   app.identity = identity;
   await app.client.register(identity);
   const hw = highWater(identity);
-  app.patient = new S.Patient(app.client, identity, { highWater: hw });
+  app.patient = new S.Patient(app.client, identity, { highWater: hw, ...auditState(identity) });
   app.reader = new S.Reader(app.client, identity, { highWater: hw });
   app.contacts = new S.Contacts(app.client, identity);
   $("view-start").hidden = true;

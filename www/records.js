@@ -928,11 +928,40 @@ const DECISION = {
 async function renderAudit() {
   const record = app.record;
   const body = $("audit-table").querySelector("tbody");
-  const entries = (await record.audit()).reverse();
+  const status = $("audit-status");
+  let listing;
+  try {
+    // Verified or refused whole: the log extends the one this browser
+    // checked before, every row is in it, none seen before is missing.
+    listing = await record.audit();
+  } catch (e) {
+    if (app.record !== record) return;
+    body.replaceChildren();
+    if (e.code === "audit_fork") {
+      // The evidence: two heads the server signed that cannot both be true.
+      const evidence = { keptHead: S.toHex(e.keptHead), servedHead: S.toHex(e.servedHead), at: Date.now() };
+      localStorage.setItem(`sesphr-audit-fork-${app.identity.id}`, JSON.stringify(evidence));
+    }
+    status.className = "refused";
+    status.dataset.code = e.code ?? "";
+    status.textContent =
+      e.code === "audit_fork"
+        ? "Not verified. The re-encryption server showed you an audit log that contradicts the one it showed you " +
+          "before: it may have rewritten or hidden who read this record. Both versions it signed are kept as evidence " +
+          "in this browser; show them to the server's operator or an auditor."
+        : `Not verified. ${e.message}`;
+    return;
+  }
+  const entries = [...listing.entries].reverse();
   // Everyone in the log named as in the sharing table (looked up once).
   const names = new Map();
   for (const id of new Set(entries.map((e) => e.granteeId))) names.set(id, await personLookedUp(id));
   if (app.record !== record) return;
+  status.className = listing.verified ? "ok" : "refused";
+  status.dataset.code = listing.verified ? "verified" : "";
+  status.textContent = listing.verified
+    ? `Verified: this is the re-encryption server's signed log (${listing.treeSize} entries in all), it only grew since you last looked, and nothing it showed you before is missing.`
+    : "Not verified.";
   body.replaceChildren(
     ...entries.map((e) =>
       el(

@@ -13,7 +13,10 @@ export class SesphrError extends Error {
    * download cancelled through its AbortSignal), `pruned` (the body or
    * attachment of a version the owner pruned: the relay no longer has it),
    * `content_mismatch` / `wrong_kind` (a blob that is not the one the
-   * signed manifest or section document names).
+   * signed manifest or section document names), `audit_fork` (the SRS's
+   * audit log does not extend the one it showed before; `keptHead` and
+   * `servedHead` are the evidence), `audit_incomplete` (an audit listing
+   * leaves out entries an earlier verified one showed).
    */
   readonly code: string;
   /** The HTTP status of a server refusal. */
@@ -22,6 +25,15 @@ export class SesphrError extends Error {
   readonly found?: number;
   /** For `stale`: the version (or time) known to be newer. */
   readonly known?: number;
+  /**
+   * For `audit_fork`, the evidence: the audit tree head this client verified
+   * before and the one served now, both signed by the pinned SRS (kind
+   * `0x0f`, 118 bytes each), which no append-only log can both have signed.
+   */
+  readonly keptHead?: Uint8Array;
+  readonly servedHead?: Uint8Array;
+  /** For `audit_incomplete`: entries below the earlier listing's tree size now, against `known` then. */
+  readonly listed?: number;
   /** For `srs_mismatch`: the fingerprint the server showed. */
   readonly served?: string;
   /** For `srs_mismatch`: the pinned fingerprint it was compared with. */
@@ -288,12 +300,38 @@ export interface WriteResult {
 /** High-water marks: record id → highest version seen witnessed. Persist it to refuse rollbacks. */
 export type HighWater = Map<string, number>;
 
+/**
+ * Where a Patient keeps its audit state: `auditHeads` maps a party id to
+ * the last audit tree head it verified, `auditMarks` a record id to what the
+ * last verified listing of that record showed. Values are bytes (a store
+ * may hand back their hex).
+ */
+export type AuditStore = Map<string, Uint8Array | string>;
+
+/** A record's audit log, verified. */
+export interface AuditListing {
+  /** The record's entries, oldest first. */
+  entries: AuditRow[];
+  /** Always true: a listing that fails a check is thrown, never returned. */
+  verified: true;
+  /** The size of the SRS's whole log the entries were checked under. */
+  treeSize: number;
+  /** That signed tree head (kind `0x0f`, 118 bytes), the one now kept. */
+  head: Uint8Array;
+}
+
 /** A patient: the owner of records. */
 export class Patient {
-  constructor(client: Client, identity: Identity, options?: { highWater?: HighWater });
+  constructor(
+    client: Client,
+    identity: Identity,
+    options?: { highWater?: HighWater; auditHeads?: AuditStore; auditMarks?: AuditStore },
+  );
   readonly client: Client;
   readonly identity: Identity;
   readonly highWater: HighWater;
+  readonly auditHeads: AuditStore;
+  readonly auditMarks: AuditStore;
   /** Every record this identity owns, rebuilt from the servers and checked against the SRS's heads. */
   records(): Promise<PatientRecord[]>;
   /** The `index`-th record, or undefined; a relay behind the SRS's head throws `stale`. */
@@ -364,8 +402,14 @@ export class PatientRecord {
   revokeParty(partyId: string): Promise<string[]>;
   /** Rotates a section's key at its next write. */
   rotate(name: string): void;
-  /** The record's audit log. */
-  audit(): Promise<AuditRow[]>;
+  /**
+   * The record's audit log, verified: the SRS's signed tree head extends the
+   * last one this patient verified (a consistency proof), every entry is in
+   * it (an audit path each), and every entry the last verified listing showed
+   * is still listed. Throws `audit_fork`, `stale`, `bad_proof`,
+   * `binding_mismatch` or `audit_incomplete` otherwise.
+   */
+  audit(): Promise<AuditListing>;
   /**
    * Frees the wasm state once the operations already started have ended
    * (writes, shares, revokes, refreshes and reconciles run one at a time);

@@ -31,17 +31,119 @@ async function retried(send) {
   }
 }
 
+/** Bytes of a hex field of a server's JSON (`malformed` if it is not hex). */
+function hexBytes(s) {
+  if (typeof s !== "string") throw new SesphrError("malformed", "the re-encryption server sent a field that is not hex");
+  return fromHex(s);
+}
+
+/** An audit path (hex hashes) as the concatenated bytes the core takes. */
+function joined(path) {
+  if (!Array.isArray(path)) throw new SesphrError("malformed", "the re-encryption server sent an audit path that is not a list");
+  const out = new Uint8Array(32 * path.length);
+  path.forEach((h, i) => {
+    const b = hexBytes(h);
+    if (b.length !== 32) throw new SesphrError("malformed", "an audit path hash is not 32 bytes");
+    out.set(b, 32 * i);
+  });
+  return out;
+}
+
+/** Kept bytes as a Uint8Array (a store may hand back hex, after JSON). */
+const bytesOf = (v) => (typeof v === "string" ? fromHex(v) : v);
+
+/** The audit checks' failures, said plainly (the code and its evidence are kept). */
+function auditInWords(e) {
+  if (!(e instanceof SesphrError)) return e;
+  const words = {
+    audit_fork:
+      "The re-encryption server showed you an audit log that does not extend the one it showed you before: " +
+      "it may have rewritten or hidden who read your record. Both of its signed log heads are kept as evidence.",
+    audit_incomplete:
+      "The re-encryption server's audit log leaves out reads of your record that it listed before " +
+      `(it shows ${e.listed} where it showed ${e.known}).`,
+    bad_proof: "The re-encryption server listed an access that is not in its signed audit log: the listing was altered.",
+    binding_mismatch: "The re-encryption server's audit listing holds an entry about another record.",
+    stale:
+      `The re-encryption server showed an older audit log (${e.found} entries) than the one it showed you before ` +
+      `(${e.known} entries): it may be hiding recent reads.`,
+  }[e.code];
+  if (words) e.message = words;
+  return e;
+}
+
 /** A patient: the owner of records. */
 export class Patient {
   /**
    * `highWater`: record id → highest version this owner saw the SRS
    * witness. Persist it (the portal keeps it in localStorage): a relay and
    * SRS that later roll the record back are then refused as `stale`.
+   *
+   * `auditHeads`: party id → the last audit tree head (signed bytes) this
+   * owner verified; `auditMarks`: record id → what the last verified audit
+   * listing of that record showed (bytes). Persist both, beside the pinned
+   * SRS key: every later listing must extend that head (`audit_fork`,
+   * `stale`) and keep every entry it showed (`audit_incomplete`). Without
+   * them, the first listing is taken on trust.
    */
-  constructor(client, identity, { highWater } = {}) {
+  constructor(client, identity, { highWater, auditHeads, auditMarks } = {}) {
     this.client = client;
     this.identity = identity;
     this.highWater = highWater ?? new Map();
+    this.auditHeads = auditHeads ?? new Map();
+    this.auditMarks = auditMarks ?? new Map();
+    this.#audits = Promise.resolve();
+  }
+
+  /** Audit checks, one at a time: each starts from the head the last one kept. */
+  #audits;
+
+  /**
+   * @internal Fetches and checks a record's audit listing (`names`:
+   * section id → name), one check at a time per patient.
+   */
+  auditListing(recordId, names) {
+    const run = this.#audits.then(() => this.#auditListing(recordId, names));
+    this.#audits = run.catch(() => {});
+    return run;
+  }
+
+  async #auditListing(recordId, names) {
+    const srs = this.client.pinnedSrs();
+    const base = this.client.srsUrl;
+    const token = core.signToken(this.identity.core, "readAudit", fromHex(recordId), Date.now());
+    const listing = await this.client.json("GET", `${base}/srs/v1/records/${recordId}/audit`, { token });
+    if (!Array.isArray(listing?.entries) || !Array.isArray(listing.paths) || listing.paths.length !== listing.entries.length) {
+      throw new SesphrError("malformed", "the re-encryption server's audit listing is not one entry and one audit path per row");
+    }
+    const partyId = this.identity.id;
+    const kept = this.auditHeads.get(partyId);
+    let check;
+    try {
+      check = new core.AuditListingCheck(srs, recordId, hexBytes(listing.treeHead), kept === undefined ? undefined : bytesOf(kept));
+      const range = check.consistencyNeeded();
+      if (range) {
+        const proof = await this.client.json("GET", `${base}/srs/v1/audit/consistency/${range[0]}/${range[1]}`);
+        check.acceptConsistency(joined(proof?.path), hexBytes(proof?.treeHead));
+      }
+      // Kept once it is known to extend the last one, before the entries are
+      // checked: the head is a fact about the whole log, whatever this listing holds.
+      this.auditHeads.set(partyId, check.verifiedHead());
+      listing.entries.forEach(([index, entry], i) => check.addEntry(index, hexBytes(entry), joined(listing.paths[i])));
+      const mark = this.auditMarks.get(recordId);
+      const out = check.finish(mark === undefined ? undefined : bytesOf(mark));
+      this.auditMarks.set(recordId, out.mark);
+      return {
+        entries: out.entries.map((e) => ({ ...e, sectionName: names.get(e.sectionId) ?? e.sectionId })),
+        verified: true,
+        treeSize: out.treeSize,
+        head: out.head,
+      };
+    } catch (e) {
+      throw auditInWords(e);
+    } finally {
+      check?.free();
+    }
   }
 
   /** Every record this identity owns, rebuilt from the servers. */
@@ -740,14 +842,18 @@ export class PatientRecord {
     this.#inner.rotate(this.sectionId(name));
   }
 
-  /** The audit log of this record: `[{index, timestamp, granteeId, sectionName, version, request, decision}]`. */
-  async audit() {
-    const token = core.signToken(this.identity.core, "readAudit", fromHex(this.recordId), Date.now());
-    const out = await this.client.json("GET", `${this.client.srsUrl}/srs/v1/records/${this.recordId}/audit`, { token });
-    return out.entries.map(([index, entry]) => {
-      const e = core.describeAuditEntry(fromHex(entry));
-      return { index, ...e, sectionName: this.names.get(e.sectionId) ?? e.sectionId };
-    });
+  /**
+   * The audit log of this record, verified: `{entries: [{index, timestamp,
+   * granteeId, sectionName, version, request, decision}], verified: true,
+   * treeSize, head}`. The SRS's signed tree head must extend the last one
+   * this patient verified (a consistency proof), every entry must be in
+   * that tree (an audit path each), and every entry the last verified
+   * listing showed must still be there; otherwise it throws `audit_fork`
+   * (with both signed heads as `keptHead` and `servedHead`), `stale`, `bad_proof`,
+   * `binding_mismatch` or `audit_incomplete`, and returns nothing.
+   */
+  audit() {
+    return this.patient.auditListing(this.recordId, this.names);
   }
 
   /** Frees the wasm state once the operations already started have ended; later ones are `invalid_state`. */

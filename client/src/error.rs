@@ -106,6 +106,34 @@ pub enum Error {
     /// was re-keyed without this reader, or was never shared with it.
     #[error("no grant of yours covers this version of the section")]
     NotGranted,
+    /// Two audit tree heads, both validly signed by the pinned SRS, that do
+    /// not describe one append-only log: the same size with another root,
+    /// or a larger head that no consistency proof links to the earlier one.
+    /// Both signed heads are the evidence (show them to anyone: each
+    /// verifies under the SRS key alone).
+    #[error(
+        "the re-encryption server's audit log forked: its signed head of {} entries does not extend the signed head of {} entries it showed before",
+        .served.tree_size,
+        .kept.tree_size
+    )]
+    AuditFork {
+        /// The head verified earlier (kept by this client).
+        kept: Box<crate::audit::SignedTreeHead>,
+        /// The head served now.
+        served: Box<crate::audit::SignedTreeHead>,
+    },
+    /// An audit listing leaves out entries about the record that an earlier
+    /// verified listing showed, or shows entries below that listing's tree
+    /// size that it left out.
+    #[error(
+        "the audit listing shows {listed} accesses where the one verified before showed {known}"
+    )]
+    AuditIncomplete {
+        /// Entries below the earlier listing's tree size now.
+        listed: u64,
+        /// Entries the earlier listing showed.
+        known: u64,
+    },
 }
 
 /// The class of an [`Error`], without its details: one variant per stable
@@ -158,6 +186,10 @@ pub enum ErrorKind {
     Refused,
     /// `not_granted`
     NotGranted,
+    /// `audit_fork`
+    AuditFork,
+    /// `audit_incomplete`
+    AuditIncomplete,
 }
 
 impl Error {
@@ -186,6 +218,8 @@ impl Error {
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Refused(_) => ErrorKind::Refused,
             Error::NotGranted => ErrorKind::NotGranted,
+            Error::AuditFork { .. } => ErrorKind::AuditFork,
+            Error::AuditIncomplete { .. } => ErrorKind::AuditIncomplete,
         }
     }
 
@@ -241,6 +275,8 @@ impl ErrorKind {
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Refused => "refused",
             ErrorKind::NotGranted => "not_granted",
+            ErrorKind::AuditFork => "audit_fork",
+            ErrorKind::AuditIncomplete => "audit_incomplete",
         }
     }
 }

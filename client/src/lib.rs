@@ -9,7 +9,7 @@ pub mod primitives;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasm;
 
-pub use flows::{owner, policy, reader};
+pub use flows::{audit_check, owner, policy, reader};
 pub use objects::{
     attachment, audit, capsule, content, envelope, grant, identity, manifest, record, reencrypt,
     revocation, stream, token, vault,

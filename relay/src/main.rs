@@ -96,6 +96,125 @@ enum Command {
     Relay(Common),
     /// SRS only.
     Srs(Common),
+    /// The SRS audit log, for auditors.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Writes the SRS's whole audit log, with a head signed now (run on the
+    /// SRS host: it reads the data directory and the SRS seed).
+    Export {
+        /// Data directory of the SRS (`serve` or `srs`).
+        #[arg(long, env = "SESPHR_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Where to write the export.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Checks an export from its first entry to its largest head: every
+    /// entry, every head's signature and root (so every pair of heads is
+    /// consistent). Exit status 0 only if everything checks out.
+    Verify {
+        /// The export file.
+        export: PathBuf,
+        /// The SRS fingerprint the auditor trusts (published by the
+        /// operator); without it, compare the one printed.
+        #[arg(long)]
+        srs_fingerprint: Option<String>,
+        /// A signed tree head (hex) collected elsewhere, from a receipt or
+        /// an owner's portal, to check against the export too (repeatable).
+        #[arg(long = "head")]
+        heads: Vec<String>,
+    },
+}
+
+/// `audit export` / `audit verify`: the report on stdout, failures on stderr.
+fn audit(cmd: AuditCommand) -> std::process::ExitCode {
+    use sesphr_client::audit::AuditExport;
+    use std::process::ExitCode;
+    let fail = |what: String| {
+        eprintln!("audit: {what}");
+        ExitCode::FAILURE
+    };
+    match cmd {
+        AuditCommand::Export { data_dir, out } => {
+            let bytes = match sesphr_relay::srs::export::export(&data_dir) {
+                Ok(b) => b,
+                Err(e) => return fail(e.to_string()),
+            };
+            if let Err(e) = std::fs::write(&out, &bytes) {
+                return fail(format!("{}: {e}", out.display()));
+            }
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+            ExitCode::SUCCESS
+        }
+        AuditCommand::Verify {
+            export,
+            srs_fingerprint,
+            heads,
+        } => {
+            let bytes = match std::fs::read(&export) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("{}: {e}", export.display())),
+            };
+            let mut x = match AuditExport::from_bytes(&bytes) {
+                Ok(x) => x,
+                Err(e) => return fail(format!("not an audit export ({}): {e}", e.code())),
+            };
+            let fingerprint = x.srs.fingerprint();
+            if let Some(pinned) = &srs_fingerprint {
+                if pinned != &fingerprint {
+                    return fail(format!(
+                        "the export is the log of SRS {fingerprint}, not of {pinned}"
+                    ));
+                }
+            }
+            for h in &heads {
+                match hex::decode(h) {
+                    Ok(b) => x.heads.push(b),
+                    Err(_) => return fail(format!("--head {h} is not hex")),
+                }
+            }
+            match x.verify(None) {
+                Ok(v) => {
+                    println!("SRS {fingerprint}");
+                    if srs_fingerprint.is_none() {
+                        println!("(compare this fingerprint with the one the operator publishes)");
+                    }
+                    let counts: Vec<String> = v
+                        .decisions
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(d, n)| format!("{d} {n}"))
+                        .collect();
+                    println!(
+                        "{} entries, every one decoded: {}",
+                        v.entries,
+                        if counts.is_empty() {
+                            "none".to_string()
+                        } else {
+                            counts.join(", ")
+                        }
+                    );
+                    for h in &v.heads {
+                        println!(
+                            "head of {} entries, root {}, signed at {} ms: verified",
+                            h.tree_size,
+                            hex::encode(h.root),
+                            h.timestamp
+                        );
+                    }
+                    println!(
+                        "verified: the log from entry 0 to its head, and every head against it"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("{e} ({})", e.error.code())),
+            }
+        }
+    }
 }
 
 #[tokio::main]
@@ -104,6 +223,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(c) => (Services::All, c),
         Command::Relay(c) => (Services::Relay, c),
         Command::Srs(c) => (Services::Srs, c),
+        Command::Audit(cmd) => return audit(cmd),
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -3,7 +3,7 @@ import {
   init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex, wrappedSeedCost, isTransient,
   Client, Contacts, Identity, Patient, PatientRecord, Reader, OpenSection, SesphrError, SharedRecord,
   type Contact, type PartyLabel,
-  type AuditRow, type Cost, type HighWater, type OwnerGrant, type Party, type SharedSection, type SectionDocument,
+  type AuditListing, type AuditRow, type Cost, type HighWater, type OwnerGrant, type Party, type SharedSection, type SectionDocument,
   type WriteResult,
   planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe,
   type FhirBundle, type FhirResource, type ImportPlan, type OtherPatient, type PlannedSection,
@@ -60,7 +60,9 @@ export async function everything(baseUrl: string): Promise<string[]> {
   record.rotate("notes");
   await record.revoke(ids);
   await record.revokeParty(party.id);
-  const audit: AuditRow[] = await record.audit();
+  const listing: AuditListing = await record.audit();
+  const verified: true = listing.verified;
+  const audit: AuditRow[] = listing.entries;
   const own: OpenSection = await record.open("notes");
   const doc: SectionDocument = own.document;
   const format: 1 | 2 = doc.format;

@@ -49,7 +49,7 @@ export async function flow(S, baseUrl) {
   out.revokedCode = refused?.code;
   out.revokedStatus = refused?.status;
   out.revokedIsError = refused instanceof Error && refused instanceof S.SesphrError;
-  out.audit = (await record.audit()).map((a) => `${a.sectionName}:${a.decision}`);
+  out.audit = (await record.audit()).entries.map((a) => `${a.sectionName}:${a.decision}`);
   const wrapped = patient.wrap("a long passphrase", { memoryKib: 19456, iterations: 2, lanes: 1 });
   out.wrongPassCode = (() => {
     try {

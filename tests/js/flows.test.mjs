@@ -356,7 +356,7 @@ test("every grant of the epoch is tried: a revoked newest grant falls back to th
   const open = await reader.open(shared.sections[0]);
   assert.equal(open.document.text, "salbutamol");
   open.close();
-  const audit = (await record.audit()).map((a) => `${a.grantId === newer ? "newer" : "older"}:${a.decision}`);
+  const audit = (await record.audit()).entries.map((a) => `${a.grantId === newer ? "newer" : "older"}:${a.decision}`);
   assert.deepEqual(audit, ["newer:revoked", "older:allowed"]);
   // With both revoked, the refusal is the SRS's decision.
   await record.revoke(older);

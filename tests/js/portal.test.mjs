@@ -226,6 +226,11 @@ test("patient shares sections, readers read exactly what was granted, revocation
   const auditNames = new Set(await page.locator("#audit-table td[data-label=Who]").allTextContents());
   assert.ok(auditNames.has(bobInTable), `${[...auditNames]} has ${bobInTable}`);
   assert.ok([...auditNames].some((n) => n.startsWith("Acme claims desk (")));
+  // "Verified" only once the checks passed, and the head is kept for the next look.
+  await page.locator("#audit-status[data-code=verified]").waitFor();
+  assert.match(await page.locator("#audit-status").textContent(), /^Verified: /);
+  const keptHeads = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("sesphr-audit-heads-")));
+  assert.equal(keptHeads.length, 1);
 
   // Revoke the physician: the next open is refused with a clear message.
   page.once("dialog", (d) => d.accept());
@@ -238,7 +243,25 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await shot(physician, "06-revoked.png");
   await page.getByRole("button", { name: "Refresh" }).first().click();
   await page.locator("#audit-table .refused", { hasText: "revoked" }).first().waitFor();
+  await page.locator("#audit-status[data-code=verified]").waitFor();
   await shot(patient, "07-audit.png");
+  // An SRS that drops a read it listed before (its own answer, rewritten in
+  // flight): not verified, in plain words, and no rows shown.
+  const listing = "**/srs/v1/records/*/audit";
+  await page.route(listing, async (route) => {
+    const resp = await route.fetch();
+    const body = await resp.json();
+    body.entries.splice(0, 1);
+    body.paths.splice(0, 1);
+    await route.fulfill({ response: resp, json: body });
+  });
+  await page.getByRole("button", { name: "Refresh" }).first().click();
+  await page.locator("#audit-status[data-code=audit_incomplete]").waitFor();
+  assert.match(await page.locator("#audit-status").textContent(), /^Not verified\. .*leaves out reads of your record/);
+  assert.equal(await page.locator("#audit-table tbody tr").count(), 0);
+  await page.unroute(listing);
+  await page.getByRole("button", { name: "Refresh" }).first().click();
+  await page.locator("#audit-status[data-code=verified]").waitFor();
 
   // The insurer keeps access after the physician's revocation.
   reading = await openShared(insurer);

@@ -2,7 +2,7 @@
 // data directory, for the JS test suites (node --test and Playwright).
 import { spawn } from "node:child_process";
 import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,9 +31,17 @@ export function launchChromiumProfile(dir, extraArgs = []) {
   return chromium.launchPersistentContext(dir, { executablePath: chromiumPath, args: [...chromiumArgs, ...extraArgs] });
 }
 
-/** Starts the server; resolves to {url, stop()}. SESPHR_BIN overrides the binary. */
-export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www") } = {}) {
+/**
+ * Starts the server; resolves to {url, data, stop()}. SESPHR_BIN overrides
+ * the binary. `srsSeedOf`: the data directory of another server whose SRS
+ * identity this one takes (the same SRS key over its own, separate log).
+ */
+export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf } = {}) {
   const data = mkdtempSync(join(tmpdir(), "sesphr-js-"));
+  if (srsSeedOf) {
+    mkdirSync(join(data, "srs"));
+    copyFileSync(join(srsSeedOf, "srs", "identity.seed"), join(data, "srs", "identity.seed"));
+  }
   const bin = process.env.SESPHR_BIN ?? join(root, "target", "debug", "sesphr-relay");
   const child = spawn(
     bin,

@@ -3,6 +3,7 @@
 //! each step takes what a driver fetched and returns what it must send, so
 //! the JS package, the native client and the tests run the same rules.
 
+pub mod audit_check;
 pub mod owner;
 pub mod policy;
 pub mod reader;

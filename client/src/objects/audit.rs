@@ -207,13 +207,13 @@ impl InclusionReceipt {
     }
 }
 
-/// The audit tree in memory: every leaf hash (for consistency proofs) and the
-/// frontier (for O(log n) appends, roots and receipts). The SRS keeps the
+/// The audit tree in memory: every complete subtree's hash
+/// ([`merkle::Tree`]), for receipts, roots, inclusion proofs of past
+/// entries and consistency proofs between past sizes. The SRS keeps the
 /// entries durably and rebuilds this at start.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
-    leaves: Vec<Hash>,
-    frontier: merkle::Frontier,
+    tree: merkle::Tree,
 }
 
 impl MemoryLog {
@@ -221,25 +221,18 @@ impl MemoryLog {
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> MemoryLog {
         let mut log = MemoryLog::default();
         for e in entries {
-            let leaf = merkle::leaf_hash(e);
-            log.leaves.push(leaf);
-            log.frontier.push(leaf);
+            log.tree.push(merkle::leaf_hash(e));
         }
         log
     }
 
     /// Appends an entry and returns its receipt under a freshly signed head.
     pub fn append(&mut self, srs: &Identity, entry: AuditEntry) -> Result<InclusionReceipt> {
-        let index = self.leaves.len() as u64;
-        let leaf = entry.leaf_hash();
-        self.leaves.push(leaf);
-        let path = self.frontier.push(leaf);
-        let head = SignedTreeHead::sign(
-            srs,
-            self.frontier.size(),
-            self.frontier.root(),
-            entry.timestamp,
-        );
+        let index = self.tree.size();
+        self.tree.push(entry.leaf_hash());
+        let size = self.tree.size();
+        let path = self.tree.inclusion_proof(index, size)?;
+        let head = SignedTreeHead::sign(srs, size, self.tree.root_at(size)?, entry.timestamp);
         Ok(InclusionReceipt {
             index,
             path,
@@ -249,8 +242,19 @@ impl MemoryLog {
     }
 
     /// A signed head of the whole log.
-    pub fn head(&self, srs: &Identity, timestamp: u64) -> SignedTreeHead {
-        SignedTreeHead::sign(srs, self.frontier.size(), self.frontier.root(), timestamp)
+    pub fn head(&self, srs: &Identity, timestamp: u64) -> Result<SignedTreeHead> {
+        self.head_at(srs, self.tree.size(), timestamp)
+    }
+
+    /// A signed head of the log's first `size` entries (`bad_proof` past
+    /// the end).
+    pub fn head_at(&self, srs: &Identity, size: u64, timestamp: u64) -> Result<SignedTreeHead> {
+        Ok(SignedTreeHead::sign(
+            srs,
+            size,
+            self.tree.root_at(size)?,
+            timestamp,
+        ))
     }
 
     /// The consistency proof from size `first` to size `second`, with a signed
@@ -262,23 +266,186 @@ impl MemoryLog {
         second: u64,
         timestamp: u64,
     ) -> Result<(Vec<Hash>, SignedTreeHead)> {
-        if first == 0 || first > second || second > self.leaves.len() as u64 {
-            return Err(Error::BadProof);
-        }
-        let prefix = &self.leaves[..second as usize];
-        let path = merkle::consistency_proof(prefix, first as usize)?;
-        Ok((
-            path,
-            SignedTreeHead::sign(srs, second, merkle::root(prefix), timestamp),
-        ))
+        let path = self.tree.consistency_proof(first, second)?;
+        Ok((path, self.head_at(srs, second, timestamp)?))
+    }
+
+    /// The audit path of entry `index` in the log of its first `size`
+    /// entries (`bad_proof` unless `index < size ≤ len`).
+    pub fn inclusion_path(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        self.tree.inclusion_proof(index, size)
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.leaves.len()
+        self.tree.size() as usize
     }
     /// Whether the log is empty.
     pub fn is_empty(&self) -> bool {
-        self.leaves.is_empty()
+        self.tree.size() == 0
+    }
+}
+
+/// Most entries and heads an export may announce before it is read (the
+/// reader never allocates from an announced count).
+const MAX_EXPORT_HEADS: u32 = 1 << 16;
+
+/// An audit log exported for an auditor (kind `0x14`): the SRS's public
+/// identity, every entry from index 0 in order, and signed tree heads (the
+/// SRS's head of the whole export first; an auditor may add heads it
+/// collected elsewhere, from receipts or from owners). Not signed as a
+/// whole: the heads are what the SRS signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditExport {
+    /// The SRS whose log this is.
+    pub srs: PublicIdentity,
+    /// Encoded entries, index 0 first.
+    pub entries: Vec<Vec<u8>>,
+    /// Encoded signed tree heads.
+    pub heads: Vec<Vec<u8>>,
+}
+
+/// What [`AuditExport::verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedExport {
+    /// Entries checked (the whole log up to its largest head).
+    pub entries: u64,
+    /// Every head, verified, by increasing tree size.
+    pub heads: Vec<SignedTreeHead>,
+    /// Entries per decision code, in decision order.
+    pub decisions: Vec<(&'static str, u64)>,
+}
+
+/// Where in an export a check failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportPart {
+    /// The framing or the SRS identity.
+    Header,
+    /// The entry at this index.
+    Entry(u64),
+    /// The head at this position in the export's list.
+    Head(usize),
+}
+
+/// An export that does not check out: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {error}", match .part {
+    ExportPart::Header => "export".to_string(),
+    ExportPart::Entry(i) => format!("entry {i}"),
+    ExportPart::Head(i) => format!("head {i}"),
+})]
+pub struct ExportFailure {
+    /// Where.
+    pub part: ExportPart,
+    /// Why (a stable code).
+    pub error: Error,
+}
+
+impl AuditExport {
+    /// Encodes: `SPHR 14 01 ‖ srs (66) ‖ u64 n ‖ n × lp(entry) ‖ u32 h ‖ h × lp(head)`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::object(Kind::AuditExport);
+        w.raw(&self.srs.to_bytes()).u64(self.entries.len() as u64);
+        for e in &self.entries {
+            w.bytes(e)?;
+        }
+        let h = u32::try_from(self.heads.len()).map_err(|_| Error::TooLarge("heads"))?;
+        w.u32(h);
+        for head in &self.heads {
+            w.bytes(head)?;
+        }
+        Ok(w.finish())
+    }
+
+    /// Decodes the framing only (entries and heads are checked by
+    /// [`AuditExport::verify`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<AuditExport> {
+        let mut r = Reader::object(bytes, Kind::AuditExport)?;
+        let srs = PublicIdentity::from_bytes(r.take(66)?)?;
+        let n = r.u64()?;
+        // Each entry takes at least its 4-byte prefix: an announced count
+        // the bytes cannot hold is refused before anything is allocated.
+        if n > (r.remaining() / 4) as u64 {
+            return Err(malformed("audit export", "truncated"));
+        }
+        let entries = (0..n)
+            .map(|_| r.bytes(1024).map(<[u8]>::to_vec))
+            .collect::<Result<Vec<_>>>()?;
+        let h = r.u32()?;
+        if h > MAX_EXPORT_HEADS {
+            return Err(malformed("audit export", "too many heads"));
+        }
+        let heads = (0..h)
+            .map(|_| r.bytes(1024).map(<[u8]>::to_vec))
+            .collect::<Result<Vec<_>>>()?;
+        r.finish()?;
+        Ok(AuditExport {
+            srs,
+            entries,
+            heads,
+        })
+    }
+
+    /// Checks the export from its first entry to its largest head, against
+    /// `pinned` (the SRS key the auditor trusts; `None`: the embedded one,
+    /// whose fingerprint the auditor must then compare out of band):
+    /// every entry decodes; every head verifies under the key; every head's
+    /// root is the root of that many entries (so every pair of heads is
+    /// consistent, and a head of the same size with another root is caught);
+    /// and some head covers every entry (entries past the largest head are
+    /// signed by nothing). The first failure is returned with its place.
+    pub fn verify(
+        &self,
+        pinned: Option<&PublicIdentity>,
+    ) -> core::result::Result<VerifiedExport, ExportFailure> {
+        let at = |part: ExportPart| move |error: Error| ExportFailure { part, error };
+        let srs = match pinned {
+            Some(p) if p != &self.srs => {
+                return Err(at(ExportPart::Header)(Error::BindingMismatch(
+                    "the export is another SRS's log",
+                )))
+            }
+            _ => &self.srs,
+        };
+        let mut tree = merkle::Tree::default();
+        let mut counts = [0u64; 8];
+        for (i, e) in self.entries.iter().enumerate() {
+            let entry = AuditEntry::from_bytes(e).map_err(at(ExportPart::Entry(i as u64)))?;
+            counts[entry.decision as usize] += 1;
+            tree.push(merkle::leaf_hash(e));
+        }
+        let mut heads = Vec::with_capacity(self.heads.len());
+        for (i, h) in self.heads.iter().enumerate() {
+            let head = SignedTreeHead::from_bytes(h, srs).map_err(at(ExportPart::Head(i)))?;
+            if head.tree_size > tree.size() {
+                return Err(at(ExportPart::Head(i))(Error::Stale {
+                    found: tree.size(),
+                    known: head.tree_size,
+                }));
+            }
+            if tree
+                .root_at(head.tree_size)
+                .map_err(at(ExportPart::Head(i)))?
+                != head.root
+            {
+                return Err(at(ExportPart::Head(i))(Error::BadProof));
+            }
+            heads.push(head);
+        }
+        heads.sort_by_key(|h| h.tree_size);
+        if heads.last().map(|h| h.tree_size) != Some(tree.size()) {
+            return Err(at(ExportPart::Header)(malformed(
+                "audit export",
+                "no signed head covers every entry",
+            )));
+        }
+        let decisions = (0u8..8)
+            .filter_map(|d| Decision::from_u8(d).map(|d| (d.code(), counts[d as usize])))
+            .collect();
+        Ok(VerifiedExport {
+            entries: tree.size(),
+            heads,
+            decisions,
+        })
     }
 }

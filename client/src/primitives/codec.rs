@@ -97,6 +97,10 @@ pub enum Kind {
     WrappedSeed = 0x11,
     /// Header of an attachment stored as its own blob.
     AttachmentHeader = 0x12,
+    /// What an owner verified of a record's audit listing (kept locally).
+    AuditMark = 0x13,
+    /// An audit log exported for an auditor.
+    AuditExport = 0x14,
 }
 
 impl Kind {
@@ -121,6 +125,8 @@ impl Kind {
             Kind::RequestToken => "request token",
             Kind::WrappedSeed => "wrapped seed",
             Kind::AttachmentHeader => "attachment header",
+            Kind::AuditMark => "audit mark",
+            Kind::AuditExport => "audit export",
         }
     }
 }

@@ -65,6 +65,8 @@ pub mod labels {
     pub const ATTACHMENT_KEY_COMMIT: &str = "SeSPHR-v1/attachment/key-commit";
     /// `H`: attachment header hash (the AAD of its chunks).
     pub const ATTACHMENT_HEADER: &str = "SeSPHR-v1/attachment-header";
+    /// `H`: digest of the `(index, leaf)` pairs of an audit listing (an audit mark).
+    pub const AUDIT_LISTING: &str = "SeSPHR-v1/audit-listing";
 }
 
 /// Writes `label` and `fields`, each with a `u32` big-endian length prefix.

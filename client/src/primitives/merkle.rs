@@ -247,6 +247,136 @@ impl Frontier {
     }
 }
 
+/// An append-only RFC 9162 tree that keeps the root of every complete
+/// perfect subtree (about 2n hashes for n leaves), so that the root of any
+/// prefix, the audit path of any leaf under any prefix and the consistency
+/// proof between any two prefixes each cost O(log² n) hash lookups and at
+/// most O(log² n) hashes: the SRS answers them for past sizes without
+/// rehashing the log.
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    /// `levels[h][i]`: the root of the perfect subtree of height `h` over
+    /// leaves `[i·2^h, (i+1)·2^h)`, for every such subtree already complete.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// Appends a leaf hash (amortized O(1) node hashes).
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        let mut h = 0;
+        loop {
+            if self.levels.len() == h {
+                self.levels.push(Vec::new());
+            }
+            let level = &mut self.levels[h];
+            level.push(node);
+            if !level.len().is_multiple_of(2) {
+                return;
+            }
+            node = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
+            h += 1;
+        }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// The root of `[start, start + n)`, `n ≥ 1`, inside the tree.
+    fn range_root(&self, start: usize, n: usize) -> Hash {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let h = n.trailing_zeros() as usize;
+            if let Some(&node) = self.levels.get(h).and_then(|l| l.get(start >> h)) {
+                return node;
+            }
+        }
+        if n == 1 {
+            // Unreachable for ranges inside the tree (every leaf is kept).
+            return Sha256::digest([]).into();
+        }
+        let k = split(n);
+        node_hash(
+            &self.range_root(start, k),
+            &self.range_root(start + k, n - k),
+        )
+    }
+
+    fn check_size(&self, size: u64) -> Result<usize> {
+        if size > self.size() {
+            return Err(Error::BadProof);
+        }
+        usize::try_from(size).map_err(|_| Error::TooLarge("tree size"))
+    }
+
+    /// The tree hash of the first `size` leaves (the empty tree: `SHA-256("")`).
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        let n = self.check_size(size)?;
+        Ok(if n == 0 {
+            Sha256::digest([]).into()
+        } else {
+            self.range_root(0, n)
+        })
+    }
+
+    /// The audit path of leaf `index` in the tree of the first `size`
+    /// leaves (equal to [`inclusion_proof`] over those leaves).
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        let n = self.check_size(size)?;
+        if index >= size {
+            return Err(Error::BadProof);
+        }
+        let mut out = Vec::new();
+        self.path_rec(0, n, index as usize, &mut out);
+        Ok(out)
+    }
+
+    fn path_rec(&self, start: usize, n: usize, m: usize, out: &mut Vec<Hash>) {
+        if n <= 1 {
+            return;
+        }
+        let k = split(n);
+        if m < k {
+            self.path_rec(start, k, m, out);
+            out.push(self.range_root(start + k, n - k));
+        } else {
+            self.path_rec(start + k, n - k, m - k, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+
+    /// The consistency proof from the tree of the first `first` leaves to
+    /// the tree of the first `second` (equal to [`consistency_proof`] over
+    /// those leaves), for `0 < first ≤ second ≤ size`.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>> {
+        let n = self.check_size(second)?;
+        if first == 0 || first > second {
+            return Err(Error::BadProof);
+        }
+        let mut out = Vec::new();
+        self.subproof(first as usize, 0, n, true, &mut out);
+        Ok(out)
+    }
+
+    fn subproof(&self, m: usize, start: usize, n: usize, whole: bool, out: &mut Vec<Hash>) {
+        if m == n {
+            if !whole {
+                out.push(self.range_root(start, n));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            self.subproof(m, start, k, whole, out);
+            out.push(self.range_root(start + k, n - k));
+        } else {
+            self.subproof(m - k, start + k, n - k, false, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+}
+
 /// RFC 9162 §2.1.3.2/§2.1.4.2: after hashing at a right edge, shift `fn`
 /// and `sn` right until `fn`'s low bit is set (or `fn` is 0).
 fn skip_right_edges(fn_: &mut u64, sn: &mut u64) {
@@ -338,5 +468,43 @@ mod tests {
             );
         }
         assert_eq!(Frontier::from_leaves(&all).root(), root(&all));
+    }
+
+    #[test]
+    fn the_kept_tree_gives_the_reference_roots_paths_and_proofs_for_every_prefix() {
+        let all = leaves(70);
+        let mut t = Tree::default();
+        assert_eq!(t.root_at(0).expect("empty"), root(&[]));
+        for l in &all {
+            t.push(*l);
+        }
+        assert_eq!(t.size(), 70);
+        for n in 0..=all.len() {
+            assert_eq!(
+                t.root_at(n as u64).expect("root"),
+                root(&all[..n]),
+                "root {n}"
+            );
+            for i in 0..n {
+                assert_eq!(
+                    t.inclusion_proof(i as u64, n as u64).expect("path"),
+                    inclusion_proof(&all[..n], i).expect("reference"),
+                    "path {i} of {n}"
+                );
+            }
+            for m in 1..=n {
+                assert_eq!(
+                    t.consistency_proof(m as u64, n as u64).expect("proof"),
+                    consistency_proof(&all[..n], m).expect("reference"),
+                    "proof {m} to {n}"
+                );
+            }
+            assert!(t.inclusion_proof(n as u64, n as u64).is_err());
+        }
+        assert!(t.root_at(71).is_err());
+        assert!(t.inclusion_proof(3, 71).is_err());
+        assert!(t.consistency_proof(0, 5).is_err());
+        assert!(t.consistency_proof(6, 5).is_err());
+        assert!(t.consistency_proof(5, 71).is_err());
     }
 }

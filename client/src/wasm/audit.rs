@@ -1,30 +1,33 @@
-//! The SRS's audit log, as its owner reads it.
+//! The SRS's audit log, as its owner reads it: entries decoded, and the
+//! owner's checks of a listing ([`AuditListingCheck`], the core's
+//! `audit_check` flow).
 
 use serde::Serialize;
+use serde_bytes::ByteBuf;
 use wasm_bindgen::prelude::*;
 
-use super::to_js;
+use super::{hex32, to_js, to_u64, PublicIdentity};
 use crate::audit::AuditEntry;
+use crate::audit_check::{AuditCheck, AuditMark, ListingCheck};
+use crate::error::Error;
+use crate::merkle::Hash;
+use crate::record::RecordId;
 
-/// Decodes one audit log entry: `{timestamp, grantId, granteeId, recordId,
-/// sectionId, version, request, decision}` (`request` is the hash of the
-/// request decided on; `decision` is `allowed` or the refusal code).
-#[wasm_bindgen(js_name = describeAuditEntry)]
-pub fn describe_audit_entry(entry: &[u8]) -> Result<JsValue, JsValue> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct View {
-        timestamp: f64,
-        grant_id: String,
-        grantee_id: String,
-        record_id: String,
-        section_id: String,
-        version: f64,
-        request: String,
-        decision: &'static str,
-    }
-    let e = AuditEntry::from_bytes(entry)?;
-    to_js(&View {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryView {
+    timestamp: f64,
+    grant_id: String,
+    grantee_id: String,
+    record_id: String,
+    section_id: String,
+    version: f64,
+    request: String,
+    decision: &'static str,
+}
+
+fn entry_view(e: &AuditEntry) -> EntryView {
+    EntryView {
         timestamp: e.timestamp as f64,
         grant_id: hex::encode(e.grant_id),
         grantee_id: e.grantee.to_hex(),
@@ -33,5 +36,164 @@ pub fn describe_audit_entry(entry: &[u8]) -> Result<JsValue, JsValue> {
         version: e.version as f64,
         request: hex::encode(e.request),
         decision: e.decision.code(),
-    })
+    }
+}
+
+/// Decodes one audit log entry: `{timestamp, grantId, granteeId, recordId,
+/// sectionId, version, request, decision}` (`request` is the hash of the
+/// request decided on; `decision` is `allowed` or the refusal code).
+/// Decoding is not verifying: [`AuditListingCheck`] checks a listing.
+#[wasm_bindgen(js_name = describeAuditEntry)]
+pub fn describe_audit_entry(entry: &[u8]) -> Result<JsValue, JsValue> {
+    to_js(&entry_view(&AuditEntry::from_bytes(entry)?))
+}
+
+fn hashes(path: &[u8]) -> Result<Vec<Hash>, JsValue> {
+    if !path.len().is_multiple_of(32) || path.len() > 64 * 32 {
+        return Err(super::arg(
+            "an audit path is at most 64 hashes of 32 bytes, concatenated",
+        ));
+    }
+    Ok(path
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
+enum Step {
+    Head(AuditCheck),
+    Listing(ListingCheck),
+    Done,
+}
+
+/// The owner's check of one audit listing, in the order the steps must run:
+/// `new` (the listing's signed head against the kept one: a smaller head is
+/// `stale`, the same size with another root `audit_fork`);
+/// `consistencyNeeded()` → `[first, second]` to fetch, then
+/// `acceptConsistency(path, treeHead)` (`audit_fork` if it does not link the
+/// heads); `verifiedHead()` → the head's bytes to keep; `addEntry` per listed
+/// entry (`bad_proof` for an entry not in the verified tree,
+/// `binding_mismatch` for another record's); `finish(mark)` → the entries
+/// and the record's mark to keep (`audit_incomplete` if an entry the last
+/// verified listing showed is missing). Out of order: `invalid_state`.
+#[wasm_bindgen]
+pub struct AuditListingCheck {
+    step: Step,
+    record: RecordId,
+}
+
+#[wasm_bindgen]
+impl AuditListingCheck {
+    /// Starts checking a listing of `recordId` whose signed tree head is
+    /// `treeHead`, against the pinned SRS and the head this owner kept from
+    /// its last check (`undefined` the first time).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        srs: &PublicIdentity,
+        record_id: &str,
+        tree_head: &[u8],
+        kept: Option<Vec<u8>>,
+    ) -> Result<AuditListingCheck, JsValue> {
+        let record = RecordId(hex32(record_id, "recordId")?);
+        let check = AuditCheck::new(&srs.0, tree_head, kept.as_deref())?;
+        Ok(AuditListingCheck {
+            step: Step::Head(check),
+            record,
+        })
+    }
+
+    /// `[first, second]` of the consistency proof to fetch, or `undefined`.
+    #[wasm_bindgen(js_name = consistencyNeeded)]
+    pub fn consistency_needed(&self) -> Result<JsValue, JsValue> {
+        match &self.step {
+            Step::Head(c) => match c.consistency_needed() {
+                Some((a, b)) => to_js(&[a as f64, b as f64]),
+                None => Ok(JsValue::UNDEFINED),
+            },
+            _ => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// Checks the consistency proof (`path`: its hashes concatenated) and
+    /// the signed head it came with.
+    #[wasm_bindgen(js_name = acceptConsistency)]
+    pub fn accept_consistency(&mut self, path: &[u8], tree_head: &[u8]) -> Result<(), JsValue> {
+        let path = hashes(path)?;
+        match &mut self.step {
+            Step::Head(c) => Ok(c.accept_consistency(&path, tree_head)?),
+            _ => Err(Error::InvalidState("the head is already verified").into()),
+        }
+    }
+
+    /// The verified head's bytes (keep them for the next check); entries
+    /// may be added from now on.
+    #[wasm_bindgen(js_name = verifiedHead)]
+    pub fn verified_head(&mut self) -> Result<Vec<u8>, JsValue> {
+        match std::mem::replace(&mut self.step, Step::Done) {
+            Step::Head(c) => {
+                let head = c.verified()?;
+                let bytes = head.head().as_bytes().to_vec();
+                self.step = Step::Listing(head.listing(self.record));
+                Ok(bytes)
+            }
+            other => {
+                self.step = other;
+                Err(Error::InvalidState("the head is already verified").into())
+            }
+        }
+    }
+
+    /// Checks one listed entry and its audit path (hashes concatenated).
+    #[wasm_bindgen(js_name = addEntry)]
+    pub fn add_entry(&mut self, index: f64, entry: &[u8], path: &[u8]) -> Result<(), JsValue> {
+        let index = to_u64(index, "index")?;
+        let path = hashes(path)?;
+        match &mut self.step {
+            Step::Listing(l) => Ok(l.add(index, entry, &path)?),
+            _ => Err(Error::InvalidState("verify the head before adding entries").into()),
+        }
+    }
+
+    /// Ends the check against the record's kept mark (`undefined` the first
+    /// time): `{entries: [{index, …entry}], treeSize, head, mark}`, with
+    /// `head` and `mark` the bytes to keep.
+    pub fn finish(&mut self, mark: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Row {
+            index: f64,
+            #[serde(flatten)]
+            entry: EntryView,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Out {
+            entries: Vec<Row>,
+            tree_size: f64,
+            head: ByteBuf,
+            mark: ByteBuf,
+        }
+        let kept = mark.as_deref().map(AuditMark::from_bytes).transpose()?;
+        let Step::Listing(l) = std::mem::replace(&mut self.step, Step::Done) else {
+            return Err(Error::InvalidState("verify the head before finishing").into());
+        };
+        let v = l.finish(kept.as_ref())?;
+        to_js(&Out {
+            entries: v
+                .entries
+                .iter()
+                .map(|(i, e)| Row {
+                    index: *i as f64,
+                    entry: entry_view(e),
+                })
+                .collect(),
+            tree_size: v.head.head().tree_size as f64,
+            head: ByteBuf::from(v.head.head().as_bytes().to_vec()),
+            mark: ByteBuf::from(v.mark.to_bytes()),
+        })
+    }
 }

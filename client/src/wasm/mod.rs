@@ -44,7 +44,7 @@ use crate::identity::PublicIdentity as CorePublic;
 pub use attachment::{
     attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
 };
-pub use audit::describe_audit_entry;
+pub use audit::{describe_audit_entry, AuditListingCheck};
 pub use grant::{issue_grant, role_sections, standard_sections, GrantShare, VerifiedGrant};
 pub use identity::{verify_directory_entry, Identity, PublicIdentity};
 pub use manifest::{ManifestChain, SignedHead, VerifiedManifest};
@@ -116,6 +116,22 @@ impl From<Error> for JsValue {
                 &message,
                 &[("version", version), ("fromVersion", from_version)],
             ),
+            Error::AuditIncomplete { listed, known } => {
+                js_error_with(e.code(), &message, &[("listed", listed), ("known", known)])
+            }
+            Error::AuditFork {
+                ref kept,
+                ref served,
+            } => {
+                // The evidence: both signed heads, as bytes anyone can check
+                // against the SRS key.
+                let err = js_error(e.code(), &message);
+                for (k, head) in [("keptHead", kept), ("servedHead", served)] {
+                    let bytes = js_sys::Uint8Array::from(head.as_bytes());
+                    let _ = js_sys::Reflect::set(&err, &k.into(), &bytes.into());
+                }
+                err
+            }
             _ => js_error(e.code(), &message),
         }
     }

@@ -96,7 +96,9 @@ pub fn protocol_status(kind: sesphr_client::error::ErrorKind) -> StatusCode {
         | K::BadProof
         | K::Stale
         | K::Refused
-        | K::NotGranted => StatusCode::FORBIDDEN,
+        | K::NotGranted
+        | K::AuditFork
+        | K::AuditIncomplete => StatusCode::FORBIDDEN,
         K::Malformed
         | K::UnknownVersion
         | K::WrongKind

@@ -10,9 +10,11 @@
 //!
 //! Modules: [`routes`] (one warp filter per route), [`store`] (the durable
 //! state behind a trait; SQLite), [`audit_writer`] (group commit of the
-//! audit log), [`shares`] (`b2` at rest), [`identity`] (the SRS seed file).
+//! audit log), [`shares`] (`b2` at rest), [`identity`] (the SRS seed file),
+//! [`export`] (the whole audit log for an auditor).
 
 pub mod audit_writer;
+pub mod export;
 pub mod identity;
 pub mod routes;
 pub mod shares;
@@ -176,13 +178,25 @@ pub struct ConsistencyListing {
     pub tree_head: String,
 }
 
+/// An inclusion proof of one past entry.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionListing {
+    /// RFC 9162 audit path, hex hashes.
+    pub path: Vec<String>,
+    /// Signed tree head of the size asked for, hex.
+    pub tree_head: String,
+}
+
 /// The owner's view of a record's audit log.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditListing {
-    /// `(index, entry hex)` pairs.
+    /// `(index, entry hex)` pairs, in log order.
     pub entries: Vec<(u64, String)>,
-    /// Signed tree head over the whole log, hex.
+    /// The audit path of each entry (same order) under `tree_head`.
+    pub paths: Vec<Vec<String>>,
+    /// Signed tree head the entries are listed under, hex.
     pub tree_head: String,
 }
 
@@ -640,22 +654,65 @@ impl Srs {
         })
     }
 
-    /// `GET /srs/v1/records/{record}/audit`: the owner's audit entries and the
-    /// signed tree head (token: `ReadAudit`).
+    /// `GET /srs/v1/audit/inclusion/{index}/{tree_size}`: the audit path of
+    /// entry `index` in the log of its first `tree_size` entries, with the
+    /// signed head of that size. Public: it reveals only hashes (the entry
+    /// itself is the asker's).
+    pub fn inclusion(&self, index: &str, tree_size: &str) -> Result<InclusionListing, ApiError> {
+        let log = self
+            .log
+            .lock()
+            .map_err(|_| internal("poisoned audit lock"))?;
+        let range = || {
+            ApiError::bad_request(
+                "invalid_range",
+                format!("need index < tree_size <= {}", log.len()),
+            )
+        };
+        let index: u64 = index.parse().map_err(|_| range())?;
+        let tree_size: u64 = tree_size.parse().map_err(|_| range())?;
+        let path = log.inclusion_path(index, tree_size).map_err(|_| range())?;
+        let head = log
+            .head_at(&self.identity, tree_size, now_ms())
+            .map_err(|_| range())?;
+        Ok(InclusionListing {
+            path: path.iter().map(hex::encode).collect(),
+            tree_head: hex::encode(head.as_bytes()),
+        })
+    }
+
+    /// `GET /srs/v1/records/{record}/audit`: the owner's audit entries, each
+    /// with its audit path, under one signed tree head (token: `ReadAudit`).
+    ///
+    /// The size is fixed first and the entries read after: every entry below
+    /// it is committed (the tree grows only after a commit), so none of them
+    /// is missed; entries appended meanwhile are left for the next listing.
     pub fn read_audit(&self, record: &str, token: Option<&str>) -> Result<AuditListing, ApiError> {
         let record = hex_id::<32>(record)?;
         self.owner_token(&record, token, Purpose::ReadAudit)?;
-        let entries = self.store.audit_for_record(&record).map_err(internal)?;
-        let head = self
+        let size = self
             .log
             .lock()
             .map_err(|_| internal("poisoned audit lock"))?
-            .head(&self.identity, now_ms());
+            .len() as u64;
+        let entries = self.store.audit_for_record(&record).map_err(internal)?;
+        let log = self
+            .log
+            .lock()
+            .map_err(|_| internal("poisoned audit lock"))?;
+        let head = log
+            .head_at(&self.identity, size, now_ms())
+            .map_err(internal)?;
+        let mut listed = Vec::new();
+        let mut paths = Vec::new();
+        for (i, e) in entries.into_iter().filter(|&(i, _)| i < size) {
+            let path = log.inclusion_path(i, size).map_err(internal)?;
+            listed.push((i, hex::encode(e)));
+            paths.push(path.iter().map(hex::encode).collect());
+        }
         Ok(AuditListing {
-            entries: entries
-                .into_iter()
-                .map(|(i, e)| (i, hex::encode(e)))
-                .collect(),
+            entries: listed,
+            paths,
             tree_head: hex::encode(head.as_bytes()),
         })
     }

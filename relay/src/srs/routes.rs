@@ -93,6 +93,13 @@ pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
         .and_then(|first: u64, second: u64, s: Arc<Srs>| {
             blocking(move || Ok(json(StatusCode::OK, &s.consistency(first, second)?)))
         });
+    let inclusion = base
+        .and(warp::path!("audit" / "inclusion" / String / String))
+        .and(warp::get())
+        .and(s.clone())
+        .and_then(|index: String, size: String, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.inclusion(&index, &size)?)))
+        });
     let reencrypt = base
         .and(warp::path!("reencrypt"))
         .and(warp::post())
@@ -124,6 +131,8 @@ pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
         .or(audit)
         .unify()
         .or(consistency)
+        .unify()
+        .or(inclusion)
         .unify()
         .or(reencrypt)
         .unify()

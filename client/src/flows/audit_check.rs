@@ -1,0 +1,536 @@
+//! The owner's audit check, written once: before a listing of a record's
+//! audit entries is shown, the SRS's signed tree head must extend the last
+//! one this owner verified (an RFC 9162 consistency proof between them),
+//! every listed entry must be in the verified tree (an inclusion proof
+//! each), and the entries an earlier verified listing showed must all still
+//! be there ([`AuditMark`]).
+//!
+//! A driver runs it as: [`AuditCheck::new`] with the listing's head and the
+//! kept head; if [`AuditCheck::consistency_needed`] names two sizes, fetch
+//! that proof and pass it to [`AuditCheck::accept_consistency`];
+//! [`AuditCheck::verified`] gives the [`VerifiedTreeHead`] to keep; then
+//! [`VerifiedTreeHead::listing`], [`ListingCheck::add`] per entry and
+//! [`ListingCheck::finish`] with the record's kept mark.
+//!
+//! What this catches and what it cannot: `docs/protocol.md`, "Audit log",
+//! the owner's checks.
+
+use crate::audit::{AuditEntry, SignedTreeHead};
+use crate::error::{malformed, Error, Result};
+use crate::identity::PublicIdentity;
+use crate::merkle::{self, Hash};
+use crate::primitives::codec::{Kind, Reader, Writer};
+use crate::primitives::{hash, labels};
+use crate::record::RecordId;
+
+fn fork(kept: &SignedTreeHead, served: &SignedTreeHead) -> Error {
+    Error::AuditFork {
+        kept: Box::new(kept.clone()),
+        served: Box::new(served.clone()),
+    }
+}
+
+/// One step of the check: the served head against the kept one.
+#[derive(Debug)]
+pub struct AuditCheck {
+    kept: Option<SignedTreeHead>,
+    served: SignedTreeHead,
+    srs: PublicIdentity,
+    /// Whether a consistency proof from `kept` to `served` is still owed.
+    owed: bool,
+}
+
+impl AuditCheck {
+    /// Verifies the served head (and the kept one, if any) against the pinned
+    /// SRS key and compares them:
+    /// a smaller served head → `stale {found: served size, known: kept size}`;
+    /// the same size with another root → `audit_fork`.
+    pub fn new(srs: &PublicIdentity, served: &[u8], kept: Option<&[u8]>) -> Result<AuditCheck> {
+        let served = SignedTreeHead::from_bytes(served, srs)?;
+        let kept = kept
+            .map(|k| SignedTreeHead::from_bytes(k, srs))
+            .transpose()?;
+        let mut owed = false;
+        if let Some(k) = &kept {
+            if served.tree_size < k.tree_size {
+                return Err(Error::Stale {
+                    found: served.tree_size,
+                    known: k.tree_size,
+                });
+            }
+            if served.tree_size == k.tree_size && served.root != k.root {
+                return Err(fork(k, &served));
+            }
+            owed = k.tree_size > 0 && served.tree_size > k.tree_size;
+        }
+        Ok(AuditCheck {
+            kept,
+            served,
+            srs: srs.clone(),
+            owed,
+        })
+    }
+
+    /// `(first, second)` of the consistency proof to fetch, if one is owed
+    /// (`GET /srs/v1/audit/consistency/{first}/{second}`).
+    pub fn consistency_needed(&self) -> Option<(u64, u64)> {
+        match (&self.kept, self.owed) {
+            (Some(k), true) => Some((k.tree_size, self.served.tree_size)),
+            _ => None,
+        }
+    }
+
+    /// Checks the consistency proof and the head it came with: that head
+    /// must be the served one (another root at the same size is a fork
+    /// between the two the SRS served), and the path must link the kept
+    /// head to it (else a fork between the kept and the served head).
+    pub fn accept_consistency(&mut self, path: &[Hash], proof_head: &[u8]) -> Result<()> {
+        let Some(kept) = self.kept.as_ref().filter(|_| self.owed) else {
+            return Err(Error::InvalidState("no consistency proof is owed"));
+        };
+        let proof_head = SignedTreeHead::from_bytes(proof_head, &self.srs)?;
+        if proof_head.tree_size != self.served.tree_size {
+            return Err(Error::BindingMismatch(
+                "the consistency proof is for another tree size",
+            ));
+        }
+        if proof_head.root != self.served.root {
+            return Err(fork(&self.served, &proof_head));
+        }
+        kept.verify_extension(&self.served, path)
+            .map_err(|_| fork(kept, &self.served))?;
+        self.owed = false;
+        Ok(())
+    }
+
+    /// The served head, once it is known to extend the kept one (on first
+    /// use, with nothing kept, it is taken as it is).
+    pub fn verified(self) -> Result<VerifiedTreeHead> {
+        if self.owed {
+            return Err(Error::InvalidState("the consistency proof was not checked"));
+        }
+        Ok(VerifiedTreeHead(self.served))
+    }
+}
+
+/// A signed tree head that extends every head this owner verified before:
+/// the one to keep (its bytes) for the next check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTreeHead(SignedTreeHead);
+
+impl VerifiedTreeHead {
+    /// The signed head.
+    pub fn head(&self) -> &SignedTreeHead {
+        &self.0
+    }
+
+    /// Starts checking a listing of `record`'s entries under this head.
+    pub fn listing(&self, record: RecordId) -> ListingCheck {
+        ListingCheck {
+            head: self.0.clone(),
+            record,
+            entries: Vec::new(),
+            leaves: Vec::new(),
+        }
+    }
+}
+
+/// A listing being checked, entry by entry.
+#[derive(Debug)]
+pub struct ListingCheck {
+    head: SignedTreeHead,
+    record: RecordId,
+    entries: Vec<(u64, AuditEntry)>,
+    leaves: Vec<(u64, Hash)>,
+}
+
+impl ListingCheck {
+    /// Checks one listed entry: indices strictly increasing (`malformed`),
+    /// an entry about this record (`binding_mismatch`), in the verified
+    /// tree at `index` by the audit `path` (`bad_proof`).
+    pub fn add(&mut self, index: u64, entry: &[u8], path: &[Hash]) -> Result<()> {
+        if self.leaves.last().is_some_and(|&(last, _)| index <= last) {
+            return Err(malformed("audit listing", "indices not increasing"));
+        }
+        let decoded = AuditEntry::from_bytes(entry)?;
+        if decoded.record != self.record {
+            return Err(Error::BindingMismatch(
+                "the audit listing holds another record's entry",
+            ));
+        }
+        let leaf = merkle::leaf_hash(entry);
+        merkle::verify_inclusion(&leaf, index, self.head.tree_size, path, &self.head.root)?;
+        self.leaves.push((index, leaf));
+        self.entries.push((index, decoded));
+        Ok(())
+    }
+
+    /// Compares the listing with the record's mark from the last verified
+    /// listing: below the mark's tree size the entries must be exactly those
+    /// it counted (`audit_incomplete` if any is missing, or any appears
+    /// that it did not show). Returns the entries and the new mark to keep.
+    pub fn finish(self, kept: Option<&AuditMark>) -> Result<VerifiedListing> {
+        if let Some(mark) = kept {
+            if mark.record != self.record {
+                return Err(Error::BindingMismatch("the audit mark is another record's"));
+            }
+            if mark.tree_size > self.head.tree_size {
+                return Err(Error::Stale {
+                    found: self.head.tree_size,
+                    known: mark.tree_size,
+                });
+            }
+            let below: Vec<(u64, Hash)> = self
+                .leaves
+                .iter()
+                .copied()
+                .filter(|&(i, _)| i < mark.tree_size)
+                .collect();
+            if below.len() as u64 != mark.count || listing_digest(&below) != mark.digest {
+                return Err(Error::AuditIncomplete {
+                    listed: below.len() as u64,
+                    known: mark.count,
+                });
+            }
+        }
+        let mark = AuditMark {
+            record: self.record,
+            tree_size: self.head.tree_size,
+            count: self.leaves.len() as u64,
+            digest: listing_digest(&self.leaves),
+        };
+        Ok(VerifiedListing {
+            entries: self.entries,
+            mark,
+            head: VerifiedTreeHead(self.head),
+        })
+    }
+}
+
+/// `H("SeSPHR-v1/audit-listing", u64(index) ‖ leaf, …)` over a listing's
+/// entries in order.
+fn listing_digest(leaves: &[(u64, Hash)]) -> Hash {
+    let fields: Vec<[u8; 40]> = leaves
+        .iter()
+        .map(|(i, leaf)| {
+            let mut f = [0u8; 40];
+            f[..8].copy_from_slice(&i.to_be_bytes());
+            f[8..].copy_from_slice(leaf);
+            f
+        })
+        .collect();
+    let refs: Vec<&[u8]> = fields.iter().map(|f| &f[..]).collect();
+    hash(labels::AUDIT_LISTING, &refs)
+}
+
+/// A listing whose every entry is in the verified tree, about the record,
+/// and consistent with the mark kept before.
+#[derive(Debug)]
+pub struct VerifiedListing {
+    /// `(index, entry)` in log order.
+    pub entries: Vec<(u64, AuditEntry)>,
+    /// The mark to keep for the record's next listing.
+    pub mark: AuditMark,
+    /// The head the entries were checked under.
+    pub head: VerifiedTreeHead,
+}
+
+/// What the owner verified of a record's audit listing, kept locally (kind
+/// `0x13`, 86 bytes): the tree size of that listing, how many entries about
+/// the record it showed, and a digest of their indices and leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditMark {
+    /// The record.
+    pub record: RecordId,
+    /// The tree size the listing was verified under.
+    pub tree_size: u64,
+    /// Entries about the record below that size.
+    pub count: u64,
+    /// `H("SeSPHR-v1/audit-listing", …)` of their `(index, leaf)` pairs.
+    pub digest: Hash,
+}
+
+impl AuditMark {
+    /// Encodes: `SPHR 13 01 ‖ record ‖ u64 tree_size ‖ u64 count ‖ digest`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::object(Kind::AuditMark);
+        w.raw(&self.record.0)
+            .u64(self.tree_size)
+            .u64(self.count)
+            .raw(&self.digest);
+        w.finish()
+    }
+
+    /// Decodes (a count above the tree size is `malformed`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<AuditMark> {
+        let mut r = Reader::object(bytes, Kind::AuditMark)?;
+        let m = AuditMark {
+            record: RecordId(r.array()?),
+            tree_size: r.u64()?,
+            count: r.u64()?,
+            digest: r.array()?,
+        };
+        r.finish()?;
+        if m.count > m.tree_size {
+            return Err(malformed("audit mark", "more entries than the tree holds"));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Decision, MemoryLog};
+    use crate::identity::{Identity, PartyId};
+    use crate::record::SectionId;
+
+    fn entry(record: u8, at: u64) -> AuditEntry {
+        AuditEntry {
+            timestamp: at,
+            grant_id: [7; 16],
+            grantee: PartyId([8; 32]),
+            record: RecordId([record; 32]),
+            section: SectionId([9; 32]),
+            version: 1,
+            request: [at as u8; 32],
+            decision: Decision::Allowed,
+        }
+    }
+
+    /// A log of `n` entries alternating between records 1 and 2.
+    fn log(srs: &Identity, n: u64) -> (MemoryLog, Vec<AuditEntry>) {
+        let mut log = MemoryLog::default();
+        let entries: Vec<AuditEntry> = (0..n).map(|i| entry(1 + (i % 2) as u8, i)).collect();
+        for e in &entries {
+            log.append(srs, e.clone()).unwrap();
+        }
+        (log, entries)
+    }
+
+    /// The listing of record 1 at `size`, checked under `head`.
+    fn list(
+        log: &MemoryLog,
+        entries: &[AuditEntry],
+        head: &VerifiedTreeHead,
+        mark: Option<&AuditMark>,
+    ) -> Result<VerifiedListing> {
+        let size = head.head().tree_size;
+        let mut check = head.listing(RecordId([1; 32]));
+        for (i, e) in entries.iter().enumerate().take(size as usize) {
+            if e.record == RecordId([1; 32]) {
+                let path = log.inclusion_path(i as u64, size).unwrap();
+                check.add(i as u64, &e.to_bytes(), &path)?;
+            }
+        }
+        check.finish(mark)
+    }
+
+    fn checked(
+        srs: &Identity,
+        log: &MemoryLog,
+        size: u64,
+        kept: Option<&[u8]>,
+    ) -> Result<VerifiedTreeHead> {
+        let served = log.head_at(srs, size, 1).unwrap();
+        let mut check = AuditCheck::new(srs.public(), served.as_bytes(), kept)?;
+        if let Some((a, b)) = check.consistency_needed() {
+            let (path, head) = log.consistency(srs, a, b, 2).unwrap();
+            check.accept_consistency(&path, head.as_bytes())?;
+        }
+        check.verified()
+    }
+
+    #[test]
+    fn an_honest_log_verifies_across_every_pair_of_views() {
+        let srs = Identity::generate().unwrap();
+        let (log, entries) = log(&srs, 13);
+        for first in 0..=13 {
+            let a = checked(&srs, &log, first, None).unwrap();
+            let la = list(&log, &entries, &a, None).unwrap();
+            assert_eq!(la.entries.len(), first.div_ceil(2) as usize);
+            for second in first..=13 {
+                let b = checked(&srs, &log, second, Some(a.head().as_bytes())).unwrap();
+                let lb = list(&log, &entries, &b, Some(&la.mark)).unwrap();
+                assert_eq!(lb.mark.tree_size, second);
+                assert_eq!(AuditMark::from_bytes(&lb.mark.to_bytes()).unwrap(), lb.mark);
+            }
+        }
+    }
+
+    #[test]
+    fn a_smaller_head_is_stale_and_another_root_is_a_fork_with_both_heads() {
+        let srs = Identity::generate().unwrap();
+        let (log, entries) = log(&srs, 8);
+        let kept = checked(&srs, &log, 6, None).unwrap();
+        let e = checked(&srs, &log, 5, Some(kept.head().as_bytes())).unwrap_err();
+        assert_eq!(e, Error::Stale { found: 5, known: 6 });
+
+        // The same log with entry 2 rewritten: a fork at every size above 2.
+        let mut rewritten = entries.clone();
+        rewritten[2].decision = Decision::Revoked;
+        let mut other = MemoryLog::default();
+        for e in &rewritten {
+            other.append(&srs, e.clone()).unwrap();
+        }
+        let same_size = checked(&srs, &other, 6, Some(kept.head().as_bytes())).unwrap_err();
+        let bigger = checked(&srs, &other, 8, Some(kept.head().as_bytes())).unwrap_err();
+        for e in [same_size, bigger] {
+            assert_eq!(e.code(), "audit_fork");
+            let Error::AuditFork { kept: k, served } = e else {
+                unreachable!()
+            };
+            assert_eq!(k.as_bytes(), kept.head().as_bytes());
+            // The evidence verifies under the SRS key alone.
+            SignedTreeHead::from_bytes(served.as_bytes(), srs.public()).unwrap();
+            assert_ne!(k.root, other.head_at(&srs, k.tree_size, 0).unwrap().root);
+            assert!(served.tree_size >= k.tree_size);
+        }
+        // A proof whose head is not the served one: a fork between the two served.
+        let served = log.head_at(&srs, 8, 1).unwrap();
+        let mut check = AuditCheck::new(
+            srs.public(),
+            served.as_bytes(),
+            Some(kept.head().as_bytes()),
+        )
+        .unwrap();
+        let (path, forked) = other.consistency(&srs, 6, 8, 2).unwrap();
+        assert_eq!(
+            check
+                .accept_consistency(&path, forked.as_bytes())
+                .unwrap_err()
+                .code(),
+            "audit_fork"
+        );
+        // Without the proof, nothing is verified.
+        let check = AuditCheck::new(
+            srs.public(),
+            served.as_bytes(),
+            Some(kept.head().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(check.verified().unwrap_err().code(), "invalid_state");
+        // A head by another key is not evidence of anything.
+        let liar = Identity::generate().unwrap();
+        let forged = SignedTreeHead::sign(&liar, 9, [0; 32], 0);
+        assert_eq!(
+            AuditCheck::new(
+                srs.public(),
+                forged.as_bytes(),
+                Some(kept.head().as_bytes())
+            )
+            .unwrap_err(),
+            Error::BadSignature
+        );
+    }
+
+    #[test]
+    fn a_rewritten_foreign_or_reordered_entry_is_refused() {
+        let srs = Identity::generate().unwrap();
+        let (log, entries) = log(&srs, 9);
+        let head = checked(&srs, &log, 9, None).unwrap();
+        let path = |i| log.inclusion_path(i, 9).unwrap();
+        let mut rewritten = entries[4].clone();
+        rewritten.decision = Decision::Expired;
+        let mut c = head.listing(RecordId([1; 32]));
+        assert_eq!(
+            c.add(4, &rewritten.to_bytes(), &path(4)).unwrap_err(),
+            Error::BadProof
+        );
+        assert_eq!(
+            c.add(5, &entries[5].to_bytes(), &path(5))
+                .unwrap_err()
+                .code(),
+            "binding_mismatch"
+        );
+        assert_eq!(
+            c.add(4, &entries[4].to_bytes(), &path(2)).unwrap_err(),
+            Error::BadProof
+        );
+        c.add(4, &entries[4].to_bytes(), &path(4)).unwrap();
+        assert_eq!(
+            c.add(2, &entries[2].to_bytes(), &path(2))
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+        assert_eq!(
+            c.add(4, &entries[4].to_bytes(), &path(4))
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+        // An index past the head.
+        assert_eq!(
+            c.add(9, &entries[4].to_bytes(), &path(4)).unwrap_err(),
+            Error::BadProof
+        );
+    }
+
+    #[test]
+    fn an_entry_dropped_after_it_was_seen_or_hidden_before_is_incomplete() {
+        let srs = Identity::generate().unwrap();
+        let (log, entries) = log(&srs, 10);
+        let head = checked(&srs, &log, 7, None).unwrap();
+        let seen = list(&log, &entries, &head, None).unwrap().mark;
+        assert_eq!(seen.count, 4);
+        let later = checked(&srs, &log, 10, Some(head.head().as_bytes())).unwrap();
+        // Drop entry 2 (seen before), keep the head.
+        let mut c = later.listing(RecordId([1; 32]));
+        for i in [0u64, 4, 6, 8] {
+            c.add(
+                i,
+                &entries[i as usize].to_bytes(),
+                &log.inclusion_path(i, 10).unwrap(),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            c.finish(Some(&seen)).unwrap_err(),
+            Error::AuditIncomplete {
+                listed: 3,
+                known: 4
+            }
+        );
+        // A listing that hid entry 2 the first time is caught when it appears.
+        let mut c = head.listing(RecordId([1; 32]));
+        for i in [0u64, 4, 6] {
+            c.add(
+                i,
+                &entries[i as usize].to_bytes(),
+                &log.inclusion_path(i, 7).unwrap(),
+            )
+            .unwrap();
+        }
+        let partial = c.finish(None).unwrap().mark;
+        assert_eq!(
+            list(&log, &entries, &later, Some(&partial)).unwrap_err(),
+            Error::AuditIncomplete {
+                listed: 4,
+                known: 3
+            }
+        );
+        // The honest later listing passes, and its mark is bound to the record.
+        let ok = list(&log, &entries, &later, Some(&seen)).unwrap();
+        let mut other = ok.mark.clone();
+        other.record = RecordId([2; 32]);
+        assert_eq!(
+            list(&log, &entries, &later, Some(&other))
+                .unwrap_err()
+                .code(),
+            "binding_mismatch"
+        );
+        // A mark newer than the head is stale.
+        assert_eq!(
+            list(&log, &entries, &head, Some(&ok.mark)).unwrap_err(),
+            Error::Stale {
+                found: 7,
+                known: 10
+            }
+        );
+        let mut bad = ok.mark.to_bytes();
+        bad[46..54].copy_from_slice(&11u64.to_be_bytes());
+        assert_eq!(AuditMark::from_bytes(&bad).unwrap_err().code(), "malformed");
+        assert_eq!(ok.mark.to_bytes().len(), 86);
+    }
+}
