@@ -4,7 +4,7 @@
 import * as S from "/pkg/index.js";
 import { documentView, downloadFhir, size } from "./document.js";
 import { person, personLookedUp } from "./people.js";
-import { $, action, app, currentLine, download, el, fail, progress, say, sayAt, sayNear, when } from "./ui.js";
+import { $, action, app, currentLine, download, el, explain, fail, progress, say, sayAt, sayNear, when } from "./ui.js";
 
 // ------------------------------------------------------------------ my records
 
@@ -925,6 +925,9 @@ const DECISION = {
   before_from_version: "refused: older than what was shared",
 };
 
+/** The audit checks' failures, which the package words for people. */
+const AUDIT_WORDS = new Set(["audit_incomplete", "bad_proof", "binding_mismatch", "stale"]);
+
 async function renderAudit() {
   const record = app.record;
   const body = $("audit-table").querySelector("tbody");
@@ -949,7 +952,7 @@ async function renderAudit() {
         ? "Not verified. The re-encryption server showed you an audit log that contradicts the one it showed you " +
           "before: it may have rewritten or hidden who read this record. Both versions it signed are kept as evidence " +
           "in this browser; show them to the server's operator or an auditor."
-        : `Not verified. ${e.message}`;
+        : `Not verified. ${AUDIT_WORDS.has(e.code) ? e.message : explain(e)}`;
     return;
   }
   const entries = [...listing.entries].reverse();

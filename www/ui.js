@@ -62,7 +62,7 @@ const FRIENDLY = {
   internal: "The server failed. Try again in a moment.",
 };
 /** The library's own words, written for people (they say what happened and what to do). */
-const PLAIN = new Set(["stale", "section_changed", "not_ready", "wrong_passphrase", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
+const PLAIN = new Set(["stale", "audit_incomplete", "section_changed", "not_ready", "wrong_passphrase", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
 const TAMPER = new Set([
   "bad_signature",
   "bad_proof",
