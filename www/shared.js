@@ -42,29 +42,26 @@ function renderInbox() {
     const known = app.contacts.get(r.owner.id);
     const roles = [...new Set(r.sections.map((s) => s.role))].join(", ");
     const message = [...card.element.children].find((c) => c.classList.contains("msg"));
+    const nameOwner = el(
+      "button",
+      {
+        type: "button",
+        onclick: action(async () => {
+          const c = await nameParty(card.record.owner);
+          if (c) {
+            renderInbox();
+            say(`Saved ${c.name} in your contacts.`);
+          }
+        }),
+      },
+      `Name the owner of record ${n + 1}`,
+    );
     card.element.replaceChildren(
-      ...[
       el("h3", {}, owner(r, patientNames.get(r.recordId))),
       el("p", {}, "Shared by ", person(r.owner), ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
       el("button", { type: "button", onclick: action(() => readRecord(card.record)) }, `Open record ${n + 1}`),
-      known
-        ? undefined
-        : el(
-            "button",
-            {
-              type: "button",
-              onclick: action(async () => {
-                const c = await nameParty(card.record.owner);
-                if (c) {
-                  renderInbox();
-                  say(`Saved ${c.name} in your contacts.`);
-                }
-              }),
-            },
-            `Name the owner of record ${n + 1}`,
-          ),
-      ].filter(Boolean),
     );
+    if (!known) card.element.append(nameOwner);
     if (message) card.element.append(message);
     shown.push(card.element);
   });
