@@ -88,6 +88,17 @@ async function noAlert(page) {
   }
 }
 
+/** Another tab of `p`'s browser, unlocked, on "My records". */
+async function secondTab(p) {
+  const b = await p.context.newPage();
+  b.setDefaultTimeout(60_000);
+  await b.goto(server.url);
+  await b.getByLabel("Passphrase to unlock").fill(PASS);
+  await b.getByRole("button", { name: "Unlock" }).click();
+  await b.getByRole("button", { name: "My records", exact: true }).click();
+  return b;
+}
+
 async function writeSection(page, name, { fields = "", text = "", files } = {}) {
   await page.getByLabel("Section", { exact: true }).selectOption(name);
   await page.getByLabel('Fields (one "name: value" per line)').fill(fields);
@@ -543,12 +554,7 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
 
     // Two tabs: B types into labs while A saves labs; B keeps its text,
     // is told, and its second save lands.
-    const b = await p.context.newPage();
-    b.setDefaultTimeout(60_000);
-    await b.goto(server.url);
-    await b.getByLabel("Passphrase to unlock").fill(PASS);
-    await b.getByRole("button", { name: "Unlock" }).click();
-    await b.getByRole("button", { name: "My records", exact: true }).click();
+    const b = await secondTab(p);
     await b.getByLabel("Section", { exact: true }).selectOption("labs");
     await shows(b, "panel 2026");
     await b.getByLabel("Free text").fill("panel 2026, from tab B");
@@ -711,12 +717,7 @@ test("what outside testers tried: two tabs dropping different files, a ward list
     // Tab B has imaging open; tab A drops x1; B, unaware, drops x2: after
     // the warning B's list is the newer version's, B's untick kept, and the
     // second save drops x2 too (never the file B meant to keep).
-    const b = await p.context.newPage();
-    b.setDefaultTimeout(60_000);
-    await b.goto(server.url);
-    await b.getByLabel("Passphrase to unlock").fill(PASS);
-    await b.getByRole("button", { name: "Unlock" }).click();
-    await b.getByRole("button", { name: "My records", exact: true }).click();
+    const b = await secondTab(p);
     await b.getByLabel("Section", { exact: true }).selectOption("imaging");
     await b.getByLabel("x2.png (11 bytes)").waitFor();
     await page.getByLabel("x1.png (10 bytes)").uncheck();
