@@ -228,52 +228,11 @@ impl AttachmentDecryptor {
         }
         Ok(vec![l.chunk_offset(i) as f64, l.sealed_chunk_len(i) as f64])
     }
-    /// The attachment's length (known after chunk 0 was opened), or undefined.
-    #[wasm_bindgen(getter, js_name = bodyLength)]
-    pub fn body_length(&self) -> Option<f64> {
-        self.inner.body_len().map(|l| l as f64)
-    }
-    /// Verifies and opens chunk `i` (chunk 0 first), returning its bytes.
-    #[wasm_bindgen(js_name = openChunk)]
-    pub fn open_chunk(&mut self, i: f64, sealed: &[u8]) -> Result<Vec<u8>, JsValue> {
-        Ok(self
-            .inner
-            .open_chunk(&self.engine, to_u64(i, "index")?, sealed)?
-            .to_vec())
-    }
-    /// `check` for sealed chunk `i` given by its length and SHA-256 digest.
-    #[wasm_bindgen(js_name = checkDigest)]
-    pub fn check_digest(
-        &self,
-        i: f64,
-        sealed_length: f64,
-        digest: &[u8],
-    ) -> Result<JsValue, JsValue> {
-        to_js(&JsJob::from_core(
-            &self.inner.check_digest(
-                to_u64(i, "index")?,
-                to_u64(sealed_length, "sealedLength")?,
-                &digest32(digest)?,
-            )?,
-            None,
-        ))
-    }
-    /// As `SectionDecryptor.release`.
-    pub fn release(&self, job: JsValue, plaintext_length: f64) -> Result<bool, JsValue> {
-        let job: JsJob = from_js(job, "job")?;
-        Ok(self.inner.release(
-            &job.to_core()?,
-            to_u64(plaintext_length, "plaintextLength")?,
-        )?)
-    }
-    /// As `SectionDecryptor.accept`.
-    pub fn accept(&mut self, job: JsValue, plaintext: &[u8]) -> Result<Vec<u8>, JsValue> {
-        let job: JsJob = from_js(job, "job")?;
-        Ok(self.inner.accept(&job.to_core()?, plaintext)?.to_vec())
-    }
     /// Imports this attachment's AES-GCM key into WebCrypto (non-extractable).
     #[wasm_bindgen(js_name = importWebCryptoKey)]
     pub fn import_web_crypto_key(&self) -> Result<js_sys::Promise, JsValue> {
         web_crypto_import_key(self.key.dek.expose())
     }
 }
+
+super::stream::decryptor_methods!(AttachmentDecryptor);

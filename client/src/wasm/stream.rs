@@ -250,59 +250,12 @@ impl SectionDecryptor {
         let h = self.inner.header();
         Ok(vec![h.chunk_offset(i) as f64, h.sealed_chunk_len(i) as f64])
     }
-    /// The body length (known after chunk 0 was opened), or undefined.
-    #[wasm_bindgen(getter, js_name = bodyLength)]
-    pub fn body_length(&self) -> Option<f64> {
-        self.inner.body_len().map(|l| l as f64)
-    }
-    /// Random access: verifies and opens chunk `i` (chunk 0 first), returning its body bytes.
-    #[wasm_bindgen(js_name = openChunk)]
-    pub fn open_chunk(&mut self, i: f64, sealed: &[u8]) -> Result<Vec<u8>, JsValue> {
-        Ok(self
-            .inner
-            .open_chunk(&self.engine, to_u64(i, "index")?, sealed)?
-            .to_vec())
-    }
     /// Verifies sealed chunk `i` and returns the job for an external engine.
     pub fn check(&self, i: f64, sealed: &[u8]) -> Result<JsValue, JsValue> {
         to_js(&JsJob::from_core(
             &self.inner.check(to_u64(i, "index")?, sealed)?,
             None,
         ))
-    }
-    /// `check` for sealed chunk `i` given by its length and its SHA-256
-    /// digest (e.g. from `crypto.subtle.digest`). Open exactly the bytes
-    /// that were hashed.
-    #[wasm_bindgen(js_name = checkDigest)]
-    pub fn check_digest(
-        &self,
-        i: f64,
-        sealed_length: f64,
-        digest: &[u8],
-    ) -> Result<JsValue, JsValue> {
-        to_js(&JsJob::from_core(
-            &self.inner.check_digest(
-                to_u64(i, "index")?,
-                to_u64(sealed_length, "sealedLength")?,
-                &digest32(digest)?,
-            )?,
-            None,
-        ))
-    }
-    /// Whether the plaintext an external engine opened for `job` is body
-    /// bytes only (not chunk 0, no padding): then release it whole without
-    /// passing it in; otherwise call `accept`.
-    pub fn release(&self, job: JsValue, plaintext_length: f64) -> Result<bool, JsValue> {
-        let job: JsJob = from_js(job, "job")?;
-        Ok(self.inner.release(
-            &job.to_core()?,
-            to_u64(plaintext_length, "plaintextLength")?,
-        )?)
-    }
-    /// Takes the plaintext an external engine opened for `job`; returns the body bytes.
-    pub fn accept(&mut self, job: JsValue, plaintext: &[u8]) -> Result<Vec<u8>, JsValue> {
-        let job: JsJob = from_js(job, "job")?;
-        Ok(self.inner.accept(&job.to_core()?, plaintext)?.to_vec())
     }
     /// Sequential decryption: the blob bytes after the header, in any pieces.
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, JsValue> {
@@ -313,3 +266,64 @@ impl SectionDecryptor {
         Ok(self.inner.finish()?)
     }
 }
+
+/// The methods both decryptors share (`inner`: a `StreamDecryptor` of their
+/// header kind; `engine`: the Rust AES-GCM under their data key).
+macro_rules! decryptor_methods {
+    ($ty:ident) => {
+        #[wasm_bindgen]
+        impl $ty {
+            /// The body length (known after chunk 0 was opened), or undefined.
+            #[wasm_bindgen(getter, js_name = bodyLength)]
+            pub fn body_length(&self) -> Option<f64> {
+                self.inner.body_len().map(|l| l as f64)
+            }
+            /// Random access: verifies and opens chunk `i` (chunk 0 first),
+            /// returning its body bytes.
+            #[wasm_bindgen(js_name = openChunk)]
+            pub fn open_chunk(&mut self, i: f64, sealed: &[u8]) -> Result<Vec<u8>, JsValue> {
+                Ok(self
+                    .inner
+                    .open_chunk(&self.engine, $crate::wasm::to_u64(i, "index")?, sealed)?
+                    .to_vec())
+            }
+            /// `check` for sealed chunk `i` given by its length and its SHA-256
+            /// digest (e.g. from `crypto.subtle.digest`). Open exactly the bytes
+            /// that were hashed.
+            #[wasm_bindgen(js_name = checkDigest)]
+            pub fn check_digest(
+                &self,
+                i: f64,
+                sealed_length: f64,
+                digest: &[u8],
+            ) -> Result<JsValue, JsValue> {
+                $crate::wasm::to_js(&$crate::wasm::stream::JsJob::from_core(
+                    &self.inner.check_digest(
+                        $crate::wasm::to_u64(i, "index")?,
+                        $crate::wasm::to_u64(sealed_length, "sealedLength")?,
+                        &$crate::wasm::digest32(digest)?,
+                    )?,
+                    None,
+                ))
+            }
+            /// Whether the plaintext an external engine opened for `job` is body
+            /// bytes only (not chunk 0, no padding): then release it whole without
+            /// passing it in; otherwise call `accept`.
+            pub fn release(&self, job: JsValue, plaintext_length: f64) -> Result<bool, JsValue> {
+                let job: $crate::wasm::stream::JsJob = $crate::wasm::from_js(job, "job")?;
+                Ok(self.inner.release(
+                    &job.to_core()?,
+                    $crate::wasm::to_u64(plaintext_length, "plaintextLength")?,
+                )?)
+            }
+            /// Takes the plaintext an external engine opened for `job`; returns the body bytes.
+            pub fn accept(&mut self, job: JsValue, plaintext: &[u8]) -> Result<Vec<u8>, JsValue> {
+                let job: $crate::wasm::stream::JsJob = $crate::wasm::from_js(job, "job")?;
+                Ok(self.inner.accept(&job.to_core()?, plaintext)?.to_vec())
+            }
+        }
+    };
+}
+pub(crate) use decryptor_methods;
+
+decryptor_methods!(SectionDecryptor);
