@@ -68,3 +68,23 @@ export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(ro
     },
   };
 }
+
+/**
+ * Starts the servers `spec` names, in order (`{name: {srsSeedOf?}}`, where
+ * `srsSeedOf` names an earlier one whose SRS key this one takes), each with
+ * `options`; resolves to {name: server} and `stop()` for them all.
+ */
+export async function startServers(spec = {}, options = {}) {
+  const servers = {};
+  const stop = () => Promise.all(Object.values(servers).map((s) => s.stop()));
+  try {
+    for (const [name, { srsSeedOf }] of Object.entries(spec)) {
+      if (srsSeedOf && !servers[srsSeedOf]) throw new Error(`server ${name}: no earlier server ${srsSeedOf} to take the SRS key of`);
+      servers[name] = await startServer({ ...options, srsSeedOf: srsSeedOf && servers[srsSeedOf].data });
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { servers, stop };
+}
