@@ -1,12 +1,10 @@
-// The owner's audit checks through the package, against the real relay +
-// SRS. A lying SRS is the real SRS's answers rewritten, replayed or dropped
-// in the patient's Client `fetch`, or a second real SRS holding the same key
-// over its own log (an operator showing one patient a split view): never a
-// mock server.
+// The owner's audit checks (tests/js/audit-cases.js) in Node, one test per
+// case; audit-browser.test.mjs runs the same cases in headless Chromium.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { root, startServer } from "./server.mjs";
+import { cases } from "./audit-cases.js";
+import { root, startServer, startServers } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
 const core = await import(join(root, "pkg", "sesphr.js"));
@@ -20,219 +18,14 @@ before(async () => {
 
 after(() => server?.stop());
 
-/** A connected Client on `url`; `lie(url, init, real)` answers each request (`real()` sends it on). */
-async function client(url, lie) {
-  const f = lie ? (u, init = {}) => lie(String(u), init, () => fetch(u, init)) : undefined;
-  const c = new S.Client({ baseUrl: url, fetch: f });
-  await c.connect();
-  return c;
-}
-
-const rejection = (promise) => promise.then(() => assert.fail("expected a rejection"), (e) => e);
-const isAudit = (url) => /\/srs\/v1\/records\/[0-9a-f]{64}\/audit$/.test(url);
-
-/** A JSON response with `body`, as the SRS would send it. */
-const json = (body) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
-
-/**
- * On `url`'s deployment: a patient (whose client answers through `lie`,
- * which sees `mode.lie`), a record with a history section shared with a
- * doctor (on an honest client), and `reads()` to make the doctor read it.
- */
-async function deployment(url, lie, patient = S.Identity.generate()) {
-  const honest = await client(url);
-  const pc = await client(url, lie);
-  await honest.register(patient);
-  const doctor = S.Identity.generate();
-  await honest.register(doctor);
-  const owner = new S.Patient(pc, patient, { auditHeads: new Map(), auditMarks: new Map() });
-  const record = await owner.createRecord();
-  await record.write([{ name: "history", fields: { condition: "asthma" } }]);
-  await record.share({ grantee: doctor.id, sections: ["history"] });
-  const reader = new S.Reader(honest, doctor);
-  const reads = async (n = 1) => {
-    for (let i = 0; i < n; i++) {
-      const [shared] = await reader.sharedWithMe();
-      (await reader.open(shared.sections[0])).close();
-    }
-  };
-  return { patient, owner, record, reads };
-}
-
-test("an honest log verifies listing after listing, and the patient keeps its head and marks", async () => {
-  const d = await deployment(server.url);
-  await d.reads(2);
-  const first = await d.record.audit();
-  assert.equal(first.verified, true);
-  assert.equal(first.entries.length, 2);
-  assert.ok(first.entries.every((e) => e.decision === "allowed" && e.sectionName === "history"));
-  assert.equal(first.head.length, 118);
-  assert.ok(first.treeSize >= 2);
-  assert.deepEqual(d.owner.auditHeads.get(d.patient.id), first.head);
-  assert.equal(d.owner.auditMarks.get(d.record.recordId).length, 86);
-  await d.reads(1);
-  const second = await d.record.audit();
-  assert.equal(second.entries.length, 3);
-  assert.ok(second.treeSize > first.treeSize, "the log grew, with a consistency proof checked");
-  assert.deepEqual(second.entries.slice(0, 2), first.entries);
-  // Hex from a store (JSON) is taken back as well as bytes.
-  d.owner.auditHeads.set(d.patient.id, S.toHex(second.head));
-  d.owner.auditMarks.set(d.record.recordId, S.toHex(d.owner.auditMarks.get(d.record.recordId)));
-  assert.equal((await d.record.audit()).treeSize >= second.treeSize, true);
-});
-
-test("an old entry rewritten in the listing is not in the signed log: bad_proof", async () => {
-  const mode = {};
-  const d = await deployment(server.url, async (url, init, real) => {
-    const resp = await real();
-    if (!mode.lie || !isAudit(url)) return resp;
-    const body = await resp.json();
-    // The first read becomes a refusal (decision byte 3: revoked).
-    body.entries[0][1] = body.entries[0][1].slice(0, -2) + "03";
-    return json(body);
-  });
-  await d.reads(2);
-  await d.record.audit();
-  mode.lie = true;
-  const e = await rejection(d.record.audit());
-  assert.ok(e instanceof S.SesphrError);
-  assert.equal(e.code, "bad_proof");
-  assert.match(e.message, /not in its signed audit log/);
-});
-
-test("a second SRS with the same key forks the patient's view: audit_fork, with both signed heads", async () => {
-  // The same SRS key over another log: what an operator who shows one
-  // patient a different history than everyone else runs. Both logs start
-  // empty, so their sizes are known.
-  const main = await startServer();
-  const split = await startServer({ srsSeedOf: main.data });
-  try {
-    const mode = {};
-    const to = (url) => (mode.lie && url.startsWith(main.url + "/srs/v1/") ? url.replace(main.url, split.url) : url);
-    const patient = S.Identity.generate();
-    const d = await deployment(main.url, (url, init) => fetch(to(url), init), patient);
-    // The same identity's record 0 is the same record id on the split SRS.
-    const other = await deployment(split.url, undefined, patient);
-    assert.equal(other.record.recordId, d.record.recordId);
-    await d.reads(1);
-    await other.reads(2);
-    const seen = await d.record.audit();
-    assert.equal(seen.treeSize, 1);
-    mode.lie = true;
-    const e = await rejection(d.record.audit());
-    assert.equal(e.code, "audit_fork");
-    assert.match(e.message, /does not extend the one it showed you before/);
-    assert.deepEqual(e.keptHead, seen.head);
-    assert.equal(e.servedHead.length, 118);
-    assert.notDeepEqual(e.servedHead, seen.head);
-    // The evidence stands on its own: both heads verify under the pinned
-    // key, and the proof the server that signed the newer one gives for the
-    // pair does not link them.
-    const srs = d.owner.client.pinnedSrs();
-    new core.AuditListingCheck(srs, d.record.recordId, e.keptHead, undefined).free();
-    const check = new core.AuditListingCheck(srs, d.record.recordId, e.servedHead, e.keptHead);
+for (const c of cases) {
+  test(c.name, async () => {
+    const own = await startServers(c.servers);
     try {
-      assert.deepEqual(check.consistencyNeeded(), [1, 2]);
-      const proof = await (await fetch(`${split.url}/srs/v1/audit/consistency/1/2`)).json();
-      const path = S.fromHex(proof.path.join(""));
-      let code;
-      try {
-        check.acceptConsistency(path, S.fromHex(proof.treeHead));
-      } catch (err) {
-        code = err.code;
-      }
-      assert.equal(code, "audit_fork");
+      const servers = Object.fromEntries(Object.entries(own.servers).map(([name, s]) => [name, { url: s.url }]));
+      await c.run({ S, core, assert, fetch: globalThis.fetch, url: server.url, servers });
     } finally {
-      check.free();
+      await own.stop();
     }
-    // The kept head did not move to the forked one, and the honest server
-    // still verifies.
-    assert.deepEqual(d.owner.auditHeads.get(patient.id), seen.head);
-    mode.lie = false;
-    assert.equal((await d.record.audit()).verified, true);
-  } finally {
-    await split.stop();
-    await main.stop();
-  }
-});
-
-test("a replayed older listing (a smaller signed head) is stale", async () => {
-  const mode = {};
-  let old;
-  const d = await deployment(server.url, async (url, init, real) => {
-    if (!isAudit(url)) return real();
-    if (mode.lie) return json(old);
-    const resp = await real();
-    const body = await resp.json();
-    old ??= body;
-    return json(body);
   });
-  await d.reads(1);
-  await d.record.audit();
-  await d.reads(1);
-  const newer = await d.record.audit();
-  mode.lie = true;
-  const e = await rejection(d.record.audit());
-  assert.equal(e.code, "stale");
-  assert.equal(e.known, newer.treeSize);
-  assert.ok(e.found < e.known);
-  assert.match(e.message, /older audit log/);
-});
-
-test("an entry dropped from the listing under the same head is audit_incomplete, and so is one hidden at first", async () => {
-  const mode = {};
-  const d = await deployment(server.url, async (url, init, real) => {
-    const resp = await real();
-    if (!mode.lie || !isAudit(url)) return resp;
-    const body = await resp.json();
-    // The head and every other entry's proof stay as the SRS signed them.
-    body.entries.splice(0, 1);
-    body.paths.splice(0, 1);
-    return json(body);
-  });
-  await d.reads(2);
-  assert.equal((await d.record.audit()).entries.length, 2);
-  mode.lie = true;
-  const e = await rejection(d.record.audit());
-  assert.equal(e.code, "audit_incomplete");
-  assert.equal(e.listed, 1);
-  assert.equal(e.known, 2);
-  assert.match(e.message, /leaves out reads of your record/);
-
-  // Hidden the first time the patient looks: the listing verifies (the
-  // per-record chain of issue 21 part 2 is what would catch this), but the
-  // next honest listing shows more below that head than was shown: caught.
-  const later = await deployment(server.url, async (url, init, real) => {
-    const resp = await real();
-    if (!mode.hide || !isAudit(url)) return resp;
-    const body = await resp.json();
-    body.entries.splice(0, 1);
-    body.paths.splice(0, 1);
-    return json(body);
-  });
-  await later.reads(2);
-  mode.hide = true;
-  assert.equal((await later.record.audit()).entries.length, 1, "the hidden read goes unnoticed at first");
-  mode.hide = false;
-  const caught = await rejection(later.record.audit());
-  assert.equal(caught.code, "audit_incomplete");
-  assert.equal(caught.listed, 2);
-  assert.equal(caught.known, 1);
-});
-
-test("a listing without an audit path per entry is malformed, and an altered path is bad_proof", async () => {
-  const mode = {};
-  const d = await deployment(server.url, async (url, init, real) => {
-    const resp = await real();
-    if (!mode.lie || !isAudit(url)) return resp;
-    const body = await resp.json();
-    if (mode.lie === "no paths") delete body.paths;
-    else body.paths[0][0] = "00".repeat(32);
-    return json(body);
-  });
-  await d.reads(2);
-  mode.lie = "no paths";
-  assert.equal((await rejection(d.record.audit())).code, "malformed");
-  mode.lie = "altered";
-  assert.equal((await rejection(d.record.audit())).code, "bad_proof");
-});
+}
