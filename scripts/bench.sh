@@ -36,3 +36,7 @@ scripts/build-wasm.sh | tail -1
 echo "== servers (release build, loopback)"
 cargo build --release -p sesphr-relay --bin sesphr-relay --example loadgen --locked 2>&1 | tail -1
 scripts/bench-servers.sh
+
+echo "== the owner's audit check in Chromium: a listing of 1,000 reads (end to end, fetch, decode, wasm check)"
+SESPHR_BIN="$PWD/target/release/sesphr-relay" SESPHR_AUDIT_ENTRIES=1000 SESPHR_AUDIT_RUNS=7 \
+  node --test --test-name-pattern="check of a listing" tests/js/audit-browser.test.mjs 2>&1 | grep -E 'AUDIT \{'
