@@ -280,7 +280,7 @@ fn finding_all_history_grant_misses_earlier_epochs() {
 
 #[test]
 fn seeded_bugs_are_caught() {
-    let cases: [(&str, Bugs, &str); 8] = [
+    let cases: [(&str, Bugs, &str); 12] = [
         (
             "SRS forgets to check revocation",
             Bugs {
@@ -345,9 +345,47 @@ fn seeded_bugs_are_caught() {
             },
             EXPIRY_GAP[1],
         ),
+        (
+            "owner's audit skips the chain check",
+            Bugs {
+                owner_skips_chain_check: true,
+                ..Bugs::default()
+            },
+            properties::AUDIT_SHOWS_ANSWERS,
+        ),
+        (
+            "owner's audit skips the receipt check",
+            Bugs {
+                owner_skips_receipt_check: true,
+                ..Bugs::default()
+            },
+            properties::AUDIT_SHOWS_ANSWERS,
+        ),
+        (
+            "owner's audit skips the mark check",
+            Bugs {
+                owner_skips_mark_check: true,
+                ..Bugs::default()
+            },
+            properties::AUDIT_SHOWS_ANSWERS,
+        ),
+        (
+            "owner's audit takes an old head",
+            Bugs {
+                owner_skips_stale_check: true,
+                ..Bugs::default()
+            },
+            properties::AUDIT_NOT_OLDER_THAN_ITS_EVIDENCE,
+        ),
     ];
     for (what, bugs, property) in cases {
-        let base = if bugs.restore_takes_stale_unpublished_epoch {
+        let audit = bugs.owner_skips_chain_check
+            || bugs.owner_skips_receipt_check
+            || bugs.owner_skips_mark_check
+            || bugs.owner_skips_stale_check;
+        let base = if audit {
+            audit_bound()
+        } else if bugs.restore_takes_stale_unpublished_epoch {
             bounds()[4].1.clone()
         } else if bugs.expiry_waits_for_restore {
             bounds()[6].1.clone()
