@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 
-pub use model::{Action, Bugs, Config, Outcome, Party, Refusal, SeSphr, State};
+pub use model::{Action, Bugs, Config, Outcome, Party, Refusal, SeSphr, State, Verdict};
 
 /// The result of an exhaustive breadth-first check.
 #[derive(Debug)]

@@ -8,6 +8,17 @@
 //! The owner's side follows `sesphr_client::policy::SectionState`, the SRS's
 //! side follows `relay/src/srs.rs` (`decide` and `srs_reencrypt`), in the same
 //! order of checks.
+//!
+//! The audit (issue 21) is modelled abstractly, from its design: the SRS
+//! appends an entry for every decision to one append-only log before it
+//! answers, each entry about the record carries its place in the record's
+//! hash chain (`record_seq`, `record_prev`), readers forward the answers'
+//! inclusion receipts to the owner, and the owner checks the record's
+//! listing against its inbox and its previous verified listing. The Merkle
+//! proofs are abstracted to what they guarantee: an entry a signed head
+//! covers never changes, and a listing shows only entries of the log. What
+//! the SRS still chooses (which entries to leave out, which head to serve)
+//! is the nondeterminism of [`Action::AuditFetch`].
 
 use stateright::{Model, Property};
 
@@ -52,6 +63,18 @@ pub struct Bugs {
     /// rule before `OwnerRecord::key_for_write` called `expire(now)`): a
     /// write after an expiry stays in the expired grantee's epoch.
     pub expiry_waits_for_restore: bool,
+    /// The owner's audit accepts a listing that is not a complete chain
+    /// (`record_seq` 0, 1, 2, … each linked to the previous).
+    pub owner_skips_chain_check: bool,
+    /// The owner's audit accepts a listing that leaves out a receipt a
+    /// reader forwarded.
+    pub owner_skips_receipt_check: bool,
+    /// The owner's audit accepts a listing that leaves out an entry its
+    /// previous verified listing showed (the mark).
+    pub owner_skips_mark_check: bool,
+    /// The owner's audit accepts a head older than its kept head or than a
+    /// forwarded receipt's head.
+    pub owner_skips_stale_check: bool,
 }
 
 /// The bound of the check and which bugs are seeded.
@@ -75,6 +98,16 @@ pub struct Config {
     pub owner_restores: bool,
     /// Whether grants expire (the SRS clock passes a grant's `expires_at`).
     pub expiry: bool,
+    /// Audits the owner may run (0: the model keeps no audit log at all, so
+    /// a bound without audits explores exactly what it did before the log).
+    pub max_audits: u8,
+    /// Entries the audit log may hold. A decision that would append past it
+    /// is not explored: the log makes every replay a new state, and this is
+    /// what bounds them.
+    pub max_log: u8,
+    /// Whether the SRS also decides requests about another record, whose
+    /// entries interleave with the record's in the same log.
+    pub other_records: bool,
     /// Seeded bugs.
     pub bugs: Bugs,
 }
@@ -92,6 +125,9 @@ impl Config {
             forgeries: true,
             owner_restores: false,
             expiry: false,
+            max_audits: 0,
+            max_log: 0,
+            other_records: false,
             bugs: Bugs::default(),
         }
     }
@@ -198,6 +234,72 @@ pub struct Answer {
     pub after_expiry: bool,
     /// Whether `b1·E + P2 = a·E`, i.e. the grantee derives the DEK.
     pub decrypts: bool,
+    /// The index of the decision's audit entry, which the inclusion receipt
+    /// names (its signed head has size `entry + 1`: the SRS signs a head
+    /// after each append); `None` when the model keeps no log.
+    pub entry: Option<u8>,
+}
+
+/// An entry of the SRS's audit log. Once a signed head covers it, it never
+/// changes (the consistency and inclusion proofs, abstracted).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// About the owner's record (otherwise about another record).
+    pub this_record: bool,
+    /// `record_seq`: the number of earlier entries about the same record.
+    pub seq: u8,
+    /// `record_prev`: the index of the previous entry about the same record,
+    /// standing for its hash; `None` for `seq` 0 (the zero hash).
+    pub prev: Option<u8>,
+    /// The decision was an answer (otherwise a refusal; another record's
+    /// decisions are all refusals here, since no property is about them).
+    pub answered: bool,
+}
+
+/// A listing of the record the owner verified.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Listing {
+    /// `T`, the size of the signed head it was served under.
+    pub size: u8,
+    /// The entries it showed, by index (all below `size`, all about the record).
+    pub shown: Set,
+    /// The forwarded receipts the owner read from its inbox when the audit
+    /// started, by entry index.
+    pub inbox: Set,
+}
+
+/// The owner's audit state, and what its audits saw.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Audit {
+    /// Receipts forwarded to the owner's inbox, by entry index.
+    pub inbox: Set,
+    /// The audit in progress, if any: the inbox as it read it.
+    pub reading: Option<Set>,
+    /// Audits started.
+    pub started: u8,
+    /// Every listing the owner verified, in order. The last one's size is
+    /// the kept head and its entries are the mark.
+    pub verified: Vec<Listing>,
+    /// The owner refused a listing that left out an entry.
+    pub refused_an_omission: bool,
+    /// The owner refused an honest listing: every entry of the record, under
+    /// the log's current head.
+    pub refused_honest: bool,
+}
+
+/// The owner's verdict on a listing, in the order it checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Every check passed.
+    Verified,
+    /// `stale`: the head is older than the kept head or a forwarded receipt's.
+    Stale,
+    /// The entries are not a complete chain `record_seq` 0, 1, …, k−1.
+    BrokenChain,
+    /// An entry the previous verified listing showed is missing.
+    LostMark,
+    /// A forwarded receipt below the head is missing.
+    MissingReceipt,
 }
 
 /// The SRS's durable (and, with seeded bugs, volatile) state.
@@ -247,6 +349,11 @@ pub struct State {
     /// A restore found a revocation's pending rotation (so the restore check
     /// is not vacuous).
     pub restored_a_revocation: bool,
+    /// The SRS's audit log, one Merkle log for every record (empty when the
+    /// model keeps none).
+    pub log: Vec<Entry>,
+    /// The owner's audit.
+    pub audit: Audit,
 }
 
 /// An action of one party.
@@ -309,6 +416,27 @@ pub enum Action {
         /// The grant.
         grant: u8,
     },
+    /// The reader that got an answer forwards its inclusion receipt, sealed
+    /// to the owner, to the owner's inbox (at any time after the answer, or
+    /// never: an offline reader, or a relay that drops it).
+    Forward {
+        /// The answer's entry index.
+        entry: u8,
+    },
+    /// The SRS decides a request about another record: an entry of that
+    /// record's chain in the same log.
+    OtherRecordDecision,
+    /// The owner starts an audit: it reads the receipts in its inbox.
+    AuditStart,
+    /// The SRS serves the record's listing (entries with proofs) under its
+    /// signed head of size `size`, leaving out the entries in `omit`, and
+    /// the owner checks it.
+    AuditFetch {
+        /// `T`: any size the SRS signed, older than the kept head included.
+        size: u8,
+        /// The record's entries below `size` the SRS leaves out.
+        omit: Set,
+    },
 }
 
 /// Why the SRS refused a request (the HTTP error code).
@@ -355,6 +483,8 @@ pub enum Outcome {
         /// Pending rotation, by section.
         pending: Vec<bool>,
     },
+    /// The owner's verdict on a listing.
+    Audited(Verdict),
     /// The SRS answered.
     Answered {
         /// Section of the entry used.
@@ -410,7 +540,26 @@ impl SeSphr {
             restore_diverged: false,
             restore_dropped_rotation: false,
             restored_a_revocation: false,
+            log: Vec::new(),
+            audit: Audit {
+                inbox: 0,
+                reading: None,
+                started: 0,
+                verified: Vec::new(),
+                refused_an_omission: false,
+                refused_honest: false,
+            },
         }
+    }
+
+    /// Whether the model keeps the audit log.
+    fn logs(&self) -> bool {
+        self.cfg.max_audits > 0
+    }
+
+    /// Whether the SRS may decide once more: the log, if kept, has room.
+    fn may_decide(&self, st: &State) -> bool {
+        !self.logs() || st.log.len() < self.cfg.max_log as usize
     }
 
     /// The actions enabled in `st`.
@@ -502,7 +651,7 @@ impl SeSphr {
                 }
             }
         }
-        for nonce in 0..st.requests.len() {
+        for nonce in (0..st.requests.len()).filter(|_| self.may_decide(st)) {
             if has(st.in_flight, nonce) {
                 out.push(Action::Deliver { nonce: nonce as u8 });
             } else {
@@ -510,6 +659,40 @@ impl SeSphr {
             }
         }
         out.push(Action::RestartSrs);
+        if self.logs() {
+            self.enabled_audit(st, out);
+        }
+    }
+
+    /// The audit's actions enabled in `st`: forwarding, another record's
+    /// decisions, and the owner's audits with every listing the SRS may serve.
+    fn enabled_audit(&self, st: &State, out: &mut Vec<Action>) {
+        for a in &st.answers {
+            if let (Some(entry), Party::Reader(_)) = (a.entry, a.signer) {
+                if !has(st.audit.inbox, entry as usize) {
+                    out.push(Action::Forward { entry });
+                }
+            }
+        }
+        if self.cfg.other_records && self.may_decide(st) {
+            out.push(Action::OtherRecordDecision);
+        }
+        if st.audit.reading.is_some() {
+            for size in 0..=st.log.len() as u8 {
+                // Every subset of the record's entries below `size`.
+                let all = record_entries(st, size);
+                let mut omit = all;
+                loop {
+                    out.push(Action::AuditFetch { size, omit });
+                    if omit == 0 {
+                        break;
+                    }
+                    omit = (omit - 1) & all;
+                }
+            }
+        } else if st.audit.started < self.cfg.max_audits {
+            out.push(Action::AuditStart);
+        }
     }
 
     /// Applies an action: the next state and what could be observed, or
@@ -618,6 +801,35 @@ impl SeSphr {
                     next.srs.revoked = 0;
                 }
                 Outcome::Done
+            }
+            Action::Forward { entry } => {
+                let answered = next
+                    .answers
+                    .iter()
+                    .any(|a| a.entry == Some(entry) && matches!(a.signer, Party::Reader(_)));
+                if !answered || has(next.audit.inbox, entry as usize) {
+                    return None;
+                }
+                next.audit.inbox = with(next.audit.inbox, entry as usize);
+                Outcome::Done
+            }
+            Action::OtherRecordDecision => {
+                if !self.cfg.other_records || !self.logs() || !self.may_decide(&next) {
+                    return None;
+                }
+                append(&mut next, false, false);
+                Outcome::Done
+            }
+            Action::AuditStart => {
+                if next.audit.reading.is_some() || next.audit.started >= self.cfg.max_audits {
+                    return None;
+                }
+                next.audit.reading = Some(next.audit.inbox);
+                next.audit.started += 1;
+                Outcome::Done
+            }
+            Action::AuditFetch { size, omit } => {
+                Outcome::Audited(self.audit(&mut next, size, omit)?)
             }
         };
         Some((next, outcome))
@@ -809,10 +1021,70 @@ impl SeSphr {
         Some(st.grants.len() as u8 - 1)
     }
 
+    /// The owner's audit of a listing the SRS serves: the entries about the
+    /// record below `size`, less `omit`. Checks, in order: the head is not
+    /// older than the kept head or a forwarded receipt's head (`stale`); the
+    /// entries are a complete chain; the mark (the previous verified
+    /// listing's entries) is there; every forwarded receipt below the head
+    /// is there. A verified listing becomes the kept head and the mark.
+    fn audit(&self, st: &mut State, size: u8, omit: Set) -> Option<Verdict> {
+        let inbox = st.audit.reading?;
+        let all = record_entries(st, size);
+        if size as usize > st.log.len() || omit & !all != 0 {
+            return None;
+        }
+        st.audit.reading = None;
+        let shown = all & !omit;
+        let (kept, mark) = st
+            .audit
+            .verified
+            .last()
+            .map_or((0, 0), |l| (l.size, l.shown));
+        let bugs = self.cfg.bugs;
+        // A receipt's head has size `entry + 1`: it is newer than `size`
+        // iff the entry is at or above it.
+        let newer_receipt = inbox & !below(size) != 0;
+        let verdict = if !bugs.owner_skips_stale_check && (size < kept || newer_receipt) {
+            Verdict::Stale
+        } else if !bugs.owner_skips_chain_check && !complete_chain(st, shown) {
+            Verdict::BrokenChain
+        } else if !bugs.owner_skips_mark_check && mark & !shown != 0 {
+            Verdict::LostMark
+        } else if !bugs.owner_skips_receipt_check && inbox & below(size) & !shown != 0 {
+            Verdict::MissingReceipt
+        } else {
+            Verdict::Verified
+        };
+        if verdict == Verdict::Verified {
+            st.audit.verified.push(Listing { size, shown, inbox });
+        } else {
+            if omit != 0 {
+                st.audit.refused_an_omission = true;
+            }
+            if omit == 0 && size as usize == st.log.len() {
+                st.audit.refused_honest = true;
+            }
+        }
+        Some(verdict)
+    }
+
+    /// The SRS's decision, appended to the audit log (if the model keeps
+    /// one) before the answer goes out.
+    fn srs_process(&self, st: &mut State, nonce: u8) -> Option<Outcome> {
+        if !self.may_decide(st) {
+            return None;
+        }
+        let outcome = self.srs_decide(st, nonce)?;
+        if self.logs() {
+            append(st, true, matches!(outcome, Outcome::Answered { .. }));
+        }
+        Some(outcome)
+    }
+
     /// The SRS's decision, in the order of `relay/src/srs.rs`: signature and
     /// binding, nonce, tombstone, manifest entry of the grant's epoch,
     /// `from_version`; then `P2 = b2·E`.
-    fn srs_process(&self, st: &mut State, nonce: u8) -> Option<Outcome> {
+    fn srs_decide(&self, st: &mut State, nonce: u8) -> Option<Outcome> {
         let q = st.requests.get(nonce as usize)?.clone();
         let g = st.grants.get(q.grant as usize)?.clone();
         let bugs = self.cfg.bugs;
@@ -850,6 +1122,8 @@ impl SeSphr {
             after_receipt: has(st.receipts, q.grant as usize),
             after_expiry: has(st.expired, q.grant as usize),
             decrypts,
+            // The entry `srs_process` appends for this decision.
+            entry: self.logs().then_some(st.log.len() as u8),
         };
         let pos = st.answers.binary_search(&answer).unwrap_or_else(|p| p);
         st.answers.insert(pos, answer);
@@ -893,4 +1167,53 @@ fn known(st: &State, section: u8) -> bool {
 /// Whether bit `i` is in `set`.
 pub fn contains(set: Set, i: usize) -> bool {
     has(set, i)
+}
+
+/// The indices below `n`.
+pub fn below(n: u8) -> Set {
+    if n as usize >= SET_CAPACITY {
+        Set::MAX
+    } else {
+        (1 << n) - 1
+    }
+}
+
+/// The entries about the owner's record below index `size`.
+pub fn record_entries(st: &State, size: u8) -> Set {
+    st.log
+        .iter()
+        .take(size as usize)
+        .enumerate()
+        .filter(|(_, e)| e.this_record)
+        .fold(0, |set, (i, _)| with(set, i))
+}
+
+/// Appends an entry to the audit log, linked into its record's chain.
+fn append(st: &mut State, this_record: bool, answered: bool) {
+    let prev = st.log.iter().rposition(|e| e.this_record == this_record);
+    let seq = st
+        .log
+        .iter()
+        .filter(|e| e.this_record == this_record)
+        .count() as u8;
+    st.log.push(Entry {
+        this_record,
+        seq,
+        prev: prev.map(|p| p as u8),
+        answered,
+    });
+}
+
+/// The owner's chain check: the entries of `shown`, in log order, have
+/// `record_seq` 0, 1, …, k−1, and each one's `record_prev` is the one before
+/// (the first's is the zero hash).
+fn complete_chain(st: &State, shown: Set) -> bool {
+    let mut next = (0, None);
+    for (i, e) in st.log.iter().enumerate().filter(|(i, _)| has(shown, *i)) {
+        if (e.seq, e.prev) != next {
+            return false;
+        }
+        next = (e.seq + 1, Some(i as u8));
+    }
+    true
 }

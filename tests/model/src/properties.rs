@@ -8,13 +8,16 @@
 //! halves of a split: the SRS (or anyone with a copy of its store) holds every
 //! `b2` ever issued, so a grant's epoch key is in reach of its grantee
 //! together with the SRS.
+//!
+//! The audit properties are about the listings the owner *verified*: what a
+//! verified listing must show, given what the owner could check it against.
 
 use stateright::Property;
 
-use crate::model::{contains, Content, Party, SeSphr, State};
+use crate::model::{below, contains, Content, Listing, Party, SeSphr, State};
 
 /// Names of the safety properties that hold for the protocol as implemented.
-pub const SAFETY: [&str; 10] = [
+pub const SAFETY: [&str; 13] = [
     ANSWERS_ONLY_TO_GRANTEE,
     ANSWERS_DECRYPT,
     UNAUTHORIZED_GET_NOTHING,
@@ -25,6 +28,9 @@ pub const SAFETY: [&str; 10] = [
     ONE_ANSWER_PER_REQUEST,
     RESTORE_KEEPS_POLICY,
     NO_ANSWER_AFTER_EXPIRY,
+    AUDIT_SHOWS_ANSWERS,
+    AUDIT_NOT_OLDER_THAN_ITS_EVIDENCE,
+    AUDIT_VERIFIES_AN_HONEST_LISTING,
 ];
 
 /// Paper (1): an answer goes only to the grant's grantee, for the grant's section.
@@ -60,17 +66,47 @@ pub const RESTORE_KEEPS_POLICY: &str =
 pub const RESTORE_KEEPS_REQUESTED_ROTATION: &str = "a restored owner keeps a requested rotation";
 /// Replay: the SRS answers each request (nonce) at most once.
 pub const ONE_ANSWER_PER_REQUEST: &str = "at most one answer per request";
+/// Audit (issue 21): in every verified listing `L` served under a head of
+/// size `T`, every answer whose entry is below `T` is in `L` if its receipt
+/// was forwarded before the audit started, or it precedes in the record's
+/// chain an entry `L` shows, or an earlier verified listing showed it. An
+/// answer that is none of these (the chain's tail, never forwarded, never
+/// listed) is not covered: see [`AUDIT_SHOWS_EVERY_ANSWER`].
+pub const AUDIT_SHOWS_ANSWERS: &str =
+    "every answered request appears in the owner's verified listing";
+/// Audit: a verified listing's head is no older than any receipt the owner
+/// read for it or any head it verified before, so [`AUDIT_SHOWS_ANSWERS`],
+/// which speaks of entries below the head only, cannot be met by serving an
+/// old head.
+pub const AUDIT_NOT_OLDER_THAN_ITS_EVIDENCE: &str =
+    "a verified listing's head is no older than a forwarded receipt or a kept head";
+/// Audit: the owner verifies a listing that shows every entry of the record
+/// under the log's current head (no false alarm from an honest SRS).
+pub const AUDIT_VERIFIES_AN_HONEST_LISTING: &str = "the owner verifies an honest listing";
+/// Audit, without the design's bound: a verified listing shows every answer
+/// below its head. It does not hold (see `docs/verification.md`, "The
+/// audit's bound").
+pub const AUDIT_SHOWS_EVERY_ANSWER: &str = "a verified listing shows every answer below its head";
 
 /// Reachability checks that keep the safety properties from holding vacuously.
-pub const REACHABLE: [&str; 6] = [
+pub const REACHABLE: [&str; 8] = [
     SOME_GRANTEE_DECRYPTS,
     SOME_FROM_NOW_GRANTEE_DECRYPTS,
     SOME_REISSUED_GRANT_ANSWERED,
     SOME_WRITE_LOCKS_OUT,
     SOME_REVOKED_GRANT_KEPT_OLD_EPOCH,
     SOME_RESTORE_FINDS_A_REVOCATION,
+    SOME_AUDIT_SHOWS_AN_ANSWER,
+    SOME_OMISSION_REFUSED,
 ];
 
+/// The audit's reachability checks (only reached in bounds with audits).
+pub const AUDIT_REACHABLE: [&str; 2] = [SOME_AUDIT_SHOWS_AN_ANSWER, SOME_OMISSION_REFUSED];
+
+/// A verified listing shows an answer.
+pub const SOME_AUDIT_SHOWS_AN_ANSWER: &str = "a verified listing shows an answer";
+/// The owner refuses a listing from which the SRS left out an entry.
+pub const SOME_OMISSION_REFUSED: &str = "a listing that leaves out an entry is refused";
 /// A restore rebuilds a revocation's pending rotation.
 pub const SOME_RESTORE_FINDS_A_REVOCATION: &str = "a restore finds a pending revocation";
 /// A grantee decrypts a section.
@@ -117,6 +153,28 @@ pub fn all() -> Vec<Property<SeSphr>> {
         }),
         Property::always(ONE_ANSWER_PER_REQUEST, |_, s: &State| {
             s.answers.windows(2).all(|w| w[0].nonce != w[1].nonce)
+        }),
+        Property::always(AUDIT_SHOWS_ANSWERS, |_, s: &State| {
+            audit_shows_answers(s, true)
+        }),
+        Property::always(AUDIT_SHOWS_EVERY_ANSWER, |_, s: &State| {
+            audit_shows_answers(s, false)
+        }),
+        Property::always(AUDIT_NOT_OLDER_THAN_ITS_EVIDENCE, |_, s: &State| {
+            audit_not_older_than_its_evidence(s)
+        }),
+        Property::always(AUDIT_VERIFIES_AN_HONEST_LISTING, |_, s: &State| {
+            !s.audit.refused_honest
+        }),
+        Property::sometimes(SOME_AUDIT_SHOWS_AN_ANSWER, |_, s: &State| {
+            s.audit.verified.iter().any(|l| {
+                s.answers
+                    .iter()
+                    .any(|a| a.entry.is_some_and(|i| contains(l.shown, i as usize)))
+            })
+        }),
+        Property::sometimes(SOME_OMISSION_REFUSED, |_, s: &State| {
+            s.audit.refused_an_omission
         }),
         Property::sometimes(SOME_RESTORE_FINDS_A_REVOCATION, |_, s: &State| {
             s.restored_a_revocation
@@ -268,5 +326,41 @@ fn all_grantee_reads(s: &State, since_epoch: bool) -> bool {
             .filter(|c| c.section == g.section)
             .filter(|c| !since_epoch || (c.epoch >= g.epoch && c.written_at >= g.from))
             .all(|c| readable(s, g.reader, c))
+    })
+}
+
+/// Whether every verified listing shows the answers it must: with `bound`,
+/// those the owner could check it against (forwarded before the audit
+/// started, earlier in the chain than an entry it shows, or shown by an
+/// earlier verified listing); without, every answer below its head.
+fn audit_shows_answers(s: &State, bound: bool) -> bool {
+    let listings = &s.audit.verified;
+    listings.iter().enumerate().all(|(n, l)| {
+        s.answers.iter().filter_map(|a| a.entry).all(|i| {
+            let i = i as usize;
+            let must = i < l.size as usize
+                && (!bound
+                    || contains(l.inbox, i)
+                    || precedes_a_shown_entry(s, l, i)
+                    || listings[..n].iter().any(|m| contains(m.shown, i)));
+            !must || contains(l.shown, i)
+        })
+    })
+}
+
+/// Entry `i` comes before, in the record's chain, some entry `l` shows.
+fn precedes_a_shown_entry(s: &State, l: &Listing, i: usize) -> bool {
+    s.log.iter().enumerate().any(|(j, e)| {
+        contains(l.shown, j) && e.this_record && s.log[i].this_record && e.seq > s.log[i].seq
+    })
+}
+
+/// Every verified listing's head covers every receipt the owner read for it
+/// (a receipt's head has size `entry + 1`) and is at least every earlier
+/// verified listing's.
+fn audit_not_older_than_its_evidence(s: &State) -> bool {
+    let listings = &s.audit.verified;
+    listings.iter().enumerate().all(|(n, l)| {
+        l.inbox & !below(l.size) == 0 && listings[..n].iter().all(|m| m.size <= l.size)
     })
 }

@@ -13,7 +13,7 @@ use sesphr_client::manifest::VerifiedManifest;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
 use sesphr_client::stream::decrypt_body;
-use sesphr_model::{properties, Action, Config, Outcome, Party, SeSphr, State};
+use sesphr_model::{properties, Action, Config, Outcome, Party, SeSphr, State, Verdict};
 use sesphr_native::{Client, Patient, PatientRecord};
 use sesphr_testkit::deploy::{client, now, party, Server};
 
@@ -32,6 +32,10 @@ fn config() -> Config {
         forgeries: true,
         owner_restores: true,
         expiry: false,
+        // The audit log is checked in the model only (`tests/check.rs`).
+        max_audits: 0,
+        max_log: 0,
+        other_records: false,
         bugs: Default::default(),
     }
 }
@@ -54,6 +58,9 @@ enum Observed {
     Restored(Vec<bool>),
     /// The servers refused: status and code.
     Refused(u16, String),
+    /// The owner's verdict on the SRS's listing (not driven on the real
+    /// system yet: these traces keep no audit log).
+    Audited(Verdict),
     /// The SRS answered and the client verified the answer.
     Answered {
         section: u8,
@@ -71,6 +78,7 @@ fn expected(o: &Outcome) -> Observed {
         Outcome::Done => Observed::Done,
         Outcome::Restored { pending } => Observed::Restored(pending.clone()),
         Outcome::Refused(r) => Observed::Refused(403, r.code().to_string()),
+        Outcome::Audited(v) => Observed::Audited(*v),
         Outcome::Answered {
             section,
             written_at,
@@ -280,6 +288,12 @@ impl Real {
                 Observed::Done
             }
             Action::Deliver { nonce } | Action::Replay { nonce } => self.deliver(nonce).await,
+            Action::Forward { .. }
+            | Action::OtherRecordDecision
+            | Action::AuditStart
+            | Action::AuditFetch { .. } => {
+                panic!("the audit's actions are not enabled in these traces (`config()` has no audits)")
+            }
             Action::RestartSrs => {
                 self.server.take().unwrap().stop().await;
                 let server = Server::start(self.dir.path()).await;
@@ -403,6 +417,10 @@ fn pick(model: &SeSphr, state: &State, choice: u32) -> Option<Action> {
         Action::RestoreOwner => (10, 2),
         Action::Expire { .. } => (12, 0),
         Action::Register(_) => (11, 0),
+        Action::Forward { .. }
+        | Action::OtherRecordDecision
+        | Action::AuditStart
+        | Action::AuditFetch { .. } => (13, 0),
     };
     let mut kinds: Vec<(u8, u32)> = enabled.iter().map(kind).filter(|k| k.1 > 0).collect();
     kinds.sort_unstable();
@@ -464,7 +482,7 @@ async fn conform(model: &SeSphr, actions: &[Action]) -> Result<(usize, usize), S
         match outcome {
             Outcome::Answered { .. } => answered += 1,
             Outcome::Refused(_) => refused += 1,
-            Outcome::Done | Outcome::Restored { .. } => {}
+            Outcome::Done | Outcome::Restored { .. } | Outcome::Audited(_) => {}
         }
         state = next;
     }
