@@ -68,8 +68,9 @@ pub enum Error {
     /// version do not.
     #[error("binding mismatch: {0}")]
     BindingMismatch(&'static str),
-    /// A manifest does not chain onto its predecessor.
-    #[error("manifest chain broken: {0}")]
+    /// A manifest does not chain onto its predecessor, or an audit entry onto
+    /// the previous entry about its record.
+    #[error("chain broken: {0}")]
     ChainBroken(&'static str),
     /// A manifest is older than one already seen.
     #[error("stale manifest: version {found} is older than {known}")]

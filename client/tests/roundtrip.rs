@@ -7,7 +7,7 @@ use sesphr_testkit::world::*;
 use sesphr_testkit::TestRng;
 
 use proptest::prelude::*;
-use sesphr_client::audit::{AuditEntry, Decision, MemoryLog, SignedTreeHead};
+use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog, SignedTreeHead};
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role, VerifiedGrant};
@@ -115,7 +115,8 @@ proptest! {
                 index_id: [i as u8 ^ 2; 32] }
         }).collect();
         let content = ManifestContent { record: w.record_id(), record_nonce: RecordId::for_index(w.owner.seed(), &w.owner.id(), 0).1, version,
-            previous: if version == 1 { [0; 32] } else { [7; 32] }, created_at: created, entries };
+            previous: if version == 1 { [0; 32] } else { [7; 32] }, created_at: created, entries,
+            audit_head: (version % 2 == 0).then(|| vec![version as u8; 1 + (created % 1024) as usize]) };
         let m = content.clone().sign(&w.owner).unwrap();
         let back = VerifiedManifest::from_bytes(m.as_bytes()).unwrap();
         prop_assert_eq!(&back, &m);
@@ -163,12 +164,16 @@ proptest! {
         let decision = [Decision::Allowed, Decision::BadSignature, Decision::Replay, Decision::Revoked, Decision::Expired,
             Decision::UnknownGrant, Decision::NotInManifest, Decision::BeforeFromVersion][d as usize];
         let e = AuditEntry { timestamp: ts, grant_id: [d; 16], grantee: PartyId([1; 32]), record: RecordId([2; 32]),
-            section: SectionId([3; 32]), version, request: [d; 32], decision };
+            section: SectionId([3; 32]), version, request: [d; 32], decision, link: None };
         prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
         let mut log = MemoryLog::default();
         let mut last = None;
-        for _ in 0..entries {
-            last = Some(log.append(&w.srs, e.clone()).unwrap());
+        for seq in 0..entries {
+            let r = log.append(&w.srs, e.clone()).unwrap();
+            prop_assert_eq!(r.entry.link.unwrap().seq, seq as u64);
+            prop_assert_eq!(r.entry.link.unwrap().prev, last.as_ref().map_or([0; 32], |l: &InclusionReceipt| l.entry.leaf_hash()));
+            prop_assert_eq!(AuditEntry::from_bytes(&r.entry.to_bytes()).unwrap(), r.entry.clone());
+            last = Some(r);
         }
         let r = last.unwrap();
         r.verify().unwrap();

@@ -11,7 +11,10 @@ use sesphr_testkit::TestRng;
 
 use serde_json::{json, Map, Value};
 use sesphr_client::attachment::{open_attachment, seal_attachment, AttachmentKey};
-use sesphr_client::audit::{Decision, MemoryLog};
+use sesphr_client::audit::AuditEntry;
+use sesphr_client::audit::{AuditExport, Decision, MemoryLog, ReceiptBundle};
+use sesphr_client::audit_check::AuditCheck;
+use sesphr_client::audit_check::AuditMark;
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
@@ -21,6 +24,7 @@ use sesphr_client::identity::DirectoryEntry;
 use sesphr_client::identity::Identity;
 use sesphr_client::manifest::SignedHead;
 use sesphr_client::manifest::{ManifestContent, ManifestEntry, VerifiedManifest};
+use sesphr_client::merkle;
 use sesphr_client::record::{EpochId, RecordId, SectionId, SectionKey};
 use sesphr_client::reencrypt::ReencryptRequest;
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptAnswer};
@@ -29,6 +33,7 @@ use sesphr_client::secret::{SecretScalar, Seed};
 use sesphr_client::stream::{decrypt_body, encrypt_body};
 use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_client::vault;
+use sha2::Digest;
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/kat.json");
 
@@ -165,10 +170,82 @@ fn generate() -> Value {
     attachment_document.extend_from_slice(attachment_json.as_bytes());
     attachment_document.extend_from_slice(attachment_key.to_bytes().as_ref());
 
+    // Drawn after everything above: the verifiable audit log. A second
+    // entry about the record (seq 1, linked to the first), the owner's
+    // check of the listing of both and the mark it keeps, the receipts a
+    // reader forwards sealed to the owner as mail, an auditor's export, the
+    // owner's next manifest recording the verified head (format 2), and the
+    // tokens of the mail routes.
+    let receipt_2 = log
+        .append(
+            &srs,
+            verified.audit_entry(&grant.statement, 1_767_225_601_900, Decision::Allowed),
+        )
+        .unwrap();
+    let verified_head = {
+        let check = AuditCheck::new(srs.public(), receipt_2.head.as_bytes(), None).unwrap();
+        check.verified().unwrap()
+    };
+    let mut listing = verified_head.listing(record);
+    for r in [&receipt, &receipt_2] {
+        listing
+            .add(
+                r.index,
+                &r.entry.to_bytes(),
+                &log.inclusion_path(r.index, 2).unwrap(),
+            )
+            .unwrap();
+    }
+    listing.add_receipt(receipt_2.clone()).unwrap();
+    let audit_mark = listing.finish(None).unwrap().mark;
+    let bundle = ReceiptBundle {
+        record,
+        receipts: vec![receipt.clone(), receipt_2.clone()],
+    }
+    .to_bytes()
+    .unwrap();
+    let mail = Envelope::seal_mail(&owner.public().encryption, &bundle, &mut rng).unwrap();
+    let export = AuditExport {
+        srs: srs.public().clone(),
+        entries: vec![receipt.entry.to_bytes(), receipt_2.entry.to_bytes()],
+        heads: vec![receipt_2.head.as_bytes().to_vec()],
+    }
+    .to_bytes()
+    .unwrap();
+    let manifest_2 = ManifestContent {
+        record,
+        record_nonce,
+        version: 2,
+        previous: manifest.hash(),
+        created_at: 1_767_225_602_500,
+        entries: manifest.content.entries.clone(),
+        audit_head: Some(receipt_2.head.as_bytes().to_vec()),
+    }
+    .sign(&owner)
+    .unwrap();
+    let mail_id: [u8; 32] = sha2::Sha256::digest(mail.to_bytes()).into();
+    let send_subject = [owner.id().0.as_slice(), &mail_id].concat();
+    let token_send_mail = token(&grantee, Purpose::SendMail, &send_subject, &mut rng);
+    let token_read_mail = token(&owner, Purpose::ReadMail, &[], &mut rng);
+    let token_clear_mail = token(&owner, Purpose::ClearMail, &mail_id, &mut rng);
+
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
     }
     json!({
+        "audit_entry_unlinked": h(entry.to_bytes()),
+        "audit_entry_2": h(receipt_2.entry.to_bytes()),
+        "audit_tree_head_2": h(receipt_2.head.as_bytes()),
+        "audit_path_1_in_2": h(log.inclusion_path(0, 2).unwrap().concat()),
+        "audit_mark": h(audit_mark.to_bytes()),
+        "receipt_bundle": h(&bundle),
+        "mail_receipts": h(mail.to_bytes()),
+        "mail_id": h(mail_id),
+        "audit_export": h(&export),
+        "manifest_2": h(manifest_2.as_bytes()),
+        "token_send_mail": h(token_send_mail.as_bytes()),
+        "token_read_mail": h(token_read_mail.as_bytes()),
+        "token_clear_mail": h(token_clear_mail.as_bytes()),
         "attachment_key": h(attachment_key.to_bytes().as_ref()),
         "attachment_body": String::from_utf8(attachment).unwrap(),
         "attachment_chunk_log2": 14,
@@ -217,7 +294,7 @@ fn generate() -> Value {
         "inbox_item_id": h(grant.statement.statement_hash()),
         "sealed_request": h(&sealed_request.0),
         "request_hash": h(request.hash()),
-        "audit_entry": h(entry.to_bytes()),
+        "audit_entry": h(receipt.entry.to_bytes()),
         "audit_tree_head": h(receipt.head.as_bytes()),
         "head": h(head.as_bytes()),
         "reencrypt_answer": h(&answer),
@@ -329,6 +406,36 @@ fn frozen_objects_verify() {
     assert_eq!(
         hex::encode(grantee_dk.dek.expose()),
         v["dek"].as_str().unwrap()
+    );
+    // The audit log: the record's chain, the mail a reader forwards, the
+    // owner's mark, the export and the manifest recording the head.
+    let e2 = AuditEntry::from_bytes(&b("audit_entry_2")).unwrap();
+    let link = e2.link.unwrap();
+    assert_eq!(link.seq, 1);
+    assert_eq!(link.prev, merkle::leaf_hash(&b("audit_entry")));
+    assert_eq!(
+        AuditEntry::from_bytes(&b("audit_entry_unlinked"))
+            .unwrap()
+            .link,
+        None
+    );
+    let plain = Envelope::from_bytes(&b("mail_receipts"))
+        .unwrap()
+        .open_mail(&owner)
+        .unwrap();
+    assert_eq!(plain.as_slice(), b("receipt_bundle"));
+    let bundle = ReceiptBundle::from_bytes(&plain, srs.public()).unwrap();
+    assert_eq!(bundle.receipts[1].entry, e2);
+    assert_eq!(bundle.receipts[1].head.as_bytes(), b("audit_tree_head_2"));
+    let mark = AuditMark::from_bytes(&b("audit_mark")).unwrap();
+    assert_eq!((mark.tree_size, mark.count), (2, 2));
+    let export = AuditExport::from_bytes(&b("audit_export")).unwrap();
+    assert_eq!(export.verify(Some(srs.public())).unwrap().entries, 2);
+    let m2 = VerifiedManifest::from_bytes(&b("manifest_2")).unwrap();
+    m2.verify_successor(&m).unwrap();
+    assert_eq!(
+        m2.content.audit_head.as_deref(),
+        Some(&b("audit_tree_head_2")[..])
     );
     let revocation = Revocation::verify(&b("revocation"), &grant).unwrap();
     RevocationReceipt::verify(&b("revocation_receipt"), srs.public(), &revocation).unwrap();

@@ -183,18 +183,28 @@ async fn listings_verify_past_entries_have_proofs_and_an_export_verifies() {
     let wrong = relay(&["audit", "verify", out_s, "--srs-fingerprint", "AAAA"]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("not of AAAA"));
-    let mut bytes = std::fs::read(&out).unwrap();
-    // Entry 0's decision byte: header 6, SRS 66, count 8, length 4, then 166 bytes in.
-    bytes[6 + 66 + 8 + 4 + 166] = 3;
+    let bytes = std::fs::read(&out).unwrap();
+    // An entry's decision byte: header 6, SRS 66, count 8, then each entry
+    // as a 4-byte length and 207 bytes, its decision 166 bytes in.
+    let n = u64::from_be_bytes(bytes[72..80].try_into().unwrap()) as usize;
+    let decision = |i: usize| 80 + i * (4 + 207) + 4 + 166;
     let tampered = d.dir.path().join("tampered.export");
-    std::fs::write(&tampered, &bytes).unwrap();
-    let t = relay(&["audit", "verify", tampered.to_str().unwrap()]);
-    assert!(!t.status.success());
+    let verify_tampered = |i: usize| {
+        let mut b = bytes.clone();
+        b[decision(i)] = 3;
+        std::fs::write(&tampered, &b).unwrap();
+        let t = relay(&["audit", "verify", tampered.to_str().unwrap()]);
+        assert!(!t.status.success());
+        String::from_utf8_lossy(&t.stderr).to_string()
+    };
+    // Rewriting the first entry breaks its record's chain at the next entry
+    // about that record; rewriting the last is caught by the head's root.
+    let first = verify_tampered(0);
+    assert!(first.contains("(chain_broken)"), "{first}");
+    let last = verify_tampered(n - 1);
     assert!(
-        String::from_utf8_lossy(&t.stderr)
-            .contains("head 0: proof verification failed (bad_proof)"),
-        "{}",
-        String::from_utf8_lossy(&t.stderr)
+        last.contains("head 0: proof verification failed (bad_proof)"),
+        "{last}"
     );
     doctor.read(&shared[0], &hist).await.unwrap();
     let later = serde_json::from_slice::<serde_json::Value>(

@@ -184,6 +184,7 @@ async fn writers(
                     previous: prev.as_ref().map_or([0; 32], |p| p.hash()),
                     created_at: now(),
                     entries: vec![s.entry.clone()],
+                    audit_head: None,
                 }
                 .sign(&s.owner)
                 .unwrap();

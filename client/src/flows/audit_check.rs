@@ -2,20 +2,24 @@
 //! audit entries is shown, the SRS's signed tree head must extend the last
 //! one this owner verified (an RFC 9162 consistency proof between them),
 //! every listed entry must be in the verified tree (an inclusion proof
-//! each), and the entries an earlier verified listing showed must all still
-//! be there ([`AuditMark`]).
+//! each), the listing must be the record's whole chain of entries (each
+//! entry links to the one before it about the same record), every receipt a
+//! reader forwarded must be in it, and the entries an earlier verified
+//! listing showed must all still be there ([`AuditMark`]).
 //!
 //! A driver runs it as: [`AuditCheck::new`] with the listing's head and the
 //! kept head; if [`AuditCheck::consistency_needed`] names two sizes, fetch
 //! that proof and pass it to [`AuditCheck::accept_consistency`];
 //! [`AuditCheck::verified`] gives the [`VerifiedTreeHead`] to keep; then
-//! [`VerifiedTreeHead::listing`], [`ListingCheck::add`] per entry and
-//! [`ListingCheck::finish`] with the record's kept mark.
+//! [`VerifiedTreeHead::listing`], [`ListingCheck::add`] per entry,
+//! [`ListingCheck::add_receipt`] per forwarded receipt (read from the mail
+//! *before* the listing was asked for) and [`ListingCheck::finish`] with the
+//! record's kept mark.
 //!
 //! What this catches and what it cannot: `docs/protocol.md`, "Audit log",
 //! the owner's checks.
 
-use crate::audit::{AuditEntry, SignedTreeHead};
+use crate::audit::{AuditEntry, InclusionReceipt, SignedTreeHead};
 use crate::error::{malformed, Error, Result};
 use crate::identity::PublicIdentity;
 use crate::merkle::{self, Hash};
@@ -131,6 +135,7 @@ impl VerifiedTreeHead {
             record,
             entries: Vec::new(),
             leaves: Vec::new(),
+            receipts: Vec::new(),
         }
     }
 }
@@ -142,12 +147,20 @@ pub struct ListingCheck {
     record: RecordId,
     entries: Vec<(u64, AuditEntry)>,
     leaves: Vec<(u64, Hash)>,
+    receipts: Vec<InclusionReceipt>,
 }
 
 impl ListingCheck {
     /// Checks one listed entry: indices strictly increasing (`malformed`),
     /// an entry about this record (`binding_mismatch`), in the verified
-    /// tree at `index` by the audit `path` (`bad_proof`).
+    /// tree at `index` by the audit `path` (`bad_proof`), and next in the
+    /// record's chain: the listing is the whole chain from the record's
+    /// first entry, so an entry whose link counts more entries before it
+    /// than were listed shows one was left out (`audit_incomplete`), and one
+    /// linked to another predecessor shows a log that broke the chain
+    /// (`chain_broken`). Entries written before chains (format 1) carry no
+    /// link; they may only come first, and the first linked entry counts
+    /// and names them.
     pub fn add(&mut self, index: u64, entry: &[u8], path: &[Hash]) -> Result<()> {
         if self.leaves.last().is_some_and(|&(last, _)| index <= last) {
             return Err(malformed("audit listing", "indices not increasing"));
@@ -160,8 +173,50 @@ impl ListingCheck {
         }
         let leaf = merkle::leaf_hash(entry);
         merkle::verify_inclusion(&leaf, index, self.head.tree_size, path, &self.head.root)?;
+        let listed = self.leaves.len() as u64;
+        let linked_before = self.entries.last().is_some_and(|(_, e)| e.link.is_some());
+        match decoded.link {
+            Some(link) if link.seq > listed => {
+                return Err(Error::AuditIncomplete {
+                    listed,
+                    known: link.seq,
+                })
+            }
+            Some(link)
+                if link.seq < listed
+                    || link.prev != self.leaves.last().map_or([0; 32], |l| l.1) =>
+            {
+                return Err(Error::ChainBroken(
+                    "two audit entries about this record claim the same place in its chain",
+                ))
+            }
+            None if linked_before => {
+                return Err(Error::ChainBroken(
+                    "an unlinked audit entry follows a linked one",
+                ))
+            }
+            _ => {}
+        }
         self.leaves.push((index, leaf));
         self.entries.push((index, decoded));
+        Ok(())
+    }
+
+    /// Takes a receipt a reader forwarded (decoded and verified under the
+    /// pinned SRS key, [`crate::audit::ReceiptBundle::from_bytes`]): at
+    /// [`ListingCheck::finish`], its entry must be in this listing
+    /// (`audit_incomplete`: the SRS answered a read it hid from the owner),
+    /// unless its head is newer than the listing's (`stale`: the owner read
+    /// its mail before it asked for the listing, so an honest SRS's listing
+    /// covers every receipt in it). A receipt about another record is
+    /// `binding_mismatch`.
+    pub fn add_receipt(&mut self, receipt: InclusionReceipt) -> Result<()> {
+        if receipt.entry.record != self.record {
+            return Err(Error::BindingMismatch(
+                "the forwarded receipt is about another record",
+            ));
+        }
+        self.receipts.push(receipt);
         Ok(())
     }
 
@@ -170,6 +225,26 @@ impl ListingCheck {
     /// it counted (`audit_incomplete` if any is missing, or any appears
     /// that it did not show). Returns the entries and the new mark to keep.
     pub fn finish(self, kept: Option<&AuditMark>) -> Result<VerifiedListing> {
+        for receipt in &self.receipts {
+            if receipt.head.tree_size > self.head.tree_size {
+                return Err(Error::Stale {
+                    found: self.head.tree_size,
+                    known: receipt.head.tree_size,
+                });
+            }
+            let leaf = receipt.entry.leaf_hash();
+            if self.leaves.binary_search(&(receipt.index, leaf)).is_err() {
+                let listed = self.leaves.len() as u64;
+                return Err(Error::AuditIncomplete {
+                    listed,
+                    known: receipt
+                        .entry
+                        .link
+                        .map_or(listed + 1, |l| l.seq + 1)
+                        .max(listed + 1),
+                });
+            }
+        }
         if let Some(mark) = kept {
             if mark.record != self.record {
                 return Err(Error::BindingMismatch("the audit mark is another record's"));
@@ -295,16 +370,32 @@ mod tests {
             version: 1,
             request: [at as u8; 32],
             decision: Decision::Allowed,
+            link: None,
         }
     }
 
-    /// A log of `n` entries alternating between records 1 and 2.
-    fn log(srs: &Identity, n: u64) -> (MemoryLog, Vec<AuditEntry>) {
+    /// A log of `n` entries alternating between records 1 and 2, each
+    /// linked by the log, and their receipts.
+    fn linked_log(srs: &Identity, n: u64) -> (MemoryLog, Vec<InclusionReceipt>) {
         let mut log = MemoryLog::default();
+        let receipts = (0..n)
+            .map(|i| log.append(srs, entry(1 + (i % 2) as u8, i)).unwrap())
+            .collect();
+        (log, receipts)
+    }
+
+    /// The same, linked: the entries as the log holds them.
+    fn log(srs: &Identity, n: u64) -> (MemoryLog, Vec<AuditEntry>) {
+        let (log, receipts) = linked_log(srs, n);
+        (log, receipts.into_iter().map(|r| r.entry).collect())
+    }
+
+    /// A log written before chains (format-1 entries, no links): what the
+    /// marks alone protect.
+    fn legacy_log(n: u64) -> (MemoryLog, Vec<AuditEntry>) {
         let entries: Vec<AuditEntry> = (0..n).map(|i| entry(1 + (i % 2) as u8, i)).collect();
-        for e in &entries {
-            log.append(srs, e.clone()).unwrap();
-        }
+        let bytes: Vec<Vec<u8>> = entries.iter().map(AuditEntry::to_bytes).collect();
+        let log = MemoryLog::from_entries(bytes.iter().map(Vec::as_slice)).unwrap();
         (log, entries)
     }
 
@@ -369,6 +460,7 @@ mod tests {
         // The same log with entry 2 rewritten: a fork at every size above 2.
         let mut rewritten = entries.clone();
         rewritten[2].decision = Decision::Revoked;
+        rewritten.iter_mut().for_each(|e| e.link = None);
         let mut other = MemoryLog::default();
         for e in &rewritten {
             other.append(&srs, e.clone()).unwrap();
@@ -427,7 +519,7 @@ mod tests {
     #[test]
     fn a_rewritten_foreign_or_reordered_entry_is_refused() {
         let srs = Identity::generate().unwrap();
-        let (log, entries) = log(&srs, 9);
+        let (log, entries) = legacy_log(9);
         let head = checked(&srs, &log, 9, None).unwrap();
         let path = |i| log.inclusion_path(i, 9).unwrap();
         let mut rewritten = entries[4].clone();
@@ -469,8 +561,9 @@ mod tests {
 
     #[test]
     fn an_entry_dropped_after_it_was_seen_or_hidden_before_is_incomplete() {
+        // Unlinked entries: the marks alone (linked ones are caught sooner).
         let srs = Identity::generate().unwrap();
-        let (log, entries) = log(&srs, 10);
+        let (log, entries) = legacy_log(10);
         let head = checked(&srs, &log, 7, None).unwrap();
         let seen = list(&log, &entries, &head, None).unwrap().mark;
         assert_eq!(seen.count, 4);
@@ -532,5 +625,240 @@ mod tests {
         bad[46..54].copy_from_slice(&11u64.to_be_bytes());
         assert_eq!(AuditMark::from_bytes(&bad).unwrap_err().code(), "malformed");
         assert_eq!(ok.mark.to_bytes().len(), 86);
+    }
+
+    /// Record 1's entries of `receipts` at `size`, but `skip`.
+    fn listing_without(
+        log: &MemoryLog,
+        receipts: &[InclusionReceipt],
+        head: &VerifiedTreeHead,
+        skip: &[u64],
+    ) -> Result<ListingCheck> {
+        let size = head.head().tree_size;
+        let mut c = head.listing(RecordId([1; 32]));
+        for r in receipts.iter().take(size as usize) {
+            if r.entry.record == RecordId([1; 32]) && !skip.contains(&r.index) {
+                c.add(
+                    r.index,
+                    &r.entry.to_bytes(),
+                    &log.inclusion_path(r.index, size).unwrap(),
+                )?;
+            }
+        }
+        Ok(c)
+    }
+
+    #[test]
+    fn a_linked_listing_that_leaves_out_any_entry_but_the_last_is_incomplete() {
+        let srs = Identity::generate().unwrap();
+        let (log, receipts) = linked_log(&srs, 10);
+        let head = checked(&srs, &log, 10, None).unwrap();
+        // Record 1 holds entries 0, 2, 4, 6, 8: seqs 0 to 4.
+        assert_eq!(receipts[8].entry.link.unwrap().seq, 4);
+        assert_eq!(
+            receipts[8].entry.link.unwrap().prev,
+            receipts[6].entry.leaf_hash()
+        );
+        for (skip, listed, known) in [(0, 0, 1), (2, 1, 2), (4, 2, 3), (6, 3, 4)] {
+            assert_eq!(
+                listing_without(&log, &receipts, &head, &[skip]).unwrap_err(),
+                Error::AuditIncomplete { listed, known },
+                "entry {skip} left out"
+            );
+        }
+        // The tail is what the chain cannot show: that takes a receipt.
+        let tail = listing_without(&log, &receipts, &head, &[8]).unwrap();
+        assert_eq!(tail.finish(None).unwrap().entries.len(), 4);
+        let whole = listing_without(&log, &receipts, &head, &[]).unwrap();
+        assert_eq!(whole.finish(None).unwrap().entries.len(), 5);
+    }
+
+    #[test]
+    fn a_forwarded_receipt_the_listing_leaves_out_is_caught() {
+        let srs = Identity::generate().unwrap();
+        let (log, receipts) = linked_log(&srs, 10);
+        let head = checked(&srs, &log, 10, None).unwrap();
+        // The SRS hides the last read of record 1 (entry 8); its reader forwarded the receipt.
+        let mut c = listing_without(&log, &receipts, &head, &[8]).unwrap();
+        c.add_receipt(receipts[8].clone()).unwrap();
+        assert_eq!(
+            c.finish(None).unwrap_err(),
+            Error::AuditIncomplete {
+                listed: 4,
+                known: 5
+            }
+        );
+        // Receipts the listing holds pass; another record's is refused.
+        let mut c = listing_without(&log, &receipts, &head, &[]).unwrap();
+        for i in [0, 4, 8] {
+            c.add_receipt(receipts[i].clone()).unwrap();
+        }
+        assert_eq!(
+            c.add_receipt(receipts[3].clone()).unwrap_err().code(),
+            "binding_mismatch"
+        );
+        assert_eq!(c.finish(None).unwrap().entries.len(), 5);
+        // A listing older than a receipt's head: the SRS held back a newer log.
+        let older = checked(&srs, &log, 7, None).unwrap();
+        let mut c = listing_without(&log, &receipts, &older, &[]).unwrap();
+        c.add_receipt(receipts[8].clone()).unwrap();
+        assert_eq!(
+            c.finish(None).unwrap_err(),
+            Error::Stale { found: 7, known: 9 }
+        );
+        // A receipt of the same index with another entry (a forked log) is not in the listing.
+        let mut forked = receipts[4].clone();
+        forked.entry.decision = Decision::Revoked;
+        let mut c = listing_without(&log, &receipts, &head, &[]).unwrap();
+        c.add_receipt(forked).unwrap();
+        assert_eq!(c.finish(None).unwrap_err().code(), "audit_incomplete");
+    }
+
+    #[test]
+    fn legacy_entries_come_first_are_counted_and_may_not_follow_linked_ones() {
+        let srs = Identity::generate().unwrap();
+        let legacy: Vec<Vec<u8>> = (0..4).map(|i| entry(1, i).to_bytes()).collect();
+        let mut log = MemoryLog::from_entries(legacy.iter().map(Vec::as_slice)).unwrap();
+        let upgraded = log.append(&srs, entry(1, 4)).unwrap();
+        let link = upgraded.entry.link.unwrap();
+        assert_eq!(link.seq, 4);
+        assert_eq!(link.prev, merkle::leaf_hash(&legacy[3]));
+        let head = checked(&srs, &log, 5, None).unwrap();
+        let all: Vec<(u64, Vec<u8>)> = legacy
+            .iter()
+            .cloned()
+            .chain([upgraded.entry.to_bytes()])
+            .enumerate()
+            .map(|(i, b)| (i as u64, b))
+            .collect();
+        let run = |skip: Option<u64>, order: &[usize]| {
+            let mut c = head.listing(RecordId([1; 32]));
+            for &k in order {
+                let (i, b) = &all[k];
+                if Some(*i) != skip {
+                    c.add(*i, b, &log.inclusion_path(*i, 5).unwrap())?;
+                }
+            }
+            c.finish(None)
+        };
+        assert_eq!(run(None, &[0, 1, 2, 3, 4]).unwrap().entries.len(), 5);
+        // A legacy entry left out is caught by the first linked one.
+        assert_eq!(
+            run(Some(1), &[0, 1, 2, 3, 4]).unwrap_err(),
+            Error::AuditIncomplete {
+                listed: 3,
+                known: 4
+            }
+        );
+        // Nor may a log hold an unlinked entry after a linked one.
+        let mut after = legacy.clone();
+        after.push(upgraded.entry.to_bytes());
+        after.push(entry(1, 5).to_bytes());
+        assert_eq!(
+            MemoryLog::from_entries(after.iter().map(Vec::as_slice))
+                .unwrap_err()
+                .code(),
+            "chain_broken"
+        );
+    }
+
+    #[test]
+    fn the_srs_links_a_batch_as_it_would_one_by_one_and_a_broken_store_is_refused() {
+        let srs = Identity::generate().unwrap();
+        let (mut log, entries) = log(&srs, 5);
+        let mut batch: Vec<AuditEntry> = (5..11).map(|i| entry(1 + (i % 3) as u8, i)).collect();
+        log.link(&mut batch);
+        let (mut one_by_one, _) = self::log(&srs, 5);
+        for e in &batch {
+            let mut unlinked = e.clone();
+            unlinked.link = None;
+            assert_eq!(one_by_one.append(&srs, unlinked).unwrap().entry, *e);
+        }
+        for e in &batch {
+            log.append(&srs, e.clone()).unwrap();
+        }
+        // An entry linked out of its place is refused, whoever appends it.
+        let mut wrong = entry(1, 12);
+        wrong.link = batch[0].link;
+        assert_eq!(log.append(&srs, wrong).unwrap_err().code(), "chain_broken");
+        // A store whose entries were reordered does not rebuild.
+        let mut stored: Vec<Vec<u8>> = entries
+            .iter()
+            .chain(&batch)
+            .map(AuditEntry::to_bytes)
+            .collect();
+        MemoryLog::from_entries(stored.iter().map(Vec::as_slice)).unwrap();
+        stored.swap(0, 2);
+        assert_eq!(
+            MemoryLog::from_entries(stored.iter().map(Vec::as_slice))
+                .unwrap_err()
+                .code(),
+            "chain_broken"
+        );
+        // Entries round-trip in both formats; a first entry with a previous hash is malformed.
+        for e in entries.iter().chain([&entry(2, 3)]) {
+            assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), *e);
+        }
+        assert_eq!(entries[0].to_bytes().len(), 207);
+        assert_eq!(entry(2, 3).to_bytes().len(), 167);
+        let mut bad = entries[0].to_bytes();
+        bad[206] = 1;
+        assert_eq!(
+            AuditEntry::from_bytes(&bad).unwrap_err().code(),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn receipt_bundles_round_trip_and_hold_only_their_records_verified_receipts() {
+        use crate::audit::ReceiptBundle;
+        let srs = Identity::generate().unwrap();
+        let (_, receipts) = linked_log(&srs, 6);
+        let mine: Vec<InclusionReceipt> = receipts.iter().step_by(2).cloned().collect();
+        let bundle = ReceiptBundle {
+            record: RecordId([1; 32]),
+            receipts: mine.clone(),
+        };
+        let bytes = bundle.to_bytes().unwrap();
+        assert_eq!(
+            ReceiptBundle::from_bytes(&bytes, srs.public()).unwrap(),
+            bundle
+        );
+        // Under another SRS key, nothing verifies.
+        let other = Identity::generate().unwrap();
+        assert_eq!(
+            ReceiptBundle::from_bytes(&bytes, other.public()).unwrap_err(),
+            Error::BadSignature
+        );
+        // Another record's receipt, none, or too many are refused on both sides.
+        let mut mixed = bundle.clone();
+        mixed.receipts.push(receipts[1].clone());
+        assert_eq!(mixed.to_bytes().unwrap_err().code(), "binding_mismatch");
+        let mut forged = bytes.clone();
+        forged[6..38].copy_from_slice(&[2; 32]);
+        assert_eq!(
+            ReceiptBundle::from_bytes(&forged, srs.public())
+                .unwrap_err()
+                .code(),
+            "binding_mismatch"
+        );
+        let empty = ReceiptBundle {
+            record: RecordId([1; 32]),
+            receipts: vec![],
+        };
+        assert_eq!(empty.to_bytes().unwrap_err().code(), "malformed");
+        let mut zero = bytes[..39].to_vec();
+        zero[38] = 0;
+        assert_eq!(
+            ReceiptBundle::from_bytes(&zero, srs.public())
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+        // An altered audit path is caught as the bundle is read.
+        let mut tampered = bytes;
+        let at = tampered.len() - 200;
+        tampered[at] ^= 1;
+        assert!(ReceiptBundle::from_bytes(&tampered, srs.public()).is_err());
     }
 }

@@ -46,6 +46,9 @@ pub struct OwnerRecord {
     /// The highest version the SRS signed a head for.
     witnessed: u64,
     sequence: u64,
+    /// The audit tree head the next manifest records (the latest one the
+    /// owner verified; restored from the newest manifest carrying one).
+    audit_head: Option<Vec<u8>>,
 }
 
 /// How old a head the owner accepts when restoring (SRS clock against the
@@ -71,6 +74,7 @@ impl OwnerRecord {
             chain: None,
             witnessed: 0,
             sequence: 0,
+            audit_head: None,
         }
     }
 
@@ -113,7 +117,9 @@ impl OwnerRecord {
             match i.checked_sub(1).map(|p| &manifests[p]) {
                 Some(prev) => m.verify_successor(prev)?,
                 None if m.version() != 1 => {
-                    return Err(Error::ChainBroken("the chain must start at version 1"))
+                    return Err(Error::ChainBroken(
+                        "the manifest chain must start at version 1",
+                    ))
                 }
                 None => {}
             }
@@ -206,8 +212,26 @@ impl OwnerRecord {
                 },
             );
         }
+        rec.audit_head = manifests
+            .iter()
+            .rev()
+            .find_map(|m| m.content.audit_head.clone());
         rec.chain = chain;
         Ok(rec)
+    }
+
+    /// The audit tree head the next manifest will record: the one set last,
+    /// or after a restore the one the newest manifest recorded (unverified
+    /// here: its user checks it under the pinned SRS key and against the
+    /// head it kept).
+    pub fn audit_head(&self) -> Option<&[u8]> {
+        self.audit_head.as_deref()
+    }
+
+    /// Sets the audit tree head the next manifest records (the latest one
+    /// the owner verified).
+    pub fn set_audit_head(&mut self, head: Option<Vec<u8>>) {
+        self.audit_head = head;
     }
 
     /// The record's index among the owner's records.
@@ -339,6 +363,7 @@ impl OwnerRecord {
                 .values()
                 .filter_map(|o| o.entry.clone())
                 .collect(),
+            audit_head: self.audit_head.clone(),
         }
         .sign(owner)
     }
@@ -352,9 +377,9 @@ impl OwnerRecord {
         }
         match &mut self.chain {
             Some(chain) => chain.push(manifest),
-            None if manifest.version() != 1 => {
-                Err(Error::ChainBroken("the chain must start at version 1"))
-            }
+            None if manifest.version() != 1 => Err(Error::ChainBroken(
+                "the manifest chain must start at version 1",
+            )),
             None => {
                 self.chain = Some(ManifestChain::new(manifest));
                 Ok(())

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_core::CryptoRng;
 
-use crate::audit::Decision;
+use crate::audit::{Decision, InclusionReceipt};
 use crate::capsule::DataKey;
 use crate::envelope::{seal_request, AnswerKey, Envelope};
 use crate::error::{Error, Result};
@@ -260,6 +260,7 @@ impl SharedRecord {
             shares,
             pending: None,
             errors,
+            receipts: Vec::new(),
         })
     }
 }
@@ -308,9 +309,17 @@ pub struct SectionRead {
     shares: VecDeque<GrantShare>,
     pending: Option<(GrantShare, ReencryptRequest, AnswerKey)>,
     errors: Vec<Error>,
+    receipts: Vec<InclusionReceipt>,
 }
 
 impl SectionRead {
+    /// The audit receipts of every answer the SRS gave this read (verified;
+    /// an answer whose key did not open the section counts too: the SRS
+    /// answered it). The reader forwards them to the record's owner
+    /// ([`crate::audit::ReceiptBundle`]).
+    pub fn receipts(&self) -> &[InclusionReceipt] {
+        &self.receipts
+    }
     /// The manifest entry being read.
     pub fn entry(&self) -> &ManifestEntry {
         &self.entry
@@ -380,6 +389,7 @@ impl SectionRead {
                 return Ok(None);
             }
         };
+        self.receipts.push(answer.receipt.clone());
         self.chain.check_head(&answer.head, self.high_water)?;
         self.high_water = self.high_water.max(answer.head.version);
         match share.data_key(target, &answer) {

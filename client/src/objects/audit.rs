@@ -1,6 +1,8 @@
 //! The SRS audit log: an RFC 9162 Merkle log of every re-encryption decision,
 //! with SRS-signed tree heads and inclusion receipts.
 
+use std::collections::HashMap;
+
 use crate::error::{malformed, Error, Result};
 use crate::grant::GrantId;
 use crate::identity::{Identity, PartyId, PublicIdentity};
@@ -30,6 +32,28 @@ wire_enum! {
     }
 }
 
+/// Where an entry stands in its record's chain: each entry about a record
+/// commits to the one before it about the same record, so a listing of a
+/// record's entries shows it left none out between the first and the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecordLink {
+    /// How many entries about this record the log held before this one.
+    pub seq: u64,
+    /// Leaf hash of the previous entry about this record; zeros for `seq` 0.
+    pub prev: Hash,
+}
+
+impl RecordLink {
+    /// The link of a record's first entry.
+    pub const FIRST: RecordLink = RecordLink {
+        seq: 0,
+        prev: [0; 32],
+    };
+}
+
+/// Format version of entries with a [`RecordLink`] (version 1: without).
+const LINKED_ENTRY: u8 = 2;
+
 /// One audit log entry: a decision on a request whose grantee signature
 /// the SRS verified, filed under the grant's own record and section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,12 +75,18 @@ pub struct AuditEntry {
     pub request: [u8; 32],
     /// The decision.
     pub decision: Decision,
+    /// The entry's place in its record's chain (format 2). `None`: an
+    /// entry written before chains (format 1); the SRS links every entry it
+    /// appends ([`MemoryLog::link`]).
+    pub link: Option<RecordLink>,
 }
 
 impl AuditEntry {
-    /// Encodes the entry (the Merkle leaf data).
+    /// Encodes the entry (the Merkle leaf data): format 2 with its link,
+    /// format 1 without.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::object(Kind::AuditEntry);
+        let version = if self.link.is_some() { LINKED_ENTRY } else { 1 };
+        let mut w = Writer::object_version(Kind::AuditEntry, version);
         w.u64(self.timestamp)
             .raw(&self.grant_id)
             .raw(&self.grantee.0)
@@ -65,12 +95,15 @@ impl AuditEntry {
             .u64(self.version)
             .raw(&self.request)
             .u8(self.decision as u8);
+        if let Some(link) = &self.link {
+            w.u64(link.seq).raw(&link.prev);
+        }
         w.finish()
     }
-    /// Decodes.
+    /// Decodes either format.
     pub fn from_bytes(bytes: &[u8]) -> Result<AuditEntry> {
-        let mut r = Reader::object(bytes, Kind::AuditEntry)?;
-        let e = AuditEntry {
+        let (mut r, format) = Reader::object_versions(bytes, Kind::AuditEntry, LINKED_ENTRY)?;
+        let mut e = AuditEntry {
             timestamp: r.u64()?,
             grant_id: r.array()?,
             grantee: PartyId(r.array()?),
@@ -80,7 +113,21 @@ impl AuditEntry {
             request: r.array()?,
             decision: Decision::from_u8(r.u8()?)
                 .ok_or_else(|| malformed("audit entry", "unknown decision"))?,
+            link: None,
         };
+        if format == LINKED_ENTRY {
+            let link = RecordLink {
+                seq: r.u64()?,
+                prev: r.array()?,
+            };
+            if (link.seq == 0) != (link.prev == [0; 32]) {
+                return Err(malformed(
+                    "audit entry",
+                    "the previous entry's hash must be zero exactly for a record's first entry",
+                ));
+            }
+            e.link = Some(link);
+        }
         r.finish()?;
         Ok(e)
     }
@@ -195,6 +242,22 @@ impl InclusionReceipt {
         Ok(receipt)
     }
 
+    /// Encodes the receipt alone (its fields as in an answer; no header).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        self.write(&mut w)?;
+        Ok(w.finish())
+    }
+
+    /// Decodes a receipt encoded by [`InclusionReceipt::to_bytes`],
+    /// verifying its head under the pinned SRS key and its audit path.
+    pub fn from_bytes(bytes: &[u8], srs: &PublicIdentity) -> Result<InclusionReceipt> {
+        let mut r = Reader::fields(bytes, Kind::ReceiptBundle);
+        let receipt = InclusionReceipt::read(&mut r, srs)?;
+        r.finish()?;
+        Ok(receipt)
+    }
+
     /// Checks the audit path against the (already verified) signed head.
     pub fn verify(&self) -> Result<()> {
         merkle::verify_inclusion(
@@ -207,29 +270,170 @@ impl InclusionReceipt {
     }
 }
 
+/// Most receipts one bundle carries (a bundle fits in one mail).
+pub const MAX_BUNDLE: usize = 32;
+
+/// Receipts a reader forwards to a record's owner (kind `0x15`), sealed in
+/// mail: the inclusion receipts of answers it got about one record, so an
+/// SRS that answered a read but left it out of the owner's listing is
+/// caught. Believed for the SRS's signatures alone; who forwarded it does
+/// not matter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptBundle {
+    /// The record every receipt is about.
+    pub record: RecordId,
+    /// The receipts, each verified under the pinned SRS key.
+    pub receipts: Vec<InclusionReceipt>,
+}
+
+impl ReceiptBundle {
+    /// Encodes: `SPHR 15 01 ‖ record ‖ u8 n ‖ n × receipt` (each as in an
+    /// answer: index, `lp(entry)`, path, `lp(tree head)`). 1 to
+    /// [`MAX_BUNDLE`] receipts, all about `record` (else `binding_mismatch`).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        if self.receipts.is_empty() || self.receipts.len() > MAX_BUNDLE {
+            return Err(malformed("receipt bundle", "1 to 32 receipts"));
+        }
+        if self.receipts.iter().any(|r| r.entry.record != self.record) {
+            return Err(Error::BindingMismatch(
+                "a receipt in the bundle is about another record",
+            ));
+        }
+        let mut w = Writer::object(Kind::ReceiptBundle);
+        w.raw(&self.record.0).u8(self.receipts.len() as u8);
+        for receipt in &self.receipts {
+            receipt.write(&mut w)?;
+        }
+        Ok(w.finish())
+    }
+
+    /// Decodes, verifying every receipt under the pinned SRS key
+    /// (`bad_signature`, `bad_proof`) and that each is about the bundle's
+    /// record (`binding_mismatch`).
+    pub fn from_bytes(bytes: &[u8], srs: &PublicIdentity) -> Result<ReceiptBundle> {
+        let mut r = Reader::object(bytes, Kind::ReceiptBundle)?;
+        let record = RecordId(r.array()?);
+        let n = r.u8()? as usize;
+        if n == 0 || n > MAX_BUNDLE {
+            return Err(malformed("receipt bundle", "1 to 32 receipts"));
+        }
+        let mut receipts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let receipt = InclusionReceipt::read(&mut r, srs)?;
+            if receipt.entry.record != record {
+                return Err(Error::BindingMismatch(
+                    "a receipt in the bundle is about another record",
+                ));
+            }
+            receipts.push(receipt);
+        }
+        r.finish()?;
+        Ok(ReceiptBundle { record, receipts })
+    }
+}
+
 /// The audit tree in memory: every complete subtree's hash
 /// ([`merkle::Tree`]), for receipts, roots, inclusion proofs of past
-/// entries and consistency proofs between past sizes. The SRS keeps the
-/// entries durably and rebuilds this at start.
+/// entries and consistency proofs between past sizes, and the link the next
+/// entry about each record takes. The SRS keeps the entries durably and
+/// rebuilds this at start.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     tree: merkle::Tree,
+    chains: Chains,
+}
+
+/// The link the next entry about each record takes.
+#[derive(Debug, Default)]
+struct Chains {
+    next: HashMap<RecordId, RecordLink>,
+    /// Whether a linked entry was seen: the log is past its upgrade.
+    linked: bool,
+}
+
+impl Chains {
+    fn next(&self, record: &RecordId) -> RecordLink {
+        self.next.get(record).copied().unwrap_or(RecordLink::FIRST)
+    }
+    /// Files `entry` (leaf `leaf`) at the end of its record's chain. A
+    /// format-1 entry (written before chains, so only before any linked
+    /// one) counts, and is linked to, but carries no link to check; a
+    /// format-2 entry must carry the expected one.
+    fn push(&mut self, entry: &AuditEntry, leaf: Hash) -> Result<()> {
+        let next = self.next(&entry.record);
+        match entry.link {
+            Some(l) if l != next => {
+                return Err(Error::ChainBroken(
+                    "an audit entry does not follow its record's previous entry",
+                ))
+            }
+            Some(_) => self.linked = true,
+            None if self.linked => {
+                return Err(Error::ChainBroken(
+                    "an unlinked audit entry follows linked ones",
+                ))
+            }
+            None => {}
+        }
+        self.next.insert(
+            entry.record,
+            RecordLink {
+                seq: next.seq + 1,
+                prev: leaf,
+            },
+        );
+        Ok(())
+    }
 }
 
 impl MemoryLog {
-    /// Rebuilds the tree from stored entries (encoded [`AuditEntry`] bytes).
-    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> MemoryLog {
+    /// Rebuilds the tree and the chains from stored entries (encoded
+    /// [`AuditEntry`] bytes), checking every link (`chain_broken`: the
+    /// store does not hold the log the SRS wrote).
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<MemoryLog> {
         let mut log = MemoryLog::default();
-        for e in entries {
-            log.tree.push(merkle::leaf_hash(e));
+        for bytes in entries {
+            let entry = AuditEntry::from_bytes(bytes)?;
+            let leaf = merkle::leaf_hash(bytes);
+            log.chains.push(&entry, leaf)?;
+            log.tree.push(leaf);
         }
-        log
+        Ok(log)
     }
 
-    /// Appends an entry and returns its receipt under a freshly signed head.
-    pub fn append(&mut self, srs: &Identity, entry: AuditEntry) -> Result<InclusionReceipt> {
+    /// Links a batch of entries about to be appended in this order: each
+    /// gets the place after its record's last entry (in the log, or earlier
+    /// in the batch). The SRS links before it stores, so the stored bytes
+    /// are the leaves.
+    pub fn link(&self, batch: &mut [AuditEntry]) {
+        let mut ahead: HashMap<RecordId, RecordLink> = HashMap::new();
+        for entry in batch {
+            let link = ahead
+                .get(&entry.record)
+                .copied()
+                .unwrap_or_else(|| self.chains.next(&entry.record));
+            entry.link = Some(link);
+            ahead.insert(
+                entry.record,
+                RecordLink {
+                    seq: link.seq + 1,
+                    prev: entry.leaf_hash(),
+                },
+            );
+        }
+    }
+
+    /// Appends an entry (linked here if it carries no link; one linked
+    /// elsewhere must be next in its record's chain, else `chain_broken`)
+    /// and returns its receipt under a freshly signed head.
+    pub fn append(&mut self, srs: &Identity, mut entry: AuditEntry) -> Result<InclusionReceipt> {
+        if entry.link.is_none() {
+            entry.link = Some(self.chains.next(&entry.record));
+        }
+        let leaf = entry.leaf_hash();
+        self.chains.push(&entry, leaf)?;
         let index = self.tree.size();
-        self.tree.push(entry.leaf_hash());
+        self.tree.push(leaf);
         let size = self.tree.size();
         let path = self.tree.inclusion_proof(index, size)?;
         let head = SignedTreeHead::sign(srs, size, self.tree.root_at(size)?, entry.timestamp);
@@ -389,7 +593,8 @@ impl AuditExport {
     /// Checks the export from its first entry to its largest head, against
     /// `pinned` (the SRS key the auditor trusts; `None`: the embedded one,
     /// whose fingerprint the auditor must then compare out of band):
-    /// every entry decodes; every head verifies under the key; every head's
+    /// every entry decodes and follows its record's previous entry (`chain_broken`);
+    /// every head verifies under the key; every head's
     /// root is the root of that many entries (so every pair of heads is
     /// consistent, and a head of the same size with another root is caught);
     /// and some head covers every entry (entries past the largest head are
@@ -408,11 +613,16 @@ impl AuditExport {
             _ => &self.srs,
         };
         let mut tree = merkle::Tree::default();
+        let mut chains = Chains::default();
         let mut counts = [0u64; 8];
         for (i, e) in self.entries.iter().enumerate() {
             let entry = AuditEntry::from_bytes(e).map_err(at(ExportPart::Entry(i as u64)))?;
+            let leaf = merkle::leaf_hash(e);
+            chains
+                .push(&entry, leaf)
+                .map_err(at(ExportPart::Entry(i as u64)))?;
             counts[entry.decision as usize] += 1;
-            tree.push(merkle::leaf_hash(e));
+            tree.push(leaf);
         }
         let mut heads = Vec::with_capacity(self.heads.len());
         for (i, h) in self.heads.iter().enumerate() {

@@ -119,6 +119,54 @@ impl Envelope {
     }
 }
 
+/// Mail: a message sealed to a party (HPKE base mode, info
+/// `SeSPHR-v1/mail`) that the relay keeps in the party's mailbox. The relay
+/// learns who sent it (the sender signs the post), to whom, when and its
+/// size, never its content. The content is a SeSPHR object whose own checks
+/// say whether to believe it (a receipt bundle: the SRS's signatures).
+impl Envelope {
+    /// Seals `message` to the party whose encryption key is `recipient`.
+    pub fn seal_mail<R: CryptoRng + ?Sized>(
+        recipient: &Point,
+        message: &[u8],
+        rng: &mut R,
+    ) -> Result<Envelope> {
+        if message.len() + 16 > MAX_SEALED_LEN {
+            return Err(Error::TooLarge("mail"));
+        }
+        let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<HpkeAead, HpkeKdf, HpkeKem>(
+            &OpModeS::Base,
+            &public_key(recipient)?,
+            labels::MAIL.as_bytes(),
+            message,
+            &[],
+            &mut RngAdapter(rng),
+        )
+        .map_err(|_| Error::InvalidPoint)?;
+        let mut enc_bytes = [0u8; ENC_LEN];
+        enc_bytes.copy_from_slice(&enc.to_bytes());
+        Ok(Envelope {
+            enc: enc_bytes,
+            ciphertext,
+        })
+    }
+
+    /// Opens mail sealed to `recipient` (`decryption_failed` otherwise).
+    pub fn open_mail(&self, recipient: &Identity) -> Result<Zeroizing<Vec<u8>>> {
+        let encapped = Encapped::from_bytes(&self.enc).map_err(|_| Error::DecryptionFailed)?;
+        hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
+            &OpModeR::Base,
+            &private_key(recipient.encryption_secret())?,
+            &encapped,
+            labels::MAIL.as_bytes(),
+            &self.ciphertext,
+            &[],
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| Error::DecryptionFailed)
+    }
+}
+
 /// The key with which the SRS seals its answer to one sealed request.
 #[derive(Debug)]
 pub struct AnswerKey(SymmetricKey);

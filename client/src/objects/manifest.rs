@@ -72,7 +72,18 @@ pub struct ManifestContent {
     pub created_at: u64,
     /// Sections, strictly ascending by section id.
     pub entries: Vec<ManifestEntry>,
+    /// The latest audit tree head (SRS-signed bytes) the owner had verified
+    /// when signing (format 2; `None`: format 1). It lets a restore, which
+    /// reads the owner-signed chain, start the audit checks from a head the
+    /// owner verified rather than from whatever the SRS serves. Its SRS
+    /// signature is checked by whoever uses it; readers and the SRS ignore it.
+    pub audit_head: Option<Vec<u8>>,
 }
+
+/// Format version of manifests carrying an audit tree head.
+const WITH_AUDIT_HEAD: u8 = 2;
+/// Longest audit tree head a manifest carries.
+const MAX_AUDIT_HEAD: usize = 1024;
 
 /// A manifest whose signature, owner binding and structure were checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +111,7 @@ impl ManifestContent {
             previous: [0; 32],
             created_at,
             entries,
+            audit_head: None,
         }
     }
     fn check(&self, owner: &PublicIdentity) -> Result<()> {
@@ -120,6 +132,13 @@ impl ManifestContent {
         if self.entries.len() > MAX_SECTIONS {
             return Err(Error::TooLarge("section list"));
         }
+        if self
+            .audit_head
+            .as_ref()
+            .is_some_and(|h| h.is_empty() || h.len() > MAX_AUDIT_HEAD)
+        {
+            return Err(malformed("manifest", "audit tree head of 1 to 1024 bytes"));
+        }
         for pair in self.entries.windows(2) {
             if pair[0].section >= pair[1].section {
                 return Err(malformed("manifest", "sections not strictly ascending"));
@@ -139,7 +158,12 @@ impl ManifestContent {
     pub fn sign(mut self, owner: &Identity) -> Result<VerifiedManifest> {
         self.entries.sort_by_key(|e| e.section);
         self.check(owner.public())?;
-        let mut w = Writer::object(Kind::Manifest);
+        let format = if self.audit_head.is_some() {
+            WITH_AUDIT_HEAD
+        } else {
+            1
+        };
+        let mut w = Writer::object_version(Kind::Manifest, format);
         w.raw(&owner.public().to_bytes())
             .raw(&self.record.0)
             .raw(&self.record_nonce)
@@ -156,6 +180,9 @@ impl ManifestContent {
                 .raw(&e.chunk_root)
                 .u64(e.blob_len)
                 .raw(&e.index_id);
+        }
+        if let Some(head) = &self.audit_head {
+            w.bytes(head)?;
         }
         let hash = statement_hash(w.as_slice());
         let sig = owner.sign(w.as_slice());
@@ -174,7 +201,7 @@ impl VerifiedManifest {
     /// id bound to that owner, structure. Callers then compare the owner with the
     /// one they expect ([`VerifiedManifest::expect_owner`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<VerifiedManifest> {
-        let mut r = Reader::object(bytes, Kind::Manifest)?;
+        let (mut r, format) = Reader::object_versions(bytes, Kind::Manifest, WITH_AUDIT_HEAD)?;
         let owner = PublicIdentity::read(&mut r)?;
         let record = RecordId(r.array()?);
         let record_nonce = r.array()?;
@@ -185,7 +212,13 @@ impl VerifiedManifest {
         if n > MAX_SECTIONS {
             return Err(Error::TooLarge("section list"));
         }
-        if r.remaining() != n * ENTRY_LEN + SIGNATURE_LEN {
+        // Format 2 ends in `lp(audit tree head)` before the signature.
+        let fixed = n * ENTRY_LEN + SIGNATURE_LEN;
+        let fits = match format {
+            WITH_AUDIT_HEAD => r.remaining() > fixed + 4,
+            _ => r.remaining() == fixed,
+        };
+        if !fits {
             return Err(malformed("manifest", "wrong length for its section count"));
         }
         let mut entries = Vec::with_capacity(n);
@@ -201,6 +234,10 @@ impl VerifiedManifest {
                 index_id: r.array()?,
             });
         }
+        let audit_head = match format {
+            WITH_AUDIT_HEAD => Some(r.bytes(MAX_AUDIT_HEAD)?.to_vec()),
+            _ => None,
+        };
         let payload = owner.verify_rest(r)?;
         let content = ManifestContent {
             record,
@@ -209,6 +246,7 @@ impl VerifiedManifest {
             previous,
             created_at,
             entries,
+            audit_head,
         };
         content.check(&owner)?;
         Ok(VerifiedManifest {
@@ -231,13 +269,19 @@ impl VerifiedManifest {
     /// Checks that `self` is the direct successor of `prev`.
     pub fn verify_successor(&self, prev: &VerifiedManifest) -> Result<()> {
         if self.owner != prev.owner || self.content.record != prev.content.record {
-            return Err(Error::ChainBroken("different record or owner"));
+            return Err(Error::ChainBroken(
+                "a manifest of a different record or owner",
+            ));
         }
         if Some(self.content.version) != prev.content.version.checked_add(1) {
-            return Err(Error::ChainBroken("version is not previous + 1"));
+            return Err(Error::ChainBroken(
+                "a manifest version is not the previous one + 1",
+            ));
         }
         if self.content.previous != prev.hash {
-            return Err(Error::ChainBroken("previous hash does not match"));
+            return Err(Error::ChainBroken(
+                "a manifest does not name the previous one's hash",
+            ));
         }
         Ok(())
     }

@@ -133,6 +133,8 @@ impl VerifiedRequest {
             version: self.version,
             request: self.hash(),
             decision,
+            // The SRS's log links it as it appends (`MemoryLog::link`).
+            link: None,
         }
     }
 }

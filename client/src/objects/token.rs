@@ -27,6 +27,13 @@ wire_enum! {
         /// Remove an item from one's own inbox: subject = the item id (the
         /// `StatementHash` of its grant statement).
         ClearInbox = 6 => "clear_inbox",
+        /// Post mail to a party: subject = the recipient's party id ‖ the
+        /// SHA-256 of the sealed mail (its id).
+        SendMail = 7 => "send_mail",
+        /// Read one's mail: subject = empty.
+        ReadMail = 8 => "read_mail",
+        /// Remove an item from one's own mail: subject = its id.
+        ClearMail = 9 => "clear_mail",
     }
 }
 

@@ -8,7 +8,7 @@ use crate::error::{malformed, Error, ObjectName, Result};
 
 /// The four-byte brand that starts every serialized SeSPHR object.
 pub const BRAND: [u8; 4] = *b"SPHR";
-/// The only format version this crate writes and reads.
+/// The format version of every object kind that has only one.
 pub const FORMAT_VERSION: u8 = 1;
 /// Length of the object header: brand, kind, version.
 pub const OBJECT_HEADER_LEN: usize = 6;
@@ -101,6 +101,8 @@ pub enum Kind {
     AuditMark = 0x13,
     /// An audit log exported for an auditor.
     AuditExport = 0x14,
+    /// Audit receipts a reader forwards to a record's owner (sealed in mail).
+    ReceiptBundle = 0x15,
 }
 
 impl Kind {
@@ -127,6 +129,7 @@ impl Kind {
             Kind::AttachmentHeader => "attachment header",
             Kind::AuditMark => "audit mark",
             Kind::AuditExport => "audit export",
+            Kind::ReceiptBundle => "receipt bundle",
         }
     }
 }
@@ -140,10 +143,14 @@ pub struct Writer {
 impl Writer {
     /// Starts an object of the given kind (brand, kind, version).
     pub fn object(kind: Kind) -> Self {
+        Writer::object_version(kind, FORMAT_VERSION)
+    }
+    /// Starts an object of a kind with several format versions.
+    pub fn object_version(kind: Kind, version: u8) -> Self {
         let mut w = Writer::default();
         w.raw(&BRAND);
         w.u8(kind as u8);
-        w.u8(FORMAT_VERSION);
+        w.u8(version);
         w
     }
     /// Appends raw bytes (fixed-size fields).
@@ -190,6 +197,20 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Reads and checks the object header (brand, kind, version).
     pub fn object(buf: &'a [u8], kind: Kind) -> Result<Self> {
+        Ok(Reader::object_versions(buf, kind, FORMAT_VERSION)?.0)
+    }
+    /// Reads headerless fields that belong to an object of `kind` (errors
+    /// name that object).
+    pub fn fields(buf: &'a [u8], kind: Kind) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            object: kind.name(),
+        }
+    }
+    /// Reads the header of a kind with format versions `1..=latest`, and
+    /// returns the version found.
+    pub fn object_versions(buf: &'a [u8], kind: Kind, latest: u8) -> Result<(Self, u8)> {
         let object = kind.name();
         let mut r = Reader {
             buf,
@@ -208,10 +229,10 @@ impl<'a> Reader<'a> {
             });
         }
         let version = r.u8()?;
-        if version != FORMAT_VERSION {
+        if version == 0 || version > latest {
             return Err(Error::UnknownVersion { object, version });
         }
-        Ok(r)
+        Ok((r, version))
     }
     /// Takes `n` raw bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -291,6 +312,15 @@ mod tests {
                 version: 2
             })
         );
+        assert_eq!(
+            Reader::object_versions(&v2, Kind::Grant, 2).map(|(_, v)| v),
+            Ok(2)
+        );
+        let mut v0 = v2.clone();
+        v0[5] = 0;
+        assert!(Reader::object_versions(&v0, Kind::Grant, 2).is_err());
+        v2[5] = 3;
+        assert!(Reader::object_versions(&v2, Kind::Grant, 2).is_err());
         let mut bad = bytes;
         bad[0] = b'X';
         assert_eq!(

@@ -67,6 +67,8 @@ pub mod labels {
     pub const ATTACHMENT_HEADER: &str = "SeSPHR-v1/attachment-header";
     /// `H`: digest of the `(index, leaf)` pairs of an audit listing (an audit mark).
     pub const AUDIT_LISTING: &str = "SeSPHR-v1/audit-listing";
+    /// HPKE info of mail: a message sealed to a party through the relay.
+    pub const MAIL: &str = "SeSPHR-v1/mail";
 }
 
 /// Writes `label` and `fields`, each with a `u32` big-endian length prefix.

@@ -7,10 +7,12 @@ use serde_bytes::ByteBuf;
 use wasm_bindgen::prelude::*;
 
 use super::{hex32, to_js, to_u64, PublicIdentity};
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, InclusionReceipt, ReceiptBundle, MAX_BUNDLE};
 use crate::audit_check::{AuditCheck, AuditMark, ListingCheck};
+use crate::envelope::Envelope;
 use crate::error::Error;
 use crate::merkle::Hash;
+use crate::primitives::os_rng;
 use crate::record::RecordId;
 
 #[derive(Serialize)]
@@ -86,6 +88,62 @@ pub struct AuditListingCheck {
     record: RecordId,
 }
 
+/// Seals the receipts a reader got about `recordId` (each from
+/// `SectionRead.receipts()`, verified again here under the pinned SRS) to
+/// the record's owner, as mail: the bytes to post. 1 to 32 receipts.
+#[wasm_bindgen(js_name = sealReceipts)]
+pub fn seal_receipts(
+    owner: &PublicIdentity,
+    srs: &PublicIdentity,
+    record_id: &str,
+    receipts: Vec<js_sys::Uint8Array>,
+) -> Result<Vec<u8>, JsValue> {
+    if receipts.is_empty() || receipts.len() > MAX_BUNDLE {
+        return Err(super::arg("a bundle holds 1 to 32 receipts"));
+    }
+    let bundle = ReceiptBundle {
+        record: RecordId(hex32(record_id, "recordId")?),
+        receipts: receipts
+            .iter()
+            .map(|r| InclusionReceipt::from_bytes(&r.to_vec(), &srs.0))
+            .collect::<crate::Result<_>>()?,
+    };
+    let plain = zeroize::Zeroizing::new(bundle.to_bytes()?);
+    Ok(Envelope::seal_mail(&owner.0.encryption, &plain, &mut os_rng())?.to_bytes())
+}
+
+/// Receipts a reader forwarded, opened from mail and verified under the
+/// pinned SRS: hand them to the audit check of their record
+/// (`AuditListingCheck.addReceipts`).
+#[wasm_bindgen]
+pub struct ReceiptMail(ReceiptBundle);
+
+#[wasm_bindgen]
+impl ReceiptMail {
+    /// Opens mail sealed to `me` that holds a receipt bundle
+    /// (`decryption_failed` for mail to someone else or damaged;
+    /// `wrong_kind` for mail of another kind; `bad_signature`/`bad_proof`
+    /// for receipts the SRS did not sign).
+    pub fn open(
+        me: &super::Identity,
+        srs: &PublicIdentity,
+        mail: &[u8],
+    ) -> Result<ReceiptMail, JsValue> {
+        let plain = Envelope::from_bytes(mail)?.open_mail(&me.0)?;
+        Ok(ReceiptMail(ReceiptBundle::from_bytes(&plain, &srs.0)?))
+    }
+    /// The record the receipts are about.
+    #[wasm_bindgen(getter, js_name = recordId)]
+    pub fn record_id(&self) -> String {
+        self.0.record.to_hex()
+    }
+    /// How many receipts.
+    #[wasm_bindgen(getter)]
+    pub fn count(&self) -> u32 {
+        self.0.receipts.len() as u32
+    }
+}
+
 #[wasm_bindgen]
 impl AuditListingCheck {
     /// Starts checking a listing of `recordId` whose signed tree head is
@@ -155,6 +213,23 @@ impl AuditListingCheck {
         match &mut self.step {
             Step::Listing(l) => Ok(l.add(index, entry, &path)?),
             _ => Err(Error::InvalidState("verify the head before adding entries").into()),
+        }
+    }
+
+    /// Adds receipts readers forwarded about this record (opened from mail
+    /// read *before* the listing was fetched): each must be in the listing
+    /// (`audit_incomplete` at `finish`), unless it is newer than its head
+    /// (`stale`). Another record's: `binding_mismatch`.
+    #[wasm_bindgen(js_name = addReceipts)]
+    pub fn add_receipts(&mut self, mail: &ReceiptMail) -> Result<(), JsValue> {
+        match &mut self.step {
+            Step::Listing(l) => {
+                for r in &mail.0.receipts {
+                    l.add_receipt(r.clone())?;
+                }
+                Ok(())
+            }
+            _ => Err(Error::InvalidState("verify the head before adding receipts").into()),
         }
     }
 

@@ -277,6 +277,18 @@ impl OwnerRecord {
         let e: JsEntry = from_js(entry, "entry")?;
         Ok(self.0.set_entry(e.to_core()?)?)
     }
+    /// The audit tree head the next manifest records (after a restore, the
+    /// one the newest manifest recorded, not yet verified), or undefined.
+    #[wasm_bindgen(getter, js_name = auditHead)]
+    pub fn audit_head(&self) -> Option<Vec<u8>> {
+        self.0.audit_head().map(<[u8]>::to_vec)
+    }
+    /// Sets the audit tree head the next manifest records: the latest one
+    /// the owner verified.
+    #[wasm_bindgen(js_name = setAuditHead)]
+    pub fn set_audit_head(&mut self, head: Option<Vec<u8>>) {
+        self.0.set_audit_head(head);
+    }
     /// Signs the next manifest; call `published` once the relay stored it.
     #[wasm_bindgen(js_name = signManifest)]
     pub fn sign_manifest(&self, owner: &Identity, now: f64) -> Result<VerifiedManifest, JsValue> {

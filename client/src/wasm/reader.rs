@@ -245,6 +245,15 @@ impl SectionRead {
     pub fn high_water(&self) -> f64 {
         self.0.high_water() as f64
     }
+    /// The audit receipts of every answer the SRS gave this read, encoded:
+    /// forward them to the record's owner (`sealReceipts`).
+    pub fn receipts(&self) -> Result<Vec<js_sys::Uint8Array>, JsValue> {
+        self.0
+            .receipts()
+            .iter()
+            .map(|r| Ok(js_sys::Uint8Array::from(r.to_bytes()?.as_slice())))
+            .collect()
+    }
     /// The next candidate's request, signed by `me` at `now` and sealed to
     /// the pinned SRS; undefined when every candidate was tried.
     #[wasm_bindgen(js_name = nextRequest)]

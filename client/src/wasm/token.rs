@@ -26,6 +26,9 @@ pub fn sign_token(
         "readAudit" => Purpose::ReadAudit,
         "deleteBlob" => Purpose::DeleteBlob,
         "clearInbox" => Purpose::ClearInbox,
+        "sendMail" => Purpose::SendMail,
+        "readMail" => Purpose::ReadMail,
+        "clearMail" => Purpose::ClearMail,
         _ => return Err(arg("unknown token purpose")),
     };
     Ok(RequestToken::sign(

@@ -21,9 +21,11 @@ use std::sync::Arc;
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use sesphr_client::content::ObjectHasher;
+use sesphr_client::envelope::Envelope;
 use sesphr_client::manifest::VerifiedManifest;
 use sesphr_client::reader::InboxItem as VerifiedItem;
 use sesphr_client::token::{Purpose, RequestToken};
+use sha2::{Digest, Sha256};
 use warp::http::StatusCode;
 
 use crate::config::Quotas;
@@ -33,7 +35,9 @@ use crate::http::limits::RateLimiter;
 use crate::now_ms;
 use directory::Directory;
 use peer::{Forwarded, SrsPeer};
-use store::{BlobSink, ByteStream, Claim, InboxPut, InboxRow, ManifestPut, RelayStore, StoreError};
+use store::{
+    BlobSink, ByteStream, Claim, InboxPut, InboxRow, Mailbox, ManifestPut, RelayStore, StoreError,
+};
 
 /// The relay service state.
 pub struct Relay {
@@ -73,6 +77,35 @@ pub struct InboxListing {
     pub statement: String,
     /// HPKE envelope of `b1` to the grantee, hex.
     pub b1_envelope: String,
+}
+
+/// The body of `POST /v1/mail` (with a `SendMail` token).
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MailItem {
+    /// The recipient's party id, hex.
+    pub recipient: String,
+    /// The sealed mail (an HPKE envelope), hex.
+    pub sealed: String,
+}
+
+/// Mail as stored: who posted it, and what.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredMail {
+    sender: String,
+    sealed: String,
+}
+
+/// One item of `GET /v1/mail`.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailListing {
+    /// The mail's id (its SHA-256), hex: what `DELETE` names.
+    pub id: String,
+    /// Who posted it (the token's signer), hex.
+    pub sender: String,
+    /// The sealed mail, hex.
+    pub sealed: String,
 }
 
 /// A blob (or a byte range of it) ready to stream back.
@@ -381,11 +414,18 @@ impl Relay {
         }
         let json = serde_json::to_vec(item).map_err(ApiError::internal)?;
         let row = InboxRow {
+            mailbox: Mailbox::Grants,
             grantee: &grant.grantee.id().0,
             id: &verified.id(),
             sender: &sender,
             bytes: &json,
         };
+        self.put_item(row).await
+    }
+
+    /// Stores an item within the per-sender and per-box caps.
+    async fn put_item(&self, row: InboxRow<'_>) -> Result<StatusCode, ApiError> {
+        let mailbox = row.mailbox;
         match self
             .store
             .put_inbox(row, self.quotas.inbox_per_sender, self.quotas.inbox_total)
@@ -393,9 +433,78 @@ impl Relay {
         {
             InboxPut::New => Ok(StatusCode::CREATED),
             InboxPut::Existing => Ok(StatusCode::OK),
+            InboxPut::SenderFull if mailbox == Mailbox::Mail => {
+                Err(quota_left("mail from this sender to this party"))
+            }
             InboxPut::SenderFull => Err(quota_left("items from this sender in the inbox")),
+            InboxPut::InboxFull if mailbox == Mailbox::Mail => {
+                Err(ApiError::quota("the recipient's mailbox is full"))
+            }
             InboxPut::InboxFull => Err(ApiError::quota("the grantee's inbox is full")),
         }
+    }
+
+    /// `POST /v1/mail`: stores mail sealed to a registered party. The token
+    /// (`SendMail` over `recipient ‖ SHA-256(sealed)`) names the sender,
+    /// who must be registered and within its rate; the relay checks only
+    /// that the mail is an envelope of at most 64 KiB, never what it says.
+    /// Keyed by its hash, so a retry stores it once.
+    pub async fn post_mail(
+        &self,
+        item: &MailItem,
+        token: Option<&str>,
+    ) -> Result<StatusCode, ApiError> {
+        let recipient = hex_id::<32>(&item.recipient)?;
+        let sealed = unhex(&item.sealed, "sealed")?;
+        Envelope::from_bytes(&sealed)
+            .map_err(|e| ApiError::bad_request(e.code(), format!("sealed: {e}")))?;
+        let id: [u8; 32] = Sha256::digest(&sealed).into();
+        let mut subject = recipient.to_vec();
+        subject.extend_from_slice(&id);
+        let t = check_token(token, Purpose::SendMail, &subject, self.replay_window_ms)?;
+        let sender = t.party.id().0;
+        self.writer(&sender).await?;
+        self.directory.require(&recipient).await?;
+        self.spend(&t).await?;
+        let stored = StoredMail {
+            sender: hex::encode(sender),
+            sealed: item.sealed.clone(),
+        };
+        let json = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
+        self.put_item(InboxRow {
+            mailbox: Mailbox::Mail,
+            grantee: &recipient,
+            id: &id,
+            sender: &sender,
+            bytes: &json,
+        })
+        .await
+    }
+
+    /// `GET /v1/mail`: the caller's mail, in arrival order (token: `ReadMail`).
+    pub async fn get_mail(&self, token: Option<&str>) -> Result<Vec<MailListing>, ApiError> {
+        let t = check_token(token, Purpose::ReadMail, &[], self.replay_window_ms)?;
+        self.spend(&t).await?;
+        self.store
+            .inbox(Mailbox::Mail, &t.party.id().0)
+            .await?
+            .into_iter()
+            .map(|(id, b)| {
+                let item: StoredMail = serde_json::from_slice(&b).map_err(ApiError::internal)?;
+                Ok(MailListing {
+                    id: hex::encode(id),
+                    sender: item.sender,
+                    sealed: item.sealed,
+                })
+            })
+            .collect()
+    }
+
+    /// `DELETE /v1/mail/{id}`: removes mail from the caller's own box
+    /// (token: `ClearMail` over the id).
+    pub async fn delete_mail(&self, id: &str, token: Option<&str>) -> Result<(), ApiError> {
+        self.delete_item(Mailbox::Mail, Purpose::ClearMail, id, token)
+            .await
     }
 
     /// `GET /v1/inbox`: the caller's inbox (token: `ReadInbox`).
@@ -403,7 +512,7 @@ impl Relay {
         let t = check_token(token, Purpose::ReadInbox, &[], self.replay_window_ms)?;
         self.spend(&t).await?;
         self.store
-            .inbox(&t.party.id().0)
+            .inbox(Mailbox::Grants, &t.party.id().0)
             .await?
             .into_iter()
             .map(|(id, b)| {
@@ -420,15 +529,29 @@ impl Relay {
     /// `DELETE /v1/inbox/{id}`: removes an item from the caller's own inbox
     /// (token: `ClearInbox` over the item id).
     pub async fn delete_inbox(&self, id: &str, token: Option<&str>) -> Result<(), ApiError> {
+        self.delete_item(Mailbox::Grants, Purpose::ClearInbox, id, token)
+            .await
+    }
+
+    async fn delete_item(
+        &self,
+        mailbox: Mailbox,
+        purpose: Purpose,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<(), ApiError> {
         let id = hex_id::<32>(id)?;
-        let t = check_token(token, Purpose::ClearInbox, &id, self.replay_window_ms)?;
-        let grantee = t.party.id().0;
-        self.writes.take(&grantee, now_ms())?;
+        let t = check_token(token, purpose, &id, self.replay_window_ms)?;
+        let owner = t.party.id().0;
+        self.writes.take(&owner, now_ms())?;
         self.spend(&t).await?;
-        if self.store.delete_inbox(&grantee, &id).await? {
+        if self.store.delete_inbox(mailbox, &owner, &id).await? {
             Ok(())
         } else {
-            Err(ApiError::not_found("no such inbox item"))
+            Err(ApiError::not_found(match mailbox {
+                Mailbox::Grants => "no such inbox item",
+                Mailbox::Mail => "no such mail",
+            }))
         }
     }
 

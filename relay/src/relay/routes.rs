@@ -10,7 +10,7 @@ use warp::http::{header, Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use super::peer::{Forwarded, HttpPeer};
-use super::{InboxItem, Relay};
+use super::{InboxItem, MailItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
 use crate::http::{json, json_body, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS};
@@ -144,6 +144,36 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
             reject(r.delete_inbox(&id, t.as_deref()).await)?;
             Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
         });
+    let post_mail = base
+        .and(warp::path!("mail"))
+        .and(warp::post())
+        .and(token())
+        .and(json_body::<MailItem>(limits))
+        .and(r.clone())
+        .and_then(
+            |t: Option<String>, item: MailItem, r: Arc<Relay>| async move {
+                let status = reject(r.post_mail(&item, t.as_deref()).await)?;
+                Ok::<_, Rejection>(json(status, &serde_json::json!({})))
+            },
+        );
+    let get_mail = base
+        .and(warp::path!("mail"))
+        .and(warp::get())
+        .and(token())
+        .and(r.clone())
+        .and_then(|t: Option<String>, r: Arc<Relay>| async move {
+            let items = reject(r.get_mail(t.as_deref()).await)?;
+            Ok::<_, Rejection>(json(StatusCode::OK, &items))
+        });
+    let delete_mail = base
+        .and(warp::path!("mail" / String))
+        .and(warp::delete())
+        .and(token())
+        .and(r.clone())
+        .and_then(|id: String, t: Option<String>, r: Arc<Relay>| async move {
+            reject(r.delete_mail(&id, t.as_deref()).await)?;
+            Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
+        });
     let reencrypt = base
         .and(warp::path!("reencrypt"))
         .and(warp::post())
@@ -167,6 +197,12 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(get_inbox)
         .unify()
         .or(delete_inbox)
+        .unify()
+        .or(post_mail)
+        .unify()
+        .or(get_mail)
+        .unify()
+        .or(delete_mail)
         .unify()
         .or(reencrypt)
         .unify()

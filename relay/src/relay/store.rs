@@ -67,14 +67,35 @@ pub enum Claim {
     OverQuota,
 }
 
+/// Which of a party's two boxes: grants shared with it (`/v1/inbox`), or
+/// mail sealed to it (`/v1/mail`). Same caps, separate counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mailbox {
+    /// Owner-signed grant statements with their `b1` envelopes.
+    Grants,
+    /// Sealed mail (receipt bundles readers forward, …).
+    Mail,
+}
+
+impl Mailbox {
+    fn table(self) -> &'static str {
+        match self {
+            Mailbox::Grants => "inbox",
+            Mailbox::Mail => "mail",
+        }
+    }
+}
+
 /// One inbox item to store.
 #[derive(Debug)]
 pub struct InboxRow<'a> {
-    /// The grantee whose inbox it is.
+    /// The box it goes to.
+    pub mailbox: Mailbox,
+    /// The party whose box it is.
     pub grantee: &'a [u8; 32],
-    /// The item id: the grant statement's hash.
+    /// The item id: the grant statement's hash, or the mail's SHA-256.
     pub id: &'a [u8; 32],
-    /// The statement's signer.
+    /// The statement's signer, or the mail's (token) signer.
     pub sender: &'a [u8; 32],
     /// The JSON item.
     pub bytes: &'a [u8],
@@ -163,11 +184,19 @@ pub trait RelayStore: Send + Sync {
         per_sender: u64,
         total: u64,
     ) -> StoreFuture<'a, InboxPut>;
-    /// Every item of a party's inbox, in arrival order: `(id, JSON)`.
-    fn inbox<'a>(&'a self, grantee: &'a [u8; 32]) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>>;
-    /// Removes an item from a party's inbox; `false` if absent.
-    fn delete_inbox<'a>(&'a self, grantee: &'a [u8; 32], id: &'a [u8; 32])
-        -> StoreFuture<'a, bool>;
+    /// Every item of one of a party's boxes, in arrival order: `(id, JSON)`.
+    fn inbox<'a>(
+        &'a self,
+        mailbox: Mailbox,
+        grantee: &'a [u8; 32],
+    ) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>>;
+    /// Removes an item from one of a party's boxes; `false` if absent.
+    fn delete_inbox<'a>(
+        &'a self,
+        mailbox: Mailbox,
+        grantee: &'a [u8; 32],
+        id: &'a [u8; 32],
+    ) -> StoreFuture<'a, bool>;
     /// Records a token nonce durably; `false` if already seen. Forgets
     /// nonces seen before `forget_before`.
     fn use_nonce<'a>(
@@ -210,7 +239,12 @@ const SCHEMA: &str =
          sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
          PRIMARY KEY (grantee, id));
      CREATE INDEX IF NOT EXISTS inbox_by_sender ON inbox (grantee, sender);
-     CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);";
+     CREATE INDEX IF NOT EXISTS inbox_by_seq ON inbox (grantee, seq);
+     CREATE TABLE IF NOT EXISTS mail (grantee BLOB NOT NULL, id BLOB NOT NULL,
+         sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
+         PRIMARY KEY (grantee, id));
+     CREATE INDEX IF NOT EXISTS mail_by_sender ON mail (grantee, sender);
+     CREATE INDEX IF NOT EXISTS mail_by_seq ON mail (grantee, seq);";
 
 impl Meta {
     fn open(path: &Path) -> Result<Meta, StoreError> {
@@ -621,11 +655,12 @@ impl RelayStore for LocalStore {
         total: u64,
     ) -> StoreFuture<'a, InboxPut> {
         let (grantee, id, sender, item) = (*row.grantee, *row.id, *row.sender, row.bytes.to_vec());
+        let table = row.mailbox.table();
         meta(&self.meta, move |c| {
             let tx = c.transaction()?;
             let exists: Option<i64> = tx
                 .query_row(
-                    "SELECT 1 FROM inbox WHERE grantee = ?1 AND id = ?2",
+                    &format!("SELECT 1 FROM {table} WHERE grantee = ?1 AND id = ?2"),
                     params![&grantee[..], &id[..]],
                     |r| r.get(0),
                 )
@@ -634,7 +669,7 @@ impl RelayStore for LocalStore {
                 return Ok(InboxPut::Existing);
             }
             let from_sender: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM inbox WHERE grantee = ?1 AND sender = ?2",
+                &format!("SELECT COUNT(*) FROM {table} WHERE grantee = ?1 AND sender = ?2"),
                 params![&grantee[..], &sender[..]],
                 |r| r.get(0),
             )?;
@@ -642,7 +677,9 @@ impl RelayStore for LocalStore {
                 return Ok(InboxPut::SenderFull);
             }
             let (held, seq): (i64, i64) = tx.query_row(
-                "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM inbox WHERE grantee = ?1",
+                &format!(
+                    "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM {table} WHERE grantee = ?1"
+                ),
                 [&grantee[..]],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
@@ -650,7 +687,9 @@ impl RelayStore for LocalStore {
                 return Ok(InboxPut::InboxFull);
             }
             tx.execute(
-                "INSERT INTO inbox (grantee, id, sender, seq, item) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!(
+                    "INSERT INTO {table} (grantee, id, sender, seq, item) VALUES (?1, ?2, ?3, ?4, ?5)"
+                ),
                 params![&grantee[..], &id[..], &sender[..], seq, item],
             )?;
             tx.commit()?;
@@ -658,10 +697,17 @@ impl RelayStore for LocalStore {
         })
     }
 
-    fn inbox<'a>(&'a self, grantee: &'a [u8; 32]) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>> {
+    fn inbox<'a>(
+        &'a self,
+        mailbox: Mailbox,
+        grantee: &'a [u8; 32],
+    ) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>> {
         let grantee = *grantee;
+        let table = mailbox.table();
         meta(&self.meta, move |c| {
-            let mut st = c.prepare("SELECT id, item FROM inbox WHERE grantee = ?1 ORDER BY seq")?;
+            let mut st = c.prepare(&format!(
+                "SELECT id, item FROM {table} WHERE grantee = ?1 ORDER BY seq"
+            ))?;
             let rows = st.query_map([&grantee[..]], |r| Ok((arr32(r.get(0)?)?, r.get(1)?)))?;
             rows.collect()
         })
@@ -669,13 +715,15 @@ impl RelayStore for LocalStore {
 
     fn delete_inbox<'a>(
         &'a self,
+        mailbox: Mailbox,
         grantee: &'a [u8; 32],
         id: &'a [u8; 32],
     ) -> StoreFuture<'a, bool> {
         let (grantee, id) = (*grantee, *id);
+        let table = mailbox.table();
         meta(&self.meta, move |c| {
             Ok(c.execute(
-                "DELETE FROM inbox WHERE grantee = ?1 AND id = ?2",
+                &format!("DELETE FROM {table} WHERE grantee = ?1 AND id = ?2"),
                 params![&grantee[..], &id[..]],
             )? == 1)
         })

@@ -5,7 +5,9 @@
 //! sync rate, so requests hand their entry (and the nonce they spent) to one
 //! writer thread, which commits everything that arrived while the previous
 //! commit was syncing in a single transaction, then appends the entries to the
-//! in-memory tree in index order and returns each its signed receipt. A lone
+//! in-memory tree in index order and returns each its signed receipt. It is
+//! also the one place entries are ordered, so it links each to the previous
+//! entry about the same record before storing it. A lone
 //! request is committed at once: batching adds no waiting, only sharing.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -90,6 +92,16 @@ fn run(
                 Ok(p) => batch.push(p),
                 Err(_) => break,
             }
+        }
+        // Linked before they are stored: the stored bytes are the leaves.
+        // Only this thread appends, so the chains cannot move meanwhile.
+        let mut entries: Vec<AuditEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+        match log.lock() {
+            Ok(log) => log.link(&mut entries),
+            Err(_) => return fail(batch, "poisoned audit lock"),
+        }
+        for (p, e) in batch.iter_mut().zip(entries) {
+            p.entry = e;
         }
         let encoded: Vec<Vec<u8>> = batch.iter().map(|p| p.entry.to_bytes()).collect();
         let writes: Vec<AuditWrite<'_>> = batch

@@ -30,7 +30,8 @@ pub fn export(data_dir: &Path) -> Result<Vec<u8>, StartError> {
     let entries = store
         .audit_entries()
         .map_err(|e| StartError::Setup(e.to_string()))?;
-    let log = MemoryLog::from_entries(entries.iter().map(Vec::as_slice));
+    let log = MemoryLog::from_entries(entries.iter().map(Vec::as_slice))
+        .map_err(|e| StartError::Setup(format!("the stored audit log does not check out: {e}")))?;
     let head = log
         .head(&identity, now_ms())
         .map_err(|e| StartError::Setup(e.to_string()))?;

@@ -209,9 +209,12 @@ impl Srs {
         quotas: Quotas,
     ) -> Result<Srs, ApiError> {
         let entries = store.audit_entries().map_err(internal)?;
-        let log = Arc::new(Mutex::new(MemoryLog::from_entries(
-            entries.iter().map(Vec::as_slice),
-        )));
+        // A store whose entries do not chain is not the log this SRS wrote:
+        // answering on top of it would sign heads over a tampered history.
+        let log = MemoryLog::from_entries(entries.iter().map(Vec::as_slice)).map_err(|e| {
+            ApiError::internal(format!("the stored audit log does not check out: {e}"))
+        })?;
+        let log = Arc::new(Mutex::new(log));
         let vault = ShareVault::new(&identity);
         let identity = Arc::new(identity);
         let forget = 2 * replay_window_ms;

@@ -188,6 +188,12 @@ fn build() -> Fixture {
         previous: manifest.hash(),
         created_at: NOW + 1,
         entries: vec![small.entry.clone()],
+        // Format 2: with the audit tree head the owner verified last.
+        audit_head: Some(
+            SignedTreeHead::sign(&srs, 1, [3; 32], NOW)
+                .as_bytes()
+                .to_vec(),
+        ),
     }
     .sign(&owner)
     .expect("manifest v2");
