@@ -288,6 +288,42 @@ export class Client {
   }
 
   /**
+   * @internal Posts mail (sealed bytes) to party `recipient` (hex id),
+   * signed as `identity`; retries store it once (its id is its SHA-256).
+   */
+  async postMail(identity, recipient, sealed) {
+    const id = new Uint8Array(await crypto.subtle.digest("SHA-256", sealed));
+    const subject = new Uint8Array(64);
+    subject.set(fromHex(recipient));
+    subject.set(id, 32);
+    const token = core.signToken(identity.core, "sendMail", subject, Date.now());
+    await this.send("POST", `${this.baseUrl}/v1/mail`, {
+      token,
+      body: JSON.stringify({ recipient, sealed: toHex(sealed) }),
+      type: "application/json",
+    });
+    return toHex(id);
+  }
+
+  /** @internal The signer's mail: `[{id, sender, sealed}]` (hex). */
+  mail(identity) {
+    const token = core.signToken(identity.core, "readMail", new Uint8Array(0), Date.now());
+    return this.json("GET", `${this.baseUrl}/v1/mail`, { token });
+  }
+
+  /** @internal Deletes mail of the signer's; false if the relay has no such item. */
+  async clearMail(identity, id) {
+    const token = core.signToken(identity.core, "clearMail", fromHex(id), Date.now());
+    try {
+      await this.send("DELETE", `${this.baseUrl}/v1/mail/${id}`, { token });
+      return true;
+    } catch (e) {
+      if (e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  /**
    * @internal Sends a sealed re-encryption request (through the relay):
    * `{answer}` (the sealed answer), or `{refused, status}` when the SRS
    * decided against it.

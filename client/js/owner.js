@@ -60,8 +60,11 @@ function auditInWords(e) {
       "The re-encryption server showed you an audit log that does not extend the one it showed you before: " +
       "it may have rewritten or hidden who read your record. Both of its signed log heads are kept as evidence.",
     audit_incomplete:
-      "The re-encryption server's audit log leaves out reads of your record that it listed before " +
-      `(it shows ${e.listed} where it showed ${e.known}).`,
+      "The re-encryption server's audit log leaves out reads of your record: it shows " +
+      `${e.listed} where its own chain of entries, a reader's receipt or an earlier listing shows at least ${e.known}.`,
+    chain_broken:
+      "The re-encryption server's audit log does not keep one chain of entries for your record: " +
+      "it may have rewritten or hidden who read it.",
     bad_proof: "The re-encryption server listed an access that is not in its signed audit log: the listing was altered.",
     binding_mismatch: "The re-encryption server's audit listing holds an entry about another record.",
     stale:
@@ -102,25 +105,80 @@ export class Patient {
    * @internal Fetches and checks a record's audit listing (`names`:
    * section id → name), one check at a time per patient.
    */
-  auditListing(recordId, names) {
-    const run = this.#audits.then(() => this.#auditListing(recordId, names));
+  auditListing(recordId, names, recorded) {
+    const run = this.#audits.then(() => this.#auditListing(recordId, names, recorded));
     this.#audits = run.catch(() => {});
     return run;
   }
 
-  async #auditListing(recordId, names) {
+  /**
+   * Checks that `head` (signed bytes) extends `kept` or `kept` extends it
+   * (a consistency proof between them when both are there and differ), and
+   * returns the larger: the head to check the next listing against.
+   */
+  async #extend(recordId, kept, head) {
+    if (kept && sameBytes(kept, head)) return kept;
+    const size = (b) => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(6);
+    const [smaller, larger] = kept && size(kept) > size(head) ? [head, kept] : [kept, head];
+    const check = new core.AuditListingCheck(this.client.pinnedSrs(), recordId, larger, smaller);
+    try {
+      const range = check.consistencyNeeded();
+      if (range) {
+        const proof = await this.client.json("GET", `${this.client.srsUrl}/srs/v1/audit/consistency/${range[0]}/${range[1]}`);
+        check.acceptConsistency(joined(proof?.path), hexBytes(proof?.treeHead));
+      }
+      return check.verifiedHead();
+    } finally {
+      check.free();
+    }
+  }
+
+  /**
+   * Readers' forwarded receipts about `recordId` in this patient's mail:
+   * `[{id, mail}]` (`mail` a core ReceiptMail). Mail that does not open or
+   * verify is junk anyone could post: deleted. Mail about other records
+   * waits for their audits; mail of another kind is left alone.
+   */
+  async #receiptMail(recordId) {
+    const srs = this.client.pinnedSrs();
+    const out = [];
+    for (const { id, sealed } of await this.client.mail(this.identity)) {
+      let mail;
+      try {
+        mail = core.ReceiptMail.open(this.identity.core, srs, hexBytes(sealed));
+      } catch (e) {
+        if (e.code !== "wrong_kind" && e.code !== "unknown_version") await this.client.clearMail(this.identity, id).catch(() => {});
+        continue;
+      }
+      if (mail.recordId === recordId) out.push({ id, mail });
+      else mail.free();
+    }
+    return out;
+  }
+
+  async #auditListing(recordId, names, recorded) {
     const srs = this.client.pinnedSrs();
     const base = this.client.srsUrl;
-    const token = core.signToken(this.identity.core, "readAudit", fromHex(recordId), Date.now());
-    const listing = await this.client.json("GET", `${base}/srs/v1/records/${recordId}/audit`, { token });
-    if (!Array.isArray(listing?.entries) || !Array.isArray(listing.paths) || listing.paths.length !== listing.entries.length) {
-      throw new SesphrError("malformed", "the re-encryption server's audit listing is not one entry and one audit path per row");
-    }
     const partyId = this.identity.id;
-    const kept = this.auditHeads.get(partyId);
     let check;
+    // The mail first: every receipt in it was given out before the listing
+    // is asked for, so an honest SRS's listing holds them all.
+    const receipts = await this.#receiptMail(recordId);
     try {
-      check = new core.AuditListingCheck(srs, recordId, hexBytes(listing.treeHead), kept === undefined ? undefined : bytesOf(kept));
+      let kept = this.auditHeads.get(partyId);
+      kept = kept === undefined ? undefined : bytesOf(kept);
+      // The head the owner's manifests recorded (another browser's, or from
+      // before a restore): checked like any other against the one kept here.
+      if (recorded) {
+        kept = await this.#extend(recordId, kept, recorded);
+        this.auditHeads.set(partyId, kept);
+      }
+      const token = core.signToken(this.identity.core, "readAudit", fromHex(recordId), Date.now());
+      const listing = await this.client.json("GET", `${base}/srs/v1/records/${recordId}/audit`, { token });
+      if (!Array.isArray(listing?.entries) || !Array.isArray(listing.paths) || listing.paths.length !== listing.entries.length) {
+        throw new SesphrError("malformed", "the re-encryption server's audit listing is not one entry and one audit path per row");
+      }
+      check = new core.AuditListingCheck(srs, recordId, hexBytes(listing.treeHead), kept);
       const range = check.consistencyNeeded();
       if (range) {
         const proof = await this.client.json("GET", `${base}/srs/v1/audit/consistency/${range[0]}/${range[1]}`);
@@ -130,19 +188,25 @@ export class Patient {
       // checked: the head is a fact about the whole log, whatever this listing holds.
       this.auditHeads.set(partyId, check.verifiedHead());
       listing.entries.forEach(([index, entry], i) => check.addEntry(index, hexBytes(entry), joined(listing.paths[i])));
+      for (const { mail } of receipts) check.addReceipts(mail);
       const mark = this.auditMarks.get(recordId);
       const out = check.finish(mark === undefined ? undefined : bytesOf(mark));
       this.auditMarks.set(recordId, out.mark);
+      // Every forwarded receipt is in the listing the mark now holds: the
+      // mark keeps them from here on, the mail can go.
+      await Promise.all(receipts.map(({ id }) => this.client.clearMail(this.identity, id).catch(() => false)));
       return {
         entries: out.entries.map((e) => ({ ...e, sectionName: names.get(e.sectionId) ?? e.sectionId })),
         verified: true,
         treeSize: out.treeSize,
         head: out.head,
+        receipts: receipts.reduce((n, { mail }) => n + mail.count, 0),
       };
     } catch (e) {
       throw auditInWords(e);
     } finally {
       check?.free();
+      for (const { mail } of receipts) mail.free();
     }
   }
 
@@ -498,6 +562,10 @@ export class PatientRecord {
 
   /** `onLost(error)`: the relay surely did not store the manifest (another writer won); returns the error to throw. */
   async #publish({ onLost } = {}) {
+    // The manifest records the latest audit tree head this owner verified,
+    // so a restore anywhere starts its audit checks from it.
+    const kept = this.patient.auditHeads.get(this.identity.id);
+    this.#inner.setAuditHead(kept === undefined ? undefined : bytesOf(kept));
     const m = this.#inner.signManifest(this.identity.core, Date.now());
     try {
       try {
@@ -853,7 +921,7 @@ export class PatientRecord {
    * `binding_mismatch` or `audit_incomplete`, and returns nothing.
    */
   audit() {
-    return this.patient.auditListing(this.recordId, this.names);
+    return this.patient.auditListing(this.recordId, this.names, this.#inner.auditHead);
   }
 
   /** Frees the wasm state once the operations already started have ended; later ones are `invalid_state`. */

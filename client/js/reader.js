@@ -8,6 +8,11 @@ import { core, fromHex, free, sameBytes } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 import { openSection } from "./documents.js";
 
+/** Receipts per forwarded bundle (the core's limit). */
+const BUNDLE = 32;
+/** Receipts kept per record while they cannot be forwarded. */
+const MAX_PENDING_RECEIPTS = 1024;
+
 /** A reader: someone records were shared with. */
 export class Reader {
   /**
@@ -18,6 +23,62 @@ export class Reader {
     this.client = client;
     this.identity = identity;
     this.highWater = highWater ?? new Map();
+  }
+
+  /** Audit receipts not yet forwarded, by record id: `{record, receipts}`. */
+  #pending = new Map();
+  #flushing = Promise.resolve();
+  #timer;
+
+  /**
+   * Forwards the audit receipts of every answer the SRS gave this reader's
+   * reads so far, sealed to each record's owner, through the relay's mail:
+   * the owner's audit check then catches an SRS that answered a read but
+   * left it out of the owner's listing. Runs by itself right after each
+   * read (in the background: a read never waits for it or fails by it);
+   * await it to know the receipts were handed over. Receipts that could not
+   * be sent stay queued for the next flush, and it throws the first error.
+   */
+  flushReceipts() {
+    const run = this.#flushing.then(() => this.#flush());
+    this.#flushing = run.catch(() => {});
+    return run;
+  }
+
+  /** @internal Queues a read's receipts and schedules their forwarding. */
+  queueReceipts(record, receipts) {
+    if (receipts.length === 0) return;
+    const p = this.#pending.get(record.recordId) ?? { record, receipts: [] };
+    // Bounded while an owner's mailbox refuses: the oldest go first.
+    p.receipts = [...p.receipts, ...receipts].slice(-MAX_PENDING_RECEIPTS);
+    this.#pending.set(record.recordId, p);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.flushReceipts().catch(() => {});
+    }, 0);
+  }
+
+  async #flush() {
+    const srs = this.client.pinnedSrs();
+    const batches = [...this.#pending.values()];
+    this.#pending.clear();
+    let failure;
+    for (const { record, receipts } of batches) {
+      for (let i = 0; i < receipts.length; i += BUNDLE) {
+        try {
+          const owner = record.ownerIdentity;
+          const sealed = core.sealReceipts(owner, srs, record.recordId, receipts.slice(i, i + BUNDLE));
+          await this.client.postMail(this.identity, owner.id, sealed);
+        } catch (e) {
+          const p = this.#pending.get(record.recordId) ?? { record, receipts: [] };
+          p.receipts = [...receipts.slice(i), ...p.receipts].slice(-MAX_PENDING_RECEIPTS);
+          this.#pending.set(record.recordId, p);
+          failure ??= e;
+          break;
+        }
+      }
+    }
+    if (failure) throw failure;
   }
 
   /**
@@ -151,6 +212,7 @@ export class Reader {
         return await openSection(this.client, opened.entry, opened.dataKey, opened.version, record.recordId);
       }
     } finally {
+      if (read) this.queueReceipts(record, read.receipts());
       free(read, chain, head);
     }
   }

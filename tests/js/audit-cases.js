@@ -50,13 +50,16 @@ async function deployment(t, url, lie, patient = t.S.Identity.generate()) {
   await record.write([{ name: "history", fields: { condition: "asthma" } }]);
   await record.share({ grantee: doctor.id, sections: ["history"] });
   const reader = new S.Reader(honest, doctor);
-  const reads = async (n = 1) => {
+  // Each read's receipt is forwarded to the patient in the background; the
+  // cases wait for it (`forward: false` leaves the receipts queued).
+  const reads = async (n = 1, { forward = true } = {}) => {
     for (let i = 0; i < n; i++) {
       const [shared] = await reader.sharedWithMe();
       (await reader.open(shared.sections[0])).close();
     }
+    if (forward) await reader.flushReceipts();
   };
-  return { patient, owner, record, reads };
+  return { patient, owner, record, reads, reader, doctor, honest, pc };
 }
 
 export const cases = [
@@ -94,8 +97,10 @@ export const cases = [
         const resp = await real();
         if (!mode.lie || !isAudit(url)) return resp;
         const body = await resp.json();
-        // The first read becomes a refusal (decision byte 3: revoked).
-        body.entries[0][1] = body.entries[0][1].slice(0, -2) + "03";
+        // The first read becomes a refusal (decision byte 3: revoked; the
+        // decision is byte 166 of the entry, before its chain link).
+        const e = body.entries[0][1];
+        body.entries[0][1] = e.slice(0, 332) + "03" + e.slice(334);
         return json(body);
       });
       await d.reads(2);
@@ -188,47 +193,124 @@ export const cases = [
     },
   },
   {
-    name: "an entry dropped from the listing under the same head is audit_incomplete, and so is one hidden at first",
+    name: "an entry dropped from the listing is audit_incomplete: by the record's chain even on a first look, by the mark at the tail",
     async run(t) {
       const { assert } = t;
       const mode = {};
-      const d = await deployment(t, t.url, async (url, init, real) => {
+      const drop = (at) => async (url, init, real) => {
         const resp = await real();
         if (!mode.lie || !isAudit(url)) return resp;
         const body = await resp.json();
         // The head and every other entry's proof stay as the SRS signed them.
-        body.entries.splice(0, 1);
-        body.paths.splice(0, 1);
+        const i = at === "first" ? 0 : body.entries.length - 1;
+        body.entries.splice(i, 1);
+        body.paths.splice(i, 1);
+        return json(body);
+      };
+      // The first read left out, on the patient's very first look: the next
+      // entry about the record counts one more before it than was listed.
+      const first = await deployment(t, t.url, drop("first"));
+      await first.reads(2, { forward: false });
+      mode.lie = true;
+      const e = await rejection(t, first.record.audit());
+      assert.equal(e.code, "audit_incomplete");
+      assert.equal(e.listed, 0);
+      assert.equal(e.known, 1);
+      assert.match(e.message, /leaves out reads of your record/);
+      mode.lie = false;
+
+      // The last read, shown once and then dropped: the chain cannot show a
+      // missing tail, the mark of the listing that showed it does.
+      const last = await deployment(t, t.url, drop("last"));
+      await last.reads(2, { forward: false });
+      assert.equal((await last.record.audit()).entries.length, 2);
+      mode.lie = true;
+      const caught = await rejection(t, last.record.audit());
+      assert.equal(caught.code, "audit_incomplete");
+      assert.equal(caught.listed, 1);
+      assert.equal(caught.known, 2);
+    },
+  },
+  {
+    name: "a read hidden from every listing the patient sees is caught by the reader's forwarded receipt",
+    async run(t) {
+      const { assert } = t;
+      const d = await deployment(t, t.url, async (url, init, real) => {
+        const resp = await real();
+        if (!isAudit(url)) return resp;
+        // Always the newest entry hidden: the chain stays whole below it.
+        const body = await resp.json();
+        body.entries.pop();
+        body.paths.pop();
         return json(body);
       });
-      await d.reads(2);
-      assert.equal((await d.record.audit()).entries.length, 2);
-      mode.lie = true;
+      // Without the receipt the lie goes through: the design's bound (a
+      // reader that never forwards, or one colluding with the SRS).
+      await d.reads(1, { forward: false });
+      assert.equal((await d.record.audit()).entries.length, 0, "hidden, and nothing shows it yet");
+      await d.reader.flushReceipts();
       const e = await rejection(t, d.record.audit());
       assert.equal(e.code, "audit_incomplete");
-      assert.equal(e.listed, 1);
-      assert.equal(e.known, 2);
-      assert.match(e.message, /leaves out reads of your record/);
-
-      // Hidden the first time the patient looks: the listing verifies (the
-      // per-record chain of issue 21 part 2 is what would catch this), but the
-      // next honest listing shows more below that head than was shown: caught.
-      const later = await deployment(t, t.url, async (url, init, real) => {
-        const resp = await real();
-        if (!mode.hide || !isAudit(url)) return resp;
-        const body = await resp.json();
-        body.entries.splice(0, 1);
-        body.paths.splice(0, 1);
+      assert.equal(e.listed, 0);
+      assert.equal(e.known, 1);
+      // The evidence stays in the mail until a listing holds it.
+      assert.equal((await d.pc.mail(d.patient)).length, 1);
+    },
+  },
+  {
+    name: "forwarded receipts are checked and then cleared; junk mail changes nothing",
+    async run(t) {
+      const { S, assert } = t;
+      const d = await deployment(t, t.url);
+      await d.reads(3);
+      // A stranger's mail: an envelope that opens to nothing.
+      const stranger = S.Identity.generate();
+      await d.honest.register(stranger);
+      const junk = new Uint8Array([0x53, 0x50, 0x48, 0x52, 0x04, 0x01, ...new Uint8Array(65), 0, 0, 0, 17, ...new Uint8Array(17)]);
+      await d.honest.postMail(stranger, d.patient.id, junk);
+      const result = await d.record.audit();
+      assert.equal(result.verified, true);
+      assert.equal(result.entries.length, 3);
+      assert.equal(result.receipts, 3, "every read's receipt was forwarded and found in the listing");
+      assert.equal((await d.pc.mail(d.patient)).length, 0, "checked receipts and junk are cleared");
+      assert.equal((await d.record.audit()).receipts, 0);
+      // The relay refuses mail that is not an envelope, and mail to nobody.
+      const bad = await rejection(t, d.honest.postMail(d.patient, d.patient.id, new Uint8Array([1, 2, 3])));
+      assert.equal(bad.status, 400);
+      const nobody = await rejection(t, d.honest.postMail(d.patient, S.Identity.generate().id, junk));
+      assert.ok(nobody.status >= 400 && nobody.status < 500);
+    },
+  },
+  {
+    name: "a restored patient starts from the audit head its manifests recorded: an older log is stale",
+    async run(t) {
+      const { S, assert } = t;
+      const mode = {};
+      let old;
+      const d = await deployment(t, t.url, async (url, init, real) => {
+        if (!isAudit(url)) return real();
+        if (mode.lie) return json(old);
+        const body = await (await real()).json();
+        old ??= body;
         return json(body);
       });
-      await later.reads(2);
-      mode.hide = true;
-      assert.equal((await later.record.audit()).entries.length, 1, "the hidden read goes unnoticed at first");
-      mode.hide = false;
-      const caught = await rejection(t, later.record.audit());
-      assert.equal(caught.code, "audit_incomplete");
-      assert.equal(caught.listed, 2);
-      assert.equal(caught.known, 1);
+      await d.reads(1);
+      await d.record.audit();
+      await d.reads(1);
+      const newer = await d.record.audit();
+      // The next write records the head this browser verified last.
+      await d.record.write([{ name: "history", fields: { condition: "asthma, mild" } }]);
+      // Another browser: the same seed, nothing kept locally.
+      const elsewhere = new S.Patient(d.pc, d.patient, { auditHeads: new Map(), auditMarks: new Map() });
+      const restored = await elsewhere.openRecord(0);
+      mode.lie = true;
+      const e = await rejection(t, restored.audit());
+      assert.equal(e.code, "stale");
+      assert.equal(e.known, newer.treeSize);
+      mode.lie = false;
+      const honest = await restored.audit();
+      assert.equal(honest.verified, true);
+      assert.ok(honest.treeSize >= newer.treeSize);
     },
   },
   {
