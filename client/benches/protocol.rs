@@ -189,5 +189,85 @@ fn bulk(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, protocol, bulk);
+/// Entries in the benchmark's log, and how many are about the patient's record.
+const AUDIT_LOG: u64 = 200_000;
+const AUDIT_RECORD: u64 = 1_000;
+
+/// The owner's check of a 1,000-entry listing in a 200,000-entry log (the
+/// owner keeping the head of the log's first half), and the SRS's costs:
+/// rebuilding the tree and chains at start, and the listing's paths.
+fn audit(c: &mut Criterion) {
+    use sesphr_client::audit::AuditEntry;
+    use sesphr_client::audit_check::AuditCheck;
+    use sesphr_client::identity::PartyId;
+    let srs = Identity::generate().unwrap();
+    let mine = RecordId([1; 32]);
+    let every = AUDIT_LOG / AUDIT_RECORD;
+    let mut entries: Vec<AuditEntry> = (0..AUDIT_LOG)
+        .map(|i| AuditEntry {
+            timestamp: i,
+            grant_id: [(i % 251) as u8; 16],
+            grantee: PartyId([2; 32]),
+            record: if i % every == every - 1 {
+                mine
+            } else {
+                RecordId([(3 + i % 200) as u8; 32])
+            },
+            section: SectionId([4; 32]),
+            version: 1,
+            request: [(i % 253) as u8; 32],
+            decision: Decision::Allowed,
+            link: None,
+        })
+        .collect();
+    MemoryLog::default().link(&mut entries);
+    let stored: Vec<Vec<u8>> = entries.iter().map(AuditEntry::to_bytes).collect();
+    let log = MemoryLog::from_entries(stored.iter().map(Vec::as_slice)).unwrap();
+    let size = AUDIT_LOG;
+    let listed: Vec<u64> = (0..size)
+        .filter(|i| entries[*i as usize].record == mine)
+        .collect();
+    let kept = log.head_at(&srs, size / 2, 0).unwrap();
+    let served = log.head_at(&srs, size, 1).unwrap();
+    let (proof, proof_head) = log.consistency(&srs, size / 2, size, 2).unwrap();
+    let paths: Vec<_> = listed
+        .iter()
+        .map(|&i| log.inclusion_path(i, size).unwrap())
+        .collect();
+    let mut g = c.benchmark_group("audit");
+    g.sample_size(10);
+    g.bench_function(
+        "SRS: rebuild tree and chains from 200,000 stored entries",
+        |b| b.iter(|| MemoryLog::from_entries(stored.iter().map(Vec::as_slice)).unwrap()),
+    );
+    g.bench_function("SRS: the audit paths of a 1,000-entry listing", |b| {
+        b.iter(|| {
+            listed
+                .iter()
+                .map(|&i| log.inclusion_path(i, size).unwrap())
+                .collect::<Vec<_>>()
+        })
+    });
+    g.bench_function(
+        "owner: check a 1,000-entry listing (heads, consistency, paths, chain, mark)",
+        |b| {
+            b.iter(|| {
+                let mut check =
+                    AuditCheck::new(srs.public(), served.as_bytes(), Some(kept.as_bytes()))
+                        .unwrap();
+                check
+                    .accept_consistency(&proof, proof_head.as_bytes())
+                    .unwrap();
+                let mut l = check.verified().unwrap().listing(mine);
+                for (&i, path) in listed.iter().zip(&paths) {
+                    l.add(i, &stored[i as usize], path).unwrap();
+                }
+                l.finish(None).unwrap()
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, protocol, bulk, audit);
 criterion_main!(benches);

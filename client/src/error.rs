@@ -72,12 +72,13 @@ pub enum Error {
     /// the previous entry about its record.
     #[error("chain broken: {0}")]
     ChainBroken(&'static str),
-    /// A manifest is older than one already seen.
-    #[error("stale manifest: version {found} is older than {known}")]
+    /// A manifest, or an audit tree head, is older than one already seen
+    /// (versions for manifests, tree sizes for audit heads and receipts).
+    #[error("stale: {found} is older than {known}, already seen")]
     Stale {
-        /// Version offered.
+        /// Version (or tree size) offered.
         found: u64,
-        /// Highest version known.
+        /// Highest version (or tree size) known.
         known: u64,
     },
     /// A grant's shares do not add up to the section key (`b1·G + B2 ≠ A`).
@@ -123,16 +124,17 @@ pub enum Error {
         /// The head served now.
         served: Box<crate::audit::SignedTreeHead>,
     },
-    /// An audit listing leaves out entries about the record that an earlier
-    /// verified listing showed, or shows entries below that listing's tree
-    /// size that it left out.
+    /// An audit listing leaves out entries about the record: the record's
+    /// chain counts more before a listed one, a reader's forwarded receipt
+    /// is not in it, an earlier verified listing showed more below its tree
+    /// size, or that listing left out some it now shows.
     #[error(
-        "the audit listing shows {listed} accesses where the one verified before showed {known}"
+        "the audit listing shows {listed} accesses where its chain, a receipt or an earlier listing shows {known}"
     )]
     AuditIncomplete {
-        /// Entries below the earlier listing's tree size now.
+        /// Entries the listing shows (below the earlier listing's size, for a mark).
         listed: u64,
-        /// Entries the earlier listing showed.
+        /// Entries the chain, the receipt or the earlier listing shows.
         known: u64,
     },
 }

@@ -339,6 +339,6 @@ fn a_restore_checks_the_relay_against_the_srs_head() {
     let mut fresh = restore(&w.manifests[..1], Some(&head_of(1, NOW)), 0).unwrap();
     assert_eq!(
         fresh.witnessed(&head_of(2, NOW)).unwrap_err().to_string(),
-        "stale manifest: version 1 is older than 2"
+        "stale: 1 is older than 2, already seen"
     );
 }

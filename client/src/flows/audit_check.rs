@@ -147,7 +147,8 @@ pub struct ListingCheck {
     record: RecordId,
     entries: Vec<(u64, AuditEntry)>,
     leaves: Vec<(u64, Hash)>,
-    receipts: Vec<InclusionReceipt>,
+    /// Forwarded receipts, with the SRS key to check a claimed one against.
+    receipts: Vec<(InclusionReceipt, Option<PublicIdentity>)>,
 }
 
 impl ListingCheck {
@@ -211,12 +212,34 @@ impl ListingCheck {
     /// covers every receipt in it). A receipt about another record is
     /// `binding_mismatch`.
     pub fn add_receipt(&mut self, receipt: InclusionReceipt) -> Result<()> {
+        self.take_receipt(receipt, None)
+    }
+
+    /// Takes a forwarded receipt as a claim (from
+    /// [`crate::audit::ReceiptBundle::claimed`]): one the listing holds needs
+    /// no check at all; for any other, its head's signature under `srs` and
+    /// its path are checked at [`ListingCheck::finish`], and a claim that
+    /// fails them is ignored (anyone may post mail: it is no evidence of
+    /// anything), while one that passes counts as in [`ListingCheck::add_receipt`].
+    pub fn add_claimed_receipt(
+        &mut self,
+        receipt: InclusionReceipt,
+        srs: &PublicIdentity,
+    ) -> Result<()> {
+        self.take_receipt(receipt, Some(srs.clone()))
+    }
+
+    fn take_receipt(
+        &mut self,
+        receipt: InclusionReceipt,
+        check: Option<PublicIdentity>,
+    ) -> Result<()> {
         if receipt.entry.record != self.record {
             return Err(Error::BindingMismatch(
                 "the forwarded receipt is about another record",
             ));
         }
-        self.receipts.push(receipt);
+        self.receipts.push((receipt, check));
         Ok(())
     }
 
@@ -225,25 +248,37 @@ impl ListingCheck {
     /// it counted (`audit_incomplete` if any is missing, or any appears
     /// that it did not show). Returns the entries and the new mark to keep.
     pub fn finish(self, kept: Option<&AuditMark>) -> Result<VerifiedListing> {
-        for receipt in &self.receipts {
-            if receipt.head.tree_size > self.head.tree_size {
+        for (receipt, check) in &self.receipts {
+            let newer = receipt.head.tree_size > self.head.tree_size;
+            let held = self
+                .leaves
+                .binary_search(&(receipt.index, receipt.entry.leaf_hash()))
+                .is_ok();
+            if held && !newer {
+                continue;
+            }
+            // A claim counts only once the SRS's signature and the path hold.
+            if check
+                .as_ref()
+                .is_some_and(|srs| receipt.verify_under(srs).is_err())
+            {
+                continue;
+            }
+            if newer {
                 return Err(Error::Stale {
                     found: self.head.tree_size,
                     known: receipt.head.tree_size,
                 });
             }
-            let leaf = receipt.entry.leaf_hash();
-            if self.leaves.binary_search(&(receipt.index, leaf)).is_err() {
-                let listed = self.leaves.len() as u64;
-                return Err(Error::AuditIncomplete {
-                    listed,
-                    known: receipt
-                        .entry
-                        .link
-                        .map_or(listed + 1, |l| l.seq + 1)
-                        .max(listed + 1),
-                });
-            }
+            let listed = self.leaves.len() as u64;
+            return Err(Error::AuditIncomplete {
+                listed,
+                known: receipt
+                    .entry
+                    .link
+                    .map_or(listed + 1, |l| l.seq + 1)
+                    .max(listed + 1),
+            });
         }
         if let Some(mark) = kept {
             if mark.record != self.record {
@@ -860,5 +895,47 @@ mod tests {
         let at = tampered.len() - 200;
         tampered[at] ^= 1;
         assert!(ReceiptBundle::from_bytes(&tampered, srs.public()).is_err());
+    }
+
+    #[test]
+    fn a_claimed_receipt_costs_nothing_when_listed_and_counts_only_if_the_srs_signed_it() {
+        use crate::audit::ReceiptBundle;
+        let srs = Identity::generate().unwrap();
+        let liar = Identity::generate().unwrap();
+        let (log, receipts) = linked_log(&srs, 10);
+        let head = checked(&srs, &log, 10, None).unwrap();
+        let bundle = |r: &[InclusionReceipt]| {
+            let bytes = ReceiptBundle {
+                record: RecordId([1; 32]),
+                receipts: r.to_vec(),
+            }
+            .to_bytes()
+            .unwrap();
+            ReceiptBundle::claimed(&bytes).unwrap().receipts
+        };
+        // A stranger's forgery (a head another key signed) of a read the
+        // listing leaves out, and one "newer" than the listing: both ignored.
+        let mut forged = receipts[8].clone();
+        forged.head = SignedTreeHead::sign(&liar, 9, forged.head.root, 0);
+        let mut newer = receipts[8].clone();
+        newer.head = SignedTreeHead::sign(&liar, 99, [0; 32], 0);
+        let mut c = listing_without(&log, &receipts, &head, &[8]).unwrap();
+        for r in bundle(&[forged, newer]) {
+            c.add_claimed_receipt(r, srs.public()).unwrap();
+        }
+        assert_eq!(c.finish(None).unwrap().entries.len(), 4);
+        // The genuine one, as a claim, is checked and counts.
+        let mut c = listing_without(&log, &receipts, &head, &[8]).unwrap();
+        for r in bundle(&[receipts[0].clone(), receipts[8].clone()]) {
+            c.add_claimed_receipt(r, srs.public()).unwrap();
+        }
+        assert_eq!(c.finish(None).unwrap_err().code(), "audit_incomplete");
+        // A claim the listing holds passes with no check at all, even one
+        // whose signature would fail (it shows nothing the listing does not).
+        let mut held = receipts[4].clone();
+        held.head = SignedTreeHead::sign(&liar, 5, held.head.root, 0);
+        let mut c = listing_without(&log, &receipts, &head, &[]).unwrap();
+        c.add_claimed_receipt(held, srs.public()).unwrap();
+        assert_eq!(c.finish(None).unwrap().entries.len(), 5);
     }
 }

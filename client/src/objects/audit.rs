@@ -177,6 +177,23 @@ impl SignedTreeHead {
             bytes: bytes.to_vec(),
         })
     }
+    /// Decodes a head without checking its signature: a claim, to be
+    /// checked with [`SignedTreeHead::from_bytes`] before it is relied on.
+    pub fn claimed(bytes: &[u8]) -> Result<SignedTreeHead> {
+        let mut r = Reader::object(bytes, Kind::TreeHead)?;
+        let tree_size = r.u64()?;
+        let root = r.array()?;
+        let timestamp = r.u64()?;
+        r.take(crate::primitives::SIGNATURE_LEN)?;
+        r.finish()?;
+        Ok(SignedTreeHead {
+            tree_size,
+            root,
+            timestamp,
+            bytes: bytes.to_vec(),
+        })
+    }
+
     /// The signed bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -224,6 +241,13 @@ impl InclusionReceipt {
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, srs: &PublicIdentity) -> Result<InclusionReceipt> {
+        let receipt = InclusionReceipt::read_claimed(r)?;
+        receipt.verify_under(srs)?;
+        Ok(receipt)
+    }
+
+    /// Reads a receipt without checking its head's signature or its path.
+    pub(crate) fn read_claimed(r: &mut Reader<'_>) -> Result<InclusionReceipt> {
         let index = r.u64()?;
         let entry = AuditEntry::from_bytes(r.bytes(1024)?)?;
         let n = r.u8()? as usize;
@@ -231,15 +255,19 @@ impl InclusionReceipt {
             return Err(malformed("receipt", "audit path too long"));
         }
         let path = (0..n).map(|_| r.array()).collect::<Result<Vec<_>>>()?;
-        let head = SignedTreeHead::from_bytes(r.bytes(1024)?, srs)?;
-        let receipt = InclusionReceipt {
+        let head = SignedTreeHead::claimed(r.bytes(1024)?)?;
+        Ok(InclusionReceipt {
             index,
             entry,
             path,
             head,
-        };
-        receipt.verify()?;
-        Ok(receipt)
+        })
+    }
+
+    /// Checks the head's signature under the pinned SRS key, then the path.
+    pub fn verify_under(&self, srs: &PublicIdentity) -> Result<()> {
+        SignedTreeHead::from_bytes(self.head.as_bytes(), srs)?;
+        self.verify()
     }
 
     /// Encodes the receipt alone (its fields as in an answer; no header).
@@ -311,6 +339,18 @@ impl ReceiptBundle {
     /// (`bad_signature`, `bad_proof`) and that each is about the bundle's
     /// record (`binding_mismatch`).
     pub fn from_bytes(bytes: &[u8], srs: &PublicIdentity) -> Result<ReceiptBundle> {
+        let bundle = ReceiptBundle::claimed(bytes)?;
+        for receipt in &bundle.receipts {
+            receipt.verify_under(srs)?;
+        }
+        Ok(bundle)
+    }
+
+    /// Decodes the framing and the record binding only: the receipts are
+    /// claims. The owner's check verifies a claim's signature and path only
+    /// where it matters, for a receipt its listing does not already hold
+    /// ([`crate::audit_check::ListingCheck::add_claimed_receipt`]).
+    pub fn claimed(bytes: &[u8]) -> Result<ReceiptBundle> {
         let mut r = Reader::object(bytes, Kind::ReceiptBundle)?;
         let record = RecordId(r.array()?);
         let n = r.u8()? as usize;
@@ -319,7 +359,7 @@ impl ReceiptBundle {
         }
         let mut receipts = Vec::with_capacity(n);
         for _ in 0..n {
-            let receipt = InclusionReceipt::read(&mut r, srs)?;
+            let receipt = InclusionReceipt::read_claimed(&mut r)?;
             if receipt.entry.record != record {
                 return Err(Error::BindingMismatch(
                     "a receipt in the bundle is about another record",

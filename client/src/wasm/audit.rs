@@ -112,35 +112,52 @@ pub fn seal_receipts(
     Ok(Envelope::seal_mail(&owner.0.encryption, &plain, &mut os_rng())?.to_bytes())
 }
 
-/// Receipts a reader forwarded, opened from mail and verified under the
-/// pinned SRS: hand them to the audit check of their record
-/// (`AuditListingCheck.addReceipts`).
+/// The id of mail at the relay: the SHA-256 of its sealed bytes (what the
+/// `sendMail` token's subject names after the recipient).
+#[wasm_bindgen(js_name = mailId)]
+pub fn mail_id(sealed: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(sealed).to_vec()
+}
+
+/// Receipts a reader forwarded, opened from mail: hand them to the audit
+/// check of their record (`AuditListingCheck.addReceipts`), which checks
+/// under the pinned SRS those its listing does not hold.
 #[wasm_bindgen]
-pub struct ReceiptMail(ReceiptBundle);
+pub struct ReceiptMail {
+    bundle: ReceiptBundle,
+    srs: crate::identity::PublicIdentity,
+}
 
 #[wasm_bindgen]
 impl ReceiptMail {
     /// Opens mail sealed to `me` that holds a receipt bundle
     /// (`decryption_failed` for mail to someone else or damaged;
-    /// `wrong_kind` for mail of another kind; `bad_signature`/`bad_proof`
-    /// for receipts the SRS did not sign).
+    /// `wrong_kind` for mail of another kind; `malformed`,
+    /// `binding_mismatch` for a bundle that does not decode). The receipts
+    /// are claims until the audit check needs them: one its listing holds
+    /// costs nothing, any other is checked under `srs` (a forged one is
+    /// ignored).
     pub fn open(
         me: &super::Identity,
         srs: &PublicIdentity,
         mail: &[u8],
     ) -> Result<ReceiptMail, JsValue> {
         let plain = Envelope::from_bytes(mail)?.open_mail(&me.0)?;
-        Ok(ReceiptMail(ReceiptBundle::from_bytes(&plain, &srs.0)?))
+        Ok(ReceiptMail {
+            bundle: ReceiptBundle::claimed(&plain)?,
+            srs: srs.0.clone(),
+        })
     }
     /// The record the receipts are about.
     #[wasm_bindgen(getter, js_name = recordId)]
     pub fn record_id(&self) -> String {
-        self.0.record.to_hex()
+        self.bundle.record.to_hex()
     }
     /// How many receipts.
     #[wasm_bindgen(getter)]
     pub fn count(&self) -> u32 {
-        self.0.receipts.len() as u32
+        self.bundle.receipts.len() as u32
     }
 }
 
@@ -224,8 +241,8 @@ impl AuditListingCheck {
     pub fn add_receipts(&mut self, mail: &ReceiptMail) -> Result<(), JsValue> {
         match &mut self.step {
             Step::Listing(l) => {
-                for r in &mail.0.receipts {
-                    l.add_receipt(r.clone())?;
+                for r in &mail.bundle.receipts {
+                    l.add_claimed_receipt(r.clone(), &mail.srs)?;
                 }
                 Ok(())
             }

@@ -12,7 +12,10 @@
 
 use std::sync::OnceLock;
 
-use sesphr_client::audit::{AuditEntry, Decision, MemoryLog, SignedTreeHead};
+use sesphr_client::audit::{
+    AuditEntry, AuditExport, Decision, InclusionReceipt, MemoryLog, ReceiptBundle, SignedTreeHead,
+};
+use sesphr_client::audit_check::{AuditCheck, AuditMark};
 use sesphr_client::capsule::DataKey;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
 use sesphr_client::envelope::{open_request, seal_request, Envelope};
@@ -132,8 +135,10 @@ pub struct Fixture {
     pub revocation: Revocation,
     /// The SRS's receipt of it.
     pub receipt: RevocationReceipt,
-    /// Audit entries.
+    /// Audit entries (unlinked, as before chains).
     pub entries: Vec<AuditEntry>,
+    /// Linked entries, a receipt bundle, its mail, an export, a mark, receipts.
+    pub audit_objects: Vec<Vec<u8>>,
     /// Tree heads of sizes 1 and 3.
     pub tree_heads: Vec<SignedTreeHead>,
     /// The consistency proof between them.
@@ -223,6 +228,7 @@ fn build() -> Fixture {
     let receipt = log
         .append(&srs, audit(NOW, Decision::Allowed))
         .expect("audit");
+    let log_first = receipt.entry.to_bytes();
     let first = receipt.head.clone();
     let answer = re
         .clone()
@@ -234,9 +240,41 @@ fn build() -> Fixture {
         audit(NOW + 5, Decision::Expired),
         audit(NOW + 9, Decision::Revoked),
     ];
+    let mut receipts = vec![];
     for e in &entries[1..] {
-        log.append(&srs, e.clone()).expect("audit");
+        receipts.push(log.append(&srs, e.clone()).expect("audit"));
     }
+    // The verifiable log's own objects: the linked entries, a bundle of
+    // receipts a reader forwards (and its mail), an export, an owner's mark.
+    let bundle = ReceiptBundle {
+        record,
+        receipts: receipts.clone(),
+    }
+    .to_bytes()
+    .expect("bundle");
+    let mail = Envelope::seal_mail(&owner.public().encryption, &bundle, &mut rng).expect("mail");
+    let export = AuditExport {
+        srs: srs.public().clone(),
+        entries: std::iter::once(log_first.clone())
+            .chain(receipts.iter().map(|r| r.entry.to_bytes()))
+            .collect(),
+        heads: vec![receipts[1].head.as_bytes().to_vec()],
+    }
+    .to_bytes()
+    .expect("export");
+    let mark = AuditMark {
+        record,
+        tree_size: 3,
+        count: 3,
+        digest: [5; 32],
+    }
+    .to_bytes();
+    let audit_objects = receipts
+        .iter()
+        .map(|r| r.entry.to_bytes())
+        .chain([bundle, mail.to_bytes(), export, mark])
+        .chain(receipts.iter().map(|r| r.to_bytes().expect("receipt")))
+        .collect();
     let (consistency, last) = log.consistency(&srs, 1, 3, NOW + 10).expect("consistency");
     let revocation = Revocation::sign(&owner, grant, NOW + 20).expect("revocation");
     let receipt = RevocationReceipt::sign(&srs, &revocation, NOW + 21);
@@ -265,6 +303,7 @@ fn build() -> Fixture {
         revocation,
         receipt,
         entries,
+        audit_objects,
         tree_heads: vec![first, last],
         consistency,
         tokens,
@@ -610,12 +649,46 @@ pub fn directory_entry(data: &[u8]) {
 }
 
 /// `AuditEntry::from_bytes` and `SignedTreeHead::from_bytes` (plus
-/// consistency against the fixture's first head).
+/// consistency against the fixture's first head), and the verifiable log's
+/// objects: receipt bundles (and as mail to the owner), single receipts,
+/// exports (verified), marks, and a listing check fed what decodes.
 pub fn audit(data: &[u8]) {
     let f = fixture();
     if let Ok(e) = AuditEntry::from_bytes(data) {
         assert_eq!(e.to_bytes(), data, "audit entry re-encodes");
         let _ = e.decision.code();
+        let mut log = MemoryLog::default();
+        let _ = log.append(&f.srs, e);
+    }
+    let listing = |receipts: &[InclusionReceipt]| {
+        let mut check = AuditCheck::new(f.srs.public(), f.tree_heads[1].as_bytes(), None)
+            .expect("head")
+            .verified()
+            .expect("verified")
+            .listing(f.manifest.record());
+        for r in receipts {
+            let _ = check.add_receipt(r.clone());
+        }
+        let _ = check.finish(None);
+    };
+    if let Ok(b) = ReceiptBundle::from_bytes(data, f.srs.public()) {
+        assert_eq!(b.to_bytes().as_deref(), Ok(data), "bundle re-encodes");
+        listing(&b.receipts);
+    }
+    if let Ok(plain) = Envelope::from_bytes(data).and_then(|e| e.open_mail(&f.owner)) {
+        let _ = ReceiptBundle::from_bytes(&plain, f.srs.public());
+    }
+    if let Ok(r) = InclusionReceipt::from_bytes(data, f.srs.public()) {
+        assert_eq!(r.to_bytes().as_deref(), Ok(data), "receipt re-encodes");
+        listing(&[r]);
+    }
+    if let Ok(x) = AuditExport::from_bytes(data) {
+        assert_eq!(x.to_bytes().as_deref(), Ok(data), "export re-encodes");
+        let _ = x.verify(Some(f.srs.public()));
+        let _ = MemoryLog::from_entries(x.entries.iter().map(Vec::as_slice));
+    }
+    if let Ok(m) = AuditMark::from_bytes(data) {
+        assert_eq!(m.to_bytes(), data, "mark re-encodes");
     }
     if let Ok(h) = SignedTreeHead::from_bytes(data, f.srs.public()) {
         let again = SignedTreeHead::sign(&f.srs, h.tree_size, h.root, h.timestamp);
@@ -805,6 +878,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 .iter()
                 .map(AuditEntry::to_bytes)
                 .chain(f.tree_heads.iter().map(|h| h.as_bytes().to_vec()))
+                .chain(f.audit_objects.iter().cloned())
                 .collect(),
         ),
         (
