@@ -1,6 +1,7 @@
 //! The deployment's HTTP routes, one method each, and the driver's error.
 
 use sesphr_client::audit::Decision;
+use sesphr_client::audit_check::{AuditCheck, VerifiedListing};
 use sesphr_client::grant::IssuedGrant;
 use sesphr_client::identity::{Identity, PartyId, PublicIdentity};
 use sesphr_client::manifest::{ManifestChain, SignedHead, VerifiedManifest};
@@ -433,13 +434,13 @@ impl Client {
             .ok()
     }
 
-    /// The owner's audit listing of a record: `(index, entry bytes)` and the
-    /// signed tree head's bytes.
-    pub async fn audit(
-        &self,
-        owner: &Identity,
-        record: &RecordId,
-    ) -> Result<(Vec<(u64, Vec<u8>)>, Vec<u8>)> {
+    /// The owner's audit listing of a record, checked before it is
+    /// returned: the signed tree head under the pinned SRS key, every
+    /// entry's audit path under it, and the record's chain of entries (none
+    /// left out before the last; see `sesphr_client::audit_check`). No head
+    /// is kept across calls here: a process that must notice a fork keeps
+    /// [`VerifiedListing::head`] and checks the next one against it.
+    pub async fn audit(&self, owner: &Identity, record: &RecordId) -> Result<VerifiedListing> {
         let t = token(owner, Purpose::ReadAudit, &record.0)?;
         let body = self
             .get(
@@ -449,19 +450,35 @@ impl Client {
             .await?;
         let v: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| Error::Network(e.to_string()))?;
-        let entries = v["entries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|pair| {
-                let index = pair[0].as_u64().unwrap_or(0);
-                let bytes = pair[1]
-                    .as_str()
-                    .and_then(|s| hex::decode(s).ok())
-                    .unwrap_or_default();
-                (index, bytes)
-            })
-            .collect();
-        Ok((entries, unhex(&v, "treeHead")?))
+        let malformed =
+            || Error::Network("the audit listing is not one entry and one path per row".into());
+        let (Some(entries), Some(paths)) = (v["entries"].as_array(), v["paths"].as_array()) else {
+            return Err(malformed());
+        };
+        if entries.len() != paths.len() {
+            return Err(malformed());
+        }
+        let head = AuditCheck::new(&self.srs, &unhex(&v, "treeHead")?, None)?.verified()?;
+        let mut check = head.listing(*record);
+        for (pair, path) in entries.iter().zip(paths) {
+            let index = pair[0].as_u64().ok_or_else(malformed)?;
+            let bytes = pair[1]
+                .as_str()
+                .and_then(|s| hex::decode(s).ok())
+                .ok_or_else(malformed)?;
+            let path = path
+                .as_array()
+                .ok_or_else(malformed)?
+                .iter()
+                .map(|h| {
+                    h.as_str()
+                        .and_then(|s| hex::decode(s).ok())
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(malformed)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            check.add(index, &bytes, &path)?;
+        }
+        Ok(check.finish(None)?)
     }
 }

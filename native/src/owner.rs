@@ -372,13 +372,14 @@ impl PatientRecord {
         self.client().grants(self.identity(), &self.record()).await
     }
 
-    /// The record's audit entries, as the SRS lists them.
+    /// The record's audit entries, as the SRS lists them, once the listing
+    /// checked out ([`crate::Client::audit`]).
     pub async fn audit(&self) -> Result<Vec<(u64, AuditEntry)>> {
-        let (entries, _) = self.client().audit(self.identity(), &self.record()).await?;
-        entries
-            .into_iter()
-            .map(|(i, e)| Ok((i, AuditEntry::from_bytes(&e)?)))
-            .collect()
+        Ok(self
+            .client()
+            .audit(self.identity(), &self.record())
+            .await?
+            .entries)
     }
 
     /// The owner's own read of a section's current body.

@@ -147,6 +147,14 @@ async fn listings_verify_past_entries_have_proofs_and_an_export_verifies() {
             .unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "invalid_range"), "{bad}");
     }
+    // Consistency proofs take the same care: never a 404 for bad numbers.
+    for bad in ["0/1", "2/1", "x/1", "1/-2", "1/99999999999999999999999"] {
+        let e = api
+            .get(&format!("/srs/v1/audit/consistency/{bad}"), None)
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "invalid_range"), "{bad}");
+    }
 
     // The auditor's export, checked from entry 0 to its head, with the
     // listing's head added as one collected elsewhere.

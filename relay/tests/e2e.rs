@@ -223,13 +223,16 @@ async fn share_read_revoke_rotate_end_to_end() {
         "not_owner"
     );
     // The log only grows: a consistency proof links two signed tree heads.
-    let head = |bytes: Vec<u8>| SignedTreeHead::from_bytes(&bytes, client.srs()).unwrap();
-    let (_, a) = client
+    // (The native client checked each listing's paths and chain already.)
+    let head = |l: sesphr_client::audit_check::VerifiedListing| {
+        SignedTreeHead::from_bytes(l.head.head().as_bytes(), client.srs()).unwrap()
+    };
+    let a = client
         .audit(patient.identity(), &record.record())
         .await
         .unwrap();
     insurer.read(&theirs, &ins).await.unwrap();
-    let (_, b) = client
+    let b = client
         .audit(patient.identity(), &record.record())
         .await
         .unwrap();

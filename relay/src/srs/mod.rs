@@ -638,19 +638,22 @@ impl Srs {
     /// `GET /srs/v1/audit/consistency/{first}/{second}`: proof that the log of
     /// size `second` extends the log of size `first`, with the signed head of
     /// size `second`. Public: it reveals only hashes.
-    pub fn consistency(&self, first: u64, second: u64) -> Result<ConsistencyListing, ApiError> {
+    pub fn consistency(&self, first: &str, second: &str) -> Result<ConsistencyListing, ApiError> {
         let log = self
             .log
             .lock()
             .map_err(|_| internal("poisoned audit lock"))?;
+        let range = || {
+            ApiError::bad_request(
+                "invalid_range",
+                format!("need decimal 0 < first <= second <= {}", log.len()),
+            )
+        };
+        let first: u64 = first.parse().map_err(|_| range())?;
+        let second: u64 = second.parse().map_err(|_| range())?;
         let (path, head) = log
             .consistency(&self.identity, first, second, now_ms())
-            .map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_range",
-                    format!("need 0 < first <= second <= {}", log.len()),
-                )
-            })?;
+            .map_err(|_| range())?;
         Ok(ConsistencyListing {
             path: path.iter().map(hex::encode).collect(),
             tree_head: hex::encode(head.as_bytes()),

@@ -87,11 +87,11 @@ pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
             blocking(move || Ok(json(StatusCode::OK, &s.read_audit(&r, t.as_deref())?)))
         });
     let consistency = base
-        .and(warp::path!("audit" / "consistency" / u64 / u64))
+        .and(warp::path!("audit" / "consistency" / String / String))
         .and(warp::get())
         .and(s.clone())
-        .and_then(|first: u64, second: u64, s: Arc<Srs>| {
-            blocking(move || Ok(json(StatusCode::OK, &s.consistency(first, second)?)))
+        .and_then(|first: String, second: String, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.consistency(&first, &second)?)))
         });
     let inclusion = base
         .and(warp::path!("audit" / "inclusion" / String / String))

@@ -191,6 +191,21 @@ impl Api {
         }
         check(req.send().await.unwrap()).await
     }
+    /// `POST` a JSON value with a request token.
+    pub async fn post_json_token(
+        &self,
+        path: &str,
+        token: &RequestToken,
+        v: &serde_json::Value,
+    ) -> Result<Vec<u8>, ApiErr> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("x-sesphr-token", hex::encode(token.as_bytes()))
+            .body(serde_json::to_vec(v).unwrap());
+        check(req.send().await.unwrap()).await
+    }
     /// A request with a method, an optional token and body.
     pub async fn send(
         &self,
