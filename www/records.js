@@ -926,12 +926,22 @@ const DECISION = {
 };
 
 /** The audit checks' failures, which the package words for people. */
-const AUDIT_WORDS = new Set(["audit_incomplete", "bad_proof", "binding_mismatch", "stale"]);
+const AUDIT_WORDS = new Set(["audit_incomplete", "bad_proof", "binding_mismatch", "chain_broken", "stale"]);
+
+/** The fork evidence this browser keeps for the signed-in patient, if any. */
+function forkEvidence() {
+  try {
+    return JSON.parse(localStorage.getItem(`sesphr-audit-fork-${app.identity.id}`) ?? "null");
+  } catch {
+    return null;
+  }
+}
 
 async function renderAudit() {
   const record = app.record;
   const body = $("audit-table").querySelector("tbody");
   const status = $("audit-status");
+  $("audit-evidence").hidden = !forkEvidence();
   let listing;
   try {
     // Verified or refused whole: the log extends the one this browser
@@ -942,8 +952,16 @@ async function renderAudit() {
     body.replaceChildren();
     if (e.code === "audit_fork") {
       // The evidence: two heads the server signed that cannot both be true.
-      const evidence = { keptHead: S.toHex(e.keptHead), servedHead: S.toHex(e.servedHead), at: Date.now() };
+      const evidence = {
+        kind: "SeSPHR audit fork evidence",
+        patient: app.identity.id,
+        keptHead: S.toHex(e.keptHead),
+        servedHead: S.toHex(e.servedHead),
+        at: new Date().toISOString(),
+        check: "sesphr-relay audit verify <export> --head <keptHead> --head <servedHead>",
+      };
       localStorage.setItem(`sesphr-audit-fork-${app.identity.id}`, JSON.stringify(evidence));
+      $("audit-evidence").hidden = false;
     }
     status.className = "refused";
     status.dataset.code = e.code ?? "";
@@ -951,7 +969,7 @@ async function renderAudit() {
       e.code === "audit_fork"
         ? "Not verified. The re-encryption server showed you an audit log that contradicts the one it showed you " +
           "before: it may have rewritten or hidden who read this record. Both versions it signed are kept as evidence " +
-          "in this browser; show them to the server's operator or an auditor."
+          "in this browser: save them and show them to the server's operator or an auditor."
         : `Not verified. ${AUDIT_WORDS.has(e.code) ? e.message : explain(e)}`;
     return;
   }
@@ -963,7 +981,11 @@ async function renderAudit() {
   status.className = listing.verified ? "ok" : "refused";
   status.dataset.code = listing.verified ? "verified" : "";
   status.textContent = listing.verified
-    ? `Verified: this is the re-encryption server's signed log (${listing.treeSize} entries in all), it only grew since you last looked, and nothing it showed you before is missing.`
+    ? `Verified: this is the re-encryption server's signed log (${listing.treeSize} entries in all), it only grew since you last looked, ` +
+      "every entry about this record is there from the first to the last, nothing it showed you before is missing" +
+      (listing.receipts
+        ? `, and the ${listing.receipts === 1 ? "receipt" : `${listing.receipts} receipts`} your readers' apps sent you ${listing.receipts === 1 ? "is" : "are"} in it.`
+        : ".")
     : "Not verified.";
   body.replaceChildren(
     ...entries.map((e) =>
@@ -986,3 +1008,11 @@ async function renderAudit() {
 }
 
 $("refresh-audit").addEventListener("click", action(renderAudit));
+$("audit-evidence").addEventListener(
+  "click",
+  action(async () => {
+    const evidence = forkEvidence();
+    if (!evidence) return;
+    download(new Blob([JSON.stringify(evidence, null, 2)], { type: "application/json" }), "sesphr-audit-fork-evidence.json");
+  }),
+);

@@ -292,7 +292,8 @@ export class Client {
    * signed as `identity`; retries store it once (its id is its SHA-256).
    */
   async postMail(identity, recipient, sealed) {
-    const id = new Uint8Array(await crypto.subtle.digest("SHA-256", sealed));
+    // In the core, not WebCrypto: the portal may run where `crypto.subtle` is absent.
+    const id = core.mailId(sealed);
     const subject = new Uint8Array(64);
     subject.set(fromHex(recipient));
     subject.set(id, 32);

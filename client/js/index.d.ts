@@ -318,6 +318,8 @@ export interface AuditListing {
   treeSize: number;
   /** That signed tree head (kind `0x0f`, 118 bytes), the one now kept. */
   head: Uint8Array;
+  /** Receipts readers forwarded (read from the mail before the listing), each found in it; then cleared. */
+  receipts: number;
 }
 
 /** A patient: the owner of records. */
@@ -405,9 +407,12 @@ export class PatientRecord {
   /**
    * The record's audit log, verified: the SRS's signed tree head extends the
    * last one this patient verified (a consistency proof), every entry is in
-   * it (an audit path each), and every entry the last verified listing showed
-   * is still listed. Throws `audit_fork`, `stale`, `bad_proof`,
-   * `binding_mismatch` or `audit_incomplete` otherwise.
+   * it (an audit path each), the entries are the record's whole chain from
+   * its first, every receipt a reader forwarded is among them, and every
+   * entry the last verified listing showed is still listed; the head this
+   * owner's manifests recorded is checked against the kept one first.
+   * Throws `audit_fork`, `stale`, `bad_proof`, `binding_mismatch`,
+   * `chain_broken` or `audit_incomplete` otherwise.
    */
   audit(): Promise<AuditListing>;
   /**
@@ -461,6 +466,13 @@ export class Reader {
    * older `version` (throws `revoked`, `expired`, `stale`, …).
    */
   open(section: SharedSection, options?: { version?: number }): Promise<OpenSection>;
+  /**
+   * Forwards the audit receipts of the answers this reader got so far,
+   * sealed to each record's owner (done by itself after every read, in the
+   * background); resolves once they were handed to the relay. Receipts that
+   * could not be sent stay queued, and it throws the first error.
+   */
+  flushReceipts(): Promise<void>;
 }
 
 /** A person in a party's address book: the name this party gave them (kept on this device only). */

@@ -31,6 +31,9 @@ async function retried(send) {
   }
 }
 
+/** How many of a patient's records' ids its audit recognises in mail. */
+const OWNED_RECORDS = 256;
+
 /** Bytes of a hex field of a server's JSON (`malformed` if it is not hex). */
 function hexBytes(s) {
   if (typeof s !== "string") throw new SesphrError("malformed", "the re-encryption server sent a field that is not hex");
@@ -151,9 +154,20 @@ export class Patient {
         continue;
       }
       if (mail.recordId === recordId) out.push({ id, mail });
-      else mail.free();
+      else if (!this.#owns(mail.recordId)) {
+        // About no record of this patient's: nobody's audit would ever take it.
+        await this.client.clearMail(this.identity, id).catch(() => {});
+        mail.free();
+      } else mail.free();
     }
     return out;
+  }
+
+  /** Record ids of this patient's first records (mail about others is junk). */
+  #owned;
+  #owns(recordId) {
+    this.#owned ??= new Set(Array.from({ length: OWNED_RECORDS }, (_, i) => this.#recordId(i)));
+    return this.#owned.has(recordId);
   }
 
   async #auditListing(recordId, names, recorded) {
@@ -563,9 +577,16 @@ export class PatientRecord {
   /** `onLost(error)`: the relay surely did not store the manifest (another writer won); returns the error to throw. */
   async #publish({ onLost } = {}) {
     // The manifest records the latest audit tree head this owner verified,
-    // so a restore anywhere starts its audit checks from it.
+    // so a restore anywhere starts its audit checks from it. A restored
+    // record that was not audited here yet keeps the one its chain recorded
+    // (the larger of the two by tree size: either was verified by this owner).
     const kept = this.patient.auditHeads.get(this.identity.id);
-    this.#inner.setAuditHead(kept === undefined ? undefined : bytesOf(kept));
+    if (kept !== undefined) {
+      const recorded = this.#inner.auditHead;
+      const size = (b) => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(6);
+      const mine = bytesOf(kept);
+      if (!recorded || recorded.length < 14 || size(mine) >= size(recorded)) this.#inner.setAuditHead(mine);
+    }
     const m = this.#inner.signManifest(this.identity.core, Date.now());
     try {
       try {

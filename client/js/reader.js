@@ -10,6 +10,8 @@ import { openSection } from "./documents.js";
 
 /** Receipts per forwarded bundle (the core's limit). */
 const BUNDLE = 32;
+/** How long after a read its receipts wait for more to share their mail. */
+const FORWARD_AFTER_MS = 500;
 /** Receipts kept per record while they cannot be forwarded. */
 const MAX_PENDING_RECEIPTS = 1024;
 
@@ -34,8 +36,9 @@ export class Reader {
    * Forwards the audit receipts of every answer the SRS gave this reader's
    * reads so far, sealed to each record's owner, through the relay's mail:
    * the owner's audit check then catches an SRS that answered a read but
-   * left it out of the owner's listing. Runs by itself right after each
-   * read (in the background: a read never waits for it or fails by it);
+   * left it out of the owner's listing. Runs by itself half a second after
+   * a read (in the background: a read never waits for it or fails by it;
+   * reads meanwhile share the mail);
    * await it to know the receipts were handed over. Receipts that could not
    * be sent stay queued for the next flush, and it throws the first error.
    */
@@ -52,10 +55,14 @@ export class Reader {
     // Bounded while an owner's mailbox refuses: the oldest go first.
     p.receipts = [...p.receipts, ...receipts].slice(-MAX_PENDING_RECEIPTS);
     this.#pending.set(record.recordId, p);
+    // A short wait gathers the reads of one visit (every section of a
+    // record) into one mail: each mail costs the owner an open and a delete.
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.flushReceipts().catch(() => {});
-    }, 0);
+    }, FORWARD_AFTER_MS);
+    // In Node, a pending forward does not keep the process alive.
+    this.#timer?.unref?.();
   }
 
   async #flush() {

@@ -278,6 +278,25 @@ test("patient shares sections, readers read exactly what was granted, revocation
   reading = await openShared(insurer);
   await reading.getByText("Acme Health").waitFor();
   await noAlert(insurer.page);
+  // The insurer's app forwards the receipt of that read to the patient: an
+  // SRS hiding the newest read from the patient's listing (where the
+  // record's chain cannot show it) is caught by the receipt.
+  await insurer.page.evaluate(async () => (await import("/ui.js")).app.reader.flushReceipts());
+  await page.route(listing, async (route) => {
+    const resp = await route.fetch();
+    const body = await resp.json();
+    body.entries.pop();
+    body.paths.pop();
+    await route.fulfill({ response: resp, json: body });
+  });
+  await page.getByRole("button", { name: "Refresh" }).first().click();
+  await page.locator("#audit-status[data-code=audit_incomplete]").waitFor();
+  assert.match(await page.locator("#audit-status").textContent(), /a reader's receipt/);
+  await page.unroute(listing);
+  await page.getByRole("button", { name: "Refresh" }).first().click();
+  await page.locator("#audit-status[data-code=verified]").waitFor();
+  assert.match(await page.locator("#audit-status").textContent(), /receipts? your readers' apps sent you (is|are) in it/);
+  await shot(patient, "07b-audit-receipts.png");
 
   // FHIR import: a bad bundle is refused whole; a real one lands in its sections.
   const version = Number(await page.locator("#record-version").textContent());
