@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Independent check of the SeSPHR known-answer vectors.
 
-Written from docs/protocol.md alone (no Rust source was read), with Python
-3.11, the standard library and the `cryptography` package. It re-derives or
-verifies every value in client/tests/vectors/kat.json and prints one line per
-check, `ok <name>` or `FAIL <name>: why`; the exit status is non-zero if any
-check fails. Lines starting with `note` are informational.
+An implementation of docs/protocol.md that shares no code with the Rust,
+with Python 3.11, the standard library and the `cryptography` package. It
+re-derives or verifies every value in client/tests/vectors/kat.json and
+prints one line per check, `ok <name>` or `FAIL <name>: why`; the exit status
+is non-zero if any check fails. Lines starting with `note` are informational.
 
     python check_vectors.py [path/to/kat.json] [--spec path/to/protocol.md]
 
 With --spec (default: the repository's docs/protocol.md, found from the
 vector file's or this script's location), the values quoted in the spec's "Test vectors" section are
-compared with the file and with what this program derives.
+compared with the file and with what this program derives, and the spec's
+byte tables, labels, token purposes and kinds table with this program's
+reading of them.
 
 Section references (§) below are to docs/protocol.md.
 """
@@ -138,17 +140,22 @@ def sha256(b: bytes) -> bytes:
 
 
 class Reader:
-    """Sequential reader with the common decoder rules of § Object framing."""
+    """Sequential reader with the common decoder rules of § Object framing.
 
-    def __init__(self, data: bytes, kind: int):
+    `versions`: the format versions the kind has (§ Object framing: 1, or 1
+    and 2 for the manifest and the audit entry); the one found is `version`.
+    """
+
+    def __init__(self, data: bytes, kind: int, versions: tuple[int, ...] = (1,)):
         self.b = data
         self.i = 0
         if data[0:4] != b"SPHR":
             raise ValueError("malformed: brand")
         if data[4] != kind:
             raise ValueError(f"wrong_kind: {data[4]:#04x} != {kind:#04x}")
-        if data[5] != 1:
+        if data[5] not in versions:
             raise ValueError("unknown_version")
+        self.version = data[5]
         self.i = 6
 
     def take(self, n: int) -> bytes:
@@ -418,6 +425,25 @@ L_ATTACHMENT_KEY = b"SeSPHR-v1/attachment-key"
 L_ATTACHMENT_DEK = b"SeSPHR-v1/attachment/dek"
 L_ATTACHMENT_KEY_COMMIT = b"SeSPHR-v1/attachment/key-commit"
 L_ATTACHMENT_HEADER = b"SeSPHR-v1/attachment-header"
+L_AUDIT_LISTING = b"SeSPHR-v1/audit-listing"
+L_MAIL = b"SeSPHR-v1/mail"
+
+# § Labels: the constant names of the table, for comparing it with the above.
+LABELS = {
+    "IDENTITY_SIGN": L_IDENTITY_SIGN, "IDENTITY_ENC": L_IDENTITY_ENC,
+    "SECTION_ID_KEY": L_SECTION_ID_KEY, "PARTY_ID": L_PARTY_ID,
+    "FINGERPRINT": L_FINGERPRINT, "RECORD": L_RECORD,
+    "SECTION_SECRET": L_SECTION_SECRET, "DEK": L_DEK, "KEY_COMMIT": L_KEY_COMMIT,
+    "BLOB_HEADER": L_BLOB_HEADER, "STATEMENT": L_STATEMENT, "SIGNATURE": L_SIGNATURE,
+    "ENVELOPE_B1": L_ENVELOPE_B1, "ENVELOPE_B2": L_ENVELOPE_B2,
+    "ENVELOPE_HASH": L_ENVELOPE_HASH, "DLEQ_NONCE": L_DLEQ_NONCE,
+    "DLEQ_CHALLENGE": L_DLEQ_CHALLENGE, "SEALED_REQUEST": L_SEALED_REQUEST,
+    "SEALED_ANSWER": L_SEALED_ANSWER, "RECORD_NONCE": L_RECORD_NONCE,
+    "ATTACHMENT_KEY": L_ATTACHMENT_KEY, "ATTACHMENT_DEK": L_ATTACHMENT_DEK,
+    "ATTACHMENT_KEY_COMMIT": L_ATTACHMENT_KEY_COMMIT,
+    "ATTACHMENT_HEADER": L_ATTACHMENT_HEADER, "AUDIT_LISTING": L_AUDIT_LISTING,
+    "MAIL": L_MAIL,
+}
 
 
 def statement_hash(payload: bytes) -> bytes:
@@ -761,7 +787,12 @@ T_REVOKE = 1767225700000
 T_RECEIPT = 1767225700500
 T_TOKENS = 1767225602000
 T_DIRECTORY = 1767225000000
+T_AUDIT_2 = 1767225601900      # the second entry about the record, and its head
+T_MANIFEST_2 = 1767225602500   # created_at of the format-2 manifest
 ROLE_PHYSICIAN = 2
+# § Request tokens: the purpose bytes
+PURPOSES = {"UploadBlob": 1, "ReadInbox": 2, "ListGrants": 3, "ReadAudit": 4, "DeleteBlob": 5,
+            "ClearInbox": 6, "SendMail": 7, "ReadMail": 8, "ClearMail": 9}
 
 
 def main(argv: list[str]) -> int:
@@ -814,6 +845,16 @@ def main(argv: list[str]) -> int:
         check_sealed(V, ctx)
     with Group("answer"):
         check_answer(V, ctx)
+    with Group("audit log"):
+        check_audit_log(V, ctx)
+    with Group("receipt bundle"):
+        check_receipt_bundle(V, ctx)
+    with Group("mail"):
+        check_mail(V, ctx)
+    with Group("audit export"):
+        check_audit_export(V, ctx)
+    with Group("manifest 2"):
+        check_manifest_2(V, ctx)
     with Group("grantee dek"):
         check_grantee_dek(V, ctx)
     with Group("revocation"):
@@ -822,6 +863,8 @@ def main(argv: list[str]) -> int:
         check_directory(V, ctx)
     with Group("tokens"):
         check_tokens(V, ctx)
+    with Group("mail tokens"):
+        check_mail_tokens(V, ctx)
     with Group("inbox"):
         check_inbox(V, ctx)
     with Group("wrapped seed"):
@@ -1259,7 +1302,7 @@ def check_sealed(V: Vectors, c: dict) -> None:
     r = Reader(sans, 0x0D)
     act = r.lp(65536)
     r.end()
-    eq("sealed answer: length 10 + 655 + 16", len(sans), 10 + 655 + 16)
+    eq("sealed answer: length 10 + 695 + 16", len(sans), 10 + 695 + 16)
     try:
         apt = AESGCM(answer_key).decrypt(bytes(12), act, b"")
     except InvalidTag:
@@ -1284,7 +1327,7 @@ def check_head(name: str, head: bytes, c: dict) -> None:
 
 def check_answer(V: Vectors, c: dict) -> None:
     ans = V.hex("reencrypt_answer")
-    eq("answer: length 655 + 32·k with k = 0", len(ans), 655)
+    eq("answer: length 695 + 32·k with k = 0", len(ans), 695)
     r = Reader(ans, 0x06)
     eq("answer: grant_id (offset 6)", r.take(16), c["grant_id"])
     eq("answer: request nonce (offset 22)", r.take(16), c["request_nonce"])
@@ -1294,61 +1337,520 @@ def check_answer(V: Vectors, c: dict) -> None:
     check_dleq("answer proof (offset 71)", c, P2, proof)
     note(f"answer proof {'equals' if proof == c['dleq_proof'] else 'differs from'} the vector's dleq_proof")
     # receipt
+    receipt_off = r.i
     index = r.u64()
     eq("answer receipt: index (offset 135)", index, 0)
     entry_len_off = r.i
     entry = r.lp(1024)
     eq("answer receipt: lp(entry) starts at offset 143", entry_len_off, 143)
-    eq("answer receipt: entry is the 167-byte audit entry", entry, V.hex("audit_entry"))
+    eq("answer receipt: entry is the 207-byte audit entry (format 2)", entry, V.hex("audit_entry"))
     k_off = r.i
     k = r.u8()
-    eq("answer receipt: path_len k at offset 143 + 4 + 167 = 314", k_off, 314)
+    eq("answer receipt: path_len k at offset 143 + 4 + 207 = 354", k_off, 354)
     eq("answer receipt: path_len k = 0", k, 0)
     path = [r.take(32) for _ in range(k)]
     th_off = r.i
     tree_head = r.lp(1024)
-    eq("answer receipt: lp(tree head) at offset 315 + 32·k", th_off, 315 + 32 * k)
+    eq("answer receipt: lp(tree head) at offset 355 + 32·k", th_off, 355 + 32 * k)
     eq("answer receipt: tree head is audit_tree_head", tree_head, V.hex("audit_tree_head"))
+    c["answer_receipt"] = ans[receipt_off : r.i]
     head_off = r.i
     head = r.lp(1024)
-    eq("answer: lp(head) at offset 437 + 32·k", head_off, 437 + 32 * k)
+    eq("answer: lp(head) at offset 477 + 32·k", head_off, 477 + 32 * k)
     eq("answer: embedded head is the vector head", head, V.hex("head"))
     sig_off = r.i
-    eq("answer: signature at offset 591 + 32·k", sig_off, 591 + 32 * k)
+    eq("answer: signature at offset 631 + 32·k", sig_off, 631 + 32 * k)
     r.take(64)
     r.end()
     check_signed("answer", c["srs"], ans, sig_off)
 
-    # audit entry (§ Audit log)
-    eq("audit entry: length 167", len(entry), 167)
-    er = Reader(entry, 0x0E)
-    eq("audit entry: timestamp (offset 6) = the SRS's now", er.u64(), T_SRS_NOW)
-    eq("audit entry: grant_id (offset 14)", er.take(16), c["grant_id"])
-    eq("audit entry: grantee party_id (offset 30)", er.take(32), c["grantee"].party_id)
-    eq("audit entry: record_id (offset 62)", er.take(32), c["record_id"])
-    eq("audit entry: section_id (offset 94)", er.take(32), c["section_id"])
-    eq("audit entry: version (offset 126)", er.u64(), 1)
-    eq("audit entry: request hash (offset 134)", er.take(32), c["request_hash"])
-    eq("audit entry: decision allowed (offset 166)", er.u8(), 0)
-    er.end()
+    # audit entry (§ Audit log), format 2: the record's first entry
+    eq("audit entry: length 207 (format 2)", len(entry), 207)
+    e = decode_audit_entry(entry)
+    eq("audit entry: header SPHR 0e 02", entry[:6], b"SPHR\x0e\x02")
+    check_entry_fields("audit entry", e, c, T_SRS_NOW)
+    eq("audit entry: record_seq (offset 167) = 0, the record's first entry", e["link"], (0, bytes(32)))
+    c["entry_1"] = entry
 
     # audit tree head
-    eq("audit tree head: length 118", len(tree_head), 118)
-    tr = Reader(tree_head, 0x0F)
-    size = tr.u64()
+    size, root, ts = check_tree_head("audit tree head", tree_head, c)
     eq("audit tree head: tree_size (offset 6) = 1", size, 1)
-    root = tr.take(32)
-    ts = tr.u64()
     eq("audit tree head: timestamp (offset 46) = the SRS's now", ts, T_SRS_NOW)
-    eq("audit tree head: signature offset 54", tr.i, 54)
-    tr.take(64)
-    tr.end()
-    check_signed("audit tree head", c["srs"], tree_head, 54)
     eq("audit tree head: root = leaf(entry) (a one-leaf tree)", root, leaf(entry))
     check("answer receipt: RFC 9162 inclusion of leaf(entry) at index 0 in the tree head",
           verify_inclusion(index, size, leaf(entry), path, root))
+    c["tree_head_1"] = tree_head
 
     check_head("head", V.hex("head"), c)
+
+
+def check_entry_fields(name: str, e: dict, c: dict, timestamp: int) -> None:
+    """The fields an entry of the scenario's request carries (§ Audit log)."""
+    eq(f"{name}: timestamp (offset 6)", e["timestamp"], timestamp)
+    eq(f"{name}: grant_id (offset 14)", e["grant_id"], c["grant_id"])
+    eq(f"{name}: grantee party_id (offset 30)", e["grantee"], c["grantee"].party_id)
+    eq(f"{name}: record_id (offset 62)", e["record_id"], c["record_id"])
+    eq(f"{name}: section_id (offset 94)", e["section_id"], c["section_id"])
+    eq(f"{name}: version (offset 126)", e["version"], 1)
+    eq(f"{name}: request hash (offset 134)", e["request"], c["request_hash"])
+    eq(f"{name}: decision allowed (offset 166)", e["decision"], 0)
+
+
+def check_tree_head(name: str, th: bytes, c: dict) -> tuple[int, bytes, int]:
+    """§ Audit log: kind 0x0f, 118 bytes, SRS-signed over [0, 54)."""
+    eq(f"{name}: length 118", len(th), 118)
+    tr = Reader(th, 0x0F)
+    size = tr.u64()
+    root = tr.take(32)
+    ts = tr.u64()
+    eq(f"{name}: signature offset 54", tr.i, 54)
+    tr.take(64)
+    tr.end()
+    check_signed(name, c["srs"], th, 54)
+    return size, root, ts
+
+
+# --------------------------------------------------------------------------
+# The audit log (§ Audit log, § The owner's checks, § Receipt bundle,
+# § Audit export), written from the spec's rules
+# --------------------------------------------------------------------------
+
+DECISIONS = range(8)  # § Audit log: decision bytes 0..7
+
+
+class AuditError(Exception):
+    """A refusal with the spec's error code (and `listed`/`known` or `found`/`known`)."""
+
+    def __init__(self, code: str, **detail):
+        super().__init__(f"{code} {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+def decode_audit_entry(b: bytes) -> dict:
+    """Audit entry, kind 0x0e: format 2 (207 bytes, with its link) or format 1 (167, none)."""
+    r = Reader(b, 0x0E, versions=(1, 2))
+    e = {
+        "format": r.version,
+        "timestamp": r.u64(),
+        "grant_id": r.take(16),
+        "grantee": r.take(32),
+        "record_id": r.take(32),
+        "section_id": r.take(32),
+        "version": r.u64(),
+        "request": r.take(32),
+        "decision": r.u8(),
+        "link": None,
+    }
+    if e["decision"] not in DECISIONS:
+        raise AuditError("malformed", why="unknown decision")
+    if r.version == 2:
+        seq, prev = r.u64(), r.take(32)
+        # § Audit log: record_prev is zero exactly for record_seq = 0
+        if (seq == 0) != (prev == bytes(32)):
+            raise AuditError("malformed", why="record_prev zero exactly when record_seq is 0")
+        e["link"] = (seq, prev)
+    r.end()
+    return e
+
+
+def log_chains(entries: list[bytes]) -> None:
+    """§ Audit log, record chains: the rules a log (or an export) must keep.
+
+    Entry j about a record has record_seq = j and record_prev = leaf of entry
+    j − 1 about it; an unlinked entry may not follow any linked one.
+    """
+    nxt: dict[bytes, tuple[int, bytes]] = {}
+    linked = False
+    for i, b in enumerate(entries):
+        e = decode_audit_entry(b)
+        want = nxt.get(e["record_id"], (0, bytes(32)))
+        if e["link"] is None:
+            if linked:
+                raise AuditError("chain_broken", entry=i, why="an unlinked entry follows linked ones")
+        elif e["link"] != want:
+            raise AuditError("chain_broken", entry=i, why="not the link its record's chain expects")
+        else:
+            linked = True
+        nxt[e["record_id"]] = (want[0] + 1, leaf(b))
+
+
+def verify_tree_head(th: bytes, srs_pk: bytes) -> tuple[int, bytes]:
+    r = Reader(th, 0x0F)
+    size, root, _ = r.u64(), r.take(32), r.u64()
+    payload = th[: r.i]
+    r.take(64)
+    r.end()
+    if verify_sig(srs_pk, payload, th[54:]) is not None:
+        raise AuditError("bad_signature")
+    return size, root
+
+
+def read_receipt(r: Reader, srs_pk: bytes) -> dict:
+    """§ Audit log, inclusion receipt: u64 index ‖ lp(entry) ‖ u8 k ‖ k×32 ‖ lp(tree head)."""
+    start = r.i
+    index = r.u64()
+    entry = r.lp(1024)
+    e = decode_audit_entry(entry)
+    k = r.u8()
+    if k > 64:
+        raise AuditError("malformed", why="audit path too long")
+    path = [r.take(32) for _ in range(k)]
+    head = r.lp(1024)
+    size, root = verify_tree_head(head, srs_pk)
+    if not verify_inclusion(index, size, leaf(entry), path, root):
+        raise AuditError("bad_proof")
+    return {"index": index, "entry": entry, "decoded": e, "path": path, "head": head,
+            "tree_size": size, "bytes": r.b[start : r.i]}
+
+
+def decode_bundle(b: bytes, srs_pk: bytes) -> tuple[bytes, list[dict]]:
+    """§ Receipt bundle (kind 0x15), with every rejection in the spec's order."""
+    r = Reader(b, 0x15)
+    record = r.take(32)
+    n = r.u8()
+    if n == 0 or n > 32:
+        raise AuditError("malformed", why="1 to 32 receipts")
+    receipts = []
+    for _ in range(n):
+        rc = read_receipt(r, srs_pk)
+        if rc["decoded"]["record_id"] != record:
+            raise AuditError("binding_mismatch")
+        receipts.append(rc)
+    r.end()
+    return record, receipts
+
+
+def listing_digest(pairs: list[tuple[int, bytes]]) -> bytes:
+    """§ The owner's checks, audit mark: H(AUDIT_LISTING, u64(i) ‖ leaf(e), …)."""
+    return H(L_AUDIT_LISTING, *(u64(i) + lf for i, lf in pairs))
+
+
+def owner_listing_check(record: bytes, served: bytes, srs_pk: bytes, rows, receipts=(), mark=None):
+    """§ The owner's checks, steps 6–9 (steps 1–5 with nothing kept: the head verifies).
+
+    rows: [(index, entry bytes, path)], receipts: as read_receipt returns,
+    mark: (record, tree_size, count, digest) or None. Returns the new mark.
+    """
+    size, root = verify_tree_head(served, srs_pk)
+    pairs: list[tuple[int, bytes]] = []
+    last_linked = False
+    for k, (index, entry, path) in enumerate(rows):
+        if pairs and index <= pairs[-1][0]:
+            raise AuditError("malformed", why="indices not increasing")
+        e = decode_audit_entry(entry)
+        if e["record_id"] != record:
+            raise AuditError("binding_mismatch")
+        lf = leaf(entry)
+        if not verify_inclusion(index, size, lf, path, root):
+            raise AuditError("bad_proof")
+        if e["link"] is not None:
+            seq, prev = e["link"]
+            if seq > k:
+                raise AuditError("audit_incomplete", listed=k, known=seq)
+            if seq < k or prev != (pairs[-1][1] if pairs else bytes(32)):
+                raise AuditError("chain_broken")
+            last_linked = True
+        elif last_linked:
+            raise AuditError("chain_broken")
+        pairs.append((index, lf))
+    for rc in receipts:
+        if rc["decoded"]["record_id"] != record:
+            raise AuditError("binding_mismatch")
+    for rc in receipts:
+        if rc["tree_size"] > size:
+            raise AuditError("stale", found=size, known=rc["tree_size"])
+        if (rc["index"], leaf(rc["entry"])) not in pairs:
+            n = len(pairs)
+            link = rc["decoded"]["link"]
+            raise AuditError("audit_incomplete", listed=n, known=max(n + 1, (link[0] + 1) if link else 0))
+    if mark is not None:
+        m_record, m_size, m_count, m_digest = mark
+        if m_record != record:
+            raise AuditError("binding_mismatch")
+        if m_size > size:
+            raise AuditError("stale", found=size, known=m_size)
+        below = [p for p in pairs if p[0] < m_size]
+        if len(below) != m_count or listing_digest(below) != m_digest:
+            raise AuditError("audit_incomplete", listed=len(below), known=m_count)
+    return (record, size, len(pairs), listing_digest(pairs))
+
+
+def sign_tree_head(srs: "Party", size: int, root: bytes, ts: int) -> bytes:
+    """A tree head signed with the vectors' SRS key (to build a lying SRS's views)."""
+    payload = b"SPHR\x0f\x01" + u64(size) + root + u64(ts)
+    return payload + sign_deterministic(srs.sk_sign, payload)
+
+
+def expect_refusal(name: str, code: str, fn, **detail) -> None:
+    """A negative check: fn() must raise the spec's error `code` (with `detail`)."""
+    try:
+        fn()
+    except AuditError as e:
+        got = (e.code, {k: e.detail.get(k) for k in detail})
+        eq(name, got, (code, detail))
+        return
+    except ValueError as e:  # the Reader's framing errors
+        eq(name, str(e).split(":")[0], code)
+        return
+    fail(name, "accepted")
+
+
+def check_audit_log(V: Vectors, c: dict) -> None:
+    """§ Audit log: the record's chain of two entries, the size-2 head, the path, the mark."""
+    e1 = c["entry_1"]
+    unl = V.hex("audit_entry_unlinked")
+    eq("audit entry (format 1): length 167", len(unl), 167)
+    eq("audit entry (format 1): header SPHR 0e 01", unl[:6], b"SPHR\x0e\x01")
+    u = decode_audit_entry(unl)
+    check_entry_fields("audit entry (format 1)", u, c, T_SRS_NOW)
+    eq("audit entry (format 1): no link", u["link"], None)
+    eq("audit entry (format 1): bytes 6..167 are audit_entry's (format 2 adds only the link)", unl[6:], e1[6:167])
+    check("audit entry (format 1): its leaf is not the format-2 entry's", leaf(unl) != leaf(e1))
+
+    e2b = V.hex("audit_entry_2")
+    eq("audit_entry_2: length 207 (format 2)", len(e2b), 207)
+    eq("audit_entry_2: header SPHR 0e 02", e2b[:6], b"SPHR\x0e\x02")
+    e2 = decode_audit_entry(e2b)
+    check_entry_fields("audit_entry_2", e2, c, T_AUDIT_2)
+    eq("audit_entry_2: record_seq (offset 167) = 1", e2["link"][0], 1)
+    eq("audit_entry_2: record_prev (offset 175) = leaf(audit_entry)", e2["link"][1], leaf(e1))
+    # the chain rules of a log (§ Audit log, record chains)
+    try:
+        log_chains([e1, e2b])
+        ok("record chains: [audit_entry, audit_entry_2] is a valid log")
+    except AuditError as e:
+        fail("record chains: [audit_entry, audit_entry_2] is a valid log", str(e))
+    expect_refusal("record chains: audit_entry_2 alone (seq 1 as a first entry) is chain_broken",
+                   "chain_broken", lambda: log_chains([e2b]), entry=0)
+    expect_refusal("record chains: an unlinked entry after a linked one is chain_broken",
+                   "chain_broken", lambda: log_chains([e1, unl]), entry=1)
+    expect_refusal("record chains: a format-1 first entry does not carry audit_entry_2's link",
+                   "chain_broken", lambda: log_chains([unl, e2b]), entry=1)
+    bad = bytearray(e2b)
+    bad[175:207] = bytes(32)
+    expect_refusal("audit entry: record_seq 1 with a zero record_prev is malformed",
+                   "malformed", lambda: decode_audit_entry(bytes(bad)))
+
+    th2 = V.hex("audit_tree_head_2")
+    size2, root2, ts2 = check_tree_head("audit_tree_head_2", th2, c)
+    eq("audit_tree_head_2: tree_size 2", size2, 2)
+    eq("audit_tree_head_2: timestamp = audit_entry_2's", ts2, T_AUDIT_2)
+    eq("audit_tree_head_2: root = node(leaf(audit_entry), leaf(audit_entry_2))", root2, node(leaf(e1), leaf(e2b)))
+    eq("audit_tree_head_2: root = MTH of both leaves", root2, mth([leaf(e1), leaf(e2b)]))
+    pb = V.hex("audit_path_1_in_2")
+    eq("audit_path_1_in_2: one 32-byte hash", len(pb), 32)
+    path0 = [pb[i : i + 32] for i in range(0, len(pb), 32)]
+    eq("audit_path_1_in_2 = [leaf(audit_entry_2)]", path0, [leaf(e2b)])
+    check("audit_path_1_in_2: RFC 9162 inclusion of leaf(audit_entry) at index 0 under audit_tree_head_2",
+          verify_inclusion(0, 2, leaf(e1), path0, root2))
+    path1 = [leaf(e1)]
+    check("RFC 9162 inclusion of leaf(audit_entry_2) at index 1 under audit_tree_head_2 (path [leaf(audit_entry)])",
+          verify_inclusion(1, 2, leaf(e2b), path1, root2))
+    c.update(entry_2=e2b, tree_head_2=th2, root_2=root2, path_0_in_2=path0, path_1_in_2=path1)
+
+    # § The owner's checks: the listing of both entries, the second receipt forwarded
+    rec = c["record_id"]
+    rows = [(0, e1, path0), (1, e2b, path1)]
+    mb = V.hex("audit_mark")
+    eq("audit mark: length 86", len(mb), 86)
+    r = Reader(mb, 0x13)
+    mark = (r.take(32), r.u64(), r.u64(), r.take(32))
+    r.end()
+    eq("audit mark: record_id (offset 6)", mark[0], rec)
+    eq("audit mark: tree_size (offset 38) = 2", mark[1], 2)
+    eq("audit mark: count (offset 46) = 2", mark[2], 2)
+    check("audit mark: count ≤ tree_size", mark[2] <= mark[1])
+    eq("audit mark: digest = H(AUDIT_LISTING, u64(0) ‖ leaf(audit_entry), u64(1) ‖ leaf(audit_entry_2))",
+       mark[3], H(L_AUDIT_LISTING, u64(0) + leaf(e1), u64(1) + leaf(e2b)))
+    c["mark"] = mark
+    c["listing_rows"] = rows
+
+
+def check_receipt_bundle(V: Vectors, c: dict) -> None:
+    """§ Receipt bundle (kind 0x15) and the owner's checks with forwarded receipts."""
+    srs_pk = c["srs"].pk_sign
+    bb = V.hex("receipt_bundle")
+    c["bundle"] = bb
+    eq("receipt bundle: header SPHR 15 01", bb[:6], b"SPHR\x15\x01")
+    eq("receipt bundle: record_id (offset 6)", bb[6:38], c["record_id"])
+    eq("receipt bundle: count n (offset 38) = 2", bb[38], 2)
+    try:
+        record, receipts = decode_bundle(bb, srs_pk)
+    except (AuditError, ValueError) as e:
+        fail("receipt bundle: decodes; every head verifies under the SRS key and every path under its head", str(e))
+        return
+    ok("receipt bundle: decodes; every head verifies under the SRS key and every path under its head")
+    eq("receipt bundle: every receipt is about record_id", {r["decoded"]["record_id"] for r in receipts}, {record})
+    r0, r1 = receipts
+    eq("receipt bundle: receipt 0 is exactly the answer's receipt fields", r0["bytes"], c["answer_receipt"])
+    eq("receipt bundle: receipt 0 (offset 39): index 0, audit_entry, k = 0, audit_tree_head",
+       (r0["index"], r0["entry"], r0["path"], r0["head"]), (0, c["entry_1"], [], c["tree_head_1"]))
+    eq("receipt bundle: receipt 0 is 17 + 207 + 32·0 + 118 = 342 bytes", len(r0["bytes"]), 342)
+    eq("receipt bundle: receipt 1: index 1, audit_entry_2, path [leaf(audit_entry)], audit_tree_head_2",
+       (r1["index"], r1["entry"], r1["path"], r1["head"]), (1, c["entry_2"], c["path_1_in_2"], c["tree_head_2"]))
+    eq("receipt bundle: receipt 1 is 17 + 207 + 32·1 + 118 = 374 bytes", len(r1["bytes"]), 374)
+    eq("receipt bundle: length 39 + Σ(17 + entry + 32·k + head) = 755", len(bb), 39 + 342 + 374)
+    for i, rc in enumerate(receipts):
+        check_signed(f"receipt bundle: receipt {i}'s head", c["srs"], rc["head"], 54)
+    c["receipts"] = receipts
+    # rejections the spec lists, on altered copies
+    other = bytearray(bb)
+    other[6] ^= 1
+    expect_refusal("receipt bundle: another record_id is binding_mismatch",
+                   "binding_mismatch", lambda: decode_bundle(bytes(other), srs_pk))
+    zero = bb[:38] + b"\x00" + bb[39:]
+    expect_refusal("receipt bundle: n = 0 is malformed", "malformed", lambda: decode_bundle(zero, srs_pk))
+    expect_refusal("receipt bundle: a receipt under another key is bad_signature",
+                   "bad_signature", lambda: decode_bundle(bb, c["owner"].pk_sign))
+    moved = bytearray(bb)
+    moved[39 + 7] = 1  # receipt 0's index 0 → 1
+    expect_refusal("receipt bundle: a receipt whose path does not lead to its head is bad_proof",
+                   "bad_proof", lambda: decode_bundle(bytes(moved), srs_pk))
+
+    # § The owner's checks, steps 6–9, on the vectors
+    rec, th2, rows = c["record_id"], c["tree_head_2"], c["listing_rows"]
+    try:
+        mark = owner_listing_check(rec, th2, srs_pk, rows, [r1])
+        eq("owner's check: the listing of both entries with receipt 1 forwarded gives audit_mark", mark, c["mark"])
+    except AuditError as e:
+        fail("owner's check: the listing of both entries with receipt 1 forwarded gives audit_mark", str(e))
+    try:
+        again = owner_listing_check(rec, th2, srs_pk, rows, receipts, mark=c["mark"])
+        eq("owner's check: the same listing, both receipts, against audit_mark, keeps the mark", again, c["mark"])
+    except AuditError as e:
+        fail("owner's check: the same listing, both receipts, against audit_mark, keeps the mark", str(e))
+    expect_refusal("owner's check: a listing of audit_entry_2 alone is audit_incomplete {listed 0, known 1}",
+                   "audit_incomplete", lambda: owner_listing_check(rec, th2, srs_pk, rows[1:]), listed=0, known=1)
+    expect_refusal("owner's check: a listing hiding the tail, receipt 1 forwarded, is audit_incomplete {listed 1, known 2}",
+                   "audit_incomplete", lambda: owner_listing_check(rec, th2, srs_pk, rows[:1], [r1]), listed=1, known=2)
+    # A lying SRS's tree (its key is the vectors' srs_seed): the format-1
+    # entry after the linked one, under a head it signed over both.
+    unl = V.hex("audit_entry_unlinked")
+    forged = sign_tree_head(c["srs"], 2, mth([leaf(c["entry_1"]), leaf(unl)]), T_AUDIT_2)
+    expect_refusal("owner's check: an unlinked entry after a linked one (under a head the SRS signed) is chain_broken",
+                   "chain_broken", lambda: owner_listing_check(
+                       rec, forged, srs_pk, [(0, c["entry_1"], [leaf(unl)]), (1, unl, [leaf(c["entry_1"])])]))
+    twice = sign_tree_head(c["srs"], 2, mth([leaf(c["entry_1"]), leaf(c["entry_1"])]), T_AUDIT_2)
+    expect_refusal("owner's check: two entries claiming the record's first place (under a head the SRS signed) is chain_broken",
+                   "chain_broken", lambda: owner_listing_check(
+                       rec, twice, srs_pk, [(0, c["entry_1"], [leaf(c["entry_1"])]), (1, c["entry_1"], [leaf(c["entry_1"])])]))
+    expect_refusal("owner's check: receipt 1 against the size-1 listing is stale {found 1, known 2}",
+                   "stale", lambda: owner_listing_check(rec, c["tree_head_1"], srs_pk, [(0, c["entry_1"], [])], [r1]),
+                   found=1, known=2)
+    expect_refusal("owner's check: the size-1 listing against audit_mark is stale",
+                   "stale", lambda: owner_listing_check(rec, c["tree_head_1"], srs_pk, [(0, c["entry_1"], [])], mark=c["mark"]))
+
+
+def check_mail(V: Vectors, c: dict) -> None:
+    """§ Mail: an envelope (kind 0x04) in HPKE base mode to the owner, info "SeSPHR-v1/mail"."""
+    owner = c["owner"]
+    mail = V.hex("mail_receipts")
+    bundle = c["bundle"]
+    eq("mail: length 75 + len(message) + 16", len(mail), 75 + len(bundle) + 16)
+    r = Reader(mail, 0x04)
+    eq("mail: header SPHR 04 01", mail[:6], b"SPHR\x04\x01")
+    enc = r.take(65)
+    ct = r.lp(65536)
+    r.end()
+    eq("mail: ciphertext = message + 16", len(ct), len(bundle) + 16)
+    ss = decap(enc, owner.sk_enc, None)
+    try:
+        pt = HpkeContext(MODE_BASE, ss, L_MAIL, AEAD_AES256GCM).open(b"", ct, 0)
+        ok("mail: opens with the owner's key (HPKE base, raw info SeSPHR-v1/mail, empty aad, seq 0)")
+        eq("mail: plaintext is exactly receipt_bundle", pt, bundle)
+    except InvalidTag:
+        fail("mail: opens with the owner's key (HPKE base, raw info SeSPHR-v1/mail, empty aad, seq 0)", "tag mismatch")
+    for desc, mode, info in (("auth mode (sender owner)", MODE_AUTH, L_MAIL), ("lp(info)", MODE_BASE, lp(L_MAIL)),
+                             ("the sealed-request info", MODE_BASE, L_SEALED_REQUEST)):
+        try:
+            s = decap(enc, owner.sk_enc, decode_point(owner.pk_enc)) if mode == MODE_AUTH else ss
+            HpkeContext(mode, s, info, AEAD_AES256GCM).open(b"", ct, 0)
+            fail(f"mail: does not open with {desc}", "it opened")
+        except InvalidTag:
+            ok(f"mail: does not open with {desc}")
+    mail_id = sha256(mail)
+    eq("mail_id = SHA-256(mail)", mail_id, V.hex("mail_id"))
+    c["mail_id"] = mail_id
+
+
+def check_audit_export(V: Vectors, c: dict) -> None:
+    """§ Audit export (kind 0x14) and AuditExport::verify's checks."""
+    x = V.hex("audit_export")
+    r = Reader(x, 0x14)
+    ident = r.take(66)
+    eq("audit export: srs public identity (offset 6)", ident, c["srs"].public)
+    decode_identity(ident)
+    n = r.u64()
+    eq("audit export: entry count n (offset 72) = 2", n, 2)
+    check("audit export: the count fits the remaining bytes (4 each at least)", n <= (len(x) - r.i) // 4)
+    entries = [r.lp(1024) for _ in range(n)]
+    h = r.u32()
+    check("audit export: head count h ≤ 65536", h <= 65536)
+    heads = [r.lp(1024) for _ in range(h)]
+    r.end()
+    eq("audit export: length 84 + Σ(4 + entry) + Σ(4 + head) = 628", len(x),
+       84 + sum(4 + len(e) for e in entries) + sum(4 + len(hh) for hh in heads))
+    eq("audit export: entries are audit_entry, audit_entry_2", entries, [c["entry_1"], c["entry_2"]])
+    eq("audit export: heads are [audit_tree_head_2]", heads, [c["tree_head_2"]])
+    try:
+        for e in entries:
+            decode_audit_entry(e)
+        log_chains(entries)
+        ok("audit export: every entry decodes and follows its record's chain")
+    except (AuditError, ValueError) as e:
+        fail("audit export: every entry decodes and follows its record's chain", str(e))
+    leaves = [leaf(e) for e in entries]
+    sizes = []
+    for j, hh in enumerate(heads):
+        try:
+            size, root = verify_tree_head(hh, ident[:33])
+        except AuditError as e:
+            fail(f"audit export: head {j} verifies under the embedded identity", str(e))
+            continue
+        ok(f"audit export: head {j} verifies under the embedded identity")
+        check(f"audit export: head {j} tree_size ≤ n", size <= n)
+        eq(f"audit export: head {j} root = MTH of the first tree_size entries", root, mth(leaves[:size]))
+        sizes.append(size)
+    eq("audit export: the largest head covers every entry (tree_size = n)", max(sizes, default=-1), n)
+
+
+def check_manifest_2(V: Vectors, c: dict) -> None:
+    """§ Manifest, format 2: format 1's fields, lp(audit tree head), the signature."""
+    owner: Party = c["owner"]
+    m2 = V.hex("manifest_2")
+    r = Reader(m2, 0x02, versions=(1, 2))
+    eq("manifest_2: header SPHR 02 02 (format 2)", m2[:6], b"SPHR\x02\x02")
+    eq("manifest_2: owner identity (offset 6)", r.take(66), owner.public)
+    eq("manifest_2: record_id (offset 72)", r.take(32), c["record_id"])
+    eq("manifest_2: record_nonce (offset 104)", r.take(16), c["record_nonce"])
+    eq("manifest_2: version 2 (offset 120)", r.u64(), 2)
+    eq("manifest_2: previous = manifest_hash (offset 128)", r.take(32), c["manifest_hash"])
+    eq("manifest_2: created_at (offset 160)", r.u64(), T_MANIFEST_2)
+    s = r.u32()
+    eq("manifest_2: section count (offset 168) = 1", s, 1)
+    check("manifest_2: more than 210·s + 4 + 64 bytes after the count", len(m2) - r.i > 210 * s + 4 + 64)
+    eq("manifest_2: the entry is the version-1 manifest's", r.take(210 * s), c["entry"])
+    eq("manifest_2: lp(audit head) at offset 172 + 210·s", r.i, 172 + 210 * s)
+    head = r.lp(1024)
+    check("manifest_2: audit head is 1 to 1024 bytes", 1 <= len(head) <= 1024)
+    eq("manifest_2: the recorded head is audit_tree_head_2", head, c["tree_head_2"])
+    sig_off = r.i
+    eq("manifest_2: signature at offset 176 + 210·s + h", sig_off, 176 + 210 * s + len(head))
+    r.take(64)
+    r.end()
+    eq("manifest_2: length 240 + 210·s + h = 568", len(m2), 240 + 210 * s + len(head))
+    check_signed("manifest_2", owner, m2, sig_off)
+    # § Manifest, chain: the direct successor of `manifest`
+    check("manifest_2: successor of manifest (same owner and record, version + 1, previous = its hash)",
+          m2[6:72] == c["manifest"][6:72] and m2[72:104] == c["manifest"][72:104]
+          and rd_u64(m2, 120) == rd_u64(c["manifest"], 120) + 1 and m2[128:160] == c["manifest_hash"])
+    # § Restoring: the owner verifies the recorded head under the pinned SRS key
+    try:
+        size, _ = verify_tree_head(head, c["srs"].pk_sign)
+        eq("manifest_2: the recorded head verifies under the SRS key (size 2)", size, 2)
+    except AuditError as e:
+        fail("manifest_2: the recorded head verifies under the SRS key (size 2)", str(e))
 
 
 def check_grantee_dek(V: Vectors, c: dict) -> None:
@@ -1415,13 +1917,27 @@ def check_token(name: str, tok: bytes, signer: Party, purpose: int, subject: byt
 
 def check_tokens(V: Vectors, c: dict) -> None:
     nonces = []
-    nonces.append(check_token("token_upload_blob", V.hex("token_upload_blob"), c["owner"], 1,
+    nonces.append(check_token("token_upload_blob", V.hex("token_upload_blob"), c["owner"], PURPOSES["UploadBlob"],
                               c["chunk_root"] + u64(len(c["blob"]))))
-    nonces.append(check_token("token_read_inbox", V.hex("token_read_inbox"), c["grantee"], 2, b""))
-    nonces.append(check_token("token_clear_inbox", V.hex("token_clear_inbox"), c["grantee"], 6,
+    nonces.append(check_token("token_read_inbox", V.hex("token_read_inbox"), c["grantee"], PURPOSES["ReadInbox"], b""))
+    nonces.append(check_token("token_clear_inbox", V.hex("token_clear_inbox"), c["grantee"], PURPOSES["ClearInbox"],
                               statement_hash(c["grant"][:405])))
     check("tokens: nonces are distinct", len(set(nonces)) == 3)
     c["token_nonces"] = nonces
+
+
+def check_mail_tokens(V: Vectors, c: dict) -> None:
+    """§ Request tokens, purposes 7–9 (§ Mail)."""
+    nonces = []
+    nonces.append(check_token("token_send_mail", V.hex("token_send_mail"), c["grantee"], PURPOSES["SendMail"],
+                              c["owner"].party_id + c["mail_id"]))
+    eq("token_send_mail: 229 bytes (a 64-byte subject)", len(V.hex("token_send_mail")), 229)
+    nonces.append(check_token("token_read_mail", V.hex("token_read_mail"), c["owner"], PURPOSES["ReadMail"], b""))
+    nonces.append(check_token("token_clear_mail", V.hex("token_clear_mail"), c["owner"], PURPOSES["ClearMail"],
+                              c["mail_id"]))
+    check("mail tokens: nonces are distinct from each other and the other tokens",
+          len(set(nonces + c["token_nonces"])) == 6)
+    c["token_nonces"] = c["token_nonces"] + nonces
 
 
 def check_inbox(V: Vectors, c: dict) -> None:
@@ -1492,7 +2008,9 @@ def check_test_rng(V: Vectors, c: dict) -> None:
         if off >= 0:
             note(f"TestRng: {name} = stream bytes [{off}, {off + len(v)})")
 
-    windows = range(0, len(rng) - 32 + 1, 16)
+    # 4-byte steps: draws are contiguous, and the wrapped seed's 12-byte nonce
+    # puts every later draw off the 16-byte grid.
+    windows = range(0, len(rng) - 32 + 1, 4)
 
     def reproduce(name: str, pred) -> None:
         for off in windows:
@@ -1510,7 +2028,8 @@ def check_test_rng(V: Vectors, c: dict) -> None:
               lambda b: as_scalar(b) and pt_mul(as_scalar(b), G) == E)
     reproduce("b2 (B2 = b2·G, b2 = the 32 bytes as a big-endian scalar)",
               lambda b: as_scalar(b) and as_scalar(b) == c["b2"])
-    for name, key in (("b1_envelope", "b1_envelope"), ("b2_envelope", "b2_envelope"), ("sealed_request", "sealed_request")):
+    for name, key in (("b1_envelope", "b1_envelope"), ("b2_envelope", "b2_envelope"), ("sealed_request", "sealed_request"),
+                      ("mail_receipts", "mail_receipts")):
         enc = V.hex(key)[6:71]
         reproduce(f"the HPKE ephemeral key of {name} (RFC 9180 DeriveKeyPair(ikm = 32 bytes))",
                   lambda b, enc=enc: uncompressed(pt_mul(derive_key_pair(b), G)) == enc)
@@ -1520,6 +2039,246 @@ def check_test_rng(V: Vectors, c: dict) -> None:
         head = (scalar_bytes(c["b2"]), compress(B2), compress(E), compress(P2))
         reproduce(f"{name}: the hedged nonce k = H2S(DLEQ_NONCE, b2, B2, E, P2, grant_id, request_nonce, fresh32)",
                   lambda b, head=head, k=k: H2S(L_DLEQ_NONCE, *head, *fixed_tail, b) == k)
+
+
+# --------------------------------------------------------------------------
+# The spec's own tables: offsets, labels, purposes and kinds
+# --------------------------------------------------------------------------
+
+
+def spec_table(text: str, marker: str) -> list[list[str]] | None:
+    """The rows (cells, header row first, separator dropped) of the first
+    markdown table after `marker` in the spec."""
+    at = text.find(marker)
+    if at < 0:
+        return None
+    lines = text[at:].splitlines()
+    rows, started = [], False
+    for ln in lines if marker.startswith("|") else lines[1:]:
+        if ln.startswith("|"):
+            started = True
+            cells = [x.strip() for x in ln.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", x) for x in cells):
+                rows.append(cells)
+        elif started:
+            break
+    return rows or None
+
+
+def spec_eval(cell: str, env: dict) -> int:
+    """Evaluates an offset or size cell ("4 + 207", "355+32k", "172+210·s",
+    "Σ(17 + e + 32·k + h)" for one item, "8 (u64)") with the variables of env."""
+    def ev(s: str) -> int:
+        s = s.replace("`", "").replace("Σ", "").replace("·", "*").replace("−", "-")
+        s = re.sub(r"(\d)\s*([a-z(])", r"\1*\2", s)
+        if not re.fullmatch(r"[0-9a-z_+*\-()\s]+", s):
+            raise ValueError(f"not an expression: {cell!r}")
+        return int(eval(s, {"__builtins__": {}}, dict(env)))  # noqa: S307 (our own spec's cells)
+    try:
+        return ev(cell)
+    except (NameError, SyntaxError, ValueError, TypeError):
+        m = re.match(r"^(.*?)\s+\(", cell)
+        if m:
+            return ev(m.group(1))
+        raise
+
+
+# The checker's own reading of each layout: (spec marker, header, start,
+# [(field name as the spec's field column names it, size(env))], envs).
+def _c(n):
+    return lambda v: n
+
+
+LAYOUTS = [
+    ("### Blob header (kind `0x01`)", "SPHR 01 01", _c(0),
+     [("header", _c(6)), ("chunk_log2", _c(1)), ("record_id", _c(32)), ("section_id", _c(32)),
+      ("epoch_id", _c(32)), ("version", _c(8)), ("capsule", _c(33)), ("key commitment", _c(32)),
+      ("padded_len", _c(8))], [{}]),
+    ("**Header** (kind `0x12`)", "SPHR 12 01", _c(0),
+     [("header", _c(6)), ("chunk_log2", _c(1)), ("record_id", _c(32)), ("section_id", _c(32)),
+      ("key commitment", _c(32)), ("padded_len", _c(8))], [{}]),
+    ("**Chunk index** (kind `0x0b`)", "SPHR 0b 01", _c(0),
+     [("header", _c(6)), ("leaf count", _c(4)), ("leaves", lambda v: 32 * v["m"])], [{"m": 2}, {"m": 3}]),
+    ("## Manifest (kind `0x02`)", "SPHR 02 01", _c(0),
+     [("header", _c(6)), ("owner", _c(66)), ("record_id", _c(32)), ("record_nonce", _c(16)),
+      ("version", _c(8)), ("previous", _c(32)), ("created_at", _c(8)), ("section count", _c(4)),
+      ("entries", lambda v: 210 * v["s"]), ("signature", _c(64))], [{"s": 0}, {"s": 1}, {"s": 4}]),
+    ("Each entry is 210 bytes:", None, _c(0),
+     [("section_id", _c(32)), ("epoch_id", _c(32)), ("section key", _c(33)), ("capsule", _c(33)),
+      ("written_at_version", _c(8)), ("chunk_root", _c(32)), ("blob_len", _c(8)), ("index_id", _c(32))], [{}]),
+    ("**Format 2** (header `SPHR 02 02`)", None, lambda v: 172 + 210 * v["s"],
+     [("audit_head", lambda v: 4 + v["h"]), ("signature", _c(64))], [{"s": 1, "h": 118}, {"s": 3, "h": 9}]),
+    ("## Manifest heads and freshness (kind `0x09`)", "SPHR 09 01", _c(0),
+     [("header", _c(6)), ("record_id", _c(32)), ("version", _c(8)), ("manifest_hash", _c(32)),
+      ("timestamp", _c(8)), ("signature", _c(64))], [{}]),
+    ("**Envelope** (kind `0x04`)", "SPHR 04 01", _c(0),
+     [("header", _c(6)), ("enc", _c(65)), ("ciphertext", lambda v: 4 + v["c"])], [{"c": 48}]),
+    ("### Grant statement (kind `0x03`)", "SPHR 03 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("sequence", _c(8)), ("owner", _c(66)), ("record_id", _c(32)),
+      ("section_id", _c(32)), ("epoch_id", _c(32)), ("section key", _c(33)), ("b2", _c(33)),
+      ("grantee", _c(66)), ("role", _c(1)), ("from_version", _c(8)), ("expires_at", _c(8)),
+      ("b1_envelope_hash", _c(32)), ("b2_envelope_hash", _c(32)), ("signature", _c(64))], [{}]),
+    ("### Request (kind `0x05`)", "SPHR 05 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("section_id", _c(32)),
+      ("version", _c(8)), ("nonce", _c(16)), ("timestamp", _c(8)), ("signature", _c(64))], [{}]),
+    ("### Answer (kind `0x06`)", "SPHR 06 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("nonce", _c(16)), ("p2", _c(33)), ("proof", _c(64)),
+      ("receipt.index", _c(8)), ("receipt.entry", _c(4 + 207)), ("receipt.path_len", _c(1)),
+      ("receipt.path", lambda v: 32 * v["k"]), ("receipt.tree_head", _c(4 + 118)), ("head", _c(4 + 150)),
+      ("signature", _c(64))], [{"k": 0}, {"k": 1}, {"k": 7}]),
+    ("**Revocation** (kind `0x07`)", "SPHR 07 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("section_id", _c(32)),
+      ("timestamp", _c(8)), ("signature", _c(64))], [{}]),
+    ("**Revocation receipt** (kind `0x08`)", "SPHR 08 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("revocation_hash", _c(32)), ("timestamp", _c(8)),
+      ("signature", _c(64))], [{}]),
+    ("**Directory entry** (kind `0x0a`)", "SPHR 0a 01", _c(0),
+     [("header", _c(6)), ("public identity", _c(66)), ("created_at", _c(8)), ("signature", _c(64))], [{}]),
+    ("**Audit entry** (kind `0x0e`)", "SPHR 0e 02", _c(0),
+     [("header", _c(6)), ("timestamp", _c(8)), ("grant_id", _c(16)), ("grantee party_id", _c(32)),
+      ("record_id", _c(32)), ("section_id", _c(32)), ("version", _c(8)), ("request", _c(32)),
+      ("decision", _c(1)), ("record_seq", _c(8)), ("record_prev", _c(32))], [{}]),
+    ("**Audit tree head** (kind `0x0f`)", "SPHR 0f 01", _c(0),
+     [("header", _c(6)), ("tree_size", _c(8)), ("root", _c(32)), ("timestamp", _c(8)), ("signature", _c(64))], [{}]),
+    ("**Audit mark** (kind `0x13`)", "SPHR 13 01", _c(0),
+     [("header", _c(6)), ("record_id", _c(32)), ("tree_size", _c(8)), ("count", _c(8)), ("digest", _c(32))], [{}]),
+    ("### Receipt bundle (kind `0x15`)", "SPHR 15 01", _c(0),
+     [("header", _c(6)), ("record_id", _c(32)), ("count", _c(1)),
+      ("receipts", lambda v: 8 + 4 + v["e"] + 1 + 32 * v["k"] + 4 + v["h"])],
+     [{"e": 207, "k": 0, "h": 118}, {"e": 167, "k": 2, "h": 118}]),
+    ("Each receipt has exactly the answer's receipt fields", None, _c(0),
+     [("index", _c(8)), ("entry", lambda v: 4 + v["e"]), ("path_len", _c(1)), ("path", lambda v: 32 * v["k"]),
+      ("tree_head", lambda v: 4 + v["h"])], [{"e": 207, "k": 0, "h": 118}, {"e": 167, "k": 3, "h": 118}]),
+    ("### Audit export (kind `0x14`)", "SPHR 14 01", _c(0),
+     [("header", _c(6)), ("srs public identity", _c(66)), ("entry count", _c(8)),
+      ("entries", lambda v: 4 + v["entry"]), ("head count", _c(4)), ("heads", lambda v: 4 + v["head"])],
+     [{"entry": 207, "head": 118}]),
+    ("**Sealing** (`Envelope::seal_mail`", "SPHR 04 01", _c(0),
+     [("header", _c(6)), ("enc", _c(65)), ("ciphertext", lambda v: 4 + v["c"])], [{"c": 771}]),
+    ("## Request tokens (kind `0x10`)", "SPHR 10 01", _c(0),
+     [("header", _c(6)), ("party", _c(66)), ("purpose", _c(1)), ("subject", lambda v: 4 + v["l"]),
+      ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{"l": 0}, {"l": 64}]),
+]
+
+
+def check_spec_layouts(text: str) -> None:
+    """Every byte table of the spec that the checker decodes by agrees with
+    the checker's reading: the same fields, in order, at the same offsets
+    and sizes (for several values of the tables' variables)."""
+    for marker, header, start, fields, envs in LAYOUTS:
+        name = f"spec table after {marker!r}"
+        rows = spec_table(text, marker)
+        if rows is None:
+            fail(name, "not found")
+            continue
+        cols = [h.lower() for h in rows[0]]
+        if "offset" not in cols or "size" not in cols or "field" not in cols:
+            fail(name, f"columns {rows[0]} are not offset | field | size")
+            continue
+        io, iname, isz = cols.index("offset"), cols.index("field"), cols.index("size")
+        body = rows[1:]
+        why = []
+        if len(body) != len(fields):
+            why.append(f"{len(body)} rows, the checker reads {len(fields)} fields")
+        for env in envs:
+            off = start(env)
+            for row, (fname, size) in zip(body, fields):
+                cell_name = row[iname].replace("`", "").lower()
+                if fname.lower() not in cell_name:
+                    why.append(f"field {row[iname]!r} is not {fname!r}")
+                    continue
+                try:
+                    o, s = spec_eval(row[io], env), spec_eval(row[isz], env)
+                except Exception as e:  # noqa: BLE001
+                    why.append(f"{fname}: cannot evaluate {row[io]!r} / {row[isz]!r} ({e})")
+                    continue
+                if (o, s) != (off, size(env)):
+                    why.append(f"{fname} with {env}: offset {o}, size {s}; the checker has {off}, {size(env)}")
+                off += size(env)
+        if header is not None and not any(header in " ".join(r) for r in body[:1]):
+            why.append(f"first row does not name the header {header}")
+        check(f"{name}: fields, offsets and sizes agree with the checker's", not why, "; ".join(sorted(set(why))[:4]))
+
+
+def check_spec_labels(text: str) -> None:
+    rows = spec_table(text, "These are all the label strings")
+    found = {}
+    for r in (rows or [])[1:]:
+        m1, m2 = re.fullmatch(r"`([A-Z0-9_]+)`", r[0]), re.fullmatch(r"`([^`]+)`", r[1])
+        if m1 and m2:
+            found[m1.group(1)] = m2.group(1).encode()
+    eq("spec labels table: every constant and string is the checker's (MAIL = SeSPHR-v1/mail included)",
+       found, LABELS)
+
+
+def check_spec_purposes(text: str) -> None:
+    rows = spec_table(text, "| byte | purpose |") or spec_table(text, "A token is `165 + l` bytes")
+    found = {}
+    for r in (rows or [])[1:]:
+        m = re.fullmatch(r"`(\w+)`", r[1])
+        if r[0].isdigit() and m:
+            found[m.group(1)] = int(r[0])
+    eq("spec token purposes table: every purpose byte is the checker's (7 SendMail, 8 ReadMail, 9 ClearMail)",
+       found, PURPOSES)
+
+
+def check_spec_kinds(V: Vectors, text: str) -> None:
+    """§ Object framing: every object in the vector file has a listed kind, a
+    format version that kind has, and (where the table gives a number) that size."""
+    rows = spec_table(text, "| kind | object | size in bytes | signed by |")
+    kinds = {}
+    for r in (rows or [])[1:]:
+        m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
+        if m:
+            kinds[int(m.group(1), 16)] = (r[1], r[2])
+    check("spec kinds table lists 0x01..0x15", sorted(kinds) == list(range(1, 0x16)), f"{sorted(kinds)}")
+    two_formats = {0x02, 0x0E}  # § Object framing: the kinds with a second format
+
+    def variables(kind: int, b: bytes) -> dict:
+        """The size formula's variables, read from the object's own fields."""
+        try:
+            if kind == 0x02:
+                s = rd_u32(b, 168)
+                return {"s": s, "h": rd_u32(b, 172 + 210 * s) if b[5] == 2 else 0}
+            if kind in (0x04, 0x0C):
+                return {"c": rd_u32(b, 71)}
+            if kind == 0x0D:
+                return {"c": rd_u32(b, 6)}
+            if kind == 0x06:
+                return {"k": b[143 + 4 + rd_u32(b, 143)]}
+            if kind == 0x0B:
+                return {"chunks": rd_u32(b, 6) - 1}
+            if kind == 0x10:
+                return {"l": rd_u32(b, 73)}
+        except (struct.error, IndexError):
+            pass
+        return {}
+    for key in sorted(V.d):
+        val = V.d[key]
+        if not isinstance(val, str) or not val.startswith("53504852"):
+            continue
+        b = bytes.fromhex(val)
+        kind, version = b[4], b[5]
+        obj, size_cell = kinds.get(kind, ("?", ""))
+        name = f"kinds table: {key} is kind {kind:#04x} ({obj}), format {version}"
+        if kind not in kinds or version not in ((1, 2) if kind in two_formats else (1,)):
+            fail(name, "not a listed kind, or a format version it does not have")
+            continue
+        want = None
+        for part in size_cell.split(";"):
+            fm = re.search(r"\(format (\d)", part)
+            if fm and int(fm.group(1)) != version:
+                continue
+            expr = re.split(r"\s+\(", part.strip())[0]
+            try:
+                want = spec_eval(expr, variables(kind, b))
+            except (NameError, SyntaxError, ValueError, TypeError):
+                want = None
+            break
+        if want is None or key in ("blob", "attachment_blob"):  # a formula, or a header with its chunks
+            ok(name)
+        else:
+            eq(f"{name}, {want} bytes", len(b), want)
 
 
 def check_spec_quotes(V: Vectors, c: dict, path: str) -> None:
@@ -1574,6 +2333,10 @@ def check_spec_quotes(V: Vectors, c: dict, path: str) -> None:
         eq("spec quotes the chunk index leaves", got, [x.hex() for x in c["leaves"]])
     else:
         fail("spec: chunk index leaves block found", path)
+    check_spec_layouts(text)
+    check_spec_labels(text)
+    check_spec_purposes(text)
+    check_spec_kinds(V, text)
 
 
 if __name__ == "__main__":
