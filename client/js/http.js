@@ -276,10 +276,15 @@ export class Client {
   }
 
   /** @internal Deletes an item of the signer's inbox; false if the relay has no such item (or no such route). */
-  async clearInboxItem(identity, id) {
-    const token = core.signToken(identity.core, "clearInbox", fromHex(id), Date.now());
+  clearInboxItem(identity, id) {
+    return this.#clear(identity, "clearInbox", "inbox", id);
+  }
+
+  /** Deletes item `id` of one of the signer's boxes (`inbox`, `mail`); false if absent. */
+  async #clear(identity, purpose, box, id) {
+    const token = core.signToken(identity.core, purpose, fromHex(id), Date.now());
     try {
-      await this.send("DELETE", `${this.baseUrl}/v1/inbox/${id}`, { token });
+      await this.send("DELETE", `${this.baseUrl}/v1/${box}/${id}`, { token });
       return true;
     } catch (e) {
       if (e.status === 404 || e.status === 405) return false;
@@ -313,15 +318,8 @@ export class Client {
   }
 
   /** @internal Deletes mail of the signer's; false if the relay has no such item. */
-  async clearMail(identity, id) {
-    const token = core.signToken(identity.core, "clearMail", fromHex(id), Date.now());
-    try {
-      await this.send("DELETE", `${this.baseUrl}/v1/mail/${id}`, { token });
-      return true;
-    } catch (e) {
-      if (e.status === 404) return false;
-      throw e;
-    }
+  clearMail(identity, id) {
+    return this.#clear(identity, "clearMail", "mail", id);
   }
 
   /**

@@ -74,7 +74,7 @@ pub enum Error {
     ChainBroken(&'static str),
     /// A manifest, or an audit tree head, is older than one already seen
     /// (versions for manifests, tree sizes for audit heads and receipts).
-    #[error("stale: {found} is older than {known}, already seen")]
+    #[error("stale: {found} is older than {known} (a version, or an audit log's size)")]
     Stale {
         /// Version (or tree size) offered.
         found: u64,

@@ -347,7 +347,7 @@ async fn a_lying_relay_is_detected_by_readers_and_by_the_owner() {
     let err = owner.open_record(0, 0).await.unwrap_err();
     assert_eq!(err.code(), "stale");
     assert!(
-        err.to_string().contains("version 2 is older than 3"),
+        err.to_string().contains("stale: 2 is older than 3"),
         "{err}"
     );
     mitm.set(|r| r.hide_manifests_above = None);

@@ -78,11 +78,22 @@ impl Envelope {
         let sk = private_key(sender.encryption_secret())?;
         let pk = public_key(&sender.public().encryption)?;
         let mode = OpModeS::Auth((sk, pk));
+        Envelope::seal(&mode, recipient, info, share.to_bytes().as_ref(), rng)
+    }
+
+    /// HPKE single-shot seal of `plaintext` to `recipient` (empty AAD).
+    fn seal<R: CryptoRng + ?Sized>(
+        mode: &OpModeS<HpkeKem>,
+        recipient: &Point,
+        info: &[u8],
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Envelope> {
         let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<HpkeAead, HpkeKdf, HpkeKem>(
-            &mode,
+            mode,
             &public_key(recipient)?,
             info,
-            share.to_bytes().as_ref(),
+            plaintext,
             &[],
             &mut RngAdapter(rng),
         )
@@ -134,21 +145,13 @@ impl Envelope {
         if message.len() + 16 > MAX_SEALED_LEN {
             return Err(Error::TooLarge("mail"));
         }
-        let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<HpkeAead, HpkeKdf, HpkeKem>(
+        Envelope::seal(
             &OpModeS::Base,
-            &public_key(recipient)?,
+            recipient,
             labels::MAIL.as_bytes(),
             message,
-            &[],
-            &mut RngAdapter(rng),
+            rng,
         )
-        .map_err(|_| Error::InvalidPoint)?;
-        let mut enc_bytes = [0u8; ENC_LEN];
-        enc_bytes.copy_from_slice(&enc.to_bytes());
-        Ok(Envelope {
-            enc: enc_bytes,
-            ciphertext,
-        })
     }
 
     /// Opens mail sealed to `recipient` (`decryption_failed` otherwise).
