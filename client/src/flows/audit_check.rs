@@ -75,6 +75,20 @@ impl AuditCheck {
         })
     }
 
+    /// Fails with `stale {found: head time, known: now}` unless the served
+    /// head was signed within `max_age_ms` of `now` (both ms): a listing
+    /// replayed by whoever forwards it (the relay, in front of the SRS) is
+    /// refused even when its size equals the kept head's.
+    pub fn check_fresh(&self, now: u64, max_age_ms: u64) -> Result<()> {
+        if self.served.timestamp.abs_diff(now) > max_age_ms {
+            return Err(Error::Stale {
+                found: self.served.timestamp,
+                known: now,
+            });
+        }
+        Ok(())
+    }
+
     /// `(first, second)` of the consistency proof to fetch, if one is owed
     /// (`GET /srs/v1/audit/consistency/{first}/{second}`).
     pub fn consistency_needed(&self) -> Option<(u64, u64)> {
@@ -248,13 +262,19 @@ impl ListingCheck {
     /// it counted (`audit_incomplete` if any is missing, or any appears
     /// that it did not show). Returns the entries and the new mark to keep.
     pub fn finish(self, kept: Option<&AuditMark>) -> Result<VerifiedListing> {
+        let mut receipts = 0u64;
         for (receipt, check) in &self.receipts {
             let newer = receipt.head.tree_size > self.head.tree_size;
             let held = self
                 .leaves
                 .binary_search(&(receipt.index, receipt.entry.leaf_hash()))
                 .is_ok();
-            if held && !newer {
+            // A head of the listing's size with another root proves a split
+            // view, if the SRS signed it: worth a signature check.
+            let split = receipt.head.tree_size == self.head.tree_size
+                && receipt.head.root != self.head.root;
+            if held && !newer && !split {
+                receipts += 1;
                 continue;
             }
             // A claim counts only once the SRS's signature and the path hold.
@@ -263,6 +283,9 @@ impl ListingCheck {
                 .is_some_and(|srs| receipt.verify_under(srs).is_err())
             {
                 continue;
+            }
+            if split {
+                return Err(fork(&self.head, &receipt.head));
             }
             if newer {
                 return Err(Error::Stale {
@@ -276,8 +299,9 @@ impl ListingCheck {
                 known: receipt
                     .entry
                     .link
-                    .map_or(listed + 1, |l| l.seq + 1)
-                    .max(listed + 1),
+                    .map_or(listed, |l| l.seq)
+                    .max(listed)
+                    .saturating_add(1),
             });
         }
         if let Some(mark) = kept {
@@ -313,6 +337,7 @@ impl ListingCheck {
             entries: self.entries,
             mark,
             head: VerifiedTreeHead(self.head),
+            receipts,
         })
     }
 }
@@ -343,6 +368,9 @@ pub struct VerifiedListing {
     pub mark: AuditMark,
     /// The head the entries were checked under.
     pub head: VerifiedTreeHead,
+    /// Forwarded receipts that the listing holds (claims that failed their
+    /// check are not counted).
+    pub receipts: u64,
 }
 
 /// What the owner verified of a record's audit listing, kept locally (kind
@@ -937,5 +965,36 @@ mod tests {
         let mut c = listing_without(&log, &receipts, &head, &[]).unwrap();
         c.add_claimed_receipt(held, srs.public()).unwrap();
         assert_eq!(c.finish(None).unwrap().entries.len(), 5);
+    }
+
+    #[test]
+    fn a_receipt_under_a_head_of_the_same_size_and_another_root_is_a_fork_and_old_heads_are_stale()
+    {
+        let srs = Identity::generate().unwrap();
+        let (log, receipts) = linked_log(&srs, 10);
+        let head = checked(&srs, &log, 10, None).unwrap();
+        // A reader was shown another log of the same size (a split view).
+        let mut split = receipts[8].clone();
+        split.head = SignedTreeHead::sign(&srs, 10, [9; 32], 0);
+        split.path = vec![];
+        let mut c = listing_without(&log, &receipts, &head, &[]).unwrap();
+        c.add_receipt(split.clone()).unwrap();
+        assert_eq!(c.finish(None).unwrap_err().code(), "audit_fork");
+        // As a claim its path fails under that root: ignored (no evidence).
+        let mut c = listing_without(&log, &receipts, &head, &[]).unwrap();
+        c.add_claimed_receipt(split, srs.public()).unwrap();
+        let ok = c.finish(None).unwrap();
+        assert_eq!(ok.receipts, 0, "an ignored claim is not counted");
+        // Freshness: a served head signed long ago is a replay.
+        let served = log.head_at(&srs, 10, 1_000).unwrap();
+        let check = AuditCheck::new(srs.public(), served.as_bytes(), None).unwrap();
+        check.check_fresh(1_000 + 60_000, 600_000).unwrap();
+        assert_eq!(
+            check.check_fresh(1_000 + 600_001, 600_000).unwrap_err(),
+            Error::Stale {
+                found: 1_000,
+                known: 601_001
+            }
+        );
     }
 }

@@ -324,6 +324,14 @@ impl ReencryptAnswer {
         {
             return Err(Error::BadProof);
         }
+        // The entry must be in its record's chain (format 2): an SRS that
+        // files answered reads unlinked would opt them out of the owner's
+        // completeness check.
+        if e.link.is_none() {
+            return Err(Error::ChainBroken(
+                "the answer's audit entry is not linked into its record's chain",
+            ));
+        }
         if head.record != request.record {
             return Err(Error::BindingMismatch("head is for another record"));
         }

@@ -181,6 +181,17 @@ impl AuditListingCheck {
         })
     }
 
+    /// Fails with `stale` unless the listing's head was signed within ten
+    /// minutes of `now` (ms, the owner's clock): a listing replayed by
+    /// whoever forwards it is refused even at the kept head's size.
+    #[wasm_bindgen(js_name = checkFresh)]
+    pub fn check_fresh(&self, now: f64) -> Result<(), JsValue> {
+        match &self.step {
+            Step::Head(c) => Ok(c.check_fresh(to_u64(now, "now")?, crate::owner::HEAD_MAX_AGE_MS)?),
+            _ => Err(Error::InvalidState("the head is already verified").into()),
+        }
+    }
+
     /// `[first, second]` of the consistency proof to fetch, or `undefined`.
     #[wasm_bindgen(js_name = consistencyNeeded)]
     pub fn consistency_needed(&self) -> Result<JsValue, JsValue> {
@@ -268,6 +279,7 @@ impl AuditListingCheck {
             tree_size: f64,
             head: ByteBuf,
             mark: ByteBuf,
+            receipts: f64,
         }
         let kept = mark.as_deref().map(AuditMark::from_bytes).transpose()?;
         let Step::Listing(l) = std::mem::replace(&mut self.step, Step::Done) else {
@@ -284,6 +296,7 @@ impl AuditListingCheck {
                 })
                 .collect(),
             tree_size: v.head.head().tree_size as f64,
+            receipts: v.receipts as f64,
             head: ByteBuf::from(v.head.head().as_bytes().to_vec()),
             mark: ByteBuf::from(v.mark.to_bytes()),
         })
