@@ -83,6 +83,10 @@ pub struct Quotas {
     pub inbox_per_sender: u64,
     /// Items one grantee's inbox may hold in all.
     pub inbox_total: u64,
+    /// Mail one sender may have waiting in one party's mailbox.
+    pub mail_per_sender: u64,
+    /// Mail one party's mailbox may hold in all.
+    pub mail_total: u64,
 }
 
 impl Default for Quotas {
@@ -96,6 +100,10 @@ impl Default for Quotas {
             records: 1000,
             inbox_per_sender: 4096,
             inbox_total: 65_536,
+            // A reader's receipts of one visit share a mail, and the owner
+            // clears them at each audit: 256 visits between two audits.
+            mail_per_sender: 256,
+            mail_total: 4096,
         }
     }
 }
@@ -113,6 +121,8 @@ impl Quotas {
             records: u64::MAX,
             inbox_per_sender: u64::MAX,
             inbox_total: u64::MAX,
+            mail_per_sender: u64::MAX,
+            mail_total: u64::MAX,
         }
     }
 }

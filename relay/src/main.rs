@@ -74,6 +74,12 @@ struct Common {
     /// Items one grantee's inbox may hold.
     #[arg(long, env = "SESPHR_QUOTA_INBOX", default_value_t = Quotas::default().inbox_total)]
     quota_inbox: u64,
+    /// Mail one sender may have waiting in one party's mailbox.
+    #[arg(long, env = "SESPHR_QUOTA_MAIL_PER_SENDER", default_value_t = Quotas::default().mail_per_sender)]
+    quota_mail_per_sender: u64,
+    /// Mail one party's mailbox may hold.
+    #[arg(long, env = "SESPHR_QUOTA_MAIL", default_value_t = Quotas::default().mail_total)]
+    quota_mail: u64,
     /// No rate limits and no quotas (benchmarks at saturation only).
     #[arg(long, env = "SESPHR_UNLIMITED")]
     unlimited: bool,
@@ -253,6 +259,8 @@ async fn main() -> std::process::ExitCode {
             records: c.quota_records,
             inbox_per_sender: c.quota_inbox_per_sender,
             inbox_total: c.quota_inbox,
+            mail_per_sender: c.quota_mail_per_sender,
+            mail_total: c.quota_mail,
         }
     };
     config.limits.header_timeout = std::time::Duration::from_secs(c.header_timeout_secs);

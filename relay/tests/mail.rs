@@ -35,7 +35,7 @@ async fn mailbox(api: &Api, who: &Identity) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recipient_reads_them() {
-    let d = deploy(|c| c.quotas.inbox_per_sender = 2).await;
+    let d = deploy(|c| c.quotas.mail_per_sender = 2).await;
     let (api, client) = (&d.api, &d.client);
     let (alice, bob, mallory) = (
         party(client).await,
@@ -94,6 +94,16 @@ async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recip
             let (m, t) = sealed(&mallory, &nobody, b"x");
             api.post_json_token("/v1/mail", &t, &body(&nobody, &m))
                 .await
+        },
+        {
+            // Larger than any bundle of receipts: 413, before any check.
+            let big =
+                Envelope::seal_mail(&bob.public().encryption, &vec![0; 60_000], &mut os_rng())
+                    .unwrap()
+                    .to_bytes();
+            let subject = [bob.id().0.as_slice(), &Sha256::digest(&big)].concat();
+            let t = token(&mallory, Purpose::SendMail, &subject);
+            api.post_json_token("/v1/mail", &t, &body(&bob, &big)).await
         },
         {
             let junk = b"not an envelope".to_vec();

@@ -79,6 +79,12 @@ pub struct InboxListing {
     pub b1_envelope: String,
 }
 
+/// Largest mail accepted (sealed bytes): a bundle of 32 receipts with long
+/// paths fits with room to spare.
+pub const MAX_MAIL_BYTES: usize = 48 * 1024;
+/// Most mail one `GET /v1/mail` returns (bounds the answer to about 24 MiB of JSON).
+pub const MAIL_PAGE: usize = 256;
+
 /// The body of `POST /v1/mail` (with a `SendMail` token).
 #[derive(serde::Serialize, serde::Deserialize, Clone)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -426,11 +432,11 @@ impl Relay {
     /// Stores an item within the per-sender and per-box caps.
     async fn put_item(&self, row: InboxRow<'_>) -> Result<StatusCode, ApiError> {
         let mailbox = row.mailbox;
-        match self
-            .store
-            .put_inbox(row, self.quotas.inbox_per_sender, self.quotas.inbox_total)
-            .await?
-        {
+        let (per_sender, total) = match mailbox {
+            Mailbox::Grants => (self.quotas.inbox_per_sender, self.quotas.inbox_total),
+            Mailbox::Mail => (self.quotas.mail_per_sender, self.quotas.mail_total),
+        };
+        match self.store.put_inbox(row, per_sender, total).await? {
             InboxPut::New => Ok(StatusCode::CREATED),
             InboxPut::Existing => Ok(StatusCode::OK),
             InboxPut::SenderFull if mailbox == Mailbox::Mail => {
@@ -456,6 +462,13 @@ impl Relay {
     ) -> Result<StatusCode, ApiError> {
         let recipient = hex_id::<32>(&item.recipient)?;
         let sealed = unhex(&item.sealed, "sealed")?;
+        if sealed.len() > MAX_MAIL_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("mail is at most {MAX_MAIL_BYTES} bytes"),
+            ));
+        }
         Envelope::from_bytes(&sealed)
             .map_err(|e| ApiError::bad_request(e.code(), format!("sealed: {e}")))?;
         let id: [u8; 32] = Sha256::digest(&sealed).into();
@@ -481,12 +494,13 @@ impl Relay {
         .await
     }
 
-    /// `GET /v1/mail`: the caller's mail, in arrival order (token: `ReadMail`).
+    /// `GET /v1/mail`: the caller's oldest [`MAIL_PAGE`] items, in arrival
+    /// order (token: `ReadMail`); the rest follow once these are deleted.
     pub async fn get_mail(&self, token: Option<&str>) -> Result<Vec<MailListing>, ApiError> {
         let t = check_token(token, Purpose::ReadMail, &[], self.replay_window_ms)?;
         self.spend(&t).await?;
         self.store
-            .inbox(Mailbox::Mail, &t.party.id().0)
+            .inbox(Mailbox::Mail, &t.party.id().0, MAIL_PAGE)
             .await?
             .into_iter()
             .map(|(id, b)| {
@@ -512,7 +526,7 @@ impl Relay {
         let t = check_token(token, Purpose::ReadInbox, &[], self.replay_window_ms)?;
         self.spend(&t).await?;
         self.store
-            .inbox(Mailbox::Grants, &t.party.id().0)
+            .inbox(Mailbox::Grants, &t.party.id().0, usize::MAX)
             .await?
             .into_iter()
             .map(|(id, b)| {

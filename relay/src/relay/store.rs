@@ -184,11 +184,13 @@ pub trait RelayStore: Send + Sync {
         per_sender: u64,
         total: u64,
     ) -> StoreFuture<'a, InboxPut>;
-    /// Every item of one of a party's boxes, in arrival order: `(id, JSON)`.
+    /// The oldest `limit` items of one of a party's boxes, in arrival
+    /// order: `(id, JSON)`.
     fn inbox<'a>(
         &'a self,
         mailbox: Mailbox,
         grantee: &'a [u8; 32],
+        limit: usize,
     ) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>>;
     /// Removes an item from one of a party's boxes; `false` if absent.
     fn delete_inbox<'a>(
@@ -701,14 +703,18 @@ impl RelayStore for LocalStore {
         &'a self,
         mailbox: Mailbox,
         grantee: &'a [u8; 32],
+        limit: usize,
     ) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>> {
         let grantee = *grantee;
         let table = mailbox.table();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         meta(&self.meta, move |c| {
             let mut st = c.prepare(&format!(
-                "SELECT id, item FROM {table} WHERE grantee = ?1 ORDER BY seq"
+                "SELECT id, item FROM {table} WHERE grantee = ?1 ORDER BY seq LIMIT ?2"
             ))?;
-            let rows = st.query_map([&grantee[..]], |r| Ok((arr32(r.get(0)?)?, r.get(1)?)))?;
+            let rows = st.query_map(params![&grantee[..], limit], |r| {
+                Ok((arr32(r.get(0)?)?, r.get(1)?))
+            })?;
             rows.collect()
         })
     }
