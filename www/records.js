@@ -982,7 +982,7 @@ async function renderAudit() {
   status.dataset.code = listing.verified ? "verified" : "";
   status.textContent = listing.verified
     ? `Verified: this is the re-encryption server's signed log (${listing.treeSize} entries in all), it only grew since you last looked, ` +
-      "every entry about this record is there from the first to the last, nothing it showed you before is missing" +
+      "its chain of entries about this record has no gap, nothing it showed you before is missing" +
       (listing.receipts
         ? `, and the ${listing.receipts === 1 ? "receipt" : `${listing.receipts} receipts`} your readers' apps sent you ${listing.receipts === 1 ? "is" : "are"} in it.`
         : ".")

@@ -31,8 +31,8 @@ async function retried(send) {
   }
 }
 
-/** How many of a patient's records' ids its audit recognises in mail. */
-const OWNED_RECORDS = 256;
+/** How many of a patient's records' ids its audit recognises in mail (the relay's default record quota). */
+const OWNED_RECORDS = 1000;
 
 /** Bytes of a hex field of a server's JSON (`malformed` if it is not hex). */
 function hexBytes(s) {
@@ -115,6 +115,33 @@ export class Patient {
   }
 
   /**
+   * @internal The audit head a new manifest of `recordId` records: the
+   * kept one and the one the record's chain recorded (`recorded`), checked
+   * against each other, the larger; undefined if there is neither. If they
+   * do not check out (a fork, or the SRS unreachable), the chain's head is
+   * recorded again, so the next audit of the record still finds and
+   * reports it; a write is never blocked by the audit's plumbing. Queued
+   * with the audit checks.
+   */
+  headToRecord(recordId, recorded) {
+    const run = this.#audits.then(async () => {
+      const partyId = this.identity.id;
+      let kept = this.auditHeads.get(partyId);
+      kept = kept === undefined ? undefined : bytesOf(kept);
+      if (!recorded) return kept;
+      try {
+        kept = await this.#extend(recordId, kept, recorded);
+      } catch {
+        return recorded;
+      }
+      this.auditHeads.set(partyId, kept);
+      return kept;
+    });
+    this.#audits = run.catch(() => {});
+    return run;
+  }
+
+  /**
    * Checks that `head` (signed bytes) extends `kept` or `kept` extends it
    * (a consistency proof between them when both are there and differ), and
    * returns the larger: the head to check the next listing against.
@@ -145,21 +172,22 @@ export class Patient {
   async #receiptMail(recordId) {
     const srs = this.client.pinnedSrs();
     const out = [];
+    const junk = [];
     for (const { id, sealed } of await this.client.mail(this.identity)) {
       let mail;
       try {
         mail = core.ReceiptMail.open(this.identity.core, srs, hexBytes(sealed));
-      } catch (e) {
-        if (e.code !== "wrong_kind" && e.code !== "unknown_version") await this.client.clearMail(this.identity, id).catch(() => {});
+      } catch {
+        // Receipt bundles are the only mail there is: anything else is junk.
+        junk.push(id);
         continue;
       }
       if (mail.recordId === recordId) out.push({ id, mail });
-      else if (!this.#owns(mail.recordId)) {
-        // About no record of this patient's: nobody's audit would ever take it.
-        await this.client.clearMail(this.identity, id).catch(() => {});
-        mail.free();
-      } else mail.free();
+      // About no record of this patient's: nobody's audit would ever take it.
+      else if (!this.#owns(mail.recordId)) junk.push(id);
+      if (mail.recordId !== recordId) mail.free();
     }
+    await Promise.all(junk.map((id) => this.client.clearMail(this.identity, id).catch(() => false)));
     return out;
   }
 
@@ -193,6 +221,8 @@ export class Patient {
         throw new SesphrError("malformed", "the re-encryption server's audit listing is not one entry and one audit path per row");
       }
       check = new core.AuditListingCheck(srs, recordId, hexBytes(listing.treeHead), kept);
+      // Signed just now, or a replay (by the relay in front of the SRS, say).
+      check.checkFresh(Date.now());
       const range = check.consistencyNeeded();
       if (range) {
         const proof = await this.client.json("GET", `${base}/srs/v1/audit/consistency/${range[0]}/${range[1]}`);
@@ -214,7 +244,7 @@ export class Patient {
         verified: true,
         treeSize: out.treeSize,
         head: out.head,
-        receipts: receipts.reduce((n, { mail }) => n + mail.count, 0),
+        receipts: out.receipts,
       };
     } catch (e) {
       throw auditInWords(e);
@@ -577,16 +607,12 @@ export class PatientRecord {
   /** `onLost(error)`: the relay surely did not store the manifest (another writer won); returns the error to throw. */
   async #publish({ onLost } = {}) {
     // The manifest records the latest audit tree head this owner verified,
-    // so a restore anywhere starts its audit checks from it. A restored
-    // record that was not audited here yet keeps the one its chain recorded
-    // (the larger of the two by tree size: either was verified by this owner).
-    const kept = this.patient.auditHeads.get(this.identity.id);
-    if (kept !== undefined) {
-      const recorded = this.#inner.auditHead;
-      const size = (b) => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(6);
-      const mine = bytesOf(kept);
-      if (!recorded || recorded.length < 14 || size(mine) >= size(recorded)) this.#inner.setAuditHead(mine);
-    }
+    // so a restore anywhere starts its audit checks from it. The head this
+    // record's chain recorded is checked against the kept one first (a
+    // consistency proof, queued with the audits): a fork between them is
+    // reported, not overwritten.
+    const head = await this.patient.headToRecord(this.recordId, this.#inner.auditHead);
+    if (head) this.#inner.setAuditHead(head);
     const m = this.#inner.signManifest(this.identity.core, Date.now());
     try {
       try {

@@ -51,7 +51,9 @@ export class Reader {
   /** @internal Queues a read's receipts and schedules their forwarding. */
   queueReceipts(record, receipts) {
     if (receipts.length === 0) return;
-    const p = this.#pending.get(record.recordId) ?? { record, receipts: [] };
+    // The owner's key as bytes, not the SharedRecord: the app may free
+    // that before the forward runs.
+    const p = this.#pending.get(record.recordId) ?? { recordId: record.recordId, owner: record.owner.publicKey, receipts: [], sealed: [] };
     // Bounded while an owner's mailbox refuses: the oldest go first.
     p.receipts = [...p.receipts, ...receipts].slice(-MAX_PENDING_RECEIPTS);
     this.#pending.set(record.recordId, p);
@@ -70,19 +72,33 @@ export class Reader {
     const batches = [...this.#pending.values()];
     this.#pending.clear();
     let failure;
-    for (const { record, receipts } of batches) {
-      for (let i = 0; i < receipts.length; i += BUNDLE) {
+    for (const p of batches) {
+      // Sealed once: a retry posts the same bytes, which the relay stores once.
+      if (p.receipts.length) {
+        const owner = core.PublicIdentity.fromBytes(p.owner);
         try {
-          const owner = record.ownerIdentity;
-          const sealed = core.sealReceipts(owner, srs, record.recordId, receipts.slice(i, i + BUNDLE));
-          await this.client.postMail(this.identity, owner.id, sealed);
+          for (let i = 0; i < p.receipts.length; i += BUNDLE) {
+            p.sealed.push(core.sealReceipts(owner, srs, p.recordId, p.receipts.slice(i, i + BUNDLE)));
+          }
+          p.receipts = [];
+          p.ownerId = owner.id;
+        } finally {
+          owner.free();
+        }
+      }
+      while (p.sealed.length) {
+        try {
+          await this.client.postMail(this.identity, p.ownerId, p.sealed[0]);
+          p.sealed.shift();
         } catch (e) {
-          const p = this.#pending.get(record.recordId) ?? { record, receipts: [] };
-          p.receipts = [...receipts.slice(i), ...p.receipts].slice(-MAX_PENDING_RECEIPTS);
-          this.#pending.set(record.recordId, p);
           failure ??= e;
           break;
         }
+      }
+      if (p.sealed.length) {
+        const later = this.#pending.get(p.recordId);
+        if (later) p.receipts = later.receipts;
+        this.#pending.set(p.recordId, { ...p, sealed: p.sealed.slice(-MAX_PENDING_RECEIPTS / BUNDLE) });
       }
     }
     if (failure) throw failure;
@@ -219,7 +235,10 @@ export class Reader {
         return await openSection(this.client, opened.entry, opened.dataKey, opened.version, record.recordId);
       }
     } finally {
-      if (read) this.queueReceipts(record, read.receipts());
+      // Never in the way of the read's own outcome.
+      try {
+        if (read) this.queueReceipts(record, read.receipts());
+      } catch {}
       free(read, chain, head);
     }
   }

@@ -282,6 +282,20 @@ export const cases = [
     },
   },
   {
+    name: "a reader's receipts are forwarded even after the app freed the shared record",
+    async run(t) {
+      const { assert } = t;
+      const d = await deployment(t, t.url);
+      const [shared] = await d.reader.sharedWithMe();
+      (await d.reader.open(shared.sections[0])).close();
+      shared.free();
+      await d.reader.flushReceipts();
+      const result = await d.record.audit();
+      assert.equal(result.receipts, 1);
+      assert.equal(result.entries.length, 1);
+    },
+  },
+  {
     name: "a restored patient starts from the audit head its manifests recorded: an older log is stale",
     async run(t) {
       const { S, assert } = t;
