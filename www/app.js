@@ -22,23 +22,41 @@ import { loadPeople } from "./people.js";
  * SRS that later roll a record back are refused, across sessions.
  */
 function highWater(identity) {
-  return persisted(`sesphr-high-water-${identity.id}`);
+  return persisted(`sesphr-high-water-${identity.id}`, (v, stored) => v >= stored);
 }
 
 /**
  * A Map kept in localStorage under `key` (bytes are kept as hex; the
- * package takes either back).
+ * package takes either back), shared by every tab: `get` reads what any tab
+ * stored last, and `set` writes only its own key, keeping the value already
+ * stored when `newer(value, stored)` says the new one is not newer (two tabs
+ * never wind back each other's high-water marks or audit heads).
  */
-function persisted(key) {
-  const map = new Map(Object.entries(JSON.parse(localStorage.getItem(key) ?? "{}")));
+function persisted(key, newer = () => true) {
+  const read = () => new Map(Object.entries(JSON.parse(localStorage.getItem(key) ?? "{}")));
+  const map = read();
+  const get = map.get.bind(map);
   const set = map.set.bind(map);
+  map.get = (k) => {
+    const stored = read().get(k);
+    if (stored !== undefined) set(k, stored);
+    return get(k);
+  };
   map.set = (k, v) => {
-    set(k, v instanceof Uint8Array ? S.toHex(v) : v);
-    localStorage.setItem(key, JSON.stringify(Object.fromEntries(map)));
+    const value = v instanceof Uint8Array ? S.toHex(v) : v;
+    const stored = read();
+    const other = stored.get(k);
+    const kept = other !== undefined && !newer(value, other) ? other : value;
+    stored.set(k, kept);
+    set(k, kept);
+    localStorage.setItem(key, JSON.stringify(Object.fromEntries(stored)));
     return map;
   };
   return map;
 }
+
+/** The u64 at byte `at` of hex-encoded bytes (a head's or a mark's tree size). */
+const u64At = (hex, at) => BigInt(`0x${hex.slice(2 * at, 2 * at + 16)}`);
 
 /**
  * The last audit tree head this identity verified and what each record's
@@ -48,8 +66,10 @@ function persisted(key) {
 function auditState(identity) {
   const srs = localStorage.getItem(SRS_PIN) ?? "unpinned";
   return {
-    auditHeads: persisted(`sesphr-audit-heads-${srs}-${identity.id}`),
-    auditMarks: persisted(`sesphr-audit-marks-${srs}-${identity.id}`),
+    // A head's tree size is at byte 6, a mark's at byte 38: a tab keeps
+    // the larger, so another tab's newer check is never wound back.
+    auditHeads: persisted(`sesphr-audit-heads-${srs}-${identity.id}`, (v, stored) => u64At(v, 6) >= u64At(stored, 6)),
+    auditMarks: persisted(`sesphr-audit-marks-${srs}-${identity.id}`, (v, stored) => u64At(v, 38) >= u64At(stored, 38)),
   };
 }
 
