@@ -165,9 +165,11 @@ export class Patient {
 
   /**
    * Readers' forwarded receipts about `recordId` in this patient's mail:
-   * `[{id, mail}]` (`mail` a core ReceiptMail). Mail that does not open or
-   * verify is junk anyone could post: deleted. Mail about other records
-   * waits for their audits; mail of another kind is left alone.
+   * `[{id, mail}]` (`mail` a core ReceiptMail, its receipts claims the
+   * check verifies where it needs to). Mail that does not open or decode as
+   * a receipt bundle, or is about no record of this patient's, is junk
+   * anyone could post: deleted. Mail about the patient's other records
+   * waits for their audits.
    */
   async #receiptMail(recordId) {
     const srs = this.client.pinnedSrs();
