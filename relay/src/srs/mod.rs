@@ -23,11 +23,12 @@ pub mod store;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog};
+use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog, SignedTreeHead};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{SrsShare, VerifiedGrant};
 use sesphr_client::identity::{DirectoryEntry, Identity};
 use sesphr_client::manifest::{SignedHead, VerifiedManifest};
+use sesphr_client::merkle::Hash;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::record::RecordId;
 use sesphr_client::reencrypt::{srs_reencrypt, ReencryptRequest, VerifiedRequest};
@@ -168,23 +169,14 @@ pub struct GrantListing {
     pub revoked: bool,
 }
 
-/// A consistency proof between two sizes of the audit log.
+/// A proof about the audit log: a consistency proof between two sizes, or
+/// the inclusion proof of one past entry.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConsistencyListing {
-    /// RFC 9162 consistency path, hex hashes.
+pub struct ProofListing {
+    /// RFC 9162 consistency or audit path, hex hashes.
     pub path: Vec<String>,
-    /// Signed tree head of the larger size, hex.
-    pub tree_head: String,
-}
-
-/// An inclusion proof of one past entry.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InclusionListing {
-    /// RFC 9162 audit path, hex hashes.
-    pub path: Vec<String>,
-    /// Signed tree head of the size asked for, hex.
+    /// Signed tree head of the (larger) size the path leads to, hex.
     pub tree_head: String,
 }
 
@@ -638,33 +630,37 @@ impl Srs {
     /// `GET /srs/v1/audit/consistency/{first}/{second}`: proof that the log of
     /// size `second` extends the log of size `first`, with the signed head of
     /// size `second`. Public: it reveals only hashes.
-    pub fn consistency(&self, first: &str, second: &str) -> Result<ConsistencyListing, ApiError> {
-        let log = self
-            .log
-            .lock()
-            .map_err(|_| internal("poisoned audit lock"))?;
-        let range = || {
-            ApiError::bad_request(
-                "invalid_range",
-                format!("need decimal 0 < first <= second <= {}", log.len()),
-            )
-        };
-        let first: u64 = first.parse().map_err(|_| range())?;
-        let second: u64 = second.parse().map_err(|_| range())?;
-        let (path, head) = log
-            .consistency(&self.identity, first, second, now_ms())
-            .map_err(|_| range())?;
-        Ok(ConsistencyListing {
-            path: path.iter().map(hex::encode).collect(),
-            tree_head: hex::encode(head.as_bytes()),
-        })
+    pub fn consistency(&self, first: &str, second: &str) -> Result<ProofListing, ApiError> {
+        self.proof(
+            first,
+            second,
+            "0 < first <= second",
+            |log, first, second| log.consistency(&self.identity, first, second, now_ms()),
+        )
     }
 
     /// `GET /srs/v1/audit/inclusion/{index}/{tree_size}`: the audit path of
     /// entry `index` in the log of its first `tree_size` entries, with the
     /// signed head of that size. Public: it reveals only hashes (the entry
     /// itself is the asker's).
-    pub fn inclusion(&self, index: &str, tree_size: &str) -> Result<InclusionListing, ApiError> {
+    pub fn inclusion(&self, index: &str, tree_size: &str) -> Result<ProofListing, ApiError> {
+        self.proof(index, tree_size, "index < tree_size", |log, index, size| {
+            Ok((
+                log.inclusion_path(index, size)?,
+                log.head_at(&self.identity, size, now_ms())?,
+            ))
+        })
+    }
+
+    /// A proof over two decimal sizes of the log, with its signed head; any
+    /// bad number or range is `400 invalid_range` (`need`: the rule).
+    fn proof(
+        &self,
+        a: &str,
+        b: &str,
+        need: &str,
+        make: impl FnOnce(&MemoryLog, u64, u64) -> sesphr_client::Result<(Vec<Hash>, SignedTreeHead)>,
+    ) -> Result<ProofListing, ApiError> {
         let log = self
             .log
             .lock()
@@ -672,16 +668,15 @@ impl Srs {
         let range = || {
             ApiError::bad_request(
                 "invalid_range",
-                format!("need index < tree_size <= {}", log.len()),
+                format!("need decimal {need} <= {}", log.len()),
             )
         };
-        let index: u64 = index.parse().map_err(|_| range())?;
-        let tree_size: u64 = tree_size.parse().map_err(|_| range())?;
-        let path = log.inclusion_path(index, tree_size).map_err(|_| range())?;
-        let head = log
-            .head_at(&self.identity, tree_size, now_ms())
-            .map_err(|_| range())?;
-        Ok(InclusionListing {
+        let (a, b) = (
+            a.parse().map_err(|_| range())?,
+            b.parse().map_err(|_| range())?,
+        );
+        let (path, head) = make(&log, a, b).map_err(|_| range())?;
+        Ok(ProofListing {
             path: path.iter().map(hex::encode).collect(),
             tree_head: hex::encode(head.as_bytes()),
         })
