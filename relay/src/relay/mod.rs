@@ -9,11 +9,13 @@
 //!
 //! Modules: [`routes`] (warp filters, with the portal's static files),
 //! [`store`] (the durable state behind a trait), [`directory`] (registered
-//! parties, asked of the SRS), [`peer`] (how the SRS is reached).
+//! parties, asked of the SRS), [`peer`] (how the SRS is reached), [`shl`]
+//! (SMART Health Links).
 
 pub mod directory;
 pub mod peer;
 pub mod routes;
+pub mod shl;
 pub mod store;
 
 use std::sync::Arc;
