@@ -219,6 +219,22 @@ async fn wrong_passcodes_run_out_even_in_parallel_and_then_the_right_one_fails_t
     let (_, v) = list(api, &alice).await;
     assert_eq!(v[0]["attemptsLeft"], 0);
     assert_eq!(v[0]["passcode"], true);
+
+    // A flood on one link is cut off (each request may cost a hash); others are unaffected.
+    let answers =
+        futures_util::future::join_all((0..40).map(|_| manifest(api, &id.1, wrong.clone()))).await;
+    assert!(answers
+        .iter()
+        .any(|(s, v)| *s == 429 && v["code"] == "rate_limited"));
+    let other = new_id();
+    let open = serde_json::json!({ "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &other, &open).await.0, 201);
+    assert_eq!(
+        manifest(api, &other.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,11 @@ pub const LOCATION_TTL_MS: u64 = 5 * 60 * 1000;
 pub const MAX_RECIPIENT: usize = 256;
 /// Longest passcode accepted.
 pub const MAX_PASSCODE: usize = 128;
+/// Manifest requests one link answers per second, sustained (each may cost
+/// an Argon2id hash; a person opening a link needs a handful).
+pub const LINK_REQUESTS_PER_SEC: f64 = 2.0;
+/// Manifest requests one link answers at once.
+pub const LINK_REQUEST_BURST: u32 = 30;
 /// Argon2id cost for passcodes (OWASP's 19 MiB, 2 passes).
 const PASSCODE_KIB: u32 = 19 * 1024;
 const PASSCODE_PASSES: u32 = 2;
@@ -271,7 +276,9 @@ impl Relay {
     /// passcode is checked and given back when it matches, so the wrong ones
     /// never exceed the limit; a wrong one is `401` with
     /// `remainingAttempts`. An unknown, expired, revoked or locked link is
-    /// `404`. `base` is the absolute URL prefix of file locations.
+    /// `404`. At most [`LINK_REQUEST_BURST`] requests at once per link, then
+    /// [`LINK_REQUESTS_PER_SEC`] (`429 rate_limited`). `base` is the absolute
+    /// URL prefix of file locations.
     pub async fn link_manifest(
         &self,
         id: &str,
@@ -300,6 +307,7 @@ impl Relay {
             ));
         }
         let now = now_ms();
+        self.link_requests.take(&id, now)?;
         match self.store.shl_gate(id, now).await? {
             ShlGate::Gone => return Err(ApiError::not_found("no such link")),
             ShlGate::Open => {}
