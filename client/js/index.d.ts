@@ -416,6 +416,19 @@ export class PatientRecord {
    */
   audit(): Promise<AuditListing>;
   /**
+   * Creates a SMART Health Link to a **copy** of `sections`: decrypted here,
+   * turned into one FHIR R4 Bundle (`toBundle`), encrypted as a compact JWE
+   * (`dir`, `A256GCM`) under a fresh link key, stored at the relay. `url`
+   * is the `shlink:/…` string that holds the key: share it out of band,
+   * never send it to a server. Throws `bad_link`/`bad_jwe` (relay),
+   * `invalid_argument`.
+   */
+  createLink(options: CreateLinkOptions): Promise<{ url: string; id: string }>;
+  /** This identity's links with their retrievals. */
+  links(): Promise<LinkListing[]>;
+  /** Revokes a link: its next retrieval is `404`; a copy already taken stays taken. */
+  revokeLink(id: string): Promise<void>;
+  /**
    * Frees the wasm state once the operations already started have ended
    * (writes, shares, revokes, refreshes and reconciles run one at a time);
    * later ones are `invalid_state`.
@@ -626,6 +639,55 @@ export interface ExportOptions {
  * they are, fields and text as a DocumentReference per section, attachments
  * as DocumentReferences without their content; every entry a `urn:uuid:` fullUrl.
  */
+/** Options of `PatientRecord.createLink`. */
+export interface CreateLinkOptions {
+  /** Section names to copy (at least one). */
+  sections: string[];
+  /** A passcode the retriever must send (the link's flag `P`). */
+  passcode?: string;
+  /** Wrong passcodes tolerated over the link's life (1–100, default 10). */
+  maxAttempts?: number;
+  /** Expiry, ms since the Unix epoch (in the future). */
+  expiresAt?: number;
+  /** At most 80 characters, shown to the retriever. */
+  label?: string;
+  /** The flag `L` (the relay answers `status: "can-change"`). */
+  longTerm?: boolean;
+}
+
+/** One of the owner's links, as the relay lists it. */
+export interface LinkListing {
+  id: string;
+  label?: string | null;
+  expiresAt?: number | null;
+  longTerm: boolean;
+  passcode: boolean;
+  attemptsLeft: number;
+  created: number;
+  files: number;
+  /** Every retrieval: the recipient string the retriever sent, and when (ms). */
+  retrievals: Array<{ recipient: string; at: number }>;
+}
+
+/** One decrypted file of a SMART Health Link. */
+export interface LinkFile {
+  contentType: string;
+  /** Parsed JSON for JSON content types (a FHIR Bundle), else the bytes. */
+  content: unknown;
+}
+
+/**
+ * Opens a SMART Health Link (`shlink:/…`, or a viewer URL with one in its
+ * fragment) as a viewer: the manifest request with `recipient` (and
+ * `passcode`), every file fetched and decrypted. A wrong passcode throws
+ * `wrong_passcode` with `remainingAttempts`; an expired, revoked or used-up
+ * link `not_found`; a tampered file `decryption_failed`.
+ */
+export function openLink(
+  shlink: string,
+  options: { recipient: string; passcode?: string; fetch?: typeof fetch },
+): Promise<LinkFile[]>;
+
 export function toBundle(documents: Partial<SectionDocument> | Array<Partial<SectionDocument>>, options?: ExportOptions): FhirBundle;
 
 /**

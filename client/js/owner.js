@@ -9,6 +9,7 @@ import { core, fromHex, roleSections, sameBytes, standardSections, toHex, free }
 import { SesphrError, isTransient } from "./errors.js";
 import { attachmentLengths, partLength, sealAttachment, sealBody, throwIfAborted } from "./body.js";
 import { DOCUMENT_FORMAT, checkDocument, encodeDocument, openSection, readDocument } from "./documents.js";
+import * as shl from "./shl.js";
 
 const OCTETS = "application/octet-stream";
 /** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
@@ -475,6 +476,38 @@ export class PatientRecord {
     }
     const entry = this.#inner.entryAt(sid, version);
     return openSection(this.client, entry, this.#inner.dataKeyAt(this.identity.core, sid, version), version, this.recordId);
+  }
+
+  /**
+   * Creates a SMART Health Link to a **copy** of `sections` (names): each is
+   * decrypted here, the lot turned into one FHIR R4 Bundle (`toBundle`),
+   * encrypted as a JWE under a fresh link key and stored at the relay.
+   * Options: `passcode`, `maxAttempts` (wrong passcodes tolerated, default
+   * 10), `expiresAt` (ms), `label` (at most 80 characters), `longTerm`.
+   * Resolves to `{url, id}`: `url` is the `shlink:/…` string holding the
+   * key (share it out of band; never send it to a server).
+   */
+  async createLink({ sections, ...options } = {}) {
+    if (!Array.isArray(sections) || sections.length === 0) {
+      throw new SesphrError("invalid_argument", "sections is a non-empty array of section names");
+    }
+    const opened = [];
+    try {
+      for (const name of sections) opened.push(await this.open(name));
+      return await shl.createLink(this.client, this.identity, opened.map((s) => s.document), options);
+    } finally {
+      opened.forEach((s) => s.close());
+    }
+  }
+
+  /** The owner's SMART Health Links with their retrievals (all records' links: links belong to the identity). */
+  links() {
+    return shl.links(this.client, this.identity);
+  }
+
+  /** Revokes a SMART Health Link: its next retrieval is `404`. A copy already taken stays taken. */
+  revokeLink(id) {
+    return shl.revokeLink(this.client, this.identity, id);
   }
 
   /** Sends a grant's `b2` to the SRS, then its `b1` to the grantee's inbox (each server takes the same statement twice). */

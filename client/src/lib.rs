@@ -12,7 +12,7 @@ pub mod wasm;
 pub use flows::{audit_check, owner, policy, reader};
 pub use objects::{
     attachment, audit, capsule, content, envelope, grant, identity, manifest, record, reencrypt,
-    revocation, stream, token, vault,
+    revocation, shl, stream, token, vault,
 };
 pub use primitives::{dleq, merkle, secret};
 

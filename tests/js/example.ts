@@ -8,6 +8,7 @@ import {
   planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe,
   type FhirBundle, type FhirResource, type ImportPlan, type OtherPatient, type PlannedSection,
   type PruneResult,
+  openLink, type CreateLinkOptions, type LinkListing, type LinkFile,
 } from "sesphr-client";
 
 export async function everything(baseUrl: string): Promise<string[]> {
@@ -107,4 +108,13 @@ export function fhir(json: string, docs: SectionDocument[]): string[] {
   const bundle: FhirBundle = toBundle(docs.map((d) => withoutImportBookkeeping(d)), { now: Date.now() });
   const ips: FhirBundle = toPatientSummary(docs, { now: new Date(), author: { resourceType: "Organization", name: "Clinic" }, uuid: () => "00000000-0000-4000-8000-000000000000" });
   return [...plan.summary, String(again.empty), String(writes.length), bundle.type, ips.entry[0].fullUrl, sectionOf(ips.entry[0].resource), describe(ips.entry[0].resource)];
+}
+
+export async function links(record: PatientRecord): Promise<string[]> {
+  const options: CreateLinkOptions = { sections: ["allergies"], passcode: "4711", maxAttempts: 3, expiresAt: Date.now() + 60_000, label: "ER", longTerm: false };
+  const { url, id }: { url: string; id: string } = await record.createLink(options);
+  const listed: LinkListing[] = await record.links();
+  const files: LinkFile[] = await openLink(url, { recipient: "ER", passcode: "4711" });
+  await record.revokeLink(id);
+  return [url, String(listed[0]?.retrievals.length), files[0]?.contentType ?? ""];
 }

@@ -62,6 +62,7 @@ test("the tarball holds exactly the package files, with its metadata", () => {
     "sesphr.js",
     "sesphr_bg.wasm",
     "sesphr_bg.wasm.d.ts",
+    "shl.js",
     "wasm.js",
   ]);
   const meta = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod record;
 pub mod reencrypt;
 pub mod revocation;
+pub mod shl;
 pub mod stream;
 pub mod token;
 pub mod vault;

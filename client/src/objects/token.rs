@@ -34,6 +34,13 @@ wire_enum! {
         ReadMail = 8 => "read_mail",
         /// Remove an item from one's own mail: subject = its id.
         ClearMail = 9 => "clear_mail",
+        /// Create or replace one's SMART Health Link: subject = the link id
+        /// (32 bytes) ‖ the SHA-256 of the request body.
+        PutLink = 10 => "put_link",
+        /// List one's SMART Health Links and their retrievals: subject = empty.
+        ListLinks = 11 => "list_links",
+        /// Revoke (delete) one's SMART Health Link: subject = the link id.
+        RevokeLink = 12 => "revoke_link",
     }
 }
 

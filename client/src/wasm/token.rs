@@ -10,8 +10,10 @@ use crate::token::{Purpose, RequestToken};
 /// A signed request token for the servers' `x-sesphr-token` header (send its
 /// hex). `purpose` is `uploadBlob` (subject: content address ‖ u64 length),
 /// `readInbox` (empty), `listGrants` / `readAudit` (record id bytes),
-/// `deleteBlob` (content address) or `clearInbox` (the item id: its grant
-/// statement's hash).
+/// `deleteBlob` (content address), `clearInbox` (the item id: its grant
+/// statement's hash), `sendMail` (recipient ‖ mail id), `readMail` (empty),
+/// `clearMail` (mail id), `putLink` (link id ‖ SHA-256 of the body),
+/// `listLinks` (empty) or `revokeLink` (link id).
 #[wasm_bindgen(js_name = signToken)]
 pub fn sign_token(
     party: &Identity,
@@ -29,6 +31,9 @@ pub fn sign_token(
         "sendMail" => Purpose::SendMail,
         "readMail" => Purpose::ReadMail,
         "clearMail" => Purpose::ClearMail,
+        "putLink" => Purpose::PutLink,
+        "listLinks" => Purpose::ListLinks,
+        "revokeLink" => Purpose::RevokeLink,
         _ => return Err(arg("unknown token purpose")),
     };
     Ok(RequestToken::sign(

@@ -26,6 +26,9 @@ pub struct ApiError {
     /// Whether the connection must close after the reply (a body that was
     /// cut off mid-way cannot be resynchronised).
     pub close: bool,
+    /// For `401 wrong_passcode` at an SHL manifest: the attempts left
+    /// (`remainingAttempts` in the body, as the SHL specification names it).
+    pub remaining_attempts: Option<u32>,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -39,6 +42,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             close: false,
+            remaining_attempts: None,
         }
     }
     /// 429 `rate_limited`, retry after `seconds`.
@@ -131,9 +135,12 @@ pub fn reject<T>(r: Result<T, ApiError>) -> Result<T, Rejection> {
 }
 
 #[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Body<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining_attempts: Option<u32>,
 }
 
 /// The JSON reply for an error.
@@ -141,6 +148,7 @@ pub fn reply(e: &ApiError) -> warp::reply::Response {
     let json = warp::reply::json(&Body {
         code: e.code,
         message: &e.message,
+        remaining_attempts: e.remaining_attempts,
     });
     let mut resp = warp::reply::with_status(json, e.status).into_response();
     let h = resp.headers_mut();

@@ -125,6 +125,13 @@ pub fn json_body<T: serde::de::DeserializeOwned + Send>(
         })
 }
 
+/// A JSON body of at most [`MAX_OBJECT_BYTES`], read within the body
+/// deadline, as bytes (for a handler that hashes the exact body before
+/// parsing it, as a token over the body requires).
+pub fn json_bytes(limits: Limits) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    content_type(JSON).and(bounded_body(limits))
+}
+
 fn bounded_body(limits: Limits) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     warp::body::content_length_limit(MAX_OBJECT_BYTES)
         .and(warp::header::<u64>("content-length"))

@@ -9,11 +9,13 @@
 //!
 //! Modules: [`routes`] (warp filters, with the portal's static files),
 //! [`store`] (the durable state behind a trait), [`directory`] (registered
-//! parties, asked of the SRS), [`peer`] (how the SRS is reached).
+//! parties, asked of the SRS), [`peer`] (how the SRS is reached), [`shl`]
+//! (SMART Health Links).
 
 pub mod directory;
 pub mod peer;
 pub mod routes;
+pub mod shl;
 pub mod store;
 
 use std::sync::Arc;
@@ -48,6 +50,9 @@ pub struct Relay {
     directory: Directory,
     quotas: Quotas,
     writes: RateLimiter,
+    /// Manifest requests per SMART Health Link (each may cost an Argon2id
+    /// hash), keyed by link id.
+    link_requests: RateLimiter,
     replay_window_ms: u64,
 }
 
@@ -174,6 +179,7 @@ impl Relay {
             peer,
             quotas,
             writes: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
+            link_requests: RateLimiter::new(shl::LINK_REQUESTS_PER_SEC, shl::LINK_REQUEST_BURST),
             replay_window_ms,
         })
     }

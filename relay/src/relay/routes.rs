@@ -10,10 +10,13 @@ use warp::http::{header, Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use super::peer::{Forwarded, HttpPeer};
+use super::shl::ManifestRequest;
 use super::{InboxItem, MailItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
-use crate::http::{json, json_body, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS};
+use crate::http::{
+    json, json_body, json_bytes, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS,
+};
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 
@@ -174,6 +177,81 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
             reject(r.delete_mail(&id, t.as_deref()).await)?;
             Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
         });
+    let put_link = base
+        .and(warp::path!("shl" / String))
+        .and(warp::put())
+        .and(token())
+        .and(json_bytes(limits))
+        .and(r.clone())
+        .and_then(
+            |id: String, t: Option<String>, body: Bytes, r: Arc<Relay>| async move {
+                let status = reject(r.put_link(&id, &body, t.as_deref()).await)?;
+                Ok::<_, Rejection>(json(status, &serde_json::json!({ "id": id })))
+            },
+        );
+    let list_links = base
+        .and(warp::path!("shl"))
+        .and(warp::get())
+        .and(token())
+        .and(r.clone())
+        .and_then(|t: Option<String>, r: Arc<Relay>| async move {
+            let links = reject(r.list_links(t.as_deref()).await)?;
+            Ok::<_, Rejection>(json(StatusCode::OK, &links))
+        });
+    let revoke_link = base
+        .and(warp::path!("shl" / String))
+        .and(warp::delete())
+        .and(token())
+        .and(r.clone())
+        .and_then(|id: String, t: Option<String>, r: Arc<Relay>| async move {
+            reject(r.revoke_link(&id, t.as_deref()).await)?;
+            Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
+        });
+    let link_manifest = base
+        .and(warp::path!("shl" / String))
+        .and(warp::post())
+        .and(warp::header::optional::<String>("host"))
+        .and(warp::header::optional::<String>("x-forwarded-proto"))
+        .and(json_body::<ManifestRequest>(limits))
+        .and(r.clone())
+        .and_then(
+            |id: String,
+             host: Option<String>,
+             proto: Option<String>,
+             req: ManifestRequest,
+             r: Arc<Relay>| async move {
+                let scheme = if proto.as_deref() == Some("https") {
+                    "https"
+                } else {
+                    "http"
+                };
+                let base = format!("{scheme}://{}", host.unwrap_or_else(|| "localhost".into()));
+                let m = reject(r.link_manifest(&id, req, &base).await)?;
+                Ok::<_, Rejection>(json(StatusCode::OK, &m))
+            },
+        );
+    let link_file = base
+        .and(warp::path!("shl-files" / String))
+        .and(warp::get())
+        .and(r.clone())
+        .and_then(|token: String, r: Arc<Relay>| async move {
+            let jwe = reject(r.link_file(&token).await)?;
+            Ok::<_, Rejection>(
+                warp::reply::with_header(jwe, header::CONTENT_TYPE, "application/jose")
+                    .into_response(),
+            )
+        });
+    // Boxed apart: one long chain of `or` makes the type checker crawl.
+    let shl: Route = put_link
+        .or(list_links)
+        .unify()
+        .or(revoke_link)
+        .unify()
+        .or(link_manifest)
+        .unify()
+        .or(link_file)
+        .unify()
+        .boxed();
     let reencrypt = base
         .and(warp::path!("reencrypt"))
         .and(warp::post())
@@ -203,6 +281,8 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(get_mail)
         .unify()
         .or(delete_mail)
+        .unify()
+        .or(shl)
         .unify()
         .or(reencrypt)
         .unify()

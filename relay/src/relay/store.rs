@@ -128,6 +128,110 @@ pub enum ManifestPut {
     OverQuota,
 }
 
+/// A SMART Health Link as its owner stores it (the relay never sees its key).
+#[derive(Clone)]
+pub struct ShlLinkRow {
+    /// The link id (32 random bytes, the last segment of its manifest URL).
+    pub id: [u8; 32],
+    /// The owner's party id.
+    pub owner: [u8; 32],
+    /// Argon2id salt and hash of the passcode, if the link has one.
+    pub passcode: Option<([u8; 16], [u8; 32])>,
+    /// Wrong passcodes the link still tolerates.
+    pub attempts_left: u32,
+    /// Expiry, ms since the Unix epoch.
+    pub expires_at: Option<u64>,
+    /// The `L` flag.
+    pub long_term: bool,
+    /// The owner's label.
+    pub label: Option<String>,
+    /// When the owner first created it, ms.
+    pub created: u64,
+    /// The files: content type and compact JWE.
+    pub files: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ShlLinkRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShlLinkRow").finish_non_exhaustive()
+    }
+}
+
+/// The outcome of storing a link.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ShlPut {
+    /// A new link.
+    New,
+    /// The owner's existing link, replaced (its retrieval log kept).
+    Replaced,
+    /// Another party's link has this id; nothing was written.
+    NotOwner,
+    /// The owner already has `max` links; nothing was written.
+    OverQuota,
+}
+
+/// What the manifest route may do with a link, after one attempt was
+/// reserved (for a link with a passcode).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ShlGate {
+    /// No such link, or it expired, or its attempts are used up.
+    Gone,
+    /// The link needs no passcode.
+    Open,
+    /// One attempt was taken (`left` remain after it): check the passcode
+    /// against `salt`/`hash`, and give the attempt back if it matches.
+    Passcode {
+        /// Argon2id salt.
+        salt: [u8; 16],
+        /// Argon2id hash.
+        hash: [u8; 32],
+        /// Attempts left after this one.
+        left: u32,
+    },
+}
+
+/// One file of a manifest answer: embedded, or behind a location token.
+#[derive(Debug)]
+pub enum ShlFileOut {
+    /// The JWE itself.
+    Embedded(String, String),
+    /// The content type and a one-off location token.
+    Location(String, [u8; 32]),
+}
+
+/// One link of the owner's listing.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShlListing {
+    /// The link id (base64url).
+    pub id: String,
+    /// The label.
+    pub label: Option<String>,
+    /// Expiry, ms.
+    pub expires_at: Option<u64>,
+    /// The `L` flag.
+    pub long_term: bool,
+    /// Whether a passcode is required.
+    pub passcode: bool,
+    /// Wrong passcodes still tolerated.
+    pub attempts_left: u32,
+    /// Created, ms.
+    pub created: u64,
+    /// Number of files.
+    pub files: u32,
+    /// Every retrieval, oldest first.
+    pub retrievals: Vec<ShlRetrieval>,
+}
+
+/// One logged retrieval.
+#[derive(Debug, serde::Serialize)]
+pub struct ShlRetrieval {
+    /// The recipient string the retriever sent.
+    pub recipient: String,
+    /// When, ms.
+    pub at: u64,
+}
+
 /// The relay's durable state: blobs (with their uploader), manifests,
 /// inboxes, token nonces.
 pub trait RelayStore: Send + Sync {
@@ -207,6 +311,33 @@ pub trait RelayStore: Send + Sync {
         now: u64,
         forget_before: u64,
     ) -> StoreFuture<'a, bool>;
+    /// Stores (or, for its owner, replaces) a link with its files, in one
+    /// transaction; at most `max_links` per owner.
+    fn shl_put(&self, row: ShlLinkRow, max_links: u64) -> StoreFuture<'static, ShlPut>;
+    /// Gates one manifest request at `now`: for a link with a passcode,
+    /// takes one attempt in the same transaction that reads the count, so
+    /// parallel requests never get more attempts than are left.
+    fn shl_gate(&self, id: [u8; 32], now: u64) -> StoreFuture<'static, ShlGate>;
+    /// Gives back the attempt [`RelayStore::shl_gate`] took (the passcode matched).
+    fn shl_refund(&self, id: [u8; 32]) -> StoreFuture<'static, ()>;
+    /// The files of a live link for `recipient` at `now`, logging the
+    /// retrieval: files of at most `embed_max` bytes embedded, the others
+    /// behind location tokens valid until `location_until`. `None` if gone.
+    fn shl_retrieve(
+        &self,
+        id: [u8; 32],
+        recipient: String,
+        now: u64,
+        embed_max: u64,
+        location_until: u64,
+    ) -> StoreFuture<'static, Option<(bool, Vec<ShlFileOut>)>>;
+    /// The JWE behind a location token still valid at `now` (of a live link).
+    fn shl_location(&self, token: [u8; 32], now: u64) -> StoreFuture<'static, Option<String>>;
+    /// The owner's links with their retrievals.
+    fn shl_list(&self, owner: [u8; 32]) -> StoreFuture<'static, Vec<ShlListing>>;
+    /// Deletes the owner's link, its files, locations and log; `false` if
+    /// the owner has no such link.
+    fn shl_delete(&self, owner: [u8; 32], id: [u8; 32]) -> StoreFuture<'static, bool>;
 }
 
 /// Blobs as files, everything else in SQLite.
@@ -246,7 +377,19 @@ const SCHEMA: &str =
          sender BLOB NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL,
          PRIMARY KEY (grantee, id));
      CREATE INDEX IF NOT EXISTS mail_by_sender ON mail (grantee, sender);
-     CREATE INDEX IF NOT EXISTS mail_by_seq ON mail (grantee, seq);";
+     CREATE INDEX IF NOT EXISTS mail_by_seq ON mail (grantee, seq);
+     CREATE TABLE IF NOT EXISTS shl_links (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
+         passcode_salt BLOB, passcode_hash BLOB, attempts_left INTEGER NOT NULL,
+         expires_at INTEGER, long_term INTEGER NOT NULL, label TEXT, created INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS shl_links_by_owner ON shl_links (owner);
+     CREATE TABLE IF NOT EXISTS shl_files (link BLOB NOT NULL, seq INTEGER NOT NULL,
+         content_type TEXT NOT NULL, jwe TEXT NOT NULL, PRIMARY KEY (link, seq));
+     CREATE TABLE IF NOT EXISTS shl_retrievals (link BLOB NOT NULL, recipient TEXT NOT NULL,
+         at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS shl_retrievals_by_link ON shl_retrievals (link, at);
+     CREATE TABLE IF NOT EXISTS shl_locations (token BLOB PRIMARY KEY, link BLOB NOT NULL,
+         seq INTEGER NOT NULL, expires INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS shl_locations_by_time ON shl_locations (expires);";
 
 impl Meta {
     fn open(path: &Path) -> Result<Meta, StoreError> {
@@ -744,6 +887,250 @@ impl RelayStore for LocalStore {
         let nonce = *nonce;
         meta(&self.meta, move |c| {
             sqlite::use_nonce(c, &nonce, now, forget_before)
+        })
+    }
+
+    fn shl_put(&self, row: ShlLinkRow, max_links: u64) -> StoreFuture<'static, ShlPut> {
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let owner: Option<[u8; 32]> = tx
+                .query_row(
+                    "SELECT owner FROM shl_links WHERE id = ?1",
+                    [&row.id[..]],
+                    |r| arr32(r.get(0)?),
+                )
+                .optional()?;
+            let outcome = match owner {
+                Some(o) if o != row.owner => return Ok(ShlPut::NotOwner),
+                Some(_) => ShlPut::Replaced,
+                None => {
+                    let held: i64 = tx.query_row(
+                        "SELECT COUNT(*) FROM shl_links WHERE owner = ?1",
+                        [&row.owner[..]],
+                        |r| r.get(0),
+                    )?;
+                    if held as u64 >= max_links {
+                        return Ok(ShlPut::OverQuota);
+                    }
+                    ShlPut::New
+                }
+            };
+            let (salt, hash) = match &row.passcode {
+                Some((s, h)) => (Some(s.to_vec()), Some(h.to_vec())),
+                None => (None, None),
+            };
+            tx.execute(
+                "INSERT INTO shl_links (id, owner, passcode_salt, passcode_hash, attempts_left,
+                     expires_at, long_term, label, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (id) DO UPDATE SET passcode_salt = ?3, passcode_hash = ?4,
+                     attempts_left = ?5, expires_at = ?6, long_term = ?7, label = ?8",
+                params![
+                    &row.id[..],
+                    &row.owner[..],
+                    salt,
+                    hash,
+                    row.attempts_left,
+                    row.expires_at.map(|e| e as i64),
+                    row.long_term,
+                    row.label,
+                    row.created as i64
+                ],
+            )?;
+            tx.execute("DELETE FROM shl_files WHERE link = ?1", [&row.id[..]])?;
+            tx.execute("DELETE FROM shl_locations WHERE link = ?1", [&row.id[..]])?;
+            for (seq, (ct, jwe)) in row.files.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO shl_files (link, seq, content_type, jwe) VALUES (?1, ?2, ?3, ?4)",
+                    params![&row.id[..], seq as i64, ct, jwe],
+                )?;
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn shl_gate(&self, id: [u8; 32], now: u64) -> StoreFuture<'static, ShlGate> {
+        meta(&self.meta, move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            type Row = (Option<Vec<u8>>, Option<Vec<u8>>, i64, Option<i64>);
+            let row: Option<Row> = tx
+                .query_row(
+                    "SELECT passcode_salt, passcode_hash, attempts_left, expires_at
+                     FROM shl_links WHERE id = ?1",
+                    [&id[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((salt, hash, left, expires)) = row else {
+                return Ok(ShlGate::Gone);
+            };
+            if expires.is_some_and(|e| e as u64 <= now) {
+                return Ok(ShlGate::Gone);
+            }
+            let (Some(salt), Some(hash)) = (salt, hash) else {
+                return Ok(ShlGate::Open);
+            };
+            if left <= 0 {
+                return Ok(ShlGate::Gone);
+            }
+            tx.execute(
+                "UPDATE shl_links SET attempts_left = attempts_left - 1 WHERE id = ?1",
+                [&id[..]],
+            )?;
+            tx.commit()?;
+            let bad = || {
+                rusqlite::Error::InvalidColumnType(
+                    0,
+                    "passcode".into(),
+                    rusqlite::types::Type::Blob,
+                )
+            };
+            Ok(ShlGate::Passcode {
+                salt: salt.try_into().map_err(|_| bad())?,
+                hash: hash.try_into().map_err(|_| bad())?,
+                left: (left - 1) as u32,
+            })
+        })
+    }
+
+    fn shl_refund(&self, id: [u8; 32]) -> StoreFuture<'static, ()> {
+        meta(&self.meta, move |c| {
+            c.execute(
+                "UPDATE shl_links SET attempts_left = attempts_left + 1 WHERE id = ?1",
+                [&id[..]],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn shl_retrieve(
+        &self,
+        id: [u8; 32],
+        recipient: String,
+        now: u64,
+        embed_max: u64,
+        location_until: u64,
+    ) -> StoreFuture<'static, Option<(bool, Vec<ShlFileOut>)>> {
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let link: Option<(bool, Option<i64>)> = tx
+                .query_row(
+                    "SELECT long_term, expires_at FROM shl_links WHERE id = ?1",
+                    [&id[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((long_term, expires)) = link else {
+                return Ok(None);
+            };
+            if expires.is_some_and(|e| e as u64 <= now) {
+                return Ok(None);
+            }
+            tx.execute(
+                "DELETE FROM shl_locations WHERE expires <= ?1",
+                [now as i64],
+            )?;
+            let files: Vec<(i64, String, String)> = {
+                let mut st = tx.prepare(
+                    "SELECT seq, content_type, jwe FROM shl_files WHERE link = ?1 ORDER BY seq",
+                )?;
+                let rows = st.query_map([&id[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut out = Vec::with_capacity(files.len());
+            for (seq, ct, jwe) in files {
+                if jwe.len() as u64 <= embed_max {
+                    out.push(ShlFileOut::Embedded(ct, jwe));
+                } else {
+                    let token: [u8; 32] = random_bytes(&mut os_rng());
+                    tx.execute(
+                        "INSERT INTO shl_locations (token, link, seq, expires) VALUES (?1, ?2, ?3, ?4)",
+                        params![&token[..], &id[..], seq, location_until as i64],
+                    )?;
+                    out.push(ShlFileOut::Location(ct, token));
+                }
+            }
+            tx.execute(
+                "INSERT INTO shl_retrievals (link, recipient, at) VALUES (?1, ?2, ?3)",
+                params![&id[..], recipient, now as i64],
+            )?;
+            tx.commit()?;
+            Ok(Some((long_term, out)))
+        })
+    }
+
+    fn shl_location(&self, token: [u8; 32], now: u64) -> StoreFuture<'static, Option<String>> {
+        meta(&self.meta, move |c| {
+            c.query_row(
+                "SELECT f.jwe FROM shl_locations l
+                 JOIN shl_files f ON f.link = l.link AND f.seq = l.seq
+                 JOIN shl_links k ON k.id = l.link
+                 WHERE l.token = ?1 AND l.expires > ?2
+                   AND (k.expires_at IS NULL OR k.expires_at > ?2)",
+                params![&token[..], now as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn shl_list(&self, owner: [u8; 32]) -> StoreFuture<'static, Vec<ShlListing>> {
+        meta(&self.meta, move |c| {
+            let mut st = c.prepare(
+                "SELECT id, label, expires_at, long_term, passcode_hash IS NOT NULL,
+                     attempts_left, created,
+                     (SELECT COUNT(*) FROM shl_files f WHERE f.link = shl_links.id)
+                 FROM shl_links WHERE owner = ?1 ORDER BY created, id",
+            )?;
+            let rows = st.query_map([&owner[..]], |r| {
+                let id = arr32(r.get(0)?)?;
+                Ok((
+                    id,
+                    ShlListing {
+                        id: sesphr_client::shl::b64url_encode(&id),
+                        label: r.get(1)?,
+                        expires_at: r.get::<_, Option<i64>>(2)?.map(|e| e as u64),
+                        long_term: r.get(3)?,
+                        passcode: r.get(4)?,
+                        attempts_left: r.get::<_, i64>(5)?.max(0) as u32,
+                        created: r.get::<_, i64>(6)? as u64,
+                        files: r.get::<_, i64>(7)? as u32,
+                        retrievals: Vec::new(),
+                    },
+                ))
+            })?;
+            let mut links: Vec<([u8; 32], ShlListing)> = rows.collect::<Result<_, _>>()?;
+            let mut st = c.prepare(
+                "SELECT recipient, at FROM shl_retrievals WHERE link = ?1 ORDER BY at, rowid",
+            )?;
+            for (id, l) in links.iter_mut() {
+                let rows = st.query_map([&id[..]], |r| {
+                    Ok(ShlRetrieval {
+                        recipient: r.get(0)?,
+                        at: r.get::<_, i64>(1)? as u64,
+                    })
+                })?;
+                l.retrievals = rows.collect::<Result<_, _>>()?;
+            }
+            Ok(links.into_iter().map(|(_, l)| l).collect())
+        })
+    }
+
+    fn shl_delete(&self, owner: [u8; 32], id: [u8; 32]) -> StoreFuture<'static, bool> {
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "DELETE FROM shl_links WHERE id = ?1 AND owner = ?2",
+                params![&id[..], &owner[..]],
+            )?;
+            if n == 1 {
+                for t in ["shl_files", "shl_locations", "shl_retrievals"] {
+                    tx.execute(&format!("DELETE FROM {t} WHERE link = ?1"), [&id[..]])?;
+                }
+            }
+            tx.commit()?;
+            Ok(n == 1)
         })
     }
 }

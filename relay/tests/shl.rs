@@ -1,0 +1,304 @@
+//! SMART Health Links at the relay, as a hostile outsider would use them:
+//! the manifest protocol exactly as the HL7 links specification states it
+//! (recipient required, a lifetime limit on wrong passcodes that parallel
+//! requests cannot exceed, `401 {remainingAttempts}`, `404` for expired and
+//! revoked links, embedded files or short-lived locations), and owner-only
+//! create, list and revoke.
+#![cfg(test)]
+
+use sesphr_client::identity::Identity;
+use sesphr_client::primitives::os_rng;
+use sesphr_client::shl::{b64url_encode, jwe_decrypt, jwe_encrypt, LinkKey};
+use sesphr_client::token::{Purpose, RequestToken};
+use sesphr_testkit::deploy::*;
+use sha2::{Digest, Sha256};
+
+fn token(who: &Identity, purpose: Purpose, subject: &[u8]) -> RequestToken {
+    RequestToken::sign(who, purpose, subject, now(), &mut os_rng()).unwrap()
+}
+
+fn new_id() -> ([u8; 32], String) {
+    let id: [u8; 32] = sesphr_client::primitives::random_bytes(&mut os_rng());
+    (id, b64url_encode(&id))
+}
+
+/// A raw request: status and JSON body.
+async fn call(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&RequestToken>,
+    body: Option<Vec<u8>>,
+) -> (u16, serde_json::Value) {
+    let mut req = api.http.request(method, format!("{}{path}", api.base));
+    if let Some(t) = token {
+        req = req.header("x-sesphr-token", hex::encode(t.as_bytes()));
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
+
+/// Puts a link for `owner`; returns the status and body.
+async fn put(
+    api: &Api,
+    owner: &Identity,
+    id: &([u8; 32], String),
+    link: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::to_vec(link).unwrap();
+    let subject = [id.0.as_slice(), &Sha256::digest(&body)].concat();
+    let t = token(owner, Purpose::PutLink, &subject);
+    call(
+        api,
+        reqwest::Method::PUT,
+        &format!("/v1/shl/{}", id.1),
+        Some(&t),
+        Some(body),
+    )
+    .await
+}
+
+async fn manifest(api: &Api, id: &str, req: serde_json::Value) -> (u16, serde_json::Value) {
+    call(
+        api,
+        reqwest::Method::POST,
+        &format!("/v1/shl/{id}"),
+        None,
+        Some(serde_json::to_vec(&req).unwrap()),
+    )
+    .await
+}
+
+async fn list(api: &Api, who: &Identity) -> (u16, serde_json::Value) {
+    let t = token(who, Purpose::ListLinks, &[]);
+    call(api, reqwest::Method::GET, "/v1/shl", Some(&t), None).await
+}
+
+fn file(key: &LinkKey, text: &str) -> serde_json::Value {
+    let jwe = jwe_encrypt(key, "application/fhir+json", text.as_bytes(), &mut os_rng()).unwrap();
+    serde_json::json!({ "contentType": "application/fhir+json", "jwe": jwe })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_is_served_as_specified_and_logged_for_its_owner_only() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let (alice, mallory) = (party(client).await, party(client).await);
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let small = file(&key, r#"{"resourceType":"Bundle"}"#);
+    let big = file(
+        &key,
+        &format!(r#"{{"resourceType":"Bundle","id":"{}"}}"#, "x".repeat(4000)),
+    );
+    let link = serde_json::json!({ "label": "for Dr. Bob", "files": [small, big] });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+
+    // Recipient required; then a retrieval: the small file embedded, the big
+    // one behind a location, both opening under the key.
+    let (s, v) = manifest(api, &id.1, serde_json::json!({})).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("recipient_required")));
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({ "recipient": "Dr. Bob", "embeddedLengthMax": 1000 }),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "finalized");
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["contentType"], "application/fhir+json");
+    let embedded = files[0]["embedded"].as_str().unwrap();
+    assert!(files[0].get("location").is_none());
+    assert_eq!(
+        jwe_decrypt(&key, embedded).unwrap().plaintext.as_slice(),
+        br#"{"resourceType":"Bundle"}"#
+    );
+    let location = files[1]["location"].as_str().unwrap();
+    assert!(location.starts_with(&api.base), "{location}");
+    let resp = api.http.get(location).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/jose");
+    let jwe = resp.text().await.unwrap();
+    assert!(jwe_decrypt(&key, &jwe).is_ok());
+    let (s, _) = call(api, reqwest::Method::GET, "/v1/shl-files/AAAA", None, None).await;
+    assert_eq!(s, 404);
+
+    // The owner's listing shows the retrieval; nobody else's does.
+    let (s, v) = list(api, &alice).await;
+    assert_eq!(s, 200);
+    assert_eq!(v[0]["id"], id.1.as_str());
+    assert_eq!(v[0]["label"], "for Dr. Bob");
+    assert_eq!(v[0]["files"], 2);
+    assert_eq!(v[0]["retrievals"][0]["recipient"], "Dr. Bob");
+    let (s, v) = list(api, &mallory).await;
+    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(0)));
+
+    // Mallory cannot replace, revoke, or list with alice's token.
+    assert_eq!(put(api, &mallory, &id, &link).await.0, 403);
+    let t = token(&mallory, Purpose::RevokeLink, &id.0);
+    let path = format!("/v1/shl/{}", id.1);
+    let (s, _) = call(api, reqwest::Method::DELETE, &path, Some(&t), None).await;
+    assert_eq!(s, 404);
+    let t = token(&alice, Purpose::ListLinks, &[]);
+    let (s, _) = call(api, reqwest::Method::DELETE, &path, Some(&t), None).await;
+    assert_eq!(s, 403, "a token of another purpose");
+    let (s, _) = call(api, reqwest::Method::DELETE, &path, None, None).await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        manifest(api, &id.1, serde_json::json!({"recipient": "x"}))
+            .await
+            .0,
+        200
+    );
+
+    // Alice revokes: the manifest and the location are 404 from now on.
+    let t = token(&alice, Purpose::RevokeLink, &id.0);
+    let (s, _) = call(api, reqwest::Method::DELETE, &path, Some(&t), None).await;
+    assert_eq!(s, 200);
+    let (s, v) = manifest(api, &id.1, serde_json::json!({"recipient": "x"})).await;
+    assert_eq!((s, v["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(api.http.get(location).send().await.unwrap().status(), 404);
+    let (_, v) = list(api, &alice).await;
+    assert_eq!(v.as_array().map(Vec::len), Some(0));
+
+    // Unknown and malformed ids are 404, never a panic.
+    for bad in ["x", "%00", &"A".repeat(43), &"é".repeat(20)] {
+        let (s, _) = manifest(api, bad, serde_json::json!({"recipient": "x"})).await;
+        assert!(s == 404 || s == 400, "{bad}: {s}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passcodes_run_out_even_in_parallel_and_then_the_right_one_fails_too() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let link = serde_json::json!({
+        "passcode": "1234", "maxAttempts": 5, "files": [file(&key, "{}")]
+    });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+
+    // The right passcode opens it and costs no attempt; a missing one is wrong.
+    let ok = serde_json::json!({ "recipient": "r", "passcode": "1234" });
+    assert_eq!(manifest(api, &id.1, ok.clone()).await.0, 200);
+    let (s, v) = manifest(api, &id.1, serde_json::json!({ "recipient": "r" })).await;
+    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(4)));
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({ "recipient": "r", "passcode": "0000" }),
+    )
+    .await;
+    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(3)));
+    assert_eq!(v["code"], "wrong_passcode");
+
+    // Twelve wrong attempts at once: exactly three are counted as 401s, the
+    // rest find the link used up (404), and the right passcode fails after.
+    let wrong = serde_json::json!({ "recipient": "r", "passcode": "9999" });
+    let answers =
+        futures_util::future::join_all((0..12).map(|_| manifest(api, &id.1, wrong.clone()))).await;
+    let mut remaining: Vec<u64> = answers
+        .iter()
+        .filter(|(s, _)| *s == 401)
+        .map(|(_, v)| v["remainingAttempts"].as_u64().unwrap())
+        .collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, vec![0, 1, 2], "{answers:?}");
+    assert!(answers.iter().all(|(s, _)| *s == 401 || *s == 404));
+    assert_eq!(manifest(api, &id.1, ok).await.0, 404);
+    let (_, v) = list(api, &alice).await;
+    assert_eq!(v[0]["attemptsLeft"], 0);
+    assert_eq!(v[0]["passcode"], true);
+
+    // A flood on one link is cut off (each request may cost a hash); others are unaffected.
+    let answers =
+        futures_util::future::join_all((0..40).map(|_| manifest(api, &id.1, wrong.clone()))).await;
+    assert!(answers
+        .iter()
+        .any(|(s, v)| *s == 429 && v["code"] == "rate_limited"));
+    let other = new_id();
+    let open = serde_json::json!({ "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &other, &open).await.0, 201);
+    assert_eq!(
+        manifest(api, &other.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_oversized_and_malformed_links_are_refused() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+
+    // An expiry in the past is refused; one a moment ahead expires into 404.
+    let id = new_id();
+    let past = serde_json::json!({ "expiresAt": now() - 1, "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &id, &past).await.1["code"], "bad_link");
+    let soon = serde_json::json!({ "expiresAt": now() + 1500, "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &id, &soon).await.0, 201);
+    assert_eq!(
+        manifest(api, &id.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(
+        manifest(api, &id.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        404
+    );
+
+    // Refused, each storing nothing: a body over 1 MiB, a file that is not
+    // a dir/A256GCM JWE, a contentType that is not its cty, no files, a
+    // token over other bytes, an unregistered owner.
+    let id = new_id();
+    let huge = "A".repeat(1 << 20);
+    let big = serde_json::json!({ "files": [{ "contentType": "a/b", "jwe": huge }] });
+    assert_eq!(put(api, &alice, &id, &big).await.0, 413);
+    let not_jwe = serde_json::json!({ "files": [{ "contentType": "a/b", "jwe": "a.b.c.d.e" }] });
+    assert_eq!(put(api, &alice, &id, &not_jwe).await.1["code"], "bad_jwe");
+    let mut wrong_cty = file(&key, "{}");
+    wrong_cty["contentType"] = "text/plain".into();
+    let v = serde_json::json!({ "files": [wrong_cty] });
+    assert_eq!(put(api, &alice, &id, &v).await.1["code"], "bad_jwe");
+    let empty = serde_json::json!({ "files": [] });
+    assert_eq!(put(api, &alice, &id, &empty).await.1["code"], "bad_link");
+    let good = serde_json::json!({ "files": [file(&key, "{}")] });
+    let subject = [id.0.as_slice(), &Sha256::digest(b"{}")].concat();
+    let t = token(&alice, Purpose::PutLink, &subject);
+    let (s, _) = call(
+        api,
+        reqwest::Method::PUT,
+        &format!("/v1/shl/{}", id.1),
+        Some(&t),
+        Some(serde_json::to_vec(&good).unwrap()),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let stranger = Identity::generate().unwrap();
+    assert_eq!(put(api, &stranger, &id, &good).await.0, 403);
+    let (_, v) = list(api, &alice).await;
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "only the expired link");
+    assert_eq!(
+        manifest(api, &id.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        404
+    );
+}

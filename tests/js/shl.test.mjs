@@ -1,0 +1,109 @@
+// SMART Health Links conformance: written only from the HL7 links
+// specification, with an independent JWE library (jose), against a link the
+// npm package created at the real relay. Nothing here uses the package to
+// read: the payload is decoded by hand, the manifest fetched with plain
+// fetch, every file decrypted by jose with the key from the fragment.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { compactDecrypt, decodeProtectedHeader } from "jose";
+import { root, startServer } from "./server.mjs";
+
+const S = await import(join(root, "pkg", "index.js"));
+
+let server;
+before(async () => {
+  server = await startServer();
+  await S.init();
+});
+after(() => server?.stop());
+
+/** Decodes a shlink (optionally behind a viewer URL and `#`) per the spec. */
+function payloadOf(link) {
+  const i = link.indexOf("#");
+  const s = i >= 0 ? link.slice(i + 1) : link;
+  assert.ok(s.startsWith("shlink:/"), s);
+  return JSON.parse(Buffer.from(s.slice("shlink:/".length), "base64url").toString("utf8"));
+}
+
+const manifest = (url, body) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+async function patientWithRecord() {
+  const c = new S.Client({ baseUrl: server.url });
+  await c.connect();
+  const id = S.Identity.generate();
+  await c.register(id);
+  const record = await new S.Patient(c, id).createRecord();
+  await record.write([
+    { name: "allergies", fields: { peanuts: "severe" } },
+    { name: "medications", text: "salbutamol 100 µg as needed" },
+  ]);
+  return record;
+}
+
+test("a link the package made opens with jose, exactly as the specification says", async () => {
+  const record = await patientWithRecord();
+  const { url, id } = await record.createLink({ sections: ["allergies", "medications"], passcode: "4711", label: "For the ER" });
+
+  // The payload: url, a 43-character key of 32 bytes, flag P, label, v 1.
+  const p = payloadOf(url);
+  assert.equal(typeof p.url, "string");
+  assert.ok(p.url.endsWith(`/${id}`), p.url);
+  assert.match(p.key, /^[A-Za-z0-9_-]{43}$/);
+  const key = Buffer.from(p.key, "base64url");
+  assert.equal(key.length, 32);
+  assert.equal(p.flag, "P");
+  assert.equal(p.label, "For the ER");
+  assert.equal(p.v, 1);
+  assert.ok(!p.url.includes(p.key), "the key is not in the manifest URL");
+
+  // A wrong passcode: 401 with remainingAttempts.
+  let r = await manifest(p.url, { recipient: "ER triage", passcode: "0000" });
+  assert.equal(r.status, 401);
+  const wrong = await r.json();
+  assert.equal(wrong.remainingAttempts, 9);
+
+  // The right one: files, each a compact JWE dir/A256GCM with its cty, opening under the key.
+  r = await manifest(p.url, { recipient: "ER triage", passcode: "4711", embeddedLengthMax: 10 });
+  assert.equal(r.status, 200);
+  const m = await r.json();
+  assert.ok(Array.isArray(m.files) && m.files.length === 1, JSON.stringify(m));
+  const f = m.files[0];
+  assert.equal(f.contentType, "application/fhir+json");
+  assert.equal(typeof f.location, "string", "a file over embeddedLengthMax comes as a location");
+  const jwe = await (await fetch(f.location)).text();
+  const header = decodeProtectedHeader(jwe);
+  assert.equal(header.alg, "dir");
+  assert.equal(header.enc, "A256GCM");
+  assert.equal(header.cty, "application/fhir+json");
+  assert.equal(header.zip, undefined);
+  const { plaintext } = await compactDecrypt(jwe, new Uint8Array(key));
+  const bundle = JSON.parse(new TextDecoder().decode(plaintext));
+  assert.equal(bundle.resourceType, "Bundle");
+  const text = JSON.stringify(bundle);
+  assert.ok(text.includes("peanuts") && text.includes("salbutamol"), text);
+
+  // Embedded when it fits; a missing recipient is refused.
+  r = await manifest(p.url, { recipient: "GP", passcode: "4711" });
+  const embedded = (await r.json()).files[0].embedded;
+  assert.equal(typeof embedded, "string");
+  await compactDecrypt(embedded, new Uint8Array(key));
+  assert.equal((await manifest(p.url, { passcode: "4711" })).status, 400);
+
+  // The owner sees both retrievals; the package's own viewer opens it too.
+  const [listed] = await record.links();
+  assert.equal(listed.id, id);
+  assert.deepEqual(listed.retrievals.map((x) => x.recipient), ["ER triage", "GP"]);
+  const files = await S.openLink(`https://viewer.example/#${url}`, { recipient: "viewer", passcode: "4711" });
+  assert.equal(files[0].content.resourceType, "Bundle");
+  const e = await S.openLink(url, { recipient: "viewer", passcode: "1" }).catch((x) => x);
+  assert.equal(e.code, "wrong_passcode");
+  assert.equal(e.remainingAttempts, 8);
+
+  // Revoked: 404 from now on.
+  await record.revokeLink(id);
+  assert.equal((await manifest(p.url, { recipient: "ER triage", passcode: "4711" })).status, 404);
+  assert.equal((await fetch(f.location)).status, 404);
+  assert.deepEqual(await record.links(), []);
+});
