@@ -792,7 +792,8 @@ T_MANIFEST_2 = 1767225602500   # created_at of the format-2 manifest
 ROLE_PHYSICIAN = 2
 # § Request tokens: the purpose bytes
 PURPOSES = {"UploadBlob": 1, "ReadInbox": 2, "ListGrants": 3, "ReadAudit": 4, "DeleteBlob": 5,
-            "ClearInbox": 6, "SendMail": 7, "ReadMail": 8, "ClearMail": 9}
+            "ClearInbox": 6, "SendMail": 7, "ReadMail": 8, "ClearMail": 9,
+            "PutLink": 10, "ListLinks": 11, "RevokeLink": 12}
 
 
 def main(argv: list[str]) -> int:
@@ -2218,7 +2219,7 @@ def check_spec_purposes(text: str) -> None:
         m = re.fullmatch(r"`(\w+)`", r[1])
         if r[0].isdigit() and m:
             found[m.group(1)] = int(r[0])
-    eq("spec token purposes table: every purpose byte is the checker's (7 SendMail, 8 ReadMail, 9 ClearMail)",
+    eq("spec token purposes table: every purpose byte is the checker's (7-9 mail, 10-12 SMART Health Links)",
        found, PURPOSES)
 
 
