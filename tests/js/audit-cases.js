@@ -62,6 +62,18 @@ async function deployment(t, url, lie, patient = t.S.Identity.generate()) {
   return { patient, owner, record, reads, reader, doctor, honest, pc };
 }
 
+/** A lie that keeps the first listing it sees and serves it again while `mode.lie`. */
+function replaysFirstListing(mode) {
+  let old;
+  return async (url, init, real) => {
+    if (!isAudit(url)) return real();
+    if (mode.lie) return json(old);
+    const body = await (await real()).json();
+    old ??= body;
+    return json(body);
+  };
+}
+
 export const cases = [
   {
     name: "an honest log verifies listing after listing, and the patient keeps its head and marks",
@@ -171,15 +183,7 @@ export const cases = [
     async run(t) {
       const { assert } = t;
       const mode = {};
-      let old;
-      const d = await deployment(t, t.url, async (url, init, real) => {
-        if (!isAudit(url)) return real();
-        if (mode.lie) return json(old);
-        const resp = await real();
-        const body = await resp.json();
-        old ??= body;
-        return json(body);
-      });
+      const d = await deployment(t, t.url, replaysFirstListing(mode));
       await d.reads(1);
       await d.record.audit();
       await d.reads(1);
@@ -300,14 +304,7 @@ export const cases = [
     async run(t) {
       const { S, assert } = t;
       const mode = {};
-      let old;
-      const d = await deployment(t, t.url, async (url, init, real) => {
-        if (!isAudit(url)) return real();
-        if (mode.lie) return json(old);
-        const body = await (await real()).json();
-        old ??= body;
-        return json(body);
-      });
+      const d = await deployment(t, t.url, replaysFirstListing(mode));
       await d.reads(1);
       await d.record.audit();
       await d.reads(1);
