@@ -32,6 +32,7 @@ export async function nameParty(party) {
 }
 
 export function loadPeople() {
+  $("my-name").value ||= app.contacts.myName ?? "";
   const list = $("contact-list");
   const contacts = app.contacts.list();
   list.replaceChildren(
@@ -40,9 +41,43 @@ export function loadPeople() {
         "li",
         {},
         el("strong", {}, c.name),
+        " ",
+        c.verified ? el("span", { className: "verified" }, "verified") : el("span", { className: "unverified" }, "not verified"),
         el("br"),
         el("span", { className: "fp" }, c.fingerprint),
         el("br"),
+        el(
+          "button",
+          {
+            type: "button",
+            onclick: action(async (ev) => {
+              const li = ev.currentTarget.closest("li");
+              const number = await app.contacts.safetyNumber(c.id);
+              li.querySelector(".safety-box")?.remove();
+              li.append(
+                el(
+                  "div",
+                  { className: "safety-box" },
+                  el("p", {}, `Your safety number with ${c.name} — they see the same number on their screen:`),
+                  el("pre", { className: "safety" }, number),
+                  el(
+                    "button",
+                    {
+                      type: "button",
+                      onclick: action(async () => {
+                        await app.contacts.verify(c.id);
+                        loadPeople();
+                        say(`${c.name} is verified.`);
+                      }),
+                    },
+                    `The numbers match: mark ${c.name} verified`,
+                  ),
+                ),
+              );
+            }),
+          },
+          `Safety number with ${c.name}`,
+        ),
         el(
           "button",
           {
@@ -64,7 +99,7 @@ export function loadPeople() {
             className: "danger",
             onclick: action(async () => {
               if (!confirm(`Remove ${c.name} from your contacts? What you shared with them stays shared: revoke it under "My records".`)) return;
-              app.contacts.remove(c.id);
+              await app.contacts.remove(c.id);
               loadPeople();
             }),
           },
@@ -99,5 +134,13 @@ $("contact-name-form").addEventListener(
     $("contact-id").value = "";
     loadPeople();
     say(`Added ${c.name}.`);
+  }),
+);
+
+$("my-name-form").addEventListener(
+  "submit",
+  action(async () => {
+    const n = await app.contacts.setMyName($("my-name").value);
+    say(`Saved: people you share with from now on see you as ${n}.`);
   }),
 );
