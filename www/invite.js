@@ -5,6 +5,7 @@
 // accepts and waits for the patient to confirm.
 import * as S from "/pkg/index.js";
 import { renderGrants } from "./records.js";
+import { safetyBlock } from "./people.js";
 import { $, action, app, el, say, sayNear, when } from "./ui.js";
 
 /** Where an opened invitation waits while its invitee creates or unlocks an identity (this tab only). */
@@ -14,10 +15,14 @@ const acceptedKey = () => `sesphr-accepted-${app.identity.id}`;
 
 const DAY = 24 * 3600 * 1000;
 
+/** Role and sections, in words ("physician: labs, allergies"; a custom choice: the sections alone). */
+const what = (i) => (i.role === "custom" ? i.sections.join(", ") : `${i.role}: ${i.sections.join(", ")}`);
+
 /** What an invitation offers, in words. */
 function offer(inv) {
   const sections = inv.sections.join(", ");
-  return `${inv.ownerName} (fingerprint ${inv.owner.fingerprint.slice(0, 19)}) invites you to read their record as ${inv.role}: ${sections}. The invitation expires ${when(inv.expiresAt)}.`;
+  const as = inv.role === "custom" ? "" : ` as their ${inv.role}`;
+  return `${inv.ownerName} (fingerprint ${inv.owner.fingerprint.slice(0, 19)}) invites you to read part of their health record${as}: ${sections}. The invitation expires ${when(inv.expiresAt)}.`;
 }
 
 /**
@@ -75,7 +80,8 @@ $("invite-accept-form").addEventListener(
     $("invite-accept-summary").replaceChildren(
       `Accepted. Waiting for ${inv.ownerName} to confirm: their record appears under "Shared with me" once they do. ` +
         `${inv.ownerName} will see this safety number beside your acceptance; compare it with them:`,
-      el("pre", { className: "safety" }, S.safetyNumber(app.identity, inv.owner)),
+      safetyBlock(S.safetyNumber(app.identity, inv.owner)),
+      el("button", { type: "button", onclick: () => ($("invite-accept").hidden = true) }, "Close"),
     );
     renderWaiting();
   }),
@@ -94,7 +100,10 @@ $("invite-ignore").addEventListener("click", () => {
 export function renderWaiting() {
   if (!app.identity) return;
   const sharing = new Set((app.shared ?? []).map((r) => r.owner.id));
-  const list = JSON.parse(localStorage.getItem(acceptedKey()) ?? "[]").filter((a) => !sharing.has(a.owner.id));
+  const all = JSON.parse(localStorage.getItem(acceptedKey()) ?? "[]");
+  // The invitation just accepted here is done once its owner shares: its panel goes.
+  if (all.some((a) => sharing.has(a.owner.id)) && !sessionStorage.getItem(HELD)) $("invite-accept").hidden = true;
+  const list = all.filter((a) => !sharing.has(a.owner.id));
   localStorage.setItem(acceptedKey(), JSON.stringify(list));
   $("waiting-list").replaceChildren(
     ...list.map((a) =>
@@ -103,10 +112,10 @@ export function renderWaiting() {
         { className: "waiting" },
         el("strong", {}, `Waiting for ${a.ownerName} to confirm`),
         el("br"),
-        `You accepted their invitation (${a.role}: ${a.sections.join(", ")}) on ${when(a.at)}. Fingerprint `,
+        `You accepted their invitation (${what(a)}) on ${when(a.at)}. Fingerprint `,
         el("span", { className: "fp" }, a.owner.fingerprint),
         ". Safety number:",
-        el("pre", { className: "safety" }, S.safetyNumber(app.identity, S.fromHex(a.owner.publicKey))),
+        safetyBlock(S.safetyNumber(app.identity, S.fromHex(a.owner.publicKey))),
       ),
     ),
   );
@@ -149,7 +158,7 @@ $("invite-form").addEventListener(
     $("invite-link").value = made.url;
     $("invite-made").hidden = false;
     renderQr(made.url);
-    say(`Invitation created for ${role} (${made.sections.length} sections), valid until ${when(made.expiresAt)}. Send the link to that person only.`);
+    say(`Invitation created (${what(made)}), valid until ${when(made.expiresAt)}.`);
     await renderInvitationList();
   }),
 );
@@ -186,7 +195,7 @@ async function renderInvitationList() {
       el(
         "li",
         {},
-        `${i.role} (${i.sections.length} sections), made ${when(i.createdAt)}, expires ${when(i.expiresAt)}: `,
+        `${what(i)}: made ${when(i.createdAt)}, expires ${when(i.expiresAt)}, `,
         el("strong", {}, words[i.status] ?? i.status),
         i.status === "used" && i.acceptedBy ? ` by ${app.contacts.label(i.acceptedBy).text}` : undefined,
         i.status === "open"
@@ -221,13 +230,13 @@ async function renderAcceptances() {
         "li",
         { className: "acceptance" },
         el("strong", {}, `${p.name || "Someone"} accepted your invitation`),
-        ` (${p.role}: ${p.sections.length} sections) on ${when(p.acceptedAt)}.`,
+        ` (${what(p)}) on ${when(p.acceptedAt)}.`,
         el("br"),
         "Their fingerprint ",
         el("span", { className: "fp" }, p.invitee.fingerprint),
         el("br"),
         "Safety number — compare it with the one on their screen before you confirm:",
-        el("pre", { className: "safety" }, number),
+        safetyBlock(number),
         el("label", { htmlFor: `accept-name-${p.mailId}` }, "Name them in your contacts"),
         el("input", { id: `accept-name-${p.mailId}`, value: p.name || "", maxLength: 80 }),
         el(

@@ -15,6 +15,14 @@ export function person(p) {
   );
 }
 
+/** A safety number as people compare it: three lines of four groups of five digits. */
+export function safetyBlock(number) {
+  const groups = number.split(" ");
+  const lines = [];
+  for (let i = 0; i < groups.length; i += 4) lines.push(groups.slice(i, i + 4).join(" "));
+  return el("pre", { className: "safety", ariaLabel: `safety number ${number}` }, lines.join("\n"));
+}
+
 /** `person`, after looking up a party whose fingerprint this page does not know yet. */
 export async function personLookedUp(p) {
   await app.contacts.describe(p);
@@ -59,19 +67,21 @@ export function loadPeople() {
                   "div",
                   { className: "safety-box" },
                   el("p", {}, `Your safety number with ${c.name} — they see the same number on their screen:`),
-                  el("pre", { className: "safety" }, number),
-                  el(
-                    "button",
-                    {
-                      type: "button",
-                      onclick: action(async () => {
-                        await app.contacts.verify(c.id);
-                        loadPeople();
-                        say(`${c.name} is verified.`);
-                      }),
-                    },
-                    `The numbers match: mark ${c.name} verified`,
-                  ),
+                  safetyBlock(number),
+                  c.verified
+                    ? el("p", { className: "note" }, `You marked ${c.name} verified on ${new Date(c.verifiedAt ?? c.addedAt).toLocaleDateString()}.`)
+                    : el(
+                        "button",
+                        {
+                          type: "button",
+                          onclick: action(async () => {
+                            await app.contacts.verify(c.id);
+                            loadPeople();
+                            say(`${c.name} is verified.`);
+                          }),
+                        },
+                        `The numbers match: mark ${c.name} verified`,
+                      ),
                 ),
               );
             }),

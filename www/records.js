@@ -882,7 +882,15 @@ export async function renderGrants() {
             ),
           ),
         ),
-        el("td", { dataset: { label: "Role" } }, distinct((g) => g.role)),
+        el(
+          "td",
+          { dataset: { label: "Role" } },
+          distinct((g) => g.role),
+          el("br"),
+          el("span", { className: "note" }, `${grants.filter((g) => status(g) === STATUS.active).length} of ${grants.length} sections active`),
+          who.name ? el("br") : "",
+          who.name ? (who.verified ? el("span", { className: "verified" }, "verified") : el("span", { className: "unverified" }, "not verified")) : "",
+        ),
         el("td", { dataset: { label: "History" } }, distinct((g) => (g.fromVersion ? `from version ${g.fromVersion}` : "all versions"))),
         el("td", { dataset: { label: "Expires" } }, distinct((g) => (g.expiresAt ? when(g.expiresAt) : "never"))),
         el(

@@ -62,7 +62,7 @@ function renderInbox() {
     );
     card.element.replaceChildren(
       el("h3", {}, owner(r, patientNames.get(r.recordId))),
-      el("p", {}, "Shared by ", person(r.owner), ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
+      el("p", {}, "Shared by ", person(r.owner), roles === "custom" ? ": " : ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
       el("button", { type: "button", onclick: action(() => readRecord(card.record)) }, `Open record ${n + 1}`),
     );
     if (!known) card.element.append(nameOwner);

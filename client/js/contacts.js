@@ -140,7 +140,9 @@ export class Contacts {
   /** The safety number of this party and contact (or party) `id`, to compare with them (needs the owner's identity). */
   async safetyNumber(id) {
     if (!this.#me) throw new SesphrError("invalid_argument", "A safety number needs your identity.");
-    const p = await this.lookup(id);
+    let p = await this.lookup(id);
+    // A party remembered from elsewhere may lack its keys: ask the directory.
+    if (!p.publicKey) p = await this.#client.lookup(id);
     return safetyNumber(this.#me, p);
   }
 
