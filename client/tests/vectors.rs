@@ -318,10 +318,16 @@ fn generate() -> Value {
 
 /// Invitations, acceptances, name cards, safety numbers, owner state and
 /// their tokens (docs/protocol.md, "Invitations and contacts").
-fn invitation_vectors(rng: &mut TestRng, owner: &Identity, grantee: &Identity) -> Map<String, Value> {
+fn invitation_vectors(
+    rng: &mut TestRng,
+    owner: &Identity,
+    grantee: &Identity,
+) -> Map<String, Value> {
     use sesphr_client::invitation::{safety_number, Invitation, InvitationTerms, NameCard};
     use sesphr_client::owner_state::seal_state;
-    let h = hex::encode::<&[u8]>;
+    fn h(b: impl AsRef<[u8]>) -> String {
+        hex::encode(b)
+    }
     let invitation = Invitation::create(
         owner,
         InvitationTerms {
@@ -339,7 +345,8 @@ fn invitation_vectors(rng: &mut TestRng, owner: &Identity, grantee: &Identity) -
     let acceptance_mail =
         Envelope::seal_mail(&owner.public().encryption, acceptance.as_bytes(), rng).unwrap();
     let card = NameCard::sign(owner, &grantee.id(), "Alice Example", 1_767_226_000_000).unwrap();
-    let state_plain = br#"{"contacts":[{"id":"00","name":"Dr. Bob"}],"me":{"name":"Alice Example"}}"#;
+    let state_plain =
+        br#"{"contacts":[{"id":"00","name":"Dr. Bob"}],"me":{"name":"Alice Example"}}"#;
     let state = seal_state(owner, "contacts", 3, state_plain, rng).unwrap();
     let state_digest: [u8; 32] = sha2::Sha256::digest(&state).into();
     let token = |purpose: Purpose, subject: &[u8], rng: &mut TestRng| {
@@ -350,10 +357,10 @@ fn invitation_vectors(rng: &mut TestRng, owner: &Identity, grantee: &Identity) -
     let v = json!({
         "invitation": h(invitation.as_bytes()),
         "invitation_secret": h(invitation.secret.to_bytes().as_ref()),
-        "invitation_id": h(&invitation.id()),
-        "invitation_hpke_public": h(&invitation.secret.hpke_public().unwrap().to_bytes()),
+        "invitation_id": h(invitation.id()),
+        "invitation_hpke_public": h(invitation.secret.hpke_public().unwrap().to_bytes()),
         "acceptance": h(acceptance.as_bytes()),
-        "mail_acceptance": h(&acceptance_mail.to_bytes()),
+        "mail_acceptance": h(acceptance_mail.to_bytes()),
         "name_card": h(card.as_bytes()),
         "safety_number": safety_number(owner.public(), grantee.public()),
         "owner_state": h(&state),

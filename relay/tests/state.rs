@@ -27,7 +27,9 @@ async fn call(
         req = req.header("x-sesphr-token", hex::encode(t.as_bytes()));
     }
     if let Some(b) = body {
-        req = req.header("content-type", "application/octet-stream").body(b);
+        req = req
+            .header("content-type", "application/octet-stream")
+            .body(b);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
@@ -151,7 +153,14 @@ async fn state_is_owner_only_versioned_and_refused_whole() {
     );
     // A read token for another slot does not read this one.
     let t = token(&alice, Purpose::GetState, b"invitations");
-    let (s, _) = call(api, reqwest::Method::GET, "/v1/state/contacts", Some(&t), None).await;
+    let (s, _) = call(
+        api,
+        reqwest::Method::GET,
+        "/v1/state/contacts",
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(s, 403);
     // Still version 2, and the valid version 3 goes in.
     let (_, stored) = get(api, &alice, "contacts").await;
@@ -173,10 +182,9 @@ async fn parallel_writers_of_one_version_get_exactly_one_success() {
     let bodies: Vec<Vec<u8>> = (0..6)
         .map(|i| seal_state(&alice, "invitations", 1, &[i], &mut os_rng()).unwrap())
         .collect();
-    let results = futures_util::future::join_all(
-        bodies.iter().map(|b| put(api, &alice, "invitations", b)),
-    )
-    .await;
+    let results =
+        futures_util::future::join_all(bodies.iter().map(|b| put(api, &alice, "invitations", b)))
+            .await;
     let ok = results.iter().filter(|r| r.0 == 201).count();
     let conflicts = results
         .iter()

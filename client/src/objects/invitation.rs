@@ -191,7 +191,10 @@ impl Invitation {
             return Err(malformed("invitation", "a role is 1 to 32 bytes"));
         }
         if terms.sections.is_empty() || terms.sections.len() > MAX_SECTIONS {
-            return Err(malformed("invitation", "an invitation names 1 to 32 sections"));
+            return Err(malformed(
+                "invitation",
+                "an invitation names 1 to 32 sections",
+            ));
         }
         if terms
             .sections
@@ -295,7 +298,8 @@ impl Invitation {
         let sig = invitee.sign(w.as_slice());
         w.raw(&sig);
         let body = Zeroizing::new(w.finish());
-        let sealed = Envelope::seal_base(&self.secret.hpke_public()?, &accept_info(&id), &body, rng)?;
+        let sealed =
+            Envelope::seal_base(&self.secret.hpke_public()?, &accept_info(&id), &body, rng)?;
         let mut w = Writer::object(Kind::Acceptance);
         w.raw(&id);
         w.bytes(&sealed.to_bytes())?;
@@ -405,7 +409,12 @@ pub struct NameCard {
 
 impl NameCard {
     /// Signs `name` for `grantee`.
-    pub fn sign(owner: &Identity, grantee: &PartyId, name: &str, issued_at: u64) -> Result<NameCard> {
+    pub fn sign(
+        owner: &Identity,
+        grantee: &PartyId,
+        name: &str,
+        issued_at: u64,
+    ) -> Result<NameCard> {
         check_name(name, "name", false)?;
         let mut w = Writer::object(Kind::NameCard);
         w.raw(&owner.public().to_bytes())
@@ -499,7 +508,9 @@ mod tests {
     fn setup() -> (Identity, Identity, Invitation, Acceptance) {
         let (alice, bob) = (party(1), party(2));
         let inv = Invitation::create(&alice, terms(), &mut os_rng()).unwrap();
-        let acc = inv.accept(&bob, "Dr. Bob", 1_000_000, &mut os_rng()).unwrap();
+        let acc = inv
+            .accept(&bob, "Dr. Bob", 1_000_000, &mut os_rng())
+            .unwrap();
         (alice, bob, inv, acc)
     }
 
@@ -625,7 +636,9 @@ mod tests {
         let ab = safety_number(a.public(), b.public());
         assert_eq!(ab, safety_number(b.public(), a.public()));
         assert_eq!(ab.len(), 60 + 11);
-        assert!(ab.split(' ').all(|g| g.len() == 5 && g.bytes().all(|d| d.is_ascii_digit())));
+        assert!(ab
+            .split(' ')
+            .all(|g| g.len() == 5 && g.bytes().all(|d| d.is_ascii_digit())));
         assert_ne!(ab, safety_number(a.public(), c.public()));
     }
 

@@ -128,11 +128,7 @@ pub fn seal_state<R: CryptoRng + ?Sized>(
 /// Opens a state object of `owner`'s `slot`: `(version, plaintext)`.
 /// Another owner's or slot's state is `binding_mismatch`; any altered byte
 /// `decryption_failed` (or `malformed`).
-pub fn open_state(
-    owner: &Identity,
-    slot: &str,
-    bytes: &[u8],
-) -> Result<(u64, Zeroizing<Vec<u8>>)> {
+pub fn open_state(owner: &Identity, slot: &str, bytes: &[u8]) -> Result<(u64, Zeroizing<Vec<u8>>)> {
     let p = parse(bytes)?;
     if p.header.owner != owner.id() || p.header.slot != slot {
         return Err(Error::BindingMismatch("state of another owner or slot"));
@@ -164,7 +160,10 @@ mod tests {
         let (a, b) = (party(1), party(2));
         let s = seal_state(&a, "contacts", 3, b"{\"x\":1}", &mut os_rng()).unwrap();
         let h = state_header(&s).unwrap();
-        assert_eq!((h.owner, h.slot.as_str(), h.version), (a.id(), "contacts", 3));
+        assert_eq!(
+            (h.owner, h.slot.as_str(), h.version),
+            (a.id(), "contacts", 3)
+        );
         let (v, pt) = open_state(&a, "contacts", &s).unwrap();
         assert_eq!((v, pt.as_slice()), (3, &b"{\"x\":1}"[..]));
         assert_eq!(

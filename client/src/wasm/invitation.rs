@@ -10,8 +10,8 @@ use wasm_bindgen::prelude::*;
 use super::{from_js, party_view, to_js, to_u64, Identity, PartyView, PublicIdentity};
 use crate::envelope::Envelope;
 use crate::invitation::{
-    safety_number as core_safety_number, Acceptance, Invitation, InvitationSecret,
-    InvitationTerms, NameCard,
+    safety_number as core_safety_number, Acceptance, Invitation, InvitationSecret, InvitationTerms,
+    NameCard,
 };
 use crate::owner_state::{open_state as core_open, seal_state as core_seal, state_header};
 use crate::primitives::codec::{Kind, BRAND};

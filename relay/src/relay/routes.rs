@@ -269,10 +269,12 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(warp::get())
         .and(token())
         .and(r.clone())
-        .and_then(|slot: String, t: Option<String>, r: Arc<Relay>| async move {
-            let b = reject(r.get_state(&slot, t.as_deref()).await)?;
-            Ok::<_, Rejection>(octets(StatusCode::OK, b))
-        });
+        .and_then(
+            |slot: String, t: Option<String>, r: Arc<Relay>| async move {
+                let b = reject(r.get_state(&slot, t.as_deref()).await)?;
+                Ok::<_, Rejection>(octets(StatusCode::OK, b))
+            },
+        );
     let state: Route = put_state.or(get_state).unify().boxed();
     let reencrypt = base
         .and(warp::path!("reencrypt"))

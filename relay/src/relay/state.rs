@@ -120,7 +120,8 @@ impl Relay {
                 format!("a state object is at most {MAX_STATE_BYTES} bytes"),
             ));
         }
-        let h = state_header(body).map_err(|e| ApiError::bad_request("bad_state", e.to_string()))?;
+        let h =
+            state_header(body).map_err(|e| ApiError::bad_request("bad_state", e.to_string()))?;
         let owner = t.party.id();
         if h.owner != owner {
             return Err(ApiError::forbidden(
@@ -161,7 +162,12 @@ impl Relay {
     /// `GetState` over the slot name); `404` if none.
     pub async fn get_state(&self, slot: &str, token: Option<&str>) -> Result<Vec<u8>, ApiError> {
         slot_of(slot)?;
-        let t = check_token(token, Purpose::GetState, slot.as_bytes(), self.replay_window_ms)?;
+        let t = check_token(
+            token,
+            Purpose::GetState,
+            slot.as_bytes(),
+            self.replay_window_ms,
+        )?;
         self.spend(&t).await?;
         self.store
             .state_get(t.party.id().0, slot.to_string())
