@@ -824,7 +824,8 @@ $("share-form").addEventListener(
     if (!app.contacts.get(app.party.id)) await app.contacts.add(app.party, $("grantee-name").value);
     const who = app.contacts.label(app.party).text;
     say(`Sharing with ${who}…`);
-    const ids = await app.record.share({ grantee: app.party, role, sections, history, expiresAt });
+    // issueAccess: the grants, and the name the patient gives themself (sealed to the reader).
+    const ids = await S.issueAccess(app.record, { grantee: app.party, role, sections, history, expiresAt, ownerName: app.contacts.myName });
     $("share-form").hidden = true;
     $("grantee-id").value = "";
     $("share-who").value = app.party.id;

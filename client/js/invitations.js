@@ -395,12 +395,21 @@ export class Invitations {
  * opened acceptance or request), sends it `ownerName` (the name the patient
  * gives themself) sealed in its mail, and names the person `contactName`
  * in `contacts` (a Contacts, when given). The path both a confirmed
- * invitation and an approved access request take. Returns the grant ids.
+ * invitation and an approved access request take. Returns the grant ids
+ * (with `nameNotSent`, a code, if the name could not be mailed).
  */
 export async function issueAccess(record, { grantee, sections, role = "custom", history = "all", expiresAt, ownerName, contactName, contacts }) {
   if (!grantee?.publicKey) throw new SesphrError("invalid_argument", "issueAccess needs a verified grantee (id, fingerprint, publicKey).");
   const ids = await record.share({ grantee, sections, role, history, expiresAt });
-  if (ownerName) await sendName(record.patient, grantee, ownerName);
+  // The grants stand whatever happens to the name (a full mailbox, say):
+  // the failure's code is kept on the result, and a later share sends it again.
+  if (ownerName) {
+    try {
+      await sendName(record.patient, grantee, ownerName);
+    } catch (e) {
+      ids.nameNotSent = e.code ?? "error";
+    }
+  }
   if (contacts && contactName && !contacts.get(grantee.id)) {
     await contacts.add(grantee, contactName).catch((e) => {
       // A name already taken: keep the person under a distinct one.

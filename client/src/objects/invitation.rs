@@ -490,6 +490,7 @@ mod tests {
     use super::*;
     use crate::primitives::os_rng;
     use crate::secret::Seed;
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
 
     fn party(b: u8) -> Identity {
@@ -642,6 +643,7 @@ mod tests {
         assert_ne!(ab, safety_number(a.public(), c.public()));
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
