@@ -139,6 +139,13 @@ test("a physician with no identity accepts an invitation; the patient verifies a
   await noAlert(doc);
   await shot(physician, "06-physician-reads.png");
 
+  // A damaged link (one character of the signed invitation changed) says so, and offers nothing.
+  const at = link.length - 10;
+  const damaged = link.slice(0, at) + (link[at] === "A" ? "B" : "A") + link.slice(at + 1);
+  const stranger = await person("stranger", damaged);
+  await stranger.page.locator("#invite-summary").filter({ hasText: "This invitation link is damaged: ask for a new one." }).waitFor();
+  await stranger.context.close();
+
   // Someone else opens the used link and accepts: the patient is told, nothing is shared.
   const eve = await person("eve", link);
   await createIdentity(eve.page);
