@@ -9,12 +9,14 @@
 //   document.js  a decrypted section as people read it
 //   people.js    contacts, and how every view names a party
 //   shared.js    shared with me
+//   invite.js    invitations: invite, accept, confirm
 import * as S from "/pkg/index.js";
 import { $, action, app, fail } from "./ui.js";
 import { setupIdentity, showStored } from "./identity.js";
 import { loadRecords } from "./records.js";
 import { loadShared } from "./shared.js";
 import { loadPeople } from "./people.js";
+import { holdInvitation, offerAcceptance } from "./invite.js";
 
 /**
  * The highest version of each record this identity saw the re-encryption
@@ -105,6 +107,7 @@ async function boot() {
     }
   }
   await showStored();
+  holdInvitation();
   $("view-start").hidden = false;
 }
 
@@ -114,13 +117,18 @@ async function enter(identity) {
   const hw = highWater(identity);
   app.patient = new S.Patient(app.client, identity, { highWater: hw, ...auditState(identity) });
   app.reader = new S.Reader(app.client, identity, { highWater: hw });
-  app.contacts = new S.Contacts(app.client, identity);
+  // Contacts and invitations live encrypted at the relay (one state per identity).
+  app.state = new S.OwnerState(app.client, identity);
+  app.contacts = new S.Contacts(app.client, identity, localStorage, { state: app.state });
+  app.invitations = new S.Invitations(app.patient, app.state);
+  await app.contacts.sync().catch((e) => fail(e));
   $("view-start").hidden = true;
   $("who").hidden = false;
   $("who-fp").textContent = identity.fingerprint;
   $("my-id").textContent = identity.id;
   $("my-fp").textContent = identity.fingerprint;
   $("tabs").hidden = false;
+  offerAcceptance();
   await show("records");
 }
 

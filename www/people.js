@@ -15,6 +15,14 @@ export function person(p) {
   );
 }
 
+/** A safety number as people compare it: three lines of four groups of five digits. */
+export function safetyBlock(number) {
+  const groups = number.split(" ");
+  const lines = [];
+  for (let i = 0; i < groups.length; i += 4) lines.push(groups.slice(i, i + 4).join(" "));
+  return el("pre", { className: "safety", ariaLabel: `safety number ${number}` }, lines.join("\n"));
+}
+
 /** `person`, after looking up a party whose fingerprint this page does not know yet. */
 export async function personLookedUp(p) {
   await app.contacts.describe(p);
@@ -32,6 +40,7 @@ export async function nameParty(party) {
 }
 
 export function loadPeople() {
+  $("my-name").value ||= app.contacts.myName ?? "";
   const list = $("contact-list");
   const contacts = app.contacts.list();
   list.replaceChildren(
@@ -40,9 +49,45 @@ export function loadPeople() {
         "li",
         {},
         el("strong", {}, c.name),
+        " ",
+        c.verified ? el("span", { className: "verified" }, "verified") : el("span", { className: "unverified" }, "not verified"),
         el("br"),
         el("span", { className: "fp" }, c.fingerprint),
         el("br"),
+        el(
+          "button",
+          {
+            type: "button",
+            onclick: action(async (ev) => {
+              const li = ev.currentTarget.closest("li");
+              const number = await app.contacts.safetyNumber(c.id);
+              li.querySelector(".safety-box")?.remove();
+              li.append(
+                el(
+                  "div",
+                  { className: "safety-box" },
+                  el("p", {}, `Your safety number with ${c.name} — they see the same number on their screen:`),
+                  safetyBlock(number),
+                  c.verified
+                    ? el("p", { className: "note" }, `You marked ${c.name} verified on ${new Date(c.verifiedAt ?? c.addedAt).toLocaleDateString()}.`)
+                    : el(
+                        "button",
+                        {
+                          type: "button",
+                          onclick: action(async () => {
+                            await app.contacts.verify(c.id);
+                            loadPeople();
+                            say(`${c.name} is verified.`);
+                          }),
+                        },
+                        `The numbers match: mark ${c.name} verified`,
+                      ),
+                ),
+              );
+            }),
+          },
+          `Safety number with ${c.name}`,
+        ),
         el(
           "button",
           {
@@ -64,7 +109,7 @@ export function loadPeople() {
             className: "danger",
             onclick: action(async () => {
               if (!confirm(`Remove ${c.name} from your contacts? What you shared with them stays shared: revoke it under "My records".`)) return;
-              app.contacts.remove(c.id);
+              await app.contacts.remove(c.id);
               loadPeople();
             }),
           },
@@ -99,5 +144,13 @@ $("contact-name-form").addEventListener(
     $("contact-id").value = "";
     loadPeople();
     say(`Added ${c.name}.`);
+  }),
+);
+
+$("my-name-form").addEventListener(
+  "submit",
+  action(async () => {
+    const n = await app.contacts.setMyName($("my-name").value);
+    say(`Saved: people you share with from now on see you as ${n}.`);
   }),
 );

@@ -4,6 +4,7 @@
 import * as S from "/pkg/index.js";
 import { documentView, downloadFhir, size } from "./document.js";
 import { person, personLookedUp } from "./people.js";
+import { renderInvitations } from "./invite.js";
 import { $, action, app, currentLine, download, el, explain, fail, progress, say, sayAt, sayNear, when } from "./ui.js";
 
 // ------------------------------------------------------------------ my records
@@ -127,7 +128,7 @@ async function openRecord(r) {
   const kept = app.editing?.record === r && app.editing.dirty;
   if (!kept) await bindForm(app.editing?.record === r ? app.editing.name : $("section-name").value);
   renderShareChoices();
-  await Promise.all([renderGrants(), renderAudit()]);
+  await Promise.all([renderGrants(), renderAudit(), renderInvitations()]);
 }
 
 function sectionNames() {
@@ -790,6 +791,9 @@ $("lookup-form").addEventListener(
         : "Found someone new with the fingerprint ",
       el("strong", { className: "fp" }, app.party.fingerprint),
       known ? "." : ". Check it with them before you share, and name them.",
+      known && !known.verified
+        ? el("span", { className: "unverified warn" }, ` Warning: ${known.name} is not verified. Compare your safety number with them under "People" before you share.`)
+        : "",
     );
     $("share-name-box").hidden = !!known;
     $("grantee-name").required = !known;
@@ -820,7 +824,8 @@ $("share-form").addEventListener(
     if (!app.contacts.get(app.party.id)) await app.contacts.add(app.party, $("grantee-name").value);
     const who = app.contacts.label(app.party).text;
     say(`Sharing with ${who}…`);
-    const ids = await app.record.share({ grantee: app.party, role, sections, history, expiresAt });
+    // issueAccess: the grants, and the name the patient gives themself (sealed to the reader).
+    const ids = await S.issueAccess(app.record, { grantee: app.party, role, sections, history, expiresAt, ownerName: app.contacts.myName });
     $("share-form").hidden = true;
     $("grantee-id").value = "";
     $("share-who").value = app.party.id;
@@ -837,7 +842,7 @@ const STATUS = { active: "active", revoked: "revoked", expired: "expired" };
  * Who can read what: one row per person, with each section's status (the
  * newest grant per person and section: rotations re-issue them).
  */
-async function renderGrants() {
+export async function renderGrants() {
   const body = $("grant-table").querySelector("tbody");
   const all = await app.record.grants();
   const live = new Set(app.record.liveGrants().map((g) => g.grantId));
@@ -878,7 +883,15 @@ async function renderGrants() {
             ),
           ),
         ),
-        el("td", { dataset: { label: "Role" } }, distinct((g) => g.role)),
+        el(
+          "td",
+          { dataset: { label: "Role" } },
+          distinct((g) => g.role),
+          el("br"),
+          el("span", { className: "note" }, `${grants.filter((g) => status(g) === STATUS.active).length} of ${grants.length} sections active`),
+          who.name ? el("br") : "",
+          who.name ? (who.verified ? el("span", { className: "verified" }, "verified") : el("span", { className: "unverified" }, "not verified")) : "",
+        ),
         el("td", { dataset: { label: "History" } }, distinct((g) => (g.fromVersion ? `from version ${g.fromVersion}` : "all versions"))),
         el("td", { dataset: { label: "Expires" } }, distinct((g) => (g.expiresAt ? when(g.expiresAt) : "never"))),
         el(

@@ -2,11 +2,14 @@
 // server; only what each record's owner signed is shown.
 import { documentView, patientName } from "./document.js";
 import { nameParty, person } from "./people.js";
+import { renderWaiting } from "./invite.js";
 import { $, action, app, el, explain, fail, say } from "./ui.js";
 
 /** Whose record it is, as the inbox and the reading view say it. */
 function owner(r, name) {
   const who = app.contacts.label(r.owner);
+  // The name the owner gave themself, sealed to this reader (a name card).
+  if (r.ownerName) return `Record from ${r.ownerName} (${r.owner.fingerprint.slice(0, 9)})`;
   return name ? `${name}'s record` : who.name ? `${who.name}'s record` : "A record";
 }
 
@@ -17,6 +20,7 @@ export async function loadShared() {
   // on one keeps it, and the garbage collector frees its wasm state.
   app.shared = await app.reader.sharedWithMe();
   renderInbox();
+  renderWaiting();
   say("");
 }
 
@@ -58,7 +62,7 @@ function renderInbox() {
     );
     card.element.replaceChildren(
       el("h3", {}, owner(r, patientNames.get(r.recordId))),
-      el("p", {}, "Shared by ", person(r.owner), ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
+      el("p", {}, "Shared by ", person(r.owner), roles === "custom" ? ": " : ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
       el("button", { type: "button", onclick: action(() => readRecord(card.record)) }, `Open record ${n + 1}`),
     );
     if (!known) card.element.append(nameOwner);

@@ -1,13 +1,41 @@
 // The people a party shares with or reads from, by the names it gave them.
 //
 // A contact is a party looked up in the SRS directory (its entry verified by
-// the core) and named by this party: the name never leaves this device. The
-// fingerprint, not the name, is what was checked with the person; every view
-// shows both, the same way (`Contacts.label`).
+// the core) and named by this party. The fingerprint, not the name, is what
+// was checked with the person; every view shows both, the same way
+// (`Contacts.label`). A contact is `verified` once the person's safety
+// number was compared (or their QR scanned).
+//
+// The book lives encrypted at the relay (owner-private state, slot
+// `contacts`, only this party's seed opens it), so a restore on another
+// browser brings it back; the Web Storage is a cache for the page's first
+// paint. Each change is applied to the relay's current copy by
+// compare-and-swap, so two tabs never lose each other's edits.
 
 import { SesphrError } from "./errors.js";
+import { OwnerState, safetyNumber } from "./invitations.js";
+
+const SLOT = "contacts";
 
 const MAX_NAME = 80;
+
+/** Whether a stored contact has the fields every view needs. */
+const valid = (c) => typeof c?.id === "string" && typeof c.name === "string" && typeof c.fingerprint === "string";
+
+/**
+ * One change applied to the relay's copy of the book: the other tab's
+ * edits in that copy stay. A name another contact took meanwhile gets the
+ * fingerprint's first group after it.
+ */
+function apply(value, op) {
+  const list = (Array.isArray(value.contacts) ? value.contacts : []).filter(valid);
+  if (op.op === "me") return { ...value, contacts: list, me: { name: op.name } };
+  const rest = list.filter((c) => c.id !== (op.id ?? op.contact.id));
+  if (op.op === "remove") return rest.length === list.length ? undefined : { ...value, contacts: rest };
+  const c = { ...op.contact };
+  if (rest.some((x) => x.name.toLowerCase() === c.name.toLowerCase())) c.name = `${c.name} (${c.fingerprint.slice(0, 4)})`;
+  return { ...value, contacts: [...rest, c] };
+}
 
 /** A name as stored: trimmed, one line, at most 80 characters, not empty. */
 function cleanName(name) {
@@ -32,19 +60,96 @@ export class Contacts {
   #asking = new Map();
   #listeners = new Set();
 
-  /** `owner` is the identity (or its party id) whose book this is. */
-  constructor(client, owner, storage = globalThis.localStorage) {
+  /** The relay copy (when the owner is an Identity), and the changes queued for it. */
+  #state;
+  #writes = Promise.resolve();
+  #me;
+
+  /**
+   * `owner` is the identity whose book this is (or only its party id: then
+   * the book stays in `storage`). `state` shares an OwnerState of the
+   * identity (one per identity keeps its stale check in one place).
+   */
+  constructor(client, owner, storage = globalThis.localStorage, { state } = {}) {
     if (!storage) throw new SesphrError("invalid_argument", "Contacts need a storage (localStorage).");
     this.#client = client;
     this.#owner = typeof owner === "string" ? owner : owner.id;
     this.#key = `sesphr-contacts-${this.#owner}`;
     this.#storage = storage;
+    if (typeof owner !== "string" && owner?.core && client?.baseUrl) this.#me = owner;
+    if (this.#me) this.#state = state ?? new OwnerState(client, owner);
+  }
+
+  /**
+   * Loads the book from the relay (a restore on a new browser gets it
+   * back); a book that exists only in this browser's storage (from before
+   * the relay kept it) is uploaded. Resolves the list.
+   */
+  async sync() {
+    if (!this.#state) return this.list();
+    const local = this.#read();
+    const { value } = await this.#state.update(SLOT, (v) => (v === undefined && local.length ? { contacts: local } : undefined));
+    this.#cache(value);
+    return this.list();
+  }
+
+  /** Applies `op` to the relay's copy (compare-and-swap), then caches what the relay holds. */
+  #push(op) {
+    if (!this.#state) return Promise.resolve();
+    const run = this.#writes.then(async () => {
+      const { value } = await this.#state.update(SLOT, (v) => apply(v ?? { contacts: [] }, op));
+      this.#cache(value);
+    });
+    this.#writes = run.catch(() => {});
+    return run;
+  }
+
+  #cache(value) {
+    if (!value) return;
+    const list = Array.isArray(value.contacts) ? value.contacts.filter(valid) : [];
+    if (value.me?.name) this.#storage.setItem(`${this.#key}-me`, value.me.name);
+    this.#write(list);
+  }
+
+  /** The name this party gives itself (shown to the people it shares with), or undefined. */
+  get myName() {
+    return this.#storage.getItem(`${this.#key}-me`) ?? undefined;
+  }
+
+  /** Sets the name this party gives itself. */
+  async setMyName(name) {
+    const n = cleanName(name);
+    this.#storage.setItem(`${this.#key}-me`, n);
+    await this.#push({ op: "me", name: n });
+    return n;
+  }
+
+  /**
+   * Marks contact `id` verified: its safety number (`safetyNumber(id)`)
+   * was compared with the person, or their QR scanned.
+   */
+  async verify(id, verified = true) {
+    const c = this.get(id);
+    if (!c) throw new SesphrError("not_found", "That person is not in your contacts.");
+    const next = { ...c, verified, verifiedAt: verified ? Date.now() : undefined };
+    this.#write([...this.#read().filter((x) => x.id !== id), next]);
+    await this.#push({ op: "put", contact: next });
+    return next;
+  }
+
+  /** The safety number of this party and contact (or party) `id`, to compare with them (needs the owner's identity). */
+  async safetyNumber(id) {
+    if (!this.#me) throw new SesphrError("invalid_argument", "A safety number needs your identity.");
+    let p = await this.lookup(id);
+    // A party remembered from elsewhere may lack its keys: ask the directory.
+    if (!p.publicKey) p = await this.#client.lookup(id);
+    return safetyNumber(this.#me, p);
   }
 
   #read() {
     try {
       const list = JSON.parse(this.#storage.getItem(this.#key) ?? "[]");
-      return Array.isArray(list) ? list.filter((c) => typeof c?.id === "string" && typeof c.name === "string" && typeof c.fingerprint === "string") : [];
+      return Array.isArray(list) ? list.filter(valid) : [];
     } catch {
       return [];
     }
@@ -56,7 +161,7 @@ export class Contacts {
     for (const f of this.#listeners) f();
   }
 
-  /** Calls `f` whenever the book changes (here or in another tab of this browser). */
+  /** Calls `f` whenever the book changes (here, in another tab of this browser, or after `sync`). */
   onChange(f) {
     this.#listeners.add(f);
     globalThis.addEventListener?.("storage", (e) => {
@@ -89,9 +194,12 @@ export class Contacts {
     if (taken) {
       throw new SesphrError("invalid_argument", `You already have a contact named ${taken.name}: choose another name.`);
     }
-    const contact = { id: p.id, name: n, fingerprint: p.fingerprint, addedAt: this.get(p.id)?.addedAt ?? Date.now() };
+    const was = this.get(p.id);
+    const same = was?.fingerprint === p.fingerprint;
+    const contact = { id: p.id, name: n, fingerprint: p.fingerprint, addedAt: was?.addedAt ?? Date.now(), verified: same && !!was?.verified, verifiedAt: same ? was?.verifiedAt : undefined };
     this.#write([...list, contact]);
-    return contact;
+    await this.#push({ op: "put", contact });
+    return this.get(p.id) ?? contact;
   }
 
   /** Renames contact `id`. */
@@ -104,6 +212,7 @@ export class Contacts {
   /** Removes contact `id` (shares with them stay: revoke those separately). */
   remove(id) {
     this.#write(this.#read().filter((c) => c.id !== id));
+    return this.#push({ op: "remove", id });
   }
 
   /** A party from the directory (verified), cached for the session. */
@@ -145,7 +254,7 @@ export class Contacts {
     const c = this.get(id);
     const fingerprint = c?.fingerprint ?? (typeof p === "string" ? undefined : p.fingerprint) ?? this.#seen.get(id)?.fingerprint;
     const short = fingerprint ? fingerprint.slice(0, 9) : `${id.slice(0, 8)}…`;
-    if (c) return { id, name: c.name, fingerprint, text: `${c.name} (${short})` };
+    if (c) return { id, name: c.name, fingerprint, verified: !!c.verified, text: `${c.name} (${short})` };
     return { id, name: undefined, fingerprint, text: `${fingerprint ? fingerprint.slice(0, 19) : short} (not in your contacts)` };
   }
 

@@ -456,6 +456,8 @@ export class SharedRecord {
   readonly recordId: string;
   /** The owner: the party the record id is bound to. */
   readonly owner: Party;
+  /** The name the owner gave themself (a signed name card sealed to this reader), if any. */
+  ownerName?: string;
   readonly sections: SharedSection[];
   /** Ids of inbox items naming this record signed by someone else: never used. */
   foreign: string[];
@@ -494,6 +496,9 @@ export interface Contact {
   name: string;
   fingerprint: string;
   addedAt: number;
+  /** Set once the safety number was compared with the person (`verify`). */
+  verified?: boolean;
+  verifiedAt?: number;
 }
 
 /** How every view names a party: `text` is "Name (ABCD-EFGH)" or "ABCD-… (not in your contacts)". */
@@ -506,14 +511,24 @@ export interface PartyLabel {
 
 /** The people a party shares with or reads from, by name, in a Web Storage (localStorage). */
 export class Contacts {
-  constructor(client: Client, owner: Identity | string, storage?: Storage);
+  /** With an Identity, the book lives encrypted at the relay (slot `contacts`), `storage` being its cache. */
+  constructor(client: Client, owner: Identity | string, storage?: Storage, options?: { state?: OwnerState });
+  /** Loads the book from the relay (uploading one that exists only in `storage`). */
+  sync(): Promise<Contact[]>;
+  /** The name this party gives itself (what the people it shares with see). */
+  readonly myName: string | undefined;
+  setMyName(name: string): Promise<string>;
+  /** Marks a contact verified (its safety number was compared). */
+  verify(id: string, verified?: boolean): Promise<Contact>;
+  /** The safety number of this party and `id`. */
+  safetyNumber(id: string): Promise<string>;
   /** Every contact, sorted by name. */
   list(): Contact[];
   get(id: string): Contact | undefined;
   /** Looks `party` up in the directory (verified) and names it; throws `invalid_argument` for an empty, long or taken name. */
   add(party: string | Party, name: string): Promise<Contact>;
   rename(id: string, name: string): Promise<Contact>;
-  remove(id: string): void;
+  remove(id: string): Promise<void>;
   /** A verified directory lookup, cached for the session. */
   lookup(id: string): Promise<Party>;
   /** Remembers a party verified elsewhere, for `label`. */
@@ -524,6 +539,89 @@ export class Contacts {
   /** Called on every change, in this tab or another of the same browser. */
   onChange(f: () => void): void;
 }
+
+// ------------------------------------------------------------------ invitations (invitations.js)
+
+/** A party's owner-private state at the relay: JSON per slot, encrypted under its seed, versioned by compare-and-swap. */
+export class OwnerState {
+  constructor(client: Client, identity: Identity);
+  load(slot: string): Promise<{ version: number; value: unknown }>;
+  /** Applies `change` to the current value and stores the next version, again on `version_conflict`. */
+  update<T>(slot: string, change: (value: T | undefined) => T | undefined | Promise<T | undefined>): Promise<{ version: number; value: T }>;
+}
+
+export interface InvitationInfo {
+  id: string;
+  owner: Party;
+  ownerName: string;
+  role: string;
+  sections: string[];
+  expiresAt: number;
+  expired: boolean;
+}
+
+export interface PendingAcceptance {
+  mailId: string;
+  invitationId: string;
+  invitee: Party;
+  name: string;
+  acceptedAt: number;
+  recordId: string;
+  role: string;
+  sections: string[];
+  ownerName: string;
+  expiresAt: number;
+}
+
+export interface InvitationListing {
+  id: string;
+  recordId: string;
+  role: string;
+  sections: string[];
+  ownerName: string;
+  expiresAt: number;
+  createdAt: number;
+  status: "open" | "used" | "cancelled" | "expired";
+  acceptedBy?: string;
+}
+
+/** The patient's invitations (kept encrypted at the relay, slot `invitations`). */
+export class Invitations {
+  constructor(patient: Patient, state?: OwnerState);
+  invite(record: PatientRecord, options: { sections?: string[]; role?: string; expiresAt?: number; ownerName: string; portalUrl?: string }): Promise<{ id: string; url: string; expiresAt: number; role: string; sections: string[] }>;
+  list(): Promise<InvitationListing[]>;
+  cancel(id: string): Promise<void>;
+  /** Acceptances in the mail, verified; refused ones (`invitation_unknown`, `invitation_expired`, `invitation_used`, `invitation_invalid`) are deleted. */
+  acceptances(): Promise<{ pending: PendingAcceptance[]; refused: Array<{ mailId: string; code: string; message: string }> }>;
+  /** Marks the invitation used (compare-and-swap), then `issueAccess`; returns the grant ids. */
+  confirm(record: PatientRecord, pending: PendingAcceptance, options?: { contactName?: string; contacts?: Contacts }): Promise<string[]>;
+  decline(pending: PendingAcceptance): Promise<void>;
+}
+
+/** What an invitation link offers (its owner's signature verified). */
+export function readInvitation(link: string): InvitationInfo;
+/** The invitee's side: posts its acceptance to the owner's mail. `invitation_expired` past the expiry. */
+export function acceptInvitation(client: Client, identity: Identity, link: string, options?: { name?: string }): Promise<InvitationInfo>;
+/** Grants sections to a verified party, sends it `ownerName`, names it in `contacts`: what confirming an invitation or approving an access request does. */
+export function issueAccess(
+  record: PatientRecord,
+  options: { grantee: Party; sections?: string[]; role?: string; history?: "all" | "fromNow"; expiresAt?: number; ownerName?: string; contactName?: string; contacts?: Contacts },
+): Promise<string[]>;
+/** Sends `grantee` the name the patient gives themself (a signed name card in its mail). */
+export function sendName(patient: Patient | { client: Client; identity: Identity }, grantee: Party, name: string): Promise<void>;
+/** A reader's view of owners' names: owner id → `{name, issuedAt, fingerprint}`. */
+export function ownerNames(reader: Reader | { client: Client; identity: Identity }): Promise<Map<string, { name: string; issuedAt: number; fingerprint: string }>>;
+export interface PersonShares {
+  grantee: { id: string; fingerprint: string };
+  name?: string;
+  role: string;
+  sections: Array<{ name: string; grantIds: string[] }>;
+  grantIds: string[];
+}
+/** A record's live grants, one row per grantee. */
+export function sharesByPerson(record: PatientRecord, contacts?: Contacts): PersonShares[];
+/** The safety number of two parties (the same on both sides). */
+export function safetyNumber(a: { publicKey: Uint8Array } | Uint8Array, b: { publicKey: Uint8Array } | Uint8Array): string;
 
 // ------------------------------------------------------------------ FHIR (fhir.js)
 

@@ -15,6 +15,7 @@
 //   owner.js     Patient, PatientRecord
 //   reader.js    Reader, SharedRecord
 //   contacts.js  Contacts: people by the names this party gave them
+//   invitations.js invitations, owner-private state, name cards, shares by person
 //   fhir.js      FHIR R4: import plans, Bundle and Patient Summary export
 
 export { init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex } from "./wasm.js";
@@ -26,4 +27,5 @@ export { Patient, PatientRecord } from "./owner.js";
 export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
 export { openLink } from "./shl.js";
+export { OwnerState, Invitations, readInvitation, acceptInvitation, issueAccess, sendName, ownerNames, sharesByPerson, safetyNumber } from "./invitations.js";
 export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

@@ -79,6 +79,19 @@ function auditInWords(e) {
   return e;
 }
 
+/** Whether mail (hex) opens for `identity` as a kind of object this package reads other than a receipt bundle. */
+function isOtherMail(identity, sealed) {
+  try {
+    const kind = core.mailKind(identity.core, hexBytes(sealed));
+    return kind !== undefined && kind !== RECEIPT_BUNDLE;
+  } catch {
+    return false;
+  }
+}
+
+/** The codec kind of a receipt bundle. */
+const RECEIPT_BUNDLE = 0x15;
+
 /** A patient: the owner of records. */
 export class Patient {
   /**
@@ -168,9 +181,11 @@ export class Patient {
    * Readers' forwarded receipts about `recordId` in this patient's mail:
    * `[{id, mail}]` (`mail` a core ReceiptMail, its receipts claims the
    * check verifies where it needs to). Mail that does not open or decode as
-   * a receipt bundle, or is about no record of this patient's, is junk
-   * anyone could post: deleted. Mail about the patient's other records
-   * waits for their audits.
+   * any object this package reads, or a bundle about no record of this
+   * patient's, is junk anyone could post: deleted. Mail of another kind
+   * (an invitation's acceptance, …) waits for its own reader, which deletes
+   * what it consumed; mail about the patient's other records waits for
+   * their audits.
    */
   async #receiptMail(recordId) {
     const srs = this.client.pinnedSrs();
@@ -180,8 +195,10 @@ export class Patient {
       let mail;
       try {
         mail = core.ReceiptMail.open(this.identity.core, srs, hexBytes(sealed));
-      } catch {
-        // Receipt bundles are the only mail there is: anything else is junk.
+      } catch (e) {
+        // Another kind of mail this package reads (an acceptance, …) waits
+        // for its own reader; what does not open or decode is junk.
+        if (isOtherMail(this.identity, sealed)) continue;
         junk.push(id);
         continue;
       }

@@ -7,6 +7,7 @@
 import { core, fromHex, free, sameBytes } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 import { openSection } from "./documents.js";
+import { ownerNames } from "./invitations.js";
 
 /** Receipts per forwarded bundle (the core's limit). */
 const BUNDLE = 32;
@@ -145,6 +146,9 @@ export class Reader {
         }
         out.push(new SharedRecord(this, shared, latest));
       }
+      // The names owners gave themselves (sealed to this reader in mail).
+      const names = out.length ? await ownerNames(this).catch(() => new Map()) : new Map();
+      for (const r of out) r.ownerName = names.get(r.owner.id)?.name;
       return out;
     } finally {
       inbox.free();

@@ -232,7 +232,7 @@ fn generate() -> Value {
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
     }
-    json!({
+    let mut out = json!({
         "audit_entry_unlinked": h(entry.to_bytes()),
         "audit_entry_2": h(receipt_2.entry.to_bytes()),
         "audit_tree_head_2": h(receipt_2.head.as_bytes()),
@@ -308,7 +308,70 @@ fn generate() -> Value {
         "record_0_id": record_0.to_hex(),
         "wrapped_seed_passphrase": passphrase,
         "wrapped_seed": h(&wrapped),
-    })
+    });
+    // Drawn after everything above, so adding them changed no other value.
+    out.as_object_mut()
+        .unwrap()
+        .extend(invitation_vectors(&mut rng, &owner, &grantee));
+    out
+}
+
+/// Invitations, acceptances, name cards, safety numbers, owner state and
+/// their tokens (docs/protocol.md, "Invitations and contacts").
+fn invitation_vectors(
+    rng: &mut TestRng,
+    owner: &Identity,
+    grantee: &Identity,
+) -> Map<String, Value> {
+    use sesphr_client::invitation::{safety_number, Invitation, InvitationTerms, NameCard};
+    use sesphr_client::owner_state::seal_state;
+    fn h(b: impl AsRef<[u8]>) -> String {
+        hex::encode(b)
+    }
+    let invitation = Invitation::create(
+        owner,
+        InvitationTerms {
+            expires_at: 1_767_830_400_000,
+            role: "physician".into(),
+            sections: vec!["allergies".into(), "medications".into()],
+            owner_name: "Alice Example".into(),
+        },
+        rng,
+    )
+    .unwrap();
+    let acceptance = invitation
+        .accept(grantee, "Dr. Bob", 1_767_225_900_000, rng)
+        .unwrap();
+    let acceptance_mail =
+        Envelope::seal_mail(&owner.public().encryption, acceptance.as_bytes(), rng).unwrap();
+    let card = NameCard::sign(owner, &grantee.id(), "Alice Example", 1_767_226_000_000).unwrap();
+    let state_plain =
+        br#"{"contacts":[{"id":"00","name":"Dr. Bob"}],"me":{"name":"Alice Example"}}"#;
+    let state = seal_state(owner, "contacts", 3, state_plain, rng).unwrap();
+    let state_digest: [u8; 32] = sha2::Sha256::digest(&state).into();
+    let token = |purpose: Purpose, subject: &[u8], rng: &mut TestRng| {
+        RequestToken::sign(owner, purpose, subject, 1_767_225_602_000, rng).unwrap()
+    };
+    let token_put_state = token(Purpose::PutState, &state_digest, rng);
+    let token_get_state = token(Purpose::GetState, b"contacts", rng);
+    let v = json!({
+        "invitation": h(invitation.as_bytes()),
+        "invitation_secret": h(invitation.secret.to_bytes().as_ref()),
+        "invitation_id": h(invitation.id()),
+        "invitation_hpke_public": h(invitation.secret.hpke_public().unwrap().to_bytes()),
+        "acceptance": h(acceptance.as_bytes()),
+        "mail_acceptance": h(acceptance_mail.to_bytes()),
+        "name_card": h(card.as_bytes()),
+        "safety_number": safety_number(owner.public(), grantee.public()),
+        "owner_state": h(&state),
+        "owner_state_plaintext": String::from_utf8(state_plain.to_vec()).unwrap(),
+        "token_put_state": h(token_put_state.as_bytes()),
+        "token_get_state": h(token_get_state.as_bytes()),
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
 }
 
 #[test]

@@ -55,6 +55,7 @@ test("the tarball holds exactly the package files, with its metadata", () => {
     "identity.js",
     "index.d.ts",
     "index.js",
+    "invitations.js",
     "owner.js",
     "package.json",
     "reader.js",

@@ -427,6 +427,12 @@ L_ATTACHMENT_KEY_COMMIT = b"SeSPHR-v1/attachment/key-commit"
 L_ATTACHMENT_HEADER = b"SeSPHR-v1/attachment-header"
 L_AUDIT_LISTING = b"SeSPHR-v1/audit-listing"
 L_MAIL = b"SeSPHR-v1/mail"
+L_INVITATION_ID = b"SeSPHR-v1/invitation/id"
+L_INVITATION_MAC = b"SeSPHR-v1/invitation/mac"
+L_INVITATION_HPKE = b"SeSPHR-v1/invitation/hpke"
+L_INVITATION_ACCEPT = b"SeSPHR-v1/invitation/accept"
+L_OWNER_STATE = b"SeSPHR-v1/owner-state"
+L_SAFETY_NUMBER = b"SeSPHR-v1/safety-number"
 
 # § Labels: the constant names of the table, for comparing it with the above.
 LABELS = {
@@ -443,6 +449,9 @@ LABELS = {
     "ATTACHMENT_KEY_COMMIT": L_ATTACHMENT_KEY_COMMIT,
     "ATTACHMENT_HEADER": L_ATTACHMENT_HEADER, "AUDIT_LISTING": L_AUDIT_LISTING,
     "MAIL": L_MAIL,
+    "INVITATION_ID": L_INVITATION_ID, "INVITATION_MAC": L_INVITATION_MAC,
+    "INVITATION_HPKE": L_INVITATION_HPKE, "INVITATION_ACCEPT": L_INVITATION_ACCEPT,
+    "OWNER_STATE": L_OWNER_STATE, "SAFETY_NUMBER": L_SAFETY_NUMBER,
 }
 
 
@@ -793,7 +802,8 @@ ROLE_PHYSICIAN = 2
 # § Request tokens: the purpose bytes
 PURPOSES = {"UploadBlob": 1, "ReadInbox": 2, "ListGrants": 3, "ReadAudit": 4, "DeleteBlob": 5,
             "ClearInbox": 6, "SendMail": 7, "ReadMail": 8, "ClearMail": 9,
-            "PutLink": 10, "ListLinks": 11, "RevokeLink": 12}
+            "PutLink": 10, "ListLinks": 11, "RevokeLink": 12,
+            "PutState": 13, "GetState": 14}
 
 
 def main(argv: list[str]) -> int:
@@ -872,6 +882,8 @@ def main(argv: list[str]) -> int:
         check_wrapped_seed(V, ctx)
     with Group("attachment"):
         check_attachment(V, ctx)
+    with Group("invitations and contacts"):
+        check_invitations(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -1941,6 +1953,131 @@ def check_mail_tokens(V: Vectors, c: dict) -> None:
     c["token_nonces"] = c["token_nonces"] + nonces
 
 
+def check_invitations(V: Vectors, c: dict) -> None:
+    """§ Invitations and contacts: the invitation (0x16), its acceptance (0x17
+    sealing 0x18) in mail, the name card (0x1a), the safety number, the owner
+    state (0x19) and tokens 13-14."""
+    owner, grantee = c["owner"], c["grantee"]
+    inv = V.hex("invitation")
+    s_ = V.hex("invitation_secret")
+    r = Reader(inv, 0x16)
+    eq("invitation: owner's public identity", r.take(66), owner.public)
+    eq("invitation: the secret s", r.take(32), s_)
+    eq("invitation: expires_at", r.u64(), 1767830400000)
+    eq("invitation: role", r.lp(32), b"physician")
+    n = r.u8()
+    eq("invitation: sections", [r.lp(64) for _ in range(n)], [b"allergies", b"medications"])
+    eq("invitation: owner name", r.lp(80), b"Alice Example")
+    sig_at = r.i
+    r.take(64)
+    r.end()
+    eq("invitation: 185 + role + Σ(4 + section) + name bytes", len(inv), 185 + 9 + (4 + 9) + (4 + 11) + 13)
+    check_signed("invitation", owner, inv, sig_at)
+    inv_id = H(L_INVITATION_ID, s_)
+    eq("invitation id = H(INVITATION_ID, s)", inv_id, V.hex("invitation_id"))
+    sk_inv = H2S(L_INVITATION_HPKE, s_)
+    eq("invitation HPKE key = H2S(INVITATION_HPKE, s)·G", compress(pt_mul(sk_inv, G)), V.hex("invitation_hpke_public"))
+    mac_key = Expand(hkdf_extract(L_INVITATION_MAC, s_), L_INVITATION_MAC)
+
+    # The acceptance, in mail sealed to the owner.
+    mail = V.hex("mail_acceptance")
+    mr = Reader(mail, 0x04)
+    enc, ct = mr.take(65), mr.lp(65536)
+    mr.end()
+    acc = HpkeContext(MODE_BASE, decap(enc, owner.sk_enc, None), L_MAIL, AEAD_AES256GCM).open(b"", ct, 0)
+    eq("mail_acceptance opens (as mail) to exactly acceptance", acc, V.hex("acceptance"))
+    ar = Reader(acc, 0x17)
+    eq("acceptance: invitation id", ar.take(32), inv_id)
+    env = ar.lp(65536 + 128)
+    ar.end()
+    er = Reader(env, 0x04)
+    enc2, ct2 = er.take(65), er.lp(65536)
+    er.end()
+    info = lp(L_INVITATION_ACCEPT) + lp(inv_id)
+    try:
+        body = HpkeContext(MODE_BASE, decap(enc2, sk_inv, None), info, AEAD_AES256GCM).open(b"", ct2, 0)
+        ok("acceptance: opens with the invitation's key (HPKE base, info lp(INVITATION_ACCEPT) ‖ lp(id))")
+    except InvalidTag:
+        fail("acceptance: opens with the invitation's key", "tag mismatch")
+        return
+    try:
+        HpkeContext(MODE_BASE, decap(enc2, sk_inv, None), L_INVITATION_ACCEPT, AEAD_AES256GCM).open(b"", ct2, 0)
+        fail("acceptance: does not open with the bare label as info", "it opened")
+    except InvalidTag:
+        ok("acceptance: does not open with the bare label as info")
+    br = Reader(body, 0x18)
+    eq("acceptance body: invitee's public identity", br.take(66), grantee.public)
+    eq("acceptance body: owner party id", br.take(32), owner.party_id)
+    eq("acceptance body: invitation id", br.take(32), inv_id)
+    eq("acceptance body: accepted_at", br.u64(), 1767225900000)
+    name = br.lp(80)
+    eq("acceptance body: the invitee's name", name, b"Dr. Bob")
+    macced = body[: br.i]
+    tag = br.take(32)
+    h = c_hmac.HMAC(mac_key, hashes.SHA256())
+    h.update(macced)
+    eq("acceptance body: tag = HMAC-SHA256(Expand(Extract(INVITATION_MAC, s), INVITATION_MAC), body so far)", tag, h.finalize())
+    sig_at = br.i
+    br.take(64)
+    br.end()
+    eq("acceptance body: 244 + name bytes", len(body), 244 + len(name))
+    eq("acceptance: 377 + name bytes", len(acc), 377 + len(name))
+    check_signed("acceptance body (signed by the invitee over everything before, tag included)", grantee, body, sig_at)
+
+    card = V.hex("name_card")
+    nr = Reader(card, 0x1A)
+    eq("name card: owner's public identity", nr.take(66), owner.public)
+    eq("name card: grantee party id", nr.take(32), grantee.party_id)
+    eq("name card: issued_at", nr.u64(), 1767226000000)
+    cname = nr.lp(80)
+    eq("name card: name", cname, b"Alice Example")
+    sig_at = nr.i
+    nr.take(64)
+    nr.end()
+    eq("name card: 180 + name bytes", len(card), 180 + len(cname))
+    check_signed("name card", owner, card, sig_at)
+
+    def half(p: Party) -> str:
+        d = H(L_SAFETY_NUMBER, p.public)
+        return "".join(f"{int.from_bytes(d[i:i + 5], 'big') % 100000:05d}" for i in range(0, 30, 5))
+    a, b = sorted([half(owner), half(grantee)])
+    digits = a + b
+    eq("safety number: both halves (H(SAFETY_NUMBER, public) → six 5-digit groups), the smaller first",
+       V.text("safety_number"), " ".join(digits[i:i + 5] for i in range(0, 60, 5)))
+
+    st = V.hex("owner_state")
+    sr = Reader(st, 0x19)
+    eq("owner state: owner party id", sr.take(32), owner.party_id)
+    slot = sr.lp(32)
+    eq("owner state: slot", slot, b"contacts")
+    eq("owner state: version", sr.u64(), 3)
+    nonce = sr.take(12)
+    aad = st[: sr.i]
+    sct = sr.lp(256 * 1024 + 16)
+    sr.end()
+    key = Expand(hkdf_extract(L_OWNER_STATE, owner.seed), L_OWNER_STATE, slot)
+    try:
+        pt = AESGCM(key).decrypt(nonce, sct, aad)
+        eq("owner state: AES-256-GCM under Expand(Extract(OWNER_STATE, seed), OWNER_STATE, slot), aad = bytes before the ciphertext",
+           pt.decode(), V.text("owner_state_plaintext"))
+    except InvalidTag:
+        fail("owner state: opens under the seed's state key", "tag mismatch")
+    eq("owner state: 82 + slot + plaintext bytes", len(st), 82 + len(slot) + len(V.text("owner_state_plaintext")))
+    wrong = bytearray(aad)
+    wrong[-13] ^= 1  # the version's last byte
+    try:
+        AESGCM(key).decrypt(nonce, sct, bytes(wrong))
+        fail("owner state: another version in the header does not open", "it opened")
+    except InvalidTag:
+        ok("owner state: another version in the header does not open")
+    nonces = [
+        check_token("token_put_state", V.hex("token_put_state"), owner, PURPOSES["PutState"], sha256(st)),
+        check_token("token_get_state", V.hex("token_get_state"), owner, PURPOSES["GetState"], b"contacts"),
+    ]
+    check("state tokens: nonces are distinct from every other token's",
+          len(set(nonces + c["token_nonces"])) == len(nonces) + len(c["token_nonces"]))
+
+
 def check_inbox(V: Vectors, c: dict) -> None:
     eq("inbox_item_id = StatementHash(grant statement payload)", statement_hash(c["grant"][:405]), V.hex("inbox_item_id"))
 
@@ -2232,7 +2369,7 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
         if m:
             kinds[int(m.group(1), 16)] = (r[1], r[2])
-    check("spec kinds table lists 0x01..0x15", sorted(kinds) == list(range(1, 0x16)), f"{sorted(kinds)}")
+    check("spec kinds table lists 0x01..0x1a", sorted(kinds) == list(range(1, 0x1b)), f"{sorted(kinds)}")
     two_formats = {0x02, 0x0E}  # § Object framing: the kinds with a second format
 
     def variables(kind: int, b: bytes) -> dict:

@@ -156,12 +156,31 @@ impl Envelope {
 
     /// Opens mail sealed to `recipient` (`decryption_failed` otherwise).
     pub fn open_mail(&self, recipient: &Identity) -> Result<Zeroizing<Vec<u8>>> {
+        self.open_base(recipient.encryption_secret(), labels::MAIL.as_bytes())
+    }
+
+    /// HPKE base-mode seal of `message` to `recipient` under `info` (an
+    /// invitation's acceptance, sealed to the key its secret derives).
+    pub(crate) fn seal_base<R: CryptoRng + ?Sized>(
+        recipient: &Point,
+        info: &[u8],
+        message: &[u8],
+        rng: &mut R,
+    ) -> Result<Envelope> {
+        if message.len() + 16 > MAX_SEALED_LEN {
+            return Err(Error::TooLarge("sealed message"));
+        }
+        Envelope::seal(&OpModeS::Base, recipient, info, message, rng)
+    }
+
+    /// Opens a base-mode envelope with the private key `sk` (`decryption_failed` otherwise).
+    pub(crate) fn open_base(&self, sk: &SecretScalar, info: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let encapped = Encapped::from_bytes(&self.enc).map_err(|_| Error::DecryptionFailed)?;
         hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
             &OpModeR::Base,
-            &private_key(recipient.encryption_secret())?,
+            &private_key(sk)?,
             &encapped,
-            labels::MAIL.as_bytes(),
+            info,
             &self.ciphertext,
             &[],
         )

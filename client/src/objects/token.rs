@@ -41,6 +41,11 @@ wire_enum! {
         ListLinks = 11 => "list_links",
         /// Revoke (delete) one's SMART Health Link: subject = the link id.
         RevokeLink = 12 => "revoke_link",
+        /// Store a version of one's owner-private state: subject = the
+        /// SHA-256 of the state object (which names the slot and version).
+        PutState = 13 => "put_state",
+        /// Read one's owner-private state: subject = the slot name.
+        GetState = 14 => "get_state",
     }
 }
 

@@ -103,6 +103,16 @@ pub enum Kind {
     AuditExport = 0x14,
     /// Audit receipts a reader forwards to a record's owner (sealed in mail).
     ReceiptBundle = 0x15,
+    /// Owner-signed invitation (carried in a link's fragment).
+    Invitation = 0x16,
+    /// An invitation's acceptance, sealed to the invitation's key.
+    Acceptance = 0x17,
+    /// What the acceptance seals: the invitee's signed, MACed answer.
+    AcceptanceBody = 0x18,
+    /// Owner-private state, encrypted, kept at the relay.
+    OwnerState = 0x19,
+    /// The name an owner gives themself, signed, sealed to a grantee in mail.
+    NameCard = 0x1a,
 }
 
 impl Kind {
@@ -130,6 +140,11 @@ impl Kind {
             Kind::AuditMark => "audit mark",
             Kind::AuditExport => "audit export",
             Kind::ReceiptBundle => "receipt bundle",
+            Kind::Invitation => "invitation",
+            Kind::Acceptance => "acceptance",
+            Kind::AcceptanceBody => "acceptance body",
+            Kind::OwnerState => "owner state",
+            Kind::NameCard => "name card",
         }
     }
 }

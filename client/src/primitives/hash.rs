@@ -69,6 +69,18 @@ pub mod labels {
     pub const AUDIT_LISTING: &str = "SeSPHR-v1/audit-listing";
     /// HPKE info of mail: a message sealed to a party through the relay.
     pub const MAIL: &str = "SeSPHR-v1/mail";
+    /// An invitation's id, from its secret.
+    pub const INVITATION_ID: &str = "SeSPHR-v1/invitation/id";
+    /// An invitation's MAC key, from its secret (HKDF).
+    pub const INVITATION_MAC: &str = "SeSPHR-v1/invitation/mac";
+    /// An invitation's HPKE private key, from its secret (H2S).
+    pub const INVITATION_HPKE: &str = "SeSPHR-v1/invitation/hpke";
+    /// HPKE info of an acceptance (with the invitation id).
+    pub const INVITATION_ACCEPT: &str = "SeSPHR-v1/invitation/accept";
+    /// Owner-private state's AES-256-GCM key, from the seed (HKDF).
+    pub const OWNER_STATE: &str = "SeSPHR-v1/owner-state";
+    /// One party's half of a safety number.
+    pub const SAFETY_NUMBER: &str = "SeSPHR-v1/safety-number";
 }
 
 /// Writes `label` and `fields`, each with a `u32` big-endian length prefix.

@@ -21,6 +21,7 @@ mod attachment;
 mod audit;
 mod grant;
 mod identity;
+mod invitation;
 mod manifest;
 mod owner;
 mod reader;
@@ -48,6 +49,11 @@ pub use attachment::{
 pub use audit::{describe_audit_entry, AuditListingCheck};
 pub use grant::{issue_grant, role_sections, standard_sections, GrantShare, VerifiedGrant};
 pub use identity::{verify_directory_entry, Identity, PublicIdentity};
+pub use invitation::{
+    accept_invitation, acceptance_invitation_id, create_invitation, mail_kind, open_acceptance,
+    open_invitation, open_name_card, open_state, safety_number, seal_name_card, seal_state,
+    state_header_of,
+};
 pub use manifest::{ManifestChain, SignedHead, VerifiedManifest};
 pub use owner::{OwnerRecord, RecordRestore};
 pub use reader::{readable_version, Inbox, InboxItem, SectionRead, SharedRecord};

@@ -34,6 +34,8 @@ pub fn sign_token(
         "putLink" => Purpose::PutLink,
         "listLinks" => Purpose::ListLinks,
         "revokeLink" => Purpose::RevokeLink,
+        "putState" => Purpose::PutState,
+        "getState" => Purpose::GetState,
         _ => return Err(arg("unknown token purpose")),
     };
     Ok(RequestToken::sign(

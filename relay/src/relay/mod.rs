@@ -16,6 +16,7 @@ pub mod directory;
 pub mod peer;
 pub mod routes;
 pub mod shl;
+pub mod state;
 pub mod store;
 
 use std::sync::Arc;

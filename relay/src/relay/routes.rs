@@ -252,6 +252,30 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(link_file)
         .unify()
         .boxed();
+    let put_state = base
+        .and(warp::path!("state" / String))
+        .and(warp::put())
+        .and(token())
+        .and(octet_body(limits))
+        .and(r.clone())
+        .and_then(
+            |slot: String, t: Option<String>, body: Bytes, r: Arc<Relay>| async move {
+                let (status, v) = reject(r.put_state(&slot, &body, t.as_deref()).await)?;
+                Ok::<_, Rejection>(json(status, &serde_json::json!({ "version": v })))
+            },
+        );
+    let get_state = base
+        .and(warp::path!("state" / String))
+        .and(warp::get())
+        .and(token())
+        .and(r.clone())
+        .and_then(
+            |slot: String, t: Option<String>, r: Arc<Relay>| async move {
+                let b = reject(r.get_state(&slot, t.as_deref()).await)?;
+                Ok::<_, Rejection>(octets(StatusCode::OK, b))
+            },
+        );
+    let state: Route = put_state.or(get_state).unify().boxed();
     let reencrypt = base
         .and(warp::path!("reencrypt"))
         .and(warp::post())
@@ -283,6 +307,8 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(delete_mail)
         .unify()
         .or(shl)
+        .unify()
+        .or(state)
         .unify()
         .or(reencrypt)
         .unify()

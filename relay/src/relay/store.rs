@@ -338,6 +338,17 @@ pub trait RelayStore: Send + Sync {
     /// Deletes the owner's link, its files, locations and log; `false` if
     /// the owner has no such link.
     fn shl_delete(&self, owner: [u8; 32], id: [u8; 32]) -> StoreFuture<'static, bool>;
+    /// The owner's latest state object in `slot` ([`super::state`]).
+    fn state_get(&self, owner: [u8; 32], slot: String) -> StoreFuture<'static, Option<Vec<u8>>>;
+    /// Stores `bytes` as `version` of the owner's `slot` if the stored one
+    /// is `version - 1`, in one transaction.
+    fn state_put(
+        &self,
+        owner: [u8; 32],
+        slot: String,
+        version: u64,
+        bytes: Vec<u8>,
+    ) -> StoreFuture<'static, super::state::StatePut>;
 }
 
 /// Blobs as files, everything else in SQLite.
@@ -398,7 +409,7 @@ impl Meta {
             "relay",
             SCHEMA_VERSION,
             &[],
-            &[SCHEMA, sqlite::NONCES],
+            &[SCHEMA, super::state::SCHEMA, sqlite::NONCES],
         )
         .map_err(StoreError)?;
         Ok(Meta(Mutex::new(conn)))
@@ -1131,6 +1142,22 @@ impl RelayStore for LocalStore {
             }
             tx.commit()?;
             Ok(n == 1)
+        })
+    }
+
+    fn state_get(&self, owner: [u8; 32], slot: String) -> StoreFuture<'static, Option<Vec<u8>>> {
+        meta(&self.meta, move |c| super::state::sql_get(c, owner, slot))
+    }
+
+    fn state_put(
+        &self,
+        owner: [u8; 32],
+        slot: String,
+        version: u64,
+        bytes: Vec<u8>,
+    ) -> StoreFuture<'static, super::state::StatePut> {
+        meta(&self.meta, move |c| {
+            super::state::sql_put(c, owner, slot, version, bytes)
         })
     }
 }

@@ -646,6 +646,28 @@ pub fn directory_entry(data: &[u8]) {
     if let Ok(p) = PublicIdentity::from_bytes(data) {
         assert_eq!(p.to_bytes().as_slice(), data, "public identity re-encodes");
     }
+    // The invitation objects (self-describing, signed or sealed), from any bytes.
+    if let Ok(i) = sesphr_client::invitation::Invitation::from_bytes(data) {
+        assert_eq!(i.as_bytes(), data, "invitation re-encodes");
+    }
+    if let Ok(c) = sesphr_client::invitation::NameCard::from_bytes(data) {
+        assert_eq!(c.as_bytes(), data, "name card re-encodes");
+        let _ = c.check_for(&f.owner.id());
+    }
+    if let Ok(a) = sesphr_client::invitation::Acceptance::from_bytes(data) {
+        let s = sesphr_client::invitation::InvitationSecret::from_bytes(&[7; 32]).expect("secret");
+        assert!(
+            a.open(&s, &f.owner.id()).is_err(),
+            "no acceptance opens under an unrelated secret"
+        );
+    }
+    if let Ok(h) = sesphr_client::owner_state::state_header(data) {
+        assert!(h.version >= 1);
+        assert!(
+            sesphr_client::owner_state::open_state(&f.owner, &h.slot, data).is_err()
+                || h.owner == f.owner.id()
+        );
+    }
 }
 
 /// `AuditEntry::from_bytes` and `SignedTreeHead::from_bytes` (plus

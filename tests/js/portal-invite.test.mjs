@@ -1,0 +1,186 @@
+// Invitations in the portal, in Debian's headless Chromium against the real
+// relay + SRS: a patient invites a physician who has no identity yet (two
+// separate browser contexts); the physician opens the link, creates an
+// identity, accepts and waits; the patient compares the safety number,
+// confirms; the physician reads the record under the patient's chosen name.
+// A second person who opens the used link gets nothing. The patient's
+// contacts come back on a restore in a fresh context. Screenshots go to
+// target/portal-screenshots/invite-*.png.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { launchChromium, root, startServer } from "./server.mjs";
+
+const shots = join(root, "target", "portal-screenshots");
+const PASS = "correct horse battery staple";
+let server;
+let browser;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await startServer();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function person(name, url = server.url) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 900 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+  const page = await context.newPage();
+  page.setDefaultTimeout(90_000);
+  page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
+  page.on("dialog", (d) => d.accept());
+  await page.goto(url);
+  return { name, context, page };
+}
+
+/** Text with its white space (line breaks of a safety number) made single spaces. */
+const words = (t) => t.replace(/\s+/g, " ").trim();
+
+const shot = (p, file) => p.page.screenshot({ path: join(shots, `invite-${file}`), fullPage: true });
+
+async function createIdentity(page) {
+  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
+  await page.getByLabel("Repeat the new passphrase").fill(PASS);
+  await page.getByRole("button", { name: "Create identity" }).click();
+  await page.locator("#tabs").waitFor();
+}
+
+async function status(page, pattern) {
+  await page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first().waitFor();
+}
+
+async function noAlert(page) {
+  assert.equal(await page.locator("#alert").isVisible(), false, await page.locator("#alert").textContent());
+  const errors = page.locator(".msg.error");
+  for (let i = 0; i < (await errors.count()); i++) {
+    assert.equal(await errors.nth(i).isVisible(), false, await errors.nth(i).textContent());
+  }
+}
+
+test("a physician with no identity accepts an invitation; the patient verifies and confirms; the physician reads", { timeout: 600_000 }, async () => {
+  const patient = await person("patient");
+  const { page } = patient;
+  await createIdentity(page);
+  await page.getByRole("button", { name: "Create a record" }).click();
+  await status(page, "Record created");
+  await page.getByLabel("Section", { exact: true }).selectOption("allergies");
+  await page.getByLabel('Fields (one "name: value" per line)').fill("substance: penicillin\nreaction: rash");
+  await page.getByRole("button", { name: "Encrypt and save" }).click();
+  await status(page, "Saved allergies as version");
+
+  // The invite dialog: the patient's name, a role, a lifetime.
+  await page.locator("#invite-me").fill("Alice Example");
+  await page.locator("#invite-role").selectOption("custom");
+  await page.locator("#invite-sections").getByLabel("allergies").check();
+  await page.locator("#invite-sections").getByLabel("medications").check();
+  await page.getByLabel("The link is valid for").selectOption("7");
+  await page.getByRole("button", { name: "Create invitation link" }).click();
+  await status(page, "Invitation created");
+  const link = await page.locator("#invite-link").inputValue();
+  assert.match(link, /#invite=[A-Za-z0-9_-]{200,}$/);
+  await page.getByRole("button", { name: "Copy link" }).click();
+  await status(page, "Link copied");
+  await noAlert(page);
+  await page.locator("#invite-panel").scrollIntoViewIfNeeded();
+  await shot(patient, "01-patient-invites.png");
+
+  // The physician opens the link in a fresh browser: the offer, verified.
+  const physician = await person("physician", link);
+  const doc = physician.page;
+  await doc.locator("#invite-banner").filter({ hasText: "Alice Example" }).waitFor();
+  assert.match(await doc.locator("#invite-summary").textContent(), /Alice Example \(fingerprint [A-Z2-7-]{19}\) invites you to read part of their health record: medications, allergies\./);
+  // The secret left the address bar.
+  assert.equal(new URL(doc.url()).hash, "");
+  await shot(physician, "02-physician-opens-link.png");
+  await createIdentity(doc);
+  await doc.locator("#invite-accept").waitFor();
+  await doc.locator("#invite-my-name").fill("Dr. Bob");
+  await doc.getByRole("button", { name: "Accept invitation" }).click();
+  await doc.locator("#invite-accept-summary").filter({ hasText: "Waiting for Alice Example to confirm" }).waitFor();
+  await noAlert(doc);
+  const docNumber = words(await doc.locator("#invite-accept .safety").textContent());
+  assert.match(docNumber, /^(\d{5} ){11}\d{5}$/);
+  await doc.getByRole("button", { name: "Shared with me" }).click();
+  await doc.locator("#waiting-list").filter({ hasText: "Waiting for Alice Example to confirm" }).waitFor();
+  await shot(physician, "03-physician-waits.png");
+
+  // The patient sees the acceptance with the same safety number, and confirms.
+  await page.getByRole("button", { name: "Check for answers" }).click();
+  const card = page.locator("#acceptance-list li.acceptance");
+  await card.filter({ hasText: "Dr. Bob accepted your invitation" }).waitFor();
+  assert.equal(words(await card.locator(".safety").textContent()), docNumber);
+  await card.scrollIntoViewIfNeeded();
+  await shot(patient, "04-patient-sees-acceptance.png");
+  await page.locator("#invite-panel").screenshot({ path: join(shots, "invite-04b-invite-panel.png") });
+  await card.getByRole("button", { name: "Confirm and share with Dr. Bob" }).click();
+  await status(page, "Confirmed: shared 2 sections with Dr. Bob");
+  await noAlert(page);
+  const row = page.locator("#grant-table tbody tr").filter({ hasText: "Dr. Bob" });
+  await row.waitFor();
+  assert.equal(await row.locator("[data-status=active]").count(), 2);
+  await page.locator("#invitation-list").filter({ hasText: "accepted" }).count();
+  await page.locator("#grant-table").scrollIntoViewIfNeeded();
+  await shot(patient, "05-patient-shares-by-person.png");
+  await page.locator("#grant-table").screenshot({ path: join(shots, "invite-05b-grant-table.png") });
+
+  // The physician reads: "Record from Alice Example (…)", the allergies.
+  await doc.getByRole("button", { name: "Refresh" }).click();
+  await doc.locator("#shared-list h3").filter({ hasText: /^Record from Alice Example \([A-Z2-7]{4}-[A-Z2-7]{4}\)$/ }).waitFor();
+  assert.equal(await doc.locator("#waiting-list li").count(), 0);
+  assert.equal(await doc.locator("#invite-accept").isVisible(), false);
+  await doc.getByRole("button", { name: "Open record 1" }).click();
+  await doc.locator("#reading").getByText("penicillin").waitFor();
+  await noAlert(doc);
+  await shot(physician, "06-physician-reads.png");
+
+  // A damaged link (one character of the signed invitation changed) says so, and offers nothing.
+  const at = link.length - 10;
+  const damaged = link.slice(0, at) + (link[at] === "A" ? "B" : "A") + link.slice(at + 1);
+  const stranger = await person("stranger", damaged);
+  await stranger.page.locator("#invite-summary").filter({ hasText: "This invitation link is damaged: ask for a new one." }).waitFor();
+  await stranger.context.close();
+
+  // Someone else opens the used link and accepts: the patient is told, nothing is shared.
+  const eve = await person("eve", link);
+  await createIdentity(eve.page);
+  await eve.page.locator("#invite-my-name").fill("Eve");
+  await eve.page.getByRole("button", { name: "Accept invitation" }).click();
+  await eve.page.locator("#invite-accept-summary").filter({ hasText: "Waiting for Alice Example" }).waitFor();
+  await page.getByRole("button", { name: "Check for answers" }).click();
+  await status(page, /Ignored an answer to your invitations: The invitation was already accepted by someone else/);
+  assert.equal(await page.locator("#acceptance-list li.acceptance").count(), 0);
+  assert.equal(await page.locator("#grant-table tbody tr").filter({ hasText: /^Eve \(/ }).count(), 0);
+
+  // People: the physician is a verified contact (the number was compared on
+  // confirming); the patient's name is kept.
+  await page.getByRole("button", { name: "People" }).click();
+  const bob = page.locator("#contact-list li").filter({ hasText: "Dr. Bob" });
+  await bob.locator(".verified").waitFor();
+  await bob.getByRole("button", { name: "Safety number with Dr. Bob" }).click();
+  assert.equal(words(await bob.locator(".safety").textContent()), docNumber);
+  assert.equal(await page.locator("#my-name").inputValue(), "Alice Example");
+  await shot(patient, "07-patient-contacts.png");
+
+  // The physician's own contacts: Alice, not yet verified; sharing to her warns.
+  await doc.getByRole("button", { name: "People" }).click();
+  await doc.locator("#contact-list li").filter({ hasText: "Alice Example" }).locator(".unverified").waitFor();
+
+  // A restore in a fresh context brings the patient's contacts back from the relay.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Back up identity" }).click()]);
+  const file = await download.path();
+  const restored = await person("restored");
+  await restored.page.getByLabel("Backup file").setInputFiles(file);
+  await restored.page.getByLabel("Passphrase of that backup").fill(PASS);
+  await restored.page.getByRole("button", { name: "Restore" }).click();
+  await restored.page.locator("#tabs").waitFor();
+  await restored.page.getByRole("button", { name: "People" }).click();
+  await restored.page.locator("#contact-list li").filter({ hasText: "Dr. Bob" }).locator(".verified").waitFor();
+  await shot(restored, "08-restored-contacts.png");
+  for (const p of [patient, physician, eve, restored]) await p.context.close();
+});
