@@ -2,6 +2,8 @@
 // server; only what each record's owner signed is shown.
 import { documentView, patientName } from "./document.js";
 import { nameParty, person } from "./people.js";
+import { emergencyControls } from "./emergency.js";
+import { renderMyRequests } from "./requests.js";
 import { $, action, app, el, explain, fail, say } from "./ui.js";
 
 /** Whose record it is, as the inbox and the reading view say it. */
@@ -17,6 +19,7 @@ export async function loadShared() {
   // on one keeps it, and the garbage collector frees its wasm state.
   app.shared = await app.reader.sharedWithMe();
   renderInbox();
+  await renderMyRequests();
   say("");
 }
 
@@ -59,6 +62,7 @@ function renderInbox() {
     card.element.replaceChildren(
       el("h3", {}, owner(r, patientNames.get(r.recordId))),
       el("p", {}, "Shared by ", person(r.owner), ` as ${roles}: `, r.sections.length === 1 ? "1 section." : `${r.sections.length} sections.`),
+      ...emergencyControls(r, () => app.contacts.label(r.owner).name ?? patientNames.get(r.recordId) ?? "the patient"),
       el("button", { type: "button", onclick: action(() => readRecord(card.record)) }, `Open record ${n + 1}`),
     );
     if (!known) card.element.append(nameOwner);

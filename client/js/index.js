@@ -26,4 +26,5 @@ export { Patient, PatientRecord } from "./owner.js";
 export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
 export { openLink } from "./shl.js";
+export { emergencySections } from "./emergency.js";
 export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

@@ -15,11 +15,13 @@
 //!   the grants cover).
 
 mod client;
+mod emergency;
 mod owner;
 mod reader;
 
 pub use client::{Client, Error, Result};
 pub use owner::{Patient, PatientRecord, Written};
+pub use emergency::EmergencyStatus;
 pub use reader::Reader;
 
 /// Milliseconds since the Unix epoch (the client's clock).

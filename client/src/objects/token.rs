@@ -41,6 +41,11 @@ wire_enum! {
         ListLinks = 11 => "list_links",
         /// Revoke (delete) one's SMART Health Link: subject = the link id.
         RevokeLink = 12 => "revoke_link",
+        /// List a record's emergency activations (owner): subject = record id.
+        ListEmergency = 16 => "list_emergency",
+        /// Read the state of one's emergency grant (grantee): subject =
+        /// record id ‖ grant id.
+        EmergencyStatus = 17 => "emergency_status",
     }
 }
 

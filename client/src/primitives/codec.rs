@@ -103,6 +103,14 @@ pub enum Kind {
     AuditExport = 0x14,
     /// Audit receipts a reader forwards to a record's owner (sealed in mail).
     ReceiptBundle = 0x15,
+    /// Grantee-signed activation of an emergency grant.
+    EmergencyActivation = 0x1c,
+    /// Owner-signed approval or denial of an emergency activation.
+    EmergencyDecision = 0x1d,
+    /// Requester-signed access request (sealed to the owner in mail).
+    AccessRequest = 0x1e,
+    /// Owner-signed refusal of an access request (mailed back).
+    AccessRefusal = 0x1f,
 }
 
 impl Kind {
@@ -130,6 +138,10 @@ impl Kind {
             Kind::AuditMark => "audit mark",
             Kind::AuditExport => "audit export",
             Kind::ReceiptBundle => "receipt bundle",
+            Kind::EmergencyActivation => "emergency activation",
+            Kind::EmergencyDecision => "emergency decision",
+            Kind::AccessRequest => "access request",
+            Kind::AccessRefusal => "access refusal",
         }
     }
 }
