@@ -114,7 +114,7 @@ test("emergency contacts: ask, the patient's banner, deny, ask again, approve, r
   await shot(alice, "emergency-3-contact-waiting.png");
   // Opening now is refused in plain words.
   await openAndRead(alice);
-  await alice.page.locator("#reading .refused[data-code=emergency_waiting]").first().waitFor();
+  await alice.page.locator("#reading [data-code=emergency_waiting]").first().waitFor();
 
   // The patient sees the banner at once (the page polls), and denies.
   const banner = page.locator("#emergency-banner");

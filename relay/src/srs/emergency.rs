@@ -11,7 +11,9 @@
 //! latest activation, when it arrived, and the owner's verdict on it.
 //! Every change runs under one lock, after the signature, freshness and
 //! authorization checks, so a refused activation or decision writes
-//! nothing but (once proven) its spent nonce.
+//! nothing but (once proven: signed by its party, fresh) its spent nonce,
+//! which is spent whether the state takes it or not: a grantee's activation
+//! refused while another one waits can never start a wait later.
 
 use std::sync::Arc;
 
@@ -298,10 +300,18 @@ impl Srs {
         }
         let now = self.emergency_now();
         let wait = grant.emergency_wait_ms.unwrap_or(0);
-        let track = EmergencyTrack::activate(stored.as_ref().map(|t| &t.track), wait, activation.hash(), now)
-            .map_err(refused)?;
         self.writes.take(&grant.grantee.id().0, now_ms())?;
+        // Spent even when the state refuses it: an activation refused while
+        // another waits must not start a wait later (after a denial), when
+        // the relay delivers it again.
         self.spend_fresh(&activation.nonce, activation.timestamp)?;
+        let track = EmergencyTrack::activate(
+            stored.as_ref().map(|t| &t.track),
+            wait,
+            activation.hash(),
+            now,
+        )
+        .map_err(refused)?;
         let row = TrackRow {
             activation: activation.as_bytes().to_vec(),
             track,
@@ -332,14 +342,15 @@ impl Srs {
             .lock()
             .map_err(|_| internal("poisoned emergency lock"))?;
         let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
+        self.writes.take(&grant.owner.id().0, now_ms())?;
+        // Spent whatever the state says, as an activation's is.
+        self.spend_fresh(&decision.nonce, decision.timestamp)?;
         let track = EmergencyTrack::decide(
             stored.as_ref().map(|t| &t.track),
             &decision.activation,
             decision.verdict,
         )
         .map_err(refused)?;
-        self.writes.take(&grant.owner.id().0, now_ms())?;
-        self.spend_fresh(&decision.nonce, decision.timestamp)?;
         let stored = stored.ok_or_else(|| internal("decided without a track"))?;
         let row = TrackRow {
             activation: stored.activation,

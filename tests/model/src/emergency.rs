@@ -29,9 +29,10 @@ pub struct EmergencyBugs {
     /// The SRS applies a decision to the latest activation whatever
     /// activation it names (an approval of an old one opens a new one).
     pub decision_not_bound: bool,
-    /// The SRS does not spend activation nonces (a replayed old activation
-    /// starts a new wait after a denial).
-    pub activation_replays_accepted: bool,
+    /// The SRS spends an activation's nonce only when it takes it (the rule
+    /// before the model check found it): an activation refused while
+    /// another waits, delivered again after a denial, starts a new wait.
+    pub refused_activation_not_spent: bool,
 }
 
 /// The bound.
@@ -170,10 +171,7 @@ impl EmergencyModel {
     /// The SRS taking an activation (fresh or replayed) with index `i`;
     /// whether it stored it.
     fn srs_activate(&self, s: &mut EmergencyWorld, i: u8) -> bool {
-        if s.revoked {
-            return false;
-        }
-        if s.spent & (1 << i) != 0 && !self.cfg.bugs.activation_replays_accepted {
+        if s.revoked || s.spent & (1 << i) != 0 {
             return false;
         }
         if s.track.is_some_and(|t| t.activation == i) {
@@ -186,7 +184,13 @@ impl EmergencyModel {
                 s.track = Some(Track::from_core(&t));
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                // Spent though refused, so it is never taken later.
+                if !self.cfg.bugs.refused_activation_not_spent {
+                    s.spent |= 1 << i;
+                }
+                false
+            }
         }
     }
 

@@ -65,9 +65,9 @@ fn seeded_emergency_bugs_are_caught() {
             NO_ANSWER_BEFORE_WAIT,
         ),
         (
-            "SRS takes a replayed activation after a denial",
+            "SRS spends a refused activation's nonce only when it takes one",
             EmergencyBugs {
-                activation_replays_accepted: true,
+                refused_activation_not_spent: true,
                 ..Default::default()
             },
             NO_ANSWER_AFTER_DENIAL,
