@@ -123,10 +123,14 @@ test("a party who is not the grantee cannot activate or read the state, and only
   const { record, shared, contactId, patientId } = await setUp(7 * 24 * HOUR);
   const stranger = await party();
   const theirs = new S.Reader(client, stranger);
-  // The contact's grants are not the stranger's to activate (refused before anything is sent)…
-  assert.equal((await rejection(theirs.activateEmergency(shared))).code, "binding_mismatch");
-  // …nor to read the state of (the SRS refuses the token's signer).
+  // The contact's grants are not the stranger's to read the state of (the SRS refuses the token's signer)…
   assert.equal((await rejection(theirs.emergencyStatus(shared))).code, "not_grantee");
+  assert.equal((await rejection(theirs.activateEmergency(shared))).code, "not_grantee");
+  // …nor to activate: the core refuses to sign for a grant to someone else.
+  const core0 = await import(join(root, "pkg", "sesphr.js"));
+  const g0 = core0.emergencyGrant(shared.core, shared.sections[0].grants[0].grantId);
+  assert.throws(() => core0.EmergencyActivation.sign(stranger.core, g0), (err) => err.code === "binding_mismatch");
+  g0.free();
   // Another patient's listing of this record is refused: only its owner lists it.
   const core = await import(join(root, "pkg", "sesphr.js"));
   const token = core.signToken(stranger.core, "listEmergency", S.fromHex(record.recordId), Date.now());
