@@ -27,6 +27,9 @@ export function inWords(ms) {
   return d === 1 ? "1 day" : `${d} days`;
 }
 
+/** A sentence with its first letter in capitals (names like "the patient" start some). */
+const cap = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
 const who = (party) => {
   const l = app.contacts.label(party);
   return l.name ?? l.text;
@@ -166,6 +169,8 @@ $("emergency-form")?.addEventListener(
     }
     say(`Naming ${who(party)} as an emergency contact…`);
     await app.record.share({ grantee: party, role: "emergency", sections, emergencyWaitMs: waitMs });
+    // The table of who can read what (records.js) shows them too.
+    document.dispatchEvent(new Event("sesphr-shares-changed"));
     $("emergency-id").value = "";
     $("emergency-name").value = "";
     await renderEmergency();
@@ -199,15 +204,17 @@ export function emergencyControls(record, ownerName) {
     const s = stateOf(states.map((x) => ({ ...x })));
     line.className = `emergency-${s.state}`;
     line.dataset.state = s.state;
-    line.replaceChildren(contactWords(s, ownerName()));
+    line.replaceChildren(cap(contactWords(s, ownerName())));
     ask.hidden = !(s.state === "dormant" || s.state === "denied");
   };
   ask.addEventListener(
     "click",
     action(async () => {
       say("Asking for emergency access…");
-      show(await app.reader.activateEmergency(record));
-      say(`Asked. ${ownerName()} has been told.`);
+      const states = await app.reader.activateEmergency(record);
+      // Said next to the button before it is hidden, so the line keeps it.
+      say(`Asked. ${cap(ownerName())} has been told.`);
+      show(states);
     }),
   );
   app.reader.emergencyStatus(record).then(show, (e) => sayNear(line, e.message));

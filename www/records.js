@@ -836,6 +836,9 @@ $("share-form").addEventListener(
 
 const STATUS = { active: "active", revoked: "revoked", expired: "expired" };
 
+// Shares made elsewhere (emergency contacts, approved requests) show in the table at once.
+document.addEventListener("sesphr-shares-changed", () => app.record && renderGrants().catch(() => {}));
+
 /**
  * Who can read what: one row per person, with each section's status (the
  * newest grant per person and section: rotations re-issue them).

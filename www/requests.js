@@ -29,10 +29,7 @@ function history(kind) {
   };
 }
 
-const who = (party) => {
-  const l = app.contacts.label(party);
-  return l.name ?? l.text;
-};
+const who = (party) => app.contacts.label(party).name ?? party.fingerprint;
 
 // ------------------------------------------------------------ owner side
 
@@ -53,6 +50,7 @@ export async function renderRequests() {
         if (!sections.length) throw new S.SesphrError("invalid_argument", "Tick at least one section, or decline.");
         say(`Sharing ${sections.join(", ")} with ${who(r.requester)}…`);
         await app.patient.approveRequest(app.record, r, { sections });
+        document.dispatchEvent(new Event("sesphr-shares-changed"));
         history("answered").put({ id: r.id, requester: r.requester, sections: r.sections, granted: sections, decision: "approved", at: Date.now(), reason: r.reason });
         await renderRequests();
         say(`Shared ${sections.join(", ")} with ${who(r.requester)}.`);
@@ -69,9 +67,12 @@ export async function renderRequests() {
         { className: "card", dataset: { request: r.id } },
         el("p", {}, person(r.requester), ` asks for access (until ${when(r.expiresAt)}).`),
         el("p", {}, el("strong", {}, "Reason: "), r.reason || "(none given)"),
+        app.contacts.get(r.requester.id)
+          ? undefined
+          : el("p", { className: "note" }, "Not in your contacts: compare this fingerprint with the person before you approve."),
         el("fieldset", {}, el("legend", {}, "Sections to share (what they asked is ticked; untick to share less)"), ...boxes),
-        el("button", { type: "button", onclick: approve }, `Approve for ${who(r.requester)}`),
-        el("button", { type: "button", className: "danger", onclick: decline }, `Decline ${who(r.requester)}`),
+        el("button", { type: "button", onclick: approve, ariaLabel: `Approve for ${who(r.requester)}` }, "Approve"),
+        el("button", { type: "button", className: "danger", onclick: decline, ariaLabel: `Decline ${who(r.requester)}` }, "Decline"),
       );
     }),
   );
@@ -106,8 +107,8 @@ export async function renderMyRequests() {
     ...mine.all().map((r) => {
       const status = r.status === "declined" ? "declined" : sharedBy.has(r.ownerId) ? "shared" : Date.now() >= r.expiresAt ? "expired" : "waiting";
       const words = {
-        declined: `${r.ownerName} declined your request for ${r.sections.join(", ")}.`,
-        shared: `${r.ownerName} shares a record with you: open it above.`,
+        declined: `The patient ${r.ownerName} declined your request for ${r.sections.join(", ")}.`,
+        shared: `The patient ${r.ownerName} shares a record with you: open it above.`,
         expired: `Your request to ${r.ownerName} for ${r.sections.join(", ")} expired without an answer.`,
         waiting: `Asked ${r.ownerName} for ${r.sections.join(", ")} on ${when(r.at)}; no answer yet.`,
       }[status];

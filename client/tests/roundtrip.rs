@@ -7,7 +7,9 @@ use sesphr_testkit::world::*;
 use sesphr_testkit::TestRng;
 
 use proptest::prelude::*;
-use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog, PurposeOfUse, SignedTreeHead};
+use sesphr_client::audit::{
+    AuditEntry, Decision, InclusionReceipt, MemoryLog, PurposeOfUse, SignedTreeHead,
+};
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role, VerifiedGrant};

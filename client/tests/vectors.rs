@@ -10,6 +10,7 @@
 use sesphr_testkit::TestRng;
 
 use serde_json::{json, Map, Value};
+use sesphr_client::access_request::{AccessAsk, AccessRefusal, AccessRequest};
 use sesphr_client::attachment::{open_attachment, seal_attachment, AttachmentKey};
 use sesphr_client::audit::AuditEntry;
 use sesphr_client::audit::{AuditExport, Decision, MemoryLog, ReceiptBundle};
@@ -18,7 +19,6 @@ use sesphr_client::audit_check::AuditMark;
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
-use sesphr_client::access_request::{AccessAsk, AccessRefusal, AccessRequest};
 use sesphr_client::emergency::{EmergencyActivation, EmergencyDecision, Verdict};
 use sesphr_client::envelope::{open_request, seal_request, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
@@ -238,9 +238,14 @@ fn generate() -> Value {
         emergency_wait_ms: Some(86_400_000),
         ..GrantTerms::new(grantee.public(), Role::Emergency, 2)
     };
-    let emergency_grant =
-        IssuedGrant::issue(&owner, &key, &srs.public().encryption, &emergency_terms, &mut rng)
-            .unwrap();
+    let emergency_grant = IssuedGrant::issue(
+        &owner,
+        &key,
+        &srs.public().encryption,
+        &emergency_terms,
+        &mut rng,
+    )
+    .unwrap();
     let activation = EmergencyActivation::sign(
         &grantee,
         &emergency_grant.statement,
@@ -268,11 +273,20 @@ fn generate() -> Value {
     let emergency_entry = emergency_request
         .verify(&emergency_grant.statement)
         .unwrap()
-        .audit_entry(&emergency_grant.statement, 1_767_225_605_500, Decision::Allowed);
+        .audit_entry(
+            &emergency_grant.statement,
+            1_767_225_605_500,
+            Decision::Allowed,
+        );
     let emergency_receipt = log.append(&srs, emergency_entry).unwrap();
     let status_subject = [record.0.as_slice(), &emergency_grant.statement.grant_id].concat();
     let token_list_emergency = token(&owner, Purpose::ListEmergency, &record.0, &mut rng);
-    let token_emergency_status = token(&grantee, Purpose::EmergencyStatus, &status_subject, &mut rng);
+    let token_emergency_status = token(
+        &grantee,
+        Purpose::EmergencyStatus,
+        &status_subject,
+        &mut rng,
+    );
     // Access requests (drawn after the emergency values): the grantee asks
     // the owner for two sections; the owner's refusal; both sealed as mail.
     let asked = vec!["allergies".to_string(), "medications".to_string()];
@@ -291,8 +305,12 @@ fn generate() -> Value {
     )
     .unwrap();
     let access_refusal = AccessRefusal::sign(&owner, &access_request, 1_767_225_607_000).unwrap();
-    let mail_access_request =
-        Envelope::seal_mail(&owner.public().encryption, access_request.as_bytes(), &mut rng).unwrap();
+    let mail_access_request = Envelope::seal_mail(
+        &owner.public().encryption,
+        access_request.as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
 
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
@@ -543,7 +561,8 @@ fn frozen_objects_verify() {
     );
     // Emergency access: the format-2 grant with its wait, the activation by
     // its grantee, the owner's approval naming it, the BTG entry (format 3).
-    let eg = sesphr_client::grant::VerifiedGrant::from_bytes(&b("emergency_grant_statement")).unwrap();
+    let eg =
+        sesphr_client::grant::VerifiedGrant::from_bytes(&b("emergency_grant_statement")).unwrap();
     assert_eq!(eg.emergency_wait_ms, Some(86_400_000));
     assert_eq!(eg.role, Role::Emergency);
     let activation = EmergencyActivation::verify(&b("emergency_activation"), &eg).unwrap();
@@ -552,13 +571,18 @@ fn frozen_objects_verify() {
         v["emergency_activation_hash"].as_str().unwrap()
     );
     let decision = EmergencyDecision::verify(&b("emergency_decision"), &eg).unwrap();
-    assert_eq!((decision.activation, decision.verdict), (activation.hash(), Verdict::Approve));
+    assert_eq!(
+        (decision.activation, decision.verdict),
+        (activation.hash(), Verdict::Approve)
+    );
     let btg = AuditEntry::from_bytes(&b("audit_entry_btg")).unwrap();
     assert_eq!(btg.purpose, sesphr_client::audit::PurposeOfUse::Emergency);
     assert_eq!(btg.grant_id, eg.grant_id);
     assert_eq!(
         btg.request,
-        ReencryptRequest::from_bytes(&b("emergency_request")).unwrap().hash()
+        ReencryptRequest::from_bytes(&b("emergency_request"))
+            .unwrap()
+            .hash()
     );
     // Access requests: the request opens from its mail, verifies for the
     // owner, and the refusal names it.
@@ -568,7 +592,10 @@ fn frozen_objects_verify() {
         .unwrap();
     assert_eq!(plain.as_slice(), b("access_request"));
     let ask = AccessRequest::from_bytes(&plain, &owner.id()).unwrap();
-    assert_eq!(hex::encode(ask.hash()), v["access_request_id"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(ask.hash()),
+        v["access_request_id"].as_str().unwrap()
+    );
     assert_eq!(ask.sections, ["allergies", "medications"]);
     let refusal = AccessRefusal::from_bytes(&b("access_refusal"), &grantee.id()).unwrap();
     assert!(refusal.answers(&ask.hash(), &owner.id()));

@@ -128,7 +128,8 @@ impl Client {
             .and_then(|h| hex::decode(h).ok())
             .ok_or(sesphr_client::Error::InvalidState("nothing activated"))?;
         let activation = EmergencyActivation::verify(&bytes, grant)?;
-        let d = EmergencyDecision::sign(owner, grant, &activation, verdict, now_ms(), &mut os_rng())?;
+        let d =
+            EmergencyDecision::sign(owner, grant, &activation, verdict, now_ms(), &mut os_rng())?;
         self.post_emergency_decision(d.as_bytes()).await
     }
 }

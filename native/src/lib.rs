@@ -20,8 +20,8 @@ mod owner;
 mod reader;
 
 pub use client::{Client, Error, Result};
-pub use owner::{Patient, PatientRecord, Written};
 pub use emergency::EmergencyStatus;
+pub use owner::{Patient, PatientRecord, Written};
 pub use reader::Reader;
 
 /// Milliseconds since the Unix epoch (the client's clock).

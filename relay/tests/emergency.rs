@@ -69,7 +69,11 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
     let issued = record.share_on(&["allergies"], &terms).await.unwrap();
     let grant: VerifiedGrant = issued[0].statement.clone();
     assert!(grant.is_emergency());
-    assert_eq!(grant.as_bytes()[5], 2, "an emergency statement is grant format 2");
+    assert_eq!(
+        grant.as_bytes()[5],
+        2,
+        "an emergency statement is grant format 2"
+    );
 
     // Dormant: no answer, filed as emergency access.
     assert_eq!(
@@ -90,8 +94,8 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
         ..GrantTerms::new(stranger.public(), Role::Emergency, 0)
     };
     let other = record.share_on(&["allergies"], &theirs).await.unwrap();
-    let forged = EmergencyActivation::sign(&stranger, &other[0].statement, now(), &mut os_rng())
-        .unwrap();
+    let forged =
+        EmergencyActivation::sign(&stranger, &other[0].statement, now(), &mut os_rng()).unwrap();
     // Re-pointed at the contact's grant and signed by the stranger.
     let mut bytes = forged.as_bytes().to_vec();
     bytes[6..22].copy_from_slice(&grant.grant_id);
@@ -116,7 +120,10 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
         .unwrap();
     let mut plain_bytes = forged.as_bytes().to_vec();
     plain_bytes[6..22].copy_from_slice(&plain[0].statement.grant_id);
-    assert_eq!(code(client.post_activation(&plain_bytes).await), "not_emergency");
+    assert_eq!(
+        code(client.post_activation(&plain_bytes).await),
+        "not_emergency"
+    );
 
     // The contact activates: the wait starts on the SRS clock, the owner sees it at once.
     let (activation, status) = client
@@ -124,9 +131,15 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
         .await
         .unwrap();
     assert_eq!(status.state, "waiting");
-    assert_eq!(status.opens_at, Some(status.activated_at.unwrap() + 24 * HOUR));
+    assert_eq!(
+        status.opens_at,
+        Some(status.activated_at.unwrap() + 24 * HOUR)
+    );
     // A replay of the same activation, and a second one while waiting.
-    assert_eq!(code(client.post_activation(activation.as_bytes()).await), "replay");
+    assert_eq!(
+        code(client.post_activation(activation.as_bytes()).await),
+        "replay"
+    );
     assert_eq!(
         code(client.activate_emergency(contact.identity(), &grant).await),
         "already_activated"
@@ -140,8 +153,11 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
         .find(|l| l.grant_id == hex::encode(grant.grant_id))
         .unwrap();
     assert_eq!(pending.state, "waiting");
-    EmergencyActivation::verify(&hex::decode(pending.activation.as_ref().unwrap()).unwrap(), &grant)
-        .unwrap();
+    EmergencyActivation::verify(
+        &hex::decode(pending.activation.as_ref().unwrap()).unwrap(),
+        &grant,
+    )
+    .unwrap();
 
     // Before the wait: refused, also a minute before it ends.
     assert_eq!(

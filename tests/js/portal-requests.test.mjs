@@ -88,7 +88,7 @@ test("a physician asks, the patient approves less than asked, then declines a se
   await card.locator("input[value=medications]").uncheck();
   await card.getByRole("button", { name: /^Approve for/ }).click();
   await status(page, /Shared allergies with/);
-  await page.locator("#request-history [data-decision=approved]").first().waitFor();
+  await page.locator("#request-history [data-decision=approved]").first().waitFor({ state: "attached" });
   assert.equal(await page.locator("#request-list li[data-request]").count(), 0);
 
   // The physician sees the share and reads exactly what was approved.
@@ -106,6 +106,8 @@ test("a physician asks, the patient approves less than asked, then declines a se
   await second.waitFor();
   await second.getByRole("button", { name: /^Decline/ }).click();
   await status(page, "has been told");
+  await page.locator("#requests-box details summary").click();
+  await page.locator("#request-history [data-decision=declined]").first().waitFor();
   await shot(patient, "requests-4-patient-history.png");
   await doctor.page.getByRole("button", { name: "Refresh" }).first().click();
   const declined = doctor.page.locator("#my-request-list [data-status=declined]").first();

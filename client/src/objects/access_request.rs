@@ -202,7 +202,11 @@ pub struct AccessRefusal {
 
 impl AccessRefusal {
     /// Signs a refusal of `request` (owner side).
-    pub fn sign(owner: &Identity, request: &AccessRequest, timestamp: u64) -> Result<AccessRefusal> {
+    pub fn sign(
+        owner: &Identity,
+        request: &AccessRequest,
+        timestamp: u64,
+    ) -> Result<AccessRefusal> {
         if owner.id() != request.owner {
             return Err(Error::BindingMismatch("the request is for another owner"));
         }
@@ -307,7 +311,10 @@ mod tests {
         let (owner, doctor, other) = (party(1), party(2), party(3));
         let sections = vec!["allergies".to_string(), "medications".to_string()];
         let r = AccessRequest::sign(&doctor, &ask(&owner, &sections, 1000), &mut os_rng()).unwrap();
-        assert_eq!(AccessRequest::from_bytes(r.as_bytes(), &owner.id()).unwrap(), r);
+        assert_eq!(
+            AccessRequest::from_bytes(r.as_bytes(), &owner.id()).unwrap(),
+            r
+        );
         assert_eq!(r.sections, sections);
         assert_eq!(
             AccessRequest::from_bytes(r.as_bytes(), &other.id())
@@ -318,7 +325,10 @@ mod tests {
         for i in 0..r.as_bytes().len() {
             let mut bad = r.as_bytes().to_vec();
             bad[i] ^= 1;
-            assert!(AccessRequest::from_bytes(&bad, &owner.id()).is_err(), "byte {i}");
+            assert!(
+                AccessRequest::from_bytes(&bad, &owner.id()).is_err(),
+                "byte {i}"
+            );
         }
         assert!(r.is_expired(1000 + 86_400_000) && !r.is_expired(1000));
         let no = AccessRefusal::sign(&owner, &r, 2000).unwrap();
@@ -331,7 +341,10 @@ mod tests {
         for i in 0..no.as_bytes().len() {
             let mut bad = no.as_bytes().to_vec();
             bad[i] ^= 1;
-            assert!(AccessRefusal::from_bytes(&bad, &doctor.id()).is_err(), "byte {i}");
+            assert!(
+                AccessRefusal::from_bytes(&bad, &doctor.id()).is_err(),
+                "byte {i}"
+            );
         }
         // Bad asks are refused before signing.
         let none: Vec<String> = vec![];

@@ -425,7 +425,10 @@ mod tests {
         let g = grant(&owner, &contact, Some(3_600_000));
         let a = EmergencyActivation::sign(&contact, &g, 10, &mut os_rng()).unwrap();
         assert_eq!(EmergencyActivation::verify(a.as_bytes(), &g).unwrap(), a);
-        assert_eq!(EmergencyActivation::payload_hash(a.as_bytes()).unwrap(), a.hash());
+        assert_eq!(
+            EmergencyActivation::payload_hash(a.as_bytes()).unwrap(),
+            a.hash()
+        );
         assert_eq!(
             EmergencyActivation::peek_grant_id(a.as_bytes()).unwrap(),
             (g.grant_id, g.record)
@@ -465,7 +468,10 @@ mod tests {
     #[test]
     fn the_state_machine_opens_only_after_the_wait_or_an_approval() {
         let wait = 1000;
-        assert_eq!(EmergencyTrack::state(None, wait, 5), EmergencyState::Dormant);
+        assert_eq!(
+            EmergencyTrack::state(None, wait, 5),
+            EmergencyState::Dormant
+        );
         let t = EmergencyTrack::activate(None, wait, [1; 32], 100).unwrap();
         assert!(!EmergencyTrack::answers(Some(&t), wait, 1099));
         assert!(EmergencyTrack::answers(Some(&t), wait, 1100));

@@ -326,7 +326,8 @@ impl VerifiedGrant {
         let b2_envelope_hash = r.array()?;
         let emergency_wait_ms = if format == EMERGENCY_GRANT {
             let wait = r.u64()?;
-            check_wait(wait).map_err(|_| malformed("grant statement", "emergency wait out of range"))?;
+            check_wait(wait)
+                .map_err(|_| malformed("grant statement", "emergency wait out of range"))?;
             Some(wait)
         } else {
             None

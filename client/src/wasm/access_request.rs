@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use super::{from_js, hex32, now_ms, party_view, to_js, to_u64, Identity, PartyView, PublicIdentity};
+use super::{
+    from_js, hex32, now_ms, party_view, to_js, to_u64, Identity, PartyView, PublicIdentity,
+};
 use crate::access_request::{pending_requests, AccessAsk, AccessRefusal, AccessRequest};
 use crate::envelope::Envelope;
 use crate::grant::Role;
@@ -57,7 +59,11 @@ fn view(r: &AccessRequest) -> RequestView {
 /// reason, ttlMs}`) and seals it to the owner as mail. Returns `{id (the
 /// request's hash, hex), sealed}`: post `sealed` to the owner's mail.
 #[wasm_bindgen(js_name = sealAccessRequest)]
-pub fn seal_access_request(me: &Identity, owner: &PublicIdentity, ask: JsValue) -> Result<JsValue, JsValue> {
+pub fn seal_access_request(
+    me: &Identity,
+    owner: &PublicIdentity,
+    ask: JsValue,
+) -> Result<JsValue, JsValue> {
     let a = from_js::<JsAsk>(ask, "ask")?;
     let role = match a.role.as_deref() {
         None => Role::Custom,
@@ -80,7 +86,8 @@ pub fn seal_access_request(me: &Identity, owner: &PublicIdentity, ask: JsValue) 
         },
         &mut os_rng(),
     )?;
-    let sealed = Envelope::seal_mail(&owner.0.encryption, req.as_bytes(), &mut os_rng())?.to_bytes();
+    let sealed =
+        Envelope::seal_mail(&owner.0.encryption, req.as_bytes(), &mut os_rng())?.to_bytes();
     #[derive(Serialize)]
     struct Out {
         id: String,
@@ -173,7 +180,12 @@ pub fn seal_access_refusal(me: &Identity, sealed: &[u8]) -> Result<JsValue, JsVa
     let plain = Envelope::from_bytes(sealed)?.open_mail(&me.0)?;
     let request = AccessRequest::from_bytes(&plain, &me.0.id())?;
     let refusal = AccessRefusal::sign(&me.0, &request, now_ms())?;
-    let out = Envelope::seal_mail(&request.requester.encryption, refusal.as_bytes(), &mut os_rng())?.to_bytes();
+    let out = Envelope::seal_mail(
+        &request.requester.encryption,
+        refusal.as_bytes(),
+        &mut os_rng(),
+    )?
+    .to_bytes();
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Out {

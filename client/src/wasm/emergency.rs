@@ -48,7 +48,9 @@ impl EmergencyActivation {
     /// Verifies activation bytes (an SRS listing's) against `grant`: its
     /// grantee signed them for exactly this statement.
     pub fn verify(bytes: &[u8], grant: &VerifiedGrant) -> Result<EmergencyActivation, JsValue> {
-        Ok(EmergencyActivation(CoreActivation::verify(bytes, &grant.0)?))
+        Ok(EmergencyActivation(CoreActivation::verify(
+            bytes, &grant.0,
+        )?))
     }
     /// The signed bytes.
     #[wasm_bindgen(getter)]
@@ -76,11 +78,16 @@ pub fn sign_emergency_decision(
     verdict: &str,
 ) -> Result<Vec<u8>, JsValue> {
     let verdict = Verdict::from_name(verdict).ok_or_else(|| arg("verdict is approve or deny"))?;
-    Ok(
-        CoreDecision::sign(&owner.0, &grant.0, &activation.0, verdict, now_ms(), &mut os_rng())?
-            .as_bytes()
-            .to_vec(),
-    )
+    Ok(CoreDecision::sign(
+        &owner.0,
+        &grant.0,
+        &activation.0,
+        verdict,
+        now_ms(),
+        &mut os_rng(),
+    )?
+    .as_bytes()
+    .to_vec())
 }
 
 /// The emergency grant `grant_id` (hex) among a shared record's grants, to

@@ -44,11 +44,11 @@ use wasm_bindgen::prelude::*;
 use crate::error::Error;
 use crate::identity::PublicIdentity as CorePublic;
 
-pub use attachment::{
-    attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
-};
 pub use access_request::{
     mail_kind, open_access_refusal, open_access_requests, seal_access_refusal, seal_access_request,
+};
+pub use attachment::{
+    attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
 };
 pub use audit::{describe_audit_entry, AuditListingCheck};
 pub use emergency::{emergency_sections, sign_emergency_decision, EmergencyActivation};

@@ -70,7 +70,8 @@ pub struct TrackRow {
 /// The durable emergency state.
 pub trait EmergencyStore: Send + Sync {
     /// The track of one grant.
-    fn track(&self, record: &[u8; 32], grant_id: &[u8; 16]) -> Result<Option<TrackRow>, StoreError>;
+    fn track(&self, record: &[u8; 32], grant_id: &[u8; 16])
+        -> Result<Option<TrackRow>, StoreError>;
     /// Stores the track of one grant (replacing the previous one).
     fn put_track(
         &self,
@@ -81,7 +82,11 @@ pub trait EmergencyStore: Send + Sync {
 }
 
 impl EmergencyStore for SqliteStore {
-    fn track(&self, record: &[u8; 32], grant_id: &[u8; 16]) -> Result<Option<TrackRow>, StoreError> {
+    fn track(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+    ) -> Result<Option<TrackRow>, StoreError> {
         let row: Option<(Vec<u8>, i64, Option<i64>, Option<Vec<u8>>)> = self.with(|c| {
             c.query_row(
                 "SELECT activation, activated_at, verdict, decision FROM emergency
@@ -252,7 +257,10 @@ impl Srs {
             ));
         }
         if grant.is_expired(now_ms()) {
-            return Err(ApiError::forbidden("expired", "this emergency grant expired"));
+            return Err(ApiError::forbidden(
+                "expired",
+                "this emergency grant expired",
+            ));
         }
         Ok(())
     }
@@ -404,7 +412,12 @@ impl Srs {
         let record = hex_id::<32>(record)?;
         let grant_id = hex_id::<16>(grant)?;
         let subject = [&record[..], &grant_id[..]].concat();
-        let t = check_token(token, Purpose::EmergencyStatus, &subject, self.replay_window_ms)?;
+        let t = check_token(
+            token,
+            Purpose::EmergencyStatus,
+            &subject,
+            self.replay_window_ms,
+        )?;
         let (row, grant) = self.live_emergency(&record, &grant_id)?;
         if t.party != grant.grantee && t.party != grant.owner {
             return Err(ApiError::forbidden(
@@ -435,7 +448,11 @@ impl Srs {
             .track(&grant.record.0, &grant.grant_id)
             .map_err(internal)?;
         Ok(
-            match EmergencyTrack::state(track.as_ref().map(|t| &t.track), wait, self.emergency_now()) {
+            match EmergencyTrack::state(
+                track.as_ref().map(|t| &t.track),
+                wait,
+                self.emergency_now(),
+            ) {
                 EmergencyState::Open { .. } => None,
                 EmergencyState::Waiting { .. } => Some(Decision::EmergencyWaiting),
                 EmergencyState::Dormant | EmergencyState::Denied { .. } => {

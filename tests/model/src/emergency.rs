@@ -83,7 +83,9 @@ impl Track {
         EmergencyTrack {
             activation: [self.activation; 32],
             activated_at: self.activated_at as u64,
-            verdict: self.verdict.map(|a| if a { Verdict::Approve } else { Verdict::Deny }),
+            verdict: self
+                .verdict
+                .map(|a| if a { Verdict::Approve } else { Verdict::Deny }),
         }
     }
     fn from_core(t: &EmergencyTrack) -> Track {
@@ -178,7 +180,8 @@ impl EmergencyModel {
             return false;
         }
         let core = s.track.map(Track::core);
-        match EmergencyTrack::activate(core.as_ref(), self.cfg.wait as u64, [i; 32], s.clock as u64) {
+        match EmergencyTrack::activate(core.as_ref(), self.cfg.wait as u64, [i; 32], s.clock as u64)
+        {
             Ok(t) => {
                 s.spent |= 1 << i;
                 s.track = Some(Track::from_core(&t));
@@ -207,7 +210,11 @@ impl EmergencyModel {
         } else {
             i
         };
-        let verdict = if approve { Verdict::Approve } else { Verdict::Deny };
+        let verdict = if approve {
+            Verdict::Approve
+        } else {
+            Verdict::Deny
+        };
         if let Ok(t) = EmergencyTrack::decide(Some(&stored.core()), &[named; 32], verdict) {
             if !approve && self.cfg.bugs.ignores_denial {
                 return;

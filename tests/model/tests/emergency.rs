@@ -75,7 +75,10 @@ fn seeded_emergency_bugs_are_caught() {
     ];
     for (name, bugs, property) in cases {
         let (_, found) = check(bugs, Some(property));
-        assert!(found.contains(&property), "{name}: {property} not violated ({found:?})");
+        assert!(
+            found.contains(&property),
+            "{name}: {property} not violated ({found:?})"
+        );
     }
 }
 
@@ -91,12 +94,27 @@ fn a_concrete_emergency_trace() {
         .unwrap();
     assert!(!s.answered_after_wait && s.requests == 1);
     let s = m
-        .run(&[Activate, Decide(0, false), Activate, Tick, Request, Tick, Request])
+        .run(&[
+            Activate,
+            Decide(0, false),
+            Activate,
+            Tick,
+            Request,
+            Tick,
+            Request,
+        ])
         .unwrap();
     assert!(s.answered_after_reactivation);
     // A replayed activation after a denial changes nothing.
     let s = m
-        .run(&[Activate, Decide(0, false), ReplayActivation(0), Tick, Tick, Request])
+        .run(&[
+            Activate,
+            Decide(0, false),
+            ReplayActivation(0),
+            Tick,
+            Tick,
+            Request,
+        ])
         .unwrap();
     assert!(!s.answered_after_wait);
     assert_eq!(s.track.unwrap().verdict, Some(false));
