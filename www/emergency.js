@@ -7,7 +7,7 @@
 // access. Nothing here decides: the server and the package do.
 import * as S from "/pkg/index.js";
 import { person } from "./people.js";
-import { $, action, app, el, say, sayNear } from "./ui.js";
+import { $, action, app, currentLine, el, say, sayAt, sayNear } from "./ui.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -210,10 +210,11 @@ export function emergencyControls(record, ownerName) {
   ask.addEventListener(
     "click",
     action(async () => {
+      const box = currentLine();
       say("Asking for emergency access…");
       const states = await app.reader.activateEmergency(record);
-      // Said next to the button before it is hidden, so the line keeps it.
-      say(`Asked. ${cap(ownerName())} has been told.`);
+      // On this action's own line, whatever ran meanwhile (a refresh, say).
+      sayAt(box, `Asked. ${cap(ownerName())} has been told.`);
       show(states);
     }),
   );

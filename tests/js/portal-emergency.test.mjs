@@ -109,6 +109,7 @@ test("emergency contacts: ask, the patient's banner, deny, ask again, approve, r
   await contactLine(alice, "You are an emergency contact");
   await shot(alice, "emergency-2-contact-before.png");
   await alice.page.getByRole("button", { name: "Ask for emergency access" }).click();
+  await status(alice.page, "has been told");
   const waiting = await contactLine(alice, /Access opens in (7 days|16\d hours) unless/);
   assert.match(await waiting.textContent(), /unless .* denies it/);
   await shot(alice, "emergency-3-contact-waiting.png");
