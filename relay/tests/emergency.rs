@@ -175,7 +175,7 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
 
     // Approve/deny by anyone but the owner: refused, nothing changed.
     let by_contact = EmergencyDecision::sign(
-        &patient.identity().clone(),
+        patient.identity(),
         &grant,
         &activation,
         Verdict::Deny,

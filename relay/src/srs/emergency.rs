@@ -67,6 +67,9 @@ pub struct TrackRow {
     pub decision: Option<Vec<u8>>,
 }
 
+/// A row of the `emergency` table: activation, arrival, verdict, decision.
+type StoredTrack = (Vec<u8>, i64, Option<i64>, Option<Vec<u8>>);
+
 /// The durable emergency state.
 pub trait EmergencyStore: Send + Sync {
     /// The track of one grant.
@@ -87,7 +90,7 @@ impl EmergencyStore for SqliteStore {
         record: &[u8; 32],
         grant_id: &[u8; 16],
     ) -> Result<Option<TrackRow>, StoreError> {
-        let row: Option<(Vec<u8>, i64, Option<i64>, Option<Vec<u8>>)> = self.with(|c| {
+        let row: Option<StoredTrack> = self.with(|c| {
             c.query_row(
                 "SELECT activation, activated_at, verdict, decision FROM emergency
                  WHERE record = ?1 AND grant_id = ?2",
