@@ -71,8 +71,8 @@ export async function everything(baseUrl: string): Promise<string[]> {
   const preset: string[] = emergencySections();
   await record.share({ grantee: party, role: "emergency", sections: preset, emergencyWaitMs: 3_600_000 });
   const rows: EmergencyActivationRow[] = await record.emergencyActivations();
-  const pending: boolean = rows.some((r) => r.pending && r.state === "waiting");
-  if (pending) await record.approveEmergency({ partyId: party.id }).catch((e: unknown) => e);
+  const waitingRow: boolean = rows.some((r) => r.pending && r.state === "waiting");
+  if (waitingRow) await record.approveEmergency({ partyId: party.id }).catch((e: unknown) => e);
   await record.denyEmergency({ grantIds: rows.map((r) => r.grantId) }).catch((e: unknown) => e);
   const listing: AuditListing = await record.audit();
   const verified: true = listing.verified;
