@@ -171,7 +171,17 @@ proptest! {
         let e = AuditEntry { timestamp: ts, grant_id: [d; 16], grantee: PartyId([1; 32]), record: RecordId([2; 32]),
             section: SectionId([3; 32]), version, request: [d; 32], decision, link: None,
             purpose: if d % 2 == 0 { PurposeOfUse::Ordinary } else { PurposeOfUse::Emergency } };
-        prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
+        if e.purpose == PurposeOfUse::Ordinary {
+            // Format 1: unlinked.
+            prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
+        } else {
+            // Format 3 is always linked: an emergency entry not yet linked
+            // encodes with the first link (the log links before it stores).
+            let back = AuditEntry::from_bytes(&e.to_bytes()).unwrap();
+            prop_assert_eq!(back.link, Some(sesphr_client::audit::RecordLink::FIRST));
+            prop_assert_eq!(back.purpose, PurposeOfUse::Emergency);
+            prop_assert_eq!(e.to_bytes()[5], 3);
+        }
         let mut log = MemoryLog::default();
         let mut last = None;
         for seq in 0..entries {
