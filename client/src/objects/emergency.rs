@@ -392,7 +392,7 @@ impl EmergencyTrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::{GrantTerms, IssuedGrant, Role};
+    use crate::grant::{GrantTerms, IssuedGrant, Role, MAX_EMERGENCY_WAIT_MS as MAX_WAIT};
     use crate::primitives::os_rng;
     use crate::record::{EpochId, SectionId, SectionKey};
     use crate::secret::Seed;
@@ -462,6 +462,55 @@ mod tests {
             let mut bad = d.as_bytes().to_vec();
             bad[i] ^= 1;
             assert!(EmergencyDecision::verify(&bad, &g).is_err(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn an_emergency_statement_cannot_be_tampered_with_or_downgraded() {
+        let (owner, contact) = (party(1), party(2));
+        let g = grant(&owner, &contact, Some(86_400_000));
+        let bytes = g.as_bytes().to_vec();
+        assert_eq!((bytes.len(), bytes[5]), (477, 2));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(VerifiedGrant::from_bytes(&bad).is_err(), "byte {i}");
+        }
+        // Relabelled format 1 (an ordinary grant): the wait is trailing bytes.
+        let mut ordinary = bytes.clone();
+        ordinary[5] = 1;
+        assert_eq!(
+            VerifiedGrant::from_bytes(&ordinary).unwrap_err().code(),
+            "malformed"
+        );
+        // The wait cut off, relabelled: the signature no longer covers it.
+        let mut cut = [&bytes[..405], &bytes[413..]].concat();
+        cut[5] = 1;
+        assert_eq!(
+            VerifiedGrant::from_bytes(&cut).unwrap_err().code(),
+            "bad_signature"
+        );
+        // Out-of-range waits are refused when issuing.
+        for wait in [0, 999, MAX_WAIT + 1] {
+            let terms = GrantTerms {
+                emergency_wait_ms: Some(wait),
+                ..GrantTerms::new(contact.public(), Role::Emergency, 1)
+            };
+            let key = SectionKey::for_owner(
+                &owner,
+                RecordId([1; 32]),
+                SectionId([2; 32]),
+                EpochId([3; 32]),
+            )
+            .unwrap();
+            assert!(IssuedGrant::issue(
+                &owner,
+                &key,
+                &party(9).public().encryption,
+                &terms,
+                &mut os_rng()
+            )
+            .is_err());
         }
     }
 
