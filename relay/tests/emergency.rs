@@ -14,6 +14,7 @@ use sesphr_client::audit::{Decision, PurposeOfUse};
 use sesphr_client::emergency::{EmergencyActivation, EmergencyDecision, Verdict};
 use sesphr_client::grant::{GrantTerms, Role, VerifiedGrant, EMERGENCY_SECTIONS};
 use sesphr_client::primitives::os_rng;
+use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_native::{Error, Reader};
 use sesphr_testkit::deploy::*;
 
@@ -270,4 +271,103 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
         .iter()
         .all(|l| l.grant_id != hex::encode(grant.grant_id)));
     assert_eq!(EMERGENCY_SECTIONS, Role::Emergency.sections());
+}
+
+/// Hostile bytes at the emergency routes: typed 4xx JSON, never a panic,
+/// and no state (the grant stays dormant); tokens of the wrong purpose or
+/// signer are refused before anything is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bytes_and_tokens_at_the_emergency_routes_are_typed_refusals() {
+    let d = deploy(|_| {}).await;
+    let (api, client, patient, mut record) = (d.api, d.client, d.patient, d.record);
+    let contact = party(&client).await;
+    let terms = GrantTerms {
+        emergency_wait_ms: Some(HOUR),
+        ..GrantTerms::new(contact.public(), Role::Emergency, 0)
+    };
+    let grant = record.share_on(&["allergies"], &terms).await.unwrap()[0]
+        .statement
+        .clone();
+    let good = EmergencyActivation::sign(&contact, &grant, now(), &mut os_rng()).unwrap();
+    let octets = "application/octet-stream";
+    for route in [
+        "/srs/v1/emergency/activations",
+        "/srs/v1/emergency/decisions",
+    ] {
+        let mut cases: Vec<Vec<u8>> = vec![
+            vec![],
+            b"SPHR".to_vec(),
+            vec![0xff; 200],
+            grant.as_bytes().to_vec(),
+        ];
+        for cut in [7, 30, 100, good.as_bytes().len() - 1] {
+            cases.push(good.as_bytes()[..cut].to_vec());
+        }
+        let mut long = good.as_bytes().to_vec();
+        long.push(0);
+        cases.push(long);
+        for body in cases {
+            let e = api.post(route, octets, body.clone()).await.unwrap_err();
+            assert!(
+                (400..500).contains(&e.status),
+                "{route} {} bytes: {e:?}",
+                body.len()
+            );
+        }
+        // The wrong content type is refused before the body is read.
+        let e = api
+            .post(route, "application/json", good.as_bytes().to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 415);
+    }
+    // An activation posted as a decision is the wrong kind.
+    let e = api
+        .post(
+            "/srs/v1/emergency/decisions",
+            octets,
+            good.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (400, "wrong_kind"));
+    // Listing: no token, another purpose, a stranger's token.
+    let list = format!("/srs/v1/records/{}/emergency", record.record().to_hex());
+    assert_eq!(api.get(&list, None).await.unwrap_err().status, 401);
+    let wrong = RequestToken::sign(
+        patient.identity(),
+        Purpose::ListGrants,
+        &record.record().0,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    assert_eq!(
+        api.get(&list, Some(&wrong)).await.unwrap_err().code,
+        "binding_mismatch"
+    );
+    let stranger = RequestToken::sign(
+        &contact,
+        Purpose::ListEmergency,
+        &record.record().0,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    assert_eq!(
+        api.get(&list, Some(&stranger)).await.unwrap_err().code,
+        "not_owner"
+    );
+    // A bad grant id in the status route.
+    let status = format!("/srs/v1/records/{}/emergency/zz", record.record().to_hex());
+    assert_eq!(api.get(&status, None).await.unwrap_err().code, "invalid_id");
+    // Nothing changed: still dormant.
+    assert_eq!(
+        client
+            .emergency_status(&contact, &grant)
+            .await
+            .unwrap()
+            .state,
+        "dormant"
+    );
 }
