@@ -33,11 +33,23 @@ const who = (party) => app.contacts.label(party).name ?? party.fingerprint;
 
 // ------------------------------------------------------------ owner side
 
+/** Ids of the requests on screen: the poll re-renders only when they change (ticks survive). */
+let shown = "";
+let polling;
+
 /** The pending requests to the patient, with approve (sections pre-ticked) and decline. */
-export async function renderRequests() {
+export async function renderRequests(fetched) {
   if (!app.patient || !app.record) return;
+  polling ??= setInterval(() => {
+    if (!app.record || document.hidden) return;
+    app.patient
+      .accessRequests()
+      .then((p) => p.map((r) => r.id).join() !== shown && renderRequests(p))
+      .catch(() => {});
+  }, 15_000);
   const list = $("request-list");
-  const pending = await app.patient.accessRequests();
+  const pending = Array.isArray(fetched) ? fetched : await app.patient.accessRequests();
+  shown = pending.map((r) => r.id).join();
   list.replaceChildren(
     ...pending.map((r) => {
       app.contacts.remember(r.requester);
@@ -127,7 +139,7 @@ function renderChoices() {
   }
 }
 
-$("refresh-requests")?.addEventListener("click", action(renderRequests));
+$("refresh-requests")?.addEventListener("click", action(() => renderRequests()));
 
 $("ask-form")?.addEventListener(
   "submit",
