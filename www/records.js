@@ -5,6 +5,8 @@ import * as S from "/pkg/index.js";
 import { documentView, downloadFhir, size } from "./document.js";
 import { person, personLookedUp } from "./people.js";
 import { renderInvitations } from "./invite.js";
+import { renderEmergency, watchEmergency } from "./emergency.js";
+import { renderRequests } from "./requests.js";
 import { $, action, app, currentLine, download, el, explain, fail, progress, say, sayAt, sayNear, when } from "./ui.js";
 
 // ------------------------------------------------------------------ my records
@@ -128,7 +130,8 @@ async function openRecord(r) {
   const kept = app.editing?.record === r && app.editing.dirty;
   if (!kept) await bindForm(app.editing?.record === r ? app.editing.name : $("section-name").value);
   renderShareChoices();
-  await Promise.all([renderGrants(), renderAudit(), renderInvitations()]);
+  await Promise.all([renderGrants(), renderAudit(), renderInvitations(), renderEmergency(), renderRequests()]);
+  watchEmergency();
 }
 
 function sectionNames() {
@@ -838,6 +841,9 @@ $("share-form").addEventListener(
 
 const STATUS = { active: "active", revoked: "revoked", expired: "expired" };
 
+// Shares made elsewhere (emergency contacts, approved requests) show in the table at once.
+document.addEventListener("sesphr-shares-changed", () => app.record && renderGrants().catch(() => {}));
+
 /**
  * Who can read what: one row per person, with each section's status (the
  * newest grant per person and section: rotations re-issue them).
@@ -936,6 +942,8 @@ const DECISION = {
   replay: "refused: a repeated request",
   not_in_manifest: "refused: that version is not in the record",
   before_from_version: "refused: older than what was shared",
+  emergency_dormant: "refused: emergency access not asked for",
+  emergency_waiting: "refused: emergency access still waiting",
 };
 
 /** The audit checks' failures, which the package words for people. */
@@ -1013,6 +1021,7 @@ async function renderAudit() {
           "td",
           { dataset: { label: "Decision", decision: e.decision }, className: e.decision === "allowed" ? "ok" : "refused" },
           DECISION[e.decision] ?? `refused: ${e.decision.replaceAll("_", " ")}`,
+          e.purpose === "BTG" ? el("span", { className: "tag", dataset: { purpose: "BTG" } }, " · emergency access (BTG)") : undefined,
         ),
       ),
     ),

@@ -60,6 +60,12 @@ const FRIENDLY = {
     "This record was changed in another tab or on another device. It has been reloaded; what you typed is still in the form: save again.",
   bad_bundle: "This file cannot be imported.",
   internal: "The server failed. Try again in a moment.",
+  emergency_dormant: "This is emergency access: ask for it first (the patient is told, and it opens after the wait).",
+  emergency_waiting: "Emergency access was asked for; it opens when the wait has passed, unless the patient denies it.",
+  already_activated: "Emergency access was already asked for.",
+  not_activated: "There is no request for emergency access to answer.",
+  already_decided: "That request for emergency access was already answered.",
+  not_emergency: "This share is not emergency access.",
 };
 /** The library's own words, written for people (they say what happened and what to do). */
 const PLAIN = new Set(["stale", "audit_incomplete", "section_changed", "not_ready", "wrong_passphrase", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);

@@ -218,6 +218,7 @@ fn audit(c: &mut Criterion) {
             request: [(i % 253) as u8; 32],
             decision: Decision::Allowed,
             link: None,
+            purpose: sesphr_client::audit::PurposeOfUse::Ordinary,
         })
         .collect();
     MemoryLog::default().link(&mut entries);

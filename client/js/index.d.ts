@@ -59,7 +59,72 @@ export function toHex(bytes: Uint8Array): string;
 /** Bytes of a hex string (throws `invalid_argument`). */
 export function fromHex(hex: string): Uint8Array;
 
-export type Role = "custom" | "family" | "physician" | "nurse" | "pharmacist" | "insurer" | "researcher" | "lab";
+export type Role = "custom" | "family" | "physician" | "nurse" | "pharmacist" | "insurer" | "researcher" | "lab" | "emergency";
+
+/** The emergency preset: allergies, medications, history, demographics (also `roleSections("emergency")`). */
+export function emergencySections(): string[];
+
+/**
+ * Where an emergency grant stands on the SRS's clock: `dormant` (never
+ * activated), `waiting` (activated; opens at `opensAt` unless the owner
+ * denies), `open` (the wait passed, or the owner approved), `denied`.
+ */
+export type EmergencyStateName = "dormant" | "waiting" | "open" | "denied";
+
+/** One emergency grant's state (times in ms on the SRS's clock). */
+export interface EmergencyState {
+  grantId: string;
+  state: EmergencyStateName;
+  /** The owner-signed wait, ms. */
+  waitMs: number;
+  activatedAt: number | undefined;
+  opensAt: number | undefined;
+  /** Until access opens (`waiting`), ms; else 0. */
+  remainingMs: number;
+  /** The owner approved (`open`). */
+  approved: boolean;
+  /** The SRS's clock when it answered. */
+  now: number;
+}
+
+/** An emergency grant as the owner lists it: the state, who, which section, and the activation (verified). */
+export interface EmergencyActivationRow extends EmergencyState {
+  grantee: Party;
+  sectionId: string;
+  sectionName: string;
+  /** Activated and waiting: the owner's to approve or deny. */
+  pending: boolean;
+  /** The grantee-signed activation (hex), verified against the grant. */
+  activation: string | null;
+}
+
+/** An access request as its owner sees it (verified: signed by `requester`, addressed to this patient). */
+export interface AccessRequest {
+  /** The request's hash (what a refusal names). */
+  id: string;
+  /** The mail it came in (deleted once answered). */
+  mailId: string;
+  /** The sealed mail, hex (declining opens it again). */
+  sealed: string;
+  requester: Party;
+  /** The record asked about, or null (the owner's choice). */
+  recordId: string | null;
+  role: Role;
+  sections: string[];
+  reason: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A refusal of one of this party's requests, verified. */
+export interface AccessRefusal {
+  requestId: string;
+  owner: Party;
+  timestamp: number;
+}
+
+/** Which emergency grants a decision is about: all of a party's, or some by id. */
+export type EmergencySelection = { partyId: string } | { grantIds: string[] };
 
 /** Argon2id cost of a wrapped seed. */
 export interface Cost {
@@ -252,6 +317,8 @@ export interface Grant {
   /** First readable version (0: all history). */
   fromVersion: number;
   expiresAt: number | undefined;
+  /** An emergency grant's wait, ms (`null`: an ordinary grant). */
+  emergencyWaitMs: number | null;
   /** The statement's hash: the relay's id of the inbox item carrying it. */
   itemId: string;
 }
@@ -274,8 +341,10 @@ export interface AuditRow {
   version: number;
   /** The hash of the request decided on (64 hex characters). */
   request: string;
-  /** `allowed`, or the refusal (`revoked`, `expired`, `not_in_manifest`, …). */
+  /** `allowed`, or the refusal (`revoked`, `expired`, `emergency_waiting`, `not_in_manifest`, …). */
   decision: string;
+  /** `BTG` for a decision on an emergency grant (HL7 PurposeOfUse, break the glass), else `ordinary`. */
+  purpose: "ordinary" | "BTG";
 }
 
 export interface ShareOptions {
@@ -288,6 +357,12 @@ export interface ShareOptions {
   history?: "all" | "fromNow";
   /** Expiry, ms since the Unix epoch (SRS clock). */
   expiresAt?: number;
+  /**
+   * An emergency grant with this wait (1 s to 90 days): dormant until the
+   * grantee activates it and the wait passes, or the owner approves. Use
+   * role `emergency` for the emergency preset.
+   */
+  emergencyWaitMs?: number;
 }
 
 /** What `write` did: the version the relay stored, and whether the SRS witnessed it yet. */
@@ -340,6 +415,18 @@ export class Patient {
   openRecord(index: number): Promise<PatientRecord | undefined>;
   /** Creates the next record (empty version 1). */
   createRecord(): Promise<PatientRecord>;
+  /**
+   * Pending access requests, oldest first (verified; expired ones, repeats
+   * and more than three per requester are deleted from the mailbox).
+   */
+  accessRequests(): Promise<AccessRequest[]>;
+  /**
+   * Approves a request on `record` with ordinary grants of `sections`
+   * (default: all it asked; more is `invalid_argument`); returns the grant ids.
+   */
+  approveRequest(record: PatientRecord, request: AccessRequest, options?: { sections?: string[] }): Promise<string[]>;
+  /** Declines a request: a signed refusal is mailed to the requester. */
+  declineRequest(request: AccessRequest): Promise<void>;
 }
 
 /** One of the patient's records. */
@@ -402,6 +489,12 @@ export class PatientRecord {
   revoke(grantIds: string | string[]): Promise<void>;
   /** Revokes every live grant of a party; returns their ids. */
   revokeParty(partyId: string): Promise<string[]>;
+  /** Every live emergency grant of this record with its state; activations verified against their grants. */
+  emergencyActivations(): Promise<EmergencyActivationRow[]>;
+  /** Approves the chosen pending activations: access opens now. Throws `not_activated` if none waits. */
+  approveEmergency(which: EmergencySelection): Promise<Array<EmergencyState & { grantee: Party; sectionId: string }>>;
+  /** Denies the chosen activations (waiting or open): closed until a new activation and its wait. */
+  denyEmergency(which: EmergencySelection): Promise<Array<EmergencyState & { grantee: Party; sectionId: string }>>;
   /** Rotates a section's key at its next write. */
   rotate(name: string): void;
   /**
@@ -444,6 +537,8 @@ export interface SharedSection {
   role: Role;
   fromVersion: number;
   expiresAt: number | undefined;
+  /** The wait of an emergency grant, ms (undefined: ordinary). */
+  emergencyWaitMs: number | undefined;
   /** The owner's grants of this section to the reader, newest first (rotations re-issue them). */
   grants: Grant[];
   /** The record it belongs to. */
@@ -481,6 +576,22 @@ export class Reader {
    * older `version` (throws `revoked`, `expired`, `stale`, …).
    */
   open(section: SharedSection, options?: { version?: number }): Promise<OpenSection>;
+  /**
+   * Asks a record's owner for sections with a reason (signed, sealed to the
+   * owner as mail, expiring: `ttlMs` default 7 days, at most 30).
+   */
+  requestAccess(options: { owner: string | Party; sections: string[]; reason?: string; recordId?: string; role?: Role; ttlMs?: number }): Promise<{ id: string; ownerId: string; sections: string[]; expiresAt: number }>;
+  /** Refusals of this party's requests (verified), deleted once read. */
+  accessReplies(): Promise<AccessRefusal[]>;
+  /** The state of each emergency grant of a shared record. */
+  emergencyStatus(shared: SharedRecord): Promise<Array<EmergencyState & { sectionId: string }>>;
+  /**
+   * Activates the record's emergency grants that are dormant or denied (a
+   * signed activation each: the wait starts, the owner is told); returns
+   * every emergency grant's state. Throws `invalid_state` if none is shared,
+   * `revoked`, `replay`, `already_activated`.
+   */
+  activateEmergency(shared: SharedRecord): Promise<Array<EmergencyState & { sectionId: string }>>;
   /**
    * Forwards the audit receipts of the answers this reader got so far,
    * sealed to each record's owner (done by itself after every read, in the

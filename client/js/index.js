@@ -28,4 +28,5 @@ export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
 export { openLink } from "./shl.js";
 export { OwnerState, Invitations, readInvitation, acceptInvitation, issueAccess, sendName, ownerNames, sharesByPerson, safetyNumber } from "./invitations.js";
+export { emergencySections } from "./emergency.js";
 export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

@@ -27,7 +27,7 @@ export const MAX_INVITATION_MS = 30 * 24 * 3600 * 1000;
 /** Default life of an invitation. */
 export const DEFAULT_INVITATION_MS = 7 * 24 * 3600 * 1000;
 /** Mail kinds (codec Kind bytes). */
-export const MAIL_KIND = { receipts: 0x15, acceptance: 0x17, nameCard: 0x1a };
+export const MAIL_KIND = { receipts: 0x15, acceptance: 0x17, nameCard: 0x1a, accessRequest: 0x1e, accessRefusal: 0x1f };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -10,6 +10,9 @@ import { SesphrError, isTransient } from "./errors.js";
 import { attachmentLengths, partLength, sealAttachment, sealBody, throwIfAborted } from "./body.js";
 import { DOCUMENT_FORMAT, checkDocument, encodeDocument, openSection, readDocument } from "./documents.js";
 import * as shl from "./shl.js";
+import * as emergency from "./emergency.js";
+import * as requests from "./requests.js";
+
 
 const OCTETS = "application/octet-stream";
 /** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
@@ -196,8 +199,8 @@ export class Patient {
       try {
         mail = core.ReceiptMail.open(this.identity.core, srs, hexBytes(sealed));
       } catch (e) {
-        // Another kind of mail this package reads (an acceptance, …) waits
-        // for its own reader; what does not open or decode is junk.
+        // Another kind of mail this package reads (an acceptance, an access
+        // request, …) waits for its own reader; what does not open or decode is junk.
         if (isOtherMail(this.identity, sealed)) continue;
         junk.push(id);
         continue;
@@ -369,6 +372,26 @@ export class Patient {
     const rec = new PatientRecord(this, new core.OwnerRecord(this.identity.core, index));
     await rec.publish();
     return rec;
+  }
+
+  /**
+   * Pending access requests to this patient, oldest first: `[{id, mailId,
+   * requester, recordId, role, sections, reason, createdAt, expiresAt}]`
+   * (verified; expired ones, repeats and more than three per requester are
+   * deleted).
+   */
+  accessRequests() {
+    return requests.accessRequests(this.client, this.identity);
+  }
+
+  /** Approves an access request on `record` with grants of `sections` (default: all it asked; never more). */
+  approveRequest(record, request, options) {
+    return requests.approveRequest(this.client, this.identity, record, request, options);
+  }
+
+  /** Declines an access request: a signed refusal is mailed to the requester. */
+  declineRequest(request) {
+    return requests.declineRequest(this.client, this.identity, request);
   }
 
   /** @internal The SRS's grant list of a record: `[{grant: VerifiedGrant, revoked}]`. */
@@ -921,14 +944,17 @@ export class PatientRecord {
 
   /**
    * Shares sections with a party: `{grantee: {publicKey} | partyId, sections
-   * (names) or role, role?, history: "all" | "fromNow", expiresAt?}`.
-   * Returns the new grant ids.
+   * (names) or role, role?, history: "all" | "fromNow", expiresAt?,
+   * emergencyWaitMs?}` (with `emergencyWaitMs`, an emergency grant: dormant
+   * until the grantee activates it and the wait passes, or the owner
+   * approves; role `emergency` is the emergency preset). Returns the new
+   * grant ids.
    */
   share(options) {
     return this.#serial(() => this.#share(options));
   }
 
-  async #share({ grantee, sections, role = "custom", history = "all", expiresAt }) {
+  async #share({ grantee, sections, role = "custom", history = "all", expiresAt, emergencyWaitMs }) {
     const party = typeof grantee === "string" ? await this.client.lookup(grantee) : grantee;
     const names = sections ?? roleSections(role);
     if (!names.length) throw new SesphrError("invalid_argument", "no sections to share");
@@ -942,7 +968,7 @@ export class PatientRecord {
         this.identity.core,
         srs,
         this.sectionId(name),
-        { grantee: party.publicKey, role, fromVersion, expiresAt },
+        { grantee: party.publicKey, role, fromVersion, expiresAt, emergencyWaitMs },
         Date.now(),
       );
       for (const g of out.reissued) await this.#deliver(g);
@@ -951,6 +977,22 @@ export class PatientRecord {
       this.names.set(this.sectionId(name), name);
     }
     return ids;
+  }
+
+  /** Emergency grants of this record and their activations (see emergency.js `emergencyActivations`). */
+  async emergencyActivations() {
+    const rows = await emergency.emergencyActivations(this.patient, this.recordId);
+    return rows.map((r) => ({ ...r, sectionName: this.names.get(r.sectionId) ?? r.sectionId }));
+  }
+
+  /** Approves the pending emergency activations chosen: `{partyId}` or `{grantIds}`; access opens now. */
+  approveEmergency(which) {
+    return emergency.decideEmergency(this.patient, this.recordId, "approve", which);
+  }
+
+  /** Denies the emergency activations chosen (`{partyId}` or `{grantIds}`): closed until a new activation. */
+  denyEmergency(which) {
+    return emergency.decideEmergency(this.patient, this.recordId, "deny", which);
   }
 
   /** Every grant the SRS holds for this record, newest last, with `revoked`. */

@@ -8,6 +8,8 @@ import { core, fromHex, free, sameBytes } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 import { openSection } from "./documents.js";
 import { ownerNames } from "./invitations.js";
+import { activateEmergency, emergencyStatus } from "./emergency.js";
+import { accessReplies, requestAccess } from "./requests.js";
 
 /** Receipts per forwarded bundle (the core's limit). */
 const BUNDLE = 32;
@@ -155,6 +157,31 @@ export class Reader {
     }
   }
 
+  /** The state of each emergency grant of a shared record: `[{grantId, sectionId, state, remainingMs, ...}]`. */
+  emergencyStatus(shared) {
+    return emergencyStatus(this.client, this.identity, shared);
+  }
+
+  /** Activates the emergency grants of a shared record (starts the wait); returns their states. */
+  activateEmergency(shared) {
+    return activateEmergency(this.client, this.identity, shared);
+  }
+
+  /**
+   * Asks a record's owner for sections: `{owner (party id), sections,
+   * reason, recordId?, role?, ttlMs?}`; returns `{id, ownerId, sections,
+   * expiresAt}`. The owner answers with grants (in `sharedWithMe`) or a
+   * refusal (`accessReplies`).
+   */
+  requestAccess(options) {
+    return requestAccess(this.client, this.identity, options);
+  }
+
+  /** Refusals of this party's access requests, verified, then deleted: `[{requestId, owner, timestamp}]`. */
+  accessReplies() {
+    return accessReplies(this.client, this.identity);
+  }
+
   /** @internal Raises the high-water mark of a record. */
   saw(recordId, version) {
     if (version > (this.highWater.get(recordId) ?? 0)) this.highWater.set(recordId, version);
@@ -273,6 +300,7 @@ export class SharedRecord {
         role: newest.role,
         fromVersion: newest.fromVersion,
         expiresAt: newest.expiresAt,
+        emergencyWaitMs: newest.emergencyWaitMs ?? undefined,
         grants,
         record: this,
       };

@@ -7,7 +7,9 @@ use sesphr_testkit::world::*;
 use sesphr_testkit::TestRng;
 
 use proptest::prelude::*;
-use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog, SignedTreeHead};
+use sesphr_client::audit::{
+    AuditEntry, Decision, InclusionReceipt, MemoryLog, PurposeOfUse, SignedTreeHead,
+};
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role, VerifiedGrant};
@@ -128,16 +130,19 @@ proptest! {
     }
 
     #[test]
-    fn grant_request_revocation_round_trip(role_idx in 0usize..8, from in 0u64..50, expiry in proptest::option::of(1u64..u64::MAX), seed in any::<u64>()) {
+    fn grant_request_revocation_round_trip(role_idx in 0usize..9, from in 0u64..50, expiry in proptest::option::of(1u64..u64::MAX), seed in any::<u64>(), wait in proptest::option::of(1_000u64..7_776_000_000)) {
         let mut w = World::new(&format!("grant-{seed}"));
         let grantee = identity(&format!("grantee-{seed}"));
         let key = w.key_at("labs", EpochId([1; 32]));
-        let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::ALL[role_idx], from_version: from, expires_at: expiry, sequence: seed };
+        let terms = GrantTerms { grantee: grantee.public().clone(), role: Role::ALL[role_idx], from_version: from, expires_at: expiry, sequence: seed, emergency_wait_ms: wait };
         let g = IssuedGrant::issue(&w.owner, &key, &w.srs.public().encryption, &terms, &mut w.rng).unwrap();
         let back = VerifiedGrant::from_bytes(g.statement.as_bytes()).unwrap();
         prop_assert_eq!(&back, &g.statement);
         prop_assert_eq!(back.expires_at, expiry);
         prop_assert_eq!(back.role, Role::ALL[role_idx]);
+        prop_assert_eq!(back.emergency_wait_ms, wait);
+        // Format 1 for an ordinary grant (its bytes as before), 2 with a wait.
+        prop_assert_eq!(back.as_bytes()[5], if wait.is_some() { 2 } else { 1 });
         prop_assert_eq!(Envelope::from_bytes(&g.b1_envelope.to_bytes()).unwrap(), g.b1_envelope.clone());
         g.accept(&grantee, &key.public()).unwrap();
         g.accept_srs_share(&w.srs).unwrap();
@@ -164,8 +169,19 @@ proptest! {
         let decision = [Decision::Allowed, Decision::BadSignature, Decision::Replay, Decision::Revoked, Decision::Expired,
             Decision::UnknownGrant, Decision::NotInManifest, Decision::BeforeFromVersion][d as usize];
         let e = AuditEntry { timestamp: ts, grant_id: [d; 16], grantee: PartyId([1; 32]), record: RecordId([2; 32]),
-            section: SectionId([3; 32]), version, request: [d; 32], decision, link: None };
-        prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
+            section: SectionId([3; 32]), version, request: [d; 32], decision, link: None,
+            purpose: if d % 2 == 0 { PurposeOfUse::Ordinary } else { PurposeOfUse::Emergency } };
+        if e.purpose == PurposeOfUse::Ordinary {
+            // Format 1: unlinked.
+            prop_assert_eq!(AuditEntry::from_bytes(&e.to_bytes()).unwrap(), e.clone());
+        } else {
+            // Format 3 is always linked: an emergency entry not yet linked
+            // encodes with the first link (the log links before it stores).
+            let back = AuditEntry::from_bytes(&e.to_bytes()).unwrap();
+            prop_assert_eq!(back.link, Some(sesphr_client::audit::RecordLink::FIRST));
+            prop_assert_eq!(back.purpose, PurposeOfUse::Emergency);
+            prop_assert_eq!(e.to_bytes()[5], 3);
+        }
         let mut log = MemoryLog::default();
         let mut last = None;
         for seq in 0..entries {

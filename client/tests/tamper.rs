@@ -504,6 +504,7 @@ fn reencryption_tamper_kit() {
             from_version: 2,
             expires_at: None,
             sequence: 7,
+            emergency_wait_ms: None,
         },
         &mut w.rng,
     )

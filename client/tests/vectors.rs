@@ -10,6 +10,7 @@
 use sesphr_testkit::TestRng;
 
 use serde_json::{json, Map, Value};
+use sesphr_client::access_request::{AccessAsk, AccessRefusal, AccessRequest};
 use sesphr_client::attachment::{open_attachment, seal_attachment, AttachmentKey};
 use sesphr_client::audit::AuditEntry;
 use sesphr_client::audit::{AuditExport, Decision, MemoryLog, ReceiptBundle};
@@ -18,6 +19,7 @@ use sesphr_client::audit_check::AuditMark;
 use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
+use sesphr_client::emergency::{EmergencyActivation, EmergencyDecision, Verdict};
 use sesphr_client::envelope::{open_request, seal_request, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::DirectoryEntry;
@@ -229,10 +231,105 @@ fn generate() -> Value {
     let token_read_mail = token(&owner, Purpose::ReadMail, &[], &mut rng);
     let token_clear_mail = token(&owner, Purpose::ClearMail, &mail_id, &mut rng);
 
+    // Emergency access (drawn after everything above): an emergency grant
+    // (statement format 2), its activation and the owner's approval, the
+    // BTG audit entry (format 3) of an answer on it, and the two tokens.
+    let emergency_terms = GrantTerms {
+        emergency_wait_ms: Some(86_400_000),
+        ..GrantTerms::new(grantee.public(), Role::Emergency, 2)
+    };
+    let emergency_grant = IssuedGrant::issue(
+        &owner,
+        &key,
+        &srs.public().encryption,
+        &emergency_terms,
+        &mut rng,
+    )
+    .unwrap();
+    let activation = EmergencyActivation::sign(
+        &grantee,
+        &emergency_grant.statement,
+        1_767_225_603_000,
+        &mut rng,
+    )
+    .unwrap();
+    let decision = EmergencyDecision::sign(
+        &owner,
+        &emergency_grant.statement,
+        &activation,
+        Verdict::Approve,
+        1_767_225_604_000,
+        &mut rng,
+    )
+    .unwrap();
+    let emergency_request = ReencryptRequest::new(
+        &grantee,
+        &emergency_grant.statement,
+        1,
+        1_767_225_605_000,
+        &mut rng,
+    )
+    .unwrap();
+    let emergency_entry = emergency_request
+        .verify(&emergency_grant.statement)
+        .unwrap()
+        .audit_entry(
+            &emergency_grant.statement,
+            1_767_225_605_500,
+            Decision::Allowed,
+        );
+    let emergency_receipt = log.append(&srs, emergency_entry).unwrap();
+    let status_subject = [record.0.as_slice(), &emergency_grant.statement.grant_id].concat();
+    let token_list_emergency = token(&owner, Purpose::ListEmergency, &record.0, &mut rng);
+    let token_emergency_status = token(
+        &grantee,
+        Purpose::EmergencyStatus,
+        &status_subject,
+        &mut rng,
+    );
+    // Access requests (drawn after the emergency values): the grantee asks
+    // the owner for two sections; the owner's refusal; both sealed as mail.
+    let asked = vec!["allergies".to_string(), "medications".to_string()];
+    let access_request = AccessRequest::sign(
+        &grantee,
+        &AccessAsk {
+            owner: owner.id(),
+            record,
+            role: Role::Custom,
+            sections: &asked,
+            reason: "new patient visit on 5 January",
+            now: 1_767_225_606_000,
+            ttl_ms: 7 * 86_400_000,
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let access_refusal = AccessRefusal::sign(&owner, &access_request, 1_767_225_607_000).unwrap();
+    let mail_access_request = Envelope::seal_mail(
+        &owner.public().encryption,
+        access_request.as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
+
     fn h(b: impl AsRef<[u8]>) -> String {
         hex::encode(b)
     }
     let mut out = json!({
+        "emergency_grant_statement": h(emergency_grant.statement.as_bytes()),
+        "emergency_activation": h(activation.as_bytes()),
+        "emergency_activation_hash": h(activation.hash()),
+        "emergency_decision": h(decision.as_bytes()),
+        "emergency_request": h(emergency_request.as_bytes()),
+        "audit_entry_btg": h(emergency_receipt.entry.to_bytes()),
+        "token_list_emergency": h(token_list_emergency.as_bytes()),
+        "token_emergency_status": h(token_emergency_status.as_bytes()),
+        "access_request": h(access_request.as_bytes()),
+        "access_request_id": h(access_request.hash()),
+        "access_refusal": h(access_refusal.as_bytes()),
+        "mail_access_request": h(mail_access_request.to_bytes()),
+    });
+    let rest = json!({
         "audit_entry_unlinked": h(entry.to_bytes()),
         "audit_entry_2": h(receipt_2.entry.to_bytes()),
         "audit_tree_head_2": h(receipt_2.head.as_bytes()),
@@ -309,6 +406,9 @@ fn generate() -> Value {
         "wrapped_seed_passphrase": passphrase,
         "wrapped_seed": h(&wrapped),
     });
+    if let (Some(o), Value::Object(rest)) = (out.as_object_mut(), rest) {
+        o.extend(rest);
+    }
     // Drawn after everything above, so adding them changed no other value.
     out.as_object_mut()
         .unwrap()
@@ -521,7 +621,52 @@ fn frozen_objects_verify() {
         opened.as_slice(),
         v["attachment_body"].as_str().unwrap().as_bytes()
     );
+    // Emergency access: the format-2 grant with its wait, the activation by
+    // its grantee, the owner's approval naming it, the BTG entry (format 3).
+    let eg =
+        sesphr_client::grant::VerifiedGrant::from_bytes(&b("emergency_grant_statement")).unwrap();
+    assert_eq!(eg.emergency_wait_ms, Some(86_400_000));
+    assert_eq!(eg.role, Role::Emergency);
+    let activation = EmergencyActivation::verify(&b("emergency_activation"), &eg).unwrap();
+    assert_eq!(
+        hex::encode(activation.hash()),
+        v["emergency_activation_hash"].as_str().unwrap()
+    );
+    let decision = EmergencyDecision::verify(&b("emergency_decision"), &eg).unwrap();
+    assert_eq!(
+        (decision.activation, decision.verdict),
+        (activation.hash(), Verdict::Approve)
+    );
+    let btg = AuditEntry::from_bytes(&b("audit_entry_btg")).unwrap();
+    assert_eq!(btg.purpose, sesphr_client::audit::PurposeOfUse::Emergency);
+    assert_eq!(btg.grant_id, eg.grant_id);
+    assert_eq!(
+        btg.request,
+        ReencryptRequest::from_bytes(&b("emergency_request"))
+            .unwrap()
+            .hash()
+    );
+    // Access requests: the request opens from its mail, verifies for the
+    // owner, and the refusal names it.
+    let plain = Envelope::from_bytes(&b("mail_access_request"))
+        .unwrap()
+        .open_mail(&owner)
+        .unwrap();
+    assert_eq!(plain.as_slice(), b("access_request"));
+    let ask = AccessRequest::from_bytes(&plain, &owner.id()).unwrap();
+    assert_eq!(
+        hex::encode(ask.hash()),
+        v["access_request_id"].as_str().unwrap()
+    );
+    assert_eq!(ask.sections, ["allergies", "medications"]);
+    let refusal = AccessRefusal::from_bytes(&b("access_refusal"), &grantee.id()).unwrap();
+    assert!(refusal.answers(&ask.hash(), &owner.id()));
+    // The ordinary entries keep their formats (2, and 1 unlinked).
+    assert_eq!(b("audit_entry")[5], 2);
+    assert_eq!(b("audit_entry_btg")[5], 3);
     for (k, purpose) in [
+        ("token_list_emergency", Purpose::ListEmergency),
+        ("token_emergency_status", Purpose::EmergencyStatus),
         ("token_upload_blob", Purpose::UploadBlob),
         ("token_read_inbox", Purpose::ReadInbox),
         ("token_clear_inbox", Purpose::ClearInbox),

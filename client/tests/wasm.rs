@@ -486,7 +486,7 @@ fn js_errors_carry_stable_codes() {
         "malformed"
     );
     assert_eq!(
-        code(VerifiedGrant::from_bytes(b"SPHR\x03\x02").err().unwrap()),
+        code(VerifiedGrant::from_bytes(b"SPHR\x03\x03").err().unwrap()),
         "unknown_version"
     );
     let e = VerifiedGrant::from_bytes(b"SPHR\x02\x01").err().unwrap();

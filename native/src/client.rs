@@ -82,14 +82,14 @@ pub struct Client {
 const OCTETS: &str = "application/octet-stream";
 
 /// One response: status and body.
-struct Response {
+pub(crate) struct Response {
     status: u16,
     body: Vec<u8>,
 }
 
 impl Response {
     /// The body of a success, else the server's error.
-    fn ok(self) -> Result<Vec<u8>> {
+    pub(crate) fn ok(self) -> Result<Vec<u8>> {
         if (200..300).contains(&self.status) {
             return Ok(self.body);
         }
@@ -111,7 +111,7 @@ fn unhex(v: &serde_json::Value, what: &str) -> Result<Vec<u8>> {
         .ok_or_else(|| Error::Network(format!("the server's reply has no hex {what}")))
 }
 
-fn token(who: &Identity, purpose: Purpose, subject: &[u8]) -> Result<String> {
+pub(crate) fn token(who: &Identity, purpose: Purpose, subject: &[u8]) -> Result<String> {
     let t = RequestToken::sign(who, purpose, subject, now_ms(), &mut os_rng())?;
     Ok(hex::encode(t.as_bytes()))
 }
@@ -152,7 +152,7 @@ impl Client {
         &self.base
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -173,7 +173,7 @@ impl Client {
         })
     }
 
-    async fn get(&self, path: &str, token: Option<String>) -> Result<Vec<u8>> {
+    pub(crate) async fn get(&self, path: &str, token: Option<String>) -> Result<Vec<u8>> {
         self.send(reqwest::Method::GET, path, None, token)
             .await?
             .ok()
@@ -188,7 +188,7 @@ impl Client {
         r.ok().map(Some)
     }
 
-    async fn post(&self, path: &str, ctype: &str, body: Vec<u8>) -> Result<Response> {
+    pub(crate) async fn post(&self, path: &str, ctype: &str, body: Vec<u8>) -> Result<Response> {
         self.send(reqwest::Method::POST, path, Some((ctype, body)), None)
             .await
     }

@@ -15,10 +15,12 @@
 //!   the grants cover).
 
 mod client;
+mod emergency;
 mod owner;
 mod reader;
 
 pub use client::{Client, Error, Result};
+pub use emergency::EmergencyStatus;
 pub use owner::{Patient, PatientRecord, Written};
 pub use reader::Reader;
 

@@ -321,7 +321,18 @@ impl PatientRecord {
             },
             expires_at,
             sequence: 0,
+            emergency_wait_ms: None,
         };
+        self.share_on(sections, &terms).await
+    }
+
+    /// Shares `sections` on `terms` (an emergency grant: `emergency_wait_ms`
+    /// set); `terms.sequence` is the record's to assign.
+    pub async fn share_on(
+        &mut self,
+        sections: &[&str],
+        terms: &GrantTerms,
+    ) -> Result<Vec<IssuedGrant>> {
         let srs = self.client().srs().encryption;
         let owner = self.patient.identity.clone();
         let mut out = Vec::new();
@@ -329,7 +340,7 @@ impl PatientRecord {
             let section = self.section_id(name);
             let (issued, rotation) =
                 self.inner
-                    .grant(&owner, &srs, section, &terms, now_ms(), &mut os_rng())?;
+                    .grant(&owner, &srs, section, terms, now_ms(), &mut os_rng())?;
             self.deliver_rotation(&rotation).await?;
             self.deliver_all(std::slice::from_ref(&issued)).await?;
             out.push(issued);

@@ -149,6 +149,20 @@ pub struct Config {
     pub limits: Limits,
     /// Per-party rates and quotas.
     pub quotas: Quotas,
+    /// TEST ONLY: the clock the SRS's emergency waits run on instead of
+    /// the system clock (a manual clock in tests, or a sped-up one from
+    /// `--test-only-emergency-clock-speedup`). `None` in every deployment.
+    pub test_only_emergency_clock: Option<EmergencyClock>,
+}
+
+/// A replacement clock for emergency waits (ms), for tests only.
+#[derive(Clone)]
+pub struct EmergencyClock(pub crate::srs::emergency::Clock);
+
+impl std::fmt::Debug for EmergencyClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmergencyClock(test only)")
+    }
 }
 
 impl Config {
@@ -164,6 +178,7 @@ impl Config {
             replay_window_ms: 5 * 60 * 1000,
             limits: Limits::default(),
             quotas: Quotas::default(),
+            test_only_emergency_clock: None,
         }
     }
 }

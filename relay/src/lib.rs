@@ -23,7 +23,7 @@ pub mod server;
 pub mod sqlite;
 pub mod srs;
 
-pub use config::{Config, Limits, Quotas, Services, StartError};
+pub use config::{Config, EmergencyClock, Limits, Quotas, Services, StartError};
 pub use server::run;
 
 /// Milliseconds since the Unix epoch (the servers' clock).

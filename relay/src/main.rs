@@ -89,6 +89,11 @@ struct Common {
     /// Seconds a connection may stall (no byte read or written) before it is closed.
     #[arg(long, env = "SESPHR_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     idle_timeout_secs: u64,
+    /// TEST ONLY, never in a deployment: the SRS's emergency waits run this
+    /// many times faster than the clock (3600: an hour's wait passes in a
+    /// second), for end-to-end tests of emergency access.
+    #[arg(long, env = "SESPHR_TEST_ONLY_EMERGENCY_CLOCK_SPEEDUP")]
+    test_only_emergency_clock_speedup: Option<u64>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SESPHR_LOG", default_value = "info")]
     log: String,
@@ -265,6 +270,11 @@ async fn main() -> std::process::ExitCode {
     };
     config.limits.header_timeout = std::time::Duration::from_secs(c.header_timeout_secs);
     config.limits.idle_timeout = std::time::Duration::from_secs(c.idle_timeout_secs);
+    if let Some(factor) = c.test_only_emergency_clock_speedup.filter(|&f| f > 1) {
+        config.test_only_emergency_clock = Some(sesphr_relay::EmergencyClock(
+            sesphr_relay::srs::emergency::sped_up_clock(factor),
+        ));
+    }
     if services == Services::Relay && config.srs_url.is_none() {
         tracing::error!("`relay` needs the SRS's base URL: --srs-url (or SESPHR_SRS_URL)");
         return std::process::ExitCode::FAILURE;

@@ -112,6 +112,13 @@ pub fn routes(
             config.quotas,
         )
         .map_err(setup)?;
+        let srs = match &config.test_only_emergency_clock {
+            Some(clock) => {
+                tracing::warn!("TEST ONLY: emergency waits run on a test clock");
+                srs.with_emergency_clock(clock.0.clone())
+            }
+            None => srs,
+        };
         tracing::info!(fingerprint = %srs.info().fingerprint, id = %srs.info().id, "SRS identity");
         let srs = Arc::new(srs);
         all = all

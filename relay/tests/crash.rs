@@ -249,6 +249,7 @@ async fn writers(
                             from_version: 0,
                             expires_at: None,
                             sequence,
+                            emergency_wait_ms: None,
                         },
                         &mut os_rng(),
                     )

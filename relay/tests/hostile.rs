@@ -152,6 +152,7 @@ fn issue(
         from_version: 0,
         expires_at: None,
         sequence: 1,
+        emergency_wait_ms: None,
     };
     IssuedGrant::issue(signer, &key, &srs.encryption, &terms, &mut os_rng()).unwrap()
 }
@@ -276,6 +277,7 @@ async fn every_hostile_request_gets_its_typed_refusal_and_harms_nothing() {
             from_version: 0,
             expires_at: Some(now() - 1),
             sequence: 99,
+            emergency_wait_ms: None,
         },
         &mut os_rng(),
     )

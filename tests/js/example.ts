@@ -9,6 +9,8 @@ import {
   type FhirBundle, type FhirResource, type ImportPlan, type OtherPatient, type PlannedSection,
   type PruneResult,
   openLink, type CreateLinkOptions, type LinkListing, type LinkFile,
+  emergencySections, type EmergencyState, type EmergencyActivationRow, type EmergencyStateName,
+  type AccessRequest, type AccessRefusal,
 } from "sesphr-client";
 
 export async function everything(baseUrl: string): Promise<string[]> {
@@ -61,6 +63,17 @@ export async function everything(baseUrl: string): Promise<string[]> {
   record.rotate("notes");
   await record.revoke(ids);
   await record.revokeParty(party.id);
+  const asks: AccessRequest[] = await patient.accessRequests();
+  for (const a of asks) {
+    if (a.sections.length > 1) await patient.approveRequest(record, a, { sections: a.sections.slice(0, 1) });
+    else await patient.declineRequest(a);
+  }
+  const preset: string[] = emergencySections();
+  await record.share({ grantee: party, role: "emergency", sections: preset, emergencyWaitMs: 3_600_000 });
+  const rows: EmergencyActivationRow[] = await record.emergencyActivations();
+  const waitingRow: boolean = rows.some((r) => r.pending && r.state === "waiting");
+  if (waitingRow) await record.approveEmergency({ partyId: party.id }).catch((e: unknown) => e);
+  await record.denyEmergency({ grantIds: rows.map((r) => r.grantId) }).catch((e: unknown) => e);
   const listing: AuditListing = await record.audit();
   const verified: true = listing.verified;
   const audit: AuditRow[] = listing.entries;
@@ -75,10 +88,16 @@ export async function everything(baseUrl: string): Promise<string[]> {
   const one: PatientRecord | undefined = await patient.openRecord(0);
   one?.free();
   const reader = new Reader(client, me, { highWater });
+  const asked: { id: string; expiresAt: number } = await reader.requestAccess({ owner: party.id, sections: ["allergies"], reason: "visit" });
+  const replies: AccessRefusal[] = await reader.accessReplies();
+  console.log(asked.id, replies.map((r) => r.requestId));
   const shared: SharedRecord[] = await reader.sharedWithMe();
   for (const r of shared) {
     const ownerId: string = r.owner.id;
     const foreign: string[] = await r.clearForeign();
+    const states: EmergencyState[] = await reader.emergencyStatus(r);
+    const name: EmergencyStateName | undefined = states[0]?.state;
+    if (name === "dormant") await reader.activateEmergency(r).catch((e: unknown) => e);
     for (const s of r.sections as SharedSection[]) {
       const back: SharedRecord = s.record;
       const list: Array<{ version: number; readable: boolean }> = await back.history(s);

@@ -35,8 +35,9 @@ export function launchChromiumProfile(dir, extraArgs = []) {
  * Starts the server; resolves to {url, data, stop()}. SESPHR_BIN overrides
  * the binary. `srsSeedOf`: the data directory of another server whose SRS
  * identity this one takes (the same SRS key over its own, separate log).
+ * `args`: more command-line flags (e.g. the test-only emergency clock).
  */
-export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf } = {}) {
+export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf, args = [] } = {}) {
   const data = mkdtempSync(join(tmpdir(), "sesphr-js-"));
   if (srsSeedOf) {
     mkdirSync(join(data, "srs"));
@@ -45,7 +46,7 @@ export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(ro
   const bin = process.env.SESPHR_BIN ?? join(root, "target", "debug", "sesphr-relay");
   const child = spawn(
     bin,
-    ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn"],
+    ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn", ...args],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const url = await new Promise((resolve, reject) => {

@@ -803,7 +803,8 @@ ROLE_PHYSICIAN = 2
 PURPOSES = {"UploadBlob": 1, "ReadInbox": 2, "ListGrants": 3, "ReadAudit": 4, "DeleteBlob": 5,
             "ClearInbox": 6, "SendMail": 7, "ReadMail": 8, "ClearMail": 9,
             "PutLink": 10, "ListLinks": 11, "RevokeLink": 12,
-            "PutState": 13, "GetState": 14}
+            "PutState": 13, "GetState": 14,
+            "ListEmergency": 16, "EmergencyStatus": 17}
 
 
 def main(argv: list[str]) -> int:
@@ -884,6 +885,10 @@ def main(argv: list[str]) -> int:
         check_attachment(V, ctx)
     with Group("invitations and contacts"):
         check_invitations(V, ctx)
+    with Group("emergency access"):
+        check_emergency(V, ctx)
+    with Group("access requests"):
+        check_access_requests(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -1428,7 +1433,7 @@ def check_tree_head(name: str, th: bytes, c: dict) -> tuple[int, bytes, int]:
 # § Audit export), written from the spec's rules
 # --------------------------------------------------------------------------
 
-DECISIONS = range(8)  # § Audit log: decision bytes 0..7
+DECISIONS = range(10)  # § Audit log: decision bytes 0..9 (8, 9: emergency access)
 
 
 class AuditError(Exception):
@@ -1441,8 +1446,9 @@ class AuditError(Exception):
 
 
 def decode_audit_entry(b: bytes) -> dict:
-    """Audit entry, kind 0x0e: format 2 (207 bytes, with its link) or format 1 (167, none)."""
-    r = Reader(b, 0x0E, versions=(1, 2))
+    """Audit entry, kind 0x0e: format 2 (207 bytes, with its link), format 1
+    (167, none) or format 3 (208: a purpose of use, then the link)."""
+    r = Reader(b, 0x0E, versions=(1, 2, 3))
     e = {
         "format": r.version,
         "timestamp": r.u64(),
@@ -1454,10 +1460,16 @@ def decode_audit_entry(b: bytes) -> dict:
         "request": r.take(32),
         "decision": r.u8(),
         "link": None,
+        "purpose": 0,
     }
     if e["decision"] not in DECISIONS:
         raise AuditError("malformed", why="unknown decision")
-    if r.version == 2:
+    if r.version == 3:
+        # § Audit log, format 3: 1 = BTG; 0 (ordinary) is never format 3
+        e["purpose"] = r.u8()
+        if e["purpose"] != 1:
+            raise AuditError("malformed", why="unknown purpose of use")
+    if r.version >= 2:
         seq, prev = r.u64(), r.take(32)
         # § Audit log: record_prev is zero exactly for record_seq = 0
         if (seq == 0) != (prev == bytes(32)):
@@ -2118,6 +2130,166 @@ def test_rng_stream(nblocks: int = 64) -> bytes:
     return b"".join(sha256(s + u64(j)) for j in range(nblocks))
 
 
+T_ACTIVATION = 1767225603000
+T_DECISION = 1767225604000
+T_EMERGENCY_REQUEST = 1767225605000
+T_EMERGENCY_ENTRY = 1767225605500
+ROLE_EMERGENCY = 8
+EMERGENCY_WAIT = 86_400_000
+
+
+def check_emergency(V: Vectors, c: dict) -> None:
+    """§ Emergency access: the format-2 grant, the activation and the
+    decision, the emergency request and its format-3 (BTG) audit entry, and
+    the two tokens; with the rejections the spec lists, on altered copies."""
+    owner, grantee = c["owner"], c["grantee"]
+    g = V.hex("emergency_grant_statement")
+    eq("emergency grant: length 477 (format 2)", len(g), 477)
+    r = Reader(g, 0x03, versions=(1, 2))
+    eq("emergency grant: format 2", r.version, 2)
+    gid = r.take(16)
+    eq("emergency grant: sequence (offset 22)", r.u64(), 2)
+    eq("emergency grant: owner (offset 30)", r.take(66), owner.public)
+    eq("emergency grant: record_id (offset 96)", r.take(32), c["record_id"])
+    eq("emergency grant: section_id (offset 128)", r.take(32), c["section_id"])
+    eq("emergency grant: epoch_id (offset 160)", r.take(32), c["epoch_id"])
+    eq("emergency grant: section key A (offset 192)", r.take(33), compress(c["A"]))
+    B2 = decode_point(r.take(33))
+    check("emergency grant: B2 is another point than A and the first grant's B2", B2 not in (c["A"], c["B2"]))
+    eq("emergency grant: grantee (offset 258)", r.take(66), grantee.public)
+    eq("emergency grant: role emergency (offset 324)", r.u8(), ROLE_EMERGENCY)
+    eq("emergency grant: from_version 0", r.u64(), 0)
+    eq("emergency grant: expires_at 0 (none)", r.u64(), 0)
+    r.take(64)
+    eq("emergency grant: emergency_wait (offset 405) is 24 hours", r.u64(), EMERGENCY_WAIT)
+    eq("emergency grant: signature at 413", r.i, 413)
+    r.take(64)
+    r.end()
+    check_signed("emergency grant", owner, g, 413)
+    eq("emergency grant: bytes [0, 405) keep format 1's layout (only the version byte and the wait differ)",
+       (g[:5], len(g[6:405])), (c["grant"][:5], len(c["grant"][6:405])))
+    ghash = statement_hash(g[:413])
+
+    a = V.hex("emergency_activation")
+    eq("emergency activation: length 174", len(a), 174)
+    r = Reader(a, 0x1C)
+    eq("emergency activation: grant_id (offset 6)", r.take(16), gid)
+    eq("emergency activation: record_id (offset 22)", r.take(32), c["record_id"])
+    eq("emergency activation: grant_hash (offset 54) = StatementHash(grant payload)", r.take(32), ghash)
+    eq("emergency activation: timestamp (offset 86)", r.u64(), T_ACTIVATION)
+    r.take(16)
+    eq("emergency activation: signature at 110", r.i, 110)
+    r.take(64)
+    r.end()
+    check_signed("emergency activation (by the grantee)", grantee, a, 110)
+    check("emergency activation: not signed by the owner", verify_sig(owner.pk_sign, a[:110], a[110:]) is not None)
+    ah = statement_hash(a[:110])
+    eq("emergency_activation_hash = StatementHash([0, 110))", ah, V.hex("emergency_activation_hash"))
+
+    d = V.hex("emergency_decision")
+    eq("emergency decision: length 175", len(d), 175)
+    r = Reader(d, 0x1D)
+    eq("emergency decision: grant_id (offset 6)", r.take(16), gid)
+    eq("emergency decision: record_id (offset 22)", r.take(32), c["record_id"])
+    eq("emergency decision: activation (offset 54) = the activation's hash", r.take(32), ah)
+    eq("emergency decision: verdict approve (offset 86)", r.u8(), 1)
+    eq("emergency decision: timestamp (offset 87)", r.u64(), T_DECISION)
+    r.take(16)
+    eq("emergency decision: signature at 111", r.i, 111)
+    r.take(64)
+    r.end()
+    check_signed("emergency decision (by the owner)", owner, d, 111)
+    check("emergency decision: not signed by the grantee", verify_sig(grantee.pk_sign, d[:111], d[111:]) is not None)
+
+    req = V.hex("emergency_request")
+    eq("emergency request: length 182", len(req), 182)
+    eq("emergency request: grant_id", req[6:22], gid)
+    eq("emergency request: timestamp", rd_u64(req, 110), T_EMERGENCY_REQUEST)
+    check_signed("emergency request", grantee, req, 118)
+
+    e = V.hex("audit_entry_btg")
+    eq("audit entry (format 3): length 208", len(e), 208)
+    eq("audit entry (format 3): header SPHR 0e 03", e[:6], b"SPHR\x0e\x03")
+    ent = decode_audit_entry(e)
+    eq("audit entry (format 3): timestamp", ent["timestamp"], T_EMERGENCY_ENTRY)
+    eq("audit entry (format 3): grant_id is the emergency grant's", ent["grant_id"], gid)
+    eq("audit entry (format 3): grantee", ent["grantee"], grantee.party_id)
+    eq("audit entry (format 3): request = StatementHash(emergency request)", ent["request"], statement_hash(req[:118]))
+    eq("audit entry (format 3): decision allowed", ent["decision"], 0)
+    eq("audit entry (format 3): purpose (offset 167) BTG", ent["purpose"], 1)
+    e2 = V.hex("audit_entry_2")
+    eq("audit entry (format 3): the record's third entry, linked to audit_entry_2", ent["link"], (2, leaf(e2)))
+    try:
+        log_chains([c["entry_1"], e2, e])
+        ok("record chains: [audit_entry, audit_entry_2, audit_entry_btg] is a valid log")
+    except AuditError as err:
+        fail("record chains: [audit_entry, audit_entry_2, audit_entry_btg] is a valid log", str(err))
+    bad = bytearray(e)
+    bad[167] = 0
+    expect_refusal("audit entry (format 3): purpose 0 is malformed", "malformed", lambda: decode_audit_entry(bytes(bad)))
+    bad[167] = 2
+    expect_refusal("audit entry (format 3): purpose 2 is malformed", "malformed", lambda: decode_audit_entry(bytes(bad)))
+
+    check_token("token_list_emergency", V.hex("token_list_emergency"), owner, PURPOSES["ListEmergency"], c["record_id"])
+    check_token("token_emergency_status", V.hex("token_emergency_status"), grantee, PURPOSES["EmergencyStatus"],
+                c["record_id"] + gid)
+
+
+T_ACCESS_REQUEST = 1767225606000
+T_ACCESS_REFUSAL = 1767225607000
+
+
+def check_access_requests(V: Vectors, c: dict) -> None:
+    """§ Access requests: the request (kind 0x1e) by the grantee to the owner,
+    its mail, and the owner's refusal (kind 0x1f) naming it."""
+    owner, grantee = c["owner"], c["grantee"]
+    req = V.hex("access_request")
+    r = Reader(req, 0x1E)
+    eq("access request: owner party id (offset 6)", r.take(32), owner.party_id)
+    eq("access request: record_id (offset 38)", r.take(32), c["record_id"])
+    eq("access request: requester (offset 70)", r.take(66), grantee.public)
+    eq("access request: role custom (offset 136)", r.u8(), 0)
+    n = r.u8()
+    eq("access request: section count (offset 137)", n, 2)
+    names = [r.lp(64).decode() for _ in range(n)]
+    eq("access request: sections", names, ["allergies", "medications"])
+    eq("access request: reason", r.lp(1000).decode(), "new patient visit on 5 January")
+    created, expires = r.u64(), r.u64()
+    eq("access request: created_at", created, T_ACCESS_REQUEST)
+    eq("access request: expires_at = created_at + 7 days", expires - created, 7 * 86_400_000)
+    r.take(16)
+    sig_at = r.i
+    eq("access request: length = payload + 64", len(req), sig_at + 64)
+    r.take(64)
+    r.end()
+    check_signed("access request (by the requester)", grantee, req, sig_at)
+    rid = statement_hash(req[:sig_at])
+    eq("access_request_id = StatementHash(payload)", rid, V.hex("access_request_id"))
+
+    mail = V.hex("mail_access_request")
+    mr = Reader(mail, 0x04)
+    enc = mr.take(65)
+    ct = mr.lp(65536)
+    mr.end()
+    try:
+        pt = HpkeContext(MODE_BASE, decap(enc, owner.sk_enc, None), L_MAIL, AEAD_AES256GCM).open(b"", ct, 0)
+        eq("mail_access_request: opens with the owner's key to exactly the request", pt, req)
+    except InvalidTag:
+        fail("mail_access_request: opens with the owner's key to exactly the request", "tag mismatch")
+
+    no = V.hex("access_refusal")
+    eq("access refusal: length 208", len(no), 208)
+    r = Reader(no, 0x1F)
+    eq("access refusal: owner (offset 6)", r.take(66), owner.public)
+    eq("access refusal: requester party id (offset 72)", r.take(32), grantee.party_id)
+    eq("access refusal: request (offset 104) = the request's id", r.take(32), rid)
+    eq("access refusal: timestamp (offset 136)", r.u64(), T_ACCESS_REFUSAL)
+    eq("access refusal: signature at 144", r.i, 144)
+    r.take(64)
+    r.end()
+    check_signed("access refusal (by the owner)", owner, no, 144)
+
+
 def check_test_rng(V: Vectors, c: dict) -> None:
     """§ Test vectors: "All randomness comes from TestRng".
 
@@ -2256,6 +2428,24 @@ LAYOUTS = [
       ("section_id", _c(32)), ("epoch_id", _c(32)), ("section key", _c(33)), ("b2", _c(33)),
       ("grantee", _c(66)), ("role", _c(1)), ("from_version", _c(8)), ("expires_at", _c(8)),
       ("b1_envelope_hash", _c(32)), ("b2_envelope_hash", _c(32)), ("signature", _c(64))], [{}]),
+    ("**Format 2: an emergency grant**", None, _c(405),
+     [("emergency_wait", _c(8)), ("signature", _c(64))], [{}]),
+    ("**Emergency activation** (kind `0x1c`)", "SPHR 1c 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("grant_hash", _c(32)),
+      ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
+    ("**Emergency decision** (kind `0x1d`)", "SPHR 1d 01", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("activation", _c(32)),
+      ("verdict", _c(1)), ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
+    ("**Access request** (kind `0x1e`)", "SPHR 1e 01", _c(0),
+     [("header", _c(6)), ("owner", _c(32)), ("record_id", _c(32)), ("requester", _c(66)), ("role", _c(1)),
+      ("section count", _c(1)), ("sections", lambda v: 4 * v["n"] + v["s"]), ("reason", lambda v: 4 + v["r"]),
+      ("created_at", _c(8)), ("expires_at", _c(8)), ("nonce", _c(16)), ("signature", _c(64))],
+     [{"n": 2, "s": 20, "r": 30}, {"n": 1, "s": 4, "r": 0}]),
+    ("**Access refusal** (kind `0x1f`)", "SPHR 1f 01", _c(0),
+     [("header", _c(6)), ("owner", _c(66)), ("requester", _c(32)), ("request", _c(32)), ("timestamp", _c(8)),
+      ("signature", _c(64))], [{}]),
+    ("**Format 3** (header `SPHR 0e 03`", None, _c(167),
+     [("purpose", _c(1)), ("record_seq", _c(8)), ("record_prev", _c(32))], [{}]),
     ("### Request (kind `0x05`)", "SPHR 05 01", _c(0),
      [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("section_id", _c(32)),
       ("version", _c(8)), ("nonce", _c(16)), ("timestamp", _c(8)), ("signature", _c(64))], [{}]),
@@ -2356,7 +2546,7 @@ def check_spec_purposes(text: str) -> None:
         m = re.fullmatch(r"`(\w+)`", r[1])
         if r[0].isdigit() and m:
             found[m.group(1)] = int(r[0])
-    eq("spec token purposes table: every purpose byte is the checker's (7-9 mail, 10-12 SMART Health Links)",
+    eq("spec token purposes table: every purpose byte is the checker's (7-9 mail, 10-12 SMART Health Links, 16-17 emergency)",
        found, PURPOSES)
 
 
@@ -2369,8 +2559,10 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
         if m:
             kinds[int(m.group(1), 16)] = (r[1], r[2])
-    check("spec kinds table lists 0x01..0x1a", sorted(kinds) == list(range(1, 0x1b)), f"{sorted(kinds)}")
-    two_formats = {0x02, 0x0E}  # § Object framing: the kinds with a second format
+    check("spec kinds table lists 0x01..0x1a and 0x1c..0x1f",
+          sorted(kinds) == list(range(1, 0x1B)) + [0x1C, 0x1D, 0x1E, 0x1F], f"{sorted(kinds)}")
+    two_formats = {0x02, 0x03}  # § Object framing: the kinds with a second format
+    formats = {0x0E: (1, 2, 3)}  # the audit entry has three
 
     def variables(kind: int, b: bytes) -> dict:
         """The size formula's variables, read from the object's own fields."""
@@ -2399,7 +2591,7 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         kind, version = b[4], b[5]
         obj, size_cell = kinds.get(kind, ("?", ""))
         name = f"kinds table: {key} is kind {kind:#04x} ({obj}), format {version}"
-        if kind not in kinds or version not in ((1, 2) if kind in two_formats else (1,)):
+        if kind not in kinds or version not in formats.get(kind, (1, 2) if kind in two_formats else (1,)):
             fail(name, "not a listed kind, or a format version it does not have")
             continue
         want = None

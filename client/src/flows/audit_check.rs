@@ -434,6 +434,7 @@ mod tests {
             request: [at as u8; 32],
             decision: Decision::Allowed,
             link: None,
+            purpose: crate::audit::PurposeOfUse::Ordinary,
         }
     }
 

@@ -29,6 +29,20 @@ wire_enum! {
         NotInManifest = 6 => "not_in_manifest",
         /// Version before the grant's `from_version`.
         BeforeFromVersion = 7 => "before_from_version",
+        /// An emergency grant not activated (or its activation denied).
+        EmergencyDormant = 8 => "emergency_dormant",
+        /// An emergency grant activated, its wait not over, not approved.
+        EmergencyWaiting = 9 => "emergency_waiting",
+    }
+}
+
+wire_enum! {
+    /// Purpose of use an entry is filed under (HL7 v3 `PurposeOfUse`).
+    pub enum PurposeOfUse (names: code, from_code) {
+        /// An ordinary grant (format 1 and 2 entries carry no purpose).
+        Ordinary = 0 => "ordinary",
+        /// Emergency access on an emergency grant: HL7 `BTG` (break the glass).
+        Emergency = 1 => "BTG",
     }
 }
 
@@ -53,6 +67,9 @@ impl RecordLink {
 
 /// Format version of entries with a [`RecordLink`] (version 1: without).
 const LINKED_ENTRY: u8 = 2;
+/// Format version of linked entries with a purpose of use: written for
+/// emergency grants only, so every other entry keeps its bytes.
+const PURPOSE_ENTRY: u8 = 3;
 
 /// One audit log entry: a decision on a request whose grantee signature
 /// the SRS verified, filed under the grant's own record and section.
@@ -79,13 +96,23 @@ pub struct AuditEntry {
     /// entry written before chains (format 1); the SRS links every entry it
     /// appends ([`MemoryLog::link`]).
     pub link: Option<RecordLink>,
+    /// The purpose of use: `Emergency` (format 3) for every decision on an
+    /// emergency grant, `Ordinary` otherwise.
+    pub purpose: PurposeOfUse,
 }
 
 impl AuditEntry {
-    /// Encodes the entry (the Merkle leaf data): format 2 with its link,
-    /// format 1 without.
+    /// Encodes the entry (the Merkle leaf data): format 3 for an emergency
+    /// purpose, format 2 with its link, format 1 without. Format 3 always
+    /// carries a link: the SRS links every entry before it stores or hashes
+    /// it ([`MemoryLog::link`]); an emergency entry not yet linked encodes
+    /// with the first link, a placeholder `link` replaces.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let version = if self.link.is_some() { LINKED_ENTRY } else { 1 };
+        let version = match (self.purpose, self.link) {
+            (PurposeOfUse::Emergency, _) => PURPOSE_ENTRY,
+            (PurposeOfUse::Ordinary, Some(_)) => LINKED_ENTRY,
+            (PurposeOfUse::Ordinary, None) => 1,
+        };
         let mut w = Writer::object_version(Kind::AuditEntry, version);
         w.u64(self.timestamp)
             .raw(&self.grant_id)
@@ -95,14 +122,18 @@ impl AuditEntry {
             .u64(self.version)
             .raw(&self.request)
             .u8(self.decision as u8);
-        if let Some(link) = &self.link {
+        if version == PURPOSE_ENTRY {
+            w.u8(self.purpose as u8);
+        }
+        if version >= LINKED_ENTRY {
+            let link = self.link.unwrap_or(RecordLink::FIRST);
             w.u64(link.seq).raw(&link.prev);
         }
         w.finish()
     }
-    /// Decodes either format.
+    /// Decodes any of the three formats.
     pub fn from_bytes(bytes: &[u8]) -> Result<AuditEntry> {
-        let (mut r, format) = Reader::object_versions(bytes, Kind::AuditEntry, LINKED_ENTRY)?;
+        let (mut r, format) = Reader::object_versions(bytes, Kind::AuditEntry, PURPOSE_ENTRY)?;
         let mut e = AuditEntry {
             timestamp: r.u64()?,
             grant_id: r.array()?,
@@ -114,8 +145,16 @@ impl AuditEntry {
             decision: Decision::from_u8(r.u8()?)
                 .ok_or_else(|| malformed("audit entry", "unknown decision"))?,
             link: None,
+            purpose: PurposeOfUse::Ordinary,
         };
-        if format == LINKED_ENTRY {
+        if format == PURPOSE_ENTRY {
+            e.purpose = match PurposeOfUse::from_u8(r.u8()?) {
+                Some(PurposeOfUse::Emergency) => PurposeOfUse::Emergency,
+                // Format 3 exists for a purpose other than ordinary.
+                _ => return Err(malformed("audit entry", "unknown purpose of use")),
+            };
+        }
+        if format >= LINKED_ENTRY {
             let link = RecordLink {
                 seq: r.u64()?,
                 prev: r.array()?,

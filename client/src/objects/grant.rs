@@ -44,6 +44,10 @@ wire_enum! {
         Researcher = 6 => "researcher",
         /// labs.
         Lab = 7 => "lab",
+        /// The emergency preset ([`EMERGENCY_SECTIONS`]), for emergency
+        /// contacts (the statement's `emergency{wait}` is what makes a grant
+        /// an emergency grant; this is only its preset of sections).
+        Emergency = 8 => "emergency",
     }
 }
 
@@ -66,9 +70,27 @@ impl Role {
             Role::Insurer => &["insurance"],
             Role::Researcher => &["history", "medications", "allergies", "labs", "imaging"],
             Role::Lab => &["labs"],
+            Role::Emergency => &EMERGENCY_SECTIONS,
         }
     }
 }
+
+/// The emergency preset: what an emergency contact needs to treat the
+/// patient (allergies, medications, history and conditions, demographics
+/// with the patient's own emergency contacts). An emergency grant is an
+/// ordinary grant whose statement carries a wait ([`GrantTerms::emergency_wait_ms`]).
+pub const EMERGENCY_SECTIONS: [&str; 4] = ["allergies", "medications", "history", "demographics"];
+
+/// Shortest emergency wait a statement may carry (ms). Waits are the
+/// owner's choice; the portal offers hours, this floor only keeps a zero
+/// (which would make the grant an ordinary one) out.
+pub const MIN_EMERGENCY_WAIT_MS: u64 = 1_000;
+/// Longest emergency wait (ms): 90 days.
+pub const MAX_EMERGENCY_WAIT_MS: u64 = 90 * 24 * 3600 * 1000;
+
+/// Format version of a grant statement that carries `emergency{wait}`
+/// (version 1: an ordinary grant, byte for byte as before).
+const EMERGENCY_GRANT: u8 = 2;
 
 /// A 16-byte random grant id.
 pub type GrantId = [u8; 16];
@@ -86,6 +108,9 @@ pub struct GrantTerms {
     pub expires_at: Option<u64>,
     /// Per-owner sequence number (monotone, for ordering and audit).
     pub sequence: u64,
+    /// `Some(wait)`: an emergency grant, dormant at the SRS until the
+    /// grantee activates it and then `wait` ms pass (or the owner approves).
+    pub emergency_wait_ms: Option<u64>,
 }
 
 impl GrantTerms {
@@ -97,6 +122,7 @@ impl GrantTerms {
             from_version: 0,
             expires_at: None,
             sequence,
+            emergency_wait_ms: None,
         }
     }
 }
@@ -128,6 +154,8 @@ pub struct VerifiedGrant {
     pub from_version: u64,
     /// Expiry (SRS clock, ms), if any.
     pub expires_at: Option<u64>,
+    /// The wait of an emergency grant (format 2), ms; `None`: ordinary.
+    pub emergency_wait_ms: Option<u64>,
     /// Hash of the `b1` envelope.
     pub b1_envelope_hash: [u8; 32],
     /// Hash of the `b2` envelope.
@@ -145,6 +173,7 @@ impl fmt::Debug for VerifiedGrant {
             .field("role", &self.role)
             .field("from_version", &self.from_version)
             .field("expires_at", &self.expires_at)
+            .field("emergency_wait_ms", &self.emergency_wait_ms)
             .finish()
     }
 }
@@ -189,6 +218,9 @@ impl IssuedGrant {
         terms: &GrantTerms,
         rng: &mut R,
     ) -> Result<IssuedGrant> {
+        if let Some(wait) = terms.emergency_wait_ms {
+            check_wait(wait)?;
+        }
         let grant_id: GrantId = random_bytes(rng);
         // b1 = a − b2 must be non-zero; a zero would need b2 = a (negligible), retry.
         let (b1, b2) = loop {
@@ -211,7 +243,10 @@ impl IssuedGrant {
             &b2,
             rng,
         )?;
-        let mut w = Writer::object(Kind::Grant);
+        let mut w = match terms.emergency_wait_ms {
+            None => Writer::object(Kind::Grant),
+            Some(_) => Writer::object_version(Kind::Grant, EMERGENCY_GRANT),
+        };
         w.raw(&grant_id)
             .u64(terms.sequence)
             .raw(&owner.public().to_bytes())
@@ -226,6 +261,9 @@ impl IssuedGrant {
             .u64(terms.expires_at.unwrap_or(0))
             .raw(&b1_envelope.hash())
             .raw(&b2_envelope.hash());
+        if let Some(wait) = terms.emergency_wait_ms {
+            w.u64(wait);
+        }
         let sig = owner.sign(w.as_slice());
         w.raw(&sig);
         let statement = VerifiedGrant::from_bytes(&w.finish())?;
@@ -258,6 +296,7 @@ impl IssuedGrant {
             from_version: previous.from_version,
             expires_at: previous.expires_at,
             sequence,
+            emergency_wait_ms: previous.emergency_wait_ms,
         };
         IssuedGrant::issue(owner, new_key, srs_encryption, &terms, rng)
     }
@@ -266,7 +305,7 @@ impl IssuedGrant {
 impl VerifiedGrant {
     /// Decodes and verifies the owner's signature and the structure.
     pub fn from_bytes(bytes: &[u8]) -> Result<VerifiedGrant> {
-        let mut r = Reader::object(bytes, Kind::Grant)?;
+        let (mut r, format) = Reader::object_versions(bytes, Kind::Grant, EMERGENCY_GRANT)?;
         let grant_id = r.array()?;
         let sequence = r.u64()?;
         let owner = PublicIdentity::read(&mut r)?;
@@ -285,6 +324,14 @@ impl VerifiedGrant {
         };
         let b1_envelope_hash = r.array()?;
         let b2_envelope_hash = r.array()?;
+        let emergency_wait_ms = if format == EMERGENCY_GRANT {
+            let wait = r.u64()?;
+            check_wait(wait)
+                .map_err(|_| malformed("grant statement", "emergency wait out of range"))?;
+            Some(wait)
+        } else {
+            None
+        };
         owner.verify_rest(r)?;
         if b2_commitment == section_key {
             return Err(Error::GrantInconsistent);
@@ -302,6 +349,7 @@ impl VerifiedGrant {
             role,
             from_version,
             expires_at,
+            emergency_wait_ms,
             b1_envelope_hash,
             b2_envelope_hash,
             bytes: bytes.to_vec(),
@@ -318,6 +366,11 @@ impl VerifiedGrant {
     /// place of one the owner delivered).
     pub fn statement_hash(&self) -> [u8; 32] {
         crate::primitives::statement_hash(&self.bytes[..self.bytes.len() - SIGNATURE_LEN])
+    }
+
+    /// Whether this is an emergency grant (dormant until activated).
+    pub fn is_emergency(&self) -> bool {
+        self.emergency_wait_ms.is_some()
     }
 
     /// Whether the grant has expired at `now` (SRS clock, ms).
@@ -384,6 +437,16 @@ impl VerifiedGrant {
             grant_id: self.grant_id,
             b2,
         })
+    }
+}
+
+fn check_wait(wait: u64) -> Result<()> {
+    if (MIN_EMERGENCY_WAIT_MS..=MAX_EMERGENCY_WAIT_MS).contains(&wait) {
+        Ok(())
+    } else {
+        Err(Error::InvalidState(
+            "an emergency wait lies between one second and 90 days",
+        ))
     }
 }
 

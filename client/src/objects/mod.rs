@@ -3,10 +3,12 @@
 //! primitive layer. Nothing here does I/O or holds a party's policy; the
 //! flows above combine them.
 
+pub mod access_request;
 pub mod attachment;
 pub mod audit;
 pub mod capsule;
 pub mod content;
+pub mod emergency;
 pub mod envelope;
 pub mod grant;
 pub mod identity;

@@ -3,7 +3,7 @@
 
 use rand_core::CryptoRng;
 
-use crate::audit::{AuditEntry, Decision, InclusionReceipt};
+use crate::audit::{AuditEntry, Decision, InclusionReceipt, PurposeOfUse};
 use crate::capsule::{derive_data_key, DataKey, KeyContext};
 use crate::dleq::{DleqProof, DleqStatement, PROOF_LEN};
 use crate::error::{Error, Result};
@@ -135,6 +135,7 @@ impl VerifiedRequest {
             decision,
             // The SRS's log links it as it appends (`MemoryLog::link`).
             link: None,
+            purpose: purpose_of(grant),
         }
     }
 }
@@ -143,6 +144,15 @@ impl core::ops::Deref for VerifiedRequest {
     type Target = ReencryptRequest;
     fn deref(&self) -> &ReencryptRequest {
         &self.0
+    }
+}
+
+/// The purpose of use every decision on `grant` is filed under.
+pub fn purpose_of(grant: &VerifiedGrant) -> PurposeOfUse {
+    if grant.is_emergency() {
+        PurposeOfUse::Emergency
+    } else {
+        PurposeOfUse::Ordinary
     }
 }
 
@@ -322,6 +332,12 @@ impl ReencryptAnswer {
             || e.decision != Decision::Allowed
             || e.grantee != grant.grantee.id()
         {
+            return Err(Error::BadProof);
+        }
+        // An answer on an emergency grant is filed as emergency access (and
+        // only such an answer): an SRS cannot hide a break-glass read among
+        // ordinary ones.
+        if e.purpose != purpose_of(grant) {
             return Err(Error::BadProof);
         }
         // The entry must be in its record's chain (format 2): an SRS that

@@ -46,6 +46,11 @@ wire_enum! {
         PutState = 13 => "put_state",
         /// Read one's owner-private state: subject = the slot name.
         GetState = 14 => "get_state",
+        /// List a record's emergency activations (owner): subject = record id.
+        ListEmergency = 16 => "list_emergency",
+        /// Read the state of one's emergency grant (grantee): subject =
+        /// record id ‖ grant id.
+        EmergencyStatus = 17 => "emergency_status",
     }
 }
 

@@ -113,6 +113,14 @@ pub enum Kind {
     OwnerState = 0x19,
     /// The name an owner gives themself, signed, sealed to a grantee in mail.
     NameCard = 0x1a,
+    /// Grantee-signed activation of an emergency grant.
+    EmergencyActivation = 0x1c,
+    /// Owner-signed approval or denial of an emergency activation.
+    EmergencyDecision = 0x1d,
+    /// Requester-signed access request (sealed to the owner in mail).
+    AccessRequest = 0x1e,
+    /// Owner-signed refusal of an access request (mailed back).
+    AccessRefusal = 0x1f,
 }
 
 impl Kind {
@@ -145,6 +153,10 @@ impl Kind {
             Kind::AcceptanceBody => "acceptance body",
             Kind::OwnerState => "owner state",
             Kind::NameCard => "name card",
+            Kind::EmergencyActivation => "emergency activation",
+            Kind::EmergencyDecision => "emergency decision",
+            Kind::AccessRequest => "access request",
+            Kind::AccessRefusal => "access refusal",
         }
     }
 }

@@ -26,6 +26,8 @@ struct EntryView {
     version: f64,
     request: String,
     decision: &'static str,
+    /// `ordinary`, or `BTG` for emergency access (HL7 PurposeOfUse).
+    purpose: &'static str,
 }
 
 fn entry_view(e: &AuditEntry) -> EntryView {
@@ -38,12 +40,14 @@ fn entry_view(e: &AuditEntry) -> EntryView {
         version: e.version as f64,
         request: hex::encode(e.request),
         decision: e.decision.code(),
+        purpose: e.purpose.code(),
     }
 }
 
 /// Decodes one audit log entry: `{timestamp, grantId, granteeId, recordId,
-/// sectionId, version, request, decision}` (`request` is the hash of the
-/// request decided on; `decision` is `allowed` or the refusal code).
+/// sectionId, version, request, decision, purpose}` (`request` is the hash
+/// of the request decided on; `decision` is `allowed` or the refusal code;
+/// `purpose` is `BTG` for emergency access, else `ordinary`).
 /// Decoding is not verifying: [`AuditListingCheck`] checks a listing.
 #[wasm_bindgen(js_name = describeAuditEntry)]
 pub fn describe_audit_entry(entry: &[u8]) -> Result<JsValue, JsValue> {

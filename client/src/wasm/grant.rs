@@ -42,6 +42,8 @@ pub(crate) struct JsTerms {
     expires_at: Option<f64>,
     #[serde(default)]
     sequence: f64,
+    #[serde(default)]
+    emergency_wait_ms: Option<f64>,
 }
 
 impl JsTerms {
@@ -55,6 +57,10 @@ impl JsTerms {
                 .map(|e| super::to_u64(e, "expiresAt"))
                 .transpose()?,
             sequence: super::to_u64(self.sequence, "sequence")?,
+            emergency_wait_ms: self
+                .emergency_wait_ms
+                .map(|w| super::to_u64(w, "emergencyWaitMs"))
+                .transpose()?,
         })
     }
 }
@@ -73,6 +79,8 @@ pub(crate) struct GrantView {
     role: String,
     from_version: f64,
     expires_at: Option<f64>,
+    /// The wait of an emergency grant, ms (`null`: an ordinary grant).
+    emergency_wait_ms: Option<f64>,
     /// The statement's hash: the relay's id of the inbox item carrying it.
     item_id: String,
 }
@@ -89,6 +97,7 @@ pub(crate) fn grant_view(g: &CoreGrant) -> GrantView {
         role: g.role.name().to_string(),
         from_version: g.from_version as f64,
         expires_at: g.expires_at.map(|t| t as f64),
+        emergency_wait_ms: g.emergency_wait_ms.map(|t| t as f64),
         item_id: hex::encode(g.statement_hash()),
     }
 }

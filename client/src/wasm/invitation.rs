@@ -101,12 +101,19 @@ pub fn accept_invitation(
 
 /// The kind byte of mail sealed to `me` when it is a SeSPHR object that
 /// travels in mail (receipt bundle `0x15`, acceptance `0x17`, name card
-/// `0x1a`); `undefined` for anything else that opens. Throws
+/// `0x1a`, access request `0x1e`, access refusal `0x1f`); `undefined` for
+/// anything else that opens. Throws
 /// `decryption_failed` for mail that does not open.
 #[wasm_bindgen(js_name = mailKind)]
 pub fn mail_kind(me: &Identity, sealed: &[u8]) -> Result<Option<u8>, JsValue> {
     let plain = Envelope::from_bytes(sealed)?.open_mail(&me.0)?;
-    const MAIL_KINDS: [Kind; 3] = [Kind::ReceiptBundle, Kind::Acceptance, Kind::NameCard];
+    const MAIL_KINDS: [Kind; 5] = [
+        Kind::ReceiptBundle,
+        Kind::Acceptance,
+        Kind::NameCard,
+        Kind::AccessRequest,
+        Kind::AccessRefusal,
+    ];
     Ok(match plain.get(..5) {
         Some(head) if head[..4] == BRAND => {
             MAIL_KINDS.iter().map(|k| *k as u8).find(|k| *k == head[4])

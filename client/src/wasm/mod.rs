@@ -17,8 +17,10 @@
 //! class is registered, or if its constructor throws, the error is a plain
 //! `Error` named `SesphrError` with the same `code`.
 
+mod access_request;
 mod attachment;
 mod audit;
+mod emergency;
 mod grant;
 mod identity;
 mod invitation;
@@ -43,10 +45,14 @@ use wasm_bindgen::prelude::*;
 use crate::error::Error;
 use crate::identity::PublicIdentity as CorePublic;
 
+pub use access_request::{
+    mail_kind, open_access_refusal, open_access_requests, seal_access_refusal, seal_access_request,
+};
 pub use attachment::{
     attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
 };
 pub use audit::{describe_audit_entry, AuditListingCheck};
+pub use emergency::{emergency_sections, sign_emergency_decision, EmergencyActivation};
 pub use grant::{issue_grant, role_sections, standard_sections, GrantShare, VerifiedGrant};
 pub use identity::{verify_directory_entry, Identity, PublicIdentity};
 pub use invitation::{

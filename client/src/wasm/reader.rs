@@ -105,7 +105,7 @@ struct VersionView {
 
 /// The grants of one record from its owner, by section.
 #[wasm_bindgen]
-pub struct SharedRecord(CoreShared);
+pub struct SharedRecord(pub(crate) CoreShared);
 
 #[wasm_bindgen]
 impl SharedRecord {

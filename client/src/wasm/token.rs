@@ -13,7 +13,8 @@ use crate::token::{Purpose, RequestToken};
 /// `deleteBlob` (content address), `clearInbox` (the item id: its grant
 /// statement's hash), `sendMail` (recipient ‖ mail id), `readMail` (empty),
 /// `clearMail` (mail id), `putLink` (link id ‖ SHA-256 of the body),
-/// `listLinks` (empty) or `revokeLink` (link id).
+/// `listLinks` (empty), `revokeLink` (link id), `listEmergency` (record id)
+/// or `emergencyStatus` (record id ‖ grant id).
 #[wasm_bindgen(js_name = signToken)]
 pub fn sign_token(
     party: &Identity,
@@ -36,6 +37,8 @@ pub fn sign_token(
         "revokeLink" => Purpose::RevokeLink,
         "putState" => Purpose::PutState,
         "getState" => Purpose::GetState,
+        "listEmergency" => Purpose::ListEmergency,
+        "emergencyStatus" => Purpose::EmergencyStatus,
         _ => return Err(arg("unknown token purpose")),
     };
     Ok(RequestToken::sign(

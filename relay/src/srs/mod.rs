@@ -14,6 +14,7 @@
 //! [`export`] (the whole audit log for an auditor).
 
 pub mod audit_writer;
+pub mod emergency;
 pub mod export;
 pub mod identity;
 pub mod routes;
@@ -117,6 +118,10 @@ pub struct Srs {
     /// by a key anyone can make, so the party cannot be the key).
     registrations: RateLimiter,
     unattributed: Mutex<Unattributed>,
+    /// The clock emergency waits run on ([`emergency::system_clock`]).
+    emergency_clock: emergency::Clock,
+    /// Serializes changes of emergency tracks (read, check, write).
+    emergency_lock: Mutex<()>,
     /// Replay window for request timestamps and nonces (ms).
     pub replay_window_ms: u64,
 }
@@ -231,6 +236,8 @@ impl Srs {
             reads: RateLimiter::new(quotas.reads_per_sec, quotas.read_burst),
             registrations: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
             unattributed: Mutex::new(Unattributed::default()),
+            emergency_clock: emergency::system_clock(),
+            emergency_lock: Mutex::new(()),
             replay_window_ms,
         })
     }
@@ -576,7 +583,8 @@ impl Srs {
     }
 
     /// The state checks of a proven request, in order: revoked, expired,
-    /// an owner-signed manifest of the requested version. Store failures are
+    /// an emergency grant not open (dormant, waiting or denied), an
+    /// owner-signed manifest of the requested version. Store failures are
     /// internal errors, never a decision.
     fn decide(
         &self,
@@ -590,6 +598,9 @@ impl Srs {
         };
         if grant.is_expired(now) {
             return Ok(Err(Decision::Expired));
+        }
+        if let Some(dormant_or_waiting) = self.emergency_refusal(grant)? {
+            return Ok(Err(dormant_or_waiting));
         }
         let Some(manifest) = self.verified_manifest(&grant.record.0, request.version)? else {
             return Ok(Err(Decision::NotInManifest));

@@ -15,6 +15,7 @@ type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 
 /// Every SRS route under `/srs/v1/`.
 pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
+    let emergency = super::emergency::routes(srs.clone(), limits);
     let s = warp::any().map(move || srs.clone());
     let base = warp::path("srs").and(warp::path("v1"));
     let info = base
@@ -137,6 +138,8 @@ pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
         .or(reencrypt)
         .unify()
         .or(revoke)
+        .unify()
+        .or(emergency)
         .unify()
         .boxed()
 }

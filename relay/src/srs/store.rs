@@ -15,6 +15,13 @@ use crate::sqlite::{self, arr32};
 #[error("srs store: {0}")]
 pub struct StoreError(String);
 
+impl StoreError {
+    /// A failure described in words (stored data that does not decode).
+    pub(crate) fn new(why: String) -> StoreError {
+        StoreError(why)
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         StoreError(e.to_string())
@@ -64,8 +71,8 @@ pub enum Cas {
     Conflict(Option<u64>),
 }
 
-/// The SRS's durable state.
-pub trait SrsStore: Send + Sync {
+/// The SRS's durable state (with the emergency tracks, [`super::emergency`]).
+pub trait SrsStore: super::emergency::EmergencyStore + Send + Sync {
     /// Stores a directory entry unless the id is already registered.
     fn put_directory(&self, id: &[u8; 32], entry: &[u8]) -> Result<bool, StoreError>;
     /// A directory entry.
@@ -183,7 +190,7 @@ impl SqliteStore {
                 // Deleted shares are overwritten, not left in free pages.
                 ("secure_delete", "ON"),
             ],
-            &[SCHEMA, sqlite::NONCES],
+            &[SCHEMA, sqlite::NONCES, super::emergency::SCHEMA],
         )
         .map_err(StoreError)?;
         Ok(SqliteStore {
@@ -191,7 +198,7 @@ impl SqliteStore {
         })
     }
 
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, StoreError> {

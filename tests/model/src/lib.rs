@@ -4,6 +4,7 @@
 //! (`tests/model/tests/`). The model, the properties and the bound are
 //! described in `docs/verification.md`.
 
+pub mod emergency;
 pub mod model;
 pub mod properties;
 

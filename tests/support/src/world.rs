@@ -178,6 +178,7 @@ impl World {
             from_version,
             expires_at,
             sequence: 0,
+            emergency_wait_ms: None,
         };
         let section = self.section_id(name);
         let srs_enc = self.srs.public().encryption;

@@ -1,0 +1,520 @@
+//! Emergency access at the SRS: an emergency grant (an owner-signed grant
+//! statement of format 2, carrying `emergency{wait}`) is stored like any
+//! grant but held dormant. The grantee's signed activation starts its wait
+//! on the SRS's emergency clock; the owner lists activations at once and
+//! may approve (ends the wait) or deny (closes it until a new activation).
+//! [`Srs::reencrypt`] answers on such a grant only while
+//! [`EmergencyTrack::answers`], and files every decision about it under
+//! purpose of use `BTG` (audit entry format 3).
+//!
+//! The state is one row per activated grant (`emergency` table): the
+//! latest activation, when it arrived, and the owner's verdict on it.
+//! Every change runs under one lock, after the signature, freshness and
+//! authorization checks, so a refused activation or decision writes
+//! nothing but (once proven: signed by its party, fresh) its spent nonce,
+//! which is spent whether the state takes it or not: a grantee's activation
+//! refused while another one waits can never start a wait later.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rusqlite::{params, OptionalExtension};
+use sesphr_client::emergency::{
+    EmergencyActivation, EmergencyDecision, EmergencyState, EmergencyTrack, Verdict,
+};
+use sesphr_client::grant::VerifiedGrant;
+use sesphr_client::token::Purpose;
+use warp::http::StatusCode;
+use warp::Filter;
+
+use super::store::{GrantRow, SqliteStore, StoreError};
+use super::{internal, not_owner, Srs};
+use crate::config::Limits;
+use crate::http::auth::{check_token, spend_token};
+use crate::http::error::{hex_id, ApiError};
+use crate::http::{blocking, json, octet_body, token};
+use crate::now_ms;
+
+/// The table of emergency tracks (created with the SRS schema).
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS emergency (record BLOB NOT NULL,
+         grant_id BLOB NOT NULL, activation BLOB NOT NULL, activated_at INTEGER NOT NULL,
+         verdict INTEGER, decision BLOB, PRIMARY KEY (record, grant_id));";
+
+/// The clock emergency waits run on (ms since the Unix epoch).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock: what every deployment runs on.
+pub fn system_clock() -> Clock {
+    Arc::new(now_ms)
+}
+
+/// TEST ONLY: a clock that runs `factor` times faster than the system
+/// clock from the moment it is made (an hour's wait passes in a second at
+/// 3600), for end-to-end tests of the wait (`--test-only-emergency-clock-speedup`).
+pub fn sped_up_clock(factor: u64) -> Clock {
+    let start = now_ms();
+    Arc::new(move || start + now_ms().saturating_sub(start).saturating_mul(factor))
+}
+
+/// A stored track: the activation bytes and the state machine's row.
+#[derive(Debug, Clone)]
+pub struct TrackRow {
+    /// The latest activation, as the grantee signed it.
+    pub activation: Vec<u8>,
+    /// Its hash, its arrival (SRS clock) and the owner's verdict.
+    pub track: EmergencyTrack,
+    /// The owner's signed decision, if any.
+    pub decision: Option<Vec<u8>>,
+}
+
+/// A row of the `emergency` table: activation, arrival, verdict, decision.
+type StoredTrack = (Vec<u8>, i64, Option<i64>, Option<Vec<u8>>);
+
+/// The durable emergency state.
+pub trait EmergencyStore: Send + Sync {
+    /// The track of one grant.
+    fn track(&self, record: &[u8; 32], grant_id: &[u8; 16])
+        -> Result<Option<TrackRow>, StoreError>;
+    /// Stores the track of one grant (replacing the previous one).
+    fn put_track(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+        row: &TrackRow,
+    ) -> Result<(), StoreError>;
+}
+
+impl EmergencyStore for SqliteStore {
+    fn track(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+    ) -> Result<Option<TrackRow>, StoreError> {
+        let row: Option<StoredTrack> = self.with(|c| {
+            c.query_row(
+                "SELECT activation, activated_at, verdict, decision FROM emergency
+                 WHERE record = ?1 AND grant_id = ?2",
+                params![&record[..], &grant_id[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+        })?;
+        let Some((activation, at, verdict, decision)) = row else {
+            return Ok(None);
+        };
+        // The stored bytes were verified before they were stored; their hash
+        // is recomputed from them, never stored apart from them.
+        let hash = EmergencyActivation::payload_hash(&activation)
+            .map_err(|e| StoreError::new(format!("stored activation: {e}")))?;
+        let verdict = match verdict {
+            None => None,
+            Some(v) => Some(
+                u8::try_from(v)
+                    .ok()
+                    .and_then(Verdict::from_u8)
+                    .ok_or_else(|| StoreError::new("stored verdict unknown".into()))?,
+            ),
+        };
+        Ok(Some(TrackRow {
+            activation,
+            track: EmergencyTrack {
+                activation: hash,
+                activated_at: at as u64,
+                verdict,
+            },
+            decision,
+        }))
+    }
+
+    fn put_track(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+        row: &TrackRow,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO emergency (record, grant_id, activation, activated_at, verdict, decision)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    &record[..],
+                    &grant_id[..],
+                    row.activation,
+                    row.track.activated_at as i64,
+                    row.track.verdict.map(|v| v as u8 as i64),
+                    row.decision
+                ],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// One emergency grant's state, as the owner's listing and the grantee's
+/// status show it (times on the SRS's emergency clock, ms).
+#[derive(serde::Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyView {
+    /// The grant, hex.
+    pub grant_id: String,
+    /// `dormant`, `waiting`, `open` or `denied`.
+    pub state: &'static str,
+    /// The wait the owner signed, ms.
+    pub wait_ms: u64,
+    /// The latest activation as the grantee signed it, hex (the owner
+    /// verifies it against the grant, so the SRS cannot invent one).
+    pub activation: Option<String>,
+    /// When it arrived.
+    pub activated_at: Option<u64>,
+    /// When the wait ends (`waiting` only).
+    pub opens_at: Option<u64>,
+    /// Whether the owner approved (`open` only).
+    pub approved: bool,
+    /// The SRS's emergency clock now.
+    pub now: u64,
+}
+
+fn view(grant: &VerifiedGrant, row: Option<&TrackRow>, now: u64) -> EmergencyView {
+    let wait = grant.emergency_wait_ms.unwrap_or(0);
+    let state = EmergencyTrack::state(row.map(|r| &r.track), wait, now);
+    let (opens_at, approved) = match state {
+        EmergencyState::Waiting { opens_at, .. } => (Some(opens_at), false),
+        EmergencyState::Open { approved, .. } => (None, approved),
+        _ => (None, false),
+    };
+    EmergencyView {
+        grant_id: hex::encode(grant.grant_id),
+        state: state.name(),
+        wait_ms: wait,
+        activation: row.map(|r| hex::encode(&r.activation)),
+        activated_at: row.map(|r| r.track.activated_at),
+        opens_at,
+        approved,
+        now,
+    }
+}
+
+fn refused(r: sesphr_client::emergency::Refusal) -> ApiError {
+    let message = match r {
+        sesphr_client::emergency::Refusal::AlreadyActivated => {
+            "this emergency grant is already activated (waiting or open)"
+        }
+        sesphr_client::emergency::Refusal::NotActivated => {
+            "this emergency grant has no activation to decide on"
+        }
+        sesphr_client::emergency::Refusal::ActivationMismatch => {
+            "the decision names another activation than the latest"
+        }
+        sesphr_client::emergency::Refusal::AlreadyDecided => {
+            "this activation is already decided that way or denied"
+        }
+    };
+    ApiError::conflict(r.code(), message)
+}
+
+fn replay() -> ApiError {
+    ApiError::conflict(
+        "replay",
+        "this activation or decision was already used, or its time is outside the replay window",
+    )
+}
+
+impl Srs {
+    /// The SRS's emergency clock now.
+    pub(crate) fn emergency_now(&self) -> u64 {
+        (self.emergency_clock)()
+    }
+
+    /// Replaces the clock emergency waits run on (tests; see [`sped_up_clock`]).
+    pub fn with_emergency_clock(mut self, clock: Clock) -> Srs {
+        self.emergency_clock = clock;
+        self
+    }
+
+    /// A live emergency grant's row and statement, or the typed refusal.
+    fn live_emergency(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+    ) -> Result<(GrantRow, Arc<VerifiedGrant>), ApiError> {
+        let row = self
+            .store
+            .grant(record, grant_id)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::not_found("no such grant"))?;
+        let grant = self.verified_grant(record, &row.statement, grant_id)?;
+        if !grant.is_emergency() {
+            return Err(ApiError::bad_request(
+                "not_emergency",
+                "this grant is not an emergency grant",
+            ));
+        }
+        Ok((row, grant))
+    }
+
+    fn check_live(&self, row: &GrantRow, grant: &VerifiedGrant) -> Result<(), ApiError> {
+        if row.sealed_b2.is_none() {
+            return Err(ApiError::forbidden(
+                "revoked",
+                "this emergency grant was revoked",
+            ));
+        }
+        if grant.is_expired(now_ms()) {
+            return Err(ApiError::forbidden(
+                "expired",
+                "this emergency grant expired",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Spends a signed object's nonce if its timestamp is fresh.
+    fn spend_fresh(&self, nonce: &[u8; 16], timestamp: u64) -> Result<(), ApiError> {
+        let now = now_ms();
+        if timestamp.abs_diff(now) > self.replay_window_ms
+            || !self
+                .store
+                .use_nonce(nonce, now, now.saturating_sub(2 * self.replay_window_ms))
+                .map_err(internal)?
+        {
+            return Err(replay());
+        }
+        Ok(())
+    }
+
+    /// `POST /srs/v1/emergency/activations`: the grantee's signed
+    /// activation starts the wait (`201` with the grant's state). Refused
+    /// whole: `404` no such grant, `400 not_emergency`, `403 not_grantee`
+    /// (not signed by the grantee), `403 revoked`/`expired`, `409 replay`,
+    /// `409 already_activated`.
+    pub fn activate(&self, body: &[u8]) -> Result<EmergencyView, ApiError> {
+        let (grant_id, record) = EmergencyActivation::peek_grant_id(body)?;
+        let (row, grant) = self.live_emergency(&record.0, &grant_id)?;
+        let activation = EmergencyActivation::verify(body, &grant).map_err(|e| match e.code() {
+            "bad_signature" => ApiError::forbidden(
+                "not_grantee",
+                "the activation is not signed by the grant's grantee",
+            ),
+            _ => ApiError::from(e),
+        })?;
+        self.check_live(&row, &grant)?;
+        let _guard = self
+            .emergency_lock
+            .lock()
+            .map_err(|_| internal("poisoned emergency lock"))?;
+        let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
+        if stored
+            .as_ref()
+            .is_some_and(|t| t.track.activation == activation.hash())
+        {
+            return Err(replay());
+        }
+        let now = self.emergency_now();
+        let wait = grant.emergency_wait_ms.unwrap_or(0);
+        self.writes.take(&grant.grantee.id().0, now_ms())?;
+        // Spent even when the state refuses it: an activation refused while
+        // another waits must not start a wait later (after a denial), when
+        // the relay delivers it again.
+        self.spend_fresh(&activation.nonce, activation.timestamp)?;
+        let track = EmergencyTrack::activate(
+            stored.as_ref().map(|t| &t.track),
+            wait,
+            activation.hash(),
+            now,
+        )
+        .map_err(refused)?;
+        let row = TrackRow {
+            activation: activation.as_bytes().to_vec(),
+            track,
+            decision: None,
+        };
+        self.store
+            .put_track(&record.0, &grant_id, &row)
+            .map_err(internal)?;
+        tracing::info!(grant = %hex::encode(grant_id), "emergency grant activated");
+        Ok(view(&grant, Some(&row), now))
+    }
+
+    /// `POST /srs/v1/emergency/decisions`: the owner's signed approval or
+    /// denial of the latest activation (`200` with the new state). Refused
+    /// whole: `404`, `400 not_emergency`, `403 not_owner`, `403 revoked`,
+    /// `409 replay`, `409 not_activated`, `activation_mismatch`,
+    /// `already_decided`.
+    pub fn decide_emergency(&self, body: &[u8]) -> Result<EmergencyView, ApiError> {
+        let (grant_id, record) = EmergencyDecision::peek_grant_id(body)?;
+        let (row, grant) = self.live_emergency(&record.0, &grant_id)?;
+        let decision = EmergencyDecision::verify(body, &grant).map_err(|e| match e.code() {
+            "bad_signature" => not_owner(),
+            _ => ApiError::from(e),
+        })?;
+        self.check_live(&row, &grant)?;
+        let _guard = self
+            .emergency_lock
+            .lock()
+            .map_err(|_| internal("poisoned emergency lock"))?;
+        let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
+        self.writes.take(&grant.owner.id().0, now_ms())?;
+        // Spent whatever the state says, as an activation's is.
+        self.spend_fresh(&decision.nonce, decision.timestamp)?;
+        let track = EmergencyTrack::decide(
+            stored.as_ref().map(|t| &t.track),
+            &decision.activation,
+            decision.verdict,
+        )
+        .map_err(refused)?;
+        let stored = stored.ok_or_else(|| internal("decided without a track"))?;
+        let row = TrackRow {
+            activation: stored.activation,
+            track,
+            decision: Some(decision.as_bytes().to_vec()),
+        };
+        self.store
+            .put_track(&record.0, &grant_id, &row)
+            .map_err(internal)?;
+        tracing::info!(grant = %hex::encode(grant_id), verdict = decision.verdict.name(), "emergency decision");
+        Ok(view(&grant, Some(&row), self.emergency_now()))
+    }
+
+    /// `GET /srs/v1/records/{record}/emergency`: every live emergency grant
+    /// of the record with its state (owner token `ListEmergency`).
+    pub fn list_emergency(
+        &self,
+        record: &str,
+        token: Option<&str>,
+    ) -> Result<Vec<EmergencyView>, ApiError> {
+        let record = hex_id::<32>(record)?;
+        self.owner_token(&record, token, Purpose::ListEmergency)?;
+        let now = self.emergency_now();
+        let mut out = Vec::new();
+        for g in self.store.grants_for_record(&record).map_err(internal)? {
+            if g.sealed_b2.is_none() {
+                continue;
+            }
+            let grant = VerifiedGrant::from_bytes(&g.statement).map_err(internal)?;
+            if !grant.is_emergency() {
+                continue;
+            }
+            let track = self
+                .store
+                .track(&record, &grant.grant_id)
+                .map_err(internal)?;
+            out.push(view(&grant, track.as_ref(), now));
+        }
+        Ok(out)
+    }
+
+    /// `GET /srs/v1/records/{record}/emergency/{grant}`: one emergency
+    /// grant's state, for its grantee (token `EmergencyStatus`, subject
+    /// record ‖ grant id) or its owner (same token).
+    pub fn emergency_status(
+        &self,
+        record: &str,
+        grant: &str,
+        token: Option<&str>,
+    ) -> Result<EmergencyView, ApiError> {
+        let record = hex_id::<32>(record)?;
+        let grant_id = hex_id::<16>(grant)?;
+        let subject = [&record[..], &grant_id[..]].concat();
+        let t = check_token(
+            token,
+            Purpose::EmergencyStatus,
+            &subject,
+            self.replay_window_ms,
+        )?;
+        let (row, grant) = self.live_emergency(&record, &grant_id)?;
+        if t.party != grant.grantee && t.party != grant.owner {
+            return Err(ApiError::forbidden(
+                "not_grantee",
+                "only the grant's grantee or owner may read its state",
+            ));
+        }
+        spend_token(&t, self.replay_window_ms, |nonce, now, forget| {
+            self.store.use_nonce(nonce, now, forget).map_err(internal)
+        })?;
+        self.check_live(&row, &grant)?;
+        let track = self.store.track(&record, &grant_id).map_err(internal)?;
+        Ok(view(&grant, track.as_ref(), self.emergency_now()))
+    }
+
+    /// For a proven re-encryption request on an emergency grant: the
+    /// decision that refuses it, if the grant does not answer now.
+    pub(crate) fn emergency_refusal(
+        &self,
+        grant: &VerifiedGrant,
+    ) -> Result<Option<sesphr_client::audit::Decision>, ApiError> {
+        use sesphr_client::audit::Decision;
+        let Some(wait) = grant.emergency_wait_ms else {
+            return Ok(None);
+        };
+        let track = self
+            .store
+            .track(&grant.record.0, &grant.grant_id)
+            .map_err(internal)?;
+        Ok(
+            match EmergencyTrack::state(
+                track.as_ref().map(|t| &t.track),
+                wait,
+                self.emergency_now(),
+            ) {
+                EmergencyState::Open { .. } => None,
+                EmergencyState::Waiting { .. } => Some(Decision::EmergencyWaiting),
+                EmergencyState::Dormant | EmergencyState::Denied { .. } => {
+                    Some(Decision::EmergencyDormant)
+                }
+            },
+        )
+    }
+}
+
+type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
+
+/// The emergency routes under `/srs/v1/`.
+pub fn routes(srs: Arc<Srs>, limits: Limits) -> Route {
+    let s = warp::any().map(move || srs.clone());
+    let base = warp::path("srs").and(warp::path("v1"));
+    let activate = base
+        .and(warp::path!("emergency" / "activations"))
+        .and(warp::post())
+        .and(octet_body(limits))
+        .and(s.clone())
+        .and_then(|body: Bytes, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::CREATED, &s.activate(&body)?)))
+        });
+    let decide = base
+        .and(warp::path!("emergency" / "decisions"))
+        .and(warp::post())
+        .and(octet_body(limits))
+        .and(s.clone())
+        .and_then(|body: Bytes, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.decide_emergency(&body)?)))
+        });
+    let list = base
+        .and(warp::path!("records" / String / "emergency"))
+        .and(warp::get())
+        .and(token())
+        .and(s.clone())
+        .and_then(|r: String, t: Option<String>, s: Arc<Srs>| {
+            blocking(move || Ok(json(StatusCode::OK, &s.list_emergency(&r, t.as_deref())?)))
+        });
+    let status = base
+        .and(warp::path!("records" / String / "emergency" / String))
+        .and(warp::get())
+        .and(token())
+        .and(s)
+        .and_then(|r: String, g: String, t: Option<String>, s: Arc<Srs>| {
+            blocking(move || {
+                Ok(json(
+                    StatusCode::OK,
+                    &s.emergency_status(&r, &g, t.as_deref())?,
+                ))
+            })
+        });
+    activate
+        .or(decide)
+        .unify()
+        .or(list)
+        .unify()
+        .or(status)
+        .unify()
+        .boxed()
+}
