@@ -149,6 +149,12 @@ pub struct Config {
     pub limits: Limits,
     /// Per-party rates and quotas.
     pub quotas: Quotas,
+    /// The relay's public base URL as viewers reach it (e.g.
+    /// `https://phr.example.org`): the prefix of SMART Health Link file
+    /// locations. `None`: `http://` and the address the server listens on
+    /// ([`crate::server::run`] and `main` fill it in); request headers are
+    /// never trusted for it.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -164,6 +170,7 @@ impl Config {
             replay_window_ms: 5 * 60 * 1000,
             limits: Limits::default(),
             quotas: Quotas::default(),
+            public_url: None,
         }
     }
 }

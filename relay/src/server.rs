@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use warp::http::{header, StatusCode};
+use warp::filters::path::FullPath;
+use warp::http::{header, Method, StatusCode};
 use warp::Filter;
 
 use crate::config::{Config, Services, StartError};
@@ -143,7 +144,13 @@ pub fn routes(
                 config.replay_window_ms,
                 config.quotas,
             )
-            .map_err(setup)?,
+            .map_err(setup)?
+            .with_public_url(
+                config
+                    .public_url
+                    .as_deref()
+                    .unwrap_or("http://localhost"),
+            ),
         );
         if let Some(http) = proxy.filter(|_| config.services == Services::Relay) {
             all = all
@@ -158,7 +165,45 @@ pub fn routes(
             .unify()
             .boxed();
     }
-    Ok(all.recover(recover).unify().map(secure).boxed())
+    Ok(warp::method()
+        .and(warp::path::full())
+        .and(all.recover(recover).unify())
+        .map(|m: Method, p: FullPath, r| secure(shl_cors(&m, p.as_str(), r)))
+        .boxed())
+}
+
+/// The public SMART Health Link routes (manifest, its preflight, files) may
+/// be read from any origin, as the SHL specification expects of a viewer
+/// elsewhere: they need no credential and answer the same to everyone.
+/// The owner's routes (`PUT`, `DELETE`, the listing) stay same-origin.
+fn shl_cors(method: &Method, path: &str, mut resp: warp::reply::Response) -> warp::reply::Response {
+    let manifest = path
+        .strip_prefix("/v1/shl/")
+        .is_some_and(|id| !id.contains('/'))
+        && (method == Method::POST || method == Method::OPTIONS);
+    let file = path.starts_with("/v1/shl-files/") && method == Method::GET;
+    if manifest || file {
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        );
+        if method == Method::OPTIONS {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                header::HeaderValue::from_static("POST"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                header::HeaderValue::from_static("content-type"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                header::HeaderValue::from_static("600"),
+            );
+        }
+    }
+    resp
 }
 
 /// The configured services, ready to serve on a listener.
@@ -206,8 +251,11 @@ pub async fn serve(
 pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    config: Config,
+    mut config: Config,
 ) -> Result<(), StartError> {
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{}", listener.local_addr()?));
+    }
     let prepared = prepare(config)?;
     serve(listener, prepared, shutdown).await;
     Ok(())

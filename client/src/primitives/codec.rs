@@ -103,6 +103,8 @@ pub enum Kind {
     AuditExport = 0x14,
     /// Audit receipts a reader forwards to a record's owner (sealed in mail).
     ReceiptBundle = 0x15,
+    /// A SMART Health Link's key kept for its owner (sealed under the seed).
+    ShlOwnerKey = 0x22,
 }
 
 impl Kind {
@@ -130,6 +132,7 @@ impl Kind {
             Kind::AuditMark => "audit mark",
             Kind::AuditExport => "audit export",
             Kind::ReceiptBundle => "receipt bundle",
+            Kind::ShlOwnerKey => "link key for its owner",
         }
     }
 }

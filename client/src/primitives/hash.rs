@@ -69,6 +69,9 @@ pub mod labels {
     pub const AUDIT_LISTING: &str = "SeSPHR-v1/audit-listing";
     /// HPKE info of mail: a message sealed to a party through the relay.
     pub const MAIL: &str = "SeSPHR-v1/mail";
+    /// HKDF salt and Expand label of the key that keeps a SMART Health
+    /// Link's key for its owner.
+    pub const SHL_OWNER_KEY: &str = "SeSPHR-v1/shl-owner-key";
 }
 
 /// Writes `label` and `fields`, each with a `u32` big-endian length prefix.
