@@ -25,5 +25,5 @@ export { OpenSection } from "./documents.js";
 export { Patient, PatientRecord } from "./owner.js";
 export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
-export { openLink } from "./shl.js";
+export { decodeLink, openLink } from "./shl.js";
 export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

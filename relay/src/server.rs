@@ -18,14 +18,19 @@ use crate::relay::{routes as relay_routes, Relay};
 use crate::srs::store::SqliteStore;
 use crate::srs::{routes as srs_routes, Srs};
 
-/// Security headers on every response.
-fn secure(mut resp: warp::reply::Response) -> warp::reply::Response {
+/// Security headers on every response (`path`: the request's).
+fn secure(path: &str, mut resp: warp::reply::Response) -> warp::reply::Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(
-            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ),
+        header::HeaderValue::from_static(if path == "/view.html" {
+            // The SMART Health Link viewer also opens links of other SHL
+            // servers: it may fetch from any https origin (and plain http
+            // on this machine, for development); scripts stay 'self'.
+            "default-src 'self'; connect-src 'self' https: http://localhost:* http://127.0.0.1:*; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        } else {
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        }),
     );
     h.insert(
         header::REFERRER_POLICY,
@@ -168,7 +173,7 @@ pub fn routes(
     Ok(warp::method()
         .and(warp::path::full())
         .and(all.recover(recover).unify())
-        .map(|m: Method, p: FullPath, r| secure(shl_cors(&m, p.as_str(), r)))
+        .map(|m: Method, p: FullPath, r| secure(p.as_str(), shl_cors(&m, p.as_str(), r)))
         .boxed())
 }
 

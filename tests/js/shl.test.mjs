@@ -107,3 +107,46 @@ test("a link the package made opens with jose, exactly as the specification says
   assert.equal((await fetch(f.location)).status, 404);
   assert.deepEqual(await record.links(), []);
 });
+
+test("the owner shows a link again and refreshes a live one under its key; a swapped or altered kept key is refused", async () => {
+  const record = await patientWithRecord();
+  const live = await record.createLink({ sections: ["allergies"], longTerm: true, label: "live" });
+  const snap = await record.createLink({ sections: ["medications"], passcode: "1234" });
+  const info = S.decodeLink(live.url);
+  assert.equal(info.flag, "L");
+  assert.equal(info.label, "live");
+  assert.equal(info.key, undefined, "decodeLink never hands out the key");
+
+  const listed = await record.links();
+  const l = listed.find((x) => x.id === live.id);
+  const s = listed.find((x) => x.id === snap.id);
+  assert.equal(record.linkUrl(l), live.url, "the same shlink from the key kept for the owner");
+  assert.equal(record.linkUrl(s), snap.url);
+  assert.deepEqual(record.linkSections(l), { record: record.recordId, sections: ["allergies"] });
+
+  // A relay that swaps two links' kept keys, or alters one, is caught.
+  assert.equal((() => { try { record.linkUrl({ ...l, ownerKey: s.ownerKey }); } catch (e) { return e.code; } })(), "decryption_failed");
+  const bytes = Buffer.from(l.ownerKey, "base64url");
+  bytes[bytes.length - 1] ^= 1;
+  assert.equal((() => { try { record.linkUrl({ ...l, ownerKey: bytes.toString("base64url") }); } catch (e) { return e.code; } })(), "decryption_failed");
+  assert.equal((() => { try { record.linkUrl({ ...l, ownerKey: undefined }); } catch (e) { return e.code; } })(), "no_link_key");
+
+  // A write, then refresh: only the live link that covers the section follows.
+  await record.write([{ name: "allergies", fields: { peanuts: "severe", penicillin: "hives" } }]);
+  assert.deepEqual(await record.refreshLinks(["medications"]), { refreshed: [], failed: [] });
+  assert.deepEqual(await record.refreshLinks(["allergies"]), { refreshed: [live.id], failed: [] });
+  const p = payloadOf(live.url);
+  const m = await (await manifest(p.url, { recipient: "spec" })).json();
+  assert.equal(m.status, "can-change");
+  const { plaintext } = await compactDecrypt(m.files[0].embedded, new Uint8Array(Buffer.from(p.key, "base64url")));
+  assert.ok(new TextDecoder().decode(plaintext).includes("penicillin"));
+
+  // Attachments travel with their bytes.
+  const bytesIn = new Uint8Array(2000).map((_, i) => (i * 7) & 0xff);
+  await record.write([{ name: "labs", fields: { HbA1c: "6.1 %" }, files: [{ name: "scan.bin", type: "application/octet-stream", bytes: bytesIn }] }]);
+  const withFile = await record.createLink({ sections: ["labs"] });
+  const [file] = await S.openLink(withFile.url, { recipient: "spec" });
+  const doc = file.content.entry.map((e) => e.resource).find((r) => r.content?.[0]?.attachment?.title === "scan.bin");
+  assert.deepEqual(new Uint8Array(Buffer.from(doc.content[0].attachment.data, "base64")), bytesIn);
+  assert.equal(doc.content[0].attachment.size, 2000);
+});

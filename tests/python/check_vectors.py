@@ -872,6 +872,8 @@ def main(argv: list[str]) -> int:
         check_wrapped_seed(V, ctx)
     with Group("attachment"):
         check_attachment(V, ctx)
+    with Group("shl owner key"):
+        check_shl_owner_key(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -1973,6 +1975,31 @@ def check_wrapped_seed(V: Vectors, c: dict) -> None:
     except InvalidTag:
         ok("wrapped seed refuses another passphrase")
     c.update(wrap_salt=salt, wrap_nonce=nonce)
+
+
+def check_shl_owner_key(V: Vectors, c: dict) -> None:
+    """§ SMART Health Links, link key kept for its owner (kind 0x22)."""
+    w = V.hex("shl_owner_key")
+    note = b'{"record":"00","sections":["allergies"]}'
+    eq("owner key header", w[:6], b"SPHR\x22\x01")
+    nonce = w[6:18]
+    eq("owner key nonce is the vector's", nonce, b"\x03" * 12)
+    n = rd_u32(w, 18)
+    eq("owner key length field covers the rest", n, len(w) - 22)
+    eq("owner key ct is 32 + note + 16 bytes", n, 32 + len(note) + 16)
+    label = b"SeSPHR-v1/shl-owner-key"
+    k = Expand(hkdf_extract(label, c["owner"].seed), label, b"\x01" * 32)
+    try:
+        plain = AESGCM(k).decrypt(nonce, w[22:], w[:18])
+        eq("owner key opens to link key || note", plain, b"\x02" * 32 + note)
+    except InvalidTag:
+        fail("owner key opens (K from the seed and link id, aad = the 18 bytes before len)", "AES-GCM tag mismatch")
+    k2 = Expand(hkdf_extract(label, c["owner"].seed), label, b"\x04" * 32)
+    try:
+        AESGCM(k2).decrypt(nonce, w[22:], w[:18])
+        fail("owner key refuses another link id", "it opened")
+    except InvalidTag:
+        ok("owner key refuses another link id")
 
 
 def test_rng_stream(nblocks: int = 64) -> bytes:

@@ -15,7 +15,7 @@ use super::{InboxItem, MailItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
 use crate::http::{
-    json, json_body, json_bytes, json_bytes_up_to, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS,
+    json, json_body, json_bytes_up_to, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS,
 };
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
