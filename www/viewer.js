@@ -106,6 +106,20 @@ $("viewer-form").addEventListener(
   }),
 );
 
+/** What matters first in an emergency comes first. */
+const ORDER = ["allergies", "medications", "history", "emergency contacts", "demographics"];
+const sectionOf = (a) => (a.title ?? "").replace(/\.txt$/, "");
+function rank(d) {
+  const a = d.content[0].attachment;
+  if (!/^text\/plain/.test(a.contentType ?? "")) return ORDER.length + 1;
+  const i = ORDER.indexOf(sectionOf(a));
+  return i < 0 ? ORDER.length : i;
+}
+function titleOf(a) {
+  const name = sectionOf(a) || "Note";
+  return name === "demographics" ? "About the patient" : name[0].toUpperCase() + name.slice(1);
+}
+
 /** A base64 attachment's bytes. */
 function bytesOf(b64) {
   const bin = atob(b64);
@@ -125,14 +139,24 @@ function render(files) {
     const resources = (bundle.entry ?? []).map((e) => e.resource).filter(Boolean);
     count += resources.length;
     // Notes and attachments as the record holds them; the rest as clinical views.
-    const docs = resources.filter((r) => r.resourceType === "DocumentReference" && r.content?.[0]?.attachment?.data !== undefined);
+    const docs = resources
+      .filter((r) => r.resourceType === "DocumentReference" && r.content?.[0]?.attachment?.data !== undefined)
+      .sort((a, b) => rank(a) - rank(b));
     const clinical = resources.filter((r) => !docs.includes(r));
     if (clinical.length) body.append(el("section", { className: "card" }, renderClinical(clinical)));
     for (const d of docs) {
       const a = d.content[0].attachment;
       const bytes = bytesOf(a.data);
       if (/^text\/plain/.test(a.contentType ?? "")) {
-        body.append(el("section", { className: "card viewer-note" }, el("h4", {}, d.description ?? a.title ?? "Note"), el("p", { className: "pre" }, new TextDecoder().decode(bytes))));
+        body.append(
+          el(
+            "section",
+            { className: "card viewer-note" },
+            el("h3", {}, titleOf(a)),
+            el("p", { className: "pre" }, new TextDecoder().decode(bytes)),
+            el("p", { className: "note" }, "As written in the record by its owner."),
+          ),
+        );
       } else {
         body.append(
           el(
@@ -146,7 +170,9 @@ function render(files) {
       }
     }
   }
-  $("viewer-meta").textContent = `${count} item${count === 1 ? "" : "s"}, retrieved ${new Date().toLocaleString()}. Keep this copy safe: it is health information.`;
+  $("viewer-meta").textContent =
+    `${link.label ? `${link.label}: ` : ""}${count} item${count === 1 ? "" : "s"}, retrieved ${new Date().toLocaleString()}. ` +
+    "Keep this copy safe: it is health information.";
   $("viewer-gate").hidden = true;
   $("viewer-content").hidden = false;
   $("viewer-content-h").focus?.();

@@ -137,6 +137,7 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   await svg.waitFor();
   assert.equal(await decodeQr(svg), link, "the QR code holds exactly the link");
   await shot(page, "01-created.png");
+  await panel.screenshot({ path: join(shots, "links-01b-panel.png") });
 
   // Spec-only: the payload by hand, the manifest with fetch, the file with jose.
   const p = payloadOf(link);
@@ -181,6 +182,7 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   const content = v.locator("#viewer-content");
   await content.getByText("anaphylaxis").waitFor();
   await content.getByText("salbutamol").waitFor();
+  assert.equal(await content.locator("h3").first().textContent(), "Allergies", "allergies first");
   const [download] = await Promise.all([v.waitForEvent("download"), content.getByRole("button", { name: "Download discharge-2024.bin" }).click()]);
   assert.deepEqual(readFileSync(await download.path()), scan);
   await shot(v, "03-viewer-content.png");
@@ -191,7 +193,7 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   await row.getByText("Dr Ana Rivera").waitFor();
   await row.getByText("conformance check").waitFor();
   assert.match(await row.textContent(), /passcode, 9 wrong tries left; kept up to date; no expiry/);
-  await shot(page, "04-retrievals.png");
+  await page.locator("#link-table").screenshot({ path: join(shots, "links-04-retrievals.png") });
 
   // Live: an edit of a covered section refreshes the link under its own key.
   await writeSection(page, "allergies", { fields: "peanuts: anaphylaxis\npenicillin: hives" });
