@@ -11,7 +11,7 @@
 // target/portal-screenshots/links-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { compactDecrypt, decodeProtectedHeader } from "jose";
 import jsQR from "jsqr";
@@ -238,4 +238,18 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   const rows = page.locator("#link-table tbody tr");
   assert.equal(await rows.count(), 1, "one emergency link; the revoked one is gone");
   await rows.first().getByText("Paramedic unit 12").waitFor();
+
+  // Neither link key is anywhere in the relay's data directory (database,
+  // WAL, blobs), in base64url or as raw bytes.
+  const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+  const stored = files(server.data);
+  assert.ok(stored.some((f) => f.endsWith(".sqlite3")), stored.join(", "));
+  for (const k of [p.key, payloadOf(cardLink).key]) {
+    const raw = Buffer.from(k, "base64url");
+    for (const f of stored) {
+      const bytes = readFileSync(f);
+      assert.equal(bytes.indexOf(k), -1, `${f} holds a link key`);
+      assert.equal(bytes.indexOf(raw), -1, `${f} holds a link key's bytes`);
+    }
+  }
 });

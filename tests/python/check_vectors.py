@@ -427,6 +427,7 @@ L_ATTACHMENT_KEY_COMMIT = b"SeSPHR-v1/attachment/key-commit"
 L_ATTACHMENT_HEADER = b"SeSPHR-v1/attachment-header"
 L_AUDIT_LISTING = b"SeSPHR-v1/audit-listing"
 L_MAIL = b"SeSPHR-v1/mail"
+L_SHL_OWNER_KEY = b"SeSPHR-v1/shl-owner-key"
 
 # § Labels: the constant names of the table, for comparing it with the above.
 LABELS = {
@@ -442,7 +443,7 @@ LABELS = {
     "ATTACHMENT_KEY": L_ATTACHMENT_KEY, "ATTACHMENT_DEK": L_ATTACHMENT_DEK,
     "ATTACHMENT_KEY_COMMIT": L_ATTACHMENT_KEY_COMMIT,
     "ATTACHMENT_HEADER": L_ATTACHMENT_HEADER, "AUDIT_LISTING": L_AUDIT_LISTING,
-    "MAIL": L_MAIL,
+    "MAIL": L_MAIL, "SHL_OWNER_KEY": L_SHL_OWNER_KEY,
 }
 
 
@@ -1987,7 +1988,7 @@ def check_shl_owner_key(V: Vectors, c: dict) -> None:
     n = rd_u32(w, 18)
     eq("owner key length field covers the rest", n, len(w) - 22)
     eq("owner key ct is 32 + note + 16 bytes", n, 32 + len(note) + 16)
-    label = b"SeSPHR-v1/shl-owner-key"
+    label = L_SHL_OWNER_KEY
     k = Expand(hkdf_extract(label, c["owner"].seed), label, b"\x01" * 32)
     try:
         plain = AESGCM(k).decrypt(nonce, w[22:], w[:18])
@@ -2259,7 +2260,7 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
         if m:
             kinds[int(m.group(1), 16)] = (r[1], r[2])
-    check("spec kinds table lists 0x01..0x15", sorted(kinds) == list(range(1, 0x16)), f"{sorted(kinds)}")
+    check("spec kinds table lists 0x01..0x15 and 0x22", set(range(1, 0x16)) | {0x22} <= set(kinds), f"{sorted(kinds)}")
     two_formats = {0x02, 0x0E}  # § Object framing: the kinds with a second format
 
     def variables(kind: int, b: bytes) -> dict:
@@ -2278,6 +2279,8 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
                 return {"chunks": rd_u32(b, 6) - 1}
             if kind == 0x10:
                 return {"l": rd_u32(b, 73)}
+            if kind == 0x22:
+                return {"n": rd_u32(b, 18) - 48}
         except (struct.error, IndexError):
             pass
         return {}
