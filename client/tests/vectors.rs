@@ -308,7 +308,7 @@ fn generate() -> Value {
         "record_0_id": record_0.to_hex(),
         "wrapped_seed_passphrase": passphrase,
         "wrapped_seed": h(&wrapped),
-        "shl_owner_key": h(&sesphr_client::shl::seal_owner_key_with_nonce(
+        "shl_owner_key": h(sesphr_client::shl::seal_owner_key_with_nonce(
             owner.seed(),
             &[1; 32],
             &sesphr_client::shl::LinkKey::from_bytes([2; 32]),

@@ -927,51 +927,112 @@ async fn shl_bindings_interoperate_with_webcrypto() {
     let crypto_key = call_js(
         &subtle(),
         "importKey",
-        &["raw".into(), Uint8Array::from(raw.as_slice()).into(), alg.clone().into(), false.into(), usages.into()],
+        &[
+            "raw".into(),
+            Uint8Array::from(raw.as_slice()).into(),
+            alg.clone().into(),
+            false.into(),
+            usages.into(),
+        ],
     )
     .await;
     let params = Object::new();
     Reflect::set(&params, &"name".into(), &"AES-GCM".into()).unwrap();
-    Reflect::set(&params, &"iv".into(), &Uint8Array::from(b64url(parts[2]).as_slice())).unwrap();
-    Reflect::set(&params, &"additionalData".into(), &Uint8Array::from(parts[0].as_bytes())).unwrap();
+    Reflect::set(
+        &params,
+        &"iv".into(),
+        &Uint8Array::from(b64url(parts[2]).as_slice()),
+    )
+    .unwrap();
+    Reflect::set(
+        &params,
+        &"additionalData".into(),
+        &Uint8Array::from(parts[0].as_bytes()),
+    )
+    .unwrap();
     let sealed = [b64url(parts[3]), b64url(parts[4])].concat();
     let plain = call_js(
         &subtle(),
         "decrypt",
-        &[params.into(), crypto_key, Uint8Array::from(sealed.as_slice()).into()],
+        &[
+            params.into(),
+            crypto_key,
+            Uint8Array::from(sealed.as_slice()).into(),
+        ],
     )
     .await;
-    assert_eq!(Uint8Array::new(&plain).to_vec(), br#"{"resourceType":"Bundle"}"#);
+    assert_eq!(
+        Uint8Array::new(&plain).to_vec(),
+        br#"{"resourceType":"Bundle"}"#
+    );
 
     // The binding opens it too; any altered part does not.
     let opened = key.decrypt_file(&jwe).unwrap();
-    assert_eq!(get(&opened, "contentType").as_string().as_deref(), Some("application/fhir+json"));
+    assert_eq!(
+        get(&opened, "contentType").as_string().as_deref(),
+        Some("application/fhir+json")
+    );
     assert_eq!(bytes(&opened, "plaintext"), br#"{"resourceType":"Bundle"}"#);
     let mut tampered = jwe.clone().into_bytes();
     let at = tampered.len() - 30;
     tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
-    let e = key.decrypt_file(std::str::from_utf8(&tampered).unwrap()).err().unwrap();
+    let e = key
+        .decrypt_file(std::str::from_utf8(&tampered).unwrap())
+        .err()
+        .unwrap();
     assert_eq!(code(e), "decryption_failed");
-    assert_eq!(code(ShlLinkKey::generate().decrypt_file(&jwe).err().unwrap()), "decryption_failed");
+    assert_eq!(
+        code(ShlLinkKey::generate().decrypt_file(&jwe).err().unwrap()),
+        "decryption_failed"
+    );
 
     // Kept for the owner: opens for the owner and this link id only, to the same key.
     let owner = Identity::generate().unwrap();
     let other = Identity::generate().unwrap();
     let id = [5u8; 32];
-    let kept = key.seal_for_owner(&owner, &id, b"{\"sections\":[]}").unwrap();
+    let kept = key
+        .seal_for_owner(&owner, &id, b"{\"sections\":[]}")
+        .unwrap();
     let back = ShlLinkKey::open_for_owner(&owner, &id, &kept).unwrap();
     assert_eq!(back.note(), b"{\"sections\":[]}");
     assert!(back.key().decrypt_file(&jwe).is_ok());
-    assert_eq!(code(ShlLinkKey::open_for_owner(&other, &id, &kept).err().unwrap()), "decryption_failed");
-    assert_eq!(code(ShlLinkKey::open_for_owner(&owner, &[6; 32], &kept).err().unwrap()), "decryption_failed");
-    assert_eq!(code(ShlLinkKey::open_for_owner(&owner, &[6; 31], &kept).err().unwrap()), "invalid_argument");
+    assert_eq!(
+        code(
+            ShlLinkKey::open_for_owner(&other, &id, &kept)
+                .err()
+                .unwrap()
+        ),
+        "decryption_failed"
+    );
+    assert_eq!(
+        code(
+            ShlLinkKey::open_for_owner(&owner, &[6; 32], &kept)
+                .err()
+                .unwrap()
+        ),
+        "decryption_failed"
+    );
+    assert_eq!(
+        code(
+            ShlLinkKey::open_for_owner(&owner, &[6; 31], &kept)
+                .err()
+                .unwrap()
+        ),
+        "invalid_argument"
+    );
 
     // The body hash is SHA-256, as the browser computes it.
     let digest = call_js(
         &subtle(),
         "digest",
-        &["SHA-256".into(), Uint8Array::from(&b"a link body"[..]).into()],
+        &[
+            "SHA-256".into(),
+            Uint8Array::from(&b"a link body"[..]).into(),
+        ],
     )
     .await;
-    assert_eq!(Uint8Array::new(&digest).to_vec(), shl_body_hash(b"a link body"));
+    assert_eq!(
+        Uint8Array::new(&digest).to_vec(),
+        shl_body_hash(b"a link body")
+    );
 }

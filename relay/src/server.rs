@@ -150,12 +150,7 @@ pub fn routes(
                 config.quotas,
             )
             .map_err(setup)?
-            .with_public_url(
-                config
-                    .public_url
-                    .as_deref()
-                    .unwrap_or("http://localhost"),
-            ),
+            .with_public_url(config.public_url.as_deref().unwrap_or("http://localhost")),
         );
         if let Some(http) = proxy.filter(|_| config.services == Services::Relay) {
             all = all

@@ -268,9 +268,30 @@ async fn expired_oversized_and_malformed_links_are_refused() {
     // a dir/A256GCM JWE, a contentType that is not its cty, no files, a
     // token over other bytes, an unregistered owner.
     let id = new_id();
-    let huge = "A".repeat(9 << 20);
-    let big = serde_json::json!({ "files": [{ "contentType": "a/b", "jwe": huge }] });
-    assert_eq!(put(api, &alice, &id, &big).await.0, 413);
+    // Over 9 MiB: refused on its Content-Length, before the body is read
+    // (headers only over a raw connection: a client still writing would see
+    // its pipe closed).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = api.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let t = token(
+            &alice,
+            Purpose::PutLink,
+            &[id.0.as_slice(), &[0; 32]].concat(),
+        );
+        let head = format!(
+            "PUT /v1/shl/{} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nx-sesphr-token: {}\r\ncontent-length: {}\r\n\r\n",
+            id.1,
+            hex::encode(t.as_bytes()),
+            (9u64 << 20) + 1
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = tcp.read(&mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
     let not_jwe = serde_json::json!({ "files": [{ "contentType": "a/b", "jwe": "a.b.c.d.e" }] });
     assert_eq!(put(api, &alice, &id, &not_jwe).await.1["code"], "bad_jwe");
     let mut wrong_cty = file(&key, "{}");
@@ -323,9 +344,19 @@ async fn a_live_link_is_refreshed_by_its_owner_only_and_keeps_its_terms() {
         "longTerm": true, "label": "live", "ownerKey": owner_key,
     });
     assert_eq!(put(api, &alice, &id, &link).await.0, 201);
-    let (s, v) = manifest(api, &id.1, serde_json::json!({"recipient": "r", "passcode": "0"})).await;
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({"recipient": "r", "passcode": "0"}),
+    )
+    .await;
     assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(4)));
-    let (s, v) = manifest(api, &id.1, serde_json::json!({"recipient": "r", "passcode": "4711", "embeddedLengthMax": 0})).await;
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({"recipient": "r", "passcode": "4711", "embeddedLengthMax": 0}),
+    )
+    .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("can-change")));
     let old_location = v["files"][0]["location"].as_str().unwrap().to_string();
 
@@ -334,19 +365,32 @@ async fn a_live_link_is_refreshed_by_its_owner_only_and_keeps_its_terms() {
     assert_eq!(v[0]["ownerKey"], owner_key.as_str());
 
     // A refresh carries files only; another owner's or an unknown one is refused.
-    let with_terms = serde_json::json!({ "refresh": true, "files": [file(&key, "v2")], "passcode": "1" });
-    assert_eq!(put(api, &alice, &id, &with_terms).await.1["code"], "bad_link");
+    let with_terms =
+        serde_json::json!({ "refresh": true, "files": [file(&key, "v2")], "passcode": "1" });
+    assert_eq!(
+        put(api, &alice, &id, &with_terms).await.1["code"],
+        "bad_link"
+    );
     let refresh = serde_json::json!({ "refresh": true, "files": [file(&key, "v2")] });
     assert_eq!(put(api, &mallory, &id, &refresh).await.0, 403);
     assert_eq!(put(api, &alice, &new_id(), &refresh).await.0, 404);
     assert_eq!(put(api, &alice, &id, &refresh).await.0, 200);
 
     // The new file, under the same key; passcode, attempts, label, log and key kept.
-    let (s, v) = manifest(api, &id.1, serde_json::json!({"recipient": "r2", "passcode": "4711"})).await;
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({"recipient": "r2", "passcode": "4711"}),
+    )
+    .await;
     assert_eq!(s, 200);
     let jwe = v["files"][0]["embedded"].as_str().unwrap();
     assert_eq!(jwe_decrypt(&key, jwe).unwrap().plaintext.as_slice(), b"v2");
-    assert_eq!(api.http.get(&old_location).send().await.unwrap().status(), 404, "old locations stop");
+    assert_eq!(
+        api.http.get(&old_location).send().await.unwrap().status(),
+        404,
+        "old locations stop"
+    );
     let (_, v) = list(api, &alice).await;
     assert_eq!(v[0]["attemptsLeft"], 4);
     assert_eq!(v[0]["label"], "live");
@@ -390,15 +434,18 @@ async fn the_public_routes_answer_any_origin_and_locations_use_the_configured_ur
             .header("origin", "https://viewer.example")
             .header("host", "evil.example")
             .header("x-forwarded-proto", "http")
-            .json(&body)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap())
             .send()
     };
     let resp = post(serde_json::json!({})).await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
-    let resp = post(serde_json::json!({"recipient": "r", "embeddedLengthMax": 0})).await.unwrap();
+    let resp = post(serde_json::json!({"recipient": "r", "embeddedLengthMax": 0}))
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
-    let v: serde_json::Value = resp.json().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     let location = v["files"][0]["location"].as_str().unwrap();
     let prefix = "https://phr.example.org/v1/shl-files/";
     assert!(location.starts_with(prefix), "{location}");
@@ -441,7 +488,10 @@ async fn the_retrieval_log_keeps_the_latest_thousand() {
     store.shl_put(row, 10).await.unwrap();
     let n = SHL_RETRIEVALS_KEPT as u64 + 5;
     for i in 0..n {
-        let got = store.shl_retrieve(id, format!("r{i}"), 10 + i, u64::MAX, 0).await.unwrap();
+        let got = store
+            .shl_retrieve(id, format!("r{i}"), 10 + i, u64::MAX, 0)
+            .await
+            .unwrap();
         assert!(got.is_some());
     }
     let listed = store.shl_list([1; 32]).await.unwrap();

@@ -835,8 +835,14 @@ mod tests {
         let opened = open_owner_key(&seed, &id, &sealed).unwrap();
         assert!(opened.key == k);
         assert_eq!(opened.note.as_slice(), b"{\"s\":1}");
-        assert!(matches!(open_owner_key(&seed, &id2, &sealed), Err(Error::DecryptionFailed)));
-        assert!(matches!(open_owner_key(&other, &id, &sealed), Err(Error::DecryptionFailed)));
+        assert!(matches!(
+            open_owner_key(&seed, &id2, &sealed),
+            Err(Error::DecryptionFailed)
+        ));
+        assert!(matches!(
+            open_owner_key(&other, &id, &sealed),
+            Err(Error::DecryptionFailed)
+        ));
         for at in [6, 10, 20, sealed.len() - 1] {
             let mut bad = sealed.clone();
             bad[at] ^= 1;
@@ -853,5 +859,4 @@ mod tests {
         assert_ne!(a, b, "a fresh nonce each time");
         assert!(!format!("{:?}", opened.key).contains("07"));
     }
-
 }

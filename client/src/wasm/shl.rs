@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use super::Identity;
 use super::{from_js, to_js, to_u64};
 use crate::primitives::os_rng;
-use super::Identity;
 use crate::shl::{
     jwe_decrypt, jwe_encrypt, open_owner_key, seal_owner_key, LinkKey, ShlFlags, ShlPayload,
 };
