@@ -888,7 +888,7 @@ async fn call_js(obj: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
         .unwrap()
 }
 
-fn b64url(s: &str) -> Vec<u8> {
+fn unb64url(s: &str) -> Vec<u8> {
     sesphr_client::shl::b64url_decode(s, "test").unwrap()
 }
 
@@ -915,8 +915,8 @@ async fn shl_bindings_interoperate_with_webcrypto() {
 
     // The key from the payload JSON, decoded by hand; the JWE parts by hand.
     let json: serde_json::Value =
-        serde_json::from_slice(&b64url(shlink.strip_prefix("shlink:/").unwrap())).unwrap();
-    let raw = b64url(json["key"].as_str().unwrap());
+        serde_json::from_slice(&unb64url(shlink.strip_prefix("shlink:/").unwrap())).unwrap();
+    let raw = unb64url(json["key"].as_str().unwrap());
     assert_eq!(raw.len(), 32);
     let parts: Vec<&str> = jwe.split('.').collect();
     assert_eq!(parts.len(), 5);
@@ -941,7 +941,7 @@ async fn shl_bindings_interoperate_with_webcrypto() {
     Reflect::set(
         &params,
         &"iv".into(),
-        &Uint8Array::from(b64url(parts[2]).as_slice()),
+        &Uint8Array::from(unb64url(parts[2]).as_slice()),
     )
     .unwrap();
     Reflect::set(
@@ -950,7 +950,7 @@ async fn shl_bindings_interoperate_with_webcrypto() {
         &Uint8Array::from(parts[0].as_bytes()),
     )
     .unwrap();
-    let sealed = [b64url(parts[3]), b64url(parts[4])].concat();
+    let sealed = [unb64url(parts[3]), unb64url(parts[4])].concat();
     let plain = call_js(
         &subtle(),
         "decrypt",
