@@ -136,7 +136,11 @@ function mount(root) {
       const label = $("link-label").value.trim() || undefined;
       const longTerm = $("link-live").checked;
       sayNear(form, `Decrypting ${names.join(", ")} and encrypting a copy for the link…`);
-      const { url } = await record.createLink({ sections: names, passcode, expiresAt, label, longTerm });
+      const { url } = await record.createLink({ sections: names, passcode, expiresAt, label, longTerm }).catch((e) => {
+        // Too much for one link: say what to do (the package's words, or the relay's cap).
+        if (e.code !== "too_large") throw e;
+        throw new S.SesphrError("invalid_argument", e.status ? "These sections are too large for one link: leave out a section with large attachments." : e.message);
+      });
       showResult(result, url, { passcode, names });
       sayNear(form, "Link created. Only this page saw its key: it is in the link and the QR code, nowhere else.");
       $("link-passcode").value = "";

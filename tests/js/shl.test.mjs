@@ -6,7 +6,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { compactDecrypt, decodeProtectedHeader } from "jose";
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from "jose";
+import { createServer } from "node:http";
 import { root, startServer } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
@@ -149,4 +150,31 @@ test("the owner shows a link again and refreshes a live one under its key; a swa
   const doc = file.content.entry.map((e) => e.resource).find((r) => r.content?.[0]?.attachment?.title === "scan.bin");
   assert.deepEqual(new Uint8Array(Buffer.from(doc.content[0].attachment.data, "base64")), bytesIn);
   assert.equal(doc.content[0].attachment.size, 2000);
+});
+
+test("the package's viewer opens a direct-file (U) link another server made with jose", async () => {
+  // Another SHL server, from the specification: GET {url}?recipient=… answers the JWE itself.
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const bundle = { resourceType: "Bundle", type: "collection", entry: [{ resource: { resourceType: "AllergyIntolerance", code: { text: "latex" } } }] };
+  const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(bundle)))
+    .setProtectedHeader({ alg: "dir", enc: "A256GCM", cty: "application/fhir+json" })
+    .encrypt(key);
+  const seen = [];
+  const other = createServer((req, res) => {
+    seen.push(req.url);
+    res.writeHead(200, { "content-type": "application/jose" }).end(jwe);
+  });
+  await new Promise((r) => other.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${other.address().port}/files/abc`;
+    const payload = { url, key: Buffer.from(key).toString("base64url"), flag: "U", label: "from elsewhere" };
+    const link = `shlink:/${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
+    assert.deepEqual(S.decodeLink(link), { url, flag: "U", label: "from elsewhere", exp: undefined });
+    const [file] = await S.openLink(link, { recipient: "Dr. Who" });
+    assert.equal(file.contentType, "application/fhir+json");
+    assert.deepEqual(file.content, bundle);
+    assert.deepEqual(seen, ["/files/abc?recipient=Dr.%20Who"]);
+  } finally {
+    other.close();
+  }
 });
