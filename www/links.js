@@ -41,7 +41,8 @@ export async function renderLinks(record) {
   if (!mounted) mounted = mount(root);
   mounted.record = record;
   mounted.tick();
-  await renderList();
+  // A failure to list stays in this panel: the rest of the record still shows.
+  await renderList().catch((e) => fail(e, $("link-table").closest(".scroll")));
 }
 
 function mount(root) {
