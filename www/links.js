@@ -12,7 +12,7 @@
 import * as S from "/pkg/index.js";
 import { patientName } from "./document.js";
 import { qrSvg } from "./qr.js";
-import { $, action, el, fail, sayNear, when } from "./ui.js";
+import { $, action, el, fail, messageLine, sayNear, when } from "./ui.js";
 
 /** The emergency preset: who the patient is (and their contacts), allergies, medications, conditions. */
 export const EMERGENCY_SECTIONS = ["demographics", "allergies", "medications", "history", "emergency contacts"];
@@ -42,7 +42,7 @@ export async function renderLinks(record) {
   mounted.record = record;
   mounted.tick();
   // A failure to list stays in this panel: the rest of the record still shows.
-  await renderList().catch((e) => fail(e, $("link-table").closest(".scroll")));
+  await renderList().catch((e) => fail(e, messageLine($("link-table"))));
 }
 
 function mount(root) {
@@ -266,13 +266,13 @@ export async function refreshLiveLinks(record, names) {
   try {
     outcome = await record.refreshLinks(names);
   } catch (e) {
-    if (mounted) fail(e, $("link-table").closest(".scroll"));
+    if (mounted) fail(e, messageLine($("link-table")));
     return;
   }
   if (!mounted || mounted.record !== record) return;
   if (outcome.refreshed.length || outcome.failed.length) await renderList().catch(() => {});
   const line = $("link-table").closest(".scroll");
-  if (outcome.failed.length) fail(outcome.failed[0].error, line);
+  if (outcome.failed.length) fail(outcome.failed[0].error, messageLine(line));
   else if (outcome.refreshed.length) sayNear(line, `Updated ${outcome.refreshed.length} live link(s) with your change.`);
 }
 
