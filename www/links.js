@@ -99,7 +99,7 @@ function mount(root) {
     ),
     form,
     result,
-    el("button", { type: "button", id: "links-refresh" }, "Refresh the list"),
+    el("button", { type: "button", id: "links-refresh" }, "Reload the links"),
     el("div", { className: "scroll", dataset: { messages: "" } }, table),
     el("button", { type: "button", id: "emergency-open" }, "Emergency card…"),
   );

@@ -188,7 +188,7 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   await shot(v, "03-viewer-content.png");
 
   // The owner sees who retrieved it, and when.
-  await page.getByRole("button", { name: "Refresh the list" }).click();
+  await page.getByRole("button", { name: "Reload the links" }).click();
   const row = page.locator("#link-table tbody tr").filter({ hasText: "For Dr Rivera" });
   await row.getByText("Dr Ana Rivera").waitFor();
   await row.getByText("conformance check").waitFor();
