@@ -374,6 +374,14 @@ async fn a_live_link_is_refreshed_by_its_owner_only_and_keeps_its_terms() {
     let refresh = serde_json::json!({ "refresh": true, "files": [file(&key, "v2")] });
     assert_eq!(put(api, &mallory, &id, &refresh).await.0, 403);
     assert_eq!(put(api, &alice, &new_id(), &refresh).await.0, 404);
+    let snapshot = new_id();
+    let snap = serde_json::json!({ "files": [file(&key, "v1")] });
+    assert_eq!(put(api, &alice, &snapshot, &snap).await.0, 201);
+    assert_eq!(
+        put(api, &alice, &snapshot, &refresh).await.0,
+        404,
+        "a finalized link never changes"
+    );
     assert_eq!(put(api, &alice, &id, &refresh).await.0, 200);
 
     // The new file, under the same key; passcode, attempts, label, log and key kept.

@@ -325,7 +325,8 @@ pub trait RelayStore: Send + Sync {
     /// transaction; at most `max_links` per owner.
     fn shl_put(&self, row: ShlLinkRow, max_links: u64) -> StoreFuture<'static, ShlPut>;
     /// Replaces the files of the owner's live link `id` (a long-term link
-    /// refreshed), keeping everything else: `Replaced`, `NotOwner` or `Gone`.
+    /// refreshed), keeping everything else: `Replaced`, `NotOwner`, or `Gone`
+    /// (no such link, expired, or a snapshot: its answer is `finalized`).
     fn shl_refresh(
         &self,
         owner: [u8; 32],
@@ -980,17 +981,19 @@ impl RelayStore for LocalStore {
     ) -> StoreFuture<'static, ShlPut> {
         meta(&self.meta, move |c| {
             let tx = c.transaction()?;
-            let link: Option<([u8; 32], Option<i64>)> = tx
+            let link: Option<([u8; 32], Option<i64>, bool)> = tx
                 .query_row(
-                    "SELECT owner, expires_at FROM shl_links WHERE id = ?1",
+                    "SELECT owner, expires_at, long_term FROM shl_links WHERE id = ?1",
                     [&id[..]],
-                    |r| Ok((arr32(r.get(0)?)?, r.get(1)?)),
+                    |r| Ok((arr32(r.get(0)?)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
             match link {
                 None => return Ok(ShlPut::Gone),
-                Some((o, _)) if o != owner => return Ok(ShlPut::NotOwner),
-                Some((_, Some(e))) if e as u64 <= now => return Ok(ShlPut::Gone),
+                Some((o, _, _)) if o != owner => return Ok(ShlPut::NotOwner),
+                // A snapshot (`finalized`) never changes.
+                Some((_, _, false)) => return Ok(ShlPut::Gone),
+                Some((_, Some(e), _)) if e as u64 <= now => return Ok(ShlPut::Gone),
                 Some(_) => {}
             }
             shl_replace_files(&tx, &id, &files)?;
