@@ -43,7 +43,13 @@ async function boot() {
     fail(e);
     return;
   }
-  const hash = decodeURIComponent(location.hash.slice(1));
+  // A shlink is base64url: percent-escapes only come from a mangled copy.
+  let hash = location.hash.slice(1);
+  try {
+    hash = decodeURIComponent(hash);
+  } catch {
+    // kept as it is: the payload check below refuses it in plain words
+  }
   if (!hash) {
     $("viewer-empty").hidden = false;
     return;
