@@ -172,6 +172,14 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   assert.notEqual(viewerLink, link);
   const viewer = await person("viewer", "about:blank");
   const v = viewer.page;
+  // Not a link: plain words, no page error; then the paste box opens a real one.
+  await v.goto(`${server.url.replace("://127.0.0.1:", "://localhost:")}/view.html#shlink:/%E0%A4%A`);
+  const bad = v.locator("#viewer-paste ~ .msg.error[data-code=malformed]");
+  await bad.waitFor();
+  assert.equal(await bad.textContent(), "This is not a SMART Health Link this viewer can open.");
+  await v.getByLabel("Link", { exact: true }).fill(viewerLink);
+  await v.getByRole("button", { name: "Open" }).click();
+  await v.getByLabel("Your name").waitFor();
   await openInViewer(v, viewerLink, { recipient: "Dr Ana Rivera", passcode: "0000" });
   const wrong = v.locator("#viewer-form ~ .msg.error[data-code=wrong_passcode]");
   await wrong.waitFor();
