@@ -202,6 +202,9 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   await row.getByText("conformance check").waitFor();
   assert.match(await row.textContent(), /passcode, 9 wrong tries left; kept up to date; no expiry/);
   await page.locator("#link-table").screenshot({ path: join(shots, "links-04-retrievals.png") });
+  await page.setViewportSize({ width: 375, height: 800 });
+  await panel.screenshot({ path: join(shots, "links-04b-phone.png") });
+  await page.setViewportSize({ width: 1000, height: 900 });
 
   // Live: an edit of a covered section refreshes the link under its own key.
   await writeSection(page, "allergies", { fields: "peanuts: anaphylaxis\npenicillin: hives" });
