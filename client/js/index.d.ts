@@ -662,6 +662,8 @@ export interface CreateLinkOptions {
   label?: string;
   /** The flag `L` (the relay answers `status: "can-change"`). */
   longTerm?: boolean;
+  /** The flag `U`: a viewer GETs the one file itself (`?recipient=`); no passcode. */
+  directFile?: boolean;
 }
 
 /** One of the owner's links, as the relay lists it. */

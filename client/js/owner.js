@@ -483,7 +483,8 @@ export class PatientRecord {
    * decrypted here, the lot turned into one FHIR R4 Bundle (`toBundle`),
    * encrypted as a JWE under a fresh link key and stored at the relay.
    * Options: `passcode`, `maxAttempts` (wrong passcodes tolerated, default
-   * 10), `expiresAt` (ms), `label` (at most 80 characters), `longTerm`.
+   * 10), `expiresAt` (ms), `label` (at most 80 characters), `longTerm`,
+   * `directFile` (the `U` flag, no passcode).
    * Resolves to `{url, id}`: `url` is the `shlink:/…` string holding the
    * key (share it out of band; never send it to a server).
    */

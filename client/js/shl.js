@@ -82,8 +82,8 @@ function encrypt(key, files) {
 }
 
 /** The `shlink:/…` string of a link at `manifestUrl`. */
-function payload(manifestUrl, key, { longTerm, passcode, label, expiresAt }) {
-  const flag = (longTerm ? "L" : "") + (passcode ? "P" : "");
+function payload(manifestUrl, key, { longTerm, passcode, label, expiresAt, direct }) {
+  const flag = (longTerm ? "L" : "") + (passcode ? "P" : "") + (direct ? "U" : "");
   const options = { flag, ...(label ? { label } : {}) };
   if (expiresAt) options.exp = Math.floor(expiresAt / 1000);
   return core.shlEncodePayload(manifestUrl, key, options);
@@ -96,7 +96,10 @@ function payload(manifestUrl, key, { longTerm, passcode, label, expiresAt }) {
  * record id and section names), so the owner can show the link again and
  * refresh a long-term one; in clear it exists only in `url`.
  */
-export async function createLink(client, identity, opened, { recordId, sections }, { passcode, expiresAt, label, maxAttempts, longTerm = false } = {}) {
+export async function createLink(client, identity, opened, { recordId, sections }, { passcode, expiresAt, label, maxAttempts, longTerm = false, directFile = false } = {}) {
+  if (directFile && passcode !== undefined) {
+    throw new SesphrError("invalid_argument", "a direct-file (U) link has no passcode");
+  }
   if (expiresAt !== undefined && !(Number.isSafeInteger(expiresAt) && expiresAt > Date.now())) {
     throw new SesphrError("invalid_argument", "expiresAt is a time in ms in the future");
   }
@@ -109,12 +112,12 @@ export async function createLink(client, identity, opened, { recordId, sections 
     const files = encrypt(key, plain);
     const idBytes = crypto.getRandomValues(new Uint8Array(32));
     const id = b64url(idBytes);
-    const note = utf8.encode(JSON.stringify({ record: recordId, sections }));
+    const note = utf8.encode(JSON.stringify({ record: recordId, sections, ...(directFile ? { direct: true } : {}) }));
     const ownerKey = b64url(key.sealForOwner(identity.core, idBytes, note));
     const body = utf8.encode(JSON.stringify({ files, passcode, maxAttempts, expiresAt, label, longTerm, ownerKey }));
     const manifestUrl = `${client.baseUrl}/v1/shl/${id}`;
     await client.send("PUT", manifestUrl, { token: putToken(identity, idBytes, body), body, type: "application/json" });
-    return { url: payload(manifestUrl, key, { longTerm, passcode: passcode !== undefined, label, expiresAt }), id };
+    return { url: payload(manifestUrl, key, { longTerm, passcode: passcode !== undefined, label, expiresAt, direct: directFile }), id };
   } finally {
     key.free();
   }
@@ -137,7 +140,7 @@ function ownerKeyOf(identity, link) {
     } catch {
       throw new SesphrError("malformed", "the link's note is not JSON");
     }
-    return { key: opened.key(), record: note.record, sections: Array.isArray(note.sections) ? note.sections : [] };
+    return { key: opened.key(), record: note.record, sections: Array.isArray(note.sections) ? note.sections : [], direct: note.direct === true };
   } finally {
     opened.free();
   }
@@ -149,9 +152,9 @@ function ownerKeyOf(identity, link) {
  * `decryption_failed`).
  */
 export function linkUrl(client, identity, link) {
-  const { key } = ownerKeyOf(identity, link);
+  const { key, direct } = ownerKeyOf(identity, link);
   try {
-    return payload(`${client.baseUrl}/v1/shl/${link.id}`, key, { ...link, passcode: link.passcode });
+    return payload(`${client.baseUrl}/v1/shl/${link.id}`, key, { ...link, passcode: link.passcode, direct });
   } finally {
     key.free();
   }

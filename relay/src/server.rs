@@ -172,7 +172,8 @@ pub fn routes(
         .boxed())
 }
 
-/// The public SMART Health Link routes (manifest, its preflight, files) may
+/// The public SMART Health Link routes (manifest, its preflight, a direct
+/// file, files behind locations) may
 /// be read from any origin, as the SHL specification expects of a viewer
 /// elsewhere: they need no credential and answer the same to everyone.
 /// The owner's routes (`PUT`, `DELETE`, the listing) stay same-origin.
@@ -180,7 +181,7 @@ fn shl_cors(method: &Method, path: &str, mut resp: warp::reply::Response) -> war
     let manifest = path
         .strip_prefix("/v1/shl/")
         .is_some_and(|id| !id.contains('/'))
-        && (method == Method::POST || method == Method::OPTIONS);
+        && (method == Method::POST || method == Method::OPTIONS || method == Method::GET);
     let file = path.starts_with("/v1/shl-files/") && method == Method::GET;
     if manifest || file {
         let h = resp.headers_mut();

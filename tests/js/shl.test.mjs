@@ -178,3 +178,34 @@ test("the package's viewer opens a direct-file (U) link another server made with
     other.close();
   }
 });
+
+test("a direct-file (U) link the package made: GET with recipient, as the specification says, opened with jose", async () => {
+  const record = await patientWithRecord();
+  await assert.rejects(record.createLink({ sections: ["allergies"], directFile: true, passcode: "1" }), { code: "invalid_argument" });
+  const { url, id } = await record.createLink({ sections: ["allergies"], directFile: true, label: "U" });
+  const p = payloadOf(url);
+  assert.equal(p.flag, "U");
+  const key = new Uint8Array(Buffer.from(p.key, "base64url"));
+  assert.equal((await fetch(p.url)).status, 400, "recipient required");
+  const r = await fetch(`${p.url}?recipient=${encodeURIComponent("Walk-in clinic")}`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), "application/jose");
+  assert.equal(r.headers.get("access-control-allow-origin"), "*");
+  const { plaintext, protectedHeader } = await compactDecrypt(await r.text(), key);
+  assert.equal(protectedHeader.cty, "application/fhir+json");
+  assert.ok(new TextDecoder().decode(plaintext).includes("peanuts"));
+  const [file] = await S.openLink(url, { recipient: "viewer" });
+  assert.equal(file.content.resourceType, "Bundle");
+  const listed = (await record.links()).find((l) => l.id === id);
+  assert.deepEqual(listed.retrievals.map((x) => x.recipient), ["Walk-in clinic", "viewer"]);
+  assert.equal(record.linkUrl(listed), url, "shown again with its U flag");
+  // A passcode link is not served as a direct file, and no attempt is spent.
+  const withCode = await record.createLink({ sections: ["allergies"], passcode: "4711" });
+  const q = payloadOf(withCode.url);
+  const refused = await fetch(`${q.url}?recipient=x`);
+  assert.equal(refused.status, 401);
+  assert.equal((await refused.json()).code, "passcode_required");
+  assert.equal((await record.links()).find((l) => l.id === withCode.id).attemptsLeft, 10);
+  await record.revokeLink(id);
+  assert.equal((await fetch(`${p.url}?recipient=x`)).status, 404);
+});

@@ -218,6 +218,20 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
                 Ok::<_, Rejection>(json(StatusCode::OK, &m))
             },
         );
+    let link_direct = base
+        .and(warp::path!("shl" / String))
+        .and(warp::get())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(r.clone())
+        .and_then(
+            |id: String, q: std::collections::HashMap<String, String>, r: Arc<Relay>| async move {
+                let jwe = reject(r.link_direct(&id, q.get("recipient").cloned()).await)?;
+                Ok::<_, Rejection>(
+                    warp::reply::with_header(jwe, header::CONTENT_TYPE, "application/jose")
+                        .into_response(),
+                )
+            },
+        );
     // The CORS preflight of a viewer on another origin (the headers are
     // added for every public SHL route in `server::shl_cors`).
     let link_preflight = base
@@ -246,6 +260,8 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(link_manifest)
         .unify()
         .or(link_preflight)
+        .unify()
+        .or(link_direct)
         .unify()
         .or(link_file)
         .unify()

@@ -414,6 +414,52 @@ impl Relay {
         })
     }
 
+    /// `GET /v1/shl/{id}?recipient=…`: a direct-file (`U`) link's file
+    /// itself, as the specification has a viewer fetch one: only for a
+    /// live link without passcode (a `P` link is `401 passcode_required`,
+    /// `U` and `P` never go together); `recipient` required and logged as
+    /// for a manifest; the link's first file.
+    pub async fn link_direct(
+        &self,
+        id: &str,
+        recipient: Option<String>,
+    ) -> Result<String, ApiError> {
+        let id = link_id(id)?;
+        let recipient = recipient
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("recipient_required", "recipient is required"))?;
+        if recipient.len() > MAX_RECIPIENT {
+            return Err(ApiError::bad_request(
+                "bad_recipient",
+                format!("recipient is at most {MAX_RECIPIENT} bytes"),
+            ));
+        }
+        let now = now_ms();
+        self.link_requests.take(&id, now)?;
+        match self.store.shl_gate(id, now).await? {
+            ShlGate::Gone => return Err(ApiError::not_found("no such link")),
+            ShlGate::Open => {}
+            ShlGate::Passcode { .. } => {
+                // Not an attempt: give back the one the gate took.
+                self.store.shl_refund(id).await?;
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "passcode_required",
+                    "this link needs a passcode: POST the manifest request",
+                ));
+            }
+        }
+        let (_, files) = self
+            .store
+            .shl_retrieve(id, recipient, now, u64::MAX, now + LOCATION_TTL_MS)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such link"))?;
+        match files.into_iter().next() {
+            Some(ShlFileOut::Embedded(_, jwe)) => Ok(jwe),
+            _ => Err(ApiError::not_found("no such file")),
+        }
+    }
+
     /// `GET /v1/shl-files/{token}`: a file behind a location the manifest
     /// handed out, while the location is valid and the link live.
     pub async fn link_file(&self, token: &str) -> Result<String, ApiError> {
