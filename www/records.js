@@ -3,6 +3,7 @@
 // as such, and confirmed automatically once the server answers.
 import * as S from "/pkg/index.js";
 import { documentView, downloadFhir, size } from "./document.js";
+import { refreshLiveLinks, renderLinks } from "./links.js";
 import { person, personLookedUp } from "./people.js";
 import { renderInvitations } from "./invite.js";
 import { renderEmergency, watchEmergency } from "./emergency.js";
@@ -130,7 +131,7 @@ async function openRecord(r) {
   const kept = app.editing?.record === r && app.editing.dirty;
   if (!kept) await bindForm(app.editing?.record === r ? app.editing.name : $("section-name").value);
   renderShareChoices();
-  await Promise.all([renderGrants(), renderAudit(), renderInvitations(), renderEmergency(), renderRequests()]);
+  await Promise.all([renderGrants(), renderAudit(), renderLinks(r), renderInvitations(), renderEmergency(), renderRequests()]);
   watchEmergency();
 }
 
@@ -497,7 +498,10 @@ async function save(record, updates, run = (options) => record.write(updates, op
   busy.hidden = false;
   cancel.disabled = false;
   try {
-    return await run({ onProgress: progress(bar), signal: controller.signal });
+    const saved = await run({ onProgress: progress(bar), signal: controller.signal });
+    // Live links covering what changed follow it (reported in the links panel).
+    await refreshLiveLinks(record, updates?.map((u) => u.name));
+    return saved;
   } catch (e) {
     if (e.code === "version_conflict" && app.record === record) await openRecord(record);
     throw e;

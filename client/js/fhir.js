@@ -713,19 +713,23 @@ function resourcesOf(docs, subject, now) {
       });
     }
     for (const a of d.attachments ?? []) {
+      // `data` (base64) is given by a caller that hands over a copy of the
+      // bytes (a SMART Health Link); an export without it names the file only.
+      const included = typeof a.data === "string";
+      const what = `Attachment <b>${xhtmlEscape(a.name)}</b> (${xhtmlEscape(a.type || "unknown type")}, ${xhtmlEscape(a.size)} bytes) of the ${xhtmlEscape(d.name)} section.`;
       out.push({
         section: d.name,
         generated: true,
         resource: {
           resourceType: "DocumentReference",
-          text: narrative(
-            `<p>Attachment <b>${xhtmlEscape(a.name)}</b> (${xhtmlEscape(a.type || "unknown type")}, ${xhtmlEscape(a.size)} bytes) of the ${xhtmlEscape(d.name)} section. Its content is not included in this export: it stays encrypted in the record.</p>`,
-          ),
+          text: narrative(included ? `<p>${what}</p>` : `<p>${what} Its content is not included in this export: it stays encrypted in the record.</p>`),
           status: "current",
           ...(subject ? { subject } : {}),
           date: now,
-          description: `Attachment of the ${d.name} section; its content is not included in this export (it stays encrypted in the record)`,
-          content: [{ attachment: { contentType: a.type || "application/octet-stream", size: a.size, title: a.name } }],
+          description: included
+            ? `Attachment of the ${d.name} section`
+            : `Attachment of the ${d.name} section; its content is not included in this export (it stays encrypted in the record)`,
+          content: [{ attachment: { contentType: a.type || "application/octet-stream", ...(included ? { data: a.data } : {}), size: a.size, title: a.name } }],
         },
       });
     }

@@ -521,6 +521,15 @@ export class PatientRecord {
   links(): Promise<LinkListing[]>;
   /** Revokes a link: its next retrieval is `404`; a copy already taken stays taken. */
   revokeLink(id: string): Promise<void>;
+  /** A listed link's `shlink:/…` again, from its key kept for the owner (`decryption_failed` if the relay altered it, `no_link_key` if none). */
+  linkUrl(link: LinkListing): string;
+  /** Which record (hex id) and sections a listed link covers. */
+  linkSections(link: LinkListing): { record: string; sections: string[] };
+  /**
+   * Re-exports this record's live (long-term) links that cover any of
+   * `names` (all if omitted) under their own keys; call after a write.
+   */
+  refreshLinks(names?: string[]): Promise<{ refreshed: string[]; failed: Array<{ id: string; error: Error }> }>;
   /**
    * Frees the wasm state once the operations already started have ended
    * (writes, shares, revokes, refreshes and reconciles run one at a time);
@@ -862,6 +871,8 @@ export interface CreateLinkOptions {
   label?: string;
   /** The flag `L` (the relay answers `status: "can-change"`). */
   longTerm?: boolean;
+  /** The flag `U`: a viewer GETs the one file itself (`?recipient=`); no passcode. */
+  directFile?: boolean;
 }
 
 /** One of the owner's links, as the relay lists it. */
@@ -874,9 +885,14 @@ export interface LinkListing {
   attemptsLeft: number;
   created: number;
   files: number;
-  /** Every retrieval: the recipient string the retriever sent, and when (ms). */
+  /** The latest retrievals (at most 1000): the recipient string the retriever sent, and when (ms). */
   retrievals: Array<{ recipient: string; at: number }>;
+  /** The link key sealed for the owner (base64url; opaque to the relay). */
+  ownerKey?: string;
 }
+
+/** What a link says about itself, without its key (`exp` in seconds). */
+export function decodeLink(shlink: string): { url: string; flag: string; label?: string; exp?: number };
 
 /** One decrypted file of a SMART Health Link. */
 export interface LinkFile {

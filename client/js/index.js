@@ -26,7 +26,7 @@ export { OpenSection } from "./documents.js";
 export { Patient, PatientRecord } from "./owner.js";
 export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
-export { openLink } from "./shl.js";
+export { decodeLink, openLink } from "./shl.js";
 export { OwnerState, Invitations, readInvitation, acceptInvitation, issueAccess, sendName, ownerNames, sharesByPerson, safetyNumber } from "./invitations.js";
 export { emergencySections } from "./emergency.js";
 export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

@@ -523,7 +523,8 @@ export class PatientRecord {
    * decrypted here, the lot turned into one FHIR R4 Bundle (`toBundle`),
    * encrypted as a JWE under a fresh link key and stored at the relay.
    * Options: `passcode`, `maxAttempts` (wrong passcodes tolerated, default
-   * 10), `expiresAt` (ms), `label` (at most 80 characters), `longTerm`.
+   * 10), `expiresAt` (ms), `label` (at most 80 characters), `longTerm`,
+   * `directFile` (the `U` flag, no passcode).
    * Resolves to `{url, id}`: `url` is the `shlink:/…` string holding the
    * key (share it out of band; never send it to a server).
    */
@@ -534,7 +535,7 @@ export class PatientRecord {
     const opened = [];
     try {
       for (const name of sections) opened.push(await this.open(name));
-      return await shl.createLink(this.client, this.identity, opened.map((s) => s.document), options);
+      return await shl.createLink(this.client, this.identity, opened, { recordId: this.recordId, sections }, options);
     } finally {
       opened.forEach((s) => s.close());
     }
@@ -548,6 +549,25 @@ export class PatientRecord {
   /** Revokes a SMART Health Link: its next retrieval is `404`. A copy already taken stays taken. */
   revokeLink(id) {
     return shl.revokeLink(this.client, this.identity, id);
+  }
+
+  /** The `shlink:/…` of a listed link again, from its key sealed for the owner. */
+  linkUrl(link) {
+    return shl.linkUrl(this.client, this.identity, link);
+  }
+
+  /** Which record and sections a listed link covers: `{record, sections}`. */
+  linkSections(link) {
+    return shl.linkSections(this.identity, link);
+  }
+
+  /**
+   * Re-exports this record's live (long-term) links that cover any of
+   * `names` (all of them if omitted) under their own keys: call after a
+   * write. Resolves to `{refreshed: [id], failed: [{id, error}]}`.
+   */
+  refreshLinks(names) {
+    return this.#serial(() => shl.refreshLinks(this, names));
   }
 
   /** Sends a grant's `b2` to the SRS, then its `b1` to the grantee's inbox (each server takes the same statement twice). */

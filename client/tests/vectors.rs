@@ -405,6 +405,14 @@ fn generate() -> Value {
         "record_0_id": record_0.to_hex(),
         "wrapped_seed_passphrase": passphrase,
         "wrapped_seed": h(&wrapped),
+        "shl_owner_key": h(sesphr_client::shl::seal_owner_key_with_nonce(
+            owner.seed(),
+            &[1; 32],
+            &sesphr_client::shl::LinkKey::from_bytes([2; 32]),
+            br#"{"record":"00","sections":["allergies"]}"#,
+            [3; 12],
+        )
+        .unwrap()),
     });
     if let (Some(o), Value::Object(rest)) = (out.as_object_mut(), rest) {
         o.extend(rest);
@@ -673,4 +681,15 @@ fn frozen_objects_verify() {
     ] {
         assert_eq!(RequestToken::from_bytes(&b(k)).unwrap().purpose, purpose);
     }
+    // The link key kept for its owner opens under the owner's seed, for its link only.
+    let kept =
+        sesphr_client::shl::open_owner_key(owner.seed(), &[1; 32], &b("shl_owner_key")).unwrap();
+    assert!(kept.key == sesphr_client::shl::LinkKey::from_bytes([2; 32]));
+    assert_eq!(
+        kept.note.as_slice(),
+        br#"{"record":"00","sections":["allergies"]}"#
+    );
+    assert!(
+        sesphr_client::shl::open_owner_key(owner.seed(), &[4; 32], &b("shl_owner_key")).is_err()
+    );
 }

@@ -875,3 +875,164 @@ async fn ecdh_matches_webcrypto_derive_bits() {
     .unwrap();
     assert_eq!(Uint8Array::new(&bits).to_vec(), expected.to_vec());
 }
+
+/// Calls `obj.name(...args)` and awaits the promise it returns.
+async fn call_js(obj: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
+    let f: Function = get(obj, name).unchecked_into();
+    let list = Array::new();
+    for a in args {
+        list.push(a);
+    }
+    JsFuture::from(js_sys::Promise::from(f.apply(obj, &list).unwrap()))
+        .await
+        .unwrap()
+}
+
+fn unb64url(s: &str) -> Vec<u8> {
+    sesphr_client::shl::b64url_decode(s, "test").unwrap()
+}
+
+/// The SMART Health Link bindings: a file `ShlLinkKey.encryptFile` makes
+/// opens in the browser's own WebCrypto with the key the `shlink:/` payload
+/// carries (as a viewer elsewhere would), a tampered one does not open, the
+/// key sealed for its owner opens only for that owner and link, and the
+/// body hash is the browser's SHA-256.
+#[wasm_bindgen_test]
+async fn shl_bindings_interoperate_with_webcrypto() {
+    let key = ShlLinkKey::generate();
+    let jwe = key
+        .encrypt_file("application/fhir+json", br#"{"resourceType":"Bundle"}"#)
+        .unwrap();
+    let options = Object::new();
+    Reflect::set(&options, &"flag".into(), &"LP".into()).unwrap();
+    Reflect::set(&options, &"label".into(), &"ER".into()).unwrap();
+    let url = "https://relay.example/v1/shl/AAAA";
+    let shlink = shl_encode_payload(url, &key, options.into()).unwrap();
+    let link = shl_decode_payload(&format!("https://viewer.example/view.html#{shlink}")).unwrap();
+    assert_eq!(link.url(), url);
+    assert_eq!(link.flag(), "LP");
+    assert_eq!(link.label().as_deref(), Some("ER"));
+
+    // The key from the payload JSON, decoded by hand; the JWE parts by hand.
+    let json: serde_json::Value =
+        serde_json::from_slice(&unb64url(shlink.strip_prefix("shlink:/").unwrap())).unwrap();
+    let raw = unb64url(json["key"].as_str().unwrap());
+    assert_eq!(raw.len(), 32);
+    let parts: Vec<&str> = jwe.split('.').collect();
+    assert_eq!(parts.len(), 5);
+    assert_eq!(parts[1], "");
+    let alg = Object::new();
+    Reflect::set(&alg, &"name".into(), &"AES-GCM".into()).unwrap();
+    let usages = Array::of1(&"decrypt".into());
+    let crypto_key = call_js(
+        &subtle(),
+        "importKey",
+        &[
+            "raw".into(),
+            Uint8Array::from(raw.as_slice()).into(),
+            alg.clone().into(),
+            false.into(),
+            usages.into(),
+        ],
+    )
+    .await;
+    let params = Object::new();
+    Reflect::set(&params, &"name".into(), &"AES-GCM".into()).unwrap();
+    Reflect::set(
+        &params,
+        &"iv".into(),
+        &Uint8Array::from(unb64url(parts[2]).as_slice()),
+    )
+    .unwrap();
+    Reflect::set(
+        &params,
+        &"additionalData".into(),
+        &Uint8Array::from(parts[0].as_bytes()),
+    )
+    .unwrap();
+    let sealed = [unb64url(parts[3]), unb64url(parts[4])].concat();
+    let plain = call_js(
+        &subtle(),
+        "decrypt",
+        &[
+            params.into(),
+            crypto_key,
+            Uint8Array::from(sealed.as_slice()).into(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        Uint8Array::new(&plain).to_vec(),
+        br#"{"resourceType":"Bundle"}"#
+    );
+
+    // The binding opens it too; any altered part does not.
+    let opened = key.decrypt_file(&jwe).unwrap();
+    assert_eq!(
+        get(&opened, "contentType").as_string().as_deref(),
+        Some("application/fhir+json")
+    );
+    assert_eq!(bytes(&opened, "plaintext"), br#"{"resourceType":"Bundle"}"#);
+    let mut tampered = jwe.clone().into_bytes();
+    let at = tampered.len() - 30;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let e = key
+        .decrypt_file(std::str::from_utf8(&tampered).unwrap())
+        .err()
+        .unwrap();
+    assert_eq!(code(e), "decryption_failed");
+    assert_eq!(
+        code(ShlLinkKey::generate().decrypt_file(&jwe).err().unwrap()),
+        "decryption_failed"
+    );
+
+    // Kept for the owner: opens for the owner and this link id only, to the same key.
+    let owner = Identity::generate().unwrap();
+    let other = Identity::generate().unwrap();
+    let id = [5u8; 32];
+    let kept = key
+        .seal_for_owner(&owner, &id, b"{\"sections\":[]}")
+        .unwrap();
+    let back = ShlLinkKey::open_for_owner(&owner, &id, &kept).unwrap();
+    assert_eq!(back.note(), b"{\"sections\":[]}");
+    assert!(back.key().decrypt_file(&jwe).is_ok());
+    assert_eq!(
+        code(
+            ShlLinkKey::open_for_owner(&other, &id, &kept)
+                .err()
+                .unwrap()
+        ),
+        "decryption_failed"
+    );
+    assert_eq!(
+        code(
+            ShlLinkKey::open_for_owner(&owner, &[6; 32], &kept)
+                .err()
+                .unwrap()
+        ),
+        "decryption_failed"
+    );
+    assert_eq!(
+        code(
+            ShlLinkKey::open_for_owner(&owner, &[6; 31], &kept)
+                .err()
+                .unwrap()
+        ),
+        "invalid_argument"
+    );
+
+    // The body hash is SHA-256, as the browser computes it.
+    let digest = call_js(
+        &subtle(),
+        "digest",
+        &[
+            "SHA-256".into(),
+            Uint8Array::from(&b"a link body"[..]).into(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        Uint8Array::new(&digest).to_vec(),
+        shl_body_hash(b"a link body")
+    );
+}

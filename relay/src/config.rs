@@ -149,6 +149,12 @@ pub struct Config {
     pub limits: Limits,
     /// Per-party rates and quotas.
     pub quotas: Quotas,
+    /// The relay's public base URL as viewers reach it (e.g.
+    /// `https://phr.example.org`): the prefix of SMART Health Link file
+    /// locations. `None`: `http://` and the address the server listens on
+    /// ([`crate::server::run`] and `main` fill it in); request headers are
+    /// never trusted for it.
+    pub public_url: Option<String>,
     /// TEST ONLY: the clock the SRS's emergency waits run on instead of
     /// the system clock (a manual clock in tests, or a sped-up one from
     /// `--test-only-emergency-clock-speedup`). `None` in every deployment.
@@ -179,6 +185,7 @@ impl Config {
             limits: Limits::default(),
             quotas: Quotas::default(),
             test_only_emergency_clock: None,
+            public_url: None,
         }
     }
 }

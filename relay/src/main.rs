@@ -28,6 +28,11 @@ struct Common {
     /// Base URL of the SRS (relay only; `serve` uses its own).
     #[arg(long, env = "SESPHR_SRS_URL")]
     srs_url: Option<String>,
+    /// The relay's public base URL as viewers reach it, e.g.
+    /// https://phr.example.org (the prefix of SMART Health Link file
+    /// locations; default http:// and the listen address).
+    #[arg(long, env = "SESPHR_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Portal directory.
     #[arg(long, env = "SESPHR_WWW_DIR", default_value = "www")]
     www_dir: PathBuf,
@@ -285,6 +290,22 @@ async fn main() -> std::process::ExitCode {
             tracing::error!(%e, addr = %c.listen, "cannot listen");
             return std::process::ExitCode::FAILURE;
         }
+    };
+    config.public_url = match c.public_url {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => Some(u),
+        Some(u) => {
+            tracing::error!(url = %u, "--public-url must start with https:// or http://");
+            return std::process::ExitCode::FAILURE;
+        }
+        None => match listener.local_addr() {
+            Ok(addr) => {
+                if addr.ip().is_unspecified() {
+                    tracing::warn!(%addr, "listening on every address without --public-url: SMART Health Link file locations will name this address; set --public-url");
+                }
+                Some(format!("http://{addr}"))
+            }
+            Err(_) => None,
+        },
     };
     let prepared = match prepare(config) {
         Ok(p) => p,

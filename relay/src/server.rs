@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use warp::http::{header, StatusCode};
+use warp::filters::path::FullPath;
+use warp::http::{header, Method, StatusCode};
 use warp::Filter;
 
 use crate::config::{Config, Services, StartError};
@@ -17,14 +18,19 @@ use crate::relay::{routes as relay_routes, Relay};
 use crate::srs::store::SqliteStore;
 use crate::srs::{routes as srs_routes, Srs};
 
-/// Security headers on every response.
-fn secure(mut resp: warp::reply::Response) -> warp::reply::Response {
+/// Security headers on every response (`path`: the request's).
+fn secure(path: &str, mut resp: warp::reply::Response) -> warp::reply::Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(
-            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ),
+        header::HeaderValue::from_static(if path == "/view.html" {
+            // The SMART Health Link viewer also opens links of other SHL
+            // servers: it may fetch from any https origin (and plain http
+            // on this machine, for development); scripts stay 'self'.
+            "default-src 'self'; connect-src 'self' https: http://localhost:* http://127.0.0.1:*; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        } else {
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        }),
     );
     h.insert(
         header::REFERRER_POLICY,
@@ -150,7 +156,8 @@ pub fn routes(
                 config.replay_window_ms,
                 config.quotas,
             )
-            .map_err(setup)?,
+            .map_err(setup)?
+            .with_public_url(config.public_url.as_deref().unwrap_or("http://localhost")),
         );
         if let Some(http) = proxy.filter(|_| config.services == Services::Relay) {
             all = all
@@ -165,7 +172,46 @@ pub fn routes(
             .unify()
             .boxed();
     }
-    Ok(all.recover(recover).unify().map(secure).boxed())
+    Ok(warp::method()
+        .and(warp::path::full())
+        .and(all.recover(recover).unify())
+        .map(|m: Method, p: FullPath, r| secure(p.as_str(), shl_cors(&m, p.as_str(), r)))
+        .boxed())
+}
+
+/// The public SMART Health Link routes (manifest, its preflight, a direct
+/// file, files behind locations) may
+/// be read from any origin, as the SHL specification expects of a viewer
+/// elsewhere: they need no credential and answer the same to everyone.
+/// The owner's routes (`PUT`, `DELETE`, the listing) stay same-origin.
+fn shl_cors(method: &Method, path: &str, mut resp: warp::reply::Response) -> warp::reply::Response {
+    let manifest = path
+        .strip_prefix("/v1/shl/")
+        .is_some_and(|id| !id.contains('/'))
+        && (method == Method::POST || method == Method::OPTIONS || method == Method::GET);
+    let file = path.starts_with("/v1/shl-files/") && method == Method::GET;
+    if manifest || file {
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        );
+        if method == Method::OPTIONS {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                header::HeaderValue::from_static("POST"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                header::HeaderValue::from_static("content-type"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                header::HeaderValue::from_static("600"),
+            );
+        }
+    }
+    resp
 }
 
 /// The configured services, ready to serve on a listener.
@@ -213,8 +259,11 @@ pub async fn serve(
 pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    config: Config,
+    mut config: Config,
 ) -> Result<(), StartError> {
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{}", listener.local_addr()?));
+    }
     let prepared = prepare(config)?;
     serve(listener, prepared, shutdown).await;
     Ok(())

@@ -8,7 +8,7 @@
 
 use sesphr_client::identity::Identity;
 use sesphr_client::primitives::os_rng;
-use sesphr_client::shl::{b64url_encode, jwe_decrypt, jwe_encrypt, LinkKey};
+use sesphr_client::shl::{b64url_encode, jwe_decrypt, jwe_encrypt, seal_owner_key, LinkKey};
 use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_testkit::deploy::*;
 use sha2::{Digest, Sha256};
@@ -264,13 +264,34 @@ async fn expired_oversized_and_malformed_links_are_refused() {
         404
     );
 
-    // Refused, each storing nothing: a body over 1 MiB, a file that is not
+    // Refused, each storing nothing: a body over 9 MiB, a file that is not
     // a dir/A256GCM JWE, a contentType that is not its cty, no files, a
     // token over other bytes, an unregistered owner.
     let id = new_id();
-    let huge = "A".repeat(1 << 20);
-    let big = serde_json::json!({ "files": [{ "contentType": "a/b", "jwe": huge }] });
-    assert_eq!(put(api, &alice, &id, &big).await.0, 413);
+    // Over 9 MiB: refused on its Content-Length, before the body is read
+    // (headers only over a raw connection: a client still writing would see
+    // its pipe closed).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = api.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let t = token(
+            &alice,
+            Purpose::PutLink,
+            &[id.0.as_slice(), &[0; 32]].concat(),
+        );
+        let head = format!(
+            "PUT /v1/shl/{} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nx-sesphr-token: {}\r\ncontent-length: {}\r\n\r\n",
+            id.1,
+            hex::encode(t.as_bytes()),
+            (9u64 << 20) + 1
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = tcp.read(&mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
     let not_jwe = serde_json::json!({ "files": [{ "contentType": "a/b", "jwe": "a.b.c.d.e" }] });
     assert_eq!(put(api, &alice, &id, &not_jwe).await.1["code"], "bad_jwe");
     let mut wrong_cty = file(&key, "{}");
@@ -301,4 +322,189 @@ async fn expired_oversized_and_malformed_links_are_refused() {
             .0,
         404
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_link_is_refreshed_by_its_owner_only_and_keeps_its_terms() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let (alice, mallory) = (party(client).await, party(client).await);
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let sealed = seal_owner_key(alice.seed(), &id.0, &key, b"{}", &mut os_rng()).unwrap();
+    let owner_key = b64url_encode(&sealed);
+
+    // An ownerKey that is not a sealed link key is refused.
+    let bad = serde_json::json!({ "files": [file(&key, "v1")], "ownerKey": "AAAA" });
+    assert_eq!(put(api, &alice, &id, &bad).await.1["code"], "bad_link");
+    // A link over the old 1 MiB cap (one 3 MiB file) is taken.
+    let big = "x".repeat(3 << 20);
+    let link = serde_json::json!({
+        "files": [file(&key, &big)], "passcode": "4711", "maxAttempts": 5,
+        "longTerm": true, "label": "live", "ownerKey": owner_key,
+    });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({"recipient": "r", "passcode": "0"}),
+    )
+    .await;
+    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(4)));
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({"recipient": "r", "passcode": "4711", "embeddedLengthMax": 0}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("can-change")));
+    let old_location = v["files"][0]["location"].as_str().unwrap().to_string();
+
+    // The listing gives the sealed key back as it was stored.
+    let (_, v) = list(api, &alice).await;
+    assert_eq!(v[0]["ownerKey"], owner_key.as_str());
+
+    // A refresh carries files only; another owner's or an unknown one is refused.
+    let with_terms =
+        serde_json::json!({ "refresh": true, "files": [file(&key, "v2")], "passcode": "1" });
+    assert_eq!(
+        put(api, &alice, &id, &with_terms).await.1["code"],
+        "bad_link"
+    );
+    let refresh = serde_json::json!({ "refresh": true, "files": [file(&key, "v2")] });
+    assert_eq!(put(api, &mallory, &id, &refresh).await.0, 403);
+    assert_eq!(put(api, &alice, &new_id(), &refresh).await.0, 404);
+    let snapshot = new_id();
+    let snap = serde_json::json!({ "files": [file(&key, "v1")] });
+    assert_eq!(put(api, &alice, &snapshot, &snap).await.0, 201);
+    assert_eq!(
+        put(api, &alice, &snapshot, &refresh).await.0,
+        404,
+        "a finalized link never changes"
+    );
+    assert_eq!(put(api, &alice, &id, &refresh).await.0, 200);
+
+    // The new file, under the same key; passcode, attempts, label, log and key kept.
+    let (s, v) = manifest(
+        api,
+        &id.1,
+        serde_json::json!({"recipient": "r2", "passcode": "4711"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let jwe = v["files"][0]["embedded"].as_str().unwrap();
+    assert_eq!(jwe_decrypt(&key, jwe).unwrap().plaintext.as_slice(), b"v2");
+    assert_eq!(
+        api.http.get(&old_location).send().await.unwrap().status(),
+        404,
+        "old locations stop"
+    );
+    let (_, v) = list(api, &alice).await;
+    assert_eq!(v[0]["attemptsLeft"], 4);
+    assert_eq!(v[0]["label"], "live");
+    assert_eq!(v[0]["passcode"], true);
+    assert_eq!(v[0]["ownerKey"], owner_key.as_str());
+    assert_eq!(v[0]["retrievals"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_routes_answer_any_origin_and_locations_use_the_configured_url() {
+    let d = deploy(|c| c.public_url = Some("https://phr.example.org".into())).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let link = serde_json::json!({ "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+    let url = format!("{}/v1/shl/{}", api.base, id.1);
+
+    // The preflight a viewer on another origin sends first.
+    let resp = api
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://viewer.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["access-control-allow-methods"], "POST");
+    assert_eq!(h["access-control-allow-headers"], "content-type");
+
+    // The manifest, a refusal of it, and the file all carry the header; the
+    // location names the configured public URL, whatever Host said.
+    let post = |body: serde_json::Value| {
+        api.http
+            .post(&url)
+            .header("origin", "https://viewer.example")
+            .header("host", "evil.example")
+            .header("x-forwarded-proto", "http")
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap())
+            .send()
+    };
+    let resp = post(serde_json::json!({})).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let resp = post(serde_json::json!({"recipient": "r", "embeddedLengthMax": 0}))
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let location = v["files"][0]["location"].as_str().unwrap();
+    let prefix = "https://phr.example.org/v1/shl-files/";
+    assert!(location.starts_with(prefix), "{location}");
+    let local = format!("{}/v1/shl-files/{}", api.base, &location[prefix.len()..]);
+    let resp = api.http.get(&local).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+
+    // The owner's routes stay same-origin.
+    let t = token(&alice, Purpose::ListLinks, &[]);
+    let resp = api
+        .http
+        .get(format!("{}/v1/shl", api.base))
+        .header("x-sesphr-token", hex::encode(t.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retrieval_log_keeps_the_latest_thousand() {
+    use sesphr_relay::relay::store::{LocalStore, RelayStore, ShlLinkRow, SHL_RETRIEVALS_KEPT};
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path().join("relay")).unwrap();
+    let id = [7u8; 32];
+    let row = ShlLinkRow {
+        id,
+        owner: [1; 32],
+        passcode: None,
+        attempts_left: 10,
+        expires_at: None,
+        long_term: false,
+        label: None,
+        created: 1,
+        files: vec![("a/b".into(), "x".into())],
+        owner_key: None,
+    };
+    store.shl_put(row, 10).await.unwrap();
+    let n = SHL_RETRIEVALS_KEPT as u64 + 5;
+    for i in 0..n {
+        let got = store
+            .shl_retrieve(id, format!("r{i}"), 10 + i, u64::MAX, 0)
+            .await
+            .unwrap();
+        assert!(got.is_some());
+    }
+    let listed = store.shl_list([1; 32]).await.unwrap();
+    let log = &listed[0].retrievals;
+    assert_eq!(log.len() as i64, SHL_RETRIEVALS_KEPT);
+    assert_eq!(log[0].recipient, "r5", "the oldest five were dropped");
+    assert_eq!(log.last().unwrap().recipient, format!("r{}", n - 1));
 }

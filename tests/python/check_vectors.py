@@ -433,6 +433,7 @@ L_INVITATION_HPKE = b"SeSPHR-v1/invitation/hpke"
 L_INVITATION_ACCEPT = b"SeSPHR-v1/invitation/accept"
 L_OWNER_STATE = b"SeSPHR-v1/owner-state"
 L_SAFETY_NUMBER = b"SeSPHR-v1/safety-number"
+L_SHL_OWNER_KEY = b"SeSPHR-v1/shl-owner-key"
 
 # § Labels: the constant names of the table, for comparing it with the above.
 LABELS = {
@@ -452,6 +453,7 @@ LABELS = {
     "INVITATION_ID": L_INVITATION_ID, "INVITATION_MAC": L_INVITATION_MAC,
     "INVITATION_HPKE": L_INVITATION_HPKE, "INVITATION_ACCEPT": L_INVITATION_ACCEPT,
     "OWNER_STATE": L_OWNER_STATE, "SAFETY_NUMBER": L_SAFETY_NUMBER,
+    "SHL_OWNER_KEY": L_SHL_OWNER_KEY,
 }
 
 
@@ -889,6 +891,8 @@ def main(argv: list[str]) -> int:
         check_emergency(V, ctx)
     with Group("access requests"):
         check_access_requests(V, ctx)
+    with Group("shl owner key"):
+        check_shl_owner_key(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -2124,6 +2128,31 @@ def check_wrapped_seed(V: Vectors, c: dict) -> None:
     c.update(wrap_salt=salt, wrap_nonce=nonce)
 
 
+def check_shl_owner_key(V: Vectors, c: dict) -> None:
+    """§ SMART Health Links, link key kept for its owner (kind 0x22)."""
+    w = V.hex("shl_owner_key")
+    note = b'{"record":"00","sections":["allergies"]}'
+    eq("owner key header", w[:6], b"SPHR\x22\x01")
+    nonce = w[6:18]
+    eq("owner key nonce is the vector's", nonce, b"\x03" * 12)
+    n = rd_u32(w, 18)
+    eq("owner key length field covers the rest", n, len(w) - 22)
+    eq("owner key ct is 32 + note + 16 bytes", n, 32 + len(note) + 16)
+    label = L_SHL_OWNER_KEY
+    k = Expand(hkdf_extract(label, c["owner"].seed), label, b"\x01" * 32)
+    try:
+        plain = AESGCM(k).decrypt(nonce, w[22:], w[:18])
+        eq("owner key opens to link key || note", plain, b"\x02" * 32 + note)
+    except InvalidTag:
+        fail("owner key opens (K from the seed and link id, aad = the 18 bytes before len)", "AES-GCM tag mismatch")
+    k2 = Expand(hkdf_extract(label, c["owner"].seed), label, b"\x04" * 32)
+    try:
+        AESGCM(k2).decrypt(nonce, w[22:], w[:18])
+        fail("owner key refuses another link id", "it opened")
+    except InvalidTag:
+        ok("owner key refuses another link id")
+
+
 def test_rng_stream(nblocks: int = 64) -> bytes:
     """§ Test vectors: block j = SHA-256(SHA-256("SeSPHR-v1 known-answer vectors") ‖ u64(j))."""
     s = sha256(b"SeSPHR-v1 known-answer vectors")
@@ -2559,8 +2588,8 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
         if m:
             kinds[int(m.group(1), 16)] = (r[1], r[2])
-    check("spec kinds table lists 0x01..0x1a and 0x1c..0x1f",
-          sorted(kinds) == list(range(1, 0x1B)) + [0x1C, 0x1D, 0x1E, 0x1F], f"{sorted(kinds)}")
+    check("spec kinds table lists 0x01..0x1a, 0x1c..0x1f and 0x22",
+          sorted(kinds) == list(range(1, 0x1B)) + [0x1C, 0x1D, 0x1E, 0x1F, 0x22], f"{sorted(kinds)}")
     two_formats = {0x02, 0x03}  # § Object framing: the kinds with a second format
     formats = {0x0E: (1, 2, 3)}  # the audit entry has three
 
@@ -2580,6 +2609,8 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
                 return {"chunks": rd_u32(b, 6) - 1}
             if kind == 0x10:
                 return {"l": rd_u32(b, 73)}
+            if kind == 0x22:
+                return {"n": rd_u32(b, 18) - 48}
         except (struct.error, IndexError):
             pass
         return {}

@@ -476,6 +476,111 @@ impl ShlPayload {
     }
 }
 
+/// Longest note an owner key carries (what the owner's browser needs to
+/// refresh the link: which record and sections it covers).
+pub const MAX_OWNER_NOTE: usize = 2048;
+const OBJ_OWNER_KEY: &str = "link key for its owner";
+
+/// What an owner's sealed link key holds once opened: the link key and the
+/// owner's note about the link.
+pub struct OwnerKeyContents {
+    /// The link key.
+    pub key: LinkKey,
+    /// The owner's note (the portal keeps JSON: record id and section names).
+    pub note: Zeroizing<Vec<u8>>,
+}
+
+fn owner_key_cipher(seed: &crate::secret::Seed, link_id: &[u8; 32]) -> Aes256Gcm {
+    use crate::primitives::{hkdf_expand, hkdf_extract, labels};
+    let prk = hkdf_extract(labels::SHL_OWNER_KEY.as_bytes(), seed.expose());
+    let k = hkdf_expand(&prk, labels::SHL_OWNER_KEY, &[link_id]);
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*k))
+}
+
+/// Seals a link's key and `note` for its owner, so the owner's browser can
+/// refresh a long-term link later without the key ever reaching a server in
+/// clear: `SPHR 0x22 0x01 ‖ nonce[12] ‖ u32 len ‖ AES-256-GCM(K, nonce,
+/// key ‖ note, aad = the 18 bytes before the length)`, where
+/// `K = Expand(Extract("SeSPHR-v1/shl-owner-key", seed), "SeSPHR-v1/shl-owner-key", [link id])`.
+/// Only the seed's holder can make or open one, and one sealed for another
+/// link does not open (the key is per link id).
+pub fn seal_owner_key<R: CryptoRng + ?Sized>(
+    seed: &crate::secret::Seed,
+    link_id: &[u8; 32],
+    key: &LinkKey,
+    note: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>> {
+    seal_owner_key_with_nonce(seed, link_id, key, note, random_bytes(rng))
+}
+
+/// [`seal_owner_key`] with a given nonce (known-answer vectors only: a
+/// nonce must never repeat under one key).
+pub fn seal_owner_key_with_nonce(
+    seed: &crate::secret::Seed,
+    link_id: &[u8; 32],
+    key: &LinkKey,
+    note: &[u8],
+    nonce: [u8; IV_LEN],
+) -> Result<Vec<u8>> {
+    use crate::primitives::codec::{Kind, Writer};
+    if note.len() > MAX_OWNER_NOTE {
+        return Err(Error::TooLarge("link note"));
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(32 + note.len() + TAG_LEN));
+    buf.extend_from_slice(key.expose());
+    buf.extend_from_slice(note);
+    let mut w = Writer::object(Kind::ShlOwnerKey);
+    w.raw(&nonce);
+    let aad = w.as_slice().to_vec();
+    let tag = owner_key_cipher(seed, link_id)
+        .encrypt_inout_detached(&Nonce::from(nonce), &aad, buf.as_mut_slice().into())
+        .map_err(|_| Error::TooLarge("link note"))?;
+    buf.extend_from_slice(&tag);
+    w.bytes(&buf)?;
+    Ok(w.finish())
+}
+
+/// Opens what [`seal_owner_key`] made for link `link_id`. Anything else (a
+/// relay's substitute, another link's, another seed's) is
+/// `DecryptionFailed` or `Malformed`.
+pub fn open_owner_key(
+    seed: &crate::secret::Seed,
+    link_id: &[u8; 32],
+    sealed: &[u8],
+) -> Result<OwnerKeyContents> {
+    use crate::primitives::codec::{Kind, Reader};
+    let mut r = Reader::object(sealed, Kind::ShlOwnerKey)?;
+    let nonce: [u8; IV_LEN] = r.array()?;
+    let aad = r.consumed().to_vec();
+    let ct = r.bytes(32 + MAX_OWNER_NOTE + TAG_LEN)?;
+    r.finish()?;
+    if ct.len() < 32 + TAG_LEN {
+        return Err(malformed(OBJ_OWNER_KEY, "too short"));
+    }
+    let (body, tag) = ct.split_at(ct.len() - TAG_LEN);
+    let tag: [u8; TAG_LEN] = tag
+        .try_into()
+        .map_err(|_| malformed(OBJ_OWNER_KEY, "too short"))?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    owner_key_cipher(seed, link_id)
+        .decrypt_inout_detached(
+            &Nonce::from(nonce),
+            &aad,
+            buf.as_mut_slice().into(),
+            &Tag::from(tag),
+        )
+        .map_err(|_| Error::DecryptionFailed)?;
+    let mut k = [0u8; 32];
+    k.copy_from_slice(&buf[..32]);
+    let key = LinkKey::from_bytes(k);
+    k.zeroize();
+    Ok(OwnerKeyContents {
+        key,
+        note: Zeroizing::new(buf[32..].to_vec()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,5 +821,42 @@ mod tests {
         s.pop();
         s.push('9');
         assert!(LinkKey::from_base64url(&s).is_err());
+    }
+
+    #[test]
+    fn owner_key_opens_only_for_its_seed_and_link() {
+        use crate::secret::Seed;
+        let seed = Seed::from_bytes(&[7; 32]).unwrap();
+        let other = Seed::from_bytes(&[8; 32]).unwrap();
+        let (id, id2) = ([1u8; 32], [2u8; 32]);
+        let k = LinkKey::generate(&mut os_rng());
+        let sealed = seal_owner_key(&seed, &id, &k, b"{\"s\":1}", &mut os_rng()).unwrap();
+        assert_eq!(&sealed[..6], b"SPHR\x22\x01");
+        let opened = open_owner_key(&seed, &id, &sealed).unwrap();
+        assert!(opened.key == k);
+        assert_eq!(opened.note.as_slice(), b"{\"s\":1}");
+        assert!(matches!(
+            open_owner_key(&seed, &id2, &sealed),
+            Err(Error::DecryptionFailed)
+        ));
+        assert!(matches!(
+            open_owner_key(&other, &id, &sealed),
+            Err(Error::DecryptionFailed)
+        ));
+        for at in [6, 10, 20, sealed.len() - 1] {
+            let mut bad = sealed.clone();
+            bad[at] ^= 1;
+            assert!(open_owner_key(&seed, &id, &bad).is_err(), "byte {at}");
+        }
+        assert!(open_owner_key(&seed, &id, &sealed[..sealed.len() - 1]).is_err());
+        let big = vec![b'x'; MAX_OWNER_NOTE + 1];
+        assert!(matches!(
+            seal_owner_key(&seed, &id, &k, &big, &mut os_rng()),
+            Err(Error::TooLarge(_))
+        ));
+        let a = seal_owner_key(&seed, &id, &k, b"", &mut os_rng()).unwrap();
+        let b = seal_owner_key(&seed, &id, &k, b"", &mut os_rng()).unwrap();
+        assert_ne!(a, b, "a fresh nonce each time");
+        assert!(!format!("{:?}", opened.key).contains("07"));
     }
 }

@@ -121,6 +121,8 @@ pub enum Kind {
     AccessRequest = 0x1e,
     /// Owner-signed refusal of an access request (mailed back).
     AccessRefusal = 0x1f,
+    /// A SMART Health Link's key kept for its owner (sealed under the seed).
+    ShlOwnerKey = 0x22,
 }
 
 impl Kind {
@@ -157,6 +159,7 @@ impl Kind {
             Kind::EmergencyDecision => "emergency decision",
             Kind::AccessRequest => "access request",
             Kind::AccessRefusal => "access refusal",
+            Kind::ShlOwnerKey => "link key for its owner",
         }
     }
 }

@@ -81,6 +81,9 @@ pub mod labels {
     pub const OWNER_STATE: &str = "SeSPHR-v1/owner-state";
     /// One party's half of a safety number.
     pub const SAFETY_NUMBER: &str = "SeSPHR-v1/safety-number";
+    /// HKDF salt and Expand label of the key that keeps a SMART Health
+    /// Link's key for its owner.
+    pub const SHL_OWNER_KEY: &str = "SeSPHR-v1/shl-owner-key";
 }
 
 /// Writes `label` and `fields`, each with a `u32` big-endian length prefix.

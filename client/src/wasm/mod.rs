@@ -66,7 +66,9 @@ pub use reader::{readable_version, Inbox, InboxItem, SectionRead, SharedRecord};
 pub use record::{new_epoch_id, new_record, section_id, DataKey, SectionKey};
 pub use reencrypt::SealedRequest;
 pub use revocation::Revocation;
-pub use shl::{shl_decode_payload, shl_encode_payload, ShlLink, ShlLinkKey};
+pub use shl::{
+    shl_body_hash, shl_decode_payload, shl_encode_payload, ShlLink, ShlLinkKey, ShlOwnerKey,
+};
 pub use stream::{blob_header_length, SectionDecryptor, SectionEncryptor};
 pub use token::sign_token;
 pub use vault::wrapped_seed_cost;

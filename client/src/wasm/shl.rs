@@ -5,9 +5,12 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use super::Identity;
 use super::{from_js, to_js, to_u64};
 use crate::primitives::os_rng;
-use crate::shl::{jwe_decrypt, jwe_encrypt, LinkKey, ShlFlags, ShlPayload};
+use crate::shl::{
+    jwe_decrypt, jwe_encrypt, open_owner_key, seal_owner_key, LinkKey, ShlFlags, ShlPayload,
+};
 
 /// A link key (32 random bytes): encrypts and opens the link's files.
 #[wasm_bindgen]
@@ -49,6 +52,69 @@ impl ShlLinkKey {
             plaintext: serde_bytes::Bytes::new(&opened.plaintext),
         })
     }
+    /// Seals this key and `note` for `owner` (under a key from the owner's
+    /// seed and `linkId`, 32 bytes): what the relay keeps so the owner's
+    /// browser can refresh a long-term link. Only the owner opens it.
+    #[wasm_bindgen(js_name = sealForOwner)]
+    pub fn seal_for_owner(
+        &self,
+        owner: &Identity,
+        link_id: &[u8],
+        note: &[u8],
+    ) -> Result<Vec<u8>, JsValue> {
+        let id = super::digest32(link_id).map_err(|_| super::arg("a link id is 32 bytes"))?;
+        Ok(seal_owner_key(
+            owner.0.seed(),
+            &id,
+            &self.0,
+            note,
+            &mut os_rng(),
+        )?)
+    }
+    /// Opens what `sealForOwner` made for `linkId`: throws
+    /// `decryption_failed` for one another party (a relay) made, or one of
+    /// another link.
+    #[wasm_bindgen(js_name = openForOwner)]
+    pub fn open_for_owner(
+        owner: &Identity,
+        link_id: &[u8],
+        sealed: &[u8],
+    ) -> Result<ShlOwnerKey, JsValue> {
+        let id = super::digest32(link_id).map_err(|_| super::arg("a link id is 32 bytes"))?;
+        let opened = open_owner_key(owner.0.seed(), &id, sealed)?;
+        Ok(ShlOwnerKey {
+            key: opened.key,
+            note: opened.note,
+        })
+    }
+}
+
+/// A link key opened by its owner, with the owner's note.
+#[wasm_bindgen]
+pub struct ShlOwnerKey {
+    key: LinkKey,
+    note: zeroize::Zeroizing<Vec<u8>>,
+}
+
+#[wasm_bindgen]
+impl ShlOwnerKey {
+    /// The link key (a new handle each call).
+    pub fn key(&self) -> ShlLinkKey {
+        ShlLinkKey(self.key.clone())
+    }
+    /// The owner's note.
+    #[wasm_bindgen(getter)]
+    pub fn note(&self) -> Vec<u8> {
+        self.note.to_vec()
+    }
+}
+
+/// SHA-256 of `bytes` (what the `putLink` token's subject names after the
+/// link id; WebCrypto is absent outside secure contexts).
+#[wasm_bindgen(js_name = shlBodyHash)]
+pub fn shl_body_hash(bytes: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).to_vec()
 }
 
 /// A decoded `shlink:/` payload.

@@ -129,11 +129,27 @@ pub fn json_body<T: serde::de::DeserializeOwned + Send>(
 /// deadline, as bytes (for a handler that hashes the exact body before
 /// parsing it, as a token over the body requires).
 pub fn json_bytes(limits: Limits) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    content_type(JSON).and(bounded_body(limits))
+    json_bytes_up_to(limits, MAX_OBJECT_BYTES)
+}
+
+/// [`json_bytes`] with a cap of `max` bytes instead (a route whose objects
+/// are larger, bounded all the same).
+pub fn json_bytes_up_to(
+    limits: Limits,
+    max: u64,
+) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    content_type(JSON).and(bounded_body_up_to(limits, max))
 }
 
 fn bounded_body(limits: Limits) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(MAX_OBJECT_BYTES)
+    bounded_body_up_to(limits, MAX_OBJECT_BYTES)
+}
+
+fn bounded_body_up_to(
+    limits: Limits,
+    max: u64,
+) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(max)
         .and(warp::header::<u64>("content-length"))
         .and(warp::body::stream())
         .and_then(move |len: u64, body| async move {
@@ -147,7 +163,7 @@ where
     S: Stream<Item = Result<B, ApiError>> + Unpin,
     B: Buf,
 {
-    let mut out = BytesMut::with_capacity(len.min(MAX_OBJECT_BYTES) as usize);
+    let mut out = BytesMut::with_capacity(len.min(64 << 20) as usize);
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk?;
         while chunk.has_remaining() {

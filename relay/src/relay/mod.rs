@@ -55,6 +55,8 @@ pub struct Relay {
     /// hash), keyed by link id.
     link_requests: RateLimiter,
     replay_window_ms: u64,
+    /// Public base URL: the prefix of SHL file locations.
+    public_url: String,
 }
 
 impl std::fmt::Debug for Relay {
@@ -182,7 +184,21 @@ impl Relay {
             writes: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
             link_requests: RateLimiter::new(shl::LINK_REQUESTS_PER_SEC, shl::LINK_REQUEST_BURST),
             replay_window_ms,
+            public_url: "http://localhost".into(),
         })
+    }
+
+    /// The relay's public base URL (scheme, host, port, no trailing `/`),
+    /// the prefix of the SHL file locations it hands out: configured
+    /// (`--public-url`), never taken from a request's headers.
+    pub fn with_public_url(mut self, url: &str) -> Relay {
+        self.public_url = url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// The public base URL ([`Relay::with_public_url`]).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     /// A write by `party`: registered, and within its write rate.

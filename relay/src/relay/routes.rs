@@ -15,7 +15,7 @@ use super::{InboxItem, MailItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
 use crate::http::{
-    json, json_body, json_bytes, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS,
+    json, json_body, json_bytes_up_to, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS,
 };
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
@@ -181,7 +181,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(warp::path!("shl" / String))
         .and(warp::put())
         .and(token())
-        .and(json_bytes(limits))
+        .and(json_bytes_up_to(limits, super::shl::MAX_LINK_BODY))
         .and(r.clone())
         .and_then(
             |id: String, t: Option<String>, body: Bytes, r: Arc<Relay>| async move {
@@ -210,26 +210,36 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
     let link_manifest = base
         .and(warp::path!("shl" / String))
         .and(warp::post())
-        .and(warp::header::optional::<String>("host"))
-        .and(warp::header::optional::<String>("x-forwarded-proto"))
         .and(json_body::<ManifestRequest>(limits))
         .and(r.clone())
         .and_then(
-            |id: String,
-             host: Option<String>,
-             proto: Option<String>,
-             req: ManifestRequest,
-             r: Arc<Relay>| async move {
-                let scheme = if proto.as_deref() == Some("https") {
-                    "https"
-                } else {
-                    "http"
-                };
-                let base = format!("{scheme}://{}", host.unwrap_or_else(|| "localhost".into()));
-                let m = reject(r.link_manifest(&id, req, &base).await)?;
+            |id: String, req: ManifestRequest, r: Arc<Relay>| async move {
+                let m = reject(r.link_manifest(&id, req, r.public_url()).await)?;
                 Ok::<_, Rejection>(json(StatusCode::OK, &m))
             },
         );
+    let link_direct = base
+        .and(warp::path!("shl" / String))
+        .and(warp::get())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(r.clone())
+        .and_then(
+            |id: String, q: std::collections::HashMap<String, String>, r: Arc<Relay>| async move {
+                let jwe = reject(r.link_direct(&id, q.get("recipient").cloned()).await)?;
+                Ok::<_, Rejection>(
+                    warp::reply::with_header(jwe, header::CONTENT_TYPE, "application/jose")
+                        .into_response(),
+                )
+            },
+        );
+    // The CORS preflight of a viewer on another origin (the headers are
+    // added for every public SHL route in `server::shl_cors`).
+    let link_preflight = base
+        .and(warp::path!("shl" / String))
+        .and(warp::options())
+        .map(|_id: String| {
+            warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response()
+        });
     let link_file = base
         .and(warp::path!("shl-files" / String))
         .and(warp::get())
@@ -248,6 +258,10 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(revoke_link)
         .unify()
         .or(link_manifest)
+        .unify()
+        .or(link_preflight)
+        .unify()
+        .or(link_direct)
         .unify()
         .or(link_file)
         .unify()

@@ -43,6 +43,12 @@ pub const MAX_PASSCODE: usize = 128;
 pub const LINK_REQUESTS_PER_SEC: f64 = 2.0;
 /// Manifest requests one link answers at once.
 pub const LINK_REQUEST_BURST: u32 = 30;
+/// Largest `PUT /v1/shl/{id}` body: one file of the core's largest JWE
+/// (8 MiB) and 1 MiB for the JSON and smaller files (the other routes keep
+/// the 1 MiB cap).
+pub const MAX_LINK_BODY: u64 = 9 << 20;
+/// Longest sealed owner key accepted (the core's note limit and framing).
+pub const MAX_OWNER_KEY: usize = 4096;
 /// Argon2id cost for passcodes (OWASP's 19 MiB, 2 passes).
 const PASSCODE_KIB: u32 = 19 * 1024;
 const PASSCODE_PASSES: u32 = 2;
@@ -78,6 +84,14 @@ pub struct ShlLinkIn {
     pub label: Option<String>,
     /// The files.
     pub files: Vec<ShlFileIn>,
+    /// The link key sealed for its owner (`ShlOwnerKey`, base64url), kept
+    /// so the owner's browser can refresh a long-term link; opaque here.
+    #[serde(default)]
+    pub owner_key: Option<String>,
+    /// Replace only the files of an existing live link (a long-term link
+    /// refreshed): every other member must be absent.
+    #[serde(default)]
+    pub refresh: bool,
 }
 
 /// The body of the manifest request (the specification's names; other
@@ -141,7 +155,8 @@ fn passcode_hash(passcode: &str, salt: &[u8; 16]) -> Result<Zeroizing<[u8; 32]>,
 
 impl Relay {
     /// `PUT /v1/shl/{id}`: creates the signer's link, or replaces it (files,
-    /// passcode, attempts, expiry, label; the retrieval log stays). The
+    /// passcode, attempts, expiry, label; the retrieval log stays), or with
+    /// `refresh` replaces only the files of a live one. The
     /// token (`PutLink` over `id ‖ SHA-256(body)`) is checked, the signer
     /// registered and within its rate, and every file's shape checked before
     /// anything is written.
@@ -182,6 +197,47 @@ impl Relay {
                 "bad_link",
                 "label longer than 80 characters",
             ));
+        }
+        let owner_key = match &link.owner_key {
+            None => None,
+            Some(k) => Some(
+                b64url_decode(k, "owner key")
+                    .ok()
+                    .filter(|k| k.len() <= MAX_OWNER_KEY && k.starts_with(b"SPHR\x22\x01"))
+                    .ok_or_else(|| {
+                        ApiError::bad_request("bad_link", "ownerKey is not a sealed link key")
+                    })?,
+            ),
+        };
+        if link.refresh {
+            let only_files = link.passcode.is_none()
+                && link.max_attempts.is_none()
+                && link.expires_at.is_none()
+                && !link.long_term
+                && link.label.is_none()
+                && owner_key.is_none();
+            if !only_files {
+                return Err(ApiError::bad_request(
+                    "bad_link",
+                    "a refresh carries files only",
+                ));
+            }
+            let owner = t.party.id().0;
+            self.writer(&owner).await?;
+            self.spend(&t).await?;
+            let files = link
+                .files
+                .into_iter()
+                .map(|f| (f.content_type, f.jwe))
+                .collect();
+            return match self.store.shl_refresh(owner, id, files, now_ms()).await? {
+                ShlPut::Replaced => Ok(StatusCode::OK),
+                ShlPut::NotOwner => Err(ApiError::forbidden(
+                    "not_owner",
+                    "another party's link has this id",
+                )),
+                _ => Err(ApiError::not_found("no such live link of yours")),
+            };
         }
         let attempts = link.max_attempts.unwrap_or(DEFAULT_ATTEMPTS);
         if attempts == 0 || attempts > MAX_ATTEMPTS {
@@ -235,6 +291,7 @@ impl Relay {
                 .into_iter()
                 .map(|f| (f.content_type, f.jwe))
                 .collect(),
+            owner_key,
         };
         match self.store.shl_put(row, MAX_LINKS).await? {
             ShlPut::New => Ok(StatusCode::CREATED),
@@ -244,6 +301,7 @@ impl Relay {
                 "another party's link has this id",
             )),
             ShlPut::OverQuota => Err(super::quota_left("links")),
+            ShlPut::Gone => Err(ApiError::not_found("no such link")),
         }
     }
 
@@ -354,6 +412,52 @@ impl Relay {
                 })
                 .collect(),
         })
+    }
+
+    /// `GET /v1/shl/{id}?recipient=…`: a direct-file (`U`) link's file
+    /// itself, as the specification has a viewer fetch one: only for a
+    /// live link without passcode (a `P` link is `401 passcode_required`,
+    /// `U` and `P` never go together); `recipient` required and logged as
+    /// for a manifest; the link's first file.
+    pub async fn link_direct(
+        &self,
+        id: &str,
+        recipient: Option<String>,
+    ) -> Result<String, ApiError> {
+        let id = link_id(id)?;
+        let recipient = recipient
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("recipient_required", "recipient is required"))?;
+        if recipient.len() > MAX_RECIPIENT {
+            return Err(ApiError::bad_request(
+                "bad_recipient",
+                format!("recipient is at most {MAX_RECIPIENT} bytes"),
+            ));
+        }
+        let now = now_ms();
+        self.link_requests.take(&id, now)?;
+        match self.store.shl_gate(id, now).await? {
+            ShlGate::Gone => return Err(ApiError::not_found("no such link")),
+            ShlGate::Open => {}
+            ShlGate::Passcode { .. } => {
+                // Not an attempt: give back the one the gate took.
+                self.store.shl_refund(id).await?;
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "passcode_required",
+                    "this link needs a passcode: POST the manifest request",
+                ));
+            }
+        }
+        let (_, files) = self
+            .store
+            .shl_retrieve(id, recipient, now, u64::MAX, now + LOCATION_TTL_MS)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such link"))?;
+        match files.into_iter().next() {
+            Some(ShlFileOut::Embedded(_, jwe)) => Ok(jwe),
+            _ => Err(ApiError::not_found("no such file")),
+        }
     }
 
     /// `GET /v1/shl-files/{token}`: a file behind a location the manifest

@@ -149,6 +149,8 @@ pub struct ShlLinkRow {
     pub created: u64,
     /// The files: content type and compact JWE.
     pub files: Vec<(String, String)>,
+    /// The link key sealed for its owner (`ShlOwnerKey`, opaque here).
+    pub owner_key: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ShlLinkRow {
@@ -168,6 +170,8 @@ pub enum ShlPut {
     NotOwner,
     /// The owner already has `max` links; nothing was written.
     OverQuota,
+    /// A refresh of a link that does not exist (any more) or expired.
+    Gone,
 }
 
 /// What the manifest route may do with a link, after one attempt was
@@ -219,9 +223,15 @@ pub struct ShlListing {
     pub created: u64,
     /// Number of files.
     pub files: u32,
-    /// Every retrieval, oldest first.
+    /// The latest retrievals (at most [`SHL_RETRIEVALS_KEPT`]), oldest first.
     pub retrievals: Vec<ShlRetrieval>,
+    /// The link key sealed for its owner, base64url, if the owner left one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_key: Option<String>,
 }
+
+/// Retrievals the relay keeps per link (the oldest are dropped).
+pub const SHL_RETRIEVALS_KEPT: i64 = 1000;
 
 /// One logged retrieval.
 #[derive(Debug, serde::Serialize)]
@@ -314,6 +324,16 @@ pub trait RelayStore: Send + Sync {
     /// Stores (or, for its owner, replaces) a link with its files, in one
     /// transaction; at most `max_links` per owner.
     fn shl_put(&self, row: ShlLinkRow, max_links: u64) -> StoreFuture<'static, ShlPut>;
+    /// Replaces the files of the owner's live link `id` (a long-term link
+    /// refreshed), keeping everything else: `Replaced`, `NotOwner`, or `Gone`
+    /// (no such link, expired, or a snapshot: its answer is `finalized`).
+    fn shl_refresh(
+        &self,
+        owner: [u8; 32],
+        id: [u8; 32],
+        files: Vec<(String, String)>,
+        now: u64,
+    ) -> StoreFuture<'static, ShlPut>;
     /// Gates one manifest request at `now`: for a link with a passcode,
     /// takes one attempt in the same transaction that reads the count, so
     /// parallel requests never get more attempts than are left.
@@ -400,7 +420,8 @@ const SCHEMA: &str =
      CREATE INDEX IF NOT EXISTS shl_retrievals_by_link ON shl_retrievals (link, at);
      CREATE TABLE IF NOT EXISTS shl_locations (token BLOB PRIMARY KEY, link BLOB NOT NULL,
          seq INTEGER NOT NULL, expires INTEGER NOT NULL);
-     CREATE INDEX IF NOT EXISTS shl_locations_by_time ON shl_locations (expires);";
+     CREATE INDEX IF NOT EXISTS shl_locations_by_time ON shl_locations (expires);
+     CREATE TABLE IF NOT EXISTS shl_owner_keys (link BLOB PRIMARY KEY, sealed BLOB NOT NULL);";
 
 impl Meta {
     fn open(path: &Path) -> Result<Meta, StoreError> {
@@ -948,16 +969,47 @@ impl RelayStore for LocalStore {
                     row.created as i64
                 ],
             )?;
-            tx.execute("DELETE FROM shl_files WHERE link = ?1", [&row.id[..]])?;
-            tx.execute("DELETE FROM shl_locations WHERE link = ?1", [&row.id[..]])?;
-            for (seq, (ct, jwe)) in row.files.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO shl_files (link, seq, content_type, jwe) VALUES (?1, ?2, ?3, ?4)",
-                    params![&row.id[..], seq as i64, ct, jwe],
-                )?;
-            }
+            match &row.owner_key {
+                Some(k) => tx.execute(
+                    "INSERT INTO shl_owner_keys (link, sealed) VALUES (?1, ?2)
+                     ON CONFLICT (link) DO UPDATE SET sealed = ?2",
+                    params![&row.id[..], k],
+                )?,
+                None => tx.execute("DELETE FROM shl_owner_keys WHERE link = ?1", [&row.id[..]])?,
+            };
+            shl_replace_files(&tx, &row.id, &row.files)?;
             tx.commit()?;
             Ok(outcome)
+        })
+    }
+
+    fn shl_refresh(
+        &self,
+        owner: [u8; 32],
+        id: [u8; 32],
+        files: Vec<(String, String)>,
+        now: u64,
+    ) -> StoreFuture<'static, ShlPut> {
+        meta(&self.meta, move |c| {
+            let tx = c.transaction()?;
+            let link: Option<([u8; 32], Option<i64>, bool)> = tx
+                .query_row(
+                    "SELECT owner, expires_at, long_term FROM shl_links WHERE id = ?1",
+                    [&id[..]],
+                    |r| Ok((arr32(r.get(0)?)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            match link {
+                None => return Ok(ShlPut::Gone),
+                Some((o, _, _)) if o != owner => return Ok(ShlPut::NotOwner),
+                // A snapshot (`finalized`) never changes.
+                Some((_, _, false)) => return Ok(ShlPut::Gone),
+                Some((_, Some(e), _)) if e as u64 <= now => return Ok(ShlPut::Gone),
+                Some(_) => {}
+            }
+            shl_replace_files(&tx, &id, &files)?;
+            tx.commit()?;
+            Ok(ShlPut::Replaced)
         })
     }
 
@@ -1066,6 +1118,13 @@ impl RelayStore for LocalStore {
                 "INSERT INTO shl_retrievals (link, recipient, at) VALUES (?1, ?2, ?3)",
                 params![&id[..], recipient, now as i64],
             )?;
+            // The log is bounded: the oldest beyond the kept number go.
+            tx.execute(
+                "DELETE FROM shl_retrievals WHERE link = ?1 AND rowid NOT IN
+                     (SELECT rowid FROM shl_retrievals WHERE link = ?1
+                      ORDER BY at DESC, rowid DESC LIMIT ?2)",
+                params![&id[..], SHL_RETRIEVALS_KEPT],
+            )?;
             tx.commit()?;
             Ok(Some((long_term, out)))
         })
@@ -1091,7 +1150,8 @@ impl RelayStore for LocalStore {
             let mut st = c.prepare(
                 "SELECT id, label, expires_at, long_term, passcode_hash IS NOT NULL,
                      attempts_left, created,
-                     (SELECT COUNT(*) FROM shl_files f WHERE f.link = shl_links.id)
+                     (SELECT COUNT(*) FROM shl_files f WHERE f.link = shl_links.id),
+                     (SELECT sealed FROM shl_owner_keys k WHERE k.link = shl_links.id)
                  FROM shl_links WHERE owner = ?1 ORDER BY created, id",
             )?;
             let rows = st.query_map([&owner[..]], |r| {
@@ -1108,15 +1168,19 @@ impl RelayStore for LocalStore {
                         created: r.get::<_, i64>(6)? as u64,
                         files: r.get::<_, i64>(7)? as u32,
                         retrievals: Vec::new(),
+                        owner_key: r
+                            .get::<_, Option<Vec<u8>>>(8)?
+                            .map(|k| sesphr_client::shl::b64url_encode(&k)),
                     },
                 ))
             })?;
             let mut links: Vec<([u8; 32], ShlListing)> = rows.collect::<Result<_, _>>()?;
             let mut st = c.prepare(
-                "SELECT recipient, at FROM shl_retrievals WHERE link = ?1 ORDER BY at, rowid",
+                "SELECT recipient, at FROM shl_retrievals WHERE link = ?1 ORDER BY at, rowid
+                 LIMIT ?2",
             )?;
             for (id, l) in links.iter_mut() {
-                let rows = st.query_map([&id[..]], |r| {
+                let rows = st.query_map(params![&id[..], SHL_RETRIEVALS_KEPT], |r| {
                     Ok(ShlRetrieval {
                         recipient: r.get(0)?,
                         at: r.get::<_, i64>(1)? as u64,
@@ -1136,7 +1200,12 @@ impl RelayStore for LocalStore {
                 params![&id[..], &owner[..]],
             )?;
             if n == 1 {
-                for t in ["shl_files", "shl_locations", "shl_retrievals"] {
+                for t in [
+                    "shl_files",
+                    "shl_locations",
+                    "shl_retrievals",
+                    "shl_owner_keys",
+                ] {
                     tx.execute(&format!("DELETE FROM {t} WHERE link = ?1"), [&id[..]])?;
                 }
             }
@@ -1160,4 +1229,22 @@ impl RelayStore for LocalStore {
             super::state::sql_put(c, owner, slot, version, bytes)
         })
     }
+}
+
+/// Replaces a link's files in `tx`; the locations handed out for the old
+/// ones stop working.
+fn shl_replace_files(
+    tx: &rusqlite::Transaction<'_>,
+    id: &[u8; 32],
+    files: &[(String, String)],
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM shl_files WHERE link = ?1", [&id[..]])?;
+    tx.execute("DELETE FROM shl_locations WHERE link = ?1", [&id[..]])?;
+    for (seq, (ct, jwe)) in files.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO shl_files (link, seq, content_type, jwe) VALUES (?1, ?2, ?3, ?4)",
+            params![&id[..], seq as i64, ct, jwe],
+        )?;
+    }
+    Ok(())
 }

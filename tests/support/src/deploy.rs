@@ -50,6 +50,8 @@ impl Server {
         let mut config = sesphr_relay::Config::new(data.to_path_buf());
         config.www_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www");
         tweak(&mut config);
+        // As `run` does: file locations name the address served.
+        config.public_url.get_or_insert_with(|| base.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let prepared = sesphr_relay::server::prepare(config).unwrap();
         let task = tokio::spawn(sesphr_relay::server::serve(
