@@ -12,7 +12,6 @@ use super::{
 use crate::access_request::{pending_requests, AccessAsk, AccessRefusal, AccessRequest};
 use crate::envelope::Envelope;
 use crate::grant::Role;
-use crate::primitives::codec::{Kind, BRAND};
 use crate::primitives::os_rng;
 use crate::record::RecordId;
 

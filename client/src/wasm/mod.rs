@@ -46,7 +46,7 @@ use crate::error::Error;
 use crate::identity::PublicIdentity as CorePublic;
 
 pub use access_request::{
-    mail_kind, open_access_refusal, open_access_requests, seal_access_refusal, seal_access_request,
+    open_access_refusal, open_access_requests, seal_access_refusal, seal_access_request,
 };
 pub use attachment::{
     attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
