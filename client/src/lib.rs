@@ -11,7 +11,7 @@ pub mod wasm;
 
 pub use flows::{audit_check, owner, policy, reader};
 pub use objects::{
-    attachment, audit, capsule, content, envelope, grant, identity, invitation, manifest,
+    attachment, audit, capsule, content, envelope, grant, identity, invitation, mail, manifest,
     owner_state, record, reencrypt, revocation, shl, stream, token, vault,
 };
 pub use primitives::{dleq, merkle, secret};
