@@ -195,7 +195,8 @@ async fn mail_a_reader_keeps_never_hides_what_came_later_the_cursor_pages_past_i
     assert_eq!(next.len(), 45);
     assert_eq!(next[44]["sender"], alice.id().to_hex());
     let last = next[44]["seq"].as_u64().unwrap();
-    let end: Vec<serde_json::Value> = serde_json::from_slice(&page(Some(last)).await.unwrap()).unwrap();
+    let end: Vec<serde_json::Value> =
+        serde_json::from_slice(&page(Some(last)).await.unwrap()).unwrap();
     assert!(end.is_empty());
 
     // A cursor that is no number: a typed 400, before the token is spent.

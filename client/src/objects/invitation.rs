@@ -670,10 +670,8 @@ mod tests {
         let (alice, bob) = (party(1), party(2));
         // Bidi overrides and isolates, zero-width characters, the soft
         // hyphen, line and paragraph separators, a BOM, tag characters.
-        for c in [
-            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{200D}', '\u{200F}',
-            '\u{00AD}', '\u{2028}', '\u{2029}', '\u{FEFF}', '\u{E0041}', '\u{061C}', '\u{0007}',
-        ] {
+        let hidden = "\u{202E}\u{202A}\u{2066}\u{2069}\u{200B}\u{200D}\u{200F}\u{00AD}\u{2028}\u{2029}\u{FEFF}\u{E0041}\u{061C}\u{0007}";
+        for c in hidden.chars() {
             let name = format!("Alice{c}Example");
             let e = NameCard::sign(&alice, &bob.id(), &name, 5).unwrap_err();
             assert_eq!(e.code(), "malformed", "U+{:04X}", c as u32);

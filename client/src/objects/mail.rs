@@ -15,7 +15,9 @@ use crate::primitives::codec::{Kind, BRAND};
 type Check = fn(&[u8], &PartyId) -> bool;
 const MAIL_KINDS: [(Kind, Check); 3] = [
     // Its framing and record binding (the receipts are the audit's to check).
-    (Kind::ReceiptBundle, |p, _| ReceiptBundle::claimed(p).is_ok()),
+    (Kind::ReceiptBundle, |p, _| {
+        ReceiptBundle::claimed(p).is_ok()
+    }),
     // Its outer object: the rest needs the invitation's secret.
     (Kind::Acceptance, |p, _| Acceptance::from_bytes(p).is_ok()),
     // Its owner's signature, and that it is for `me`.

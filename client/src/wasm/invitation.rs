@@ -4,8 +4,8 @@
 //! encrypted state only.
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 use super::{from_js, party_view, to_js, to_u64, Identity, PartyView, PublicIdentity};
 use crate::envelope::Envelope;

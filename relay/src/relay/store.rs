@@ -43,6 +43,8 @@ impl From<rusqlite::Error> for StoreError {
 
 /// A boxed future of a store operation.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// One stored mail as a page lists it: `(seq, id, JSON)`.
+pub type MailRow = (u64, [u8; 32], Vec<u8>);
 /// A stream of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
@@ -303,7 +305,7 @@ pub trait RelayStore: Send + Sync {
         grantee: &'a [u8; 32],
         after: u64,
         limit: usize,
-    ) -> StoreFuture<'a, Vec<(u64, [u8; 32], Vec<u8>)>>;
+    ) -> StoreFuture<'a, Vec<MailRow>>;
     /// Removes an item from one of a party's boxes; `false` if absent.
     fn delete_inbox<'a>(
         &'a self,
@@ -886,7 +888,7 @@ impl RelayStore for LocalStore {
         grantee: &'a [u8; 32],
         after: u64,
         limit: usize,
-    ) -> StoreFuture<'a, Vec<(u64, [u8; 32], Vec<u8>)>> {
+    ) -> StoreFuture<'a, Vec<MailRow>> {
         let grantee = *grantee;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
