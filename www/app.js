@@ -16,7 +16,7 @@ import { setupIdentity, showStored } from "./identity.js";
 import { loadRecords } from "./records.js";
 import { loadShared } from "./shared.js";
 import { loadPeople } from "./people.js";
-import { holdInvitation, offerAcceptance } from "./invite.js";
+import { holdInvitation, offerAcceptance, stashInvitation } from "./invite.js";
 
 /**
  * The highest version of each record this identity saw the re-encryption
@@ -77,6 +77,17 @@ function auditState(identity) {
 
 const SRS_PIN = "sesphr-srs-fingerprint";
 
+// Before anything else: the secret in an invitation link's fragment leaves
+// the address bar now, even if what follows fails.
+stashInvitation();
+let booted = false;
+// A link opened in a tab already showing the portal only changes the fragment.
+addEventListener("hashchange", () => {
+  if (!stashInvitation() || !booted) return;
+  if (app.identity) offerAcceptance();
+  else holdInvitation();
+});
+
 async function boot() {
   try {
     await S.init();
@@ -107,6 +118,7 @@ async function boot() {
     }
   }
   await showStored();
+  booted = true;
   holdInvitation();
   $("view-start").hidden = false;
 }
@@ -118,7 +130,7 @@ async function enter(identity) {
   app.patient = new S.Patient(app.client, identity, { highWater: hw, ...auditState(identity) });
   app.reader = new S.Reader(app.client, identity, { highWater: hw });
   // Contacts and invitations live encrypted at the relay (one state per identity).
-  app.state = new S.OwnerState(app.client, identity);
+  app.state = new S.OwnerState(app.client, identity, localStorage);
   app.contacts = new S.Contacts(app.client, identity, localStorage, { state: app.state });
   app.invitations = new S.Invitations(app.patient, app.state);
   await app.contacts.sync().catch((e) => fail(e));

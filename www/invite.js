@@ -18,24 +18,37 @@ const DAY = 24 * 3600 * 1000;
 /** Role and sections, in words ("physician: labs, allergies"; a custom choice: the sections alone). */
 const what = (i) => (i.role === "custom" ? i.sections.join(", ") : `${i.role}: ${i.sections.join(", ")}`);
 
-/** What an invitation offers, in words. */
+/** A name someone gave themself, isolated: right-to-left text in it cannot reorder the words around it. */
+const bdi = (name) => el("bdi", {}, name);
+
+/** What an invitation offers, in words (nodes). */
 function offer(inv) {
   const sections = inv.sections.join(", ");
   const as = inv.role === "custom" ? "" : ` as their ${inv.role}`;
-  return `${inv.ownerName} (fingerprint ${inv.owner.fingerprint.slice(0, 19)}) invites you to read part of their health record${as}: ${sections}. The invitation expires ${when(inv.expiresAt)}.`;
+  if (inv.expired) return [`This invitation from `, bdi(inv.ownerName), ` has expired: ask them for a new one.`];
+  return [bdi(inv.ownerName), ` (fingerprint ${inv.owner.fingerprint.slice(0, 19)}) invites you to read part of their health record${as}: ${sections}. The invitation expires ${when(inv.expiresAt)}.`];
 }
 
 /**
- * At boot: an invitation link's fragment is read, verified (its owner's
- * signature), kept in this tab's session storage and removed from the
- * address bar (the secret should not linger in the history), and shown on
- * the start view.
+ * First thing at load, before any await (and on every change of the
+ * fragment: a link opened in a tab already showing the portal): an
+ * invitation in the address bar's fragment moves into this tab's session
+ * storage and out of the address bar and its history entry, so the secret
+ * never lingers there, whatever happens next. Whether there was one.
+ */
+export function stashInvitation() {
+  if (!location.hash.startsWith("#invite=")) return false;
+  sessionStorage.setItem(HELD, location.hash);
+  history.replaceState(null, "", location.pathname + location.search);
+  return true;
+}
+
+/**
+ * Once the package is ready: the held invitation (`stashInvitation`) is
+ * read, verified (its owner's signature) and shown on the start view.
  */
 export function holdInvitation() {
-  if (location.hash.startsWith("#invite=")) {
-    sessionStorage.setItem(HELD, location.hash);
-    history.replaceState(null, "", location.pathname + location.search);
-  }
+  stashInvitation();
   const held = sessionStorage.getItem(HELD);
   if (!held) return;
   let inv;
@@ -47,7 +60,7 @@ export function holdInvitation() {
     $("invite-banner").hidden = false;
     return;
   }
-  $("invite-summary").textContent = inv.expired ? `This invitation from ${inv.ownerName} has expired: ask them for a new one.` : offer(inv);
+  $("invite-summary").replaceChildren(...offer(inv));
   $("invite-banner").hidden = false;
 }
 
@@ -56,8 +69,17 @@ export function offerAcceptance() {
   $("invite-banner").hidden = true;
   const held = sessionStorage.getItem(HELD);
   if (!held) return;
-  const inv = S.readInvitation(held);
-  $("invite-accept-summary").textContent = inv.expired ? `This invitation from ${inv.ownerName} has expired: ask them for a new one.` : offer(inv);
+  let inv;
+  try {
+    inv = S.readInvitation(held);
+  } catch {
+    sessionStorage.removeItem(HELD);
+    $("invite-accept-summary").textContent = "This invitation link is damaged: ask for a new one.";
+    $("invite-accept-form").hidden = true;
+    $("invite-accept").hidden = false;
+    return;
+  }
+  $("invite-accept-summary").replaceChildren(...offer(inv));
   $("invite-accept-form").hidden = inv.expired;
   $("invite-accept").hidden = false;
   if (!inv.expired) $("invite-my-name").focus();
@@ -229,7 +251,7 @@ async function renderAcceptances() {
       return el(
         "li",
         { className: "acceptance" },
-        el("strong", {}, `${p.name || "Someone"} accepted your invitation`),
+        el("strong", {}, p.name ? bdi(p.name) : "Someone", " accepted your invitation"),
         ` (${what(p)}) on ${when(p.acceptedAt)}.`,
         el("br"),
         "Their fingerprint ",
@@ -237,6 +259,9 @@ async function renderAcceptances() {
         el("br"),
         "Safety number — compare it with the one on their screen before you confirm:",
         safetyBlock(number),
+        p.resume ? el("p", { className: "note" }, "You confirmed this before, but sharing did not finish: confirm again to finish it.") : undefined,
+        el("label", {}, el("input", { type: "checkbox", id: `accept-match-${p.mailId}` }), " The numbers match: I compared them with this person"),
+        el("br"),
         el("label", { htmlFor: `accept-name-${p.mailId}` }, "Name them in your contacts"),
         el("input", { id: `accept-name-${p.mailId}`, value: p.name || "", maxLength: 80 }),
         el(
@@ -246,13 +271,17 @@ async function renderAcceptances() {
             onclick: action(async () => {
               const name = $(`accept-name-${p.mailId}`).value.trim() || p.name || "Invited person";
               say(`Sharing with ${name}…`);
+              const matched = $(`accept-match-${p.mailId}`).checked;
               const ids = await app.invitations.confirm(app.record, p, { contactName: name, contacts: app.contacts });
-              // The number was compared on this screen: the contact is verified.
-              await app.contacts.verify(p.invitee.id).catch(() => {});
+              // Verified only when the patient says the numbers were compared.
+              if (matched) await app.contacts.verify(p.invitee.id).catch(() => {});
               await renderGrants();
               await renderAcceptances();
               await renderInvitationList();
-              say(`Confirmed: shared ${ids.length} sections with ${app.contacts.label(p.invitee).text}.`);
+              say(
+                `Confirmed: shared ${ids.length} sections with ${app.contacts.label(p.invitee).text}.` +
+                  (matched ? "" : " Not marked verified: compare your safety number with them under People."),
+              );
             }),
           },
           `Confirm and share with ${p.name || "them"}`,

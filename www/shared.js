@@ -7,12 +7,30 @@ import { emergencyControls } from "./emergency.js";
 import { renderMyRequests } from "./requests.js";
 import { $, action, app, el, explain, fail, say } from "./ui.js";
 
-/** Whose record it is, as the inbox and the reading view say it. */
+/**
+ * Whose record it is, as the inbox and the reading view say it. The name
+ * this reader gave the owner in its contacts comes first: a name card is
+ * only what the owner calls themself, so it is shown as that, with the
+ * longer fingerprint, for an owner not in the contacts, and flagged when
+ * it is the name of another contact. Names sit in <bdi>, so one written
+ * right to left cannot reorder the words around it.
+ */
 function owner(r, name) {
   const who = app.contacts.label(r.owner);
-  // The name the owner gave themself, sealed to this reader (a name card).
-  if (r.ownerName) return `Record from ${r.ownerName} (${r.owner.fingerprint.slice(0, 9)})`;
-  return name ? `${name}'s record` : who.name ? `${who.name}'s record` : "A record";
+  const fp = r.owner.fingerprint;
+  if (who.name) return el("span", {}, "Record from ", el("bdi", {}, who.name), ` (${fp.slice(0, 9)})`);
+  if (r.ownerName) {
+    const clash = app.contacts.list().some((c) => c.name.toLowerCase() === r.ownerName.toLowerCase());
+    return el(
+      "span",
+      {},
+      `Record from ${fp.slice(0, 19)}, who calls themself “`,
+      el("bdi", {}, r.ownerName),
+      "”",
+      clash ? el("strong", {}, " — not your contact of that name: check the fingerprint") : undefined,
+    );
+  }
+  return name ? el("span", {}, el("bdi", {}, name), "'s record") : "A record";
 }
 
 /** Reads the inbox: the records shared with this identity, by owner. */

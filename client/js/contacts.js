@@ -23,16 +23,35 @@ const MAX_NAME = 80;
 const valid = (c) => typeof c?.id === "string" && typeof c.name === "string" && typeof c.fingerprint === "string";
 
 /**
- * One change applied to the relay's copy of the book: the other tab's
- * edits in that copy stay. A name another contact took meanwhile gets the
- * fingerprint's first group after it.
+ * One change applied to the relay's copy of the book, field by field: the
+ * other tab's edits in that copy stay (a change made from a stale cache
+ * never brings back an old name, a removed contact or an old verified
+ * mark). `add` puts a party in (keeping the copy's verified mark only for
+ * the same fingerprint); `rename` and `verify` change one field of a
+ * contact still there (nothing when it was removed meanwhile); `remove`
+ * takes it out. A name another contact took meanwhile gets the
+ * fingerprint's first group after it. Returns undefined for no change.
  */
 function apply(value, op) {
   const list = (Array.isArray(value.contacts) ? value.contacts : []).filter(valid);
   if (op.op === "me") return { ...value, contacts: list, me: { name: op.name } };
-  const rest = list.filter((c) => c.id !== (op.id ?? op.contact.id));
-  if (op.op === "remove") return rest.length === list.length ? undefined : { ...value, contacts: rest };
-  const c = { ...op.contact };
+  const id = op.id ?? op.contact.id;
+  const cur = list.find((c) => c.id === id);
+  const rest = list.filter((c) => c.id !== id);
+  if (op.op === "remove") return cur ? { ...value, contacts: rest } : undefined;
+  let c;
+  if (op.op === "add") {
+    const same = cur?.fingerprint === op.contact.fingerprint;
+    c = { ...op.contact, addedAt: cur?.addedAt ?? op.contact.addedAt, verified: same && !!cur.verified, verifiedAt: same ? cur.verifiedAt : undefined };
+  } else if (!cur) {
+    return undefined; // removed meanwhile: nothing to rename or verify
+  } else if (op.op === "rename") {
+    c = { ...cur, name: op.name };
+  } else if (op.op === "verify") {
+    c = { ...cur, verified: op.verified, verifiedAt: op.verified ? op.at : undefined };
+  } else {
+    throw new SesphrError("invalid_argument", `unknown contacts change ${op.op}`);
+  }
   if (rest.some((x) => x.name.toLowerCase() === c.name.toLowerCase())) c.name = `${c.name} (${c.fingerprint.slice(0, 4)})`;
   return { ...value, contacts: [...rest, c] };
 }
@@ -77,7 +96,7 @@ export class Contacts {
     this.#key = `sesphr-contacts-${this.#owner}`;
     this.#storage = storage;
     if (typeof owner !== "string" && owner?.core && client?.baseUrl) this.#me = owner;
-    if (this.#me) this.#state = state ?? new OwnerState(client, owner);
+    if (this.#me) this.#state = state ?? new OwnerState(client, owner, storage);
   }
 
   /**
@@ -131,10 +150,11 @@ export class Contacts {
   async verify(id, verified = true) {
     const c = this.get(id);
     if (!c) throw new SesphrError("not_found", "That person is not in your contacts.");
-    const next = { ...c, verified, verifiedAt: verified ? Date.now() : undefined };
+    const at = Date.now();
+    const next = { ...c, verified, verifiedAt: verified ? at : undefined };
     this.#write([...this.#read().filter((x) => x.id !== id), next]);
-    await this.#push({ op: "put", contact: next });
-    return next;
+    await this.#push({ op: "verify", id, verified, at });
+    return this.get(id) ?? next;
   }
 
   /** The safety number of this party and contact (or party) `id`, to compare with them (needs the owner's identity). */
@@ -198,15 +218,20 @@ export class Contacts {
     const same = was?.fingerprint === p.fingerprint;
     const contact = { id: p.id, name: n, fingerprint: p.fingerprint, addedAt: was?.addedAt ?? Date.now(), verified: same && !!was?.verified, verifiedAt: same ? was?.verifiedAt : undefined };
     this.#write([...list, contact]);
-    await this.#push({ op: "put", contact });
+    await this.#push({ op: "add", contact });
     return this.get(p.id) ?? contact;
   }
 
-  /** Renames contact `id`. */
+  /** Renames contact `id` (its verified mark stays). */
   async rename(id, name) {
+    const n = cleanName(name);
     const c = this.get(id);
     if (!c) throw new SesphrError("not_found", "That person is not in your contacts.");
-    return this.add({ id, fingerprint: c.fingerprint }, name);
+    const taken = this.#read().find((x) => x.id !== id && x.name.toLowerCase() === n.toLowerCase());
+    if (taken) throw new SesphrError("invalid_argument", `You already have a contact named ${taken.name}: choose another name.`);
+    this.#write([...this.#read().filter((x) => x.id !== id), { ...c, name: n }]);
+    await this.#push({ op: "rename", id, name: n });
+    return this.get(id) ?? { ...c, name: n };
   }
 
   /** Removes contact `id` (shares with them stay: revoke those separately). */

@@ -8,6 +8,8 @@ import { SesphrError } from "./errors.js";
 
 const OCTETS = "application/octet-stream";
 const TOKEN = "x-sesphr-token";
+/** Most mails one `GET /v1/mail` answers (the relay's page). */
+const MAIL_PAGE = 256;
 const NODE = typeof process === "object" && !!process.versions?.node;
 
 /** The bytes of a Uint8Array or Blob as a ReadableStream that reports how much was pulled. */
@@ -311,10 +313,26 @@ export class Client {
     return toHex(id);
   }
 
-  /** @internal The signer's mail: `[{id, sender, sealed}]` (hex). */
-  mail(identity) {
-    const token = core.signToken(identity.core, "readMail", new Uint8Array(0), Date.now());
-    return this.json("GET", `${this.baseUrl}/v1/mail`, { token });
+  /**
+   * @internal The signer's mail, every page of it in arrival order:
+   * `[{id, sender, sealed, seq}]` (hex). Pages follow the relay's `seq`
+   * cursor, so mail kept unread never hides mail that came after it.
+   */
+  async mail(identity) {
+    const out = [];
+    let after = 0;
+    // A relay's mailbox holds at most 4096 (its cap): 17 pages and a bit.
+    for (let pages = 0; pages < 32; pages++) {
+      const token = core.signToken(identity.core, "readMail", new Uint8Array(0), Date.now());
+      const page = await this.json("GET", `${this.baseUrl}/v1/mail${after ? `?after=${after}` : ""}`, { token });
+      if (!Array.isArray(page)) throw new SesphrError("malformed", "the relay's mail listing is not a list");
+      out.push(...page);
+      const last = page.at(-1)?.seq;
+      // A short page is the last; a cursor that does not advance ends it too.
+      if (page.length < MAIL_PAGE || !Number.isSafeInteger(last) || last <= after) break;
+      after = last;
+    }
+    return out;
   }
 
   /** @internal Deletes mail of the signer's; false if the relay has no such item. */

@@ -662,9 +662,13 @@ export class Contacts {
 
 // ------------------------------------------------------------------ invitations (invitations.js)
 
-/** A party's owner-private state at the relay: JSON per slot, encrypted under its seed, versioned by compare-and-swap. */
+/**
+ * A party's owner-private state at the relay: JSON per slot, encrypted under its seed, versioned by compare-and-swap.
+ * The highest version seen per slot is kept in `storage` (default `localStorage` where there is one), so an older
+ * version or a 404 after a reload is `stale` too.
+ */
 export class OwnerState {
-  constructor(client: Client, identity: Identity);
+  constructor(client: Client, identity: Identity, storage?: Pick<Storage, "getItem" | "setItem">);
   load(slot: string): Promise<{ version: number; value: unknown }>;
   /** Applies `change` to the current value and stores the next version, again on `version_conflict`. */
   update<T>(slot: string, change: (value: T | undefined) => T | undefined | Promise<T | undefined>): Promise<{ version: number; value: T }>;
@@ -691,6 +695,8 @@ export interface PendingAcceptance {
   sections: string[];
   ownerName: string;
   expiresAt: number;
+  /** A confirmation left half done (marked used, not all granted): confirm again to finish it. */
+  resume?: true;
 }
 
 export interface InvitationListing {
@@ -730,7 +736,8 @@ export function issueAccess(
 /** Sends `grantee` the name the patient gives themself (a signed name card in its mail). */
 export function sendName(patient: Patient | { client: Client; identity: Identity }, grantee: Party, name: string): Promise<void>;
 /** A reader's view of owners' names: owner id → `{name, issuedAt, fingerprint}`. */
-export function ownerNames(reader: Reader | { client: Client; identity: Identity }): Promise<Map<string, { name: string; issuedAt: number; fingerprint: string }>>;
+/** `owners`: ids of the owners whose grants the reader holds; every other card (and junk) is deleted. */
+export function ownerNames(reader: Reader | { client: Client; identity: Identity }, owners?: Set<string>): Promise<Map<string, { name: string; issuedAt: number; fingerprint: string }>>;
 export interface PersonShares {
   grantee: { id: string; fingerprint: string };
   name?: string;

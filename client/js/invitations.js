@@ -18,6 +18,7 @@
 
 import { core, fromHex, toHex, roleSections } from "./wasm.js";
 import { SesphrError } from "./errors.js";
+import { MAIL_KIND, sortedMail } from "./mail.js";
 
 const OCTETS = "application/octet-stream";
 /** Compare-and-swap attempts before a write gives up (another tab keeps winning). */
@@ -26,8 +27,7 @@ const CAS_ATTEMPTS = 6;
 export const MAX_INVITATION_MS = 30 * 24 * 3600 * 1000;
 /** Default life of an invitation. */
 export const DEFAULT_INVITATION_MS = 7 * 24 * 3600 * 1000;
-/** Mail kinds (codec Kind bytes). */
-export const MAIL_KIND = { receipts: 0x15, acceptance: 0x17, nameCard: 0x1a, accessRequest: 0x1e, accessRefusal: 0x1f };
+export { MAIL_KIND };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -51,13 +51,17 @@ export function fromB64url(text) {
  * encrypted under a key only the party's seed derives, in numbered
  * versions. `update` is a compare-and-swap loop, so two tabs or browsers
  * editing one slot never lose each other's changes; a relay that serves a
- * version older than one this object saw is `stale`.
+ * version older than one this party saw (or no copy after one), on this
+ * page or an earlier one, is `stale`: the highest version seen of each slot
+ * is kept in `storage` (a Web Storage: `localStorage` in a browser; without
+ * one, for this object's life only).
  */
 export class OwnerState {
-  #seen = new Map();
-  constructor(client, identity) {
+  #seen;
+  constructor(client, identity, storage = globalThis.localStorage) {
     this.client = client;
     this.identity = identity;
+    this.#seen = new SeenVersions(storage, identity.id);
   }
 
   /** `{version, value}` of `slot` (`{version: 0, value: undefined}` when empty). */
@@ -72,7 +76,8 @@ export class OwnerState {
       return { version: 0, value: undefined };
     }
     const { version, plaintext } = core.openState(this.identity.core, slot, bytes);
-    if (version < (this.#seen.get(slot) ?? 0)) {
+    if (version < this.#seen.get(slot)) {
+      plaintext.fill(0);
       throw new SesphrError("stale", `The storage server served an older copy of your saved state (version ${version}, you saw ${this.#seen.get(slot)}).`);
     }
     this.#seen.set(slot, version);
@@ -107,6 +112,41 @@ export class OwnerState {
         if (e.code !== "version_conflict" || attempt >= CAS_ATTEMPTS) throw e;
       }
     }
+  }
+}
+
+/**
+ * The highest version seen of each state slot of one party, kept in a Web
+ * Storage (key `sesphr-state-seen-<party id>`, JSON slot → version) so a
+ * reload or a new tab still refuses a rollback. Only ever raised.
+ */
+class SeenVersions {
+  #storage;
+  #key;
+  #mem = {};
+  constructor(storage, partyId) {
+    this.#storage = storage && typeof storage.getItem === "function" ? storage : undefined;
+    this.#key = `sesphr-state-seen-${partyId}`;
+  }
+  #all() {
+    if (!this.#storage) return this.#mem;
+    try {
+      const v = JSON.parse(this.#storage.getItem(this.#key) ?? "{}");
+      return v && typeof v === "object" ? v : {};
+    } catch {
+      return {};
+    }
+  }
+  get(slot) {
+    const v = this.#all()[slot];
+    return Number.isSafeInteger(v) && v > 0 ? v : 0;
+  }
+  set(slot, version) {
+    const all = this.#all();
+    if ((Number.isSafeInteger(all[slot]) ? all[slot] : 0) >= version) return;
+    all[slot] = version;
+    if (this.#storage) this.#storage.setItem(this.#key, JSON.stringify(all));
+    else this.#mem = all;
   }
 }
 
@@ -167,6 +207,30 @@ const SLOT = "invitations";
 const RESUME_AFTER_MS = 2 * 60 * 1000;
 const CONTACTS = "contacts";
 
+/** How long an ended invitation stays listed (its status shown) before it is forgotten. */
+const KEEP_ENDED_MS = MAX_INVITATION_MS;
+/** Most declined acceptances remembered per invitation (a replay of one is dropped silently). */
+const MAX_DECLINED = 32;
+
+/**
+ * The invitation list as stored: the secret of an invitation that can take
+ * no acceptance any more (cancelled, or past its expiry) is dropped; one
+ * that ended more than KEEP_ENDED_MS ago is forgotten. A confirmation left
+ * half done (used, not granted) is kept whole until it is finished.
+ */
+function prune(list, now) {
+  return list
+    .filter((i) => (i.status === "used" && !i.granted) || i.expiresAt > now - KEEP_ENDED_MS)
+    .map((i) => {
+      if (i.secret === undefined || (i.status === "used" && !i.granted)) return i;
+      if (i.status === "cancelled" || i.expiresAt < now) {
+        const { secret, ...rest } = i;
+        return rest;
+      }
+      return i;
+    });
+}
+
 /** Plain words for why an acceptance was not taken. */
 const REFUSED = {
   invitation_unknown: "It answers no invitation of yours (or one you cancelled).",
@@ -177,6 +241,8 @@ const REFUSED = {
 
 /** The patient's invitations, kept encrypted at the relay (slot `invitations`). */
 export class Invitations {
+  /** This object's name in a confirmation it leaves half done: it may finish that one at once, others wait. */
+  #tab = toHex(globalThis.crypto.getRandomValues(new Uint8Array(8)));
   /** `patient` is a Patient; `state` an OwnerState of its identity (one per patient is best). */
   constructor(patient, state = new OwnerState(patient.client, patient.identity)) {
     this.patient = patient;
@@ -215,7 +281,7 @@ export class Invitations {
           createdAt: now,
           status: "open",
         });
-        return { invitations: list.filter((i) => i.status === "open" || i.expiresAt > now - MAX_INVITATION_MS) };
+        return { ...v, invitations: prune(list, now) };
       });
       const base = String(portalUrl ?? "").split("#")[0];
       return { id: made.id, url: `${base}#${FRAGMENT}${b64url(made.bytes)}`, expiresAt: expires, role, sections: names };
@@ -239,20 +305,26 @@ export class Invitations {
       if (!i) throw new SesphrError("not_found", "No such invitation.");
       if (i.status !== "open") return undefined;
       i.status = "cancelled";
-      return v;
+      return { ...v, invitations: prune(v.invitations, Date.now()) };
     });
   }
 
   /**
    * Acceptances waiting in the patient's mail: `{pending: [{mailId,
    * invitationId, invitee: {id, fingerprint, publicKey}, name, acceptedAt,
-   * recordId, role, sections, expiresAt}], refused: [{mailId, code,
+   * recordId, role, sections, expiresAt, resume?}], refused: [{mailId, code,
    * message}]}`. Each acceptance is opened with its invitation's secret and
-   * its MAC and the invitee's signature verified; one that does not verify,
-   * answers no open invitation, came after the expiry or answers an
-   * invitation another person already used is refused and deleted (nothing
-   * is granted). A repeat of an acceptance already confirmed is deleted
-   * silently. Other mail is left for its own reader.
+   * its MAC and the invitee's signature verified. Every verified acceptance
+   * of an open invitation is pending, one per invitee (a repeat of the same
+   * person is deleted silently): the patient picks whom to confirm, and
+   * `confirm`'s compare-and-swap lets one win. An acceptance whose
+   * confirmation was left half done (marked used for this invitee, not yet
+   * granted: a failure or reload mid-way) is pending again with `resume`.
+   * One that does not verify, answers no open invitation, came after the
+   * expiry or answers an invitation another person already used is refused
+   * and deleted (nothing is granted); a repeat of a confirmed or declined
+   * one is deleted silently. Junk is deleted (`sortedMail`); other kinds of
+   * mail are left for their own readers.
    */
   async acceptances() {
     const me = this.patient.identity;
@@ -262,14 +334,9 @@ export class Invitations {
     const refused = [];
     const drop = [];
     const seen = new Set();
-    for (const { id: mailId, sealed } of await this.patient.client.mail(me)) {
-      let bytes;
-      try {
-        bytes = fromHex(sealed);
-        if (core.mailKind(me.core, bytes) !== MAIL_KIND.acceptance) continue;
-      } catch {
-        continue; // the receipt reader deletes what does not open
-      }
+    const now = Date.now();
+    for (const { id: mailId, sealed } of await sortedMail(this.patient.client, me, [MAIL_KIND.acceptance])) {
+      const bytes = fromHex(sealed);
       const refuse = (code) => {
         refused.push({ mailId, code, message: REFUSED[code] });
         drop.push(mailId);
@@ -286,6 +353,17 @@ export class Invitations {
         refuse("invitation_unknown");
         continue;
       }
+      // The one confirmed (and granted), or one declined, served again (a replay): nothing to do.
+      if ((inv.granted && inv.acceptedMail === mailId) || inv.declined?.includes(mailId)) {
+        drop.push(mailId);
+        continue;
+      }
+      const resumable = inv.status === "used" && !inv.granted;
+      if (!inv.secret || (!resumable && now > inv.expiresAt)) {
+        // Its secret is dropped once it can take no acceptance: none is read.
+        refuse(inv.status === "used" ? "invitation_used" : "invitation_expired");
+        continue;
+      }
       let a;
       const secret = fromHex(inv.secret);
       try {
@@ -296,24 +374,7 @@ export class Invitations {
       } finally {
         secret.fill(0);
       }
-      if (inv.status === "used") {
-        // The same person again (a replay, or a second click): nothing to do.
-        if (inv.acceptedBy === a.invitee.id) drop.push(mailId);
-        else refuse("invitation_used");
-        continue;
-      }
-      // The owner's clock decides: the invitee's claimed time must agree.
-      if (a.acceptedAt > inv.expiresAt || Date.now() > inv.expiresAt) {
-        refuse("invitation_expired");
-        continue;
-      }
-      // Two acceptances of one open invitation: the first in the mail stands.
-      if (seen.has(invitationId)) {
-        refuse("invitation_used");
-        continue;
-      }
-      seen.add(invitationId);
-      pending.push({
+      const entry = {
         mailId,
         invitationId,
         invitee: a.invitee,
@@ -324,7 +385,28 @@ export class Invitations {
         sections: inv.sections,
         ownerName: inv.ownerName,
         expiresAt: inv.expiresAt,
-      });
+      };
+      const key = `${invitationId}/${a.invitee.id}`;
+      if (inv.status === "used") {
+        if (inv.acceptedBy !== a.invitee.id) refuse("invitation_used");
+        // Confirmed, never granted: the patient can finish it.
+        else if (resumable && !seen.has(key)) pending.push({ ...entry, resume: true });
+        // The same person again (a second click, a replay): nothing to do.
+        else drop.push(mailId);
+        seen.add(key);
+        continue;
+      }
+      // The owner's clock decides: the invitee's claimed time must agree.
+      if (a.acceptedAt > inv.expiresAt) {
+        refuse("invitation_expired");
+        continue;
+      }
+      if (seen.has(key)) {
+        drop.push(mailId); // the same person twice: one is enough
+        continue;
+      }
+      seen.add(key);
+      pending.push(entry);
     }
     await Promise.all(drop.map((id) => this.patient.client.clearMail(me, id).catch(() => false)));
     return { pending, refused };
@@ -337,8 +419,12 @@ export class Invitations {
    * the invitation's sections of `record` (`issueAccess`), names the person
    * `contactName` (default the name they gave) in the contacts, and deletes
    * the mail. Throws `invitation_used` when another acceptance won,
-   * `invitation_expired` past the expiry; nothing is granted then. Returns
-   * the grant ids.
+   * `invitation_expired` past the expiry; nothing is granted then. A
+   * confirmation that failed after marking (the network, the SRS) stays
+   * pending with `resume` and is finished by confirming it again: this
+   * object at once, another tab or browser after two minutes (it may be at
+   * it); sections already granted to the person are not granted twice.
+   * Returns the grant ids.
    */
   async confirm(record, pending, { contactName, contacts } = {}) {
     if (record.recordId !== pending.recordId) throw new SesphrError("invalid_argument", "This acceptance is for another of your records.");
@@ -348,8 +434,9 @@ export class Invitations {
       if (!inv || inv.status === "cancelled") throw new SesphrError("invitation_unknown", REFUSED.invitation_unknown);
       if (inv.status === "used") {
         if (inv.acceptedBy === pending.invitee.id && !inv.granted) {
-          // Being confirmed in another tab or browser right now: not twice.
-          if (Date.now() - inv.acceptedAt < RESUME_AFTER_MS) {
+          // Being confirmed in another tab or browser right now: not twice
+          // (this object finishes its own at once: a retry after a failure).
+          if (inv.confirmingBy !== this.#tab && Date.now() - inv.acceptedAt < RESUME_AFTER_MS) {
             throw new SesphrError("invitation_busy", "This acceptance is being confirmed in another tab or browser: check again in a minute.");
           }
           // Confirmed before but never granted (a reload mid-way): carry on.
@@ -360,13 +447,18 @@ export class Invitations {
         throw new SesphrError("invitation_used", REFUSED.invitation_used);
       }
       if (Date.now() > inv.expiresAt) throw new SesphrError("invitation_expired", REFUSED.invitation_expired);
-      Object.assign(inv, { status: "used", acceptedBy: pending.invitee.id, acceptedAt: Date.now(), granted: false });
+      Object.assign(inv, { status: "used", acceptedBy: pending.invitee.id, acceptedAt: Date.now(), acceptedMail: pending.mailId, confirmingBy: this.#tab, granted: false });
       terms = inv;
       return v;
     });
+    // Idempotent: sections a resumed confirmation already granted this
+    // person are not granted twice.
+    const have = record.liveGrants().filter((g) => g.grantee.id === pending.invitee.id && terms.sections.includes(g.sectionName));
+    const missing = terms.sections.filter((n) => !have.some((g) => g.sectionName === n));
     const ids = await issueAccess(record, {
       grantee: pending.invitee,
-      sections: terms.sections,
+      sections: missing,
+      already: have.map((g) => g.grantId),
       role: terms.role,
       ownerName: terms.ownerName,
       contactName: contactName ?? pending.name,
@@ -376,15 +468,25 @@ export class Invitations {
       const inv = v?.invitations?.find((i) => i.id === pending.invitationId);
       if (!inv || inv.granted) return undefined;
       inv.granted = true;
-      inv.grantIds = ids;
+      inv.grantIds = [...ids];
       return v;
     });
     await this.patient.client.clearMail(this.patient.identity, pending.mailId).catch(() => false);
     return ids;
   }
 
-  /** Declines a pending acceptance: its mail is deleted, the invitation stays open. */
+  /**
+   * Declines a pending acceptance: its mail is deleted, the invitation
+   * stays open (for the right person's acceptance), and the mail's id is
+   * remembered so a relay serving it again cannot bring it back.
+   */
   async decline(pending) {
+    await this.state.update(SLOT, (v) => {
+      const inv = v?.invitations?.find((i) => i.id === pending.invitationId);
+      if (!inv || inv.declined?.includes(pending.mailId)) return undefined;
+      inv.declined = [...(inv.declined ?? []), pending.mailId].slice(-MAX_DECLINED);
+      return v;
+    });
     await this.patient.client.clearMail(this.patient.identity, pending.mailId).catch(() => false);
   }
 }
@@ -398,9 +500,11 @@ export class Invitations {
  * invitation and an approved access request take. Returns the grant ids
  * (with `nameNotSent`, a code, if the name could not be mailed).
  */
-export async function issueAccess(record, { grantee, sections, role = "custom", history = "all", expiresAt, ownerName, contactName, contacts }) {
+export async function issueAccess(record, { grantee, sections, role = "custom", history = "all", expiresAt, ownerName, contactName, contacts, already }) {
   if (!grantee?.publicKey) throw new SesphrError("invalid_argument", "issueAccess needs a verified grantee (id, fingerprint, publicKey).");
-  const ids = await record.share({ grantee, sections, role, history, expiresAt });
+  // `already`: grant ids of these sections a half-done confirmation made.
+  const ids = already?.length && !sections.length ? [] : await record.share({ grantee, sections, role, history, expiresAt });
+  if (already?.length) ids.unshift(...already);
   // The grants stand whatever happens to the name (a full mailbox, say):
   // the failure's code is kept on the result, and a later share sends it again.
   if (ownerName) {
@@ -433,26 +537,26 @@ export async function sendName(patient, grantee, name) {
 
 /**
  * The names record owners gave themselves, from the reader's mail: owner
- * id → `{name, issuedAt}` (the newest card of each owner; older ones are
- * deleted, and so is a card that does not verify). Other mail is left.
+ * id → `{name, issuedAt, fingerprint}`. Only cards from `owners` (the ids
+ * of owners whose grants this reader holds) count, the newest of each
+ * (issuedAt, then arrival); every other card is deleted, as is junk
+ * (`sortedMail`): a stranger's cards never pile up. Other kinds of mail
+ * are left for their own readers.
  */
-export async function ownerNames(reader) {
+export async function ownerNames(reader, owners = new Set()) {
   const me = reader.identity;
   const best = new Map();
   const drop = [];
-  for (const { id, sealed } of await reader.client.mail(me)) {
-    let bytes;
-    try {
-      bytes = fromHex(sealed);
-      if (core.mailKind(me.core, bytes) !== MAIL_KIND.nameCard) continue;
-    } catch {
-      continue;
-    }
+  for (const { id, sealed } of await sortedMail(reader.client, me, [MAIL_KIND.nameCard])) {
     let card;
     try {
-      card = core.openNameCard(me.core, bytes);
+      card = core.openNameCard(me.core, fromHex(sealed));
     } catch {
       drop.push(id);
+      continue;
+    }
+    if (!owners.has(card.owner.id)) {
+      drop.push(id); // no grant of theirs here: nobody whose name this reader shows
       continue;
     }
     const prev = best.get(card.owner.id);

@@ -7,6 +7,7 @@
 
 import { core, fromHex, roleSections, sameBytes, standardSections, toHex, free } from "./wasm.js";
 import { SesphrError, isTransient } from "./errors.js";
+import { MAIL_KIND, sortedMail } from "./mail.js";
 import { attachmentLengths, partLength, sealAttachment, sealBody, throwIfAborted } from "./body.js";
 import { DOCUMENT_FORMAT, checkDocument, encodeDocument, openSection, readDocument } from "./documents.js";
 import * as shl from "./shl.js";
@@ -81,19 +82,6 @@ function auditInWords(e) {
   if (words) e.message = words;
   return e;
 }
-
-/** Whether mail (hex) opens for `identity` as a kind of object this package reads other than a receipt bundle. */
-function isOtherMail(identity, sealed) {
-  try {
-    const kind = core.mailKind(identity.core, hexBytes(sealed));
-    return kind !== undefined && kind !== RECEIPT_BUNDLE;
-  } catch {
-    return false;
-  }
-}
-
-/** The codec kind of a receipt bundle. */
-const RECEIPT_BUNDLE = 0x15;
 
 /** A patient: the owner of records. */
 export class Patient {
@@ -183,25 +171,22 @@ export class Patient {
   /**
    * Readers' forwarded receipts about `recordId` in this patient's mail:
    * `[{id, mail}]` (`mail` a core ReceiptMail, its receipts claims the
-   * check verifies where it needs to). Mail that does not open or decode as
-   * any object this package reads, or a bundle about no record of this
-   * patient's, is junk anyone could post: deleted. Mail of another kind
-   * (an invitation's acceptance, …) waits for its own reader, which deletes
-   * what it consumed; mail about the patient's other records waits for
-   * their audits.
+   * check verifies where it needs to). Junk (mail that does not open or
+   * holds no whole object of a kind this package reads) is deleted by
+   * `sortedMail`, and so is a bundle about no record of this patient's.
+   * Mail of another kind (an invitation's acceptance, …) waits for its own
+   * reader, which deletes what it consumed; mail about the patient's other
+   * records waits for their audits.
    */
   async #receiptMail(recordId) {
     const srs = this.client.pinnedSrs();
     const out = [];
     const junk = [];
-    for (const { id, sealed } of await this.client.mail(this.identity)) {
+    for (const { id, sealed } of await sortedMail(this.client, this.identity, [MAIL_KIND.receipts])) {
       let mail;
       try {
         mail = core.ReceiptMail.open(this.identity.core, srs, hexBytes(sealed));
-      } catch (e) {
-        // Another kind of mail this package reads (an acceptance, an access
-        // request, …) waits for its own reader; what does not open or decode is junk.
-        if (isOtherMail(this.identity, sealed)) continue;
+      } catch {
         junk.push(id);
         continue;
       }

@@ -148,8 +148,10 @@ export class Reader {
         }
         out.push(new SharedRecord(this, shared, latest));
       }
-      // The names owners gave themselves (sealed to this reader in mail).
-      const names = out.length ? await ownerNames(this).catch(() => new Map()) : new Map();
+      // The names owners gave themselves (sealed to this reader in mail):
+      // read, and junk and strangers' cards deleted, even when nothing is
+      // shared yet, so a reader's mailbox never fills with them.
+      const names = await ownerNames(this, new Set(out.map((r) => r.owner.id))).catch(() => new Map());
       for (const r of out) r.ownerName = names.get(r.owner.id)?.name;
       return out;
     } finally {

@@ -8,37 +8,11 @@
 // sees an approval only as the grants it registers (and later reads); a
 // refusal never reaches it.
 
-import { core, free } from "./wasm.js";
+import { core, free, fromHex } from "./wasm.js";
 import { SesphrError } from "./errors.js";
-import { MAIL_KIND } from "./invitations.js";
+import { MAIL_KIND, sortedMail } from "./mail.js";
 
 const DAY = 86_400_000;
-
-async function mailOf(client, identity, kind) {
-  const out = [];
-  const junk = [];
-  for (const m of await client.mail(identity)) {
-    let k;
-    try {
-      k = core.mailKind(identity.core, fromHexBytes(m.sealed));
-    } catch {
-      k = undefined;
-    }
-    if (k === undefined) {
-      junk.push(m.id); // does not open, or is no mail this package reads: nobody's
-      continue;
-    }
-    if (k === kind) out.push(m);
-  }
-  await Promise.all(junk.map((id) => client.clearMail(identity, id).catch(() => false)));
-  return out;
-}
-
-function fromHexBytes(s) {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 /**
  * Requester side: asks `owner` (a party id or `{id, publicKey}`) for
@@ -68,7 +42,7 @@ export async function requestAccess(client, identity, { owner, sections, reason 
  * per requester are deleted from the mailbox.
  */
 export async function accessRequests(client, identity) {
-  const mails = await mailOf(client, identity, MAIL_KIND.accessRequest);
+  const mails = await sortedMail(client, identity, [MAIL_KIND.accessRequest]);
   const { pending, junk } = core.openAccessRequests(identity.core, mails.map(({ id, sealed }) => ({ id, sealed })));
   await Promise.all(junk.map((id) => client.clearMail(identity, id).catch(() => false)));
   const sealedOf = new Map(mails.map((m) => [m.id, m.sealed]));
@@ -98,7 +72,7 @@ export async function approveRequest(client, identity, record, request, { sectio
  * requester, and the request's mail is deleted.
  */
 export async function declineRequest(client, identity, request) {
-  const { requesterId, sealed } = core.sealAccessRefusal(identity.core, fromHexBytes(request.sealed));
+  const { requesterId, sealed } = core.sealAccessRefusal(identity.core, fromHex(request.sealed));
   await client.postMail(identity, requesterId, sealed);
   await client.clearMail(identity, request.mailId).catch(() => false);
 }
@@ -110,9 +84,9 @@ export async function declineRequest(client, identity, request) {
  */
 export async function accessReplies(client, identity) {
   const out = [];
-  for (const m of await mailOf(client, identity, MAIL_KIND.accessRefusal)) {
+  for (const m of await sortedMail(client, identity, [MAIL_KIND.accessRefusal])) {
     try {
-      out.push(core.openAccessRefusal(identity.core, fromHexBytes(m.sealed)));
+      out.push(core.openAccessRefusal(identity.core, fromHex(m.sealed)));
     } catch {
       // a forged or damaged refusal: junk
     }

@@ -12,7 +12,8 @@ pub mod wasm;
 pub use flows::{audit_check, owner, policy, reader};
 pub use objects::{
     access_request, attachment, audit, capsule, content, emergency, envelope, grant, identity,
-    invitation, manifest, owner_state, record, reencrypt, revocation, shl, stream, token, vault,
+    invitation, mail, manifest, owner_state, record, reencrypt, revocation, shl, stream, token,
+    vault,
 };
 pub use primitives::{dleq, merkle, secret};
 

@@ -101,8 +101,9 @@ impl Default for Quotas {
             inbox_per_sender: 4096,
             inbox_total: 65_536,
             // A reader's receipts of one visit share a mail, and the owner
-            // clears them at each audit: 256 visits between two audits.
-            mail_per_sender: 256,
+            // clears them at each audit: 64 visits between two audits. Well
+            // under a page (256), so one sender's kept mail never fills one.
+            mail_per_sender: 64,
             mail_total: 4096,
         }
     }

@@ -158,3 +158,51 @@ async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recip
     assert_eq!(mailbox(api, &bob).await.len(), 2);
     d.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_a_reader_keeps_never_hides_what_came_later_the_cursor_pages_past_it() {
+    let d = deploy(|c| c.quotas.mail_per_sender = 300).await;
+    let (api, client) = (&d.api, &d.client);
+    let (alice, bob, mallory) = (
+        party(client).await,
+        party(client).await,
+        party(client).await,
+    );
+    // A full page and more from one sender, then alice's one.
+    for n in 0..300u16 {
+        let (m, t) = sealed(&mallory, &bob, &n.to_be_bytes());
+        api.post_json_token("/v1/mail", &t, &body(&bob, &m))
+            .await
+            .unwrap();
+    }
+    let (m, t) = sealed(&alice, &bob, b"acceptance");
+    api.post_json_token("/v1/mail", &t, &body(&bob, &m))
+        .await
+        .unwrap();
+
+    let page = |after: Option<u64>| {
+        let t = token(&bob, Purpose::ReadMail, &[]);
+        let path = after.map_or("/v1/mail".to_string(), |a| format!("/v1/mail?after={a}"));
+        async move { api.get(&path, Some(&t)).await }
+    };
+    let first: Vec<serde_json::Value> = serde_json::from_slice(&page(None).await.unwrap()).unwrap();
+    assert_eq!(first.len(), 256);
+    assert!(first.iter().all(|i| i["sender"] == mallory.id().to_hex()));
+    let seqs: Vec<u64> = first.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "arrival order");
+    let next: Vec<serde_json::Value> =
+        serde_json::from_slice(&page(Some(*seqs.last().unwrap())).await.unwrap()).unwrap();
+    assert_eq!(next.len(), 45);
+    assert_eq!(next[44]["sender"], alice.id().to_hex());
+    let last = next[44]["seq"].as_u64().unwrap();
+    let end: Vec<serde_json::Value> =
+        serde_json::from_slice(&page(Some(last)).await.unwrap()).unwrap();
+    assert!(end.is_empty());
+
+    // A cursor that is no number: a typed 400, before the token is spent.
+    let t = token(&bob, Purpose::ReadMail, &[]);
+    let e = api.get("/v1/mail?after=x", Some(&t)).await.unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (400, "invalid_argument"));
+    api.get("/v1/mail", Some(&t)).await.unwrap();
+    d.server.stop().await;
+}

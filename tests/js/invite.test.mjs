@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { ECDH, createCipheriv, createECDH, createHmac, randomBytes } from "node:crypto";
 import { root, startServer } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
@@ -120,10 +121,10 @@ test("replayed, doubled, expired, cancelled and forged acceptances grant nothing
   await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
   await S.acceptInvitation(client, mallory, made.url, { name: "Mallory" });
   let { pending, refused } = await alice.invitations.acceptances();
-  // Two acceptances of one invitation: the first stands, the second refused.
-  assert.equal(pending.length, 1);
-  assert.equal(pending[0].invitee.id, bob.id);
-  assert.deepEqual(refused.map((r) => r.code), ["invitation_used"]);
+  // Two people accept one open invitation: both are listed (the patient
+  // picks whom to confirm; the compare-and-swap lets one win).
+  assert.deepEqual(pending.map((p) => p.invitee.id), [bob.id, mallory.id]);
+  assert.equal(refused.length, 0);
   // A second tab confirms the same acceptance: exactly one grant set.
   const tab2 = new S.Invitations(alice.p, new S.OwnerState(client, alice.identity));
   const [ids, again] = await Promise.allSettled([
@@ -142,11 +143,11 @@ test("replayed, doubled, expired, cancelled and forged acceptances grant nothing
   // Once granted, a further confirm of it is refused: used.
   assert.equal((await rejection(tab2.confirm(alice.record, pending[0]))).code, "invitation_used");
 
-  // The same acceptance replayed (the relay re-posting the sealed bytes):
-  // silently dropped, nothing granted.
+  // Mallory's, now the invitation is used: refused. Bob accepting again
+  // (a second click): silently dropped, nothing granted.
   await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
   ({ pending, refused } = await alice.invitations.acceptances());
-  assert.deepEqual([pending.length, refused.length], [0, 0]);
+  assert.deepEqual([pending.length, refused.map((r) => r.code)], [0, ["invitation_used"]]);
   // Someone else, after it was used: refused.
   const carol = await party();
   await S.acceptInvitation(client, carol, made.url, { name: "Carol" });
@@ -203,7 +204,7 @@ test("hostile mail: junk, a foreign name card and a forged acceptance are droppe
   const wrongOwner = core.acceptInvitation(S.fromHex(b64ToHex(bobInv.url.split("#invite=")[1])), eve.core, "Eve", Date.now());
   // Sealed to Bob: Alice cannot even open it (junk to her).
   await client.postMail(eve, alice.identity.id, wrongOwner);
-  // A name card from Eve to Alice: a valid kind, left for a reader's view.
+  // A name card from Eve to Alice: a valid kind, left for the name reader.
   await S.sendName({ client, identity: eve }, { id: alice.identity.id, publicKey: alice.identity.publicKey }, "Totally Alice's doctor");
   const { pending, refused } = await alice.invitations.acceptances();
   assert.deepEqual([pending.length, refused.length], [0, 0]);
@@ -211,8 +212,10 @@ test("hostile mail: junk, a foreign name card and a forged acceptance are droppe
   await alice.record.audit();
   const left = await client.mail(alice.identity);
   assert.equal(left.length, 1);
+  // Eve shares nothing with Alice: her card names nobody Alice reads from, and goes.
   const names = await S.ownerNames({ client, identity: alice.identity });
-  assert.equal(names.get(eve.id).name, "Totally Alice's doctor");
+  assert.equal(names.get(eve.id), undefined);
+  assert.equal((await client.mail(alice.identity)).length, 0);
   // The real invitation still works afterwards.
   const bob = await party();
   await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
@@ -262,4 +265,178 @@ test("contacts live encrypted at the relay: two tabs keep each other's edits, a 
   assert.equal((await rejection(state.load("contacts"))).code, "stale");
   // A state object of another slot or owner does not open as this one.
   assert.equal((await rejection(Promise.resolve().then(() => core.openState(bob.core, "contacts", raw)))).code, "binding_mismatch");
+});
+
+// HPKE base mode (RFC 9180; DHKEM(P-256, HKDF-SHA256), HKDF-SHA256,
+// AES-256-GCM) with node:crypto, from docs/protocol.md alone: how a
+// stranger seals any bytes at all as mail to a party.
+const cat = (...a) => Buffer.concat(a.map((x) => Buffer.from(x)));
+const i2osp = (n, w) => Buffer.from(Array.from({ length: w }, (_, i) => (n >> (8 * (w - 1 - i))) & 0xff));
+const hmac = (key, data) => createHmac("sha256", key).update(data).digest();
+const KEM = cat("KEM", i2osp(0x10, 2));
+const SUITE = cat("HPKE", i2osp(0x10, 2), i2osp(1, 2), i2osp(2, 2));
+const extract = (suite, salt, label, ikm) => hmac(salt.length ? salt : Buffer.alloc(32), cat("HPKE-v1", suite, label, ikm));
+function expand(suite, prk, label, info, len) {
+  const full = cat(i2osp(len, 2), "HPKE-v1", suite, label, info);
+  let t = Buffer.alloc(0);
+  let out = Buffer.alloc(0);
+  for (let i = 1; out.length < len; i++) out = cat(out, (t = hmac(prk, cat(t, full, [i]))));
+  return out.subarray(0, len);
+}
+function sealMail(recipient, plaintext) {
+  const pkR = ECDH.convertKey(Buffer.from(recipient.publicKey.slice(33, 66)), "prime256v1", undefined, undefined, "uncompressed");
+  const e = createECDH("prime256v1");
+  const enc = e.generateKeys();
+  const dh = e.computeSecret(pkR);
+  const shared = expand(KEM, extract(KEM, Buffer.alloc(0), "eae_prk", dh), "shared_secret", cat(enc, pkR), 32);
+  const ctx = cat([0], extract(SUITE, Buffer.alloc(0), "psk_id_hash", ""), extract(SUITE, Buffer.alloc(0), "info_hash", "SeSPHR-v1/mail"));
+  const secret = extract(SUITE, shared, "secret", "");
+  const c = createCipheriv("aes-256-gcm", expand(SUITE, secret, "key", ctx, 32), expand(SUITE, secret, "base_nonce", ctx, 12));
+  const ct = cat(c.update(Buffer.from(plaintext)), c.final(), c.getAuthTag());
+  return new Uint8Array(cat("SPHR", [4, 1], enc, i2osp(ct.length, 4), ct));
+}
+
+test("a stranger's flood of junk behind known kind prefixes and forged name cards hides no acceptance, receipt or name", async () => {
+  const alice = await patient();
+  const made = await alice.invitations.invite(alice.record, { role: "lab", ownerName: "Alice" });
+  const doctor = await party(); // reads a shared section: its receipts go to Alice's mail
+  await alice.record.share({ grantee: doctor.id, sections: ["allergies"] });
+  await S.sendName(alice.p, doctor, "Alice Example");
+  const carol = await party(); // a pure reader: nothing shared with her
+  const strangers = await Promise.all(Array.from({ length: 5 }, party));
+  // The sealed bytes open, and start as a receipt bundle, an acceptance or
+  // a name card would; or they are whole name cards, signed by the stranger.
+  const flood = async (to) => {
+    const pub = core.PublicIdentity.fromBytes(to.publicKey);
+    for (const s of strangers) {
+      for (let n = 0; n < 56; n++) {
+        const kind = [0x15, 0x17, 0x1a, 0][n % 4];
+        const sealed = kind
+          ? sealMail(to, cat("SPHR", [kind, 1], randomBytes(40 + n)))
+          : core.sealNameCard(s.core, pub, "Alice Example", Date.now() + n);
+        await client.postMail(s, to.id, sealed);
+      }
+    }
+    pub.free();
+  };
+  await flood(alice.identity);
+  await flood(doctor);
+  await flood(carol);
+  assert.equal((await client.mail(alice.identity)).length, 280);
+  // What matters arrives after the flood: an acceptance, a read's receipts.
+  const bob = await party();
+  await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
+  const reader = new S.Reader(client, doctor);
+  const [shared] = await reader.sharedWithMe();
+  (await reader.open(shared.sections[0])).close();
+  await reader.flushReceipts();
+
+  const audit = await alice.record.audit();
+  assert.equal(audit.receipts, 1, "the read's receipt reached the audit");
+  const { pending, refused } = await alice.invitations.acceptances();
+  assert.deepEqual([pending.map((p) => p.invitee.id), refused.length], [[bob.id], 0]);
+  // Junk is gone; the strangers' name cards go once Alice's reader looks.
+  assert.deepEqual(await new S.Reader(client, alice.identity).sharedWithMe(), []);
+  assert.deepEqual((await client.mail(alice.identity)).map((m) => m.sender), [bob.id]);
+  // The doctor sees the name Alice gave herself, not a stranger's card of the same words.
+  const [again] = await reader.sharedWithMe();
+  assert.equal(again.ownerName, "Alice Example");
+  assert.equal((await client.mail(doctor)).length, 1, "only Alice's own card is kept");
+  // A pure reader (nothing shared) clears her mail all the same.
+  assert.deepEqual(await new S.Reader(client, carol).sharedWithMe(), []);
+  assert.equal((await client.mail(carol)).length, 0);
+});
+
+test("a confirmation that fails after marking the invitation used stays pending and is finished without granting twice", async () => {
+  const alice = await patient();
+  const made = await alice.invitations.invite(alice.record, { role: "lab", ownerName: "Alice" });
+  const bob = await party();
+  await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
+  let [a] = (await alice.invitations.acceptances()).pending;
+  // The grants are made, then the contacts' write fails (the network, say).
+  const failing = { get: () => undefined, add: async () => Promise.reject(Object.assign(new Error("offline"), { code: "network" })) };
+  assert.equal((await rejection(alice.invitations.confirm(alice.record, a, { contacts: failing }))).code, "network");
+  const granted = alice.record.liveGrants().filter((g) => g.grantee.id === bob.id).length;
+  assert.equal(granted, S.roleSections("lab").length);
+  // Not silently dropped: pending again, to finish.
+  const again = await alice.invitations.acceptances();
+  assert.deepEqual([again.pending.length, again.pending[0]?.resume, again.refused.length], [1, true, 0]);
+  [a] = again.pending;
+  // Another tab meanwhile: it may be at it, so it waits.
+  const tab2 = new S.Invitations(alice.p, new S.OwnerState(client, alice.identity));
+  assert.equal((await rejection(tab2.confirm(alice.record, a))).code, "invitation_busy");
+  const ids = await alice.invitations.confirm(alice.record, a, { contacts: alice.contacts, contactName: "Bob" });
+  assert.equal(ids.length, granted);
+  assert.equal(alice.record.liveGrants().filter((g) => g.grantee.id === bob.id).length, granted, "no section granted twice");
+  assert.equal(alice.contacts.get(bob.id).name, "Bob");
+  assert.deepEqual(await alice.invitations.acceptances(), { pending: [], refused: [] });
+  assert.equal((await alice.invitations.list())[0].granted, true);
+});
+
+test("an impostor's acceptance declined leaves the real invitee's; a declined one served again stays declined", async () => {
+  const alice = await patient();
+  const made = await alice.invitations.invite(alice.record, { role: "lab", ownerName: "Alice" });
+  const [mallory, bob] = [await party(), await party()];
+  await S.acceptInvitation(client, mallory, made.url, { name: "Bob" });
+  await S.acceptInvitation(client, mallory, made.url, { name: "Bob" }); // the same person twice: one is listed
+  await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
+  let { pending, refused } = await alice.invitations.acceptances();
+  assert.deepEqual([pending.map((p) => p.invitee.id), refused.length], [[mallory.id, bob.id], 0]);
+  // The impostor's mail, as the relay held it, to serve again later.
+  const theirs = (await client.mail(alice.identity)).find((m) => m.id === pending[0].mailId);
+  await alice.invitations.decline(pending[0]);
+  ({ pending } = await alice.invitations.acceptances());
+  assert.deepEqual(pending.map((p) => p.invitee.id), [bob.id]);
+  // The relay re-posts the declined bytes: dropped, not offered again.
+  await client.postMail(mallory, alice.identity.id, S.fromHex(theirs.sealed));
+  ({ pending, refused } = await alice.invitations.acceptances());
+  assert.deepEqual([pending.map((p) => p.invitee.id), refused.length], [[bob.id], 0]);
+  await alice.invitations.confirm(alice.record, pending[0]);
+  assert.equal(alice.record.liveGrants().filter((g) => g.grantee.id === mallory.id).length, 0);
+});
+
+test("a relay's rollback of owner state is refused across a reload: an older version or no copy is stale", async () => {
+  const me = await party();
+  const bob = await party();
+  const storage = new MemoryStorage();
+  let serve; // what the lying relay answers for GET /v1/state/contacts, when set
+  const lying = new S.Client({
+    baseUrl: server.url,
+    fetch: (url, init = {}) => (serve && String(url).endsWith("/v1/state/contacts") && (init.method ?? "GET") === "GET" ? Promise.resolve(serve()) : fetch(url, init)),
+  });
+  await lying.connect();
+  const page1 = new S.Contacts(lying, me, storage);
+  await page1.add(bob.id, "Bob");
+  const token = core.signToken(me.core, "getState", new TextEncoder().encode("contacts"), Date.now());
+  const old = await client.bytes("GET", `${server.url}/v1/state/contacts`, { token });
+  await page1.verify(bob.id);
+  // A reload: new objects, the same browser storage.
+  serve = () => new Response(old);
+  const page2 = new S.Contacts(lying, me, storage);
+  assert.equal((await rejection(page2.sync())).code, "stale");
+  assert.equal((await rejection(new S.OwnerState(lying, me, storage).load("contacts"))).code, "stale");
+  serve = () => new Response(JSON.stringify({ code: "not_found", message: "no state" }), { status: 404, headers: { "content-type": "application/json" } });
+  assert.equal((await rejection(new S.OwnerState(lying, me, storage).load("contacts"))).code, "stale");
+  // The honest copy still loads; another browser (its own storage) has seen nothing.
+  serve = undefined;
+  assert.equal((await new S.OwnerState(lying, me, storage).load("contacts")).value.contacts[0].verified, true);
+});
+
+test("contact changes apply field by field: a stale tab's verify keeps the other's rename and removal", async () => {
+  const me = await party();
+  const [bob, dan] = [await party(), await party()];
+  const tab1 = new S.Contacts(client, me, new MemoryStorage());
+  const tab2 = new S.Contacts(client, me, new MemoryStorage());
+  await tab1.add(bob.id, "Bob");
+  await tab1.add(dan.id, "Dan");
+  await tab2.sync();
+  // Tab 1 renames Bob and removes Dan; tab 2, from its older cache, verifies both.
+  await tab1.rename(bob.id, "Dr. Bob");
+  await tab1.remove(dan.id);
+  await Promise.all([tab2.verify(bob.id), tab2.verify(dan.id)]);
+  await tab1.sync();
+  assert.deepEqual(tab1.list().map((c) => [c.name, c.verified]), [["Dr. Bob", true]]);
+  // A rename keeps the verified mark; re-adding a party with other keys drops it.
+  await tab1.rename(bob.id, "Bob B.");
+  assert.equal(tab1.get(bob.id).verified, true);
 });

@@ -57,6 +57,7 @@ test("the tarball holds exactly the package files, with its metadata", () => {
     "index.d.ts",
     "index.js",
     "invitations.js",
+    "mail.js",
     "owner.js",
     "package.json",
     "reader.js",

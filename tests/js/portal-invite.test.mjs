@@ -118,6 +118,8 @@ test("a physician with no identity accepts an invitation; the patient verifies a
   await card.scrollIntoViewIfNeeded();
   await shot(patient, "04-patient-sees-acceptance.png");
   await page.locator("#invite-panel").screenshot({ path: join(shots, "invite-04b-invite-panel.png") });
+  // Verified only with the numbers said to match.
+  await card.getByLabel("The numbers match: I compared them with this person").check();
   await card.getByRole("button", { name: "Confirm and share with Dr. Bob" }).click();
   await status(page, "Confirmed: shared 2 sections with Dr. Bob");
   await noAlert(page);
@@ -139,6 +141,26 @@ test("a physician with no identity accepts an invitation; the patient verifies a
   await noAlert(doc);
   await shot(physician, "06-physician-reads.png");
 
+  // Mallory shares a record with the physician and calls herself "Alice
+  // Example" on her name card: the physician's own name for Alice stays
+  // Alice's; Mallory's card shows as what she calls herself, flagged.
+  const S = await import(join(root, "pkg", "index.js"));
+  await S.init();
+  const c = new S.Client({ baseUrl: server.url });
+  await c.connect();
+  const mallory = S.Identity.generate();
+  await c.register(mallory);
+  const fake = await new S.Patient(c, mallory).createRecord();
+  await fake.write([{ name: "allergies", fields: { substance: "none" } }]);
+  const docParty = await c.lookup((await doc.locator("#my-id").textContent()).trim());
+  await S.issueAccess(fake, { grantee: docParty, sections: ["allergies"], ownerName: "Alice Example" });
+  await doc.getByRole("button", { name: "Refresh" }).click();
+  await doc
+    .locator("#shared-list h3")
+    .filter({ hasText: `Record from ${mallory.fingerprint.slice(0, 19)}, who calls themself “Alice Example” — not your contact of that name` })
+    .waitFor();
+  assert.equal(await doc.locator("#shared-list h3").filter({ hasText: /^Record from Alice Example \(/ }).count(), 1);
+
   // A damaged link (one character of the signed invitation changed) says so, and offers nothing.
   const at = link.length - 10;
   const damaged = link.slice(0, at) + (link[at] === "A" ? "B" : "A") + link.slice(at + 1);
@@ -147,7 +169,13 @@ test("a physician with no identity accepts an invitation; the patient verifies a
   await stranger.context.close();
 
   // Someone else opens the used link and accepts: the patient is told, nothing is shared.
-  const eve = await person("eve", link);
+  // Eve has the portal open already: the link only changes the fragment
+  // (a same-document navigation); it is taken and leaves the address bar all the same.
+  const eve = await person("eve");
+  await eve.page.locator("#view-start").waitFor();
+  await eve.page.goto(link);
+  await eve.page.locator("#invite-banner").filter({ hasText: "Alice Example" }).waitFor();
+  assert.equal(new URL(eve.page.url()).hash, "");
   await createIdentity(eve.page);
   await eve.page.locator("#invite-my-name").fill("Eve");
   await eve.page.getByRole("button", { name: "Accept invitation" }).click();

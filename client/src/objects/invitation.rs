@@ -47,15 +47,49 @@ pub const MAX_SECTIONS: usize = 32;
 pub const MAC_LEN: usize = 32;
 
 /// A name as carried: valid UTF-8, one line, 1 to [`MAX_NAME`] bytes (or
-/// empty where `optional`).
+/// empty where `optional`), with no character that is not shown as itself:
+/// controls (Cc), format characters (Cf: bidi overrides and isolates,
+/// zero-width joiners and spaces, soft hyphen, …), line and paragraph
+/// separators (Zl, Zp). Such a character could make one name look like
+/// another, or reorder the text shown around it.
 fn check_name(name: &str, what: &'static str, optional: bool) -> Result<()> {
     if name.len() > MAX_NAME {
         return Err(Error::TooLarge(what));
     }
-    if (!optional && name.trim().is_empty()) || name.chars().any(char::is_control) {
+    if (!optional && name.trim().is_empty()) || name.chars().any(hidden) {
         return Err(malformed(what, "not a one-line name"));
     }
     Ok(())
+}
+
+/// Whether `c` is of general category Cc, Cf, Zl or Zp (Unicode 15.1; the
+/// Cf ranges listed whole).
+fn hidden(c: char) -> bool {
+    const CF: [(u32, u32); 21] = [
+        (0xAD, 0xAD),
+        (0x600, 0x605),
+        (0x61C, 0x61C),
+        (0x6DD, 0x6DD),
+        (0x70F, 0x70F),
+        (0x890, 0x891),
+        (0x8E2, 0x8E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    let u = c as u32;
+    c.is_control() || u == 0x2028 || u == 0x2029 || CF.iter().any(|&(a, b)| (a..=b).contains(&u))
 }
 
 fn text(bytes: &[u8], what: &'static str) -> Result<String> {
@@ -629,6 +663,28 @@ mod tests {
         assert!(NameCard::sign(&alice, &bob.id(), "", 5).is_err());
         assert!(NameCard::sign(&alice, &bob.id(), "a\nb", 5).is_err());
         assert!(NameCard::sign(&alice, &bob.id(), &"x".repeat(81), 5).is_err());
+    }
+
+    #[test]
+    fn names_with_characters_not_shown_as_themselves_are_refused() {
+        let (alice, bob) = (party(1), party(2));
+        // Bidi overrides and isolates, zero-width characters, the soft
+        // hyphen, line and paragraph separators, a BOM, tag characters.
+        let hidden = "\u{202E}\u{202A}\u{2066}\u{2069}\u{200B}\u{200D}\u{200F}\u{00AD}\u{2028}\u{2029}\u{FEFF}\u{E0041}\u{061C}\u{0007}";
+        for c in hidden.chars() {
+            let name = format!("Alice{c}Example");
+            let e = NameCard::sign(&alice, &bob.id(), &name, 5).unwrap_err();
+            assert_eq!(e.code(), "malformed", "U+{:04X}", c as u32);
+            let mut t = terms();
+            t.owner_name = name.clone();
+            assert!(Invitation::create(&alice, t, &mut os_rng()).is_err());
+            let inv = Invitation::create(&alice, terms(), &mut os_rng()).unwrap();
+            assert!(inv.accept(&bob, &name, 1, &mut os_rng()).is_err());
+        }
+        // Letters and marks of any script, and ordinary spaces, pass.
+        for name in ["Zoë Ødegård", "محمد", "李小龍", "Dr. Anne-Marie O'Neil"] {
+            NameCard::sign(&alice, &bob.id(), name, 5).unwrap();
+        }
     }
 
     #[test]

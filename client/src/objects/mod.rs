@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod grant;
 pub mod identity;
 pub mod invitation;
+pub mod mail;
 pub mod manifest;
 pub mod owner_state;
 pub mod record;

@@ -4,8 +4,8 @@
 //! encrypted state only.
 
 use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 use super::{from_js, party_view, to_js, to_u64, Identity, PartyView, PublicIdentity};
 use crate::envelope::Envelope;
@@ -14,7 +14,6 @@ use crate::invitation::{
     NameCard,
 };
 use crate::owner_state::{open_state as core_open, seal_state as core_seal, state_header};
-use crate::primitives::codec::{Kind, BRAND};
 use crate::primitives::os_rng;
 
 #[derive(Deserialize)]
@@ -63,17 +62,20 @@ pub fn create_invitation(owner: &Identity, terms: JsValue) -> Result<JsValue, Js
         },
         &mut os_rng(),
     )?;
+    // Serialized straight from the zeroized buffers: no other copy of `s`
+    // is left in wasm memory.
     #[derive(Serialize)]
     struct Out<'a> {
-        bytes: ByteBuf,
-        secret: ByteBuf,
+        bytes: &'a serde_bytes::Bytes,
+        secret: &'a serde_bytes::Bytes,
         #[serde(flatten)]
         view: &'a InvitationView,
     }
     let v = view(&inv);
+    let secret = inv.secret.to_bytes();
     to_js(&Out {
-        bytes: ByteBuf::from(inv.as_bytes().to_vec()),
-        secret: ByteBuf::from(inv.secret.to_bytes().to_vec()),
+        bytes: serde_bytes::Bytes::new(inv.as_bytes()),
+        secret: serde_bytes::Bytes::new(secret.as_ref()),
         view: &v,
     })
 }
@@ -81,45 +83,37 @@ pub fn create_invitation(owner: &Identity, terms: JsValue) -> Result<JsValue, Js
 /// Decodes an invitation and verifies its owner's signature:
 /// `{id, owner: {id, fingerprint, publicKey}, expiresAt, role, sections, ownerName}`.
 #[wasm_bindgen(js_name = openInvitation)]
-pub fn open_invitation(bytes: &[u8]) -> Result<JsValue, JsValue> {
-    to_js(&view(&Invitation::from_bytes(bytes)?))
+pub fn open_invitation(bytes: Vec<u8>) -> Result<JsValue, JsValue> {
+    // Owned, so the copy of `s` the call made in wasm memory is zeroized.
+    let bytes = Zeroizing::new(bytes);
+    to_js(&view(&Invitation::from_bytes(&bytes)?))
 }
 
 /// The acceptance of invitation `bytes` by `invitee` (signed, MACed under
 /// the secret, sealed to its key), as mail sealed to the invitation's owner.
 #[wasm_bindgen(js_name = acceptInvitation)]
 pub fn accept_invitation(
-    bytes: &[u8],
+    bytes: Vec<u8>,
     invitee: &Identity,
     name: &str,
     now: f64,
 ) -> Result<Vec<u8>, JsValue> {
-    let inv = Invitation::from_bytes(bytes)?;
+    let bytes = Zeroizing::new(bytes);
+    let inv = Invitation::from_bytes(&bytes)?;
     let acc = inv.accept(&invitee.0, name, to_u64(now, "now")?, &mut os_rng())?;
     Ok(Envelope::seal_mail(&inv.owner.encryption, acc.as_bytes(), &mut os_rng())?.to_bytes())
 }
 
-/// The kind byte of mail sealed to `me` when it is a SeSPHR object that
-/// travels in mail (receipt bundle `0x15`, acceptance `0x17`, name card
-/// `0x1a`, access request `0x1e`, access refusal `0x1f`); `undefined` for
-/// anything else that opens. Throws
-/// `decryption_failed` for mail that does not open.
+/// The kind byte of mail sealed to `me` when it holds, whole, a SeSPHR
+/// object that travels in mail and is for `me` (`crate::mail::kind_of`:
+/// receipt bundle `0x15`, acceptance `0x17`, name card `0x1a`, access
+/// request `0x1e`, access refusal `0x1f`);
+/// `undefined` for anything else that opens, a known prefix over junk
+/// included. Throws `decryption_failed` for mail that does not open.
 #[wasm_bindgen(js_name = mailKind)]
 pub fn mail_kind(me: &Identity, sealed: &[u8]) -> Result<Option<u8>, JsValue> {
     let plain = Envelope::from_bytes(sealed)?.open_mail(&me.0)?;
-    const MAIL_KINDS: [Kind; 5] = [
-        Kind::ReceiptBundle,
-        Kind::Acceptance,
-        Kind::NameCard,
-        Kind::AccessRequest,
-        Kind::AccessRefusal,
-    ];
-    Ok(match plain.get(..5) {
-        Some(head) if head[..4] == BRAND => {
-            MAIL_KINDS.iter().map(|k| *k as u8).find(|k| *k == head[4])
-        }
-        _ => None,
-    })
+    Ok(crate::mail::kind_of(&plain, &me.0.id()).map(|k| k as u8))
 }
 
 /// The invitation id an acceptance in mail sealed to `me` answers (hex).
@@ -133,9 +127,13 @@ pub fn acceptance_invitation_id(me: &Identity, sealed: &[u8]) -> Result<String, 
 /// secret and verifies its MAC and the invitee's signature:
 /// `{invitee: {id, fingerprint, publicKey}, invitationId, acceptedAt, name}`.
 #[wasm_bindgen(js_name = openAcceptance)]
-pub fn open_acceptance(owner: &Identity, sealed: &[u8], secret: &[u8]) -> Result<JsValue, JsValue> {
+pub fn open_acceptance(
+    owner: &Identity,
+    sealed: &[u8],
+    secret: Vec<u8>,
+) -> Result<JsValue, JsValue> {
     let plain = Envelope::from_bytes(sealed)?.open_mail(&owner.0)?;
-    let secret = InvitationSecret::from_bytes(secret)?;
+    let secret = InvitationSecret::from_bytes(&Zeroizing::new(secret))?;
     let v = Acceptance::from_bytes(&plain)?.open(&secret, &owner.0.id())?;
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]

@@ -120,6 +120,8 @@ pub struct MailListing {
     pub sender: String,
     /// The sealed mail, hex.
     pub sealed: String,
+    /// Its arrival number in this mailbox: `?after=` it asks for the next page.
+    pub seq: u64,
 }
 
 /// A blob (or a byte range of it) ready to stream back.
@@ -517,21 +519,34 @@ impl Relay {
         .await
     }
 
-    /// `GET /v1/mail`: the caller's oldest [`MAIL_PAGE`] items, in arrival
-    /// order (token: `ReadMail`); the rest follow once these are deleted.
-    pub async fn get_mail(&self, token: Option<&str>) -> Result<Vec<MailListing>, ApiError> {
+    /// `GET /v1/mail?after=<seq>`: the caller's oldest [`MAIL_PAGE`] items
+    /// that arrived after `seq` (default 0: from the start), in arrival order
+    /// (token: `ReadMail`). Each carries its `seq`: the last one's asks for
+    /// the next page, so mail a reader keeps never hides what came later.
+    pub async fn get_mail(
+        &self,
+        after: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Vec<MailListing>, ApiError> {
+        let after = match after {
+            None => 0,
+            Some(a) => a.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("invalid_argument", "after must be a mail's seq number")
+            })?,
+        };
         let t = check_token(token, Purpose::ReadMail, &[], self.replay_window_ms)?;
         self.spend(&t).await?;
         self.store
-            .inbox(Mailbox::Mail, &t.party.id().0, MAIL_PAGE)
+            .mail_page(&t.party.id().0, after, MAIL_PAGE)
             .await?
             .into_iter()
-            .map(|(id, b)| {
+            .map(|(seq, id, b)| {
                 let item: StoredMail = serde_json::from_slice(&b).map_err(ApiError::internal)?;
                 Ok(MailListing {
                     id: hex::encode(id),
                     sender: item.sender,
                     sealed: item.sealed,
+                    seq,
                 })
             })
             .collect()

@@ -162,12 +162,16 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
     let get_mail = base
         .and(warp::path!("mail"))
         .and(warp::get())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
         .and(token())
         .and(r.clone())
-        .and_then(|t: Option<String>, r: Arc<Relay>| async move {
-            let items = reject(r.get_mail(t.as_deref()).await)?;
-            Ok::<_, Rejection>(json(StatusCode::OK, &items))
-        });
+        .and_then(
+            |q: std::collections::HashMap<String, String>, t: Option<String>, r: Arc<Relay>| async move {
+                let after = q.get("after").map(String::as_str);
+                let items = reject(r.get_mail(after, t.as_deref()).await)?;
+                Ok::<_, Rejection>(json(StatusCode::OK, &items))
+            },
+        );
     let delete_mail = base
         .and(warp::path!("mail" / String))
         .and(warp::delete())

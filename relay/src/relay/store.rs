@@ -43,6 +43,8 @@ impl From<rusqlite::Error> for StoreError {
 
 /// A boxed future of a store operation.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// One stored mail as a page lists it: `(seq, id, JSON)`.
+pub type MailRow = (u64, [u8; 32], Vec<u8>);
 /// A stream of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
@@ -306,6 +308,14 @@ pub trait RelayStore: Send + Sync {
         grantee: &'a [u8; 32],
         limit: usize,
     ) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>>;
+    /// A page of a party's mail: up to `limit` items whose arrival number is
+    /// above `after`, in arrival order: `(seq, id, JSON)`.
+    fn mail_page<'a>(
+        &'a self,
+        grantee: &'a [u8; 32],
+        after: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<MailRow>>;
     /// Removes an item from one of a party's boxes; `false` if absent.
     fn delete_inbox<'a>(
         &'a self,
@@ -889,6 +899,32 @@ impl RelayStore for LocalStore {
             ))?;
             let rows = st.query_map(params![&grantee[..], limit], |r| {
                 Ok((arr32(r.get(0)?)?, r.get(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn mail_page<'a>(
+        &'a self,
+        grantee: &'a [u8; 32],
+        after: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<MailRow>> {
+        let grantee = *grantee;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        meta(&self.meta, move |c| {
+            let mut st = c.prepare(
+                "SELECT seq, id, item FROM mail WHERE grantee = ?1 AND seq > ?2 \
+                 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![&grantee[..], after, limit], |r| {
+                let seq: i64 = r.get(0)?;
+                Ok((
+                    u64::try_from(seq).unwrap_or(0),
+                    arr32(r.get(1)?)?,
+                    r.get(2)?,
+                ))
             })?;
             rows.collect()
         })
