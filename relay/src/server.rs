@@ -191,9 +191,7 @@ pub fn routes(
     Ok(warp::method()
         .and(warp::path::full())
         .and(all.recover(recover).unify())
-        .map(move |m: Method, p: FullPath, r| {
-            secure(p.as_str(), dev, shl_cors(&m, p.as_str(), r))
-        })
+        .map(move |m: Method, p: FullPath, r| secure(p.as_str(), dev, shl_cors(&m, p.as_str(), r)))
         .boxed())
 }
 

@@ -236,7 +236,9 @@ async fn wrong_passcodes_run_out_even_in_parallel_and_then_the_right_one_fails_t
     let answers =
         futures_util::future::join_all((0..12).map(|_| manifest(api, &id.1, wrong.clone()))).await;
     assert!(
-        answers.iter().all(|(s, _)| [401, 404, 429, 503].contains(s)),
+        answers
+            .iter()
+            .all(|(s, _)| [401, 404, 429, 503].contains(s)),
         "{answers:?}"
     );
     let mut remaining: Vec<u64> = answers
@@ -547,7 +549,10 @@ async fn the_public_routes_answer_any_origin_and_locations_use_the_configured_ur
         .unwrap()
         .to_string();
     assert!(csp.contains("connect-src 'self' https:;"), "{csp}");
-    assert!(!csp.contains("localhost") && !csp.contains("127.0.0.1"), "{csp}");
+    assert!(
+        !csp.contains("localhost") && !csp.contains("127.0.0.1"),
+        "{csp}"
+    );
 
     // The preflight a viewer on another origin sends first.
     let resp = api
@@ -642,7 +647,9 @@ async fn the_retrieval_log_keeps_the_latest_thousand() {
 
 #[tokio::test]
 async fn an_owners_link_files_are_bounded_in_bytes() {
-    use sesphr_relay::relay::store::{LocalStore, RelayStore, ShlLinkRow, ShlPut, SHL_BYTES_PER_OWNER};
+    use sesphr_relay::relay::store::{
+        LocalStore, RelayStore, ShlLinkRow, ShlPut, SHL_BYTES_PER_OWNER,
+    };
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path().join("relay")).unwrap();
     let big = "x".repeat(9 << 20);
@@ -663,16 +670,22 @@ async fn an_owners_link_files_are_bounded_in_bytes() {
         assert_eq!(store.shl_put(row(id, 1), 256).await.unwrap(), ShlPut::New);
     }
     assert!(3 * (9 << 20) <= SHL_BYTES_PER_OWNER && 4 * (9 << 20) > SHL_BYTES_PER_OWNER);
-    assert_eq!(store.shl_put(row(4, 1), 256).await.unwrap(), ShlPut::OverQuota);
+    assert_eq!(
+        store.shl_put(row(4, 1), 256).await.unwrap(),
+        ShlPut::OverQuota
+    );
     assert_eq!(store.shl_put(row(5, 2), 256).await.unwrap(), ShlPut::New);
     // Replacing or refreshing a link counts its new files, not its old ones.
-    assert_eq!(store.shl_put(row(1, 1), 256).await.unwrap(), ShlPut::Replaced);
+    assert_eq!(
+        store.shl_put(row(1, 1), 256).await.unwrap(),
+        ShlPut::Replaced
+    );
     let files = vec![("a/b".to_string(), big.clone())];
     assert_eq!(
         store.shl_refresh([1; 32], [2; 32], files, 2).await.unwrap(),
         ShlPut::Replaced
     );
-    let more = vec![("a/b".to_string(), "x".repeat(6 << 20)); 2];
+    let more = vec![("a/b".to_string(), "x".repeat(8 << 20)); 2];
     assert_eq!(
         store.shl_refresh([1; 32], [2; 32], more, 2).await.unwrap(),
         ShlPut::OverQuota

@@ -217,8 +217,12 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
                 let m = reject(r.link_manifest(&id, req, r.public_url()).await)?;
                 // Never kept by a cache: a manifest names live locations.
                 Ok::<_, Rejection>(
-                    warp::reply::with_header(json(StatusCode::OK, &m), header::CACHE_CONTROL, "no-store")
-                        .into_response(),
+                    warp::reply::with_header(
+                        json(StatusCode::OK, &m),
+                        header::CACHE_CONTROL,
+                        "no-store",
+                    )
+                    .into_response(),
                 )
             },
         );

@@ -1047,7 +1047,9 @@ impl RelayStore for LocalStore {
             let (Some(salt), Some(hash)) = (salt, hash) else {
                 return Ok(ShlGate::Open);
             };
-            if left <= 0 {
+            // Without taking, a passcode link is only named as one (a
+            // reservation in flight may hold its last attempt).
+            if left <= 0 && take {
                 return Ok(ShlGate::Gone);
             }
             if take {
@@ -1068,7 +1070,7 @@ impl RelayStore for LocalStore {
                 owner: owner.try_into().map_err(|_| bad())?,
                 salt: salt.try_into().map_err(|_| bad())?,
                 hash: hash.try_into().map_err(|_| bad())?,
-                left: if take { left - 1 } else { left } as u32,
+                left: (if take { left - 1 } else { left.max(0) }) as u32,
             })
         })
     }
