@@ -669,7 +669,7 @@ async fn an_owners_link_files_are_bounded_in_bytes() {
     for id in 1..=3 {
         assert_eq!(store.shl_put(row(id, 1), 256).await.unwrap(), ShlPut::New);
     }
-    assert!(3 * (9 << 20) <= SHL_BYTES_PER_OWNER && 4 * (9 << 20) > SHL_BYTES_PER_OWNER);
+    const { assert!(3 * (9 << 20) <= SHL_BYTES_PER_OWNER && 4 * (9 << 20) > SHL_BYTES_PER_OWNER) };
     assert_eq!(
         store.shl_put(row(4, 1), 256).await.unwrap(),
         ShlPut::OverQuota
