@@ -192,6 +192,26 @@ function showResult(box, shlink, { passcode, names }) {
   box.hidden = false;
 }
 
+/** Live links whose last refresh failed (this browser's view): shown as not up to date. */
+const STALE_KEY = "sesphr.shl-stale";
+const stale = new Set(
+  (() => {
+    try {
+      const v = JSON.parse(localStorage.getItem(STALE_KEY) ?? "[]");
+      return Array.isArray(v) ? v : [];
+    } catch {
+      return [];
+    }
+  })(),
+);
+function saveStale() {
+  try {
+    localStorage.setItem(STALE_KEY, JSON.stringify([...stale]));
+  } catch {
+    // Private mode: kept for this page only.
+  }
+}
+
 /** Lists every link of the identity with its retrievals. */
 async function renderList() {
   const state = mounted;
@@ -204,16 +224,19 @@ async function renderList() {
 
 function linkRow(record, link) {
   let covers;
+  // The terms sealed with the kept key (the relay's listing cannot change them).
+  let sealed = link;
   try {
-    const { record: rid, sections } = record.linkSections(link);
-    covers = rid === record.recordId ? sections.join(", ") : `${sections.join(", ")} (another record)`;
+    const note = record.linkTerms(link);
+    sealed = { passcode: note.passcode, longTerm: note.longTerm, expiresAt: note.exp };
+    covers = note.record === record.recordId ? note.sections.join(", ") : `${note.sections.join(", ")} (another record)`;
   } catch (e) {
     covers = e.code === "no_link_key" ? "(not known: made elsewhere)" : "(its key for you failed its check)";
   }
   const terms = [
-    link.passcode ? `passcode, ${link.attemptsLeft} wrong tries left` : "no passcode",
-    link.longTerm ? "kept up to date" : "snapshot",
-    link.expiresAt ? `expires ${when(link.expiresAt)}` : "no expiry",
+    sealed.passcode ? `passcode, ${link.attemptsLeft} wrong tries left` : "no passcode",
+    sealed.longTerm ? (stale.has(link.id) ? "NOT up to date: its last update failed (too large, or the server refused)" : "kept up to date") : "snapshot",
+    sealed.expiresAt ? `expires ${when(sealed.expiresAt)}` : "no expiry",
   ];
   const got = link.retrievals.length
     ? el("ul", { className: "shares" }, ...link.retrievals.map((r) => el("li", {}, el("b", {}, r.recipient), ` — ${when(r.at)}`)))
@@ -233,7 +256,7 @@ function linkRow(record, link) {
         {
           type: "button",
           className: "small",
-          onclick: action(() => showResult($("link-result"), record.linkUrl(link), { passcode: link.passcode, names: covers.split(", ") })),
+          onclick: action(() => showResult($("link-result"), record.linkUrl(link), { passcode: sealed.passcode, names: covers.split(", ") })),
         },
         "Show",
       ),
@@ -269,6 +292,9 @@ export async function refreshLiveLinks(record, names) {
     if (mounted) fail(e, messageLine($("link-table")));
     return;
   }
+  for (const id of outcome.refreshed) stale.delete(id);
+  for (const { id } of outcome.failed) stale.add(id);
+  saveStale();
   if (!mounted || mounted.record !== record) return;
   if (outcome.refreshed.length || outcome.failed.length) await renderList().catch(() => {});
   const line = $("link-table").closest(".scroll");
@@ -289,17 +315,10 @@ async function showEmergencyCard(record) {
   if (!names.some((n) => n !== "demographics")) {
     throw new S.SesphrError("invalid_argument", "Write your allergies, medications or history first: the emergency card shows them.");
   }
-  let url;
-  for (const link of await record.links()) {
-    if (link.label !== EMERGENCY_LABEL || !link.longTerm || link.passcode || !link.ownerKey) continue;
-    try {
-      if (record.linkSections(link).record === record.recordId) url = record.linkUrl(link);
-    } catch {
-      // Not openable: a new card link is made below.
-    }
-    if (url) break;
-  }
-  if (!url) url = (await record.createLink({ sections: names, label: EMERGENCY_LABEL, longTerm: true })).url;
+  // Reused only when its sealed note says it is the card over exactly these
+  // sections: the relay's label and flags decide nothing.
+  let url = await record.cardLink(names);
+  if (!url) url = (await record.createLink({ sections: names, label: EMERGENCY_LABEL, longTerm: true, card: true })).url;
   let name;
   if (filled.has("demographics")) {
     const open = await record.open("demographics");

@@ -15,9 +15,11 @@ function words(e) {
       ? `Wrong passcode. ${e.remainingAttempts} attempt${e.remainingAttempts === 1 ? "" : "s"} left before the link locks.`
       : "Wrong passcode. No attempts are left: the link is now locked.";
   }
+  if (e.code === "passcode_required") return "This link needs a passcode: ask the person who shared it, then enter it.";
   if (e.code === "recipient_required") return "Give your name first.";
   if (e.code === "decryption_failed") return "The shared files failed their check: they may have been tampered with, so nothing is shown.";
   if (e.code === "malformed" || e.code === "unknown_version") return "This is not a SMART Health Link this viewer can open.";
+  if (e.code === "busy") return "The server is busy checking other passcodes. Wait a moment and try again.";
   if (e.code === "rate_limited") return "Too many tries in a short time. Wait a moment and try again.";
   return undefined;
 }
@@ -86,7 +88,9 @@ $("viewer-paste").addEventListener(
   "submit",
   action(async () => {
     const text = $("viewer-link").value.trim();
-    history.replaceState(null, "", `#${text.slice(text.indexOf("shlink:/"))}`);
+    // Only the shlink goes into this page's fragment (and none when there is none).
+    const at = text.indexOf("shlink:/");
+    history.replaceState(null, "", at >= 0 ? `#${text.slice(at)}` : location.pathname);
     show(text);
   }),
 );

@@ -525,6 +525,10 @@ export class PatientRecord {
   linkUrl(link: LinkListing): string;
   /** Which record (hex id) and sections a listed link covers. */
   linkSections(link: LinkListing): { record: string; sections: string[] };
+  /** The terms sealed with a listed link's kept key (the relay cannot change them; `exp` in ms). */
+  linkTerms(link: LinkListing): { record: string; sections: string[]; longTerm: boolean; passcode: boolean; exp?: number; label?: string; direct: boolean; card: boolean };
+  /** The `shlink:/…` of this record's live emergency card link over exactly `sections` (made with `card: true`), or undefined. */
+  cardLink(sections: string[]): Promise<string | undefined>;
   /**
    * Re-exports this record's live (long-term) links that cover any of
    * `names` (all if omitted) under their own keys; call after a write.
@@ -880,6 +884,8 @@ export interface CreateLinkOptions {
   longTerm?: boolean;
   /** The flag `U`: a viewer GETs the one file itself (`?recipient=`); no passcode. */
   directFile?: boolean;
+  /** Marks the link (sealed in its kept note) as the emergency card, for `cardLink`. */
+  card?: boolean;
 }
 
 /** One of the owner's links, as the relay lists it. */

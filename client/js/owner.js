@@ -546,6 +546,16 @@ export class PatientRecord {
     return shl.linkSections(this.identity, link);
   }
 
+  /** The terms sealed with a listed link's kept key: `{record, sections, longTerm, passcode, exp, label, direct, card}`. */
+  linkTerms(link) {
+    return shl.linkTerms(this.identity, link);
+  }
+
+  /** The `shlink:/…` of this record's emergency card link over exactly `sections`, if one was made (`card: true`) and is live; else undefined. */
+  cardLink(sections) {
+    return shl.cardLink(this, sections);
+  }
+
   /**
    * Re-exports this record's live (long-term) links that cover any of
    * `names` (all of them if omitted) under their own keys: call after a

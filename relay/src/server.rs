@@ -18,16 +18,31 @@ use crate::relay::{routes as relay_routes, Relay};
 use crate::srs::store::SqliteStore;
 use crate::srs::{routes as srs_routes, Srs};
 
-/// Security headers on every response (`path`: the request's).
-fn secure(path: &str, mut resp: warp::reply::Response) -> warp::reply::Response {
+/// Whether a public URL names this machine (a development relay).
+fn loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+/// Security headers on every response (`path`: the request's; `dev`: the
+/// relay is reached on this machine only).
+fn secure(path: &str, dev: bool, mut resp: warp::reply::Response) -> warp::reply::Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(if path == "/view.html" {
+        header::HeaderValue::from_static(if path == "/view.html" && dev {
             // The SMART Health Link viewer also opens links of other SHL
-            // servers: it may fetch from any https origin (and plain http
-            // on this machine, for development); scripts stay 'self'.
+            // servers: it may fetch from any https origin, and, on a relay
+            // reached on this machine (development), plain http here too;
+            // scripts stay 'self'.
             "default-src 'self'; connect-src 'self' https: http://localhost:* http://127.0.0.1:*; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        } else if path == "/view.html" {
+            "default-src 'self'; connect-src 'self' https:; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
         } else {
             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
         }),
@@ -172,10 +187,11 @@ pub fn routes(
             .unify()
             .boxed();
     }
+    let dev = config.public_url.as_deref().is_none_or(loopback_url);
     Ok(warp::method()
         .and(warp::path::full())
         .and(all.recover(recover).unify())
-        .map(|m: Method, p: FullPath, r| secure(p.as_str(), shl_cors(&m, p.as_str(), r)))
+        .map(move |m: Method, p: FullPath, r| secure(p.as_str(), dev, shl_cors(&m, p.as_str(), r)))
         .boxed())
 }
 

@@ -75,6 +75,19 @@ async fn manifest(api: &Api, id: &str, req: serde_json::Value) -> (u16, serde_js
     .await
 }
 
+/// A manifest request sent again while the relay says to wait (`429`,
+/// `503 busy`), as a patient viewer would.
+async fn manifest_paced(api: &Api, id: &str, req: serde_json::Value) -> (u16, serde_json::Value) {
+    for _ in 0..40 {
+        let (s, v) = manifest(api, id, req.clone()).await;
+        if s != 429 && s != 503 {
+            return (s, v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    panic!("the relay kept saying to wait");
+}
+
 async fn list(api: &Api, who: &Identity) -> (u16, serde_json::Value) {
     let t = token(who, Purpose::ListLinks, &[]);
     call(api, reqwest::Method::GET, "/v1/shl", Some(&t), None).await
@@ -107,7 +120,8 @@ async fn a_link_is_served_as_specified_and_logged_for_its_owner_only() {
     let (s, v) = manifest(
         api,
         &id.1,
-        serde_json::json!({ "recipient": "Dr. Bob", "embeddedLengthMax": 1000 }),
+        // A number the specification does not say is an integer: taken as one.
+        serde_json::json!({ "recipient": "Dr. Bob", "embeddedLengthMax": 1000.5 }),
     )
     .await;
     assert_eq!(s, 200, "{v}");
@@ -188,34 +202,61 @@ async fn wrong_passcodes_run_out_even_in_parallel_and_then_the_right_one_fails_t
     });
     assert_eq!(put(api, &alice, &id, &link).await.0, 201);
 
-    // The right passcode opens it and costs no attempt; a missing one is wrong.
+    // The right passcode opens it and costs no attempt; a missing one is
+    // asked for and costs none either (no attempt, no hash).
     let ok = serde_json::json!({ "recipient": "r", "passcode": "1234" });
-    assert_eq!(manifest(api, &id.1, ok.clone()).await.0, 200);
-    let (s, v) = manifest(api, &id.1, serde_json::json!({ "recipient": "r" })).await;
-    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(4)));
-    let (s, v) = manifest(
+    assert_eq!(manifest_paced(api, &id.1, ok.clone()).await.0, 200);
+    for _ in 0..3 {
+        let (s, v) = manifest_paced(api, &id.1, serde_json::json!({ "recipient": "r" })).await;
+        assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(5)));
+        assert_eq!(v["code"], "passcode_required");
+    }
+    let (s, v) = manifest_paced(
         api,
         &id.1,
         serde_json::json!({ "recipient": "r", "passcode": "0000" }),
     )
     .await;
-    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(3)));
+    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(4)));
     assert_eq!(v["code"], "wrong_passcode");
+    let (s, v) = manifest_paced(
+        api,
+        &id.1,
+        serde_json::json!({ "recipient": "r", "passcode": "0001" }),
+    )
+    .await;
+    assert_eq!((s, v["remainingAttempts"].as_u64()), (401, Some(3)));
 
-    // Twelve wrong attempts at once: exactly three are counted as 401s, the
-    // rest find the link used up (404), and the right passcode fails after.
+    // Twelve wrong attempts at once, then more one by one until the link is
+    // used up: exactly three are ever counted as 401s (the others find the
+    // link used up, or are told to wait and take nothing), and the right
+    // passcode fails after.
+    tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
     let wrong = serde_json::json!({ "recipient": "r", "passcode": "9999" });
     let answers =
         futures_util::future::join_all((0..12).map(|_| manifest(api, &id.1, wrong.clone()))).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _)| [401, 404, 429, 503].contains(s)),
+        "{answers:?}"
+    );
     let mut remaining: Vec<u64> = answers
         .iter()
         .filter(|(s, _)| *s == 401)
         .map(|(_, v)| v["remainingAttempts"].as_u64().unwrap())
         .collect();
+    loop {
+        let (s, v) = manifest_paced(api, &id.1, wrong.clone()).await;
+        if s == 404 {
+            break;
+        }
+        assert_eq!(s, 401, "{v}");
+        remaining.push(v["remainingAttempts"].as_u64().unwrap());
+    }
     remaining.sort_unstable();
     assert_eq!(remaining, vec![0, 1, 2], "{answers:?}");
-    assert!(answers.iter().all(|(s, _)| *s == 401 || *s == 404));
-    assert_eq!(manifest(api, &id.1, ok).await.0, 404);
+    assert_eq!(manifest_paced(api, &id.1, ok).await.0, 404);
     let (_, v) = list(api, &alice).await;
     assert_eq!(v[0]["attemptsLeft"], 0);
     assert_eq!(v[0]["passcode"], true);
@@ -238,6 +279,75 @@ async fn wrong_passcodes_run_out_even_in_parallel_and_then_the_right_one_fails_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_gets_on_a_passcode_link_never_touch_its_attempts() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let link = serde_json::json!({
+        "passcode": "1234", "maxAttempts": 1, "files": [file(&key, "{}")]
+    });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+    // A stranger floods `GET ?recipient=` while the holder, with one
+    // attempt left, sends the right passcode: the holder always gets in.
+    let path = format!("/v1/shl/{}?recipient=x", id.1);
+    let get = || call(api, reqwest::Method::GET, &path, None, None);
+    let ok = serde_json::json!({ "recipient": "r", "passcode": "1234" });
+    for _ in 0..3 {
+        let gets = futures_util::future::join_all((0..6).map(|_| get()));
+        let (answers, right) = tokio::join!(gets, manifest(api, &id.1, ok.clone()));
+        assert!(
+            answers
+                .iter()
+                .all(|(s, v)| *s == 401 && v["code"] == "passcode_required"),
+            "{answers:?}"
+        );
+        assert_eq!(right.0, 200, "{right:?}");
+        // The link's own bucket (8 at once, 2 a second) refills.
+        tokio::time::sleep(std::time::Duration::from_millis(3600)).await;
+    }
+    let (_, v) = list(api, &alice).await;
+    assert_eq!(v[0]["attemptsLeft"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passcode_hashes_at_once_are_capped_and_the_refused_take_no_attempt() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let key = LinkKey::generate(&mut os_rng());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Three requests per core, six per link, each link another owner's:
+    // no link or owner bucket is hit, only the global cap on hashes.
+    let n = cores * 3;
+    let mut links = Vec::new();
+    for _ in 0..n.div_ceil(6) {
+        let owner = party(client).await;
+        let id = new_id();
+        let link = serde_json::json!({ "passcode": "1234", "files": [file(&key, "{}")] });
+        assert_eq!(put(api, &owner, &id, &link).await.0, 201);
+        links.push((owner, id));
+    }
+    let ok = serde_json::json!({ "recipient": "r", "passcode": "1234" });
+    let answers = futures_util::future::join_all(
+        (0..n).map(|i| manifest(api, &links[i / 6].1 .1, ok.clone())),
+    )
+    .await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, v)| *s == 200 || (*s == 503 && v["code"] == "busy")),
+        "{answers:?}"
+    );
+    assert!(answers.iter().any(|(s, _)| *s == 503), "{answers:?}");
+    for (owner, id) in &links {
+        assert_eq!(manifest_paced(api, &id.1, ok.clone()).await.0, 200);
+        let (_, v) = list(api, owner).await;
+        assert_eq!(v[0]["attemptsLeft"], 10, "a busy answer took no attempt");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_oversized_and_malformed_links_are_refused() {
     let d = deploy(|_| {}).await;
     let (api, client) = (&d.api, &d.client);
@@ -248,6 +358,14 @@ async fn expired_oversized_and_malformed_links_are_refused() {
     let id = new_id();
     let past = serde_json::json!({ "expiresAt": now() - 1, "files": [file(&key, "{}")] });
     assert_eq!(put(api, &alice, &id, &past).await.1["code"], "bad_link");
+    // So is one past 100 years (or past what a signed 64-bit time holds).
+    for far in [now() + 101 * 365 * 24 * 3600 * 1000, 1u64 << 63, u64::MAX] {
+        let far = serde_json::json!({ "expiresAt": far, "files": [file(&key, "{}")] });
+        let (s, v) = put(api, &alice, &id, &far).await;
+        assert_eq!((s, v["code"].as_str()), (400, Some("bad_link")), "{v}");
+    }
+    let (s, _) = list(api, &alice).await;
+    assert_eq!(s, 200);
     let soon = serde_json::json!({ "expiresAt": now() + 1500, "files": [file(&key, "{}")] });
     assert_eq!(put(api, &alice, &id, &soon).await.0, 201);
     assert_eq!(
@@ -418,6 +536,24 @@ async fn the_public_routes_answer_any_origin_and_locations_use_the_configured_ur
     assert_eq!(put(api, &alice, &id, &link).await.0, 201);
     let url = format!("{}/v1/shl/{}", api.base, id.1);
 
+    // A relay with a public (non-loopback) URL lets its viewer page reach
+    // https origins only, not plain http on the visitor's machine.
+    let view = api
+        .http
+        .get(format!("{}/view.html", api.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = view.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("connect-src 'self' https:;"), "{csp}");
+    assert!(
+        !csp.contains("localhost") && !csp.contains("127.0.0.1"),
+        "{csp}"
+    );
+
     // The preflight a viewer on another origin sends first.
     let resp = api
         .http
@@ -507,4 +643,52 @@ async fn the_retrieval_log_keeps_the_latest_thousand() {
     assert_eq!(log.len() as i64, SHL_RETRIEVALS_KEPT);
     assert_eq!(log[0].recipient, "r5", "the oldest five were dropped");
     assert_eq!(log.last().unwrap().recipient, format!("r{}", n - 1));
+}
+
+#[tokio::test]
+async fn an_owners_link_files_are_bounded_in_bytes() {
+    use sesphr_relay::relay::store::{
+        LocalStore, RelayStore, ShlLinkRow, ShlPut, SHL_BYTES_PER_OWNER,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path().join("relay")).unwrap();
+    let big = "x".repeat(9 << 20);
+    let row = |id: u8, owner: u8| ShlLinkRow {
+        id: [id; 32],
+        owner: [owner; 32],
+        passcode: None,
+        attempts_left: 10,
+        expires_at: None,
+        long_term: true,
+        label: None,
+        created: 1,
+        files: vec![("a/b".into(), big.clone())],
+        owner_key: None,
+    };
+    // Three 9 MiB links fit in 32 MiB; a fourth does not, for this owner only.
+    for id in 1..=3 {
+        assert_eq!(store.shl_put(row(id, 1), 256).await.unwrap(), ShlPut::New);
+    }
+    const { assert!(3 * (9 << 20) <= SHL_BYTES_PER_OWNER && 4 * (9 << 20) > SHL_BYTES_PER_OWNER) };
+    assert_eq!(
+        store.shl_put(row(4, 1), 256).await.unwrap(),
+        ShlPut::OverQuota
+    );
+    assert_eq!(store.shl_put(row(5, 2), 256).await.unwrap(), ShlPut::New);
+    // Replacing or refreshing a link counts its new files, not its old ones.
+    assert_eq!(
+        store.shl_put(row(1, 1), 256).await.unwrap(),
+        ShlPut::Replaced
+    );
+    let files = vec![("a/b".to_string(), big.clone())];
+    assert_eq!(
+        store.shl_refresh([1; 32], [2; 32], files, 2).await.unwrap(),
+        ShlPut::Replaced
+    );
+    let more = vec![("a/b".to_string(), "x".repeat(8 << 20)); 2];
+    assert_eq!(
+        store.shl_refresh([1; 32], [2; 32], more, 2).await.unwrap(),
+        ShlPut::OverQuota
+    );
+    assert_eq!(store.shl_list([1; 32]).await.unwrap().len(), 3);
 }

@@ -68,12 +68,15 @@ test("a link the package made opens with jose, exactly as the specification says
   // The right one: files, each a compact JWE dir/A256GCM with its cty, opening under the key.
   r = await manifest(p.url, { recipient: "ER triage", passcode: "4711", embeddedLengthMax: 10 });
   assert.equal(r.status, 200);
+  assert.equal(r.headers.get("cache-control"), "no-store");
   const m = await r.json();
   assert.ok(Array.isArray(m.files) && m.files.length === 1, JSON.stringify(m));
   const f = m.files[0];
   assert.equal(f.contentType, "application/fhir+json");
   assert.equal(typeof f.location, "string", "a file over embeddedLengthMax comes as a location");
-  const jwe = await (await fetch(f.location)).text();
+  const located = await fetch(f.location);
+  assert.equal(located.headers.get("cache-control"), "no-store");
+  const jwe = await located.text();
   const header = decodeProtectedHeader(jwe);
   assert.equal(header.alg, "dir");
   assert.equal(header.enc, "A256GCM");
@@ -152,6 +155,165 @@ test("the owner shows a link again and refreshes a live one under its key; a swa
   assert.equal(doc.content[0].attachment.size, 2000);
 });
 
+test("a relay that lies in its listing gets no refresh and no card: the terms sealed with the kept key decide", async () => {
+  const record = await patientWithRecord();
+  const live = await record.createLink({ sections: ["allergies"], longTerm: true, label: "live" });
+  const snap = await record.createLink({ sections: ["allergies"], passcode: "4711", label: "snap" });
+  const brief = await record.createLink({ sections: ["allergies"], longTerm: true, expiresAt: Date.now() + 1200 });
+  const gone = await record.createLink({ sections: ["allergies"], longTerm: true });
+  const everything = await record.createLink({ sections: ["allergies", "medications"], longTerm: true, label: "Everything" });
+  const before = await record.links();
+  await record.revokeLink(gone.id);
+  await new Promise((r) => setTimeout(r, 1300));
+
+  // The relay replays its listing from before the revocation, every link
+  // long-term, without passcode, labelled as the emergency card.
+  const puts = [];
+  const honest = record.client.fetch;
+  record.client.fetch = async (url, init = {}) => {
+    const u = new URL(String(url));
+    const method = (init.method ?? "GET").toUpperCase();
+    if (method === "GET" && u.pathname === "/v1/shl") {
+      const lied = before.map((l) => ({ ...l, longTerm: true, passcode: false, label: "Emergency card", expiresAt: undefined }));
+      return new Response(JSON.stringify(lied), { status: 200, headers: { "content-type": "application/json" } });
+    }
+    if (method === "PUT" && u.pathname.startsWith("/v1/shl/")) puts.push(u.pathname.split("/").pop());
+    return honest(url, init);
+  };
+  try {
+    await record.write([{ name: "allergies", fields: { peanuts: "severe", latex: "rash" } }]);
+    const out = await record.refreshLinks();
+    assert.deepEqual(out.failed, []);
+    assert.deepEqual(out.refreshed.sort(), [live.id, everything.id].sort());
+    assert.deepEqual(puts.sort(), [live.id, everything.id].sort(), "no write to the revoked, expired or snapshot link");
+
+    // Shown again from the sealed terms, not the listed ones.
+    const listedSnap = before.find((l) => l.id === snap.id);
+    assert.equal(record.linkUrl({ ...listedSnap, longTerm: true, passcode: false, label: "x" }), snap.url);
+    const terms = record.linkTerms(listedSnap);
+    assert.equal(terms.passcode, true);
+    assert.equal(terms.longTerm, false);
+    assert.equal(terms.label, "snap");
+    assert.equal(record.linkTerms(before.find((l) => l.id === brief.id)).longTerm, true);
+
+    // No link was made as the card: the relabelled "Everything" link is not reused.
+    assert.equal(await record.cardLink(["allergies", "medications"]), undefined);
+  } finally {
+    record.client.fetch = honest;
+  }
+  const card = await record.createLink({ sections: ["allergies", "medications"], longTerm: true, label: "Emergency card", card: true });
+  assert.equal(await record.cardLink(["allergies", "medications"]), card.url);
+  assert.equal(await record.cardLink(["allergies"]), undefined, "only the exact sections");
+  await record.revokeLink(card.id);
+  assert.equal(await record.cardLink(["allergies", "medications"]), undefined);
+});
+
+test("an emergency card carries who the patient is and whom to call, not the address, identifiers or files", async () => {
+  const record = await patientWithRecord();
+  await record.write([
+    { name: "demographics", fields: { name: "Maria Rossi", "date of birth": "1970-01-02", address: "Via Roma 1, Firenze", "insurance number": "IT-998877", "emergency contact": "Luca Rossi +39 055 123456" } },
+    { name: "allergies", fields: { peanuts: "severe" }, files: [{ name: "allergy-test.pdf", type: "application/pdf", bytes: new Uint8Array(64).fill(7) }] },
+  ]);
+  const sections = ["demographics", "allergies"];
+  const card = await record.createLink({ sections, longTerm: true, label: "Emergency card", card: true });
+  const check = async () => {
+    const [file] = await S.openLink(card.url, { recipient: "paramedic" });
+    const text = JSON.stringify(file.content);
+    for (const kept of ["Maria Rossi", "1970-01-02", "Luca Rossi", "peanuts"]) assert.ok(text.includes(kept), kept);
+    for (const left of ["Via Roma", "IT-998877", "allergy-test.pdf"]) assert.ok(!text.includes(left), left);
+  };
+  await check();
+  await record.write([{ name: "demographics", fields: { name: "Maria Rossi", "date of birth": "1970-01-02", address: "Via Roma 2", "emergency contact": "Luca Rossi +39 055 654321" } }]);
+  assert.deepEqual((await record.refreshLinks(["demographics"])).refreshed, [card.id]);
+  await check();
+  // An ordinary link over the same sections carries everything.
+  const [all] = await S.openLink((await record.createLink({ sections })).url, { recipient: "me" });
+  assert.ok(JSON.stringify(all.content).includes("Via Roma 2"));
+});
+
+test("a link's size is budgeted so its JWE fits: too large is refused in plain words, at creation and at refresh", async () => {
+  const record = await patientWithRecord();
+  const live = await record.createLink({ sections: ["allergies"], longTerm: true });
+  // 4.5 MiB of attachment: under the old 5 MiB budget, but 6 MiB of base64
+  // in the JSON, so the JWE would pass 8 MiB.
+  const big = new Uint8Array(4.5 * 1024 * 1024).map((_, i) => (i * 31) & 0xff);
+  await record.write([{ name: "allergies", fields: { peanuts: "severe" }, files: [{ name: "scan.bin", type: "application/octet-stream", bytes: big }] }]);
+  const e = await record.createLink({ sections: ["allergies"] }).catch((x) => x);
+  assert.equal(e.code, "too_large");
+  assert.match(e.message, /a link carries at most \d+\. Leave out a section with large files\./);
+  const out = await record.refreshLinks(["allergies"]);
+  assert.deepEqual(out.refreshed, []);
+  assert.deepEqual(out.failed.map((f) => [f.id, f.error.code]), [[live.id, "too_large"]]);
+});
+
+test("the package's viewer keeps a hostile link server within bounds: sizes, file count, addresses, redirects, words", async () => {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const jwe = await new CompactEncrypt(new TextEncoder().encode("{}"))
+    .setProtectedHeader({ alg: "dir", enc: "A256GCM", cty: "application/fhir+json" })
+    .encrypt(key);
+  const seen = [];
+  let answer;
+  const other = createServer((req, res) => {
+    seen.push(req.url);
+    answer(req, res);
+  });
+  await new Promise((r) => other.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${other.address().port}`;
+  const linkTo = (url, flag = "") =>
+    `shlink:/${Buffer.from(JSON.stringify({ url, key: Buffer.from(key).toString("base64url"), flag })).toString("base64url")}`;
+  const code = (p) => p.then(() => "opened", (e) => e.code);
+  const manifestOf = (m) => (req, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(m));
+  try {
+    // A manifest of 40 files; one past the size cap (streamed, no length).
+    answer = manifestOf({ files: Array.from({ length: 40 }, () => ({ contentType: "application/fhir+json", embedded: jwe })) });
+    assert.equal(await code(S.openLink(linkTo(`${base}/m`), { recipient: "r" })), "too_large");
+    answer = (req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      let n = 0;
+      const more = () => {
+        while (n < 12 && res.write(chunk)) n++;
+        if (n < 12) res.once("drain", more);
+        else res.end();
+      };
+      res.on("error", () => {});
+      more();
+    };
+    assert.equal(await code(S.openLink(linkTo(`${base}/m`), { recipient: "r" })), "too_large");
+    // A location on plain http elsewhere is not fetched; a redirect is not followed.
+    seen.length = 0;
+    answer = manifestOf({ files: [{ contentType: "application/fhir+json", location: "http://example.invalid/f" }] });
+    assert.equal(await code(S.openLink(linkTo(`${base}/m`), { recipient: "r" })), "malformed");
+    assert.equal(await code(S.openLink(linkTo("http://example.invalid/m"), { recipient: "r" })), "malformed");
+    answer = (req, res) =>
+      req.url.startsWith("/m")
+        ? manifestOf({ files: [{ contentType: "application/fhir+json", location: `${base}/hop` }] })(req, res)
+        : req.url === "/hop"
+          ? res.writeHead(302, { location: `${base}/f` }).end()
+          : res.writeHead(200, { "content-type": "application/jose" }).end(jwe);
+    assert.equal(await code(S.openLink(linkTo(`${base}/m`), { recipient: "r" })), "network");
+    assert.ok(!seen.includes("/f"), `the redirect was followed: ${seen}`);
+    // A foreign refusal's own words and codes are not shown.
+    answer = (req, res) =>
+      res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ code: "call_this_number", message: "Call +1 555 0100 to unlock", remainingAttempts: 3 }));
+    const e = await S.openLink(linkTo(`${base}/m`), { recipient: "r" }).catch((x) => x);
+    assert.equal(e.code, "http_401");
+    assert.ok(!e.message.includes("555"), e.message);
+    answer = (req, res) =>
+      res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ code: "wrong_passcode", message: "Call +1 555 0100", remainingAttempts: 3 }));
+    const w = await S.openLink(linkTo(`${base}/m`), { recipient: "r", passcode: "x" }).catch((x) => x);
+    assert.equal(w.code, "wrong_passcode");
+    assert.equal(w.remainingAttempts, 3);
+    assert.ok(!w.message.includes("555"), w.message);
+    // Within bounds it opens.
+    answer = manifestOf({ files: [{ contentType: "application/fhir+json", embedded: jwe }] });
+    assert.deepEqual(await S.openLink(linkTo(`${base}/m`), { recipient: "r" }), [{ contentType: "application/fhir+json", content: {} }]);
+  } finally {
+    other.closeAllConnections?.();
+    other.close();
+  }
+});
+
 test("the package's viewer opens a direct-file (U) link another server made with jose", async () => {
   // Another SHL server, from the specification: GET {url}?recipient=… answers the JWE itself.
   const key = crypto.getRandomValues(new Uint8Array(32));
@@ -190,6 +352,7 @@ test("a direct-file (U) link the package made: GET with recipient, as the specif
   const r = await fetch(`${p.url}?recipient=${encodeURIComponent("Walk-in clinic")}`);
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("content-type"), "application/jose");
+  assert.equal(r.headers.get("cache-control"), "no-store");
   assert.equal(r.headers.get("access-control-allow-origin"), "*");
   const { plaintext, protectedHeader } = await compactDecrypt(await r.text(), key);
   assert.equal(protectedHeader.cty, "application/fhir+json");

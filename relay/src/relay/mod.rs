@@ -54,6 +54,11 @@ pub struct Relay {
     /// Manifest requests per SMART Health Link (each may cost an Argon2id
     /// hash), keyed by link id.
     link_requests: RateLimiter,
+    /// Passcode hashes computed at once, over all links (each is 19 MiB
+    /// and a core for a while): as many as the machine has cores.
+    passcode_hashes: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Passcode hashes per link owner over all of its links, keyed by owner.
+    owner_hashes: RateLimiter,
     replay_window_ms: u64,
     /// Public base URL: the prefix of SHL file locations.
     public_url: String,
@@ -185,6 +190,10 @@ impl Relay {
             quotas,
             writes: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
             link_requests: RateLimiter::new(shl::LINK_REQUESTS_PER_SEC, shl::LINK_REQUEST_BURST),
+            passcode_hashes: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+            owner_hashes: RateLimiter::new(shl::OWNER_HASHES_PER_SEC, shl::OWNER_HASH_BURST),
             replay_window_ms,
             public_url: "http://localhost".into(),
         })

@@ -219,7 +219,15 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and_then(
             |id: String, req: ManifestRequest, r: Arc<Relay>| async move {
                 let m = reject(r.link_manifest(&id, req, r.public_url()).await)?;
-                Ok::<_, Rejection>(json(StatusCode::OK, &m))
+                // Never kept by a cache: a manifest names live locations.
+                Ok::<_, Rejection>(
+                    warp::reply::with_header(
+                        json(StatusCode::OK, &m),
+                        header::CACHE_CONTROL,
+                        "no-store",
+                    )
+                    .into_response(),
+                )
             },
         );
     let link_direct = base
@@ -230,10 +238,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and_then(
             |id: String, q: std::collections::HashMap<String, String>, r: Arc<Relay>| async move {
                 let jwe = reject(r.link_direct(&id, q.get("recipient").cloned()).await)?;
-                Ok::<_, Rejection>(
-                    warp::reply::with_header(jwe, header::CONTENT_TYPE, "application/jose")
-                        .into_response(),
-                )
+                Ok::<_, Rejection>(jose(jwe))
             },
         );
     // The CORS preflight of a viewer on another origin (the headers are
@@ -250,10 +255,7 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(r.clone())
         .and_then(|token: String, r: Arc<Relay>| async move {
             let jwe = reject(r.link_file(&token).await)?;
-            Ok::<_, Rejection>(
-                warp::reply::with_header(jwe, header::CONTENT_TYPE, "application/jose")
-                    .into_response(),
-            )
+            Ok::<_, Rejection>(jose(jwe))
         });
     // Boxed apart: one long chain of `or` makes the type checker crawl.
     let shl: Route = put_link
@@ -389,4 +391,11 @@ pub fn static_routes(config: &Config) -> Route {
         .and(warp::fs::dir(config.pkg_dir.clone()))
         .map(|f: warp::fs::File| f.into_response());
     pkg.or(www).unify().boxed()
+}
+
+/// A link's JWE as `application/jose`, never kept by a cache (a revoked
+/// link must not be served again from one).
+fn jose(jwe: String) -> warp::reply::Response {
+    let reply = warp::reply::with_header(jwe, header::CONTENT_TYPE, "application/jose");
+    warp::reply::with_header(reply, header::CACHE_CONTROL, "no-store").into_response()
 }

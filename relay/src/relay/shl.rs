@@ -42,13 +42,22 @@ pub const MAX_PASSCODE: usize = 128;
 /// an Argon2id hash; a person opening a link needs a handful).
 pub const LINK_REQUESTS_PER_SEC: f64 = 2.0;
 /// Manifest requests one link answers at once.
-pub const LINK_REQUEST_BURST: u32 = 30;
+pub const LINK_REQUEST_BURST: u32 = 8;
+/// Passcode hashes one owner's links cost per second, sustained, all its
+/// links together (an owner who knows its passcode gets its attempt back
+/// each time, so attempts alone do not bound the hashes it can cause).
+pub const OWNER_HASHES_PER_SEC: f64 = 4.0;
+/// Passcode hashes one owner's links cost at once.
+pub const OWNER_HASH_BURST: u32 = 16;
 /// Largest `PUT /v1/shl/{id}` body: one file of the core's largest JWE
 /// (8 MiB) and 1 MiB for the JSON and smaller files (the other routes keep
 /// the 1 MiB cap).
 pub const MAX_LINK_BODY: u64 = 9 << 20;
 /// Longest sealed owner key accepted (the core's note limit and framing).
 pub const MAX_OWNER_KEY: usize = 4096;
+/// Latest expiry accepted: 100 years from now, ms (later is a mistake, and
+/// the store keeps times as signed 64-bit integers).
+pub const MAX_LINK_LIFE_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 /// Argon2id cost for passcodes (OWASP's 19 MiB, 2 passes).
 const PASSCODE_KIB: u32 = 19 * 1024;
 const PASSCODE_PASSES: u32 = 2;
@@ -104,9 +113,10 @@ pub struct ManifestRequest {
     /// The passcode, for a `P` link.
     #[serde(default)]
     pub passcode: Option<String>,
-    /// Largest JWE to embed; larger ones come as locations.
+    /// Largest JWE to embed; larger ones come as locations. Any JSON
+    /// number: a fraction is cut off, a negative one embeds nothing.
     #[serde(default)]
-    pub embedded_length_max: Option<u64>,
+    pub embedded_length_max: Option<f64>,
 }
 
 /// One file of the manifest answer.
@@ -232,6 +242,7 @@ impl Relay {
                 .collect();
             return match self.store.shl_refresh(owner, id, files, now_ms()).await? {
                 ShlPut::Replaced => Ok(StatusCode::OK),
+                ShlPut::OverQuota => Err(super::quota_left("link files (32 MiB)")),
                 ShlPut::NotOwner => Err(ApiError::forbidden(
                     "not_owner",
                     "another party's link has this id",
@@ -251,6 +262,15 @@ impl Relay {
             return Err(ApiError::bad_request(
                 "bad_link",
                 "expiresAt is in the past",
+            ));
+        }
+        if link
+            .expires_at
+            .is_some_and(|e| e > now.saturating_add(MAX_LINK_LIFE_MS))
+        {
+            return Err(ApiError::bad_request(
+                "bad_link",
+                "expiresAt is more than 100 years away",
             ));
         }
         let passcode = match &link.passcode {
@@ -300,7 +320,7 @@ impl Relay {
                 "not_owner",
                 "another party's link has this id",
             )),
-            ShlPut::OverQuota => Err(super::quota_left("links")),
+            ShlPut::OverQuota => Err(super::quota_left("links (256, 32 MiB of files)")),
             ShlPut::Gone => Err(ApiError::not_found("no such link")),
         }
     }
@@ -330,12 +350,16 @@ impl Relay {
     }
 
     /// `POST /v1/shl/{id}`: the SHL manifest. `recipient` is required; for a
-    /// link with a passcode, one attempt is taken atomically before the
+    /// link with a passcode, a request without one is `401
+    /// passcode_required` (with `remainingAttempts`, nothing taken); else one attempt is taken atomically before the
     /// passcode is checked and given back when it matches, so the wrong ones
     /// never exceed the limit; a wrong one is `401` with
     /// `remainingAttempts`. An unknown, expired, revoked or locked link is
     /// `404`. At most [`LINK_REQUEST_BURST`] requests at once per link, then
-    /// [`LINK_REQUESTS_PER_SEC`] (`429 rate_limited`). `base` is the absolute
+    /// [`LINK_REQUESTS_PER_SEC`], and [`OWNER_HASH_BURST`] then
+    /// [`OWNER_HASHES_PER_SEC`] passcode hashes over one owner's links
+    /// (`429 rate_limited`); no more hashes at once than the machine has
+    /// cores (`503 busy`). `base` is the absolute
     /// URL prefix of file locations.
     pub async fn link_manifest(
         &self,
@@ -366,10 +390,50 @@ impl Relay {
         }
         let now = now_ms();
         self.link_requests.take(&id, now)?;
-        match self.store.shl_gate(id, now).await? {
+        // No passcode sent: not an attempt (nothing taken, no hash spent).
+        let take = req.passcode.is_some();
+        // A hash is 19 MiB and a core for a while: no more at once than the
+        // machine has cores, the others are told to come back.
+        let _permit = if take {
+            Some(
+                self.passcode_hashes
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| {
+                        ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "busy",
+                            "too many passcodes are being checked; try again in a moment",
+                        )
+                    })?,
+            )
+        } else {
+            None
+        };
+        match self.store.shl_gate(id, now, take).await? {
             ShlGate::Gone => return Err(ApiError::not_found("no such link")),
             ShlGate::Open => {}
-            ShlGate::Passcode { salt, hash, left } => {
+            ShlGate::Passcode { left, .. } if !take => {
+                return Err(ApiError {
+                    remaining_attempts: Some(left),
+                    ..ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "passcode_required",
+                        "this link needs a passcode",
+                    )
+                });
+            }
+            ShlGate::Passcode {
+                owner,
+                salt,
+                hash,
+                left,
+            } => {
+                if let Err(e) = self.owner_hashes.take(&owner, now) {
+                    // Not an attempt: give back the one the gate took.
+                    self.store.shl_refund(id).await?;
+                    return Err(e);
+                }
                 let given = Zeroizing::new(req.passcode.unwrap_or_default());
                 let computed = tokio::task::spawn_blocking(move || passcode_hash(&given, &salt))
                     .await
@@ -388,7 +452,8 @@ impl Relay {
                 }
             }
         }
-        let embed_max = req.embedded_length_max.unwrap_or(u64::MAX);
+        // `as` saturates: negative to 0, past u64::MAX to u64::MAX.
+        let embed_max = req.embedded_length_max.map_or(u64::MAX, |m| m as u64);
         let (long_term, files) = self
             .store
             .shl_retrieve(id, recipient, now, embed_max, now + LOCATION_TTL_MS)
@@ -436,12 +501,12 @@ impl Relay {
         }
         let now = now_ms();
         self.link_requests.take(&id, now)?;
-        match self.store.shl_gate(id, now).await? {
+        // Never an attempt: the gate takes none, so a flood of GETs cannot
+        // make a concurrent right passcode find its link locked.
+        match self.store.shl_gate(id, now, false).await? {
             ShlGate::Gone => return Err(ApiError::not_found("no such link")),
             ShlGate::Open => {}
             ShlGate::Passcode { .. } => {
-                // Not an attempt: give back the one the gate took.
-                self.store.shl_refund(id).await?;
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "passcode_required",

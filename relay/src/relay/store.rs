@@ -187,6 +187,8 @@ pub enum ShlGate {
     /// One attempt was taken (`left` remain after it): check the passcode
     /// against `salt`/`hash`, and give the attempt back if it matches.
     Passcode {
+        /// The link's owner (its passcode hashes are limited per owner).
+        owner: [u8; 32],
         /// Argon2id salt.
         salt: [u8; 16],
         /// Argon2id hash.
@@ -232,6 +234,10 @@ pub struct ShlListing {
     pub owner_key: Option<String>,
 }
 
+/// Most bytes of link files (content types and JWEs) one owner's links hold
+/// together: kept in the metadata database, so bounded apart from the blob
+/// quota.
+pub const SHL_BYTES_PER_OWNER: u64 = 32 << 20;
 /// Retrievals the relay keeps per link (the oldest are dropped).
 pub const SHL_RETRIEVALS_KEPT: i64 = 1000;
 
@@ -345,9 +351,10 @@ pub trait RelayStore: Send + Sync {
         now: u64,
     ) -> StoreFuture<'static, ShlPut>;
     /// Gates one manifest request at `now`: for a link with a passcode,
-    /// takes one attempt in the same transaction that reads the count, so
-    /// parallel requests never get more attempts than are left.
-    fn shl_gate(&self, id: [u8; 32], now: u64) -> StoreFuture<'static, ShlGate>;
+    /// takes one attempt (only when `take`: a request without a passcode,
+    /// or a direct-file GET, takes none) in the same transaction that reads
+    /// the count, so parallel requests never get more attempts than are left.
+    fn shl_gate(&self, id: [u8; 32], now: u64, take: bool) -> StoreFuture<'static, ShlGate>;
     /// Gives back the attempt [`RelayStore::shl_gate`] took (the passcode matched).
     fn shl_refund(&self, id: [u8; 32]) -> StoreFuture<'static, ()>;
     /// The files of a live link for `recipient` at `now`, logging the
@@ -983,6 +990,9 @@ impl RelayStore for LocalStore {
                     ShlPut::New
                 }
             };
+            if shl_over_bytes(&tx, &row.owner, &row.id, &row.files)? {
+                return Ok(ShlPut::OverQuota);
+            }
             let (salt, hash) = match &row.passcode {
                 Some((s, h)) => (Some(s.to_vec()), Some(h.to_vec())),
                 None => (None, None),
@@ -1043,25 +1053,28 @@ impl RelayStore for LocalStore {
                 Some((_, Some(e), _)) if e as u64 <= now => return Ok(ShlPut::Gone),
                 Some(_) => {}
             }
+            if shl_over_bytes(&tx, &owner, &id, &files)? {
+                return Ok(ShlPut::OverQuota);
+            }
             shl_replace_files(&tx, &id, &files)?;
             tx.commit()?;
             Ok(ShlPut::Replaced)
         })
     }
 
-    fn shl_gate(&self, id: [u8; 32], now: u64) -> StoreFuture<'static, ShlGate> {
+    fn shl_gate(&self, id: [u8; 32], now: u64, take: bool) -> StoreFuture<'static, ShlGate> {
         meta(&self.meta, move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            type Row = (Option<Vec<u8>>, Option<Vec<u8>>, i64, Option<i64>);
+            type Row = (Option<Vec<u8>>, Option<Vec<u8>>, i64, Option<i64>, Vec<u8>);
             let row: Option<Row> = tx
                 .query_row(
-                    "SELECT passcode_salt, passcode_hash, attempts_left, expires_at
+                    "SELECT passcode_salt, passcode_hash, attempts_left, expires_at, owner
                      FROM shl_links WHERE id = ?1",
                     [&id[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()?;
-            let Some((salt, hash, left, expires)) = row else {
+            let Some((salt, hash, left, expires, owner)) = row else {
                 return Ok(ShlGate::Gone);
             };
             if expires.is_some_and(|e| e as u64 <= now) {
@@ -1070,14 +1083,18 @@ impl RelayStore for LocalStore {
             let (Some(salt), Some(hash)) = (salt, hash) else {
                 return Ok(ShlGate::Open);
             };
-            if left <= 0 {
+            // Without taking, a passcode link is only named as one (a
+            // reservation in flight may hold its last attempt).
+            if left <= 0 && take {
                 return Ok(ShlGate::Gone);
             }
-            tx.execute(
-                "UPDATE shl_links SET attempts_left = attempts_left - 1 WHERE id = ?1",
-                [&id[..]],
-            )?;
-            tx.commit()?;
+            if take {
+                tx.execute(
+                    "UPDATE shl_links SET attempts_left = attempts_left - 1 WHERE id = ?1",
+                    [&id[..]],
+                )?;
+                tx.commit()?;
+            }
             let bad = || {
                 rusqlite::Error::InvalidColumnType(
                     0,
@@ -1086,9 +1103,10 @@ impl RelayStore for LocalStore {
                 )
             };
             Ok(ShlGate::Passcode {
+                owner: owner.try_into().map_err(|_| bad())?,
                 salt: salt.try_into().map_err(|_| bad())?,
                 hash: hash.try_into().map_err(|_| bad())?,
-                left: (left - 1) as u32,
+                left: (if take { left - 1 } else { left.max(0) }) as u32,
             })
         })
     }
@@ -1265,6 +1283,25 @@ impl RelayStore for LocalStore {
             super::state::sql_put(c, owner, slot, version, bytes)
         })
     }
+}
+
+/// Whether `owner`'s links would hold more than [`SHL_BYTES_PER_OWNER`] of
+/// files with `files` as link `id`'s (its current files not counted).
+fn shl_over_bytes(
+    tx: &rusqlite::Transaction<'_>,
+    owner: &[u8; 32],
+    id: &[u8; 32],
+    files: &[(String, String)],
+) -> rusqlite::Result<bool> {
+    let others: i64 = tx.query_row(
+        "SELECT COALESCE(SUM(length(f.content_type) + length(f.jwe)), 0)
+         FROM shl_files f JOIN shl_links k ON f.link = k.id
+         WHERE k.owner = ?1 AND k.id != ?2",
+        rusqlite::params![&owner[..], &id[..]],
+        |r| r.get(0),
+    )?;
+    let new: u64 = files.iter().map(|(t, j)| (t.len() + j.len()) as u64).sum();
+    Ok(others.max(0) as u64 + new > SHL_BYTES_PER_OWNER)
 }
 
 /// Replaces a link's files in `tx`; the locations handed out for the old
