@@ -83,14 +83,28 @@ function auditInWords(e) {
 }
 
 /** Whether mail (hex) opens for `identity` as a kind of object this package reads other than a receipt bundle. */
-function isOtherMail(identity, sealed) {
+function otherMailKind(identity, sealed) {
   try {
     const kind = core.mailKind(identity.core, hexBytes(sealed));
-    return kind !== undefined && kind !== RECEIPT_BUNDLE;
+    return kind === RECEIPT_BUNDLE ? undefined : kind;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a refusal mail verifies for this party (signed by the owner it names, addressed here). */
+function isMyRefusal(identity, sealed) {
+  try {
+    core.openAccessRefusal(identity.core, hexBytes(sealed));
+    return true;
   } catch {
     return false;
   }
 }
+
+/** Codec kinds of access requests and refusals (their readers are in requests.js). */
+const ACCESS_REQUEST = 0x1e;
+const ACCESS_REFUSAL = 0x1f;
 
 /** The codec kind of a receipt bundle. */
 const RECEIPT_BUNDLE = 0x15;
@@ -194,6 +208,7 @@ export class Patient {
     const srs = this.client.pinnedSrs();
     const out = [];
     const junk = [];
+    const requests = [];
     for (const { id, sealed } of await this.client.mail(this.identity)) {
       let mail;
       try {
@@ -201,8 +216,10 @@ export class Patient {
       } catch (e) {
         // Another kind of mail this package reads (an acceptance, an access
         // request, …) waits for its own reader; what does not open or decode is junk.
-        if (isOtherMail(this.identity, sealed)) continue;
-        junk.push(id);
+        const kind = otherMailKind(this.identity, sealed);
+        if (kind === ACCESS_REQUEST) requests.push({ id, sealed });
+        else if (kind === ACCESS_REFUSAL && !isMyRefusal(this.identity, sealed)) junk.push(id);
+        else if (kind === undefined) junk.push(id);
         continue;
       }
       if (mail.recordId === recordId) out.push({ id, mail });
@@ -210,6 +227,10 @@ export class Patient {
       else if (!this.#owns(mail.recordId)) junk.push(id);
       if (mail.recordId !== recordId) mail.free();
     }
+    // Access requests stay only if they verify and are among those the
+    // owner's rule shows (fresh, three per requester, twenty in all): a
+    // flood of requests must not push the receipts out of the mailbox.
+    if (requests.length) junk.push(...core.openAccessRequests(this.identity.core, requests).junk);
     await Promise.all(junk.map((id) => this.client.clearMail(this.identity, id).catch(() => false)));
     return out;
   }
