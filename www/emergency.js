@@ -188,6 +188,10 @@ function contactWords(s, owner) {
       return s.approved ? `${owner} approved your emergency access: you can open the record.` : "The wait has passed: you can open the record.";
     case "denied":
       return `${owner} denied your request for emergency access. You may ask again; the wait starts over.`;
+    case "revoked":
+    case "expired":
+    case "unknown":
+      return `Your emergency access to ${owner}'s record was withdrawn or has expired.`;
     default:
       return `You are an emergency contact of ${owner}. In an emergency, ask for access: it opens ${inWords(s.waitMs)} later unless ${owner} denies it, and ${owner} sees every read.`;
   }

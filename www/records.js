@@ -886,6 +886,7 @@ export async function renderGrants() {
                 { dataset: { status: status(g) } },
                 `${g.sectionName}: `,
                 el("span", { className: `status-${status(g)}` }, status(g)),
+                g.emergencyWaitMs != null ? el("span", { className: "note" }, ` (emergency: opens ${Math.round(g.emergencyWaitMs / 3_600_000)} h after activation)`) : "",
                 status(g) === STATUS.active
                   ? el("button", { type: "button", className: "small", ariaLabel: `Revoke ${g.sectionName} for ${who.name ?? who.text}`, onclick: action(() => revoke(g)) }, "Revoke")
                   : undefined,

@@ -44,11 +44,19 @@ export async function renderRequests(fetched) {
     if (!app.record || document.hidden) return;
     app.patient
       .accessRequests()
-      .then((p) => p.map((r) => r.id).join() !== shown && renderRequests(p))
+      .then((p) => {
+        const answered = new Set(history("answered").all().map((h) => h.id));
+        const ids = p.filter((r) => !answered.has(r.id)).map((r) => r.id).join();
+        if (ids !== shown) renderRequests(p);
+      })
       .catch(() => {});
   }, 15_000);
   const list = $("request-list");
-  const pending = Array.isArray(fetched) ? fetched : await app.patient.accessRequests();
+  const fetchedList = Array.isArray(fetched) ? fetched : await app.patient.accessRequests();
+  // A request already answered here (its mail's deletion failed, or a stale
+  // list in another tab) is never offered again.
+  const answered = new Set(history("answered").all().map((h) => h.id));
+  const pending = fetchedList.filter((r) => !answered.has(r.id));
   shown = pending.map((r) => r.id).join();
   list.replaceChildren(
     ...pending.map((r) => {
@@ -78,6 +86,7 @@ export async function renderRequests(fetched) {
         "li",
         { className: "card", dataset: { request: r.id } },
         el("p", {}, person(r.requester), ` asks for access (until ${when(r.expiresAt)}).`),
+        el("p", {}, el("strong", {}, "Role asked: "), r.role ?? "custom", r.role && r.role !== "custom" ? " (granted under that label only if you share exactly its sections)" : ""),
         el("p", {}, el("strong", {}, "Reason: "), r.reason || "(none given)"),
         app.contacts.get(r.requester.id)
           ? undefined

@@ -46,14 +46,29 @@ function emergencyGrants(shared) {
 /** Grantee side: the state of each emergency grant of `shared` (a SharedRecord). */
 export async function emergencyStatus(client, identity, shared) {
   const out = [];
-  for (const { grantId, sectionId } of emergencyGrants(shared)) {
+  for (const { grantId, sectionId, waitMs } of emergencyGrants(shared)) {
     const subject = fromHex(shared.recordId + grantId);
     const token = core.signToken(identity.core, "emergencyStatus", subject, Date.now());
-    const v = await client.json("GET", `${client.srsUrl}/srs/v1/records/${shared.recordId}/emergency/${grantId}`, { token });
-    out.push({ ...stateOf(v), sectionId });
+    try {
+      const v = await client.json("GET", `${client.srsUrl}/srs/v1/records/${shared.recordId}/emergency/${grantId}`, { token });
+      out.push({ ...stateOf(v), sectionId });
+    } catch (e) {
+      // One revoked, expired or unknown grant is that grant's own state:
+      // it must not stop the others from being looked at or activated.
+      const gone = GONE.get(e?.code);
+      if (!(e instanceof SesphrError) || !gone || (e.status !== 403 && e.status !== 404)) throw e;
+      out.push({ grantId, sectionId, state: gone, waitMs, approved: false, remainingMs: 0, now: undefined, error: e.code });
+    }
   }
   return out;
 }
+
+/** SRS refusals that are one grant's own state, not a failure of the listing. */
+const GONE = new Map([
+  ["revoked", "revoked"],
+  ["expired", "expired"],
+  ["not_found", "unknown"],
+]);
 
 /**
  * Grantee side: activates every emergency grant of `shared` that is
@@ -65,9 +80,14 @@ export async function activateEmergency(client, identity, shared) {
   const grants = emergencyGrants(shared);
   if (!grants.length) throw new SesphrError("invalid_state", "Nothing shared in this record is emergency access.");
   const current = await emergencyStatus(client, identity, shared);
+  const live = current.filter((c) => !GONE.has(c.error));
+  if (!live.length) {
+    const why = current.map((c) => c.error).find(Boolean) ?? "invalid_state";
+    throw new SesphrError(why === "not_found" ? "unknown_grant" : why, "No emergency grant of this record can be activated (revoked, expired or unknown).");
+  }
   for (const { grantId } of grants) {
     const s = current.find((c) => c.grantId === grantId);
-    if (s && (s.state === "waiting" || s.state === "open")) continue;
+    if (s && (s.state === "waiting" || s.state === "open" || GONE.has(s.error))) continue;
     let grant;
     let activation;
     try {

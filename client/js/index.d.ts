@@ -69,7 +69,7 @@ export function emergencySections(): string[];
  * activated), `waiting` (activated; opens at `opensAt` unless the owner
  * denies), `open` (the wait passed, or the owner approved), `denied`.
  */
-export type EmergencyStateName = "dormant" | "waiting" | "open" | "denied";
+export type EmergencyStateName = "dormant" | "waiting" | "open" | "denied" | "revoked" | "expired" | "unknown";
 
 /** One emergency grant's state (times in ms on the SRS's clock). */
 export interface EmergencyState {
@@ -83,8 +83,13 @@ export interface EmergencyState {
   remainingMs: number;
   /** The owner approved (`open`). */
   approved: boolean;
-  /** The SRS's clock when it answered. */
-  now: number;
+  /** The SRS's clock when it answered (undefined when it refused this grant). */
+  now: number | undefined;
+  /**
+   * Grantee side: the SRS's refusal code when this one grant is revoked,
+   * expired or unknown (`state` says which); the others are still activated.
+   */
+  error?: "revoked" | "expired" | "not_found";
 }
 
 /** An emergency grant as the owner lists it: the state, who, which section, and the activation (verified). */
@@ -417,12 +422,14 @@ export class Patient {
   createRecord(): Promise<PatientRecord>;
   /**
    * Pending access requests, oldest first (verified; expired ones, repeats
-   * and more than three per requester are deleted from the mailbox).
+   * and more than three per requester or twenty in all, or dated ahead of this clock, are deleted from the mailbox).
    */
   accessRequests(): Promise<AccessRequest[]>;
   /**
    * Approves a request on `record` with ordinary grants of `sections`
-   * (default: all it asked; more is `invalid_argument`); returns the grant ids.
+   * (default: all it asked; more is `invalid_argument`; an expired request
+   * is `expired`); the grants carry the asked role only when exactly its
+   * preset is approved, else `custom`. Returns the grant ids.
    */
   approveRequest(record: PatientRecord, request: AccessRequest, options?: { sections?: string[] }): Promise<string[]>;
   /** Declines a request: a signed refusal is mailed to the requester. */
@@ -601,8 +608,10 @@ export class Reader {
   /**
    * Activates the record's emergency grants that are dormant or denied (a
    * signed activation each: the wait starts, the owner is told); returns
-   * every emergency grant's state. Throws `invalid_state` if none is shared,
-   * `revoked`, `replay`, `already_activated`.
+   * every emergency grant's state. A revoked, expired or unknown grant is
+   * that grant's state (`error`) and does not stop the others. Throws
+   * `invalid_state` if none is shared, `revoked`/`expired`/`unknown_grant`
+   * when none can be activated, `replay`, `already_activated`.
    */
   activateEmergency(shared: SharedRecord): Promise<Array<EmergencyState & { sectionId: string }>>;
   /**

@@ -182,7 +182,13 @@ export class Patient {
     const srs = this.client.pinnedSrs();
     const out = [];
     const junk = [];
-    for (const { id, sealed } of await sortedMail(this.client, this.identity, [MAIL_KIND.receipts])) {
+    const requests = [];
+    const kinds = [MAIL_KIND.receipts, MAIL_KIND.accessRequest];
+    for (const { id, sealed, kind } of await sortedMail(this.client, this.identity, kinds)) {
+      if (kind === MAIL_KIND.accessRequest) {
+        requests.push({ id, sealed });
+        continue;
+      }
       let mail;
       try {
         mail = core.ReceiptMail.open(this.identity.core, srs, hexBytes(sealed));
@@ -195,6 +201,10 @@ export class Patient {
       else if (!this.#owns(mail.recordId)) junk.push(id);
       if (mail.recordId !== recordId) mail.free();
     }
+    // Access requests stay only if they verify and are among those the
+    // owner's rule shows (fresh, three per requester, twenty in all): a
+    // flood of requests must not push the receipts out of the mailbox.
+    if (requests.length) junk.push(...core.openAccessRequests(this.identity.core, requests).junk);
     await Promise.all(junk.map((id) => this.client.clearMail(this.identity, id).catch(() => false)));
     return out;
   }

@@ -8,7 +8,7 @@
 // sees an approval only as the grants it registers (and later reads); a
 // refusal never reaches it.
 
-import { core, free, fromHex } from "./wasm.js";
+import { core, free, fromHex, roleSections } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 import { MAIL_KIND, sortedMail } from "./mail.js";
 
@@ -62,9 +62,31 @@ export async function approveRequest(client, identity, record, request, { sectio
   if (extra.length) throw new SesphrError("invalid_argument", `Not asked for: ${extra.join(", ")}. Approve what was asked, or less.`);
   if (!sections.length) throw new SesphrError("invalid_argument", "Approve at least one section, or decline.");
   if (request.recordId && request.recordId !== record.recordId) throw new SesphrError("binding_mismatch", "The request is about another of your records.");
-  const ids = await record.share({ grantee: request.requester.id, sections, role: sections.length === request.sections.length ? request.role : "custom" });
+  // An answered or expired request must not come back to life (a stale
+  // list, a second tab): the owner's clock decides.
+  if (!(request.expiresAt > Date.now())) throw new SesphrError("expired", "This request has expired.");
+  if (request.role === "emergency") throw new SesphrError("invalid_argument", "Emergency access is set up by you, not requested.");
+  const ids = await record.share({ grantee: request.requester.id, sections, role: roleFor(request.role, sections) });
   await client.clearMail(identity, request.mailId).catch(() => false);
   return ids;
+}
+
+/**
+ * The role label of an approval: the requester's preset only when the
+ * approved sections are exactly that preset, else `custom` (the requester
+ * chooses the words it asks with, not the label the owner's grant carries).
+ */
+function roleFor(role, sections) {
+  if (!role || role === "custom" || role === "emergency") return "custom";
+  let preset;
+  try {
+    preset = roleSections(role);
+  } catch {
+    return "custom";
+  }
+  const a = [...preset].sort();
+  const b = [...sections].sort();
+  return a.length === b.length && a.every((x, i) => x === b[i]) ? role : "custom";
 }
 
 /**

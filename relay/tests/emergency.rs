@@ -371,3 +371,89 @@ async fn hostile_bytes_and_tokens_at_the_emergency_routes_are_typed_refusals() {
         "dormant"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_refused_by_the_rate_limit_is_spent_and_cannot_be_delivered_later() {
+    let d = deploy(|c| {
+        c.quotas.writes_per_sec = 0.001;
+        c.quotas.write_burst = 40;
+    })
+    .await;
+    let (client, mut record) = (d.client, d.record);
+    let contact = party(&client).await;
+    let terms = GrantTerms {
+        emergency_wait_ms: Some(HOUR),
+        ..GrantTerms::new(contact.public(), Role::Emergency, 0)
+    };
+    let grant = record.share_on(&["allergies"], &terms).await.unwrap()[0]
+        .statement
+        .clone();
+    // The grantee's budget is spent by activations (the first starts the
+    // wait, the rest are refused by the state) until one is answered 429.
+    let mut limited = None;
+    for _ in 0..60 {
+        let a = EmergencyActivation::sign(&contact, &grant, now(), &mut os_rng()).unwrap();
+        match client.post_activation(a.as_bytes()).await {
+            Err(e) if e.code() == "rate_limited" => {
+                limited = Some(a);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let withheld = limited.expect("the grantee's writes are rate limited");
+    // Delivered again later (a relay that withheld it): a replay, not a
+    // second chance once the budget refills.
+    assert_eq!(
+        code(client.post_activation(withheld.as_bytes()).await),
+        "replay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_activation_and_decision_is_kept_in_the_append_only_history() {
+    let d = deploy(|_| {}).await;
+    let (client, patient, mut record) = (d.client, d.patient, d.record);
+    let contact = reader(&client).await;
+    let terms = GrantTerms {
+        emergency_wait_ms: Some(HOUR),
+        ..GrantTerms::new(contact.identity().public(), Role::Emergency, 0)
+    };
+    let grant = record.share_on(&["allergies"], &terms).await.unwrap()[0]
+        .statement
+        .clone();
+    let (first, waiting) = client
+        .activate_emergency(contact.identity(), &grant)
+        .await
+        .unwrap();
+    client
+        .decide_emergency(patient.identity(), &grant, &waiting, Verdict::Deny)
+        .await
+        .unwrap();
+    let (second, _) = client
+        .activate_emergency(contact.identity(), &grant)
+        .await
+        .unwrap();
+    let db = rusqlite::Connection::open(d.dir.path().join("srs/srs.sqlite3")).unwrap();
+    let history: Vec<(i64, Vec<u8>)> = db
+        .prepare("SELECT kind, signed FROM emergency_history WHERE grant_id = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([&grant.grant_id[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // The denied activation and the denial are kept though the track row
+    // now holds only the second activation.
+    assert_eq!(
+        history.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        vec![1, 2, 1]
+    );
+    assert_eq!(history[0].1, first.as_bytes());
+    assert_eq!(history[2].1, second.as_bytes());
+    let decision = EmergencyDecision::verify(&history[1].1, &grant).unwrap();
+    assert_eq!(decision.verdict, Verdict::Deny);
+    let tracks: i64 = db
+        .query_row("SELECT COUNT(*) FROM emergency", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tracks, 1);
+}

@@ -147,3 +147,21 @@ test("a party who is not the grantee cannot activate or read the state, and only
   assert.throws(() => core.signEmergencyDecision(patientId.core, grant, activation, "maybe"), (err) => err.code === "invalid_argument");
   assert.ok((await reader.emergencyStatus(shared)).every((s) => s.state === "waiting"), "nothing changed");
 });
+
+test("one revoked emergency grant does not stop the others from being activated", async () => {
+  const { record, reader, shared } = await setUp(7 * 24 * HOUR);
+  const gone = shared.sections.find((s) => s.sectionId === record.sectionId("history")).grants[0].grantId;
+  await record.revoke([gone]);
+  // The reader's list is from before the revocation: it still names the revoked grant.
+  const states = await reader.activateEmergency(shared);
+  assert.equal(states.length, 4);
+  const revoked = states.find((s) => s.grantId === gone);
+  assert.equal(revoked.state, "revoked");
+  assert.equal(revoked.error, "revoked");
+  const others = states.filter((s) => s.grantId !== gone);
+  assert.equal(others.length, 3);
+  assert.ok(others.every((s) => s.state === "waiting"), JSON.stringify(states));
+  // The owner sees the three live activations.
+  const rows = await record.emergencyActivations();
+  assert.equal(rows.filter((r) => r.pending).length, 3);
+});

@@ -106,3 +106,59 @@ test("floods, expired requests, junk and requests for someone else are dropped; 
   assert.equal((await rejection(doctor.requestAccess({ owner: patientId.id, sections: ["x".repeat(65)] }))).code, "too_large");
   assert.equal((await patient.accessRequests()).length, 4);
 });
+
+test("the requester cannot ask for emergency access, and the role label is the owner's: a preset only when exactly its sections are approved", async () => {
+  const patientId = await party();
+  const doctorId = await party();
+  const patient = new S.Patient(client, patientId);
+  const record = await patient.createRecord();
+  await record.write([
+    { name: "allergies", text: "penicillin" },
+    { name: "medications", text: "salbutamol" },
+    { name: "labs", text: "normal" },
+  ]);
+  const doctor = new S.Reader(client, doctorId);
+  // Emergency access is never requested: the core refuses to sign it.
+  assert.equal((await rejection(doctor.requestAccess({ owner: patientId.id, sections: ["allergies"], role: "emergency" }))).code, "invalid_state");
+  // "nurse" asked with one section only: the approval is a custom grant, not a "nurse" one.
+  await doctor.requestAccess({ owner: patientId.id, sections: ["allergies"], role: "nurse", reason: "ward" });
+  const [one] = await patient.accessRequests();
+  assert.equal(one.role, "nurse");
+  const [id] = await patient.approveRequest(record, one);
+  assert.equal(record.liveGrants().find((g) => g.grantId === id).role, "custom");
+  // Exactly the nurse preset: labelled "nurse".
+  await doctor.requestAccess({ owner: patientId.id, sections: S.roleSections("nurse"), role: "nurse", reason: "ward round" });
+  const [preset] = await patient.accessRequests();
+  const ids = await patient.approveRequest(record, preset);
+  assert.ok(ids.every((i) => record.liveGrants().find((g) => g.grantId === i).role === "nurse"));
+});
+
+test("a request that expired while shown cannot be approved", async () => {
+  const patientId = await party();
+  const doctorId = await party();
+  const patient = new S.Patient(client, patientId);
+  const record = await patient.createRecord();
+  await record.write([{ name: "labs", text: "normal" }]);
+  await new S.Reader(client, doctorId).requestAccess({ owner: patientId.id, sections: ["labs"], reason: "soon", ttlMs: 1500 });
+  const [req] = await patient.accessRequests();
+  await new Promise((r) => setTimeout(r, 1700));
+  assert.equal((await rejection(patient.approveRequest(record, req))).code, "expired");
+  assert.equal(record.liveGrants().length, 0, "nothing granted");
+});
+
+test("a flood of requests from many requesters is cut to twenty by the audit's mail reader, so receipts keep their place", async () => {
+  const patientId = await party();
+  const patient = new S.Patient(client, patientId);
+  const record = await patient.createRecord();
+  await record.write([{ name: "labs", text: "normal" }]);
+  for (let i = 0; i < 24; i++) {
+    await new S.Reader(client, await party()).requestAccess({ owner: patientId.id, sections: ["labs"], reason: `flood ${i}` });
+  }
+  assert.equal((await client.mail(patientId)).length, 24);
+  // The audit alone (no accessRequests call) deletes what the owner's rule would never show.
+  await record.audit();
+  assert.equal((await client.mail(patientId)).length, 20);
+  const pending = await patient.accessRequests();
+  assert.equal(pending.length, 20);
+  assert.ok(pending.some((p) => p.reason === "flood 0"), "the earliest are kept");
+});

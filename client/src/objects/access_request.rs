@@ -26,6 +26,14 @@ pub const MAX_REQUEST_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// Requests from one requester the owner's client shows at once; more are
 /// ignored (and deleted) until those are answered or expire.
 pub const MAX_PENDING_PER_REQUESTER: usize = 3;
+/// Requests the owner's client shows at once in all (the earliest kept);
+/// more are deleted, so a flood of requests from many made-up requesters
+/// cannot fill the mailbox the receipts also arrive in.
+pub const MAX_PENDING: usize = 20;
+/// How far ahead of the owner's clock a request's `created_at` may be
+/// (the servers' replay window, 5 minutes): its lifetime is counted from
+/// `created_at`, so a request dated years ahead would never expire.
+pub const MAX_CLOCK_AHEAD_MS: u64 = 5 * 60 * 1000;
 
 /// A verified access request (kind `0x1e`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +100,11 @@ impl AccessRequest {
         rng: &mut R,
     ) -> Result<AccessRequest> {
         check_sections(ask.sections)?;
+        if ask.role == Role::Emergency {
+            return Err(Error::InvalidState(
+                "emergency access is set up by the owner, not requested",
+            ));
+        }
         if ask.reason.len() > MAX_REASON {
             return Err(Error::TooLarge("reason"));
         }
@@ -129,6 +142,12 @@ impl AccessRequest {
         let record = RecordId(r.array()?);
         let requester = PublicIdentity::read(&mut r)?;
         let role = Role::from_u8(r.u8()?).ok_or_else(|| malformed(object, "unknown role"))?;
+        if role == Role::Emergency {
+            // An approval would be an ordinary grant labelled "emergency"
+            // with immediate access: emergency grants carry a wait the
+            // owner chooses, never a requester.
+            return Err(malformed(object, "emergency access cannot be requested"));
+        }
         let count = r.u8()? as usize;
         let mut sections = Vec::with_capacity(count.min(MAX_SECTIONS));
         for _ in 0..count {
@@ -180,9 +199,11 @@ impl AccessRequest {
         statement_hash(&self.bytes[..self.payload_len])
     }
 
-    /// Whether the request is void at `now` (owner's clock, ms).
+    /// Whether the request is void at `now` (owner's clock, ms): expired,
+    /// or dated more than [`MAX_CLOCK_AHEAD_MS`] ahead of `now` (its
+    /// lifetime would run from a time not yet come).
     pub fn is_expired(&self, now: u64) -> bool {
-        now >= self.expires_at
+        now >= self.expires_at || self.created_at > now.saturating_add(MAX_CLOCK_AHEAD_MS)
     }
 }
 
@@ -257,8 +278,9 @@ impl AccessRefusal {
 }
 
 /// The owner's rule for which requests to show, at `now`: drop expired
-/// ones and repeats of the same request, keep the earliest
-/// [`MAX_PENDING_PER_REQUESTER`] per requester. Returns the indices of
+/// ones (and those dated ahead of `now`), repeats of the same request,
+/// keep the earliest [`MAX_PENDING_PER_REQUESTER`] per requester and
+/// [`MAX_PENDING`] in all. Returns the indices of
 /// `requests` kept (shown) and of those dropped (to delete), in input order.
 pub fn pending_requests(requests: &[AccessRequest], now: u64) -> (Vec<usize>, Vec<usize>) {
     let mut order: Vec<usize> = (0..requests.len()).collect();
@@ -271,7 +293,11 @@ pub fn pending_requests(requests: &[AccessRequest], now: u64) -> (Vec<usize>, Ve
         let r = &requests[i];
         let h = r.hash();
         let n = per.entry(r.requester.id()).or_default();
-        if r.is_expired(now) || seen.contains(&h) || *n >= MAX_PENDING_PER_REQUESTER {
+        if r.is_expired(now)
+            || seen.contains(&h)
+            || *n >= MAX_PENDING_PER_REQUESTER
+            || kept.len() >= MAX_PENDING
+        {
             dropped.push(i);
             continue;
         }
@@ -371,5 +397,64 @@ mod tests {
         // Expired ones are dropped, and free a place.
         let (kept, _) = pending_requests(&all, 86_400_001);
         assert_eq!(kept, vec![2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_request_dated_ahead_of_the_owners_clock_is_void() {
+        let (owner, doctor) = (party(1), party(2));
+        let s = vec!["labs".to_string()];
+        let now = 1_000_000_000;
+        // Dated ten years ahead: its lifetime would start then.
+        let far = ask(&owner, &s, now + 10 * 365 * 86_400_000);
+        let r = AccessRequest::sign(&doctor, &far, &mut os_rng()).unwrap();
+        assert!(r.is_expired(now));
+        let (kept, dropped) = pending_requests(&[r], now);
+        assert!(kept.is_empty());
+        assert_eq!(dropped, vec![0]);
+        // Within the replay window ahead: a clock a little fast is fine.
+        let near = ask(&owner, &s, now + MAX_CLOCK_AHEAD_MS);
+        let r = AccessRequest::sign(&doctor, &near, &mut os_rng()).unwrap();
+        assert!(!r.is_expired(now));
+    }
+
+    #[test]
+    fn emergency_access_cannot_be_requested() {
+        let (owner, doctor) = (party(1), party(2));
+        let s = vec!["allergies".to_string()];
+        let mut a = ask(&owner, &s, 1000);
+        a.role = Role::Emergency;
+        assert_eq!(
+            AccessRequest::sign(&doctor, &a, &mut os_rng())
+                .unwrap_err()
+                .code(),
+            "invalid_state"
+        );
+        // Nor is a hand-made one accepted: the role byte is checked on decode.
+        let ok = AccessRequest::sign(&doctor, &ask(&owner, &s, 1000), &mut os_rng()).unwrap();
+        let mut bytes = ok.as_bytes().to_vec();
+        let at = 6 + 32 + 32 + 66;
+        assert_eq!(bytes[at], Role::Custom as u8);
+        bytes[at] = Role::Emergency as u8;
+        let payload = ok.payload_len;
+        let sig = doctor.sign(&bytes[..payload]);
+        bytes.truncate(payload);
+        bytes.extend_from_slice(&sig);
+        let err = AccessRequest::from_bytes(&bytes, &owner.id()).unwrap_err();
+        assert_eq!(err.code(), "malformed");
+    }
+
+    #[test]
+    fn the_owner_shows_at_most_twenty_requests_in_all() {
+        let owner = party(1);
+        let s = vec!["labs".to_string()];
+        let all: Vec<AccessRequest> = (0..25u8)
+            .map(|b| {
+                let p = party(b + 10);
+                AccessRequest::sign(&p, &ask(&owner, &s, b as u64), &mut os_rng()).unwrap()
+            })
+            .collect();
+        let (kept, dropped) = pending_requests(&all, 100);
+        assert_eq!(kept, (0..MAX_PENDING).collect::<Vec<_>>());
+        assert_eq!(dropped, (MAX_PENDING..25).collect::<Vec<_>>());
     }
 }

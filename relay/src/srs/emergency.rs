@@ -35,10 +35,18 @@ use crate::http::error::{hex_id, ApiError};
 use crate::http::{blocking, json, octet_body, token};
 use crate::now_ms;
 
-/// The table of emergency tracks (created with the SRS schema).
+/// The table of emergency tracks (created with the SRS schema), and the
+/// append-only history of every activation and decision the SRS took
+/// (`kind` 1: an activation, 2: a decision; `signed`: its signed bytes;
+/// `at`: SRS system clock, ms). The track row is replaced as the state
+/// moves on; the history keeps what replaced it, written in the same
+/// transaction, so an activation or denial is never lost from the record.
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS emergency (record BLOB NOT NULL,
          grant_id BLOB NOT NULL, activation BLOB NOT NULL, activated_at INTEGER NOT NULL,
-         verdict INTEGER, decision BLOB, PRIMARY KEY (record, grant_id));";
+         verdict INTEGER, decision BLOB, PRIMARY KEY (record, grant_id));
+     CREATE TABLE IF NOT EXISTS emergency_history (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         record BLOB NOT NULL, grant_id BLOB NOT NULL, kind INTEGER NOT NULL,
+         at INTEGER NOT NULL, signed BLOB NOT NULL);";
 
 /// The clock emergency waits run on (ms since the Unix epoch).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -75,7 +83,9 @@ pub trait EmergencyStore: Send + Sync {
     /// The track of one grant.
     fn track(&self, record: &[u8; 32], grant_id: &[u8; 16])
         -> Result<Option<TrackRow>, StoreError>;
-    /// Stores the track of one grant (replacing the previous one).
+    /// Stores the track of one grant (replacing the previous one) and
+    /// appends what moved it (the decision if the row has one, else the
+    /// activation) to the history, atomically.
     fn put_track(
         &self,
         record: &[u8; 32],
@@ -132,8 +142,13 @@ impl EmergencyStore for SqliteStore {
         grant_id: &[u8; 16],
         row: &TrackRow,
     ) -> Result<(), StoreError> {
+        let (kind, signed) = match &row.decision {
+            Some(d) => (2i64, d),
+            None => (1i64, &row.activation),
+        };
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT OR REPLACE INTO emergency (record, grant_id, activation, activated_at, verdict, decision)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -145,7 +160,18 @@ impl EmergencyStore for SqliteStore {
                     row.decision
                 ],
             )?;
-            Ok(())
+            tx.execute(
+                "INSERT INTO emergency_history (record, grant_id, kind, at, signed)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    &record[..],
+                    &grant_id[..],
+                    kind,
+                    crate::now_ms() as i64,
+                    signed
+                ],
+            )?;
+            tx.commit()
         })
     }
 }
@@ -300,7 +326,7 @@ impl Srs {
         self.check_live(&row, &grant)?;
         let _guard = self
             .emergency_lock
-            .lock()
+            .write()
             .map_err(|_| internal("poisoned emergency lock"))?;
         let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
         if stored
@@ -311,11 +337,12 @@ impl Srs {
         }
         let now = self.emergency_now();
         let wait = grant.emergency_wait_ms.unwrap_or(0);
-        self.writes.take(&grant.grantee.id().0, now_ms())?;
-        // Spent even when the state refuses it: an activation refused while
-        // another waits must not start a wait later (after a denial), when
-        // the relay delivers it again.
+        // Spent even when the state or the rate limit refuses it: an
+        // activation refused while another waits (or answered 429) must not
+        // start a wait later (after a denial), when the relay delivers it
+        // again. So the nonce is spent before the rate limit is asked.
         self.spend_fresh(&activation.nonce, activation.timestamp)?;
+        self.writes.take(&grant.grantee.id().0, now_ms())?;
         let track = EmergencyTrack::activate(
             stored.as_ref().map(|t| &t.track),
             wait,
@@ -350,12 +377,13 @@ impl Srs {
         self.check_live(&row, &grant)?;
         let _guard = self
             .emergency_lock
-            .lock()
+            .write()
             .map_err(|_| internal("poisoned emergency lock"))?;
         let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
-        self.writes.take(&grant.owner.id().0, now_ms())?;
-        // Spent whatever the state says, as an activation's is.
+        // Spent whatever the state or the rate limit says, as an
+        // activation's is.
         self.spend_fresh(&decision.nonce, decision.timestamp)?;
+        self.writes.take(&grant.owner.id().0, now_ms())?;
         let track = EmergencyTrack::decide(
             stored.as_ref().map(|t| &t.track),
             &decision.activation,

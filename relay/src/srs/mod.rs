@@ -22,7 +22,7 @@ pub mod shares;
 pub mod store;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog, SignedTreeHead};
 use sesphr_client::envelope::{self, Envelope};
@@ -120,8 +120,11 @@ pub struct Srs {
     unattributed: Mutex<Unattributed>,
     /// The clock emergency waits run on ([`emergency::system_clock`]).
     emergency_clock: emergency::Clock,
-    /// Serializes changes of emergency tracks (read, check, write).
-    emergency_lock: Mutex<()>,
+    /// Serializes changes of emergency tracks (read, check, write: the
+    /// write side) against re-encryptions on emergency grants, which hold
+    /// the read side from their state check through their audit entry, so
+    /// a denial never lands between a read's check and its answer.
+    emergency_lock: RwLock<()>,
     /// Replay window for request timestamps and nonces (ms).
     pub replay_window_ms: u64,
 }
@@ -237,7 +240,7 @@ impl Srs {
             registrations: RateLimiter::new(quotas.writes_per_sec, quotas.write_burst),
             unattributed: Mutex::new(Unattributed::default()),
             emergency_clock: emergency::system_clock(),
-            emergency_lock: Mutex::new(()),
+            emergency_lock: RwLock::new(()),
             replay_window_ms,
         })
     }
@@ -560,6 +563,17 @@ impl Srs {
         }
         // Proven from here on: the grantee asked, now.
         self.reads.take(&grant.grantee.id().0, now)?;
+        // An emergency grant's state is checked and the answer audited
+        // under the read side of the emergency lock: a decision (the write
+        // side) comes wholly before or wholly after this answer.
+        let _emergency = match grant.emergency_wait_ms {
+            Some(_) => Some(
+                self.emergency_lock
+                    .read()
+                    .map_err(|_| internal("poisoned emergency lock"))?,
+            ),
+            None => None,
+        };
         let outcome = self
             .decide(&grant, &verified, row.sealed_b2.as_deref(), now)?
             .and_then(|(share, manifest)| {
