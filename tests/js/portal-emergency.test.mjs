@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, root, startServer } from "./server.mjs";
+import { launchChromium, newPortalPerson, root, startServer } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -28,20 +28,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
-  await page.goto(server.url);
-  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
-  await page.getByLabel("Repeat the new passphrase").fill(PASS);
-  await page.getByRole("button", { name: "Create identity" }).click();
-  await page.getByRole("button", { name: "My identity" }).click();
-  const id = await page.locator("#my-id").textContent();
-  assert.match(id, /^[0-9a-f]{64}$/);
-  return { name, context, page, id };
-}
+const person = (name) => newPortalPerson(browser, server, name, PASS);
 
 const shot = (p, file) => p.page.screenshot({ path: join(shots, file), fullPage: true });
 

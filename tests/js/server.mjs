@@ -89,3 +89,22 @@ export async function startServers(spec = {}, options = {}) {
   }
   return { servers, stop };
 }
+
+/**
+ * A person in their own browser context on `server`'s portal, with a fresh
+ * identity under `passphrase`: `{name, context, page, id}` (`id` the party id).
+ */
+export async function newPortalPerson(browser, server, name, passphrase) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
+  await page.goto(server.url);
+  await page.getByLabel("New passphrase", { exact: true }).fill(passphrase);
+  await page.getByLabel("Repeat the new passphrase").fill(passphrase);
+  await page.getByRole("button", { name: "Create identity" }).click();
+  await page.getByRole("button", { name: "My identity" }).click();
+  const id = await page.locator("#my-id").textContent();
+  if (!/^[0-9a-f]{64}$/.test(id ?? "")) throw new Error(`[${name}] no party id shown: ${id}`);
+  return { name, context, page, id };
+}
