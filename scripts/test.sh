@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+# A full disk shows up later as a linker's bus error; say it plainly first.
+avail_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+printf '[test] %s GiB free on the build disk\n' "$((avail_kb / 1048576))"
+if [ "$avail_kb" -lt 6291456 ]; then
+  echo "[test] warning: less than 6 GiB free; a fresh build needs about that much (target/)" >&2
+fi
+
 step() { printf '\n==> %s\n' "$*"; }
 
 step "format"
