@@ -17,6 +17,7 @@ import { loadRecords } from "./records.js";
 import { loadShared } from "./shared.js";
 import { loadPeople } from "./people.js";
 import { holdInvitation, offerAcceptance, stashInvitation } from "./invite.js";
+import { fragment, route, selectTab, wireTabs } from "./tabs.js";
 
 /**
  * The highest version of each record this identity saw the re-encryption
@@ -83,7 +84,12 @@ stashInvitation();
 let booted = false;
 // A link opened in a tab already showing the portal only changes the fragment.
 addEventListener("hashchange", () => {
-  if (!stashInvitation() || !booted) return;
+  if (!stashInvitation()) {
+    // Back, forward or a typed address: the view and tab it names.
+    if (app.identity) follow(route()).catch((e) => fail(e));
+    return;
+  }
+  if (!booted) return;
   if (app.identity) offerAcceptance();
   else holdInvitation();
 });
@@ -141,10 +147,35 @@ async function enter(identity) {
   $("my-fp").textContent = identity.fingerprint;
   $("tabs").hidden = false;
   offerAcceptance();
-  await show("records");
+  const at = route();
+  recordTab = at.tab ?? recordTab;
+  history.replaceState(null, "", fragment(at.view, recordTab));
+  selectTab($("record-tabs"), recordTab);
+  await show(at.view);
+}
+
+/** The record tab shown (kept when another view is shown and back). */
+let recordTab = "sections";
+/** The view shown. */
+let shown;
+
+/** Shows what the address names (after back, forward or a typed address). */
+async function follow({ view, tab }) {
+  if (tab && tab !== recordTab) {
+    recordTab = tab;
+    selectTab($("record-tabs"), tab);
+  }
+  if (view !== shown) await show(view);
+}
+
+/** Keeps `view` (and the record's tab) in the address, one history entry per change. */
+function remember(view) {
+  const f = fragment(view, recordTab);
+  if (location.hash !== f) history.pushState(null, "", f);
 }
 
 async function show(view) {
+  shown = view;
   for (const v of ["records", "shared", "people", "identity"]) $(`view-${v}`).hidden = v !== view;
   for (const b of $("tabs").querySelectorAll("button")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page");
@@ -173,7 +204,20 @@ $("repin").addEventListener("click", () => {
 });
 
 for (const b of $("tabs").querySelectorAll("button")) {
-  b.addEventListener("click", action(() => show(b.dataset.view)));
+  b.addEventListener(
+    "click",
+    action(() => {
+      remember(b.dataset.view);
+      return show(b.dataset.view);
+    }),
+  );
 }
+
+selectTab($("record-tabs"), route().tab ?? recordTab);
+wireTabs($("record-tabs"), (tab) => {
+  recordTab = tab;
+  selectTab($("record-tabs"), tab);
+  remember("records");
+});
 
 boot();

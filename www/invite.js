@@ -279,7 +279,7 @@ async function renderAcceptances() {
               await renderAcceptances();
               await renderInvitationList();
               say(
-                `Confirmed: shared ${ids.length} sections with ${app.contacts.label(p.invitee).text}.` +
+                `Confirmed: shared ${ids.length === 1 ? "1 section" : `${ids.length} sections`} with ${app.contacts.label(p.invitee).text}.` +
                   (matched ? "" : " Not marked verified: compare your safety number with them under People."),
               );
             }),

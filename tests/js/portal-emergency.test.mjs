@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, newPortalPerson, root, startServer } from "./server.mjs";
+import { launchChromium, newPortalPerson, openTab, root, startServer } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -83,6 +83,7 @@ test("emergency contacts: ask, the patient's banner, deny, ask again, approve, r
   await writeSection(page, "medications", "salbutamol inhaler");
 
   // The emergency preset is ticked by default.
+  await openTab(page, "Emergency access");
   const ticked = await page.locator("input[name=emergency-section]:checked").evaluateAll((xs) => xs.map((x) => x.value).sort());
   assert.deepEqual(ticked, ["allergies", "demographics", "history", "medications"]);
   await addEmergencyContact(page, alice.id, "Alice (sister)", 168);
@@ -137,12 +138,14 @@ test("emergency contacts: ask, the patient's banner, deny, ask again, approve, r
   await shot(bob, "emergency-7-contact-after-wait.png");
 
   // The patient's audit marks every emergency read as BTG.
+  await openTab(page, "Audit");
   await page.getByRole("button", { name: "Refresh" }).last().click();
   await page.locator("#audit-table [data-purpose=BTG]").first().waitFor();
   const btg = await page.locator("#audit-table [data-purpose=BTG]").count();
   assert.ok(btg >= 4, `${btg} emergency entries`);
-  await page.locator("#emergency-list li[data-state=open]").first().waitFor();
   await shot(patient, "emergency-8-patient-audit.png");
+  await openTab(page, "Emergency access");
+  await page.locator("#emergency-list li[data-state=open]").first().waitFor();
   await noAlert(page);
   for (const p of [patient, alice, bob]) await p.context.close();
 });

@@ -10,7 +10,17 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, root, startServer } from "./server.mjs";
+import {
+  createPortalIdentity,
+  launchChromium,
+  noPortalAlert as noAlert,
+  openTab,
+  portalPage,
+  portalStatus as status,
+  root,
+  startServer,
+  writePortalSection,
+} from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -28,53 +38,26 @@ after(async () => {
   await server?.stop();
 });
 
-async function person(name, url = server.url) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 900 } });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-  const page = await context.newPage();
-  page.setDefaultTimeout(90_000);
-  page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
-  page.on("dialog", (d) => d.accept());
-  await page.goto(url);
-  return { name, context, page };
-}
+const person = (name, url) => portalPage(browser, server, name, { url, clipboard: true, dialogs: true, timeout: 90_000 });
 
 /** Text with its white space (line breaks of a safety number) made single spaces. */
 const words = (t) => t.replace(/\s+/g, " ").trim();
 
 const shot = (p, file) => p.page.screenshot({ path: join(shots, `invite-${file}`), fullPage: true });
 
-async function createIdentity(page) {
-  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
-  await page.getByLabel("Repeat the new passphrase").fill(PASS);
-  await page.getByRole("button", { name: "Create identity" }).click();
-  await page.locator("#tabs").waitFor();
-}
-
-async function status(page, pattern) {
-  await page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first().waitFor();
-}
-
-async function noAlert(page) {
-  assert.equal(await page.locator("#alert").isVisible(), false, await page.locator("#alert").textContent());
-  const errors = page.locator(".msg.error");
-  for (let i = 0; i < (await errors.count()); i++) {
-    assert.equal(await errors.nth(i).isVisible(), false, await errors.nth(i).textContent());
-  }
-}
+const createIdentity = (page) => createPortalIdentity(page, PASS);
 
 test("a physician with no identity accepts an invitation; the patient verifies and confirms; the physician reads", { timeout: 600_000 }, async () => {
   const patient = await person("patient");
   const { page } = patient;
   await createIdentity(page);
+  await page.getByRole("button", { name: "My records" }).click();
   await page.getByRole("button", { name: "Create a record" }).click();
   await status(page, "Record created");
-  await page.getByLabel("Section", { exact: true }).selectOption("allergies");
-  await page.getByLabel('Fields (one "name: value" per line)').fill("substance: penicillin\nreaction: rash");
-  await page.getByRole("button", { name: "Encrypt and save" }).click();
-  await status(page, "Saved allergies as version");
+  await writePortalSection(page, "allergies", { fields: "substance: penicillin\nreaction: rash" });
 
-  // The invite dialog: the patient's name, a role, a lifetime.
+  // The invite dialog (on the record's "Sharing" tab): the patient's name, a role, a lifetime.
+  await openTab(page, "Sharing");
   await page.locator("#invite-me").fill("Alice Example");
   await page.locator("#invite-role").selectOption("custom");
   await page.locator("#invite-sections").getByLabel("allergies").check();

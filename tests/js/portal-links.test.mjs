@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { compactDecrypt, decodeProtectedHeader } from "jose";
 import jsQR from "jsqr";
-import { launchChromium, root, startServer } from "./server.mjs";
+import { createPortalIdentity, launchChromium, openTab, portalPage, portalStatus as status, root, startServer, writePortalSection as writeSection } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -33,29 +33,10 @@ after(async () => {
   await server?.stop();
 });
 
-async function person(name, url = server.url) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
-  await page.goto(url);
-  return { name, context, page };
-}
+const person = (name, url) => portalPage(browser, server, name, { url });
 
 const shot = (page, file) => page.screenshot({ path: join(shots, `links-${file}`), fullPage: true });
 
-async function status(page, pattern) {
-  await page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first().waitFor();
-}
-
-async function writeSection(page, name, { fields = "", text = "", files } = {}) {
-  await page.getByLabel("Section", { exact: true }).selectOption(name);
-  await page.getByLabel('Fields (one "name: value" per line)').fill(fields);
-  await page.getByLabel("Free text").fill(text);
-  if (files) await page.getByLabel("Add attachments").setInputFiles(files);
-  await page.getByRole("button", { name: "Encrypt and save" }).click();
-  await status(page, `Saved ${name} as version`);
-}
 
 /** Decodes the QR code `svg` shows, from its pixels as Chromium renders them, with jsQR. */
 async function decodeQr(svg) {
@@ -104,9 +85,7 @@ async function openInViewer(page, link, { recipient, passcode }) {
 test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, retrievals, live refresh, revocation, emergency card", { timeout: 300_000 }, async () => {
   const patient = await person("patient");
   const { page } = patient;
-  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
-  await page.getByLabel("Repeat the new passphrase").fill(PASS);
-  await page.getByRole("button", { name: "Create identity" }).click();
+  await createPortalIdentity(page, PASS);
   await page.getByRole("button", { name: "My records" }).click();
   await page.getByRole("button", { name: "Create a record" }).click();
   await status(page, "Record created");
@@ -120,7 +99,8 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   });
   await writeSection(page, "insurance", { fields: "insurer: Acme Health" });
 
-  // The links panel says plainly that a link hands over a copy.
+  // The links panel (the record's "Links" tab) says plainly that a link hands over a copy.
+  await openTab(page, "Links");
   const panel = page.locator("#links");
   await panel.getByText("A link hands over a copy.").waitFor();
   await page.getByLabel("What to share").selectOption("emergency");
@@ -208,6 +188,7 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
 
   // Live: an edit of a covered section refreshes the link under its own key.
   await writeSection(page, "allergies", { fields: "peanuts: anaphylaxis\npenicillin: hives" });
+  await openTab(page, "Links");
   await status(page, "Updated 1 live link(s)");
   r = await manifest(p.url, { recipient: "conformance check", passcode: "4711" });
   const refreshed = JSON.stringify(JSON.parse(new TextDecoder().decode((await compactDecrypt((await r.json()).files[0].embedded, key)).plaintext)));

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, newPortalPerson, root, startServer } from "./server.mjs";
+import { launchChromium, newPortalPerson, openTab, root, startServer } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -64,6 +64,7 @@ test("a physician asks, the patient approves less than asked, then declines a se
   await doctor.page.locator("#my-request-list [data-status=waiting]").first().waitFor();
   await shot(doctor, "requests-1-physician-asked.png");
 
+  await openTab(page, "Requests");
   await page.getByRole("button", { name: "Check for requests" }).click();
   const card = page.locator("#request-list li[data-request]").first();
   await card.waitFor();

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, root, startServer } from "./server.mjs";
+import { launchChromium, openTab, root, startServer } from "./server.mjs";
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -100,6 +100,7 @@ async function secondTab(p) {
 }
 
 async function writeSection(page, name, { fields = "", text = "", files } = {}) {
+  await openTab(page, "Sections");
   await page.getByLabel("Section", { exact: true }).selectOption(name);
   await page.getByLabel('Fields (one "name: value" per line)').fill(fields);
   await page.getByLabel("Free text").fill(text);
@@ -111,6 +112,7 @@ async function writeSection(page, name, { fields = "", text = "", files } = {}) 
 
 /** Shares with someone new (named `name` as they are added to the contacts) or a contact. */
 async function share(page, id, role, name) {
+  await openTab(page, "Sharing");
   const who = page.getByLabel("Share with");
   if (name) {
     await who.selectOption("");
@@ -231,6 +233,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   assert.equal(await reading.locator("section.card").count(), 1);
 
   // The audit shows both readers' requests, naming each as the sharing table does.
+  await openTab(page, "Audit");
   await page.getByRole("button", { name: "Refresh" }).first().click();
   await page.locator("#audit-table tbody tr").nth(3).waitFor();
   assert.ok((await page.locator("#audit-table .ok").count()) >= 4);
@@ -244,6 +247,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   assert.equal(keptHeads.length, 1);
 
   // Revoke the physician: the next open is refused with a clear message.
+  await openTab(page, "Sharing");
   page.once("dialog", (d) => d.accept());
   await page.getByRole("button", { name: "Revoke all of Dr Bob Okafor" }).click();
   await status(page, "Revoked 6 shares of Dr Bob Okafor");
@@ -252,6 +256,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   assert.match(await failureNear(physician.page, "#shared-list", "revoked"), /revoked your access/);
   assert.equal(await reading.getByText("asthma").count(), 0);
   await shot(physician, "06-revoked.png");
+  await openTab(page, "Audit");
   await page.getByRole("button", { name: "Refresh" }).first().click();
   await page.locator("#audit-table .refused", { hasText: "revoked" }).first().waitFor();
   await page.locator("#audit-status[data-code=verified]").waitFor();
@@ -300,6 +305,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
 
   // FHIR import: a bad bundle is refused whole; a real one lands in its sections.
   const version = Number(await page.locator("#record-version").textContent());
+  await openTab(page, "Sections");
   await page.getByLabel("Bundle (JSON)").setInputFiles({ name: "bad.json", mimeType: "application/json", buffer: Buffer.from('{"resourceType":"Patient"}') });
   await page.getByRole("button", { name: "Import" }).click();
   const badBundle = await failureNear(page, "#fhir-form", "bad_bundle");
@@ -383,6 +389,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   const sections = await fresh.page.locator("#section-list li strong").allTextContents();
   assert.deepEqual(sections.sort(), ["allergies", "demographics", "history", "insurance", "labs", "medications", "notes"]);
   // The revoked grants show as revoked; the insurer's is still active.
+  await openTab(fresh.page, "Sharing");
   await fresh.page.locator("#grant-table [data-status=active]").waitFor();
   assert.equal(await fresh.page.locator("#grant-table [data-status=revoked]").count(), 6);
   assert.equal(await fresh.page.locator("#grant-table [data-status=active]").count(), 1);
@@ -392,15 +399,21 @@ test("patient shares sections, readers read exactly what was granted, revocation
   await fresh.page.setViewportSize({ width: 375, height: 800 });
   await shot(fresh, "10-phone.png");
   await fresh.page.locator("#grant-table").screenshot({ path: join(shots, "10b-phone-sharing.png") });
+  await openTab(fresh.page, "Audit");
   await fresh.page.locator("#audit-table").screenshot({ path: join(shots, "10c-phone-audit.png") });
-  const overflow = await fresh.page.evaluate(() => {
-    const wide = [...document.querySelectorAll("body *")]
-      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.parentElement.closest(".scroll"))
-      .map((e) => `${e.tagName}#${e.id}.${e.className}:${Math.round(e.getBoundingClientRect().width)}`);
-    return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
-  });
-  assert.ok(overflow.by <= 0, `page overflows by ${overflow.by}px at phone width: ${overflow.wide}`);
+  // No tab of the record overflows.
+  for (const tab of ["Sections", "Sharing", "Links", "Emergency access", "Requests", "Audit"]) {
+    await openTab(fresh.page, tab);
+    const overflow = await fresh.page.evaluate(() => {
+      const wide = [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.parentElement.closest(".scroll"))
+        .map((e) => `${e.tagName}#${e.id}.${e.className}:${Math.round(e.getBoundingClientRect().width)}`);
+      return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
+    });
+    assert.ok(overflow.by <= 0, `the ${tab} tab overflows by ${overflow.by}px at phone width: ${overflow.wide}`);
+  }
   // The sharing table's status and revoke buttons are on screen, not scrolled off.
+  await openTab(fresh.page, "Sharing");
   const offscreen = await fresh.page.evaluate(() =>
     [...document.querySelectorAll("#grant-table button, #grant-table [data-status]")]
       .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
@@ -408,6 +421,7 @@ test("patient shares sections, readers read exactly what was granted, revocation
   );
   assert.deepEqual(offscreen, []);
   // Clinical tables read on a phone too.
+  await openTab(fresh.page, "Sections");
   await fresh.page.getByRole("button", { name: "Read labs" }).click();
   await fresh.page.locator("#read-view").getByText("mg/dL").first().waitFor();
   const wideRead = await fresh.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -515,8 +529,10 @@ test("tabs in every order, an edit form bound to its section, and two tabs of on
       await noAlert(page);
     }
     await page.getByRole("button", { name: "My records", exact: true }).click();
+    await openTab(page, "Audit");
     await page.getByRole("button", { name: "Refresh" }).first().click();
     await noAlert(page);
+    await openTab(page, "Sections");
 
     // The form follows the section chosen: history's fields, text and attachment.
     const fields = page.getByLabel('Fields (one "name: value" per line)');
@@ -756,6 +772,7 @@ test("what outside testers tried: two tabs dropping different files, a ward list
     await b.close();
 
     // Oneself as reader: refused in plain words.
+    await openTab(page, "Sharing");
     await page.getByLabel("Share with").selectOption("");
     await page.getByLabel("Their party id", { exact: true }).fill(p.id);
     await page.getByRole("button", { name: "Continue" }).click();
@@ -765,6 +782,7 @@ test("what outside testers tried: two tabs dropping different files, a ward list
     // whose record it is; nothing is guessed, the others are held back.
     await page.getByRole("button", { name: "Create a record" }).click();
     await status(page, "Record created");
+    await openTab(page, "Sections");
     await page.getByLabel("Bundle (JSON)").setInputFiles(join(root, "tests", "js", "fixtures", "other-patients.json"));
     await page.getByRole("button", { name: "Import" }).click();
     const whose = page.locator("#import-whose");

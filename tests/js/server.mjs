@@ -91,20 +91,78 @@ export async function startServers(spec = {}, options = {}) {
 }
 
 /**
- * A person in their own browser context on `server`'s portal, with a fresh
- * identity under `passphrase`: `{name, context, page, id}` (`id` the party id).
+ * A person in their own browser context (own IndexedDB and localStorage) on
+ * `url` (default: `server`'s portal): `{name, context, page}`. `clipboard`
+ * grants the clipboard to the portal's origin, `dialogs` accepts every
+ * confirm() the page asks.
  */
-export async function newPortalPerson(browser, server, name, passphrase) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+export async function portalPage(browser, server, name, { url = server.url, clipboard = false, dialogs = false, timeout = 60_000 } = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 900 } });
+  if (clipboard) await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
   const page = await context.newPage();
-  page.setDefaultTimeout(60_000);
+  page.setDefaultTimeout(timeout);
   page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
-  await page.goto(server.url);
+  if (dialogs) page.on("dialog", (d) => d.accept());
+  await page.goto(url);
+  return { name, context, page };
+}
+
+/** Creates an identity under `passphrase` on the portal's start page; resolves to its party id. */
+export async function createPortalIdentity(page, passphrase) {
   await page.getByLabel("New passphrase", { exact: true }).fill(passphrase);
   await page.getByLabel("Repeat the new passphrase").fill(passphrase);
   await page.getByRole("button", { name: "Create identity" }).click();
   await page.getByRole("button", { name: "My identity" }).click();
   const id = await page.locator("#my-id").textContent();
-  if (!/^[0-9a-f]{64}$/.test(id ?? "")) throw new Error(`[${name}] no party id shown: ${id}`);
-  return { name, context, page, id };
+  if (!/^[0-9a-f]{64}$/.test(id ?? "")) throw new Error(`no party id shown: ${id}`);
+  return id;
+}
+
+/**
+ * A person in their own browser context on `server`'s portal, with a fresh
+ * identity under `passphrase`: `{name, context, page, id}` (`id` the party id).
+ */
+export async function newPortalPerson(browser, server, name, passphrase, options) {
+  const p = await portalPage(browser, server, name, options);
+  return { ...p, id: await createPortalIdentity(p.page, passphrase) };
+}
+
+/** Waits for a message matching `pattern`, at the top of the page or next to the action that caused it. */
+export async function portalStatus(page, pattern) {
+  await page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first().waitFor();
+}
+
+/** Fails if the page shows a failure (at the top or next to an action). */
+export async function noPortalAlert(page) {
+  if (await page.locator("#alert").isVisible()) throw new Error(`alert shown: ${await page.locator("#alert").textContent()}`);
+  const errors = page.locator(".msg.error");
+  for (let i = 0; i < (await errors.count()); i++) {
+    if (await errors.nth(i).isVisible()) throw new Error(`failure shown: ${await errors.nth(i).textContent()}`);
+  }
+}
+
+/** Writes section `name` of the open record through the "Sections" tab's form, and waits for the save. */
+export async function writePortalSection(page, name, { fields = "", text = "", files } = {}) {
+  await openTab(page, "Sections");
+  await page.getByLabel("Section", { exact: true }).selectOption(name);
+  await page.getByLabel('Fields (one "name: value" per line)').fill(fields);
+  await page.getByLabel("Free text").fill(text);
+  if (files) await page.getByLabel("Add attachments").setInputFiles(files);
+  await page.getByRole("button", { name: "Encrypt and save" }).click();
+  await portalStatus(page, `Saved ${name} as version`);
+}
+
+/**
+ * Shows tab `name` of the record page ("Sections", "Sharing", "Links",
+ * "Emergency access", "Requests", "Audit"): first "My records" when another
+ * view is shown; resolves once the tab's panel is on screen.
+ */
+export async function openTab(page, name) {
+  const tab = page.getByRole("tab", { name, exact: true });
+  if (!(await tab.isVisible())) {
+    await page.getByRole("button", { name: "My records", exact: true }).click();
+    await tab.waitFor();
+  }
+  if ((await tab.getAttribute("aria-selected")) !== "true") await tab.click();
+  await page.locator(`#${await tab.getAttribute("aria-controls")}`).waitFor();
 }
