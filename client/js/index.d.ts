@@ -726,7 +726,8 @@ export interface InvitationListing {
 
 /** The patient's invitations (kept encrypted at the relay, slot `invitations`). */
 export class Invitations {
-  constructor(patient: Patient, state?: OwnerState);
+  /** `leaseMs`: the confirmation lease (default 60 s; renewed every third of it while a confirmation runs). */
+  constructor(patient: Patient, state?: OwnerState, options?: { leaseMs?: number });
   invite(record: PatientRecord, options: { sections?: string[]; role?: string; expiresAt?: number; ownerName: string; portalUrl?: string }): Promise<{ id: string; url: string; expiresAt: number; role: string; sections: string[] }>;
   list(): Promise<InvitationListing[]>;
   cancel(id: string): Promise<void>;

@@ -203,8 +203,13 @@ export async function acceptInvitation(client, identity, link, { name = "" } = {
 }
 
 const SLOT = "invitations";
-/** How long a confirmation left half done (marked used, not yet granted) is another tab's before this one may finish it. */
-const RESUME_AFTER_MS = 2 * 60 * 1000;
+/**
+ * The confirmation lease: a tab confirming an acceptance renews it (a
+ * counter in the owner state, by compare-and-swap) every third of this
+ * while it works; another tab takes it over only after seeing it unchanged
+ * for this long on its own clock (no two browsers' clocks are compared).
+ */
+const LEASE_MS = 60 * 1000;
 const CONTACTS = "contacts";
 
 /** How long an ended invitation stays listed (its status shown) before it is forgotten. */
@@ -243,10 +248,16 @@ const REFUSED = {
 export class Invitations {
   /** This object's name in a confirmation it leaves half done: it may finish that one at once, others wait. */
   #tab = toHex(globalThis.crypto.getRandomValues(new Uint8Array(8)));
-  /** `patient` is a Patient; `state` an OwnerState of its identity (one per patient is best). */
-  constructor(patient, state = new OwnerState(patient.client, patient.identity)) {
+  /** Each invitation's lease as this object last saw another tab hold it: id → `{key, at}` (its own clock). */
+  #observed = new Map();
+  /**
+   * `patient` is a Patient; `state` an OwnerState of its identity (one per
+   * patient is best); `leaseMs` the confirmation lease (tests shorten it).
+   */
+  constructor(patient, state = new OwnerState(patient.client, patient.identity), { leaseMs = LEASE_MS } = {}) {
     this.patient = patient;
     this.state = state;
+    this.leaseMs = leaseMs;
   }
 
   /**
@@ -422,9 +433,10 @@ export class Invitations {
    * `invitation_expired` past the expiry; nothing is granted then. A
    * confirmation that failed after marking (the network, the SRS) stays
    * pending with `resume` and is finished by confirming it again: this
-   * object at once, another tab or browser after two minutes (it may be at
-   * it); sections already granted to the person are not granted twice.
-   * Returns the grant ids.
+   * object at once; another tab or browser (`invitation_busy` meanwhile)
+   * only once the confirming tab's lease, renewed while it works, has been
+   * seen unchanged for `leaseMs`; sections already granted to the person
+   * are not granted twice. Returns the grant ids.
    */
   async confirm(record, pending, { contactName, contacts } = {}) {
     if (record.recordId !== pending.recordId) throw new SesphrError("invalid_argument", "This acceptance is for another of your records.");
@@ -434,23 +446,66 @@ export class Invitations {
       if (!inv || inv.status === "cancelled") throw new SesphrError("invitation_unknown", REFUSED.invitation_unknown);
       if (inv.status === "used") {
         if (inv.acceptedBy === pending.invitee.id && !inv.granted) {
-          // Being confirmed in another tab or browser right now: not twice
-          // (this object finishes its own at once: a retry after a failure).
-          if (inv.confirmingBy !== this.#tab && Date.now() - inv.acceptedAt < RESUME_AFTER_MS) {
+          // This object finishes its own at once (a retry after a failure).
+          if (inv.lease?.by === this.#tab) {
+            terms = inv;
+            return undefined;
+          }
+          // Another tab or browser holds the lease: it may be at it right
+          // now. Taken over only once seen unchanged (not renewed) for a
+          // whole lease on this object's own clock.
+          const key = `${inv.lease?.by}:${inv.lease?.n}`;
+          const seen = this.#observed.get(inv.id);
+          if (seen?.key !== key) this.#observed.set(inv.id, { key, at: Date.now() });
+          if (seen?.key !== key || Date.now() - seen.at < this.leaseMs) {
             throw new SesphrError("invitation_busy", "This acceptance is being confirmed in another tab or browser: check again in a minute.");
           }
-          // Confirmed before but never granted (a reload mid-way): carry on.
+          // Lapsed (a reload mid-way, a closed tab): this one carries on.
+          inv.lease = { by: this.#tab, n: (inv.lease?.n ?? 0) + 1 };
           terms = inv;
-          return undefined;
+          return v;
         }
         if (inv.acceptedBy === pending.invitee.id) throw new SesphrError("invitation_used", "You already confirmed this acceptance.");
         throw new SesphrError("invitation_used", REFUSED.invitation_used);
       }
       if (Date.now() > inv.expiresAt) throw new SesphrError("invitation_expired", REFUSED.invitation_expired);
-      Object.assign(inv, { status: "used", acceptedBy: pending.invitee.id, acceptedAt: Date.now(), acceptedMail: pending.mailId, confirmingBy: this.#tab, granted: false });
+      Object.assign(inv, { status: "used", acceptedBy: pending.invitee.id, acceptedAt: Date.now(), acceptedMail: pending.mailId, lease: { by: this.#tab, n: 0 }, granted: false });
       terms = inv;
       return v;
     });
+    const renewing = this.#renew(pending.invitationId);
+    try {
+      return await this.#grant(record, pending, terms, { contactName, contacts });
+    } finally {
+      renewing.stop();
+    }
+  }
+
+  /** Renews this object's lease on invitation `id` every third of a lease until `stop()`. */
+  #renew(id) {
+    let timer;
+    let stopped = false;
+    const tick = async () => {
+      await this.state
+        .update(SLOT, (v) => {
+          const inv = v?.invitations?.find((i) => i.id === id);
+          if (stopped || !inv || inv.granted || inv.lease?.by !== this.#tab) return undefined;
+          inv.lease.n += 1;
+          return v;
+        })
+        .catch(() => {}); // a missed renewal: the next one, or the lease lapses
+      if (!stopped) timer = setTimeout(tick, this.leaseMs / 3);
+    };
+    timer = setTimeout(tick, this.leaseMs / 3);
+    return {
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  async #grant(record, pending, terms, { contactName, contacts }) {
     // Idempotent: sections a resumed confirmation already granted this
     // person are not granted twice.
     const have = record.liveGrants().filter((g) => g.grantee.id === pending.invitee.id && terms.sections.includes(g.sectionName));
@@ -541,7 +596,11 @@ export async function sendName(patient, grantee, name) {
  * of owners whose grants this reader holds) count, the newest of each
  * (issuedAt, then arrival); every other card is deleted, as is junk
  * (`sortedMail`): a stranger's cards never pile up. Other kinds of mail
- * are left for their own readers.
+ * are left for their own readers. The owner-signed `issuedAt` is the
+ * card's version: the newest seen per owner is kept in the reader's
+ * `highWater` (key `name-card:<owner id>`; persist it), and a card older
+ * than that (a relay serving an old name after a newer one) is refused
+ * and deleted, across reloads.
  */
 export async function ownerNames(reader, owners = new Set()) {
   const me = reader.identity;
@@ -559,15 +618,23 @@ export async function ownerNames(reader, owners = new Set()) {
       drop.push(id); // no grant of theirs here: nobody whose name this reader shows
       continue;
     }
+    if (card.issuedAt < (Number(reader.highWater?.get(nameCardKey(card.owner.id))) || 0)) {
+      drop.push(id); // older than a card of theirs seen before: a replay
+      continue;
+    }
     const prev = best.get(card.owner.id);
     if (!prev || card.issuedAt >= prev.issuedAt) {
       if (prev) drop.push(prev.mailId);
       best.set(card.owner.id, { name: card.name, issuedAt: card.issuedAt, mailId: id, fingerprint: card.owner.fingerprint });
     } else drop.push(id);
   }
+  for (const [owner, { issuedAt }] of best) reader.highWater?.set(nameCardKey(owner), issuedAt);
   await Promise.all(drop.map((id) => reader.client.clearMail(me, id).catch(() => false)));
   return best;
 }
+
+/** Where a reader's `highWater` keeps the newest name card seen of `owner`. */
+const nameCardKey = (owner) => `name-card:${owner}`;
 
 /**
  * A record's live grants, one row per grantee: `[{grantee: {id,

@@ -440,3 +440,76 @@ test("contact changes apply field by field: a stale tab's verify keeps the other
   await tab1.rename(bob.id, "Bob B.");
   assert.equal(tab1.get(bob.id).verified, true);
 });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test("the confirmation lease: renewed while a slow tab works (never stolen), taken over once it lapses, no section granted twice", async () => {
+  const LEASE = 600;
+  const alice = await patient();
+  const tab1 = new S.Invitations(alice.p, alice.state, { leaseMs: LEASE });
+  const tab2 = new S.Invitations(alice.p, new S.OwnerState(client, alice.identity), { leaseMs: LEASE });
+  const lab = S.roleSections("lab").length;
+  const grantsOf = (who) => alice.record.liveGrants().filter((g) => g.grantee.id === who.id).length;
+
+  // A confirmation slower than several leases (its contacts write waits):
+  // tab 2 is told "busy" all along, as tab 1 keeps renewing.
+  const made = await tab1.invite(alice.record, { role: "lab", ownerName: "Alice" });
+  const bob = await party();
+  await S.acceptInvitation(client, bob, made.url, { name: "Bob" });
+  const [a] = (await tab1.acceptances()).pending;
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const slow = { get: () => undefined, add: () => gate };
+  const first = tab1.confirm(alice.record, a, { contacts: slow, contactName: "Bob" });
+  while ((await tab2.list())[0].status !== "used") await sleep(20);
+  const started = Date.now();
+  while (Date.now() - started < 4 * LEASE) {
+    assert.equal((await rejection(tab2.confirm(alice.record, a))).code, "invitation_busy");
+    await sleep(LEASE / 2);
+  }
+  release();
+  assert.equal((await first).length, lab);
+  assert.equal((await rejection(tab2.confirm(alice.record, a))).code, "invitation_used");
+  assert.equal(grantsOf(bob), lab);
+
+  // A confirmation that stopped half way (its tab failed, or was closed):
+  // the lease is no longer renewed; another tab waits one whole lease on
+  // its own clock, then takes over and finishes without granting twice.
+  const made2 = await tab1.invite(alice.record, { role: "lab", ownerName: "Alice" });
+  const carol = await party();
+  await S.acceptInvitation(client, carol, made2.url, { name: "Carol" });
+  const [c] = (await tab1.acceptances()).pending;
+  const failing = { get: () => undefined, add: () => Promise.reject(Object.assign(new Error("offline"), { code: "network" })) };
+  assert.equal((await rejection(tab1.confirm(alice.record, c, { contacts: failing }))).code, "network");
+  assert.equal(grantsOf(carol), lab);
+  assert.equal((await rejection(tab2.confirm(alice.record, c))).code, "invitation_busy");
+  await sleep(LEASE / 2);
+  assert.equal((await rejection(tab2.confirm(alice.record, c))).code, "invitation_busy", "not before a whole lease");
+  await sleep(LEASE / 2 + 100);
+  const ids = await tab2.confirm(alice.record, c, { contacts: alice.contacts, contactName: "Carol" });
+  assert.equal(ids.length, lab);
+  assert.equal(grantsOf(carol), lab, "no section granted twice");
+  // Tab 1 no longer holds it: finished by tab 2, so used.
+  assert.equal((await rejection(tab1.confirm(alice.record, c))).code, "invitation_used");
+});
+
+test("a relay serving an older name card after a newer one: refused, across a reload", async () => {
+  const alice = await patient();
+  const doctor = await party();
+  const docParty = await client.lookup(doctor.id);
+  await S.issueAccess(alice.record, { grantee: docParty, sections: ["allergies"], ownerName: "Alice Old" });
+  const [old] = await client.mail(doctor);
+  await sleep(5);
+  await S.sendName(alice.p, docParty, "Alice New");
+  // One highWater for both readers: what the portal keeps in localStorage.
+  const highWater = new Map();
+  const [shared] = await new S.Reader(client, doctor, { highWater }).sharedWithMe();
+  assert.equal(shared.ownerName, "Alice New");
+  assert.equal((await client.mail(doctor)).length, 1, "the older card is deleted");
+  // The relay withholds the newer card and serves the older one again.
+  for (const m of await client.mail(doctor)) await client.clearMail(doctor, m.id);
+  await client.postMail(alice.identity, doctor.id, Buffer.from(old.sealed, "hex"));
+  const [again] = await new S.Reader(client, doctor, { highWater }).sharedWithMe();
+  assert.equal(again.ownerName, undefined, "no older name shown");
+  assert.equal((await client.mail(doctor)).length, 0, "the replayed card is deleted");
+});
