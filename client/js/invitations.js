@@ -236,6 +236,9 @@ function prune(list, now) {
     });
 }
 
+/** What the core's single-use rule weighs of an invitation entry (never its secret). */
+const standing = (inv) => ({ status: inv.status, expiresAt: inv.expiresAt, acceptedBy: inv.acceptedBy, granted: !!inv.granted });
+
 /** Plain words for why an acceptance was not taken. */
 const REFUSED = {
   invitation_unknown: "It answers no invitation of yours (or one you cancelled).",
@@ -398,26 +401,21 @@ export class Invitations {
         expiresAt: inv.expiresAt,
       };
       const key = `${invitationId}/${a.invitee.id}`;
-      if (inv.status === "used") {
-        if (inv.acceptedBy !== a.invitee.id) refuse("invitation_used");
-        // Confirmed, never granted: the patient can finish it.
-        else if (resumable && !seen.has(key)) pending.push({ ...entry, resume: true });
-        // The same person again (a second click, a replay): nothing to do.
-        else drop.push(mailId);
+      // The single-use rule is the core's (invitationUse): take (open, in
+      // time), resume (confirmed, never granted: the patient can finish
+      // it), done (the same person again), or a refusal with its code.
+      let use;
+      try {
+        use = core.invitationUse(standing(inv), a.invitee.id, a.acceptedAt, now);
+      } catch (e) {
+        if (!REFUSED[e.code]) throw e;
+        refuse(e.code);
         seen.add(key);
         continue;
       }
-      // The owner's clock decides: the invitee's claimed time must agree.
-      if (a.acceptedAt > inv.expiresAt) {
-        refuse("invitation_expired");
-        continue;
-      }
-      if (seen.has(key)) {
-        drop.push(mailId); // the same person twice: one is enough
-        continue;
-      }
+      if (use === "done" || seen.has(key)) drop.push(mailId); // a second click, a replay: one is enough
+      else pending.push(use === "resume" ? { ...entry, resume: true } : entry);
       seen.add(key);
-      pending.push(entry);
     }
     await Promise.all(drop.map((id) => this.patient.client.clearMail(me, id).catch(() => false)));
     return { pending, refused };
@@ -443,32 +441,30 @@ export class Invitations {
     let terms;
     await this.state.update(SLOT, (v) => {
       const inv = v?.invitations?.find((i) => i.id === pending.invitationId);
-      if (!inv || inv.status === "cancelled") throw new SesphrError("invitation_unknown", REFUSED.invitation_unknown);
-      if (inv.status === "used") {
-        if (inv.acceptedBy === pending.invitee.id && !inv.granted) {
-          // This object finishes its own at once (a retry after a failure).
-          if (inv.lease?.by === this.#tab) {
-            terms = inv;
-            return undefined;
-          }
-          // Another tab or browser holds the lease: it may be at it right
-          // now. Taken over only once seen unchanged (not renewed) for a
-          // whole lease on this object's own clock.
-          const key = `${inv.lease?.by}:${inv.lease?.n}`;
-          const seen = this.#observed.get(inv.id);
-          if (seen?.key !== key) this.#observed.set(inv.id, { key, at: Date.now() });
-          if (seen?.key !== key || Date.now() - seen.at < this.leaseMs) {
-            throw new SesphrError("invitation_busy", "This acceptance is being confirmed in another tab or browser: check again in a minute.");
-          }
-          // Lapsed (a reload mid-way, a closed tab): this one carries on.
-          inv.lease = { by: this.#tab, n: (inv.lease?.n ?? 0) + 1 };
+      // The core's single-use rule; its refusals throw with their codes.
+      const use = core.invitationUse(inv && standing(inv), pending.invitee.id, pending.acceptedAt, Date.now());
+      if (use === "done") throw new SesphrError("invitation_used", "You already confirmed this acceptance.");
+      if (use === "resume") {
+        // This object finishes its own at once (a retry after a failure).
+        if (inv.lease?.by === this.#tab) {
           terms = inv;
-          return v;
+          return undefined;
         }
-        if (inv.acceptedBy === pending.invitee.id) throw new SesphrError("invitation_used", "You already confirmed this acceptance.");
-        throw new SesphrError("invitation_used", REFUSED.invitation_used);
+        // Another tab or browser holds the lease: it may be at it right
+        // now. Taken over only once seen unchanged (not renewed) for a
+        // whole lease on this object's own clock.
+        const key = `${inv.lease?.by}:${inv.lease?.n}`;
+        const seen = this.#observed.get(inv.id);
+        if (seen?.key !== key) this.#observed.set(inv.id, { key, at: Date.now() });
+        if (seen?.key !== key || Date.now() - seen.at < this.leaseMs) {
+          throw new SesphrError("invitation_busy", "This acceptance is being confirmed in another tab or browser: check again in a minute.");
+        }
+        // Lapsed (a reload mid-way, a closed tab): this one carries on.
+        inv.lease = { by: this.#tab, n: (inv.lease?.n ?? 0) + 1 };
+        terms = inv;
+        return v;
       }
-      if (Date.now() > inv.expiresAt) throw new SesphrError("invitation_expired", REFUSED.invitation_expired);
+      // "take": open and in time.
       Object.assign(inv, { status: "used", acceptedBy: pending.invitee.id, acceptedAt: Date.now(), acceptedMail: pending.mailId, lease: { by: this.#tab, n: 0 }, granted: false });
       terms = inv;
       return v;

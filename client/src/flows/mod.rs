@@ -4,6 +4,7 @@
 //! the JS package, the native client and the tests run the same rules.
 
 pub mod audit_check;
+pub mod invitation_use;
 pub mod owner;
 pub mod policy;
 pub mod reader;

@@ -550,6 +550,19 @@ mod tests {
     }
 
     #[test]
+    fn secret_mac_and_hash_states_are_wiped_on_drop() {
+        // Compile-time: with `sha2`'s `zeroize` feature the SHA-256 state
+        // (inside HMAC and HKDF too: the MAC under `s`'s key) is wiped on
+        // drop, as are the secret and the keys derived from it.
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<sha2::Sha256>();
+        wiped_on_drop::<InvitationSecret>();
+        wiped_on_drop::<Zeroizing<[u8; 32]>>();
+        let s = InvitationSecret::generate(&mut crate::primitives::os_rng());
+        assert_ne!(*s.mac_key(), [0u8; 32]);
+    }
+
+    #[test]
     fn invitation_round_trip_and_acceptance_verifies() {
         let (alice, bob, inv, acc) = setup();
         let back = Invitation::from_bytes(inv.as_bytes()).unwrap();

@@ -151,6 +151,69 @@ pub fn open_acceptance(
     })
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StandingIn {
+    /// `open`, `used`, `cancelled` (absent: no such invitation).
+    status: String,
+    expires_at: f64,
+    accepted_by: Option<String>,
+    #[serde(default)]
+    granted: bool,
+}
+
+/// The single-use rule ([`crate::invitation_use::decide`]): weighs a
+/// verified acceptance by `invitee` (party id hex) claiming `acceptedAt`
+/// against the owner's entry for its invitation (`{status, expiresAt,
+/// acceptedBy?, granted?}` as kept in the owner state; `undefined`: none)
+/// at the owner's time `now`. Returns `"take"` (mark it used, then grant),
+/// `"resume"` (finish a half-done confirmation) or `"done"` (the same
+/// person again: nothing more); throws `invitation_unknown`,
+/// `invitation_expired` or `invitation_used` for a refusal.
+#[wasm_bindgen(js_name = invitationUse)]
+pub fn invitation_use(
+    entry: JsValue,
+    invitee: &str,
+    accepted_at: f64,
+    now: f64,
+) -> Result<String, JsValue> {
+    use crate::identity::PartyId;
+    use crate::invitation_use::{decide, Entry, Standing, Use};
+    let entry = if entry.is_undefined() || entry.is_null() {
+        None
+    } else {
+        let e: StandingIn = from_js(entry, "invitation entry")?;
+        let standing = match e.status.as_str() {
+            "open" => Standing::Open,
+            "cancelled" => Standing::Cancelled,
+            "used" => Standing::Used {
+                by: PartyId(super::hex32(
+                    e.accepted_by.as_deref().unwrap_or_default(),
+                    "acceptedBy",
+                )?),
+                granted: e.granted,
+            },
+            _ => return Err(super::arg("an invitation's status is open, used or cancelled")),
+        };
+        Some(Entry {
+            standing,
+            expires_at: to_u64(e.expires_at, "expiresAt")?,
+        })
+    };
+    let invitee = PartyId(super::hex32(invitee, "invitee")?);
+    match decide(
+        entry.as_ref(),
+        &invitee,
+        to_u64(accepted_at, "acceptedAt")?,
+        to_u64(now, "now")?,
+    ) {
+        Use::Take => Ok("take".into()),
+        Use::Resume => Ok("resume".into()),
+        Use::Done => Ok("done".into()),
+        Use::Refused(r) => Err(super::js_error(r.code(), r.message())),
+    }
+}
+
 /// A name card (the name `owner` gives itself, for `grantee` alone), as
 /// mail sealed to `grantee`.
 #[wasm_bindgen(js_name = sealNameCard)]
