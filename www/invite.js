@@ -7,6 +7,7 @@ import * as S from "/pkg/index.js";
 import { renderGrants } from "./records.js";
 import { safetyBlock } from "./people.js";
 import { $, action, app, el, say, sayNear, when } from "./ui.js";
+import { markTab } from "./tabs.js";
 
 /** Where an opened invitation waits while its invitee creates or unlocks an identity (this tab only). */
 const HELD = "sesphr-invitation";
@@ -303,6 +304,7 @@ async function renderAcceptances() {
     }),
   );
   if (!mine.length) $("acceptance-list").append(el("li", {}, "No answers yet."));
+  markTab("sharing", mine.length, `${mine.length} ${mine.length === 1 ? "answer" : "answers"} to your invitations waiting for you to confirm`);
   if (refused.length) {
     say(`Ignored ${refused.length === 1 ? "an answer" : `${refused.length} answers`} to your invitations: ${[...new Set(refused.map((r) => r.message))].join(" ")} Nothing was shared.`);
   }

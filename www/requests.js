@@ -8,6 +8,7 @@
 import * as S from "/pkg/index.js";
 import { person } from "./people.js";
 import { $, action, app, el, say, when } from "./ui.js";
+import { markTab } from "./tabs.js";
 
 const DAY = 86_400_000;
 
@@ -58,6 +59,7 @@ export async function renderRequests(fetched) {
   const answered = new Set(history("answered").all().map((h) => h.id));
   const pending = fetchedList.filter((r) => !answered.has(r.id));
   shown = pending.map((r) => r.id).join();
+  markTab("requests", pending.length, `${pending.length} ${pending.length === 1 ? "request" : "requests"} for access waiting for your answer`);
   list.replaceChildren(
     ...pending.map((r) => {
       app.contacts.remember(r.requester);

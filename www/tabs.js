@@ -3,7 +3,7 @@
 // each tab shows its own panel. Which view and tab are shown lives in the
 // address's fragment (`#records/sharing`, `#people`), so a reload, a
 // bookmark and the back and forward buttons keep it.
-import { $ } from "./ui.js";
+import { $, el } from "./ui.js";
 
 /** The top-level views (the header's navigation) and the record's tabs. */
 export const VIEWS = ["records", "shared", "people", "identity"];
@@ -41,6 +41,28 @@ export function wireTabs(list, choose) {
     next.focus();
     choose(next.dataset.tab);
   });
+}
+
+/**
+ * Shows `count` things waiting in tab `name` of the record page (answers to
+ * invitations, requests) as a badge beside its label, `what` saying what
+ * they are to assistive technology; 0 removes it. The tab's name stays its
+ * label.
+ */
+export function markTab(name, count, what) {
+  const tab = document.querySelector(`#record-tabs [data-tab="${name}"]`);
+  if (!tab) return;
+  let badge = tab.querySelector(".badge");
+  if (!count) {
+    badge?.remove();
+    tab.removeAttribute("title");
+    tab.removeAttribute("aria-description");
+    return;
+  }
+  if (!badge) tab.append((badge = el("span", { className: "badge", ariaHidden: "true" })));
+  badge.textContent = String(count);
+  tab.title = what;
+  tab.setAttribute("aria-description", what);
 }
 
 /** The view and record tab the address names (`#records/audit`), defaults filled in. */

@@ -7,46 +7,24 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ECDH, createCipheriv, createECDH, createHmac, randomBytes } from "node:crypto";
-import { root, startServer } from "./server.mjs";
+import { MemoryStorage, packageServer, rejection, root } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
 const core = await import(join(root, "pkg", "sesphr.js"));
 
 let server;
 let client;
+let party;
 
 before(async () => {
-  server = await startServer();
-  await S.init();
-  client = new S.Client({ baseUrl: server.url });
-  await client.connect();
+  ({ server, client, party } = await packageServer(S));
 });
 
 after(() => server?.stop());
 
-class MemoryStorage {
-  #m = new Map();
-  getItem(k) {
-    return this.#m.has(k) ? this.#m.get(k) : null;
-  }
-  setItem(k, v) {
-    this.#m.set(k, String(v));
-  }
-  removeItem(k) {
-    this.#m.delete(k);
-  }
-}
-
-async function party() {
-  const id = S.Identity.generate();
-  await client.register(id);
-  return id;
-}
-
 /** Hex of base64url text. */
 const b64ToHex = (t) => Array.from(atob(t.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((t.length + 3) % 4)), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
 
-const rejection = (p) => p.then(() => assert.fail("expected a rejection"), (e) => e);
 
 /** A patient with a record, its Invitations, and a written section. */
 async function patient() {

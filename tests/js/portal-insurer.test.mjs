@@ -90,11 +90,15 @@ test("an insurer with no identity is invited for insurance only, reads it and no
   const card = page.locator("#acceptance-list li.acceptance").filter({ hasText: "Acme claims desk accepted your invitation" });
   await card.waitFor();
   assert.equal(words(await card.locator(".safety").textContent()), insurerNumber);
+  // The tab shows that something waits there (its name stays "Sharing").
+  assert.equal(await page.locator("#tab-sharing .badge").textContent(), "1");
+  assert.match(await page.locator("#tab-sharing").getAttribute("aria-description"), /1 answer to your invitations waiting/);
   await card.scrollIntoViewIfNeeded();
   await shot(patient, "03-patient-compares.png");
   await card.getByLabel("The numbers match: I compared them with this person").check();
   await card.getByRole("button", { name: "Confirm and share with Acme claims desk" }).click();
   await status(page, "Confirmed: shared 1 section with Acme claims desk");
+  assert.equal(await page.locator("#tab-sharing .badge").count(), 0);
   await noPortalAlert(page);
   const row = page.locator("#grant-table tbody tr").filter({ hasText: "Acme claims desk" });
   await row.waitFor();

@@ -6,29 +6,19 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { root, startServer } from "./server.mjs";
+import { packageServer, rejection, root } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
 
 let server;
 let client;
+let party;
 
 before(async () => {
-  server = await startServer();
-  await S.init();
-  client = new S.Client({ baseUrl: server.url });
-  await client.connect();
+  ({ server, client, party } = await packageServer(S));
 });
 
 after(() => server?.stop());
-
-async function party() {
-  const id = S.Identity.generate();
-  await client.register(id);
-  return id;
-}
-
-const rejection = (promise) => promise.then(() => assert.fail("expected a rejection"), (e) => e);
 
 test("a request is approved with less than was asked, another declined and the requester told", async () => {
   const patientId = await party();

@@ -166,3 +166,51 @@ export async function openTab(page, name) {
   if ((await tab.getAttribute("aria-selected")) !== "true") await tab.click();
   await page.locator(`#${await tab.getAttribute("aria-controls")}`).waitFor();
 }
+
+// ------------------------------------------------------------------ the npm package's tests
+
+/**
+ * The npm package `S` (pkg/index.js, imported by the caller) against a fresh
+ * server (`startServer(options)`): `{server, client, party}`, the client
+ * connected, `party()` a fresh identity registered with the server.
+ */
+export async function packageServer(S, options) {
+  const server = await startServer(options);
+  try {
+    await S.init();
+    const client = new S.Client({ baseUrl: server.url });
+    await client.connect();
+    const party = async () => {
+      const id = S.Identity.generate();
+      await client.register(id);
+      return id;
+    };
+    return { server, client, party };
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+}
+
+/** The error `promise` rejects with; fails if it resolves. */
+export const rejection = (promise) =>
+  promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (e) => e,
+  );
+
+/** A Web Storage in memory (what a browser's localStorage gives the package). */
+export class MemoryStorage {
+  #m = new Map();
+  getItem(k) {
+    return this.#m.has(k) ? this.#m.get(k) : null;
+  }
+  setItem(k, v) {
+    this.#m.set(k, String(v));
+  }
+  removeItem(k) {
+    this.#m.delete(k);
+  }
+}
