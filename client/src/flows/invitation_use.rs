@@ -147,14 +147,23 @@ mod tests {
         let taken = open().taken_by(ALICE);
         // Half done: the same invitee finishes it; anyone else is refused.
         assert_eq!(decide(Some(&taken), &ALICE, 10, 30), Use::Resume);
-        assert_eq!(decide(Some(&taken), &BOB, 11, 30), Use::Refused(Refusal::Used));
+        assert_eq!(
+            decide(Some(&taken), &BOB, 11, 30),
+            Use::Refused(Refusal::Used)
+        );
         let done = taken.granted();
         assert_eq!(decide(Some(&done), &ALICE, 10, 40), Use::Done);
-        assert_eq!(decide(Some(&done), &BOB, 12, 40), Use::Refused(Refusal::Used));
+        assert_eq!(
+            decide(Some(&done), &BOB, 12, 40),
+            Use::Refused(Refusal::Used)
+        );
         // A half-done confirmation can be finished after the expiry; a used
         // one refuses others after it too.
         assert_eq!(decide(Some(&taken), &ALICE, 10, EXPIRES + 5), Use::Resume);
-        assert_eq!(decide(Some(&done), &BOB, 10, EXPIRES + 5), Use::Refused(Refusal::Used));
+        assert_eq!(
+            decide(Some(&done), &BOB, 10, EXPIRES + 5),
+            Use::Refused(Refusal::Used)
+        );
     }
 
     #[test]
@@ -164,10 +173,19 @@ mod tests {
             standing: Standing::Cancelled,
             ..open()
         };
-        assert_eq!(decide(Some(&cancelled), &ALICE, 1, 2), Use::Refused(Refusal::Unknown));
+        assert_eq!(
+            decide(Some(&cancelled), &ALICE, 1, 2),
+            Use::Refused(Refusal::Unknown)
+        );
         // Past the expiry by the owner's clock, or by the invitee's claim.
-        assert_eq!(decide(Some(&open()), &ALICE, 1, EXPIRES + 1), Use::Refused(Refusal::Expired));
-        assert_eq!(decide(Some(&open()), &ALICE, EXPIRES + 1, 2), Use::Refused(Refusal::Expired));
+        assert_eq!(
+            decide(Some(&open()), &ALICE, 1, EXPIRES + 1),
+            Use::Refused(Refusal::Expired)
+        );
+        assert_eq!(
+            decide(Some(&open()), &ALICE, EXPIRES + 1, 2),
+            Use::Refused(Refusal::Expired)
+        );
         assert_eq!(decide(Some(&open()), &ALICE, EXPIRES, EXPIRES), Use::Take);
         assert_eq!(Refusal::Unknown.code(), "invitation_unknown");
         assert_eq!(Refusal::Expired.code(), "invitation_expired");

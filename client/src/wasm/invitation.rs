@@ -193,7 +193,11 @@ pub fn invitation_use(
                 )?),
                 granted: e.granted,
             },
-            _ => return Err(super::arg("an invitation's status is open, used or cancelled")),
+            _ => {
+                return Err(super::arg(
+                    "an invitation's status is open, used or cancelled",
+                ))
+            }
         };
         Some(Entry {
             standing,
