@@ -128,6 +128,7 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
 
     const EXPIRES: u64 = 1_000_000;
@@ -194,6 +195,7 @@ mod tests {
         assert_eq!(open().granted(), open());
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         /// Any order of acceptances by any invitees, replays included, each
         /// confirmed as the rule says (a take marks it, a resume or take
