@@ -175,6 +175,7 @@ test("an insurer with no identity is invited for insurance only, reads it and no
   assert.equal(await page.locator("#panel-audit").isVisible(), false);
   assert.equal(await page.locator("#record-tabs [tabindex='0']").count(), 1, "one tab stop");
   assert.equal(new URL(page.url()).hash, "#records/requests");
+  await page.locator("#record-tabs").screenshot({ path: join(shots, "layout-focus-desktop.png") });
   await page.goBack();
   await page.waitForFunction(() => document.querySelector("#record-tabs [aria-selected=true]").textContent === "Audit");
   await page.goForward();
@@ -195,6 +196,10 @@ test("an insurer with no identity is invited for insurance only, reads it and no
       assert.ok(wide <= 0, `the ${tab} tab overflows by ${wide}px at ${width}px`);
       await page.screenshot({ path: join(shots, `layout-${tab.split(" ")[0].toLowerCase()}-${label}.png`), fullPage: true });
     }
+    // The focus ring of a tab reached by the keyboard.
+    await page.getByRole("tab", { name: "Audit" }).focus();
+    await page.keyboard.press("ArrowLeft");
+    await page.locator("#record-tabs").screenshot({ path: join(shots, `layout-focus-${label}.png`) });
   }
   await page.setViewportSize({ width: 1000, height: 900 });
   for (const id of ["emergency-banner", "alert", "status"]) {
