@@ -296,7 +296,7 @@ async fn direct_gets_on_a_passcode_link_never_touch_its_attempts() {
         );
         assert!(answers.iter().any(|(s, _)| *s == 409), "{answers:?}");
         assert_eq!(right.0, 200, "{right:?}");
-        // The link's own bucket (8 at once, 2 a second) refills.
+        // The link's own bucket (12 at once, 2 a second) refills.
         tokio::time::sleep(std::time::Duration::from_millis(3600)).await;
     }
     let (_, v) = list(api, &alice).await;
@@ -309,12 +309,12 @@ async fn passcode_hashes_at_once_are_capped_and_the_refused_take_no_attempt() {
     let (api, client) = (&d.api, &d.client);
     let key = LinkKey::generate(&mut os_rng());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Three requests per core, four per link (one address's burst on one
+    // Three requests per core, six per link (one address's burst on one
     // link), each link another owner's: no address, link or owner bucket is
     // hit, only the global cap on hashes.
     let n = cores * 3;
     let mut links = Vec::new();
-    for _ in 0..n.div_ceil(4) {
+    for _ in 0..n.div_ceil(6) {
         let owner = party(client).await;
         let id = new_id();
         let link = serde_json::json!({ "passcode": "1234", "files": [file(&key, "{}")] });
@@ -323,7 +323,7 @@ async fn passcode_hashes_at_once_are_capped_and_the_refused_take_no_attempt() {
     }
     let ok = serde_json::json!({ "recipient": "r", "passcode": "1234" });
     let answers = futures_util::future::join_all(
-        (0..n).map(|i| manifest(api, &links[i / 4].1 .1, ok.clone())),
+        (0..n).map(|i| manifest(api, &links[i / 6].1 .1, ok.clone())),
     )
     .await;
     assert!(
@@ -855,11 +855,11 @@ async fn a_trusted_proxy_names_the_client_and_no_one_else_does() {
     // Through the proxy (127.0.0.1): a client it names is limited on its
     // own (the right-most entry; the left one is the client's word).
     let mut limited = 0;
-    for _ in 0..6 {
+    for _ in 0..8 {
         let s = from(&api.http, "6.6.6.6, 10.0.0.1").await.unwrap().status();
         limited += usize::from(s == 429);
     }
-    assert_eq!(limited, 2, "burst of four, then limited");
+    assert_eq!(limited, 2, "burst of six, then limited");
     let s = from(&api.http, "10.0.0.1, 10.0.0.2")
         .await
         .unwrap()
@@ -869,7 +869,7 @@ async fn a_trusted_proxy_names_the_client_and_no_one_else_does() {
     // buys nothing.
     let other = Api::from_address(&api.base, [127, 0, 0, 2].into());
     let mut limited = 0;
-    for i in 0..6 {
+    for i in 0..8 {
         let s = from(&other.http, &format!("10.1.0.{i}"))
             .await
             .unwrap()

@@ -43,14 +43,14 @@ pub const MAX_PASSCODE: usize = 128;
 /// an Argon2id hash; a person opening a link needs a handful).
 pub const LINK_REQUESTS_PER_SEC: f64 = 2.0;
 /// Manifest requests one link answers at once.
-pub const LINK_REQUEST_BURST: u32 = 8;
+pub const LINK_REQUEST_BURST: u32 = 12;
 /// Manifest and direct requests one client address makes to one link per
 /// second, sustained: half the link's own rate, so one address flooding
 /// never keeps a link from the others (IPv6 addresses count by /64).
 pub const CLIENT_REQUESTS_PER_SEC: f64 = 1.0;
 /// Manifest and direct requests one client address makes to one link at
 /// once (half the link's burst).
-pub const CLIENT_REQUEST_BURST: u32 = 4;
+pub const CLIENT_REQUEST_BURST: u32 = 6;
 /// File requests (`/v1/shl-files/…`) one client address makes per second,
 /// sustained, over all links (a manifest names at most [`MAX_FILES`]).
 pub const CLIENT_FILES_PER_SEC: f64 = 8.0;
