@@ -238,8 +238,18 @@ function linkRow(record, link) {
     sealed.longTerm ? (stale.has(link.id) ? "NOT up to date: its last update failed (too large, or the server refused)" : "kept up to date") : "snapshot",
     sealed.expiresAt ? `expires ${when(sealed.expiresAt)}` : "no expiry",
   ];
-  const got = link.retrievals.length
-    ? el("ul", { className: "shares" }, ...link.retrievals.map((r) => el("li", {}, el("b", {}, r.recipient), ` — ${when(r.at)}`)))
+  // One line per recipient (the relay counts repeats), newest first; names
+  // past the relay's 1000 per link are counted together.
+  const times = (n) => (n === 1 ? "once" : `${n} times`);
+  const byLast = [...link.retrievals].sort((a, b) => b.last - a.last);
+  const others = link.otherRecipients;
+  const got = byLast.length || others
+    ? el(
+        "ul",
+        { className: "shares" },
+        ...byLast.map((r) => el("li", {}, el("b", {}, el("bdi", {}, r.recipient)), ` — ${times(r.count)}, last ${when(r.last)}`)),
+        ...(others ? [el("li", {}, el("b", {}, "Others"), ` — ${times(others.count)} by further names, last ${when(others.last)}`)] : []),
+      )
     : el("span", { className: "note" }, "Nobody yet");
   const row = el(
     "tr",

@@ -19,6 +19,8 @@ function words(e) {
   if (e.code === "recipient_required") return "Give your name first.";
   if (e.code === "decryption_failed") return "The shared files failed their check: they may have been tampered with, so nothing is shown.";
   if (e.code === "malformed" || e.code === "unknown_version") return "This is not a SMART Health Link this viewer can open.";
+  if (e.code === "too_large") return "This link holds more than this viewer opens (too many files, or a file too large once unpacked).";
+  if (e.code === "not_direct") return "This link says it is a single file, but its server does not serve it so: ask the person who shared it for a new one.";
   if (e.code === "busy") return "The server is busy checking other passcodes. Wait a moment and try again.";
   if (e.code === "rate_limited") return "Too many tries in a short time. Wait a moment and try again.";
   return undefined;

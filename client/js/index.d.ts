@@ -908,8 +908,16 @@ export interface LinkListing {
   attemptsLeft: number;
   created: number;
   files: number;
-  /** The latest retrievals (at most 1000): the recipient string the retriever sent, and when (ms). */
-  retrievals: Array<{ recipient: string; at: number }>;
+  /** Whether it is a direct-file (`U`) link (the only kind `GET ?recipient=` serves). */
+  direct: boolean;
+  /**
+   * Every distinct recipient string retrievers sent (the first 1000 per
+   * link), in the order they first came: how many retrievals, the first and
+   * the latest (ms). A flood of one name only raises its count.
+   */
+  retrievals: Array<{ recipient: string; count: number; first: number; last: number }>;
+  /** Retrievals by names past the first 1000, counted together. */
+  otherRecipients?: { count: number; first: number; last: number };
   /** The link key sealed for the owner (base64url; opaque to the relay). */
   ownerKey?: string;
 }
@@ -920,7 +928,7 @@ export function decodeLink(shlink: string): { url: string; flag: string; label?:
 /** One decrypted file of a SMART Health Link. */
 export interface LinkFile {
   contentType: string;
-  /** Parsed JSON for JSON content types (a FHIR Bundle), else the bytes. */
+  /** Parsed JSON for JSON content types (a FHIR Bundle), else the bytes (inflated, for a `zip: "DEF"` file). */
   content: unknown;
 }
 
@@ -929,7 +937,9 @@ export interface LinkFile {
  * fragment) as a viewer: the manifest request with `recipient` (and
  * `passcode`), every file fetched and decrypted. A wrong passcode throws
  * `wrong_passcode` with `remainingAttempts`; an expired, revoked or used-up
- * link `not_found`; a tampered file `decryption_failed`.
+ * link `not_found`; a tampered file `decryption_failed`. A compressed
+ * (`zip: "DEF"`) file is inflated, at most 64 MiB (`too_large` past it,
+ * `malformed` if it does not inflate).
  */
 export function openLink(
   shlink: string,

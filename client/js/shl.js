@@ -31,11 +31,74 @@ function linkIdBytes(id) {
 }
 
 /**
- * Most bytes of one link's FHIR JSON before encryption: its JWE (base64url,
- * 4/3 of it, and a header) must stay within the core's and the relay's
- * 8 MiB.
+ * Most bytes of one link file as it goes into its JWE (raw DEFLATE when
+ * that is smaller, else the FHIR JSON): the JWE (base64url, 4/3 of it, and
+ * a header) must stay within the core's and the relay's 8 MiB.
  */
 export const MAX_LINK_PLAINTEXT_BYTES = 6 * 1024 * 1024 - 4096;
+/**
+ * Most bytes a compressed (`zip: "DEF"`) link file may inflate to, in the
+ * viewer and for a link this package makes: past it `too_large` (a
+ * decompression bomb is cut off, not inflated whole).
+ */
+export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/** Reads a byte stream whole, `too_large` past `max` bytes (cancelled there). */
+async function readBounded(stream, max, tooLarge) {
+  const reader = stream.getReader();
+  const parts = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      for (const p of parts) p.fill(0);
+      throw new SesphrError("too_large", tooLarge);
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+    p.fill(0);
+  }
+  return all;
+}
+
+/** Raw DEFLATE of `bytes` (`CompressionStream("deflate-raw")`, RFC 1951). */
+async function deflateRaw(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate-raw"));
+  return readBounded(stream, Infinity, "");
+}
+
+/**
+ * Inflates raw DEFLATE, at most MAX_INFLATED_BYTES of output (`too_large`
+ * past it; `malformed` for data that does not inflate).
+ */
+async function inflateRaw(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  try {
+    return await readBounded(stream, MAX_INFLATED_BYTES, `A compressed file of the link inflates to more than ${MAX_INFLATED_BYTES} bytes.`);
+  } catch (e) {
+    if (e instanceof SesphrError) throw e;
+    throw new SesphrError("malformed", "A compressed file of the link does not inflate.");
+  }
+}
+
+/** Opens one JWE under `key` and inflates it if its header says `zip: "DEF"`: `{contentType, content}`. */
+async function openFile(key, jwe) {
+  const { contentType, plaintext, deflated } = key.decryptFile(jwe);
+  if (!deflated) return decoded(contentType, plaintext);
+  try {
+    return decoded(contentType, await inflateRaw(plaintext));
+  } finally {
+    plaintext.fill(0);
+  }
+}
 /** Most bytes of attachments one link carries (base64 in the JSON: 4/3 of them, within MAX_LINK_PLAINTEXT_BYTES). */
 export const MAX_LINK_ATTACHMENT_BYTES = 4 * 1024 * 1024;
 
@@ -94,14 +157,8 @@ async function linkFiles(opened, { card = false } = {}) {
     }
     documents.push({ ...d, attachments });
   }
+  // Its size is checked once compressed (`encrypt`).
   const plaintext = utf8.encode(JSON.stringify(toBundle(documents)));
-  if (plaintext.length > MAX_LINK_PLAINTEXT_BYTES) {
-    plaintext.fill(0);
-    throw new SesphrError(
-      "too_large",
-      `These sections come to ${plaintext.length} bytes as FHIR; a link carries at most ${MAX_LINK_PLAINTEXT_BYTES}. Leave out a section with large files.`,
-    );
-  }
   return [{ contentType: FHIR_JSON, plaintext }];
 }
 
@@ -112,9 +169,36 @@ function putToken(identity, idBytes, body) {
   return core.signToken(identity.core, "putLink", subject, Date.now());
 }
 
-function encrypt(key, files) {
+/**
+ * The JWEs of `files`: each compressed (`zip: "DEF"`) when that is smaller
+ * (FHIR JSON is), and `too_large` when what goes into the JWE is over
+ * MAX_LINK_PLAINTEXT_BYTES or the file over MAX_INFLATED_BYTES (what a
+ * viewer inflates).
+ */
+async function encrypt(key, files) {
   try {
-    return files.map((f) => ({ contentType: f.contentType, jwe: key.encryptFile(f.contentType, f.plaintext) }));
+    const out = [];
+    for (const f of files) {
+      if (f.plaintext.length > MAX_INFLATED_BYTES) {
+        throw new SesphrError("too_large", `These sections come to ${f.plaintext.length} bytes as FHIR; a link carries at most ${MAX_INFLATED_BYTES}. Leave out a section with large files.`);
+      }
+      const deflated = await deflateRaw(f.plaintext);
+      const zip = deflated.length < f.plaintext.length;
+      const inner = zip ? deflated : f.plaintext;
+      try {
+        if (inner.length > MAX_LINK_PLAINTEXT_BYTES) {
+          throw new SesphrError(
+            "too_large",
+            `These sections come to ${inner.length} bytes${zip ? " compressed" : ""}; a link carries at most ${MAX_LINK_PLAINTEXT_BYTES}. Leave out a section with large files.`,
+          );
+        }
+        const jwe = zip ? key.encryptDeflatedFile(f.contentType, deflated) : key.encryptFile(f.contentType, f.plaintext);
+        out.push({ contentType: f.contentType, jwe });
+      } finally {
+        deflated.fill(0);
+      }
+    }
+    return out;
   } finally {
     for (const f of files) f.plaintext.fill(0);
   }
@@ -148,7 +232,7 @@ export async function createLink(client, identity, opened, { recordId, sections 
   const plain = await linkFiles(opened, { card });
   const key = core.ShlLinkKey.generate();
   try {
-    const files = encrypt(key, plain);
+    const files = await encrypt(key, plain);
     const idBytes = crypto.getRandomValues(new Uint8Array(32));
     const id = b64url(idBytes);
     // The note is sealed with the key: the terms the owner acts on later
@@ -167,7 +251,8 @@ export async function createLink(client, identity, opened, { recordId, sections 
       }),
     );
     const ownerKey = b64url(key.sealForOwner(identity.core, idBytes, note));
-    const body = utf8.encode(JSON.stringify({ files, passcode, maxAttempts, expiresAt, label, longTerm, ownerKey }));
+    const direct = directFile === true ? true : undefined;
+    const body = utf8.encode(JSON.stringify({ files, passcode, maxAttempts, expiresAt, label, longTerm, direct, ownerKey }));
     const manifestUrl = `${client.baseUrl}/v1/shl/${id}`;
     await client.send("PUT", manifestUrl, { token: putToken(identity, idBytes, body), body, type: "application/json" });
     return { url: payload(manifestUrl, key, { longTerm, passcode: passcode !== undefined, label, expiresAt, direct: directFile }), id };
@@ -345,7 +430,7 @@ export async function refreshLinks(record, names) {
       const opened = [];
       try {
         for (const n of sections) opened.push(await record.open(n));
-        const files = encrypt(key, await linkFiles(opened, { card: note.card }));
+        const files = await encrypt(key, await linkFiles(opened, { card: note.card }));
         const body = utf8.encode(JSON.stringify({ refresh: true, files }));
         await client.send("PUT", `${client.baseUrl}/v1/shl/${link.id}`, { token: putToken(identity, linkIdBytes(link.id), body), body, type: "application/json" });
         refreshed.push(link.id);
@@ -392,6 +477,7 @@ const SERVER_CODES = {
   bad_passcode: "The passcode is too long.",
   rate_limited: "Too many tries in a short time: wait a moment.",
   busy: "The link's server is busy: wait a moment.",
+  not_direct: "The link says it is a single file, but its server does not serve it so.",
 };
 /** Largest manifest answer read (32 embedded files of a few hundred KiB, or locations). */
 export const MAX_MANIFEST_BYTES = 10 * 1024 * 1024;
@@ -503,8 +589,7 @@ export async function openLink(shlink, { recipient, passcode, fetch: f = globalT
       // A direct file: GET the JWE itself, naming the recipient.
       const r = await get(f, `${link.url}${link.url.includes("?") ? "&" : "?"}recipient=${encodeURIComponent(recipient)}`);
       if (!r.ok) throw await fail(r);
-      const { contentType, plaintext } = key.decryptFile(await cappedText(r, MAX_LINK_FILE_BYTES));
-      return [decoded(contentType, plaintext)];
+      return [await openFile(key, await cappedText(r, MAX_LINK_FILE_BYTES))];
     }
     const body = { recipient, ...(passcode !== undefined ? { passcode } : {}) };
     const resp = await get(f, link.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -530,8 +615,7 @@ export async function openLink(shlink, { recipient, passcode, fetch: f = globalT
       } else if (typeof jwe !== "string" || jwe.length > MAX_LINK_FILE_BYTES) {
         throw new SesphrError("malformed", "A file of the manifest is not a JWE of at most 8 MiB.");
       }
-      const { contentType, plaintext } = key.decryptFile(jwe);
-      out.push(decoded(contentType, plaintext));
+      out.push(await openFile(key, jwe));
     }
     return out;
   } finally {

@@ -156,6 +156,12 @@ pub struct Config {
     /// ([`crate::server::run`] and `main` fill it in); request headers are
     /// never trusted for it.
     pub public_url: Option<String>,
+    /// A reverse proxy in front of the relay: for requests whose connection
+    /// comes from this address, the public SMART Health Link routes take
+    /// the client address (for their per-address limits) from the
+    /// right-most `X-Forwarded-For` entry. `None` (the default): the
+    /// header is ignored.
+    pub trusted_proxy: Option<std::net::IpAddr>,
     /// TEST ONLY: the clock the SRS's emergency waits run on instead of
     /// the system clock (a manual clock in tests, or a sped-up one from
     /// `--test-only-emergency-clock-speedup`). `None` in every deployment.
@@ -187,6 +193,7 @@ impl Config {
             quotas: Quotas::default(),
             test_only_emergency_clock: None,
             public_url: None,
+            trusted_proxy: None,
         }
     }
 }

@@ -33,6 +33,12 @@ struct Common {
     /// locations; default http:// and the listen address).
     #[arg(long, env = "SESPHR_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The address of a reverse proxy in front of the relay: only for
+    /// connections from it, the public SMART Health Link routes take the
+    /// client address from the right-most X-Forwarded-For entry (for their
+    /// per-address limits). Default: none, the header is ignored.
+    #[arg(long, env = "SESPHR_TRUSTED_PROXY")]
+    trusted_proxy: Option<std::net::IpAddr>,
     /// Portal directory.
     #[arg(long, env = "SESPHR_WWW_DIR", default_value = "www")]
     www_dir: PathBuf,
@@ -250,6 +256,7 @@ async fn main() -> std::process::ExitCode {
     config.services = services;
     config.max_blob_bytes = c.max_blob_bytes;
     config.srs_url = c.srs_url;
+    config.trusted_proxy = c.trusted_proxy;
     config.www_dir = c.www_dir;
     config.pkg_dir = c.pkg_dir;
     config.limits.max_connections = c.max_connections;

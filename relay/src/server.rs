@@ -172,7 +172,8 @@ pub fn routes(
                 config.quotas,
             )
             .map_err(setup)?
-            .with_public_url(config.public_url.as_deref().unwrap_or("http://localhost")),
+            .with_public_url(config.public_url.as_deref().unwrap_or("http://localhost"))
+            .with_trusted_proxy(config.trusted_proxy),
         );
         if let Some(http) = proxy.filter(|_| config.services == Services::Relay) {
             all = all

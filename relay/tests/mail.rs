@@ -11,17 +11,13 @@ use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_testkit::deploy::*;
 use sha2::{Digest, Sha256};
 
-fn token(who: &Identity, purpose: Purpose, subject: &[u8]) -> RequestToken {
-    RequestToken::sign(who, purpose, subject, now(), &mut os_rng()).unwrap()
-}
-
 /// Mail sealed to `to` and the token `from` signs to post it.
 fn sealed(from: &Identity, to: &Identity, text: &[u8]) -> (Vec<u8>, RequestToken) {
     let mail = Envelope::seal_mail(&to.public().encryption, text, &mut os_rng())
         .unwrap()
         .to_bytes();
     let subject = [to.id().0.as_slice(), &Sha256::digest(&mail)].concat();
-    (mail.clone(), token(from, Purpose::SendMail, &subject))
+    (mail.clone(), signed(from, Purpose::SendMail, &subject))
 }
 
 fn body(to: &Identity, mail: &[u8]) -> serde_json::Value {
@@ -29,7 +25,7 @@ fn body(to: &Identity, mail: &[u8]) -> serde_json::Value {
 }
 
 async fn mailbox(api: &Api, who: &Identity) -> Vec<serde_json::Value> {
-    let t = token(who, Purpose::ReadMail, &[]);
+    let t = signed(who, Purpose::ReadMail, &[]);
     serde_json::from_slice(&api.get("/v1/mail", Some(&t)).await.unwrap()).unwrap()
 }
 
@@ -50,7 +46,7 @@ async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recip
         .unwrap();
     let (_, again) = sealed(&alice, &bob, b"");
     let subject = [bob.id().0.as_slice(), &Sha256::digest(&mail)].concat();
-    let retry = token(&alice, Purpose::SendMail, &subject);
+    let retry = signed(&alice, Purpose::SendMail, &subject);
     api.post_json_token("/v1/mail", &retry, &body(&bob, &mail))
         .await
         .unwrap();
@@ -80,7 +76,7 @@ async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recip
             .await,
         api.post_json_token(
             "/v1/mail",
-            &token(&mallory, Purpose::ReadMail, &[]),
+            &signed(&mallory, Purpose::ReadMail, &[]),
             &body(&bob, &other),
         )
         .await,
@@ -102,13 +98,13 @@ async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recip
                     .unwrap()
                     .to_bytes();
             let subject = [bob.id().0.as_slice(), &Sha256::digest(&big)].concat();
-            let t = token(&mallory, Purpose::SendMail, &subject);
+            let t = signed(&mallory, Purpose::SendMail, &subject);
             api.post_json_token("/v1/mail", &t, &body(&bob, &big)).await
         },
         {
             let junk = b"not an envelope".to_vec();
             let subject = [bob.id().0.as_slice(), &Sha256::digest(&junk)].concat();
-            let t = token(&mallory, Purpose::SendMail, &subject);
+            let t = signed(&mallory, Purpose::SendMail, &subject);
             api.post_json_token("/v1/mail", &t, &body(&bob, &junk))
                 .await
         },
@@ -144,7 +140,7 @@ async fn only_signed_posts_to_registered_parties_are_stored_and_only_their_recip
     // Nobody reads or deletes another's mail.
     assert!(mailbox(api, &mallory).await.is_empty());
     let del = |who: &Identity, id: &str| {
-        let t = token(who, Purpose::ClearMail, &hex::decode(id).unwrap());
+        let t = signed(who, Purpose::ClearMail, &hex::decode(id).unwrap());
         let path = format!("/v1/mail/{id}");
         async move {
             api.send(reqwest::Method::DELETE, &path, Some(&t), vec![])
@@ -181,7 +177,7 @@ async fn mail_a_reader_keeps_never_hides_what_came_later_the_cursor_pages_past_i
         .unwrap();
 
     let page = |after: Option<u64>| {
-        let t = token(&bob, Purpose::ReadMail, &[]);
+        let t = signed(&bob, Purpose::ReadMail, &[]);
         let path = after.map_or("/v1/mail".to_string(), |a| format!("/v1/mail?after={a}"));
         async move { api.get(&path, Some(&t)).await }
     };
@@ -200,7 +196,7 @@ async fn mail_a_reader_keeps_never_hides_what_came_later_the_cursor_pages_past_i
     assert!(end.is_empty());
 
     // A cursor that is no number: a typed 400, before the token is spent.
-    let t = token(&bob, Purpose::ReadMail, &[]);
+    let t = signed(&bob, Purpose::ReadMail, &[]);
     let e = api.get("/v1/mail?after=x", Some(&t)).await.unwrap_err();
     assert_eq!((e.status, e.code.as_str()), (400, "invalid_argument"));
     api.get("/v1/mail", Some(&t)).await.unwrap();

@@ -13,10 +13,6 @@ use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_testkit::deploy::*;
 use sha2::{Digest, Sha256};
 
-fn token(who: &Identity, purpose: Purpose, subject: &[u8]) -> RequestToken {
-    RequestToken::sign(who, purpose, subject, now(), &mut os_rng()).unwrap()
-}
-
 fn new_id() -> ([u8; 32], String) {
     let id: [u8; 32] = sesphr_client::primitives::random_bytes(&mut os_rng());
     (id, b64url_encode(&id))
@@ -30,16 +26,8 @@ async fn call(
     token: Option<&RequestToken>,
     body: Option<Vec<u8>>,
 ) -> (u16, serde_json::Value) {
-    let mut req = api.http.request(method, format!("{}{path}", api.base));
-    if let Some(t) = token {
-        req = req.header("x-sesphr-token", hex::encode(t.as_bytes()));
-    }
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.unwrap();
+    let body = body.map(|b| ("application/json", b));
+    let (status, bytes) = api.raw(method, path, token, body).await;
     let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, v)
 }
@@ -53,7 +41,7 @@ async fn put(
 ) -> (u16, serde_json::Value) {
     let body = serde_json::to_vec(link).unwrap();
     let subject = [id.0.as_slice(), &Sha256::digest(&body)].concat();
-    let t = token(owner, Purpose::PutLink, &subject);
+    let t = signed(owner, Purpose::PutLink, &subject);
     call(
         api,
         reqwest::Method::PUT,
@@ -89,7 +77,7 @@ async fn manifest_paced(api: &Api, id: &str, req: serde_json::Value) -> (u16, se
 }
 
 async fn list(api: &Api, who: &Identity) -> (u16, serde_json::Value) {
-    let t = token(who, Purpose::ListLinks, &[]);
+    let t = signed(who, Purpose::ListLinks, &[]);
     call(api, reqwest::Method::GET, "/v1/shl", Some(&t), None).await
 }
 
@@ -157,11 +145,11 @@ async fn a_link_is_served_as_specified_and_logged_for_its_owner_only() {
 
     // Mallory cannot replace, revoke, or list with alice's token.
     assert_eq!(put(api, &mallory, &id, &link).await.0, 403);
-    let t = token(&mallory, Purpose::RevokeLink, &id.0);
+    let t = signed(&mallory, Purpose::RevokeLink, &id.0);
     let path = format!("/v1/shl/{}", id.1);
     let (s, _) = call(api, reqwest::Method::DELETE, &path, Some(&t), None).await;
     assert_eq!(s, 404);
-    let t = token(&alice, Purpose::ListLinks, &[]);
+    let t = signed(&alice, Purpose::ListLinks, &[]);
     let (s, _) = call(api, reqwest::Method::DELETE, &path, Some(&t), None).await;
     assert_eq!(s, 403, "a token of another purpose");
     let (s, _) = call(api, reqwest::Method::DELETE, &path, None, None).await;
@@ -174,7 +162,7 @@ async fn a_link_is_served_as_specified_and_logged_for_its_owner_only() {
     );
 
     // Alice revokes: the manifest and the location are 404 from now on.
-    let t = token(&alice, Purpose::RevokeLink, &id.0);
+    let t = signed(&alice, Purpose::RevokeLink, &id.0);
     let (s, _) = call(api, reqwest::Method::DELETE, &path, Some(&t), None).await;
     assert_eq!(s, 200);
     let (s, v) = manifest(api, &id.1, serde_json::json!({"recipient": "x"})).await;
@@ -289,10 +277,13 @@ async fn direct_gets_on_a_passcode_link_never_touch_its_attempts() {
         "passcode": "1234", "maxAttempts": 1, "files": [file(&key, "{}")]
     });
     assert_eq!(put(api, &alice, &id, &link).await.0, 201);
-    // A stranger floods `GET ?recipient=` while the holder, with one
-    // attempt left, sends the right passcode: the holder always gets in.
+    // A stranger (another address) floods `GET ?recipient=` while the
+    // holder, with one attempt left, sends the right passcode: the GETs are
+    // refused (a passcode link is never a direct one) and the holder always
+    // gets in.
+    let stranger = Api::from_address(&api.base, [127, 0, 0, 2].into());
     let path = format!("/v1/shl/{}?recipient=x", id.1);
-    let get = || call(api, reqwest::Method::GET, &path, None, None);
+    let get = || call(&stranger, reqwest::Method::GET, &path, None, None);
     let ok = serde_json::json!({ "recipient": "r", "passcode": "1234" });
     for _ in 0..3 {
         let gets = futures_util::future::join_all((0..6).map(|_| get()));
@@ -300,11 +291,12 @@ async fn direct_gets_on_a_passcode_link_never_touch_its_attempts() {
         assert!(
             answers
                 .iter()
-                .all(|(s, v)| *s == 401 && v["code"] == "passcode_required"),
+                .all(|(s, v)| (*s == 409 && v["code"] == "not_direct") || *s == 429),
             "{answers:?}"
         );
+        assert!(answers.iter().any(|(s, _)| *s == 409), "{answers:?}");
         assert_eq!(right.0, 200, "{right:?}");
-        // The link's own bucket (8 at once, 2 a second) refills.
+        // The link's own bucket (12 at once, 2 a second) refills.
         tokio::time::sleep(std::time::Duration::from_millis(3600)).await;
     }
     let (_, v) = list(api, &alice).await;
@@ -317,8 +309,9 @@ async fn passcode_hashes_at_once_are_capped_and_the_refused_take_no_attempt() {
     let (api, client) = (&d.api, &d.client);
     let key = LinkKey::generate(&mut os_rng());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Three requests per core, six per link, each link another owner's:
-    // no link or owner bucket is hit, only the global cap on hashes.
+    // Three requests per core, six per link (one address's burst on one
+    // link), each link another owner's: no address, link or owner bucket is
+    // hit, only the global cap on hashes.
     let n = cores * 3;
     let mut links = Vec::new();
     for _ in 0..n.div_ceil(6) {
@@ -393,7 +386,7 @@ async fn expired_oversized_and_malformed_links_are_refused() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = api.base.trim_start_matches("http://");
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let t = token(
+        let t = signed(
             &alice,
             Purpose::PutLink,
             &[id.0.as_slice(), &[0; 32]].concat(),
@@ -420,7 +413,7 @@ async fn expired_oversized_and_malformed_links_are_refused() {
     assert_eq!(put(api, &alice, &id, &empty).await.1["code"], "bad_link");
     let good = serde_json::json!({ "files": [file(&key, "{}")] });
     let subject = [id.0.as_slice(), &Sha256::digest(b"{}")].concat();
-    let t = token(&alice, Purpose::PutLink, &subject);
+    let t = signed(&alice, Purpose::PutLink, &subject);
     let (s, _) = call(
         api,
         reqwest::Method::PUT,
@@ -599,7 +592,7 @@ async fn the_public_routes_answer_any_origin_and_locations_use_the_configured_ur
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
 
     // The owner's routes stay same-origin.
-    let t = token(&alice, Purpose::ListLinks, &[]);
+    let t = signed(&alice, Purpose::ListLinks, &[]);
     let resp = api
         .http
         .get(format!("{}/v1/shl", api.base))
@@ -612,8 +605,8 @@ async fn the_public_routes_answer_any_origin_and_locations_use_the_configured_ur
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_retrieval_log_keeps_the_latest_thousand() {
-    use sesphr_relay::relay::store::{LocalStore, RelayStore, ShlLinkRow, SHL_RETRIEVALS_KEPT};
+async fn the_retrieval_log_counts_per_recipient_and_a_flood_pushes_no_one_out() {
+    use sesphr_relay::relay::store::{LocalStore, RelayStore, ShlLinkRow, SHL_RECIPIENTS_KEPT};
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path().join("relay")).unwrap();
     let id = [7u8; 32];
@@ -624,25 +617,42 @@ async fn the_retrieval_log_keeps_the_latest_thousand() {
         attempts_left: 10,
         expires_at: None,
         long_term: false,
+        direct: false,
         label: None,
         created: 1,
         files: vec![("a/b".into(), "x".into())],
         owner_key: None,
     };
     store.shl_put(row, 10).await.unwrap();
-    let n = SHL_RETRIEVALS_KEPT as u64 + 5;
-    for i in 0..n {
-        let got = store
-            .shl_retrieve(id, format!("r{i}"), 10 + i, u64::MAX, 0)
-            .await
-            .unwrap();
-        assert!(got.is_some());
+    let mut at = 10;
+    let mut retrieve = |who: String| {
+        at += 1;
+        store.shl_retrieve(id, who, at, u64::MAX, 0)
+    };
+    // The doctor first; then a flood of one name; then a flood of made-up ones.
+    assert!(retrieve("Dr. Bob".into()).await.unwrap().is_some());
+    for _ in 0..3000 {
+        retrieve("flood".into()).await.unwrap();
     }
+    let extra = 7;
+    for i in 0..(SHL_RECIPIENTS_KEPT - 2 + extra) {
+        retrieve(format!("n{i}")).await.unwrap();
+    }
+    retrieve("Dr. Bob".into()).await.unwrap();
     let listed = store.shl_list([1; 32]).await.unwrap();
     let log = &listed[0].retrievals;
-    assert_eq!(log.len() as i64, SHL_RETRIEVALS_KEPT);
-    assert_eq!(log[0].recipient, "r5", "the oldest five were dropped");
-    assert_eq!(log.last().unwrap().recipient, format!("r{}", n - 1));
+    assert_eq!(log.len() as i64, SHL_RECIPIENTS_KEPT);
+    assert_eq!(
+        log[0].recipient, "Dr. Bob",
+        "the first recipient is still there"
+    );
+    assert_eq!((log[0].count, log[0].first, log[0].last), (2, 11, at));
+    assert_eq!((log[1].recipient.as_str(), log[1].count), ("flood", 3000));
+    let others = listed[0].other_recipients.as_ref().unwrap();
+    assert_eq!(
+        others.count, extra as u64,
+        "names past the kept number, counted"
+    );
 }
 
 #[tokio::test]
@@ -660,6 +670,7 @@ async fn an_owners_link_files_are_bounded_in_bytes() {
         attempts_left: 10,
         expires_at: None,
         long_term: true,
+        direct: false,
         label: None,
         created: 1,
         files: vec![("a/b".into(), big.clone())],
@@ -691,4 +702,246 @@ async fn an_owners_link_files_are_bounded_in_bytes() {
         ShlPut::OverQuota
     );
     assert_eq!(store.shl_list([1; 32]).await.unwrap().len(), 3);
+}
+
+/// The status line a server answers to request `head` sent alone (its
+/// body never sent), within two seconds: a server that waited for the
+/// body would answer `408` only after its body deadline.
+async fn answer_to_headers(api: &Api, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = api.base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head.replace("{addr}", addr).as_bytes())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(2), tcp.read(&mut buf))
+        .await
+        .expect("answered before the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    answer.lines().next().unwrap_or("").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_large_put_costs_its_headers_only() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let id = new_id();
+    let len = 9u64 << 20;
+    let head_of = |token: Option<RequestToken>, path: &str, ctype: &str| {
+        let t = token.map_or(String::new(), |t| {
+            format!("x-sesphr-token: {}\r\n", hex::encode(t.as_bytes()))
+        });
+        format!(
+            "PUT {path} HTTP/1.1\r\nhost: {{addr}}\r\ncontent-type: {ctype}\r\n{t}content-length: {len}\r\n\r\n"
+        )
+    };
+    let link = format!("/v1/shl/{}", id.1);
+    let json = "application/json";
+    // No token; a token of an unregistered party; one for another link; one
+    // of another purpose: each answered at once, the 9 MiB never read.
+    let stranger = Identity::generate().unwrap();
+    let other = [new_id().0.as_slice(), &[0; 32]].concat();
+    let cases = [
+        (None, "401"),
+        (
+            Some(signed(
+                &stranger,
+                Purpose::PutLink,
+                &[id.0.as_slice(), &[0; 32]].concat(),
+            )),
+            "40",
+        ),
+        (Some(signed(&alice, Purpose::PutLink, &other)), "403"),
+        (Some(signed(&alice, Purpose::ListLinks, &[])), "403"),
+    ];
+    for (t, want) in cases {
+        let line = answer_to_headers(api, &head_of(t, &link, json)).await;
+        assert!(line.starts_with(&format!("HTTP/1.1 {want}")), "{line}");
+    }
+    // The other token-authorised bodies the same: state and mail.
+    let line = answer_to_headers(
+        api,
+        &head_of(None, "/v1/state/contacts", "application/octet-stream").replace(
+            &format!("content-length: {len}"),
+            &format!("content-length: {}", 1 << 20),
+        ),
+    )
+    .await;
+    assert!(line.starts_with("HTTP/1.1 401"), "{line}");
+    let mail = head_of(
+        Some(signed(&stranger, Purpose::SendMail, &[0; 64])),
+        "/v1/mail",
+        json,
+    )
+    .replacen("PUT", "POST", 1)
+    .replace(
+        &format!("content-length: {len}"),
+        &format!("content-length: {}", 1 << 20),
+    );
+    let line = answer_to_headers(api, &mail).await;
+    assert!(line.starts_with("HTTP/1.1 40"), "{line}");
+    assert!(!line.starts_with("HTTP/1.1 408"), "{line}");
+    // The owner's own PUT is still read and stored.
+    let key = LinkKey::generate(&mut os_rng());
+    let link = serde_json::json!({ "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_flooding_a_link_does_not_lock_out_another() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let link = serde_json::json!({ "label": "Emergency card", "longTerm": true, "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+    // 127.0.0.2 floods the printed card's link; 127.0.0.1 (the paramedic)
+    // opens it once a second all the while and is always served.
+    let flooder = Api::from_address(&api.base, [127, 0, 0, 2].into());
+    let req = serde_json::json!({ "recipient": "stranger" });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (stop, req, id) = (stop.clone(), req.clone(), id.1.clone());
+        tokio::spawn(async move {
+            let mut limited = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let answers = futures_util::future::join_all(
+                    (0..8).map(|_| manifest(&flooder, &id, req.clone())),
+                )
+                .await;
+                limited += answers.iter().filter(|(s, _)| *s == 429).count();
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            limited
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for i in 0..5 {
+        let (s, v) = manifest(api, &id.1, serde_json::json!({ "recipient": "paramedic" })).await;
+        assert_eq!(s, 200, "request {i}: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(flood.await.unwrap() > 20, "the flooder was limited");
+    // The owner sees both, once each by name, with counts.
+    let (_, v) = list(api, &alice).await;
+    let log = v[0]["retrievals"].as_array().unwrap();
+    let by = |who: &str| log.iter().find(|r| r["recipient"] == who).unwrap().clone();
+    assert_eq!(by("paramedic")["count"], 5);
+    assert!(by("stranger")["count"].as_u64().unwrap() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_names_the_client_and_no_one_else_does() {
+    let d = deploy(|c| c.trusted_proxy = Some([127, 0, 0, 1].into())).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+    let id = new_id();
+    let link = serde_json::json!({ "files": [file(&key, "{}")] });
+    assert_eq!(put(api, &alice, &id, &link).await.0, 201);
+    let url = format!("{}/v1/shl/{}", api.base, id.1);
+    let from = |http: &reqwest::Client, xff: &str| {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", xff)
+            .body(r#"{"recipient":"r"}"#)
+            .send()
+    };
+    // Through the proxy (127.0.0.1): a client it names is limited on its
+    // own (the right-most entry; the left one is the client's word).
+    let mut limited = 0;
+    for _ in 0..8 {
+        let s = from(&api.http, "6.6.6.6, 10.0.0.1").await.unwrap().status();
+        limited += usize::from(s == 429);
+    }
+    assert_eq!(limited, 2, "burst of six, then limited");
+    let s = from(&api.http, "10.0.0.1, 10.0.0.2")
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, 200, "another client behind the proxy");
+    // Not from the proxy: the header is ignored, a new value each time
+    // buys nothing.
+    let other = Api::from_address(&api.base, [127, 0, 0, 2].into());
+    let mut limited = 0;
+    for i in 0..8 {
+        let s = from(&other.http, &format!("10.1.0.{i}"))
+            .await
+            .unwrap()
+            .status();
+        limited += usize::from(s == 429);
+    }
+    assert!(limited >= 1, "{limited}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_direct_link_answers_a_direct_get() {
+    let d = deploy(|_| {}).await;
+    let (api, client) = (&d.api, &d.client);
+    let alice = party(client).await;
+    let key = LinkKey::generate(&mut os_rng());
+    // A `U` link holds one file and no passcode.
+    for bad in [
+        serde_json::json!({ "direct": true, "files": [file(&key, "a"), file(&key, "b")] }),
+        serde_json::json!({ "direct": true, "passcode": "1", "files": [file(&key, "a")] }),
+    ] {
+        let (s, v) = put(api, &alice, &new_id(), &bad).await;
+        assert_eq!((s, v["code"].as_str()), (400, Some("bad_link")), "{v}");
+    }
+    let direct = new_id();
+    let u = serde_json::json!({ "direct": true, "files": [file(&key, "direct")] });
+    assert_eq!(put(api, &alice, &direct, &u).await.0, 201);
+    let plain = new_id();
+    let p = serde_json::json!({ "files": [file(&key, "plain")] });
+    assert_eq!(put(api, &alice, &plain, &p).await.0, 201);
+    let resp = api
+        .http
+        .get(format!(
+            "{}/v1/shl/{}?recipient=Dr.%20Bob",
+            api.base, direct.1
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let jwe = resp.text().await.unwrap();
+    assert_eq!(
+        jwe_decrypt(&key, &jwe).unwrap().plaintext.as_slice(),
+        b"direct"
+    );
+    let path = format!("/v1/shl/{}?recipient=x", plain.1);
+    let (s, v) = call(api, reqwest::Method::GET, &path, None, None).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("not_direct")));
+    // The manifest still serves both; the listing says which is direct.
+    assert_eq!(
+        manifest(api, &plain.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        manifest(api, &direct.1, serde_json::json!({"recipient": "r"}))
+            .await
+            .0,
+        200
+    );
+    let (_, v) = list(api, &alice).await;
+    let flag = |id: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap()["direct"]
+            .clone()
+    };
+    assert_eq!(
+        (flag(&direct.1), flag(&plain.1)),
+        (true.into(), false.into())
+    );
 }

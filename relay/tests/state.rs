@@ -11,10 +11,6 @@ use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_testkit::deploy::*;
 use sha2::{Digest, Sha256};
 
-fn token(who: &Identity, purpose: Purpose, subject: &[u8]) -> RequestToken {
-    RequestToken::sign(who, purpose, subject, now(), &mut os_rng()).unwrap()
-}
-
 async fn call(
     api: &Api,
     method: reqwest::Method,
@@ -22,29 +18,12 @@ async fn call(
     token: Option<&RequestToken>,
     body: Option<Vec<u8>>,
 ) -> (u16, Vec<u8>) {
-    let mut req = api.http.request(method, format!("{}{path}", api.base));
-    if let Some(t) = token {
-        req = req.header("x-sesphr-token", hex::encode(t.as_bytes()));
-    }
-    if let Some(b) = body {
-        req = req
-            .header("content-type", "application/octet-stream")
-            .body(b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.bytes().await.unwrap().to_vec())
-}
-
-fn code(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default()["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+    let body = body.map(|b| ("application/octet-stream", b));
+    api.raw(method, path, token, body).await
 }
 
 async fn put(api: &Api, signer: &Identity, slot: &str, body: &[u8]) -> (u16, String) {
-    let t = token(signer, Purpose::PutState, &Sha256::digest(body));
+    let t = signed(signer, Purpose::PutState, &Sha256::digest(body));
     let (s, b) = call(
         api,
         reqwest::Method::PUT,
@@ -53,11 +32,11 @@ async fn put(api: &Api, signer: &Identity, slot: &str, body: &[u8]) -> (u16, Str
         Some(body.to_vec()),
     )
     .await;
-    (s, code(&b))
+    (s, code_of(&b))
 }
 
 async fn get(api: &Api, signer: &Identity, slot: &str) -> (u16, Vec<u8>) {
-    let t = token(signer, Purpose::GetState, slot.as_bytes());
+    let t = signed(signer, Purpose::GetState, slot.as_bytes());
     call(
         api,
         reqwest::Method::GET,
@@ -120,7 +99,7 @@ async fn state_is_owner_only_versioned_and_refused_whole() {
 
     // A token over other bytes, no token, another slot's object, a bad slot,
     // junk: refused before anything is written.
-    let t = token(&alice, Purpose::PutState, &Sha256::digest(b"other"));
+    let t = signed(&alice, Purpose::PutState, &Sha256::digest(b"other"));
     let (s, b) = call(
         api,
         reqwest::Method::PUT,
@@ -129,7 +108,7 @@ async fn state_is_owner_only_versioned_and_refused_whole() {
         Some(v3.clone()),
     )
     .await;
-    assert_eq!((s, code(&b).as_str()), (403, "binding_mismatch"));
+    assert_eq!((s, code_of(&b).as_str()), (403, "binding_mismatch"));
     let (s, _) = call(
         api,
         reqwest::Method::PUT,
@@ -152,7 +131,7 @@ async fn state_is_owner_only_versioned_and_refused_whole() {
         (400, "bad_state".into())
     );
     // A read token for another slot does not read this one.
-    let t = token(&alice, Purpose::GetState, b"invitations");
+    let t = signed(&alice, Purpose::GetState, b"invitations");
     let (s, _) = call(
         api,
         reqwest::Method::GET,

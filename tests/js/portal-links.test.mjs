@@ -137,7 +137,8 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   const fileResp = await fetch(m.files[0].location);
   assert.equal(fileResp.headers.get("access-control-allow-origin"), "*");
   const jwe = await fileResp.text();
-  assert.deepEqual(decodeProtectedHeader(jwe), { alg: "dir", enc: "A256GCM", cty: "application/fhir+json" });
+  // The portal compresses the FHIR JSON (raw DEFLATE, `zip: "DEF"`); jose inflates it.
+  assert.deepEqual(decodeProtectedHeader(jwe), { alg: "dir", enc: "A256GCM", cty: "application/fhir+json", zip: "DEF" });
   const bundle = JSON.parse(new TextDecoder().decode((await compactDecrypt(jwe, key)).plaintext));
   assert.equal(bundle.resourceType, "Bundle");
   const text = JSON.stringify(bundle);
@@ -180,6 +181,8 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
   const row = page.locator("#link-table tbody tr").filter({ hasText: "For Dr Rivera" });
   await row.getByText("Dr Ana Rivera").waitFor();
   await row.getByText("conformance check").waitFor();
+  // One line per recipient, with how often and when last.
+  assert.match(await row.textContent(), /Dr Ana Rivera — once, last /);
   assert.match(await row.textContent(), /passcode, 9 wrong tries left; kept up to date; no expiry/);
   await page.locator("#link-table").screenshot({ path: join(shots, "links-04-retrievals.png") });
   await page.setViewportSize({ width: 375, height: 800 });

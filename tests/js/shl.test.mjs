@@ -8,9 +8,36 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from "jose";
 import { createServer } from "node:http";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { root, startServer } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
+
+/**
+ * Opens a compact JWE as the specification alone says (RFC 7516 with
+ * `dir`/`A256GCM`, AAD = the protected header's base64url; `zip: "DEF"`:
+ * raw DEFLATE, RFC 1951), with WebCrypto and Node's zlib: no jose, no
+ * package code.
+ */
+async function specOpen(jwe, key) {
+  const [h, ek, iv, ct, tag] = jwe.split(".");
+  assert.equal(ek, "");
+  const header = JSON.parse(Buffer.from(h, "base64url").toString());
+  const k = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
+  const sealed = Buffer.concat([Buffer.from(ct, "base64url"), Buffer.from(tag, "base64url")]);
+  const raw = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: Buffer.from(iv, "base64url"), additionalData: new TextEncoder().encode(h) }, k, sealed));
+  return { header, plaintext: header.zip === "DEF" ? new Uint8Array(inflateRawSync(raw)) : raw, raw };
+}
+
+/** A compact JWE of `bytes` made as the specification alone says (`zip: "DEF"`: `bytes` is already raw DEFLATE). */
+async function specSeal(key, cty, bytes, zip) {
+  const h = Buffer.from(JSON.stringify({ alg: "dir", enc: "A256GCM", cty, ...(zip ? { zip: "DEF" } : {}) })).toString("base64url");
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const k = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+  const out = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(h) }, k, bytes));
+  const b = (x) => Buffer.from(x).toString("base64url");
+  return `${h}..${b(iv)}.${b(out.subarray(0, out.length - 16))}.${b(out.subarray(out.length - 16))}`;
+}
 
 let server;
 before(async () => {
@@ -81,8 +108,14 @@ test("a link the package made opens with jose, exactly as the specification says
   assert.equal(header.alg, "dir");
   assert.equal(header.enc, "A256GCM");
   assert.equal(header.cty, "application/fhir+json");
-  assert.equal(header.zip, undefined);
+  // FHIR JSON compresses: the file is raw DEFLATE (`zip: "DEF"`), smaller
+  // than the JSON, and jose (which inflates DEF itself) and the spec-only
+  // WebCrypto + zlib opening agree.
+  assert.equal(header.zip, "DEF");
   const { plaintext } = await compactDecrypt(jwe, new Uint8Array(key));
+  const spec = await specOpen(jwe, new Uint8Array(key));
+  assert.deepEqual(spec.plaintext, plaintext);
+  assert.ok(spec.raw.length < plaintext.length, `${spec.raw.length} compressed of ${plaintext.length}`);
   const bundle = JSON.parse(new TextDecoder().decode(plaintext));
   assert.equal(bundle.resourceType, "Bundle");
   const text = JSON.stringify(bundle);
@@ -98,7 +131,7 @@ test("a link the package made opens with jose, exactly as the specification says
   // The owner sees both retrievals; the package's own viewer opens it too.
   const [listed] = await record.links();
   assert.equal(listed.id, id);
-  assert.deepEqual(listed.retrievals.map((x) => x.recipient), ["ER triage", "GP"]);
+  assert.deepEqual(listed.retrievals.map((x) => [x.recipient, x.count]), [["ER triage", 1], ["GP", 1]]);
   const files = await S.openLink(`https://viewer.example/#${url}`, { recipient: "viewer", passcode: "4711" });
   assert.equal(files[0].content.resourceType, "Bundle");
   const e = await S.openLink(url, { recipient: "viewer", passcode: "1" }).catch((x) => x);
@@ -308,6 +341,25 @@ test("the package's viewer keeps a hostile link server within bounds: sizes, fil
     // Within bounds it opens.
     answer = manifestOf({ files: [{ contentType: "application/fhir+json", embedded: jwe }] });
     assert.deepEqual(await S.openLink(linkTo(`${base}/m`), { recipient: "r" }), [{ contentType: "application/fhir+json", content: {} }]);
+    // A compressed file (zip DEF) of another server opens, inflated, by
+    // manifest and as a direct (U) file; a bomb (65 MiB of zeros in 64 KiB)
+    // is cut off, not inflated whole; bytes that do not inflate are refused.
+    const fhir = new TextEncoder().encode(JSON.stringify({ resourceType: "Bundle", entry: Array(200).fill({ resource: { resourceType: "Observation" } }) }));
+    const zipped = await specSeal(key, "application/fhir+json", deflateRawSync(fhir), true);
+    assert.equal(decodeProtectedHeader(zipped).zip, "DEF");
+    answer = manifestOf({ files: [{ contentType: "application/fhir+json", embedded: zipped }] });
+    const [z] = await S.openLink(linkTo(`${base}/m`), { recipient: "r" });
+    assert.equal(z.content.entry.length, 200);
+    answer = (req, res) => res.writeHead(200, { "content-type": "application/jose" }).end(zipped);
+    const [u] = await S.openLink(linkTo(`${base}/u`, "U"), { recipient: "r" });
+    assert.equal(u.content.entry.length, 200);
+    const bomb = await specSeal(key, "application/octet-stream", deflateRawSync(Buffer.alloc(65 * 1024 * 1024)), true);
+    assert.ok(bomb.length < 1024 * 1024, `${bomb.length}`);
+    answer = manifestOf({ files: [{ contentType: "application/octet-stream", embedded: bomb }] });
+    assert.equal(await code(S.openLink(linkTo(`${base}/m`), { recipient: "r" })), "too_large");
+    const junk = await specSeal(key, "application/fhir+json", new Uint8Array([0xff, 0xff, 0xff, 0xff]), true);
+    answer = manifestOf({ files: [{ contentType: "application/fhir+json", embedded: junk }] });
+    assert.equal(await code(S.openLink(linkTo(`${base}/m`), { recipient: "r" })), "malformed");
   } finally {
     other.closeAllConnections?.();
     other.close();
@@ -360,14 +412,19 @@ test("a direct-file (U) link the package made: GET with recipient, as the specif
   const [file] = await S.openLink(url, { recipient: "viewer" });
   assert.equal(file.content.resourceType, "Bundle");
   const listed = (await record.links()).find((l) => l.id === id);
-  assert.deepEqual(listed.retrievals.map((x) => x.recipient), ["Walk-in clinic", "viewer"]);
+  assert.deepEqual(listed.retrievals.map((x) => [x.recipient, x.count]), [["Walk-in clinic", 1], ["viewer", 1]]);
+  assert.ok(listed.retrievals.every((x) => x.first <= x.last && x.last <= Date.now()));
+  assert.equal(listed.direct, true);
   assert.equal(record.linkUrl(listed), url, "shown again with its U flag");
-  // A passcode link is not served as a direct file, and no attempt is spent.
+  // Only a U link is served as a direct file (the specification): a
+  // passcode link is refused without an attempt spent, a plain one too.
   const withCode = await record.createLink({ sections: ["allergies"], passcode: "4711" });
-  const q = payloadOf(withCode.url);
-  const refused = await fetch(`${q.url}?recipient=x`);
-  assert.equal(refused.status, 401);
-  assert.equal((await refused.json()).code, "passcode_required");
+  const plain = await record.createLink({ sections: ["allergies"] });
+  for (const other of [withCode, plain]) {
+    const refused = await fetch(`${payloadOf(other.url).url}?recipient=x`);
+    assert.equal(refused.status, 409);
+    assert.equal((await refused.json()).code, "not_direct");
+  }
   assert.equal((await record.links()).find((l) => l.id === withCode.id).attemptsLeft, 10);
   await record.revokeLink(id);
   assert.equal((await fetch(`${p.url}?recipient=x`)).status, 404);

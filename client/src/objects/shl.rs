@@ -120,10 +120,18 @@ struct HeaderOut<'a> {
     alg: &'a str,
     enc: &'a str,
     cty: &'a str,
+    /// `"DEF"` for a raw-DEFLATE plaintext, absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zip: Option<&'a str>,
 }
 
-/// The protected header we accept: any other member is ignored except `zip`
-/// and `crit`, which are refused (we neither inflate nor know extensions).
+/// The `zip` value of a compressed file (raw DEFLATE, RFC 7516 §4.1.3).
+pub const JWE_ZIP: &str = "DEF";
+
+/// The protected header we accept: any other member is ignored; `zip` must
+/// be `"DEF"` if present (the plaintext is then raw DEFLATE, which the
+/// caller inflates: this crate carries no inflater), `crit` is refused (we
+/// know no extensions).
 #[derive(Deserialize)]
 struct HeaderIn {
     alg: Option<String>,
@@ -138,8 +146,12 @@ struct HeaderIn {
 pub struct JweContents {
     /// The header's `cty` (e.g. `application/fhir+json`).
     pub content_type: String,
-    /// The decrypted file.
+    /// The decrypted file, as the JWE carried it: raw DEFLATE when
+    /// `deflated`.
     pub plaintext: Zeroizing<Vec<u8>>,
+    /// The header said `zip: "DEF"`: `plaintext` is to be inflated (with
+    /// a bound on its inflated size) before use.
+    pub deflated: bool,
 }
 
 impl core::fmt::Debug for JweContents {
@@ -147,6 +159,7 @@ impl core::fmt::Debug for JweContents {
         f.debug_struct("JweContents")
             .field("content_type", &self.content_type)
             .field("plaintext", &crate::error::Redacted)
+            .field("deflated", &self.deflated)
             .finish()
     }
 }
@@ -177,6 +190,33 @@ pub fn jwe_encrypt_with_iv(
     plaintext: &[u8],
     iv: [u8; IV_LEN],
 ) -> Result<String> {
+    encrypt(key, content_type, plaintext, iv, None)
+}
+
+/// [`jwe_encrypt`] of a file its caller compressed: `deflated` is the raw
+/// DEFLATE of the file, and the header says `zip: "DEF"`.
+pub fn jwe_encrypt_deflated<R: CryptoRng + ?Sized>(
+    key: &LinkKey,
+    content_type: &str,
+    deflated: &[u8],
+    rng: &mut R,
+) -> Result<String> {
+    encrypt(
+        key,
+        content_type,
+        deflated,
+        random_bytes(rng),
+        Some(JWE_ZIP),
+    )
+}
+
+fn encrypt(
+    key: &LinkKey,
+    content_type: &str,
+    plaintext: &[u8],
+    iv: [u8; IV_LEN],
+    zip: Option<&str>,
+) -> Result<String> {
     check_content_type(content_type)?;
     if plaintext.len() > MAX_JWE_LEN {
         return Err(Error::TooLarge("SHL file"));
@@ -185,6 +225,7 @@ pub fn jwe_encrypt_with_iv(
         alg: JWE_ALG,
         enc: JWE_ENC,
         cty: content_type,
+        zip,
     })
     .map_err(|_| malformed(OBJ_JWE, "header does not serialize"))?;
     let header_b64 = b64url_encode(&header);
@@ -238,6 +279,7 @@ struct ParsedJwe<'a> {
     iv: [u8; IV_LEN],
     ciphertext: Vec<u8>,
     tag: [u8; TAG_LEN],
+    deflated: bool,
 }
 
 fn parse_jwe(jwe: &str) -> Result<ParsedJwe<'_>> {
@@ -252,9 +294,11 @@ fn parse_jwe(jwe: &str) -> Result<ParsedJwe<'_>> {
     if header.enc.as_deref() != Some(JWE_ENC) {
         return Err(malformed(OBJ_JWE, "enc is not A256GCM"));
     }
-    if header.zip.is_some() {
-        return Err(malformed(OBJ_JWE, "zip is not supported"));
-    }
+    let deflated = match &header.zip {
+        None => false,
+        Some(serde_json::Value::String(z)) if z == JWE_ZIP => true,
+        Some(_) => return Err(malformed(OBJ_JWE, "zip is not DEF")),
+    };
     if header.crit.is_some() {
         return Err(malformed(OBJ_JWE, "crit is not supported"));
     }
@@ -277,6 +321,7 @@ fn parse_jwe(jwe: &str) -> Result<ParsedJwe<'_>> {
         iv,
         ciphertext: b64url_decode(ciphertext, OBJ_JWE)?,
         tag,
+        deflated,
     })
 }
 
@@ -288,7 +333,8 @@ pub fn jwe_check(jwe: &str) -> Result<String> {
 }
 
 /// Opens a compact JWE under `key`. The header MUST say `alg: dir`, `enc:
-/// A256GCM`, carry a `cty`, and have no `zip` or `crit`; the encrypted key
+/// A256GCM`, carry a `cty`, have no `crit` and no `zip` but `"DEF"` (then
+/// [`JweContents::deflated`]: this crate does not inflate); the encrypted key
 /// MUST be empty, the IV 96 bits, the tag 128 bits. Any failure of the tag
 /// (wrong key, altered header, IV, ciphertext or tag) is
 /// [`Error::DecryptionFailed`].
@@ -306,6 +352,7 @@ pub fn jwe_decrypt(key: &LinkKey, jwe: &str) -> Result<JweContents> {
     Ok(JweContents {
         content_type: p.content_type,
         plaintext: buf,
+        deflated: p.deflated,
     })
 }
 
@@ -681,7 +728,15 @@ mod tests {
                 with_part(
                     good,
                     0,
-                    &b64url_encode(br#"{"alg":"dir","enc":"A256GCM","cty":"a/b","zip":"DEF"}"#),
+                    &b64url_encode(br#"{"alg":"dir","enc":"A256GCM","cty":"a/b","zip":"GZ"}"#),
+                ),
+                "malformed",
+            ),
+            (
+                with_part(
+                    good,
+                    0,
+                    &b64url_encode(br#"{"alg":"dir","enc":"A256GCM","cty":"a/b","zip":1}"#),
                 ),
                 "malformed",
             ),
@@ -702,6 +757,29 @@ mod tests {
         assert_eq!(
             jwe_decrypt(&wrong, good).err().map(|e| e.code()),
             Some("decryption_failed")
+        );
+        // `zip: "DEF"` is taken, named in the header (under the tag), and
+        // handed back still deflated; a file without it is not.
+        let z = jwe_encrypt_deflated(&key(), "a/b", b"\x01\x02", &mut os_rng()).unwrap();
+        let header = b64url_decode(z.split('.').next().unwrap(), OBJ_JWE).unwrap();
+        assert_eq!(
+            header.as_slice(),
+            br#"{"alg":"dir","enc":"A256GCM","cty":"a/b","zip":"DEF"}"#
+        );
+        assert_eq!(jwe_check(&z).unwrap(), "a/b");
+        let opened = jwe_decrypt(&key(), &z).unwrap();
+        assert!(opened.deflated);
+        assert_eq!(opened.plaintext.as_slice(), b"\x01\x02");
+        assert!(!jwe_decrypt(&key(), good).unwrap().deflated);
+        let stripped = with_part(
+            &z,
+            0,
+            &b64url_encode(br#"{"alg":"dir","enc":"A256GCM","cty":"a/b"}"#),
+        );
+        assert_eq!(
+            jwe_decrypt(&key(), &stripped).err().map(|e| e.code()),
+            Some("decryption_failed"),
+            "the zip member is under the tag"
         );
         assert_eq!(
             jwe_encrypt(&key(), "bad type", b"", &mut os_rng())

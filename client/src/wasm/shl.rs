@@ -9,7 +9,8 @@ use super::Identity;
 use super::{from_js, to_js, to_u64};
 use crate::primitives::os_rng;
 use crate::shl::{
-    jwe_decrypt, jwe_encrypt, open_owner_key, seal_owner_key, LinkKey, ShlFlags, ShlPayload,
+    jwe_decrypt, jwe_encrypt, jwe_encrypt_deflated, open_owner_key, seal_owner_key, LinkKey,
+    ShlFlags, ShlPayload,
 };
 
 /// A link key (32 random bytes): encrypts and opens the link's files.
@@ -34,10 +35,28 @@ impl ShlLinkKey {
             &mut os_rng(),
         )?)
     }
-    /// Opens a compact JWE: `{contentType, plaintext: Uint8Array}`. Throws
+    /// [`ShlLinkKey::encrypt_file`] of a file the caller compressed:
+    /// `deflated` is its raw DEFLATE (`CompressionStream("deflate-raw")`),
+    /// and the header says `zip: "DEF"`.
+    #[wasm_bindgen(js_name = encryptDeflatedFile)]
+    pub fn encrypt_deflated_file(
+        &self,
+        content_type: &str,
+        deflated: &[u8],
+    ) -> Result<String, JsValue> {
+        Ok(jwe_encrypt_deflated(
+            &self.0,
+            content_type,
+            deflated,
+            &mut os_rng(),
+        )?)
+    }
+    /// Opens a compact JWE: `{contentType, plaintext: Uint8Array, deflated:
+    /// boolean}` (`deflated`: the header said `zip: "DEF"` and `plaintext`
+    /// is raw DEFLATE, for the caller to inflate within a bound). Throws
     /// `decryption_failed` for any failed tag (wrong key, altered header,
     /// IV, ciphertext or tag) and `malformed` for a JWE that is not `dir` +
-    /// `A256GCM` without `zip`.
+    /// `A256GCM`, or has a `zip` other than `"DEF"`.
     #[wasm_bindgen(js_name = decryptFile)]
     pub fn decrypt_file(&self, jwe: &str) -> Result<JsValue, JsValue> {
         let opened = jwe_decrypt(&self.0, jwe)?;
@@ -46,10 +65,12 @@ impl ShlLinkKey {
         struct Opened<'a> {
             content_type: &'a str,
             plaintext: &'a serde_bytes::Bytes,
+            deflated: bool,
         }
         to_js(&Opened {
             content_type: &opened.content_type,
             plaintext: serde_bytes::Bytes::new(&opened.plaintext),
+            deflated: opened.deflated,
         })
     }
     /// Seals this key and `note` for `owner` (under a key from the owner's

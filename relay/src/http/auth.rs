@@ -36,6 +36,47 @@ pub fn check_token(
     Ok(token)
 }
 
+/// [`check_token`] for a request whose body has not been read yet: the
+/// signature, purpose and time are checked, and `shape` (what the handler
+/// knows of the subject before the body, e.g. its prefix and length), but
+/// not the rest; the handler compares the whole subject once the body is in
+/// ([`subject_is`]).
+pub fn check_token_before_body(
+    header: Option<&str>,
+    purpose: Purpose,
+    shape: impl FnOnce(&[u8]) -> bool,
+    window_ms: u64,
+) -> Result<RequestToken, ApiError> {
+    let raw = header.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_required",
+            "x-sesphr-token header required",
+        )
+    })?;
+    let token = RequestToken::from_bytes(&unhex(raw, "token")?)?;
+    let subject = if shape(&token.subject) {
+        token.subject.clone()
+    } else {
+        // Fails the check below as a token for another object.
+        let mut other = token.subject.clone();
+        other.push(0);
+        other
+    };
+    token.check(purpose, &subject, now_ms(), window_ms)?;
+    Ok(token)
+}
+
+/// The whole subject of a token [`check_token_before_body`] let through,
+/// once the body is known (`403` as for any token for another object).
+pub fn subject_is(token: &RequestToken, subject: &[u8]) -> Result<(), ApiError> {
+    if token.subject == subject {
+        Ok(())
+    } else {
+        Err(sesphr_client::Error::BindingMismatch("token is for another purpose or object").into())
+    }
+}
+
 /// Spends an authorized token's nonce: `remember(nonce, now, forget_before)`
 /// records it durably and answers whether it was new (`403 replay` if not).
 pub fn spend_token(

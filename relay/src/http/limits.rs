@@ -16,6 +16,10 @@ const SWEEP_AT: usize = 1 << 16;
 pub struct RateLimiter {
     per_sec: f64,
     burst: f64,
+    /// Most buckets kept: past it the least recently used eighth goes (a
+    /// bucket dropped comes back full: only for keys a stranger can mint,
+    /// client addresses, where memory must stay bounded).
+    cap: usize,
     buckets: Mutex<HashMap<[u8; 32], Bucket>>,
 }
 
@@ -31,7 +35,16 @@ impl RateLimiter {
         RateLimiter {
             per_sec,
             burst: f64::from(burst.max(1)),
+            cap: usize::MAX,
             buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`RateLimiter::new`] holding at most `cap` buckets.
+    pub fn capped(per_sec: f64, burst: u32, cap: usize) -> RateLimiter {
+        RateLimiter {
+            cap: cap.max(8),
+            ..RateLimiter::new(per_sec, burst)
         }
     }
 
@@ -48,6 +61,13 @@ impl RateLimiter {
         if buckets.len() >= SWEEP_AT {
             let (per_sec, burst) = (self.per_sec, self.burst);
             buckets.retain(|_, b| refill(*b, now_ms, per_sec, burst) < burst);
+        }
+        if buckets.len() >= self.cap && !buckets.contains_key(party) {
+            let full = buckets.len();
+            let mut times: Vec<u64> = buckets.values().map(|b| b.at_ms).collect();
+            let (_, cut, _) = times.select_nth_unstable(full / 8);
+            let cut = *cut;
+            buckets.retain(|_, b| b.at_ms > cut);
         }
         let b = buckets.entry(*party).or_insert(Bucket {
             tokens: self.burst,
@@ -74,6 +94,26 @@ fn refill(b: Bucket, now_ms: u64, per_sec: f64, burst: f64) -> f64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_limiter_stays_bounded_and_keeps_the_recent_buckets() {
+        let l = RateLimiter::capped(1.0, 1, 64);
+        let busy = [0xffu8; 32];
+        for i in 0..10_000u32 {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            l.take(&k, 1000 + u64::from(i)).unwrap();
+            if i % 16 == 0 {
+                // The flooding key keeps being limited: it is recent, never evicted.
+                let _ = l.take(&busy, 1000 + u64::from(i));
+            }
+        }
+        assert!(l.buckets.lock().unwrap().len() <= 64);
+        assert!(
+            l.buckets.lock().unwrap().contains_key(&busy),
+            "the busy key is recent: never the one evicted"
+        );
+    }
 
     #[test]
     fn a_burst_then_the_sustained_rate() {

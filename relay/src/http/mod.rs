@@ -52,6 +52,31 @@ impl Peer {
     }
 }
 
+/// The client of a request for per-address limits: the connection's peer,
+/// or, when that peer is the operator's `trusted_proxy`, the right-most
+/// address of its `X-Forwarded-For` (the one that proxy appended; entries
+/// further left are the client's own word and never trusted). Anything
+/// unparsable falls back to the peer.
+pub fn client_addr(
+    peer: Peer,
+    forwarded_for: Option<&str>,
+    trusted_proxy: Option<std::net::IpAddr>,
+) -> Peer {
+    match (peer.0, trusted_proxy, forwarded_for) {
+        (Some(p), Some(t), Some(xff)) if p == t => xff
+            .rsplit(',')
+            .next()
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .map_or(peer, |a| Peer(Some(a))),
+        _ => peer,
+    }
+}
+
+/// The `X-Forwarded-For` header, if any (only [`client_addr`] reads it).
+pub fn forwarded_for() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("x-forwarded-for")
+}
+
 /// The request token of a request ([`TOKEN_HEADER`]), if it has one.
 pub fn token() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
     warp::header::optional::<String>(TOKEN_HEADER)
@@ -129,16 +154,59 @@ pub fn json_body<T: serde::de::DeserializeOwned + Send>(
 /// deadline, as bytes (for a handler that hashes the exact body before
 /// parsing it, as a token over the body requires).
 pub fn json_bytes(limits: Limits) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    json_bytes_up_to(limits, MAX_OBJECT_BYTES)
+    content_type(JSON).and(bounded_body(limits))
 }
 
-/// [`json_bytes`] with a cap of `max` bytes instead (a route whose objects
-/// are larger, bounded all the same).
-pub fn json_bytes_up_to(
+/// A request body not read yet, of at most its cap, with its declared
+/// length: the route hands it to the handler, which checks the request's
+/// token from the headers and the signer's limits first and only then
+/// [`LaterBody::read`]s it, so a stranger's request costs its headers only.
+pub struct LaterBody {
+    len: u64,
     limits: Limits,
+    stream: Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>,
+}
+
+impl LaterBody {
+    /// The declared length (`content-length`, within the cap).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    /// Whether the body is declared empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Reads the body within the body deadline (`408 body_timeout`).
+    pub async fn read(self) -> Result<Bytes, ApiError> {
+        collect(Paced::new(self.stream, self.limits), self.len).await
+    }
+}
+
+/// A body of content type `want` and at most `max` bytes with a
+/// `content-length` (`413`/`411` from the headers alone), left unread
+/// ([`LaterBody`]).
+pub fn later_body(
+    limits: Limits,
+    want: &'static str,
     max: u64,
-) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    content_type(JSON).and(bounded_body_up_to(limits, max))
+) -> impl Filter<Extract = (LaterBody,), Error = Rejection> + Clone {
+    content_type(want)
+        .and(warp::body::content_length_limit(max))
+        .and(warp::header::<u64>("content-length"))
+        .and(warp::body::stream())
+        .map(move |len: u64, body| {
+            let stream = futures_util::StreamExt::map(body, |r: Result<_, warp::Error>| {
+                r.map(|mut b: _| {
+                    let n = Buf::remaining(&b);
+                    Buf::copy_to_bytes(&mut b, n)
+                })
+            });
+            LaterBody {
+                len,
+                limits,
+                stream: Box::pin(stream),
+            }
+        })
 }
 
 fn bounded_body(limits: Limits) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {

@@ -59,6 +59,14 @@ pub struct Relay {
     passcode_hashes: std::sync::Arc<tokio::sync::Semaphore>,
     /// Passcode hashes per link owner over all of its links, keyed by owner.
     owner_hashes: RateLimiter,
+    /// SHL manifest and direct requests per client address and link, in
+    /// front of `link_requests`.
+    link_clients: RateLimiter,
+    /// SHL file requests per client address.
+    file_clients: RateLimiter,
+    /// The reverse proxy whose `X-Forwarded-For` names the client
+    /// (`--trusted-proxy`); none by default.
+    trusted_proxy: Option<std::net::IpAddr>,
     replay_window_ms: u64,
     /// Public base URL: the prefix of SHL file locations.
     public_url: String,
@@ -194,6 +202,17 @@ impl Relay {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
             owner_hashes: RateLimiter::new(shl::OWNER_HASHES_PER_SEC, shl::OWNER_HASH_BURST),
+            link_clients: RateLimiter::capped(
+                shl::CLIENT_REQUESTS_PER_SEC,
+                shl::CLIENT_REQUEST_BURST,
+                shl::CLIENT_BUCKETS,
+            ),
+            file_clients: RateLimiter::capped(
+                shl::CLIENT_FILES_PER_SEC,
+                shl::CLIENT_FILE_BURST,
+                shl::CLIENT_BUCKETS,
+            ),
+            trusted_proxy: None,
             replay_window_ms,
             public_url: "http://localhost".into(),
         })
@@ -205,6 +224,24 @@ impl Relay {
     pub fn with_public_url(mut self, url: &str) -> Relay {
         self.public_url = url.trim_end_matches('/').to_string();
         self
+    }
+
+    /// Takes the client address of public SMART Health Link requests from
+    /// `X-Forwarded-For` when the connection comes from `proxy` (and only
+    /// then).
+    pub fn with_trusted_proxy(mut self, proxy: Option<std::net::IpAddr>) -> Relay {
+        self.trusted_proxy = proxy;
+        self
+    }
+
+    /// The client of a request: its peer, or what the trusted proxy says
+    /// ([`crate::http::client_addr`]).
+    pub fn client(
+        &self,
+        peer: crate::http::Peer,
+        forwarded_for: Option<&str>,
+    ) -> crate::http::Peer {
+        crate::http::client_addr(peer, forwarded_for, self.trusted_proxy)
     }
 
     /// The public base URL ([`Relay::with_public_url`]).
@@ -491,9 +528,22 @@ impl Relay {
     /// Keyed by its hash, so a retry stores it once.
     pub async fn post_mail(
         &self,
-        item: &MailItem,
+        body: crate::http::LaterBody,
         token: Option<&str>,
     ) -> Result<StatusCode, ApiError> {
+        // Token (signature, purpose, time), sender registered and within
+        // its rate before the body is read; the subject in full after.
+        let t = crate::http::auth::check_token_before_body(
+            token,
+            Purpose::SendMail,
+            |s| s.len() == 64,
+            self.replay_window_ms,
+        )?;
+        let sender = t.party.id().0;
+        self.writer(&sender).await?;
+        let body = body.read().await?;
+        let item: MailItem = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
         let recipient = hex_id::<32>(&item.recipient)?;
         let sealed = unhex(&item.sealed, "sealed")?;
         if sealed.len() > MAX_MAIL_BYTES {
@@ -508,9 +558,7 @@ impl Relay {
         let id: [u8; 32] = Sha256::digest(&sealed).into();
         let mut subject = recipient.to_vec();
         subject.extend_from_slice(&id);
-        let t = check_token(token, Purpose::SendMail, &subject, self.replay_window_ms)?;
-        let sender = t.party.id().0;
-        self.writer(&sender).await?;
+        crate::http::auth::subject_is(&t, &subject)?;
         self.directory.require(&recipient).await?;
         self.spend(&t).await?;
         let stored = StoredMail {

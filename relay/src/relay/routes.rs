@@ -11,11 +11,12 @@ use warp::{Filter, Rejection, Reply};
 
 use super::peer::{Forwarded, HttpPeer};
 use super::shl::ManifestRequest;
-use super::{InboxItem, MailItem, Relay};
+use super::{InboxItem, Relay};
 use crate::config::{Config, Limits};
 use crate::http::error::{reject, ApiError};
 use crate::http::{
-    json, json_body, json_bytes_up_to, octet_body, octets, token, Paced, MAX_OBJECT_BYTES, OCTETS,
+    forwarded_for, json, json_body, later_body, octet_body, octets, token, LaterBody, Paced, Peer,
+    MAX_OBJECT_BYTES, OCTETS,
 };
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
@@ -151,11 +152,11 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(warp::path!("mail"))
         .and(warp::post())
         .and(token())
-        .and(json_body::<MailItem>(limits))
+        .and(later_body(limits, "application/json", MAX_OBJECT_BYTES))
         .and(r.clone())
         .and_then(
-            |t: Option<String>, item: MailItem, r: Arc<Relay>| async move {
-                let status = reject(r.post_mail(&item, t.as_deref()).await)?;
+            |t: Option<String>, body: LaterBody, r: Arc<Relay>| async move {
+                let status = reject(r.post_mail(body, t.as_deref()).await)?;
                 Ok::<_, Rejection>(json(status, &serde_json::json!({})))
             },
         );
@@ -185,11 +186,15 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(warp::path!("shl" / String))
         .and(warp::put())
         .and(token())
-        .and(json_bytes_up_to(limits, super::shl::MAX_LINK_BODY))
+        .and(later_body(
+            limits,
+            "application/json",
+            super::shl::MAX_LINK_BODY,
+        ))
         .and(r.clone())
         .and_then(
-            |id: String, t: Option<String>, body: Bytes, r: Arc<Relay>| async move {
-                let status = reject(r.put_link(&id, &body, t.as_deref()).await)?;
+            |id: String, t: Option<String>, body: LaterBody, r: Arc<Relay>| async move {
+                let status = reject(r.put_link(&id, body, t.as_deref()).await)?;
                 Ok::<_, Rejection>(json(status, &serde_json::json!({ "id": id })))
             },
         );
@@ -211,33 +216,50 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
             reject(r.revoke_link(&id, t.as_deref()).await)?;
             Ok::<_, Rejection>(json(StatusCode::OK, &serde_json::json!({ "deleted": id })))
         });
-    let link_manifest = base
-        .and(warp::path!("shl" / String))
-        .and(warp::post())
-        .and(json_body::<ManifestRequest>(limits))
-        .and(r.clone())
-        .and_then(
-            |id: String, req: ManifestRequest, r: Arc<Relay>| async move {
-                let m = reject(r.link_manifest(&id, req, r.public_url()).await)?;
-                // Never kept by a cache: a manifest names live locations.
-                Ok::<_, Rejection>(
-                    warp::reply::with_header(
-                        json(StatusCode::OK, &m),
-                        header::CACHE_CONTROL,
-                        "no-store",
+    let link_manifest =
+        base.and(warp::path!("shl" / String))
+            .and(warp::post())
+            .and(Peer::filter())
+            .and(forwarded_for())
+            .and(json_body::<ManifestRequest>(limits))
+            .and(r.clone())
+            .and_then(
+                |id: String,
+                 peer: Peer,
+                 xff: Option<String>,
+                 req: ManifestRequest,
+                 r: Arc<Relay>| async move {
+                    let client = r.client(peer, xff.as_deref());
+                    let m = reject(r.link_manifest(&id, req, r.public_url(), client).await)?;
+                    // Never kept by a cache: a manifest names live locations.
+                    Ok::<_, Rejection>(
+                        warp::reply::with_header(
+                            json(StatusCode::OK, &m),
+                            header::CACHE_CONTROL,
+                            "no-store",
+                        )
+                        .into_response(),
                     )
-                    .into_response(),
-                )
-            },
-        );
+                },
+            );
     let link_direct = base
         .and(warp::path!("shl" / String))
         .and(warp::get())
         .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(Peer::filter())
+        .and(forwarded_for())
         .and(r.clone())
         .and_then(
-            |id: String, q: std::collections::HashMap<String, String>, r: Arc<Relay>| async move {
-                let jwe = reject(r.link_direct(&id, q.get("recipient").cloned()).await)?;
+            |id: String,
+             q: std::collections::HashMap<String, String>,
+             peer: Peer,
+             xff: Option<String>,
+             r: Arc<Relay>| async move {
+                let client = r.client(peer, xff.as_deref());
+                let jwe = reject(
+                    r.link_direct(&id, q.get("recipient").cloned(), client)
+                        .await,
+                )?;
                 Ok::<_, Rejection>(jose(jwe))
             },
         );
@@ -252,11 +274,15 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
     let link_file = base
         .and(warp::path!("shl-files" / String))
         .and(warp::get())
+        .and(Peer::filter())
+        .and(forwarded_for())
         .and(r.clone())
-        .and_then(|token: String, r: Arc<Relay>| async move {
-            let jwe = reject(r.link_file(&token).await)?;
-            Ok::<_, Rejection>(jose(jwe))
-        });
+        .and_then(
+            |token: String, peer: Peer, xff: Option<String>, r: Arc<Relay>| async move {
+                let jwe = reject(r.link_file(&token, r.client(peer, xff.as_deref())).await)?;
+                Ok::<_, Rejection>(jose(jwe))
+            },
+        );
     // Boxed apart: one long chain of `or` makes the type checker crawl.
     let shl: Route = put_link
         .or(list_links)
@@ -276,11 +302,11 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .and(warp::path!("state" / String))
         .and(warp::put())
         .and(token())
-        .and(octet_body(limits))
+        .and(later_body(limits, OCTETS, MAX_OBJECT_BYTES))
         .and(r.clone())
         .and_then(
-            |slot: String, t: Option<String>, body: Bytes, r: Arc<Relay>| async move {
-                let (status, v) = reject(r.put_state(&slot, &body, t.as_deref()).await)?;
+            |slot: String, t: Option<String>, body: LaterBody, r: Arc<Relay>| async move {
+                let (status, v) = reject(r.put_state(&slot, body, t.as_deref()).await)?;
                 Ok::<_, Rejection>(json(status, &serde_json::json!({ "version": v })))
             },
         );

@@ -7,7 +7,7 @@
 //!
 //! The relay stores compact JWE strings only; the link key lives in the
 //! `shlink:/` payload (a URL fragment) and never reaches it. It checks each
-//! JWE's shape (`dir`, `A256GCM`, no `zip`) but cannot open one.
+//! JWE's shape (`dir`, `A256GCM`, `zip` absent or `DEF`) but cannot open one.
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use sesphr_client::primitives::{os_rng, random_bytes};
@@ -20,8 +20,9 @@ use zeroize::Zeroizing;
 
 use super::store::{ShlFileOut, ShlGate, ShlLinkRow, ShlListing, ShlPut};
 use super::Relay;
-use crate::http::auth::check_token;
+use crate::http::auth::{check_token, check_token_before_body, subject_is};
 use crate::http::error::ApiError;
+use crate::http::{LaterBody, Peer};
 use crate::now_ms;
 
 /// Most links one owner may hold.
@@ -42,7 +43,22 @@ pub const MAX_PASSCODE: usize = 128;
 /// an Argon2id hash; a person opening a link needs a handful).
 pub const LINK_REQUESTS_PER_SEC: f64 = 2.0;
 /// Manifest requests one link answers at once.
-pub const LINK_REQUEST_BURST: u32 = 8;
+pub const LINK_REQUEST_BURST: u32 = 12;
+/// Manifest and direct requests one client address makes to one link per
+/// second, sustained: half the link's own rate, so one address flooding
+/// never keeps a link from the others (IPv6 addresses count by /64).
+pub const CLIENT_REQUESTS_PER_SEC: f64 = 1.0;
+/// Manifest and direct requests one client address makes to one link at
+/// once (half the link's burst).
+pub const CLIENT_REQUEST_BURST: u32 = 6;
+/// File requests (`/v1/shl-files/…`) one client address makes per second,
+/// sustained, over all links (a manifest names at most [`MAX_FILES`]).
+pub const CLIENT_FILES_PER_SEC: f64 = 8.0;
+/// File requests one client address makes at once.
+pub const CLIENT_FILE_BURST: u32 = 64;
+/// Client-address buckets kept per limiter (the least recently used go
+/// past it, so a spray of addresses costs bounded memory).
+pub const CLIENT_BUCKETS: usize = 1 << 16;
 /// Passcode hashes one owner's links cost per second, sustained, all its
 /// links together (an owner who knows its passcode gets its attempt back
 /// each time, so attempts alone do not bound the hashes it can cause).
@@ -88,6 +104,10 @@ pub struct ShlLinkIn {
     /// The `L` flag.
     #[serde(default)]
     pub long_term: bool,
+    /// The `U` flag: exactly one file, no passcode, and the link answers
+    /// `GET ?recipient=` with that file (no other link does).
+    #[serde(default)]
+    pub direct: bool,
     /// A label for the owner's listing (at most 80 characters).
     #[serde(default)]
     pub label: Option<String>,
@@ -142,6 +162,28 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
+/// The per-address limiter key of `client` for `link` (or for all links):
+/// an IPv4 address, or an IPv6 address's /64, then the link id's first 16
+/// bytes.
+pub fn client_key(client: Peer, link: Option<&[u8; 32]>) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    match client.0 {
+        Some(std::net::IpAddr::V4(a)) => k[..4].copy_from_slice(&a.octets()),
+        Some(std::net::IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+            Some(v4) => k[..4].copy_from_slice(&v4.octets()),
+            None => {
+                k[4..12].copy_from_slice(&a.octets()[..8]);
+                k[12] = 6;
+            }
+        },
+        None => k[15] = 1,
+    }
+    if let Some(l) = link {
+        k[16..].copy_from_slice(&l[..16]);
+    }
+    k
+}
+
 /// Parses a link id: 43 base64url characters of 32 bytes.
 pub fn link_id(s: &str) -> Result<[u8; 32], ApiError> {
     if s.len() != 43 {
@@ -173,14 +215,27 @@ impl Relay {
     pub async fn put_link(
         &self,
         id: &str,
-        body: &[u8],
+        body: LaterBody,
         token: Option<&str>,
     ) -> Result<StatusCode, ApiError> {
         let id = link_id(id)?;
+        // Authorised before one byte of the (up to 9 MiB) body is read: the
+        // token's signature, purpose, time and link id, the signer
+        // registered and within its write rate. Only then the body, and
+        // its hash against the token's.
+        let t = check_token_before_body(
+            token,
+            Purpose::PutLink,
+            |s| s.len() == 64 && s[..32] == id,
+            self.replay_window_ms,
+        )?;
+        let owner = t.party.id().0;
+        self.writer(&owner).await?;
+        let body = body.read().await?;
         let mut subject = id.to_vec();
-        subject.extend_from_slice(&Sha256::digest(body));
-        let t = check_token(token, Purpose::PutLink, &subject, self.replay_window_ms)?;
-        let link: ShlLinkIn = serde_json::from_slice(body)
+        subject.extend_from_slice(&Sha256::digest(&body));
+        subject_is(&t, &subject)?;
+        let link: ShlLinkIn = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
         if link.files.is_empty() || link.files.len() > MAX_FILES {
             return Err(ApiError::bad_request(
@@ -224,6 +279,7 @@ impl Relay {
                 && link.max_attempts.is_none()
                 && link.expires_at.is_none()
                 && !link.long_term
+                && !link.direct
                 && link.label.is_none()
                 && owner_key.is_none();
             if !only_files {
@@ -232,8 +288,6 @@ impl Relay {
                     "a refresh carries files only",
                 ));
             }
-            let owner = t.party.id().0;
-            self.writer(&owner).await?;
             self.spend(&t).await?;
             let files = link
                 .files
@@ -249,6 +303,12 @@ impl Relay {
                 )),
                 _ => Err(ApiError::not_found("no such live link of yours")),
             };
+        }
+        if link.direct && (link.files.len() != 1 || link.passcode.is_some()) {
+            return Err(ApiError::bad_request(
+                "bad_link",
+                "a direct (U) link holds one file and no passcode",
+            ));
         }
         let attempts = link.max_attempts.unwrap_or(DEFAULT_ATTEMPTS);
         if attempts == 0 || attempts > MAX_ATTEMPTS {
@@ -283,8 +343,6 @@ impl Relay {
             }
             Some(p) => Some(p.clone()),
         };
-        let owner = t.party.id().0;
-        self.writer(&owner).await?;
         self.spend(&t).await?;
         let passcode = match passcode {
             None => None,
@@ -304,6 +362,7 @@ impl Relay {
             attempts_left: attempts,
             expires_at: link.expires_at,
             long_term: link.long_term,
+            direct: link.direct,
             label: link.label,
             created: now,
             files: link
@@ -355,7 +414,9 @@ impl Relay {
     /// passcode is checked and given back when it matches, so the wrong ones
     /// never exceed the limit; a wrong one is `401` with
     /// `remainingAttempts`. An unknown, expired, revoked or locked link is
-    /// `404`. At most [`LINK_REQUEST_BURST`] requests at once per link, then
+    /// `404`. At most [`CLIENT_REQUEST_BURST`] then
+    /// [`CLIENT_REQUESTS_PER_SEC`] per client address and link, checked
+    /// first; at most [`LINK_REQUEST_BURST`] requests at once per link, then
     /// [`LINK_REQUESTS_PER_SEC`], and [`OWNER_HASH_BURST`] then
     /// [`OWNER_HASHES_PER_SEC`] passcode hashes over one owner's links
     /// (`429 rate_limited`); no more hashes at once than the machine has
@@ -366,6 +427,7 @@ impl Relay {
         id: &str,
         req: ManifestRequest,
         base: &str,
+        client: Peer,
     ) -> Result<Manifest, ApiError> {
         let id = link_id(id)?;
         let recipient = req
@@ -389,6 +451,10 @@ impl Relay {
             ));
         }
         let now = now_ms();
+        // The client's own bucket first: one address flooding is stopped
+        // before it spends the link's.
+        self.link_clients
+            .take(&client_key(client, Some(&id)), now)?;
         self.link_requests.take(&id, now)?;
         // No passcode sent: not an attempt (nothing taken, no hash spent).
         let take = req.passcode.is_some();
@@ -412,7 +478,7 @@ impl Relay {
         };
         match self.store.shl_gate(id, now, take).await? {
             ShlGate::Gone => return Err(ApiError::not_found("no such link")),
-            ShlGate::Open => {}
+            ShlGate::Open { .. } => {}
             ShlGate::Passcode { left, .. } if !take => {
                 return Err(ApiError {
                     remaining_attempts: Some(left),
@@ -481,13 +547,15 @@ impl Relay {
 
     /// `GET /v1/shl/{id}?recipient=…`: a direct-file (`U`) link's file
     /// itself, as the specification has a viewer fetch one: only for a
-    /// live link without passcode (a `P` link is `401 passcode_required`,
-    /// `U` and `P` never go together); `recipient` required and logged as
-    /// for a manifest; the link's first file.
+    /// live link stored as `direct` (any other, a `P` link included, is
+    /// `409 not_direct`; `U` and `P` never go together); `recipient`
+    /// required and logged as for a manifest; the client's and the link's
+    /// buckets as for a manifest.
     pub async fn link_direct(
         &self,
         id: &str,
         recipient: Option<String>,
+        client: Peer,
     ) -> Result<String, ApiError> {
         let id = link_id(id)?;
         let recipient = recipient
@@ -500,17 +568,20 @@ impl Relay {
             ));
         }
         let now = now_ms();
+        self.link_clients
+            .take(&client_key(client, Some(&id)), now)?;
         self.link_requests.take(&id, now)?;
         // Never an attempt: the gate takes none, so a flood of GETs cannot
         // make a concurrent right passcode find its link locked.
         match self.store.shl_gate(id, now, false).await? {
             ShlGate::Gone => return Err(ApiError::not_found("no such link")),
-            ShlGate::Open => {}
-            ShlGate::Passcode { .. } => {
+            ShlGate::Open { direct: true } => {}
+            // Only a `U` link is fetched directly (a `P` link never is one).
+            ShlGate::Open { direct: false } | ShlGate::Passcode { .. } => {
                 return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "passcode_required",
-                    "this link needs a passcode: POST the manifest request",
+                    StatusCode::CONFLICT,
+                    "not_direct",
+                    "this is not a direct-file (U) link: POST the manifest request",
                 ));
             }
         }
@@ -527,7 +598,9 @@ impl Relay {
 
     /// `GET /v1/shl-files/{token}`: a file behind a location the manifest
     /// handed out, while the location is valid and the link live.
-    pub async fn link_file(&self, token: &str) -> Result<String, ApiError> {
+    pub async fn link_file(&self, token: &str, client: Peer) -> Result<String, ApiError> {
+        self.file_clients
+            .take(&client_key(client, None), now_ms())?;
         let token = link_id(token).map_err(|_| ApiError::not_found("no such file"))?;
         self.store
             .shl_location(token, now_ms())

@@ -107,12 +107,32 @@ impl Relay {
     pub async fn put_state(
         &self,
         slot: &str,
-        body: &[u8],
+        body: crate::http::LaterBody,
         token: Option<&str>,
     ) -> Result<(StatusCode, u64), ApiError> {
         slot_of(slot)?;
-        let digest: [u8; 32] = Sha256::digest(body).into();
-        let t = check_token(token, Purpose::PutState, &digest, self.replay_window_ms)?;
+        // Token, signer and its rate first; the body only then.
+        let t = crate::http::auth::check_token_before_body(
+            token,
+            Purpose::PutState,
+            |s| s.len() == 32,
+            self.replay_window_ms,
+        )?;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a state object is at most {MAX_STATE_BYTES} bytes"),
+            )
+        };
+        if body.len() > MAX_STATE_BYTES as u64 {
+            return Err(too_large());
+        }
+        self.writer(&t.party.id().0).await?;
+        let body = body.read().await?;
+        let digest: [u8; 32] = Sha256::digest(&body).into();
+        crate::http::auth::subject_is(&t, &digest)?;
+        let body = &body[..];
         if body.len() > MAX_STATE_BYTES {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,7 +155,6 @@ impl Relay {
                 "the state object is for another slot",
             ));
         }
-        self.writer(&owner.0).await?;
         self.spend(&t).await?;
         match self
             .store

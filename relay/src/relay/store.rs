@@ -145,6 +145,9 @@ pub struct ShlLinkRow {
     pub expires_at: Option<u64>,
     /// The `L` flag.
     pub long_term: bool,
+    /// The `U` flag: one file, no passcode, fetched directly (`GET
+    /// ?recipient=`); only such a link answers that request.
+    pub direct: bool,
     /// The owner's label.
     pub label: Option<String>,
     /// When the owner first created it, ms.
@@ -183,7 +186,10 @@ pub enum ShlGate {
     /// No such link, or it expired, or its attempts are used up.
     Gone,
     /// The link needs no passcode.
-    Open,
+    Open {
+        /// Whether it is a `U` link ([`ShlLinkRow::direct`]).
+        direct: bool,
+    },
     /// One attempt was taken (`left` remain after it): check the passcode
     /// against `salt`/`hash`, and give the attempt back if it matches.
     Passcode {
@@ -227,8 +233,17 @@ pub struct ShlListing {
     pub created: u64,
     /// Number of files.
     pub files: u32,
-    /// The latest retrievals (at most [`SHL_RETRIEVALS_KEPT`]), oldest first.
+    /// The `U` flag.
+    pub direct: bool,
+    /// Every distinct recipient that retrieved it (the first
+    /// [`SHL_RECIPIENTS_KEPT`]), with how often and when first and last,
+    /// in the order they first came.
     pub retrievals: Vec<ShlRetrieval>,
+    /// Retrievals by recipients past the first [`SHL_RECIPIENTS_KEPT`],
+    /// counted together (a flood of made-up names cannot push the earlier
+    /// ones out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_recipients: Option<ShlOthers>,
     /// The link key sealed for its owner, base64url, if the owner left one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_key: Option<String>,
@@ -238,16 +253,32 @@ pub struct ShlListing {
 /// together: kept in the metadata database, so bounded apart from the blob
 /// quota.
 pub const SHL_BYTES_PER_OWNER: u64 = 32 << 20;
-/// Retrievals the relay keeps per link (the oldest are dropped).
-pub const SHL_RETRIEVALS_KEPT: i64 = 1000;
+/// Distinct recipients the relay logs one by one per link; later new ones
+/// are counted together ([`ShlListing::other_recipients`]).
+pub const SHL_RECIPIENTS_KEPT: i64 = 1000;
 
-/// One logged retrieval.
+/// One recipient's retrievals of a link.
 #[derive(Debug, serde::Serialize)]
 pub struct ShlRetrieval {
     /// The recipient string the retriever sent.
     pub recipient: String,
-    /// When, ms.
-    pub at: u64,
+    /// How many retrievals it made.
+    pub count: u64,
+    /// The first, ms.
+    pub first: u64,
+    /// The latest, ms.
+    pub last: u64,
+}
+
+/// Retrievals counted together, without their recipients.
+#[derive(Debug, serde::Serialize)]
+pub struct ShlOthers {
+    /// How many.
+    pub count: u64,
+    /// The first, ms.
+    pub first: u64,
+    /// The latest, ms.
+    pub last: u64,
 }
 
 /// The relay's durable state: blobs (with their uploader), manifests,
@@ -428,13 +459,14 @@ const SCHEMA: &str =
      CREATE INDEX IF NOT EXISTS mail_by_seq ON mail (grantee, seq);
      CREATE TABLE IF NOT EXISTS shl_links (id BLOB PRIMARY KEY, owner BLOB NOT NULL,
          passcode_salt BLOB, passcode_hash BLOB, attempts_left INTEGER NOT NULL,
-         expires_at INTEGER, long_term INTEGER NOT NULL, label TEXT, created INTEGER NOT NULL);
+         expires_at INTEGER, long_term INTEGER NOT NULL, label TEXT, created INTEGER NOT NULL,
+         direct INTEGER NOT NULL DEFAULT 0);
      CREATE INDEX IF NOT EXISTS shl_links_by_owner ON shl_links (owner);
      CREATE TABLE IF NOT EXISTS shl_files (link BLOB NOT NULL, seq INTEGER NOT NULL,
          content_type TEXT NOT NULL, jwe TEXT NOT NULL, PRIMARY KEY (link, seq));
-     CREATE TABLE IF NOT EXISTS shl_retrievals (link BLOB NOT NULL, recipient TEXT NOT NULL,
-         at INTEGER NOT NULL);
-     CREATE INDEX IF NOT EXISTS shl_retrievals_by_link ON shl_retrievals (link, at);
+     CREATE TABLE IF NOT EXISTS shl_recipients (link BLOB NOT NULL, recipient TEXT NOT NULL,
+         count INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
+         PRIMARY KEY (link, recipient));
      CREATE TABLE IF NOT EXISTS shl_locations (token BLOB PRIMARY KEY, link BLOB NOT NULL,
          seq INTEGER NOT NULL, expires INTEGER NOT NULL);
      CREATE INDEX IF NOT EXISTS shl_locations_by_time ON shl_locations (expires);
@@ -450,8 +482,42 @@ impl Meta {
             &[SCHEMA, super::state::SCHEMA, sqlite::NONCES],
         )
         .map_err(StoreError)?;
+        shl_migrate(&conn)?;
         Ok(Meta(Mutex::new(conn)))
     }
+}
+
+/// Brings the SMART Health Link tables of a data directory written before
+/// the retrieval log was aggregated up to date, in one transaction, once:
+/// `shl_links` gains `direct` (existing links are not `U` links) and every
+/// row of the old `shl_retrievals` log is folded into `shl_recipients`
+/// (count, first and last time per recipient), which replaces it.
+fn shl_migrate(c: &Connection) -> Result<(), StoreError> {
+    let has = |sql: &str| -> Result<bool, StoreError> {
+        c.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(StoreError::from)
+    };
+    let direct = has("SELECT COUNT(*) FROM pragma_table_info('shl_links') WHERE name = 'direct'")?;
+    let old_log =
+        has("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'shl_retrievals'")?;
+    if direct && !old_log {
+        return Ok(());
+    }
+    let mut batch = String::from("BEGIN IMMEDIATE;");
+    if !direct {
+        batch.push_str("ALTER TABLE shl_links ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;");
+    }
+    if old_log {
+        batch.push_str(
+            "INSERT INTO shl_recipients (link, recipient, count, first, last)
+                 SELECT link, recipient, COUNT(*), MIN(at), MAX(at) FROM shl_retrievals
+                 GROUP BY link, recipient;
+             DROP TABLE shl_retrievals;",
+        );
+    }
+    batch.push_str("COMMIT;");
+    c.execute_batch(&batch).map_err(StoreError::from)
 }
 
 /// Runs `f` on the metadata connection on the blocking pool.
@@ -999,10 +1065,11 @@ impl RelayStore for LocalStore {
             };
             tx.execute(
                 "INSERT INTO shl_links (id, owner, passcode_salt, passcode_hash, attempts_left,
-                     expires_at, long_term, label, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     expires_at, long_term, label, created, direct)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (id) DO UPDATE SET passcode_salt = ?3, passcode_hash = ?4,
-                     attempts_left = ?5, expires_at = ?6, long_term = ?7, label = ?8",
+                     attempts_left = ?5, expires_at = ?6, long_term = ?7, label = ?8,
+                     direct = ?10",
                 params![
                     &row.id[..],
                     &row.owner[..],
@@ -1012,7 +1079,8 @@ impl RelayStore for LocalStore {
                     row.expires_at.map(|e| e as i64),
                     row.long_term,
                     row.label,
-                    row.created as i64
+                    row.created as i64,
+                    row.direct
                 ],
             )?;
             match &row.owner_key {
@@ -1065,23 +1133,39 @@ impl RelayStore for LocalStore {
     fn shl_gate(&self, id: [u8; 32], now: u64, take: bool) -> StoreFuture<'static, ShlGate> {
         meta(&self.meta, move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            type Row = (Option<Vec<u8>>, Option<Vec<u8>>, i64, Option<i64>, Vec<u8>);
+            type Row = (
+                Option<Vec<u8>>,
+                Option<Vec<u8>>,
+                i64,
+                Option<i64>,
+                Vec<u8>,
+                bool,
+            );
             let row: Option<Row> = tx
                 .query_row(
-                    "SELECT passcode_salt, passcode_hash, attempts_left, expires_at, owner
+                    "SELECT passcode_salt, passcode_hash, attempts_left, expires_at, owner, direct
                      FROM shl_links WHERE id = ?1",
                     [&id[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
                 )
                 .optional()?;
-            let Some((salt, hash, left, expires, owner)) = row else {
+            let Some((salt, hash, left, expires, owner, direct)) = row else {
                 return Ok(ShlGate::Gone);
             };
             if expires.is_some_and(|e| e as u64 <= now) {
                 return Ok(ShlGate::Gone);
             }
             let (Some(salt), Some(hash)) = (salt, hash) else {
-                return Ok(ShlGate::Open);
+                return Ok(ShlGate::Open { direct });
             };
             // Without taking, a passcode link is only named as one (a
             // reservation in flight may hold its last attempt).
@@ -1168,16 +1252,31 @@ impl RelayStore for LocalStore {
                     out.push(ShlFileOut::Location(ct, token));
                 }
             }
-            tx.execute(
-                "INSERT INTO shl_retrievals (link, recipient, at) VALUES (?1, ?2, ?3)",
-                params![&id[..], recipient, now as i64],
+            // One row per recipient (count, first, last): a flood of one
+            // name adds nothing but its count. Past the kept number of
+            // names, new ones are counted together under '' (never a
+            // recipient: blank ones are refused), so none is pushed out.
+            let known: bool = tx.query_row(
+                "SELECT COUNT(*) FROM shl_recipients WHERE link = ?1 AND recipient = ?2",
+                params![&id[..], recipient],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
             )?;
-            // The log is bounded: the oldest beyond the kept number go.
+            let names: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM shl_recipients WHERE link = ?1 AND recipient != ''",
+                [&id[..]],
+                |r| r.get(0),
+            )?;
+            let logged = if known || names < SHL_RECIPIENTS_KEPT {
+                recipient
+            } else {
+                String::new()
+            };
             tx.execute(
-                "DELETE FROM shl_retrievals WHERE link = ?1 AND rowid NOT IN
-                     (SELECT rowid FROM shl_retrievals WHERE link = ?1
-                      ORDER BY at DESC, rowid DESC LIMIT ?2)",
-                params![&id[..], SHL_RETRIEVALS_KEPT],
+                "INSERT INTO shl_recipients (link, recipient, count, first, last)
+                 VALUES (?1, ?2, 1, ?3, ?3)
+                 ON CONFLICT (link, recipient) DO UPDATE SET count = count + 1,
+                     last = MAX(last, ?3)",
+                params![&id[..], logged, now as i64],
             )?;
             tx.commit()?;
             Ok(Some((long_term, out)))
@@ -1205,7 +1304,8 @@ impl RelayStore for LocalStore {
                 "SELECT id, label, expires_at, long_term, passcode_hash IS NOT NULL,
                      attempts_left, created,
                      (SELECT COUNT(*) FROM shl_files f WHERE f.link = shl_links.id),
-                     (SELECT sealed FROM shl_owner_keys k WHERE k.link = shl_links.id)
+                     (SELECT sealed FROM shl_owner_keys k WHERE k.link = shl_links.id),
+                     direct
                  FROM shl_links WHERE owner = ?1 ORDER BY created, id",
             )?;
             let rows = st.query_map([&owner[..]], |r| {
@@ -1221,7 +1321,9 @@ impl RelayStore for LocalStore {
                         attempts_left: r.get::<_, i64>(5)?.max(0) as u32,
                         created: r.get::<_, i64>(6)? as u64,
                         files: r.get::<_, i64>(7)? as u32,
+                        direct: r.get(9)?,
                         retrievals: Vec::new(),
+                        other_recipients: None,
                         owner_key: r
                             .get::<_, Option<Vec<u8>>>(8)?
                             .map(|k| sesphr_client::shl::b64url_encode(&k)),
@@ -1230,17 +1332,30 @@ impl RelayStore for LocalStore {
             })?;
             let mut links: Vec<([u8; 32], ShlListing)> = rows.collect::<Result<_, _>>()?;
             let mut st = c.prepare(
-                "SELECT recipient, at FROM shl_retrievals WHERE link = ?1 ORDER BY at, rowid
-                 LIMIT ?2",
+                "SELECT recipient, count, first, last FROM shl_recipients WHERE link = ?1
+                 ORDER BY first, recipient",
             )?;
             for (id, l) in links.iter_mut() {
-                let rows = st.query_map(params![&id[..], SHL_RETRIEVALS_KEPT], |r| {
+                let rows = st.query_map(params![&id[..]], |r| {
                     Ok(ShlRetrieval {
                         recipient: r.get(0)?,
-                        at: r.get::<_, i64>(1)? as u64,
+                        count: r.get::<_, i64>(1)? as u64,
+                        first: r.get::<_, i64>(2)? as u64,
+                        last: r.get::<_, i64>(3)? as u64,
                     })
                 })?;
-                l.retrievals = rows.collect::<Result<_, _>>()?;
+                for row in rows {
+                    let row = row?;
+                    if row.recipient.is_empty() {
+                        l.other_recipients = Some(ShlOthers {
+                            count: row.count,
+                            first: row.first,
+                            last: row.last,
+                        });
+                    } else {
+                        l.retrievals.push(row);
+                    }
+                }
             }
             Ok(links.into_iter().map(|(_, l)| l).collect())
         })
@@ -1257,7 +1372,7 @@ impl RelayStore for LocalStore {
                 for t in [
                     "shl_files",
                     "shl_locations",
-                    "shl_retrievals",
+                    "shl_recipients",
                     "shl_owner_keys",
                 ] {
                     tx.execute(&format!("DELETE FROM {t} WHERE link = ?1"), [&id[..]])?;
@@ -1320,4 +1435,67 @@ fn shl_replace_files(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_old_retrieval_log_is_folded_per_recipient_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("relay");
+        drop(LocalStore::open(root.clone()).unwrap());
+        // Rewrite the link tables as the previous release left them: no
+        // `direct` column, one row per retrieval.
+        {
+            let c = Connection::open(root.join("meta.sqlite3")).unwrap();
+            c.execute_batch(
+                "DROP TABLE shl_recipients;
+                 ALTER TABLE shl_links DROP COLUMN direct;
+                 CREATE TABLE shl_retrievals (link BLOB NOT NULL, recipient TEXT NOT NULL,
+                     at INTEGER NOT NULL);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO shl_links (id, owner, attempts_left, long_term, created)
+                 VALUES (?1, ?2, 10, 0, 1)",
+                params![&[7u8; 32][..], &[1u8; 32][..]],
+            )
+            .unwrap();
+            for (who, at) in [("bob", 5), ("eve", 6), ("bob", 9), ("bob", 7)] {
+                c.execute(
+                    "INSERT INTO shl_retrievals (link, recipient, at) VALUES (?1, ?2, ?3)",
+                    params![&[7u8; 32][..], who, at],
+                )
+                .unwrap();
+            }
+        }
+        let store = LocalStore::open(root.clone()).unwrap();
+        let listed = store.shl_list([1; 32]).await.unwrap();
+        let log: Vec<_> = listed[0]
+            .retrievals
+            .iter()
+            .map(|r| (r.recipient.as_str(), r.count, r.first, r.last))
+            .collect();
+        assert_eq!(log, vec![("bob", 3, 5, 9), ("eve", 1, 6, 6)]);
+        assert!(!listed[0].direct);
+        // Once: opening again changes nothing, and the old table is gone.
+        drop(store);
+        let store = LocalStore::open(root.clone()).unwrap();
+        assert_eq!(
+            store.shl_list([1; 32]).await.unwrap()[0].retrievals.len(),
+            2
+        );
+        let c = Connection::open(root.join("meta.sqlite3")).unwrap();
+        let old: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'shl_retrievals'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+    }
 }

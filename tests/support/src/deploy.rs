@@ -11,7 +11,7 @@ use sesphr_client::grant::{IssuedGrant, Role};
 use sesphr_client::identity::Identity;
 use sesphr_client::record::{EpochId, RecordId, SectionId};
 use sesphr_client::stream::{padme, BlobHeader, DEFAULT_CHUNK_LOG2, HEADER_LEN};
-use sesphr_client::token::RequestToken;
+use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_native::{Client, Patient, PatientRecord, Reader};
 
 /// The servers' clock.
@@ -225,6 +225,61 @@ impl Api {
             req = req.header("x-sesphr-token", hex::encode(t.as_bytes()));
         }
         check(req.send().await.unwrap()).await
+    }
+}
+
+/// A request token `who` signs now for `purpose` over `subject`.
+pub fn signed(who: &Identity, purpose: Purpose, subject: &[u8]) -> RequestToken {
+    RequestToken::sign(
+        who,
+        purpose,
+        subject,
+        now(),
+        &mut sesphr_client::primitives::os_rng(),
+    )
+    .unwrap()
+}
+
+/// The `code` of a JSON error body (`""` if it has none).
+pub fn code_of(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default()["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+impl Api {
+    /// Raw HTTP to `base` from the local address `local` (another loopback
+    /// address is another client to the server's per-address limits).
+    pub fn from_address(base: &str, local: std::net::IpAddr) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .local_address(local)
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+    /// Any request: `method` on `path`, with a token if given and a body
+    /// of the given content type if given; the status and body whatever
+    /// the status.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&RequestToken>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (u16, Vec<u8>) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("x-sesphr-token", hex::encode(t.as_bytes()));
+        }
+        if let Some((ctype, b)) = body {
+            req = req.header("content-type", ctype).body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.unwrap().to_vec())
     }
 }
 
