@@ -489,7 +489,8 @@ impl Meta {
 
 /// Brings the SMART Health Link tables of a data directory written before
 /// the retrieval log was aggregated up to date, in one transaction, once:
-/// `shl_links` gains `direct` (existing links are not `U` links) and every
+/// `shl_links` gains `direct` (set for existing links of the `U` shape: one
+/// file, no passcode) and every
 /// row of the old `shl_retrievals` log is folded into `shl_recipients`
 /// (count, first and last time per recipient), which replaces it.
 fn shl_migrate(c: &Connection) -> Result<(), StoreError> {
@@ -506,7 +507,13 @@ fn shl_migrate(c: &Connection) -> Result<(), StoreError> {
     }
     let mut batch = String::from("BEGIN IMMEDIATE;");
     if !direct {
-        batch.push_str("ALTER TABLE shl_links ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;");
+        // Links stored before the flag were answered by direct GET when they had
+        // one file and no passcode (the only shape a `U` link has); they keep that.
+        batch.push_str(
+            "ALTER TABLE shl_links ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;
+             UPDATE shl_links SET direct = 1 WHERE passcode_hash IS NULL
+                 AND (SELECT COUNT(*) FROM shl_files f WHERE f.link = shl_links.id) = 1;",
+        );
     }
     if old_log {
         batch.push_str(
@@ -1464,6 +1471,18 @@ mod tests {
                 params![&[7u8; 32][..], &[1u8; 32][..]],
             )
             .unwrap();
+            // A link of the `U` shape (one file, no passcode) keeps its direct GET.
+            c.execute(
+                "INSERT INTO shl_links (id, owner, attempts_left, long_term, created)
+                 VALUES (?1, ?2, 10, 0, 2)",
+                params![&[8u8; 32][..], &[1u8; 32][..]],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO shl_files (link, seq, content_type, jwe) VALUES (?1, 0, 'x', 'y')",
+                params![&[8u8; 32][..]],
+            )
+            .unwrap();
             for (who, at) in [("bob", 5), ("eve", 6), ("bob", 9), ("bob", 7)] {
                 c.execute(
                     "INSERT INTO shl_retrievals (link, recipient, at) VALUES (?1, ?2, ?3)",
@@ -1473,7 +1492,12 @@ mod tests {
             }
         }
         let store = LocalStore::open(root.clone()).unwrap();
-        let listed = store.shl_list([1; 32]).await.unwrap();
+        let mut listed = store.shl_list([1; 32]).await.unwrap();
+        listed.sort_by_key(|l| l.created);
+        assert!(
+            listed[1].direct,
+            "a one-file link without passcode stays direct"
+        );
         let log: Vec<_> = listed[0]
             .retrievals
             .iter()
@@ -1484,10 +1508,9 @@ mod tests {
         // Once: opening again changes nothing, and the old table is gone.
         drop(store);
         let store = LocalStore::open(root.clone()).unwrap();
-        assert_eq!(
-            store.shl_list([1; 32]).await.unwrap()[0].retrievals.len(),
-            2
-        );
+        let again = store.shl_list([1; 32]).await.unwrap();
+        let again = again.iter().find(|l| l.created == 1).unwrap();
+        assert_eq!(again.retrievals.len(), 2);
         let c = Connection::open(root.join("meta.sqlite3")).unwrap();
         let old: i64 = c
             .query_row(
