@@ -2276,7 +2276,7 @@ def check_emergency(V: Vectors, c: dict) -> None:
                 c["record_id"] + gid)
 
 
-T_RECEIPT = 1767225604100
+T_EMERGENCY_RECEIPT = 1767225604100
 T_VIEW = 1767225604500
 T_ARRIVED = 1767225603200
 MAX_REPLAY_WINDOW = 300_000
@@ -2331,7 +2331,7 @@ def check_emergency_srs(V: Vectors, c: dict, gid: bytes, ah: bytes, dh: bytes) -
     eq("emergency receipt: decision (offset 54) = the decision's hash", r.take(32), dh)
     eq("emergency receipt: verdict approve (offset 86)", r.u8(), 1)
     eq("emergency receipt: state open (offset 87), what approve leads to", r.u8(), 3)
-    eq("emergency receipt: at (offset 88)", r.u64(), T_RECEIPT)
+    eq("emergency receipt: at (offset 88)", r.u64(), T_EMERGENCY_RECEIPT)
     eq("emergency receipt: signature at 96", r.i, 96)
     r.take(64)
     r.end()
@@ -2581,9 +2581,6 @@ LAYOUTS = [
       ("b1_envelope_hash", _c(32)), ("b2_envelope_hash", _c(32)), ("signature", _c(64))], [{}]),
     ("**Format 2: an emergency grant**", None, _c(405),
      [("emergency_wait", _c(8)), ("signature", _c(64))], [{}]),
-    ("**Emergency activation** (kind `0x1c`)", "SPHR 1c 01", _c(0),
-     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("grant_hash", _c(32)),
-      ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
     ("**Emergency decision** (kind `0x1d`)", "SPHR 1d 01", _c(0),
      [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("activation", _c(32)),
       ("verdict", _c(1)), ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
