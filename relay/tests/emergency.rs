@@ -595,7 +595,7 @@ async fn every_emergency_answer_is_signed_by_the_srs_and_bound_to_its_request() 
         "binding_mismatch"
     );
     assert_eq!(
-        EmergencyReceipt::verify(&receipt, &contact.public(), &deny)
+        EmergencyReceipt::verify(&receipt, contact.public(), &deny)
             .unwrap_err()
             .code(),
         "bad_signature"

@@ -419,6 +419,7 @@ mod tests {
     use crate::primitives::os_rng;
     use crate::record::{EpochId, SectionId, SectionKey};
     use crate::secret::Seed;
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
 
     const HOUR: u64 = 3_600_000;
@@ -669,6 +670,7 @@ mod tests {
         assert!(EmergencyReceipt::verify(&w.finish(), srs.public(), &approve).is_err());
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// Any view the SRS can sign round-trips; any entry the client
