@@ -73,7 +73,7 @@ function stateOf(rows) {
 function describe(r, name) {
   switch (r.state) {
     case "waiting":
-      return `${name} asked for emergency access. It opens in ${inWords(r.remainingMs)} unless you deny it.`;
+      return `${name} asked for emergency access. It opens in ${inWords(r.remainingMs)} unless you deny it.${askedWords(r)}`;
     case "open":
       return r.approved ? `${name} has emergency access: you approved it.` : `${name} has emergency access: the wait passed.`;
     case "denied":
@@ -86,21 +86,66 @@ function describe(r, name) {
 async function decide(record, party, verdict) {
   const name = who(party);
   say(verdict === "approve" ? `Approving ${name}'s emergency access…` : `Denying ${name}'s emergency access…`);
+  // Throws emergency_view_unverified unless the server's signed receipt names this decision.
   if (verdict === "approve") await record.approveEmergency({ partyId: party.id });
   else await record.denyEmergency({ partyId: party.id });
   await renderEmergency();
   say(verdict === "approve" ? `${name} can read the emergency sections now.` : `Denied: ${name} cannot read them unless they ask again and the wait passes.`);
 }
 
-/** The emergency contacts of the open record, and the banner for pending requests. */
+/** Each owned record's emergency rows (`{record, rows}` or `{record, error}`), every record checked. */
+async function checkRecords() {
+  const records = app.records?.length ? app.records : app.record ? [app.record] : [];
+  return Promise.all(
+    records.map((record) =>
+      record.emergencyActivations().then(
+        (rows) => ({ record, rows }),
+        (error) => ({ record, error }),
+      ),
+    ),
+  );
+}
+
+/** Plain words for a listing that failed: not verified, or not reached. */
+function failedWords(error) {
+  return error?.code === "emergency_view_unverified"
+    ? "Could not check emergency access requests — the server's answer could not be verified. Someone may be asking for emergency access; check again, or ask them."
+    : "Could not check emergency access requests — the server was unreachable. Someone may be asking for emergency access; check again soon.";
+}
+
+/** The warning beside the banner when any record's listing failed (never a silent "nothing pending"). */
+function renderWarning(failed) {
+  const banner = $("emergency-banner");
+  let warning = $("emergency-warning");
+  if (!warning) {
+    warning = el("div", { id: "emergency-warning", className: "banner warning", role: "alert", hidden: true });
+    banner.after(warning);
+  }
+  warning.hidden = !failed.length;
+  const several = (app.records?.length ?? 0) > 1;
+  warning.replaceChildren(
+    ...failed.map(({ record, error }) =>
+      el("p", { dataset: { record: record.recordId, code: error?.code ?? "error" } }, several ? `Record ${record.index + 1}: ` : "", failedWords(error)),
+    ),
+  );
+}
+
+/** The emergency contacts of the open record, the banner for pending requests of every record, and a warning for any record that could not be checked. */
 export async function renderEmergency() {
   const record = app.record;
   if (!record) return;
   renderChoices();
-  const rows = await record.emergencyActivations();
+  const checked = await checkRecords();
+  renderBanner(checked.filter((c) => c.rows));
+  renderWarning(checked.filter((c) => c.error));
   if (record !== app.record) return;
+  const mine = checked.find((c) => c.record === record);
   const list = $("emergency-list");
-  const people = byPerson(rows);
+  if (!mine?.rows) {
+    list.replaceChildren(el("li", { className: "note warning", dataset: { state: "unverified" } }, failedWords(mine?.error)));
+    return;
+  }
+  const people = byPerson(mine.rows);
   list.replaceChildren(
     ...people.map(({ party, rows: mine }) => {
       const r = stateOf(mine);
@@ -119,22 +164,30 @@ export async function renderEmergency() {
     }),
   );
   if (!people.length) list.append(el("li", { className: "note" }, "No emergency contacts yet."));
-  renderBanner(record, people);
 }
 
-/** The banner: every contact waiting for the patient's answer, shown at the top of every view. */
-function renderBanner(record, people) {
+/** When they asked, from the time they signed into their request (their clock). */
+const askedWords = (r) => (r.askedAt ? ` They asked at ${new Date(r.askedAt).toLocaleString()} (their device's clock).` : "");
+
+/** The banner: every contact waiting for the patient's answer, in any of their records, shown at the top of every view. */
+function renderBanner(checked) {
   const banner = $("emergency-banner");
-  const waiting = people.filter(({ rows }) => rows.some((r) => r.state === "waiting"));
+  const several = (app.records?.length ?? 0) > 1;
+  const waiting = checked.flatMap(({ record, rows }) =>
+    byPerson(rows)
+      .filter(({ rows: mine }) => mine.some((r) => r.state === "waiting"))
+      .map((p) => ({ ...p, record })),
+  );
   banner.hidden = !waiting.length;
   banner.replaceChildren(
-    ...waiting.map(({ party, rows }) => {
+    ...waiting.map(({ party, rows, record }) => {
       const r = rows.find((x) => x.state === "waiting");
       const name = who(party);
+      const which = several ? `your record ${record.index + 1}` : "your record";
       return el(
         "div",
-        { className: "banner-row", dataset: { party: party.id } },
-        el("p", {}, el("strong", {}, "Emergency access requested. "), `${name} (`, el("span", { className: "fp" }, party.fingerprint), `) asked to open your record in an emergency. It opens in ${inWords(r.remainingMs)} unless you deny it.`),
+        { className: "banner-row", dataset: { party: party.id, record: record.recordId } },
+        el("p", {}, el("strong", {}, "Emergency access requested. "), `${name} (`, el("span", { className: "fp" }, party.fingerprint), `) asked to open ${which} in an emergency. It opens in ${inWords(r.remainingMs)} unless you deny it.${askedWords(r)}`),
         el("button", { type: "button", onclick: action(() => decide(record, party, "approve")) }, `Approve ${name} now`),
         el("button", { type: "button", className: "danger", onclick: action(() => decide(record, party, "deny")) }, `Deny ${name}`),
       );
@@ -142,13 +195,13 @@ function renderBanner(record, people) {
   );
 }
 
-/** Checks the open record for new activations every few seconds (the banner appears at once). */
+/** Checks every owned record for new activations every few seconds (the banner appears at once; a failed check shows its warning). */
 let polling;
 export function watchEmergency() {
   if (polling) return;
   polling = setInterval(() => {
     if (!app.record || document.hidden) return;
-    renderEmergency().catch(() => {});
+    renderEmergency().catch((e) => renderWarning([{ record: app.record, error: e }]));
   }, 3000);
 }
 

@@ -71,7 +71,16 @@ export function emergencySections(): string[];
  */
 export type EmergencyStateName = "dormant" | "waiting" | "open" | "denied" | "revoked" | "expired" | "unknown";
 
-/** One emergency grant's state (times in ms on the SRS's clock). */
+/**
+ * The code every emergency call throws when the SRS's answer does not
+ * verify: no signed view or receipt, another SRS key, a view for another
+ * request (a replay) or party, an inconsistent or rewritten one, an opening
+ * earlier than the activation's signed time allows, a listing that leaves
+ * out a live emergency grant, or a receipt of another decision.
+ */
+export const EMERGENCY_VIEW_UNVERIFIED: "emergency_view_unverified";
+
+/** One emergency grant's state (times in ms on the SRS's clock), from the SRS-signed view. */
 export interface EmergencyState {
   grantId: string;
   state: EmergencyStateName;
@@ -81,6 +90,10 @@ export interface EmergencyState {
   opensAt: number | undefined;
   /** Until access opens (`waiting`), ms; else 0. */
   remainingMs: number;
+  /** When the grantee asked: the time they signed into the activation (their clock, ms). */
+  askedAt?: number;
+  /** The grant's latest owner decision (hash, hex): what the next activation follows. */
+  lastDecision?: string;
   /** The owner approved (`open`). */
   approved: boolean;
   /** The SRS's clock when it answered (undefined when it refused this grant). */
@@ -130,6 +143,17 @@ export interface AccessRefusal {
 
 /** Which emergency grants a decision is about: all of a party's, or some by id. */
 export type EmergencySelection = { partyId: string } | { grantIds: string[] };
+
+/** The SRS's signed receipt of an emergency decision, verified against the decision sent. */
+export interface EmergencyReceipt {
+  grantId: string;
+  /** The decision's hash, hex. */
+  decision: string;
+  verdict: "approve" | "deny";
+  state: "open" | "denied";
+  /** SRS clock when it took it, ms. */
+  at: number;
+}
 
 /** Argon2id cost of a wrapped seed. */
 export interface Cost {
@@ -499,9 +523,9 @@ export class PatientRecord {
   /** Every live emergency grant of this record with its state; activations verified against their grants. */
   emergencyActivations(): Promise<EmergencyActivationRow[]>;
   /** Approves the chosen pending activations: access opens now. Throws `not_activated` if none waits. */
-  approveEmergency(which: EmergencySelection): Promise<Array<EmergencyState & { grantee: Party; sectionId: string }>>;
+  approveEmergency(which: EmergencySelection): Promise<Array<EmergencyState & { grantee: Party; sectionId: string; receipt: EmergencyReceipt }>>;
   /** Denies the chosen activations (waiting or open): closed until a new activation and its wait. */
-  denyEmergency(which: EmergencySelection): Promise<Array<EmergencyState & { grantee: Party; sectionId: string }>>;
+  denyEmergency(which: EmergencySelection): Promise<Array<EmergencyState & { grantee: Party; sectionId: string; receipt: EmergencyReceipt }>>;
   /** Rotates a section's key at its next write. */
   rotate(name: string): void;
   /**

@@ -28,5 +28,5 @@ export { Reader, SharedRecord } from "./reader.js";
 export { Contacts } from "./contacts.js";
 export { decodeLink, openLink } from "./shl.js";
 export { OwnerState, Invitations, readInvitation, acceptInvitation, issueAccess, sendName, ownerNames, sharesByPerson, safetyNumber } from "./invitations.js";
-export { emergencySections } from "./emergency.js";
+export { EMERGENCY_VIEW_UNVERIFIED, emergencySections } from "./emergency.js";
 export { planImport, toBundle, toPatientSummary, withoutImportBookkeeping, sectionOf, describe } from "./fhir.js";

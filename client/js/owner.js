@@ -249,6 +249,9 @@ export class Patient {
       // Kept once it is known to extend the last one, before the entries are
       // checked: the head is a fact about the whole log, whatever this listing holds.
       this.auditHeads.set(partyId, check.verifiedHead());
+      // Each answer filed with its grant's purpose: BTG for emergency grants only.
+      const kinds = await this.#grantKinds(recordId);
+      check.grantPurposes(kinds.emergency, kinds.ordinary);
       listing.entries.forEach(([index, entry], i) => check.addEntry(index, hexBytes(entry), joined(listing.paths[i])));
       for (const { mail } of receipts) check.addReceipts(mail);
       const mark = this.auditMarks.get(recordId);
@@ -269,6 +272,20 @@ export class Patient {
     } finally {
       check?.free();
       for (const { mail } of receipts) mail.free();
+    }
+  }
+
+  /** The record's grant ids (from their owner-signed statements), emergency and ordinary. */
+  async #grantKinds(recordId) {
+    const rows = await this.grantRows(recordId);
+    try {
+      const views = rows.map((r) => r.grant.view());
+      return {
+        emergency: views.filter((g) => g.emergencyWaitMs != null).map((g) => g.grantId),
+        ordinary: views.filter((g) => g.emergencyWaitMs == null).map((g) => g.grantId),
+      };
+    } finally {
+      free(...rows.map((r) => r.grant));
     }
   }
 

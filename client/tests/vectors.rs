@@ -20,6 +20,9 @@ use sesphr_client::capsule::{Capsule, KeyContext};
 use sesphr_client::content::object_id;
 use sesphr_client::dleq::{DleqProof, DleqStatement};
 use sesphr_client::emergency::{EmergencyActivation, EmergencyDecision, Verdict};
+use sesphr_client::emergency_view::{
+    EmergencyReceipt, EmergencyView, ViewActivation, ViewEntry, ViewState,
+};
 use sesphr_client::envelope::{open_request, seal_request, Envelope};
 use sesphr_client::grant::{GrantTerms, IssuedGrant, Role};
 use sesphr_client::identity::DirectoryEntry;
@@ -249,6 +252,7 @@ fn generate() -> Value {
     let activation = EmergencyActivation::sign(
         &grantee,
         &emergency_grant.statement,
+        [0; 32],
         1_767_225_603_000,
         &mut rng,
     )
@@ -287,6 +291,31 @@ fn generate() -> Value {
         &status_subject,
         &mut rng,
     );
+    // The SRS's signed answers (no draws: ECDSA signing is deterministic):
+    // the receipt of the approval, and the owner's listing after it, bound
+    // to the listing token's nonce.
+    let emergency_receipt_srs = EmergencyReceipt::sign(&srs, &decision, 1_767_225_604_100);
+    let emergency_view = EmergencyView::sign(
+        &srs,
+        &record,
+        &owner.id(),
+        token_list_emergency.nonce,
+        1_767_225_604_500,
+        vec![ViewEntry {
+            grant_id: emergency_grant.statement.grant_id,
+            state: ViewState::Open,
+            approved: true,
+            wait_ms: 86_400_000,
+            activation: Some(ViewActivation {
+                hash: activation.hash(),
+                timestamp: activation.timestamp,
+                activated_at: 1_767_225_603_200,
+                opens_at: 1_767_225_603_200 + 86_400_000,
+            }),
+            last_decision: Some(decision.hash()),
+        }],
+    )
+    .unwrap();
     // Access requests (drawn after the emergency values): the grantee asks
     // the owner for two sections; the owner's refusal; both sealed as mail.
     let asked = vec!["allergies".to_string(), "medications".to_string()];
@@ -320,6 +349,9 @@ fn generate() -> Value {
         "emergency_activation": h(activation.as_bytes()),
         "emergency_activation_hash": h(activation.hash()),
         "emergency_decision": h(decision.as_bytes()),
+        "emergency_decision_hash": h(decision.hash()),
+        "emergency_receipt": h(emergency_receipt_srs.as_bytes()),
+        "emergency_view": h(emergency_view.as_bytes()),
         "emergency_request": h(emergency_request.as_bytes()),
         "audit_entry_btg": h(emergency_receipt.entry.to_bytes()),
         "token_list_emergency": h(token_list_emergency.as_bytes()),
@@ -645,6 +677,28 @@ fn frozen_objects_verify() {
         (decision.activation, decision.verdict),
         (activation.hash(), Verdict::Approve)
     );
+    assert_eq!(activation.follows, [0; 32]);
+    assert_eq!(
+        hex::encode(decision.hash()),
+        v["emergency_decision_hash"].as_str().unwrap()
+    );
+    let r = EmergencyReceipt::verify(&b("emergency_receipt"), srs.public(), &decision).unwrap();
+    assert_eq!(r.state, ViewState::Open);
+    let listing_nonce = RequestToken::from_bytes(&b("token_list_emergency"))
+        .unwrap()
+        .nonce;
+    let view = EmergencyView::verify(
+        &b("emergency_view"),
+        srs.public(),
+        &eg.record,
+        &owner.id(),
+        &listing_nonce,
+    )
+    .unwrap();
+    let e = view.entry(&eg.grant_id).unwrap();
+    e.check_grant(&eg).unwrap();
+    e.check_activation(&activation).unwrap();
+    assert_eq!(e.last_decision, Some(decision.hash()));
     let btg = AuditEntry::from_bytes(&b("audit_entry_btg")).unwrap();
     assert_eq!(btg.purpose, sesphr_client::audit::PurposeOfUse::Emergency);
     assert_eq!(btg.grant_id, eg.grant_id);

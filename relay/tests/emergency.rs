@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use sesphr_client::audit::{Decision, PurposeOfUse};
 use sesphr_client::emergency::{EmergencyActivation, EmergencyDecision, Verdict};
+use sesphr_client::emergency_view::{EmergencyReceipt, EmergencyView, ViewState};
 use sesphr_client::grant::{GrantTerms, Role, VerifiedGrant, EMERGENCY_SECTIONS};
 use sesphr_client::primitives::os_rng;
 use sesphr_client::token::{Purpose, RequestToken};
@@ -95,12 +96,19 @@ async fn an_emergency_grant_answers_only_after_the_wait_or_an_approval_and_never
         ..GrantTerms::new(stranger.public(), Role::Emergency, 0)
     };
     let other = record.share_on(&["allergies"], &theirs).await.unwrap();
-    let forged =
-        EmergencyActivation::sign(&stranger, &other[0].statement, now(), &mut os_rng()).unwrap();
+    let forged = EmergencyActivation::sign(
+        &stranger,
+        &other[0].statement,
+        [0; 32],
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
     // Re-pointed at the contact's grant and signed by the stranger.
     let mut bytes = forged.as_bytes().to_vec();
     bytes[6..22].copy_from_slice(&grant.grant_id);
     bytes[54..86].copy_from_slice(&grant.statement_hash());
+    // (follows, at 86..118, is all zero in both: neither grant was decided on)
     let sig_at = bytes.len() - 64;
     let sig = stranger.sign(&bytes[..sig_at]);
     bytes[sig_at..].copy_from_slice(&sig);
@@ -288,7 +296,7 @@ async fn hostile_bytes_and_tokens_at_the_emergency_routes_are_typed_refusals() {
     let grant = record.share_on(&["allergies"], &terms).await.unwrap()[0]
         .statement
         .clone();
-    let good = EmergencyActivation::sign(&contact, &grant, now(), &mut os_rng()).unwrap();
+    let good = EmergencyActivation::sign(&contact, &grant, [0; 32], now(), &mut os_rng()).unwrap();
     let octets = "application/octet-stream";
     for route in [
         "/srs/v1/emergency/activations",
@@ -392,7 +400,7 @@ async fn an_activation_refused_by_the_rate_limit_is_spent_and_cannot_be_delivere
     // wait, the rest are refused by the state) until one is answered 429.
     let mut limited = None;
     for _ in 0..60 {
-        let a = EmergencyActivation::sign(&contact, &grant, now(), &mut os_rng()).unwrap();
+        let a = EmergencyActivation::sign(&contact, &grant, [0; 32], now(), &mut os_rng()).unwrap();
         match client.post_activation(a.as_bytes()).await {
             Err(e) if e.code() == "rate_limited" => {
                 limited = Some(a);
@@ -456,4 +464,213 @@ async fn every_activation_and_decision_is_kept_in_the_append_only_history() {
         .query_row("SELECT COUNT(*) FROM emergency", [], |r| r.get(0))
         .unwrap();
     assert_eq!(tracks, 1);
+}
+
+#[derive(serde::Deserialize)]
+struct RawAnswer {
+    view: String,
+    receipt: Option<String>,
+}
+
+/// The SRS signs every emergency answer with its pinned identity key,
+/// bound to the requester and the nonce of the request answered (an old
+/// view replayed for a new request is refused), and a decision's answer
+/// carries a receipt naming exactly that decision and the state it led to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_emergency_answer_is_signed_by_the_srs_and_bound_to_its_request() {
+    let d = deploy(|_| {}).await;
+    let (api, client, patient, mut record) = (d.api, d.client, d.patient, d.record);
+    let srs = client.srs().clone();
+    let contact = party(&client).await;
+    let terms = GrantTerms {
+        emergency_wait_ms: Some(HOUR),
+        ..GrantTerms::new(contact.public(), Role::Emergency, 0)
+    };
+    let grant = record.share_on(&["allergies"], &terms).await.unwrap()[0]
+        .statement
+        .clone();
+    let rec = record.record();
+    // The owner's listing: signed, for this owner and this token's nonce.
+    let list = format!("/srs/v1/records/{}/emergency", rec.to_hex());
+    let t = RequestToken::sign(
+        patient.identity(),
+        Purpose::ListEmergency,
+        &rec.0,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    let body: RawAnswer = serde_json::from_slice(&api.get(&list, Some(&t)).await.unwrap()).unwrap();
+    let old = hex::decode(&body.view).unwrap();
+    let v = EmergencyView::verify(&old, &srs, &rec, &patient.identity().id(), &t.nonce).unwrap();
+    assert_eq!(v.entries.len(), 1);
+    assert_eq!(v.entries[0].state, ViewState::Dormant);
+    v.entries[0].check_grant(&grant).unwrap();
+    // Replayed for a later request (another nonce), or shown to the grantee: refused.
+    let t2 = RequestToken::sign(
+        patient.identity(),
+        Purpose::ListEmergency,
+        &rec.0,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    assert_eq!(
+        EmergencyView::verify(&old, &srs, &rec, &patient.identity().id(), &t2.nonce)
+            .unwrap_err()
+            .code(),
+        "binding_mismatch"
+    );
+    assert_eq!(
+        EmergencyView::verify(&old, &srs, &rec, &contact.id(), &t.nonce)
+            .unwrap_err()
+            .code(),
+        "binding_mismatch"
+    );
+
+    // The activation's answer: a view for the grantee bound to its nonce.
+    let a = EmergencyActivation::sign(&contact, &grant, [0; 32], now(), &mut os_rng()).unwrap();
+    let body: RawAnswer = serde_json::from_slice(
+        &api.post(
+            "/srs/v1/emergency/activations",
+            "application/octet-stream",
+            a.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let v = EmergencyView::verify(
+        &hex::decode(&body.view).unwrap(),
+        &srs,
+        &rec,
+        &contact.id(),
+        &a.nonce,
+    )
+    .unwrap();
+    let e = v.entry(&grant.grant_id).unwrap();
+    assert_eq!(e.state, ViewState::Waiting);
+    e.check_activation(&a).unwrap();
+    let act = e.activation.unwrap();
+    assert_eq!(act.opens_at, act.activated_at + HOUR);
+    assert!(act.opens_at + sesphr_client::emergency::MAX_REPLAY_WINDOW_MS >= a.timestamp + HOUR);
+
+    // The denial's answer: a receipt of exactly this decision, state denied.
+    let deny = EmergencyDecision::sign(
+        patient.identity(),
+        &grant,
+        &a,
+        Verdict::Deny,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    let body: RawAnswer = serde_json::from_slice(
+        &api.post(
+            "/srs/v1/emergency/decisions",
+            "application/octet-stream",
+            deny.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let receipt = hex::decode(body.receipt.expect("a receipt")).unwrap();
+    let r = EmergencyReceipt::verify(&receipt, &srs, &deny).unwrap();
+    assert_eq!((r.state, r.decision), (ViewState::Denied, deny.hash()));
+    // Not a receipt of another decision, nor under another key.
+    let approve = EmergencyDecision::sign(
+        patient.identity(),
+        &grant,
+        &a,
+        Verdict::Approve,
+        now(),
+        &mut os_rng(),
+    )
+    .unwrap();
+    assert_eq!(
+        EmergencyReceipt::verify(&receipt, &srs, &approve)
+            .unwrap_err()
+            .code(),
+        "binding_mismatch"
+    );
+    assert_eq!(
+        EmergencyReceipt::verify(&receipt, contact.public(), &deny)
+            .unwrap_err()
+            .code(),
+        "bad_signature"
+    );
+    // The grantee's status now names the denial as the latest decision.
+    let (status, v) = client.verified_status(&contact, &grant).await.unwrap();
+    assert_eq!(status.state, "denied");
+    assert_eq!(
+        v.entry(&grant.grant_id).unwrap().last_decision,
+        Some(deny.hash())
+    );
+}
+
+/// An activation names the latest decision it follows: one signed before a
+/// denial (withheld by a relay) is refused after it, typed, and changes
+/// nothing; an activation of format 1 (which names none) is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_signed_before_a_denial_cannot_be_delivered_after_it() {
+    let d = deploy(|_| {}).await;
+    let (api, client, patient, mut record) = (d.api, d.client, d.patient, d.record);
+    let contact = reader(&client).await;
+    let terms = GrantTerms {
+        emergency_wait_ms: Some(HOUR),
+        ..GrantTerms::new(contact.identity().public(), Role::Emergency, 0)
+    };
+    let grant = record.share_on(&["allergies"], &terms).await.unwrap()[0]
+        .statement
+        .clone();
+    let (_, waiting) = client
+        .activate_emergency(contact.identity(), &grant)
+        .await
+        .unwrap();
+    // Signed while the first one waits (so it follows no decision), withheld.
+    let withheld =
+        EmergencyActivation::sign(contact.identity(), &grant, [0; 32], now(), &mut os_rng())
+            .unwrap();
+    client
+        .decide_emergency(patient.identity(), &grant, &waiting, Verdict::Deny)
+        .await
+        .unwrap();
+    let e = api
+        .post(
+            "/srs/v1/emergency/activations",
+            "application/octet-stream",
+            withheld.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (409, "stale_activation"));
+    assert_eq!(
+        client
+            .emergency_status(contact.identity(), &grant)
+            .await
+            .unwrap()
+            .state,
+        "denied"
+    );
+    // Format 1 (no `follows`): unknown version, before anything is read.
+    let mut v1 = withheld.as_bytes()[..86].to_vec();
+    v1[5] = 1;
+    v1.extend_from_slice(&withheld.as_bytes()[118..]);
+    let e = api
+        .post(
+            "/srs/v1/emergency/activations",
+            "application/octet-stream",
+            v1,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (400, "unknown_version"));
+    // Following the denial (as the client does from the signed status): taken.
+    let (again, status) = client
+        .activate_emergency(contact.identity(), &grant)
+        .await
+        .unwrap();
+    assert_eq!(status.state, "waiting");
+    assert_ne!(again.follows, [0; 32]);
 }

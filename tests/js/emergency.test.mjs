@@ -129,7 +129,7 @@ test("a party who is not the grantee cannot activate or read the state, and only
   // …nor to activate: the core refuses to sign for a grant to someone else.
   const core0 = await import(join(root, "pkg", "sesphr.js"));
   const g0 = core0.emergencyGrant(shared.core, shared.sections[0].grants[0].grantId);
-  assert.throws(() => core0.EmergencyActivation.sign(stranger.core, g0), (err) => err.code === "binding_mismatch");
+  assert.throws(() => core0.EmergencyActivation.sign(stranger.core, g0, null), (err) => err.code === "binding_mismatch");
   g0.free();
   // Another patient's listing of this record is refused: only its owner lists it.
   const core = await import(join(root, "pkg", "sesphr.js"));
@@ -143,8 +143,8 @@ test("a party who is not the grantee cannot activate or read the state, and only
   const rows = await new S.Patient(client, patientId).grantRows(record.recordId);
   const grant = rows.find((r) => r.grant.view().grantId === row.grantId).grant;
   const activation = core.EmergencyActivation.verify(S.fromHex(row.activation), grant);
-  assert.throws(() => core.signEmergencyDecision(contactId.core, grant, activation, "approve"), (err) => err.code === "binding_mismatch");
-  assert.throws(() => core.signEmergencyDecision(patientId.core, grant, activation, "maybe"), (err) => err.code === "invalid_argument");
+  assert.throws(() => core.EmergencyDecision.sign(contactId.core, grant, activation, "approve"), (err) => err.code === "binding_mismatch");
+  assert.throws(() => core.EmergencyDecision.sign(patientId.core, grant, activation, "maybe"), (err) => err.code === "invalid_argument");
   assert.ok((await reader.emergencyStatus(shared)).every((s) => s.state === "waiting"), "nothing changed");
 });
 

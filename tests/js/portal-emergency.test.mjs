@@ -10,7 +10,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, newPortalPerson, openTab, root, startServer } from "./server.mjs";
+import { launchChromium, newPortalPerson, noPortalAlert as noAlert, openTab, portalStatus as status, root, startServer, writePortalSection } from "./server.mjs";
+import { asJson, jsonOf, startLyingRelay } from "./lying-relay.mjs";
+
+const S = await import(join(root, "pkg", "index.js"));
 
 const shots = join(root, "target", "portal-screenshots");
 const PASS = "correct horse battery staple";
@@ -31,21 +34,6 @@ after(async () => {
 const person = (name) => newPortalPerson(browser, server, name, PASS);
 
 const shot = (p, file) => p.page.screenshot({ path: join(shots, file), fullPage: true });
-
-async function status(page, pattern) {
-  await page.locator("#status, .msg:not(.error)").filter({ hasText: pattern }).first().waitFor();
-}
-
-async function noAlert(page) {
-  assert.equal(await page.locator("#alert").isVisible(), false, await page.locator("#alert").textContent());
-}
-
-async function writeSection(page, name, text) {
-  await page.getByLabel("Section", { exact: true }).selectOption(name);
-  await page.getByLabel("Free text").fill(text);
-  await page.getByRole("button", { name: "Encrypt and save" }).click();
-  await status(page, `Saved ${name} as version`);
-}
 
 async function addEmergencyContact(page, id, name, hours) {
   await page.getByLabel("Emergency contact's party id").fill(id);
@@ -79,8 +67,8 @@ test("emergency contacts: ask, the patient's banner, deny, ask again, approve, r
   const { page } = patient;
   await page.getByRole("button", { name: "My records", exact: true }).click();
   await page.getByRole("button", { name: "Create a record" }).click();
-  await writeSection(page, "allergies", "penicillin (anaphylaxis)");
-  await writeSection(page, "medications", "salbutamol inhaler");
+  await writePortalSection(page, "allergies", { text: "penicillin (anaphylaxis)" });
+  await writePortalSection(page, "medications", { text: "salbutamol inhaler" });
 
   // The emergency preset is ticked by default.
   await openTab(page, "Emergency access");
@@ -148,4 +136,62 @@ test("emergency contacts: ask, the patient's banner, deny, ask again, approve, r
   await page.locator("#emergency-list li[data-state=open]").first().waitFor();
   await noAlert(page);
   for (const p of [patient, alice, bob]) await p.context.close();
+});
+
+test("a relay that hides an activation from the listing gets a plain warning beside the banner, not silence", { timeout: 300_000 }, async () => {
+  // The patient's browser reaches the servers only through a lying relay.
+  const relay = await startLyingRelay(server.url);
+  try {
+    const patient = await newPortalPerson(browser, relay, "patient", PASS);
+    const { page } = patient;
+    // The contact uses the package directly, on the real server.
+    await S.init();
+    const client = new S.Client({ baseUrl: server.url });
+    await client.connect();
+    const contact = S.Identity.generate();
+    await client.register(contact);
+    await page.getByRole("button", { name: "My records", exact: true }).click();
+    await page.getByRole("button", { name: "Create a record" }).click();
+    await writePortalSection(page, "allergies", { text: "latex" });
+    await openTab(page, "Emergency access");
+    await addEmergencyContact(page, contact.id, "Carol (friend)", 168);
+    const [shared] = await new S.Reader(client, contact).sharedWithMe();
+    await new S.Reader(client, contact).activateEmergency(shared);
+    // Honest: the banner shows, with the time the contact signed.
+    const banner = page.locator("#emergency-banner");
+    await banner.filter({ hasText: "Carol (friend)" }).waitFor();
+    assert.match(await banner.textContent(), /They asked at /);
+
+    // The relay hides the activation: an empty listing, unsigned.
+    const isListing = (a) => !a.before && a.method === "GET" && /^\/srs\/v1\/records\/[0-9a-f]{64}\/emergency(\?|$)/.test(a.path);
+    relay.lie((a) => (isListing(a) ? { body: asJson({ view: undefined, grants: [] }) } : undefined));
+    const warning = page.locator("#emergency-warning");
+    await warning.filter({ hasText: "the server's answer could not be verified" }).waitFor();
+    assert.match(await warning.textContent(), /Could not check emergency access requests/);
+    await page.locator("#emergency-list [data-state=unverified]").waitFor();
+    await shot(patient, "emergency-9-patient-listing-unverified.png");
+
+    // The relay rewrites the signed view (the state byte): the same warning.
+    relay.lie((a) => {
+      if (!isListing(a)) return;
+      const j = jsonOf(a);
+      const at = 2 * (98 + 16) + 1;
+      return { body: asJson({ ...j, view: j.view.slice(0, at) + (j.view[at] === "0" ? "1" : "0") + j.view.slice(at + 1) }) };
+    });
+    await page.waitForTimeout(4000);
+    assert.equal(await warning.isVisible(), true);
+    // The relay drops the listing: unreachable, in plain words.
+    relay.lie((a) => (a.before && a.method === "GET" && /\/emergency(\?|$)/.test(a.path) ? "drop" : undefined));
+    await warning.filter({ hasText: "the server was unreachable" }).waitFor();
+    await shot(patient, "emergency-10-patient-listing-unreachable.png");
+
+    // Honest again: the warning goes, the banner is back.
+    relay.truth();
+    await warning.waitFor({ state: "hidden" });
+    await banner.filter({ hasText: "Carol (friend)" }).waitFor();
+    await noAlert(page);
+    await patient.context.close();
+  } finally {
+    await relay.stop();
+  }
 });

@@ -2200,20 +2200,29 @@ def check_emergency(V: Vectors, c: dict) -> None:
     ghash = statement_hash(g[:413])
 
     a = V.hex("emergency_activation")
-    eq("emergency activation: length 174", len(a), 174)
-    r = Reader(a, 0x1C)
+    eq("emergency activation: length 206 (format 2)", len(a), 206)
+    r = Reader(a, 0x1C, versions=(2,))
+    eq("emergency activation: format 2", r.version, 2)
     eq("emergency activation: grant_id (offset 6)", r.take(16), gid)
     eq("emergency activation: record_id (offset 22)", r.take(32), c["record_id"])
     eq("emergency activation: grant_hash (offset 54) = StatementHash(grant payload)", r.take(32), ghash)
-    eq("emergency activation: timestamp (offset 86)", r.u64(), T_ACTIVATION)
+    eq("emergency activation: follows (offset 86) is zero (no decision yet)", r.take(32), bytes(32))
+    eq("emergency activation: timestamp (offset 118)", r.u64(), T_ACTIVATION)
     r.take(16)
-    eq("emergency activation: signature at 110", r.i, 110)
+    eq("emergency activation: signature at 142", r.i, 142)
     r.take(64)
     r.end()
-    check_signed("emergency activation (by the grantee)", grantee, a, 110)
-    check("emergency activation: not signed by the owner", verify_sig(owner.pk_sign, a[:110], a[110:]) is not None)
-    ah = statement_hash(a[:110])
-    eq("emergency_activation_hash = StatementHash([0, 110))", ah, V.hex("emergency_activation_hash"))
+    check_signed("emergency activation (by the grantee)", grantee, a, 142)
+    check("emergency activation: not signed by the owner", verify_sig(owner.pk_sign, a[:142], a[142:]) is not None)
+    old = bytearray(a)
+    old[5] = 1
+    try:
+        Reader(bytes(old), 0x1C, versions=(2,))
+        fail("emergency activation: format 1 is unknown_version", "accepted")
+    except ValueError as err:
+        eq("emergency activation: format 1 is unknown_version", str(err), "unknown_version")
+    ah = statement_hash(a[:142])
+    eq("emergency_activation_hash = StatementHash([0, 142))", ah, V.hex("emergency_activation_hash"))
 
     d = V.hex("emergency_decision")
     eq("emergency decision: length 175", len(d), 175)
@@ -2229,6 +2238,9 @@ def check_emergency(V: Vectors, c: dict) -> None:
     r.end()
     check_signed("emergency decision (by the owner)", owner, d, 111)
     check("emergency decision: not signed by the grantee", verify_sig(grantee.pk_sign, d[:111], d[111:]) is not None)
+    dh = statement_hash(d[:111])
+    eq("emergency_decision_hash = StatementHash([0, 111))", dh, V.hex("emergency_decision_hash"))
+    check_emergency_srs(V, c, gid, ah, dh)
 
     req = V.hex("emergency_request")
     eq("emergency request: length 182", len(req), 182)
@@ -2262,6 +2274,116 @@ def check_emergency(V: Vectors, c: dict) -> None:
     check_token("token_list_emergency", V.hex("token_list_emergency"), owner, PURPOSES["ListEmergency"], c["record_id"])
     check_token("token_emergency_status", V.hex("token_emergency_status"), grantee, PURPOSES["EmergencyStatus"],
                 c["record_id"] + gid)
+
+
+T_EMERGENCY_RECEIPT = 1767225604100
+T_VIEW = 1767225604500
+T_ARRIVED = 1767225603200
+MAX_REPLAY_WINDOW = 300_000
+VIEW_STATES = {1: "dormant", 2: "waiting", 3: "open", 4: "denied"}
+
+
+def decode_view_entry(b: bytes, now: int) -> dict:
+    """§ Emergency view: one 114-byte entry, with its consistency rules."""
+    if len(b) != 114:
+        raise ValueError("malformed: entry length")
+    e = {
+        "grant_id": b[0:16], "state": b[16], "approved": b[17], "wait": rd_u64(b, 18),
+        "activation": b[26:58], "activation_time": rd_u64(b, 58), "activated_at": rd_u64(b, 66),
+        "opens_at": rd_u64(b, 74), "last_decision": b[82:114],
+    }
+    if e["state"] not in VIEW_STATES or e["approved"] not in (0, 1):
+        raise ValueError("malformed: state or approved")
+    none = e["activation"] == bytes(32)
+    if none and (e["activation_time"], e["activated_at"], e["opens_at"]) != (0, 0, 0):
+        raise ValueError("malformed: times without an activation")
+    st, dec = VIEW_STATES[e["state"]], e["last_decision"] != bytes(32)
+    if e["approved"] and st != "open":
+        raise ValueError("malformed: approved outside open")
+    if none:
+        if st != "dormant" or dec:
+            raise ValueError("malformed: state needs an activation")
+        return e
+    if e["opens_at"] != e["activated_at"] + e["wait"]:
+        raise ValueError("malformed: opening is not arrival + wait")
+    if e["opens_at"] < e["activation_time"] + e["wait"] - MAX_REPLAY_WINDOW:
+        raise ValueError("malformed: opening earlier than the signed activation allows")
+    ok = {
+        "dormant": False,
+        "waiting": now < e["opens_at"],
+        "open": (e["approved"] and dec) or (not e["approved"] and now >= e["opens_at"]),
+        "denied": dec,
+    }[st]
+    if not ok:
+        raise ValueError(f"malformed: inconsistent {st}")
+    return e
+
+
+def check_emergency_srs(V: Vectors, c: dict, gid: bytes, ah: bytes, dh: bytes) -> None:
+    """§ Emergency view (0x20) and receipt (0x21): SRS-signed, bound to
+    the request and the decision; the entry rules, the lower bound."""
+    srs, owner = c["srs"], c["owner"]
+    rc = V.hex("emergency_receipt")
+    eq("emergency receipt: length 160", len(rc), 160)
+    r = Reader(rc, 0x21)
+    eq("emergency receipt: record_id (offset 6)", r.take(32), c["record_id"])
+    eq("emergency receipt: grant_id (offset 38)", r.take(16), gid)
+    eq("emergency receipt: decision (offset 54) = the decision's hash", r.take(32), dh)
+    eq("emergency receipt: verdict approve (offset 86)", r.u8(), 1)
+    eq("emergency receipt: state open (offset 87), what approve leads to", r.u8(), 3)
+    eq("emergency receipt: at (offset 88)", r.u64(), T_EMERGENCY_RECEIPT)
+    eq("emergency receipt: signature at 96", r.i, 96)
+    r.take(64)
+    r.end()
+    check_signed("emergency receipt (by the SRS)", srs, rc, 96)
+    check("emergency receipt: not signed by the owner", verify_sig(owner.pk_sign, rc[:96], rc[96:]) is not None)
+
+    v = V.hex("emergency_view")
+    r = Reader(v, 0x20)
+    eq("emergency view: record_id (offset 6)", r.take(32), c["record_id"])
+    eq("emergency view: requester (offset 38) = the owner's party id", r.take(32), owner.party_id)
+    tok = V.hex("token_list_emergency")
+    # § Request tokens: header, signer (66), purpose, lp(subject), timestamp, nonce, signature.
+    nonce = tok[6 + 66 + 1 + 4 + 32 + 8: 6 + 66 + 1 + 4 + 32 + 8 + 16]
+    eq("emergency view: nonce (offset 70) = the listing token's nonce", r.take(16), nonce)
+    now = r.u64()
+    eq("emergency view: now (offset 86)", now, T_VIEW)
+    n = r.u32()
+    eq("emergency view: one entry", n, 1)
+    eq("emergency view: length 162 + 114·n", len(v), 162 + 114 * n)
+    raw = r.take(114)
+    eq("emergency view: signature at 98 + 114·n", r.i, 98 + 114 * n)
+    r.take(64)
+    r.end()
+    check_signed("emergency view (by the SRS)", srs, v, 98 + 114 * n)
+    e = decode_view_entry(raw, now)
+    eq("emergency view entry: the grant", e["grant_id"], gid)
+    eq("emergency view entry: open, approved", (VIEW_STATES[e["state"]], e["approved"]), ("open", 1))
+    eq("emergency view entry: wait = the grant's", e["wait"], EMERGENCY_WAIT)
+    eq("emergency view entry: activation = its hash", e["activation"], ah)
+    eq("emergency view entry: activation_time = the grantee-signed timestamp", e["activation_time"], T_ACTIVATION)
+    eq("emergency view entry: activated_at", e["activated_at"], T_ARRIVED)
+    eq("emergency view entry: opens_at = activated_at + wait", e["opens_at"], T_ARRIVED + EMERGENCY_WAIT)
+    eq("emergency view entry: last_decision = the approval's hash", e["last_decision"], dh)
+    # The rules, on altered copies of the entry (the signature aside).
+    def altered(off: int, value: bytes) -> bytes:
+        b = bytearray(raw)
+        b[off:off + len(value)] = value
+        return bytes(b)
+    early = T_ACTIVATION - 2 * MAX_REPLAY_WINDOW
+    for name, bad in [
+        ("an opening earlier than activation_time + wait − 5 min", altered(66, u64(early) + u64(early + EMERGENCY_WAIT))),
+        ("opens_at not activated_at + wait", altered(74, u64(T_ARRIVED + 1))),
+        ("approved outside open (waiting)", altered(16, b"\x02")),
+        ("denied without a decision", altered(16, b"\x04\x00") [:82] + bytes(32)),
+        ("dormant with an activation", altered(16, b"\x01\x00")),
+        ("an unknown state", altered(16, b"\x05")),
+    ]:
+        try:
+            decode_view_entry(bad, now)
+            fail(f"emergency view entry: {name} is malformed", "accepted")
+        except ValueError as err:
+            check(f"emergency view entry: {name} is malformed", str(err).startswith("malformed"), str(err))
 
 
 T_ACCESS_REQUEST = 1767225606000
@@ -2459,9 +2581,6 @@ LAYOUTS = [
       ("b1_envelope_hash", _c(32)), ("b2_envelope_hash", _c(32)), ("signature", _c(64))], [{}]),
     ("**Format 2: an emergency grant**", None, _c(405),
      [("emergency_wait", _c(8)), ("signature", _c(64))], [{}]),
-    ("**Emergency activation** (kind `0x1c`)", "SPHR 1c 01", _c(0),
-     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("grant_hash", _c(32)),
-      ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
     ("**Emergency decision** (kind `0x1d`)", "SPHR 1d 01", _c(0),
      [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("activation", _c(32)),
       ("verdict", _c(1)), ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
@@ -2512,6 +2631,18 @@ LAYOUTS = [
      [{"entry": 207, "head": 118}]),
     ("**Sealing** (`Envelope::seal_mail`", "SPHR 04 01", _c(0),
      [("header", _c(6)), ("enc", _c(65)), ("ciphertext", lambda v: 4 + v["c"])], [{"c": 771}]),
+    ("**Emergency activation** (kind `0x1c`, format 2)", "SPHR 1c 02", _c(0),
+     [("header", _c(6)), ("grant_id", _c(16)), ("record_id", _c(32)), ("grant_hash", _c(32)),
+      ("follows", _c(32)), ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{}]),
+    ("### Emergency view (kind `0x20`)", "SPHR 20 01", _c(0),
+     [("header", _c(6)), ("record_id", _c(32)), ("requester", _c(32)), ("nonce", _c(16)), ("now", _c(8)),
+      ("n", _c(4)), ("entries", lambda v: 114 * v["n"]), ("signature", _c(64))], [{"n": 0}, {"n": 3}]),
+    ("Each entry:", None, _c(0),
+     [("grant_id", _c(16)), ("state", _c(1)), ("approved", _c(1)), ("wait", _c(8)), ("activation", _c(32)),
+      ("activation_time", _c(8)), ("activated_at", _c(8)), ("opens_at", _c(8)), ("last_decision", _c(32))], [{}]),
+    ("### Emergency receipt (kind `0x21`)", "SPHR 21 01", _c(0),
+     [("header", _c(6)), ("record_id", _c(32)), ("grant_id", _c(16)), ("decision", _c(32)), ("verdict", _c(1)),
+      ("state", _c(1)), ("at", _c(8)), ("signature", _c(64))], [{}]),
     ("## Request tokens (kind `0x10`)", "SPHR 10 01", _c(0),
      [("header", _c(6)), ("party", _c(66)), ("purpose", _c(1)), ("subject", lambda v: 4 + v["l"]),
       ("timestamp", _c(8)), ("nonce", _c(16)), ("signature", _c(64))], [{"l": 0}, {"l": 64}]),
@@ -2588,10 +2719,10 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
         if m:
             kinds[int(m.group(1), 16)] = (r[1], r[2])
-    check("spec kinds table lists 0x01..0x1a, 0x1c..0x1f and 0x22",
-          sorted(kinds) == list(range(1, 0x1B)) + [0x1C, 0x1D, 0x1E, 0x1F, 0x22], f"{sorted(kinds)}")
+    check("spec kinds table lists 0x01..0x1a, 0x1c..0x22",
+          sorted(kinds) == list(range(1, 0x1B)) + [0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22], f"{sorted(kinds)}")
     two_formats = {0x02, 0x03}  # § Object framing: the kinds with a second format
-    formats = {0x0E: (1, 2, 3)}  # the audit entry has three
+    formats = {0x0E: (1, 2, 3), 0x1C: (2,)}  # the audit entry has three; the activation only its second
 
     def variables(kind: int, b: bytes) -> dict:
         """The size formula's variables, read from the object's own fields."""
@@ -2611,6 +2742,8 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
                 return {"l": rd_u32(b, 73)}
             if kind == 0x22:
                 return {"n": rd_u32(b, 18) - 48}
+            if kind == 0x20:
+                return {"n": rd_u32(b, 94)}
         except (struct.error, IndexError):
             pass
         return {}

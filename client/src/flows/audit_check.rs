@@ -19,8 +19,9 @@
 //! What this catches and what it cannot: `docs/protocol.md`, "Audit log",
 //! the owner's checks.
 
-use crate::audit::{AuditEntry, InclusionReceipt, SignedTreeHead};
+use crate::audit::{AuditEntry, InclusionReceipt, PurposeOfUse, SignedTreeHead};
 use crate::error::{malformed, Error, Result};
+use crate::grant::GrantId;
 use crate::identity::PublicIdentity;
 use crate::merkle::{self, Hash};
 use crate::primitives::codec::{Kind, Reader, Writer};
@@ -150,6 +151,7 @@ impl VerifiedTreeHead {
             entries: Vec::new(),
             leaves: Vec::new(),
             receipts: Vec::new(),
+            grants: Vec::new(),
         }
     }
 }
@@ -163,6 +165,9 @@ pub struct ListingCheck {
     leaves: Vec<(u64, Hash)>,
     /// Forwarded receipts, with the SRS key to check a claimed one against.
     receipts: Vec<(InclusionReceipt, Option<PublicIdentity>)>,
+    /// The owner's grants of the record: id, and whether it is an
+    /// emergency grant ([`ListingCheck::grants`]).
+    grants: Vec<(GrantId, bool)>,
 }
 
 impl ListingCheck {
@@ -176,6 +181,11 @@ impl ListingCheck {
     /// (`chain_broken`). Entries written before chains (format 1) carry no
     /// link; they may only come first, and the first linked entry counts
     /// and names them.
+    ///
+    /// With the owner's grants known ([`ListingCheck::grants`]), an entry
+    /// about an emergency grant must carry purpose `BTG` (format 3) and an
+    /// entry about any other grant must not (`binding_mismatch`): the SRS
+    /// filing emergency reads as ordinary ones, or the reverse, is a finding.
     pub fn add(&mut self, index: u64, entry: &[u8], path: &[Hash]) -> Result<()> {
         if self.leaves.last().is_some_and(|&(last, _)| index <= last) {
             return Err(malformed("audit listing", "indices not increasing"));
@@ -185,6 +195,19 @@ impl ListingCheck {
             return Err(Error::BindingMismatch(
                 "the audit listing holds another record's entry",
             ));
+        }
+        if let Some(&(_, emergency)) = self.grants.iter().find(|(g, _)| *g == decoded.grant_id) {
+            let btg = decoded.purpose == PurposeOfUse::Emergency;
+            if emergency && !btg {
+                return Err(Error::BindingMismatch(
+                    "an answer on an emergency grant is not filed as emergency access (BTG)",
+                ));
+            }
+            if !emergency && btg {
+                return Err(Error::BindingMismatch(
+                    "an answer on an ordinary grant is filed as emergency access (BTG)",
+                ));
+            }
         }
         let leaf = merkle::leaf_hash(entry);
         merkle::verify_inclusion(&leaf, index, self.head.tree_size, path, &self.head.root)?;
@@ -215,6 +238,14 @@ impl ListingCheck {
         self.leaves.push((index, leaf));
         self.entries.push((index, decoded));
         Ok(())
+    }
+
+    /// Names the owner's grants of the record (from its owner-signed
+    /// statements: id, and whether it carries an emergency wait), before
+    /// the entries are added: each entry's purpose is checked against its
+    /// grant's kind. Grants not named are not checked.
+    pub fn grants(&mut self, grants: impl IntoIterator<Item = (GrantId, bool)>) {
+        self.grants.extend(grants);
     }
 
     /// Takes a receipt a reader forwarded (decoded and verified under the
@@ -997,5 +1028,52 @@ mod tests {
                 known: 601_001
             }
         );
+    }
+
+    #[test]
+    fn an_entry_whose_purpose_does_not_match_its_grant_is_a_finding() {
+        use crate::audit::PurposeOfUse;
+        let srs = Identity::generate().unwrap();
+        // Two grants of record 1: [7; 16] (emergency) and [6; 16] (ordinary).
+        let mut log = MemoryLog::default();
+        let mut e1 = entry(1, 1);
+        e1.purpose = PurposeOfUse::Emergency;
+        let mut e2 = entry(1, 2);
+        e2.grant_id = [6; 16];
+        let entries: Vec<AuditEntry> = [e1, e2]
+            .into_iter()
+            .map(|e| log.append(&srs, e).unwrap().entry)
+            .collect();
+        let head = checked(&srs, &log, 2, None).unwrap();
+        let run = |grants: &[(GrantId, bool)]| {
+            let mut check = head.listing(RecordId([1; 32]));
+            check.grants(grants.iter().copied());
+            for (i, e) in entries.iter().enumerate() {
+                let path = log.inclusion_path(i as u64, 2).unwrap();
+                check.add(i as u64, &e.to_bytes(), &path)?;
+            }
+            check.finish(None)
+        };
+        // As the owner's grants say: BTG on the emergency grant only.
+        assert_eq!(
+            run(&[([7; 16], true), ([6; 16], false)])
+                .unwrap()
+                .entries
+                .len(),
+            2
+        );
+        assert_eq!(entries[0].to_bytes()[5], 3, "a BTG entry is format 3");
+        // The emergency grant's answer as if it were ordinary, and an
+        // ordinary grant's answer filed as BTG: both refused.
+        assert_eq!(
+            run(&[([7; 16], false)]).unwrap_err().code(),
+            "binding_mismatch"
+        );
+        assert_eq!(
+            run(&[([6; 16], true)]).unwrap_err().code(),
+            "binding_mismatch"
+        );
+        // Grants the owner did not name are not judged.
+        assert!(run(&[]).is_ok());
     }
 }

@@ -26,6 +26,20 @@ fn peek(bytes: &[u8], kind: Kind) -> Result<(GrantId, RecordId)> {
     Ok((r.array()?, RecordId(r.array()?)))
 }
 
+/// A reader of activation bytes of the current format only: format 1
+/// (which names no decision it follows) is `unknown_version`.
+fn activation_reader(bytes: &[u8]) -> Result<Reader<'_>> {
+    let (r, version) =
+        Reader::object_versions(bytes, Kind::EmergencyActivation, ACTIVATION_VERSION)?;
+    if version != ACTIVATION_VERSION {
+        return Err(Error::UnknownVersion {
+            object: Kind::EmergencyActivation.name(),
+            version,
+        });
+    }
+    Ok(r)
+}
+
 /// A grantee-signed activation of an emergency grant (kind `0x1c`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmergencyActivation {
@@ -35,6 +49,11 @@ pub struct EmergencyActivation {
     pub record: RecordId,
     /// `StatementHash` of the grant statement (exactly that grant).
     pub grant_hash: [u8; 32],
+    /// Hash of the grant's latest owner decision this activation follows
+    /// ([`EmergencyDecision::hash`]; all zero: none). The SRS takes it only
+    /// while that is still the grant's latest decision, so an activation
+    /// signed before a denial and withheld cannot start a wait after it.
+    pub follows: [u8; 32],
     /// Grantee's clock, ms (the SRS takes it only within its replay window).
     pub timestamp: u64,
     /// Random nonce (the SRS spends it: a replay is refused).
@@ -43,11 +62,37 @@ pub struct EmergencyActivation {
     payload_len: usize,
 }
 
+/// The format version of activations: 2 names the decision it follows
+/// (format 1, without it, is refused: `unknown_version`).
+pub const ACTIVATION_VERSION: u8 = 2;
+
+/// The most an SRS's replay window may be for the emergency clock checks
+/// (ms): the SRS refuses to start with a longer one, and a client takes a
+/// view's `opens_at` only if it is no earlier than the activation's
+/// grantee-signed time plus the wait minus this.
+pub const MAX_REPLAY_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// What an SRS re-reads of activation bytes it verified before storing
+/// them (shape only): their hash, the decision they follow, the grantee's
+/// time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredActivation {
+    /// [`EmergencyActivation::hash`].
+    pub hash: [u8; 32],
+    /// [`EmergencyActivation::follows`].
+    pub follows: [u8; 32],
+    /// [`EmergencyActivation::timestamp`].
+    pub timestamp: u64,
+}
+
 impl EmergencyActivation {
     /// Signs an activation of `grant` (grantee side).
+    /// `follows`: the grant's latest decision as the SRS's signed view
+    /// shows it (all zero: none).
     pub fn sign<R: CryptoRng + ?Sized>(
         grantee: &Identity,
         grant: &VerifiedGrant,
+        follows: [u8; 32],
         timestamp: u64,
         rng: &mut R,
     ) -> Result<EmergencyActivation> {
@@ -58,10 +103,11 @@ impl EmergencyActivation {
             return Err(Error::InvalidState("not an emergency grant"));
         }
         let nonce: [u8; 16] = random_bytes(rng);
-        let mut w = Writer::object(Kind::EmergencyActivation);
+        let mut w = Writer::object_version(Kind::EmergencyActivation, ACTIVATION_VERSION);
         w.raw(&grant.grant_id)
             .raw(&grant.record.0)
             .raw(&grant.statement_hash())
+            .raw(&follows)
             .u64(timestamp)
             .raw(&nonce);
         let sig = grantee.sign(w.as_slice());
@@ -73,10 +119,11 @@ impl EmergencyActivation {
     /// grantee signed it, for exactly this statement, and the grant is an
     /// emergency grant (SRS and owner side).
     pub fn verify(bytes: &[u8], grant: &VerifiedGrant) -> Result<EmergencyActivation> {
-        let mut r = Reader::object(bytes, Kind::EmergencyActivation)?;
+        let mut r = activation_reader(bytes)?;
         let grant_id: GrantId = r.array()?;
         let record = RecordId(r.array()?);
         let grant_hash: [u8; 32] = r.array()?;
+        let follows = r.array()?;
         let timestamp = r.u64()?;
         let nonce = r.array()?;
         let payload = r.consumed();
@@ -97,6 +144,7 @@ impl EmergencyActivation {
             grant_id,
             record,
             grant_hash,
+            follows,
             timestamp,
             nonce,
             bytes: bytes.to_vec(),
@@ -106,18 +154,34 @@ impl EmergencyActivation {
 
     /// Grant and record ids named by activation bytes, unverified.
     pub fn peek_grant_id(bytes: &[u8]) -> Result<(GrantId, RecordId)> {
-        peek(bytes, Kind::EmergencyActivation)
+        let mut r = activation_reader(bytes)?;
+        Ok((r.array()?, RecordId(r.array()?)))
+    }
+
+    /// What an SRS re-reads of activation bytes it verified before storing
+    /// them, checking only their shape (format 1, stored before format 2,
+    /// follows nothing).
+    pub fn stored(bytes: &[u8]) -> Result<StoredActivation> {
+        let (mut r, version) =
+            Reader::object_versions(bytes, Kind::EmergencyActivation, ACTIVATION_VERSION)?;
+        r.take(16 + 32 + 32)?;
+        let follows = if version >= 2 { r.array()? } else { [0; 32] };
+        let timestamp = r.u64()?;
+        r.take(16)?;
+        let payload = r.consumed();
+        r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        Ok(StoredActivation {
+            hash: statement_hash(payload),
+            follows,
+            timestamp,
+        })
     }
 
     /// [`EmergencyActivation::hash`] of activation bytes verified before
     /// (an SRS re-reading what it stored), checking only their shape.
     pub fn payload_hash(bytes: &[u8]) -> Result<[u8; 32]> {
-        let mut r = Reader::object(bytes, Kind::EmergencyActivation)?;
-        r.take(16 + 32 + 32 + 8 + 16)?;
-        let payload = r.consumed();
-        r.take(SIGNATURE_LEN)?;
-        r.finish()?;
-        Ok(statement_hash(payload))
+        Ok(EmergencyActivation::stored(bytes)?.hash)
     }
 
     /// The signed bytes.
@@ -225,6 +289,23 @@ impl EmergencyDecision {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// `StatementHash` of the signed payload: what a later activation
+    /// follows and the SRS's receipt names.
+    pub fn hash(&self) -> [u8; 32] {
+        statement_hash(&self.bytes[..self.bytes.len() - SIGNATURE_LEN])
+    }
+
+    /// [`EmergencyDecision::hash`] of decision bytes verified before (an
+    /// SRS re-reading what it stored), checking only their shape.
+    pub fn payload_hash(bytes: &[u8]) -> Result<[u8; 32]> {
+        let mut r = Reader::object(bytes, Kind::EmergencyDecision)?;
+        r.take(16 + 32 + 32 + 1 + 8 + 16)?;
+        let payload = r.consumed();
+        r.take(SIGNATURE_LEN)?;
+        r.finish()?;
+        Ok(statement_hash(payload))
+    }
 }
 
 /// Where an emergency grant stands at a moment of the SRS clock.
@@ -290,6 +371,9 @@ pub enum Refusal {
     ActivationMismatch,
     /// A decision on an activation already decided the same way or denied.
     AlreadyDecided,
+    /// An activation follows another decision than the grant's latest (it
+    /// was signed before a decision it never saw).
+    StaleActivation,
 }
 
 impl Refusal {
@@ -300,6 +384,7 @@ impl Refusal {
             Refusal::NotActivated => "not_activated",
             Refusal::ActivationMismatch => "activation_mismatch",
             Refusal::AlreadyDecided => "already_decided",
+            Refusal::StaleActivation => "stale_activation",
         }
     }
 }
@@ -363,6 +448,20 @@ impl EmergencyTrack {
         }
     }
 
+    /// Whether an activation that `follows` a decision may be taken when
+    /// the grant's latest decision is `latest` (`None`: none yet, which an
+    /// activation names as all zero).
+    pub fn check_follows(
+        follows: &[u8; 32],
+        latest: Option<&[u8; 32]>,
+    ) -> core::result::Result<(), Refusal> {
+        if follows == latest.unwrap_or(&[0; 32]) {
+            Ok(())
+        } else {
+            Err(Refusal::StaleActivation)
+        }
+    }
+
     /// The track after a (verified, fresh) owner decision on `activation`.
     /// Approve: while waiting. Deny: while waiting or open (the owner may
     /// close an access the wait opened).
@@ -423,7 +522,7 @@ mod tests {
     fn activation_and_decision_bind_their_signers_and_grant() {
         let (owner, contact, other) = (party(1), party(2), party(3));
         let g = grant(&owner, &contact, Some(3_600_000));
-        let a = EmergencyActivation::sign(&contact, &g, 10, &mut os_rng()).unwrap();
+        let a = EmergencyActivation::sign(&contact, &g, [0; 32], 10, &mut os_rng()).unwrap();
         assert_eq!(EmergencyActivation::verify(a.as_bytes(), &g).unwrap(), a);
         assert_eq!(
             EmergencyActivation::payload_hash(a.as_bytes()).unwrap(),
@@ -434,14 +533,15 @@ mod tests {
             (g.grant_id, g.record)
         );
         // Someone else: refused before signing, and a forged signature fails.
-        assert!(EmergencyActivation::sign(&other, &g, 10, &mut os_rng()).is_err());
+        assert!(EmergencyActivation::sign(&other, &g, [0; 32], 10, &mut os_rng()).is_err());
         let theirs = grant(&owner, &other, Some(3_600_000));
-        let forged = EmergencyActivation::sign(&other, &theirs, 10, &mut os_rng()).unwrap();
+        let forged =
+            EmergencyActivation::sign(&other, &theirs, [0; 32], 10, &mut os_rng()).unwrap();
         assert!(EmergencyActivation::verify(forged.as_bytes(), &g).is_err());
         // An ordinary grant cannot be activated.
         let plain = grant(&owner, &contact, None);
         assert_eq!(
-            EmergencyActivation::sign(&contact, &plain, 10, &mut os_rng())
+            EmergencyActivation::sign(&contact, &plain, [0; 32], 10, &mut os_rng())
                 .unwrap_err()
                 .code(),
             "invalid_state"

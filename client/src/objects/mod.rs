@@ -9,6 +9,7 @@ pub mod audit;
 pub mod capsule;
 pub mod content;
 pub mod emergency;
+pub mod emergency_view;
 pub mod envelope;
 pub mod grant;
 pub mod identity;

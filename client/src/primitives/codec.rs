@@ -121,6 +121,10 @@ pub enum Kind {
     AccessRequest = 0x1e,
     /// Owner-signed refusal of an access request (mailed back).
     AccessRefusal = 0x1f,
+    /// SRS-signed view of emergency grants (an owner's listing, a grantee's status).
+    EmergencyView = 0x20,
+    /// SRS-signed receipt of an owner's emergency decision.
+    EmergencyReceipt = 0x21,
     /// A SMART Health Link's key kept for its owner (sealed under the seed).
     ShlOwnerKey = 0x22,
 }
@@ -159,6 +163,8 @@ impl Kind {
             Kind::EmergencyDecision => "emergency decision",
             Kind::AccessRequest => "access request",
             Kind::AccessRefusal => "access refusal",
+            Kind::EmergencyView => "emergency view",
+            Kind::EmergencyReceipt => "emergency receipt",
             Kind::ShlOwnerKey => "link key for its owner",
         }
     }

@@ -237,6 +237,39 @@ impl AuditListingCheck {
         }
     }
 
+    /// Names the owner's grants of the record before the entries are added
+    /// (from their owner-signed statements): `emergency` and `ordinary`
+    /// grant ids (hex). An entry about an emergency grant must be filed as
+    /// emergency access (`BTG`, format 3), one about an ordinary grant must
+    /// not (`binding_mismatch` at `addEntry`).
+    #[wasm_bindgen(js_name = grantPurposes)]
+    pub fn grant_purposes(
+        &mut self,
+        emergency: Vec<String>,
+        ordinary: Vec<String>,
+    ) -> Result<(), JsValue> {
+        let id = |h: &String| {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| super::arg("grant id is 16 bytes of hex"))
+        };
+        let mut grants = Vec::new();
+        for g in &emergency {
+            grants.push((id(g)?, true));
+        }
+        for g in &ordinary {
+            grants.push((id(g)?, false));
+        }
+        match &mut self.step {
+            Step::Listing(l) => {
+                l.grants(grants);
+                Ok(())
+            }
+            _ => Err(Error::InvalidState("verify the head before naming grants").into()),
+        }
+    }
+
     /// Checks one listed entry and its audit path (hashes concatenated).
     #[wasm_bindgen(js_name = addEntry)]
     pub fn add_entry(&mut self, index: f64, entry: &[u8], path: &[u8]) -> Result<(), JsValue> {

@@ -52,7 +52,10 @@ pub use attachment::{
     attachment_header_length, AttachmentDecryptor, AttachmentEncryptor, AttachmentKey,
 };
 pub use audit::{describe_audit_entry, AuditListingCheck};
-pub use emergency::{emergency_sections, sign_emergency_decision, EmergencyActivation};
+pub use emergency::{
+    emergency_clock_slack_ms, emergency_sections, token_nonce, EmergencyActivation,
+    EmergencyDecision, EmergencyView,
+};
 pub use grant::{issue_grant, role_sections, standard_sections, GrantShare, VerifiedGrant};
 pub use identity::{verify_directory_entry, Identity, PublicIdentity};
 pub use invitation::{

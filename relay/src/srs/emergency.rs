@@ -22,7 +22,12 @@ use rusqlite::{params, OptionalExtension};
 use sesphr_client::emergency::{
     EmergencyActivation, EmergencyDecision, EmergencyState, EmergencyTrack, Verdict,
 };
+use sesphr_client::emergency_view::{
+    EmergencyReceipt, EmergencyView as SignedView, ViewActivation, ViewEntry, ViewState,
+};
 use sesphr_client::grant::VerifiedGrant;
+use sesphr_client::identity::PartyId;
+use sesphr_client::record::RecordId;
 use sesphr_client::token::Purpose;
 use warp::http::StatusCode;
 use warp::Filter;
@@ -83,6 +88,13 @@ pub trait EmergencyStore: Send + Sync {
     /// The track of one grant.
     fn track(&self, record: &[u8; 32], grant_id: &[u8; 16])
         -> Result<Option<TrackRow>, StoreError>;
+    /// The grant's latest owner decision (its signed bytes), from the
+    /// history: it outlives the track row a new activation replaces.
+    fn last_decision(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores the track of one grant (replacing the previous one) and
     /// appends what moved it (the decision if the row has one, else the
     /// activation) to the history, atomically.
@@ -136,6 +148,22 @@ impl EmergencyStore for SqliteStore {
         }))
     }
 
+    fn last_decision(
+        &self,
+        record: &[u8; 32],
+        grant_id: &[u8; 16],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT signed FROM emergency_history WHERE record = ?1 AND grant_id = ?2
+                 AND kind = 2 ORDER BY seq DESC LIMIT 1",
+                params![&record[..], &grant_id[..]],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     fn put_track(
         &self,
         record: &[u8; 32],
@@ -177,7 +205,8 @@ impl EmergencyStore for SqliteStore {
 }
 
 /// One emergency grant's state, as the owner's listing and the grantee's
-/// status show it (times on the SRS's emergency clock, ms).
+/// status show it (times on the SRS's emergency clock, ms). Plain JSON for
+/// reading; what a client relies on is the signed view beside it.
 #[derive(serde::Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyView {
@@ -198,6 +227,74 @@ pub struct EmergencyView {
     pub approved: bool,
     /// The SRS's emergency clock now.
     pub now: u64,
+}
+
+/// A grantee's status, an activation's or a decision's answer: the grant's
+/// state, the SRS-signed view of it (bound to the request answered) and,
+/// for a decision, the SRS-signed receipt.
+#[derive(serde::Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyAnswer {
+    /// The state, plain.
+    #[serde(flatten)]
+    pub state: EmergencyView,
+    /// The `EmergencyView` (kind `0x20`) of this grant, hex.
+    pub view: String,
+    /// The `EmergencyReceipt` (kind `0x21`) of a decision, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+}
+
+/// The owner's listing: every live emergency grant of the record, plain,
+/// and the SRS-signed view of them all (bound to the listing token).
+#[derive(serde::Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyListing {
+    /// The `EmergencyView` (kind `0x20`), hex.
+    pub view: String,
+    /// The grants, plain (with each latest activation's signed bytes).
+    pub grants: Vec<EmergencyView>,
+}
+
+/// The signed view's entry of one grant (see `sesphr_client::emergency_view`).
+fn entry(
+    grant: &VerifiedGrant,
+    row: Option<&TrackRow>,
+    last_decision: Option<&[u8]>,
+    now: u64,
+) -> Result<ViewEntry, ApiError> {
+    let wait = grant.emergency_wait_ms.unwrap_or(0);
+    let state = EmergencyTrack::state(row.map(|r| &r.track), wait, now);
+    let activation = match row {
+        None => None,
+        Some(r) => {
+            let stored = EmergencyActivation::stored(&r.activation).map_err(internal)?;
+            Some(ViewActivation {
+                hash: stored.hash,
+                timestamp: stored.timestamp,
+                activated_at: r.track.activated_at,
+                opens_at: r.track.activated_at.saturating_add(wait),
+            })
+        }
+    };
+    let last_decision = last_decision
+        .map(EmergencyDecision::payload_hash)
+        .transpose()
+        .map_err(internal)?;
+    let (state, approved) = match state {
+        EmergencyState::Dormant => (ViewState::Dormant, false),
+        EmergencyState::Waiting { .. } => (ViewState::Waiting, false),
+        EmergencyState::Open { approved, .. } => (ViewState::Open, approved),
+        EmergencyState::Denied { .. } => (ViewState::Denied, false),
+    };
+    Ok(ViewEntry {
+        grant_id: grant.grant_id,
+        state,
+        approved,
+        wait_ms: wait,
+        activation,
+        last_decision,
+    })
 }
 
 fn view(grant: &VerifiedGrant, row: Option<&TrackRow>, now: u64) -> EmergencyView {
@@ -234,6 +331,9 @@ fn refused(r: sesphr_client::emergency::Refusal) -> ApiError {
         sesphr_client::emergency::Refusal::AlreadyDecided => {
             "this activation is already decided that way or denied"
         }
+        sesphr_client::emergency::Refusal::StaleActivation => {
+            "the activation follows another decision than the grant's latest: ask again"
+        }
     };
     ApiError::conflict(r.code(), message)
 }
@@ -255,6 +355,36 @@ impl Srs {
     pub fn with_emergency_clock(mut self, clock: Clock) -> Srs {
         self.emergency_clock = clock;
         self
+    }
+
+    /// The signed view of `grants` (with their tracks) for `requester`'s
+    /// request with `nonce`, at `now`.
+    fn signed_view(
+        &self,
+        record: &[u8; 32],
+        requester: &PartyId,
+        nonce: [u8; 16],
+        now: u64,
+        grants: &[(&VerifiedGrant, Option<&TrackRow>)],
+    ) -> Result<String, ApiError> {
+        let mut entries = Vec::with_capacity(grants.len());
+        for (g, row) in grants {
+            let last = self
+                .store
+                .last_decision(record, &g.grant_id)
+                .map_err(internal)?;
+            entries.push(entry(g, *row, last.as_deref(), now)?);
+        }
+        let v = SignedView::sign(
+            &self.identity,
+            &RecordId(*record),
+            requester,
+            nonce,
+            now,
+            entries,
+        )
+        .map_err(internal)?;
+        Ok(hex::encode(v.as_bytes()))
     }
 
     /// A live emergency grant's row and statement, or the typed refusal.
@@ -312,8 +442,10 @@ impl Srs {
     /// activation starts the wait (`201` with the grant's state). Refused
     /// whole: `404` no such grant, `400 not_emergency`, `403 not_grantee`
     /// (not signed by the grantee), `403 revoked`/`expired`, `409 replay`,
-    /// `409 already_activated`.
-    pub fn activate(&self, body: &[u8]) -> Result<EmergencyView, ApiError> {
+    /// `409 already_activated`, `409 stale_activation` (it follows another
+    /// decision than the grant's latest). The answer carries the signed
+    /// view bound to the activation's nonce.
+    pub fn activate(&self, body: &[u8]) -> Result<EmergencyAnswer, ApiError> {
         let (grant_id, record) = EmergencyActivation::peek_grant_id(body)?;
         let (row, grant) = self.live_emergency(&record.0, &grant_id)?;
         let activation = EmergencyActivation::verify(body, &grant).map_err(|e| match e.code() {
@@ -350,6 +482,16 @@ impl Srs {
             now,
         )
         .map_err(refused)?;
+        // Signed before a decision it never saw (withheld by a relay, say):
+        // refused, so it cannot start a wait after a denial.
+        let latest = self
+            .store
+            .last_decision(&record.0, &grant_id)
+            .map_err(internal)?
+            .map(|d| EmergencyDecision::payload_hash(&d))
+            .transpose()
+            .map_err(internal)?;
+        EmergencyTrack::check_follows(&activation.follows, latest.as_ref()).map_err(refused)?;
         let row = TrackRow {
             activation: activation.as_bytes().to_vec(),
             track,
@@ -359,15 +501,28 @@ impl Srs {
             .put_track(&record.0, &grant_id, &row)
             .map_err(internal)?;
         tracing::info!(grant = %hex::encode(grant_id), "emergency grant activated");
-        Ok(view(&grant, Some(&row), now))
+        let signed = self.signed_view(
+            &record.0,
+            &grant.grantee.id(),
+            activation.nonce,
+            now,
+            &[(&grant, Some(&row))],
+        )?;
+        Ok(EmergencyAnswer {
+            state: view(&grant, Some(&row), now),
+            view: signed,
+            receipt: None,
+        })
     }
 
     /// `POST /srs/v1/emergency/decisions`: the owner's signed approval or
     /// denial of the latest activation (`200` with the new state). Refused
     /// whole: `404`, `400 not_emergency`, `403 not_owner`, `403 revoked`,
     /// `409 replay`, `409 not_activated`, `activation_mismatch`,
-    /// `already_decided`.
-    pub fn decide_emergency(&self, body: &[u8]) -> Result<EmergencyView, ApiError> {
+    /// `already_decided`. The answer carries the SRS-signed receipt naming
+    /// the decision's hash and the state it led to, and the signed view
+    /// bound to the decision's nonce.
+    pub fn decide_emergency(&self, body: &[u8]) -> Result<EmergencyAnswer, ApiError> {
         let (grant_id, record) = EmergencyDecision::peek_grant_id(body)?;
         let (row, grant) = self.live_emergency(&record.0, &grant_id)?;
         let decision = EmergencyDecision::verify(body, &grant).map_err(|e| match e.code() {
@@ -400,20 +555,34 @@ impl Srs {
             .put_track(&record.0, &grant_id, &row)
             .map_err(internal)?;
         tracing::info!(grant = %hex::encode(grant_id), verdict = decision.verdict.name(), "emergency decision");
-        Ok(view(&grant, Some(&row), self.emergency_now()))
+        let now = self.emergency_now();
+        let receipt = EmergencyReceipt::sign(&self.identity, &decision, now);
+        let signed = self.signed_view(
+            &record.0,
+            &grant.owner.id(),
+            decision.nonce,
+            now,
+            &[(&grant, Some(&row))],
+        )?;
+        Ok(EmergencyAnswer {
+            state: view(&grant, Some(&row), now),
+            view: signed,
+            receipt: Some(hex::encode(receipt.as_bytes())),
+        })
     }
 
     /// `GET /srs/v1/records/{record}/emergency`: every live emergency grant
-    /// of the record with its state (owner token `ListEmergency`).
+    /// of the record with its state (owner token `ListEmergency`), and the
+    /// signed view of them all, bound to the token's nonce.
     pub fn list_emergency(
         &self,
         record: &str,
         token: Option<&str>,
-    ) -> Result<Vec<EmergencyView>, ApiError> {
+    ) -> Result<EmergencyListing, ApiError> {
         let record = hex_id::<32>(record)?;
-        self.owner_token(&record, token, Purpose::ListEmergency)?;
+        let t = self.owner_token(&record, token, Purpose::ListEmergency)?;
         let now = self.emergency_now();
-        let mut out = Vec::new();
+        let mut listed = Vec::new();
         for g in self.store.grants_for_record(&record).map_err(internal)? {
             if g.sealed_b2.is_none() {
                 continue;
@@ -426,9 +595,17 @@ impl Srs {
                 .store
                 .track(&record, &grant.grant_id)
                 .map_err(internal)?;
-            out.push(view(&grant, track.as_ref(), now));
+            listed.push((grant, track));
         }
-        Ok(out)
+        let pairs: Vec<_> = listed.iter().map(|(g, t)| (g, t.as_ref())).collect();
+        let signed = self.signed_view(&record, &t.party.id(), t.nonce, now, &pairs)?;
+        Ok(EmergencyListing {
+            view: signed,
+            grants: listed
+                .iter()
+                .map(|(g, t)| view(g, t.as_ref(), now))
+                .collect(),
+        })
     }
 
     /// `GET /srs/v1/records/{record}/emergency/{grant}`: one emergency
@@ -439,7 +616,7 @@ impl Srs {
         record: &str,
         grant: &str,
         token: Option<&str>,
-    ) -> Result<EmergencyView, ApiError> {
+    ) -> Result<EmergencyAnswer, ApiError> {
         let record = hex_id::<32>(record)?;
         let grant_id = hex_id::<16>(grant)?;
         let subject = [&record[..], &grant_id[..]].concat();
@@ -461,7 +638,19 @@ impl Srs {
         })?;
         self.check_live(&row, &grant)?;
         let track = self.store.track(&record, &grant_id).map_err(internal)?;
-        Ok(view(&grant, track.as_ref(), self.emergency_now()))
+        let now = self.emergency_now();
+        let signed = self.signed_view(
+            &record,
+            &t.party.id(),
+            t.nonce,
+            now,
+            &[(&grant, track.as_ref())],
+        )?;
+        Ok(EmergencyAnswer {
+            state: view(&grant, track.as_ref(), now),
+            view: signed,
+            receipt: None,
+        })
     }
 
     /// For a proven re-encryption request on an emergency grant: the

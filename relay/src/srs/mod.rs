@@ -208,6 +208,12 @@ impl Srs {
         replay_window_ms: u64,
         quotas: Quotas,
     ) -> Result<Srs, ApiError> {
+        // Clients bound an emergency view's opening by this much slack.
+        if replay_window_ms > sesphr_client::emergency::MAX_REPLAY_WINDOW_MS {
+            return Err(ApiError::internal(
+                "the replay window is longer than emergency views allow (5 minutes)",
+            ));
+        }
         let entries = store.audit_entries().map_err(internal)?;
         // A store whose entries do not chain is not the log this SRS wrote:
         // answering on top of it would sign heads over a tampered history.

@@ -3,7 +3,9 @@
 //! activates it and asks for re-encryption, the owner who approves or
 //! denies (possibly on a stale listing: an older activation), an attacker
 //! who replays earlier activations and decisions, the SRS clock ticking,
-//! and revocation.
+//! and revocation; and the relay in the middle, which may withhold an
+//! activation and deliver it later, or drop an owner's decision and answer
+//! it with a receipt the SRS signed for another one.
 //!
 //! The SRS's decisions are the core's own state machine
 //! ([`sesphr_client::emergency::EmergencyTrack`], the code
@@ -33,6 +35,13 @@ pub struct EmergencyBugs {
     /// before the model check found it): an activation refused while
     /// another waits, delivered again after a denial, starts a new wait.
     pub refused_activation_not_spent: bool,
+    /// The SRS takes an activation whatever decision it follows (the rule
+    /// before activations named the latest decision): one signed before a
+    /// denial, withheld by the relay and delivered after it, starts a wait.
+    pub follows_unchecked: bool,
+    /// The owner's client takes any SRS-signed receipt of the same verdict
+    /// as the one for the decision it sent (not bound to that decision).
+    pub receipt_not_bound: bool,
 }
 
 /// The bound.
@@ -48,6 +57,9 @@ pub struct EmergencyConfig {
     pub max_decisions: u8,
     /// Re-encryption requests.
     pub max_requests: u8,
+    /// The relay in the middle: withheld activations, dropped decisions
+    /// answered with another decision's receipt.
+    pub relay: bool,
     /// Seeded bugs.
     pub bugs: EmergencyBugs,
 }
@@ -61,6 +73,21 @@ impl EmergencyConfig {
             max_activations: 3,
             max_decisions: 3,
             max_requests: 3,
+            relay: false,
+            bugs: EmergencyBugs::default(),
+        }
+    }
+
+    /// The bound with the relay in the middle (fewer requests and a
+    /// shorter clock, so the larger state space stays quick).
+    pub fn relay_bound() -> EmergencyConfig {
+        EmergencyConfig {
+            wait: 2,
+            max_clock: 4,
+            max_activations: 3,
+            max_decisions: 3,
+            max_requests: 1,
+            relay: true,
             bugs: EmergencyBugs::default(),
         }
     }
@@ -140,6 +167,23 @@ pub struct EmergencyWorld {
     pub answered_after_reactivation: bool,
     /// A denial happened before the current activation.
     pub denied_before: bool,
+    /// Per activation signed: (the SRS decision count it follows, as the
+    /// grantee's signed view showed it; the owner decisions made when it
+    /// was signed).
+    pub signed: Vec<(u8, u8)>,
+    /// Decisions the SRS took (what the next activation must follow).
+    pub srs_decisions: u8,
+    /// Decision indices the SRS signed a receipt for, with their verdict.
+    pub receipts: Vec<(u8, bool)>,
+    /// Activations the SRS recorded a denial of (bit per index).
+    pub srs_denied: u64,
+    /// Activations the SRS stored at some point (bit per index): with the
+    /// relay, the owner decides only on those (it signs decisions on what
+    /// an SRS-signed view listed).
+    pub listed: u64,
+    /// Activations the owner's client shows as denied (bit per index): it
+    /// took a receipt for a denial of them.
+    pub owner_sees_denied: u64,
 }
 
 /// An action.
@@ -156,6 +200,13 @@ pub enum EmergencyAction {
     Decide(u8, bool),
     /// The attacker sends an earlier decision again.
     ReplayDecision(u8),
+    /// The grantee signs a new activation; the relay withholds it (it may
+    /// deliver it later: [`EmergencyAction::ReplayActivation`]).
+    Withhold,
+    /// The owner signs a decision on activation `0`; the relay drops it
+    /// (the SRS never sees it, though the relay may send it later) and
+    /// answers with the latest receipt the SRS signed, if any.
+    DecideDropped(u8, bool),
     /// The grantee asks for re-encryption.
     Request,
     /// The owner revokes the grant.
@@ -180,10 +231,22 @@ impl EmergencyModel {
             return false;
         }
         let core = s.track.map(Track::core);
-        match EmergencyTrack::activate(core.as_ref(), self.cfg.wait as u64, [i; 32], s.clock as u64)
-        {
+        // Decision `c` (1-based count of those the SRS took) hashes to
+        // `[c; 32]`; none is all zero, as on the wire.
+        let named = [s.signed[i as usize].0; 32];
+        let latest = (s.srs_decisions > 0).then_some([s.srs_decisions; 32]);
+        let taken =
+            EmergencyTrack::activate(core.as_ref(), self.cfg.wait as u64, [i; 32], s.clock as u64)
+                .and_then(|t| {
+                    if self.cfg.bugs.follows_unchecked {
+                        return Ok(t);
+                    }
+                    EmergencyTrack::check_follows(&named, latest.as_ref()).map(|()| t)
+                });
+        match taken {
             Ok(t) => {
                 s.spent |= 1 << i;
+                s.listed |= 1 << i;
                 s.track = Some(Track::from_core(&t));
                 true
             }
@@ -197,13 +260,14 @@ impl EmergencyModel {
         }
     }
 
-    /// The SRS taking a decision on activation `i`.
-    fn srs_decide(&self, s: &mut EmergencyWorld, i: u8, approve: bool) {
+    /// The SRS taking a decision on activation `i`; whether it took it
+    /// (and signed a receipt of it).
+    fn srs_decide(&self, s: &mut EmergencyWorld, i: u8, approve: bool) -> bool {
         if s.revoked {
-            return;
+            return false;
         }
         let Some(stored) = s.track else {
-            return;
+            return false;
         };
         let named = if self.cfg.bugs.decision_not_bound {
             stored.activation
@@ -217,10 +281,16 @@ impl EmergencyModel {
         };
         if let Ok(t) = EmergencyTrack::decide(Some(&stored.core()), &[named; 32], verdict) {
             if !approve && self.cfg.bugs.ignores_denial {
-                return;
+                return false;
             }
             s.track = Some(Track::from_core(&t));
+            s.srs_decisions += 1;
+            if !approve {
+                s.srs_denied |= 1 << t.activation[0];
+            }
+            return true;
         }
+        false
     }
 
     /// Whether the SRS answers a request now.
@@ -269,6 +339,12 @@ impl Model for EmergencyModel {
             answered_on_approval: false,
             answered_after_reactivation: false,
             denied_before: false,
+            signed: Vec::new(),
+            srs_decisions: 0,
+            receipts: Vec::new(),
+            srs_denied: 0,
+            listed: 0,
+            owner_sees_denied: 0,
         }]
     }
 
@@ -279,14 +355,20 @@ impl Model for EmergencyModel {
         }
         if s.activations < cfg.max_activations {
             out.push(EmergencyAction::Activate);
+            if cfg.relay {
+                out.push(EmergencyAction::Withhold);
+            }
         }
         for i in 0..s.activations {
             out.push(EmergencyAction::ReplayActivation(i));
         }
         if (s.decisions.len() as u8) < cfg.max_decisions {
-            for i in 0..s.activations {
+            for i in (0..s.activations).filter(|i| !cfg.relay || s.listed & (1 << i) != 0) {
                 out.push(EmergencyAction::Decide(i, true));
                 out.push(EmergencyAction::Decide(i, false));
+                if cfg.relay {
+                    out.push(EmergencyAction::DecideDropped(i, false));
+                }
             }
         }
         for d in 0..s.decisions.len() as u8 {
@@ -307,6 +389,7 @@ impl Model for EmergencyModel {
             EmergencyAction::Activate => {
                 let i = n.activations;
                 n.activations += 1;
+                n.signed.push((n.srs_decisions, n.decisions.len() as u8));
                 if self.srs_activate(&mut n, i) {
                     if n.ghost.denied {
                         n.denied_before = true;
@@ -319,10 +402,46 @@ impl Model for EmergencyModel {
                 }
             }
             EmergencyAction::ReplayActivation(i) => {
-                // Not the grantee's act: the ghost does not move.
-                self.srs_activate(&mut n, i);
+                // A delivery the relay chose. The ghost moves only for an
+                // activation delivered late but still the grantee's live
+                // request: never taken before, and signed after the last
+                // decision on record (a recorded decision cancels every
+                // activation asked before it).
+                let fresh = n.spent & (1 << i) == 0 && n.signed[i as usize].0 == n.srs_decisions;
+                if self.srs_activate(&mut n, i) && fresh {
+                    if n.ghost.denied {
+                        n.denied_before = true;
+                    }
+                    n.ghost = Ghost {
+                        current: Some((i, n.clock)),
+                        approved: false,
+                        denied: false,
+                    };
+                }
+            }
+            EmergencyAction::Withhold => {
+                n.activations += 1;
+                n.signed.push((n.srs_decisions, n.decisions.len() as u8));
+            }
+            EmergencyAction::DecideDropped(i, approve) => {
+                let d = n.decisions.len() as u8;
+                n.decisions.push((i, approve));
+                // The relay answers with the latest receipt the SRS signed.
+                // The client takes it only if it names this decision (it
+                // cannot: the SRS never saw it), or, with the bug, any
+                // receipt of the same verdict.
+                if let Some(&(r, verdict)) = n.receipts.last() {
+                    let taken = r == d || (self.cfg.bugs.receipt_not_bound && verdict == approve);
+                    if taken && !approve {
+                        n.owner_sees_denied |= 1 << i;
+                        if n.ghost.current.is_some_and(|(c, _)| c == i) {
+                            n.ghost.denied = true;
+                        }
+                    }
+                }
             }
             EmergencyAction::Decide(i, approve) => {
+                let d = n.decisions.len() as u8;
                 n.decisions.push((i, approve));
                 if n.ghost.current.is_some_and(|(c, _)| c == i) {
                     if approve {
@@ -331,11 +450,18 @@ impl Model for EmergencyModel {
                         n.ghost.denied = true;
                     }
                 }
-                self.srs_decide(&mut n, i, approve);
+                if self.srs_decide(&mut n, i, approve) {
+                    n.receipts.push((d, approve));
+                    if !approve {
+                        n.owner_sees_denied |= 1 << i;
+                    }
+                }
             }
             EmergencyAction::ReplayDecision(d) => {
                 let (i, approve) = n.decisions[d as usize];
-                self.srs_decide(&mut n, i, approve);
+                if self.srs_decide(&mut n, i, approve) {
+                    n.receipts.push((d, approve));
+                }
             }
             EmergencyAction::Request => {
                 n.requests += 1;
@@ -374,6 +500,9 @@ impl Model for EmergencyModel {
             Property::always(NO_ANSWER_AFTER_DENIAL, |_, s: &EmergencyWorld| {
                 !s.answered_after_denial
             }),
+            Property::always(OWNER_SEES_ONLY_RECORDED_DENIALS, |_, s: &EmergencyWorld| {
+                s.owner_sees_denied & !s.srs_denied == 0
+            }),
             Property::sometimes(SOME_ANSWER_AFTER_WAIT, |_, s: &EmergencyWorld| {
                 s.answered_after_wait
             }),
@@ -394,6 +523,10 @@ pub const NO_ANSWER_BEFORE_WAIT: &str =
 /// No emergency answer after the owner denied the current activation
 /// (until a new activation by the grantee, and its wait or an approval).
 pub const NO_ANSWER_AFTER_DENIAL: &str = "no emergency answer after a denial";
+/// The owner's client shows an activation as denied only if the SRS
+/// recorded that denial (the relay cannot fake one).
+pub const OWNER_SEES_ONLY_RECORDED_DENIALS: &str =
+    "the owner sees a denial only if the SRS recorded it";
 /// Non-vacuity: an answer after the wait passed unapproved.
 pub const SOME_ANSWER_AFTER_WAIT: &str = "an emergency answer after the wait";
 /// Non-vacuity: an approval opens access before the wait.

@@ -8,15 +8,27 @@ use sesphr_model::emergency::*;
 use stateright::{Checker, HasDiscoveries, Model};
 
 fn check(bugs: EmergencyBugs, stop_at: Option<&'static str>) -> (usize, Vec<&'static str>) {
-    let cfg = EmergencyConfig {
-        bugs,
-        ..EmergencyConfig::check_bound()
-    };
+    check_in(EmergencyConfig::check_bound(), bugs, stop_at)
+}
+
+fn check_in(
+    bound: EmergencyConfig,
+    bugs: EmergencyBugs,
+    stop_at: Option<&'static str>,
+) -> (usize, Vec<&'static str>) {
+    let cfg = EmergencyConfig { bugs, ..bound };
     let mut b = EmergencyModel { cfg }.checker().threads(1);
     if let Some(name) = stop_at {
         b = b.finish_when(HasDiscoveries::AnyOf(BTreeSet::from([name])));
     }
     let c = b.spawn_bfs().join();
+    if bugs == EmergencyBugs::default() {
+        for (name, path) in c.discoveries() {
+            if !name.starts_with("an ") {
+                println!("{name}: {:?}", path.into_actions());
+            }
+        }
+    }
     let found = c.discoveries().into_keys().collect();
     (c.unique_state_count(), found)
 }
@@ -65,9 +77,12 @@ fn seeded_emergency_bugs_are_caught() {
             NO_ANSWER_BEFORE_WAIT,
         ),
         (
+            // Masked, since activations name the decision they follow, by
+            // that rule: both defences off.
             "SRS spends a refused activation's nonce only when it takes one",
             EmergencyBugs {
                 refused_activation_not_spent: true,
+                follows_unchecked: true,
                 ..Default::default()
             },
             NO_ANSWER_AFTER_DENIAL,
@@ -118,4 +133,75 @@ fn a_concrete_emergency_trace() {
         .unwrap();
     assert!(!s.answered_after_wait);
     assert_eq!(s.track.unwrap().verdict, Some(false));
+}
+
+/// The relay in the middle: it withholds activations and delivers them
+/// later, drops decisions and answers them with another decision's
+/// receipt. Both safety properties still hold, and the owner never sees a
+/// denial the SRS did not record; each defence, seeded off, is caught.
+#[test]
+fn the_relay_in_the_middle_cannot_revive_a_denied_request_or_fake_a_denial() {
+    let (states, found) = check_in(
+        EmergencyConfig::relay_bound(),
+        EmergencyBugs::default(),
+        None,
+    );
+    println!("emergency model with the relay: {states} states, discoveries {found:?}");
+    assert!(states > 1000, "the bound explores {states} states");
+    for safety in [
+        NO_ANSWER_BEFORE_WAIT,
+        NO_ANSWER_AFTER_DENIAL,
+        OWNER_SEES_ONLY_RECORDED_DENIALS,
+    ] {
+        assert!(!found.contains(&safety), "{safety}: {found:?}");
+    }
+    assert!(found.contains(&SOME_ANSWER_AFTER_WAIT));
+    let cases = [
+        (
+            "SRS takes an activation whatever decision it follows",
+            EmergencyBugs {
+                follows_unchecked: true,
+                ..Default::default()
+            },
+            NO_ANSWER_AFTER_DENIAL,
+        ),
+        (
+            "the owner's client takes a receipt of another decision",
+            EmergencyBugs {
+                receipt_not_bound: true,
+                ..Default::default()
+            },
+            OWNER_SEES_ONLY_RECORDED_DENIALS,
+        ),
+    ];
+    for (name, bugs, property) in cases {
+        let (_, found) = check_in(EmergencyConfig::relay_bound(), bugs, Some(property));
+        assert!(
+            found.contains(&property),
+            "{name}: {property} not violated ({found:?})"
+        );
+    }
+    // The concrete trace the first defence stops: activation 1 is signed
+    // while 0 waits and withheld; the owner denies 0; 1 is delivered.
+    use EmergencyAction::*;
+    let m = EmergencyModel {
+        cfg: EmergencyConfig::relay_bound(),
+    };
+    let s = m
+        .run(&[
+            Activate,
+            Withhold,
+            Decide(0, false),
+            ReplayActivation(1),
+            Tick,
+            Tick,
+            Request,
+        ])
+        .unwrap();
+    assert_eq!(
+        s.track.unwrap().activation,
+        0,
+        "the late activation was refused"
+    );
+    assert!(!s.answered_after_denial);
 }
