@@ -213,7 +213,8 @@ export async function emergencyActivations(patient, recordId) {
       for (const e of data.entries) {
         const row = grants.find((r) => r.grant.view().grantId === e.grantId);
         if (!row) throw new SesphrError("binding_mismatch", "the signed listing names a grant this record does not have");
-        if (row.revoked) continue; // revoked since: nothing to act on
+        // The SRS never lists a revoked grant; the plain row saying so is the relay's word.
+        if (row.revoked) throw new SesphrError("binding_mismatch", "the signed listing names a grant the plain listing calls revoked");
         const g = row.grant.view();
         view.checkGrant(row.grant);
         let hexActivation;

@@ -436,8 +436,9 @@ impl Client {
 
     /// The owner's audit listing of a record, checked before it is
     /// returned: the signed tree head under the pinned SRS key, every
-    /// entry's audit path under it, and the record's chain of entries (none
-    /// left out before the last; see `sesphr_client::audit_check`). No head
+    /// entry's audit path under it, the record's chain of entries (none
+    /// left out before the last; see `sesphr_client::audit_check`) and each
+    /// entry's purpose against its grant's kind (`BTG` for emergency). No head
     /// is kept across calls here: a process that must notice a fork keeps
     /// [`VerifiedListing::head`] and checks the next one against it.
     pub async fn audit(&self, owner: &Identity, record: &RecordId) -> Result<VerifiedListing> {
@@ -460,6 +461,10 @@ impl Client {
         }
         let head = AuditCheck::new(&self.srs, &unhex(&v, "treeHead")?, None)?.verified()?;
         let mut check = head.listing(*record);
+        // Each entry's purpose against its grant's owner-signed kind: `BTG`
+        // on an emergency grant, and only there.
+        let grants = self.grants(owner, record).await?;
+        check.grants(grants.iter().map(|(g, _)| (g.grant_id, g.is_emergency())));
         for (pair, path) in entries.iter().zip(paths) {
             let index = pair[0].as_u64().ok_or_else(malformed)?;
             let bytes = pair[1]

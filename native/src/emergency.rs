@@ -194,7 +194,13 @@ impl Client {
             &owner.id(),
             &t.nonce,
         )?;
-        if listing.grants.len() != view.entries.len() {
+        // One row per listed grant: a row twice could stand in for a hidden one.
+        let rows: std::collections::BTreeSet<Vec<u8>> = listing
+            .grants
+            .iter()
+            .filter_map(|r| hex::decode(&r.grant_id).ok())
+            .collect();
+        if listing.grants.len() != view.entries.len() || rows.len() != listing.grants.len() {
             return Err(sesphr_client::Error::BindingMismatch(
                 "the plain listing has other rows than the SRS's signed view",
             )

@@ -865,6 +865,27 @@ async fn a_trusted_proxy_names_the_client_and_no_one_else_does() {
         .unwrap()
         .status();
     assert_eq!(s, 200, "another client behind the proxy");
+    // A proxy that adds its own header line: the client's own lines before
+    // it buy nothing, whatever they say (a fresh link: its own bucket full).
+    let id2 = new_id();
+    assert_eq!(put(api, &alice, &id2, &link).await.0, 201);
+    let url2 = format!("{}/v1/shl/{}", api.base, id2.1);
+    let mut limited = 0;
+    for i in 0..8 {
+        let s = api
+            .http
+            .post(&url2)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("10.9.0.{i}"))
+            .header("x-forwarded-for", "10.0.0.3")
+            .body(r#"{"recipient":"r"}"#)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        limited += usize::from(s == 429);
+    }
+    assert_eq!(limited, 2, "one client behind a proxy that adds its own line");
     // Not from the proxy: the header is ignored, a new value each time
     // buys nothing.
     let other = Api::from_address(&api.base, [127, 0, 0, 2].into());

@@ -113,6 +113,12 @@ test("the owner's listing: hidden, rewritten, altered, stripped, replayed or uns
     () => record.emergencyActivations(),
   );
   assert.equal(e.code, UNVERIFIED);
+  // The waiting grant called revoked in the plain grant listing: not silently skipped.
+  const revoked = await lying(
+    (a) => (!a.before && a.method === "GET" && /\/grants(\?|$)/.test(a.path) ? { body: asJson(jsonOf(a).map((g) => ({ ...g, revoked: true }))) } : undefined),
+    () => record.emergencyActivations(),
+  );
+  assert.equal(revoked.code, UNVERIFIED, `${revoked.code} ${revoked.message}`);
   // The truth, once the relay stops lying.
   assert.equal((await record.emergencyActivations())[0].state, "waiting");
 });

@@ -72,9 +72,17 @@ pub fn client_addr(
     }
 }
 
-/// The `X-Forwarded-For` header, if any (only [`client_addr`] reads it).
+/// The last `X-Forwarded-For` header line, if any (only [`client_addr`]
+/// reads it): a proxy that adds its own line instead of appending to the
+/// client's (HAProxy's `option forwardfor`) leaves the client's lines first.
 pub fn forwarded_for() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("x-forwarded-for")
+    warp::header::headers_cloned().map(|h: warp::http::HeaderMap| {
+        h.get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    })
 }
 
 /// The request token of a request ([`TOKEN_HEADER`]), if it has one.
