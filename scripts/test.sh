@@ -13,7 +13,7 @@ if [ "$avail_kb" -lt 6291456 ]; then
   echo "[test] warning: less than 6 GiB free; a fresh build needs about that much (target/)" >&2
 fi
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (at %ss)\n' "$*" "$SECONDS"; }
 
 step "format"
 cargo fmt --all -- --check
@@ -48,4 +48,4 @@ step "benchmark smoke run (every benchmark once, no timing)"
 scripts/bench.sh --smoke
 
 echo
-echo "all tests passed"
+echo "all tests passed in ${SECONDS}s"
