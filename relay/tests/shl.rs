@@ -885,7 +885,10 @@ async fn a_trusted_proxy_names_the_client_and_no_one_else_does() {
             .status();
         limited += usize::from(s == 429);
     }
-    assert_eq!(limited, 2, "one client behind a proxy that adds its own line");
+    assert_eq!(
+        limited, 2,
+        "one client behind a proxy that adds its own line"
+    );
     // Not from the proxy: the header is ignored, a new value each time
     // buys nothing.
     let other = Api::from_address(&api.base, [127, 0, 0, 2].into());

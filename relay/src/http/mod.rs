@@ -75,7 +75,8 @@ pub fn client_addr(
 /// The last `X-Forwarded-For` header line, if any (only [`client_addr`]
 /// reads it): a proxy that adds its own line instead of appending to the
 /// client's (HAProxy's `option forwardfor`) leaves the client's lines first.
-pub fn forwarded_for() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+pub fn forwarded_for(
+) -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
     warp::header::headers_cloned().map(|h: warp::http::HeaderMap| {
         h.get_all("x-forwarded-for")
             .iter()
