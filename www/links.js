@@ -12,7 +12,7 @@
 import * as S from "/pkg/index.js";
 import { patientName } from "./document.js";
 import { qrSvg } from "./qr.js";
-import { $, action, el, fail, messageLine, sayNear, when } from "./ui.js";
+import { $, action, el, fail, messageLine, sayAt, sayNear, when } from "./ui.js";
 
 /** The emergency preset: who the patient is (and their contacts), allergies, medications, conditions. */
 export const EMERGENCY_SECTIONS = ["demographics", "allergies", "medications", "history", "emergency contacts"];
@@ -291,8 +291,9 @@ function linkRow(record, link) {
 
 /**
  * After a save of `names` (all sections if undefined) in `record`: the live
- * links that cover them are re-exported under their own keys. Failures are
- * reported in the links panel; the save itself stands.
+ * links that cover them are re-exported under their own keys. The outcome is
+ * reported in the links panel, or at the top when that panel is not in view;
+ * the save itself stands.
  */
 export async function refreshLiveLinks(record, names) {
   let outcome;
@@ -309,7 +310,8 @@ export async function refreshLiveLinks(record, names) {
   if (outcome.refreshed.length || outcome.failed.length) await renderList().catch(() => {});
   const line = $("link-table").closest(".scroll");
   if (outcome.failed.length) fail(outcome.failed[0].error, messageLine(line));
-  else if (outcome.refreshed.length) sayNear(line, `Updated ${outcome.refreshed.length} live link(s) with your change.`);
+  // Said where the patient is: the links panel if it is in view, else the top of the page.
+  else if (outcome.refreshed.length) sayAt(messageLine(line), `Updated ${outcome.refreshed.length} live link(s) with your change.`);
 }
 
 // ------------------------------------------------------------------ emergency card

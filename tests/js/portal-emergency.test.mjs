@@ -6,30 +6,28 @@
 // about three minutes here) asks, is denied, asks again and is approved;
 // contact B (an hour's wait: a second here) asks and reads after the wait.
 // Screenshots go to target/portal-screenshots/emergency-*.png.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, newPortalPerson, noPortalAlert as noAlert, openTab, portalStatus as status, root, startServer, writePortalSection } from "./server.mjs";
+import {
+  newPortalPerson,
+  noPortalAlert as noAlert,
+  openTab,
+  portalShots,
+  portalStatus as status,
+  portalSuite,
+  root,
+  writePortalSection,
+} from "./server.mjs";
 import { asJson, jsonOf, startLyingRelay } from "./lying-relay.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
 
-const shots = join(root, "target", "portal-screenshots");
+const shots = portalShots;
 const PASS = "correct horse battery staple";
 let server;
 let browser;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  server = await startServer({ args: ["--test-only-emergency-clock-speedup", "3600"] });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+portalSuite({ args: ["--test-only-emergency-clock-speedup", "3600"] }, (s) => ({ server, browser } = s));
 
 const person = (name) => newPortalPerson(browser, server, name, PASS);
 

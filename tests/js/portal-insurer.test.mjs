@@ -7,37 +7,25 @@
 // section, and asking for another section is refused; the patient revokes
 // everything of the insurer, whose next open fails in plain words.
 // Screenshots: target/portal-screenshots/insurer-*.png.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   createPortalIdentity,
-  launchChromium,
   noPortalAlert,
   openTab,
   portalPage,
+  portalShots,
   portalStatus as status,
-  root,
-  startServer,
+  portalSuite,
   writePortalSection,
 } from "./server.mjs";
 
-const shots = join(root, "target", "portal-screenshots");
+const shots = portalShots;
 const PASS = "correct horse battery staple";
 let server;
 let browser;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+portalSuite(undefined, (s) => ({ server, browser } = s));
 
 const person = (name, url) => portalPage(browser, server, name, { url, dialogs: true, timeout: 90_000 });
 const shot = (p, file) => p.page.screenshot({ path: join(shots, `insurer-${file}`), fullPage: true });

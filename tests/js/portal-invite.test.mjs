@@ -6,37 +6,26 @@
 // A second person who opens the used link gets nothing. The patient's
 // contacts come back on a restore in a fresh context. Screenshots go to
 // target/portal-screenshots/invite-*.png.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   createPortalIdentity,
-  launchChromium,
   noPortalAlert as noAlert,
   openTab,
   portalPage,
+  portalShots,
   portalStatus as status,
+  portalSuite,
   root,
-  startServer,
   writePortalSection,
 } from "./server.mjs";
 
-const shots = join(root, "target", "portal-screenshots");
+const shots = portalShots;
 const PASS = "correct horse battery staple";
 let server;
 let browser;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+portalSuite(undefined, (s) => ({ server, browser } = s));
 
 const person = (name, url) => portalPage(browser, server, name, { url, clipboard: true, dialogs: true, timeout: 90_000 });
 

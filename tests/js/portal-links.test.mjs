@@ -9,34 +9,31 @@
 // reads as plain words; the emergency card prints a QR of a long-term link.
 // One server and one browser for the file; screenshots in
 // target/portal-screenshots/links-*.png.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { compactDecrypt, decodeProtectedHeader } from "jose";
 import jsQR from "jsqr";
-import { createPortalIdentity, launchChromium, openTab, portalPage, portalStatus as status, root, startServer, writePortalSection as writeSection } from "./server.mjs";
+import {
+  createPortalIdentity,
+  openTab,
+  portalPage,
+  portalShots,
+  portalStatus as status,
+  portalSuite,
+  writePortalSection as writeSection,
+} from "./server.mjs";
 
-const shots = join(root, "target", "portal-screenshots");
+const shots = portalShots;
 const PASS = "correct horse battery staple";
 let server;
 let browser;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+portalSuite(undefined, (s) => ({ server, browser } = s));
 
 const person = (name, url) => portalPage(browser, server, name, { url });
 
 const shot = (page, file) => page.screenshot({ path: join(shots, `links-${file}`), fullPage: true });
-
 
 /** Decodes the QR code `svg` shows, from its pixels as Chromium renders them, with jsQR. */
 async function decodeQr(svg) {
@@ -191,8 +188,9 @@ test("a link made in the portal: QR, spec-only retrieval, viewer with passcode, 
 
   // Live: an edit of a covered section refreshes the link under its own key.
   await writeSection(page, "allergies", { fields: "peanuts: anaphylaxis\npenicillin: hives" });
-  await openTab(page, "Links");
+  // Said where the patient is (the Sections tab), not in the hidden links panel.
   await status(page, "Updated 1 live link(s)");
+  await openTab(page, "Links");
   r = await manifest(p.url, { recipient: "conformance check", passcode: "4711" });
   const refreshed = JSON.stringify(JSON.parse(new TextDecoder().decode((await compactDecrypt((await r.json()).files[0].embedded, key)).plaintext)));
   assert.ok(refreshed.includes("penicillin"), "the link's file now holds the edit, under the same key");

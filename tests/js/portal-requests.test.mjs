@@ -4,27 +4,16 @@
 // patient sees the request with both ticked, unticks one and approves; the
 // physician reads exactly that; a second request is declined and the
 // physician is told in plain words. Screenshots: target/portal-screenshots/requests-*.png.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, newPortalPerson, openTab, root, startServer } from "./server.mjs";
+import { newPortalPerson, openTab, portalShots, portalSuite } from "./server.mjs";
 
-const shots = join(root, "target", "portal-screenshots");
+const shots = portalShots;
 const PASS = "correct horse battery staple";
 let server;
 let browser;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+portalSuite(undefined, (s) => ({ server, browser } = s));
 
 const person = (name) => newPortalPerson(browser, server, name, PASS);
 

@@ -1,6 +1,7 @@
 // Starts the real `sesphr-relay serve` on a free loopback port with a fresh
 // data directory, for the JS test suites (node --test and Playwright).
 import { spawn } from "node:child_process";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,29 @@ const chromiumArgs = [
 /** Headless Chromium with an off-the-record profile. */
 export function launchChromium() {
   return chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+}
+
+/** Where the portal suites put their screenshots. */
+export const portalShots = join(root, "target", "portal-screenshots");
+
+/**
+ * A portal suite's shared parts: one real server (started with `serverOptions`)
+ * and one Chromium for the whole file, handed to `use({ server, browser })` once
+ * both run, and stopped after the file's tests.
+ */
+export function portalSuite(serverOptions, use) {
+  let server;
+  let browser;
+  before(async () => {
+    mkdirSync(portalShots, { recursive: true });
+    server = await startServer(serverOptions);
+    browser = await launchChromium();
+    use({ server, browser });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
 }
 
 /** Headless Chromium with a persistent profile in `dir` (a context, not a browser). */
