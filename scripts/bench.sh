@@ -8,7 +8,9 @@ scripts/setup.sh >/dev/null
 
 if [ "${1:-}" = "--smoke" ]; then
   # CI: every benchmark runs once so the harnesses cannot rot; no timing.
-  cargo bench -p sesphr-client --bench protocol --locked -- --test
+  # `cargo test` runs a Criterion bench once per benchmark, on the test
+  # profile the build step already made (no optimised rebuild for nothing).
+  cargo test -p sesphr-client --bench protocol --locked
   CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-client --target wasm32-unknown-unknown \
     --test wasm_bench --locked -- --nocapture | grep -E '^BENCH|test result'
   # The scaling tables' harness, tiny: 1 MiB section, up to 10 grants held.
