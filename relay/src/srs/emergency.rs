@@ -497,19 +497,28 @@ impl Srs {
             track,
             decision: None,
         };
-        self.store
-            .put_track(&record.0, &grant_id, &row)
-            .map_err(internal)?;
+        let answer = self.keep_track(&grant, row, &grant.grantee.id(), activation.nonce, now)?;
         tracing::info!(grant = %hex::encode(grant_id), "emergency grant activated");
-        let signed = self.signed_view(
-            &record.0,
-            &grant.grantee.id(),
-            activation.nonce,
-            now,
-            &[(&grant, Some(&row))],
-        )?;
+        Ok(answer)
+    }
+
+    /// Stores a grant's new track and answers with its state and the view
+    /// of it signed for `asker`'s request `nonce` (no receipt yet).
+    fn keep_track(
+        &self,
+        grant: &VerifiedGrant,
+        row: TrackRow,
+        asker: &PartyId,
+        nonce: [u8; 16],
+        now: u64,
+    ) -> Result<EmergencyAnswer, ApiError> {
+        self.store
+            .put_track(&grant.record.0, &grant.grant_id, &row)
+            .map_err(internal)?;
+        let signed =
+            self.signed_view(&grant.record.0, asker, nonce, now, &[(grant, Some(&row))])?;
         Ok(EmergencyAnswer {
-            state: view(&grant, Some(&row), now),
+            state: view(grant, Some(&row), now),
             view: signed,
             receipt: None,
         })
@@ -551,24 +560,12 @@ impl Srs {
             track,
             decision: Some(decision.as_bytes().to_vec()),
         };
-        self.store
-            .put_track(&record.0, &grant_id, &row)
-            .map_err(internal)?;
-        tracing::info!(grant = %hex::encode(grant_id), verdict = decision.verdict.name(), "emergency decision");
         let now = self.emergency_now();
+        let mut answer = self.keep_track(&grant, row, &grant.owner.id(), decision.nonce, now)?;
+        tracing::info!(grant = %hex::encode(grant_id), verdict = decision.verdict.name(), "emergency decision");
         let receipt = EmergencyReceipt::sign(&self.identity, &decision, now);
-        let signed = self.signed_view(
-            &record.0,
-            &grant.owner.id(),
-            decision.nonce,
-            now,
-            &[(&grant, Some(&row))],
-        )?;
-        Ok(EmergencyAnswer {
-            state: view(&grant, Some(&row), now),
-            view: signed,
-            receipt: Some(hex::encode(receipt.as_bytes())),
-        })
+        answer.receipt = Some(hex::encode(receipt.as_bytes()));
+        Ok(answer)
     }
 
     /// `GET /srs/v1/records/{record}/emergency`: every live emergency grant
