@@ -24,6 +24,13 @@ pub fn check_token(
     subject: &[u8],
     window_ms: u64,
 ) -> Result<RequestToken, ApiError> {
+    let token = parse_token(header)?;
+    token.check(purpose, subject, now_ms(), window_ms)?;
+    Ok(token)
+}
+
+/// The request token of the header, decoded (`401 token_required` without one).
+fn parse_token(header: Option<&str>) -> Result<RequestToken, ApiError> {
     let raw = header.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -31,9 +38,7 @@ pub fn check_token(
             "x-sesphr-token header required",
         )
     })?;
-    let token = RequestToken::from_bytes(&unhex(raw, "token")?)?;
-    token.check(purpose, subject, now_ms(), window_ms)?;
-    Ok(token)
+    Ok(RequestToken::from_bytes(&unhex(raw, "token")?)?)
 }
 
 /// [`check_token`] for a request whose body has not been read yet: the
@@ -47,14 +52,7 @@ pub fn check_token_before_body(
     shape: impl FnOnce(&[u8]) -> bool,
     window_ms: u64,
 ) -> Result<RequestToken, ApiError> {
-    let raw = header.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "token_required",
-            "x-sesphr-token header required",
-        )
-    })?;
-    let token = RequestToken::from_bytes(&unhex(raw, "token")?)?;
+    let token = parse_token(header)?;
     let subject = if shape(&token.subject) {
         token.subject.clone()
     } else {
