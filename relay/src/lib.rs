@@ -11,12 +11,14 @@
 //!
 //! Layers: [`config`] (what a process runs, its limits and quotas) →
 //! [`http`] (errors, tokens, rate limits, the listener, body deadlines) and
-//! [`sqlite`] (what both stores share: a database opened at its schema
-//! version, the spent nonces) → the two services, which never import each
+//! [`db`] (one SQL layer over SQLite and PostgreSQL: what both stores are
+//! written against) and [`sqlite`] (what both stores share: the spent
+//! nonces) → the two services, which never import each
 //! other → [`server`], which composes the configured services and serves
 //! them: [`server::run`] on a listener until a shutdown future resolves.
 
 pub mod config;
+pub mod db;
 pub mod http;
 pub mod relay;
 pub mod server;

@@ -5,12 +5,14 @@
 //!   and reader flows;
 //! - [`deploy`]: the real servers on loopback, the native client, raw HTTP;
 //! - [`mitm`]: a relay that lies or lags, in front of the real servers;
+//! - [`pg`]: a real PostgreSQL database per test;
 //! - [`fuzz`]: the checks behind every fuzz target, their seeds and the
 //!   corpus replay, shared by `cargo fuzz` and the stable test suites.
 
 pub mod deploy;
 pub mod fuzz;
 pub mod mitm;
+pub mod pg;
 pub mod rng;
 pub mod world;
 
