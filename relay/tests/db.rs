@@ -81,7 +81,7 @@ fn an_error_rolls_the_whole_transaction_back() {
         });
         assert!(failed.is_err());
         let n: i64 = db
-            .tx(|tx| Ok(tx.one("SELECT COUNT(*) FROM counters", &[])?.get(0)?))
+            .tx(|tx| tx.one("SELECT COUNT(*) FROM counters", &[])?.get(0))
             .unwrap();
         assert_eq!(n, 0, "{:?}", db.engine());
     }
@@ -133,9 +133,8 @@ fn concurrent_read_modify_write_loses_nothing_on_postgres() {
     }
     let n: i64 = dbs[1]
         .tx(|tx| {
-            Ok(tx
-                .one("SELECT n FROM counters WHERE name = 'c'", &[])?
-                .get(0)?)
+            tx.one("SELECT n FROM counters WHERE name = 'c'", &[])?
+                .get(0)
         })
         .unwrap();
     assert_eq!(n, 200);
