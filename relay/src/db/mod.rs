@@ -25,6 +25,7 @@
 //! from a blocking thread (`spawn_blocking`, the audit writer), as the
 //! services already do for SQLite.
 
+pub mod nonces;
 mod pg;
 mod sqlite;
 
