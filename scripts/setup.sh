@@ -70,4 +70,8 @@ if [ "$(cat target/python/.installed-req 2>/dev/null)" != "$req" ]; then
   echo "$req" > target/python/.installed-req
 fi
 
+# 7. Debian's PostgreSQL 15 server binaries, for the tests of the PostgreSQL
+#    stores (scripts/postgres.sh starts private clusters; never the system's).
+scripts/postgres.sh install
+
 log "ready: $(rustc --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(/usr/bin/chromium --version 2>/dev/null)"

@@ -15,6 +15,15 @@ fi
 
 step() { printf '\n==> %s (at %ss)\n' "$*" "$SECONDS"; }
 
+# One private PostgreSQL server for the whole run (each test makes its own
+# database on it: tests/support/src/pg.rs), stopped however the run ends.
+pg_dir="$PWD/target/test-postgres"
+scripts/postgres.sh stop "$pg_dir" 2>/dev/null || true
+rm -rf "$pg_dir"
+SESPHR_PG_URL=$(scripts/postgres.sh start "$pg_dir")
+export SESPHR_PG_URL
+trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+
 step "format"
 cargo fmt --all -- --check
 
