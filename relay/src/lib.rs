@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod http;
+pub mod ops;
 pub mod relay;
 pub mod server;
 pub mod sqlite;
