@@ -11,9 +11,9 @@ use warp::Filter;
 
 use crate::config::{Config, Services, StartError};
 use crate::http::error::{recover, ApiError};
-use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
 use crate::ops::health::Readiness;
 use crate::ops::metered::{MeteredRelay, MeteredSrs};
+use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
 use crate::relay::store::{LocalStore, RelayStore};
 use crate::relay::{routes as relay_routes, Relay};
 use crate::srs::store::{SqliteStore, SrsStore};
@@ -121,7 +121,13 @@ pub fn routes(
 /// the backends they opened.
 fn build(
     config: &Config,
-) -> Result<(warp::filters::BoxedFilter<(warp::reply::Response,)>, Readiness), StartError> {
+) -> Result<
+    (
+        warp::filters::BoxedFilter<(warp::reply::Response,)>,
+        Readiness,
+    ),
+    StartError,
+> {
     let setup = |e: ApiError| StartError::Setup(e.message);
     let mut ready = Readiness::default();
     // Never answered: the routes below are tried after it (health first).
@@ -149,13 +155,8 @@ fn build(
                 }
             }),
         );
-        let srs = Srs::new(
-            identity,
-            store,
-            config.replay_window_ms,
-            config.quotas,
-        )
-        .map_err(setup)?;
+        let srs =
+            Srs::new(identity, store, config.replay_window_ms, config.quotas).map_err(setup)?;
         let srs = match &config.test_only_emergency_clock {
             Some(clock) => {
                 tracing::warn!("TEST ONLY: emergency waits run on a test clock");

@@ -101,7 +101,13 @@ async fn one_relay_one_srs_behind_the_origin_with_metrics_and_health() {
             &[("route", "/v1/reencrypt")]
         ) >= 1.0
     );
-    for op in ["claim_blob", "create_blob", "blob_commit", "put_manifest", "use_nonce"] {
+    for op in [
+        "claim_blob",
+        "create_blob",
+        "blob_commit",
+        "put_manifest",
+        "use_nonce",
+    ] {
         assert!(
             sample(
                 &relay,
@@ -111,7 +117,13 @@ async fn one_relay_one_srs_behind_the_origin_with_metrics_and_health() {
             "store operation {op} timed"
         );
     }
-    assert!(sample(&relay, "sesphr_srs_peer_requests_total", &[("outcome", "ok")]) >= 1.0);
+    assert!(
+        sample(
+            &relay,
+            "sesphr_srs_peer_requests_total",
+            &[("outcome", "ok")]
+        ) >= 1.0
+    );
     assert!(sample(&relay, "process_resident_memory_bytes", &[]) > 0.0);
 
     // The SRS: its routes, its group commits, its store.
@@ -129,7 +141,11 @@ async fn one_relay_one_srs_behind_the_origin_with_metrics_and_health() {
         sample(
             &srs,
             "sesphr_store_operation_duration_seconds_count",
-            &[("store", "srs"), ("backend", "sqlite"), ("operation", "append_audit_batch")]
+            &[
+                ("store", "srs"),
+                ("backend", "sqlite"),
+                ("operation", "append_audit_batch")
+            ]
         ) >= 1.0
     );
     // No identifier of a record or party in any series.
@@ -240,11 +256,19 @@ async fn a_relay_skips_an_srs_it_cannot_connect_to() {
     let ops = c.relay(0).metrics_base().unwrap();
     let relay = scrape(&ops).await;
     assert!(
-        sample(&relay, "sesphr_srs_peer_requests_total", &[("outcome", "failover")]) >= 1.0,
+        sample(
+            &relay,
+            "sesphr_srs_peer_requests_total",
+            &[("outcome", "failover")]
+        ) >= 1.0,
         "{relay}"
     );
     assert_eq!(
-        sample(&relay, "sesphr_srs_peer_requests_total", &[("outcome", "error")]),
+        sample(
+            &relay,
+            "sesphr_srs_peer_requests_total",
+            &[("outcome", "error")]
+        ),
         0.0
     );
     // One of two SRS reachable: degraded, still ready.
@@ -305,7 +329,13 @@ async fn a_post_that_may_have_reached_an_srs_is_never_sent_again() {
     let (broken, seen) = hang_up_srs().await;
     let peer = HttpPeer::new(&format!("{broken},{live}")).unwrap();
     let f = peer
-        .forward(warp::http::Method::GET, "/srs/v1/info", None, None, bytes::Bytes::new())
+        .forward(
+            warp::http::Method::GET,
+            "/srs/v1/info",
+            None,
+            None,
+            bytes::Bytes::new(),
+        )
         .await
         .unwrap();
     assert_eq!(f.status.as_u16(), 200);
@@ -382,7 +412,9 @@ async fn two_relays_two_srs_on_shared_backends_survive_sigkill() {
     let mut doc = Reader::new(client1, doctor);
     let shared = doc.shared_with_me().await.unwrap().remove(0);
     assert_eq!(
-        doc.read(&shared, &record.section_id("notes")).await.unwrap(),
+        doc.read(&shared, &record.section_id("notes"))
+            .await
+            .unwrap(),
         b"one bucket"
     );
     // Both SRS processes appended to the one audit log.

@@ -131,7 +131,10 @@ async fn run(format: &str) {
         for line in stdout.lines().filter(|l| l.starts_with('{')) {
             let v: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
-            assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+            assert!(
+                v["level"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
         }
         let line = requests
             .iter()

@@ -56,7 +56,11 @@ impl std::fmt::Debug for Readiness {
 
 impl Readiness {
     /// Adds a check named `name`.
-    pub fn add(&mut self, name: &'static str, check: impl Fn() -> CheckFuture + Send + Sync + 'static) {
+    pub fn add(
+        &mut self,
+        name: &'static str,
+        check: impl Fn() -> CheckFuture + Send + Sync + 'static,
+    ) {
         self.checks.push((name, Arc::new(check)));
     }
 
@@ -160,6 +164,9 @@ mod tests {
         assert!(!ready);
         assert_eq!(body["status"], "unavailable");
         assert_eq!(body["checks"]["c"], "unreachable");
-        assert!(!body.to_string().contains("secret"), "no error text in the answer");
+        assert!(
+            !body.to_string().contains("secret"),
+            "no error text in the answer"
+        );
     }
 }

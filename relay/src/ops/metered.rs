@@ -25,7 +25,9 @@ fn observe(store: &str, backend: &str, op: &str, started: Instant, failed: bool)
         .with_label_values(&[store, backend, op])
         .observe(started.elapsed().as_secs_f64());
     if failed {
-        m.store_errors.with_label_values(&[store, backend, op]).inc();
+        m.store_errors
+            .with_label_values(&[store, backend, op])
+            .inc();
     }
 }
 
@@ -187,7 +189,10 @@ impl RelayStore for MeteredRelay {
         grantee: &'a [u8; 32],
         id: &'a [u8; 32],
     ) -> StoreFuture<'a, bool> {
-        self.op("delete_inbox", self.inner.delete_inbox(mailbox, grantee, id))
+        self.op(
+            "delete_inbox",
+            self.inner.delete_inbox(mailbox, grantee, id),
+        )
     }
     fn use_nonce<'a>(
         &'a self,
@@ -248,7 +253,10 @@ impl RelayStore for MeteredRelay {
         version: u64,
         bytes: Vec<u8>,
     ) -> StoreFuture<'static, crate::relay::state::StatePut> {
-        self.op("state_put", self.inner.state_put(owner, slot, version, bytes))
+        self.op(
+            "state_put",
+            self.inner.state_put(owner, slot, version, bytes),
+        )
     }
 }
 
@@ -371,7 +379,9 @@ impl SrsStore for MeteredSrs {
         revocation: &[u8],
         receipt: &[u8],
     ) -> Result<(), StoreError> {
-        self.op("revoke", |s| s.revoke(record, grant_id, revocation, receipt))
+        self.op("revoke", |s| {
+            s.revoke(record, grant_id, revocation, receipt)
+        })
     }
     fn use_nonce(
         &self,

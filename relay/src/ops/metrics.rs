@@ -59,7 +59,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "sesphr_srs_audit_batch_entries",
             "Audit entries committed in one group-commit transaction",
         )
-        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+        .buckets(vec![
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+        ]),
     )?;
     let store_latency = HistogramVec::new(
         HistogramOpts::new(
@@ -67,8 +69,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Time of one store operation, by store, backend and operation",
         )
         .buckets(vec![
-            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-            1.0, 2.5, 5.0,
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5, 5.0,
         ]),
         &["store", "backend", "operation"],
     )?;
@@ -168,9 +170,17 @@ const ROUTES: &[(&str, &[&str], &str)] = &[
     ("relay", &["v1", "reencrypt"], "/v1/reencrypt"),
     ("srs", &["srs", "v1", "info"], "/srs/v1/info"),
     ("srs", &["srs", "v1", "directory"], "/srs/v1/directory"),
-    ("srs", &["srs", "v1", "directory", "*"], "/srs/v1/directory/{id}"),
+    (
+        "srs",
+        &["srs", "v1", "directory", "*"],
+        "/srs/v1/directory/{id}",
+    ),
     ("srs", &["srs", "v1", "heads"], "/srs/v1/heads"),
-    ("srs", &["srs", "v1", "heads", "*"], "/srs/v1/heads/{record}"),
+    (
+        "srs",
+        &["srs", "v1", "heads", "*"],
+        "/srs/v1/heads/{record}",
+    ),
     ("srs", &["srs", "v1", "grants"], "/srs/v1/grants"),
     (
         "srs",
@@ -278,20 +288,54 @@ mod tests {
             ("relay", "/v1/records/{record}/manifests/{version}")
         );
         assert_eq!(
-            route(&format!("/srs/v1/records/{id}/emergency/{}", "cd".repeat(16))),
+            route(&format!(
+                "/srs/v1/records/{id}/emergency/{}",
+                "cd".repeat(16)
+            )),
             ("srs", "/srs/v1/records/{record}/emergency/{grant}")
         );
+        assert_eq!(route("/v1/mail?after=12"), ("relay", "/v1/mail"));
         assert_eq!(
-            route("/v1/mail?after=12"),
-            ("relay", "/v1/mail")
+            route("/srs/v1/audit/inclusion/3/9").1,
+            "/srs/v1/audit/inclusion/{index}/{tree_size}"
         );
-        assert_eq!(route("/srs/v1/audit/inclusion/3/9").1, "/srs/v1/audit/inclusion/{index}/{tree_size}");
         // Unknown API paths share one label; portal files another.
         assert_eq!(route(&format!("/v1/{id}/x")), ("relay", "unmatched"));
         assert_eq!(route("/v1/blobs/"), ("relay", "unmatched"));
         assert_eq!(route(&format!("/srs/{id}")), ("srs", "unmatched"));
         assert_eq!(route(&format!("/pkg/{id}.js")), ("portal", "static"));
         assert_eq!(route("/"), ("portal", "static"));
+    }
+
+    /// Every API route of the README's route table has its template here
+    /// (a route added without one would be counted as `unmatched`).
+    #[test]
+    fn every_documented_route_has_a_template() {
+        let readme = include_str!("../../../README.md");
+        let mut checked = 0;
+        for line in readme.lines().filter(|l| l.starts_with("| ")) {
+            let Some(path) = line.split('`').nth(1) else {
+                continue;
+            };
+            if !(path.starts_with("/v1/") || path.starts_with("/srs/") || path.ends_with("z")) {
+                continue;
+            }
+            // Placeholders as a client fills them in.
+            let fill = |p: &str| -> String {
+                p.split('?')
+                    .next()
+                    .unwrap()
+                    .split('/')
+                    .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            let (_, template) = route(&fill(path));
+            assert_ne!(template, "unmatched", "{path} has no template");
+            assert_eq!(fill(template), fill(path), "{path}");
+            checked += 1;
+        }
+        assert!(checked >= 40, "{checked} routes checked");
     }
 
     #[test]
@@ -302,7 +346,12 @@ mod tests {
             .requests
             .with_label_values(&["relay", "/v1/blobs/{id}", "GET", "404"])
             .get();
-        m.request("GET", &format!("/v1/blobs/{id}"), 404, Duration::from_millis(3));
+        m.request(
+            "GET",
+            &format!("/v1/blobs/{id}"),
+            404,
+            Duration::from_millis(3),
+        );
         assert_eq!(
             m.requests
                 .with_label_values(&["relay", "/v1/blobs/{id}", "GET", "404"])

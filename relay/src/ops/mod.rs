@@ -21,8 +21,7 @@ pub enum LogFormat {
 /// Installs the process's log subscriber: `filter` in tracing's
 /// `EnvFilter` syntax (`info` if it does not parse), lines to stdout.
 pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

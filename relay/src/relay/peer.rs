@@ -181,7 +181,11 @@ impl HttpPeer {
                 Err(e) => {
                     target.mark(false);
                     if e.is_connect() || safe {
-                        tracing::warn!(srs = i, connect = e.is_connect(), "SRS failed; trying the next");
+                        tracing::warn!(
+                            srs = i,
+                            connect = e.is_connect(),
+                            "SRS failed; trying the next"
+                        );
                         counter("failover");
                         last = Some(e);
                         continue;
@@ -302,5 +306,28 @@ impl SrsPeer for HttpPeer {
             None,
             sealed,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_take_turns_and_a_failed_srs_comes_last_until_its_time_is_up() {
+        let peer = HttpPeer::new("http://a, http://b/ ,http://c").unwrap();
+        assert_eq!(peer.inner.urls[1].url, "http://b");
+        assert_eq!(peer.order(), [0, 1, 2]);
+        assert_eq!(peer.order(), [1, 2, 0]);
+        peer.inner.urls[2].mark(false);
+        assert_eq!(peer.order(), [0, 1, 2], "c skipped until the others fail");
+        assert_eq!(peer.order(), [0, 1, 2]);
+        peer.inner.urls[0].mark(false);
+        assert_eq!(peer.order(), [1, 2, 0], "the down ones last, still tried");
+        // Its time up, a failed SRS takes its turn again.
+        *peer.inner.urls[2].down_until.lock().unwrap() = Some(Instant::now());
+        assert_eq!(peer.order(), [2, 1, 0]);
+        peer.inner.urls[0].mark(true);
+        assert_eq!(peer.order(), [0, 1, 2]);
     }
 }

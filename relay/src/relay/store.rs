@@ -718,7 +718,10 @@ impl BlobSink for FsSink {
 
 impl RelayStore for LocalStore {
     fn health(&self) -> StoreFuture<'_, ()> {
-        let (blobs, query) = (self.root.join("blobs"), meta(&self.meta, |c| c.query_row("SELECT 1", [], |_| Ok(()))));
+        let (blobs, query) = (
+            self.root.join("blobs"),
+            meta(&self.meta, |c| c.query_row("SELECT 1", [], |_| Ok(()))),
+        );
         Box::pin(async move {
             tokio::fs::metadata(blobs).await?;
             query.await

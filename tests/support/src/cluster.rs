@@ -56,8 +56,7 @@ impl Process {
     }
     /// `http://127.0.0.1:metrics_port`.
     pub fn metrics_base(&self) -> Option<String> {
-        self.metrics_port
-            .map(|p| format!("http://127.0.0.1:{p}"))
+        self.metrics_port.map(|p| format!("http://127.0.0.1:{p}"))
     }
     /// Whether it runs (was started and not killed).
     pub fn is_running(&self) -> bool {
@@ -398,8 +397,8 @@ impl Origin {
                         {
                             counts[b].fetch_add(1, Ordering::Relaxed);
                             let _ = outbound.set_nodelay(true);
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                .await;
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                             return;
                         }
                     }
