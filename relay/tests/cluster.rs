@@ -73,7 +73,13 @@ async fn flow(base: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_relay_one_srs_behind_the_origin_with_metrics_and_health() {
-    let mut c = Cluster::builder(bin()).metrics().start().await;
+    let mut c = Cluster::builder(bin())
+        .metrics()
+        .log("info")
+        .relay_args(&["--log-format", "json"])
+        .srs_args(&["--log-format", "json"])
+        .start()
+        .await;
     let origin = c.origin();
     let relay_ops = c.relay(0).metrics_base().unwrap();
     let srs_ops = c.srs(0).metrics_base().unwrap();
@@ -151,6 +157,26 @@ async fn one_relay_one_srs_behind_the_origin_with_metrics_and_health() {
     // No identifier of a record or party in any series.
     for id in &ids {
         assert!(!relay.contains(id.as_str()) && !srs.contains(id.as_str()));
+    }
+
+    // Both processes log one JSON object per line, a line per request
+    // with its route template, and no record or party id in those lines.
+    for log in [c.relay(0).log(), c.srs(0).log()] {
+        let mut routes = Vec::new();
+        for line in log.lines().filter(|l| l.starts_with('{')) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["target"] == "sesphr::request" {
+                routes.push(v["route"].as_str().unwrap().to_string());
+                for id in &ids {
+                    assert!(!line.contains(id.as_str()), "an id in {line}");
+                }
+            }
+        }
+        assert!(
+            routes.iter().any(|r| r == "/v1/reencrypt")
+                || routes.iter().any(|r| r == "/srs/v1/reencrypt"),
+            "{routes:?}"
+        );
     }
 
     // The public port has no metrics; it has health.
