@@ -372,30 +372,12 @@ async fn a_post_that_may_have_reached_an_srs_is_never_sent_again() {
 
 /// The issue's deployment: 2 relays on one bucket and 2 SRS processes on
 /// one database behind one origin, each killed with SIGKILL and restarted,
-/// the e2e flow through the origin all along.
-///
-/// Needs the shared backends (S3 blobs, PostgreSQL relay metadata and SRS
-/// state). To switch it on once they land: remove the `#[ignore]` below and
-/// make `shared_backends()` return the flags their helpers' scripts give
-/// (it reads `SESPHR_TEST_S3_BUCKET`, `SESPHR_TEST_RELAY_DB` and
-/// `SESPHR_TEST_SRS_DB` for now, with `AWS_*` in the environment).
-fn shared_backends() -> (Vec<String>, Vec<String>) {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    (
-        vec![
-            "--blob-store".into(),
-            format!("s3://{}", var("SESPHR_TEST_S3_BUCKET")),
-            "--relay-db".into(),
-            var("SESPHR_TEST_RELAY_DB"),
-        ],
-        vec!["--srs-db".into(), var("SESPHR_TEST_SRS_DB")],
-    )
-}
-
+/// the e2e flow through the origin all along. Needs the shared backends: see
+/// [`sesphr_testkit::cluster::shared_backends`] for how to switch it on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the S3 and PostgreSQL backends of issue 18 (see shared_backends)"]
+#[ignore = "needs the S3 and PostgreSQL backends of issue 18 (see cluster::shared_backends)"]
 async fn two_relays_two_srs_on_shared_backends_survive_sigkill() {
-    let (relay_args, srs_args) = shared_backends();
+    let (relay_args, srs_args) = sesphr_testkit::cluster::shared_backends();
     let relay_args: Vec<&str> = relay_args.iter().map(String::as_str).collect();
     let srs_args: Vec<&str> = srs_args.iter().map(String::as_str).collect();
     let mut c = Cluster::builder(bin())

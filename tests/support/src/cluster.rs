@@ -24,6 +24,33 @@ use std::time::Duration;
 
 use crate::deploy::free_port;
 
+/// The extra arguments of relays and of SRS processes that share their
+/// state: `(relay args, SRS args)` for a cluster of several of each.
+///
+/// Today it reads `SESPHR_TEST_S3_BUCKET` (`--blob-store s3://…`, with the
+/// `AWS_*` variables the children inherit), `SESPHR_TEST_RELAY_DB` and
+/// `SESPHR_TEST_SRS_DB` (`--relay-db`, `--srs-db`, PostgreSQL URLs), and
+/// panics if one is not set. The tests that use it are `#[ignore]`d until
+/// the S3 and PostgreSQL backends land (`relay/tests/cluster.rs`
+/// `two_relays_two_srs_on_shared_backends_survive_sigkill`,
+/// `relay/tests/crash.rs`
+/// `acknowledged_writes_survive_sigkill_in_a_two_by_two_cluster`): to switch
+/// them on, remove their `#[ignore]` and have the scripts that start
+/// SeaweedFS and PostgreSQL set these variables (or return the flags those
+/// scripts give here).
+pub fn shared_backends() -> (Vec<String>, Vec<String>) {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    (
+        vec![
+            "--blob-store".into(),
+            format!("s3://{}", var("SESPHR_TEST_S3_BUCKET")),
+            "--relay-db".into(),
+            var("SESPHR_TEST_RELAY_DB"),
+        ],
+        vec!["--srs-db".into(), var("SESPHR_TEST_SRS_DB")],
+    )
+}
+
 /// Which service a process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -231,6 +258,16 @@ impl Cluster {
     /// Connections the origin has handed to relay `n` (by relay index).
     pub fn origin_connections(&self, n: usize) -> usize {
         self.origin.counts[n].load(Ordering::Relaxed)
+    }
+
+    /// How many relay processes the cluster has.
+    pub fn relays(&self) -> usize {
+        self.indices(Role::Relay).len()
+    }
+
+    /// How many SRS processes the cluster has.
+    pub fn srs_count(&self) -> usize {
+        self.indices(Role::Srs).len()
     }
 
     /// Relay `n`.
