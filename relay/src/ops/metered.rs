@@ -410,3 +410,43 @@ impl SrsStore for MeteredSrs {
         self.op("audit_for_record", |s| s.audit_for_record(record))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::store::LocalStore;
+
+    #[tokio::test]
+    async fn a_failing_store_operation_is_timed_and_counted_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStore::open(dir.path().join("relay")).unwrap();
+        let store = MeteredRelay::new(Arc::new(local), "test-local");
+        let m = metrics();
+        let count = |op: &str| {
+            m.store_latency
+                .with_label_values(&["relay", "test-local", op])
+                .get_sample_count()
+        };
+        let errors = |op: &str| {
+            m.store_errors
+                .with_label_values(&["relay", "test-local", op])
+                .get()
+        };
+        store.health().await.unwrap();
+        assert_eq!(store.blob_len(&[7; 32]).await.unwrap(), None);
+        assert_eq!((count("health"), errors("health")), (1, 0));
+        assert_eq!((count("blob_len"), errors("blob_len")), (1, 0));
+        // The blob directory gone: the backend is not healthy.
+        std::fs::remove_dir_all(dir.path().join("relay/blobs")).unwrap();
+        assert!(store.health().await.is_err());
+        assert_eq!((count("health"), errors("health")), (2, 1));
+        // A blob written through the wrapper is timed piece by piece.
+        std::fs::create_dir_all(dir.path().join("relay/blobs")).unwrap();
+        let mut sink = store.create_blob(&[9; 32]).await.unwrap();
+        sink.write(b"bytes").await.unwrap();
+        assert!(sink.commit().await.unwrap());
+        assert_eq!(count("blob_write"), 1);
+        assert_eq!((count("blob_commit"), errors("blob_commit")), (1, 0));
+        assert_eq!(store.blob_len(&[9; 32]).await.unwrap(), Some(5));
+    }
+}
