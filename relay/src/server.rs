@@ -12,11 +12,10 @@ use warp::Filter;
 use crate::config::{Config, Services, StartError};
 use crate::http::error::{recover, ApiError};
 use crate::ops::health::Readiness;
-use crate::ops::metered::{MeteredRelay, MeteredSrs};
 use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
-use crate::relay::store::{LocalStore, RelayStore};
+use crate::relay::store::LocalStore;
 use crate::relay::{routes as relay_routes, Relay};
-use crate::srs::store::{SqliteStore, SrsStore};
+use crate::srs::store::SqliteStore;
 use crate::srs::{routes as srs_routes, Srs};
 
 /// Whether a public URL names this machine (a development relay).
@@ -130,7 +129,8 @@ fn build(
 > {
     let setup = |e: ApiError| StartError::Setup(e.message);
     let mut ready = Readiness::default();
-    // Never answered: the routes below are tried after it (health first).
+    // Rejects everything: the services' routes are `or`ed onto it, and
+    // health goes in front once every readiness check is known.
     let mut all = warp::any()
         .and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) })
         .boxed();
@@ -141,20 +141,7 @@ fn build(
         let identity = crate::srs::identity::load_or_create(&dir.join("identity.seed"))?;
         let store = SqliteStore::open(&dir.join("srs.sqlite3"))
             .map_err(|e| StartError::Setup(e.to_string()))?;
-        let store: Arc<dyn SrsStore> = Arc::new(MeteredSrs::new(Arc::new(store), "sqlite"));
-        let probe = store.clone();
-        ready.add(
-            "srs_store",
-            Readiness::probe("srs_store", move || {
-                let s = probe.clone();
-                async move {
-                    match tokio::task::spawn_blocking(move || s.health()).await {
-                        Ok(r) => r.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            }),
-        );
+        let store = crate::ops::srs_store(Arc::new(store), "sqlite", &mut ready);
         let srs =
             Srs::new(identity, store, config.replay_window_ms, config.quotas).map_err(setup)?;
         let srs = match &config.test_only_emergency_clock {
@@ -189,15 +176,7 @@ fn build(
         };
         let store = LocalStore::open(config.data_dir.join("relay"))
             .map_err(|e| StartError::Setup(e.to_string()))?;
-        let store: Arc<dyn RelayStore> = Arc::new(MeteredRelay::new(Arc::new(store), "local"));
-        let probe = store.clone();
-        ready.add(
-            "relay_store",
-            Readiness::probe("relay_store", move || {
-                let s = probe.clone();
-                async move { s.health().await }
-            }),
-        );
+        let store = crate::ops::relay_store(Arc::new(store), "local", &mut ready);
         let relay = Arc::new(
             Relay::new(
                 store,

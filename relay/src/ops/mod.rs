@@ -7,7 +7,12 @@ pub mod health;
 pub mod metered;
 pub mod metrics;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::relay::store::RelayStore;
+use crate::srs::store::SrsStore;
+use health::Readiness;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -50,4 +55,49 @@ pub fn log_request(method: &str, path: &str, status: u16, elapsed: Duration) {
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
+}
+
+/// An opened relay store as the server uses it: measured
+/// ([`metered::MeteredRelay`], `backend` its label) and checked by
+/// `/readyz` (`relay_store`).
+pub fn relay_store(
+    store: Arc<dyn RelayStore>,
+    backend: &'static str,
+    ready: &mut Readiness,
+) -> Arc<dyn RelayStore> {
+    let store: Arc<dyn RelayStore> = Arc::new(metered::MeteredRelay::new(store, backend));
+    let probe = store.clone();
+    ready.add(
+        "relay_store",
+        Readiness::probe("relay_store", move || {
+            let s = probe.clone();
+            async move { s.health().await }
+        }),
+    );
+    store
+}
+
+/// An opened SRS store as the server uses it: measured
+/// ([`metered::MeteredSrs`], `backend` its label) and checked by `/readyz`
+/// (`srs_store`, on the blocking pool).
+pub fn srs_store(
+    store: Arc<dyn SrsStore>,
+    backend: &'static str,
+    ready: &mut Readiness,
+) -> Arc<dyn SrsStore> {
+    let store: Arc<dyn SrsStore> = Arc::new(metered::MeteredSrs::new(store, backend));
+    let probe = store.clone();
+    ready.add(
+        "srs_store",
+        Readiness::probe("srs_store", move || {
+            let s = probe.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || s.health()).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }),
+    );
+    store
 }
