@@ -25,7 +25,10 @@ struct Common {
     /// Largest blob accepted, in bytes.
     #[arg(long, env = "SESPHR_MAX_BLOB_BYTES", default_value_t = 4 << 30)]
     max_blob_bytes: u64,
-    /// Base URL of the SRS (relay only; `serve` uses its own).
+    /// Base URL of the SRS (relay only; `serve` uses its own), or several,
+    /// comma-separated (SRS processes sharing one identity and database:
+    /// requests are spread over them, and move on to the next only when no
+    /// connection could be made, or for GET).
     #[arg(long, env = "SESPHR_SRS_URL")]
     srs_url: Option<String>,
     /// The relay's public base URL as viewers reach it, e.g.
@@ -108,6 +111,14 @@ struct Common {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SESPHR_LOG", default_value = "info")]
     log: String,
+    /// Log lines as `text` or `json` (one object per line).
+    #[arg(long, env = "SESPHR_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: sesphr_relay::ops::LogFormat,
+    /// Address of the operator's listener for `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz`; off by default. Never the public port:
+    /// the metrics describe access patterns.
+    #[arg(long, env = "SESPHR_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -247,11 +258,7 @@ async fn main() -> std::process::ExitCode {
         Command::Srs(c) => (Services::Srs, c),
         Command::Audit(cmd) => return audit(cmd),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&c.log).unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    sesphr_relay::ops::init_logging(c.log_format, &c.log);
     let mut config = Config::new(c.data_dir);
     config.services = services;
     config.max_blob_bytes = c.max_blob_bytes;
@@ -321,6 +328,24 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops = match c.metrics_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                if let Ok(addr) = l.local_addr() {
+                    println!("metrics on http://{addr}");
+                }
+                Some(tokio::spawn(prepared.serve_ops(l, async {
+                    let _ = ops_stopped.await;
+                })))
+            }
+            Err(e) => {
+                tracing::error!(%e, %addr, "cannot listen for metrics");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     // One machine-readable line, so scripts and tests can listen on port 0.
     match listener.local_addr() {
         Ok(addr) => println!("listening on http://{addr}"),
@@ -342,5 +367,9 @@ async fn main() -> std::process::ExitCode {
         tracing::info!("shutting down");
     };
     serve(listener, prepared, shutdown).await;
+    let _ = ops_stop.send(());
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
     std::process::ExitCode::SUCCESS
 }

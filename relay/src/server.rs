@@ -11,7 +11,7 @@ use warp::Filter;
 
 use crate::config::{Config, Services, StartError};
 use crate::http::error::{recover, ApiError};
-use crate::http::json;
+use crate::ops::health::Readiness;
 use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
 use crate::relay::store::LocalStore;
 use crate::relay::{routes as relay_routes, Relay};
@@ -113,12 +113,27 @@ impl SrsPeer for LocalSrs {
 pub fn routes(
     config: &Config,
 ) -> Result<warp::filters::BoxedFilter<(warp::reply::Response,)>, StartError> {
+    Ok(build(config)?.0)
+}
+
+/// Every route of the configured services, and the readiness checks of
+/// the backends they opened.
+fn build(
+    config: &Config,
+) -> Result<
+    (
+        warp::filters::BoxedFilter<(warp::reply::Response,)>,
+        Readiness,
+    ),
+    StartError,
+> {
     let setup = |e: ApiError| StartError::Setup(e.message);
-    let health = warp::path("healthz")
-        .and(warp::path::end())
-        .and(warp::get())
-        .map(|| json(StatusCode::OK, &serde_json::json!({ "status": "ok" })));
-    let mut all = health.boxed();
+    let mut ready = Readiness::default();
+    // Rejects everything: the services' routes are `or`ed onto it, and
+    // health goes in front once every readiness check is known.
+    let mut all = warp::any()
+        .and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) })
+        .boxed();
     let mut local: Option<Arc<Srs>> = None;
     if config.services != Services::Relay {
         let dir = config.data_dir.join("srs");
@@ -126,13 +141,9 @@ pub fn routes(
         let identity = crate::srs::identity::load_or_create(&dir.join("identity.seed"))?;
         let store = SqliteStore::open(&dir.join("srs.sqlite3"))
             .map_err(|e| StartError::Setup(e.to_string()))?;
-        let srs = Srs::new(
-            identity,
-            Arc::new(store),
-            config.replay_window_ms,
-            config.quotas,
-        )
-        .map_err(setup)?;
+        let store = crate::ops::srs_store(Arc::new(store), "sqlite", &mut ready);
+        let srs =
+            Srs::new(identity, store, config.replay_window_ms, config.quotas).map_err(setup)?;
         let srs = match &config.test_only_emergency_clock {
             Some(clock) => {
                 tracing::warn!("TEST ONLY: emergency waits run on a test clock");
@@ -152,6 +163,8 @@ pub fn routes(
         let (peer, proxy): (Arc<dyn SrsPeer>, Option<HttpPeer>) = match (&config.srs_url, local) {
             (Some(url), _) => {
                 let http = HttpPeer::new(url).map_err(setup)?;
+                let probe = http.clone();
+                ready.add("srs", move || probe.health());
                 (Arc::new(http.clone()), Some(http))
             }
             (None, Some(srs)) => (Arc::new(LocalSrs(srs)), None),
@@ -163,9 +176,10 @@ pub fn routes(
         };
         let store = LocalStore::open(config.data_dir.join("relay"))
             .map_err(|e| StartError::Setup(e.to_string()))?;
+        let store = crate::ops::relay_store(Arc::new(store), "local", &mut ready);
         let relay = Arc::new(
             Relay::new(
-                Arc::new(store),
+                store,
                 config.max_blob_bytes,
                 peer,
                 config.replay_window_ms,
@@ -188,12 +202,18 @@ pub fn routes(
             .unify()
             .boxed();
     }
+    let all = ready.clone().routes().or(all).unify();
     let dev = config.public_url.as_deref().is_none_or(loopback_url);
-    Ok(warp::method()
-        .and(warp::path::full())
-        .and(all.recover(recover).unify())
-        .map(move |m: Method, p: FullPath, r| secure(p.as_str(), dev, shl_cors(&m, p.as_str(), r)))
-        .boxed())
+    Ok((
+        warp::method()
+            .and(warp::path::full())
+            .and(all.recover(recover).unify())
+            .map(move |m: Method, p: FullPath, r| {
+                secure(p.as_str(), dev, shl_cors(&m, p.as_str(), r))
+            })
+            .boxed(),
+        ready,
+    ))
 }
 
 /// The public SMART Health Link routes (manifest, its preflight, a direct
@@ -235,6 +255,30 @@ fn shl_cors(method: &Method, path: &str, mut resp: warp::reply::Response) -> war
 pub struct Prepared {
     routes: warp::filters::BoxedFilter<(warp::reply::Response,)>,
     limits: crate::config::Limits,
+    ready: Readiness,
+}
+
+impl Prepared {
+    /// The operator's routes, for a listener of their own
+    /// (`--metrics-listen`), never the public one: `/metrics`, `/healthz`,
+    /// `/readyz`.
+    pub fn ops_routes(&self) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+        crate::ops::metrics::route_filter()
+            .or(self.ready.clone().routes())
+            .unify()
+            .recover(recover)
+            .unify()
+            .boxed()
+    }
+
+    /// Serves [`Prepared::ops_routes`] on `listener` until `shutdown`.
+    pub fn serve_ops(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        crate::http::listener::serve(listener, self.ops_routes(), shutdown, self.limits)
+    }
 }
 
 /// Opens the stores and builds the routes (`serve` without an SRS URL
@@ -242,20 +286,18 @@ pub struct Prepared {
 /// caller reports a bad data directory before it says it listens.
 pub fn prepare(config: Config) -> Result<Prepared, StartError> {
     let log = warp::log::custom(|info| {
-        tracing::info!(
-            method = %info.method(),
-            path = info.path(),
-            status = info.status().as_u16(),
-            elapsed_ms = info.elapsed().as_millis() as u64,
-            "request"
+        crate::ops::log_request(
+            info.method().as_str(),
+            info.path(),
+            info.status().as_u16(),
+            info.elapsed(),
         );
     });
+    let (routes, ready) = build(&config)?;
     Ok(Prepared {
-        routes: routes(&config)?
-            .with(log)
-            .map(warp::Reply::into_response)
-            .boxed(),
+        routes: routes.with(log).map(warp::Reply::into_response).boxed(),
         limits: config.limits,
+        ready,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Secrets hygiene: a full flow against the real binary with logging at
-//! trace level; no seed, share, data key or plaintext may appear in its logs
-//! or in any HTTP response.
+//! trace level, as text and as JSON; no seed, share, data key or plaintext
+//! may appear in its logs or in any HTTP response, and the per-request log
+//! lines name route templates, never a path with its ids.
 #![cfg(test)]
 
 use sesphr_testkit::deploy::*;
@@ -14,6 +15,15 @@ use sesphr_client::reencrypt::{ReencryptAnswer, ReencryptRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_or_responses() {
+    run("text").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_json_logs_or_responses() {
+    run("json").await;
+}
+
+async fn run(format: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -30,6 +40,7 @@ async fn no_secret_reaches_logs_or_responses() {
         ])
         .arg(dir.path().join("data"))
         .env("SESPHR_LOG", "trace")
+        .env("SESPHR_LOG_FORMAT", format)
         .env("NO_COLOR", "1")
         .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
         .stderr(Stdio::from(
@@ -109,6 +120,34 @@ async fn no_secret_reaches_logs_or_responses() {
     record.revoke(&g.statement.grant_id).await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+
+    let stdout = std::fs::read_to_string(&log_path).unwrap();
+    let requests: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("sesphr::request"))
+        .collect();
+    assert!(requests.len() >= 10, "one line per request");
+    if format == "json" {
+        for line in stdout.lines().filter(|l| l.starts_with('{')) {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
+        }
+        let line = requests
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["route"] == "/v1/blobs/{id}")
+            .expect("a blob request logged");
+        assert!(line["method"].is_string() && line["status"].is_u64());
+        assert!(line["duration_ms"].is_number() && line.get("path").is_none());
+    }
+    // Request lines carry the template: no record id, however logged.
+    for line in &requests {
+        assert!(!line.contains(&rec.to_hex()), "a record id in {line}");
+    }
 
     let secrets: Vec<(&str, Vec<u8>)> = vec![
         (

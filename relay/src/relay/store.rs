@@ -284,6 +284,8 @@ pub struct ShlOthers {
 /// The relay's durable state: blobs (with their uploader), manifests,
 /// inboxes, token nonces.
 pub trait RelayStore: Send + Sync {
+    /// Whether the backend answers (`/readyz`): a trivial round trip.
+    fn health(&self) -> StoreFuture<'_, ()>;
     /// The length of a stored blob.
     fn blob_len<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>>;
     /// Starts writing a blob.
@@ -715,6 +717,17 @@ impl BlobSink for FsSink {
 }
 
 impl RelayStore for LocalStore {
+    fn health(&self) -> StoreFuture<'_, ()> {
+        let (blobs, query) = (
+            self.root.join("blobs"),
+            meta(&self.meta, |c| c.query_row("SELECT 1", [], |_| Ok(()))),
+        );
+        Box::pin(async move {
+            tokio::fs::metadata(blobs).await?;
+            query.await
+        })
+    }
+
     fn blob_len<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
         Box::pin(async move {
             match tokio::fs::metadata(self.blob_path(id)).await {

@@ -114,6 +114,9 @@ fn run(
             })
             .collect();
         let committed = store.append_audit_batch(&writes, now_ms().saturating_sub(forget_ms));
+        crate::ops::metrics::metrics()
+            .audit_batch
+            .observe(writes.len() as f64);
         drop(writes);
         let mut log = match (committed, log.lock()) {
             (Ok(first), Ok(log)) if first == log.len() as u64 => log,

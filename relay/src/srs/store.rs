@@ -73,6 +73,8 @@ pub enum Cas {
 
 /// The SRS's durable state (with the emergency tracks, [`super::emergency`]).
 pub trait SrsStore: super::emergency::EmergencyStore + Send + Sync {
+    /// Whether the backend answers (`/readyz`): a trivial round trip.
+    fn health(&self) -> Result<(), StoreError>;
     /// Stores a directory entry unless the id is already registered.
     fn put_directory(&self, id: &[u8; 32], entry: &[u8]) -> Result<bool, StoreError>;
     /// A directory entry.
@@ -211,6 +213,10 @@ impl SqliteStore {
 }
 
 impl SrsStore for SqliteStore {
+    fn health(&self) -> Result<(), StoreError> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
     fn put_directory(&self, id: &[u8; 32], entry: &[u8]) -> Result<bool, StoreError> {
         self.with(|c| {
             Ok(c.execute(
