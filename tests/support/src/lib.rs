@@ -5,6 +5,7 @@
 //!   and reader flows;
 //! - [`deploy`]: the real servers on loopback, the native client, raw HTTP;
 //! - [`mitm`]: a relay that lies or lags, in front of the real servers;
+//! - [`seaweed`]: SeaweedFS, the real S3 service of the blob tests;
 //! - [`fuzz`]: the checks behind every fuzz target, their seeds and the
 //!   corpus replay, shared by `cargo fuzz` and the stable test suites.
 
@@ -12,6 +13,7 @@ pub mod deploy;
 pub mod fuzz;
 pub mod mitm;
 pub mod rng;
+pub mod seaweed;
 pub mod world;
 
 pub use rng::TestRng;
