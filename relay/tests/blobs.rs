@@ -212,9 +212,16 @@ async fn race(b: Backend) {
             created.push(c.await.unwrap().unwrap());
         }
         created.sort();
-        assert_eq!(created, vec![false, true], "one of two writers creates the blob");
+        assert_eq!(
+            created,
+            vec![false, true],
+            "one of two writers creates the blob"
+        );
         assert_eq!(b.blobs.len(&blob).await.unwrap(), Some(len as u64));
-        assert_eq!(read_all(b.blobs.as_ref(), &blob, 0, len as u64).await, *data);
+        assert_eq!(
+            read_all(b.blobs.as_ref(), &blob, 0, len as u64).await,
+            *data
+        );
         // A third writer later: "already existed", the stored bytes kept.
         assert!(!put(b.blobs.as_ref(), &blob, &data, 1 << 20).await);
     }
@@ -248,10 +255,14 @@ async fn large(b: Backend) {
             "range {start}+{n}"
         );
     }
-    // A read streams: its first piece comes before the range is read whole.
+    // A read streams: its first piece comes before the range is read whole
+    // (in memory, the object is one buffer already, handed out whole).
     let mut stream = b.blobs.read(&blob, 0, len as u64).await.unwrap().unwrap();
     let first = stream.try_next().await.unwrap().unwrap();
-    assert!(!first.is_empty() && first.len() < len);
+    assert!(!first.is_empty());
+    if !matches!(b.leftovers, Leftovers::Store(_)) {
+        assert!(first.len() < len, "a {len}-byte read came in one piece");
+    }
     drop(stream);
     assert_eq!(b.leftovers().await, 0);
 }
@@ -295,7 +306,10 @@ async fn delete_missing_len(b: Backend) {
     let data = bytes(5, 70_001);
     assert!(put(b.blobs.as_ref(), &blob, &data, 4096).await);
     assert_eq!(b.blobs.len(&blob).await.unwrap(), Some(70_001));
-    assert_eq!(read_all(b.blobs.as_ref(), &blob, 70_000, 1).await, &data[70_000..]);
+    assert_eq!(
+        read_all(b.blobs.as_ref(), &blob, 70_000, 1).await,
+        &data[70_000..]
+    );
     assert_eq!(read_all(b.blobs.as_ref(), &blob, 5, 0).await, b"");
     // Another id is untouched by this one's delete.
     let other = id(6);
@@ -361,9 +375,12 @@ async fn old_temporary_objects_are_removed_at_start_young_ones_kept() {
             .await
             .unwrap();
     }
-    raw.put(&"p/blobs/keep".into(), bytes::Bytes::from_static(b"x").into())
-        .await
-        .unwrap();
+    raw.put(
+        &"p/blobs/keep".into(),
+        bytes::Bytes::from_static(b"x").into(),
+    )
+    .await
+    .unwrap();
     blobs.start_checks().await.unwrap();
     assert_eq!(tmp_objects(raw.as_ref(), "p/").await, 2, "young: kept");
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -400,7 +417,9 @@ async fn an_unreachable_or_missing_bucket_refuses_to_open() {
         options: options.clone(),
     };
     let started = std::time::Instant::now();
-    let e = open(&unreachable, dir.path(), 1 << 30).unwrap_err().to_string();
+    let e = open(&unreachable, dir.path(), 1 << 30)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(&format!("s3://{}", sw.bucket)), "{e}");
     assert!(!e.contains(sesphr_testkit::seaweed::SECRET_KEY), "{e}");
     assert!(started.elapsed() < Duration::from_secs(70));
@@ -411,7 +430,10 @@ async fn an_unreachable_or_missing_bucket_refuses_to_open() {
     assert!(open(&ok, dir.path(), 4 << 30).is_ok());
     // Nor does the configuration print a secret.
     let shown = format!("{:?} {}", ok, ok);
-    assert!(!shown.contains(sesphr_testkit::seaweed::SECRET_KEY), "{shown}");
+    assert!(
+        !shown.contains(sesphr_testkit::seaweed::SECRET_KEY),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -665,7 +665,9 @@ fn chrono_now_minus(age: Duration) -> i64 {
 
 /// An object stream made `Sync` (what [`ByteStream`] asks of a body): it is
 /// only ever polled through `&mut`, so the mutex is never locked.
-struct SyncStream(std::sync::Mutex<futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>>);
+struct SyncStream(
+    std::sync::Mutex<futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>>,
+);
 
 impl Stream for SyncStream {
     type Item = std::io::Result<Bytes>;
@@ -849,10 +851,10 @@ impl Blobs for ObjectBlobs {
         Box::pin(async move {
             if len == 0 {
                 // A zero-length range is an error to S3; nothing to read.
-                return Ok(match self.len(id).await? {
-                    Some(_) => Some(Box::pin(futures_util::stream::empty()) as ByteStream),
-                    None => None,
-                });
+                return Ok(self
+                    .len(id)
+                    .await?
+                    .map(|_| Box::pin(futures_util::stream::empty()) as ByteStream));
             }
             let opts = GetOptions::new().with_range(Some(GetRange::Bounded(start..start + len)));
             let got = match self.store.get_opts(&self.blob_key(id), opts).await {
