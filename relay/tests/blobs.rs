@@ -469,3 +469,19 @@ fn blob_store_urls_parse_or_are_refused() {
         assert!(bad.parse::<BlobStoreUrl>().is_err(), "{bad}");
     }
 }
+
+/// `--blob-store memory` and `file` open what they say, and work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_and_file_stores_open_and_work() {
+    use sesphr_relay::relay::blobs::{open, BlobStoreUrl};
+    let dir = tempfile::tempdir().unwrap();
+    for url in [BlobStoreUrl::Memory, BlobStoreUrl::File] {
+        let blobs = open(&url, dir.path(), 4 << 30).unwrap();
+        let data = bytes(77, PART_BYTES + 1);
+        assert!(put(blobs.as_ref(), &id(77), &data, 1 << 20).await, "{url}");
+        assert!(read_all(blobs.as_ref(), &id(77), 0, data.len() as u64).await == data);
+        blobs.health().await.unwrap();
+    }
+    // Only the file store wrote files.
+    assert_eq!(count_files(&dir.path().join("blobs")), 1);
+}
