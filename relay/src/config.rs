@@ -133,6 +133,9 @@ impl Quotas {
 pub struct Config {
     /// Data directory (`relay/` and `srs/` beneath it).
     pub data_dir: PathBuf,
+    /// Where the relay keeps blob bytes (`--blob-store`; default files
+    /// under `relay/blobs`).
+    pub blob_store: crate::relay::blobs::BlobStoreUrl,
     /// Which services to run.
     pub services: Services,
     /// Largest blob, bytes.
@@ -183,6 +186,7 @@ impl Config {
     pub fn new(data_dir: PathBuf) -> Config {
         Config {
             data_dir,
+            blob_store: crate::relay::blobs::BlobStoreUrl::File,
             services: Services::All,
             max_blob_bytes: 4 << 30,
             srs_url: None,

@@ -22,6 +22,11 @@ struct Common {
     /// Data directory.
     #[arg(long, env = "SESPHR_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Where the relay keeps blob bytes: `file` (under the data directory),
+    /// `memory` (tests only: gone at exit) or `s3://bucket[/prefix]`
+    /// (endpoint, region and credentials from the AWS_* variables).
+    #[arg(long, env = "SESPHR_BLOB_STORE", default_value = "file")]
+    blob_store: sesphr_relay::relay::blobs::BlobStoreUrl,
     /// Largest blob accepted, in bytes.
     #[arg(long, env = "SESPHR_MAX_BLOB_BYTES", default_value_t = 4 << 30)]
     max_blob_bytes: u64,
@@ -262,6 +267,7 @@ async fn main() -> std::process::ExitCode {
     let mut config = Config::new(c.data_dir);
     config.services = services;
     config.max_blob_bytes = c.max_blob_bytes;
+    config.blob_store = c.blob_store;
     config.srs_url = c.srs_url;
     config.trusted_proxy = c.trusted_proxy;
     config.www_dir = c.www_dir;

@@ -174,7 +174,9 @@ fn build(
                 ))
             }
         };
-        let store = LocalStore::open(config.data_dir.join("relay"))
+        let root = config.data_dir.join("relay");
+        let store = crate::relay::blobs::open(&config.blob_store, &root, config.max_blob_bytes)
+            .and_then(|blobs| LocalStore::open_with_blobs(root, blobs))
             .map_err(|e| StartError::Setup(e.to_string()))?;
         let store = crate::ops::relay_store(Arc::new(store), "local", &mut ready);
         let relay = Arc::new(

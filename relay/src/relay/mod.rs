@@ -12,6 +12,7 @@
 //! parties, asked of the SRS), [`peer`] (how the SRS is reached), [`shl`]
 //! (SMART Health Links).
 
+pub mod blobs;
 pub mod directory;
 pub mod peer;
 pub mod routes;

@@ -1,17 +1,15 @@
 //! The relay's storage behind a small trait, [`RelayStore`], so that an
 //! S3-compatible object store can be added without touching the handlers.
 //!
-//! The default, [`LocalStore`], keeps blobs as files: each is written to a
-//! temporary file, fsynced, and published with a create-only hard link (then
-//! the directory is fsynced), so a crash leaves the whole object or nothing,
-//! and nothing is ever overwritten in place. Everything small (manifests,
+//! The default, [`LocalStore`], keeps blob bytes in a [`Blobs`] store
+//! ([`super::blobs`]: files by default, or any `object_store` backend, S3
+//! among them), created once and never overwritten. Everything small (manifests,
 //! which record belongs to whom, who uploaded which blob and how much each
 //! party stores, inbox items, spent token nonces) is in one SQLite database
 //! (`meta.sqlite3`, WAL, `synchronous = FULL`), so compare-and-swap on a
 //! manifest version, quotas and nonces are single transactions.
 
 use std::future::Future;
-use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -20,8 +18,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use rusqlite::{params, Connection, OptionalExtension};
 use sesphr_client::primitives::{os_rng, random_bytes};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::blobs::{Blobs, FsBlobs};
 use crate::sqlite::{self, arr32};
 
 /// A storage failure (never caused by request content).
@@ -421,10 +419,10 @@ pub trait RelayStore: Send + Sync {
     ) -> StoreFuture<'static, super::state::StatePut>;
 }
 
-/// Blobs as files, everything else in SQLite.
+/// Blob bytes in a [`Blobs`] store, everything else in SQLite.
 #[derive(Debug)]
 pub struct LocalStore {
-    root: PathBuf,
+    blobs: Arc<dyn Blobs>,
     meta: Arc<Meta>,
 }
 
@@ -594,163 +592,43 @@ fn manifest_bytes(
     .optional()
 }
 
-fn tmp_name(root: &Path) -> PathBuf {
-    root.join("tmp")
-        .join(hex::encode(random_bytes::<16, _>(&mut os_rng())))
-}
-
-async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    tokio::fs::File::open(dir).await?.sync_all().await?;
-    Ok(())
-}
-
-/// Publishes a synced temporary file at `dest` unless `dest` exists.
-async fn link_create_only(tmp: &Path, dest: &Path) -> Result<bool, StoreError> {
-    let linked = tokio::fs::hard_link(tmp, dest).await;
-    let _ = tokio::fs::remove_file(tmp).await;
-    match linked {
-        Ok(()) => {
-            if let Some(parent) = dest.parent() {
-                sync_dir(parent).await?;
-            }
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
 impl LocalStore {
-    /// Opens (creating) the store under `root`; removes temporary files a
-    /// crash may have left (they were never published).
+    /// Opens (creating) the store under `root`, its blobs as files under
+    /// `root/blobs` ([`FsBlobs`]; temporary files a crash left are removed).
     pub fn open(root: PathBuf) -> Result<LocalStore, StoreError> {
-        for d in ["blobs", "tmp"] {
-            std::fs::create_dir_all(root.join(d))?;
-        }
-        for e in std::fs::read_dir(root.join("tmp"))?.flatten() {
-            let _ = std::fs::remove_file(e.path());
-        }
+        let blobs = Arc::new(FsBlobs::open(root.clone())?);
+        LocalStore::open_with_blobs(root, blobs)
+    }
+
+    /// Opens (creating) the store's metadata under `root`, its blob bytes
+    /// in `blobs`.
+    pub fn open_with_blobs(root: PathBuf, blobs: Arc<dyn Blobs>) -> Result<LocalStore, StoreError> {
+        std::fs::create_dir_all(&root)?;
         let meta = Arc::new(Meta::open(&root.join("meta.sqlite3"))?);
-        Ok(LocalStore { root, meta })
+        Ok(LocalStore { blobs, meta })
     }
 
-    fn blob_path(&self, id: &[u8; 32]) -> PathBuf {
-        self.root.join("blobs").join(hex::encode(id))
-    }
-}
-
-/// Blob I/O moves in pieces this large: every `tokio::fs` call is a hop to
-/// the blocking pool, so 64 KiB pieces cost a fifth of the download speed.
-const BLOB_IO_BUFFER: usize = 1 << 20;
-
-/// Writeback of an upload is started every this many bytes, so the page
-/// cache drains to disk while the body still arrives and the final fsync
-/// has little left to write.
-const WRITEBACK_STEP: u64 = 32 << 20;
-
-struct FsSink {
-    tmp: PathBuf,
-    dest: PathBuf,
-    file: tokio::io::BufWriter<tokio::fs::File>,
-    written: u64,
-    writeback_from: u64,
-    writeback: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl FsSink {
-    /// Starts writing back what was written so far on a duplicate of the
-    /// file's descriptor, in the background (`fdatasync` on a blocking
-    /// thread), unless the previous one still runs. Failure is harmless: the
-    /// fsync at commit writes everything anyway.
-    async fn start_writeback(&mut self) {
-        self.writeback_from = self.written;
-        if self.writeback.as_ref().is_some_and(|h| !h.is_finished()) {
-            return;
-        }
-        if let Ok(dup) = self.file.get_ref().try_clone().await {
-            let dup = dup.into_std().await;
-            self.writeback = Some(tokio::task::spawn_blocking(move || {
-                let _ = dup.sync_data();
-            }));
-        }
-    }
-}
-
-impl BlobSink for FsSink {
-    fn write<'a>(&'a mut self, data: &'a [u8]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            self.file.write_all(data).await?;
-            self.written += data.len() as u64;
-            if self.written - self.writeback_from >= WRITEBACK_STEP {
-                self.start_writeback().await;
-            }
-            Ok(())
-        })
-    }
-    fn commit(self: Box<Self>) -> StoreFuture<'static, bool> {
-        Box::pin(async move {
-            let FsSink {
-                tmp,
-                dest,
-                mut file,
-                ..
-            } = *self;
-            let flushed = match file.flush().await {
-                Ok(()) => file.into_inner().sync_all().await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = flushed {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e.into());
-            }
-            link_create_only(&tmp, &dest).await
-        })
-    }
-    fn abort(self: Box<Self>) -> StoreFuture<'static, ()> {
-        Box::pin(async move {
-            let FsSink { tmp, file, .. } = *self;
-            drop(file);
-            let _ = tokio::fs::remove_file(&tmp).await;
-            Ok(())
-        })
+    /// The blob bytes (for health checks).
+    pub fn blobs(&self) -> &Arc<dyn Blobs> {
+        &self.blobs
     }
 }
 
 impl RelayStore for LocalStore {
     fn health(&self) -> StoreFuture<'_, ()> {
-        let (blobs, query) = (
-            self.root.join("blobs"),
-            meta(&self.meta, |c| c.query_row("SELECT 1", [], |_| Ok(()))),
-        );
+        let query = meta(&self.meta, |c| c.query_row("SELECT 1", [], |_| Ok(())));
         Box::pin(async move {
-            tokio::fs::metadata(blobs).await?;
+            self.blobs.health().await?;
             query.await
         })
     }
 
     fn blob_len<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
-        Box::pin(async move {
-            match tokio::fs::metadata(self.blob_path(id)).await {
-                Ok(m) => Ok(Some(m.len())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        })
+        self.blobs.len(id)
     }
 
     fn create_blob<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Box<dyn BlobSink>> {
-        Box::pin(async move {
-            let tmp = tmp_name(&self.root);
-            let file = tokio::fs::File::create(&tmp).await?;
-            Ok(Box::new(FsSink {
-                tmp,
-                dest: self.blob_path(id),
-                file: tokio::io::BufWriter::with_capacity(BLOB_IO_BUFFER, file),
-                written: 0,
-                writeback_from: 0,
-                writeback: None,
-            }) as Box<dyn BlobSink>)
-        })
+        self.blobs.create(id)
     }
 
     fn read_blob<'a>(
@@ -759,17 +637,7 @@ impl RelayStore for LocalStore {
         start: u64,
         len: u64,
     ) -> StoreFuture<'a, Option<ByteStream>> {
-        Box::pin(async move {
-            let mut file = match tokio::fs::File::open(self.blob_path(id)).await {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            file.seek(SeekFrom::Start(start)).await?;
-            let stream =
-                tokio_util::io::ReaderStream::with_capacity(file.take(len), BLOB_IO_BUFFER);
-            Ok(Some(Box::pin(stream) as ByteStream))
-        })
+        self.blobs.read(id, start, len)
     }
 
     fn usage<'a>(&'a self, party: &'a [u8; 32]) -> StoreFuture<'a, u64> {
@@ -829,12 +697,7 @@ impl RelayStore for LocalStore {
 
     fn delete_blob<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let existed = match tokio::fs::remove_file(self.blob_path(id)).await {
-                Ok(()) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-                Err(e) => return Err(e.into()),
-            };
-            sync_dir(&self.root.join("blobs")).await?;
+            let existed = self.blobs.delete(id).await?;
             let id = *id;
             meta(&self.meta, move |c| {
                 let tx = c.transaction()?;

@@ -8,6 +8,7 @@
 //!   one front origin, each killable and restartable;
 //! - [`mitm`]: a relay that lies or lags, in front of the real servers;
 //! - [`pg`]: a real PostgreSQL database per test;
+//! - [`seaweed`]: SeaweedFS, the real S3 service of the blob tests;
 //! - [`fuzz`]: the checks behind every fuzz target, their seeds and the
 //!   corpus replay, shared by `cargo fuzz` and the stable test suites.
 
@@ -17,6 +18,7 @@ pub mod fuzz;
 pub mod mitm;
 pub mod pg;
 pub mod rng;
+pub mod seaweed;
 pub mod world;
 
 pub use rng::TestRng;
