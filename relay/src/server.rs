@@ -161,8 +161,13 @@ pub fn routes(
                 ))
             }
         };
-        let store = LocalStore::open(config.data_dir.join("relay"))
-            .map_err(|e| StartError::Setup(e.to_string()))?;
+        let root = config.data_dir.join("relay");
+        let meta = config
+            .relay_db
+            .clone()
+            .unwrap_or_else(|| crate::db::DbLocation::Sqlite(root.join("meta.sqlite3")));
+        let store =
+            LocalStore::open_with(root, &meta).map_err(|e| StartError::Setup(e.to_string()))?;
         let relay = Arc::new(
             Relay::new(
                 Arc::new(store),
