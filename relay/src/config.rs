@@ -169,6 +169,10 @@ pub struct Config {
     /// the system clock (a manual clock in tests, or a sped-up one from
     /// `--test-only-emergency-clock-speedup`). `None` in every deployment.
     pub test_only_emergency_clock: Option<EmergencyClock>,
+    /// The relay's metadata database (`--relay-db`): `None` is the SQLite
+    /// file `relay/meta.sqlite3` in the data directory; a PostgreSQL
+    /// database may be shared by several relay processes.
+    pub relay_db: Option<crate::db::DbLocation>,
 }
 
 /// A replacement clock for emergency waits (ms), for tests only.
@@ -198,6 +202,7 @@ impl Config {
             test_only_emergency_clock: None,
             public_url: None,
             trusted_proxy: None,
+            relay_db: None,
         }
     }
 }

@@ -20,6 +20,7 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod migrate;
 pub mod ops;
 pub mod relay;
 pub mod server;

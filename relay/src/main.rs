@@ -124,6 +124,11 @@ struct Common {
     /// the metrics describe access patterns.
     #[arg(long, env = "SESPHR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// The relay's metadata database: `sqlite` (the default, the file
+    /// relay/meta.sqlite3 in the data directory), an SQLite file path, or
+    /// postgres://user@host/db, which several relay processes may share.
+    #[arg(long, env = "SESPHR_RELAY_DB")]
+    relay_db: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +142,61 @@ enum Command {
     /// The SRS audit log, for auditors.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Copies a deployment's stores onto the scale-out engines (stop the
+    /// servers first); run again to resume an interrupted copy.
+    Migrate(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// Data directory of the deployment being migrated.
+    #[arg(long, env = "SESPHR_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Where the relay's metadata goes: postgres://user@host/db (the
+    /// --relay-db the relays then run with).
+    #[arg(long, env = "SESPHR_RELAY_DB")]
+    relay_db: Option<String>,
+}
+
+/// `migrate`: one line per copied item on stdout, a failure on stderr.
+fn migrate(args: MigrateArgs) -> std::process::ExitCode {
+    use sesphr_relay::db::DbLocation;
+    use sesphr_relay::migrate;
+    let from = args.data_dir.join("relay/meta.sqlite3");
+    let mut steps = Vec::new();
+    match args
+        .relay_db
+        .as_deref()
+        .map(|v| DbLocation::parse(Some(v), &from))
+    {
+        Some(to @ DbLocation::Postgres(_)) => steps.push(migrate::relay_meta_step(from, to)),
+        Some(DbLocation::Sqlite(_)) => {
+            eprintln!("migrate: --relay-db must be a postgres:// database (the source is the SQLite file)");
+            return std::process::ExitCode::FAILURE;
+        }
+        None => {}
+    }
+    if steps.is_empty() {
+        eprintln!("migrate: nothing to do (give --relay-db postgres://…)");
+        return std::process::ExitCode::FAILURE;
+    }
+    let outcome = migrate::run(steps, |step, copied| {
+        for c in copied {
+            let how = if c.already_done {
+                "done earlier"
+            } else {
+                "copied"
+            };
+            println!("{step}: {} {} rows {how}, verified", c.item, c.rows);
+        }
+    });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -262,6 +322,12 @@ async fn main() -> std::process::ExitCode {
         Command::Relay(c) => (Services::Relay, c),
         Command::Srs(c) => (Services::Srs, c),
         Command::Audit(cmd) => return audit(cmd),
+        // The blocking database clients run their own runtime: off this one.
+        Command::Migrate(args) => {
+            return tokio::task::spawn_blocking(move || migrate(args))
+                .await
+                .unwrap_or(std::process::ExitCode::FAILURE)
+        }
     };
     sesphr_relay::ops::init_logging(c.log_format, &c.log);
     let mut config = Config::new(c.data_dir);
@@ -277,6 +343,9 @@ async fn main() -> std::process::ExitCode {
     config.limits.cap_localhost = c.cap_localhost;
     config.limits.body_grace = std::time::Duration::from_secs(c.body_grace_secs);
     config.limits.body_min_rate = c.body_min_rate;
+    config.relay_db = c.relay_db.as_deref().map(|v| {
+        sesphr_relay::db::DbLocation::parse(Some(v), &config.data_dir.join("relay/meta.sqlite3"))
+    });
     config.quotas = if c.unlimited {
         Quotas::unlimited()
     } else {

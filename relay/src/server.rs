@@ -175,8 +175,12 @@ fn build(
             }
         };
         let root = config.data_dir.join("relay");
+        let meta = config
+            .relay_db
+            .clone()
+            .unwrap_or_else(|| crate::db::DbLocation::Sqlite(root.join("meta.sqlite3")));
         let store = crate::relay::blobs::open(&config.blob_store, &root, config.max_blob_bytes)
-            .and_then(|blobs| LocalStore::open_with_blobs(root, blobs))
+            .and_then(|blobs| LocalStore::open_parts(root, blobs, &meta))
             .map_err(|e| StartError::Setup(e.to_string()))?;
         let store = crate::ops::relay_store(Arc::new(store), "local", &mut ready);
         let relay = Arc::new(

@@ -122,6 +122,21 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+impl Drop for PgPool {
+    /// Closes the idle clients off any async runtime: a blocking client
+    /// closes on its own runtime, which tokio forbids on a thread that
+    /// drives tasks (a store dropped in an async test or at shutdown).
+    fn drop(&mut self) {
+        let idle = match self.idle.get_mut() {
+            Ok(pool) => std::mem::take(&mut pool.idle),
+            Err(poisoned) => std::mem::take(&mut poisoned.into_inner().idle),
+        };
+        if !idle.is_empty() {
+            off_runtime(move || drop(idle));
+        }
+    }
+}
+
 impl PgPool {
     /// Connects, creates the service's schema and tables if needed (one
     /// process at a time, under an advisory lock), and refuses a database

@@ -9,13 +9,13 @@
 //! next one, and stores the bytes; it learns the slot name, the size and
 //! when each version was written, never the contents.
 
-use rusqlite::{Connection, OptionalExtension};
 use sesphr_client::owner_state::{check_slot, state_header, MAX_STATE};
 use sesphr_client::token::Purpose;
 use sha2::{Digest, Sha256};
 use warp::http::StatusCode;
 
 use super::Relay;
+use crate::db::{DbError, Tx};
 use crate::http::auth::check_token;
 use crate::http::error::ApiError;
 
@@ -41,56 +41,49 @@ pub enum StatePut {
 }
 
 /// The stored bytes of `owner`'s `slot`, if any.
-pub fn sql_get(
-    c: &mut Connection,
-    owner: [u8; 32],
-    slot: String,
-) -> Result<Option<Vec<u8>>, rusqlite::Error> {
-    c.query_row(
-        "SELECT bytes FROM owner_state WHERE owner = ?1 AND slot = ?2",
-        rusqlite::params![&owner[..], slot],
-        |r| r.get(0),
+pub fn sql_get(tx: &mut dyn Tx, owner: &[u8; 32], slot: &str) -> Result<Option<Vec<u8>>, DbError> {
+    tx.value(
+        "SELECT bytes FROM owner_state WHERE owner = $1 AND slot = $2",
+        &[owner, &slot],
     )
-    .optional()
 }
 
 /// Stores `bytes` as `version` of `owner`'s `slot` if the stored version is
-/// `version - 1` (none for version 1), in one transaction.
+/// `version - 1` (none for version 1), in the caller's transaction (one
+/// [`crate::db::Db::tx`]: the version read and the write are one decision,
+/// across relay processes too).
 pub fn sql_put(
-    c: &mut Connection,
-    owner: [u8; 32],
-    slot: String,
+    tx: &mut dyn Tx,
+    owner: &[u8; 32],
+    slot: &str,
     version: u64,
-    bytes: Vec<u8>,
-) -> Result<StatePut, rusqlite::Error> {
-    let tx = c.transaction()?;
-    let current: Option<i64> = tx
-        .query_row(
-            "SELECT version FROM owner_state WHERE owner = ?1 AND slot = ?2",
-            rusqlite::params![&owner[..], slot],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let current = current.map_or(0, |v| v as u64);
+    bytes: &[u8],
+) -> Result<StatePut, DbError> {
+    let current: u64 = tx
+        .value(
+            "SELECT version FROM owner_state WHERE owner = $1 AND slot = $2",
+            &[owner, &slot],
+        )?
+        .unwrap_or(0);
     if current + 1 != version {
         return Ok(StatePut::Conflict(current));
     }
     if current == 0 {
-        let slots: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM owner_state WHERE owner = ?1",
-            [&owner[..]],
-            |r| r.get(0),
-        )?;
-        if slots as u64 >= MAX_SLOTS {
+        let slots: u64 = tx
+            .one(
+                "SELECT COUNT(*) FROM owner_state WHERE owner = $1",
+                &[owner],
+            )?
+            .get(0)?;
+        if slots >= MAX_SLOTS {
             return Ok(StatePut::OverQuota);
         }
     }
-    tx.execute(
-        "INSERT INTO owner_state (owner, slot, version, bytes) VALUES (?1, ?2, ?3, ?4)
+    tx.exec(
+        "INSERT INTO owner_state (owner, slot, version, bytes) VALUES ($1, $2, $3, $4)
          ON CONFLICT (owner, slot) DO UPDATE SET version = excluded.version, bytes = excluded.bytes",
-        rusqlite::params![&owner[..], slot, version as i64, bytes],
+        &[owner, &slot, &version, &bytes],
     )?;
-    tx.commit()?;
     Ok(StatePut::Stored)
 }
 

@@ -5,22 +5,25 @@
 //! ([`super::blobs`]: files by default, or any `object_store` backend, S3
 //! among them), created once and never overwritten. Everything small (manifests,
 //! which record belongs to whom, who uploaded which blob and how much each
-//! party stores, inbox items, spent token nonces) is in one SQLite database
-//! (`meta.sqlite3`, WAL, `synchronous = FULL`), so compare-and-swap on a
-//! manifest version, quotas and nonces are single transactions.
+//! party stores, inbox items, spent token nonces, links, owner state) is in
+//! one metadata database on [`crate::db`]: SQLite (`meta.sqlite3`, WAL,
+//! `synchronous = FULL`) by default, or PostgreSQL, which several relay
+//! processes share. Every decision that reads and then writes (compare-and-
+//! swap on a manifest version, quotas, caps, nonces, the passcode attempt
+//! gate) is one transaction, serializable on PostgreSQL, so it holds across
+//! processes as it does within one.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use rusqlite::{params, Connection, OptionalExtension};
 use sesphr_client::primitives::{os_rng, random_bytes};
 
 use super::blobs::{Blobs, FsBlobs};
-use crate::sqlite::{self, arr32};
+use crate::db::{nonces, Db, DbError, DbLocation, Schema, Tx};
 
 /// A storage failure (never caused by request content).
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,12 @@ impl From<std::io::Error> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> StoreError {
         StoreError(e.to_string())
     }
 }
@@ -419,26 +428,22 @@ pub trait RelayStore: Send + Sync {
     ) -> StoreFuture<'static, super::state::StatePut>;
 }
 
-/// Blob bytes in a [`Blobs`] store, everything else in SQLite.
+/// Blob bytes in a [`Blobs`] store (files by default, or a bucket), everything
+/// else in the metadata database ([`crate::db`]: SQLite by default, or
+/// PostgreSQL shared by several relay processes).
 #[derive(Debug)]
 pub struct LocalStore {
     blobs: Arc<dyn Blobs>,
-    meta: Arc<Meta>,
+    meta: Arc<Db>,
 }
 
-struct Meta(Mutex<Connection>);
-
-impl std::fmt::Debug for Meta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Meta")
-    }
-}
-
-/// The schema this code writes (`PRAGMA user_version`); an older one is
-/// refused at start (pre-release formats are not migrated).
+/// The schema this code writes (SQLite `PRAGMA user_version`, PostgreSQL
+/// `relay.schema_version`); another one is refused at start (pre-release
+/// formats are not migrated).
 const SCHEMA_VERSION: i64 = 1;
 
-/// The relay's tables (with [`sqlite::NONCES`]).
+/// The relay's tables (with [`super::state::SCHEMA`] and [`nonces::TABLE`]),
+/// in the dialect [`crate::db`] writes for both engines.
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS records (record BLOB PRIMARY KEY, owner BLOB NOT NULL);
      CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner);
@@ -472,19 +477,42 @@ const SCHEMA: &str =
      CREATE INDEX IF NOT EXISTS shl_locations_by_time ON shl_locations (expires);
      CREATE TABLE IF NOT EXISTS shl_owner_keys (link BLOB PRIMARY KEY, sealed BLOB NOT NULL);";
 
-impl Meta {
-    fn open(path: &Path) -> Result<Meta, StoreError> {
-        let conn = sqlite::open(
-            path,
-            "relay",
-            SCHEMA_VERSION,
-            &[],
-            &[SCHEMA, super::state::SCHEMA, sqlite::NONCES],
-        )
-        .map_err(StoreError)?;
-        shl_migrate(&conn)?;
-        Ok(Meta(Mutex::new(conn)))
+/// The tables of the relay's metadata, in the order they are created (and
+/// copied by `sesphr-relay migrate`).
+pub const TABLES: &[&str] = &[
+    "records",
+    "manifests",
+    "blobs",
+    "usage",
+    "inbox",
+    "mail",
+    "shl_links",
+    "shl_files",
+    "shl_recipients",
+    "shl_locations",
+    "shl_owner_keys",
+    "owner_state",
+    "nonces",
+];
+
+/// How the relay's metadata database is opened.
+pub fn meta_schema() -> Schema<'static> {
+    Schema {
+        service: "relay",
+        version: SCHEMA_VERSION,
+        sqlite_pragmas: &[],
+        tables: &[SCHEMA, super::state::SCHEMA, nonces::TABLE],
     }
+}
+
+/// Opens the relay's metadata database at `location` (creating its tables),
+/// and brings an SQLite file of an older release up to date.
+pub fn open_meta(location: &DbLocation) -> Result<Db, StoreError> {
+    let db = Db::open(location, &meta_schema())?;
+    if let Some(migrated) = db.sqlite(|c| shl_migrate(c).map_err(|e| DbError::new(e.0))) {
+        migrated?;
+    }
+    Ok(db)
 }
 
 /// Brings the SMART Health Link tables of a data directory written before
@@ -492,8 +520,9 @@ impl Meta {
 /// `shl_links` gains `direct` (set for existing links of the `U` shape: one
 /// file, no passcode) and every
 /// row of the old `shl_retrievals` log is folded into `shl_recipients`
-/// (count, first and last time per recipient), which replaces it.
-fn shl_migrate(c: &Connection) -> Result<(), StoreError> {
+/// (count, first and last time per recipient), which replaces it. SQLite
+/// only: PostgreSQL databases start at the current tables.
+fn shl_migrate(c: &rusqlite::Connection) -> Result<(), StoreError> {
     let has = |sql: &str| -> Result<bool, StoreError> {
         c.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n > 0)
@@ -527,84 +556,117 @@ fn shl_migrate(c: &Connection) -> Result<(), StoreError> {
     c.execute_batch(&batch).map_err(StoreError::from)
 }
 
-/// Runs `f` on the metadata connection on the blocking pool.
+/// Runs `f` as one transaction of the metadata database on the blocking
+/// pool. `f` may run more than once (PostgreSQL retries a transaction that
+/// lost a serialization race): it must have no effect outside `tx`.
 fn meta<T: Send + 'static>(
-    meta: &Arc<Meta>,
-    f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    meta: &Arc<Db>,
+    mut f: impl FnMut(&mut dyn Tx) -> Result<T, DbError> + Send + 'static,
 ) -> StoreFuture<'static, T> {
     let meta = meta.clone();
     Box::pin(async move {
-        tokio::task::spawn_blocking(move || {
-            let mut conn = meta
-                .0
-                .lock()
-                .map_err(|_| StoreError("poisoned lock".into()))?;
-            f(&mut conn).map_err(StoreError::from)
-        })
-        .await
-        .map_err(|e| StoreError(e.to_string()))?
+        tokio::task::spawn_blocking(move || meta.tx(&mut f).map_err(StoreError::from))
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
     })
 }
 
 /// Bytes of blobs `owner` owns.
-fn used(c: &Connection, owner: &[u8; 32]) -> Result<u64, rusqlite::Error> {
-    let bytes: Option<i64> = c
-        .query_row(
-            "SELECT bytes FROM usage WHERE owner = ?1",
-            [&owner[..]],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(bytes.unwrap_or(0) as u64)
+fn used(tx: &mut dyn Tx, owner: &[u8; 32]) -> Result<u64, DbError> {
+    Ok(tx
+        .value::<u64>("SELECT bytes FROM usage WHERE owner = $1", &[owner])?
+        .unwrap_or(0))
 }
 
 /// Counts a blob of `len` bytes against its owner.
-fn add_usage(c: &Connection, owner: &[u8], len: u64) -> Result<(), rusqlite::Error> {
-    c.execute(
-        "INSERT INTO usage (owner, bytes) VALUES (?1, ?2)
-         ON CONFLICT (owner) DO UPDATE SET bytes = bytes + ?2",
-        params![owner, len as i64],
+fn add_usage(tx: &mut dyn Tx, owner: &[u8; 32], len: u64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO usage (owner, bytes) VALUES ($1, $2)
+         ON CONFLICT (owner) DO UPDATE SET bytes = usage.bytes + $2",
+        &[owner, &len],
     )?;
     Ok(())
 }
 
 /// The latest stored version of a record's manifest.
-fn latest_version(c: &Connection, record: &[u8; 32]) -> Result<Option<u64>, rusqlite::Error> {
-    let v: Option<i64> = c.query_row(
-        "SELECT MAX(version) FROM manifests WHERE record = ?1",
-        [&record[..]],
-        |r| r.get(0),
-    )?;
-    Ok(v.map(|v| v as u64))
+fn latest_version(tx: &mut dyn Tx, record: &[u8; 32]) -> Result<Option<u64>, DbError> {
+    tx.one(
+        "SELECT MAX(version) FROM manifests WHERE record = $1",
+        &[record],
+    )?
+    .get(0)
 }
 
 /// One stored manifest version.
 fn manifest_bytes(
-    c: &Connection,
+    tx: &mut dyn Tx,
     record: &[u8; 32],
     version: u64,
-) -> Result<Option<Vec<u8>>, rusqlite::Error> {
-    c.query_row(
-        "SELECT bytes FROM manifests WHERE record = ?1 AND version = ?2",
-        params![&record[..], version as i64],
-        |r| r.get(0),
+) -> Result<Option<Vec<u8>>, DbError> {
+    tx.value(
+        "SELECT bytes FROM manifests WHERE record = $1 AND version = $2",
+        &[record, &version],
     )
-    .optional()
+}
+
+/// Marks blob `id` deleted and takes its length off its owner's usage, in
+/// one transaction (the metadata half of [`RelayStore::delete_blob`]; the
+/// owner record stays). Nothing changes for a blob already deleted.
+fn forget_blob(db: &Arc<Db>, id: [u8; 32]) -> StoreFuture<'static, ()> {
+    meta(db, move |tx| {
+        let row = tx.row(
+            "SELECT owner, len, deleted FROM blobs WHERE id = $1",
+            &[&id],
+        )?;
+        if let Some(row) = row {
+            let (owner, len, deleted): ([u8; 32], u64, i64) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
+            if deleted == 0 {
+                tx.exec("UPDATE blobs SET deleted = 1 WHERE id = $1", &[&id])?;
+                tx.exec(
+                    "UPDATE usage SET bytes = CASE WHEN bytes > $2 THEN bytes - $2 ELSE 0 END
+                     WHERE owner = $1",
+                    &[&owner, &len],
+                )?;
+            }
+        }
+        Ok(())
+    })
 }
 
 impl LocalStore {
     /// Opens (creating) the store under `root`, its blobs as files under
     /// `root/blobs` ([`FsBlobs`]; temporary files a crash left are removed).
     pub fn open(root: PathBuf) -> Result<LocalStore, StoreError> {
-        let blobs = Arc::new(FsBlobs::open(root.clone())?);
-        LocalStore::open_with_blobs(root, blobs)
+        let meta = DbLocation::Sqlite(root.join("meta.sqlite3"));
+        LocalStore::open_with(root, &meta)
     }
 
-    /// Opens (creating) the store's metadata under `root`, its blob bytes
-    /// in `blobs`.
+    /// Opens the store with blob files under `root` and its metadata at
+    /// `meta` (`--relay-db`): the SQLite file of [`LocalStore::open`], or a
+    /// PostgreSQL database several relay processes share.
+    pub fn open_with(root: PathBuf, meta: &DbLocation) -> Result<LocalStore, StoreError> {
+        let blobs = Arc::new(FsBlobs::open(root.clone())?);
+        LocalStore::open_parts(root, blobs, meta)
+    }
+
+    /// Opens the store with its metadata in `root/meta.sqlite3` and its blob
+    /// bytes in `blobs`.
     pub fn open_with_blobs(root: PathBuf, blobs: Arc<dyn Blobs>) -> Result<LocalStore, StoreError> {
+        let meta = DbLocation::Sqlite(root.join("meta.sqlite3"));
+        LocalStore::open_parts(root, blobs, &meta)
+    }
+
+    /// Opens the store with its blob bytes in `blobs` (`--blob-store`) and
+    /// its metadata at `meta` (`--relay-db`); `root` is the relay's data
+    /// directory.
+    pub fn open_parts(
+        root: PathBuf,
+        blobs: Arc<dyn Blobs>,
+        meta: &DbLocation,
+    ) -> Result<LocalStore, StoreError> {
         std::fs::create_dir_all(&root)?;
-        let meta = Arc::new(Meta::open(&root.join("meta.sqlite3"))?);
+        let meta = Arc::new(open_meta(meta)?);
         Ok(LocalStore { blobs, meta })
     }
 
@@ -616,10 +678,13 @@ impl LocalStore {
 
 impl RelayStore for LocalStore {
     fn health(&self) -> StoreFuture<'_, ()> {
-        let query = meta(&self.meta, |c| c.query_row("SELECT 1", [], |_| Ok(())));
+        let db = self.meta.clone();
         Box::pin(async move {
             self.blobs.health().await?;
-            query.await
+            tokio::task::spawn_blocking(move || db.health())
+                .await
+                .map_err(|e| StoreError(e.to_string()))?
+                .map_err(|e| StoreError(e.to_string()))
         })
     }
 
@@ -642,7 +707,7 @@ impl RelayStore for LocalStore {
 
     fn usage<'a>(&'a self, party: &'a [u8; 32]) -> StoreFuture<'a, u64> {
         let party = *party;
-        meta(&self.meta, move |c| used(c, &party))
+        meta(&self.meta, move |tx| used(tx, &party))
     }
 
     fn claim_blob<'a>(
@@ -653,45 +718,34 @@ impl RelayStore for LocalStore {
         quota: u64,
     ) -> StoreFuture<'a, Claim> {
         let (id, owner) = (*id, *owner);
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let existing: Option<(Vec<u8>, i64)> = tx
-                .query_row(
-                    "SELECT owner, deleted FROM blobs WHERE id = ?1",
-                    [&id[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((holder, deleted)) = existing {
+        meta(&self.meta, move |tx| {
+            let existing = tx.row("SELECT owner, deleted FROM blobs WHERE id = $1", &[&id])?;
+            if let Some(row) = existing {
+                let (holder, deleted): ([u8; 32], i64) = (row.get(0)?, row.get(1)?);
                 if deleted != 0 {
                     // Stored again after its owner deleted it: it counts
                     // against its owner again, who alone may delete it.
-                    tx.execute("UPDATE blobs SET deleted = 0 WHERE id = ?1", [&id[..]])?;
-                    add_usage(&tx, &holder, len)?;
-                    tx.commit()?;
+                    tx.exec("UPDATE blobs SET deleted = 0 WHERE id = $1", &[&id])?;
+                    add_usage(tx, &holder, len)?;
                 }
                 return Ok(Claim::Existing);
             }
-            if used(&tx, &owner)?.saturating_add(len) > quota {
+            if used(tx, &owner)?.saturating_add(len) > quota {
                 return Ok(Claim::OverQuota);
             }
-            tx.execute(
-                "INSERT INTO blobs (id, owner, len) VALUES (?1, ?2, ?3)",
-                params![&id[..], &owner[..], len as i64],
+            tx.exec(
+                "INSERT INTO blobs (id, owner, len) VALUES ($1, $2, $3)",
+                &[&id, &owner, &len],
             )?;
-            add_usage(&tx, &owner, len)?;
-            tx.commit()?;
+            add_usage(tx, &owner, len)?;
             Ok(Claim::New)
         })
     }
 
     fn blob_owner<'a>(&'a self, id: &'a [u8; 32]) -> StoreFuture<'a, Option<[u8; 32]>> {
         let id = *id;
-        meta(&self.meta, move |c| {
-            c.query_row("SELECT owner FROM blobs WHERE id = ?1", [&id[..]], |r| {
-                arr32(r.get(0)?)
-            })
-            .optional()
+        meta(&self.meta, move |tx| {
+            tx.value("SELECT owner FROM blobs WHERE id = $1", &[&id])
         })
     }
 
@@ -699,33 +753,14 @@ impl RelayStore for LocalStore {
         Box::pin(async move {
             let existed = self.blobs.delete(id).await?;
             let id = *id;
-            meta(&self.meta, move |c| {
-                let tx = c.transaction()?;
-                let row: Option<(Vec<u8>, i64, i64)> = tx
-                    .query_row(
-                        "SELECT owner, len, deleted FROM blobs WHERE id = ?1",
-                        [&id[..]],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                if let Some((owner, len, 0)) = row {
-                    tx.execute("UPDATE blobs SET deleted = 1 WHERE id = ?1", [&id[..]])?;
-                    tx.execute(
-                        "UPDATE usage SET bytes = MAX(bytes - ?2, 0) WHERE owner = ?1",
-                        params![owner, len],
-                    )?;
-                    tx.commit()?;
-                }
-                Ok(())
-            })
-            .await?;
+            forget_blob(&self.meta, id).await?;
             Ok(existed)
         })
     }
 
     fn latest_manifest<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<u64>> {
         let record = *record;
-        meta(&self.meta, move |c| latest_version(c, &record))
+        meta(&self.meta, move |tx| latest_version(tx, &record))
     }
 
     fn manifest<'a>(
@@ -734,7 +769,7 @@ impl RelayStore for LocalStore {
         version: u64,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
         let record = *record;
-        meta(&self.meta, move |c| manifest_bytes(c, &record, version))
+        meta(&self.meta, move |tx| manifest_bytes(tx, &record, version))
     }
 
     fn put_manifest<'a>(
@@ -746,10 +781,9 @@ impl RelayStore for LocalStore {
         records: u64,
     ) -> StoreFuture<'a, ManifestPut> {
         let (record, owner, bytes) = (*record, *owner, bytes.to_vec());
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let same = manifest_bytes(&tx, &record, version)?;
-            let latest = latest_version(&tx, &record)?.unwrap_or(0);
+        meta(&self.meta, move |tx| {
+            let same = manifest_bytes(tx, &record, version)?;
+            let latest = latest_version(tx, &record)?.unwrap_or(0);
             match same {
                 Some(stored) if stored == bytes => return Ok(ManifestPut::Same),
                 Some(_) => return Ok(ManifestPut::Conflict(latest)),
@@ -757,37 +791,30 @@ impl RelayStore for LocalStore {
                 None => {}
             }
             if version == 1 {
-                let held: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM records WHERE owner = ?1",
-                    [&owner[..]],
-                    |r| r.get(0),
-                )?;
-                if held as u64 >= records {
+                let held: u64 = tx
+                    .one("SELECT COUNT(*) FROM records WHERE owner = $1", &[&owner])?
+                    .get(0)?;
+                if held >= records {
                     return Ok(ManifestPut::OverQuota);
                 }
-                tx.execute(
-                    "INSERT OR IGNORE INTO records (record, owner) VALUES (?1, ?2)",
-                    params![&record[..], &owner[..]],
+                tx.exec(
+                    "INSERT INTO records (record, owner) VALUES ($1, $2)
+                     ON CONFLICT (record) DO NOTHING",
+                    &[&record, &owner],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO manifests (record, version, bytes) VALUES (?1, ?2, ?3)",
-                params![&record[..], version as i64, bytes],
+            tx.exec(
+                "INSERT INTO manifests (record, version, bytes) VALUES ($1, $2, $3)",
+                &[&record, &version, &bytes],
             )?;
-            tx.commit()?;
             Ok(ManifestPut::New)
         })
     }
 
     fn record_owner<'a>(&'a self, record: &'a [u8; 32]) -> StoreFuture<'a, Option<[u8; 32]>> {
         let record = *record;
-        meta(&self.meta, move |c| {
-            c.query_row(
-                "SELECT owner FROM records WHERE record = ?1",
-                [&record[..]],
-                |r| arr32(r.get(0)?),
-            )
-            .optional()
+        meta(&self.meta, move |tx| {
+            tx.value("SELECT owner FROM records WHERE record = $1", &[&record])
         })
     }
 
@@ -799,43 +826,42 @@ impl RelayStore for LocalStore {
     ) -> StoreFuture<'a, InboxPut> {
         let (grantee, id, sender, item) = (*row.grantee, *row.id, *row.sender, row.bytes.to_vec());
         let table = row.mailbox.table();
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let exists: Option<i64> = tx
-                .query_row(
-                    &format!("SELECT 1 FROM {table} WHERE grantee = ?1 AND id = ?2"),
-                    params![&grantee[..], &id[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        meta(&self.meta, move |tx| {
+            let exists = tx.row(
+                &format!("SELECT 1 FROM {table} WHERE grantee = $1 AND id = $2"),
+                &[&grantee, &id],
+            )?;
             if exists.is_some() {
                 return Ok(InboxPut::Existing);
             }
-            let from_sender: i64 = tx.query_row(
-                &format!("SELECT COUNT(*) FROM {table} WHERE grantee = ?1 AND sender = ?2"),
-                params![&grantee[..], &sender[..]],
-                |r| r.get(0),
-            )?;
-            if from_sender as u64 >= per_sender {
+            let from_sender: u64 = tx
+                .one(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE grantee = $1 AND sender = $2"),
+                    &[&grantee, &sender],
+                )?
+                .get(0)?;
+            if from_sender >= per_sender {
                 return Ok(InboxPut::SenderFull);
             }
-            let (held, seq): (i64, i64) = tx.query_row(
+            // The arrival number is the box's highest plus one, read in the
+            // transaction that inserts (so two relays never hand out one
+            // number twice: at SERIALIZABLE one of them runs again).
+            let counts = tx.one(
                 &format!(
-                    "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM {table} WHERE grantee = ?1"
+                    "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM {table} WHERE grantee = $1"
                 ),
-                [&grantee[..]],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                &[&grantee],
             )?;
-            if held as u64 >= total {
+            let (held, seq): (u64, u64) = (counts.get(0)?, counts.get(1)?);
+            if held >= total {
                 return Ok(InboxPut::InboxFull);
             }
-            tx.execute(
+            tx.exec(
                 &format!(
-                    "INSERT INTO {table} (grantee, id, sender, seq, item) VALUES (?1, ?2, ?3, ?4, ?5)"
+                    "INSERT INTO {table} (grantee, id, sender, seq, item) VALUES ($1, $2, $3, $4, $5)"
                 ),
-                params![&grantee[..], &id[..], &sender[..], seq, item],
+                &[&grantee, &id, &sender, &seq, &item],
             )?;
-            tx.commit()?;
             Ok(InboxPut::New)
         })
     }
@@ -848,15 +874,15 @@ impl RelayStore for LocalStore {
     ) -> StoreFuture<'a, Vec<([u8; 32], Vec<u8>)>> {
         let grantee = *grantee;
         let table = mailbox.table();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        meta(&self.meta, move |c| {
-            let mut st = c.prepare(&format!(
-                "SELECT id, item FROM {table} WHERE grantee = ?1 ORDER BY seq LIMIT ?2"
-            ))?;
-            let rows = st.query_map(params![&grantee[..], limit], |r| {
-                Ok((arr32(r.get(0)?)?, r.get(1)?))
-            })?;
-            rows.collect()
+        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        meta(&self.meta, move |tx| {
+            tx.rows(
+                &format!("SELECT id, item FROM {table} WHERE grantee = $1 ORDER BY seq LIMIT $2"),
+                &[&grantee, &limit],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
         })
     }
 
@@ -867,22 +893,16 @@ impl RelayStore for LocalStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<MailRow>> {
         let grantee = *grantee;
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        meta(&self.meta, move |c| {
-            let mut st = c.prepare(
-                "SELECT seq, id, item FROM mail WHERE grantee = ?1 AND seq > ?2 \
-                 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![&grantee[..], after, limit], |r| {
-                let seq: i64 = r.get(0)?;
-                Ok((
-                    u64::try_from(seq).unwrap_or(0),
-                    arr32(r.get(1)?)?,
-                    r.get(2)?,
-                ))
-            })?;
-            rows.collect()
+        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        meta(&self.meta, move |tx| {
+            tx.rows(
+                "SELECT seq, id, item FROM mail WHERE grantee = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+                &[&grantee, &after, &limit],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
         })
     }
 
@@ -894,10 +914,10 @@ impl RelayStore for LocalStore {
     ) -> StoreFuture<'a, bool> {
         let (grantee, id) = (*grantee, *id);
         let table = mailbox.table();
-        meta(&self.meta, move |c| {
-            Ok(c.execute(
-                &format!("DELETE FROM {table} WHERE grantee = ?1 AND id = ?2"),
-                params![&grantee[..], &id[..]],
+        meta(&self.meta, move |tx| {
+            Ok(tx.exec(
+                &format!("DELETE FROM {table} WHERE grantee = $1 AND id = $2"),
+                &[&grantee, &id],
             )? == 1)
         })
     }
@@ -909,73 +929,67 @@ impl RelayStore for LocalStore {
         forget_before: u64,
     ) -> StoreFuture<'a, bool> {
         let nonce = *nonce;
-        meta(&self.meta, move |c| {
-            sqlite::use_nonce(c, &nonce, now, forget_before)
+        meta(&self.meta, move |tx| {
+            nonces::spend(tx, &nonce, now, forget_before)
         })
     }
 
     fn shl_put(&self, row: ShlLinkRow, max_links: u64) -> StoreFuture<'static, ShlPut> {
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let owner: Option<[u8; 32]> = tx
-                .query_row(
-                    "SELECT owner FROM shl_links WHERE id = ?1",
-                    [&row.id[..]],
-                    |r| arr32(r.get(0)?),
-                )
-                .optional()?;
+        meta(&self.meta, move |tx| {
+            let owner: Option<[u8; 32]> =
+                tx.value("SELECT owner FROM shl_links WHERE id = $1", &[&row.id])?;
             let outcome = match owner {
                 Some(o) if o != row.owner => return Ok(ShlPut::NotOwner),
                 Some(_) => ShlPut::Replaced,
                 None => {
-                    let held: i64 = tx.query_row(
-                        "SELECT COUNT(*) FROM shl_links WHERE owner = ?1",
-                        [&row.owner[..]],
-                        |r| r.get(0),
-                    )?;
-                    if held as u64 >= max_links {
+                    let held: u64 = tx
+                        .one(
+                            "SELECT COUNT(*) FROM shl_links WHERE owner = $1",
+                            &[&row.owner],
+                        )?
+                        .get(0)?;
+                    if held >= max_links {
                         return Ok(ShlPut::OverQuota);
                     }
                     ShlPut::New
                 }
             };
-            if shl_over_bytes(&tx, &row.owner, &row.id, &row.files)? {
+            if shl_over_bytes(tx, &row.owner, &row.id, &row.files)? {
                 return Ok(ShlPut::OverQuota);
             }
             let (salt, hash) = match &row.passcode {
                 Some((s, h)) => (Some(s.to_vec()), Some(h.to_vec())),
                 None => (None, None),
             };
-            tx.execute(
+            tx.exec(
                 "INSERT INTO shl_links (id, owner, passcode_salt, passcode_hash, attempts_left,
                      expires_at, long_term, label, created, direct)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (id) DO UPDATE SET passcode_salt = ?3, passcode_hash = ?4,
-                     attempts_left = ?5, expires_at = ?6, long_term = ?7, label = ?8,
-                     direct = ?10",
-                params![
-                    &row.id[..],
-                    &row.owner[..],
-                    salt,
-                    hash,
-                    row.attempts_left,
-                    row.expires_at.map(|e| e as i64),
-                    row.long_term,
-                    row.label,
-                    row.created as i64,
-                    row.direct
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (id) DO UPDATE SET passcode_salt = $3, passcode_hash = $4,
+                     attempts_left = $5, expires_at = $6, long_term = $7, label = $8,
+                     direct = $10",
+                &[
+                    &row.id,
+                    &row.owner,
+                    &salt,
+                    &hash,
+                    &i64::from(row.attempts_left),
+                    &row.expires_at,
+                    &row.long_term,
+                    &row.label,
+                    &row.created,
+                    &row.direct,
                 ],
             )?;
             match &row.owner_key {
-                Some(k) => tx.execute(
-                    "INSERT INTO shl_owner_keys (link, sealed) VALUES (?1, ?2)
-                     ON CONFLICT (link) DO UPDATE SET sealed = ?2",
-                    params![&row.id[..], k],
+                Some(k) => tx.exec(
+                    "INSERT INTO shl_owner_keys (link, sealed) VALUES ($1, $2)
+                     ON CONFLICT (link) DO UPDATE SET sealed = $2",
+                    &[&row.id, k],
                 )?,
-                None => tx.execute("DELETE FROM shl_owner_keys WHERE link = ?1", [&row.id[..]])?,
+                None => tx.exec("DELETE FROM shl_owner_keys WHERE link = $1", &[&row.id])?,
             };
-            shl_replace_files(&tx, &row.id, &row.files)?;
-            tx.commit()?;
+            shl_replace_files(tx, &row.id, &row.files)?;
             Ok(outcome)
         })
     }
@@ -987,64 +1001,48 @@ impl RelayStore for LocalStore {
         files: Vec<(String, String)>,
         now: u64,
     ) -> StoreFuture<'static, ShlPut> {
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let link: Option<([u8; 32], Option<i64>, bool)> = tx
-                .query_row(
-                    "SELECT owner, expires_at, long_term FROM shl_links WHERE id = ?1",
-                    [&id[..]],
-                    |r| Ok((arr32(r.get(0)?)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
+        meta(&self.meta, move |tx| {
+            let link = tx.row(
+                "SELECT owner, expires_at, long_term FROM shl_links WHERE id = $1",
+                &[&id],
+            )?;
+            let link: Option<([u8; 32], Option<u64>, bool)> = match link {
+                Some(r) => Some((r.get(0)?, r.get(1)?, r.get(2)?)),
+                None => None,
+            };
             match link {
                 None => return Ok(ShlPut::Gone),
                 Some((o, _, _)) if o != owner => return Ok(ShlPut::NotOwner),
                 // A snapshot (`finalized`) never changes.
                 Some((_, _, false)) => return Ok(ShlPut::Gone),
-                Some((_, Some(e), _)) if e as u64 <= now => return Ok(ShlPut::Gone),
+                Some((_, Some(e), _)) if e <= now => return Ok(ShlPut::Gone),
                 Some(_) => {}
             }
-            if shl_over_bytes(&tx, &owner, &id, &files)? {
+            if shl_over_bytes(tx, &owner, &id, &files)? {
                 return Ok(ShlPut::OverQuota);
             }
-            shl_replace_files(&tx, &id, &files)?;
-            tx.commit()?;
+            shl_replace_files(tx, &id, &files)?;
             Ok(ShlPut::Replaced)
         })
     }
 
     fn shl_gate(&self, id: [u8; 32], now: u64, take: bool) -> StoreFuture<'static, ShlGate> {
-        meta(&self.meta, move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            type Row = (
-                Option<Vec<u8>>,
-                Option<Vec<u8>>,
-                i64,
-                Option<i64>,
-                Vec<u8>,
-                bool,
-            );
-            let row: Option<Row> = tx
-                .query_row(
-                    "SELECT passcode_salt, passcode_hash, attempts_left, expires_at, owner, direct
-                     FROM shl_links WHERE id = ?1",
-                    [&id[..]],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((salt, hash, left, expires, owner, direct)) = row else {
+        meta(&self.meta, move |tx| {
+            let Some(row) = tx.row(
+                "SELECT passcode_salt, passcode_hash, attempts_left, expires_at, owner, direct
+                 FROM shl_links WHERE id = $1",
+                &[&id],
+            )?
+            else {
                 return Ok(ShlGate::Gone);
             };
-            if expires.is_some_and(|e| e as u64 <= now) {
+            let salt: Option<[u8; 16]> = row.get(0)?;
+            let hash: Option<[u8; 32]> = row.get(1)?;
+            let left: i64 = row.get(2)?;
+            let expires: Option<u64> = row.get(3)?;
+            let owner: [u8; 32] = row.get(4)?;
+            let direct: bool = row.get(5)?;
+            if expires.is_some_and(|e| e <= now) {
                 return Ok(ShlGate::Gone);
             }
             let (Some(salt), Some(hash)) = (salt, hash) else {
@@ -1056,33 +1054,29 @@ impl RelayStore for LocalStore {
                 return Ok(ShlGate::Gone);
             }
             if take {
-                tx.execute(
-                    "UPDATE shl_links SET attempts_left = attempts_left - 1 WHERE id = ?1",
-                    [&id[..]],
+                // The count read above and this decrement are one
+                // transaction: parallel requests, on any relay process,
+                // never get more attempts than are left.
+                tx.exec(
+                    "UPDATE shl_links SET attempts_left = attempts_left - 1 WHERE id = $1",
+                    &[&id],
                 )?;
-                tx.commit()?;
             }
-            let bad = || {
-                rusqlite::Error::InvalidColumnType(
-                    0,
-                    "passcode".into(),
-                    rusqlite::types::Type::Blob,
-                )
-            };
+            let left = if take { left - 1 } else { left.max(0) };
             Ok(ShlGate::Passcode {
-                owner: owner.try_into().map_err(|_| bad())?,
-                salt: salt.try_into().map_err(|_| bad())?,
-                hash: hash.try_into().map_err(|_| bad())?,
-                left: (if take { left - 1 } else { left.max(0) }) as u32,
+                owner,
+                salt,
+                hash,
+                left: u32::try_from(left).unwrap_or(0),
             })
         })
     }
 
     fn shl_refund(&self, id: [u8; 32]) -> StoreFuture<'static, ()> {
-        meta(&self.meta, move |c| {
-            c.execute(
-                "UPDATE shl_links SET attempts_left = attempts_left + 1 WHERE id = ?1",
-                [&id[..]],
+        meta(&self.meta, move |tx| {
+            tx.exec(
+                "UPDATE shl_links SET attempts_left = attempts_left + 1 WHERE id = $1",
+                &[&id],
             )?;
             Ok(())
         })
@@ -1096,41 +1090,35 @@ impl RelayStore for LocalStore {
         embed_max: u64,
         location_until: u64,
     ) -> StoreFuture<'static, Option<(bool, Vec<ShlFileOut>)>> {
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let link: Option<(bool, Option<i64>)> = tx
-                .query_row(
-                    "SELECT long_term, expires_at FROM shl_links WHERE id = ?1",
-                    [&id[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((long_term, expires)) = link else {
+        meta(&self.meta, move |tx| {
+            let Some(link) = tx.row(
+                "SELECT long_term, expires_at FROM shl_links WHERE id = $1",
+                &[&id],
+            )?
+            else {
                 return Ok(None);
             };
-            if expires.is_some_and(|e| e as u64 <= now) {
+            let (long_term, expires): (bool, Option<u64>) = (link.get(0)?, link.get(1)?);
+            if expires.is_some_and(|e| e <= now) {
                 return Ok(None);
             }
-            tx.execute(
-                "DELETE FROM shl_locations WHERE expires <= ?1",
-                [now as i64],
+            tx.exec("DELETE FROM shl_locations WHERE expires <= $1", &[&now])?;
+            let files = tx.rows(
+                "SELECT seq, content_type, jwe FROM shl_files WHERE link = $1 ORDER BY seq",
+                &[&id],
             )?;
-            let files: Vec<(i64, String, String)> = {
-                let mut st = tx.prepare(
-                    "SELECT seq, content_type, jwe FROM shl_files WHERE link = ?1 ORDER BY seq",
-                )?;
-                let rows = st.query_map([&id[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                rows.collect::<Result<_, _>>()?
-            };
             let mut out = Vec::with_capacity(files.len());
-            for (seq, ct, jwe) in files {
+            for f in files {
+                let (seq, ct, jwe): (i64, String, String) = (f.get(0)?, f.get(1)?, f.get(2)?);
                 if jwe.len() as u64 <= embed_max {
                     out.push(ShlFileOut::Embedded(ct, jwe));
                 } else {
+                    // Drawn anew if the transaction runs again: only the
+                    // tokens of the run that commits are handed out.
                     let token: [u8; 32] = random_bytes(&mut os_rng());
-                    tx.execute(
-                        "INSERT INTO shl_locations (token, link, seq, expires) VALUES (?1, ?2, ?3, ?4)",
-                        params![&token[..], &id[..], seq, location_until as i64],
+                    tx.exec(
+                        "INSERT INTO shl_locations (token, link, seq, expires) VALUES ($1, $2, $3, $4)",
+                        &[&token, &id, &seq, &location_until],
                     )?;
                     out.push(ShlFileOut::Location(ct, token));
                 }
@@ -1139,96 +1127,90 @@ impl RelayStore for LocalStore {
             // name adds nothing but its count. Past the kept number of
             // names, new ones are counted together under '' (never a
             // recipient: blank ones are refused), so none is pushed out.
-            let known: bool = tx.query_row(
-                "SELECT COUNT(*) FROM shl_recipients WHERE link = ?1 AND recipient = ?2",
-                params![&id[..], recipient],
-                |r| r.get::<_, i64>(0).map(|n| n > 0),
-            )?;
-            let names: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM shl_recipients WHERE link = ?1 AND recipient != ''",
-                [&id[..]],
-                |r| r.get(0),
-            )?;
-            let logged = if known || names < SHL_RECIPIENTS_KEPT {
-                recipient
+            let known: i64 = tx
+                .one(
+                    "SELECT COUNT(*) FROM shl_recipients WHERE link = $1 AND recipient = $2",
+                    &[&id, &recipient],
+                )?
+                .get(0)?;
+            let names: i64 = tx
+                .one(
+                    "SELECT COUNT(*) FROM shl_recipients WHERE link = $1 AND recipient != ''",
+                    &[&id],
+                )?
+                .get(0)?;
+            let logged = if known > 0 || names < SHL_RECIPIENTS_KEPT {
+                recipient.clone()
             } else {
                 String::new()
             };
-            tx.execute(
+            tx.exec(
                 "INSERT INTO shl_recipients (link, recipient, count, first, last)
-                 VALUES (?1, ?2, 1, ?3, ?3)
-                 ON CONFLICT (link, recipient) DO UPDATE SET count = count + 1,
-                     last = MAX(last, ?3)",
-                params![&id[..], logged, now as i64],
+                 VALUES ($1, $2, 1, $3, $3)
+                 ON CONFLICT (link, recipient) DO UPDATE SET count = shl_recipients.count + 1,
+                     last = CASE WHEN shl_recipients.last > $3 THEN shl_recipients.last ELSE $3 END",
+                &[&id, &logged, &now],
             )?;
-            tx.commit()?;
             Ok(Some((long_term, out)))
         })
     }
 
     fn shl_location(&self, token: [u8; 32], now: u64) -> StoreFuture<'static, Option<String>> {
-        meta(&self.meta, move |c| {
-            c.query_row(
+        meta(&self.meta, move |tx| {
+            tx.value(
                 "SELECT f.jwe FROM shl_locations l
                  JOIN shl_files f ON f.link = l.link AND f.seq = l.seq
                  JOIN shl_links k ON k.id = l.link
-                 WHERE l.token = ?1 AND l.expires > ?2
-                   AND (k.expires_at IS NULL OR k.expires_at > ?2)",
-                params![&token[..], now as i64],
-                |r| r.get(0),
+                 WHERE l.token = $1 AND l.expires > $2
+                   AND (k.expires_at IS NULL OR k.expires_at > $2)",
+                &[&token, &now],
             )
-            .optional()
         })
     }
 
     fn shl_list(&self, owner: [u8; 32]) -> StoreFuture<'static, Vec<ShlListing>> {
-        meta(&self.meta, move |c| {
-            let mut st = c.prepare(
-                "SELECT id, label, expires_at, long_term, passcode_hash IS NOT NULL,
+        meta(&self.meta, move |tx| {
+            let rows = tx.rows(
+                "SELECT id, label, expires_at, long_term,
+                     CASE WHEN passcode_hash IS NULL THEN 0 ELSE 1 END,
                      attempts_left, created,
                      (SELECT COUNT(*) FROM shl_files f WHERE f.link = shl_links.id),
                      (SELECT sealed FROM shl_owner_keys k WHERE k.link = shl_links.id),
                      direct
-                 FROM shl_links WHERE owner = ?1 ORDER BY created, id",
+                 FROM shl_links WHERE owner = $1 ORDER BY created, id",
+                &[&owner],
             )?;
-            let rows = st.query_map([&owner[..]], |r| {
-                let id = arr32(r.get(0)?)?;
-                Ok((
-                    id,
-                    ShlListing {
-                        id: sesphr_client::shl::b64url_encode(&id),
-                        label: r.get(1)?,
-                        expires_at: r.get::<_, Option<i64>>(2)?.map(|e| e as u64),
-                        long_term: r.get(3)?,
-                        passcode: r.get(4)?,
-                        attempts_left: r.get::<_, i64>(5)?.max(0) as u32,
-                        created: r.get::<_, i64>(6)? as u64,
-                        files: r.get::<_, i64>(7)? as u32,
-                        direct: r.get(9)?,
-                        retrievals: Vec::new(),
-                        other_recipients: None,
-                        owner_key: r
-                            .get::<_, Option<Vec<u8>>>(8)?
-                            .map(|k| sesphr_client::shl::b64url_encode(&k)),
-                    },
-                ))
-            })?;
-            let mut links: Vec<([u8; 32], ShlListing)> = rows.collect::<Result<_, _>>()?;
-            let mut st = c.prepare(
-                "SELECT recipient, count, first, last FROM shl_recipients WHERE link = ?1
-                 ORDER BY first, recipient",
-            )?;
-            for (id, l) in links.iter_mut() {
-                let rows = st.query_map(params![&id[..]], |r| {
-                    Ok(ShlRetrieval {
-                        recipient: r.get(0)?,
-                        count: r.get::<_, i64>(1)? as u64,
-                        first: r.get::<_, i64>(2)? as u64,
-                        last: r.get::<_, i64>(3)? as u64,
-                    })
-                })?;
-                for row in rows {
-                    let row = row?;
+            let mut links = Vec::with_capacity(rows.len());
+            for r in rows {
+                let id: [u8; 32] = r.get(0)?;
+                let mut l = ShlListing {
+                    id: sesphr_client::shl::b64url_encode(&id),
+                    label: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    long_term: r.get(3)?,
+                    passcode: r.get(4)?,
+                    attempts_left: u32::try_from(r.get::<i64>(5)?.max(0)).unwrap_or(u32::MAX),
+                    created: r.get(6)?,
+                    files: u32::try_from(r.get::<u64>(7)?).unwrap_or(u32::MAX),
+                    direct: r.get(9)?,
+                    retrievals: Vec::new(),
+                    other_recipients: None,
+                    owner_key: r
+                        .get::<Option<Vec<u8>>>(8)?
+                        .map(|k| sesphr_client::shl::b64url_encode(&k)),
+                };
+                let log = tx.rows(
+                    "SELECT recipient, count, first, last FROM shl_recipients WHERE link = $1
+                     ORDER BY first, recipient",
+                    &[&id],
+                )?;
+                for row in log {
+                    let row = ShlRetrieval {
+                        recipient: row.get(0)?,
+                        count: row.get(1)?,
+                        first: row.get(2)?,
+                        last: row.get(3)?,
+                    };
                     if row.recipient.is_empty() {
                         l.other_recipients = Some(ShlOthers {
                             count: row.count,
@@ -1239,17 +1221,17 @@ impl RelayStore for LocalStore {
                         l.retrievals.push(row);
                     }
                 }
+                links.push(l);
             }
-            Ok(links.into_iter().map(|(_, l)| l).collect())
+            Ok(links)
         })
     }
 
     fn shl_delete(&self, owner: [u8; 32], id: [u8; 32]) -> StoreFuture<'static, bool> {
-        meta(&self.meta, move |c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
-                "DELETE FROM shl_links WHERE id = ?1 AND owner = ?2",
-                params![&id[..], &owner[..]],
+        meta(&self.meta, move |tx| {
+            let n = tx.exec(
+                "DELETE FROM shl_links WHERE id = $1 AND owner = $2",
+                &[&id, &owner],
             )?;
             if n == 1 {
                 for t in [
@@ -1258,16 +1240,17 @@ impl RelayStore for LocalStore {
                     "shl_recipients",
                     "shl_owner_keys",
                 ] {
-                    tx.execute(&format!("DELETE FROM {t} WHERE link = ?1"), [&id[..]])?;
+                    tx.exec(&format!("DELETE FROM {t} WHERE link = $1"), &[&id])?;
                 }
             }
-            tx.commit()?;
             Ok(n == 1)
         })
     }
 
     fn state_get(&self, owner: [u8; 32], slot: String) -> StoreFuture<'static, Option<Vec<u8>>> {
-        meta(&self.meta, move |c| super::state::sql_get(c, owner, slot))
+        meta(&self.meta, move |tx| {
+            super::state::sql_get(tx, &owner, &slot)
+        })
     }
 
     fn state_put(
@@ -1277,8 +1260,8 @@ impl RelayStore for LocalStore {
         version: u64,
         bytes: Vec<u8>,
     ) -> StoreFuture<'static, super::state::StatePut> {
-        meta(&self.meta, move |c| {
-            super::state::sql_put(c, owner, slot, version, bytes)
+        meta(&self.meta, move |tx| {
+            super::state::sql_put(tx, &owner, &slot, version, &bytes)
         })
     }
 }
@@ -1286,35 +1269,36 @@ impl RelayStore for LocalStore {
 /// Whether `owner`'s links would hold more than [`SHL_BYTES_PER_OWNER`] of
 /// files with `files` as link `id`'s (its current files not counted).
 fn shl_over_bytes(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Tx,
     owner: &[u8; 32],
     id: &[u8; 32],
     files: &[(String, String)],
-) -> rusqlite::Result<bool> {
-    let others: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(length(f.content_type) + length(f.jwe)), 0)
-         FROM shl_files f JOIN shl_links k ON f.link = k.id
-         WHERE k.owner = ?1 AND k.id != ?2",
-        rusqlite::params![&owner[..], &id[..]],
-        |r| r.get(0),
-    )?;
+) -> Result<bool, DbError> {
+    let others: i64 = tx
+        .one(
+            "SELECT COALESCE(CAST(SUM(length(f.content_type) + length(f.jwe)) AS BIGINT), 0)
+             FROM shl_files f JOIN shl_links k ON f.link = k.id
+             WHERE k.owner = $1 AND k.id != $2",
+            &[owner, id],
+        )?
+        .get(0)?;
     let new: u64 = files.iter().map(|(t, j)| (t.len() + j.len()) as u64).sum();
-    Ok(others.max(0) as u64 + new > SHL_BYTES_PER_OWNER)
+    Ok(u64::try_from(others.max(0)).unwrap_or(0) + new > SHL_BYTES_PER_OWNER)
 }
 
 /// Replaces a link's files in `tx`; the locations handed out for the old
 /// ones stop working.
 fn shl_replace_files(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Tx,
     id: &[u8; 32],
     files: &[(String, String)],
-) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM shl_files WHERE link = ?1", [&id[..]])?;
-    tx.execute("DELETE FROM shl_locations WHERE link = ?1", [&id[..]])?;
+) -> Result<(), DbError> {
+    tx.exec("DELETE FROM shl_files WHERE link = $1", &[id])?;
+    tx.exec("DELETE FROM shl_locations WHERE link = $1", &[id])?;
     for (seq, (ct, jwe)) in files.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO shl_files (link, seq, content_type, jwe) VALUES (?1, ?2, ?3, ?4)",
-            params![&id[..], seq as i64, ct, jwe],
+        tx.exec(
+            "INSERT INTO shl_files (link, seq, content_type, jwe) VALUES ($1, $2, $3, $4)",
+            &[id, &(seq as u64), ct, jwe],
         )?;
     }
     Ok(())
@@ -1324,6 +1308,7 @@ fn shl_replace_files(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use rusqlite::{params, Connection};
 
     #[tokio::test]
     async fn an_old_retrieval_log_is_folded_per_recipient_on_open() {
