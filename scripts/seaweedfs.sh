@@ -12,7 +12,8 @@
 #         SEAWEED_PID=…  AWS_ENDPOINT_URL=http://127.0.0.1:PORT  SEAWEED_BUCKET=…
 #       Its log is DIR/weed.log. The access key and secret are the ones in
 #       AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default: fixed test values,
-#       loopback only). Stop it with `kill $SEAWEED_PID`.
+#       loopback only). Stop it with `kill $SEAWEED_PID` (it takes a few
+#       seconds to exit; `kill -9` if it is still there after 10 s).
 #
 # The Rust tests start their own through `sesphr_testkit::seaweed::SeaweedFs`
 # (same command line), so nothing here is needed to run them but `install`.
