@@ -24,9 +24,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 tmp=$(mktemp -d)
 relay_pid='' weed_pid=''
+# Stops weed (not this shell's child: scripts/seaweedfs.sh started it):
+# TERM, then KILL if it is still there after 10 s.
+stop_weed() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
 cleanup() {
   [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null || true
-  [ -n "$weed_pid" ] && kill "$weed_pid" 2>/dev/null || true
+  [ -n "$weed_pid" ] && stop_weed "$weed_pid"
   wait 2>/dev/null || true
   rm -rf "$tmp"
 }
@@ -72,8 +79,9 @@ export AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID=sesphr-test AWS_SECRET_ACCESS_KEY=sesp
 run "s3://$SEAWEED_BUCKET/relay" "$tmp/s3"
 read -r s_put s_get s_rss < "$tmp/result"
 w_rss=$(peak_kib "$weed_pid")
-kill "$weed_pid"; wait "$weed_pid" 2>/dev/null || true
+stop_weed "$weed_pid"
 weed_pid=''
+
 
 python3 - "$mib" "$bytes" "$f_put" "$f_get" "$f_rss" "$s_put" "$s_get" "$s_rss" "$w_rss" <<'PY'
 import sys

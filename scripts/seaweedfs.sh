@@ -12,7 +12,8 @@
 #         SEAWEED_PID=…  AWS_ENDPOINT_URL=http://127.0.0.1:PORT  SEAWEED_BUCKET=…
 #       Its log is DIR/weed.log. The access key and secret are the ones in
 #       AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default: fixed test values,
-#       loopback only). Stop it with `kill $SEAWEED_PID`.
+#       loopback only). Stop it with `kill $SEAWEED_PID` (it takes a few
+#       seconds to exit; `kill -9` if it is still there after 10 s).
 #
 # The Rust tests start their own through `sesphr_testkit::seaweed::SeaweedFs`
 # (same command line), so nothing here is needed to run them but `install`.
@@ -66,8 +67,8 @@ start() {
   mkdir -p "$dir/data"
   dir=$(cd "$dir" && pwd)
   read -r master master_g volume volume_g filer filer_g s3 s3_g admin admin_g < <(free_ports)
-  AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-sesphr-test} \
-  AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-sesphr-test-secret} \
+  local key=${AWS_ACCESS_KEY_ID:-sesphr-test} secret=${AWS_SECRET_ACCESS_KEY:-sesphr-test-secret}
+  AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret \
     nohup "$weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
       -master.telemetry=false -admin.ui=false -webdav=false \
       -s3.port.iceberg=0 -s3.port.lance=0 -bucket="$bucket" \
@@ -78,14 +79,15 @@ start() {
       -admin.port="$admin" -admin.port.grpc="$admin_g" \
       > "$dir/weed.log" 2>&1 < /dev/null &
   local pid=$!
-  # Up when S3 answers and the bucket exists (an unsigned request is 403
-  # from a live S3 endpoint; HEAD of the bucket names it).
+  # Up when a signed HEAD of the bucket is 200: S3 answers, and the bucket
+  # (made a moment after S3 starts) exists.
   for _ in $(seq 1 300); do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "weed exited; its log:"; tail -20 "$dir/weed.log" >&2; exit 1
     fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$s3/$bucket" || true)
-    if [ "$code" = 403 ] || [ "$code" = 200 ]; then
+    code=$(curl -s -o /dev/null -w '%{http_code}' -I --aws-sigv4 "aws:amz:us-east-1:s3" \
+      --user "$key:$secret" "http://127.0.0.1:$s3/$bucket" || true)
+    if [ "$code" = 200 ]; then
       echo "SEAWEED_PID=$pid"
       echo "AWS_ENDPOINT_URL=http://127.0.0.1:$s3"
       echo "SEAWEED_BUCKET=$bucket"
