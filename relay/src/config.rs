@@ -166,6 +166,9 @@ pub struct Config {
     /// the system clock (a manual clock in tests, or a sped-up one from
     /// `--test-only-emergency-clock-speedup`). `None` in every deployment.
     pub test_only_emergency_clock: Option<EmergencyClock>,
+    /// Where the SRS keeps its state (`--srs-db`): `None`, the SQLite file
+    /// `srs/srs.sqlite3` in the data directory.
+    pub srs_db: Option<crate::db::DbLocation>,
 }
 
 /// A replacement clock for emergency waits (ms), for tests only.
@@ -194,6 +197,7 @@ impl Config {
             test_only_emergency_clock: None,
             public_url: None,
             trusted_proxy: None,
+            srs_db: None,
         }
     }
 }

@@ -15,7 +15,6 @@ use crate::http::json;
 use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
 use crate::relay::store::LocalStore;
 use crate::relay::{routes as relay_routes, Relay};
-use crate::srs::store::SqliteStore;
 use crate::srs::{routes as srs_routes, Srs};
 
 /// Whether a public URL names this machine (a development relay).
@@ -124,15 +123,11 @@ pub fn routes(
         let dir = config.data_dir.join("srs");
         std::fs::create_dir_all(&dir)?;
         let identity = crate::srs::identity::load_or_create(&dir.join("identity.seed"))?;
-        let store = SqliteStore::open(&dir.join("srs.sqlite3"))
-            .map_err(|e| StartError::Setup(e.to_string()))?;
-        let srs = Srs::new(
-            identity,
-            Arc::new(store),
-            config.replay_window_ms,
-            config.quotas,
-        )
-        .map_err(setup)?;
+        let at = config
+            .srs_db
+            .clone()
+            .unwrap_or_else(|| crate::db::DbLocation::Sqlite(dir.join("srs.sqlite3")));
+        let srs = Srs::open(identity, &at, config.replay_window_ms, config.quotas)?;
         let srs = match &config.test_only_emergency_clock {
             Some(clock) => {
                 tracing::warn!("TEST ONLY: emergency waits run on a test clock");
