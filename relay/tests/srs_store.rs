@@ -12,7 +12,7 @@ use sesphr_client::identity::PartyId;
 use sesphr_client::record::{RecordId, SectionId};
 use sesphr_relay::db::{DbLocation, Engine};
 use sesphr_relay::srs::audit_writer::{AuditWriter, Outcome};
-use sesphr_relay::srs::store::{AuditWrite, Cas, GrantInsert, SqlStore, SrsStore};
+use sesphr_relay::srs::store::{Answers, AuditWrite, Cas, GrantInsert, SqlStore, SrsStore};
 use sesphr_testkit::pg::Postgres;
 use sesphr_testkit::world::identity;
 
@@ -179,7 +179,11 @@ fn audit_batches_link_count_and_reopen_alike_on_both_engines() {
         // An answer on a grant that no longer answers is not stored.
         let gone = AuditWrite {
             nonce: Some(([120; 16], sesphr_relay::now_ms())),
-            answers: Some((a, [42; 16], None)),
+            answers: Some(Answers {
+                record: a,
+                grant_id: [42; 16],
+                emergency: None,
+            }),
         };
         assert!(matches!(
             w.append(entry(a, 10), gone).unwrap(),

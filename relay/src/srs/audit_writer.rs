@@ -170,7 +170,7 @@ fn run(
             Err(_) => return fail(batch, "poisoned audit lock"),
         };
         let mut sync = Tree {
-            log: &mut *log,
+            log: &mut log,
             entries: &entries,
             linked: Vec::new(),
         };

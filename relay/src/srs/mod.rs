@@ -625,12 +625,10 @@ impl Srs {
             let decision = outcome.as_ref().err().copied().unwrap_or(Decision::Allowed);
             let write = AuditWrite {
                 nonce: Some((request.nonce, now)),
-                answers: outcome.is_ok().then(|| {
-                    (
-                        grant.record.0,
-                        grant.grant_id,
-                        grant.emergency_wait_ms.map(|w| (w, emergency_now)),
-                    )
+                answers: outcome.is_ok().then(|| store::Answers {
+                    record: grant.record.0,
+                    grant_id: grant.grant_id,
+                    emergency: grant.emergency_wait_ms.map(|w| (w, emergency_now)),
                 }),
             };
             match self

@@ -193,9 +193,20 @@ pub trait SrsStore: super::emergency::EmergencyStore + Send + Sync {
 pub struct AuditWrite {
     /// The request nonce and when it was seen.
     pub nonce: Option<([u8; 16], u64)>,
-    /// An answer's grant: `(record, grant id)` and, for an emergency
-    /// grant, `(wait, emergency clock when it was decided)`.
-    pub answers: Option<([u8; 32], [u8; 16], Option<(u64, u64)>)>,
+    /// For an answer: the grant that must still answer when it is stored.
+    pub answers: Option<Answers>,
+}
+
+/// The grant an answer was decided on.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    /// Its record.
+    pub record: [u8; 32],
+    /// Its id.
+    pub grant_id: [u8; 16],
+    /// An emergency grant: its wait and the emergency clock when the answer
+    /// was decided (ms).
+    pub emergency: Option<(u64, u64)>,
 }
 
 /// What became of one item of a batch.
@@ -512,8 +523,8 @@ impl SrsStore for SqlStore {
             db::nonces::forget(tx, forget_before)?;
             let mut fate = Vec::with_capacity(items.len());
             for item in items {
-                if let Some((record, grant_id, wait)) = &item.answers {
-                    if !still_answers(tx, record, grant_id, *wait)? {
+                if let Some(a) = &item.answers {
+                    if !still_answers(tx, &a.record, &a.grant_id, a.emergency)? {
                         fate.push(Appended::Moved);
                         continue;
                     }
