@@ -236,11 +236,20 @@ async fn reencrypt_rate(url: &str, rate: f64, secs: f64) -> Res<()> {
 async fn reencrypt(url: &str, n: usize, concurrency: usize) -> Res<()> {
     let requests = prepared(url, n).await?;
     let queue = Arc::new(tokio::sync::Mutex::new(requests));
-    let endpoint = reencrypt_endpoint(url);
+    // With SESPHR_LOADGEN_SRS_ALSO=URL[,URL…] (other SRS processes on the
+    // same database and seed), the clients take the endpoints in turn.
+    let mut endpoints = vec![reencrypt_endpoint(url)];
+    if let Ok(also) = std::env::var("SESPHR_LOADGEN_SRS_ALSO") {
+        endpoints.extend(
+            also.split(',')
+                .filter(|u| !u.is_empty())
+                .map(|u| format!("{u}/srs/v1/reencrypt")),
+        );
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (queue, endpoint) = (queue.clone(), endpoint.clone());
+    for k in 0..concurrency {
+        let (queue, endpoint) = (queue.clone(), endpoints[k % endpoints.len()].clone());
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut lat = Vec::new();

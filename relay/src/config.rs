@@ -173,6 +173,9 @@ pub struct Config {
     /// file `relay/meta.sqlite3` in the data directory; a PostgreSQL
     /// database may be shared by several relay processes.
     pub relay_db: Option<crate::db::DbLocation>,
+    /// Where the SRS keeps its state (`--srs-db`): `None`, the SQLite file
+    /// `srs/srs.sqlite3` in the data directory.
+    pub srs_db: Option<crate::db::DbLocation>,
 }
 
 /// A replacement clock for emergency waits (ms), for tests only.
@@ -203,6 +206,7 @@ impl Config {
             public_url: None,
             trusted_proxy: None,
             relay_db: None,
+            srs_db: None,
         }
     }
 }

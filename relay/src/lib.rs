@@ -11,9 +11,9 @@
 //!
 //! Layers: [`config`] (what a process runs, its limits and quotas) →
 //! [`http`] (errors, tokens, rate limits, the listener, body deadlines) and
-//! [`db`] (one SQL layer over SQLite and PostgreSQL: what both stores are
-//! written against) and [`sqlite`] (what both stores share: the spent
-//! nonces) → the two services, which never import each
+//! [`db`] (one SQL layer over SQLite and PostgreSQL that both stores are
+//! written against, with the spent nonces they share) and [`ops`]
+//! (metrics, logs, health) → the two services, which never import each
 //! other → [`server`], which composes the configured services and serves
 //! them: [`server::run`] on a listener until a shutdown future resolves.
 
@@ -24,7 +24,6 @@ pub mod migrate;
 pub mod ops;
 pub mod relay;
 pub mod server;
-pub mod sqlite;
 pub mod srs;
 
 pub use config::{Config, EmergencyClock, Limits, Quotas, Services, StartError};

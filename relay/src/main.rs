@@ -30,6 +30,11 @@ struct Common {
     /// Largest blob accepted, in bytes.
     #[arg(long, env = "SESPHR_MAX_BLOB_BYTES", default_value_t = 4 << 30)]
     max_blob_bytes: u64,
+    /// Where the SRS keeps its state: `sqlite` (the default: srs/srs.sqlite3
+    /// in the data directory), an SQLite file path, or a PostgreSQL URL
+    /// postgres://user:password@host/db (several SRS processes may share one).
+    #[arg(long, env = "SESPHR_SRS_DB")]
+    srs_db: Option<String>,
     /// Base URL of the SRS (relay only; `serve` uses its own), or several,
     /// comma-separated (SRS processes sharing one identity and database:
     /// requests are spread over them, and move on to the next only when no
@@ -210,6 +215,9 @@ enum AuditCommand {
         /// Where to write the export.
         #[arg(long)]
         out: PathBuf,
+        /// Where the SRS keeps its state (as `srs --srs-db`).
+        #[arg(long, env = "SESPHR_SRS_DB")]
+        srs_db: Option<String>,
     },
     /// Checks an export from its first entry to its largest head: every
     /// entry, every head's signature and root (so every pair of heads is
@@ -237,8 +245,12 @@ fn audit(cmd: AuditCommand) -> std::process::ExitCode {
         ExitCode::FAILURE
     };
     match cmd {
-        AuditCommand::Export { data_dir, out } => {
-            let bytes = match sesphr_relay::srs::export::export(&data_dir) {
+        AuditCommand::Export {
+            data_dir,
+            out,
+            srs_db,
+        } => {
+            let bytes = match sesphr_relay::srs::export::export(&data_dir, srs_db.as_deref()) {
                 Ok(b) => b,
                 Err(e) => return fail(e.to_string()),
             };
@@ -335,6 +347,9 @@ async fn main() -> std::process::ExitCode {
     config.max_blob_bytes = c.max_blob_bytes;
     config.blob_store = c.blob_store;
     config.srs_url = c.srs_url;
+    config.srs_db = c.srs_db.as_deref().map(|v| {
+        sesphr_relay::db::DbLocation::parse(Some(v), &config.data_dir.join("srs/srs.sqlite3"))
+    });
     config.trusted_proxy = c.trusted_proxy;
     config.www_dir = c.www_dir;
     config.pkg_dir = c.pkg_dir;

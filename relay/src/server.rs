@@ -15,7 +15,6 @@ use crate::ops::health::Readiness;
 use crate::relay::peer::{Forwarded, HttpPeer, PeerFuture, SrsPeer};
 use crate::relay::store::LocalStore;
 use crate::relay::{routes as relay_routes, Relay};
-use crate::srs::store::SqliteStore;
 use crate::srs::{routes as srs_routes, Srs};
 
 /// Whether a public URL names this machine (a development relay).
@@ -139,11 +138,21 @@ fn build(
         let dir = config.data_dir.join("srs");
         std::fs::create_dir_all(&dir)?;
         let identity = crate::srs::identity::load_or_create(&dir.join("identity.seed"))?;
-        let store = SqliteStore::open(&dir.join("srs.sqlite3"))
-            .map_err(|e| StartError::Setup(e.to_string()))?;
-        let store = crate::ops::srs_store(Arc::new(store), "sqlite", &mut ready);
-        let srs =
-            Srs::new(identity, store, config.replay_window_ms, config.quotas).map_err(setup)?;
+        let at = config
+            .srs_db
+            .clone()
+            .unwrap_or_else(|| crate::db::DbLocation::Sqlite(dir.join("srs.sqlite3")));
+        let backend = match at {
+            crate::db::DbLocation::Sqlite(_) => "sqlite",
+            crate::db::DbLocation::Postgres(_) => "postgres",
+        };
+        let srs = Srs::open(
+            identity,
+            &at,
+            |store| crate::ops::srs_store(store, backend, &mut ready),
+            config.replay_window_ms,
+            config.quotas,
+        )?;
         let srs = match &config.test_only_emergency_clock {
             Some(clock) => {
                 tracing::warn!("TEST ONLY: emergency waits run on a test clock");

@@ -472,12 +472,20 @@ impl MemoryLog {
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<MemoryLog> {
         let mut log = MemoryLog::default();
         for bytes in entries {
-            let entry = AuditEntry::from_bytes(bytes)?;
-            let leaf = merkle::leaf_hash(bytes);
-            log.chains.push(&entry, leaf)?;
-            log.tree.push(leaf);
+            log.push_stored(bytes)?;
         }
         Ok(log)
+    }
+
+    /// Appends an entry already stored (by another SRS process on the same
+    /// database), checking its link, signing nothing (`chain_broken`: it
+    /// does not follow its record's previous entry).
+    pub fn push_stored(&mut self, bytes: &[u8]) -> Result<()> {
+        let entry = AuditEntry::from_bytes(bytes)?;
+        let leaf = merkle::leaf_hash(bytes);
+        self.chains.push(&entry, leaf)?;
+        self.tree.push(leaf);
+        Ok(())
     }
 
     /// Links a batch of entries about to be appended in this order: each

@@ -17,7 +17,9 @@ use crate::relay::store::{
     ShlFileOut, ShlGate, ShlLinkRow, ShlListing, ShlPut, StoreFuture,
 };
 use crate::srs::emergency::{EmergencyStore, TrackRow};
-use crate::srs::store::{AuditWrite, Cas, GrantInsert, GrantRow, SrsStore, StoreError};
+use crate::srs::store::{
+    Appended, AuditSync, AuditWrite, Cas, GrantInsert, GrantRow, SrsStore, StoreError,
+};
 
 fn observe(store: &str, backend: &str, op: &str, started: Instant, failed: bool) {
     let m = metrics();
@@ -304,9 +306,10 @@ impl EmergencyStore for MeteredSrs {
         &self,
         record: &[u8; 32],
         grant_id: &[u8; 16],
+        expected: Option<&TrackRow>,
         row: &TrackRow,
-    ) -> Result<(), StoreError> {
-        self.op("put_track", |s| s.put_track(record, grant_id, row))
+    ) -> Result<bool, StoreError> {
+        self.op("put_track", |s| s.put_track(record, grant_id, expected, row))
     }
 }
 
@@ -393,12 +396,16 @@ impl SrsStore for MeteredSrs {
     }
     fn append_audit_batch(
         &self,
-        items: &[AuditWrite<'_>],
+        items: &[AuditWrite],
         forget_before: u64,
-    ) -> Result<u64, StoreError> {
+        sync: &mut dyn AuditSync,
+    ) -> Result<(u64, Vec<Appended>), StoreError> {
         self.op("append_audit_batch", |s| {
-            s.append_audit_batch(items, forget_before)
+            s.append_audit_batch(items, forget_before, sync)
         })
+    }
+    fn audit_since(&self, from: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.op("audit_since", |s| s.audit_since(from))
     }
     fn nonces_since(&self, since: u64) -> Result<Vec<([u8; 16], u64)>, StoreError> {
         self.op("nonces_since", |s| s.nonces_since(since))

@@ -5,10 +5,20 @@
 //! sync rate, so requests hand their entry (and the nonce they spent) to one
 //! writer thread, which commits everything that arrived while the previous
 //! commit was syncing in a single transaction, then appends the entries to the
-//! in-memory tree in index order and returns each its signed receipt. It is
-//! also the one place entries are ordered, so it links each to the previous
-//! entry about the same record before storing it. A lone
+//! in-memory tree in index order and returns each its signed receipt. A lone
 //! request is committed at once: batching adds no waiting, only sharing.
+//!
+//! Several SRS processes may append to one database
+//! ([`super::store`]): the append transaction holds the log's lock, first
+//! brings this process's tree up to date with what the others appended,
+//! then links each entry to the previous entry about the same record in
+//! that one database order, and stores the batch after them. The tree's
+//! mutex is held from the catch-up through the in-memory append, so the
+//! heads and proofs this process signs always cover a prefix of the one
+//! stored log. An item whose nonce another process already spent is a
+//! replay, and an answer whose grant was revoked (or emergency grant closed)
+//! by a change that came first is stored by nobody: its request decides
+//! again.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -16,17 +26,30 @@ use std::sync::{Arc, Mutex};
 use sesphr_client::audit::{AuditEntry, InclusionReceipt, MemoryLog};
 use sesphr_client::identity::Identity;
 
-use super::store::{AuditWrite, SrsStore};
+use super::store::{Appended, AuditSync, AuditWrite, SrsStore, StoreError};
 use crate::http::error::ApiError;
 use crate::now_ms;
 
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// What became of an appended entry.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stored; its receipt.
+    Stored(Box<InclusionReceipt>),
+    /// Its request nonce was already spent (by another process): nothing
+    /// stored, the request is a replay.
+    Replay,
+    /// Its grant no longer answers (a revocation or an emergency change
+    /// came first): nothing stored, decide again.
+    Moved,
+}
+
 struct Pending {
     entry: AuditEntry,
-    nonce: Option<([u8; 16], u64)>,
-    reply: SyncSender<Result<InclusionReceipt, String>>,
+    write: AuditWrite,
+    reply: SyncSender<Result<Outcome, String>>,
 }
 
 /// The handle requests append through.
@@ -56,18 +79,15 @@ impl AuditWriter {
         Ok(AuditWriter { tx })
     }
 
-    /// Appends `entry` durably (with the request nonce it spent) and returns
-    /// its receipt. Blocks until the batch holding it is committed.
-    pub fn append(
-        &self,
-        entry: AuditEntry,
-        nonce: Option<([u8; 16], u64)>,
-    ) -> Result<InclusionReceipt, ApiError> {
+    /// Appends `entry` durably (with the request nonce it spent and, for
+    /// an answer, the grant that must still answer) and says what became
+    /// of it. Blocks until the batch holding it is committed.
+    pub fn append(&self, entry: AuditEntry, write: AuditWrite) -> Result<Outcome, ApiError> {
         let (reply, answer) = sync_channel(1);
         self.tx
             .send(Pending {
                 entry,
-                nonce,
+                write,
                 reply,
             })
             .map_err(|_| ApiError::internal("the audit writer stopped"))?;
@@ -75,6 +95,54 @@ impl AuditWriter {
             .recv()
             .map_err(|_| ApiError::internal("the audit writer stopped"))?
             .map_err(ApiError::internal)
+    }
+}
+
+/// Brings `log` up to date with the entries stored past its size (by other
+/// processes), in order.
+pub fn catch_up(store: &dyn SrsStore, log: &mut MemoryLog) -> Result<(), StoreError> {
+    for bytes in store.audit_since(log.len() as u64)? {
+        log.push_stored(&bytes).map_err(|e| {
+            StoreError::new(format!("the stored audit log does not check out: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// The writer's tree during one append transaction.
+struct Tree<'a> {
+    log: &'a mut MemoryLog,
+    entries: &'a [AuditEntry],
+    linked: Vec<AuditEntry>,
+}
+
+impl AuditSync for Tree<'_> {
+    fn size(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    fn caught_up(&mut self, entries: &[Vec<u8>]) -> Result<(), StoreError> {
+        for bytes in entries {
+            self.log.push_stored(bytes).map_err(|e| {
+                StoreError::new(format!("the stored audit log does not check out: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, keep: &[bool]) -> Vec<([u8; 32], Vec<u8>)> {
+        let mut chosen: Vec<AuditEntry> = self
+            .entries
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(e, _)| e.clone())
+            .collect();
+        // Linked before they are stored: the stored bytes are the leaves.
+        self.log.link(&mut chosen);
+        let out = chosen.iter().map(|e| (e.record.0, e.to_bytes())).collect();
+        self.linked = chosen;
+        out
     }
 }
 
@@ -93,50 +161,55 @@ fn run(
                 Err(_) => break,
             }
         }
-        // Linked before they are stored: the stored bytes are the leaves.
-        // Only this thread appends, so the chains cannot move meanwhile.
-        let mut entries: Vec<AuditEntry> = batch.iter().map(|p| p.entry.clone()).collect();
-        match log.lock() {
-            Ok(log) => log.link(&mut entries),
+        let entries: Vec<AuditEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+        let writes: Vec<AuditWrite> = batch.iter().map(|p| p.write.clone()).collect();
+        // Held from the catch-up to the in-memory append: nobody signs a
+        // head between the commit and the tree catching up with it.
+        let mut log = match log.lock() {
+            Ok(log) => log,
             Err(_) => return fail(batch, "poisoned audit lock"),
-        }
-        for (p, e) in batch.iter_mut().zip(entries) {
-            p.entry = e;
-        }
-        let encoded: Vec<Vec<u8>> = batch.iter().map(|p| p.entry.to_bytes()).collect();
-        let writes: Vec<AuditWrite<'_>> = batch
-            .iter()
-            .zip(&encoded)
-            .map(|(p, e)| AuditWrite {
-                record: &p.entry.record.0,
-                entry: e,
-                nonce: p.nonce,
-            })
-            .collect();
-        let committed = store.append_audit_batch(&writes, now_ms().saturating_sub(forget_ms));
+        };
+        let mut sync = Tree {
+            log: &mut log,
+            entries: &entries,
+            linked: Vec::new(),
+        };
+        let committed =
+            store.append_audit_batch(&writes, now_ms().saturating_sub(forget_ms), &mut sync);
         crate::ops::metrics::metrics()
             .audit_batch
             .observe(writes.len() as f64);
-        drop(writes);
-        let mut log = match (committed, log.lock()) {
-            (Ok(first), Ok(log)) if first == log.len() as u64 => log,
-            (Ok(first), Ok(log)) => {
-                let e = format!(
-                    "audit log out of step: stored at {first}, tree has {}",
-                    log.len()
-                );
-                tracing::error!("{e}");
-                return fail(batch, &e);
-            }
-            (Err(e), _) => {
+        let linked = std::mem::take(&mut sync.linked);
+        let (first, fate) = match committed {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "audit append failed");
                 fail(batch, &e.to_string());
                 continue;
             }
-            (_, Err(_)) => return fail(batch, "poisoned audit lock"),
         };
-        for p in batch {
-            let receipt = log.append(identity, p.entry).map_err(|e| e.to_string());
-            let _ = p.reply.send(receipt);
+        if first != log.len() as u64 || fate.len() != batch.len() {
+            let e = format!(
+                "audit log out of step: stored at {first}, tree has {}",
+                log.len()
+            );
+            tracing::error!("{e}");
+            return fail(batch, &e);
+        }
+        let mut linked = linked.into_iter();
+        for (p, fate) in batch.into_iter().zip(fate) {
+            let outcome = match fate {
+                Appended::Stored => match linked.next() {
+                    Some(entry) => log
+                        .append(identity, entry)
+                        .map(|r| Outcome::Stored(Box::new(r)))
+                        .map_err(|e| e.to_string()),
+                    None => Err("audit log out of step: an entry was not linked".to_owned()),
+                },
+                Appended::Replay => Ok(Outcome::Replay),
+                Appended::Moved => Ok(Outcome::Moved),
+            };
+            let _ = p.reply.send(outcome);
         }
     }
 }

@@ -18,7 +18,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rusqlite::{params, OptionalExtension};
 use sesphr_client::emergency::{
     EmergencyActivation, EmergencyDecision, EmergencyState, EmergencyTrack, Verdict,
 };
@@ -32,9 +31,10 @@ use sesphr_client::token::Purpose;
 use warp::http::StatusCode;
 use warp::Filter;
 
-use super::store::{GrantRow, SqliteStore, StoreError};
+use super::store::{lock_audit, GrantRow, SqlStore, StoreError};
 use super::{internal, not_owner, Srs};
 use crate::config::Limits;
+use crate::db::{DbError, Tx};
 use crate::http::auth::{check_token, spend_token};
 use crate::http::error::{hex_id, ApiError};
 use crate::http::{blocking, json, octet_body, token};
@@ -80,9 +80,6 @@ pub struct TrackRow {
     pub decision: Option<Vec<u8>>,
 }
 
-/// A row of the `emergency` table: activation, arrival, verdict, decision.
-type StoredTrack = (Vec<u8>, i64, Option<i64>, Option<Vec<u8>>);
-
 /// The durable emergency state.
 pub trait EmergencyStore: Send + Sync {
     /// The track of one grant.
@@ -97,55 +94,76 @@ pub trait EmergencyStore: Send + Sync {
     ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores the track of one grant (replacing the previous one) and
     /// appends what moved it (the decision if the row has one, else the
-    /// activation) to the history, atomically.
+    /// activation) to the history, atomically, under the audit log's lock,
+    /// if the stored track is still `expected` (what the change was
+    /// decided on); `false`, and nothing written, if another request (in
+    /// any process) changed it first.
     fn put_track(
         &self,
         record: &[u8; 32],
         grant_id: &[u8; 16],
+        expected: Option<&TrackRow>,
         row: &TrackRow,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 }
 
-impl EmergencyStore for SqliteStore {
+/// The track of one grant, read in the caller's transaction.
+pub(crate) fn read_track(
+    tx: &mut dyn Tx,
+    record: &[u8; 32],
+    grant_id: &[u8; 16],
+) -> Result<Option<TrackRow>, DbError> {
+    let Some(r) = tx.row(
+        "SELECT activation, activated_at, verdict, decision FROM emergency
+         WHERE record = $1 AND grant_id = $2",
+        &[record, grant_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let activation: Vec<u8> = r.get(0)?;
+    // The stored bytes were verified before they were stored; their hash
+    // is recomputed from them, never stored apart from them.
+    let hash = EmergencyActivation::payload_hash(&activation)
+        .map_err(|e| DbError::new(format!("stored activation: {e}")))?;
+    let verdict = match r.get::<Option<i64>>(2)? {
+        None => None,
+        Some(v) => Some(
+            u8::try_from(v)
+                .ok()
+                .and_then(Verdict::from_u8)
+                .ok_or_else(|| DbError::new("stored verdict unknown"))?,
+        ),
+    };
+    Ok(Some(TrackRow {
+        activation,
+        track: EmergencyTrack {
+            activation: hash,
+            activated_at: r.get(1)?,
+            verdict,
+        },
+        decision: r.get(3)?,
+    }))
+}
+
+/// Whether two tracks are the same stored state.
+fn same_track(a: Option<&TrackRow>, b: Option<&TrackRow>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.activation == b.activation && a.track == b.track && a.decision == b.decision
+        }
+        _ => false,
+    }
+}
+
+impl EmergencyStore for SqlStore {
     fn track(
         &self,
         record: &[u8; 32],
         grant_id: &[u8; 16],
     ) -> Result<Option<TrackRow>, StoreError> {
-        let row: Option<StoredTrack> = self.with(|c| {
-            c.query_row(
-                "SELECT activation, activated_at, verdict, decision FROM emergency
-                 WHERE record = ?1 AND grant_id = ?2",
-                params![&record[..], &grant_id[..]],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-        })?;
-        let Some((activation, at, verdict, decision)) = row else {
-            return Ok(None);
-        };
-        // The stored bytes were verified before they were stored; their hash
-        // is recomputed from them, never stored apart from them.
-        let hash = EmergencyActivation::payload_hash(&activation)
-            .map_err(|e| StoreError::new(format!("stored activation: {e}")))?;
-        let verdict = match verdict {
-            None => None,
-            Some(v) => Some(
-                u8::try_from(v)
-                    .ok()
-                    .and_then(Verdict::from_u8)
-                    .ok_or_else(|| StoreError::new("stored verdict unknown".into()))?,
-            ),
-        };
-        Ok(Some(TrackRow {
-            activation,
-            track: EmergencyTrack {
-                activation: hash,
-                activated_at: at as u64,
-                verdict,
-            },
-            decision,
-        }))
+        self.tx(|tx| read_track(tx, record, grant_id))
     }
 
     fn last_decision(
@@ -153,14 +171,12 @@ impl EmergencyStore for SqliteStore {
         record: &[u8; 32],
         grant_id: &[u8; 16],
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT signed FROM emergency_history WHERE record = ?1 AND grant_id = ?2
+        self.tx(|tx| {
+            tx.value(
+                "SELECT signed FROM emergency_history WHERE record = $1 AND grant_id = $2
                  AND kind = 2 ORDER BY seq DESC LIMIT 1",
-                params![&record[..], &grant_id[..]],
-                |r| r.get(0),
+                &[record, grant_id],
             )
-            .optional()
         })
     }
 
@@ -168,38 +184,40 @@ impl EmergencyStore for SqliteStore {
         &self,
         record: &[u8; 32],
         grant_id: &[u8; 16],
+        expected: Option<&TrackRow>,
         row: &TrackRow,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (kind, signed) = match &row.decision {
             Some(d) => (2i64, d),
             None => (1i64, &row.activation),
         };
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT OR REPLACE INTO emergency (record, grant_id, activation, activated_at, verdict, decision)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    &record[..],
-                    &grant_id[..],
-                    row.activation,
-                    row.track.activated_at as i64,
-                    row.track.verdict.map(|v| v as u8 as i64),
-                    row.decision
+        let engine = self.engine();
+        self.tx(|tx| {
+            lock_audit(tx, engine)?;
+            if !same_track(read_track(tx, record, grant_id)?.as_ref(), expected) {
+                return Ok(false);
+            }
+            tx.exec(
+                "INSERT INTO emergency (record, grant_id, activation, activated_at, verdict, decision)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (record, grant_id) DO UPDATE SET activation = excluded.activation,
+                 activated_at = excluded.activated_at, verdict = excluded.verdict,
+                 decision = excluded.decision",
+                &[
+                    record,
+                    grant_id,
+                    &row.activation,
+                    &row.track.activated_at,
+                    &row.track.verdict.map(|v| v as u8 as i64),
+                    &row.decision,
                 ],
             )?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO emergency_history (record, grant_id, kind, at, signed)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    &record[..],
-                    &grant_id[..],
-                    kind,
-                    crate::now_ms() as i64,
-                    signed
-                ],
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[record, grant_id, &kind, &crate::now_ms(), signed],
             )?;
-            tx.commit()
+            Ok(true)
         })
     }
 }
@@ -460,68 +478,92 @@ impl Srs {
             .emergency_lock
             .write()
             .map_err(|_| internal("poisoned emergency lock"))?;
-        let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
-        if stored
-            .as_ref()
-            .is_some_and(|t| t.track.activation == activation.hash())
-        {
-            return Err(replay());
-        }
-        let now = self.emergency_now();
         let wait = grant.emergency_wait_ms.unwrap_or(0);
-        // Spent even when the state or the rate limit refuses it: an
-        // activation refused while another waits (or answered 429) must not
-        // start a wait later (after a denial), when the relay delivers it
-        // again. So the nonce is spent before the rate limit is asked.
-        self.spend_fresh(&activation.nonce, activation.timestamp)?;
-        self.writes.take(&grant.grantee.id().0, now_ms())?;
-        let track = EmergencyTrack::activate(
-            stored.as_ref().map(|t| &t.track),
-            wait,
-            activation.hash(),
-            now,
-        )
-        .map_err(refused)?;
-        // Signed before a decision it never saw (withheld by a relay, say):
-        // refused, so it cannot start a wait after a denial.
-        let latest = self
-            .store
-            .last_decision(&record.0, &grant_id)
-            .map_err(internal)?
-            .map(|d| EmergencyDecision::payload_hash(&d))
-            .transpose()
-            .map_err(internal)?;
-        EmergencyTrack::check_follows(&activation.follows, latest.as_ref()).map_err(refused)?;
-        let row = TrackRow {
-            activation: activation.as_bytes().to_vec(),
-            track,
-            decision: None,
+        let mut spent = false;
+        // Read, check, compare-and-swap: another process may move the
+        // track between the read and the write; then the change is decided
+        // again on what it wrote (its nonce stays spent once).
+        let answer = loop {
+            let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
+            if stored
+                .as_ref()
+                .is_some_and(|t| t.track.activation == activation.hash())
+            {
+                return Err(replay());
+            }
+            let now = self.emergency_now();
+            if !spent {
+                // Spent even when the state or the rate limit refuses it: an
+                // activation refused while another waits (or answered 429) must not
+                // start a wait later (after a denial), when the relay delivers it
+                // again. So the nonce is spent before the rate limit is asked.
+                self.spend_fresh(&activation.nonce, activation.timestamp)?;
+                spent = true;
+                self.writes.take(&grant.grantee.id().0, now_ms())?;
+            }
+            let track = EmergencyTrack::activate(
+                stored.as_ref().map(|t| &t.track),
+                wait,
+                activation.hash(),
+                now,
+            )
+            .map_err(refused)?;
+            // Signed before a decision it never saw (withheld by a relay, say):
+            // refused, so it cannot start a wait after a denial.
+            let latest = self
+                .store
+                .last_decision(&record.0, &grant_id)
+                .map_err(internal)?
+                .map(|d| EmergencyDecision::payload_hash(&d))
+                .transpose()
+                .map_err(internal)?;
+            EmergencyTrack::check_follows(&activation.follows, latest.as_ref()).map_err(refused)?;
+            let row = TrackRow {
+                activation: activation.as_bytes().to_vec(),
+                track,
+                decision: None,
+            };
+            if let Some(answer) = self.keep_track(
+                &grant,
+                stored.as_ref(),
+                row,
+                &grant.grantee.id(),
+                activation.nonce,
+                now,
+            )? {
+                break answer;
+            }
         };
-        let answer = self.keep_track(&grant, row, &grant.grantee.id(), activation.nonce, now)?;
         tracing::info!(grant = %hex::encode(grant_id), "emergency grant activated");
         Ok(answer)
     }
 
-    /// Stores a grant's new track and answers with its state and the view
-    /// of it signed for `asker`'s request `nonce` (no receipt yet).
+    /// Stores a grant's new track if the stored one is still `expected`
+    /// and answers with its state and the view of it signed for `asker`'s
+    /// request `nonce` (no receipt yet); `None` if the track moved.
     fn keep_track(
         &self,
         grant: &VerifiedGrant,
+        expected: Option<&TrackRow>,
         row: TrackRow,
         asker: &PartyId,
         nonce: [u8; 16],
         now: u64,
-    ) -> Result<EmergencyAnswer, ApiError> {
-        self.store
-            .put_track(&grant.record.0, &grant.grant_id, &row)
-            .map_err(internal)?;
+    ) -> Result<Option<EmergencyAnswer>, ApiError> {
+        if !self
+            .store
+            .put_track(&grant.record.0, &grant.grant_id, expected, &row)
+            .map_err(internal)?
+        {
+            return Ok(None);
+        }
         let signed =
             self.signed_view(&grant.record.0, asker, nonce, now, &[(grant, Some(&row))])?;
-        Ok(EmergencyAnswer {
+        Ok(Some(EmergencyAnswer {
             state: view(grant, Some(&row), now),
             view: signed,
             receipt: None,
-        })
+        }))
     }
 
     /// `POST /srs/v1/emergency/decisions`: the owner's signed approval or
@@ -543,25 +585,40 @@ impl Srs {
             .emergency_lock
             .write()
             .map_err(|_| internal("poisoned emergency lock"))?;
-        let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
-        // Spent whatever the state or the rate limit says, as an
-        // activation's is.
-        self.spend_fresh(&decision.nonce, decision.timestamp)?;
-        self.writes.take(&grant.owner.id().0, now_ms())?;
-        let track = EmergencyTrack::decide(
-            stored.as_ref().map(|t| &t.track),
-            &decision.activation,
-            decision.verdict,
-        )
-        .map_err(refused)?;
-        let stored = stored.ok_or_else(|| internal("decided without a track"))?;
-        let row = TrackRow {
-            activation: stored.activation,
-            track,
-            decision: Some(decision.as_bytes().to_vec()),
+        let mut spent = false;
+        let (mut answer, now) = loop {
+            let stored = self.store.track(&record.0, &grant_id).map_err(internal)?;
+            if !spent {
+                // Spent whatever the state or the rate limit says, as an
+                // activation's is.
+                self.spend_fresh(&decision.nonce, decision.timestamp)?;
+                spent = true;
+                self.writes.take(&grant.owner.id().0, now_ms())?;
+            }
+            let track = EmergencyTrack::decide(
+                stored.as_ref().map(|t| &t.track),
+                &decision.activation,
+                decision.verdict,
+            )
+            .map_err(refused)?;
+            let before = stored.ok_or_else(|| internal("decided without a track"))?;
+            let row = TrackRow {
+                activation: before.activation.clone(),
+                track,
+                decision: Some(decision.as_bytes().to_vec()),
+            };
+            let now = self.emergency_now();
+            if let Some(answer) = self.keep_track(
+                &grant,
+                Some(&before),
+                row,
+                &grant.owner.id(),
+                decision.nonce,
+                now,
+            )? {
+                break (answer, now);
+            }
         };
-        let now = self.emergency_now();
-        let mut answer = self.keep_track(&grant, row, &grant.owner.id(), decision.nonce, now)?;
         tracing::info!(grant = %hex::encode(grant_id), verdict = decision.verdict.name(), "emergency decision");
         let receipt = EmergencyReceipt::sign(&self.identity, &decision, now);
         answer.receipt = Some(hex::encode(receipt.as_bytes()));

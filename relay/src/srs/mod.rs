@@ -8,8 +8,12 @@
 //! handler is synchronous, runs on the blocking pool, and authorizes a
 //! request completely before it writes anything durable.
 //!
+//! Several SRS processes may share one PostgreSQL database ([`store`] says
+//! how each guarantee holds across them); the audit tree in memory is
+//! caught up with the database before it signs a tree head or a proof.
+//!
 //! Modules: [`routes`] (one warp filter per route), [`store`] (the durable
-//! state behind a trait; SQLite), [`audit_writer`] (group commit of the
+//! state behind a trait; SQLite or PostgreSQL), [`audit_writer`] (group commit of the
 //! audit log), [`shares`] (`b2` at rest), [`identity`] (the SRS seed file),
 //! [`export`] (the whole audit log for an auditor).
 
@@ -24,7 +28,7 @@ pub mod store;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use sesphr_client::audit::{AuditEntry, Decision, InclusionReceipt, MemoryLog, SignedTreeHead};
+use sesphr_client::audit::{Decision, MemoryLog, SignedTreeHead};
 use sesphr_client::envelope::{self, Envelope};
 use sesphr_client::grant::{SrsShare, VerifiedGrant};
 use sesphr_client::identity::{DirectoryEntry, Identity};
@@ -43,9 +47,9 @@ use crate::http::error::{hex_id, unhex, ApiError};
 use crate::http::limits::RateLimiter;
 use crate::http::Peer;
 use crate::now_ms;
-use audit_writer::AuditWriter;
+use audit_writer::{AuditWriter, Outcome};
 use shares::ShareVault;
-use store::{Cas, GrantInsert, SrsStore};
+use store::{AuditWrite, Cas, GrantInsert, SrsStore};
 
 /// Size at which a verification cache starts over.
 const CACHE_LIMIT: usize = 1 << 16;
@@ -100,8 +104,9 @@ pub struct Srs {
     store: Arc<dyn SrsStore>,
     log: Arc<Mutex<MemoryLog>>,
     writer: AuditWriter,
-    /// Request nonces of the replay window (the durable copy is committed
-    /// with each request's audit entry).
+    /// Request nonces of the replay window seen by this process: a filter
+    /// in front of the database, whose copy (committed with each request's
+    /// audit entry) is what refuses a replay to another process.
     nonces: ReplaySet,
     /// Grant statements already verified, by record and id (statements
     /// never change; whether a grant is revoked is read from the store on
@@ -248,6 +253,29 @@ impl Srs {
             emergency_clock: emergency::system_clock(),
             emergency_lock: RwLock::new(()),
             replay_window_ms,
+        })
+    }
+
+    /// Opens the store at `at` and starts the SRS on it ([`Srs::new`]), on
+    /// a thread of its own: the blocking PostgreSQL client runs a runtime
+    /// of its own, which may not start on a thread that drives async tasks.
+    pub fn open(
+        identity: Identity,
+        at: &crate::db::DbLocation,
+        wrap: impl FnOnce(Arc<dyn SrsStore>) -> Arc<dyn SrsStore> + Send,
+        replay_window_ms: u64,
+        quotas: Quotas,
+    ) -> Result<Srs, crate::config::StartError> {
+        use crate::config::StartError;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let store =
+                    store::SqlStore::open(at).map_err(|e| StartError::Setup(e.to_string()))?;
+                Srs::new(identity, wrap(Arc::new(store)), replay_window_ms, quotas)
+                    .map_err(|e| StartError::Setup(e.message))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(StartError::Setup("the SRS start panicked".into())))
         })
     }
 
@@ -485,13 +513,16 @@ impl Srs {
         Ok(t)
     }
 
-    /// Appends to the audit log durably and returns the inclusion receipt.
-    fn audit(
-        &self,
-        entry: AuditEntry,
-        nonce: Option<([u8; 16], u64)>,
-    ) -> Result<InclusionReceipt, ApiError> {
-        self.writer.append(entry, nonce)
+    /// The audit tree, caught up with the entries other SRS processes on
+    /// the same database appended: what every signed tree head and proof
+    /// of this process is made from.
+    fn synced_log(&self) -> Result<std::sync::MutexGuard<'_, MemoryLog>, ApiError> {
+        let mut log = self
+            .log
+            .lock()
+            .map_err(|_| internal("poisoned audit lock"))?;
+        audit_writer::catch_up(self.store.as_ref(), &mut log).map_err(internal)?;
+        Ok(log)
     }
 
     fn verified_grant(
@@ -580,16 +611,46 @@ impl Srs {
             ),
             None => None,
         };
-        let outcome = self
-            .decide(&grant, &verified, row.sealed_b2.as_deref(), now)?
-            .and_then(|(share, manifest)| {
-                srs_reencrypt(&share, &grant, &verified, &manifest, now, &mut os_rng())
-            });
-        let decision = outcome.as_ref().err().copied().unwrap_or(Decision::Allowed);
-        let receipt = self.audit(
-            verified.audit_entry(&grant, now, decision),
-            Some((request.nonce, now)),
-        )?;
+        // Decided, then audited in the transaction that checks again that
+        // an answer's grant still answers: a revocation or an emergency
+        // change (in any process) that came first makes it decide again.
+        let mut sealed_b2 = row.sealed_b2;
+        let mut again = 0;
+        let (outcome, decision, receipt) = loop {
+            let emergency_now = self.emergency_now();
+            let outcome = self
+                .decide(&grant, &verified, sealed_b2.as_deref(), now)?
+                .and_then(|(share, manifest)| {
+                    srs_reencrypt(&share, &grant, &verified, &manifest, now, &mut os_rng())
+                });
+            let decision = outcome.as_ref().err().copied().unwrap_or(Decision::Allowed);
+            let write = AuditWrite {
+                nonce: Some((request.nonce, now)),
+                answers: outcome.is_ok().then(|| store::Answers {
+                    record: grant.record.0,
+                    grant_id: grant.grant_id,
+                    emergency: grant.emergency_wait_ms.map(|w| (w, emergency_now)),
+                }),
+            };
+            match self
+                .writer
+                .append(verified.audit_entry(&grant, now, decision), write)?
+            {
+                Outcome::Stored(receipt) => break (outcome, decision, *receipt),
+                Outcome::Replay => {
+                    return Err(self.unattributed_refusal(Decision::Replay, request.grant_id))
+                }
+                Outcome::Moved if again < 4 => {
+                    again += 1;
+                    sealed_b2 = self
+                        .store
+                        .grant(&request.record.0, &request.grant_id)
+                        .map_err(internal)?
+                        .and_then(|r| r.sealed_b2);
+                }
+                Outcome::Moved => return Err(internal("the grant kept changing")),
+            }
+        };
         tracing::info!(grant = %hex::encode(grant.grant_id), version = request.version, decision = decision.code(), "re-encryption");
         let re = outcome.map_err(refusal)?;
         let head = self
@@ -692,10 +753,7 @@ impl Srs {
         need: &str,
         make: impl FnOnce(&MemoryLog, u64, u64) -> sesphr_client::Result<(Vec<Hash>, SignedTreeHead)>,
     ) -> Result<ProofListing, ApiError> {
-        let log = self
-            .log
-            .lock()
-            .map_err(|_| internal("poisoned audit lock"))?;
+        let log = self.synced_log()?;
         let range = || {
             ApiError::bad_request(
                 "invalid_range",
@@ -722,11 +780,7 @@ impl Srs {
     pub fn read_audit(&self, record: &str, token: Option<&str>) -> Result<AuditListing, ApiError> {
         let record = hex_id::<32>(record)?;
         self.owner_token(&record, token, Purpose::ReadAudit)?;
-        let size = self
-            .log
-            .lock()
-            .map_err(|_| internal("poisoned audit lock"))?
-            .len() as u64;
+        let size = self.synced_log()?.len() as u64;
         let entries = self.store.audit_for_record(&record).map_err(internal)?;
         let log = self
             .log
