@@ -9,6 +9,7 @@ use rand_core::CryptoRng;
 use crate::error::{Error, Result};
 use crate::primitives::{
     any_scalar_from_bytes, h2s, labels, random_bytes, scalar_from_bytes, scalar_to_bytes, Point,
+    POINT_LEN,
 };
 use crate::secret::SecretScalar;
 
@@ -32,15 +33,28 @@ pub struct DleqStatement<'a> {
 
 impl DleqStatement<'_> {
     fn challenge(&self, t1: &Point, t2: &Point) -> Result<NonZeroScalar> {
+        let [b2c, e, p2, t1, t2] =
+            Point::batch_to_bytes([self.b2_commitment, self.capsule, self.p2, t1, t2]);
+        self.challenge_from(&b2c, &e, &p2, &t1, &t2)
+    }
+
+    fn challenge_from(
+        &self,
+        b2c: &[u8; POINT_LEN],
+        e: &[u8; POINT_LEN],
+        p2: &[u8; POINT_LEN],
+        t1: &[u8; POINT_LEN],
+        t2: &[u8; POINT_LEN],
+    ) -> Result<NonZeroScalar> {
         h2s(
             labels::DLEQ_CHALLENGE,
             &[
-                &Point::generator().to_bytes(),
-                &self.b2_commitment.to_bytes(),
-                &self.capsule.to_bytes(),
-                &self.p2.to_bytes(),
-                &t1.to_bytes(),
-                &t2.to_bytes(),
+                &Point::GENERATOR_BYTES,
+                b2c,
+                e,
+                p2,
+                t1,
+                t2,
                 self.grant_id,
                 self.nonce,
             ],
@@ -63,13 +77,14 @@ impl DleqProof {
         rng: &mut R,
     ) -> Result<DleqProof> {
         let fresh: [u8; 32] = random_bytes(rng);
+        let [b2c, e, p2] = Point::batch_to_bytes([st.b2_commitment, st.capsule, st.p2]);
         let k = SecretScalar::from_nonzero(h2s(
             labels::DLEQ_NONCE,
             &[
                 b2.to_bytes().as_ref(),
-                &st.b2_commitment.to_bytes(),
-                &st.capsule.to_bytes(),
-                &st.p2.to_bytes(),
+                &b2c,
+                &e,
+                &p2,
                 st.grant_id,
                 st.nonce,
                 &fresh,
@@ -77,7 +92,8 @@ impl DleqProof {
         )?);
         let t1 = k.public();
         let t2 = k.mul(st.capsule)?;
-        let c = st.challenge(&t1, &t2)?;
+        let [t1, t2] = Point::batch_to_bytes([&t1, &t2]);
+        let c = st.challenge_from(&b2c, &e, &p2, &t1, &t2)?;
         let s = *k.scalar() - *c.as_ref() * b2.scalar();
         Ok(DleqProof { c: *c.as_ref(), s })
     }
@@ -136,6 +152,24 @@ impl DleqProof {
 mod tests {
     use super::*;
     use crate::primitives::os_rng;
+
+    #[test]
+    fn generator_bytes_and_batch_encoding_match_the_single_encoding() {
+        assert_eq!(Point::GENERATOR_BYTES, Point::generator().to_bytes());
+        let mut rng = os_rng();
+        let a = SecretScalar::random(&mut rng).public();
+        let b = SecretScalar::random(&mut rng).public();
+        let sum = Point::from_projective(a + b).unwrap();
+        assert_eq!(
+            Point::batch_to_bytes([&a, &sum, &b, &Point::generator()]),
+            [
+                a.to_bytes(),
+                sum.to_bytes(),
+                b.to_bytes(),
+                Point::GENERATOR_BYTES
+            ]
+        );
+    }
 
     #[test]
     fn proof_verifies_and_binds_every_input() {

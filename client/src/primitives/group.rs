@@ -23,9 +23,17 @@ impl Point {
     pub fn generator() -> Point {
         Point(ProjectivePoint::GENERATOR)
     }
-    /// `k·G` for a non-zero scalar (never the identity).
+    /// The compressed encoding of `G` (the DLEQ challenge hashes it on every
+    /// proof and check; a constant spares a field inversion each time).
+    pub const GENERATOR_BYTES: [u8; POINT_LEN] = [
+        0x03, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4,
+        0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8,
+        0x98, 0xc2, 0x96,
+    ];
+    /// `k·G` for a non-zero scalar (never the identity), through the
+    /// generator's precomputed table (constant time: `k` may be secret).
     pub fn mul_base(k: &NonZeroScalar) -> Point {
-        Point(ProjectivePoint::GENERATOR * k.as_ref())
+        Point(ProjectivePoint::mul_by_generator(k.as_ref()))
     }
     /// Wraps a projective point, refusing the identity.
     pub fn from_projective(p: ProjectivePoint) -> Result<Point> {
@@ -48,6 +56,20 @@ impl Point {
         let mut out = [0u8; POINT_LEN];
         out.copy_from_slice(&self.0.to_affine().to_bytes());
         out
+    }
+    /// The compressed encodings of several points with one field inversion
+    /// (Montgomery's trick) instead of one each; the same bytes as
+    /// [`Point::to_bytes`] on each.
+    pub fn batch_to_bytes<const N: usize>(points: [&Point; N]) -> [[u8; POINT_LEN]; N] {
+        use p256::elliptic_curve::BatchNormalize;
+        let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint; N]>>::batch_normalize(
+            &points.map(|p| p.0),
+        );
+        affine.map(|a| {
+            let mut out = [0u8; POINT_LEN];
+            out.copy_from_slice(&a.to_bytes());
+            out
+        })
     }
     /// The affine x-coordinate (the ECDH shared secret convention).
     pub fn x(&self) -> Zeroizing<[u8; 32]> {
