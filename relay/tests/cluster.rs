@@ -375,12 +375,12 @@ async fn a_post_that_may_have_reached_an_srs_is_never_sent_again() {
 /// the e2e flow through the origin all along. Needs the shared backends: see
 /// [`sesphr_testkit::cluster::shared_backends`] for how to switch it on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the S3 and PostgreSQL backends of issue 18 (see cluster::shared_backends)"]
 async fn two_relays_two_srs_on_shared_backends_survive_sigkill() {
-    let (relay_args, srs_args) = sesphr_testkit::cluster::shared_backends();
-    let relay_args: Vec<&str> = relay_args.iter().map(String::as_str).collect();
-    let srs_args: Vec<&str> = srs_args.iter().map(String::as_str).collect();
+    let backends = sesphr_testkit::cluster::shared_backends().await;
+    let relay_args: Vec<&str> = backends.relay_args.iter().map(String::as_str).collect();
+    let srs_args: Vec<&str> = backends.srs_args.iter().map(String::as_str).collect();
     let mut c = Cluster::builder(bin())
+        .env(&backends.env)
         .relays(2)
         .srs(2)
         .relay_args(&relay_args)
@@ -425,9 +425,14 @@ async fn two_relays_two_srs_on_shared_backends_survive_sigkill() {
             .unwrap(),
         b"one bucket"
     );
-    // Both SRS processes appended to the one audit log.
+    // The audit log took the reads since the last restarts. Which SRS
+    // process appended depends on the relays' failover timing (a restarted
+    // process starts its counters again); two processes appending to one
+    // tree concurrently is proven in srs_pg.rs.
+    let mut batches = 0.0;
     for n in 0..2 {
         let m = scrape(&c.srs(n).metrics_base().unwrap()).await;
-        assert!(sample(&m, "sesphr_srs_audit_batch_entries_count", &[]) >= 1.0);
+        batches += sample(&m, "sesphr_srs_audit_batch_entries_count", &[]);
     }
+    assert!(batches >= 1.0, "no audit batch since the restarts");
 }

@@ -314,13 +314,14 @@ async fn check(http: &Http, s: &Setup, ledger: &mut Ledger, data: &std::path::Pa
             _ => panic!("round {round}: unexpected answer for unsure blob {id}"),
         }
     }
-    assert!(
-        std::fs::read_dir(data.join("relay/tmp"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "round {round}: temporary files survived the restart"
-    );
+    // A relay on files keeps its partial uploads in relay/tmp; one on a
+    // bucket has no such directory (its multipart parts are the bucket's).
+    if let Ok(mut tmp) = std::fs::read_dir(data.join("relay/tmp")) {
+        assert!(
+            tmp.next().is_none(),
+            "round {round}: temporary files survived the restart"
+        );
+    }
     // Manifests: the chain verifies, holds every acknowledged version exactly,
     // and an unsure version is absent or exactly what was sent.
     let rec = s.record.to_hex();
@@ -557,15 +558,16 @@ async fn acknowledged_writes_survive_sigkill_of_any_process_of_a_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the S3 and PostgreSQL backends of issue 18 (see cluster::shared_backends)"]
 async fn acknowledged_writes_survive_sigkill_in_a_two_by_two_cluster() {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"));
-    let (mut relay_args, mut srs_args) = sesphr_testkit::cluster::shared_backends();
+    let backends = sesphr_testkit::cluster::shared_backends().await;
+    let (mut relay_args, mut srs_args) = (backends.relay_args.clone(), backends.srs_args.clone());
     relay_args.push("--unlimited".into());
     srs_args.push("--unlimited".into());
     let relay_args: Vec<&str> = relay_args.iter().map(String::as_str).collect();
     let srs_args: Vec<&str> = srs_args.iter().map(String::as_str).collect();
     let cluster = sesphr_testkit::cluster::Cluster::builder(bin)
+        .env(&backends.env)
         .relays(2)
         .srs(2)
         .relay_args(&relay_args)

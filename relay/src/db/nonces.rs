@@ -5,7 +5,8 @@
 use super::{DbError, Tx};
 
 /// The table, part of both services' schema.
-pub const TABLE: &str = "CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
+pub const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, seen INTEGER NOT NULL);
      CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen);";
 
 /// Records `nonce` as seen at `now`; `false` if it was already there.

@@ -309,7 +309,9 @@ impl EmergencyStore for MeteredSrs {
         expected: Option<&TrackRow>,
         row: &TrackRow,
     ) -> Result<bool, StoreError> {
-        self.op("put_track", |s| s.put_track(record, grant_id, expected, row))
+        self.op("put_track", |s| {
+            s.put_track(record, grant_id, expected, row)
+        })
     }
 }
 

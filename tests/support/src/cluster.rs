@@ -24,31 +24,46 @@ use std::time::Duration;
 
 use crate::deploy::free_port;
 
-/// The extra arguments of relays and of SRS processes that share their
-/// state: `(relay args, SRS args)` for a cluster of several of each.
-///
-/// Today it reads `SESPHR_TEST_S3_BUCKET` (`--blob-store s3://…`, with the
-/// `AWS_*` variables the children inherit), `SESPHR_TEST_RELAY_DB` and
-/// `SESPHR_TEST_SRS_DB` (`--relay-db`, `--srs-db`, PostgreSQL URLs), and
-/// panics if one is not set. The tests that use it are `#[ignore]`d until
-/// the S3 and PostgreSQL backends land (`relay/tests/cluster.rs`
-/// `two_relays_two_srs_on_shared_backends_survive_sigkill`,
-/// `relay/tests/crash.rs`
-/// `acknowledged_writes_survive_sigkill_in_a_two_by_two_cluster`): to switch
-/// them on, remove their `#[ignore]` and have the scripts that start
-/// SeaweedFS and PostgreSQL set these variables (or return the flags those
-/// scripts give here).
-pub fn shared_backends() -> (Vec<String>, Vec<String>) {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    (
-        vec![
+/// Real shared backends for a cluster on loopback: a new SeaweedFS with a
+/// new bucket (S3, for `--blob-store`) and a new PostgreSQL database (for
+/// `--relay-db` and `--srs-db`: each service in its own schema), with the
+/// flags and the `AWS_*` environment the processes need. Keep it alive
+/// while the cluster runs; dropping it stops SeaweedFS and drops the
+/// database.
+#[derive(Debug)]
+pub struct SharedBackends {
+    /// The S3 service.
+    pub s3: crate::seaweed::SeaweedFs,
+    /// The database.
+    pub pg: crate::pg::Postgres,
+    /// `--blob-store s3://… --relay-db postgres://…`.
+    pub relay_args: Vec<String>,
+    /// `--srs-db postgres://…`.
+    pub srs_args: Vec<String>,
+    /// The `AWS_*` variables of the relay processes.
+    pub env: Vec<(String, String)>,
+}
+
+/// Starts [`SharedBackends`].
+pub async fn shared_backends() -> SharedBackends {
+    let s3 = crate::seaweed::SeaweedFs::start().await;
+    let pg = crate::pg::Postgres::new();
+    let bucket = match s3.url("") {
+        sesphr_relay::relay::blobs::BlobStoreUrl::S3 { bucket, .. } => bucket,
+        other => panic!("not a bucket: {other}"),
+    };
+    SharedBackends {
+        relay_args: vec![
             "--blob-store".into(),
-            format!("s3://{}", var("SESPHR_TEST_S3_BUCKET")),
+            format!("s3://{bucket}"),
             "--relay-db".into(),
-            var("SESPHR_TEST_RELAY_DB"),
+            pg.url().to_owned(),
         ],
-        vec!["--srs-db".into(), var("SESPHR_TEST_SRS_DB")],
-    )
+        srs_args: vec!["--srs-db".into(), pg.url().to_owned()],
+        env: s3.env(),
+        s3,
+        pg,
+    }
 }
 
 /// Which service a process runs.
@@ -106,6 +121,7 @@ pub struct ClusterBuilder {
     extra_srs_urls: Vec<String>,
     metrics: bool,
     log: String,
+    env: Vec<(String, String)>,
 }
 
 impl ClusterBuilder {
@@ -117,6 +133,11 @@ impl ClusterBuilder {
     /// SRS processes (default 1).
     pub fn srs(mut self, n: usize) -> Self {
         self.srs = n;
+        self
+    }
+    /// Environment variables of every process (`AWS_*` for a bucket).
+    pub fn env(mut self, vars: &[(String, String)]) -> Self {
+        self.env = vars.to_vec();
         self
     }
     /// Extra arguments of every relay (`--blob-store s3://…`, `--relay-db …`).
@@ -189,6 +210,7 @@ impl ClusterBuilder {
         .await;
         let mut cluster = Cluster {
             bin: self.bin,
+            env: self.env,
             log,
             procs,
             origin,
@@ -219,6 +241,7 @@ impl ClusterBuilder {
 /// A running multi-process deployment (see the module's documentation).
 pub struct Cluster {
     bin: PathBuf,
+    env: Vec<(String, String)>,
     log: String,
     procs: Vec<Process>,
     origin: Origin,
@@ -247,6 +270,7 @@ impl Cluster {
             extra_srs_urls: Vec::new(),
             metrics: false,
             log: "warn".into(),
+            env: Vec::new(),
         }
     }
 
@@ -314,6 +338,7 @@ impl Cluster {
             cmd.arg("--metrics-listen").arg(format!("127.0.0.1:{m}"));
         }
         cmd.args(&p.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("SESPHR_LOG", &self.log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
