@@ -74,6 +74,11 @@ struct Common {
     /// Slowest sustained request body accepted, bytes per second.
     #[arg(long, env = "SESPHR_BODY_MIN_RATE", default_value_t = 1024)]
     body_min_rate: u64,
+    /// One request per connection (`Connection: close` on every answer):
+    /// behind a load balancer that spreads connections over several
+    /// processes, so that each request is balanced.
+    #[arg(long, env = "SESPHR_NO_KEEP_ALIVE")]
+    no_keep_alive: bool,
     /// Writes per party and second (sustained) at either service.
     #[arg(long, env = "SESPHR_WRITES_PER_SEC", default_value_t = Quotas::default().writes_per_sec)]
     writes_per_sec: f64,
@@ -161,28 +166,60 @@ struct MigrateArgs {
     /// --relay-db the relays then run with).
     #[arg(long, env = "SESPHR_RELAY_DB")]
     relay_db: Option<String>,
+    /// Where the relay's blob files go: s3://bucket[/prefix] (the
+    /// --blob-store the relays then run with; endpoint, region and
+    /// credentials from the AWS_* variables).
+    #[arg(long, env = "SESPHR_BLOB_STORE")]
+    blob_store: Option<sesphr_relay::relay::blobs::BlobStoreUrl>,
+    /// Where the SRS's state goes: postgres://user@host/db (the --srs-db
+    /// the SRS processes then run with, each with a copy of
+    /// srs/identity.seed).
+    #[arg(long, env = "SESPHR_SRS_DB")]
+    srs_db: Option<String>,
 }
 
 /// `migrate`: one line per copied item on stdout, a failure on stderr.
 fn migrate(args: MigrateArgs) -> std::process::ExitCode {
     use sesphr_relay::db::DbLocation;
     use sesphr_relay::migrate;
-    let from = args.data_dir.join("relay/meta.sqlite3");
     let mut steps = Vec::new();
-    match args
-        .relay_db
-        .as_deref()
-        .map(|v| DbLocation::parse(Some(v), &from))
+    // Each database target must be PostgreSQL: the source is the SQLite file.
+    let postgres = |flag: &str, value: Option<&str>, from: &std::path::Path| match value
+        .map(|v| DbLocation::parse(Some(v), from))
     {
-        Some(to @ DbLocation::Postgres(_)) => steps.push(migrate::relay_meta_step(from, to)),
-        Some(DbLocation::Sqlite(_)) => {
-            eprintln!("migrate: --relay-db must be a postgres:// database (the source is the SQLite file)");
+        Some(to @ DbLocation::Postgres(_)) => Ok(Some(to)),
+        Some(DbLocation::Sqlite(_)) => Err(format!(
+            "migrate: {flag} must be a postgres:// database (the source is {})",
+            from.display()
+        )),
+        None => Ok(None),
+    };
+    let relay_meta = args.data_dir.join("relay/meta.sqlite3");
+    let srs_file = args.data_dir.join("srs/srs.sqlite3");
+    let targets = (
+        postgres("--relay-db", args.relay_db.as_deref(), &relay_meta),
+        postgres("--srs-db", args.srs_db.as_deref(), &srs_file),
+    );
+    let (relay_db, srs_db) = match targets {
+        (Ok(r), Ok(s)) => (r, s),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
             return std::process::ExitCode::FAILURE;
         }
-        None => {}
+    };
+    if let Some(to) = relay_db {
+        steps.push(migrate::relay_meta_step(relay_meta, to));
+    }
+    if let Some(to) = args.blob_store {
+        steps.push(migrate::relay_blobs_step(args.data_dir.join("relay"), to));
+    }
+    if let Some(to) = srs_db {
+        steps.push(migrate::srs_step(srs_file, to));
     }
     if steps.is_empty() {
-        eprintln!("migrate: nothing to do (give --relay-db postgres://…)");
+        eprintln!(
+            "migrate: nothing to do (give --relay-db postgres://…, --blob-store s3://… or --srs-db postgres://…)"
+        );
         return std::process::ExitCode::FAILURE;
     }
     let outcome = migrate::run(steps, |step, copied| {
@@ -192,7 +229,7 @@ fn migrate(args: MigrateArgs) -> std::process::ExitCode {
             } else {
                 "copied"
             };
-            println!("{step}: {} {} rows {how}, verified", c.item, c.rows);
+            println!("{step}: {} {} {} {how}, verified", c.item, c.rows, c.unit);
         }
     });
     match outcome {
@@ -358,6 +395,7 @@ async fn main() -> std::process::ExitCode {
     config.limits.cap_localhost = c.cap_localhost;
     config.limits.body_grace = std::time::Duration::from_secs(c.body_grace_secs);
     config.limits.body_min_rate = c.body_min_rate;
+    config.limits.keep_alive = !c.no_keep_alive;
     config.relay_db = c.relay_db.as_deref().map(|v| {
         sesphr_relay::db::DbLocation::parse(Some(v), &config.data_dir.join("relay/meta.sqlite3"))
     });

@@ -567,6 +567,12 @@ impl MemoryLog {
         self.tree.inclusion_proof(index, size)
     }
 
+    /// The tree hash of the whole log (what a signed head of its size
+    /// carries).
+    pub fn root(&self) -> Result<Hash> {
+        self.tree.root_at(self.tree.size())
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.tree.size() as usize

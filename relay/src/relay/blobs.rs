@@ -273,6 +273,26 @@ impl FsBlobs {
     fn blob_path(&self, id: &[u8; 32]) -> PathBuf {
         self.root.join("blobs").join(hex::encode(id))
     }
+
+    /// Every stored blob's id, in ascending order (files whose name is not
+    /// an id are not blobs and are left out).
+    pub fn ids(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let mut ids = Vec::new();
+        for e in std::fs::read_dir(self.root.join("blobs"))? {
+            let name = e?.file_name();
+            let mut id = [0u8; 32];
+            if let Some(name) = name.to_str() {
+                if name.len() == 64
+                    && !name.bytes().any(|b| b.is_ascii_uppercase())
+                    && hex::decode_to_slice(name, &mut id).is_ok()
+                {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
 }
 
 fn tmp_name(root: &FsPath) -> PathBuf {
