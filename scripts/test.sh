@@ -22,7 +22,16 @@ scripts/postgres.sh stop "$pg_dir" 2>/dev/null || true
 rm -rf "$pg_dir"
 SESPHR_PG_URL=$(scripts/postgres.sh start "$pg_dir")
 export SESPHR_PG_URL
-trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+weed_pid=
+stop_services() {
+  if [ -n "$weed_pid" ]; then
+    kill "$weed_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$weed_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$weed_pid" 2>/dev/null || true
+  fi
+  scripts/postgres.sh stop "$pg_dir"
+}
+trap stop_services EXIT
 
 step "format"
 cargo fmt --all -- --check
@@ -41,6 +50,18 @@ else
   cargo test --workspace --locked --no-fail-fast --lib --bins --tests
 fi
 cargo test --workspace --doc --locked
+
+step "the end-to-end and hostile suites again, on a scaled deployment (two instances behind one origin on one SeaweedFS bucket and one PostgreSQL database)"
+weed_dir="$PWD/target/test-seaweedfs"
+rm -rf "$weed_dir"
+eval "$(scripts/seaweedfs.sh start "$weed_dir")"
+weed_pid=$SEAWEED_PID
+# Left out: the two link tests that count per-address rate limits, which are
+# per process by design (docs/operations.md, "Rate limits are per process").
+SESPHR_TEST_SCALED=1 SESPHR_TEST_S3="$AWS_ENDPOINT_URL $SEAWEED_BUCKET" \
+  cargo nextest run -p sesphr-relay --locked --no-fail-fast \
+  --test e2e --test hostile --test shl --test mail --test state --test audit \
+  -E 'not (test(a_trusted_proxy_names_the_client_and_no_one_else_does) | test(one_address_flooding_a_link_does_not_lock_out_another))'
 
 step "known-answer vectors against an independent Python implementation of docs/protocol.md"
 target/python/bin/python tests/python/check_vectors.py client/tests/vectors/kat.json --spec docs/protocol.md | grep -v "^ok "

@@ -41,6 +41,10 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// After shutdown starts, how long in-flight requests may take.
     pub drain_timeout: Duration,
+    /// Whether a connection serves more than one request. Off behind a
+    /// load balancer that spreads connections, not requests, over several
+    /// processes: then each request is balanced.
+    pub keep_alive: bool,
 }
 
 impl Default for Limits {
@@ -54,6 +58,7 @@ impl Default for Limits {
             body_grace: Duration::from_secs(10),
             body_min_rate: 1024,
             drain_timeout: Duration::from_secs(30),
+            keep_alive: true,
         }
     }
 }

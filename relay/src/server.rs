@@ -191,7 +191,18 @@ fn build(
         let store = crate::relay::blobs::open(&config.blob_store, &root, config.max_blob_bytes)
             .and_then(|blobs| LocalStore::open_parts(root, blobs, &meta))
             .map_err(|e| StartError::Setup(e.to_string()))?;
-        let store = crate::ops::relay_store(Arc::new(store), "local", &mut ready);
+        // The metrics' `backend` label: where blob bytes, then metadata, are.
+        use crate::db::DbLocation::{Postgres, Sqlite};
+        use crate::relay::blobs::BlobStoreUrl::{File, Memory, S3};
+        let backend = match (&config.blob_store, &meta) {
+            (File, Sqlite(_)) => "files+sqlite",
+            (File, Postgres(_)) => "files+postgres",
+            (Memory, Sqlite(_)) => "memory+sqlite",
+            (Memory, Postgres(_)) => "memory+postgres",
+            (S3 { .. }, Sqlite(_)) => "s3+sqlite",
+            (S3 { .. }, Postgres(_)) => "s3+postgres",
+        };
+        let store = crate::ops::relay_store(Arc::new(store), backend, &mut ready);
         let relay = Arc::new(
             Relay::new(
                 store,

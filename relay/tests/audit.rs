@@ -161,7 +161,11 @@ async fn listings_verify_past_entries_have_proofs_and_an_export_verifies() {
     let data = d.dir.path().to_str().unwrap();
     let out = d.dir.path().join("audit.export");
     let out_s = out.to_str().unwrap();
-    let x = relay(&["audit", "export", "--data-dir", data, "--out", out_s]);
+    let mut export = vec!["audit", "export", "--data-dir", data, "--out", out_s];
+    if let Some(db) = d.server.srs_db() {
+        export.extend(["--srs-db", db]);
+    }
+    let x = relay(&export);
     assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
     let fp = client.srs().fingerprint();
     let head_hex = hex::encode(&head_bytes);

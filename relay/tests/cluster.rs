@@ -118,7 +118,11 @@ async fn one_relay_one_srs_behind_the_origin_with_metrics_and_health() {
             sample(
                 &relay,
                 "sesphr_store_operation_duration_seconds_count",
-                &[("store", "relay"), ("backend", "local"), ("operation", op)]
+                &[
+                    ("store", "relay"),
+                    ("backend", "files+sqlite"),
+                    ("operation", op)
+                ]
             ) >= 1.0,
             "store operation {op} timed"
         );

@@ -462,8 +462,12 @@ async fn a_restart_keeps_every_acknowledged_write() {
     ];
     let (doctor, g) = share_written(&client, &mut record, &sections, Role::Physician).await;
     record.revoke(&g[0].statement.grant_id).await.unwrap();
-    // A half-written upload left by a crash.
-    std::fs::write(d.dir.path().join("relay/tmp/deadbeef"), b"partial").unwrap();
+    // A half-written upload left by a crash. (In a bucket a young
+    // temporary object may be another relay's upload in progress and is
+    // kept at start: relay/tests/blobs.rs has the bucket's case.)
+    if !sesphr_testkit::deploy::is_scaled() {
+        std::fs::write(d.dir.path().join("relay/tmp/deadbeef"), b"partial").unwrap();
+    }
     d.server.stop().await;
 
     let server = Server::start(d.dir.path()).await;
@@ -477,10 +481,7 @@ async fn a_restart_keeps_every_acknowledged_write() {
         "revoked"
     );
     assert_eq!(doc.read(&shared, &labs).await.unwrap(), b"also durable");
-    assert!(std::fs::read_dir(d.dir.path().join("relay/tmp"))
-        .unwrap()
-        .next()
-        .is_none());
+    assert_eq!(server.temporaries().await, 0);
     let owner = Patient::new(
         client2,
         sesphr_testkit::world::identity_clone(patient.identity()),

@@ -126,6 +126,7 @@ pub async fn serve<R: warp::Reply + 'static>(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
+            .keep_alive(limits.keep_alive)
             .serve_connection(io, svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -427,14 +427,14 @@ impl Drop for Cluster {
 /// The front origin: accepts connections and pipes each to the next relay
 /// in turn that accepts a connection (a relay that refuses, being down, is
 /// skipped), as a TCP load balancer in front of a deployment does.
-struct Origin {
-    addr: SocketAddr,
-    counts: Arc<Vec<AtomicUsize>>,
-    task: tokio::task::JoinHandle<()>,
+pub(crate) struct Origin {
+    pub(crate) addr: SocketAddr,
+    pub(crate) counts: Arc<Vec<AtomicUsize>>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
 impl Origin {
-    async fn start(backends: Vec<SocketAddr>) -> Origin {
+    pub(crate) async fn start(backends: Vec<SocketAddr>) -> Origin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counts: Arc<Vec<AtomicUsize>> =

@@ -21,13 +21,90 @@ pub fn now() -> u64 {
 
 /// A running server (relay + SRS in one process, or as configured) on a
 /// loopback port of this process.
+///
+/// In the scaled pass of the test run (`SESPHR_TEST_SCALED=1`, with
+/// `SESPHR_TEST_S3` and `SESPHR_PG_URL`: scripts/test.sh runs the
+/// end-to-end and hostile suites a second time that way), each server is
+/// two instances behind one front origin that hands each connection to
+/// the next, both on the run's SeaweedFS bucket (a key prefix of their
+/// own) and on one PostgreSQL database, speaking as one SRS (the second
+/// has the first's seed), each answering one request per connection, so
+/// that consecutive requests of one client alternate between them. Both are named after the data directory, so a
+/// server started again on it finds its state.
 pub struct Server {
     /// `http://127.0.0.1:port`.
     pub base: String,
     /// Its data directory.
     pub data: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    origin: Option<crate::cluster::Origin>,
+    scaled: Option<Scaled>,
+}
+
+/// Where a scaled server keeps its state.
+#[derive(Clone)]
+struct Scaled {
+    blobs: sesphr_relay::relay::blobs::BlobStoreUrl,
+    db: String,
+}
+
+/// Whether this run is the scaled pass (see [`Server`]).
+pub fn is_scaled() -> bool {
+    std::env::var("SESPHR_TEST_SCALED").is_ok_and(|v| v == "1")
+}
+
+fn scaled_backends(data: &Path) -> Option<Scaled> {
+    use sha2::Digest;
+    if !is_scaled() {
+        return None;
+    }
+    let s3 = std::env::var("SESPHR_TEST_S3").expect(
+        "SESPHR_TEST_S3 (`endpoint bucket`: scripts/test.sh starts SeaweedFS for the scaled pass)",
+    );
+    let (endpoint, bucket) = s3
+        .split_once(' ')
+        .expect("SESPHR_TEST_S3 is `endpoint bucket`");
+    let path = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+    let key = hex::encode(&sha2::Sha256::digest(path.as_os_str().as_encoded_bytes())[..8]);
+    let options = [
+        ("aws_endpoint", endpoint),
+        ("aws_region", "us-east-1"),
+        ("aws_access_key_id", crate::seaweed::ACCESS_KEY),
+        ("aws_secret_access_key", crate::seaweed::SECRET_KEY),
+        ("aws_allow_http", "true"),
+    ];
+    Some(Scaled {
+        blobs: sesphr_relay::relay::blobs::BlobStoreUrl::S3 {
+            bucket: bucket.to_owned(),
+            prefix: format!("t{key}"),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        },
+        db: crate::pg::shared_database(&format!("s_{key}")),
+    })
+}
+
+/// Serves `config` on `listener` until the sender fires.
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: sesphr_relay::Config,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let prepared = sesphr_relay::server::prepare(config).unwrap();
+    let task = tokio::spawn(sesphr_relay::server::serve(
+        listener,
+        prepared,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (tx, task)
 }
 
 impl Server {
@@ -45,39 +122,134 @@ impl Server {
                 .with_test_writer()
                 .try_init();
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
         let mut config = sesphr_relay::Config::new(data.to_path_buf());
         config.www_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www");
         tweak(&mut config);
-        // As `run` does: file locations name the address served.
-        config.public_url.get_or_insert_with(|| base.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let prepared = sesphr_relay::server::prepare(config).unwrap();
-        let task = tokio::spawn(sesphr_relay::server::serve(
-            listener,
-            prepared,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        let s = Server {
-            base,
+        let scaled = scaled_backends(data);
+        let mut s = Server {
+            base: String::new(),
             data: data.to_path_buf(),
-            stop: Some(tx),
-            task: Some(task),
+            stop: Vec::new(),
+            tasks: Vec::new(),
+            origin: None,
+            scaled: scaled.clone(),
         };
+        let Some(sc) = scaled else {
+            let listener = bind().await.unwrap();
+            s.base = format!("http://{}", listener.local_addr().unwrap());
+            // As `run` does: file locations name the address served.
+            config.public_url.get_or_insert_with(|| s.base.clone());
+            let (tx, task) = serve_on(listener, config);
+            s.stop.push(tx);
+            s.tasks.push(task);
+            wait_up(&s.base).await;
+            return s;
+        };
+        let at = sesphr_relay::db::DbLocation::Postgres(sc.db);
+        config.blob_store = sc.blobs;
+        config.relay_db = Some(at.clone());
+        config.srs_db = Some(at);
+        // One request per connection: the origin balances connections, so
+        // every request goes to the next instance.
+        config.limits.keep_alive = false;
+        let listeners = [bind().await.unwrap(), bind().await.unwrap()];
+        let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let origin = crate::cluster::Origin::start(addrs).await;
+        s.base = format!("http://{}", origin.addr);
+        s.origin = Some(origin);
+        config.public_url.get_or_insert_with(|| s.base.clone());
+        let mut second = config.clone();
+        second.data_dir = data.join("peer");
+        let [first_listener, second_listener] = listeners;
+        let (tx, task) = serve_on(first_listener, config);
+        s.stop.push(tx);
+        s.tasks.push(task);
+        // One SRS: the second instance gets the first one's seed.
+        let seed = data.join("srs/identity.seed");
+        let copy = second.data_dir.join("srs/identity.seed");
+        if seed.is_file() && !copy.is_file() {
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::copy(&seed, &copy).unwrap();
+        }
+        let (tx, task) = serve_on(second_listener, second);
+        s.stop.push(tx);
+        s.tasks.push(task);
         wait_up(&s.base).await;
         s
     }
 
     /// Graceful stop: in-flight requests finish.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
+        for tx in self.stop.drain(..) {
             let _ = tx.send(());
         }
-        if let Some(t) = self.task.take() {
+        for t in self.tasks.drain(..) {
             t.await.unwrap();
+        }
+        if let Some(o) = self.origin.take() {
+            if std::env::var_os("SESPHR_TEST_SCALED_COUNTS").is_some() {
+                eprintln!("scaled: connections per instance {:?}", o.counts);
+            }
+            o.task.abort();
+        }
+    }
+
+    /// The rows of `table` in the state of `service` (`relay` or `srs`):
+    /// its SQLite file, or its schema in the scaled pass's database.
+    pub fn rows(&self, service: &str, table: &str) -> i64 {
+        match &self.scaled {
+            Some(sc) => crate::pg::count(&sc.db, &format!("{service}.{table}")),
+            None => {
+                let file = match service {
+                    "relay" => self.data.join("relay/meta.sqlite3"),
+                    _ => self.data.join(format!("{service}/{service}.sqlite3")),
+                };
+                let c = rusqlite::Connection::open(file).unwrap();
+                c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .unwrap()
+            }
+        }
+    }
+
+    /// How many instances serve behind [`Server::base`] (2 in the scaled
+    /// pass).
+    pub fn instances(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The SRS's database URL in the scaled pass (for `audit export
+    /// --srs-db`); `None`: the SQLite file in the data directory.
+    pub fn srs_db(&self) -> Option<&str> {
+        self.scaled.as_ref().map(|s| s.db.as_str())
+    }
+
+    /// Partial uploads the relay keeps: files in `relay/tmp`, or in the
+    /// scaled pass temporary objects (`<prefix>/tmp/…`) in the bucket.
+    pub async fn temporaries(&self) -> usize {
+        use futures_util::StreamExt;
+        use object_store::ObjectStore;
+        match &self.scaled {
+            None => std::fs::read_dir(self.data.join("relay/tmp"))
+                .unwrap()
+                .count(),
+            Some(sc) => {
+                let sesphr_relay::relay::blobs::BlobStoreUrl::S3 {
+                    bucket,
+                    prefix,
+                    options,
+                } = &sc.blobs
+                else {
+                    unreachable!("a scaled server is on a bucket")
+                };
+                let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+                for (k, v) in options {
+                    b = b.with_config(k.parse().unwrap(), v);
+                }
+                let store = b.build().unwrap();
+                let tmp = object_store::path::Path::from(format!("{prefix}/tmp"));
+                store.list(Some(&tmp)).count().await
+            }
         }
     }
 }

@@ -83,6 +83,47 @@ impl Postgres {
     }
 }
 
+/// The URL of the database `name` on the run's server (`SESPHR_PG_URL`),
+/// created if it is not there yet; never dropped (the run's server goes
+/// with the run). For state that outlives one [`Postgres`] guard: a
+/// deployment restarted on its data directory (`deploy::Server` in the
+/// scaled run).
+pub fn shared_database(name: &str) -> String {
+    let admin = std::env::var("SESPHR_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect("SESPHR_PG_URL (scripts/test.sh starts the run's PostgreSQL)");
+    let out = Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-tAc",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+        ])
+        .output()
+        .expect("psql (Debian's postgresql-client) runs");
+    if String::from_utf8_lossy(&out.stdout).trim() != "1" {
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+    }
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("SESPHR_PG_URL names no database: {admin}"),
+    }
+}
+
+/// `SELECT COUNT(*) FROM table` in the database at `url`.
+pub fn count(url: &str, table: &str) -> i64 {
+    let out = Command::new("psql")
+        .args([url, "-tAc", &format!("SELECT COUNT(*) FROM {table}")])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 impl Default for Postgres {
     fn default() -> Postgres {
         Postgres::new()
