@@ -233,6 +233,20 @@ fn export(data: &std::path::Path, srs_db: Option<&str>) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+/// `migrate` of everything in `data` into the bucket of `sw` and the
+/// database `pg`.
+fn migrate_all(data: &std::path::Path, sw: &SeaweedFs, pg: &Postgres) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(["migrate", "--data-dir"])
+        .arg(data)
+        .args(["--relay-db", pg.url(), "--srs-db", pg.url()])
+        .args(["--blob-store", &format!("s3://{}", sw.bucket)])
+        .envs(sw.env())
+        .env("SESPHR_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 /// Renames every file of `dir` whose name starts with `prefix`, so nothing
 /// can read it any more.
 fn hide(dir: &std::path::Path, prefix: &str) {
@@ -263,15 +277,7 @@ async fn a_whole_deployment_moves_to_a_bucket_and_postgres_and_serves_the_same()
 
     let sw = SeaweedFs::start().await;
     let pg = Postgres::new();
-    let o = std::process::Command::new(bin())
-        .args(["migrate", "--data-dir"])
-        .arg(dir.path())
-        .args(["--relay-db", pg.url(), "--srs-db", pg.url()])
-        .args(["--blob-store", &format!("s3://{}", sw.bucket)])
-        .envs(sw.env())
-        .env("SESPHR_LOG", "warn")
-        .output()
-        .unwrap();
+    let o = migrate_all(dir.path(), &sw, &pg);
     let (out, err) = (
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr),
@@ -289,15 +295,7 @@ async fn a_whole_deployment_moves_to_a_bucket_and_postgres_and_serves_the_same()
         assert!(out.contains(line), "{line:?} not in\n{out}");
     }
     // Again: every step was done, nothing is copied twice.
-    let o = std::process::Command::new(bin())
-        .args(["migrate", "--data-dir"])
-        .arg(dir.path())
-        .args(["--relay-db", pg.url(), "--srs-db", pg.url()])
-        .args(["--blob-store", &format!("s3://{}", sw.bucket)])
-        .envs(sw.env())
-        .env("SESPHR_LOG", "warn")
-        .output()
-        .unwrap();
+    let o = migrate_all(dir.path(), &sw, &pg);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && !out.contains(" copied,"), "{out}");
 
