@@ -6,23 +6,9 @@
 
 use sesphr_client::audit_check::AuditCheck;
 use sesphr_client::grant::Role;
-use sesphr_client::merkle::Hash;
 use sesphr_client::primitives::os_rng;
 use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_testkit::deploy::*;
-
-fn hashes(v: &serde_json::Value) -> Vec<Hash> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            hex::decode(h.as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect()
-}
 
 fn relay(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sesphr-relay"))

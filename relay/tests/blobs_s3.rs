@@ -12,8 +12,6 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use object_store::ObjectStore;
 use sesphr_client::grant::Role;
-use sesphr_client::primitives::os_rng;
-use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_native::Reader;
 use sesphr_testkit::deploy::*;
 use sesphr_testkit::seaweed::{SeaweedFs, SECRET_KEY};
@@ -57,12 +55,6 @@ async fn nothing_pending(sw: &SeaweedFs, store: &dyn ObjectStore, prefix: &str) 
         keys(store, &format!("{prefix}/tmp")).await,
         sw.uploads_in_progress().await
     );
-}
-
-fn upload_token(who: &sesphr_client::identity::Identity, id: &[u8; 32], len: u64) -> String {
-    let subject = [id.as_slice(), &len.to_be_bytes()].concat();
-    let t = RequestToken::sign(who, Purpose::UploadBlob, &subject, now(), &mut os_rng()).unwrap();
-    hex::encode(t.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

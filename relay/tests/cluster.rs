@@ -6,8 +6,6 @@
 #![cfg(test)]
 
 use sesphr_client::grant::Role;
-use sesphr_client::primitives::os_rng;
-use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_native::Reader;
 use sesphr_testkit::cluster::Cluster;
 use sesphr_testkit::deploy::*;
@@ -224,22 +222,14 @@ async fn a_relay_killed_mid_upload_behind_the_origin_restarts_with_nothing_half_
     // Half of a 4 MiB upload through the origin, then SIGKILL the relay.
     let blob = opaque_blob(0x5e, 4 << 20);
     let hash = blob_id(&blob);
-    let subject = [hash.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
-    let token = RequestToken::sign(
-        patient.identity(),
-        Purpose::UploadBlob,
-        &subject,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
+    let token = upload_token(patient.identity(), &hash, blob.len() as u64);
     let addr = origin.trim_start_matches("http://").to_string();
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nx-sesphr-token: {}\r\n\r\n",
         hex::encode(hash),
         blob.len(),
-        hex::encode(token.as_bytes())
+        token
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     conn.write_all(&blob[..blob.len() / 2]).await.unwrap();

@@ -247,17 +247,7 @@ async fn share_read_revoke_rotate_end_to_end() {
         .unwrap(),
     )
     .unwrap();
-    let path: Vec<[u8; 32]> = proof["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            hex::decode(h.as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect();
+    let path = hashes(&proof["path"]);
     a.verify_extension(&b, &path).unwrap();
     assert!(b.verify_extension(&a, &path).is_err());
     assert_eq!(

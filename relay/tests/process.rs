@@ -34,15 +34,7 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
     let blob = opaque_blob(0xab, 4 << 20);
     let hash = blob_id(&blob);
-    let subject = [hash.as_slice(), &(blob.len() as u64).to_be_bytes()].concat();
-    let token = RequestToken::sign(
-        patient.identity(),
-        Purpose::UploadBlob,
-        &subject,
-        now(),
-        &mut os_rng(),
-    )
-    .unwrap();
+    let token = upload_token(patient.identity(), &hash, blob.len() as u64);
     let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
@@ -50,7 +42,7 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
         "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nx-sesphr-token: {}\r\n\r\n",
         hex::encode(hash),
         blob.len(),
-        hex::encode(token.as_bytes())
+        token
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     conn.write_all(&blob[..blob.len() / 2]).await.unwrap();

@@ -64,17 +64,7 @@ fn request(
 
 fn head_of(listing: &[u8], srs: &PublicIdentity) -> (Vec<[u8; 32]>, SignedTreeHead) {
     let v: serde_json::Value = serde_json::from_slice(listing).unwrap();
-    let path = v["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            hex::decode(h.as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect();
+    let path = hashes(&v["path"]);
     let head = hex::decode(v["treeHead"].as_str().unwrap()).unwrap();
     (path, SignedTreeHead::from_bytes(&head, srs).unwrap())
 }

@@ -67,21 +67,11 @@ fn scaled_backends(data: &Path) -> Option<Scaled> {
         .expect("SESPHR_TEST_S3 is `endpoint bucket`");
     let path = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
     let key = hex::encode(&sha2::Sha256::digest(path.as_os_str().as_encoded_bytes())[..8]);
-    let options = [
-        ("aws_endpoint", endpoint),
-        ("aws_region", "us-east-1"),
-        ("aws_access_key_id", crate::seaweed::ACCESS_KEY),
-        ("aws_secret_access_key", crate::seaweed::SECRET_KEY),
-        ("aws_allow_http", "true"),
-    ];
     Some(Scaled {
         blobs: sesphr_relay::relay::blobs::BlobStoreUrl::S3 {
             bucket: bucket.to_owned(),
             prefix: format!("t{key}"),
-            options: options
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            options: crate::seaweed::options(endpoint),
         },
         db: crate::pg::shared_database(&format!("s_{key}")),
     })
@@ -203,7 +193,8 @@ impl Server {
             None => {
                 let file = match service {
                     "relay" => self.data.join("relay/meta.sqlite3"),
-                    _ => self.data.join(format!("{service}/{service}.sqlite3")),
+                    "srs" => self.data.join("srs/srs.sqlite3"),
+                    other => panic!("no service {other}"),
                 };
                 let c = rusqlite::Connection::open(file).unwrap();
                 c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
@@ -573,6 +564,27 @@ pub fn opaque_blob(seed: u64, body_len: u64) -> Vec<u8> {
     let mut state = seed | 1;
     fill_pseudo_random(&mut state, &mut blob[HEADER_LEN..]);
     blob
+}
+
+/// The hex request token `who` signs to upload the blob `id` of `len`
+/// bytes (`x-sesphr-token`).
+pub fn upload_token(who: &Identity, id: &[u8; 32], len: u64) -> String {
+    let subject = [id.as_slice(), &len.to_be_bytes()].concat();
+    hex::encode(signed(who, Purpose::UploadBlob, &subject).as_bytes())
+}
+
+/// A JSON array of hex hashes (an audit path in an SRS answer).
+pub fn hashes(v: &serde_json::Value) -> Vec<[u8; 32]> {
+    v.as_array()
+        .expect("an array of hashes")
+        .iter()
+        .map(|h| {
+            hex::decode(h.as_str().expect("a hex hash"))
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes")
+        })
+        .collect()
 }
 
 /// The relay address of a section blob or chunk index.

@@ -65,10 +65,7 @@ impl Postgres {
             ))
         );
         psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = match admin.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => panic!("SESPHR_PG_URL names no database: {admin}"),
-        };
+        let url = database_url(&admin, &name);
         Postgres {
             url,
             admin,
@@ -104,6 +101,11 @@ pub fn shared_database(name: &str) -> String {
     if String::from_utf8_lossy(&out.stdout).trim() != "1" {
         psql(&admin, &format!("CREATE DATABASE {name}"));
     }
+    database_url(&admin, name)
+}
+
+/// The URL of database `name` on the server of `admin`.
+fn database_url(admin: &str, name: &str) -> String {
     match admin.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("SESPHR_PG_URL names no database: {admin}"),

@@ -25,6 +25,21 @@ pub fn weed_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/seaweedfs/bin/weed")
 }
 
+/// `object_store` settings for a test SeaweedFS at `endpoint` (what the
+/// `AWS_*` environment says in a deployment).
+pub fn options(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("aws_endpoint", endpoint),
+        ("aws_region", "us-east-1"),
+        ("aws_access_key_id", ACCESS_KEY),
+        ("aws_secret_access_key", SECRET_KEY),
+        ("aws_allow_http", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// A running SeaweedFS with one bucket; killed on drop.
 pub struct SeaweedFs {
     /// The S3 endpoint, `http://127.0.0.1:port`.
@@ -151,16 +166,7 @@ impl SeaweedFs {
     /// `object_store` settings for this server (what the `AWS_*`
     /// environment says in a deployment).
     pub fn options(&self) -> Vec<(String, String)> {
-        [
-            ("aws_endpoint", self.endpoint.as_str()),
-            ("aws_region", "us-east-1"),
-            ("aws_access_key_id", ACCESS_KEY),
-            ("aws_secret_access_key", SECRET_KEY),
-            ("aws_allow_http", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        options(&self.endpoint)
     }
 
     /// The `AWS_*` environment of a relay process using this server.
