@@ -9,7 +9,6 @@ use sesphr_client::grant::Role;
 use sesphr_native::Reader;
 use sesphr_testkit::cluster::Cluster;
 use sesphr_testkit::deploy::*;
-use tokio::io::AsyncWriteExt;
 
 fn bin() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"))
@@ -222,18 +221,8 @@ async fn a_relay_killed_mid_upload_behind_the_origin_restarts_with_nothing_half_
     // Half of a 4 MiB upload through the origin, then SIGKILL the relay.
     let blob = opaque_blob(0x5e, 4 << 20);
     let hash = blob_id(&blob);
-    let token = upload_token(patient.identity(), &hash, blob.len() as u64);
-    let addr = origin.trim_start_matches("http://").to_string();
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nx-sesphr-token: {}\r\n\r\n",
-        hex::encode(hash),
-        blob.len(),
-        token
-    );
-    conn.write_all(head.as_bytes()).await.unwrap();
-    conn.write_all(&blob[..blob.len() / 2]).await.unwrap();
-    conn.flush().await.unwrap();
+    let addr = origin.trim_start_matches("http://");
+    let conn = half_upload(addr, patient.identity(), &blob).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     c.kill_relay(0);
     drop(conn);

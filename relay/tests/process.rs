@@ -7,7 +7,6 @@ use sesphr_client::primitives::os_rng;
 use sesphr_client::token::{Purpose, RequestToken};
 use sesphr_native::{Client, Reader};
 use sesphr_testkit::deploy::*;
-use tokio::io::AsyncWriteExt;
 
 fn bin() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_sesphr-relay"))
@@ -34,19 +33,7 @@ async fn sigkill_mid_upload_leaves_committed_data_and_no_half_blob() {
     // Start an upload of 4 MiB, send half of it on a raw connection, then kill -9.
     let blob = opaque_blob(0xab, 4 << 20);
     let hash = blob_id(&blob);
-    let token = upload_token(patient.identity(), &hash, blob.len() as u64);
-    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let head = format!(
-        "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nx-sesphr-token: {}\r\n\r\n",
-        hex::encode(hash),
-        blob.len(),
-        token
-    );
-    conn.write_all(head.as_bytes()).await.unwrap();
-    conn.write_all(&blob[..blob.len() / 2]).await.unwrap();
-    conn.flush().await.unwrap();
+    let conn = half_upload(&format!("127.0.0.1:{port}"), patient.identity(), &blob).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     child.kill().unwrap();
     child.wait().unwrap();

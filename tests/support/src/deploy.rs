@@ -573,6 +573,25 @@ pub fn upload_token(who: &Identity, id: &[u8; 32], len: u64) -> String {
     hex::encode(signed(who, Purpose::UploadBlob, &subject).as_bytes())
 }
 
+/// Sends the head and the first half of `who`'s upload of `blob` to the
+/// server at `addr` (`host:port`) on a raw connection, and returns that
+/// connection: an upload in progress, to kill a server under.
+pub async fn half_upload(addr: &str, who: &Identity, blob: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let hash = blob_id(blob);
+    let token = upload_token(who, &hash, blob.len() as u64);
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nx-sesphr-token: {token}\r\n\r\n",
+        hex::encode(hash),
+        blob.len(),
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&blob[..blob.len() / 2]).await.unwrap();
+    conn.flush().await.unwrap();
+    conn
+}
+
 /// A JSON array of hex hashes (an audit path in an SRS answer).
 pub fn hashes(v: &serde_json::Value) -> Vec<[u8; 32]> {
     v.as_array()
