@@ -28,7 +28,7 @@ const BLOB_BATCH = 64;
  * Reads a list of parts (Uint8Array, Blob, or async iterables of
  * Uint8Array) as one sequential byte stream, `n` bytes at a time.
  */
-class PartReader {
+export class PartReader {
   constructor(parts) {
     this.parts = parts;
     this.i = 0;
@@ -105,7 +105,7 @@ export function concat(pieces) {
 }
 
 /** Collects output pieces into a Blob (browsers) or one Uint8Array (Node). */
-class Sink {
+export class Sink {
   constructor() {
     this.blobs = typeof Blob !== "undefined";
     this.out = [];
@@ -194,7 +194,7 @@ export function throwIfAborted(signal) {
  * chunk; `signal` stops it between chunks (`aborted`). Plaintext the
  * package assembled itself (chunk 0's prefix, padding) is wiped once sealed.
  */
-async function sealWith(enc, parts, { onProgress, webCrypto, signal } = {}) {
+async function sealWith(enc, parts, { onProgress, webCrypto, signal, shards } = {}) {
   try {
     const reader = new PartReader(parts);
     const sink = new Sink();
@@ -232,8 +232,10 @@ async function sealWith(enc, parts, { onProgress, webCrypto, signal } = {}) {
         onProgress?.(done, total);
       }
     }
+    // A sharded write seals its placement under this version's key.
+    const placementKey = shards ? enc.placementKey() : undefined;
     const finished = enc.finish();
-    return { blob: sink.finish(), ...finished };
+    return { blob: sink.finish(), ...finished, ...(placementKey ? { placementKey } : {}) };
   } catch (e) {
     // finish() consumed it on success; anything else still holds the key.
     enc.free?.();

@@ -10,7 +10,7 @@
 // Format 1 (older bodies, still read): u32 length ‖ JSON ‖ attachments,
 // attachment i starting where attachment i−1 ends.
 
-import { core } from "./wasm.js";
+import { core, fromHex } from "./wasm.js";
 import { SesphrError } from "./errors.js";
 import { concat, openAttachmentStream, openStream } from "./body.js";
 
@@ -51,6 +51,9 @@ export function checkDocument(doc, bad) {
     }
     if (doc.format === 2 && (!isId(a.root) || !isId(a.index) || !isSize(a.length))) {
       throw bad("has a stored attachment without its root, index and length");
+    }
+    if (a.placement !== undefined && (typeof a.placement !== "string" || !/^([0-9a-f]{2}){17,1233}$/.test(a.placement))) {
+      throw bad("has an attachment whose placement is not a sealed placement in hex");
     }
   }
   return doc;
@@ -138,13 +141,61 @@ async function fetched(promise, what) {
 
 /** Fetches a body's chunk index and blob and opens it as it streams in. */
 async function* openBody(client, entry, dataKey, { onProgress, signal } = {}) {
+  if (entry.placement) {
+    const { index, stream } = await sharded(client, entry, dataKey, signal);
+    yield* openStream(stream, entry, index, dataKey, { onProgress });
+    return;
+  }
   const index = await fetched(client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`, { signal }), "this section body");
   const resp = await fetched(client.getBlob(entry.blobId, undefined, signal), "this section body");
   yield* openStream(resp.body, entry, index, dataKey, { onProgress });
 }
 
 /** The first `n` plaintext bytes of a body, fetching only the chunks they need. */
+/** A sharded body (its entry carries a sealed placement): its chunk index and blob stream, from the relay set. */
+function sharded(client, entry, dataKey, signal) {
+  if (!client.relaySet) {
+    throw new SesphrError("unavailable", "This section is spread over several storage servers: connect with their list (relays) to read it.");
+  }
+  return client.relaySet.open(entry, dataKey, { signal });
+}
+
+/** The first `n` plaintext bytes of a sharded body: stripes decoded until its chunks cover them. */
+async function shardedPrefix(client, entry, dataKey, n) {
+  const { index, stream } = await sharded(client, entry, dataKey);
+  const reader = stream.getReader();
+  const headerLength = core.blobHeaderLength();
+  let buf = new Uint8Array(0);
+  const take = async (len) => {
+    while (buf.length < len) {
+      const { value, done } = await reader.read();
+      if (done) throw new SesphrError("truncated", "the section body ended early");
+      buf = concat([buf, value]);
+    }
+    const out = buf.subarray(0, len);
+    buf = buf.subarray(len);
+    return out;
+  };
+  const dec = new core.SectionDecryptor(await take(headerLength), dataKey, index, entry.chunkRoot);
+  try {
+    const pieces = [];
+    let have = 0;
+    for (let i = 0; i < dec.chunkCount && have < n; i++) {
+      const plain = dec.openChunk(i, await take(dec.chunkRange(i)[1]));
+      pieces.push(plain);
+      have += plain.length;
+    }
+    const bytes = concat(pieces);
+    pieces.forEach((p) => p.fill(0));
+    return { bytes, bodyLength: dec.bodyLength };
+  } finally {
+    dec.free();
+    reader.cancel().catch(() => {});
+  }
+}
+
 async function bodyPrefix(client, entry, dataKey, n) {
+  if (entry.placement) return shardedPrefix(client, entry, dataKey, n);
   const what = "this version of the section";
   const index = await fetched(client.bytes("GET", `${client.baseUrl}/v1/blobs/${entry.indexId}`), what);
   const headerLength = core.blobHeaderLength();
@@ -200,6 +251,18 @@ async function* bodySlice(client, entry, dataKey, start, length, options) {
 /** A stored attachment's plaintext, streamed and checked against the root its document lists. */
 async function* storedAttachment(client, recordId, sectionId, a, key, { onProgress, signal } = {}) {
   const what = `the attachment ${a.name}`;
+  if (a.placement) {
+    if (!client.relaySet) throw new SesphrError("unavailable", `${what} is spread over several storage servers: connect with their list (relays) to read it.`);
+    const plan = key.openPlacement(recordId, sectionId, { chunkRoot: a.root, blobLength: a.length, indexId: a.index, placement: fromHex(a.placement) });
+    const { index, stream } = await client.relaySet.openPlan(plan, { signal });
+    let size = 0;
+    for await (const piece of openAttachmentStream(stream, a, index, key, recordId, sectionId, { onProgress })) {
+      size += piece.length;
+      yield piece;
+    }
+    if (size !== a.size) throw new SesphrError("malformed", `the attachment ${a.name} holds ${size} bytes, its document says ${a.size}`);
+    return;
+  }
   const index = await fetched(client.bytes("GET", `${client.baseUrl}/v1/blobs/${a.index}`, { signal }), what);
   const resp = await fetched(client.getBlob(a.root, undefined, signal), what);
   let size = 0;

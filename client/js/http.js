@@ -5,6 +5,7 @@
 
 import { core, fromHex, init, toHex } from "./wasm.js";
 import { SesphrError } from "./errors.js";
+import { RelaySet } from "./shards.js";
 
 const OCTETS = "application/octet-stream";
 const TOKEN = "x-sesphr-token";
@@ -92,7 +93,13 @@ async function failure(resp) {
  * given, pins the SRS: `connect()` refuses any other.
  */
 export class Client {
-  constructor({ baseUrl, srsUrl, srsFingerprint, fetch: f } = {}) {
+  /**
+   * `relays` (optional): the base URLs of independent relays (all with this
+   * deployment's SRS) over which section bodies are sharded, `shards`
+   * `{k, n, happy}` (default 2 of 3, happy = n); manifests and grants then
+   * go to every relay, and a read falls back to them when `baseUrl` fails.
+   */
+  constructor({ baseUrl, srsUrl, srsFingerprint, fetch: f, relays, shards } = {}) {
     const here = typeof location === "object" ? location.origin : undefined;
     this.baseUrl = (baseUrl ?? here ?? "").replace(/\/$/, "");
     this.srsUrl = (srsUrl ?? this.baseUrl).replace(/\/$/, "");
@@ -102,6 +109,71 @@ export class Client {
     this.ownFetch = !f;
     this.srs = undefined;
     this.srsIdentity = undefined;
+    /** The sharded relays (a RelaySet), when `relays` were given. */
+    this.relaySet = relays?.length
+      ? new RelaySet(
+          relays.map((u) => new Client({ baseUrl: u, srsUrl: this.srsUrl, fetch: f })),
+          shards,
+        )
+      : undefined;
+  }
+
+  /**
+   * @internal `f(client)` on this relay, then on the other relays of the
+   * set while it fails for want of a server (network, 5xx): reads that any
+   * relay can answer (manifests are verified, freshness comes from the SRS).
+   */
+  async anyRelay(f) {
+    try {
+      return await f(this);
+    } catch (e) {
+      const others = (this.relaySet?.relays ?? []).filter((r) => r.baseUrl !== this.baseUrl);
+      if (!others.length || !(e.code === "network" || e.status >= 500)) throw e;
+      let last = e;
+      for (const r of others) {
+        try {
+          return await f(r);
+        } catch (e2) {
+          last = e2;
+          if (!(e2.code === "network" || e2.status >= 500)) throw e2;
+        }
+      }
+      throw last;
+    }
+  }
+
+  /**
+   * @internal Copies the manifests of `recordId` up to `version` to every
+   * other relay of the set (each takes only the next version, so a relay
+   * that missed some gets them in order); best effort: a relay that fails
+   * is named in `relaySet.faults` and caught up by the next write.
+   */
+  async mirrorManifests(recordId, version) {
+    const set = this.relaySet;
+    if (!set) return;
+    const home = (v) => this.manifestBytes(recordId, v);
+    await Promise.all(
+      set.relays
+        .filter((r) => r.baseUrl !== this.baseUrl)
+        .map(async (r) => {
+          try {
+            const latest = await r.maybeBytes(`${r.baseUrl}/v1/records/${recordId}/manifests/latest`);
+            let from = 1;
+            if (latest) {
+              const m = core.VerifiedManifest.fromBytes(latest);
+              from = m.version + 1;
+              m.free();
+            }
+            for (let v = from; v <= version; v++) {
+              const bytes = await home(v);
+              if (!bytes) break;
+              await r.postBytes(`${r.baseUrl}/v1/records/${recordId}/manifests`, bytes);
+            }
+          } catch (e) {
+            set.faults.push({ relay: r.baseUrl, code: e.code ?? "network", message: e.message, at: Date.now() });
+          }
+        }),
+    );
   }
 
   /** Fetches (and checks the pin of) the SRS identity. */
@@ -165,9 +237,9 @@ export class Client {
     return this.send("POST", url, { body: JSON.stringify(value), type: "application/json" });
   }
   /** @internal `bytes`, or undefined on a 404. */
-  async maybeBytes(url) {
+  async maybeBytes(url, options) {
     try {
-      return await this.bytes("GET", url);
+      return await this.bytes("GET", url, options);
     } catch (e) {
       if (e.status === 404) return undefined;
       throw e;
@@ -236,7 +308,7 @@ export class Client {
 
   /** @internal The relay's bytes of a manifest (`version` or `latest`), or undefined if it has none. */
   manifestBytes(recordId, version = "latest") {
-    return this.maybeBytes(`${this.baseUrl}/v1/records/${recordId}/manifests/${version}`);
+    return this.anyRelay((c) => c.maybeBytes(`${c.baseUrl}/v1/records/${recordId}/manifests/${version}`));
   }
 
   /**
@@ -273,8 +345,7 @@ export class Client {
 
   /** @internal The signer's inbox: `[{statement, b1Envelope, id?}]`. */
   inbox(identity) {
-    const token = core.signToken(identity.core, "readInbox", new Uint8Array(0), Date.now());
-    return this.json("GET", `${this.baseUrl}/v1/inbox`, { token });
+    return this.anyRelay((c) => c.json("GET", `${c.baseUrl}/v1/inbox`, { token: core.signToken(identity.core, "readInbox", new Uint8Array(0), Date.now()) }));
   }
 
   /** @internal Deletes an item of the signer's inbox; false if the relay has no such item (or no such route). */
@@ -347,7 +418,7 @@ export class Client {
    */
   async reencrypt(sealed) {
     try {
-      return { answer: await this.bytes("POST", `${this.baseUrl}/v1/reencrypt`, { body: sealed, type: OCTETS }) };
+      return { answer: await this.anyRelay((c) => c.bytes("POST", `${c.baseUrl}/v1/reencrypt`, { body: sealed, type: OCTETS })) };
     } catch (e) {
       if (e.status === 403 && DECISIONS.has(e.code)) return { refused: e.code, status: e.status };
       throw e;

@@ -208,6 +208,50 @@ export interface ClientOptions {
   srsFingerprint?: string;
   /** A fetch implementation (default: `globalThis.fetch`). */
   fetch?: typeof globalThis.fetch;
+  /**
+   * Base URLs of independent relays (all with this deployment's SRS) over
+   * which section bodies are erasure-coded; manifests and grants then go to
+   * every relay, and reads fall back to them when `baseUrl` fails.
+   */
+  relays?: string[];
+  /** The code over `relays`: `k` of `n` shards decode (default 2 of 3), `happy` relays must take a shard for a write to succeed (default `n`), `hedgeMs` before a spare relay is asked (default 250). */
+  shards?: { k?: number; n?: number; happy?: number; hedgeMs?: number };
+}
+
+/** One relay's health as `RelaySet.health()` measures it. */
+export interface RelayHealth {
+  url: string;
+  ok: boolean;
+  /** Round trip of one small request, ms. */
+  ms: number;
+  /** The error's code when not ok (`network`, `http_503`, …). */
+  code?: string;
+}
+
+/** What a relay did wrong: a failed upload or read, a forged index, a corrupted piece. */
+export interface RelayFault {
+  relay: string;
+  code: string;
+  message: string;
+  at: number;
+}
+
+/**
+ * The independent relays a Client shards section bodies over
+ * (`client.relaySet`, when `relays` were given). No relay ever holds `k`
+ * or more shards of a section; a write needs `happy` distinct relays.
+ */
+export class RelaySet {
+  readonly k: number;
+  readonly n: number;
+  readonly happy: number;
+  readonly urls: string[];
+  /** What each relay did wrong, newest last (at most 64). */
+  readonly faults: RelayFault[];
+  /** One small request to each relay. */
+  health(): Promise<RelayHealth[]>;
+  /** The relay of each shard of a section: `n` distinct relay indexes. */
+  plan(sectionId: string): number[];
 }
 
 /** A connection to a SeSPHR deployment (relay + SRS). */
@@ -217,6 +261,8 @@ export class Client {
   readonly srsUrl: string;
   /** Set by `connect()`. */
   srs: SrsInfo | undefined;
+  /** The sharded relays, when `relays` were given. */
+  readonly relaySet: RelaySet | undefined;
   /** Fetches and checks the SRS identity; call before anything else. */
   connect(): Promise<SrsInfo>;
   /** Publishes an identity in the SRS directory (idempotent). */
@@ -331,6 +377,8 @@ export interface ManifestEntry {
   blobLength: number;
   blobId: string;
   indexId: string;
+  /** A sharded body's sealed placement (opened with the version's data key); absent for a body stored whole. */
+  placement?: Uint8Array;
 }
 
 /** A grant statement, verified. */
@@ -506,6 +554,13 @@ export class PatientRecord {
    * history). `before` must be 1..version (`invalid_argument`).
    */
   prune(options: { before: number }): Promise<PruneResult>;
+  /**
+   * Restores the shards of every sharded section of the latest version
+   * after a relay lost data or left (decoded from any k, coded again,
+   * checked against the signed roots, stored on relays holding none of that
+   * section).
+   */
+  repairShards(options?: { signal?: AbortSignal }): Promise<{ name: string; missing: number[]; repaired: { shard: number; relay: string }[] }[]>;
   /** Pushes unwitnessed versions to the SRS; true once all are witnessed (throws the failure otherwise). */
   reconcile(): Promise<boolean>;
   /** Rebuilds the record from the servers (after another tab or device wrote). */

@@ -12,6 +12,7 @@
 //   identity.js  Identity
 //   documents.js section documents, OpenSection
 //   body.js      chunked encryption and decryption of bodies (WebCrypto)
+//   shards.js    RelaySet: bodies erasure-coded over independent relays
 //   owner.js     Patient, PatientRecord
 //   reader.js    Reader, SharedRecord
 //   contacts.js  Contacts: people by the names this party gave them
@@ -21,6 +22,7 @@
 export { init, webCryptoAvailable, standardSections, roleSections, toHex, fromHex } from "./wasm.js";
 export { SesphrError, isTransient } from "./errors.js";
 export { Client } from "./http.js";
+export { RelaySet } from "./shards.js";
 export { Identity, wrappedSeedCost } from "./identity.js";
 export { OpenSection } from "./documents.js";
 export { Patient, PatientRecord } from "./owner.js";

@@ -518,6 +518,31 @@ export class PatientRecord {
     }
   }
 
+  /**
+   * Restores the shards of every sharded section of the latest version
+   * after a relay of the set lost data or left: any k shards are decoded,
+   * the missing ones coded again (checked against the roots signed in the
+   * manifest) and stored on relays holding nothing of that section.
+   * Resolves `[{name, missing, repaired: [{shard, relay}]}]`.
+   */
+  repairShards({ signal } = {}) {
+    return this.#serial(async () => {
+      const set = this.client.relaySet;
+      if (!set) throw new SesphrError("invalid_state", "This record's connection lists no relay set.");
+      const out = [];
+      for (const s of this.#inner.sections().filter((x) => x.entry?.placement)) {
+        const dk = this.#inner.dataKey(this.identity.core, s.sectionId);
+        try {
+          const done = await set.repair(this.identity, s.entry, dk, { signal });
+          out.push({ name: this.names.get(s.sectionId) ?? s.sectionId, ...done });
+        } finally {
+          dk.free();
+        }
+      }
+      return out;
+    });
+  }
+
   /** Opens one of the owner's own sections, at the latest version or at `version` (an older one). */
   async open(name, { version } = {}) {
     const sid = this.sectionId(name);
@@ -596,7 +621,11 @@ export class PatientRecord {
   async #deliver(issued) {
     const statement = toHex(issued.statement);
     await retried(() => this.client.postJson(`${this.client.srsUrl}/srs/v1/grants`, { statement, b2Envelope: toHex(issued.b2Envelope) }));
-    await retried(() => this.client.postJson(`${this.client.baseUrl}/v1/inbox`, { statement, b1Envelope: toHex(issued.b1Envelope) }));
+    const item = { statement, b1Envelope: toHex(issued.b1Envelope) };
+    await retried(() => this.client.postJson(`${this.client.baseUrl}/v1/inbox`, item));
+    // Every relay of a sharded deployment keeps the grantee's inbox too (best effort).
+    const others = (this.client.relaySet?.relays ?? []).filter((r) => r.baseUrl !== this.client.baseUrl);
+    await Promise.all(others.map((r) => r.postJson(`${r.baseUrl}/v1/inbox`, item).catch((e) => this.client.relaySet.faults.push({ relay: r.baseUrl, code: e.code, message: e.message, at: Date.now() }))));
   }
 
   /**
@@ -648,9 +677,9 @@ export class PatientRecord {
     } catch (e) {
       if (e.code !== "version_conflict") throw e;
       const stored = await this.client.manifestBytes(this.recordId, manifest.version);
-      if (stored && sameBytes(stored, bytes)) return;
-      throw await this.#lostRace(manifest.version);
+      if (!stored || !sameBytes(stored, bytes)) throw await this.#lostRace(manifest.version);
     }
+    await this.client.mirrorManifests(this.recordId, manifest.version);
   }
 
   /**
@@ -793,6 +822,8 @@ export class PatientRecord {
     const version = this.#inner.nextVersion;
     const progress = { done: 0, total: 0, report: () => onProgress?.(progress.done, progress.total) };
     const uploaded = [];
+    /** Shards stored at the relay set: `{relay, id}`. */
+    const sharded = [];
     const cleanup = [];
     const upload = async (id, length, body) => {
       uploaded.push(id);
@@ -836,7 +867,7 @@ export class PatientRecord {
           if (source.document.format === 2) {
             const key = source.attachmentKey(i).clone();
             cleanup.push(() => key.free());
-            attachments.push({ name: a.name, type: a.type, size: a.size, root: a.root, index: a.index, length: a.length });
+            attachments.push({ name: a.name, type: a.type, size: a.size, root: a.root, index: a.index, length: a.length, ...(a.placement ? { placement: a.placement } : {}) });
             keys.push(key);
           } else {
             const stream = source.attachment(i, { signal });
@@ -876,9 +907,28 @@ export class PatientRecord {
           const { blobLength, indexLength } = attachmentLengths(t.size);
           const sealed = await seal((o) => sealAttachment(key, this.recordId, sid, [t.part], o));
           const { chunkRoot, indexId } = sealed.entry;
-          await upload(sealed.entry.blobId, blobLength, sealed.blob);
-          await upload(indexId, indexLength, sealed.chunkIndex);
-          Object.assign(w.doc.attachments[t.at], { root: chunkRoot, index: indexId, length: blobLength });
+          const set = this.client.relaySet;
+          if (set) {
+            // Sharded like the body; the document (encrypted) carries the sealed placement.
+            const placementKey = key.placementKey(this.recordId, sid);
+            try {
+              const put = (c, id, length, b) => retried(() => c.putBlob(this.identity, id, length, b, { signal }));
+              const { entry, stored } = await set.store(this.identity, { ...sealed, placementKey }, { signal, upload: put });
+              sharded.push(...stored);
+              progress.done += blobLength + indexLength;
+              progress.report();
+              Object.assign(w.doc.attachments[t.at], { root: chunkRoot, index: indexId, length: blobLength, placement: toHex(entry.placement) });
+            } catch (e) {
+              sharded.push(...(e.stored ?? []));
+              throw e;
+            } finally {
+              placementKey.free();
+            }
+          } else {
+            await upload(sealed.entry.blobId, blobLength, sealed.blob);
+            await upload(indexId, indexLength, sealed.chunkIndex);
+            Object.assign(w.doc.attachments[t.at], { root: chunkRoot, index: indexId, length: blobLength });
+          }
           w.keys[t.at] = key;
         }
         checkDocument(w.doc, (why) => new SesphrError("invalid_argument", `the section ${why}`));
@@ -889,12 +939,30 @@ export class PatientRecord {
           for (const g of reissued) await this.#deliver(g);
           // The body's blob length is known once sealed: until then, estimated.
           progress.total += body.length;
-          const sealed = await seal((o) => sealBody(key, version, [body], o));
+          const set = this.client.relaySet;
+          const sealed = await seal((o) => sealBody(key, version, [body], { ...o, shards: !!set }));
           const { blobId, blobLength, indexId } = sealed.entry;
           progress.total += 2 * blobLength + sealed.chunkIndex.length - body.length;
-          await upload(blobId, blobLength, sealed.blob);
-          await upload(indexId, sealed.chunkIndex.length, sealed.chunkIndex);
-          entries.push({ sid, name: w.name, entry: sealed.entry });
+          if (set) {
+            // Shards to the relay set; the entry carries their sealed placement.
+            try {
+              const put = (c, id, length, b) => retried(() => c.putBlob(this.identity, id, length, b, { signal }));
+              const { entry, stored } = await set.store(this.identity, sealed, { signal, upload: put });
+              sharded.push(...stored);
+              progress.done += blobLength + sealed.chunkIndex.length;
+              progress.report();
+              entries.push({ sid, name: w.name, entry });
+            } catch (e) {
+              sharded.push(...(e.stored ?? []));
+              throw e;
+            } finally {
+              sealed.placementKey.free();
+            }
+          } else {
+            await upload(blobId, blobLength, sealed.blob);
+            await upload(indexId, sealed.chunkIndex.length, sealed.chunkIndex);
+            entries.push({ sid, name: w.name, entry: sealed.entry });
+          }
         } finally {
           body.fill(0);
           key.free();
@@ -903,7 +971,7 @@ export class PatientRecord {
       throwIfAborted(signal);
     } catch (e) {
       cleanup.forEach((f) => f());
-      throw await this.#discard(uploaded, signal?.aborted ? new SesphrError("aborted", "The write was cancelled; nothing was saved.", { cause: e }) : e);
+      throw await this.#discard(uploaded, signal?.aborted ? new SesphrError("aborted", "The write was cancelled; nothing was saved.", { cause: e }) : e, sharded);
     }
     cleanup.forEach((f) => f());
     // 3. Publish: from here the write is not cancelled.
@@ -911,7 +979,7 @@ export class PatientRecord {
       this.#inner.setEntry(entry);
       this.names.set(sid, name);
     }
-    return this.#publish({ onLost: (e) => this.#discard(uploaded, e) });
+    return this.#publish({ onLost: (e) => this.#discard(uploaded, e, sharded) });
   }
 
   /**
@@ -919,11 +987,12 @@ export class PatientRecord {
    * references them); returns `error`, with `orphans` listing any the relay
    * would not delete.
    */
-  async #discard(ids, error) {
+  async #discard(ids, error, sharded = []) {
     const left = [];
-    for (const id of ids) {
+    const targets = [...ids.map((id) => [this.client, id]), ...sharded.map(({ relay, id }) => [this.client.relaySet.relays[relay], id])];
+    for (const [client, id] of targets) {
       try {
-        await retried(() => this.client.deleteBlob(this.identity, id));
+        await retried(() => client.deleteBlob(this.identity, id));
       } catch {
         left.push(id);
       }

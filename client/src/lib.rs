@@ -12,8 +12,8 @@ pub mod wasm;
 pub use flows::{audit_check, invitation_use, owner, policy, reader};
 pub use objects::{
     access_request, attachment, audit, capsule, content, emergency, emergency_view, envelope,
-    grant, identity, invitation, mail, manifest, owner_state, record, reencrypt, revocation, shl,
-    stream, token, vault,
+    grant, identity, invitation, mail, manifest, owner_state, record, reencrypt, revocation, shard,
+    shl, stream, token, vault,
 };
 pub use primitives::{dleq, merkle, secret};
 

@@ -114,7 +114,9 @@ proptest! {
             let (capsule, _) = Capsule::encapsulate(&key, version, &mut rng).unwrap();
             ManifestEntry { section: key.section, epoch: key.epoch, section_key: key.public(), capsule,
                 written_at_version: 1 + (i as u64 % version), chunk_root: [i as u8; 32], blob_len: 1000 * i as u64,
-                index_id: [i as u8 ^ 2; 32] }
+                index_id: [i as u8 ^ 2; 32],
+                // Every third entry sharded (format 3) when the seed says so.
+                placement: (seed % 3 == 1 && i % 3 == 0).then(|| vec![i as u8; 17 + (seed % 300) as usize]) }
         }).collect();
         let content = ManifestContent { record: w.record_id(), record_nonce: RecordId::for_index(w.owner.seed(), &w.owner.id(), 0).1, version,
             previous: if version == 1 { [0; 32] } else { [7; 32] }, created_at: created, entries,

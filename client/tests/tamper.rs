@@ -248,12 +248,15 @@ fn manifest_tamper_kit() {
     let mut longer = bytes.clone();
     longer.push(0);
     assert_eq!(code(VerifiedManifest::from_bytes(&longer)), "malformed");
-    // Format 2 carries an audit head before the signature: a format-1 body
-    // under its header does not parse; format 3 does not exist.
+    // Format 2 carries an audit head before the signature, format 3 its
+    // placements and a head: a format-1 body under either header does not
+    // parse; format 4 does not exist.
     let mut v2 = bytes.clone();
     v2[5] = 2;
     assert_eq!(code(VerifiedManifest::from_bytes(&v2)), "malformed");
     v2[5] = 3;
+    assert_eq!(code(VerifiedManifest::from_bytes(&v2)), "malformed");
+    v2[5] = 4;
     assert_eq!(code(VerifiedManifest::from_bytes(&v2)), "unknown_version");
 
     // Signature over another message (the signature of a different manifest).

@@ -453,7 +453,100 @@ fn generate() -> Value {
     out.as_object_mut()
         .unwrap()
         .extend(invitation_vectors(&mut rng, &owner, &grantee));
+    out.as_object_mut()
+        .unwrap()
+        .extend(sharded_vectors(&owner, &blob, &dk, &manifest_2));
     out
+}
+
+/// The vector blob sharded 2 of 3, its sealed placement and the format-3
+/// manifest that lists it (docs/protocol.md, "Sharded placement"). Draws
+/// nothing from the RNG, so every other vector keeps its bytes.
+fn sharded_vectors(
+    owner: &Identity,
+    blob: &[u8],
+    dk: &sesphr_client::capsule::DataKey,
+    prev: &VerifiedManifest,
+) -> Map<String, Value> {
+    use sesphr_client::shard::{self, Placement, ShardDecoder, ShardEncoder, ShardParams};
+    use sesphr_client::stream::{BlobHeader, ChunkIndex};
+    let index = ChunkIndex::from_blob(blob).unwrap();
+    let payload = shard::payload_of(blob, &index).unwrap();
+    let params = ShardParams::for_payload(2, 3, payload.len() as u64).unwrap();
+    let mut enc = ShardEncoder::new(params, payload.len() as u64).unwrap();
+    let mut shards: Vec<Vec<u8>> = (0..3).map(|i| enc.header(i).unwrap()).collect();
+    let size = params.piece_size() as usize;
+    let mut at = 0;
+    for j in 0..enc.stripes() {
+        let len = enc.stripe_input_len(j) as usize;
+        let out = enc.encode_stripe(&payload[at..at + len]).unwrap();
+        at += len;
+        for (i, p) in out.chunks(size).enumerate() {
+            shards[i].extend_from_slice(p);
+        }
+    }
+    let refs = enc.finish().unwrap();
+    // Shards 1 and 2 (a data shard and the parity) give the payload back.
+    let mut dec = ShardDecoder::new(params, payload.len() as u64).unwrap();
+    let mut back = Vec::new();
+    for j in 0..dec.stripes() as usize {
+        let piece = |i: usize| Some(shards[i][18 + j * size..18 + (j + 1) * size].to_vec());
+        back.extend(dec.decode_stripe(&mut [None, piece(1), piece(2)]).unwrap());
+    }
+    assert_eq!(back, payload);
+    let placement = Placement {
+        params,
+        header: BlobHeader::from_prefix(blob).unwrap().into(),
+        shards: refs.iter().map(|(r, _)| r.clone()).collect(),
+    };
+    let mut entry = prev.content.entries[0].clone();
+    let sealed = placement.seal(&dk.placement, &entry.binding()).unwrap();
+    entry.placement = Some(sealed.clone());
+    let m3 = ManifestContent {
+        record: prev.record(),
+        record_nonce: prev.content.record_nonce,
+        version: prev.version() + 1,
+        previous: prev.hash(),
+        created_at: prev.content.created_at + 500,
+        entries: vec![entry],
+        audit_head: prev.content.audit_head.clone(),
+    }
+    .sign(owner)
+    .unwrap();
+    let opened = m3.content.entries[0].open_placement(dk).unwrap();
+    assert_eq!(opened, placement);
+    fn h(b: impl AsRef<[u8]>) -> String {
+        hex::encode(b)
+    }
+    let mut m = Map::new();
+    m.insert(
+        "shard_params".into(),
+        json!([params.k, params.n, params.piece_log2]),
+    );
+    m.insert(
+        "shard_roots".into(),
+        json!(refs.iter().map(|(r, _)| h(r.root)).collect::<Vec<_>>()),
+    );
+    m.insert(
+        "shard_index_ids".into(),
+        json!(refs.iter().map(|(r, _)| h(r.index_id)).collect::<Vec<_>>()),
+    );
+    m.insert(
+        "shard_sha256".into(),
+        json!(shards
+            .iter()
+            .map(|s| h(sha2::Sha256::digest(s)))
+            .collect::<Vec<_>>()),
+    );
+    m.insert(
+        "shard_lengths".into(),
+        json!(shards.iter().map(|s| s.len()).collect::<Vec<_>>()),
+    );
+    m.insert("placement_key".into(), json!(h(dk.placement.expose())));
+    m.insert("placement".into(), json!(h(placement.to_bytes())));
+    m.insert("placement_sealed".into(), json!(h(&sealed)));
+    m.insert("manifest_sharded".into(), json!(h(m3.as_bytes())));
+    m
 }
 
 /// Invitations, acceptances, name cards, safety numbers, owner state and

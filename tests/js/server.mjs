@@ -61,7 +61,7 @@ export function launchChromiumProfile(dir, extraArgs = []) {
  * identity this one takes (the same SRS key over its own, separate log).
  * `args`: more command-line flags (e.g. the test-only emergency clock).
  */
-export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf, args = [] } = {}) {
+export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf, args = [], command = "serve" } = {}) {
   const data = mkdtempSync(join(tmpdir(), "sesphr-js-"));
   if (srsSeedOf) {
     mkdirSync(join(data, "srs"));
@@ -70,7 +70,7 @@ export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(ro
   const bin = process.env.SESPHR_BIN ?? join(root, "target", "debug", "sesphr-relay");
   const child = spawn(
     bin,
-    ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn", ...args],
+    [command, "--listen", "127.0.0.1:0", "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn", ...args],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const url = await new Promise((resolve, reject) => {

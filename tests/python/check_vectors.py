@@ -893,6 +893,8 @@ def main(argv: list[str]) -> int:
         check_access_requests(V, ctx)
     with Group("shl owner key"):
         check_shl_owner_key(V, ctx)
+    with Group("sharded placement"):
+        check_sharded(V, ctx)
     with Group("test rng"):
         check_test_rng(V, ctx)
     if spec_path:
@@ -1145,6 +1147,149 @@ def check_chunk_index(V: Vectors, c: dict) -> None:
     index_id = sha256(idx)
     eq("index_id = SHA-256(chunk_index)", index_id, V.hex("index_id"))
     c.update(chunk_root=root, index_id=index_id, leaves=leaves)
+
+
+# § Sharded placement: GF(2^8) with x^8 + x^4 + x^3 + x^2 + 1, written here from the spec.
+GF_EXP = [0] * 512
+GF_LOG = [0] * 256
+_x = 1
+for _i in range(255):
+    GF_EXP[_i] = _x
+    GF_LOG[_x] = _i
+    _x <<= 1
+    if _x & 0x100:
+        _x ^= 0x11D
+for _i in range(255, 512):
+    GF_EXP[_i] = GF_EXP[_i - 255]
+
+
+def gf_mul(a: int, b: int) -> int:
+    return 0 if a == 0 or b == 0 else GF_EXP[GF_LOG[a] + GF_LOG[b]]
+
+
+def gf_pow(a: int, n: int) -> int:
+    if n == 0:
+        return 1
+    return 0 if a == 0 else GF_EXP[(GF_LOG[a] * n) % 255]
+
+
+def gf_inv_matrix(m: list[list[int]]) -> list[list[int]]:
+    """Gauss-Jordan over GF(2^8)."""
+    k = len(m)
+    a = [row[:] + [1 if i == j else 0 for j in range(k)] for i, row in enumerate(m)]
+    for col in range(k):
+        piv = next(r for r in range(col, k) if a[r][col])
+        a[col], a[piv] = a[piv], a[col]
+        inv = GF_EXP[255 - GF_LOG[a[col][col]]]
+        a[col] = [gf_mul(inv, v) for v in a[col]]
+        for r in range(k):
+            if r != col and a[r][col]:
+                f = a[r][col]
+                a[r] = [v ^ gf_mul(f, w) for v, w in zip(a[r], a[col])]
+    return [row[k:] for row in a]
+
+
+def gf_mat_mul(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
+    out = []
+    for row in a:
+        o = []
+        for j in range(len(b[0])):
+            v = 0
+            for t, x in enumerate(row):
+                v ^= gf_mul(x, b[t][j])
+            o.append(v)
+        out.append(o)
+    return out
+
+
+def rs_matrix(k: int, n: int) -> list[list[int]]:
+    """M = V · V_top^-1, V[r][c] = r^c."""
+    vand = [[gf_pow(r, c) for c in range(k)] for r in range(n)]
+    return gf_mat_mul(vand, gf_inv_matrix(vand[:k]))
+
+
+def gf_combine(coefs: list[int], pieces: list[bytes]) -> bytes:
+    """Σ coef·piece, bytewise."""
+    acc = 0
+    for f, p in zip(coefs, pieces):
+        table = bytes(gf_mul(f, x) for x in range(256))
+        acc ^= int.from_bytes(p.translate(table), "big")
+    return acc.to_bytes(len(pieces[0]), "big")
+
+
+def check_sharded(V: Vectors, c: dict) -> None:
+    """§ Sharded placement: the payload, the code, shards, roots, the sealed placement, manifest format 3."""
+    for key in ("shard_params", "shard_roots", "shard_index_ids", "shard_sha256", "shard_lengths"):
+        V.used.add(key)
+    k, n, log2 = V.d["shard_params"]
+    blob = c["blob"]
+    index = V.hex("chunk_index")
+    payload = index + blob[184:]
+    eq("payload_len = 10 + 32·(N + 1) + blob_len − 184", len(payload), 10 + 32 * (len(c["sealed_chunks"]) + 1) + len(blob) - 184)
+    per = -(-len(payload) // k)
+    want_log2 = min(18, max(10, (per - 1).bit_length()))
+    eq("shard piece_log2 = min(18, max(10, ceil(log2(ceil(payload_len / k)))))", log2, want_log2)
+    size = 1 << log2
+    stripes = max(1, -(-len(payload) // (k * size)))
+    filled = payload + bytes(stripes * k * size - len(payload))
+    M = rs_matrix(k, n)
+    eq("code matrix: systematic (first k rows are the identity)", M[:k], [[1 if i == j else 0 for j in range(k)] for i in range(k)])
+    shards = []
+    for i in range(n):
+        header = b"SPHR\x23\x01" + bytes([k, n, i, log2]) + u64(stripes)
+        pieces = []
+        for j in range(stripes):
+            data = [filled[(j * k + d) * size:(j * k + d + 1) * size] for d in range(k)]
+            pieces.append(gf_combine(M[i], data))
+        shard = header + b"".join(pieces)
+        shards.append((header, pieces, shard))
+        eq(f"shard {i}: length 18 + M·2^piece_log2", len(shard), V.d["shard_lengths"][i])
+        eq(f"shard {i}: SHA-256 of the coded shard", sha256(shard).hex(), V.d["shard_sha256"][i])
+        leaves = [piece_leaf(header)] + [piece_leaf(p) for p in pieces]
+        eq(f"shard {i}: root = MTH(leaf(header), leaf(piece_j)…)", mth(leaves).hex(), V.d["shard_roots"][i])
+        idx = b"SPHR\x0b\x01" + u32(len(leaves)) + b"".join(leaves)
+        eq(f"shard {i}: index address = SHA-256(its chunk index)", sha256(idx).hex(), V.d["shard_index_ids"][i])
+    # Any k shards give the data back: decode from the last k (a parity shard among them).
+    rows = list(range(n - k, n))
+    inv = gf_inv_matrix([M[r] for r in rows])
+    back = b""
+    for j in range(stripes):
+        have = [shards[r][1][j] for r in rows]
+        back += b"".join(gf_combine(inv[d], have) for d in range(k))
+    eq("decode from shards " + ", ".join(map(str, rows)) + " gives the payload back", back[:len(payload)], payload)
+    # § Capsule and key schedule: PK
+    Z = pt_mul(c["a"], c["E"])
+    prk = hkdf_extract(compress(c["E"]) + compress(c["A"]), Z[0].to_bytes(32, "big"))
+    pk = Expand(prk, b"SeSPHR-v1/placement", c["record_id"], c["section_id"], c["epoch_id"], u64(1))
+    eq("PK = Expand(PRK, placement, record_id, section_id, epoch_id, u64(v))", pk, V.hex("placement_key"))
+    placement = b"SPHR\x24\x01" + bytes([k, n, log2]) + blob[:184] + b"".join(
+        bytes.fromhex(r) + bytes.fromhex(x) for r, x in zip(V.d["shard_roots"], V.d["shard_index_ids"]))
+    eq("placement: SPHR 24 01, k, n, piece_log2, blob header, (root, index address) per shard", placement, V.hex("placement"))
+    eq("placement: 193 + 64·n bytes", len(placement), 193 + 64 * n)
+    aad = c["chunk_root"] + u64(len(blob)) + c["index_id"]
+    sealed = AESGCM(pk).encrypt(bytes(12), placement, aad)
+    eq("sealed placement = AES-256-GCM(PK, 0^12, chunk_root ‖ u64(blob_len) ‖ index_id)", sealed, V.hex("placement_sealed"))
+    m3 = V.hex("manifest_sharded")
+    owner: Party = c["owner"]
+    r = Reader(m3, 0x02, versions=(1, 2, 3))
+    eq("manifest_sharded: header SPHR 02 03 (format 3)", m3[:6], b"SPHR\x02\x03")
+    eq("manifest_sharded: owner identity", r.take(66), owner.public)
+    eq("manifest_sharded: record_id", r.take(32), c["record_id"])
+    eq("manifest_sharded: record_nonce", r.take(16), c["record_nonce"])
+    eq("manifest_sharded: version 3", r.u64(), 3)
+    m2 = V.hex("manifest_2")
+    eq("manifest_sharded: previous = manifest_2's statement hash", r.take(32), statement_hash(m2[:-64]))
+    eq("manifest_sharded: created_at", r.u64(), T_MANIFEST_2 + 500)
+    eq("manifest_sharded: one section", r.u32(), 1)
+    eq("manifest_sharded: the entry is the version-1 manifest's", r.take(210), c["entry"])
+    eq("manifest_sharded: placement count p = 1", r.u32(), 1)
+    eq("manifest_sharded: placement's section id", r.take(32), c["section_id"])
+    eq("manifest_sharded: lp(sealed placement)", r.lp(1233), sealed)
+    eq("manifest_sharded: lp(audit head) = audit_tree_head_2", r.lp(1024), c["tree_head_2"])
+    sig_off = r.i
+    r.take(64)
+    r.end()
+    check_signed("manifest_sharded", owner, m3, sig_off)
 
 
 def check_manifest(V: Vectors, c: dict) -> None:
@@ -2719,10 +2864,11 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
         m = re.fullmatch(r"`0x([0-9a-f]{2})`", r[0])
         if m:
             kinds[int(m.group(1), 16)] = (r[1], r[2])
-    check("spec kinds table lists 0x01..0x1a, 0x1c..0x22",
-          sorted(kinds) == list(range(1, 0x1B)) + [0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22], f"{sorted(kinds)}")
+    check("spec kinds table lists 0x01..0x1a, 0x1c..0x24",
+          sorted(kinds) == list(range(1, 0x1B)) + list(range(0x1C, 0x25)), f"{sorted(kinds)}")
     two_formats = {0x02, 0x03}  # § Object framing: the kinds with a second format
-    formats = {0x0E: (1, 2, 3), 0x1C: (2,)}  # the audit entry has three; the activation only its second
+    # the audit entry and the manifest have three; the activation only its second
+    formats = {0x0E: (1, 2, 3), 0x02: (1, 2, 3), 0x1C: (2,)}
 
     def variables(kind: int, b: bytes) -> dict:
         """The size formula's variables, read from the object's own fields."""

@@ -83,9 +83,11 @@ impl AttachmentKey {
             labels::ATTACHMENT_KEY_COMMIT,
             &[&record.0, &section.0],
         );
+        let placement = hkdf_expand(&prk, labels::ATTACHMENT_PLACEMENT, &[&record.0, &section.0]);
         DataKey {
             dek: SymmetricKey::from_bytes(*dek),
             commitment,
+            placement: SymmetricKey::from_bytes(*placement),
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct DataKey {
     pub dek: SymmetricKey,
     /// `kc`, stored in the blob header and compared in constant time before decrypting.
     pub commitment: [u8; 32],
+    /// AES-256-GCM key of a sharded entry's sealed placement ([`crate::shard::Placement`]).
+    pub placement: SymmetricKey,
 }
 
 impl DataKey {
@@ -56,7 +58,8 @@ impl DataKey {
 }
 
 /// `PRK = HKDF-Extract(E ‖ A, x(Z))`, `DEK = HKDF-Expand(PRK, "SeSPHR-v1/dek",
-/// record_id, section_id, epoch_id, version)`, `kc = HKDF-Expand(PRK, "SeSPHR-v1/key-commit")`.
+/// record_id, section_id, epoch_id, version)`, `kc = HKDF-Expand(PRK, "SeSPHR-v1/key-commit")`,
+/// `placement = HKDF-Expand(PRK, "SeSPHR-v1/placement", record_id, section_id, epoch_id, version)`.
 pub fn derive_data_key(e: &Point, a: &Point, z: &Point, ctx: &KeyContext) -> DataKey {
     let mut salt = [0u8; 66];
     salt[..33].copy_from_slice(&e.to_bytes());
@@ -73,9 +76,20 @@ pub fn derive_data_key(e: &Point, a: &Point, z: &Point, ctx: &KeyContext) -> Dat
         ],
     );
     let commitment = *hkdf_expand(&prk, labels::KEY_COMMIT, &[]);
+    let placement = hkdf_expand(
+        &prk,
+        labels::PLACEMENT,
+        &[
+            &ctx.record.0,
+            &ctx.section.0,
+            &ctx.epoch.0,
+            &ctx.version.to_be_bytes(),
+        ],
+    );
     DataKey {
         dek: SymmetricKey::new(*dek),
         commitment,
+        placement: SymmetricKey::new(*placement),
     }
 }
 

@@ -7,6 +7,8 @@
 //!   recomputes it as the body streams in.
 //! - An **attachment blob** (kind `0x12` header, [`crate::attachment`]) is
 //!   addressed the same way, by its own chunk root.
+//! - A **shard** (kind `0x23` header, [`crate::shard`]) is addressed by the
+//!   root over its header and its equal pieces.
 //! - A **chunk index** (kind `0x0b`) is addressed by the SHA-256 of its bytes.
 //!
 //! The relay accepts nothing else. Because every accepted object starts with
@@ -20,6 +22,7 @@ use crate::attachment::{AttachmentHeader, ATTACHMENT_HEADER_LEN};
 use crate::error::{malformed, Error, Result};
 use crate::merkle::{Frontier, Hash};
 use crate::primitives::codec::{Kind, Reader, OBJECT_HEADER_LEN};
+use crate::shard::{ShardHeader, SHARD_HEADER_LEN};
 use crate::stream::{leaf_of_digest, piece_leaf, BlobHeader, Layout, StreamHeader, HEADER_LEN};
 
 /// Encoded length of a chunk index's fixed part (object header + leaf count).
@@ -34,6 +37,8 @@ pub enum ObjectKind {
     Attachment,
     /// A chunk index, addressed by SHA-256.
     ChunkIndex,
+    /// An erasure-coded shard ([`crate::shard`]), addressed by its root.
+    Shard,
 }
 
 /// Computes the address of an object of a declared length as its bytes
@@ -58,7 +63,7 @@ enum State {
 #[derive(Debug)]
 struct BlobState {
     kind: ObjectKind,
-    layout: Layout,
+    pieces: Pieces,
     tree: Frontier,
     chunk: Sha256,
     /// Chunk being hashed and the bytes it still lacks.
@@ -119,8 +124,8 @@ impl ObjectHasher {
                         let done = core::mem::replace(&mut b.chunk, Sha256::new());
                         b.tree.append(leaf_of_digest(&done.finalize().into()));
                         b.index += 1;
-                        if b.index < b.layout.chunk_count() {
-                            b.left = b.layout.sealed_chunk_len(b.index);
+                        if b.index < b.pieces.count() {
+                            b.left = b.pieces.len(b.index);
                         }
                     }
                 }
@@ -159,6 +164,10 @@ fn prefix_len(buf: &[u8]) -> Result<usize> {
             Reader::object(head, Kind::ChunkIndex)?;
             Ok(INDEX_PREFIX_LEN)
         }
+        Some(head) if head[4] == Kind::Shard as u8 => {
+            Reader::object(head, Kind::Shard)?;
+            Ok(SHARD_HEADER_LEN)
+        }
         Some(head) if head[4] == Kind::AttachmentHeader as u8 => {
             Reader::object(head, Kind::AttachmentHeader)?;
             Ok(ATTACHMENT_HEADER_LEN)
@@ -185,26 +194,65 @@ fn start(prefix: &[u8], length: u64) -> Result<State> {
         h.update(prefix);
         return Ok(State::Index(h));
     }
-    let (kind, layout) = if prefix[4] == Kind::AttachmentHeader as u8 {
-        let header = AttachmentHeader::from_prefix(prefix)?;
-        (ObjectKind::Attachment, header.layout())
+    let (kind, pieces) = if prefix[4] == Kind::Shard as u8 {
+        let header = ShardHeader::from_prefix(prefix)?;
+        if header.shard_len() != length {
+            return Err(malformed("shard", "length does not match its header"));
+        }
+        let pieces = Pieces::Fixed {
+            size: header.params.piece_size(),
+            count: header.stripes,
+        };
+        (ObjectKind::Shard, pieces)
     } else {
-        let header = BlobHeader::from_prefix(prefix)?;
-        (ObjectKind::Blob, header.layout())
+        let layout = if prefix[4] == Kind::AttachmentHeader as u8 {
+            AttachmentHeader::from_prefix(prefix)?.layout()
+        } else {
+            BlobHeader::from_prefix(prefix)?.layout()
+        };
+        if layout.blob_len() != length {
+            return Err(malformed("blob", "length does not match its header"));
+        }
+        let kind = if prefix[4] == Kind::AttachmentHeader as u8 {
+            ObjectKind::Attachment
+        } else {
+            ObjectKind::Blob
+        };
+        (kind, Pieces::Stream(layout))
     };
-    if layout.blob_len() != length {
-        return Err(malformed("blob", "length does not match its header"));
-    }
     let mut tree = Frontier::default();
     tree.append(piece_leaf(prefix));
     Ok(State::Blob(Box::new(BlobState {
-        left: layout.sealed_chunk_len(0),
+        left: pieces.len(0),
         kind,
-        layout,
+        pieces,
         tree,
         chunk: Sha256::new(),
         index: 0,
     })))
+}
+
+/// The Merkle pieces after an addressed object's header: a stream's sealed
+/// chunks, or a shard's equal pieces.
+#[derive(Debug)]
+enum Pieces {
+    Stream(Layout),
+    Fixed { size: u64, count: u64 },
+}
+
+impl Pieces {
+    fn count(&self) -> u64 {
+        match self {
+            Pieces::Stream(l) => l.chunk_count(),
+            Pieces::Fixed { count, .. } => *count,
+        }
+    }
+    fn len(&self, i: u64) -> u64 {
+        match self {
+            Pieces::Stream(l) => l.sealed_chunk_len(i),
+            Pieces::Fixed { size, .. } => *size,
+        }
+    }
 }
 
 #[cfg(test)]

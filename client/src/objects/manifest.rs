@@ -31,6 +31,11 @@ pub struct ManifestEntry {
     pub blob_len: u64,
     /// SHA-256 of the blob's chunk index: where the relay keeps it.
     pub index_id: Hash,
+    /// A sharded body's sealed [`crate::shard::Placement`] (format 3): the
+    /// code, the blob header and every shard's address, readable only with
+    /// this version's data key. `None`: the blob and its index are stored
+    /// whole under `chunk_root` and `index_id`.
+    pub placement: Option<Vec<u8>>,
 }
 
 const ENTRY_LEN: usize = 32 + 32 + POINT_LEN + POINT_LEN + 8 + 32 + 8 + 32;
@@ -48,7 +53,38 @@ impl ManifestEntry {
             chunk_root: sealed.chunk_root,
             blob_len: h.blob_len(),
             index_id: sealed.index_id,
+            placement: None,
         }
+    }
+
+    /// What a sealed placement of this entry is bound to.
+    pub fn binding(&self) -> crate::shard::EntryBinding {
+        crate::shard::EntryBinding {
+            chunk_root: self.chunk_root,
+            blob_len: self.blob_len,
+            index_id: self.index_id,
+        }
+    }
+
+    /// What the blob header of this entry must say.
+    pub fn expected_header(&self) -> crate::shard::ExpectedHeader {
+        crate::shard::ExpectedHeader {
+            section: self.section,
+            epoch: self.epoch,
+            version: self.written_at_version,
+            capsule: self.capsule,
+        }
+    }
+
+    /// Opens the sealed placement of a sharded entry with the version's
+    /// data key (`invalid_state` for an entry that is not sharded).
+    pub fn open_placement(&self, key: &crate::capsule::DataKey) -> Result<crate::shard::Placement> {
+        let sealed = self
+            .placement
+            .as_ref()
+            .ok_or(Error::InvalidState("the section is not sharded"))?;
+        let expect = crate::shard::Expected::Section(self.expected_header());
+        crate::shard::Placement::open(&key.placement, &self.binding(), &expect, sealed)
     }
 
     /// Where the relay keeps the blob: its chunk root (see [`crate::content`]).
@@ -82,6 +118,8 @@ pub struct ManifestContent {
 
 /// Format version of manifests carrying an audit tree head.
 const WITH_AUDIT_HEAD: u8 = 2;
+/// Format version of manifests with sharded entries (and an optional head).
+const WITH_PLACEMENTS: u8 = 3;
 /// Longest audit tree head a manifest carries.
 const MAX_AUDIT_HEAD: usize = 1024;
 
@@ -139,6 +177,19 @@ impl ManifestContent {
         {
             return Err(malformed("manifest", "audit tree head of 1 to 1024 bytes"));
         }
+        if self
+            .entries
+            .iter()
+            .filter_map(|e| e.placement.as_ref())
+            .any(|p| {
+                p.len() <= crate::stream::TAG_LEN || p.len() > crate::shard::MAX_SEALED_PLACEMENT
+            })
+        {
+            return Err(malformed(
+                "manifest",
+                "a sealed placement of the wrong length",
+            ));
+        }
         for pair in self.entries.windows(2) {
             if pair[0].section >= pair[1].section {
                 return Err(malformed("manifest", "sections not strictly ascending"));
@@ -158,7 +209,10 @@ impl ManifestContent {
     pub fn sign(mut self, owner: &Identity) -> Result<VerifiedManifest> {
         self.entries.sort_by_key(|e| e.section);
         self.check(owner.public())?;
-        let format = if self.audit_head.is_some() {
+        let sharded = self.entries.iter().any(|e| e.placement.is_some());
+        let format = if sharded {
+            WITH_PLACEMENTS
+        } else if self.audit_head.is_some() {
             WITH_AUDIT_HEAD
         } else {
             1
@@ -181,7 +235,18 @@ impl ManifestContent {
                 .u64(e.blob_len)
                 .raw(&e.index_id);
         }
-        if let Some(head) = &self.audit_head {
+        if sharded {
+            let placed: Vec<_> = self
+                .entries
+                .iter()
+                .filter_map(|e| Some((e.section, e.placement.as_ref()?)))
+                .collect();
+            w.u32(placed.len() as u32);
+            for (section, sealed) in placed {
+                w.raw(&section.0).bytes(sealed)?;
+            }
+            w.bytes(self.audit_head.as_deref().unwrap_or_default())?;
+        } else if let Some(head) = &self.audit_head {
             w.bytes(head)?;
         }
         let hash = statement_hash(w.as_slice());
@@ -201,7 +266,7 @@ impl VerifiedManifest {
     /// id bound to that owner, structure. Callers then compare the owner with the
     /// one they expect ([`VerifiedManifest::expect_owner`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<VerifiedManifest> {
-        let (mut r, format) = Reader::object_versions(bytes, Kind::Manifest, WITH_AUDIT_HEAD)?;
+        let (mut r, format) = Reader::object_versions(bytes, Kind::Manifest, WITH_PLACEMENTS)?;
         let owner = PublicIdentity::read(&mut r)?;
         let record = RecordId(r.array()?);
         let record_nonce = r.array()?;
@@ -216,6 +281,7 @@ impl VerifiedManifest {
         let fixed = n * ENTRY_LEN + SIGNATURE_LEN;
         let fits = match format {
             WITH_AUDIT_HEAD => r.remaining() > fixed + 4,
+            WITH_PLACEMENTS => r.remaining() >= fixed + 8,
             _ => r.remaining() == fixed,
         };
         if !fits {
@@ -232,10 +298,16 @@ impl VerifiedManifest {
                 chunk_root: r.array()?,
                 blob_len: r.u64()?,
                 index_id: r.array()?,
+                placement: None,
             });
         }
         let audit_head = match format {
             WITH_AUDIT_HEAD => Some(r.bytes(MAX_AUDIT_HEAD)?.to_vec()),
+            WITH_PLACEMENTS => {
+                read_placements(&mut r, &mut entries)?;
+                let head = r.bytes(MAX_AUDIT_HEAD)?;
+                (!head.is_empty()).then(|| head.to_vec())
+            }
             _ => None,
         };
         let payload = owner.verify_rest(r)?;
@@ -310,6 +382,30 @@ impl VerifiedManifest {
     pub fn record(&self) -> RecordId {
         self.content.record
     }
+}
+
+/// Format 3's placement list: `u32 p`, then `p` times `section_id ‖
+/// lp(sealed placement)`, strictly ascending, each naming a listed section
+/// (`malformed` otherwise).
+fn read_placements(r: &mut Reader<'_>, entries: &mut [ManifestEntry]) -> Result<()> {
+    let p = r.u32()? as usize;
+    if p == 0 || p > entries.len() {
+        return Err(malformed("manifest", "placement count out of range"));
+    }
+    let mut last: Option<SectionId> = None;
+    for _ in 0..p {
+        let section = SectionId(r.array()?);
+        let sealed = r.bytes(crate::shard::MAX_SEALED_PLACEMENT)?;
+        if last.is_some_and(|l| l >= section) {
+            return Err(malformed("manifest", "placements not strictly ascending"));
+        }
+        last = Some(section);
+        let e = entries
+            .binary_search_by(|e| e.section.cmp(&section))
+            .map_err(|_| malformed("manifest", "a placement for an unlisted section"))?;
+        entries[e].placement = Some(sealed.to_vec());
+    }
+    Ok(())
 }
 
 /// An SRS-signed statement that `(record, version, manifest_hash)` is the

@@ -20,6 +20,7 @@ pub mod owner_state;
 pub mod record;
 pub mod reencrypt;
 pub mod revocation;
+pub mod shard;
 pub mod shl;
 pub mod stream;
 pub mod token;

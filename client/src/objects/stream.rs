@@ -399,6 +399,10 @@ impl ChunkIndex {
         r.finish()?;
         Ok(ChunkIndex { leaves })
     }
+    /// An index of the given leaves (the first is the header's).
+    pub(crate) fn from_leaves(leaves: Vec<Hash>) -> ChunkIndex {
+        ChunkIndex { leaves }
+    }
     /// Recomputes the index of a complete blob held in memory.
     pub fn from_blob(blob: &[u8]) -> Result<ChunkIndex> {
         ChunkIndex::from_stream(&BlobHeader::from_prefix(blob)?, blob)

@@ -127,6 +127,11 @@ pub enum Kind {
     EmergencyReceipt = 0x21,
     /// A SMART Health Link's key kept for its owner (sealed under the seed).
     ShlOwnerKey = 0x22,
+    /// One erasure-coded shard of a section's payload (stored at a relay).
+    Shard = 0x23,
+    /// A sharded section's code, blob header and shard addresses (sealed in
+    /// the manifest entry).
+    Placement = 0x24,
 }
 
 impl Kind {
@@ -166,6 +171,8 @@ impl Kind {
             Kind::EmergencyView => "emergency view",
             Kind::EmergencyReceipt => "emergency receipt",
             Kind::ShlOwnerKey => "link key for its owner",
+            Kind::Shard => "shard",
+            Kind::Placement => "placement",
         }
     }
 }

@@ -37,6 +37,8 @@ pub mod labels {
     pub const DEK: &str = "SeSPHR-v1/dek";
     /// Key commitment.
     pub const KEY_COMMIT: &str = "SeSPHR-v1/key-commit";
+    /// Expand label: the key that seals a sharded entry's placement.
+    pub const PLACEMENT: &str = "SeSPHR-v1/placement";
     /// Blob header hash (the AAD of every chunk).
     pub const BLOB_HEADER: &str = "SeSPHR-v1/blob-header";
     /// Hash of a signed statement's payload (manifest hash, grant hash, ...).
@@ -63,6 +65,8 @@ pub mod labels {
     pub const ATTACHMENT_DEK: &str = "SeSPHR-v1/attachment/dek";
     /// Expand label: an attachment's key commitment.
     pub const ATTACHMENT_KEY_COMMIT: &str = "SeSPHR-v1/attachment/key-commit";
+    /// Expand label: the key that seals a sharded attachment's placement.
+    pub const ATTACHMENT_PLACEMENT: &str = "SeSPHR-v1/attachment/placement";
     /// `H`: attachment header hash (the AAD of its chunks).
     pub const ATTACHMENT_HEADER: &str = "SeSPHR-v1/attachment-header";
     /// `H`: digest of the `(index, leaf)` pairs of an audit listing (an audit mark).

@@ -31,6 +31,10 @@ pub(crate) struct JsEntry {
     #[serde(skip_deserializing)]
     blob_id: String,
     index_id: String,
+    /// A sharded body's sealed placement (`DataKey.openPlacement` reads it);
+    /// absent for a body stored whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    placement: Option<ByteBuf>,
 }
 
 impl JsEntry {
@@ -45,6 +49,7 @@ impl JsEntry {
             blob_length: e.blob_len as f64,
             blob_id: hex::encode(e.blob_id()),
             index_id: hex::encode(e.index_id),
+            placement: e.placement.clone().map(ByteBuf::from),
         }
     }
     pub(crate) fn to_core(&self) -> Result<ManifestEntry, JsValue> {
@@ -57,6 +62,7 @@ impl JsEntry {
             chunk_root: hex32(&self.chunk_root, "chunkRoot")?,
             blob_len: to_u64(self.blob_length, "blobLength")?,
             index_id: hex32(&self.index_id, "indexId")?,
+            placement: self.placement.as_ref().map(|p| p.to_vec()),
         })
     }
 }

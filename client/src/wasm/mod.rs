@@ -30,6 +30,7 @@ mod reader;
 mod record;
 mod reencrypt;
 mod revocation;
+mod shard;
 mod shl;
 mod stream;
 mod token;
@@ -69,6 +70,9 @@ pub use reader::{readable_version, Inbox, InboxItem, SectionRead, SharedRecord};
 pub use record::{new_epoch_id, new_record, section_id, DataKey, SectionKey};
 pub use reencrypt::SealedRequest;
 pub use revocation::Revocation;
+pub use shard::{
+    check_shard_plan, PlacementKey, ShardDecoder, ShardEncoder, ShardIndex, ShardPlan,
+};
 pub use shl::{
     shl_body_hash, shl_decode_payload, shl_encode_payload, ShlLink, ShlLinkKey, ShlOwnerKey,
 };
@@ -168,6 +172,11 @@ fn to_u64(v: f64, what: &str) -> Result<u64, JsValue> {
     } else {
         Err(arg(&format!("{what} must be a non-negative safe integer")))
     }
+}
+
+/// A section id from its hex (`invalid_argument` otherwise).
+fn section(id: &str) -> Result<crate::record::SectionId, JsValue> {
+    Ok(crate::record::SectionId(hex32(id, "sectionId")?))
 }
 
 fn hex32(s: &str, what: &str) -> Result<[u8; 32], JsValue> {

@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use super::grant::{grant_view, GrantView, Issued, JsTerms};
 use super::manifest::{entry_js, freshness, JsEntry};
 use super::{
-    arg, from_js, hex16, hex32, to_js, to_u64, DataKey, Identity, PublicIdentity, SectionKey,
+    arg, from_js, hex16, section, to_js, to_u64, DataKey, Identity, PublicIdentity, SectionKey,
     SignedHead, VerifiedGrant, VerifiedManifest,
 };
 use crate::grant::VerifiedGrant as CoreGrant;
@@ -58,10 +58,6 @@ fn reissued(rotation: Option<Rotation>) -> Vec<Issued> {
         .flat_map(|r| r.reissued)
         .map(|g| Issued::from_core(&g))
         .collect()
-}
-
-fn section(id: &str) -> Result<SectionId, JsValue> {
-    Ok(SectionId(hex32(id, "sectionId")?))
 }
 
 /// Gathers what the servers hold of one record (the relay's manifests, the

@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use super::grant::{grant_view, GrantView};
 use super::manifest::{entry_js, freshness, stale_error};
 use super::{
-    arg, hex32, to_js, to_u64, DataKey, Identity, ManifestChain, PublicIdentity, SignedHead,
+    arg, section, to_js, to_u64, DataKey, Identity, ManifestChain, PublicIdentity, SignedHead,
     VerifiedManifest,
 };
 use crate::audit::Decision;
@@ -20,11 +20,6 @@ use crate::reader::{
     Inbox as CoreInbox, InboxItem as CoreItem, Reply, SectionRead as CoreRead,
     SharedRecord as CoreShared,
 };
-use crate::record::SectionId;
-
-fn section(id: &str) -> Result<SectionId, JsValue> {
-    Ok(SectionId(hex32(id, "sectionId")?))
-}
 
 /// One inbox item, verified: an owner-signed grant statement and the `b1`
 /// envelope it commits to. Whether its signer owns the record it names is

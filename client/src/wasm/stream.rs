@@ -87,6 +87,12 @@ pub struct SectionEncryptor {
     section_key: Point,
 }
 
+impl SectionEncryptor {
+    pub(crate) fn data_key(&self) -> &CoreDataKey {
+        &self.key
+    }
+}
+
 #[wasm_bindgen]
 impl SectionEncryptor {
     /// Starts encrypting a body of exactly `bodyLength` bytes for record

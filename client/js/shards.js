@@ -1,0 +1,414 @@
+// Sharded placement over independent relays (protocol.md, "Sharded
+// placement"): a section's payload (its chunk index, then its blob after
+// the header) is erasure-coded k-of-n in the core, shard i goes to relay
+// plan[i], no relay ever gets k or more shards of one section, and a write
+// succeeds only when shards reach `happy` distinct relays. Reads fetch the k
+// fastest shards' pieces in parallel windows, hedge to a spare relay when
+// one lags, check every piece against the owner-signed shard root before
+// decoding it, and name the relay that served a bad one.
+//
+// Every rule about the bytes (the code, the headers, the sealed placement,
+// the checks) runs in the wasm core; this file only decides which relay to
+// ask and when.
+
+import { core } from "./wasm.js";
+import { SesphrError } from "./errors.js";
+import { PartReader, Sink, throwIfAborted } from "./body.js";
+
+/** Stripes fetched per request (a window): 16 × 256 KiB pieces = 4 MiB per relay. */
+const WINDOW = 16;
+/** How long a relay may lag behind the others before a spare is asked too. */
+const HEDGE_MS = 250;
+
+const origin = (client) => new URL(client.baseUrl).origin;
+
+/** The payload's bytes in the order the encoder takes them. */
+function payloadParts(sealed, headerLength) {
+  const rest = sealed.blob instanceof Uint8Array ? sealed.blob.subarray(headerLength) : sealed.blob.slice(headerLength);
+  return [sealed.chunkIndex, rest];
+}
+
+/**
+ * A set of independent relays (each a `Client` of its own deployment, all
+ * with the same SRS), over which section bodies are sharded.
+ */
+export class RelaySet {
+  /**
+   * `relays`: Clients, one per relay (distinct origins). `k` of `n` shards
+   * decode a section; a write needs shards on `happy` distinct relays
+   * (default `n`).
+   */
+  constructor(relays, { k = 2, n = 3, happy = n, hedgeMs = HEDGE_MS } = {}) {
+    if (!Array.isArray(relays) || relays.length === 0) throw new SesphrError("invalid_argument", "a relay set needs relays");
+    const seen = new Set();
+    for (const r of relays) {
+      const o = origin(r);
+      if (seen.has(o)) throw new SesphrError("invalid_argument", `the relay ${o} is listed twice: it would hold two shards of a section`);
+      seen.add(o);
+    }
+    if (!(k >= 2 && n > k && n <= 16)) throw new SesphrError("invalid_argument", "needs 2 <= k < n <= 16");
+    if (relays.length < n) throw new SesphrError("invalid_argument", `${n} shards need ${n} relays; ${relays.length} given`);
+    if (!(happy >= k && happy <= n)) throw new SesphrError("invalid_argument", "happy must be from k to n");
+    Object.assign(this, { relays, k, n, happy, hedgeMs });
+    /** Recent latency per relay (ms, smoothed): reads ask the fastest first. */
+    this.latency = new Map();
+    /** What each relay did wrong, newest last: `{relay, code, message, at}`. */
+    this.faults = [];
+  }
+
+  /** The relays' base URLs. */
+  get urls() {
+    return this.relays.map((r) => r.baseUrl);
+  }
+
+  #fault(i, e) {
+    const f = { relay: this.relays[i].baseUrl, code: e?.code ?? "network", message: e?.message ?? String(e), at: Date.now() };
+    this.faults.push(f);
+    if (this.faults.length > 64) this.faults.shift();
+    return f;
+  }
+
+  #timed(i, ms) {
+    const o = this.latency.get(i);
+    this.latency.set(i, o === undefined ? ms : 0.7 * o + 0.3 * ms);
+  }
+
+  /**
+   * Which relay gets each shard of `sectionId`: `n` distinct relays,
+   * rotated by the section id so that sections spread over the pool.
+   */
+  plan(sectionId) {
+    const start = parseInt(sectionId.slice(0, 8), 16) % this.relays.length;
+    return Array.from({ length: this.n }, (_, i) => (start + i) % this.relays.length);
+  }
+
+  /**
+   * Each relay's health: `{url, ok, ms, code?}`, from one small request
+   * (an absent object: a relay answers 404).
+   */
+  async health() {
+    const probe = "0".repeat(64);
+    return Promise.all(
+      this.relays.map(async (r, i) => {
+        const t = performance.now();
+        try {
+          await r.send("GET", `${r.baseUrl}/v1/blobs/${probe}`);
+          return { url: r.baseUrl, ok: true, ms: performance.now() - t };
+        } catch (e) {
+          const ms = performance.now() - t;
+          if (e.status === 404) {
+            this.#timed(i, ms);
+            return { url: r.baseUrl, ok: true, ms };
+          }
+          return { url: r.baseUrl, ok: false, ms, code: e.code };
+        }
+      }),
+    );
+  }
+
+  /**
+   * Codes a sealed section body (`sealBody(..., {shards: true})`'s result)
+   * and stores its shards: `{entry, stored}` where `entry` carries the
+   * sealed placement and `stored` lists `{relay, id}` uploaded (for a
+   * cleanup). A relay that fails gets its shard moved to one holding
+   * nothing of this section; fewer than `happy` relays is `unavailable`.
+   */
+  async store(identity, sealed, { signal, onSent, upload } = {}) {
+    // A section blob's header (kind 0x01) or an attachment's (0x12): its kind byte says.
+    const kind = sealed.blob instanceof Uint8Array ? sealed.blob[4] : new Uint8Array(await sealed.blob.slice(4, 5).arrayBuffer())[0];
+    const headerLength = kind === 0x12 ? core.attachmentHeaderLength() : core.blobHeaderLength();
+    const header = sealed.blob instanceof Uint8Array ? sealed.blob.subarray(0, headerLength) : new Uint8Array(await sealed.blob.slice(0, headerLength).arrayBuffer());
+    const enc = new core.ShardEncoder(header, this.k, this.n);
+    let out;
+    const sinks = [];
+    try {
+      for (let i = 0; i < this.n; i++) {
+        sinks.push(new Sink());
+        sinks[i].push(enc.header(i));
+      }
+      const reader = new PartReader(payloadParts(sealed, headerLength));
+      const size = enc.pieceSize;
+      for (let j = 0; j < enc.stripes; j++) {
+        throwIfAborted(signal);
+        const pieces = enc.encodeStripe(await reader.read(enc.stripeInputLength(j)));
+        for (let i = 0; i < this.n; i++) sinks[i].push(pieces.subarray(i * size, (i + 1) * size));
+      }
+      const shardLength = enc.shardLength;
+      out = enc.finishSealed(sealed.placementKey, sealed.entry, header);
+      out.shardLength = shardLength;
+    } catch (e) {
+      enc.free?.();
+      throw e;
+    }
+    const shards = out.shards.map((s, i) => ({ ...s, body: sinks[i].finish() }));
+    const plan = this.plan(sealed.entry.sectionId ?? sealed.entry.chunkRoot);
+    core.checkShardPlan(this.k, this.n, Uint32Array.from(plan));
+    const put = upload ?? ((client, id, length, body) => client.putBlob(identity, id, length, body, { signal, onSent }));
+    const stored = [];
+    const holders = new Set(plan);
+    const spares = this.relays.map((_, i) => i).filter((i) => !holders.has(i));
+    const placed = await Promise.all(
+      shards.map(async (s, i) => {
+        // A relay that fails hands its shard to a spare: one holding nothing of this section.
+        for (let r = plan[i]; r !== undefined; r = spares.shift()) {
+          try {
+            await put(this.relays[r], s.root, out.shardLength, s.body);
+            stored.push({ relay: r, id: s.root });
+            await put(this.relays[r], s.indexId, s.index.length, s.index);
+            stored.push({ relay: r, id: s.indexId });
+            return r;
+          } catch (e) {
+            if (e.code === "aborted") throw e;
+            this.#fault(r, e);
+          }
+        }
+        return undefined;
+      }),
+    );
+    const reached = new Set(placed.filter((r) => r !== undefined)).size;
+    if (reached < this.happy) {
+      const e = new SesphrError(
+        "unavailable",
+        `Only ${reached} of the ${this.happy} storage servers this record needs took their share; nothing was saved. Try again when they are back.`,
+      );
+      e.stored = stored;
+      throw e;
+    }
+    return { entry: { ...sealed.entry, placement: out.placement }, stored };
+  }
+
+  /**
+   * Finds every shard of a plan: `[{i, relay, index}]` (a verified
+   * ShardIndex) for each shard some relay holds, asking every relay for
+   * the shard's index at once. A relay that serves a forged index is named
+   * in `faults` and not used.
+   */
+  async locate(plan, signal) {
+    const refs = plan.shards();
+    const found = await Promise.all(
+      refs.map(async (s, i) => {
+        const asks = this.relays.map(async (r, ri) => {
+          const t = performance.now();
+          const bytes = await r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.indexId}`, { signal });
+          if (!bytes) throw Object.assign(new Error("absent"), { absent: true });
+          this.#timed(ri, performance.now() - t);
+          try {
+            return { i, relay: ri, root: s.root, index: plan.verifyIndex(i, bytes) };
+          } catch (e) {
+            this.#fault(ri, e);
+            throw e;
+          }
+        });
+        try {
+          return await Promise.any(asks);
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return found.filter(Boolean);
+  }
+
+  /**
+   * The payload of a sharded entry, decoded window by window as the k
+   * fastest shards' pieces arrive (memory: a window per shard). Yields
+   * Uint8Array pieces in order.
+   */
+  async *payload(plan, { signal, free = false } = {}) {
+    let dec;
+    let located = [];
+    try {
+      const { k, n, pieceSize: size, stripes } = plan;
+      located = await this.locate(plan, signal);
+      if (located.length < k) {
+        throw new SesphrError(
+          "unavailable",
+          `Only ${located.length} of the ${k} shares this section needs could be found (${this.urls.join(", ")}): too many storage servers are down or lost it.`,
+        );
+      }
+      dec = plan.decoder();
+      const bad = new Set();
+      for (let j0 = 0; j0 < stripes; j0 += WINDOW) {
+        throwIfAborted(signal);
+        const count = Math.min(WINDOW, stripes - j0);
+        const got = await this.#window(located, bad, j0, count, size, k, signal);
+        for (let j = 0; j < count; j++) {
+          const pieces = Array.from({ length: n }, () => undefined);
+          for (const [i, bytes] of got) pieces[i] = bytes.subarray(j * size, (j + 1) * size);
+          yield dec.decodeStripe(pieces);
+        }
+      }
+    } finally {
+      dec?.free();
+      for (const l of located) l.index.free();
+      if (free) plan.free();
+    }
+  }
+
+  /**
+   * Pieces `[j0, j0+count)` of k shards: asks the k fastest, and one more
+   * each time a request fails, serves a piece that does not match its
+   * shard's index, or lags `hedgeMs` past the others; the first k verified
+   * answers win and the rest are cancelled.
+   */
+  async #window(located, bad, j0, count, size, k, signal) {
+    const order = located
+      .filter((l) => !bad.has(l.relay))
+      .sort((a, b) => (this.latency.get(a.relay) ?? 1e9) - (this.latency.get(b.relay) ?? 1e9));
+    const done = new Map();
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let next = 0;
+    let running = 0;
+    try {
+      return await new Promise((resolve, reject) => {
+        let hedge;
+        const launch = () => {
+          if (done.size >= k) return;
+          const l = order[next++];
+          if (!l) {
+            if (running === 0) reject(new SesphrError("unavailable", "Too few storage servers answered with good shares of this section."));
+            return;
+          }
+          running++;
+          const [at] = l.index.pieceRange(j0);
+          const t = performance.now();
+          const r = this.relays[l.relay];
+          r.send("GET", `${r.baseUrl}/v1/blobs/${l.root}`, { headers: { range: `bytes=${at}-${at + count * size - 1}` }, signal: stop.signal })
+            .then((resp) => resp.arrayBuffer())
+            .then((buf) => {
+              const bytes = new Uint8Array(buf);
+              if (bytes.length !== count * size) throw new SesphrError("truncated", `the relay sent ${bytes.length} of ${count * size} bytes`);
+              for (let j = 0; j < count; j++) l.index.check(j0 + j, bytes.subarray(j * size, (j + 1) * size));
+              running--;
+              this.#timed(l.relay, performance.now() - t);
+              done.set(l.i, bytes);
+              if (done.size >= k) {
+                clearTimeout(hedge);
+                resolve(done);
+              }
+            })
+            .catch((e) => {
+              if (done.has(l.i)) return;
+              running--;
+              if (stop.signal.aborted && done.size >= k) return;
+              if (signal?.aborted) return reject(new SesphrError("aborted", "The operation was cancelled."));
+              bad.add(l.relay);
+              this.#fault(l.relay, e);
+              launch();
+            });
+        };
+        for (let i = 0; i < k; i++) launch();
+        const arm = () => {
+          hedge = setTimeout(() => {
+            if (done.size < k) {
+              launch();
+              arm();
+            }
+          }, this.hedgeMs);
+        };
+        arm();
+      });
+    } finally {
+      stop.abort();
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Opens a sharded entry for `openStream`: `{index, stream}`, the blob's
+   * chunk index and a ReadableStream of the blob (header from the sealed
+   * placement, then the decoded rest).
+   */
+  open(entry, dataKey, options) {
+    return this.openPlan(dataKey.openPlacement(entry), options);
+  }
+
+  /** `open` from an opened ShardPlan (a section's or an attachment's); frees the plan. */
+  async openPlan(plan, { signal } = {}) {
+    const { indexLength, header, payloadLength } = plan;
+    // The generator owns the plan from here and frees it when it ends.
+    const it = this.payload(plan, { signal, free: true });
+    const reader = new PartReader([{ length: payloadLength, [Symbol.asyncIterator]: () => it }]);
+    let index;
+    try {
+      index = new Uint8Array(await reader.read(indexLength));
+    } catch (e) {
+      await it.return?.();
+      throw e;
+    }
+    let left = payloadLength - indexLength;
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(header);
+      },
+      async pull(c) {
+        if (left <= 0) return c.close();
+        const piece = await reader.read(Math.min(left, 1 << 20));
+        left -= piece.length;
+        c.enqueue(new Uint8Array(piece));
+      },
+      cancel() {
+        return it.return?.();
+      },
+    });
+    return { index, stream };
+  }
+
+  /**
+   * Restores the invariant of one sharded entry after a relay lost data or
+   * left: decodes the section from any k shards, codes the missing shards
+   * again (checked against the roots the owner signed) and stores each on a
+   * relay that holds nothing of this section. `{missing, repaired: [{shard,
+   * relay}]}`.
+   */
+  async repair(identity, entry, dataKey, { signal } = {}) {
+    const plan = dataKey.openPlacement(entry);
+    try {
+      const refs = plan.shards();
+      const located = await this.locate(plan, signal);
+      const have = new Map(located.map((l) => [l.i, l.relay]));
+      for (const l of located) l.index.free();
+      const missing = refs.map((_, i) => i).filter((i) => !have.has(i));
+      if (missing.length === 0) return { missing, repaired: [] };
+      const enc = new core.ShardEncoder(plan.header, plan.k, plan.n);
+      const sinks = new Map(missing.map((i) => [i, new Sink()]));
+      const size = plan.pieceSize;
+      try {
+        for (const [i, s] of sinks) s.push(enc.header(i));
+        const reader = new PartReader([{ length: plan.payloadLength, [Symbol.asyncIterator]: () => this.payload(plan, { signal }) }]);
+        for (let j = 0; j < enc.stripes; j++) {
+          const pieces = enc.encodeStripe(await reader.read(enc.stripeInputLength(j)));
+          for (const [i, s] of sinks) s.push(pieces.subarray(i * size, (i + 1) * size));
+        }
+      } catch (e) {
+        enc.free();
+        throw e;
+      }
+      const roots = enc.finish();
+      const taken = new Set(have.values());
+      const free = this.relays.map((_, i) => i).filter((i) => !taken.has(i));
+      const repaired = [];
+      for (const i of missing) {
+        if (roots[i].root !== refs[i].root) throw new SesphrError("content_mismatch", "the shards coded again do not match the owner's");
+        const body = sinks.get(i).finish();
+        for (let r = free.shift(); r !== undefined; r = free.shift()) {
+          try {
+            const c = this.relays[r];
+            await c.putBlob(identity, refs[i].root, plan.shardLength, body, { signal });
+            await c.putBlob(identity, refs[i].indexId, roots[i].index.length, roots[i].index, { signal });
+            repaired.push({ shard: i, relay: c.baseUrl });
+            break;
+          } catch (e) {
+            if (e.code === "aborted") throw e;
+            this.#fault(r, e);
+          }
+        }
+      }
+      return { missing, repaired };
+    } finally {
+      plan.free();
+    }
+  }
+}

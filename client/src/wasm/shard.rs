@@ -1,0 +1,374 @@
+//! Erasure-coded shards ([`crate::shard`]): the owner's encoder and sealed
+//! placement, the reader's plan, per-shard index checks and decoder. The
+//! npm package moves the bytes (which relay, which ranges, hedging); every
+//! rule about them is here.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::attachment::AttachmentKey;
+use super::manifest::JsEntry;
+use super::record::DataKey;
+use super::stream::SectionEncryptor;
+use super::{arg, to_js, to_u64};
+use super::{hex32, section};
+use crate::record::RecordId;
+use crate::secret::SymmetricKey;
+use crate::shard::{
+    self, EntryBinding, Expected, PlacedHeader, Placement, ShardDecoder as CoreDecoder,
+    ShardEncoder as CoreEncoder, ShardHeader, ShardParams, ShardRef, VerifiedShardIndex,
+};
+use crate::stream::ChunkIndex;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsShard {
+    root: String,
+    index_id: String,
+}
+
+/// The key that seals one section version's placement (owner side; taken
+/// from its `SectionEncryptor` before `finish`).
+#[wasm_bindgen]
+pub struct PlacementKey(SymmetricKey);
+
+#[wasm_bindgen]
+impl SectionEncryptor {
+    /// This version's placement key, for sealing a sharded entry.
+    #[wasm_bindgen(js_name = placementKey)]
+    pub fn placement_key(&self) -> PlacementKey {
+        PlacementKey(self.data_key().placement.clone())
+    }
+}
+
+/// What a sealed placement is bound to: the blob's `{chunkRoot,
+/// blobLength, indexId}` (a manifest entry, or an attachment's sealed
+/// entry), as plain fields.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsBinding {
+    chunk_root: String,
+    blob_length: f64,
+    index_id: String,
+    #[serde(default)]
+    placement: Option<ByteBuf>,
+}
+
+impl JsBinding {
+    fn parse(v: JsValue) -> Result<(EntryBinding, Option<Vec<u8>>), JsValue> {
+        let b: JsBinding = serde_wasm_bindgen::from_value(v).map_err(|e| {
+            arg(&format!(
+                "not a blob's {{chunkRoot, blobLength, indexId}}: {e}"
+            ))
+        })?;
+        Ok((
+            EntryBinding {
+                chunk_root: hex32(&b.chunk_root, "chunkRoot")?,
+                blob_len: to_u64(b.blob_length, "blobLength")?,
+                index_id: hex32(&b.index_id, "indexId")?,
+            },
+            b.placement.map(|p| p.to_vec()),
+        ))
+    }
+}
+
+#[wasm_bindgen]
+impl AttachmentKey {
+    /// The placement key of this attachment in `recordId`'s section
+    /// `sectionId`, for sealing it sharded.
+    #[wasm_bindgen(js_name = placementKey)]
+    pub fn placement_key(
+        &self,
+        record_id: &str,
+        section_id: &str,
+    ) -> Result<PlacementKey, JsValue> {
+        let record = RecordId(hex32(record_id, "recordId")?);
+        let dk = self.0.data_key(&record, &section(section_id)?);
+        Ok(PlacementKey(dk.placement.clone()))
+    }
+    /// Opens a sharded attachment's sealed placement: `attachment` is
+    /// `{chunkRoot, blobLength, indexId, placement}` from its section
+    /// document (`root`, `length`, `index`, `placement`).
+    #[wasm_bindgen(js_name = openPlacement)]
+    pub fn open_placement(
+        &self,
+        record_id: &str,
+        section_id: &str,
+        attachment: JsValue,
+    ) -> Result<ShardPlan, JsValue> {
+        let record = RecordId(hex32(record_id, "recordId")?);
+        let section = section(section_id)?;
+        let (binding, sealed) = JsBinding::parse(attachment)?;
+        let sealed = sealed.ok_or_else(|| arg("the attachment is not sharded"))?;
+        let dk = self.0.data_key(&record, &section);
+        let expect = Expected::Attachment { record, section };
+        Ok(ShardPlan(Placement::open(
+            &dk.placement,
+            &binding,
+            &expect,
+            &sealed,
+        )?))
+    }
+}
+
+/// Codes a section's payload (`chunkIndex ‖ blob after its header`) into
+/// `n` shards of which any `k` give it back.
+#[wasm_bindgen]
+pub struct ShardEncoder(CoreEncoder);
+
+#[wasm_bindgen]
+impl ShardEncoder {
+    /// An encoder for the blob with header `header` (a section blob's or
+    /// an attachment's first bytes): `k` of `n` shards, pieces sized for
+    /// the payload.
+    #[wasm_bindgen(constructor)]
+    pub fn new(header: &[u8], k: u8, n: u8) -> Result<ShardEncoder, JsValue> {
+        let len = PlacedHeader::from_prefix(header)?.payload_len();
+        Ok(ShardEncoder(CoreEncoder::new(
+            ShardParams::for_payload(k, n, len)?,
+            len,
+        )?))
+    }
+    /// Stripes in all.
+    #[wasm_bindgen(getter)]
+    pub fn stripes(&self) -> f64 {
+        self.0.stripes() as f64
+    }
+    /// Bytes of one piece (of each shard per stripe).
+    #[wasm_bindgen(getter, js_name = pieceSize)]
+    pub fn piece_size(&self) -> f64 {
+        self.0.piece_size() as f64
+    }
+    /// Length of every shard.
+    #[wasm_bindgen(getter, js_name = shardLength)]
+    pub fn shard_length(&self) -> f64 {
+        self.0.shard_len() as f64
+    }
+    /// The header of shard `i` (the first bytes of that object).
+    pub fn header(&self, i: u8) -> Result<Vec<u8>, JsValue> {
+        Ok(self.0.header(i)?)
+    }
+    /// Payload bytes stripe `j` takes.
+    #[wasm_bindgen(js_name = stripeInputLength)]
+    pub fn stripe_input_length(&self, j: f64) -> Result<f64, JsValue> {
+        Ok(self.0.stripe_input_len(to_u64(j, "stripe")?) as f64)
+    }
+    /// Codes the next stripe: the `n` pieces, concatenated (`pieceSize` each).
+    #[wasm_bindgen(js_name = encodeStripe)]
+    pub fn encode_stripe(&mut self, data: &[u8]) -> Result<Vec<u8>, JsValue> {
+        Ok(self.0.encode_stripe(data)?)
+    }
+    /// Ends the coding without sealing (a repair, which checks the roots
+    /// against the owner's): `[{root, indexId, index}]`.
+    pub fn finish(self) -> Result<JsValue, JsValue> {
+        let done = self.0.finish()?;
+        to_js(&done.into_iter().map(finished).collect::<Vec<_>>())
+    }
+    /// Ends the coding and seals the placement for the blob `binding`
+    /// (`{chunkRoot, blobLength, indexId}`: the manifest entry from
+    /// `SectionEncryptor.finish`, or an attachment's), whose header is
+    /// `header`: `{placement, shards: [{root, indexId, index}]}`. Set the
+    /// entry's (or the attachment's) `placement`, and store shard `i` and
+    /// its `index` at relay `i`.
+    #[wasm_bindgen(js_name = finishSealed)]
+    pub fn finish_sealed(
+        self,
+        key: &PlacementKey,
+        binding: JsValue,
+        header: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Out {
+            placement: ByteBuf,
+            shards: Vec<Finished>,
+        }
+        let (binding, _) = JsBinding::parse(binding)?;
+        let header = PlacedHeader::from_prefix(header)?;
+        if header.blob_len() != binding.blob_len {
+            return Err(arg("the header is not the blob's"));
+        }
+        let params = self.0.params();
+        let done = self.0.finish()?;
+        let placement = Placement {
+            params,
+            header,
+            shards: done.iter().map(|(r, _)| r.clone()).collect(),
+        };
+        let sealed = placement.seal(&key.0, &binding)?;
+        to_js(&Out {
+            placement: ByteBuf::from(sealed),
+            shards: done.into_iter().map(finished).collect(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Finished {
+    root: String,
+    index_id: String,
+    index: ByteBuf,
+}
+
+fn finished((r, index): (ShardRef, ChunkIndex)) -> Finished {
+    Finished {
+        root: hex::encode(r.root),
+        index_id: hex::encode(r.index_id),
+        index: ByteBuf::from(index.to_bytes()),
+    }
+}
+
+/// `malformed` unless `plan` (the relay of each shard, as numbers that
+/// name relays) gives no relay `k` or more shards of the section.
+#[wasm_bindgen(js_name = checkShardPlan)]
+pub fn check_shard_plan(k: u8, n: u8, plan: Vec<u32>) -> Result<(), JsValue> {
+    let params = ShardParams::new(k, n, *shard::PIECE_LOG2.start())?;
+    let plan: Vec<usize> = plan.into_iter().map(|r| r as usize).collect();
+    Ok(shard::check_plan(&params, &plan)?)
+}
+
+/// A sharded section's opened placement (reader or owner side): what to
+/// fetch and how to check and decode it.
+#[wasm_bindgen]
+pub struct ShardPlan(Placement);
+
+#[wasm_bindgen]
+impl DataKey {
+    /// Opens the sealed placement of a sharded manifest `entry` with this
+    /// data key: `decryption_failed` for another key or entry,
+    /// `binding_mismatch` for a header of another blob.
+    #[wasm_bindgen(js_name = openPlacement)]
+    pub fn open_placement(&self, entry: JsValue) -> Result<ShardPlan, JsValue> {
+        let entry: JsEntry = serde_wasm_bindgen::from_value(entry)
+            .map_err(|e| arg(&format!("not a manifest entry: {e}")))?;
+        Ok(ShardPlan(entry.to_core()?.open_placement(&self.0)?))
+    }
+}
+
+#[wasm_bindgen]
+impl ShardPlan {
+    /// Shards needed.
+    #[wasm_bindgen(getter)]
+    pub fn k(&self) -> u8 {
+        self.0.params.k
+    }
+    /// Shards written.
+    #[wasm_bindgen(getter)]
+    pub fn n(&self) -> u8 {
+        self.0.params.n
+    }
+    /// Bytes of one piece.
+    #[wasm_bindgen(getter, js_name = pieceSize)]
+    pub fn piece_size(&self) -> f64 {
+        self.0.params.piece_size() as f64
+    }
+    /// Stripes (pieces per shard).
+    #[wasm_bindgen(getter)]
+    pub fn stripes(&self) -> f64 {
+        self.0.params.stripes(self.0.payload_len()) as f64
+    }
+    /// Length of every shard.
+    #[wasm_bindgen(getter, js_name = shardLength)]
+    pub fn shard_length(&self) -> f64 {
+        self.0.params.shard_len(self.0.payload_len()) as f64
+    }
+    /// Payload length (chunk index, then the blob after its header).
+    #[wasm_bindgen(getter, js_name = payloadLength)]
+    pub fn payload_length(&self) -> f64 {
+        self.0.payload_len() as f64
+    }
+    /// Length of the chunk index at the start of the payload.
+    #[wasm_bindgen(getter, js_name = indexLength)]
+    pub fn index_length(&self) -> f64 {
+        self.0.header.index_len() as f64
+    }
+    /// The blob header (what a whole blob starts with).
+    #[wasm_bindgen(getter)]
+    pub fn header(&self) -> Vec<u8> {
+        self.0.header.to_bytes()
+    }
+    /// Each shard's `{root, indexId}` (hex): where to fetch it.
+    pub fn shards(&self) -> Result<JsValue, JsValue> {
+        let v: Vec<JsShard> = self
+            .0
+            .shards
+            .iter()
+            .map(|s| JsShard {
+                root: hex::encode(s.root),
+                index_id: hex::encode(s.index_id),
+            })
+            .collect();
+        to_js(&v)
+    }
+    /// Checks shard `i`'s fetched chunk index against its root:
+    /// `content_mismatch` for another shard's, or a forged one.
+    #[wasm_bindgen(js_name = verifyIndex)]
+    pub fn verify_index(&self, i: u8, index: &[u8]) -> Result<ShardIndex, JsValue> {
+        let r: &ShardRef = self
+            .0
+            .shards
+            .get(usize::from(i))
+            .ok_or_else(|| arg("no such shard"))?;
+        let header = self.0.shard_header(i);
+        Ok(ShardIndex(VerifiedShardIndex::new(
+            &header,
+            ChunkIndex::from_bytes(index)?,
+            &r.root,
+        )?))
+    }
+    /// A decoder of the payload.
+    pub fn decoder(&self) -> Result<ShardDecoder, JsValue> {
+        Ok(ShardDecoder(CoreDecoder::new(
+            self.0.params,
+            self.0.payload_len(),
+        )?))
+    }
+}
+
+/// One shard's verified chunk index.
+#[wasm_bindgen]
+pub struct ShardIndex(VerifiedShardIndex);
+
+#[wasm_bindgen]
+impl ShardIndex {
+    /// `[offset, length]` of piece `j` in the shard (a Range to fetch).
+    #[wasm_bindgen(js_name = pieceRange)]
+    pub fn piece_range(&self, j: f64) -> Result<Vec<f64>, JsValue> {
+        let header: &ShardHeader = self.0.header();
+        let (at, len) = header.piece_range(to_u64(j, "piece")?);
+        Ok(vec![at as f64, len as f64])
+    }
+    /// `content_mismatch` unless `piece` is piece `j` of this shard.
+    pub fn check(&self, j: f64, piece: &[u8]) -> Result<(), JsValue> {
+        Ok(self.0.check(to_u64(j, "piece")?, piece)?)
+    }
+}
+
+/// Decodes a sharded payload stripe by stripe.
+#[wasm_bindgen]
+pub struct ShardDecoder(CoreDecoder);
+
+#[wasm_bindgen]
+impl ShardDecoder {
+    /// The next stripe's payload bytes from its pieces: `pieces[i]` shard
+    /// `i`'s checked piece or undefined, at least `k` present.
+    #[wasm_bindgen(js_name = decodeStripe)]
+    pub fn decode_stripe(&mut self, pieces: Vec<JsValue>) -> Result<Vec<u8>, JsValue> {
+        let mut slots: Vec<Option<Vec<u8>>> = pieces
+            .into_iter()
+            .map(|p| {
+                if p.is_undefined() || p.is_null() {
+                    Ok(None)
+                } else {
+                    p.dyn_into::<js_sys::Uint8Array>()
+                        .map(|a| Some(a.to_vec()))
+                        .map_err(|_| arg("a piece is a Uint8Array or undefined"))
+                }
+            })
+            .collect::<Result<_, JsValue>>()?;
+        Ok(self.0.decode_stripe(&mut slots)?)
+    }
+}

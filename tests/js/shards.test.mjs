@@ -1,0 +1,261 @@
+// Sharded placement over independent relays, against real servers: one
+// `serve` (relay + SRS) and four `relay` processes forwarding to its SRS,
+// each with its own data directory. A slow or corrupting relay is the
+// Client's `fetch` wrapping the real responses of that origin (never a mock
+// server); a relay that lost its data lost its files; a relay that is down
+// was stopped.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readdirSync, rmSync, statSync } from "node:fs";
+import { root, startServer } from "./server.mjs";
+
+const S = await import(join(root, "pkg", "index.js"));
+
+let home;
+const relays = [];
+
+before(async () => {
+  home = await startServer();
+  for (let i = 0; i < 4; i++) relays.push(await startServer({ command: "relay", args: ["--srs-url", home.url] }));
+  await S.init();
+});
+
+after(async () => {
+  await Promise.all([home, ...relays].filter(Boolean).map((s) => s.stop()));
+});
+
+const all = () => [home, ...relays];
+
+/** A connected Client over the five relays (2 of 3), `fetch` optionally wrapped. */
+async function client(wrap, { happy } = {}) {
+  const f = wrap ? (url, init = {}) => wrap(String(url), init, () => fetch(url, init)) : undefined;
+  const c = new S.Client({ baseUrl: home.url, fetch: f, relays: all().map((s) => s.url), shards: { k: 2, n: 3, happy, hedgeMs: 150 } });
+  await c.connect();
+  return c;
+}
+
+async function party(c) {
+  const id = S.Identity.generate();
+  await c.register(id);
+  return id;
+}
+
+/** Object files in each relay's store (hex ids). */
+const stored = () => all().map((s) => new Set(readdirSync(join(s.data, "relay", "blobs")).filter((n) => /^[0-9a-f]{64}$/.test(n))));
+
+const rejection = (promise) => promise.then(() => assert.fail("expected a rejection"), (e) => e);
+
+/** Deterministic, incompressible bytes. */
+function bytes(n, seed = 1) {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A patient's record with `history` written sharded and shared with a doctor. */
+async function sharedHistory(c, text = "asthma since 2019") {
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  await record.write([{ name: "history", text, files: [] }]);
+  await record.share({ grantee: doctor.id, sections: ["history"] });
+  return { patient, doctor, record };
+}
+
+/** The shard ids of a record's sharded section, opened as its owner. */
+function placementOf(record, name) {
+  const s = record.sections().find((x) => x.name === name);
+  assert.ok(s.entry.placement, `${name} is sharded`);
+  return s.entry;
+}
+
+async function readAs(c, doctor) {
+  const reader = new S.Reader(c, doctor);
+  const [shared] = await reader.sharedWithMe();
+  const open = await reader.open(shared.sections[0]);
+  const text = open.document.text;
+  open.close();
+  return text;
+}
+
+test("a sharded write leaves no relay with k shards, nor the whole blob anywhere, and reads back", async () => {
+  const c = await client();
+  const before = stored();
+  const { doctor, record } = await sharedHistory(c, "the whole history");
+  const entry = placementOf(record, "history");
+  const after = stored();
+  const added = after.map((set, i) => [...set].filter((id) => !before[i].has(id)));
+  // Neither the blob nor its index is stored whole on any relay.
+  for (const set of after) {
+    assert.ok(!set.has(entry.blobId), "no relay holds the whole blob");
+    assert.ok(!set.has(entry.indexId), "no relay holds the blob's index in clear");
+  }
+  // Three relays got one shard and its index each (the manifests and inboxes are not files here).
+  const holders = added.filter((ids) => ids.length > 0);
+  assert.equal(holders.length, 3, `three relays hold a shard: ${added.map((a) => a.length)}`);
+  for (const ids of holders) assert.equal(ids.length, 2, "one shard and its index per relay (< k = 2 shards)");
+  assert.equal(await readAs(c, doctor), "the whole history");
+  // Every relay has the manifest (freshness still comes from the SRS head).
+  for (const s of all()) {
+    const r = await fetch(`${s.url}/v1/records/${record.recordId}/manifests/latest`);
+    assert.equal(r.status, 200, `${s.url} keeps the manifest`);
+  }
+});
+
+test("reads keep working with n - k relays down", async () => {
+  const c = await client();
+  const { doctor } = await sharedHistory(c, "read me with a relay down");
+  // Stop the newest relay-only server that holds a shard (the home relay
+  // answers the SRS routes, so it stays up).
+  const now = stored();
+  const at = relays.findLastIndex((_, i) => now[i + 1].size > 0);
+  assert.ok(at >= 0, "a relay-only server holds a shard");
+  await relays[at].stop();
+  try {
+    assert.equal(await readAs(await client(), doctor), "read me with a relay down");
+  } finally {
+    relays[at] = await startServer({ command: "relay", args: ["--srs-url", home.url] });
+  }
+});
+
+test("a slow relay is hedged around: the spare answers and the read does not wait for it", async () => {
+  const c = await client();
+  const { doctor } = await sharedHistory(c, "hedged");
+  let slowAsked = 0;
+  let spareAsked = 0;
+  let slow;
+  const wrapped = await client(async (url, init, real) => {
+    const range = init.headers?.range;
+    if (range && url.includes("/v1/blobs/")) {
+      const o = new URL(url).origin;
+      slow ??= o;
+      if (o === slow) {
+        slowAsked++;
+        // Ten seconds late, unless the read cancels it first.
+        await new Promise((resolve, reject) => {
+          const t = setTimeout(resolve, 10_000);
+          init.signal?.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(new DOMException("aborted", "AbortError"));
+          });
+        });
+      } else spareAsked++;
+    }
+    return real();
+  });
+  const t = Date.now();
+  assert.equal(await readAs(wrapped, doctor), "hedged");
+  assert.ok(slowAsked >= 1, "the slow relay was asked first");
+  assert.ok(spareAsked >= 2, "k pieces came from the others");
+  assert.ok(Date.now() - t < 10_000, "the read did not wait for the slow relay");
+});
+
+test("a relay that serves corrupted shards is detected and named, and the read still succeeds", async () => {
+  const c = await client();
+  const { doctor } = await sharedHistory(c, "not corrupted");
+  let liar;
+  const wrapped = await client(async (url, init, real) => {
+    const resp = await real();
+    if (!(init.headers?.range && url.includes("/v1/blobs/") && resp.ok)) return resp;
+    liar ??= new URL(url).origin;
+    if (new URL(url).origin !== liar) return resp;
+    const b = new Uint8Array(await resp.arrayBuffer());
+    b[b.length >> 1] ^= 0x40;
+    return new Response(b, { status: resp.status, headers: resp.headers });
+  });
+  assert.equal(await readAs(wrapped, doctor), "not corrupted");
+  const named = wrapped.relaySet.faults.filter((f) => new URL(f.relay).origin === liar);
+  assert.ok(named.length >= 1, "the corrupting relay is named");
+  assert.equal(named[0].code, "content_mismatch");
+});
+
+test("a relay that lost its data: reads go on, and repair restores every shard on a relay holding none", async () => {
+  const c = await client();
+  const before = stored();
+  const { doctor, record } = await sharedHistory(c, "repair me");
+  const entry = placementOf(record, "history");
+  const added = stored().map((set, i) => [...set].filter((id) => !before[i].has(id)));
+  const lost = added.findIndex((ids, i) => i > 0 && ids.length > 0);
+  assert.ok(lost > 0, "a relay-only server holds a shard");
+  // That relay loses every file it has (this record's shard among them).
+  const dir = join(all()[lost].data, "relay", "blobs");
+  for (const id of stored()[lost]) rmSync(join(dir, id));
+  assert.equal(await readAs(await client(), doctor), "repair me");
+  const [done] = await record.repairShards();
+  assert.equal(done.missing.length, 1, "one shard was missing");
+  assert.equal(done.repaired.length, 1, "and is stored again");
+  const after = stored();
+  // The section's shards are on three distinct relays again, one (+ its index) each: below k.
+  const now = after.map((set, i) => [...set].filter((id) => !before[i].has(id) || added[i].includes(id)));
+  const holding = now.map((ids) => ids.filter((id) => added.flat().includes(id)).length);
+  assert.equal(holding.filter((n) => n > 0).length, 3, `three relays hold the section's shards: ${holding}`);
+  assert.ok(holding.every((n) => n <= 2), `none holds two shards: ${holding}`);
+  // A second repair has nothing to do.
+  const [again] = await record.repairShards();
+  assert.deepEqual(again.missing, []);
+  assert.ok(!after.some((set) => set.has(entry.blobId)));
+});
+
+test("a write that cannot reach `happy` relays fails whole and stores nothing", async () => {
+  const stopped = relays.splice(1, 3);
+  await Promise.all(stopped.map((s) => s.stop()));
+  try {
+    // home + relays[0] up: two of five.
+    const c = new S.Client({ baseUrl: home.url, relays: [home.url, relays[0].url, ...stopped.map((s) => s.url)], shards: { k: 2, n: 3 } });
+    await c.connect();
+    const patient = await party(c);
+    const record = await new S.Patient(c, patient).createRecord();
+    const version = record.version;
+    const e = await rejection(record.write([{ name: "history", text: "nowhere to go" }]));
+    assert.equal(e.code, "unavailable");
+    assert.match(e.message, /nothing was saved/);
+    assert.equal(record.version, version, "no version was published");
+  } finally {
+    for (let i = 0; i < 3; i++) relays.splice(1 + i, 0, await startServer({ command: "relay", args: ["--srs-url", home.url] }));
+  }
+});
+
+test("a relay set refuses a relay listed twice (it would hold two shards of a section)", () => {
+  const e = (() => {
+    try {
+      new S.Client({ baseUrl: home.url, relays: [home.url, relays[0].url, `${home.url}/`] });
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.equal(e?.code, "invalid_argument");
+});
+
+test("an attachment is sharded like its section: no relay holds a file whole, and it streams back", async () => {
+  const c = await client();
+  const patient = await party(c);
+  const doctor = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  const big = bytes(3 << 20, 7);
+  await record.write([{ name: "imaging", text: "scan", files: [{ name: "scan.bin", type: "application/octet-stream", bytes: big }] }]);
+  await record.share({ grantee: doctor.id, sections: ["imaging"] });
+  // Every stored object is well below the file: half of it (k = 2), plus
+  // Padmé padding (under 12%) and the last stripe's fill.
+  for (const s of all()) {
+    const dir = join(s.data, "relay", "blobs");
+    for (const id of readdirSync(dir).filter((n) => /^[0-9a-f]{64}$/.test(n))) {
+      assert.ok(statSync(join(dir, id)).size < big.length * 0.65, `${s.url} holds ${id} of ${statSync(join(dir, id)).size} bytes`);
+    }
+  }
+  const reader = new S.Reader(c, doctor);
+  const [shared] = await reader.sharedWithMe();
+  const open = await reader.open(shared.sections[0]);
+  assert.equal(open.document.text, "scan");
+  assert.ok(open.document.attachments[0].placement, "the document lists the attachment's sealed placement");
+  const pieces = [];
+  for await (const p of open.attachment(0)) pieces.push(p);
+  open.close();
+  assert.deepEqual(Buffer.concat(pieces), Buffer.from(big));
+});
