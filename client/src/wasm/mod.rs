@@ -26,6 +26,7 @@ mod identity;
 mod invitation;
 mod manifest;
 mod owner;
+mod placement;
 mod reader;
 mod record;
 mod reencrypt;
@@ -66,6 +67,7 @@ pub use invitation::{
 };
 pub use manifest::{ManifestChain, SignedHead, VerifiedManifest};
 pub use owner::{OwnerRecord, RecordRestore};
+pub use placement::{placement_plan, placement_signature};
 pub use reader::{readable_version, Inbox, InboxItem, SectionRead, SharedRecord};
 pub use record::{new_epoch_id, new_record, section_id, DataKey, SectionKey};
 pub use reencrypt::SealedRequest;
