@@ -16,6 +16,7 @@ import { setupIdentity, showStored } from "./identity.js";
 import { loadRecords } from "./records.js";
 import { loadShared } from "./shared.js";
 import { loadPeople } from "./people.js";
+import { loadStorage } from "./storage.js";
 import { holdInvitation, offerAcceptance, stashInvitation } from "./invite.js";
 import { fragment, route, selectTab, wireTabs } from "./tabs.js";
 
@@ -109,7 +110,14 @@ async function boot() {
   // The SRS key this browser saw first is pinned: a server answering with
   // another key is refused before anything is sent to it.
   const pinned = localStorage.getItem(SRS_PIN) ?? undefined;
-  app.client = new S.Client({ srsFingerprint: pinned });
+  // A deployment over several relays says so (GET /v1/config): section
+  // bodies are then erasure-coded over this relay and the others.
+  const config = await fetch("/v1/config")
+    .then((r) => (r.ok ? r.json() : {}))
+    .catch(() => ({}));
+  const shards = config.shards;
+  const spread = shards ? { relays: [location.origin, ...shards.relays], shards: { k: shards.k, n: shards.n, happy: shards.happy } } : {};
+  app.client = new S.Client({ srsFingerprint: pinned, ...spread });
   try {
     const srs = await app.client.connect();
     if (!pinned) localStorage.setItem(SRS_PIN, srs.fingerprint);
@@ -184,6 +192,7 @@ async function show(view) {
   if (view === "records") await loadRecords();
   if (view === "shared") await loadShared();
   if (view === "people") loadPeople();
+  if (view === "identity") await loadStorage();
   $("main").focus();
 }
 

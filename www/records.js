@@ -13,7 +13,34 @@ import { $, action, app, currentLine, download, el, explain, fail, progress, say
 // ------------------------------------------------------------------ my records
 
 /** Loads (and checks against the re-encryption server) every record of the patient. */
-export async function loadRecords() {
+/**
+ * Loading the list and creating a record run one at a time: both add the
+ * next record index, and two at once (a click on "My records" while a
+ * create runs, or while a slow list still loads) listed a record twice.
+ */
+let recordsQueue = Promise.resolve();
+function oneAtATime(f) {
+  const run = recordsQueue.then(f);
+  recordsQueue = run.catch(() => {});
+  return run;
+}
+
+/** Adds a record object unless the page already has one for its id. */
+function adopt(r) {
+  const had = app.records.find((x) => x.recordId === r.recordId);
+  if (had) {
+    r.free?.();
+    return had;
+  }
+  app.records.push(r);
+  return r;
+}
+
+export function loadRecords() {
+  return oneAtATime(loadRecordsNow);
+}
+
+async function loadRecordsNow() {
   say("Loading your records…");
   // The page owns one object per record, by index, for its whole life: a
   // reload refreshes each in place (after any save, share or revoke already
@@ -23,7 +50,7 @@ export async function loadRecords() {
   for (let index = app.records.length; ; index++) {
     const r = await app.patient.openRecord(index);
     if (!r) break;
-    app.records.push(r);
+    adopt(r);
   }
   renderRecordList();
   say("");
@@ -78,8 +105,7 @@ $("new-record").addEventListener(
   action(async () => {
     if (app.editing?.dirty && !app.editing.saving && !confirm(`Discard your unsaved changes to ${app.editing.name}?`)) return;
     say("Creating a record…");
-    const r = await app.patient.createRecord();
-    app.records.push(r);
+    const r = await oneAtATime(async () => adopt(await app.patient.createRecord()));
     renderRecordList();
     if (r.pendingWitness) confirmLater(r);
     await openRecord(r);

@@ -68,7 +68,8 @@ const FRIENDLY = {
   not_emergency: "This share is not emergency access.",
 };
 /** The library's own words, written for people (they say what happened and what to do). */
-const PLAIN = new Set(["stale", "audit_incomplete", "section_changed", "not_ready", "wrong_passphrase", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
+// `unavailable`: the package says whether a save or a read lacked storage servers.
+const PLAIN = new Set(["unavailable", "stale", "audit_incomplete", "section_changed", "not_ready", "wrong_passphrase", "invalid_field", "invalid_argument", "bad_bundle", "foreign_patient"]);
 // Invitations (invite.js): the package's sentences say what happened and what to do.
 for (const c of ["invitation_expired", "invitation_used", "invitation_unknown", "invitation_invalid", "invitation_busy"]) PLAIN.add(c);
 const TAMPER = new Set([

@@ -16,6 +16,15 @@ import * as requests from "./requests.js";
 
 
 const OCTETS = "application/octet-stream";
+/** The addresses of a sharded blob's shards and their indexes (frees the plan). */
+function shardIds(plan) {
+  try {
+    return plan.shards().flatMap((s) => [s.root, s.indexId]);
+  } finally {
+    plan.free();
+  }
+}
+
 /** How often a request a server takes twice (a manifest, a blob, a grant, a revocation) is tried on a transient failure. */
 const STORE_ATTEMPTS = 3;
 
@@ -897,6 +906,11 @@ export class PatientRecord {
         work.push({ name: u.name, doc, keys, toSeal });
       }
       progress.report();
+      // Sharded: the sections of this write placed together by similarity.
+      const plans = this.client.relaySet?.planTogether(
+        this.recordId,
+        work.map((w) => ({ sectionId: this.sectionId(w.name), text: JSON.stringify([w.doc.fields, w.doc.text, w.doc.fhir]) })),
+      );
       // 2. Seal and upload each new attachment, then each section body.
       entries = [];
       for (const w of work) {
@@ -913,7 +927,7 @@ export class PatientRecord {
             const placementKey = key.placementKey(this.recordId, sid);
             try {
               const put = (c, id, length, b) => retried(() => c.putBlob(this.identity, id, length, b, { signal }));
-              const { entry, stored } = await set.store(this.identity, { ...sealed, placementKey }, { signal, upload: put });
+              const { entry, stored } = await set.store(this.identity, { ...sealed, placementKey }, { signal, upload: put, plan: plans.get(sid) });
               sharded.push(...stored);
               progress.done += blobLength + indexLength;
               progress.report();
@@ -947,7 +961,7 @@ export class PatientRecord {
             // Shards to the relay set; the entry carries their sealed placement.
             try {
               const put = (c, id, length, b) => retried(() => c.putBlob(this.identity, id, length, b, { signal }));
-              const { entry, stored } = await set.store(this.identity, sealed, { signal, upload: put });
+              const { entry, stored } = await set.store(this.identity, sealed, { signal, upload: put, plan: plans.get(sid) });
               sharded.push(...stored);
               progress.done += blobLength + sealed.chunkIndex.length;
               progress.report();
@@ -1026,13 +1040,24 @@ export class PatientRecord {
         const next = history[j + 1];
         // Entry j is what versions [written, next.written) read.
         const needed = !next || next.writtenAtVersion > before;
-        const objects = [entry.blobId, entry.indexId];
+        let objects = [entry.blobId, entry.indexId];
         let attachments = [];
         const dk = this.#inner.dataKeyAt(this.identity.core, s.sectionId, entry.writtenAtVersion);
         try {
+          // A sharded body is its shards (and their indexes), wherever they are.
+          if (entry.placement) objects = shardIds(dk.openPlacement(entry));
           const { doc, keys } = await readDocument(this.client, entry, dk);
-          keys.forEach((k) => k.free());
-          if (doc.format === 2) attachments = doc.attachments.flatMap((a) => [a.root, a.index]);
+          try {
+            if (doc.format === 2) {
+              attachments = doc.attachments.flatMap((a, i) =>
+                a.placement
+                  ? shardIds(keys[i].openPlacement(this.recordId, s.sectionId, { chunkRoot: a.root, blobLength: a.length, indexId: a.index, placement: fromHex(a.placement) }))
+                  : [a.root, a.index],
+              );
+            }
+          } finally {
+            keys.forEach((k) => k.free());
+          }
         } catch (e) {
           if (e.code !== "pruned") throw e;
           // Its body is gone (an earlier prune); its attachments went first.
@@ -1040,7 +1065,7 @@ export class PatientRecord {
           dk.free();
         }
         if (needed) [...objects, ...attachments].forEach((id) => keep.add(id));
-        else drop.push(...attachments, entry.indexId, entry.blobId);
+        else drop.push(...attachments, ...objects.toReversed());
       }
     }
     // Attachments first, each body last: a prune cut short is resumed by
@@ -1048,7 +1073,9 @@ export class PatientRecord {
     const deleted = [];
     for (const id of drop) {
       if (keep.has(id) || deleted.includes(id)) continue;
-      if (await retried(() => this.client.deleteBlob(this.identity, id))) deleted.push(id);
+      const set = this.client.relaySet;
+      const gone = set ? await set.deleteEverywhere(this.identity, id) : await retried(() => this.client.deleteBlob(this.identity, id));
+      if (gone) deleted.push(id);
     }
     return { deleted, kept: keep.size };
   }

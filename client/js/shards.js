@@ -83,6 +83,30 @@ export class RelaySet {
   }
 
   /**
+   * Plans the sections of one write together (docs/placement.md): similar
+   * sections get the same relays, dissimilar ones others, so that each
+   * relay holds as little of the record's distinct content as the pool
+   * allows. `sections`: `[{sectionId, text}]` (the plaintext stays here:
+   * only a similarity signature of it is computed, in wasm, and never
+   * sent). The plan's relay numbers are rotated by `recordId` so that the
+   * pool's first relays are not everyone's. Returns sectionId → plan.
+   */
+  planTogether(recordId, sections) {
+    const out = new Map();
+    if (sections.length === 0) return out;
+    const sigs = new Uint8Array(sections.length * 256);
+    sections.forEach((s, i) => sigs.set(core.placementSignature(s.text), i * 256));
+    const plans = core.placementPlan(sigs, this.relays.length, this.n, this.k, "similarity");
+    const turn = parseInt(recordId.slice(0, 8), 16) % this.relays.length;
+    sections.forEach((s, i) => {
+      const plan = plans[i].map((r) => (r + turn) % this.relays.length);
+      core.checkShardPlan(this.k, this.n, Uint32Array.from(plan));
+      out.set(s.sectionId, plan);
+    });
+    return out;
+  }
+
+  /**
    * Each relay's health: `{url, ok, ms, code?}`, from one small request
    * (an absent object: a relay answers 404).
    */
@@ -112,8 +136,9 @@ export class RelaySet {
    * sealed placement and `stored` lists `{relay, id}` uploaded (for a
    * cleanup). A relay that fails gets its shard moved to one holding
    * nothing of this section; fewer than `happy` relays is `unavailable`.
+   * `plan`: the relay of each shard (default: `plan(sectionId)`).
    */
-  async store(identity, sealed, { signal, onSent, upload } = {}) {
+  async store(identity, sealed, { signal, onSent, upload, plan: given } = {}) {
     // A section blob's header (kind 0x01) or an attachment's (0x12): its kind byte says.
     const kind = sealed.blob instanceof Uint8Array ? sealed.blob[4] : new Uint8Array(await sealed.blob.slice(4, 5).arrayBuffer())[0];
     const headerLength = kind === 0x12 ? core.attachmentHeaderLength() : core.blobHeaderLength();
@@ -141,7 +166,7 @@ export class RelaySet {
       throw e;
     }
     const shards = out.shards.map((s, i) => ({ ...s, body: sinks[i].finish() }));
-    const plan = this.plan(sealed.entry.sectionId ?? sealed.entry.chunkRoot);
+    const plan = given ?? this.plan(sealed.entry.sectionId ?? sealed.entry.chunkRoot);
     core.checkShardPlan(this.k, this.n, Uint32Array.from(plan));
     const put = upload ?? ((client, id, length, body) => client.putBlob(identity, id, length, body, { signal, onSent }));
     const stored = [];
@@ -169,7 +194,7 @@ export class RelaySet {
     if (reached < this.happy) {
       const e = new SesphrError(
         "unavailable",
-        `Only ${reached} of the ${this.happy} storage servers this record needs took their share; nothing was saved. Try again when they are back.`,
+        `Only ${reached} of the ${this.happy} storage servers this record needs took their share; nothing was saved. Try again when they are back (“My identity” lists which answer).`,
       );
       e.stored = stored;
       throw e;
@@ -185,12 +210,16 @@ export class RelaySet {
    */
   async locate(plan, signal) {
     const refs = plan.shards();
+    let answered404 = 0;
     const found = await Promise.all(
       refs.map(async (s, i) => {
         const asks = this.relays.map(async (r, ri) => {
           const t = performance.now();
           const bytes = await r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.indexId}`, { signal });
-          if (!bytes) throw Object.assign(new Error("absent"), { absent: true });
+          if (!bytes) {
+            answered404++;
+            throw Object.assign(new Error("absent"), { absent: true });
+          }
           this.#timed(ri, performance.now() - t);
           try {
             return { i, relay: ri, root: s.root, index: plan.verifyIndex(i, bytes) };
@@ -206,7 +235,16 @@ export class RelaySet {
         }
       }),
     );
-    return found.filter(Boolean);
+    const out = found.filter(Boolean);
+    // Every relay answered, and none has any shard: deleted (a prune), not down.
+    out.gone = answered404 === refs.length * this.relays.length;
+    return out;
+  }
+
+  /** Deletes `id` on every relay of the set that has it (this identity uploaded it first); true if any did. */
+  async deleteEverywhere(identity, id) {
+    const done = await Promise.all(this.relays.map((r) => r.deleteBlob(identity, id).catch(() => false)));
+    return done.some(Boolean);
   }
 
   /**
@@ -220,6 +258,9 @@ export class RelaySet {
     try {
       const { k, n, pieceSize: size, stripes } = plan;
       located = await this.locate(plan, signal);
+      if (located.gone) {
+        throw new SesphrError("pruned", "No storage server has this version any more: the owner deleted it to free storage.", { status: 404 });
+      }
       if (located.length < k) {
         throw new SesphrError(
           "unavailable",

@@ -181,6 +181,84 @@ pub struct Config {
     /// Where the SRS keeps its state (`--srs-db`): `None`, the SQLite file
     /// `srs/srs.sqlite3` in the data directory.
     pub srs_db: Option<crate::db::DbLocation>,
+    /// The other relays this deployment's clients shard section bodies over
+    /// (`--shard-relays`), and the code (`--shards`): served to the portal
+    /// at `GET /v1/config`.
+    pub sharding: Option<Sharding>,
+    /// Portal origins (scheme://host:port) allowed to use this relay's
+    /// shard, manifest, inbox and forwarding routes from the browser
+    /// (`--cors-origins`): set on the other relays of a sharded deployment.
+    pub cors_origins: Vec<String>,
+}
+
+/// Sharded placement over independent relays, as the portal is told to
+/// use it (docs/protocol.md, "Sharded placement").
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Sharding {
+    /// Base URLs of the other relays (this one is the first of the set).
+    pub relays: Vec<String>,
+    /// Shards that decode a section.
+    pub k: u8,
+    /// Shards written.
+    pub n: u8,
+    /// Distinct relays a write needs.
+    pub happy: u8,
+}
+
+impl Sharding {
+    /// From `--shard-relays a,b,…` and `--shards k/n[/happy]` (default
+    /// `2/3`): the relays must be distinct http(s) base URLs, with this
+    /// relay enough for `n` (`2 ≤ k < n ≤ 16`, `k ≤ happy ≤ n`).
+    pub fn parse(relays: &str, code: Option<&str>) -> Result<Sharding, String> {
+        let relays: Vec<String> = relays
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        for u in &relays {
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(['?', '#', ' ', ';', '\'', '"'])
+            {
+                return Err(format!("--shard-relays: {u} is not an http(s) base URL"));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if !relays.iter().all(|u| seen.insert(u.to_ascii_lowercase())) {
+            return Err(
+                "--shard-relays lists a relay twice (it would hold two shards of a section)".into(),
+            );
+        }
+        let parts: Vec<&str> = code.unwrap_or("2/3").split('/').collect();
+        let num = |i: usize| -> Result<Option<u8>, String> {
+            parts
+                .get(i)
+                .map(|p| {
+                    p.parse::<u8>()
+                        .map_err(|_| format!("--shards: {p} is not a number"))
+                })
+                .transpose()
+        };
+        let (k, n) = match (num(0)?, num(1)?) {
+            (Some(k), Some(n)) if parts.len() <= 3 => (k, n),
+            _ => return Err("--shards is k/n or k/n/happy, e.g. 2/3".into()),
+        };
+        let happy = num(2)?.unwrap_or(n);
+        if !(2 <= k && k < n && n <= 16 && k <= happy && happy <= n) {
+            return Err("--shards needs 2 <= k < n <= 16 and k <= happy <= n".into());
+        }
+        if relays.len() + 1 < usize::from(n) {
+            return Err(format!(
+                "--shards {k}/{n} needs {n} relays: this one and {} more in --shard-relays",
+                n - 1
+            ));
+        }
+        Ok(Sharding {
+            relays,
+            k,
+            n,
+            happy,
+        })
+    }
 }
 
 /// A replacement clock for emergency waits (ms), for tests only.
@@ -212,6 +290,8 @@ impl Config {
             trusted_proxy: None,
             relay_db: None,
             srs_db: None,
+            sharding: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -225,4 +305,30 @@ pub enum StartError {
     /// Opening a store or identity.
     #[error("{0}")]
     Setup(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sharding;
+
+    #[test]
+    fn shard_relays_and_code_are_checked() {
+        let s = Sharding::parse("http://a:1, https://b/", None).unwrap();
+        assert_eq!(s.relays, ["http://a:1", "https://b"]);
+        assert_eq!((s.k, s.n, s.happy), (2, 3, 3));
+        let s = Sharding::parse("http://a,http://b,http://c", Some("2/4/3")).unwrap();
+        assert_eq!((s.n, s.happy), (4, 3));
+        for (relays, code) in [
+            ("http://a", None),                   // 2 relays for n = 3
+            ("ftp://a,http://b", None),           // not http
+            ("http://a,HTTP://A", None),          // twice
+            ("http://a,http://b", Some("1/3")),   // k = 1 is a copy
+            ("http://a,http://b", Some("3/3")),   // k = n
+            ("http://a,http://b", Some("2/3/4")), // happy > n
+            ("http://a,http://b", Some("2/x")),
+            ("http://a,http://b", Some("2/3/3/3")),
+        ] {
+            assert!(Sharding::parse(relays, code).is_err(), "{relays} {code:?}");
+        }
+    }
 }

@@ -41,6 +41,20 @@ struct Common {
     /// connection could be made, or for GET).
     #[arg(long, env = "SESPHR_SRS_URL")]
     srs_url: Option<String>,
+    /// Other relays (independent deployments with this SRS), comma-separated
+    /// base URLs: the portal then erasure-codes section bodies over this
+    /// relay and them, so that none holds a section (`GET /v1/config`).
+    #[arg(long, env = "SESPHR_SHARD_RELAYS")]
+    shard_relays: Option<String>,
+    /// Portal origins allowed to use this relay from the browser as one
+    /// of their shard relays (comma-separated scheme://host[:port]; set on
+    /// the relays another relay's --shard-relays lists).
+    #[arg(long, env = "SESPHR_CORS_ORIGINS")]
+    cors_origins: Option<String>,
+    /// The code over the shard relays: `k/n` or `k/n/happy` (default 2/3:
+    /// any 2 of 3 shards decode; a write needs all 3 relays).
+    #[arg(long, env = "SESPHR_SHARDS")]
+    shards: Option<String>,
     /// The relay's public base URL as viewers reach it, e.g.
     /// https://phr.example.org (the prefix of SMART Health Link file
     /// locations; default http:// and the listen address).
@@ -421,6 +435,37 @@ async fn main() -> std::process::ExitCode {
         config.test_only_emergency_clock = Some(sesphr_relay::EmergencyClock(
             sesphr_relay::srs::emergency::sped_up_clock(factor),
         ));
+    }
+    config.sharding = match (c.shard_relays.as_deref(), c.shards.as_deref()) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            tracing::error!("--shards needs --shard-relays (the other relays)");
+            return std::process::ExitCode::FAILURE;
+        }
+        (Some(relays), code) => match sesphr_relay::config::Sharding::parse(relays, code) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("{e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+    };
+    config.cors_origins = c
+        .cors_origins
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if let Some(o) = config.cors_origins.iter().find(|o| {
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"));
+        !rest.is_some_and(|r| !r.is_empty() && !r.contains(['/', '?', '#']))
+    }) {
+        tracing::error!(origin = %o, "--cors-origins takes origins: scheme://host[:port]");
+        return std::process::ExitCode::FAILURE;
     }
     if services == Services::Relay && config.srs_url.is_none() {
         tracing::error!("`relay` needs the SRS's base URL: --srs-url (or SESPHR_SRS_URL)");

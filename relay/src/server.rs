@@ -30,9 +30,17 @@ fn loopback_url(url: &str) -> bool {
 
 /// Security headers on every response (`path`: the request's; `dev`: the
 /// relay is reached on this machine only).
-fn secure(path: &str, dev: bool, mut resp: warp::reply::Response) -> warp::reply::Response {
+fn secure(
+    path: &str,
+    dev: bool,
+    portal: Option<&header::HeaderValue>,
+    mut resp: warp::reply::Response,
+) -> warp::reply::Response {
     let h = resp.headers_mut();
-    h.insert(
+    if let Some(csp) = portal.filter(|_| path != "/view.html") {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+    } else {
+        h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(if path == "/view.html" && dev {
             // The SMART Health Link viewer also opens links of other SHL
@@ -46,6 +54,7 @@ fn secure(path: &str, dev: bool, mut resp: warp::reply::Response) -> warp::reply
             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
         }),
     );
+    }
     h.insert(
         header::REFERRER_POLICY,
         header::HeaderValue::from_static("no-referrer"),
@@ -213,7 +222,8 @@ fn build(
             )
             .map_err(setup)?
             .with_public_url(config.public_url.as_deref().unwrap_or("http://localhost"))
-            .with_trusted_proxy(config.trusted_proxy),
+            .with_trusted_proxy(config.trusted_proxy)
+            .with_sharding(config.sharding.clone()),
         );
         if let Some(http) = proxy.filter(|_| config.services == Services::Relay) {
             all = all
@@ -230,16 +240,92 @@ fn build(
     }
     let all = ready.clone().routes().or(all).unify();
     let dev = config.public_url.as_deref().is_none_or(loopback_url);
+    let portals: Arc<[String]> = config.cors_origins.clone().into();
+    // A sharded deployment's portal also connects to the other relays.
+    let portal_csp = config.sharding.as_ref().and_then(|s| {
+        header::HeaderValue::from_str(&format!(
+            "default-src 'self'; connect-src 'self' {}; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            s.relays.join(" ")
+        ))
+        .ok()
+    });
     Ok((
         warp::method()
             .and(warp::path::full())
+            .and(warp::header::optional::<String>("origin"))
             .and(all.recover(recover).unify())
-            .map(move |m: Method, p: FullPath, r| {
-                secure(p.as_str(), dev, shl_cors(&m, p.as_str(), r))
+            .map(move |m: Method, p: FullPath, origin: Option<String>, r| {
+                let r = portal_cors(&portals, origin.as_deref(), &m, p.as_str(), r);
+                secure(
+                    p.as_str(),
+                    dev,
+                    portal_csp.as_ref(),
+                    shl_cors(&m, p.as_str(), r),
+                )
             })
             .boxed(),
         ready,
     ))
+}
+
+/// The routes a portal on another origin uses at a relay of its set
+/// (docs/protocol.md, "Sharded placement"): shards, manifests, inboxes, the
+/// SRS forwarding. Each is authorised by a signed token or needs none;
+/// none reads a cookie, so allowing a configured origin adds no ambient
+/// authority.
+fn shard_route(path: &str) -> bool {
+    path.starts_with("/v1/blobs/")
+        || path.starts_with("/v1/records/")
+        || path == "/v1/inbox"
+        || path == "/v1/reencrypt"
+        || path == "/v1/config"
+}
+
+/// CORS for the portal origins this relay serves as a shard relay
+/// (`--cors-origins`): the exact origin echoed, preflights answered. Any
+/// other origin gets no CORS header (the browser then refuses the read).
+fn portal_cors(
+    portals: &[String],
+    origin: Option<&str>,
+    method: &Method,
+    path: &str,
+    resp: warp::reply::Response,
+) -> warp::reply::Response {
+    let Some(origin) = origin.filter(|o| portals.iter().any(|p| p == o)) else {
+        return resp;
+    };
+    if !shard_route(path) {
+        return resp;
+    }
+    let Ok(value) = header::HeaderValue::from_str(origin) else {
+        return resp;
+    };
+    let mut resp = if method == Method::OPTIONS {
+        let mut pre = warp::Reply::into_response(warp::reply::with_status(
+            warp::reply(),
+            StatusCode::NO_CONTENT,
+        ));
+        let h = pre.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::HeaderValue::from_static("GET, PUT, POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::HeaderValue::from_static("content-type, range, x-sesphr-token"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            header::HeaderValue::from_static("600"),
+        );
+        pre
+    } else {
+        resp
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    h.insert(header::VARY, header::HeaderValue::from_static("origin"));
+    resp
 }
 
 /// The public SMART Health Link routes (manifest, its preflight, a direct

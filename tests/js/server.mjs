@@ -61,7 +61,57 @@ export function launchChromiumProfile(dir, extraArgs = []) {
  * identity this one takes (the same SRS key over its own, separate log).
  * `args`: more command-line flags (e.g. the test-only emergency clock).
  */
-export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf, args = [], command = "serve" } = {}) {
+export async function startServer(options = {}) {
+  const { command = "serve", srsSeedOf } = options;
+  if (process.env.SESPHR_TEST_SHARDED && command === "serve" && !srsSeedOf) return startSharded(options);
+  return startOne(options);
+}
+
+/** A free loopback port (for a server whose URL others must know before it starts). */
+async function freePort() {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * SESPHR_TEST_SHARDED=1: the same `serve` (relay + SRS + portal), with two
+ * more relays (`relay`, forwarding to its SRS) that its portal shards every
+ * section body over (`--shard-relays`, 2 of 3), so the suites run their
+ * flows over a sharded deployment unchanged. `shards`: the other two.
+ */
+export async function startSharded(options = {}) {
+  const port = await freePort();
+  const home = `http://127.0.0.1:${port}`;
+  const others = [];
+  try {
+    for (let i = 0; i < 2; i++) others.push(await startOne({ command: "relay", args: ["--srs-url", home, "--cors-origins", home] }));
+    const main = await startOne({
+      ...options,
+      listen: `127.0.0.1:${port}`,
+      args: [...(options.args ?? []), "--shard-relays", others.map((o) => o.url).join(",")],
+    });
+    return {
+      ...main,
+      shards: others,
+      async stop() {
+        await main.stop();
+        await Promise.all(others.map((o) => o.stop()));
+      },
+    };
+  } catch (e) {
+    await Promise.all(others.map((o) => o.stop()));
+    throw e;
+  }
+}
+
+async function startOne({ pkgDir = join(root, "pkg"), wwwDir = join(root, "www"), srsSeedOf, args = [], command = "serve", listen = "127.0.0.1:0" } = {}) {
   const data = mkdtempSync(join(tmpdir(), "sesphr-js-"));
   if (srsSeedOf) {
     mkdirSync(join(data, "srs"));
@@ -70,7 +120,7 @@ export async function startServer({ pkgDir = join(root, "pkg"), wwwDir = join(ro
   const bin = process.env.SESPHR_BIN ?? join(root, "target", "debug", "sesphr-relay");
   const child = spawn(
     bin,
-    [command, "--listen", "127.0.0.1:0", "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn", ...args],
+    [command, "--listen", listen, "--data-dir", data, "--pkg-dir", pkgDir, "--www-dir", wwwDir, "--log", "warn", ...args],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const url = await new Promise((resolve, reject) => {

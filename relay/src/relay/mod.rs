@@ -69,6 +69,8 @@ pub struct Relay {
     /// (`--trusted-proxy`); none by default.
     trusted_proxy: Option<std::net::IpAddr>,
     replay_window_ms: u64,
+    /// What the portal is told to shard over (`GET /v1/config`).
+    sharding: Option<crate::config::Sharding>,
     /// Public base URL: the prefix of SHL file locations.
     public_url: String,
 }
@@ -216,7 +218,23 @@ impl Relay {
             trusted_proxy: None,
             replay_window_ms,
             public_url: "http://localhost".into(),
+            sharding: None,
         })
+    }
+
+    /// Tells clients to shard over these relays (`GET /v1/config`).
+    pub fn with_sharding(mut self, sharding: Option<crate::config::Sharding>) -> Relay {
+        self.sharding = sharding;
+        self
+    }
+
+    /// `GET /v1/config`: what a client of this deployment needs before it
+    /// writes: the relays to shard over (none: blobs are stored whole here).
+    pub fn client_config(&self) -> serde_json::Value {
+        match &self.sharding {
+            Some(s) => serde_json::json!({ "shards": s }),
+            None => serde_json::json!({ "shards": null }),
+        }
     }
 
     /// The relay's public base URL (scheme, host, port, no trailing `/`),

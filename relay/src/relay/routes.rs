@@ -113,6 +113,11 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
             let (status, v) = reject(r.post_manifest(&rec, &body).await)?;
             Ok::<_, Rejection>(json(status, &serde_json::json!({ "version": v })))
         });
+    let client_config = base
+        .and(warp::path!("config"))
+        .and(warp::get())
+        .and(r.clone())
+        .map(|r: Arc<Relay>| json(StatusCode::OK, &r.client_config()));
     let get_manifest = base
         .and(warp::path!("records" / String / "manifests" / String))
         .and(warp::get())
@@ -339,6 +344,8 @@ pub fn routes(relay: Arc<Relay>, limits: Limits) -> Route {
         .or(post_manifest)
         .unify()
         .or(get_manifest)
+        .unify()
+        .or(client_config)
         .unify()
         .or(post_inbox)
         .unify()

@@ -1,0 +1,76 @@
+// The portal over a sharded deployment (one `serve` and two more relays,
+// 2 of 3), in Debian's headless Chromium: "My identity" lists the storage
+// servers and whether each answers; with one stopped, the list says so,
+// reading still works, and a save says in plain words why nothing was
+// saved. Screenshots go to target/portal-screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { launchChromium, openTab, portalShots, startSharded } from "./server.mjs";
+import { mkdirSync } from "node:fs";
+
+const PASS = "correct horse battery staple";
+let server;
+let browser;
+
+before(async () => {
+  mkdirSync(portalShots, { recursive: true });
+  server = await startSharded();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("My identity lists the storage servers and their health; with one down a save explains itself and reading goes on", async () => {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (e) => console.error("page error:", e));
+  await page.goto(server.url);
+  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
+  await page.getByLabel("Repeat the new passphrase").fill(PASS);
+  await page.getByRole("button", { name: "Create identity" }).click();
+  await page.getByRole("button", { name: "My identity" }).click();
+  const rows = page.locator("#relay-rows tr");
+  await page.locator('#relay-rows tr[data-state="up"]').nth(2).waitFor();
+  assert.equal(await rows.count(), 3);
+  const urls = await page.locator("#relay-rows td.fp").allTextContents();
+  assert.deepEqual(urls, [server.url, ...server.shards.map((s) => s.url)]);
+  assert.match(await page.locator("#storage-summary").textContent(), /split into 3 encrypted shares .* any 2 of them rebuild it/);
+  await page.screenshot({ path: join(portalShots, "storage-servers.png"), fullPage: true });
+
+  // A record with a section, saved over the three.
+  await page.getByRole("button", { name: "My records" }).click();
+  await page.getByRole("button", { name: "Create a record" }).click();
+  await openTab(page, "Sections");
+  await page.getByLabel("Section", { exact: true }).selectOption("history");
+  await page.getByLabel("Free text").fill("asthma since 2009");
+  await page.getByRole("button", { name: "Encrypt and save" }).click();
+  await page.locator(".msg:not(.error)").filter({ hasText: "Saved history as version" }).first().waitFor();
+
+  // One relay stops: the list says so.
+  await server.shards[1].stop();
+  await page.getByRole("button", { name: "My identity" }).click();
+  await page.getByRole("button", { name: "Check again" }).click();
+  await page.locator('#relay-rows tr[data-state="down"]').waitFor();
+  assert.match(await page.locator('#relay-rows tr[data-state="down"]').textContent(), /does not answer/);
+  await page.screenshot({ path: join(portalShots, "storage-server-down.png"), fullPage: true });
+
+  // Reading still works from the two left (any 2 of 3) ...
+  await page.getByRole("button", { name: "My records" }).click();
+  await openTab(page, "Sections");
+  await page.getByRole("button", { name: "Read history" }).click();
+  await page.locator("#read-view").getByText("asthma since 2009").waitFor();
+  // ... a save needs all three, and says why nothing was saved.
+  await page.getByLabel("Section", { exact: true }).selectOption("notes");
+  await page.getByLabel("Free text").fill("written while a server is down");
+  await page.getByRole("button", { name: "Encrypt and save" }).click();
+  const err = page.locator(".msg.error[data-code=unavailable]").first();
+  await err.waitFor();
+  assert.match(await err.textContent(), /Only 2 of the 3 storage servers .* nothing was saved/);
+  await page.screenshot({ path: join(portalShots, "storage-save-refused.png"), fullPage: true });
+  await context.close();
+});
