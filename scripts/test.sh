@@ -78,6 +78,10 @@ step "JS: the npm package and the portal in headless Chromium, against the real 
 scripts/build-wasm.sh
 SESPHR_BIN="$PWD/target/debug/sesphr-relay" node --test --test-reporter=spec tests/js/*.test.mjs
 
+step "JS: the portal's main flows again over a sharded deployment (3 relays, 2 of 3)"
+SESPHR_TEST_SHARDED=1 SESPHR_BIN="$PWD/target/debug/sesphr-relay" \
+  node --test --test-reporter=spec tests/js/portal.test.mjs
+
 step "benchmark smoke run (every benchmark once, no timing)"
 scripts/bench.sh --smoke
 

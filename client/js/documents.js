@@ -52,7 +52,7 @@ export function checkDocument(doc, bad) {
     if (doc.format === 2 && (!isId(a.root) || !isId(a.index) || !isSize(a.length))) {
       throw bad("has a stored attachment without its root, index and length");
     }
-    if (a.placement !== undefined && (typeof a.placement !== "string" || !/^([0-9a-f]{2}){17,1233}$/.test(a.placement))) {
+    if (a.placement !== undefined && (typeof a.placement !== "string" || !/^([0-9a-f]{2}){17,1236}$/.test(a.placement))) {
       throw bad("has an attachment whose placement is not a sealed placement in hex");
     }
   }
@@ -178,18 +178,8 @@ async function shardedPrefix(client, entry, dataKey, n) {
   };
   const dec = new core.SectionDecryptor(await take(headerLength), dataKey, index, entry.chunkRoot);
   try {
-    const pieces = [];
-    let have = 0;
-    for (let i = 0; i < dec.chunkCount && have < n; i++) {
-      const plain = dec.openChunk(i, await take(dec.chunkRange(i)[1]));
-      pieces.push(plain);
-      have += plain.length;
-    }
-    const bytes = concat(pieces);
-    pieces.forEach((p) => p.fill(0));
-    return { bytes, bodyLength: dec.bodyLength };
+    return await prefixOf(dec, (i) => take(dec.chunkRange(i)[1]), n);
   } finally {
-    dec.free();
     reader.cancel().catch(() => {});
   }
 }
@@ -201,12 +191,17 @@ async function bodyPrefix(client, entry, dataKey, n) {
   const headerLength = core.blobHeaderLength();
   const header = await (await fetched(client.getBlob(entry.blobId, [0, headerLength]), what)).arrayBuffer();
   const dec = new core.SectionDecryptor(new Uint8Array(header), dataKey, index, entry.chunkRoot);
+  const sealed = async (i) => new Uint8Array(await (await fetched(client.getBlob(entry.blobId, dec.chunkRange(i)), what)).arrayBuffer());
+  return prefixOf(dec, sealed, n);
+}
+
+/** Opens chunks (`sealed(i)` gives chunk i's bytes) until `n` plaintext bytes are out; frees `dec`. */
+async function prefixOf(dec, sealed, n) {
   try {
     const pieces = [];
     let have = 0;
     for (let i = 0; i < dec.chunkCount && have < n; i++) {
-      const sealed = new Uint8Array(await (await fetched(client.getBlob(entry.blobId, dec.chunkRange(i)), what)).arrayBuffer());
-      const plain = dec.openChunk(i, sealed);
+      const plain = dec.openChunk(i, await sealed(i));
       pieces.push(plain);
       have += plain.length;
     }

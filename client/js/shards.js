@@ -22,6 +22,32 @@ const HEDGE_MS = 250;
 
 const origin = (client) => new URL(client.baseUrl).origin;
 
+/** SHA-256 of each `size`-byte piece of `bytes` on WebCrypto, concatenated. */
+async function digests(bytes, count, size) {
+  const ds = await Promise.all(Array.from({ length: count }, (_, j) => crypto.subtle.digest("SHA-256", bytes.subarray(j * size, (j + 1) * size))));
+  const out = new Uint8Array(32 * count);
+  ds.forEach((d, j) => out.set(new Uint8Array(d), 32 * j));
+  return out;
+}
+
+/** Codes one stripe; where WebCrypto is, its pieces are hashed there, not in wasm. */
+async function codeStripe(enc, data, n, size) {
+  if (!core.webCryptoAvailable()) return enc.encodeStripe(data);
+  const pieces = enc.encodeStripeUnhashed(data);
+  enc.commitDigests(await digests(pieces, n, size));
+  return pieces;
+}
+
+/** Checks pieces `j0 …` of a shard (in `bytes`) against its verified index: `content_mismatch` for a bad one. */
+async function checkPieces(index, j0, bytes, count, size) {
+  if (!core.webCryptoAvailable()) {
+    for (let j = 0; j < count; j++) index.check(j0 + j, bytes.subarray(j * size, (j + 1) * size));
+    return;
+  }
+  const ds = await digests(bytes, count, size);
+  for (let j = 0; j < count; j++) index.checkDigest(j0 + j, ds.subarray(32 * j, 32 * (j + 1)));
+}
+
 /** The payload's bytes in the order the encoder takes them. */
 function payloadParts(sealed, headerLength) {
   const rest = sealed.blob instanceof Uint8Array ? sealed.blob.subarray(headerLength) : sealed.blob.slice(headerLength);
@@ -155,7 +181,7 @@ export class RelaySet {
       const size = enc.pieceSize;
       for (let j = 0; j < enc.stripes; j++) {
         throwIfAborted(signal);
-        const pieces = enc.encodeStripe(await reader.read(enc.stripeInputLength(j)));
+        const pieces = await codeStripe(enc, await reader.read(enc.stripeInputLength(j)), this.n, size);
         for (let i = 0; i < this.n; i++) sinks[i].push(pieces.subarray(i * size, (i + 1) * size));
       }
       const shardLength = enc.shardLength;
@@ -252,9 +278,15 @@ export class RelaySet {
    * fastest shards' pieces arrive (memory: a window per shard). Yields
    * Uint8Array pieces in order.
    */
-  async *payload(plan, { signal, free = false } = {}) {
+  async *payload(plan, { signal: outer, free = false } = {}) {
     let dec;
     let located = [];
+    let next;
+    // Ends the window fetched ahead when the reader stops early.
+    const ahead = new AbortController();
+    const onAbort = () => ahead.abort();
+    outer?.addEventListener("abort", onAbort, { once: true });
+    const signal = ahead.signal;
     try {
       const { k, n, pieceSize: size, stripes } = plan;
       located = await this.locate(plan, signal);
@@ -269,17 +301,26 @@ export class RelaySet {
       }
       dec = plan.decoder();
       const bad = new Set();
+      // The next window is fetched while this one is decoded and consumed.
+      const fetchWindow = (j0) => {
+        const p = this.#window(located, bad, j0, Math.min(WINDOW, stripes - j0), size, k, signal);
+        p.catch(() => {});
+        return p;
+      };
+      next = fetchWindow(0);
       for (let j0 = 0; j0 < stripes; j0 += WINDOW) {
         throwIfAborted(signal);
         const count = Math.min(WINDOW, stripes - j0);
-        const got = await this.#window(located, bad, j0, count, size, k, signal);
-        for (let j = 0; j < count; j++) {
-          const pieces = Array.from({ length: n }, () => undefined);
-          for (const [i, bytes] of got) pieces[i] = bytes.subarray(j * size, (j + 1) * size);
-          yield dec.decodeStripe(pieces);
-        }
+        const got = await next;
+        if (j0 + WINDOW < stripes) next = fetchWindow(j0 + WINDOW);
+        const windows = Array.from({ length: n }, () => undefined);
+        for (const [i, bytes] of got) windows[i] = bytes;
+        yield dec.decodeWindow(count, windows);
       }
     } finally {
+      outer?.removeEventListener("abort", onAbort);
+      ahead.abort();
+      await next?.catch(() => {});
       dec?.free();
       for (const l of located) l.index.free();
       if (free) plan.free();
@@ -302,11 +343,11 @@ export class RelaySet {
     signal?.addEventListener("abort", onAbort, { once: true });
     let next = 0;
     let running = 0;
+    let hedge;
     try {
       return await new Promise((resolve, reject) => {
-        let hedge;
         const launch = () => {
-          if (done.size >= k) return;
+          if (done.size >= k || stop.signal.aborted) return;
           const l = order[next++];
           if (!l) {
             if (running === 0) reject(new SesphrError("unavailable", "Too few storage servers answered with good shares of this section."));
@@ -318,10 +359,11 @@ export class RelaySet {
           const r = this.relays[l.relay];
           r.send("GET", `${r.baseUrl}/v1/blobs/${l.root}`, { headers: { range: `bytes=${at}-${at + count * size - 1}` }, signal: stop.signal })
             .then((resp) => resp.arrayBuffer())
-            .then((buf) => {
+            .then(async (buf) => {
               const bytes = new Uint8Array(buf);
               if (bytes.length !== count * size) throw new SesphrError("truncated", `the relay sent ${bytes.length} of ${count * size} bytes`);
-              for (let j = 0; j < count; j++) l.index.check(j0 + j, bytes.subarray(j * size, (j + 1) * size));
+              await checkPieces(l.index, j0, bytes, count, size);
+              if (done.size >= k) return;
               running--;
               this.#timed(l.relay, performance.now() - t);
               done.set(l.i, bytes);
@@ -343,7 +385,7 @@ export class RelaySet {
         for (let i = 0; i < k; i++) launch();
         const arm = () => {
           hedge = setTimeout(() => {
-            if (done.size < k) {
+            if (done.size < k && !stop.signal.aborted) {
               launch();
               arm();
             }
@@ -352,6 +394,7 @@ export class RelaySet {
         arm();
       });
     } finally {
+      clearTimeout(hedge);
       stop.abort();
       signal?.removeEventListener("abort", onAbort);
     }
@@ -420,7 +463,7 @@ export class RelaySet {
         for (const [i, s] of sinks) s.push(enc.header(i));
         const reader = new PartReader([{ length: plan.payloadLength, [Symbol.asyncIterator]: () => this.payload(plan, { signal }) }]);
         for (let j = 0; j < enc.stripes; j++) {
-          const pieces = enc.encodeStripe(await reader.read(enc.stripeInputLength(j)));
+          const pieces = await codeStripe(enc, await reader.read(enc.stripeInputLength(j)), plan.n, size);
           for (const [i, s] of sinks) s.push(pieces.subarray(i * size, (i + 1) * size));
         }
       } catch (e) {

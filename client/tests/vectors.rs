@@ -490,7 +490,8 @@ fn sharded_vectors(
     let mut dec = ShardDecoder::new(params, payload.len() as u64).unwrap();
     let mut back = Vec::new();
     for j in 0..dec.stripes() as usize {
-        let piece = |i: usize| Some(shards[i][18 + j * size..18 + (j + 1) * size].to_vec());
+        let at = shard::SHARD_HEADER_LEN + j * size;
+        let piece = |i: usize| Some(shards[i][at..at + size].to_vec());
         back.extend(dec.decode_stripe(&mut [None, piece(1), piece(2)]).unwrap());
     }
     assert_eq!(back, payload);
@@ -521,7 +522,7 @@ fn sharded_vectors(
     let mut m = Map::new();
     m.insert(
         "shard_params".into(),
-        json!([params.k, params.n, params.piece_log2]),
+        json!([params.k, params.n, params.piece_len]),
     );
     m.insert(
         "shard_roots".into(),

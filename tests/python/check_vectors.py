@@ -1221,29 +1221,26 @@ def check_sharded(V: Vectors, c: dict) -> None:
     """§ Sharded placement: the payload, the code, shards, roots, the sealed placement, manifest format 3."""
     for key in ("shard_params", "shard_roots", "shard_index_ids", "shard_sha256", "shard_lengths"):
         V.used.add(key)
-    k, n, log2 = V.d["shard_params"]
+    k, n, size = V.d["shard_params"]
     blob = c["blob"]
     index = V.hex("chunk_index")
     payload = index + blob[184:]
     eq("payload_len = 10 + 32·(N + 1) + blob_len − 184", len(payload), 10 + 32 * (len(c["sealed_chunks"]) + 1) + len(blob) - 184)
-    per = -(-len(payload) // k)
-    want_log2 = min(18, max(10, (per - 1).bit_length()))
-    eq("shard piece_log2 = min(18, max(10, ceil(log2(ceil(payload_len / k)))))", log2, want_log2)
-    size = 1 << log2
+    eq("shard piece_len = min(2^18, ceil(payload_len / k))", size, min(1 << 18, -(-len(payload) // k)))
     stripes = max(1, -(-len(payload) // (k * size)))
     filled = payload + bytes(stripes * k * size - len(payload))
     M = rs_matrix(k, n)
     eq("code matrix: systematic (first k rows are the identity)", M[:k], [[1 if i == j else 0 for j in range(k)] for i in range(k)])
     shards = []
     for i in range(n):
-        header = b"SPHR\x23\x01" + bytes([k, n, i, log2]) + u64(stripes)
+        header = b"SPHR\x23\x01" + bytes([k, n, i]) + u32(size) + u64(stripes)
         pieces = []
         for j in range(stripes):
             data = [filled[(j * k + d) * size:(j * k + d + 1) * size] for d in range(k)]
             pieces.append(gf_combine(M[i], data))
         shard = header + b"".join(pieces)
         shards.append((header, pieces, shard))
-        eq(f"shard {i}: length 18 + M·2^piece_log2", len(shard), V.d["shard_lengths"][i])
+        eq(f"shard {i}: length 21 + M·piece_len", len(shard), V.d["shard_lengths"][i])
         eq(f"shard {i}: SHA-256 of the coded shard", sha256(shard).hex(), V.d["shard_sha256"][i])
         leaves = [piece_leaf(header)] + [piece_leaf(p) for p in pieces]
         eq(f"shard {i}: root = MTH(leaf(header), leaf(piece_j)…)", mth(leaves).hex(), V.d["shard_roots"][i])
@@ -1262,10 +1259,10 @@ def check_sharded(V: Vectors, c: dict) -> None:
     prk = hkdf_extract(compress(c["E"]) + compress(c["A"]), Z[0].to_bytes(32, "big"))
     pk = Expand(prk, b"SeSPHR-v1/placement", c["record_id"], c["section_id"], c["epoch_id"], u64(1))
     eq("PK = Expand(PRK, placement, record_id, section_id, epoch_id, u64(v))", pk, V.hex("placement_key"))
-    placement = b"SPHR\x24\x01" + bytes([k, n, log2]) + blob[:184] + b"".join(
+    placement = b"SPHR\x24\x01" + bytes([k, n]) + u32(size) + blob[:184] + b"".join(
         bytes.fromhex(r) + bytes.fromhex(x) for r, x in zip(V.d["shard_roots"], V.d["shard_index_ids"]))
-    eq("placement: SPHR 24 01, k, n, piece_log2, blob header, (root, index address) per shard", placement, V.hex("placement"))
-    eq("placement: 193 + 64·n bytes", len(placement), 193 + 64 * n)
+    eq("placement: SPHR 24 01, k, n, u32 piece_len, blob header, (root, index address) per shard", placement, V.hex("placement"))
+    eq("placement: 196 + 64·n bytes", len(placement), 196 + 64 * n)
     aad = c["chunk_root"] + u64(len(blob)) + c["index_id"]
     sealed = AESGCM(pk).encrypt(bytes(12), placement, aad)
     eq("sealed placement = AES-256-GCM(PK, 0^12, chunk_root ‖ u64(blob_len) ‖ index_id)", sealed, V.hex("placement_sealed"))
@@ -1284,7 +1281,7 @@ def check_sharded(V: Vectors, c: dict) -> None:
     eq("manifest_sharded: the entry is the version-1 manifest's", r.take(210), c["entry"])
     eq("manifest_sharded: placement count p = 1", r.u32(), 1)
     eq("manifest_sharded: placement's section id", r.take(32), c["section_id"])
-    eq("manifest_sharded: lp(sealed placement)", r.lp(1233), sealed)
+    eq("manifest_sharded: lp(sealed placement)", r.lp(1236), sealed)
     eq("manifest_sharded: lp(audit head) = audit_tree_head_2", r.lp(1024), c["tree_head_2"])
     sig_off = r.i
     r.take(64)

@@ -509,6 +509,7 @@ fn check_plan(plan: &[Vec<usize>], relays: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
 
     fn sig(words: &[&str]) -> Signature {
@@ -661,6 +662,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     fn policies() -> impl Strategy<Value = Policy> {
         prop_oneof![
             Just(Policy::RoundRobin),
@@ -669,6 +671,7 @@ mod tests {
         ]
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #[test]
         fn every_plan_keeps_shards_apart(

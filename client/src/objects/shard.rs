@@ -9,7 +9,7 @@
 //! pseudorandom bytes to the relay that holds it, under an opaque content
 //! address, with a size quantised to whole pieces.
 //!
-//! The payload is cut into stripes of `k` pieces of `2^piece_log2` bytes
+//! The payload is cut into stripes of `k` pieces of `piece_len` bytes
 //! (the last stripe zero-filled); a systematic Reed–Solomon code over
 //! GF(2^8) (`reed-solomon-erasure`, Vandermonde-derived, the field
 //! polynomial `x^8 + x^4 + x^3 + x^2 + 1`) adds `n − k` parity pieces, and
@@ -30,15 +30,19 @@ use crate::error::{malformed, Error, Result};
 use crate::merkle::{self, Hash};
 use crate::primitives::codec::{Kind, Reader, Writer, OBJECT_HEADER_LEN};
 use crate::secret::SymmetricKey;
-use crate::stream::{piece_leaf, BlobHeader, ChunkIndex, StreamHeader, HEADER_LEN, TAG_LEN};
+use crate::stream::{
+    leaf_of_digest, piece_leaf, BlobHeader, ChunkIndex, StreamHeader, HEADER_LEN, TAG_LEN,
+};
 
-/// Encoded length of a shard header: object header, `k`, `n`, `i`,
-/// `piece_log2`, `u64` stripe count.
-pub const SHARD_HEADER_LEN: usize = OBJECT_HEADER_LEN + 4 + 8;
+/// Encoded length of a shard header: object header, `k`, `n`, `i`, `u32`
+/// piece length, `u64` stripe count.
+pub const SHARD_HEADER_LEN: usize = OBJECT_HEADER_LEN + 3 + 4 + 8;
 /// Most shards a section may be cut into.
 pub const MAX_SHARDS: u8 = 16;
-/// Smallest and largest piece size (powers of two): 1 KiB to 1 MiB.
-pub const PIECE_LOG2: core::ops::RangeInclusive<u8> = 10..=20;
+/// Largest piece (1 MiB).
+pub const MAX_PIECE: u32 = 1 << 20;
+/// The piece a writer uses for payloads of more than one stripe (256 KiB).
+pub const WRITER_PIECE: u32 = 1 << 18;
 /// Most stripes a shard may have (a shard of 2^40 pieces is far beyond
 /// any blob: this only keeps lengths in range).
 const MAX_STRIPES: u64 = 1 << 40;
@@ -48,39 +52,40 @@ const OBJ_PLACEMENT: &str = "placement";
 const INDEX_PREFIX_LEN: u64 = OBJECT_HEADER_LEN as u64 + 4;
 
 /// How a section is coded: `k` of `n` shards suffice, pieces of
-/// `2^piece_log2` bytes.
+/// `piece_len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardParams {
     /// Shards needed to decode (at least 2, so that no single shard is the data).
     pub k: u8,
     /// Shards written.
     pub n: u8,
-    /// Piece size as a power of two.
-    pub piece_log2: u8,
+    /// Piece length in bytes (1 to 1 MiB).
+    pub piece_len: u32,
 }
 
 impl ShardParams {
     /// Checks `2 ≤ k < n ≤ 16` and the piece size (`malformed`).
-    pub fn new(k: u8, n: u8, piece_log2: u8) -> Result<ShardParams> {
+    pub fn new(k: u8, n: u8, piece_len: u32) -> Result<ShardParams> {
         if k < 2 || n <= k || n > MAX_SHARDS {
             return Err(malformed(OBJ, "needs 2 <= k < n <= 16"));
         }
-        if !PIECE_LOG2.contains(&piece_log2) {
-            return Err(malformed(OBJ, "piece size must be 2^10 to 2^20 bytes"));
+        if piece_len == 0 || piece_len > MAX_PIECE {
+            return Err(malformed(OBJ, "piece length must be 1 byte to 1 MiB"));
         }
-        Ok(ShardParams { k, n, piece_log2 })
+        Ok(ShardParams { k, n, piece_len })
     }
-    /// The parameters a writer picks for a payload: pieces of `2^18` bytes,
-    /// or the smallest power of two (at least 1 KiB) that holds a payload
-    /// smaller than one stripe, so a small section costs `n` small shards.
+    /// The parameters a writer picks for a payload: pieces of 256 KiB, or,
+    /// for a payload of one stripe or less, `ceil(payload_len / k)` bytes,
+    /// so that every data shard holds an equal part of it (a payload is
+    /// Padmé-padded already, so this reveals no more than its length).
     pub fn for_payload(k: u8, n: u8, payload_len: u64) -> Result<ShardParams> {
         let per_shard = payload_len.div_ceil(u64::from(k.max(1))).max(1);
-        let fit = (64 - (per_shard - 1).leading_zeros()) as u8;
-        ShardParams::new(k, n, fit.clamp(*PIECE_LOG2.start(), 18))
+        let piece = per_shard.min(u64::from(WRITER_PIECE)) as u32;
+        ShardParams::new(k, n, piece)
     }
     /// Piece size in bytes.
     pub fn piece_size(&self) -> u64 {
-        1 << self.piece_log2
+        u64::from(self.piece_len)
     }
     /// Payload bytes per stripe (`k` pieces).
     pub fn stripe_len(&self) -> u64 {
@@ -118,7 +123,7 @@ impl ShardHeader {
         w.u8(self.params.k)
             .u8(self.params.n)
             .u8(self.index)
-            .u8(self.params.piece_log2)
+            .u32(self.params.piece_len)
             .u64(self.stripes);
         w.finish()
     }
@@ -128,9 +133,9 @@ impl ShardHeader {
     pub fn from_prefix(bytes: &[u8]) -> Result<ShardHeader> {
         let prefix = bytes.get(..SHARD_HEADER_LEN).ok_or(Error::Truncated)?;
         let mut r = Reader::object(prefix, Kind::Shard)?;
-        let (k, n, index, piece_log2) = (r.u8()?, r.u8()?, r.u8()?, r.u8()?);
+        let (k, n, index, piece_len) = (r.u8()?, r.u8()?, r.u8()?, r.u32()?);
         let stripes = r.u64()?;
-        let params = ShardParams::new(k, n, piece_log2)?;
+        let params = ShardParams::new(k, n, piece_len)?;
         if index >= n {
             return Err(malformed(OBJ, "shard index not below n"));
         }
@@ -247,6 +252,8 @@ pub struct ShardEncoder {
     stripes: u64,
     payload_len: u64,
     next: u64,
+    /// A stripe was coded without its digests ([`ShardEncoder::commit_digests`]).
+    uncommitted: bool,
     codec: ReedSolomon,
     leaves: Vec<Vec<Hash>>,
 }
@@ -278,6 +285,7 @@ impl ShardEncoder {
             stripes,
             payload_len,
             next: 0,
+            uncommitted: false,
             codec: params.codec()?,
             leaves: headers.map(|h| vec![piece_leaf(&h.to_bytes())]).collect(),
         })
@@ -321,8 +329,26 @@ impl ShardEncoder {
     /// bytes: returns the `n` pieces of it, concatenated (piece `i`, for
     /// shard `i`, at `i · piece_size`).
     pub fn encode_stripe(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        let out = self.encode_stripe_unhashed(data)?;
+        let s = self.params.piece_size() as usize;
+        for (leaves, piece) in self.leaves.iter_mut().zip(out.chunks(s)) {
+            leaves.push(piece_leaf(piece));
+        }
+        self.uncommitted = false;
+        self.next += 1;
+        Ok(out)
+    }
+    /// [`Self::encode_stripe`] without hashing the pieces: the caller
+    /// takes each piece's SHA-256 (a browser, on WebCrypto) and gives the
+    /// `n` digests to [`Self::commit_digests`] before the next stripe.
+    pub fn encode_stripe_unhashed(&mut self, data: &[u8]) -> Result<Vec<u8>> {
         if self.next >= self.stripes {
             return Err(Error::InvalidState("every stripe is coded"));
+        }
+        if self.uncommitted {
+            return Err(Error::InvalidState(
+                "the last stripe's digests are not committed",
+            ));
         }
         if data.len() as u64 != self.stripe_input_len(self.next) {
             return Err(malformed(OBJ, "stripe of the wrong length"));
@@ -336,15 +362,29 @@ impl ShardEncoder {
                 .encode(&mut pieces)
                 .map_err(|_| Error::InvalidState("coding failed"))?;
         }
-        for (leaves, piece) in self.leaves.iter_mut().zip(out.chunks(s)) {
-            leaves.push(piece_leaf(piece));
-        }
-        self.next += 1;
+        self.uncommitted = true;
         Ok(out)
+    }
+    /// The SHA-256 of each of the last stripe's `n` pieces, concatenated
+    /// (`n · 32` bytes), in shard order.
+    pub fn commit_digests(&mut self, digests: &[u8]) -> Result<()> {
+        if !self.uncommitted {
+            return Err(Error::InvalidState("no stripe waits for its digests"));
+        }
+        if digests.len() != 32 * usize::from(self.params.n) {
+            return Err(malformed(OBJ, "one digest per shard"));
+        }
+        for (leaves, d) in self.leaves.iter_mut().zip(digests.chunks(32)) {
+            let d: Hash = d.try_into().map_err(|_| malformed(OBJ, "digest"))?;
+            leaves.push(leaf_of_digest(&d));
+        }
+        self.uncommitted = false;
+        self.next += 1;
+        Ok(())
     }
     /// Ends the coding: each shard's address and chunk index.
     pub fn finish(self) -> Result<Vec<(ShardRef, ChunkIndex)>> {
-        if self.next != self.stripes {
+        if self.next != self.stripes || self.uncommitted {
             return Err(Error::Truncated);
         }
         Ok(self
@@ -392,10 +432,18 @@ impl VerifiedShardIndex {
     }
     /// `content_mismatch` unless `piece` is piece `j` of this shard.
     pub fn check(&self, j: u64, piece: &[u8]) -> Result<()> {
+        self.check_leaf(j, &piece_leaf(piece))
+    }
+    /// [`Self::check`] from the piece's SHA-256 (taken by the caller, e.g.
+    /// on WebCrypto; the caller then uses exactly the bytes it hashed).
+    pub fn check_digest(&self, j: u64, digest: &Hash) -> Result<()> {
+        self.check_leaf(j, &leaf_of_digest(digest))
+    }
+    fn check_leaf(&self, j: u64, leaf: &Hash) -> Result<()> {
         let ok = usize::try_from(j + 1)
             .ok()
             .and_then(|i| self.leaves.get(i))
-            .is_some_and(|l| *l == piece_leaf(piece));
+            .is_some_and(|l| l == leaf);
         if ok {
             Ok(())
         } else {
@@ -473,6 +521,50 @@ impl ShardDecoder {
     }
 }
 
+impl ShardDecoder {
+    /// The payload bytes of the next `count` stripes from each shard's
+    /// `count` consecutive pieces (`shards[i]`: `count · piece_size` bytes of
+    /// shard `i`, or `None`), at least `k` present and each piece checked by
+    /// the caller. When every data shard is present this is a copy: the
+    /// code is systematic.
+    pub fn decode_window(&mut self, count: u64, shards: &[Option<&[u8]>]) -> Result<Vec<u8>> {
+        let s = self.params.piece_size() as usize;
+        let k = usize::from(self.params.k);
+        let n = usize::try_from(count).map_err(|_| Error::TooLarge("window"))?;
+        if shards.len() != usize::from(self.params.n) {
+            return Err(malformed(OBJ, "one slot per shard"));
+        }
+        if shards.iter().flatten().any(|b| b.len() != n * s) {
+            return Err(malformed(OBJ, "a window of the wrong length"));
+        }
+        if count > self.stripes - self.next.min(self.stripes) {
+            return Err(Error::InvalidState("past the last stripe"));
+        }
+        let mut out = Vec::with_capacity(n * k * s);
+        for j in 0..n {
+            let piece = |i: usize| shards[i].map(|b| &b[j * s..(j + 1) * s]);
+            if (0..k).all(|i| shards[i].is_some()) {
+                let start = self.next * self.params.stripe_len();
+                let want = (self.payload_len - start).min(self.params.stripe_len()) as usize;
+                let mut left = want;
+                for i in 0..k {
+                    let p = piece(i).ok_or(Error::Truncated)?;
+                    let take = left.min(s);
+                    out.extend_from_slice(&p[..take]);
+                    left -= take;
+                }
+                self.next += 1;
+            } else {
+                let mut slots: Vec<Option<Vec<u8>>> = (0..shards.len())
+                    .map(|i| piece(i).map(<[u8]>::to_vec))
+                    .collect();
+                out.extend(self.decode_stripe(&mut slots)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// What a sharded manifest entry seals: the code, the blob header and each
 /// shard's address and index address (kind `0x24` in clear, inside the
 /// AEAD).
@@ -509,7 +601,7 @@ impl EntryBinding {
 
 /// Longest sealed placement (a section blob's header, 16 shards).
 pub const MAX_SEALED_PLACEMENT: usize =
-    OBJECT_HEADER_LEN + 3 + HEADER_LEN + 64 * MAX_SHARDS as usize + TAG_LEN;
+    OBJECT_HEADER_LEN + 6 + HEADER_LEN + 64 * MAX_SHARDS as usize + TAG_LEN;
 
 /// What the opener knows the sharded stream's header must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -531,7 +623,7 @@ impl Placement {
         let mut w = Writer::object(Kind::Placement);
         w.u8(self.params.k)
             .u8(self.params.n)
-            .u8(self.params.piece_log2)
+            .u32(self.params.piece_len)
             .raw(&self.header.to_bytes());
         for s in &self.shards {
             w.raw(&s.root).raw(&s.index_id);
@@ -540,9 +632,9 @@ impl Placement {
     }
     fn from_bytes(bytes: &[u8]) -> Result<Placement> {
         let mut r = Reader::object(bytes, Kind::Placement)?;
-        let params = ShardParams::new(r.u8()?, r.u8()?, r.u8()?)?;
+        let params = ShardParams::new(r.u8()?, r.u8()?, r.u32()?)?;
         // The header's own kind byte says its length.
-        let kind = bytes.get(OBJECT_HEADER_LEN + 3 + 4);
+        let kind = bytes.get(OBJECT_HEADER_LEN + 6 + 4);
         let len = if kind == Some(&(Kind::AttachmentHeader as u8)) {
             ATTACHMENT_HEADER_LEN
         } else {
@@ -709,6 +801,7 @@ mod tests {
     use crate::capsule::Capsule;
     use crate::primitives::Point;
     use crate::record::{EpochId, RecordId, SectionId};
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
 
     fn header(padded_len: u64, chunk_log2: u8) -> BlobHeader {
@@ -764,7 +857,7 @@ mod tests {
 
     #[test]
     fn any_k_shards_give_the_payload_back_and_each_is_addressed_by_its_root() {
-        let params = ShardParams::new(2, 3, 10).unwrap();
+        let params = ShardParams::new(2, 3, 1024).unwrap();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let payload: Vec<u8> = (0..5000)
             .map(|_| {
@@ -805,8 +898,49 @@ mod tests {
     }
 
     #[test]
+    fn digests_from_elsewhere_and_whole_windows_give_the_same_shards_and_payload() {
+        let params = ShardParams::new(2, 3, 1024).unwrap();
+        let payload: Vec<u8> = (0..7000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        let (shards, refs) = code(params, &payload);
+        let mut enc = ShardEncoder::new(params, payload.len() as u64).unwrap();
+        let mut at = 0;
+        for j in 0..enc.stripes() {
+            let len = enc.stripe_input_len(j) as usize;
+            let out = enc.encode_stripe_unhashed(&payload[at..at + len]).unwrap();
+            assert!(
+                enc.encode_stripe_unhashed(&payload[at..at + len]).is_err(),
+                "digests first"
+            );
+            at += len;
+            let digests: Vec<u8> = out
+                .chunks(1024)
+                .flat_map(|p| Sha256::digest(p).to_vec())
+                .collect();
+            enc.commit_digests(&digests).unwrap();
+        }
+        assert_eq!(enc.finish().unwrap(), refs);
+        // Whole windows, with every data shard and with shard 0 missing.
+        for missing in [None, Some(0usize)] {
+            let mut dec = ShardDecoder::new(params, payload.len() as u64).unwrap();
+            let body = |i: usize| &shards[i][SHARD_HEADER_LEN..];
+            let w: Vec<Option<&[u8]>> = (0..3)
+                .map(|i| (Some(i) != missing).then(|| body(i)))
+                .collect();
+            let out = dec.decode_window(dec.stripes(), &w).unwrap();
+            assert_eq!(out, payload);
+        }
+        let h = ShardHeader::from_prefix(&shards[1]).unwrap();
+        let v = VerifiedShardIndex::new(&h, refs[1].1.clone(), &refs[1].0.root).unwrap();
+        let p = &shards[1][SHARD_HEADER_LEN..SHARD_HEADER_LEN + 1024];
+        v.check_digest(0, &Sha256::digest(p).into()).unwrap();
+        assert!(v.check_digest(1, &Sha256::digest(p).into()).is_err());
+    }
+
+    #[test]
     fn an_index_of_another_shard_or_root_is_refused() {
-        let params = ShardParams::new(2, 4, 10).unwrap();
+        let params = ShardParams::new(2, 4, 1024).unwrap();
         let (shards, refs) = code(params, &[9u8; 3000]);
         let h0 = ShardHeader::from_prefix(&shards[0]).unwrap();
         assert!(VerifiedShardIndex::new(&h0, refs[1].1.clone(), &refs[1].0.root).is_err());
@@ -816,17 +950,26 @@ mod tests {
 
     #[test]
     fn parameters_and_headers_are_checked() {
-        assert!(ShardParams::new(1, 3, 12).is_err(), "k = 1 would be a copy");
-        assert!(ShardParams::new(3, 3, 12).is_err());
-        assert!(ShardParams::new(2, 17, 12).is_err());
-        assert!(ShardParams::new(2, 3, 9).is_err());
-        assert!(ShardParams::new(2, 3, 21).is_err());
-        let p = ShardParams::for_payload(2, 3, 100).unwrap();
-        assert_eq!(p.piece_log2, 10);
-        assert_eq!(ShardParams::for_payload(2, 3, 3000).unwrap().piece_log2, 11);
+        assert!(
+            ShardParams::new(1, 3, 4096).is_err(),
+            "k = 1 would be a copy"
+        );
+        assert!(ShardParams::new(3, 3, 4096).is_err());
+        assert!(ShardParams::new(2, 17, 4096).is_err());
+        assert!(ShardParams::new(2, 3, 0).is_err());
+        assert!(ShardParams::new(2, 3, MAX_PIECE + 1).is_err());
+        let p = ShardParams::for_payload(2, 3, 101).unwrap();
         assert_eq!(
-            ShardParams::for_payload(2, 3, 1 << 30).unwrap().piece_log2,
-            18
+            p.piece_len, 51,
+            "a small payload is split evenly over the data shards"
+        );
+        assert_eq!(
+            ShardParams::for_payload(3, 5, 3000).unwrap().piece_len,
+            1000
+        );
+        assert_eq!(
+            ShardParams::for_payload(2, 3, 1 << 30).unwrap().piece_len,
+            WRITER_PIECE
         );
         let h = ShardHeader {
             params: p,
@@ -838,26 +981,43 @@ mod tests {
         assert_eq!(ShardHeader::from_prefix(&b).unwrap(), h);
         let mut bad = b.clone();
         bad[8] = 3; // i = n
+        let mut none = b.clone();
+        none[9..13].copy_from_slice(&0u32.to_be_bytes());
+        assert!(ShardHeader::from_prefix(&none).is_err(), "an empty piece");
         assert_eq!(
             ShardHeader::from_prefix(&bad).unwrap_err().code(),
             "malformed"
         );
         let mut zero = b.clone();
-        zero[10..18].copy_from_slice(&0u64.to_be_bytes());
+        zero[13..21].copy_from_slice(&0u64.to_be_bytes());
         assert!(ShardHeader::from_prefix(&zero).is_err());
         assert_eq!(
-            ShardHeader::from_prefix(&b[..17]).unwrap_err().code(),
+            ShardHeader::from_prefix(&b[..20]).unwrap_err().code(),
             "truncated"
         );
     }
 
     #[test]
+    fn a_writer_spreads_even_a_small_payload_over_every_data_shard() {
+        for len in [74u64, 300, 1000, 5000, 700_000] {
+            for (k, n) in [(2u8, 3u8), (3, 5)] {
+                let p = ShardParams::for_payload(k, n, len).unwrap();
+                // The last data shard's first piece holds payload bytes.
+                assert!(
+                    u64::from(k - 1) * p.piece_size() < len,
+                    "len {len} k {k}: a data shard of zeros"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn plans_keep_every_relay_below_k() {
-        let p = ShardParams::new(2, 3, 12).unwrap();
+        let p = ShardParams::new(2, 3, 4096).unwrap();
         check_plan(&p, &[0, 1, 2]).unwrap();
         assert!(check_plan(&p, &[0, 1, 0]).is_err());
         assert!(check_plan(&p, &[0, 1]).is_err());
-        let p = ShardParams::new(3, 5, 12).unwrap();
+        let p = ShardParams::new(3, 5, 4096).unwrap();
         check_plan(&p, &[0, 0, 1, 1, 2]).unwrap();
         assert!(check_plan(&p, &[0, 0, 0, 1, 2]).is_err());
     }
@@ -952,6 +1112,7 @@ mod tests {
         assert!(split_payload(&ph, &payload[1..]).is_err());
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
@@ -959,10 +1120,10 @@ mod tests {
             len in 1usize..20_000,
             k in 2u8..5,
             extra in 1u8..4,
-            log2 in 10u8..13,
+            piece in 1u32..3000,
             seed in any::<u64>(),
         ) {
-            let params = ShardParams::new(k, k + extra, log2).unwrap();
+            let params = ShardParams::new(k, k + extra, piece).unwrap();
             let payload: Vec<u8> = (0..len).map(|i| (seed.wrapping_mul(i as u64 + 1) >> 13) as u8).collect();
             let (shards, _) = code(params, &payload);
             // Drop `extra` shards chosen by the seed.

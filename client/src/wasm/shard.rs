@@ -160,6 +160,17 @@ impl ShardEncoder {
     pub fn encode_stripe(&mut self, data: &[u8]) -> Result<Vec<u8>, JsValue> {
         Ok(self.0.encode_stripe(data)?)
     }
+    /// `encodeStripe` without hashing the pieces: give their SHA-256s
+    /// (WebCrypto) to `commitDigests` before the next stripe.
+    #[wasm_bindgen(js_name = encodeStripeUnhashed)]
+    pub fn encode_stripe_unhashed(&mut self, data: &[u8]) -> Result<Vec<u8>, JsValue> {
+        Ok(self.0.encode_stripe_unhashed(data)?)
+    }
+    /// The last stripe's `n` piece digests, concatenated in shard order.
+    #[wasm_bindgen(js_name = commitDigests)]
+    pub fn commit_digests(&mut self, digests: &[u8]) -> Result<(), JsValue> {
+        Ok(self.0.commit_digests(digests)?)
+    }
     /// Ends the coding without sealing (a repair, which checks the roots
     /// against the owner's): `[{root, indexId, index}]`.
     pub fn finish(self) -> Result<JsValue, JsValue> {
@@ -225,7 +236,7 @@ fn finished((r, index): (ShardRef, ChunkIndex)) -> Finished {
 /// name relays) gives no relay `k` or more shards of the section.
 #[wasm_bindgen(js_name = checkShardPlan)]
 pub fn check_shard_plan(k: u8, n: u8, plan: Vec<u32>) -> Result<(), JsValue> {
-    let params = ShardParams::new(k, n, *shard::PIECE_LOG2.start())?;
+    let params = ShardParams::new(k, n, 1)?;
     let plan: Vec<usize> = plan.into_iter().map(|r| r as usize).collect();
     Ok(shard::check_plan(&params, &plan)?)
 }
@@ -345,6 +356,13 @@ impl ShardIndex {
     pub fn check(&self, j: f64, piece: &[u8]) -> Result<(), JsValue> {
         Ok(self.0.check(to_u64(j, "piece")?, piece)?)
     }
+    /// `check` from the piece's SHA-256 (WebCrypto): then use exactly the
+    /// bytes hashed.
+    #[wasm_bindgen(js_name = checkDigest)]
+    pub fn check_digest(&self, j: f64, digest: &[u8]) -> Result<(), JsValue> {
+        let d: [u8; 32] = digest.try_into().map_err(|_| arg("a digest is 32 bytes"))?;
+        Ok(self.0.check_digest(to_u64(j, "piece")?, &d)?)
+    }
 }
 
 /// Decodes a sharded payload stripe by stripe.
@@ -357,18 +375,31 @@ impl ShardDecoder {
     /// `i`'s checked piece or undefined, at least `k` present.
     #[wasm_bindgen(js_name = decodeStripe)]
     pub fn decode_stripe(&mut self, pieces: Vec<JsValue>) -> Result<Vec<u8>, JsValue> {
-        let mut slots: Vec<Option<Vec<u8>>> = pieces
-            .into_iter()
-            .map(|p| {
-                if p.is_undefined() || p.is_null() {
-                    Ok(None)
-                } else {
-                    p.dyn_into::<js_sys::Uint8Array>()
-                        .map(|a| Some(a.to_vec()))
-                        .map_err(|_| arg("a piece is a Uint8Array or undefined"))
-                }
-            })
-            .collect::<Result<_, JsValue>>()?;
+        let mut slots = byte_slots(pieces)?;
         Ok(self.0.decode_stripe(&mut slots)?)
     }
+    /// The next `count` stripes' payload bytes from each shard's window of
+    /// `count` checked pieces (`windows[i]`: a Uint8Array of `count ·
+    /// pieceSize` bytes, or undefined), at least `k` present.
+    #[wasm_bindgen(js_name = decodeWindow)]
+    pub fn decode_window(&mut self, count: f64, windows: Vec<JsValue>) -> Result<Vec<u8>, JsValue> {
+        let owned = byte_slots(windows)?;
+        let views: Vec<Option<&[u8]>> = owned.iter().map(|o| o.as_deref()).collect();
+        Ok(self.0.decode_window(to_u64(count, "count")?, &views)?)
+    }
+}
+
+/// One slot per shard: a Uint8Array's bytes, or `None` for undefined/null.
+fn byte_slots(v: Vec<JsValue>) -> Result<Vec<Option<Vec<u8>>>, JsValue> {
+    v.into_iter()
+        .map(|p| {
+            if p.is_undefined() || p.is_null() {
+                Ok(None)
+            } else {
+                p.dyn_into::<js_sys::Uint8Array>()
+                    .map(|a| Some(a.to_vec()))
+                    .map_err(|_| arg("a shard's bytes are a Uint8Array or undefined"))
+            }
+        })
+        .collect()
 }
