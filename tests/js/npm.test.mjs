@@ -66,6 +66,7 @@ test("the tarball holds exactly the package files, with its metadata", () => {
     "sesphr.js",
     "sesphr_bg.wasm",
     "sesphr_bg.wasm.d.ts",
+    "shards.js",
     "shl.js",
     "wasm.js",
   ]);
