@@ -196,27 +196,35 @@ export class RelaySet {
     core.checkShardPlan(this.k, this.n, Uint32Array.from(plan));
     const put = upload ?? ((client, id, length, body) => client.putBlob(identity, id, length, body, { signal, onSent }));
     const stored = [];
-    const holders = new Set(plan);
-    const spares = this.relays.map((_, i) => i).filter((i) => !holders.has(i));
-    const placed = await Promise.all(
-      shards.map(async (s, i) => {
-        // A relay that fails hands its shard to a spare: one holding nothing of this section.
-        for (let r = plan[i]; r !== undefined; r = spares.shift()) {
-          try {
-            await put(this.relays[r], s.root, out.shardLength, s.body);
-            stored.push({ relay: r, id: s.root });
-            await put(this.relays[r], s.indexId, s.index.length, s.index);
-            stored.push({ relay: r, id: s.indexId });
-            return r;
-          } catch (e) {
-            if (e.code === "aborted") throw e;
-            this.#fault(r, e);
+    // The core decides where a shard may go after a failure (a relay
+    // whose answer was lost may hold it): no relay ever gets k of them.
+    const holders = new core.ShardHolders(this.k, this.n, this.relays.length, true);
+    let reached;
+    try {
+      await Promise.all(
+        shards.map(async (s, i) => {
+          const tried = [];
+          for (let r = plan[i]; r !== undefined; r = holders.target(i, tried)) {
+            tried.push(r);
+            holders.send(r, i);
+            try {
+              await put(this.relays[r], s.root, out.shardLength, s.body);
+              stored.push({ relay: r, id: s.root });
+              await put(this.relays[r], s.indexId, s.index.length, s.index);
+              stored.push({ relay: r, id: s.indexId });
+              holders.stored(r, i);
+              return;
+            } catch (e) {
+              if (e.code === "aborted") throw e;
+              this.#fault(r, e);
+            }
           }
-        }
-        return undefined;
-      }),
-    );
-    const reached = new Set(placed.filter((r) => r !== undefined)).size;
+        }),
+      );
+      reached = holders.reached;
+    } finally {
+      holders.free();
+    }
     if (reached < this.happy) {
       const e = new SesphrError(
         "unavailable",
@@ -229,15 +237,25 @@ export class RelaySet {
   }
 
   /**
-   * Finds every shard of a plan: `[{i, relay, index}]` (a verified
-   * ShardIndex) for each shard some relay holds, asking every relay for
-   * the shard's index at once. A relay that serves a forged index is named
-   * in `faults` and not used.
+   * Finds the shards of a plan: a live list of `{i, relay, root, index}`
+   * (a verified ShardIndex), one per relay found holding shard `i`. It
+   * returns once every shard has its first holder (or none answered), and
+   * later holders join the list as they answer, so a read can turn to
+   * another holder of the same shard when one serves a bad piece. A relay
+   * that serves a forged index is named in `faults` and not used.
+   * `close()` frees every index, late ones included.
    */
   async locate(plan, signal) {
     const refs = plan.shards();
     let answered404 = 0;
-    const found = await Promise.all(
+    let closed = false;
+    const out = [];
+    const every = [];
+    out.close = () => {
+      closed = true;
+      for (const l of out.splice(0)) l.index.free();
+    };
+    await Promise.all(
       refs.map(async (s, i) => {
         const asks = this.relays.map(async (r, ri) => {
           const t = performance.now();
@@ -254,17 +272,67 @@ export class RelaySet {
             throw e;
           }
         });
+        every.push(...asks);
+        // Registered before Promise.any: the first holder is listed before it resolves.
+        for (const ask of asks) ask.then((l) => (closed ? l.index.free() : out.push(l)), () => {});
+        await Promise.any(asks).catch(() => {});
+      }),
+    );
+    // Every relay answered, and none has any shard: deleted (a prune), not down.
+    out.gone = answered404 === refs.length * this.relays.length;
+    /** Settles when every relay has answered for every shard (later holders listed). */
+    out.settled = Promise.allSettled(every).then(() => {
+      out.complete = true;
+    });
+    return out;
+  }
+
+  /**
+   * What each relay holds of a plan's shards, for a repair: a
+   * ShardHolders that knows, for every relay that answered every question,
+   * which shards it holds any part of and which whole (shard present,
+   * index verified), and counts every other relay as possibly holding
+   * anything.
+   */
+  async survey(plan, signal) {
+    const refs = plan.shards();
+    const holders = new core.ShardHolders(plan.k, plan.n, this.relays.length, false);
+    const asked = Promise.all(
+      this.relays.map(async (r, ri) => {
         try {
-          return await Promise.any(asks);
-        } catch {
-          return undefined;
+          const seen = await Promise.all(
+            refs.map(async (s, i) => {
+              const [index, head] = await Promise.all([
+                r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.indexId}`, { signal }),
+                r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.root}`, { signal, headers: { range: "bytes=0-0" } }),
+              ]);
+              let whole = false;
+              if (index && head) {
+                try {
+                  plan.verifyIndex(i, index).free();
+                  whole = true;
+                } catch (e) {
+                  this.#fault(ri, e);
+                }
+              }
+              return { present: Boolean(index || head), whole };
+            }),
+          );
+          const bits = (f) => seen.reduce((m, x, i) => (f(x) ? m | (1 << i) : m), 0);
+          holders.observe(ri, bits((x) => x.present), bits((x) => x.whole));
+        } catch (e) {
+          if (e.code === "aborted") throw e;
+          this.#fault(ri, e);
         }
       }),
     );
-    const out = found.filter(Boolean);
-    // Every relay answered, and none has any shard: deleted (a prune), not down.
-    out.gone = answered404 === refs.length * this.relays.length;
-    return out;
+    try {
+      await asked;
+    } catch (e) {
+      holders.free();
+      throw e;
+    }
+    return holders;
   }
 
   /** Deletes `id` on every relay of the set that has it (this identity uploaded it first); true if any did. */
@@ -280,7 +348,7 @@ export class RelaySet {
    */
   async *payload(plan, { signal: outer, free = false } = {}) {
     let dec;
-    let located = [];
+    let located;
     let next;
     // Ends the window fetched ahead when the reader stops early.
     const ahead = new AbortController();
@@ -288,15 +356,16 @@ export class RelaySet {
     outer?.addEventListener("abort", onAbort, { once: true });
     const signal = ahead.signal;
     try {
-      const { k, n, pieceSize: size, stripes } = plan;
+      const { k, n, pieceSize: size, stripes, payloadLength } = plan;
       located = await this.locate(plan, signal);
       if (located.gone) {
         throw new SesphrError("pruned", "No storage server has this version any more: the owner deleted it to free storage.", { status: 404 });
       }
-      if (located.length < k) {
+      const found = new Set(located.map((l) => l.i)).size;
+      if (found < k) {
         throw new SesphrError(
           "unavailable",
-          `Only ${located.length} of the ${k} shares this section needs could be found (${this.urls.join(", ")}): too many storage servers are down or lost it.`,
+          `Only ${found} of the ${k} shares this section needs could be found (${this.urls.join(", ")}): too many storage servers are down or lost it.`,
         );
       }
       dec = plan.decoder();
@@ -308,6 +377,7 @@ export class RelaySet {
         return p;
       };
       next = fetchWindow(0);
+      const stripe = k * size;
       for (let j0 = 0; j0 < stripes; j0 += WINDOW) {
         throwIfAborted(signal);
         const count = Math.min(WINDOW, stripes - j0);
@@ -315,45 +385,77 @@ export class RelaySet {
         if (j0 + WINDOW < stripes) next = fetchWindow(j0 + WINDOW);
         const windows = Array.from({ length: n }, () => undefined);
         for (const [i, bytes] of got) windows[i] = bytes;
-        yield dec.decodeWindow(count, windows);
+        if (windows.slice(0, k).every(Boolean)) {
+          // The code is systematic: with every data shard here (checked
+          // piece by piece already), the payload is their pieces in turn,
+          // served as views with no copy and no call into wasm.
+          dec.skip(count);
+          for (let j = 0; j < count; j++) {
+            let left = Math.min(payloadLength - (j0 + j) * stripe, stripe);
+            for (let i = 0; i < k && left > 0; i++) {
+              const take = Math.min(left, size);
+              yield windows[i].subarray(j * size, j * size + take);
+              left -= take;
+            }
+          }
+        } else {
+          yield dec.decodeWindow(count, windows);
+        }
       }
     } finally {
       outer?.removeEventListener("abort", onAbort);
       ahead.abort();
       await next?.catch(() => {});
       dec?.free();
-      for (const l of located) l.index.free();
+      located?.close();
       if (free) plan.free();
     }
   }
 
   /**
-   * Pieces `[j0, j0+count)` of k shards: asks the k fastest, and one more
+   * Pieces `[j0, j0+count)` of k distinct shards: asks the k fastest
+   * holders (data shards first, since they need no decoding), and one more
    * each time a request fails, serves a piece that does not match its
-   * shard's index, or lags `hedgeMs` past the others; the first k verified
-   * answers win and the rest are cancelled.
+   * shard's index, or lags `hedgeMs` past the others; another holder of
+   * the same shard is asked when one fails. The first k verified shards
+   * win and the rest are cancelled.
    */
   async #window(located, bad, j0, count, size, k, signal) {
-    const order = located
-      .filter((l) => !bad.has(l.relay))
-      .sort((a, b) => (this.latency.get(a.relay) ?? 1e9) - (this.latency.get(b.relay) ?? 1e9));
     const done = new Map();
+    const asked = new Set();
+    const busy = new Map();
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
-    let next = 0;
     let running = 0;
+    let waiting = false;
     let hedge;
+    // A parity shard costs a decode: it is taken over a data shard only when clearly faster.
+    const cost = (l) => (this.latency.get(l.relay) ?? 1e9) + (l.i >= k ? 5 : 0) + (busy.get(l.i) ? 1e12 : 0);
     try {
       return await new Promise((resolve, reject) => {
         const launch = () => {
           if (done.size >= k || stop.signal.aborted) return;
-          const l = order[next++];
+          const l = located
+            .filter((c) => !asked.has(c) && !bad.has(c.relay) && !done.has(c.i))
+            .reduce((best, c) => (best === undefined || cost(c) < cost(best) ? c : best), undefined);
           if (!l) {
-            if (running === 0) reject(new SesphrError("unavailable", "Too few storage servers answered with good shares of this section."));
+            if (running > 0 || waiting) return;
+            // Other holders may still be answering the locate: wait for them before giving up.
+            if (!located.complete) {
+              waiting = true;
+              located.settled.then(() => {
+                waiting = false;
+                launch();
+              });
+              return;
+            }
+            reject(new SesphrError("unavailable", "Too few storage servers answered with good shares of this section."));
             return;
           }
+          asked.add(l);
           running++;
+          busy.set(l.i, (busy.get(l.i) ?? 0) + 1);
           const [at] = l.index.pieceRange(j0);
           const t = performance.now();
           const r = this.relays[l.relay];
@@ -363,24 +465,30 @@ export class RelaySet {
               const bytes = new Uint8Array(buf);
               if (bytes.length !== count * size) throw new SesphrError("truncated", `the relay sent ${bytes.length} of ${count * size} bytes`);
               await checkPieces(l.index, j0, bytes, count, size);
-              if (done.size >= k) return;
-              running--;
-              this.#timed(l.relay, performance.now() - t);
-              done.set(l.i, bytes);
-              if (done.size >= k) {
-                clearTimeout(hedge);
-                resolve(done);
-              }
+              return bytes;
             })
-            .catch((e) => {
-              if (done.has(l.i)) return;
-              running--;
-              if (stop.signal.aborted && done.size >= k) return;
-              if (signal?.aborted) return reject(new SesphrError("aborted", "The operation was cancelled."));
-              bad.add(l.relay);
-              this.#fault(l.relay, e);
-              launch();
-            });
+            .then(
+              (bytes) => {
+                running--;
+                busy.set(l.i, busy.get(l.i) - 1);
+                this.#timed(l.relay, performance.now() - t);
+                if (done.size >= k || done.has(l.i)) return;
+                done.set(l.i, bytes);
+                if (done.size >= k) {
+                  clearTimeout(hedge);
+                  resolve(done);
+                }
+              },
+              (e) => {
+                running--;
+                busy.set(l.i, busy.get(l.i) - 1);
+                if (done.size >= k) return;
+                if (signal?.aborted) return reject(new SesphrError("aborted", "The operation was cancelled."));
+                bad.add(l.relay);
+                this.#fault(l.relay, e);
+                launch();
+              },
+            );
         };
         for (let i = 0; i < k; i++) launch();
         const arm = () => {
@@ -449,12 +557,11 @@ export class RelaySet {
    */
   async repair(identity, entry, dataKey, { signal } = {}) {
     const plan = dataKey.openPlacement(entry);
+    let holders;
     try {
       const refs = plan.shards();
-      const located = await this.locate(plan, signal);
-      const have = new Map(located.map((l) => [l.i, l.relay]));
-      for (const l of located) l.index.free();
-      const missing = refs.map((_, i) => i).filter((i) => !have.has(i));
+      holders = await this.survey(plan, signal);
+      const missing = Array.from(holders.missing());
       if (missing.length === 0) return { missing, repaired: [] };
       const enc = new core.ShardEncoder(plan.header, plan.k, plan.n);
       const sinks = new Map(missing.map((i) => [i, new Sink()]));
@@ -471,17 +578,21 @@ export class RelaySet {
         throw e;
       }
       const roots = enc.finish();
-      const taken = new Set(have.values());
-      const free = this.relays.map((_, i) => i).filter((i) => !taken.has(i));
       const repaired = [];
       for (const i of missing) {
         if (roots[i].root !== refs[i].root) throw new SesphrError("content_mismatch", "the shards coded again do not match the owner's");
         const body = sinks.get(i).finish();
-        for (let r = free.shift(); r !== undefined; r = free.shift()) {
+        // The core picks each relay: one that answered the survey and would
+        // hold fewer than k shards of this section with this one.
+        const tried = [];
+        for (let r = holders.target(i, tried); r !== undefined; r = holders.target(i, tried)) {
+          tried.push(r);
+          holders.send(r, i);
           try {
             const c = this.relays[r];
             await c.putBlob(identity, refs[i].root, plan.shardLength, body, { signal });
             await c.putBlob(identity, refs[i].indexId, roots[i].index.length, roots[i].index, { signal });
+            holders.stored(r, i);
             repaired.push({ shard: i, relay: c.baseUrl });
             break;
           } catch (e) {
@@ -492,6 +603,7 @@ export class RelaySet {
       }
       return { missing, repaired };
     } finally {
+      holders?.free();
       plan.free();
     }
   }

@@ -9,7 +9,7 @@ pub mod primitives;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasm;
 
-pub use flows::{audit_check, invitation_use, owner, placement, policy, reader};
+pub use flows::{audit_check, holders, invitation_use, owner, placement, policy, reader};
 pub use objects::{
     access_request, attachment, audit, capsule, content, emergency, emergency_view, envelope,
     grant, identity, invitation, mail, manifest, owner_state, record, reencrypt, revocation, shard,

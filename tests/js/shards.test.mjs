@@ -203,6 +203,68 @@ test("a relay that lost its data: reads go on, and repair restores every shard o
   assert.ok(!after.some((set) => set.has(entry.blobId)));
 });
 
+test("a shard held twice: a read turns to its other holder past a corrupting one, and a repair gives neither holder a second shard", async () => {
+  const origins = all().map((s) => new URL(s.url).origin);
+  const faults = { down: new Set(), corrupt: new Set(), slowIndex: new Set(), refusePut: new Set() };
+  const c = await client(async (url, init, real) => {
+    const o = new URL(url).origin;
+    const blob = url.includes("/v1/blobs/");
+    if (faults.down.has(o)) throw new TypeError("fetch failed");
+    if (faults.refusePut.has(o) && init.method === "PUT") {
+      return new Response(JSON.stringify({ code: "unavailable", message: "refused" }), { status: 503, headers: { "content-type": "application/json" } });
+    }
+    const resp = await real();
+    // Late only where it holds something: its "absent" answers are prompt.
+    if (faults.slowIndex.has(o) && blob && !init.headers?.range && resp.ok) await new Promise((r) => setTimeout(r, 300));
+    if (!(faults.corrupt.has(o) && blob && init.headers?.range && resp.ok)) return resp;
+    const b = new Uint8Array(await resp.arrayBuffer());
+    b[b.length >> 1] ^= 0x40;
+    return new Response(b, { status: resp.status, headers: resp.headers });
+  });
+  const before = stored();
+  const { doctor, record } = await sharedHistory(c, "held twice");
+  // Each shard is two objects (the shard, its index); one pair per first holder.
+  const pairs = stored().map((set, i) => [...set].filter((id) => !before[i].has(id)));
+  const first = pairs.map((ids, i) => (ids.length ? i : -1)).filter((i) => i >= 0);
+  assert.equal(first.length, 3);
+  const shardsOn = () => stored().map((set) => pairs.filter((ids) => ids.length && ids.some((id) => set.has(id))).length);
+  // X (not the home relay, which the SRS shares) is unreachable for a repair: its shard goes elsewhere.
+  const [x, z] = first.filter((i) => i > 0);
+  const w = first.find((i) => i !== x && i !== z);
+  faults.down.add(origins[x]);
+  const [r1] = await record.repairShards();
+  faults.down.clear();
+  assert.equal(r1.missing.length, 1);
+  assert.equal(r1.repaired.length, 1);
+  const y = origins.indexOf(new URL(r1.repaired[0].relay).origin);
+  assert.ok(!first.includes(y), "the repair used a relay that held nothing");
+  assert.deepEqual(shardsOn().map((n) => n > 0), origins.map((_, i) => i === y || first.includes(i)));
+  // Z down; X answers the locate first and serves bad pieces; Y, the other holder of X's shard, answers late.
+  faults.down.add(origins[z]);
+  faults.corrupt.add(origins[x]);
+  faults.slowIndex.add(origins[y]);
+  const seen = c.relaySet.faults.length;
+  assert.equal(await readAs(c, doctor), "held twice");
+  assert.ok(c.relaySet.faults.slice(seen).some((f) => new URL(f.relay).origin === origins[x] && f.code === "content_mismatch"), "X is named");
+  for (const f of Object.values(faults)) f.clear();
+  // W loses its data, and every relay holding nothing refuses: no relay holding a shard (X and Y
+  // hold the same one) may take W's, so the repair places nothing rather than break the invariant.
+  const dir = join(all()[w].data, "relay", "blobs");
+  for (const id of pairs[w]) rmSync(join(dir, id));
+  const empty = origins.map((_, i) => i).filter((i) => shardsOn()[i] === 0);
+  for (const i of empty) faults.refusePut.add(origins[i]);
+  const [r2] = await record.repairShards();
+  assert.equal(r2.missing.length, 1);
+  assert.deepEqual(r2.repaired, []);
+  assert.ok(shardsOn().every((n) => n < 2), `no relay holds two shards: ${shardsOn()}`);
+  faults.refusePut.clear();
+  const [r3] = await record.repairShards();
+  assert.equal(r3.repaired.length, 1);
+  assert.ok(empty.includes(origins.indexOf(new URL(r3.repaired[0].relay).origin)));
+  assert.ok(shardsOn().every((n) => n < 2), `no relay holds two shards: ${shardsOn()}`);
+  assert.equal(await readAs(await client(), doctor), "held twice");
+});
+
 test("a write that cannot reach `happy` relays fails whole and stores nothing", async () => {
   const stopped = relays.splice(1, 3);
   await Promise.all(stopped.map((s) => s.stop()));

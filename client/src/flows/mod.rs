@@ -1,10 +1,12 @@
 //! The protocol's flows, written once: the owner's ([`owner`], with its epoch
 //! policy in [`policy`]) and the reader's ([`reader`]), and where a section's
-//! erasure-coded shards go ([`placement`]). Pure and free of I/O:
+//! erasure-coded shards go ([`placement`]) and may go after failures
+//! ([`holders`]). Pure and free of I/O:
 //! each step takes what a driver fetched and returns what it must send, so
 //! the JS package, the native client and the tests run the same rules.
 
 pub mod audit_check;
+pub mod holders;
 pub mod invitation_use;
 pub mod owner;
 pub mod placement;

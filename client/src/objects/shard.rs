@@ -522,6 +522,19 @@ impl ShardDecoder {
 }
 
 impl ShardDecoder {
+    /// Passes over the next `count` stripes, which the caller assembled
+    /// itself from the data shards' checked pieces (the code is
+    /// systematic: with shards `0..k` all present, a stripe's payload is
+    /// their pieces in turn, cut to its length). Keeps a later
+    /// [`Self::decode_window`] at the right stripe.
+    pub fn skip(&mut self, count: u64) -> Result<()> {
+        if count > self.stripes - self.next.min(self.stripes) {
+            return Err(Error::InvalidState("past the last stripe"));
+        }
+        self.next += count;
+        Ok(())
+    }
+
     /// The payload bytes of the next `count` stripes from each shard's
     /// `count` consecutive pieces (`shards[i]`: `count · piece_size` bytes of
     /// shard `i`, or `None`), at least `k` present and each piece checked by

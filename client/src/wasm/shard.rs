@@ -371,6 +371,11 @@ pub struct ShardDecoder(CoreDecoder);
 
 #[wasm_bindgen]
 impl ShardDecoder {
+    /// Passes over `count` stripes the caller assembled from the data
+    /// shards itself (`invalid_state` past the last stripe).
+    pub fn skip(&mut self, count: f64) -> Result<(), JsValue> {
+        Ok(self.0.skip(to_u64(count, "count")?)?)
+    }
     /// The next stripe's payload bytes from its pieces: `pieces[i]` shard
     /// `i`'s checked piece or undefined, at least `k` present.
     #[wasm_bindgen(js_name = decodeStripe)]

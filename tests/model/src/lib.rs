@@ -7,6 +7,7 @@
 pub mod emergency;
 pub mod model;
 pub mod properties;
+pub mod shards;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
