@@ -50,6 +50,17 @@ export class PartReader {
     }
     return undefined;
   }
+  /** Up to `n` of the next bytes, at least one: a view of what one piece holds, never a copy. */
+  async readSome(n) {
+    if (this.buf.length === 0) {
+      const piece = await this.#more();
+      if (!piece) throw new SesphrError("length_mismatch", "the body is shorter than announced");
+      this.buf = piece;
+    }
+    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
+    this.buf = this.buf.subarray(out.length);
+    return out;
+  }
   /** The next `n` bytes (a view when they lie in one piece). */
   async read(n) {
     if (this.buf.length >= n) {

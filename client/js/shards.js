@@ -537,9 +537,10 @@ export class RelaySet {
       },
       async pull(c) {
         if (left <= 0) return c.close();
-        const piece = await reader.read(Math.min(left, 1 << 20));
+        // Views of the decoded pieces as they come: no copy here.
+        const piece = await reader.readSome(left);
         left -= piece.length;
-        c.enqueue(new Uint8Array(piece));
+        c.enqueue(piece);
       },
       cancel() {
         return it.return?.();
