@@ -40,6 +40,17 @@ export function loadRecords() {
   return oneAtATime(loadRecordsNow);
 }
 
+/** Every record this identity owns, as the page's own objects (opened, not shown). */
+export function knownRecords() {
+  return oneAtATime(async () => {
+    for (let index = app.records.length; ; index++) {
+      const r = await app.patient.openRecord(index);
+      if (!r) return app.records;
+      adopt(r);
+    }
+  });
+}
+
 async function loadRecordsNow() {
   say("Loading your records…");
   // The page owns one object per record, by index, for its whole life: a

@@ -2,12 +2,13 @@
 // 2 of 3), in Debian's headless Chromium: "My identity" lists the storage
 // servers and whether each answers; with one stopped, the list says so,
 // reading still works, and a save says in plain words why nothing was
-// saved. Screenshots go to target/portal-screenshots/.
+// saved; a server that lost its files gets its shares back from "Repair
+// missing shares". Screenshots go to target/portal-screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { launchChromium, openTab, portalShots, startSharded } from "./server.mjs";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 
 const PASS = "correct horse battery staple";
 let server;
@@ -22,6 +23,47 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+});
+
+test("a server that lost its files: Repair missing shares stores them again, and says so", async () => {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (e) => console.error("page error:", e));
+  await page.goto(server.url);
+  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
+  await page.getByLabel("Repeat the new passphrase").fill(PASS);
+  await page.getByRole("button", { name: "Create identity" }).click();
+  await page.getByRole("button", { name: "My records" }).click();
+  await page.getByRole("button", { name: "Create a record" }).click();
+  await openTab(page, "Sections");
+  await page.getByLabel("Section", { exact: true }).selectOption("history");
+  await page.getByLabel("Free text").fill("repaired from the portal");
+  await page.getByRole("button", { name: "Encrypt and save" }).click();
+  await page.locator(".msg:not(.error)").filter({ hasText: "Saved history as version" }).first().waitFor();
+
+  // The first extra server loses every blob it had (this record's share among them).
+  const dir = join(server.shards[0].data, "relay", "blobs");
+  const lost = readdirSync(dir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  assert.ok(lost.length >= 2, "it held a share and its index");
+  for (const id of lost) rmSync(join(dir, id));
+
+  await page.getByRole("button", { name: "My identity" }).click();
+  const repair = page.getByRole("button", { name: "Repair missing shares" });
+  await repair.click();
+  const line = page.locator("#relay-repair + .msg");
+  await line.filter({ hasText: "stored again" }).waitFor();
+  assert.match(await line.textContent(), /^1 share of your record had gone missing and is stored again\.$/);
+  assert.ok(readdirSync(dir).filter((n) => /^[0-9a-f]{64}$/.test(n)).length >= 2, "the share is back on that server");
+  await page.screenshot({ path: join(portalShots, "storage-repaired.png"), fullPage: true });
+  await repair.click();
+  await line.filter({ hasText: "in place" }).waitFor();
+  assert.equal(await line.textContent(), "Every share of your record is in place.");
+  await page.getByRole("button", { name: "My records" }).click();
+  await openTab(page, "Sections");
+  await page.getByRole("button", { name: "Read history" }).click();
+  await page.locator("#read-view").getByText("repaired from the portal").waitFor();
+  await context.close();
 });
 
 test("My identity lists the storage servers and their health; with one down a save explains itself and reading goes on", async () => {
