@@ -25,7 +25,8 @@ after(async () => {
   await server?.stop();
 });
 
-test("a server that lost its files: Repair missing shares stores them again, and says so", async () => {
+/** A new browser context with a fresh identity made in the portal. */
+async function newIdentity() {
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
@@ -34,13 +35,23 @@ test("a server that lost its files: Repair missing shares stores them again, and
   await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
   await page.getByLabel("Repeat the new passphrase").fill(PASS);
   await page.getByRole("button", { name: "Create identity" }).click();
+  return { context, page };
+}
+
+/** Creates a record and saves its history section as `text`. */
+async function saveHistory(page, text) {
   await page.getByRole("button", { name: "My records" }).click();
   await page.getByRole("button", { name: "Create a record" }).click();
   await openTab(page, "Sections");
   await page.getByLabel("Section", { exact: true }).selectOption("history");
-  await page.getByLabel("Free text").fill("repaired from the portal");
+  await page.getByLabel("Free text").fill(text);
   await page.getByRole("button", { name: "Encrypt and save" }).click();
   await page.locator(".msg:not(.error)").filter({ hasText: "Saved history as version" }).first().waitFor();
+}
+
+test("a server that lost its files: Repair missing shares stores them again, and says so", async () => {
+  const { context, page } = await newIdentity();
+  await saveHistory(page, "repaired from the portal");
 
   // The first extra server loses every blob it had (this record's share among them).
   const dir = join(server.shards[0].data, "relay", "blobs");
@@ -67,14 +78,7 @@ test("a server that lost its files: Repair missing shares stores them again, and
 });
 
 test("My identity lists the storage servers and their health; with one down a save explains itself and reading goes on", async () => {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (e) => console.error("page error:", e));
-  await page.goto(server.url);
-  await page.getByLabel("New passphrase", { exact: true }).fill(PASS);
-  await page.getByLabel("Repeat the new passphrase").fill(PASS);
-  await page.getByRole("button", { name: "Create identity" }).click();
+  const { context, page } = await newIdentity();
   await page.getByRole("button", { name: "My identity" }).click();
   const rows = page.locator("#relay-rows tr");
   await page.locator('#relay-rows tr[data-state="up"]').nth(2).waitFor();
@@ -85,13 +89,7 @@ test("My identity lists the storage servers and their health; with one down a sa
   await page.screenshot({ path: join(portalShots, "storage-servers.png"), fullPage: true });
 
   // A record with a section, saved over the three.
-  await page.getByRole("button", { name: "My records" }).click();
-  await page.getByRole("button", { name: "Create a record" }).click();
-  await openTab(page, "Sections");
-  await page.getByLabel("Section", { exact: true }).selectOption("history");
-  await page.getByLabel("Free text").fill("asthma since 2009");
-  await page.getByRole("button", { name: "Encrypt and save" }).click();
-  await page.locator(".msg:not(.error)").filter({ hasText: "Saved history as version" }).first().waitFor();
+  await saveHistory(page, "asthma since 2009");
 
   // One relay stops: the list says so.
   await server.shards[1].stop();
