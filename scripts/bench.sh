@@ -18,6 +18,9 @@ if [ "${1:-}" = "--smoke" ]; then
   exit 0
 fi
 
+# Measured code is shipped code: clippy-driver (scripts/test.sh compiles
+# through it) turns MIR optimisations off.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(/usr/bin/chromium --version)"
 echo "== native (Criterion)"
 cargo bench -p sesphr-client --bench protocol --locked 2>&1 | grep -E '^(protocol|bulk)/|time:|thrpt:'
