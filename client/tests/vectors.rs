@@ -495,10 +495,27 @@ fn sharded_vectors(
         back.extend(dec.decode_stripe(&mut [None, piece(1), piece(2)]).unwrap());
     }
     assert_eq!(back, payload);
+    // The pool's record: four relays, shard i sent to relay i, and the
+    // fourth (sent nothing) may take shard 0 in a repair.
+    let pool = [
+        ("https://relay-a.example", 0b001u16),
+        ("https://relay-b.example", 0b010),
+        ("https://relay-c.example", 0b100),
+        ("https://relay-d.example/sesphr", 0b001),
+    ];
+    let mut slots: Vec<shard::Slot> = pool
+        .iter()
+        .map(|(url, shards)| shard::Slot {
+            relay: shard::relay_tag(url),
+            shards: *shards,
+        })
+        .collect();
+    slots.sort_unstable_by_key(|a| a.relay);
     let placement = Placement {
         params,
         header: BlobHeader::from_prefix(blob).unwrap().into(),
         shards: refs.iter().map(|(r, _)| r.clone()).collect(),
+        slots: Some(slots),
     };
     let mut entry = prev.content.entries[0].clone();
     let sealed = placement.seal(&dk.placement, &entry.binding()).unwrap();
@@ -542,6 +559,13 @@ fn sharded_vectors(
     m.insert(
         "shard_lengths".into(),
         json!(shards.iter().map(|s| s.len()).collect::<Vec<_>>()),
+    );
+    m.insert(
+        "placement_pool".into(),
+        json!(pool
+            .iter()
+            .map(|(url, shards)| json!([url, shards]))
+            .collect::<Vec<_>>()),
     );
     m.insert("placement_key".into(), json!(h(dk.placement.expose())));
     m.insert("placement".into(), json!(h(placement.to_bytes())));

@@ -1259,10 +1259,23 @@ def check_sharded(V: Vectors, c: dict) -> None:
     prk = hkdf_extract(compress(c["E"]) + compress(c["A"]), Z[0].to_bytes(32, "big"))
     pk = Expand(prk, b"SeSPHR-v1/placement", c["record_id"], c["section_id"], c["epoch_id"], u64(1))
     eq("PK = Expand(PRK, placement, record_id, section_id, epoch_id, u64(v))", pk, V.hex("placement_key"))
-    placement = b"SPHR\x24\x01" + bytes([k, n]) + u32(size) + blob[:184] + b"".join(
+    # The pool's record: (relay tag, u16 shard mask) per relay, tags ascending.
+    V.used.add("placement_pool")
+    pool = V.d["placement_pool"]
+    slots = sorted((sha256(b"SeSPHR-v1/relay\x00" + url.rstrip("/").encode()), mask) for url, mask in pool)
+    all_shards = (1 << n) - 1
+    for _, mask in slots:
+        eq("placement record: each relay 1 to k-1 of the n shards", 0 < mask <= all_shards and bin(mask).count("1") < k, True)
+    union = 0
+    for _, mask in slots:
+        union |= mask
+    eq("placement record: every shard some relay's", union, all_shards)
+    placement = b"SPHR\x24\x02" + bytes([k, n]) + u32(size) + blob[:184] + b"".join(
         bytes.fromhex(r) + bytes.fromhex(x) for r, x in zip(V.d["shard_roots"], V.d["shard_index_ids"]))
-    eq("placement: SPHR 24 01, k, n, u32 piece_len, blob header, (root, index address) per shard", placement, V.hex("placement"))
-    eq("placement: 196 + 64·n bytes", len(placement), 196 + 64 * n)
+    placement += bytes([len(slots)]) + b"".join(tag + mask.to_bytes(2, "big") for tag, mask in slots)
+    eq("placement: SPHR 24 02, k, n, u32 piece_len, blob header, (root, index address) per shard, "
+       "m, (SHA-256(SeSPHR-v1/relay 00 url), u16 shards) per relay", placement, V.hex("placement"))
+    eq("placement: 197 + 64·n + 34·m bytes", len(placement), 197 + 64 * n + 34 * len(slots))
     aad = c["chunk_root"] + u64(len(blob)) + c["index_id"]
     sealed = AESGCM(pk).encrypt(bytes(12), placement, aad)
     eq("sealed placement = AES-256-GCM(PK, 0^12, chunk_root ‖ u64(blob_len) ‖ index_id)", sealed, V.hex("placement_sealed"))
@@ -1281,7 +1294,7 @@ def check_sharded(V: Vectors, c: dict) -> None:
     eq("manifest_sharded: the entry is the version-1 manifest's", r.take(210), c["entry"])
     eq("manifest_sharded: placement count p = 1", r.u32(), 1)
     eq("manifest_sharded: placement's section id", r.take(32), c["section_id"])
-    eq("manifest_sharded: lp(sealed placement)", r.lp(1236), sealed)
+    eq("manifest_sharded: lp(sealed placement)", r.lp(3413), sealed)
     eq("manifest_sharded: lp(audit head) = audit_tree_head_2", r.lp(1024), c["tree_head_2"])
     sig_off = r.i
     r.take(64)
@@ -2865,7 +2878,7 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
           sorted(kinds) == list(range(1, 0x1B)) + list(range(0x1C, 0x25)), f"{sorted(kinds)}")
     two_formats = {0x02, 0x03}  # § Object framing: the kinds with a second format
     # the audit entry and the manifest have three; the activation only its second
-    formats = {0x0E: (1, 2, 3), 0x02: (1, 2, 3), 0x1C: (2,)}
+    formats = {0x0E: (1, 2, 3), 0x02: (1, 2, 3), 0x1C: (2,), 0x24: (1, 2)}
 
     def variables(kind: int, b: bytes) -> dict:
         """The size formula's variables, read from the object's own fields."""
@@ -2887,6 +2900,9 @@ def check_spec_kinds(V: Vectors, text: str) -> None:
                 return {"n": rd_u32(b, 18) - 48}
             if kind == 0x20:
                 return {"n": rd_u32(b, 94)}
+            if kind == 0x24 and b[16] == 0x01:  # a section blob's placement
+                n = b[7]
+                return {"n": n, "m": b[196 + 64 * n] if b[5] == 2 else 0}
         except (struct.error, IndexError):
             pass
         return {}

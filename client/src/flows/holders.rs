@@ -16,10 +16,14 @@
 //!   nothing else (so that no relay learns more of the record than it must)
 //!   and, among those, one that already holds part of this very shard.
 //!
-//! What this cannot count is a relay that lies about what it holds: one
-//! that answers "absent" for a shard it keeps looks empty, and a repair may
-//! then give it a second shard (`docs/verification.md`, "Sharded
-//! placement", the bound by design). Pure and free of I/O: the JavaScript
+//! What counting cannot see is a relay that lies about what it holds: one
+//! that answers "absent" for a shard it keeps looks empty. So a store ends
+//! by recording, in the sealed placement, the shards each relay of the pool
+//! may ever hold ([`Holders::slots`]: what it was sent, and for a relay sent
+//! nothing `k − 1` shards to take in a repair), and a repair restricts every
+//! relay to its record ([`Holders::restrict`]): whatever a relay claims, it
+//! is never given a shard outside it, and no record has `k` shards. Pure
+//! and free of I/O: the JavaScript
 //! store and repair (`client/js/shards.js`) and the model check
 //! (`tests/model/src/shards.rs`) run this same code.
 
@@ -41,6 +45,9 @@ pub struct Holders {
     /// Per relay: one bit per shard it acknowledged whole (shard and index)
     /// or was seen serving whole.
     has: Vec<u16>,
+    /// Per relay: the shards it may ever be given (its placement record;
+    /// every shard until [`Holders::restrict`]).
+    allowed: Vec<u16>,
 }
 
 impl Holders {
@@ -56,6 +63,7 @@ impl Holders {
             n,
             may: vec![known.then_some(0); relays],
             has: vec![0; relays],
+            allowed: vec![((1u32 << n) - 1) as u16; relays],
         })
     }
 
@@ -126,12 +134,49 @@ impl Holders {
         Ok(())
     }
 
-    /// Whether `relay` may take `shard`: it is known, and with it would
-    /// hold fewer than `k` shards.
+    /// Restricts `relay` to the shards its placement record lists (a
+    /// repair of a format-2 placement: `Placement::allowed`): it is never
+    /// given another, whatever it answers.
+    pub fn restrict(&mut self, relay: usize, shards: u16) -> Result<()> {
+        self.relay(relay)?;
+        let shards = self.shard_bits(shards)?;
+        self.allowed[relay] &= shards;
+        Ok(())
+    }
+
+    /// Whether `relay` may take `shard`: it is known, its record lists the
+    /// shard, and with it the relay would hold fewer than `k` shards.
     pub fn allows(&self, relay: usize, shard: u8) -> Result<bool> {
         self.relay(relay)?;
         let bit = self.shard(shard)?;
-        Ok(self.may[relay].is_some_and(|m| (m | bit).count_ones() < u32::from(self.k)))
+        Ok(self.allowed[relay] & bit != 0
+            && self.may[relay].is_some_and(|m| (m | bit).count_ones() < u32::from(self.k)))
+    }
+
+    /// At the end of a store, the record to seal in its placement: per
+    /// relay, the shards it may hold (everything it was sent, answered or
+    /// not), and for a relay sent nothing, `k − 1` shards (as many as it
+    /// may hold), each the one the fewest relays may hold so far (the
+    /// lowest such), so that a repair has somewhere to put each shard. `InvalidState` if a relay is unknown (not a store's bookkeeping).
+    pub fn slots(&self) -> Result<Vec<u16>> {
+        let mut out = self
+            .may
+            .iter()
+            .map(|m| m.ok_or(Error::InvalidState("a relay's holdings are unknown")))
+            .collect::<Result<Vec<u16>>>()?;
+        for r in 0..out.len() {
+            if out[r] != 0 {
+                continue;
+            }
+            for _ in 1..self.k {
+                let fewest = (0..self.n)
+                    .filter(|&i| out[r] >> i & 1 == 0)
+                    .min_by_key(|&i| (out.iter().filter(|m| *m >> i & 1 == 1).count(), i))
+                    .unwrap_or(0);
+                out[r] |= 1 << fewest;
+            }
+        }
+        Ok(out)
     }
 
     /// Before a put of `shard` to `relay`: refuses (`InvalidState`) if the
@@ -270,6 +315,49 @@ mod tests {
     }
 
     #[test]
+    fn a_store_records_what_each_relay_may_hold() {
+        let mut h = Holders::new(2, 3, 5).unwrap();
+        for i in 0..3u8 {
+            h.send(usize::from(i), i).unwrap();
+        }
+        // Relay 2 refused; shard 2 went to relay 3. Relay 4 got nothing.
+        h.send(3, 2).unwrap();
+        // Relay 2 keeps shard 2 in its record (its refusal may have
+        // followed a stored shard); relay 4 may take shard 0 (every shard
+        // has a holder, shard 2 has two).
+        assert_eq!(h.slots().unwrap(), vec![0b001, 0b010, 0b100, 0b100, 0b001]);
+        assert!(Holders::unknown(2, 3, 4).unwrap().slots().is_err());
+        // 3 of 5 over 7: each of the two relays sent nothing may take two
+        // shards, together four distinct ones.
+        let mut h = Holders::new(3, 5, 7).unwrap();
+        for i in 0..5u8 {
+            h.send(usize::from(i), i).unwrap();
+        }
+        let slots = h.slots().unwrap();
+        assert_eq!(slots[5..], [0b00011, 0b01100]);
+    }
+
+    #[test]
+    fn a_relay_that_claims_nothing_gets_only_its_own_shard() {
+        // Relay 3 was sent shard 2 and says it holds nothing; shard 0 is
+        // lost. Without the record it would look like a spare for shard 0.
+        let mut h = Holders::unknown(2, 3, 4).unwrap();
+        h.observe(0, 0, 0).unwrap();
+        h.observe(1, 0b010, 0b010).unwrap();
+        h.observe(2, 0b100, 0b100).unwrap();
+        h.observe(3, 0, 0).unwrap();
+        assert_eq!(h.target(0, 1).unwrap(), Some(3));
+        for (r, record) in [0b001u16, 0b010, 0b100, 0b100].into_iter().enumerate() {
+            h.restrict(r, record).unwrap();
+        }
+        assert_eq!(h.target(0, 0).unwrap(), Some(0));
+        assert_eq!(h.target(0, 1).unwrap(), None);
+        assert!(h.send(3, 0).is_err());
+        assert_eq!(h.target(2, 1 << 2).unwrap(), Some(3), "its own shard");
+        assert!(h.restrict(0, 0b1000).is_err());
+    }
+
+    #[test]
     fn bad_arguments_are_refused() {
         assert!(Holders::new(1, 3, 3).is_err());
         assert!(Holders::new(2, 2, 3).is_err());
@@ -294,6 +382,7 @@ mod tests {
             extra in 1u8..4,
             spare in 0usize..4,
             ops in proptest::collection::vec((0u8..16, 0u8..16, any::<bool>()), 0..40),
+            lies in proptest::collection::vec(any::<u16>(), 0..8),
         ) {
             let n = k + extra;
             let relays = usize::from(n) + spare;
@@ -312,6 +401,33 @@ mod tests {
                 for bits in &real {
                     prop_assert!(bits.count_ones() < u32::from(k));
                 }
+            }
+            // A repair after it: every relay answers what it likes (a
+            // liar claims less than it keeps), each is restricted to its
+            // record, and every repair put lands.
+            let record = h.slots().unwrap();
+            for (r, m) in record.iter().enumerate() {
+                prop_assert!(*m != 0 && m.count_ones() < u32::from(k));
+                prop_assert_eq!(real[r] & !m, 0, "a relay holds outside its record");
+            }
+            let mut repair = Holders::unknown(k, n, relays).unwrap();
+            let all = ((1u32 << n) - 1) as u16;
+            for r in 0..relays {
+                let said = lies.get(r).copied().unwrap_or(real[r]) & all;
+                repair.observe(r, said, said).unwrap();
+                repair.restrict(r, record[r]).unwrap();
+            }
+            for shard in 0..n {
+                while let Some(r) = repair.target(shard, 0).unwrap() {
+                    if real[r] >> shard & 1 == 1 {
+                        break;
+                    }
+                    repair.send(r, shard).unwrap();
+                    real[r] |= 1 << shard;
+                }
+            }
+            for (r, bits) in real.iter().enumerate() {
+                prop_assert!(bits.count_ones() < u32::from(k), "relay {} holds {:b}", r, bits);
             }
         }
     }

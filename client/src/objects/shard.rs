@@ -578,9 +578,9 @@ impl ShardDecoder {
     }
 }
 
-/// What a sharded manifest entry seals: the code, the blob header and each
-/// shard's address and index address (kind `0x24` in clear, inside the
-/// AEAD).
+/// What a sharded manifest entry seals: the code, the blob header, each
+/// shard's address and index address, and (format 2) which relays of the
+/// pool may ever hold which shards (kind `0x24` in clear, inside the AEAD).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
     /// The code.
@@ -589,6 +589,64 @@ pub struct Placement {
     pub header: PlacedHeader,
     /// Shard `i`'s address and index address.
     pub shards: Vec<ShardRef>,
+    /// Format 2: every relay of the pool at write time and the shards it
+    /// may ever hold, by ascending tag; `None` in a format-1 placement
+    /// (written before the pool was recorded).
+    pub slots: Option<Vec<Slot>>,
+}
+
+/// One relay of the pool a placement was written for, and the shards it
+/// may ever hold: what it was sent, or for a relay sent nothing, the
+/// shards it may take in a repair. Fewer than `k` shards each, so no relay
+/// can ever be given `k` of them, whatever it claims to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// The relay's [`relay_tag`].
+    pub relay: Hash,
+    /// Bit `i`: it may hold shard `i`.
+    pub shards: u16,
+}
+
+/// The placement format with [`Slot`]s.
+const WITH_SLOTS: u8 = 2;
+/// Most relays a placement records (the placement pool's bound).
+pub const MAX_SLOTS: usize = 64;
+const SLOT_LEN: usize = 32 + 2;
+
+/// The tag that names a relay in a placement: SHA-256 of
+/// `"SeSPHR-v1/relay" ‖ 0x00 ‖` its base URL (as the client's pool lists
+/// it: scheme, host, port, path, no trailing slash).
+pub fn relay_tag(base_url: &str) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"SeSPHR-v1/relay\x00");
+    h.update(base_url.trim_end_matches('/').as_bytes());
+    h.finalize().into()
+}
+
+/// `malformed` unless `slots` is a pool's record for a `k`-of-`n` code:
+/// `n` to 64 relays, tags strictly ascending, each relay fewer than `k`
+/// shards and at least one, every shard some relay's.
+fn check_slots(params: &ShardParams, slots: &[Slot]) -> Result<()> {
+    let bad = |why| Err(malformed(OBJ_PLACEMENT, why));
+    if slots.len() < usize::from(params.n) || slots.len() > MAX_SLOTS {
+        return bad("a pool has from n to 64 relays");
+    }
+    if slots.windows(2).any(|w| w[0].relay >= w[1].relay) {
+        return bad("relay tags not strictly ascending");
+    }
+    let all = (1u32 << params.n) - 1;
+    let mut union = 0u32;
+    for s in slots {
+        let m = u32::from(s.shards);
+        if m == 0 || m & !all != 0 || m.count_ones() >= u32::from(params.k) {
+            return bad("a relay's shards are none, unknown, or k or more");
+        }
+        union |= m;
+    }
+    if union != all {
+        return bad("a shard no relay may hold");
+    }
+    Ok(())
 }
 
 /// The manifest entry fields a placement is bound to (its AAD).
@@ -612,9 +670,15 @@ impl EntryBinding {
     }
 }
 
-/// Longest sealed placement (a section blob's header, 16 shards).
-pub const MAX_SEALED_PLACEMENT: usize =
-    OBJECT_HEADER_LEN + 6 + HEADER_LEN + 64 * MAX_SHARDS as usize + TAG_LEN;
+/// Longest sealed placement (a section blob's header, 16 shards, a pool of
+/// 64 relays).
+pub const MAX_SEALED_PLACEMENT: usize = OBJECT_HEADER_LEN
+    + 6
+    + HEADER_LEN
+    + 64 * MAX_SHARDS as usize
+    + 1
+    + SLOT_LEN * MAX_SLOTS
+    + TAG_LEN;
 
 /// What the opener knows the sharded stream's header must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -631,9 +695,10 @@ pub enum Expected {
 }
 
 impl Placement {
-    /// The clear encoding (kind `0x24`).
+    /// The clear encoding (kind `0x24`; format 2 with slots, else 1).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::object(Kind::Placement);
+        let format = if self.slots.is_some() { WITH_SLOTS } else { 1 };
+        let mut w = Writer::object_version(Kind::Placement, format);
         w.u8(self.params.k)
             .u8(self.params.n)
             .u32(self.params.piece_len)
@@ -641,10 +706,17 @@ impl Placement {
         for s in &self.shards {
             w.raw(&s.root).raw(&s.index_id);
         }
+        if let Some(slots) = &self.slots {
+            // At most 64 (check_slots, before any seal).
+            w.u8(slots.len().min(MAX_SLOTS) as u8);
+            for s in slots {
+                w.raw(&s.relay).raw(&s.shards.to_be_bytes());
+            }
+        }
         w.finish()
     }
     fn from_bytes(bytes: &[u8]) -> Result<Placement> {
-        let mut r = Reader::object(bytes, Kind::Placement)?;
+        let (mut r, format) = Reader::object_versions(bytes, Kind::Placement, WITH_SLOTS)?;
         let params = ShardParams::new(r.u8()?, r.u8()?, r.u32()?)?;
         // The header's own kind byte says its length.
         let kind = bytes.get(OBJECT_HEADER_LEN + 6 + 4);
@@ -661,12 +733,46 @@ impl Placement {
                 index_id: r.array()?,
             });
         }
+        let slots = if format == WITH_SLOTS {
+            let m = usize::from(r.u8()?);
+            let mut slots = Vec::with_capacity(m);
+            for _ in 0..m {
+                slots.push(Slot {
+                    relay: r.array()?,
+                    shards: u16::from_be_bytes(r.array()?),
+                });
+            }
+            check_slots(&params, &slots)?;
+            Some(slots)
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Placement {
             params,
             header,
             shards,
+            slots,
         })
+    }
+    /// For each relay of `pool` (by [`relay_tag`]), the shards a reader or
+    /// a survey asks it for: those its slot lists, or every shard for a
+    /// relay the placement does not name (renamed, or a format-1 placement).
+    pub fn asks(&self, pool: &[Hash]) -> Vec<u16> {
+        let all = ((1u32 << self.params.n) - 1) as u16;
+        pool.iter().map(|t| self.slot(t).unwrap_or(all)).collect()
+    }
+    /// For each relay of `pool`, the shards a repair may give it: its
+    /// slot's, none for a relay the placement does not name; `None` for a
+    /// format-1 placement (no record: the survey's counting alone).
+    pub fn allowed(&self, pool: &[Hash]) -> Option<Vec<u16>> {
+        self.slots.as_ref()?;
+        Some(pool.iter().map(|t| self.slot(t).unwrap_or(0)).collect())
+    }
+    fn slot(&self, tag: &Hash) -> Option<u16> {
+        let slots = self.slots.as_ref()?;
+        let at = slots.binary_search_by(|s| s.relay.cmp(tag)).ok()?;
+        Some(slots[at].shards)
     }
     /// Length of the payload the shards code.
     pub fn payload_len(&self) -> u64 {
@@ -688,6 +794,9 @@ impl Placement {
     pub fn seal(&self, key: &SymmetricKey, binding: &EntryBinding) -> Result<Vec<u8>> {
         if self.shards.len() != usize::from(self.params.n) {
             return Err(malformed(OBJ_PLACEMENT, "one address per shard"));
+        }
+        if let Some(slots) = &self.slots {
+            check_slots(&self.params, slots)?;
         }
         let mut buf = Zeroizing::new(self.to_bytes());
         let tag = cipher(key)
@@ -1048,6 +1157,7 @@ mod tests {
                     index_id: [i + 10; 32],
                 })
                 .collect(),
+            slots: None,
         };
         let key = SymmetricKey::from_bytes([7; 32]);
         let binding = EntryBinding {
@@ -1107,6 +1217,104 @@ mod tests {
             "binding_mismatch"
         );
         assert!(Placement::open(&key, &binding, &expect, &[]).is_err());
+    }
+
+    #[test]
+    fn a_placement_records_the_pool_and_refuses_a_bad_record() {
+        let h = header(crate::stream::padme(8 + 5000), 14);
+        let params = ShardParams::for_payload(2, 3, payload_len(&h)).unwrap();
+        let mut tags: Vec<Hash> = ["http://a", "http://b", "http://c", "http://d"]
+            .iter()
+            .map(|u| relay_tag(u))
+            .collect();
+        assert_eq!(relay_tag("http://a/"), tags[0], "no trailing slash");
+        tags.sort_unstable();
+        let slots: Vec<Slot> = tags
+            .iter()
+            .zip([0b001u16, 0b010, 0b100, 0b001])
+            .map(|(t, shards)| Slot { relay: *t, shards })
+            .collect();
+        let p = Placement {
+            params,
+            header: h.clone().into(),
+            shards: (0..3u8)
+                .map(|i| ShardRef {
+                    root: [i; 32],
+                    index_id: [i + 10; 32],
+                })
+                .collect(),
+            slots: Some(slots.clone()),
+        };
+        let bytes = p.to_bytes();
+        assert_eq!(bytes[5], 2, "format 2");
+        assert_eq!(bytes.len(), 196 + 64 * 3 + 1 + 34 * 4);
+        assert_eq!(Placement::from_bytes(&bytes).unwrap(), p);
+        let unknown = relay_tag("http://e");
+        let pool = [tags[3], unknown, tags[0]];
+        assert_eq!(p.asks(&pool), vec![0b001, 0b111, 0b001]);
+        assert_eq!(p.allowed(&pool), Some(vec![0b001, 0, 0b001]));
+        let legacy = Placement {
+            slots: None,
+            ..p.clone()
+        };
+        assert_eq!(legacy.asks(&pool), vec![0b111; 3]);
+        assert_eq!(legacy.allowed(&pool), None);
+        assert_eq!(Placement::from_bytes(&legacy.to_bytes()).unwrap(), legacy);
+        let key = SymmetricKey::from_bytes([7; 32]);
+        let binding = EntryBinding {
+            chunk_root: [1; 32],
+            blob_len: h.blob_len(),
+            index_id: [2; 32],
+        };
+        for (why, bad) in [
+            ("k shards", {
+                let mut s = slots.clone();
+                s[3].shards = 0b011;
+                s
+            }),
+            ("no shards", {
+                let mut s = slots.clone();
+                s[3].shards = 0;
+                s
+            }),
+            ("no such shard", {
+                let mut s = slots.clone();
+                s[3].shards = 0b1000;
+                s
+            }),
+            ("shard 2 nowhere", {
+                let mut s = slots.clone();
+                s[2].shards = 0b001;
+                s
+            }),
+            ("unsorted", {
+                let mut s = slots.clone();
+                s.swap(0, 1);
+                s
+            }),
+            ("fewer than n", slots[..2].to_vec()),
+        ] {
+            let q = Placement {
+                slots: Some(bad),
+                ..p.clone()
+            };
+            assert_eq!(
+                q.seal(&key, &binding).unwrap_err().code(),
+                "malformed",
+                "{why}"
+            );
+            assert_eq!(
+                Placement::from_bytes(&q.to_bytes()).unwrap_err().code(),
+                "malformed",
+                "{why}"
+            );
+        }
+        let mut short = bytes.clone();
+        short.pop();
+        assert!(Placement::from_bytes(&short).is_err());
+        let mut long = bytes;
+        long.push(0);
+        assert!(Placement::from_bytes(&long).is_err());
     }
 
     #[test]

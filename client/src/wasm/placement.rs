@@ -69,7 +69,7 @@ pub fn placement_plan(
 /// relays the pool's indices; shard sets are bit masks (bit `i`, shard `i`).
 /// Every misuse is `invalid_argument`.
 #[wasm_bindgen]
-pub struct ShardHolders(Holders);
+pub struct ShardHolders(pub(super) Holders);
 
 #[wasm_bindgen]
 impl ShardHolders {

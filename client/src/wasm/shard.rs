@@ -177,25 +177,17 @@ impl ShardEncoder {
         let done = self.0.finish()?;
         to_js(&done.into_iter().map(finished).collect::<Vec<_>>())
     }
-    /// Ends the coding and seals the placement for the blob `binding`
-    /// (`{chunkRoot, blobLength, indexId}`: the manifest entry from
-    /// `SectionEncryptor.finish`, or an attachment's), whose header is
-    /// `header`: `{placement, shards: [{root, indexId, index}]}`. Set the
-    /// entry's (or the attachment's) `placement`, and store shard `i` and
-    /// its `index` at relay `i`.
-    #[wasm_bindgen(js_name = finishSealed)]
-    pub fn finish_sealed(
+    /// Ends the coding of the blob `binding` (`{chunkRoot, blobLength,
+    /// indexId}`: the manifest entry from `SectionEncryptor.finish`, or an
+    /// attachment's), whose header is `header`: an `UnsealedPlacement`
+    /// whose `shards` are `[{root, indexId, index}]`. Store shard `i` and
+    /// its `index`, then `seal` the placement with the pool's record.
+    #[wasm_bindgen(js_name = finishPlacement)]
+    pub fn finish_placement(
         self,
-        key: &PlacementKey,
         binding: JsValue,
         header: &[u8],
-    ) -> Result<JsValue, JsValue> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Out {
-            placement: ByteBuf,
-            shards: Vec<Finished>,
-        }
+    ) -> Result<UnsealedPlacement, JsValue> {
         let (binding, _) = JsBinding::parse(binding)?;
         let header = PlacedHeader::from_prefix(header)?;
         if header.blob_len() != binding.blob_len {
@@ -207,12 +199,62 @@ impl ShardEncoder {
             params,
             header,
             shards: done.iter().map(|(r, _)| r.clone()).collect(),
+            slots: None,
         };
-        let sealed = placement.seal(&key.0, &binding)?;
-        to_js(&Out {
-            placement: ByteBuf::from(sealed),
-            shards: done.into_iter().map(finished).collect(),
+        Ok(UnsealedPlacement {
+            shards: to_js(&done.into_iter().map(finished).collect::<Vec<_>>())?,
+            placement,
+            binding,
         })
+    }
+}
+
+/// A coded blob whose placement is sealed once its shards are placed, so
+/// that it records which relays may ever hold which shards.
+#[wasm_bindgen]
+pub struct UnsealedPlacement {
+    placement: Placement,
+    binding: EntryBinding,
+    shards: JsValue,
+}
+
+#[wasm_bindgen]
+impl UnsealedPlacement {
+    /// `[{root, indexId, index}]`: shard `i`'s address, its index's
+    /// address, and the index bytes.
+    #[wasm_bindgen(getter)]
+    pub fn shards(&self) -> JsValue {
+        self.shards.clone()
+    }
+    /// Seals the placement under `key` with the pool's record: `pool` the
+    /// relays' base URLs in the store's order, `holders` the store's
+    /// `ShardHolders` (what each relay was sent; a relay sent nothing may
+    /// take `k − 1` shards in a repair). Set the result as the entry's (or the
+    /// attachment's) `placement`.
+    pub fn seal(
+        &self,
+        key: &PlacementKey,
+        pool: Vec<String>,
+        holders: &super::placement::ShardHolders,
+    ) -> Result<Vec<u8>, JsValue> {
+        let masks = holders.0.slots().map_err(|e| arg(&e.to_string()))?;
+        if masks.len() != pool.len() {
+            return Err(arg("one base URL per relay of the pool"));
+        }
+        let mut slots: Vec<shard::Slot> = pool
+            .iter()
+            .zip(masks)
+            .map(|(url, shards)| shard::Slot {
+                relay: shard::relay_tag(url),
+                shards,
+            })
+            .collect();
+        slots.sort_unstable_by_key(|a| a.relay);
+        let placement = Placement {
+            slots: Some(slots),
+            ..self.placement.clone()
+        };
+        Ok(placement.seal(&key.0, &self.binding)?)
     }
 }
 
@@ -239,6 +281,10 @@ pub fn check_shard_plan(k: u8, n: u8, plan: Vec<u32>) -> Result<(), JsValue> {
     let params = ShardParams::new(k, n, 1)?;
     let plan: Vec<usize> = plan.into_iter().map(|r| r as usize).collect();
     Ok(shard::check_plan(&params, &plan)?)
+}
+
+fn tags(pool: &[String]) -> Vec<crate::merkle::Hash> {
+    pool.iter().map(|u| shard::relay_tag(u)).collect()
 }
 
 /// A sharded section's opened placement (reader or owner side): what to
@@ -300,6 +346,30 @@ impl ShardPlan {
     #[wasm_bindgen(getter)]
     pub fn header(&self) -> Vec<u8> {
         self.0.header.to_bytes()
+    }
+    /// For each relay of `pool` (base URLs), the shards to ask it for, as
+    /// bit masks: those the placement records for it, or every shard for
+    /// a relay it does not name (or a placement written before records).
+    pub fn asks(&self, pool: Vec<String>) -> Vec<u16> {
+        self.0.asks(&tags(&pool))
+    }
+    /// Restricts a repair's `holders` to the placement's record: a relay
+    /// of `pool` gets only the shards recorded for it (none if it is not
+    /// named). A placement written before records restricts nothing.
+    pub fn restrict(
+        &self,
+        holders: &mut super::placement::ShardHolders,
+        pool: Vec<String>,
+    ) -> Result<(), JsValue> {
+        if let Some(allowed) = self.0.allowed(&tags(&pool)) {
+            for (r, shards) in allowed.into_iter().enumerate() {
+                holders
+                    .0
+                    .restrict(r, shards)
+                    .map_err(|e| arg(&e.to_string()))?;
+            }
+        }
+        Ok(())
     }
     /// Each shard's `{root, indexId}` (hex): where to fetch it.
     pub fn shards(&self) -> Result<JsValue, JsValue> {
