@@ -52,7 +52,7 @@ export function checkDocument(doc, bad) {
     if (doc.format === 2 && (!isId(a.root) || !isId(a.index) || !isSize(a.length))) {
       throw bad("has a stored attachment without its root, index and length");
     }
-    if (a.placement !== undefined && (typeof a.placement !== "string" || !/^([0-9a-f]{2}){17,1236}$/.test(a.placement))) {
+    if (a.placement !== undefined && (typeof a.placement !== "string" || !/^([0-9a-f]{2}){17,3413}$/.test(a.placement))) {
       throw bad("has an attachment whose placement is not a sealed placement in hex");
     }
   }

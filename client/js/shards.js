@@ -171,6 +171,7 @@ export class RelaySet {
     const header = sealed.blob instanceof Uint8Array ? sealed.blob.subarray(0, headerLength) : new Uint8Array(await sealed.blob.slice(0, headerLength).arrayBuffer());
     const enc = new core.ShardEncoder(header, this.k, this.n);
     let out;
+    let shardLength;
     const sinks = [];
     try {
       for (let i = 0; i < this.n; i++) {
@@ -184,13 +185,21 @@ export class RelaySet {
         const pieces = await codeStripe(enc, await reader.read(enc.stripeInputLength(j)), this.n, size);
         for (let i = 0; i < this.n; i++) sinks[i].push(pieces.subarray(i * size, (i + 1) * size));
       }
-      const shardLength = enc.shardLength;
-      out = enc.finishSealed(sealed.placementKey, sealed.entry, header);
-      out.shardLength = shardLength;
+      shardLength = enc.shardLength;
+      // Sealed after the puts, with the record of what each relay was sent.
+      out = enc.finishPlacement(sealed.entry, header);
     } catch (e) {
       enc.free?.();
       throw e;
     }
+    try {
+      return await this.#place(identity, sealed, out, sinks, shardLength, { signal, onSent, upload, plan: given });
+    } finally {
+      out.free();
+    }
+  }
+
+  async #place(identity, sealed, out, sinks, shardLength, { signal, onSent, upload, plan: given }) {
     const shards = out.shards.map((s, i) => ({ ...s, body: sinks[i].finish() }));
     const plan = given ?? this.plan(sealed.entry.sectionId ?? sealed.entry.chunkRoot);
     core.checkShardPlan(this.k, this.n, Uint32Array.from(plan));
@@ -200,6 +209,7 @@ export class RelaySet {
     // whose answer was lost may hold it): no relay ever gets k of them.
     const holders = new core.ShardHolders(this.k, this.n, this.relays.length, true);
     let reached;
+    let placement;
     try {
       await Promise.all(
         shards.map(async (s, i) => {
@@ -208,7 +218,7 @@ export class RelaySet {
             tried.push(r);
             holders.send(r, i);
             try {
-              await put(this.relays[r], s.root, out.shardLength, s.body);
+              await put(this.relays[r], s.root, shardLength, s.body);
               stored.push({ relay: r, id: s.root });
               await put(this.relays[r], s.indexId, s.index.length, s.index);
               stored.push({ relay: r, id: s.indexId });
@@ -222,6 +232,7 @@ export class RelaySet {
         }),
       );
       reached = holders.reached;
+      if (reached >= this.happy) placement = out.seal(sealed.placementKey, this.urls, holders);
     } finally {
       holders.free();
     }
@@ -233,7 +244,7 @@ export class RelaySet {
       e.stored = stored;
       throw e;
     }
-    return { entry: { ...sealed.entry, placement: out.placement }, stored };
+    return { entry: { ...sealed.entry, placement }, stored };
   }
 
   /**
@@ -247,7 +258,10 @@ export class RelaySet {
    */
   async locate(plan, signal) {
     const refs = plan.shards();
+    // Each relay is asked only for the shards the placement records for it.
+    const asked = Array.from(plan.asks(this.urls));
     let answered404 = 0;
+    let questions = 0;
     let closed = false;
     const out = [];
     const every = [];
@@ -257,7 +271,8 @@ export class RelaySet {
     };
     await Promise.all(
       refs.map(async (s, i) => {
-        const asks = this.relays.map(async (r, ri) => {
+        const asks = this.relays.flatMap((r, ri) => ((asked[ri] >> i) & 1 ? [[r, ri]] : [])).map(async ([r, ri]) => {
+          questions++;
           const t = performance.now();
           const bytes = await r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.indexId}`, { signal });
           if (!bytes) {
@@ -279,7 +294,7 @@ export class RelaySet {
       }),
     );
     // Every relay answered, and none has any shard: deleted (a prune), not down.
-    out.gone = answered404 === refs.length * this.relays.length;
+    out.gone = questions > 0 && answered404 === questions;
     /** Settles when every relay has answered for every shard (later holders listed). */
     out.settled = Promise.allSettled(every).then(() => {
       out.complete = true;
@@ -297,11 +312,16 @@ export class RelaySet {
   async survey(plan, signal) {
     const refs = plan.shards();
     const holders = new core.ShardHolders(plan.k, plan.n, this.relays.length, false);
+    // A relay may only ever be given the shards its record lists: it is
+    // asked about those (a relay the placement does not name, about all).
+    const masks = Array.from(plan.asks(this.urls));
+    plan.restrict(holders, this.urls);
     const asked = Promise.all(
       this.relays.map(async (r, ri) => {
         try {
           const seen = await Promise.all(
             refs.map(async (s, i) => {
+              if (!((masks[ri] >> i) & 1)) return { present: false, whole: false };
               const [index, head] = await Promise.all([
                 r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.indexId}`, { signal }),
                 r.maybeBytes(`${r.baseUrl}/v1/blobs/${s.root}`, { signal, headers: { range: "bytes=0-0" } }),
@@ -553,7 +573,9 @@ export class RelaySet {
    * Restores the invariant of one sharded entry after a relay lost data or
    * left: decodes the section from any k shards, codes the missing shards
    * again (checked against the roots the owner signed) and stores each on a
-   * relay that holds nothing of this section. `{missing, repaired: [{shard,
+   * relay the placement records for that shard (so a relay that denies
+   * what it keeps can only be given its own shard again), one holding
+   * nothing else of this section first. `{missing, repaired: [{shard,
    * relay}]}`.
    */
   async repair(identity, entry, dataKey, { signal } = {}) {
@@ -583,8 +605,8 @@ export class RelaySet {
       for (const i of missing) {
         if (roots[i].root !== refs[i].root) throw new SesphrError("content_mismatch", "the shards coded again do not match the owner's");
         const body = sinks.get(i).finish();
-        // The core picks each relay: one that answered the survey and would
-        // hold fewer than k shards of this section with this one.
+        // The core picks each relay: one that answered the survey, whose
+        // record lists this shard, and that would hold fewer than k.
         const tried = [];
         for (let r = holders.target(i, tried); r !== undefined; r = holders.target(i, tried)) {
           tried.push(r);

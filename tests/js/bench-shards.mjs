@@ -45,8 +45,11 @@ const mbps = (n, ms) => Math.round((n / 1e6 / (ms / 1000)) * 10) / 10;
   }
   const encodeMs = performance.now() - t;
   const pk = key.placementKey(rec, sec);
-  const { placement } = se.finishSealed(pk, binding, header);
-  pk.free();
+  const unsealed = se.finishPlacement(binding, header);
+  const holders = new core.ShardHolders(2, 3, 3, true);
+  for (let i = 0; i < 3; i++) holders.send(i, i);
+  const placement = unsealed.seal(pk, ["http://a", "http://b", "http://c"], holders);
+  for (const o of [pk, unsealed, holders]) o.free();
   const plan = key.openPlacement(rec, sec, { ...binding, placement });
   const dec = plan.decoder();
   t = performance.now();

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { root, startServer } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
@@ -28,9 +28,9 @@ after(async () => {
 const all = () => [home, ...relays];
 
 /** A connected Client over the five relays (2 of 3), `fetch` optionally wrapped. */
-async function client(wrap, { happy } = {}) {
+async function client(wrap, { happy, n = 3 } = {}) {
   const f = wrap ? (url, init = {}) => wrap(String(url), init, () => fetch(url, init)) : undefined;
-  const c = new S.Client({ baseUrl: home.url, fetch: f, relays: all().map((s) => s.url), shards: { k: 2, n: 3, happy, hedgeMs: 150 } });
+  const c = new S.Client({ baseUrl: home.url, fetch: f, relays: all().map((s) => s.url), shards: { k: 2, n, happy, hedgeMs: 150 } });
   await c.connect();
   return c;
 }
@@ -43,6 +43,15 @@ async function party(c) {
 
 /** Object files in each relay's store (hex ids). */
 const stored = () => all().map((s) => new Set(readdirSync(join(s.data, "relay", "blobs")).filter((n) => /^[0-9a-f]{64}$/.test(n))));
+
+/** The index `i` of the shard among `ids` (its index object is the other one) on relay `r`. */
+function shardIndexOf(r, ids) {
+  for (const id of ids) {
+    const b = readFileSync(join(all()[r].data, "relay", "blobs", id));
+    if (b.subarray(0, 6).equals(Buffer.from([0x53, 0x50, 0x48, 0x52, 0x23, 0x01]))) return b[8];
+  }
+  assert.fail(`relay ${r} holds no shard among ${ids}`);
+}
 
 const rejection = (promise) => promise.then(() => assert.fail("expected a rejection"), (e) => e);
 
@@ -228,8 +237,13 @@ test("a shard held twice: a read turns to its other holder past a corrupting one
   const first = pairs.map((ids, i) => (ids.length ? i : -1)).filter((i) => i >= 0);
   assert.equal(first.length, 3);
   const shardsOn = () => stored().map((set) => pairs.filter((ids) => ids.length && ids.some((id) => set.has(id))).length);
-  // X (not the home relay, which the SRS shares) is unreachable for a repair: its shard goes elsewhere.
-  const [x, z] = first.filter((i) => i > 0);
+  // X (not the home relay, which the SRS shares) is unreachable for a repair: its shard goes to a
+  // relay that held nothing, and only to one the sealed placement lets hold it. The record lets
+  // each of the two relays that got nothing hold one shard, the one fewest relays may hold, lowest
+  // first (Holders::slots): shards 0 and 1. So X is a first holder of shard 0 or 1.
+  const index = (r) => shardIndexOf(r, pairs[r]);
+  const [x, z] = first.filter((r) => r > 0).sort((a, b) => index(a) - index(b));
+  assert.ok(index(x) < 2, `X holds shard ${index(x)}`);
   const w = first.find((i) => i !== x && i !== z);
   faults.down.add(origins[x]);
   const [r1] = await record.repairShards();
@@ -263,6 +277,51 @@ test("a shard held twice: a read turns to its other holder past a corrupting one
   assert.ok(empty.includes(origins.indexOf(new URL(r3.repaired[0].relay).origin)));
   assert.ok(shardsOn().every((n) => n < 2), `no relay holds two shards: ${shardsOn()}`);
   assert.equal(await readAs(await client(), doctor), "held twice");
+});
+
+test("a relay that hides the shard it holds is given nothing else by a repair: the sealed placement says what it may hold", async () => {
+  const origins = all().map((s) => new URL(s.url).origin);
+  let hider = null;
+  let refuse = false;
+  const c = await client(
+    async (url, init, real) => {
+      const o = new URL(url).origin;
+      const blob = url.includes("/v1/blobs/");
+      const put = init.method === "PUT";
+      // H keeps its shard but answers every question about blobs "absent".
+      if (o === hider && blob && !put) return new Response(JSON.stringify({ code: "not_found", message: "no such blob" }), { status: 404, headers: { "content-type": "application/json" } });
+      if (refuse && put && o !== hider) return new Response(JSON.stringify({ code: "unavailable", message: "refused" }), { status: 503, headers: { "content-type": "application/json" } });
+      return real();
+    },
+    { n: 4 },
+  );
+  const before = stored();
+  const { doctor, record } = await sharedHistory(c, "hidden");
+  const pairs = stored().map((set, i) => [...set].filter((id) => !before[i].has(id)));
+  const first = pairs.map((ids, i) => (ids.length ? i : -1)).filter((i) => i >= 0);
+  assert.equal(first.length, 4);
+  // W holds a lower shard than H: a repair places W's shard before H's, so a repair that
+  // believed H's "absent" would hand H W's shard while H still holds its own (k = 2 of them).
+  const byShard = first.sort((a, b) => shardIndexOf(a, pairs[a]) - shardIndexOf(b, pairs[b]));
+  const w = byShard[0];
+  const h = byShard[byShard.length - 1];
+  const [sw, sh] = [shardIndexOf(w, pairs[w]), shardIndexOf(h, pairs[h])];
+  hider = origins[h];
+  for (const id of pairs[w]) rmSync(join(all()[w].data, "relay", "blobs", id));
+  refuse = true;
+  const [r] = await record.repairShards();
+  assert.deepEqual([...r.missing].sort(), [sw, sh].sort(), "W's shard and the hidden one look missing");
+  assert.ok(!r.repaired.some((x) => x.shard === sw), `W's shard went nowhere: ${JSON.stringify(r.repaired)}`);
+  for (const x of r.repaired) assert.equal(new URL(x.relay).origin, hider, "only H took anything: its own shard again");
+  const held = [...stored()[h]].filter((id) => !before[h].has(id));
+  assert.deepEqual(held.sort(), [...pairs[h]].sort(), "H's store holds its own shard and index, nothing more");
+  // Once H answers again and the relays take puts, W's shard is restored; the section reads.
+  hider = null;
+  refuse = false;
+  const [again] = await record.repairShards();
+  assert.deepEqual([...again.missing], [sw]);
+  assert.equal(again.repaired.length, 1);
+  assert.equal(await readAs(await client(), doctor), "hidden");
 });
 
 test("a write that cannot reach `happy` relays fails whole and stores nothing", async () => {
