@@ -15,7 +15,10 @@
 //! finds is a candidate; a relay that serves a bad piece is dropped and
 //! another holder asked) is modelled, not run. The properties are judged
 //! against what each relay physically holds, never against what the
-//! client believes. Seeded bugs ([`ShardBugs`]) replace a survey or read
+//! client believes. A saved store seals the record of what each relay may
+//! hold, and a repair never gives a relay a shard outside it, whatever the
+//! relay says: so even a relay that hides what it keeps never collects k
+//! shards. Seeded bugs ([`ShardBugs`]) replace a survey or read
 //! rule with a weaker one, and each must be caught.
 
 use sesphr_client::holders::Holders;
@@ -50,6 +53,11 @@ pub struct ShardBugs {
     /// A read asks only the first holder found of each shard (the rule
     /// before the model check).
     pub read_first_holder_only: bool,
+    /// A repair believes every survey answer and ignores the record the
+    /// store sealed of what each relay may hold: the rule before the sealed
+    /// pool record, and still the only one for a format 1 placement, which
+    /// has none.
+    pub repair_ignores_record: bool,
 }
 
 /// The bound.
@@ -165,6 +173,9 @@ pub struct ShardWorld {
     /// Relays that acknowledged a put while holding the shard whole, or
     /// (a dropper) without storing it: a bit each.
     pub confirmed: u64,
+    /// The record a saved store sealed in its placement: per relay, the
+    /// shards it may hold (`Holders::slots`); empty before.
+    pub record: Vec<u16>,
 }
 
 /// An action.
@@ -231,7 +242,8 @@ impl ShardModel {
             if !st.up {
                 continue;
             }
-            let whole = st.body & st.index;
+            // A locate asks a relay only for the shards its record names.
+            let whole = st.body & st.index & s.record.get(r).copied().unwrap_or(u16::MAX);
             match self.behaviour(r) {
                 Behaviour::Honest | Behaviour::Dropper => good[r] = whole,
                 Behaviour::Corrupt => bad[r] = whole,
@@ -385,6 +397,7 @@ impl Model for ShardModel {
             read_with_relays_down: false,
             read_past_corrupt: false,
             confirmed: 0,
+            record: Vec::new(),
         }]
     }
 
@@ -500,6 +513,7 @@ impl Model for ShardModel {
                     {
                         n.spare_used = true;
                     }
+                    n.record = holders.slots().ok()?;
                     n.phase = Phase::Saved;
                 } else {
                     n.phase = Phase::Failed;
@@ -518,6 +532,11 @@ impl Model for ShardModel {
             ShardAction::RepairStart => {
                 n.repairs += 1;
                 let mut holders = self.survey(&n)?;
+                if !cfg.bugs.repair_ignores_record {
+                    for (r, m) in n.record.iter().enumerate() {
+                        holders.restrict(r, *m).ok()?;
+                    }
+                }
                 let mut queue = holders.missing();
                 // The repair decodes the section first, by the read rule.
                 if queue.is_empty() || !self.read_succeeds(&n) {

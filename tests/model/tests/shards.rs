@@ -1,9 +1,9 @@
 //! The sharded-placement model: over every interleaving of the bound, with
-//! honest, corrupting and dropping relays, no relay ever holds k shards of
-//! a section, a saved write reached `happy` relays and a read succeeds
-//! while k good shards can be served; each reachability check is reached;
-//! each seeded client bug is caught; and a relay that denies what it holds
-//! can defeat the invariant (the bound by design).
+//! honest, corrupting, dropping and hiding relays, no relay ever holds k
+//! shards of a section, a saved write reached `happy` relays and a read
+//! succeeds while k good shards can be served; each reachability check is
+//! reached; and each seeded client bug is caught (a repair that ignores the
+//! sealed record, by a relay that denies what it holds).
 
 use std::collections::BTreeSet;
 
@@ -59,6 +59,14 @@ fn placement_holds_with_independent_faulty_relays() {
             vec![SOME_SPARE_USED, SOME_READ_PAST_CORRUPT],
         ),
         (
+            ShardConfig::pool_of_4([Honest, Honest, Honest, Hider]),
+            vec![SOME_SPARE_USED, SOME_REPAIR_RESTORED],
+        ),
+        (
+            ShardConfig::pool_of_4([Hider, Honest, Honest, Honest]),
+            vec![SOME_SPARE_USED, SOME_REPAIR_RESTORED],
+        ),
+        (
             ShardConfig {
                 max_down: 3,
                 max_repairs: 3,
@@ -99,12 +107,16 @@ fn placement_holds_over_a_pool_of_5() {
     assert!(found.contains(&SOME_REPAIR_RESTORED));
 }
 
+/// The survey bugs are caught where the survey alone keeps the invariant:
+/// a repair of a format 1 placement, which records no pool (as a repair
+/// that ignores the record). With the record they do no harm to it.
 #[test]
 fn seeded_placement_bugs_are_caught() {
     let cases = [
         (
             ShardBugs {
                 survey_first_holder_only: true,
+                repair_ignores_record: true,
                 ..Default::default()
             },
             [Honest; 4],
@@ -113,6 +125,7 @@ fn seeded_placement_bugs_are_caught() {
         (
             ShardBugs {
                 survey_ignores_partial: true,
+                repair_ignores_record: true,
                 ..Default::default()
             },
             [Honest; 4],
@@ -121,6 +134,7 @@ fn seeded_placement_bugs_are_caught() {
         (
             ShardBugs {
                 survey_silence_is_empty: true,
+                repair_ignores_record: true,
                 ..Default::default()
             },
             [Honest; 4],
@@ -133,6 +147,14 @@ fn seeded_placement_bugs_are_caught() {
             },
             [Corrupt, Honest, Honest, Honest],
             READ_WHILE_SERVABLE,
+        ),
+        (
+            ShardBugs {
+                repair_ignores_record: true,
+                ..Default::default()
+            },
+            [Honest, Honest, Honest, Hider],
+            NO_RELAY_HOLDS_K,
         ),
     ];
     for (bugs, relays, property) in cases {
@@ -148,19 +170,9 @@ fn seeded_placement_bugs_are_caught() {
     }
 }
 
-/// A relay that keeps a shard and answers "absent" looks empty to any
-/// survey, and a repair may give it a second shard. No memoryless rule can
-/// tell; the fix is a record of where each shard was sent (see
-/// docs/verification.md).
-#[test]
-fn a_relay_that_denies_what_it_holds_can_collect_k_shards() {
-    let cfg = ShardConfig::pool_of_4([Honest, Honest, Honest, Hider]);
-    let (_, found) = check(cfg, Some(NO_RELAY_HOLDS_K));
-    assert!(found.contains(&NO_RELAY_HOLDS_K));
-}
-
 /// The counterexample the survey rule before the check allowed, replayed
-/// against the fixed rule: refused.
+/// against the fixed rule: refused. Both run without the sealed record,
+/// which refuses it sooner (the spare's record has shard 0, not shard 2).
 #[test]
 fn the_first_holder_counterexample_is_refused_now() {
     use ShardAction::*;
@@ -209,6 +221,7 @@ fn the_first_holder_counterexample_is_refused_now() {
         cfg: ShardConfig {
             bugs: ShardBugs {
                 survey_first_holder_only: true,
+                repair_ignores_record: true,
                 ..Default::default()
             },
             ..ShardConfig::pool_of_4([Honest; 4])
@@ -217,8 +230,21 @@ fn the_first_holder_counterexample_is_refused_now() {
     let end = buggy.run(&trace).expect("the trace runs with the bug");
     assert_eq!(end.relays[3].body.count_ones(), 2, "{end:?}");
     let fixed = ShardModel {
+        cfg: ShardConfig {
+            bugs: ShardBugs {
+                repair_ignores_record: true,
+                ..Default::default()
+            },
+            ..ShardConfig::pool_of_4([Honest; 4])
+        },
+    };
+    let recorded = ShardModel {
         cfg: ShardConfig::pool_of_4([Honest; 4]),
     };
+    assert!(
+        recorded.run(&trace[..7]).is_none(),
+        "the record refuses relay 3 shard 2"
+    );
     // The fixed survey sees relay 3 holding shard 2: the repair of shard 0
     // has no second relay to go to after relay 0 refuses.
     assert!(fixed.run(&trace).is_none());
