@@ -159,9 +159,12 @@ export class RelaySet {
   /**
    * Codes a sealed section body (`sealBody(..., {shards: true})`'s result)
    * and stores its shards: `{entry, stored}` where `entry` carries the
-   * sealed placement and `stored` lists `{relay, id}` uploaded (for a
-   * cleanup). A relay that fails gets its shard moved to one holding
-   * nothing of this section; fewer than `happy` relays is `unavailable`.
+   * sealed placement and `stored` lists `{relay, id}` sent (for a cleanup:
+   * every put, answered or not, since one whose answer was lost or
+   * cancelled may have landed). A relay that fails gets its shard moved to
+   * one holding nothing of this section; fewer than `happy` relays is
+   * `unavailable`. Any failure carries `stored` too, and comes only once
+   * every put has settled, so a cleanup cannot run ahead of a put.
    * `plan`: the relay of each shard (default: `plan(sectionId)`).
    */
   async store(identity, sealed, { signal, onSent, upload, plan: given } = {}) {
@@ -211,17 +214,17 @@ export class RelaySet {
     let reached;
     let placement;
     try {
-      await Promise.all(
+      const settled = await Promise.allSettled(
         shards.map(async (s, i) => {
           const tried = [];
           for (let r = plan[i]; r !== undefined; r = holders.target(i, tried)) {
             tried.push(r);
             holders.send(r, i);
             try {
-              await put(this.relays[r], s.root, shardLength, s.body);
               stored.push({ relay: r, id: s.root });
-              await put(this.relays[r], s.indexId, s.index.length, s.index);
+              await put(this.relays[r], s.root, shardLength, s.body);
               stored.push({ relay: r, id: s.indexId });
+              await put(this.relays[r], s.indexId, s.index.length, s.index);
               holders.stored(r, i);
               return;
             } catch (e) {
@@ -231,6 +234,12 @@ export class RelaySet {
           }
         }),
       );
+      const failed = settled.find((x) => x.status === "rejected");
+      if (failed) {
+        const e = failed.reason instanceof Error ? failed.reason : new SesphrError("aborted", "The operation was cancelled.");
+        e.stored = stored;
+        throw e;
+      }
       reached = holders.reached;
       if (reached >= this.happy) placement = out.seal(sealed.placementKey, this.urls, holders);
     } finally {
