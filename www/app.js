@@ -110,14 +110,10 @@ async function boot() {
   // The SRS key this browser saw first is pinned: a server answering with
   // another key is refused before anything is sent to it.
   const pinned = localStorage.getItem(SRS_PIN) ?? undefined;
-  // A deployment over several relays says so (GET /v1/config): section
-  // bodies are then erasure-coded over this relay and the others.
-  const config = await fetch("/v1/config")
-    .then((r) => (r.ok ? r.json() : {}))
-    .catch(() => ({}));
-  const shards = config.shards;
-  const spread = shards ? { relays: [location.origin, ...shards.relays], shards: { k: shards.k, n: shards.n, happy: shards.happy } } : {};
-  app.client = new S.Client({ srsFingerprint: pinned, ...spread });
+  // A deployment over several relays says so (GET /v1/config, which
+  // connect() reads): section bodies are then erasure-coded over this relay
+  // and the others.
+  app.client = new S.Client({ srsFingerprint: pinned });
   try {
     const srs = await app.client.connect();
     if (!pinned) localStorage.setItem(SRS_PIN, srs.fingerprint);

@@ -98,6 +98,10 @@ export class Client {
    * deployment's SRS) over which section bodies are sharded, `shards`
    * `{k, n, happy}` (default 2 of 3, happy = n); manifests and grants then
    * go to every relay, and a read falls back to them when `baseUrl` fails.
+   * Without `relays`, `connect()` asks the deployment (`GET /v1/config`,
+   * as the portal does) and shards over the relays it names, so a client
+   * never stores a section whole where the deployment spreads it;
+   * `relays: []` keeps every body on `baseUrl`.
    */
   constructor({ baseUrl, srsUrl, srsFingerprint, fetch: f, relays, shards } = {}) {
     const here = typeof location === "object" ? location.origin : undefined;
@@ -109,13 +113,41 @@ export class Client {
     this.ownFetch = !f;
     this.srs = undefined;
     this.srsIdentity = undefined;
-    /** The sharded relays (a RelaySet), when `relays` were given. */
-    this.relaySet = relays?.length
-      ? new RelaySet(
-          relays.map((u) => new Client({ baseUrl: u, srsUrl: this.srsUrl, fetch: f })),
-          shards,
-        )
-      : undefined;
+    /** The sharded relays (a RelaySet), when `relays` were given or the deployment names some. */
+    this.relaySet = relays?.length ? this.#relaySet(relays, shards) : undefined;
+    /** Whether `connect()` still has to ask the deployment for its relays. */
+    this.askConfig = relays === undefined;
+  }
+
+  #relaySet(relays, shards) {
+    return new RelaySet(
+      relays.map((u) => new Client({ baseUrl: u, srsUrl: this.srsUrl, fetch: this.ownFetch ? undefined : this.fetch, relays: [] })),
+      shards,
+    );
+  }
+
+  /**
+   * @internal The deployment's relays (`GET /v1/config`), once. A relay
+   * without the route (404) has none; any other failure fails `connect()`,
+   * since storing whole what should be spread is not a fallback.
+   */
+  async #configure() {
+    if (!this.askConfig) return;
+    let config;
+    try {
+      config = await this.json("GET", `${this.baseUrl}/v1/config`);
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      config = {};
+    }
+    const spread = config?.shards;
+    if (spread) {
+      if (!Array.isArray(spread.relays) || !spread.relays.every((u) => typeof u === "string")) {
+        throw new SesphrError("malformed", "the deployment's /v1/config names its relays wrongly");
+      }
+      this.relaySet = this.#relaySet([this.baseUrl, ...spread.relays], { k: spread.k, n: spread.n, happy: spread.happy });
+    }
+    this.askConfig = false;
   }
 
   /**
@@ -176,9 +208,13 @@ export class Client {
     );
   }
 
-  /** Fetches (and checks the pin of) the SRS identity. */
+  /**
+   * Fetches (and checks the pin of) the SRS identity; the first time, also
+   * the deployment's relays unless `relays` were given.
+   */
   async connect() {
     await init();
+    await this.#configure();
     const info = await this.json("GET", `${this.srsUrl}/srs/v1/info`);
     const publicKey = fromHex(info.publicKey);
     const srs = core.PublicIdentity.fromBytes(publicKey);

@@ -211,7 +211,10 @@ export interface ClientOptions {
   /**
    * Base URLs of independent relays (all with this deployment's SRS) over
    * which section bodies are erasure-coded; manifests and grants then go to
-   * every relay, and reads fall back to them when `baseUrl` fails.
+   * every relay, and reads fall back to them when `baseUrl` fails. When
+   * left out, `connect()` reads the deployment's `GET /v1/config` and
+   * shards over the relays it names (a failure to read it fails
+   * `connect()`); `[]` keeps every body on `baseUrl`.
    */
   relays?: string[];
   /** The code over `relays`: `k` of `n` shards decode (default 2 of 3), `happy` relays must take a shard for a write to succeed (default `n`), `hedgeMs` before a spare relay is asked (default 250). */
@@ -238,7 +241,8 @@ export interface RelayFault {
 
 /**
  * The independent relays a Client shards section bodies over
- * (`client.relaySet`, when `relays` were given). No relay ever holds `k`
+ * (`client.relaySet`, when `relays` were given or the deployment names
+ * some). No relay ever holds `k`
  * or more shards of a section; a write needs `happy` distinct relays.
  */
 export class RelaySet {
@@ -261,9 +265,9 @@ export class Client {
   readonly srsUrl: string;
   /** Set by `connect()`. */
   srs: SrsInfo | undefined;
-  /** The sharded relays, when `relays` were given. */
+  /** The sharded relays, when `relays` were given or (after `connect()`) the deployment names some. */
   readonly relaySet: RelaySet | undefined;
-  /** Fetches and checks the SRS identity; call before anything else. */
+  /** Fetches and checks the SRS identity, and the first time the deployment's relays (unless `relays` were given); call before anything else. */
   connect(): Promise<SrsInfo>;
   /** Publishes an identity in the SRS directory (idempotent). */
   register(identity: Identity): Promise<void>;

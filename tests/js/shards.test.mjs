@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
-import { root, startServer } from "./server.mjs";
+import { root, startServer, startSharded } from "./server.mjs";
 
 const S = await import(join(root, "pkg", "index.js"));
 
@@ -324,6 +324,30 @@ test("a relay that hides the shard it holds is given nothing else by a repair: t
   assert.equal(await readAs(await client(), doctor), "hidden");
 });
 
+test("a sharded write cancelled mid-upload leaves no shard behind on any relay, even one whose put was still in flight", async () => {
+  const controller = new AbortController();
+  let puts = 0;
+  const c = await client(async (url, init, real) => {
+    const blobPut = init.method === "PUT" && url.includes("/v1/blobs/");
+    // The first shard lands, then the user cancels while the others are on their way.
+    if (blobPut && ++puts === 1) {
+      const r = await real();
+      controller.abort();
+      return r;
+    }
+    return real();
+  });
+  const patient = await party(c);
+  const record = await new S.Patient(c, patient).createRecord();
+  const before = stored();
+  const e = await rejection(record.write([{ name: "imaging", text: "x", files: [{ name: "ct", type: "", bytes: bytes(1 << 20, 5) }] }], { signal: controller.signal }));
+  assert.equal(e.code, "aborted");
+  assert.ok(puts >= 1);
+  assert.equal(e.orphans, undefined, "every put was deleted again");
+  stored().forEach((set, i) => assert.deepEqual([...set].sort(), [...before[i]].sort(), `no orphan on relay ${i}`));
+  assert.equal((await record.write([{ name: "imaging", text: "again" }])).version, 2);
+});
+
 test("a write that cannot reach `happy` relays fails whole and stores nothing", async () => {
   const stopped = relays.splice(1, 3);
   await Promise.all(stopped.map((s) => s.stop()));
@@ -340,6 +364,43 @@ test("a write that cannot reach `happy` relays fails whole and stores nothing", 
     assert.equal(record.version, version, "no version was published");
   } finally {
     for (let i = 0; i < 3; i++) relays.splice(1 + i, 0, await startServer({ command: "relay", args: ["--srs-url", home.url] }));
+  }
+});
+
+test("a Client given no relays shards as the deployment says (GET /v1/config); `relays: []` and an unreadable config do not", async () => {
+  const dep = await startSharded();
+  try {
+    const servers = [dep, ...dep.shards];
+    const files = () => servers.map((s) => new Set(readdirSync(join(s.data, "relay", "blobs")).filter((n) => /^[0-9a-f]{64}$/.test(n))));
+    const c = new S.Client({ baseUrl: dep.url });
+    assert.equal(c.relaySet, undefined, "known only once connected");
+    await c.connect();
+    assert.deepEqual(c.relaySet?.urls, servers.map((s) => s.url));
+    const before = files();
+    const { doctor, record } = await sharedHistory(c, "spread by the deployment");
+    const entry = placementOf(record, "history");
+    const added = files().map((set, i) => [...set].filter((id) => !before[i].has(id)));
+    assert.deepEqual(added.map((ids) => ids.length), [2, 2, 2], "one shard and its index on each relay");
+    assert.ok(!added.flat().includes(entry.blobId), "the blob is stored whole nowhere");
+    const reader = new S.Client({ baseUrl: dep.url });
+    await reader.connect();
+    assert.equal(await readAs(reader, doctor), "spread by the deployment");
+    const whole = new S.Client({ baseUrl: dep.url, relays: [] });
+    await whole.connect();
+    assert.equal(whole.relaySet, undefined);
+    // A config that cannot be read fails connect(): a body is never stored whole by mistake.
+    const broken = new S.Client({
+      baseUrl: dep.url,
+      fetch: (url, init) =>
+        String(url).endsWith("/v1/config")
+          ? Promise.resolve(new Response(JSON.stringify({ code: "unavailable", message: "down" }), { status: 503, headers: { "content-type": "application/json" } }))
+          : fetch(url, init),
+    });
+    const e = await rejection(broken.connect());
+    assert.equal(e.code, "unavailable");
+    assert.equal(broken.srs, undefined);
+  } finally {
+    await dep.stop();
   }
 });
 
