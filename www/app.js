@@ -16,7 +16,7 @@ import { setupIdentity, showStored } from "./identity.js";
 import { loadRecords } from "./records.js";
 import { loadShared } from "./shared.js";
 import { loadPeople } from "./people.js";
-import { loadStorage } from "./storage.js";
+import { checkSharesSoon, loadStorage } from "./storage.js";
 import { holdInvitation, offerAcceptance, stashInvitation } from "./invite.js";
 import { fragment, route, selectTab, wireTabs } from "./tabs.js";
 
@@ -156,6 +156,7 @@ async function enter(identity) {
   history.replaceState(null, "", fragment(at.view, recordTab));
   selectTab($("record-tabs"), recordTab);
   await show(at.view);
+  checkSharesSoon();
 }
 
 /** The record tab shown (kept when another view is shown and back). */

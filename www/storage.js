@@ -3,7 +3,8 @@
 // and file is erasure-coded over them so that none holds a section; this
 // lists them, whether each answers now and how fast, and what any of them
 // did wrong lately (a failed upload, a corrupted share, a forged index),
-// and repairs the shares a server lost.
+// and repairs the shares a server lost: by itself once after each sign-in,
+// and whenever the person asks.
 
 import { $, action, app, el, say, when } from "./ui.js";
 import { knownRecords } from "./records.js";
@@ -48,6 +49,71 @@ export async function loadStorage() {
     ...recent.map((f) => el("li", {}, `${when(f.at)}: ${f.relay}: ${f.code === "content_mismatch" ? "served a damaged share (not used)" : f.message}`)),
   );
   $("relay-faults-h").hidden = recent.length === 0;
+  showCheck();
+}
+
+/** The last repair run (after sign-in or asked for): `{at, missing, repaired, records, error?}`. */
+let lastCheck;
+/** The repair running now, if any: the sign-in check and the button never overlap. */
+let running;
+
+/** What the last repair found, in plain words. */
+function explainCheck({ missing, repaired, records }) {
+  if (records === 0) return "You have no records yet: nothing to check.";
+  const of = records === 1 ? "your record" : `your ${records} records`;
+  if (missing === 0) return `Every share of ${of} is in place.`;
+  if (repaired === missing) return `${shares(repaired)} of ${of} had gone missing and ${repaired === 1 ? "is" : "are"} stored again.`;
+  return (
+    `${shares(missing - repaired)} of ${of} could not be stored again: that needs a server that answers, holds nothing else of the section ` +
+    `and was among the servers when the section was saved. ${repaired ? `${shares(repaired)} ${repaired === 1 ? "was" : "were"} stored again. ` : ""}` +
+    "Try again when more servers answer, or save the section again."
+  );
+}
+
+function showCheck() {
+  const line = $("relay-auto");
+  line.hidden = !lastCheck;
+  if (!lastCheck) return;
+  line.textContent = lastCheck.error
+    ? `At ${when(lastCheck.at)} the shares of your records could not be checked (${lastCheck.error}); use “Repair missing shares” to try again.`
+    : `Checked at ${when(lastCheck.at)}: ${explainCheck(lastCheck)}`;
+}
+
+/** Repairs every sharded section of every record, one run at a time. */
+function repairAll() {
+  const run = (running ?? Promise.resolve()).catch(() => {}).then(async () => {
+    const records = await knownRecords();
+    let missing = 0;
+    let repaired = 0;
+    for (const r of records) {
+      for (const s of await r.repairShards()) {
+        missing += s.missing.length;
+        repaired += s.repaired.length;
+      }
+    }
+    const result = { at: Date.now(), missing, repaired, records: records.length };
+    // With no record yet there is nothing to tell.
+    lastCheck = records.length ? result : lastCheck;
+    return result;
+  });
+  running = run;
+  return run;
+}
+
+/**
+ * After sign-in, in the background: a server that lost its files gets its
+ * shares back without anyone pressing a button. A failure is kept for
+ * "My identity", never shown over what the person is doing.
+ */
+export function checkSharesSoon() {
+  if (!app.client?.relaySet) return;
+  repairAll().then(
+    () => showCheck(),
+    (e) => {
+      lastCheck = { at: Date.now(), error: e.code ?? "network" };
+      showCheck();
+    },
+  );
 }
 
 $("relay-check").addEventListener("click", action(() => loadStorage()));
@@ -61,23 +127,8 @@ $("relay-repair").addEventListener(
   "click",
   action(async () => {
     say("Checking every share of your records…");
-    const records = await knownRecords();
-    let missing = 0;
-    let repaired = 0;
-    for (const r of records) {
-      for (const s of await r.repairShards()) {
-        missing += s.missing.length;
-        repaired += s.repaired.length;
-      }
-    }
+    const result = await repairAll();
     await loadStorage();
-    const of = records.length === 1 ? "your record" : `your ${records.length} records`;
-    if (missing === 0) say(`Every share of ${of} is in place.`);
-    else if (repaired === missing) say(`${shares(repaired)} of ${of} had gone missing and ${repaired === 1 ? "is" : "are"} stored again.`);
-    else
-      say(
-        `${shares(missing - repaired)} of ${of} could not be stored again: that needs a server that answers and holds nothing else of the section. ` +
-          `${repaired ? `${shares(repaired)} ${repaired === 1 ? "was" : "were"} stored again. ` : ""}Try again when more servers answer.`,
-      );
+    say(explainCheck(result));
   }),
 );

@@ -77,6 +77,31 @@ test("a server that lost its files: Repair missing shares stores them again, and
   await context.close();
 });
 
+test("after sign-in the portal repairs a server's lost shares by itself, and My identity says so", async () => {
+  const { context, page } = await newIdentity();
+  await saveHistory(page, "healed on sign-in");
+  const dir = join(server.shards[1].data, "relay", "blobs");
+  const files = () => readdirSync(dir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  const held = files();
+  assert.ok(held.length >= 2, "it held a share and its index");
+  for (const id of held) rmSync(join(dir, id));
+  // Next visit: unlocking is all the person does.
+  await page.reload();
+  await page.getByLabel("Passphrase to unlock").fill(PASS);
+  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByRole("button", { name: "My identity" }).click();
+  const auto = page.locator("#relay-auto");
+  await auto.filter({ hasText: "stored again" }).waitFor();
+  assert.match(await auto.textContent(), /^Checked at .+: 1 share of your record had gone missing and is stored again\.$/);
+  assert.ok(files().length >= 2, "the share is back on that server");
+  await page.screenshot({ path: join(portalShots, "storage-healed-on-sign-in.png"), fullPage: true });
+  // Asking again finds everything in place.
+  await page.getByRole("button", { name: "Repair missing shares" }).click();
+  await page.locator("#relay-repair + .msg").filter({ hasText: "in place" }).waitFor();
+  assert.match(await auto.textContent(), /Every share of your record is in place\.$/);
+  await context.close();
+});
+
 test("My identity lists the storage servers and their health; with one down a save explains itself and reading goes on", async () => {
   const { context, page } = await newIdentity();
   await page.getByRole("button", { name: "My identity" }).click();
