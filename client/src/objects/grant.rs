@@ -243,6 +243,7 @@ impl IssuedGrant {
             &b2,
             rng,
         )?;
+        let (section_key, b2_commitment) = (key.public(), b2.public());
         let mut w = match terms.emergency_wait_ms {
             None => Writer::object(Kind::Grant),
             Some(_) => Writer::object_version(Kind::Grant, EMERGENCY_GRANT),
@@ -253,8 +254,8 @@ impl IssuedGrant {
             .raw(&key.record.0)
             .raw(&key.section.0)
             .raw(&key.epoch.0)
-            .raw(&key.public().to_bytes())
-            .raw(&b2.public().to_bytes())
+            .raw(&section_key.to_bytes())
+            .raw(&b2_commitment.to_bytes())
             .raw(&terms.grantee.to_bytes())
             .u8(terms.role as u8)
             .u64(terms.from_version)
@@ -266,7 +267,28 @@ impl IssuedGrant {
         }
         let sig = owner.sign(w.as_slice());
         w.raw(&sig);
-        let statement = VerifiedGrant::from_bytes(&w.finish())?;
+        // Built from what was just signed rather than decoded again: that
+        // would verify the owner's own signature and decompress six points
+        // (about a sixth of an issue in wasm). `b1 ≠ 0`, so `B2 ≠ A`.
+        let statement = VerifiedGrant {
+            grant_id,
+            sequence: terms.sequence,
+            owner: owner.public().clone(),
+            record: key.record,
+            section: key.section,
+            epoch: key.epoch,
+            section_key,
+            b2_commitment,
+            grantee: terms.grantee.clone(),
+            role: terms.role,
+            from_version: terms.from_version,
+            // Encoded as 0, which decodes as no expiry.
+            expires_at: terms.expires_at.filter(|t| *t != 0),
+            emergency_wait_ms: terms.emergency_wait_ms,
+            b1_envelope_hash: b1_envelope.hash(),
+            b2_envelope_hash: b2_envelope.hash(),
+            bytes: w.finish(),
+        };
         Ok(IssuedGrant {
             statement,
             b1_envelope,
