@@ -1266,27 +1266,16 @@ mod tests {
             blob_len: h.blob_len(),
             index_id: [2; 32],
         };
+        let with = |at: usize, shards: u16| {
+            let mut s = slots.clone();
+            s[at].shards = shards;
+            s
+        };
         for (why, bad) in [
-            ("k shards", {
-                let mut s = slots.clone();
-                s[3].shards = 0b011;
-                s
-            }),
-            ("no shards", {
-                let mut s = slots.clone();
-                s[3].shards = 0;
-                s
-            }),
-            ("no such shard", {
-                let mut s = slots.clone();
-                s[3].shards = 0b1000;
-                s
-            }),
-            ("shard 2 nowhere", {
-                let mut s = slots.clone();
-                s[2].shards = 0b001;
-                s
-            }),
+            ("k shards", with(3, 0b011)),
+            ("no shards", with(3, 0)),
+            ("no such shard", with(3, 0b1000)),
+            ("shard 2 nowhere", with(2, 0b001)),
             ("unsorted", {
                 let mut s = slots.clone();
                 s.swap(0, 1);
