@@ -10,7 +10,9 @@ if [ "${1:-}" = "--smoke" ]; then
   # CI: every benchmark runs once so the harnesses cannot rot; no timing.
   # `cargo test` runs a Criterion bench once per benchmark, on the test
   # profile the build step already made (no optimised rebuild for nothing).
-  cargo test -p sesphr-client --bench protocol --locked
+  # `--workspace`, not `-p`: the build step's feature set, so no dependency
+  # is compiled again (with `-p` that took 5 of CI's 35 minutes).
+  cargo test --workspace --bench protocol --locked
   CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sesphr-client --target wasm32-unknown-unknown \
     --test wasm_bench --locked -- --nocapture | grep -E '^BENCH|test result'
   # The scaling tables' harness, tiny: 1 MiB section, up to 10 grants held.
