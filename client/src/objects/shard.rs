@@ -1144,11 +1144,9 @@ mod tests {
         assert!(check_plan(&p, &[0, 0, 0, 1, 2]).is_err());
     }
 
-    #[test]
-    fn a_placement_opens_only_under_its_key_and_entry() {
-        let h = header(crate::stream::padme(8 + 5000), 14);
-        let params = ShardParams::for_payload(2, 3, payload_len(&h)).unwrap();
-        let p = Placement {
+    /// A 3-shard placement of `h` with made-up shard addresses.
+    fn placement(params: ShardParams, h: &BlobHeader, slots: Option<Vec<Slot>>) -> Placement {
+        Placement {
             params,
             header: h.clone().into(),
             shards: (0..3u8)
@@ -1157,8 +1155,15 @@ mod tests {
                     index_id: [i + 10; 32],
                 })
                 .collect(),
-            slots: None,
-        };
+            slots,
+        }
+    }
+
+    #[test]
+    fn a_placement_opens_only_under_its_key_and_entry() {
+        let h = header(crate::stream::padme(8 + 5000), 14);
+        let params = ShardParams::for_payload(2, 3, payload_len(&h)).unwrap();
+        let p = placement(params, &h, None);
         let key = SymmetricKey::from_bytes([7; 32]);
         let binding = EntryBinding {
             chunk_root: [1; 32],
@@ -1234,17 +1239,7 @@ mod tests {
             .zip([0b001u16, 0b010, 0b100, 0b001])
             .map(|(t, shards)| Slot { relay: *t, shards })
             .collect();
-        let p = Placement {
-            params,
-            header: h.clone().into(),
-            shards: (0..3u8)
-                .map(|i| ShardRef {
-                    root: [i; 32],
-                    index_id: [i + 10; 32],
-                })
-                .collect(),
-            slots: Some(slots.clone()),
-        };
+        let p = placement(params, &h, Some(slots.clone()));
         let bytes = p.to_bytes();
         assert_eq!(bytes[5], 2, "format 2");
         assert_eq!(bytes.len(), 196 + 64 * 3 + 1 + 34 * 4);
