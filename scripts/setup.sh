@@ -21,7 +21,10 @@ have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" != "$want" ]; then
   log "installing wasm-bindgen-cli $want (had: ${have:-none})"
   # Not --locked: one of its locked dependencies is missing from the registry.
-  cargo install wasm-bindgen-cli --version "$want" --force
+  # Never through clippy-driver (scripts/test.sh lints the workspace with it;
+  # build-wasm.sh and bench.sh call this script under it): another project's
+  # warnings must not fail the install.
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
 # 3. Debian's Chromium and its WebDriver, for wasm-bindgen-test and portal tests.

@@ -16,12 +16,12 @@ fi
 # Lints ride on the build: clippy-driver compiles the workspace's own crates
 # (dependencies stay plain rustc), so one build both compiles and lints them,
 # instead of a second `cargo clippy` pass that checks every dependency again
-# (9 minutes of a fresh machine's 34; the build takes 2 more). Every cargo
+# (9 minutes of a fresh machine's 34; the build takes about 3 more). Every cargo
 # command below inherits the same two variables, so none of them rebuilds
-# what another built. Set only after setup.sh: `cargo install` must not lint
-# other projects. clippy-driver turns MIR optimisations off, so the shipped
-# package and the measured benchmarks are built without it
-# (scripts/build-wasm.sh, scripts/bench.sh).
+# what another built. Set only after setup.sh (whose `cargo install` also
+# runs without them): other projects are never linted. clippy-driver turns
+# MIR optimisations off, so the shipped package and the measured benchmarks
+# are built without it (scripts/build-wasm.sh, scripts/bench.sh).
 RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export RUSTC_WORKSPACE_WRAPPER
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
