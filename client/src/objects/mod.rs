@@ -11,6 +11,7 @@ pub mod content;
 pub mod emergency;
 pub mod emergency_view;
 pub mod envelope;
+mod gf256;
 pub mod grant;
 pub mod identity;
 pub mod invitation;

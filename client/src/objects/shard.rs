@@ -12,7 +12,8 @@
 //! The payload is cut into stripes of `k` pieces of `piece_len` bytes
 //! (the last stripe zero-filled); a systematic Reed–Solomon code over
 //! GF(2^8) (`reed-solomon-erasure`, Vandermonde-derived, the field
-//! polynomial `x^8 + x^4 + x^3 + x^2 + 1`) adds `n − k` parity pieces, and
+//! polynomial `x^8 + x^4 + x^3 + x^2 + 1`, its arithmetic from
+//! the log tables of `objects/gf256.rs`) adds `n − k` parity pieces, and
 //! shard `i` is its 18-byte header followed by piece `i` of every stripe.
 //! Any `k` shards give the payload back. Each shard is addressed like a
 //! blob, by the RFC 9162 root over `[header, piece_0, …]`, and a chunk index
@@ -21,10 +22,10 @@
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
-use reed_solomon_erasure::galois_8::ReedSolomon;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::gf256::ReedSolomon;
 use crate::attachment::{AttachmentHeader, ATTACHMENT_HEADER_LEN};
 use crate::error::{malformed, Error, Result};
 use crate::merkle::{self, Hash};
