@@ -160,14 +160,20 @@ impl OwnerRecord {
             rec.sequence = rec.sequence.max(g.sequence);
         }
         let latest = manifests.last();
-        let entries: BTreeMap<SectionId, &ManifestEntry> = latest
-            .map(|m| m.content.entries.iter().map(|e| (e.section, e)).collect())
-            .unwrap_or_default();
-        let sections: BTreeSet<SectionId> = entries
-            .keys()
-            .copied()
-            .chain(grants.iter().map(|(g, _)| g.section))
-            .collect();
+        // Filled by `extend`, not `collect`: a B-tree's `from_iter` sorts
+        // through its own copy of the stable sort (about 20 KB of the browser
+        // module per key type; `primitives::order`).
+        let mut entries: BTreeMap<SectionId, &ManifestEntry> = BTreeMap::new();
+        if let Some(m) = latest {
+            entries.extend(m.content.entries.iter().map(|e| (e.section, e)));
+        }
+        let mut sections: BTreeSet<SectionId> = BTreeSet::new();
+        sections.extend(
+            entries
+                .keys()
+                .copied()
+                .chain(grants.iter().map(|(g, _)| g.section)),
+        );
         for section in sections {
             let of_section = || grants.iter().filter(move |(g, _)| g.section == section);
             let entry = entries.get(&section);

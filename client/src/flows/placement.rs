@@ -29,6 +29,7 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use crate::error::{malformed, Error, Result};
+use crate::primitives::order;
 
 /// Hash values in a [`Signature`]: the estimated Jaccard similarity has a
 /// standard error of about `sqrt(J(1−J)/SLOTS)` (≤ 0.0625), and the union
@@ -317,14 +318,16 @@ fn similarity_plan(sigs: &[Signature], relays: usize, n: usize) -> Vec<Vec<usize
     let cap = (sigs.len() * n).div_ceil(relays) + BALANCE_SLACK;
     let mut held = vec![Signature::EMPTY; relays];
     let mut room = vec![cap; relays];
-    let mut order: Vec<(f64, usize)> = sigs
+    let mut by_size: Vec<(f64, usize)> = sigs
         .iter()
         .enumerate()
         .map(|(s, sig)| (sig.cardinality(), s))
         .collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    order::sort_by_key(&mut by_size, |&(size, s)| {
+        order::key([&order::f64_descending(size), &order::ascending(s as u64)])
+    });
     let mut out = vec![Vec::new(); sigs.len()];
-    for (left, &(_, s)) in (1..=order.len()).rev().zip(&order) {
+    for (left, &(_, s)) in (1..=by_size.len()).rev().zip(&by_size) {
         let sig = &sigs[s];
         // Most estimated overlap first; then the emptier relay, the lower index.
         let mut candidates: Vec<(f64, usize, usize)> = (0..relays)
@@ -333,7 +336,13 @@ fn similarity_plan(sigs: &[Signature], relays: usize, n: usize) -> Vec<Vec<usize
                 (overlap, cap - room[r], r)
             })
             .collect();
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        order::sort_by_key(&mut candidates, |&(overlap, used, r)| {
+            order::key([
+                &order::f64_descending(overlap),
+                &order::ascending(used as u64),
+                &order::ascending(r as u64),
+            ])
+        });
         // The sections after this one must still fit: `left − 1` sections of
         // `n` distinct relays fit in rooms `c` iff Σ min(c, left − 1) ≥
         // n·(left − 1). Taking a relay with room below `left` lowers that
@@ -469,7 +478,9 @@ pub fn leakage(
     if plan.len() != sections.len() {
         return Err(Error::InvalidState("a plan has one entry per section"));
     }
-    let all: BTreeSet<&String> = sections.iter().flatten().collect();
+    // `extend`, not `collect` (which sorts: see `flows/owner.rs`).
+    let mut all: BTreeSet<&String> = BTreeSet::new();
+    all.extend(sections.iter().flatten());
     let mut held: Vec<BTreeSet<&String>> = vec![BTreeSet::new(); relays];
     for (tokens, placed) in sections.iter().zip(plan) {
         for &r in placed {

@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::grant::{GrantShare, VerifiedGrant};
 use crate::identity::{Identity, PublicIdentity};
 use crate::manifest::{ManifestChain, ManifestEntry, SignedHead, VerifiedManifest};
-use crate::primitives::Point;
+use crate::primitives::{order, Point};
 use crate::record::{RecordId, SectionId};
 use crate::reencrypt::{ReencryptAnswer, ReencryptRequest};
 
@@ -131,7 +131,9 @@ impl Inbox {
             return Err(Error::NotGranted);
         }
         for items in sections.values_mut() {
-            items.sort_by_key(|i| core::cmp::Reverse(i.grant.sequence));
+            order::sort_by_key(items, |i| {
+                order::key([&order::descending(i.grant.sequence)])
+            });
         }
         Ok(SharedRecord {
             record: manifest.record(),

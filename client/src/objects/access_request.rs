@@ -11,6 +11,7 @@ use crate::error::{malformed, Error, Result};
 use crate::grant::Role;
 use crate::identity::{Identity, PartyId, PublicIdentity};
 use crate::primitives::codec::{Kind, Reader, Writer};
+use crate::primitives::order;
 use crate::primitives::{random_bytes, statement_hash, SIGNATURE_LEN};
 use crate::record::RecordId;
 use rand_core::CryptoRng;
@@ -283,13 +284,16 @@ impl AccessRefusal {
 /// [`MAX_PENDING`] in all. Returns the indices of
 /// `requests` kept (shown) and of those dropped (to delete), in input order.
 pub fn pending_requests(requests: &[AccessRequest], now: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut order: Vec<usize> = (0..requests.len()).collect();
-    order.sort_by_key(|&i| (requests[i].created_at, requests[i].hash()));
+    let mut sorted: Vec<usize> = (0..requests.len()).collect();
+    order::sort_by_key(&mut sorted, |&i| {
+        let r = &requests[i];
+        order::key([&order::ascending(r.created_at), &r.hash()])
+    });
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     let mut seen: Vec<[u8; 32]> = Vec::new();
     let mut per: std::collections::HashMap<PartyId, usize> = std::collections::HashMap::new();
-    for i in order {
+    for i in sorted {
         let r = &requests[i];
         let h = r.hash();
         let n = per.entry(r.requester.id()).or_default();

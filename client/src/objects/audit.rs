@@ -8,6 +8,7 @@ use crate::grant::GrantId;
 use crate::identity::{Identity, PartyId, PublicIdentity};
 use crate::merkle::{self, Hash};
 use crate::primitives::codec::{wire_enum, Kind, Reader, Writer};
+use crate::primitives::order;
 use crate::record::{RecordId, SectionId};
 
 wire_enum! {
@@ -735,7 +736,7 @@ impl AuditExport {
             }
             heads.push(head);
         }
-        heads.sort_by_key(|h| h.tree_size);
+        order::sort_by_key(&mut heads, |h| order::key([&order::ascending(h.tree_size)]));
         if heads.last().map(|h| h.tree_size) != Some(tree.size()) {
             return Err(at(ExportPart::Header)(malformed(
                 "audit export",

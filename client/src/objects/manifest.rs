@@ -5,6 +5,7 @@ use crate::error::{malformed, Error, Result};
 use crate::identity::{Identity, PublicIdentity};
 use crate::merkle::Hash;
 use crate::primitives::codec::{Kind, Reader, Writer};
+use crate::primitives::order;
 use crate::primitives::{statement_hash, Point, POINT_LEN, SIGNATURE_LEN};
 use crate::record::{EpochId, RecordId, RecordNonce, SectionId};
 
@@ -207,7 +208,7 @@ impl ManifestContent {
 
     /// Signs the manifest as `owner`.
     pub fn sign(mut self, owner: &Identity) -> Result<VerifiedManifest> {
-        self.entries.sort_by_key(|e| e.section);
+        order::sort_by_key(&mut self.entries, |e| order::key([&e.section.0]));
         self.check(owner.public())?;
         let sharded = self.entries.iter().any(|e| e.placement.is_some());
         let format = if sharded {

@@ -8,6 +8,7 @@ pub mod dleq;
 mod group;
 mod hash;
 pub mod merkle;
+pub mod order;
 pub mod secret;
 mod sign;
 
