@@ -50,11 +50,8 @@ fn mul(a: u8, b: u8) -> u8 {
 /// The products `c · x` for every `x`: one row of the product table.
 fn row(c: u8) -> [u8; ORDER] {
     let mut out = [0u8; ORDER];
-    if c != 0 {
-        let log_c = usize::from(LOG[usize::from(c)]);
-        for (x, o) in out.iter_mut().enumerate().skip(1) {
-            *o = EXP[log_c + usize::from(LOG[x])];
-        }
+    for (x, o) in (0..=255u8).zip(out.iter_mut()) {
+        *o = mul(c, x);
     }
     out
 }
